@@ -1,0 +1,108 @@
+/**
+ * The one place that decides which TensorFlow.js backend runs.
+ *
+ * Order when nothing is asked for: `tensorflow` (native tfjs-node, only if the user installed
+ * it: it is not a dependency because its install downloads a binary), then `wasm` (SIMD), then
+ * `cpu`. `--backend NAME` or `LONGTAIL_BACKEND=NAME` asks for one by name.
+ */
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+// tfjs-core's Node entry registers no gradients; the union package's Node bundle does.
+import '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors.ts';
+import { installWasmTrainingKernels } from './wasm-kernels.ts';
+
+// PROD silences tfjs's console advice (e.g. the cpu backend's "install tfjs-node" banner on
+// first use); longtail's own `doctor` says which backend runs and why.
+tf.env().set('PROD', true);
+
+export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+export interface BackendInfo {
+  name: BackendName;
+  simd: boolean | null;
+  threads: boolean | null;
+  tfjsVersion: string;
+}
+
+async function tryNative(): Promise<boolean> {
+  if (tf.findBackend('tensorflow') !== null) return true;
+  try {
+    // Optional peer: registers the `tensorflow` backend on import when present.
+    const spec = '@tensorflow/tfjs-node';
+    await import(spec);
+    return tf.findBackend('tensorflow') !== null;
+  } catch {
+    return false;
+  }
+}
+
+async function tryBackend(name: BackendName): Promise<boolean> {
+  if (name === 'tensorflow' && !(await tryNative())) return false;
+  if (name === 'wasm') installWasmTrainingKernels('wasm');
+  try {
+    // setBackend resolves false (and logs) when the backend cannot start; silence tfjs there.
+    const ok = await tf.setBackend(name);
+    if (ok) await tf.ready();
+    return ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Which backends could start here, in preference order. */
+export async function availableBackends(): Promise<BackendName[]> {
+  const out: BackendName[] = [];
+  const current = tf.getBackend();
+  for (const b of BACKENDS) if (await tryBackend(b)) out.push(b);
+  if (current) await tf.setBackend(current);
+  return out;
+}
+
+function parseName(value: string, where: string): BackendName {
+  if ((BACKENDS as readonly string[]).includes(value)) return value as BackendName;
+  throw new ConfigError(`unknown backend '${value}' (${where}); valid backends: ${BACKENDS.join(', ')}`);
+}
+
+/**
+ * Starts the backend: the one asked for (option, then LONGTAIL_BACKEND), or the first of
+ * tensorflow, wasm, cpu that works. A backend asked for by name that cannot start is an error.
+ */
+export async function initBackend(requested?: string): Promise<BackendInfo> {
+  const fromEnv = process.env.LONGTAIL_BACKEND;
+  let name: BackendName | undefined;
+  if (requested !== undefined && requested !== '') name = parseName(requested, '--backend');
+  else if (fromEnv !== undefined && fromEnv !== '') name = parseName(fromEnv, 'LONGTAIL_BACKEND');
+  if (name !== undefined) {
+    if (!(await tryBackend(name))) {
+      const avail = await availableBackends();
+      throw new ConfigError(
+        `backend '${name}' is not available on this machine` +
+          (name === 'tensorflow' ? ' (install @tensorflow/tfjs-node to use it)' : '') +
+          `; available: ${avail.join(', ')}`,
+      );
+    }
+  } else {
+    for (const b of BACKENDS) {
+      if (await tryBackend(b)) {
+        name = b;
+        break;
+      }
+    }
+    if (name === undefined) throw new Error('no TensorFlow.js backend could start');
+  }
+  return backendInfo();
+}
+
+export function backendInfo(): BackendInfo {
+  const name = tf.getBackend() as BackendName;
+  const isWasm = name === 'wasm';
+  return {
+    name,
+    simd: isWasm ? tf.env().getBool('WASM_HAS_SIMD_SUPPORT') : null,
+    threads: isWasm ? tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') : null,
+    tfjsVersion: tf.version_core,
+  };
+}

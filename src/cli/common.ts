@@ -1,0 +1,47 @@
+/**
+ * Conventions shared by every command: where a run is written, how tables and JSON are printed,
+ * how progress is shown (always on stderr, so `--json` output on stdout stays one document).
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Option } from 'commander';
+import { initBackend } from '../backend/backend.ts';
+
+/** `runs/<command>-<timestamp>` unless the user gave --out. */
+export function resolveOutDir(command: string, out: string | undefined): string {
+  const dir = out ?? join('runs', `${command}-${timestamp()}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export function timestamp(d = new Date()): string {
+  return d.toISOString().replace(/[:]/g, '-').replace(/\..+$/, '');
+}
+
+export const backendOption = () =>
+  new Option('--backend <name>', 'compute backend: tensorflow, wasm or cpu (default: best available)').env(
+    'LONGTAIL_BACKEND',
+  );
+
+export async function startBackend(name: string | undefined) {
+  return initBackend(name);
+}
+
+/** Prints one JSON document on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Formats rows as an aligned text table (first column left-aligned, others right). */
+export function formatTable(header: string[], rows: (string | number | null)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map((c) => (c === null ? '-' : String(c))))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells
+    .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
+    .join('\n');
+}
+
+/** Writes progress and notes to stderr. */
+export function note(message: string): void {
+  process.stderr.write(`${message}\n`);
+}

@@ -1,0 +1,49 @@
+import os from 'node:os';
+import type { Command } from 'commander';
+import { availableBackends } from '../backend/backend.ts';
+import { checkBundledFashionMnist } from '../data/fashion-mnist.ts';
+import { backendOption, formatTable, printJson, startBackend } from './common.ts';
+
+export function registerDoctor(program: Command): void {
+  program
+    .command('doctor')
+    .description('show the compute backend, versions, the machine and whether the bundled data is intact')
+    .addOption(backendOption())
+    .option('--json', 'print one JSON document instead of the table')
+    .action(async (opts: { backend?: string; json?: boolean }) => {
+      const info = await startBackend(opts.backend);
+      const available = await availableBackends();
+      const data = checkBundledFashionMnist();
+      const report = {
+        backend: info.name,
+        availableBackends: available,
+        wasmSimd: info.simd,
+        wasmThreads: info.threads,
+        tfjs: info.tfjsVersion,
+        node: process.versions.node,
+        platform: `${os.platform()} ${os.arch()}`,
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model ?? 'unknown',
+        memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+        bundledData: data,
+      };
+      if (opts.json) return printJson(report);
+      const rows: [string, string][] = [
+        ['backend', `${report.backend} (available: ${available.join(', ')})`],
+        ['wasm SIMD / threads', info.name === 'wasm' ? `${report.wasmSimd} / ${report.wasmThreads}` : '-'],
+        ['tfjs', report.tfjs],
+        ['node', report.node],
+        ['platform', report.platform],
+        ['cores', `${report.cpus} x ${report.cpuModel}`],
+        ['memory', `${report.memoryGiB} GiB`],
+        ['fashion-mnist', data.ok ? `ok (${data.dir})` : `PROBLEM: ${data.problem}`],
+      ];
+      console.log(formatTable(['check', 'value'], rows));
+      if (info.name !== 'tensorflow') {
+        console.log(
+          '\nnote: `npm i @tensorflow/tfjs-node` (needs internet for its binary) enables the native backend.',
+        );
+      }
+      if (!data.ok) process.exitCode = 1;
+    });
+}

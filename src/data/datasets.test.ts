@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, it } from 'node:test';
+import sharp from 'sharp';
+import { tempDir } from '../../test/helpers/tmp.ts';
+import { DataError } from '../errors.ts';
+import { loadCifarLt, readCifarBinary } from './cifar.ts';
+import { BUNDLED_FASHION_MNIST_DIR, loadMnistLt } from './fashion-mnist.ts';
+import { readIdx, readIdxImageSet } from './idx.ts';
+import { loadListDataset, parseImageList } from './image-list.ts';
+import { loadDataset } from './registry.ts';
+
+function idxBytes(dims: number[], data: number[] | Uint8Array): Buffer {
+  const head = Buffer.alloc(4 + 4 * dims.length);
+  head[2] = 0x08;
+  head[3] = dims.length;
+  dims.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
+  return Buffer.concat([head, Buffer.from(data)]);
+}
+
+describe('IDX reader', () => {
+  const dir = tempDir();
+  it('reads plain and gzipped files', () => {
+    const imgs = idxBytes([2, 2, 2], [0, 1, 2, 3, 4, 5, 6, 7]);
+    writeFileSync(join(dir, 'i'), imgs);
+    writeFileSync(join(dir, 'i.gz'), gzipSync(imgs));
+    writeFileSync(join(dir, 'l'), idxBytes([2], [3, 9]));
+    for (const f of ['i', 'i.gz']) {
+      const s = readIdxImageSet(join(dir, f), join(dir, 'l'));
+      assert.deepEqual([...s.pixels], [0, 1, 2, 3, 4, 5, 6, 7]);
+      assert.deepEqual([...s.labels], [3, 9]);
+      assert.equal(s.height, 2);
+    }
+  });
+  it('refuses wrong magic, truncation and count mismatches, naming the file', () => {
+    const bad = join(dir, 'bad');
+    writeFileSync(bad, Buffer.from([1, 2, 3, 4, 5]));
+    assert.throws(() => readIdx(bad), (e: Error) => e instanceof DataError && e.message.startsWith(bad) && /magic/.test(e.message));
+    const trunc = join(dir, 'trunc');
+    writeFileSync(trunc, idxBytes([10, 2, 2], [1, 2, 3]));
+    assert.throws(() => readIdx(trunc), new RegExp(`${trunc}: truncated`));
+    writeFileSync(join(dir, 'l3'), idxBytes([3], [1, 2, 3]));
+    writeFileSync(join(dir, 'i2'), idxBytes([2, 2, 2], [0, 1, 2, 3, 4, 5, 6, 7]));
+    assert.throws(() => readIdxImageSet(join(dir, 'i2'), join(dir, 'l3')), /has 3 labels but .* has 2 images/);
+    const corrupt = join(dir, 'c.gz');
+    writeFileSync(corrupt, Buffer.from([0x1f, 0x8b, 1, 2, 3]));
+    assert.throws(() => readIdx(corrupt), /corrupt gzip/);
+  });
+});
+
+describe('fashion-mnist-lt (bundled, PROTOCOL.md)', () => {
+  const d = loadMnistLt('fashion-mnist-lt');
+  const full = readIdxImageSet(
+    join(BUNDLED_FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'),
+    join(BUNDLED_FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'),
+  );
+  it('has the protocol counts and sizes', () => {
+    assert.deepEqual(d.trainCounts, [1000, 599, 359, 215, 129, 77, 46, 27, 16, 10]);
+    assert.equal(d.train.labels.length, 2478);
+    assert.equal(d.val?.labels.length, 200);
+    assert.equal(d.test.labels.length, 10000);
+    assert.equal(d.classNames[9], 'Ankle boot');
+  });
+  it('trains on the first n_c of each class and validates on the last 20, in file order', () => {
+    const byClass: number[][] = Array.from({ length: 10 }, () => []);
+    full.labels.forEach((l, i) => byClass[l]!.push(i));
+    const img = (set: typeof full, i: number) => set.pixels.subarray(i * 784, (i + 1) * 784);
+    // Train images come class by class in file order.
+    let k = 0;
+    for (let c = 0; c < 10; c++) {
+      for (const i of [0, d.trainCounts[c]! - 1]) {
+        assert.deepEqual(img(d.train, k + i), img(full, byClass[c]![i]!));
+        assert.equal(d.train.labels[k + i], c);
+      }
+      k += d.trainCounts[c]!;
+      const v = d.val!;
+      assert.deepEqual(img(v, c * 20), img(full, byClass[c]![byClass[c]!.length - 20]!));
+      assert.deepEqual(img(v, c * 20 + 19), img(full, byClass[c]![byClass[c]!.length - 1]!));
+    }
+  });
+  it('refuses n_max + 20 > 6000 with a message that says why', () => {
+    assert.throws(() => loadMnistLt('fashion-mnist-lt', { maxPerClass: 5990, imbalance: 10 }), /would overlap/);
+    const big = loadMnistLt('fashion-mnist-lt', { maxPerClass: 5000, imbalance: 100 });
+    assert.deepEqual(big.trainCounts, [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]);
+  });
+  it('detects a checksum mismatch in a copied folder', () => {
+    const dir = tempDir();
+    for (const f of ['SHA256SUMS', 't10k-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 'train-images-idx3-ubyte.gz']) {
+      copyFileSync(join(BUNDLED_FASHION_MNIST_DIR, f), join(dir, f));
+    }
+    writeFileSync(join(dir, 'train-labels-idx1-ubyte.gz'), 'not the labels');
+    assert.throws(() => loadMnistLt('mnist-lt', { dataDir: dir }), /train-labels-idx1-ubyte.gz: checksum mismatch/);
+  });
+  it('mnist-lt without --data-dir is a clear error', async () => {
+    await assert.rejects(loadDataset('mnist-lt'), /needs --data-dir/);
+    await assert.rejects(loadDataset('imagenet'), /unknown dataset 'imagenet'; valid datasets: fashion-mnist-lt/);
+  });
+});
+
+describe('CIFAR binary files', () => {
+  /** Writes CIFAR-10 records in the official layout: label byte then R, G, B planes. */
+  function cifar10Record(label: number, seed: number): Buffer {
+    const b = Buffer.alloc(3073);
+    b[0] = label;
+    for (let p = 0; p < 3072; p++) b[1 + p] = (seed * 31 + p * 7) % 256;
+    return b;
+  }
+  const dir = tempDir();
+  const sub = join(dir, 'cifar-10-batches-bin');
+  mkdirSync(sub);
+  for (let f = 1; f <= 5; f++) {
+    const recs = Array.from({ length: 60 }, (_, i) => cifar10Record(i % 10, f * 100 + i));
+    writeFileSync(join(sub, `data_batch_${f}.bin`), Buffer.concat(recs));
+  }
+  writeFileSync(join(sub, 'test_batch.bin'), Buffer.concat(Array.from({ length: 20 }, (_, i) => cifar10Record(i % 10, i))));
+
+  it('converts CHW planes to HWC pixels', () => {
+    const s = readCifarBinary(join(sub, 'test_batch.bin'), 'cifar10');
+    assert.equal(s.labels.length, 20);
+    const rec = cifar10Record(3, 3);
+    // pixel p of image 3: R = rec[1 + p], G = rec[1 + 1024 + p], B = rec[1 + 2048 + p]
+    for (const p of [0, 17, 1023]) {
+      assert.equal(s.pixels[3 * 3072 + 3 * p], rec[1 + p]);
+      assert.equal(s.pixels[3 * 3072 + 3 * p + 1], rec[1 + 1024 + p]);
+      assert.equal(s.pixels[3 * 3072 + 3 * p + 2], rec[1 + 2048 + p]);
+    }
+  });
+  it('builds CIFAR-10-LT with the exponential profile from the official layout', () => {
+    const d = loadCifarLt('cifar10', { dataDir: dir, maxPerClass: 30, imbalance: 10, valPerClass: 0 });
+    // NumPy: [int(30 * (0.1 ** (i / 9.0))) for i in range(10)]
+    assert.deepEqual(d.trainCounts, [30, 23, 17, 13, 10, 8, 6, 5, 3, 3]);
+    assert.equal(d.train.labels.length, d.trainCounts.reduce((a, b) => a + b));
+    assert.equal(d.test.labels.length, 20);
+    assert.equal(d.classNames[0], 'airplane');
+    assert.equal(d.val, null);
+  });
+  it('takes a balanced validation set from the images the tail left out', () => {
+    const d = loadCifarLt('cifar10', { dataDir: dir, maxPerClass: 20, imbalance: 10, valPerClass: 5 });
+    assert.equal(d.val?.labels.length, 50);
+  });
+  it('refuses a truncated file, naming it', () => {
+    const bad = join(tempDir(), 'test_batch.bin');
+    writeFileSync(bad, Buffer.alloc(3000));
+    assert.throws(() => readCifarBinary(bad, 'cifar10'), new RegExp(`${bad}: size 3000 is not a multiple`));
+  });
+});
+
+describe('image list files', () => {
+  const root = tempDir();
+  const write = async (rel: string, colour: [number, number, number], size = 40) => {
+    mkdirSync(join(root, rel, '..'), { recursive: true });
+    await sharp({ create: { width: size, height: size + 10, channels: 3, background: { r: colour[0], g: colour[1], b: colour[2] } } })
+      .png()
+      .toFile(join(root, rel));
+  };
+  it('parses lines and refuses bad ones with file and line', () => {
+    const f = join(root, 'bad.txt');
+    writeFileSync(f, 'a.jpg 0\nb.jpg\n');
+    assert.throws(() => parseImageList(f), new RegExp(`${f}:2: expected 'relative/path label'`));
+    writeFileSync(f, 'a.jpg 0\nb.jpg x1\n');
+    assert.throws(() => parseImageList(f), new RegExp(`${f}:2: label 'x1' is not a non-negative integer`));
+    writeFileSync(f, 'a.jpg 0\n\nb.jpg 7\n');
+    assert.throws(() => parseImageList(f, 3), new RegExp(`${f}:3: label 7 is out of range 0..2`));
+    writeFileSync(f, 'dir with space/a b.jpg 2\n');
+    assert.deepEqual(parseImageList(f), [{ path: 'dir with space/a b.jpg', label: 2, line: 1 }]);
+  });
+  it('decodes, resizes and centre-crops a tree of generated images', async () => {
+    await write('train/c0/a.png', [255, 0, 0]);
+    await write('train/c0/b.png', [250, 0, 0]);
+    await write('train/c1/a.png', [0, 0, 255]);
+    await write('test/c0/a.png', [255, 0, 0]);
+    await write('test/c1/a.png', [0, 0, 255]);
+    writeFileSync(join(root, 'train.txt'), 'train/c0/a.png 0\ntrain/c0/b.png 0\ntrain/c1/a.png 1\n');
+    writeFileSync(join(root, 'test.txt'), 'test/c0/a.png 0\ntest/c1/a.png 1\n');
+    const d = await loadListDataset({ trainList: join(root, 'train.txt'), testList: join(root, 'test.txt'), dataRoot: root, imageSize: 16 });
+    assert.deepEqual(d.trainCounts, [2, 1]);
+    assert.equal(d.train.height, 16);
+    assert.equal(d.train.channels, 3);
+    assert.deepEqual([...d.test.pixels.subarray(0, 3)], [255, 0, 0]);
+    assert.deepEqual([...d.test.pixels.subarray(16 * 16 * 3, 16 * 16 * 3 + 3)], [0, 0, 255]);
+  });
+  it('reports every missing or undecodable image with its line', async () => {
+    writeFileSync(join(root, 'broken.png'), 'this is not a png');
+    writeFileSync(join(root, 'list2.txt'), 'train/c0/a.png 0\nnope.png 1\nbroken.png 1\n');
+    await assert.rejects(
+      loadListDataset({ trainList: join(root, 'list2.txt'), testList: join(root, 'test.txt'), dataRoot: root, imageSize: 8 }),
+      (e: Error) =>
+        e instanceof DataError && /2 image\(s\)/.test(e.message) && /list2.txt:2: image .*nope.png does not exist/.test(e.message) && /list2.txt:3: cannot decode/.test(e.message),
+    );
+  });
+  it('refuses a class with no training image', async () => {
+    writeFileSync(join(root, 'gap.txt'), 'train/c0/a.png 0\ntrain/c1/a.png 2\n');
+    await assert.rejects(
+      loadListDataset({ trainList: join(root, 'gap.txt'), testList: join(root, 'test.txt'), dataRoot: root, imageSize: 8 }),
+      /class 1 has no training image/,
+    );
+  });
+});

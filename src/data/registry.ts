@@ -1,0 +1,87 @@
+/** The data sets a user names with --dataset. */
+import { ConfigError } from '../errors.ts';
+import { loadCifarLt } from './cifar.ts';
+import { loadMnistLt } from './fashion-mnist.ts';
+import { type LoadListOptions, loadListDataset } from './image-list.ts';
+import type { LongTailDataset } from './types.ts';
+
+export interface DatasetOptions {
+  /** Folder with the data set's files (IDX for the MNISTs, binary batches for CIFAR). */
+  dataDir?: string;
+  /** IF = n_max / n_min. */
+  imbalance?: number;
+  /** n_max, images in the largest class. */
+  maxPerClass?: number;
+  /** Balanced validation images per class. Default 20. */
+  valPerClass?: number;
+  /** Seed of a random per-class subset (CIFAR-LT). */
+  subsetSeed?: number;
+  trainList?: string;
+  valList?: string;
+  testList?: string;
+  dataRoot?: string;
+  /** Square side for list-file images. */
+  imageSize?: number;
+  onProgress?: LoadListOptions['onProgress'];
+}
+
+function need(value: string | undefined, flag: string, dataset: string): string {
+  if (value === undefined || value === '') throw new ConfigError(`--dataset ${dataset} needs ${flag}`);
+  return value;
+}
+
+export const DATASETS = {
+  'fashion-mnist-lt': {
+    description: 'Fashion-MNIST-LT, bundled (PROTOCOL.md): n_max 1000, IF 100, 2,478 training images',
+    load: async (o: DatasetOptions) => loadMnistLt('fashion-mnist-lt', o),
+  },
+  'mnist-lt': {
+    description: 'MNIST-LT from the four official IDX files in --data-dir, same protocol',
+    load: async (o: DatasetOptions) =>
+      loadMnistLt('mnist-lt', { ...o, dataDir: need(o.dataDir, '--data-dir', 'mnist-lt') }),
+  },
+  'cifar10-lt': {
+    description: 'CIFAR-10-LT (LDAM-DRW protocol) from the official binary files in --data-dir',
+    load: async (o: DatasetOptions) =>
+      loadCifarLt('cifar10', {
+        ...o,
+        seed: o.subsetSeed,
+        dataDir: need(o.dataDir, '--data-dir', 'cifar10-lt'),
+      }),
+  },
+  'cifar100-lt': {
+    description: 'CIFAR-100-LT (LDAM-DRW protocol) from the official binary files in --data-dir',
+    load: async (o: DatasetOptions) =>
+      loadCifarLt('cifar100', {
+        ...o,
+        seed: o.subsetSeed,
+        dataDir: need(o.dataDir, '--data-dir', 'cifar100-lt'),
+      }),
+  },
+  list: {
+    description:
+      'image list files (ImageNet-LT / Places-LT / iNaturalist format): --train-list, --test-list, --data-root',
+    load: async (o: DatasetOptions) =>
+      loadListDataset({
+        trainList: need(o.trainList, '--train-list', 'list'),
+        testList: need(o.testList, '--test-list', 'list'),
+        dataRoot: need(o.dataRoot ?? o.dataDir, '--data-root', 'list'),
+        ...(o.valList ? { valList: o.valList } : {}),
+        ...(o.imageSize ? { imageSize: o.imageSize } : {}),
+        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      }),
+  },
+} as const;
+
+export type DatasetName = keyof typeof DATASETS;
+export const DATASET_NAMES = Object.keys(DATASETS) as DatasetName[];
+
+export function checkDatasetName(name: string): DatasetName {
+  if (name in DATASETS) return name as DatasetName;
+  throw new ConfigError(`unknown dataset '${name}'; valid datasets: ${DATASET_NAMES.join(', ')}`);
+}
+
+/** Loads a data set by name. */
+export async function loadDataset(name: string, opts: DatasetOptions = {}): Promise<LongTailDataset> {
+  return DATASETS[checkDatasetName(name)].load(opts);
+}

@@ -1,0 +1,135 @@
+/**
+ * ResNets with a features() contract: [batch, H, W, C] images -> [batch, d] features, the
+ * classifier kept apart (linear.ts) so that stage 2 can freeze one and swap the other.
+ *
+ * - CIFAR-style ResNet-(6n+2) (He et al. 2016, section 4.2): 3x3 conv to 16 channels, three
+ *   stages of n basic blocks with widths 16/32/64 (stride 2 at the start of stages 2 and 3),
+ *   1x1 projection shortcut (with batch norm) where the shape changes, global average pooling.
+ * - ResNet-10 (ImageNet-style, as the official decoupling code's ResNet-10): 7x7/2 conv to 64,
+ *   3x3/2 max pool, four stages of one basic block with widths 64/128/256/512.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Rng } from '../random/rng.ts';
+import { type BatchNorm, batchNorm, type Conv, conv, makeBatchNorm, makeConv } from './layers.ts';
+import { ParamSet } from './params.ts';
+
+export interface Backbone {
+  readonly name: string;
+  /** Length of the feature vector. */
+  readonly featureDim: number;
+  /** Input [height, width, channels] the backbone was built for. */
+  readonly inputShape: readonly [number, number, number];
+  readonly params: ParamSet;
+  /** x [batch, H, W, C] -> features [batch, featureDim]. */
+  features(x: tf.Tensor4D, training: boolean): tf.Tensor2D;
+  dispose(): void;
+}
+
+interface Block {
+  conv1: Conv;
+  bn1: BatchNorm;
+  conv2: Conv;
+  bn2: BatchNorm;
+  shortcut: { conv: Conv; bn: BatchNorm } | null;
+}
+
+function makeBlock(ps: ParamSet, name: string, cin: number, cout: number, stride: number, rng: Rng): Block {
+  return {
+    conv1: makeConv(ps, `${name}.conv1`, 3, cin, cout, stride, rng, 1),
+    bn1: makeBatchNorm(ps, `${name}.bn1`, cout),
+    conv2: makeConv(ps, `${name}.conv2`, 3, cout, cout, 1, rng, 1),
+    bn2: makeBatchNorm(ps, `${name}.bn2`, cout),
+    shortcut:
+      stride !== 1 || cin !== cout
+        ? {
+            conv: makeConv(ps, `${name}.shortcut.conv`, 1, cin, cout, stride, rng, 0),
+            bn: makeBatchNorm(ps, `${name}.shortcut.bn`, cout),
+          }
+        : null,
+  };
+}
+
+function block(b: Block, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+  const h = batchNorm(b.bn1, conv(b.conv1, x), training, true);
+  const out = batchNorm(b.bn2, conv(b.conv2, h), training);
+  const sc = b.shortcut ? batchNorm(b.shortcut.bn, conv(b.shortcut.conv, x), training) : x;
+  return tf.relu(tf.add(out, sc));
+}
+
+export interface ResNetOptions {
+  /** Input [height, width, channels]. */
+  inputShape: readonly [number, number, number];
+  rng: Rng;
+}
+
+/** CIFAR-style ResNet of depth 6n + 2 (8, 20, 32, ...). */
+export function cifarResNet(depth: number, opts: ResNetOptions): Backbone {
+  if ((depth - 2) % 6 !== 0 || depth < 8) throw new Error(`CIFAR ResNet depth must be 6n + 2, got ${depth}`);
+  const n = (depth - 2) / 6;
+  const [, , channels] = opts.inputShape;
+  const ps = new ParamSet();
+  const stem = makeConv(ps, 'conv1', 3, channels, 16, 1, opts.rng, 1);
+  const stemBn = makeBatchNorm(ps, 'bn1', 16);
+  const blocks: Block[] = [];
+  let cin = 16;
+  [16, 32, 64].forEach((cout, stage) => {
+    for (let i = 0; i < n; i++) {
+      const stride = stage > 0 && i === 0 ? 2 : 1;
+      blocks.push(makeBlock(ps, `layer${stage + 1}.${i}`, cin, cout, stride, opts.rng));
+      cin = cout;
+    }
+  });
+  return {
+    name: `resnet${depth}`,
+    featureDim: 64,
+    inputShape: opts.inputShape,
+    params: ps,
+    features(x, training) {
+      let h = batchNorm(stemBn, conv(stem, x), training, true); // [b, H, W, 16]
+      for (const b of blocks) h = block(b, h, training); // [b, H/4, W/4, 64]
+      return tf.mean(h, [1, 2]) as tf.Tensor2D; // [b, 64]
+    },
+    dispose: () => ps.dispose(),
+  };
+}
+
+/** ImageNet-style ResNet-10 (one basic block per stage), for larger images. */
+export function resnet10(opts: ResNetOptions): Backbone {
+  const [, , channels] = opts.inputShape;
+  const ps = new ParamSet();
+  const stem = makeConv(ps, 'conv1', 7, channels, 64, 2, opts.rng, 3);
+  const stemBn = makeBatchNorm(ps, 'bn1', 64);
+  const blocks: Block[] = [];
+  let cin = 64;
+  [64, 128, 256, 512].forEach((cout, stage) => {
+    blocks.push(makeBlock(ps, `layer${stage + 1}.0`, cin, cout, stage === 0 ? 1 : 2, opts.rng));
+    cin = cout;
+  });
+  return {
+    name: 'resnet10',
+    featureDim: 512,
+    inputShape: opts.inputShape,
+    params: ps,
+    features(x, training) {
+      let h = batchNorm(stemBn, conv(stem, x), training, true); // [b, H/2, W/2, 64]
+      h = tf.maxPool(
+        tf.pad(
+          h,
+          [
+            [0, 0],
+            [1, 1],
+            [1, 1],
+            [0, 0],
+          ],
+          -Infinity,
+        ),
+        3,
+        2,
+        'valid',
+      ); // [b, H/4, W/4, 64]
+      for (const b of blocks) h = block(b, h, training); // [b, H/32, W/32, 512]
+      return tf.mean(h, [1, 2]) as tf.Tensor2D; // [b, 512]
+    },
+    dispose: () => ps.dispose(),
+  };
+}
