@@ -42,6 +42,9 @@ describe('longtail CLI basics', () => {
     assert.match(r.stderr, /unknown backend 'gpu' \(--backend\); valid backends: tensorflow, wasm, cpu/);
     const n = runCli(['doctor', '--backend', 'tensorflow']);
     assert.equal(n.code, 2);
-    assert.match(n.stderr, /backend 'tensorflow' is not available.*install @tensorflow\/tfjs-node.*available: wasm, cpu/);
+    assert.match(
+      n.stderr,
+      /backend 'tensorflow' is not available.*install @tensorflow\/tfjs-node.*available: wasm, cpu/,
+    );
   });
 });

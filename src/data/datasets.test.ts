@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { tempDir } from '../../test/helpers/tmp.ts';
 import { DataError } from '../errors.ts';
@@ -37,13 +37,19 @@ describe('IDX reader', () => {
   it('refuses wrong magic, truncation and count mismatches, naming the file', () => {
     const bad = join(dir, 'bad');
     writeFileSync(bad, Buffer.from([1, 2, 3, 4, 5]));
-    assert.throws(() => readIdx(bad), (e: Error) => e instanceof DataError && e.message.startsWith(bad) && /magic/.test(e.message));
+    assert.throws(
+      () => readIdx(bad),
+      (e: Error) => e instanceof DataError && e.message.startsWith(bad) && /magic/.test(e.message),
+    );
     const trunc = join(dir, 'trunc');
     writeFileSync(trunc, idxBytes([10, 2, 2], [1, 2, 3]));
     assert.throws(() => readIdx(trunc), new RegExp(`${trunc}: truncated`));
     writeFileSync(join(dir, 'l3'), idxBytes([3], [1, 2, 3]));
     writeFileSync(join(dir, 'i2'), idxBytes([2, 2, 2], [0, 1, 2, 3, 4, 5, 6, 7]));
-    assert.throws(() => readIdxImageSet(join(dir, 'i2'), join(dir, 'l3')), /has 3 labels but .* has 2 images/);
+    assert.throws(
+      () => readIdxImageSet(join(dir, 'i2'), join(dir, 'l3')),
+      /has 3 labels but .* has 2 images/,
+    );
     const corrupt = join(dir, 'c.gz');
     writeFileSync(corrupt, Buffer.from([0x1f, 0x8b, 1, 2, 3]));
     assert.throws(() => readIdx(corrupt), /corrupt gzip/);
@@ -81,21 +87,35 @@ describe('fashion-mnist-lt (bundled, PROTOCOL.md)', () => {
     }
   });
   it('refuses n_max + 20 > 6000 with a message that says why', () => {
-    assert.throws(() => loadMnistLt('fashion-mnist-lt', { maxPerClass: 5990, imbalance: 10 }), /would overlap/);
+    assert.throws(
+      () => loadMnistLt('fashion-mnist-lt', { maxPerClass: 5990, imbalance: 10 }),
+      /would overlap/,
+    );
     const big = loadMnistLt('fashion-mnist-lt', { maxPerClass: 5000, imbalance: 100 });
     assert.deepEqual(big.trainCounts, [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]);
   });
   it('detects a checksum mismatch in a copied folder', () => {
     const dir = tempDir();
-    for (const f of ['SHA256SUMS', 't10k-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 'train-images-idx3-ubyte.gz']) {
+    for (const f of [
+      'SHA256SUMS',
+      't10k-labels-idx1-ubyte.gz',
+      't10k-images-idx3-ubyte.gz',
+      'train-images-idx3-ubyte.gz',
+    ]) {
       copyFileSync(join(BUNDLED_FASHION_MNIST_DIR, f), join(dir, f));
     }
     writeFileSync(join(dir, 'train-labels-idx1-ubyte.gz'), 'not the labels');
-    assert.throws(() => loadMnistLt('mnist-lt', { dataDir: dir }), /train-labels-idx1-ubyte.gz: checksum mismatch/);
+    assert.throws(
+      () => loadMnistLt('mnist-lt', { dataDir: dir }),
+      /train-labels-idx1-ubyte.gz: checksum mismatch/,
+    );
   });
   it('mnist-lt without --data-dir is a clear error', async () => {
     await assert.rejects(loadDataset('mnist-lt'), /needs --data-dir/);
-    await assert.rejects(loadDataset('imagenet'), /unknown dataset 'imagenet'; valid datasets: fashion-mnist-lt/);
+    await assert.rejects(
+      loadDataset('imagenet'),
+      /unknown dataset 'imagenet'; valid datasets: fashion-mnist-lt/,
+    );
   });
 });
 
@@ -114,7 +134,10 @@ describe('CIFAR binary files', () => {
     const recs = Array.from({ length: 60 }, (_, i) => cifar10Record(i % 10, f * 100 + i));
     writeFileSync(join(sub, `data_batch_${f}.bin`), Buffer.concat(recs));
   }
-  writeFileSync(join(sub, 'test_batch.bin'), Buffer.concat(Array.from({ length: 20 }, (_, i) => cifar10Record(i % 10, i))));
+  writeFileSync(
+    join(sub, 'test_batch.bin'),
+    Buffer.concat(Array.from({ length: 20 }, (_, i) => cifar10Record(i % 10, i))),
+  );
 
   it('converts CHW planes to HWC pixels', () => {
     const s = readCifarBinary(join(sub, 'test_batch.bin'), 'cifar10');
@@ -131,7 +154,10 @@ describe('CIFAR binary files', () => {
     const d = loadCifarLt('cifar10', { dataDir: dir, maxPerClass: 30, imbalance: 10, valPerClass: 0 });
     // NumPy: [int(30 * (0.1 ** (i / 9.0))) for i in range(10)]
     assert.deepEqual(d.trainCounts, [30, 23, 17, 13, 10, 8, 6, 5, 3, 3]);
-    assert.equal(d.train.labels.length, d.trainCounts.reduce((a, b) => a + b));
+    assert.equal(
+      d.train.labels.length,
+      d.trainCounts.reduce((a, b) => a + b),
+    );
     assert.equal(d.test.labels.length, 20);
     assert.equal(d.classNames[0], 'airplane');
     assert.equal(d.val, null);
@@ -151,7 +177,14 @@ describe('image list files', () => {
   const root = tempDir();
   const write = async (rel: string, colour: [number, number, number], size = 40) => {
     mkdirSync(join(root, rel, '..'), { recursive: true });
-    await sharp({ create: { width: size, height: size + 10, channels: 3, background: { r: colour[0], g: colour[1], b: colour[2] } } })
+    await sharp({
+      create: {
+        width: size,
+        height: size + 10,
+        channels: 3,
+        background: { r: colour[0], g: colour[1], b: colour[2] },
+      },
+    })
       .png()
       .toFile(join(root, rel));
   };
@@ -174,7 +207,12 @@ describe('image list files', () => {
     await write('test/c1/a.png', [0, 0, 255]);
     writeFileSync(join(root, 'train.txt'), 'train/c0/a.png 0\ntrain/c0/b.png 0\ntrain/c1/a.png 1\n');
     writeFileSync(join(root, 'test.txt'), 'test/c0/a.png 0\ntest/c1/a.png 1\n');
-    const d = await loadListDataset({ trainList: join(root, 'train.txt'), testList: join(root, 'test.txt'), dataRoot: root, imageSize: 16 });
+    const d = await loadListDataset({
+      trainList: join(root, 'train.txt'),
+      testList: join(root, 'test.txt'),
+      dataRoot: root,
+      imageSize: 16,
+    });
     assert.deepEqual(d.trainCounts, [2, 1]);
     assert.equal(d.train.height, 16);
     assert.equal(d.train.channels, 3);
@@ -185,15 +223,28 @@ describe('image list files', () => {
     writeFileSync(join(root, 'broken.png'), 'this is not a png');
     writeFileSync(join(root, 'list2.txt'), 'train/c0/a.png 0\nnope.png 1\nbroken.png 1\n');
     await assert.rejects(
-      loadListDataset({ trainList: join(root, 'list2.txt'), testList: join(root, 'test.txt'), dataRoot: root, imageSize: 8 }),
+      loadListDataset({
+        trainList: join(root, 'list2.txt'),
+        testList: join(root, 'test.txt'),
+        dataRoot: root,
+        imageSize: 8,
+      }),
       (e: Error) =>
-        e instanceof DataError && /2 image\(s\)/.test(e.message) && /list2.txt:2: image .*nope.png does not exist/.test(e.message) && /list2.txt:3: cannot decode/.test(e.message),
+        e instanceof DataError &&
+        /2 image\(s\)/.test(e.message) &&
+        /list2.txt:2: image .*nope.png does not exist/.test(e.message) &&
+        /list2.txt:3: cannot decode/.test(e.message),
     );
   });
   it('refuses a class with no training image', async () => {
     writeFileSync(join(root, 'gap.txt'), 'train/c0/a.png 0\ntrain/c1/a.png 2\n');
     await assert.rejects(
-      loadListDataset({ trainList: join(root, 'gap.txt'), testList: join(root, 'test.txt'), dataRoot: root, imageSize: 8 }),
+      loadListDataset({
+        trainList: join(root, 'gap.txt'),
+        testList: join(root, 'test.txt'),
+        dataRoot: root,
+        imageSize: 8,
+      }),
       /class 1 has no training image/,
     );
   });

@@ -6,7 +6,13 @@ import type { ImageSet } from './types.ts';
 
 function fakeSet(labels: number[]): ImageSet {
   // One pixel per image holding its index, so selections can be read back.
-  return { pixels: Uint8Array.from(labels.map((_, i) => i % 256)), labels: Int32Array.from(labels), height: 1, width: 1, channels: 1 };
+  return {
+    pixels: Uint8Array.from(labels.map((_, i) => i % 256)),
+    labels: Int32Array.from(labels),
+    height: 1,
+    width: 1,
+    channels: 1,
+  };
 }
 
 describe('long-tail profiles', () => {
@@ -26,7 +32,10 @@ describe('long-tail profiles', () => {
   });
 
   it('refuses an imbalance below 1 and a non-integer n_max, naming the flag', () => {
-    assert.throws(() => exponentialCounts(10, 1000, 0.5), (e: Error) => e instanceof ConfigError && /--imbalance/.test(e.message));
+    assert.throws(
+      () => exponentialCounts(10, 1000, 0.5),
+      (e: Error) => e instanceof ConfigError && /--imbalance/.test(e.message),
+    );
     assert.throws(() => exponentialCounts(10, 10.5, 10), /--max-per-class/);
   });
 
@@ -49,12 +58,21 @@ describe('long-tail profiles', () => {
     const picked = numpySubset({ ...set, pixels: new Uint8Array(600) }, counts, 0, 'test');
     assert.equal(picked.labels.length, 159);
     // Recover indices through a 16-bit-safe encoding: use a set whose pixels store index / 10.
-    const idxSet: ImageSet = { pixels: Uint8Array.from(labels.map((_, i) => Math.floor(i / 10))), labels: Int32Array.from(labels), height: 1, width: 1, channels: 1 };
+    const idxSet: ImageSet = {
+      pixels: Uint8Array.from(labels.map((_, i) => Math.floor(i / 10))),
+      labels: Int32Array.from(labels),
+      height: 1,
+      width: 1,
+      channels: 1,
+    };
     const p2 = numpySubset(idxSet, counts, 0, 'test');
     // Golden (np.random.seed(0); per class: idx = np.where(labels == c)[0]; shuffle; idx[:n]):
     // first 12 = [260, 350, 590, 280, 110, 20, 340, 580, 400, 220, 40, 100], sum of all 159 = 49891.
     const first = [260, 350, 590, 280, 110, 20, 340, 580, 400, 220, 40, 100];
-    assert.deepEqual([...p2.pixels.subarray(0, 12)], first.map((i) => Math.floor(i / 10)));
+    assert.deepEqual(
+      [...p2.pixels.subarray(0, 12)],
+      first.map((i) => Math.floor(i / 10)),
+    );
     let sum = 0;
     for (let k = 0; k < p2.labels.length; k++) {
       // index = 10 * (i / 10) + (i mod 10), and i mod 10 is fixed by the label: label = 7i mod 10.
@@ -67,8 +85,16 @@ describe('long-tail profiles', () => {
 
   it('makeLongTailed keeps counts[c] images of each class, seeded', () => {
     const labels = Array.from({ length: 1000 }, (_, i) => i % 10);
-    const a = makeLongTailed(fakeSet(labels), { profile: { kind: 'exponential', maxPerClass: 100, imbalance: 10 }, numClasses: 10, seed: 3 });
-    const b = makeLongTailed(fakeSet(labels), { profile: { kind: 'exponential', maxPerClass: 100, imbalance: 10 }, numClasses: 10, seed: 3 });
+    const a = makeLongTailed(fakeSet(labels), {
+      profile: { kind: 'exponential', maxPerClass: 100, imbalance: 10 },
+      numClasses: 10,
+      seed: 3,
+    });
+    const b = makeLongTailed(fakeSet(labels), {
+      profile: { kind: 'exponential', maxPerClass: 100, imbalance: 10 },
+      numClasses: 10,
+      seed: 3,
+    });
     assert.deepEqual(a.counts, exponentialCounts(10, 100, 10));
     assert.deepEqual([...a.set.pixels], [...b.set.pixels]);
     const per = new Array(10).fill(0);

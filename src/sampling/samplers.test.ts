@@ -51,7 +51,10 @@ describe('samplers', () => {
         }
         for (let j = 0; j < 10; j++) {
           const sd = Math.sqrt(total * p[j]! * (1 - p[j]!));
-          assert.ok(Math.abs(freq[j] - total * p[j]!) <= 5 * sd + 1, `${name} seed ${seed} class ${j}: ${freq[j]} vs ${total * p[j]!}`);
+          assert.ok(
+            Math.abs(freq[j] - total * p[j]!) <= 5 * sd + 1,
+            `${name} seed ${seed} class ${j}: ${freq[j]} vs ${total * p[j]!}`,
+          );
         }
       }
     }
@@ -69,7 +72,13 @@ describe('samplers', () => {
     }
   });
   it('instance-balanced visits every image at most once per epoch', () => {
-    const s = createSampler('instance-balanced', { labels, numClasses: 10, batchSize: 100, seed: 1, epochs: 1 });
+    const s = createSampler('instance-balanced', {
+      labels,
+      numClasses: 10,
+      batchSize: 100,
+      seed: 1,
+      epochs: 1,
+    });
     assert.equal(new Set(s.epoch(0)).size, 2400);
   });
   it('class-aware takes samplesPerClass consecutive images of a class, each class equally often', () => {
@@ -77,7 +86,11 @@ describe('samplers', () => {
     const lab = labelsFor(many);
     for (const spc of [1, 4, 8]) {
       for (let seed = 0; seed < 4; seed++) {
-        const s = createSampler('class-aware', { labels: lab, numClasses: 40, batchSize: 128, seed, epochs: 1 }, { samplesPerClass: spc });
+        const s = createSampler(
+          'class-aware',
+          { labels: lab, numClasses: 40, batchSize: 128, seed, epochs: 1 },
+          { samplesPerClass: spc },
+        );
         const idx = s.epoch(0);
         for (let g = 0; g + spc <= idx.length; g += spc) {
           const c = lab[idx[g]!];
@@ -99,8 +112,14 @@ describe('samplers', () => {
   });
   it('rejects unknown names listing the valid ones, and batches larger than the data', () => {
     const ctx = { labels, numClasses: 10, batchSize: 128, seed: 0, epochs: 1 };
-    assert.throws(() => createSampler('balanced', ctx), /unknown sampler 'balanced'; valid samplers: instance-balanced, square-root/);
-    assert.throws(() => createSampler('class-balanced', { ...ctx, batchSize: 5000 }), /larger than the 2478 training images/);
+    assert.throws(
+      () => createSampler('balanced', ctx),
+      /unknown sampler 'balanced'; valid samplers: instance-balanced, square-root/,
+    );
+    assert.throws(
+      () => createSampler('class-balanced', { ...ctx, batchSize: 5000 }),
+      /larger than the 2478 training images/,
+    );
     assert.equal(createSampler('instance-balanced', ctx, { q: 0.25 }).name, 'q=0.25');
   });
 });

@@ -1,0 +1,37 @@
+/** Joint: the stage-1 linear classifier as it is (the baseline). */
+import { ConfigError } from '../errors.ts';
+import type { FeatureSet } from '../features/feature-set.ts';
+import { foldedLogits, rowNorms } from './linear-ops.ts';
+import type { FoldedLinear, Stage2Classifier } from './types.ts';
+
+export function requireClassifier(fs: FeatureSet, method: string) {
+  if (!fs.classifier) {
+    throw new ConfigError(
+      `${method} needs the stage-1 classifier (classifier_weight and classifier_bias in the feature file)`,
+    );
+  }
+  return fs.classifier;
+}
+
+export function linearClassifier(
+  method: string,
+  layer: FoldedLinear,
+  C: number,
+  d: number,
+  details: Record<string, unknown> = {},
+): Stage2Classifier {
+  return {
+    method,
+    numClasses: C,
+    dim: d,
+    logits: (f, n) => foldedLogits(layer, f, n, d, C),
+    weightNorms: () => rowNorms(layer.weight, C, d),
+    folded: () => layer,
+    details,
+  };
+}
+
+export function joint(fs: FeatureSet): Stage2Classifier {
+  const { weight, bias } = requireClassifier(fs, 'joint');
+  return linearClassifier('joint', { weight, bias, transform: { kind: 'none' } }, fs.numClasses, fs.dim);
+}

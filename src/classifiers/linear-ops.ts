@@ -1,0 +1,70 @@
+/** Dense helpers shared by the stage-2 classifiers. */
+import * as tf from '@tensorflow/tfjs-core';
+import type { FeatureTransform, FoldedLinear } from './types.ts';
+
+/** Applies a feature transform to [n, d] features (a new array). */
+export function transformFeatures(f: Float32Array, n: number, d: number, t: FeatureTransform): Float32Array {
+  if (t.kind === 'none') return f;
+  const out = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) {
+      const v = f[i * d + j]! - (t.kind === 'cl2n' ? t.mean[j]! : 0);
+      out[i * d + j] = v;
+      s += v * v;
+    }
+    const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
+    for (let j = 0; j < d; j++) out[i * d + j]! *= inv;
+  }
+  return out;
+}
+
+/** logits = f W^T + b, batched on the tfjs backend. f [n, d], W [C, d], b [C] -> [n, C]. */
+export function linearLogits(
+  f: Float32Array,
+  n: number,
+  d: number,
+  weight: Float32Array,
+  bias: Float32Array | null,
+  C: number,
+  batch = 8192,
+): Float32Array {
+  const out = new Float32Array(n * C);
+  const w = tf.tensor2d(weight, [C, d]);
+  const b = bias ? tf.tensor1d(bias) : null;
+  try {
+    for (let s = 0; s < n; s += batch) {
+      const m = Math.min(batch, n - s);
+      const z = tf.tidy(() => {
+        const x = tf.tensor2d(f.subarray(s * d, (s + m) * d), [m, d]);
+        const y = tf.matMul(x, w, false, true); // [m, C]
+        return b ? tf.add(y, b) : y;
+      });
+      out.set(z.dataSync() as Float32Array, s * C); // read outside tidy (fast on wasm)
+      z.dispose();
+    }
+  } finally {
+    w.dispose();
+    b?.dispose();
+  }
+  return out;
+}
+
+export function foldedLogits(
+  layer: FoldedLinear,
+  f: Float32Array,
+  n: number,
+  d: number,
+  C: number,
+): Float32Array {
+  return linearLogits(transformFeatures(f, n, d, layer.transform), n, d, layer.weight, layer.bias, C);
+}
+
+/** Row norms of W [C, d]. */
+export function rowNorms(w: Float32Array, C: number, d: number): number[] {
+  return Array.from({ length: C }, (_, i) => {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += w[i * d + j]! ** 2;
+    return Math.sqrt(s);
+  });
+}

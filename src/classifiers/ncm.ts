@@ -1,0 +1,92 @@
+/**
+ * Nearest class mean. Centroids are the class means of the (transformed) training features, as
+ * the official code: 'cl2n' (default) centres by the training mean then L2-normalises, 'l2n'
+ * only normalises, 'raw' leaves features as they are. Scores: 'l2' = -||x - c|| (the official
+ * default), 'cos' = cosine similarity between x and c.
+ */
+import { ConfigError } from '../errors.ts';
+import type { FeatureSet } from '../features/feature-set.ts';
+import { linearLogits, rowNorms, transformFeatures } from './linear-ops.ts';
+import type { FeatureTransform, Stage2Classifier } from './types.ts';
+
+export interface NcmOptions {
+  featureType?: 'cl2n' | 'l2n' | 'raw';
+  distance?: 'l2' | 'cos';
+}
+
+export function ncm(
+  fs: FeatureSet,
+  { featureType = 'cl2n', distance = 'l2' }: NcmOptions = {},
+): Stage2Classifier {
+  const { dim: d, numClasses: C, train } = fs;
+  const n = train.labels.length;
+  const mean = new Float32Array(d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j]! += train.features[i * d + j]! / n;
+  const transform: FeatureTransform =
+    featureType === 'cl2n'
+      ? { kind: 'cl2n', mean }
+      : featureType === 'l2n'
+        ? { kind: 'l2n' }
+        : { kind: 'none' };
+  const tf = transformFeatures(train.features, n, d, transform);
+  const centroids = new Float32Array(C * d);
+  const counts = new Array<number>(C).fill(0);
+  for (let i = 0; i < n; i++) {
+    const c = train.labels[i]!;
+    counts[c]!++;
+    for (let j = 0; j < d; j++) centroids[c * d + j]! += tf[i * d + j]!;
+  }
+  const empty = counts.findIndex((k) => k === 0);
+  if (empty >= 0) throw new ConfigError(`ncm: class ${empty} has no training feature, so it has no mean`);
+  for (let c = 0; c < C; c++) for (let j = 0; j < d; j++) centroids[c * d + j]! /= counts[c]!;
+  const cNorms = rowNorms(centroids, C, d);
+  const unitCentroids = new Float32Array(C * d);
+  for (let c = 0; c < C; c++)
+    for (let j = 0; j < d; j++)
+      unitCentroids[c * d + j] = centroids[c * d + j]! / Math.max(cNorms[c]!, 1e-12);
+  const sqNorms = Float32Array.from(cNorms, (v) => v * v);
+
+  const logits = (f: Float32Array, m: number): Float32Array => {
+    const x = transformFeatures(f, m, d, transform);
+    if (distance === 'cos') {
+      // cos(x, c) = (x / ||x||) . (c / ||c||)
+      const xn = transform.kind === 'none' ? transformFeatures(x, m, d, { kind: 'l2n' }) : x;
+      return linearLogits(xn, m, d, unitCentroids, null, C);
+    }
+    // -||x - c|| = -sqrt(||x||^2 - 2 x.c + ||c||^2)
+    const dots = linearLogits(x, m, d, centroids, null, C);
+    const out = new Float32Array(m * C);
+    for (let i = 0; i < m; i++) {
+      let xx = 0;
+      for (let j = 0; j < d; j++) xx += x[i * d + j]! ** 2;
+      for (let c = 0; c < C; c++)
+        out[i * C + c] = -Math.sqrt(Math.max(0, xx - 2 * dots[i * C + c]! + sqNorms[c]!));
+    }
+    return out;
+  };
+  // Folded: on transformed x, argmax of 2 x.c - ||c||^2 ranks like -||x - c|| when ||x|| is the
+  // same for every class (always true per sample); cosine is already linear in c / ||c||.
+  const folded = () => {
+    if (distance === 'cos') {
+      return {
+        weight: unitCentroids,
+        bias: new Float32Array(C),
+        transform: transform.kind === 'none' ? ({ kind: 'l2n' } as const) : transform,
+      };
+    }
+    return {
+      weight: Float32Array.from(centroids, (v) => 2 * v),
+      bias: Float32Array.from(sqNorms, (v) => -v),
+      transform,
+    };
+  };
+  return {
+    method: 'ncm',
+    numClasses: C,
+    dim: d,
+    logits,
+    weightNorms: () => cNorms,
+    folded,
+    details: { featureType, distance },
+  };
+}

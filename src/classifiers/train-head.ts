@@ -1,0 +1,104 @@
+/**
+ * The training loop shared by cRT and LWS: class-aware sampling (the official stage-2
+ * sampler), cross-entropy, SGD with momentum and weight decay, cosine learning rate per epoch.
+ * Batches come from a TrainFeatureSource: cached features, or the frozen backbone with training
+ * augmentation (the official code's way).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors.ts';
+import type { FeatureSplit } from '../features/feature-set.ts';
+import { createSampler } from '../sampling/samplers.ts';
+import { Sgd } from '../train/optimizer.ts';
+import { cosineLr } from '../train/schedule.ts';
+import type { Stage2Context, TrainFeatureSource } from './types.ts';
+
+export interface HeadTrainingOptions {
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  weightDecay?: number;
+  momentum?: number;
+  samplesPerClass?: number;
+  seed?: number;
+}
+
+/** Cached features as a training source: a gather of rows. */
+export function cachedSource(train: FeatureSplit, d: number): TrainFeatureSource {
+  return {
+    mode: 'features',
+    batch: (idx) => {
+      const out = new Float32Array(idx.length * d);
+      for (let k = 0; k < idx.length; k++)
+        out.set(train.features.subarray(idx[k]! * d, (idx[k]! + 1) * d), k * d);
+      return out;
+    },
+  };
+}
+
+export interface HeadTrainingResult {
+  /** Mean training loss per epoch. */
+  losses: number[];
+  mode: TrainFeatureSource['mode'];
+  epochs: number;
+  lr: number;
+}
+
+export function trainHead(
+  method: string,
+  ctx: Stage2Context,
+  vars: tf.Variable[],
+  forward: (x: tf.Tensor2D) => tf.Tensor2D,
+  opts: Required<HeadTrainingOptions>,
+): HeadTrainingResult {
+  const fs = ctx.features;
+  const { epochs, batchSize, lr, weightDecay, momentum, samplesPerClass, seed } = opts;
+  if (!(epochs >= 1 && Number.isInteger(epochs)))
+    throw new ConfigError(`${method}: epochs must be a positive integer, got ${epochs}`);
+  const empty = fs.trainCounts.findIndex((n) => n === 0);
+  if (empty >= 0)
+    throw new ConfigError(
+      `${method}: class ${empty} has no training feature; class-balanced training needs every class`,
+    );
+  const source = ctx.source ?? cachedSource(fs.train, fs.dim);
+  const sampler = createSampler(
+    'class-aware',
+    { labels: fs.train.labels, numClasses: fs.numClasses, batchSize, seed, epochs },
+    { samplesPerClass },
+  );
+  const opt = new Sgd({ momentum, weightDecay });
+  const losses: number[] = [];
+  const labels = new Int32Array(batchSize);
+  try {
+    for (let e = 0; e < epochs; e++) {
+      const rate = cosineLr(e, epochs, lr);
+      const order = sampler.epoch(e);
+      let sum = 0;
+      for (let s = 0; s < sampler.stepsPerEpoch; s++) {
+        const idx = order.subarray(s * batchSize, (s + 1) * batchSize);
+        const feats = source.batch(idx, e, s);
+        for (let k = 0; k < batchSize; k++) labels[k] = fs.train.labels[idx[k]!]!;
+        const loss = tf.tidy(() => {
+          const x = tf.tensor2d(feats, [batchSize, fs.dim]);
+          const y = tf.oneHot(tf.tensor1d(labels, 'int32'), fs.numClasses);
+          const { value, grads } = tf.variableGrads(
+            () => tf.losses.softmaxCrossEntropy(y, forward(x)) as tf.Scalar,
+            vars,
+          );
+          opt.step(vars, grads, rate);
+          return value;
+        });
+        sum += loss.dataSync()[0]!;
+        loss.dispose();
+        ctx.onProgress?.(method, e * sampler.stepsPerEpoch + s + 1, epochs * sampler.stepsPerEpoch);
+      }
+      losses.push(sum / sampler.stepsPerEpoch);
+      if (!Number.isFinite(losses[e]!))
+        throw new ConfigError(
+          `${method}: the loss became ${losses[e]} in epoch ${e + 1}; try a smaller learning rate`,
+        );
+    }
+  } finally {
+    opt.dispose();
+  }
+  return { losses, mode: source.mode, epochs, lr };
+}

@@ -1,0 +1,167 @@
+/**
+ * A FeatureSet is what stage 2 needs and all it needs: frozen features for train / val / test,
+ * labels, and (for Joint, tau-norm and LWS) the stage-1 linear classifier. It comes from our own
+ * backbone or from a feature file (PROTOCOL.md) a user exported elsewhere.
+ */
+
+import { type ArraysToWrite, type NpyArray, readArrays, writeNpyDir, writeNpz } from '../data/npy.ts';
+import { countPerClass } from '../data/types.ts';
+import { DataError } from '../errors.ts';
+
+export interface FeatureSplit {
+  /** [n, dim] row-major. */
+  features: Float32Array;
+  labels: Int32Array;
+}
+
+export interface LinearWeights {
+  /** [C, dim], one row per class. */
+  weight: Float32Array;
+  /** [C]. */
+  bias: Float32Array;
+}
+
+export interface FeatureSet {
+  dim: number;
+  numClasses: number;
+  classNames: string[];
+  /** Training images per class (from the training labels). */
+  trainCounts: number[];
+  train: FeatureSplit;
+  val: FeatureSplit | null;
+  test: FeatureSplit;
+  classifier: LinearWeights | null;
+}
+
+export function rows(s: FeatureSplit): number {
+  return s.labels.length;
+}
+
+function asFloat32(a: NpyArray, where: string): Float32Array {
+  if (a.data instanceof Float32Array) return a.data;
+  if (a.data instanceof Float64Array) return Float32Array.from(a.data);
+  throw new DataError(`${where}: expected float features (<f4 or <f8), got ${a.dtype}`);
+}
+
+function asLabels(a: NpyArray, where: string): Int32Array {
+  if (a.data instanceof Int32Array) return a.data;
+  if (a.data instanceof Uint8Array) return Int32Array.from(a.data);
+  throw new DataError(`${where}: expected integer labels (<i4, <i8 or |u1), got ${a.dtype}`);
+}
+
+function checkFinite(x: Float32Array, where: string): void {
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i]!))
+      throw new DataError(`${where}: value ${x[i]} at flat index ${i} is not finite (NaN or Inf)`);
+  }
+}
+
+/** Reads a feature file (.npz or folder of .npy) and checks every rule of PROTOCOL.md. */
+export function loadFeatureFile(path: string, classNames?: string[]): FeatureSet {
+  const m = readArrays(path);
+  const get = (name: string, required: boolean): NpyArray | undefined => {
+    const a = m.get(name);
+    if (a === undefined && required) {
+      throw new DataError(`${path}: missing '${name}' (found: ${[...m.keys()].join(', ') || 'nothing'})`);
+    }
+    return a;
+  };
+  const split = (prefix: string, required: boolean): FeatureSplit | null => {
+    const f = get(`${prefix}_features`, required);
+    const l = get(`${prefix}_labels`, required || f !== undefined);
+    if (f === undefined || l === undefined) return null;
+    const w = `${path}: ${prefix}_features`;
+    if (f.shape.length !== 2) throw new DataError(`${w} must be 2-D [N, d], got shape (${f.shape})`);
+    if (l.shape.length !== 1)
+      throw new DataError(`${path}: ${prefix}_labels must be 1-D [N], got shape (${l.shape})`);
+    if (l.shape[0] !== f.shape[0]) {
+      throw new DataError(
+        `${path}: ${prefix}_labels has ${l.shape[0]} entries but ${prefix}_features has ${f.shape[0]} rows`,
+      );
+    }
+    const features = asFloat32(f, w);
+    checkFinite(features, w);
+    return { features, labels: asLabels(l, `${path}: ${prefix}_labels`) };
+  };
+  const train = split('train', true)!;
+  const test = split('test', true)!;
+  const val = split('val', false);
+  const dim = m.get('train_features')!.shape[1]!;
+  for (const [name, s] of [
+    ['test', test],
+    ['val', val],
+  ] as const) {
+    if (s && s.features.length / Math.max(1, rows(s)) !== dim && rows(s) > 0) {
+      throw new DataError(
+        `${path}: ${name}_features has ${s.features.length / rows(s)} columns, train_features has ${dim}`,
+      );
+    }
+  }
+  let classifier: LinearWeights | null = null;
+  const w = get('classifier_weight', false);
+  const b = get('classifier_bias', false);
+  let numClasses = 0;
+  for (const s of [train, val, test])
+    if (s) for (const l of s.labels) numClasses = Math.max(numClasses, l + 1);
+  if (w !== undefined) {
+    if (w.shape.length !== 2 || w.shape[1] !== dim) {
+      throw new DataError(`${path}: classifier_weight must be [C, ${dim}], got (${w.shape})`);
+    }
+    const C = w.shape[0]!;
+    if (C < numClasses)
+      throw new DataError(`${path}: classifier_weight has ${C} rows but labels go up to ${numClasses - 1}`);
+    numClasses = C;
+    const weight = asFloat32(w, `${path}: classifier_weight`);
+    checkFinite(weight, `${path}: classifier_weight`);
+    let bias: Float32Array = new Float32Array(C);
+    if (b !== undefined) {
+      if (b.shape.length !== 1 || b.shape[0] !== C)
+        throw new DataError(`${path}: classifier_bias must be [${C}], got (${b.shape})`);
+      bias = asFloat32(b, `${path}: classifier_bias`);
+      checkFinite(bias, `${path}: classifier_bias`);
+    }
+    classifier = { weight, bias };
+  }
+  for (const [name, s] of [
+    ['train', train],
+    ['val', val],
+    ['test', test],
+  ] as const) {
+    if (!s) continue;
+    for (let i = 0; i < s.labels.length; i++) {
+      const l = s.labels[i]!;
+      if (l < 0 || l >= numClasses)
+        throw new DataError(`${path}: ${name}_labels[${i}] = ${l} is outside 0..${numClasses - 1}`);
+    }
+  }
+  const trainCounts = countPerClass(train.labels, numClasses);
+  return {
+    dim,
+    numClasses,
+    classNames: classNames ?? Array.from({ length: numClasses }, (_, i) => String(i)),
+    trainCounts,
+    train,
+    val,
+    test,
+    classifier,
+  };
+}
+
+/** Writes a FeatureSet in PROTOCOL.md's format: `.npz` if the path ends so, else a folder of `.npy`. */
+export function saveFeatureFile(path: string, fs: FeatureSet): void {
+  const arrays: ArraysToWrite = {};
+  const put = (prefix: string, s: FeatureSplit | null) => {
+    if (!s) return;
+    arrays[`${prefix}_features`] = { data: s.features, shape: [rows(s), fs.dim] };
+    arrays[`${prefix}_labels`] = { data: s.labels, shape: [rows(s)] };
+  };
+  put('train', fs.train);
+  put('val', fs.val);
+  put('test', fs.test);
+  if (fs.classifier) {
+    arrays.classifier_weight = { data: fs.classifier.weight, shape: [fs.numClasses, fs.dim] };
+    arrays.classifier_bias = { data: fs.classifier.bias, shape: [fs.numClasses] };
+  }
+  if (path.endsWith('.npz')) writeNpz(path, arrays);
+  else writeNpyDir(path, arrays);
+}

@@ -1,0 +1,68 @@
+/** From a stage-1 model and its data set to a FeatureSet (and an augmented training source). */
+import * as tf from '@tensorflow/tfjs-core';
+import type { TrainFeatureSource } from '../classifiers/types.ts';
+import type { LongTailDataset } from '../data/types.ts';
+import { extractFeatures } from '../features/extract.ts';
+import type { FeatureSet } from '../features/feature-set.ts';
+import type { Model } from '../models/model.ts';
+import { createRng } from '../random/rng.ts';
+import { type Augmentation, makeBatch } from '../train/augment.ts';
+
+export function featuresFromModel(
+  model: Model,
+  data: LongTailDataset,
+  onProgress?: (split: string, done: number, total: number) => void,
+): FeatureSet {
+  const run = (split: 'train' | 'val' | 'test') => {
+    const set = data[split];
+    if (!set) return null;
+    return {
+      features: extractFeatures(model.backbone, set, { onProgress: (d, t) => onProgress?.(split, d, t) }),
+      labels: set.labels,
+    };
+  };
+  return {
+    dim: model.backbone.featureDim,
+    numClasses: data.classNames.length,
+    classNames: data.classNames,
+    trainCounts: data.trainCounts,
+    train: run('train')!,
+    val: run('val'),
+    test: run('test')!,
+    classifier: {
+      weight: (model.head.weight.dataSync() as Float32Array).slice(),
+      bias: (model.head.bias.dataSync() as Float32Array).slice(),
+    },
+  };
+}
+
+/**
+ * The official stage-2 training input: training images with training augmentation through the
+ * frozen backbone (evaluation mode, so batch norm uses its running statistics).
+ */
+export function augmentedSource(
+  model: Model,
+  data: LongTailDataset,
+  aug: Augmentation,
+  seed: number,
+): TrainFeatureSource {
+  const set = data.train;
+  let rng = createRng(seed, 0x5a6e, 0);
+  let lastEpoch = -1;
+  return {
+    mode: 'augmented',
+    batch: (idx, epoch) => {
+      if (epoch !== lastEpoch) {
+        rng = createRng(seed, 0x5a6e, epoch);
+        lastEpoch = epoch;
+      }
+      const x = makeBatch(set, idx, aug, rng);
+      const f = tf.tidy(() =>
+        model.backbone.features(tf.tensor4d(x, [idx.length, set.height, set.width, set.channels]), false),
+      );
+      const out = f.dataSync() as Float32Array;
+      f.dispose();
+      return out;
+    },
+  };
+}
