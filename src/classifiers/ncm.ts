@@ -36,7 +36,7 @@ export function ncm(
     counts[c]!++;
     for (let j = 0; j < d; j++) centroids[c * d + j]! += tf[i * d + j]!;
   }
-  const empty = counts.findIndex((k) => k === 0);
+  const empty = counts.indexOf(0);
   if (empty >= 0) throw new ConfigError(`ncm: class ${empty} has no training feature, so it has no mean`);
   for (let c = 0; c < C; c++) for (let j = 0; j < d; j++) centroids[c * d + j]! /= counts[c]!;
   const cNorms = rowNorms(centroids, C, d);

@@ -54,7 +54,7 @@ export function trainHead(
   const { epochs, batchSize, lr, weightDecay, momentum, samplesPerClass, seed } = opts;
   if (!(epochs >= 1 && Number.isInteger(epochs)))
     throw new ConfigError(`${method}: epochs must be a positive integer, got ${epochs}`);
-  const empty = fs.trainCounts.findIndex((n) => n === 0);
+  const empty = fs.trainCounts.indexOf(0);
   if (empty >= 0)
     throw new ConfigError(
       `${method}: class ${empty} has no training feature; class-balanced training needs every class`,

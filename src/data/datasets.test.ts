@@ -16,7 +16,9 @@ function idxBytes(dims: number[], data: number[] | Uint8Array): Buffer {
   const head = Buffer.alloc(4 + 4 * dims.length);
   head[2] = 0x08;
   head[3] = dims.length;
-  dims.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
+  dims.forEach((d, i) => {
+    head.writeUInt32BE(d, 4 + 4 * i);
+  });
   return Buffer.concat([head, Buffer.from(data)]);
 }
 
@@ -71,7 +73,9 @@ describe('fashion-mnist-lt (bundled, PROTOCOL.md)', () => {
   });
   it('trains on the first n_c of each class and validates on the last 20, in file order', () => {
     const byClass: number[][] = Array.from({ length: 10 }, () => []);
-    full.labels.forEach((l, i) => byClass[l]!.push(i));
+    full.labels.forEach((l, i) => {
+      byClass[l]!.push(i);
+    });
     const img = (set: typeof full, i: number) => set.pixels.subarray(i * 784, (i + 1) * 784);
     // Train images come class by class in file order.
     let k = 0;

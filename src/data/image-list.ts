@@ -124,7 +124,7 @@ export async function loadListDataset(opts: ListDatasetOptions): Promise<LongTai
   const numClasses = Math.max(...trainEntries.map((e) => e.label)) + 1;
   const train = await loadImageList(opts.trainList, opts.dataRoot, numClasses, opts);
   const counts = countPerClass(train.labels, numClasses);
-  const empty = counts.findIndex((c) => c === 0);
+  const empty = counts.indexOf(0);
   if (empty >= 0) {
     throw new DataError(
       `${opts.trainList}: class ${empty} has no training image (labels must cover 0..${numClasses - 1})`,

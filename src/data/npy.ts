@@ -133,7 +133,7 @@ export function encodeNpy(
   }
   // Pad with spaces so the data starts at a multiple of 64 bytes, header ends with '\n'.
   const total = Math.ceil((pre + header.length + 1) / 64) * 64;
-  header = header.padEnd(total - pre - 1, ' ') + '\n';
+  header = `${header.padEnd(total - pre - 1, ' ')}\n`;
   const out = new Uint8Array(total + data.byteLength);
   out.set(MAGIC, 0);
   out[6] = version;

@@ -27,7 +27,7 @@ describe('class probabilities', () => {
   it('progressively-balanced equals IB at the first epoch and CB at the last', () => {
     assert.deepEqual(progressiveProbabilities(counts, 0, 30), classProbabilities(counts, 1));
     const last = progressiveProbabilities(counts, 29, 30);
-    last.forEach((p) => assert.ok(Math.abs(p - 0.1) < 1e-12));
+    for (const p of last) assert.ok(Math.abs(p - 0.1) < 1e-12);
     const mid = progressiveProbabilities([1, 3], 1, 3); // lam = 0.5: (0.25 + 0.5) / 2
     assert.ok(Math.abs(mid[0]! - 0.375) < 1e-12);
   });
