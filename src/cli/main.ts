@@ -4,7 +4,10 @@
  */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.ts';
+import { registerDemo } from './demo.ts';
 import { registerDoctor } from './doctor.ts';
+import { registerRetrain } from './retrain.ts';
+import { registerTrain } from './train.ts';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -17,6 +20,9 @@ export function buildProgram(): Command {
     )
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerDemo(program);
+  registerTrain(program);
+  registerRetrain(program);
   registerDoctor(program);
   return program;
 }

@@ -1,0 +1,159 @@
+/**
+ * Flag groups shared by commands, and the one place flags become a configuration:
+ * defaults < --config file < flags, validated by the schema of src/config/schema.ts.
+ */
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { z } from 'zod';
+import { readConfigFile, resolveConfig } from '../config/schema.ts';
+import { DATASET_NAMES } from '../data/registry.ts';
+import { BACKBONE_NAMES } from '../models/registry.ts';
+import { SAMPLER_NAMES } from '../sampling/samplers.ts';
+
+export function num(flag: string, integer = false) {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+      throw new InvalidArgumentError(`${flag} expects ${integer ? 'an integer' : 'a number'}, got '${v}'`);
+    }
+    return n;
+  };
+}
+
+export function addDataOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--dataset <name>', `data set: ${DATASET_NAMES.join(', ')} (default: fashion-mnist-lt)`),
+    )
+    .option(
+      '--data-dir <dir>',
+      'folder with the data set files (IDX for the MNISTs, binary batches for CIFAR)',
+    )
+    .option('--imbalance <IF>', 'imbalance factor n_max / n_min (default 100)', num('--imbalance'))
+    .option(
+      '--max-per-class <n>',
+      'n_max, images in the largest class (default 1000; CIFAR 5000 / 500)',
+      num('--max-per-class', true),
+    )
+    .option(
+      '--val-per-class <n>',
+      'balanced validation images per class (default 20)',
+      num('--val-per-class', true),
+    )
+    .option('--train-list <file>', 'list: training list file (`path label` per line)')
+    .option('--val-list <file>', 'list: validation list file')
+    .option('--test-list <file>', 'list: test list file')
+    .option('--data-root <dir>', 'list: folder the list paths are relative to')
+    .option(
+      '--image-size <px>',
+      'list: square image side after resize and centre crop (default 64)',
+      num('--image-size', true),
+    )
+    .option(
+      '--many-threshold <n>',
+      'many-shot: more than n training images (default 100)',
+      num('--many-threshold', true),
+    )
+    .option(
+      '--few-threshold <n>',
+      'few-shot: fewer than n training images (default 20)',
+      num('--few-threshold', true),
+    );
+}
+
+export function addTrainOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--backbone <name>', `backbone: ${BACKBONE_NAMES.join(', ')} (default: resnet8)`))
+    .addOption(
+      new Option(
+        '--sampler <name>',
+        `stage-1 sampler: ${SAMPLER_NAMES.join(', ')} (default: instance-balanced)`,
+      ),
+    )
+    .option(
+      '--sampler-q <q>',
+      'sample class j with probability n_j^q / sum n^q (overrides --sampler)',
+      num('--sampler-q'),
+    )
+    .option('--epochs <n>', 'stage-1 epochs (default 30)', num('--epochs', true))
+    .option('--batch-size <n>', 'batch size (default 128)', num('--batch-size', true))
+    .option('--lr <rate>', 'initial learning rate, cosine to 0 (default 0.1)', num('--lr'))
+    .option('--weight-decay <wd>', 'weight decay (default 5e-4)', num('--weight-decay'))
+    .option('--momentum <m>', 'SGD momentum (default 0.9)', num('--momentum'))
+    .option('--warmup-epochs <n>', 'linear warm-up epochs (default 0)', num('--warmup-epochs', true))
+    .option('--seed <n>', 'random seed: weights, sampling, augmentation (default 0)', num('--seed', true))
+    .addOption(
+      new Option('--augment <kind>', 'training augmentation (default auto)').choices([
+        'auto',
+        'crop-flip',
+        'resized-crop-flip',
+        'none',
+      ]),
+    );
+}
+
+export function addStage2Options(cmd: Command): Command {
+  return cmd
+    .option(
+      '--method <list>',
+      'stage-2 methods: joint, ncm, crt, tau-norm, lws, comma-separated, or all (default all)',
+    )
+    .option(
+      '--tau <value>',
+      'tau-norm: use this tau instead of choosing it on the validation set',
+      num('--tau'),
+    )
+    .option('--crt-epochs <n>', 'cRT epochs (default 10)', num('--crt-epochs', true))
+    .option('--lws-epochs <n>', 'LWS epochs (default 5)', num('--lws-epochs', true))
+    .option('--stage2-lr <rate>', 'cRT / LWS learning rate (default: the stage-1 LR)', num('--stage2-lr'))
+    .option('--stage2-batch-size <n>', 'cRT / LWS batch size (default 128)', num('--stage2-batch-size', true))
+    .option(
+      '--samples-per-class <n>',
+      'class-aware sampler: images per class in a row (default 4)',
+      num('--samples-per-class', true),
+    )
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        'cRT / LWS input: augmented (through the frozen backbone, official) or features (cached, fast); auto = augmented when a backbone is available',
+      ).choices(['auto', 'features', 'augmented']),
+    )
+    .addOption(
+      new Option('--ncm-features <kind>', 'NCM feature normalisation (default cl2n)').choices([
+        'cl2n',
+        'l2n',
+        'raw',
+      ]),
+    )
+    .addOption(
+      new Option('--ncm-distance <kind>', 'NCM score: l2 (negative distance) or cos (default l2)').choices([
+        'l2',
+        'cos',
+      ]),
+    );
+}
+
+const NOT_CONFIG = new Set([
+  'config',
+  'out',
+  'json',
+  'backend',
+  'resume',
+  'run',
+  'features',
+  'exportFeatures',
+  'quiet',
+]);
+
+/** Resolves a command's configuration from defaults, --config and flags. */
+export function configFromFlags<S extends z.ZodType>(schema: S, opts: Record<string, unknown>): z.infer<S> {
+  const flags: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(opts)) {
+    if (NOT_CONFIG.has(k) || v === undefined) continue;
+    flags[k === 'method' ? 'methods' : k] = v;
+  }
+  const layers: { source: string; values: Record<string, unknown> }[] = [];
+  if (typeof opts.config === 'string')
+    layers.push({ source: opts.config, values: readConfigFile(opts.config) });
+  layers.push({ source: 'flags', values: flags });
+  return resolveConfig(schema, layers);
+}

@@ -1,0 +1,109 @@
+/**
+ * One schema for a run's configuration. Resolution order: defaults < config file (--config,
+ * YAML or JSON) < flags. The resolved configuration is written next to the results.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { DATASET_NAMES } from '../data/registry.ts';
+import { ConfigError } from '../errors.ts';
+import { BACKBONE_NAMES } from '../models/registry.ts';
+import { SAMPLER_NAMES } from '../sampling/samplers.ts';
+
+const names = (list: readonly string[], what: string) =>
+  z.string().refine((v) => list.includes(v), { message: `unknown ${what}; valid: ${list.join(', ')}` });
+
+export const DataConfigSchema = z.object({
+  dataset: names(DATASET_NAMES, 'dataset').default('fashion-mnist-lt'),
+  dataDir: z.string().optional(),
+  imbalance: z.number().min(1).optional(),
+  maxPerClass: z.number().int().positive().optional(),
+  valPerClass: z.number().int().min(0).optional(),
+  trainList: z.string().optional(),
+  valList: z.string().optional(),
+  testList: z.string().optional(),
+  dataRoot: z.string().optional(),
+  imageSize: z.number().int().min(8).optional(),
+  manyThreshold: z.number().int().min(0).default(100),
+  fewThreshold: z.number().int().min(0).default(20),
+});
+
+export const TrainConfigSchema = DataConfigSchema.extend({
+  backbone: names(BACKBONE_NAMES, 'backbone').default('resnet8'),
+  sampler: names(SAMPLER_NAMES, 'sampler').default('instance-balanced'),
+  samplerQ: z.number().min(0).max(1).optional(),
+  epochs: z.number().int().positive().default(30),
+  batchSize: z.number().int().positive().default(128),
+  lr: z.number().positive().default(0.1),
+  weightDecay: z.number().min(0).default(5e-4),
+  momentum: z.number().min(0).lt(1).default(0.9),
+  warmupEpochs: z.number().int().min(0).default(0),
+  seed: z.number().int().min(0).default(0),
+  augment: z.enum(['auto', 'crop-flip', 'resized-crop-flip', 'none']).default('auto'),
+});
+
+export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+
+export const Stage2ConfigSchema = z.object({
+  methods: z.string().default('all'),
+  tau: z.number().min(0).max(2).optional(),
+  crtEpochs: z.number().int().positive().default(10),
+  lwsEpochs: z.number().int().positive().default(5),
+  stage2Lr: z.number().positive().optional(),
+  stage2BatchSize: z.number().int().positive().default(128),
+  samplesPerClass: z.number().int().positive().default(4),
+  mode: z.enum(['auto', 'features', 'augmented']).default('auto'),
+  ncmFeatures: z.enum(['cl2n', 'l2n', 'raw']).default('cl2n'),
+  ncmDistance: z.enum(['l2', 'cos']).default('l2'),
+});
+
+export type Stage2Config = z.infer<typeof Stage2ConfigSchema>;
+
+/** The whole pipeline (demo, study): stage 1 and stage 2 settings in one file. */
+export const PipelineConfigSchema = TrainConfigSchema.extend(Stage2ConfigSchema.shape).strict();
+export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
+
+/** Reads a YAML or JSON config file into a plain object. */
+export function readConfigFile(path: string): Record<string, unknown> {
+  if (!existsSync(path)) throw new ConfigError(`--config ${path}: no such file`);
+  const text = readFileSync(path, 'utf8');
+  let value: unknown;
+  try {
+    value = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(
+      `${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'} (${(e as Error).message.split('\n')[0]})`,
+    );
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(
+      `${path}: expected a mapping of settings (e.g. 'epochs: 30'), got ${Array.isArray(value) ? 'a list' : typeof value}`,
+    );
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Validates merged settings against a schema; errors name the field and the source. */
+export function resolveConfig<S extends z.ZodType>(
+  schema: S,
+  layers: { source: string; values: Record<string, unknown> }[],
+): z.infer<S> {
+  const merged: Record<string, unknown> = {};
+  for (const l of layers) for (const [k, v] of Object.entries(l.values)) if (v !== undefined) merged[k] = v;
+  const r = schema.safeParse(merged);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const field = issue.path.join('.') || '(config)';
+    const from =
+      [...layers].reverse().find((l) => l.values[String(issue.path[0])] !== undefined)?.source ?? 'defaults';
+    const got = merged[String(issue.path[0])];
+    const msg =
+      issue.code === 'unrecognized_keys'
+        ? `unknown setting(s) ${(issue as { keys: string[] }).keys.join(', ')}`
+        : issue.message;
+    throw new ConfigError(
+      `${field}: ${msg}${got !== undefined ? ` (got ${JSON.stringify(got)} from ${from})` : ` (in ${from})`}`,
+    );
+  }
+  return r.data;
+}

@@ -1,0 +1,48 @@
+/** results.md: the paper's table and the facts a reader needs, in Markdown. */
+import { formatTable } from '../cli/common.ts';
+import { type RunResults, TABLE_HEADER, tableRows } from './results.ts';
+
+export function markdownTable(r: Pick<RunResults, 'methods'>): string {
+  const rows = tableRows(r);
+  return [
+    `| ${TABLE_HEADER.join(' | ')} |`,
+    `|${TABLE_HEADER.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    ...rows.map((x) => `| ${x.join(' | ')} |`),
+  ].join('\n');
+}
+
+export function textTable(r: Pick<RunResults, 'methods'>): string {
+  return formatTable(TABLE_HEADER, tableRows(r));
+}
+
+export function resultsMarkdown(r: RunResults, charts: string[]): string {
+  const s1 = r.stage1;
+  const lines = [
+    `# longtail results: ${r.dataset.name}`,
+    '',
+    `Top-1 accuracy (%) on the balanced test set (${r.dataset.testSize} images). Splits by training images per class: ` +
+      `many > ${r.dataset.thresholds.many} (${r.dataset.splits.many.length} classes), medium ${r.dataset.thresholds.few}..${r.dataset.thresholds.many} ` +
+      `(${r.dataset.splits.medium.length}), few < ${r.dataset.thresholds.few} (${r.dataset.splits.few.length}); '-' = no class in that split.`,
+    '',
+    markdownTable(r),
+    '',
+    '| method | macro-F1 | ECE | val All | stage-2 mode | seconds |',
+    '|---|---:|---:|---:|---|---:|',
+    ...r.methods.map(
+      (m) =>
+        `| ${m.label} | ${m.macroF1.toFixed(4)} | ${m.ece.toFixed(4)} | ${m.valOverall === null ? '-' : m.valOverall.toFixed(1)} | ${m.mode ?? '-'} | ${m.seconds} |`,
+    ),
+    '',
+    s1
+      ? `Stage 1: ${String(r.config.backbone)}, ${String(r.config.sampler)} sampling, ${s1.history.length} epochs in ${s1.seconds.toFixed(0)} s; best validation epoch ${s1.bestEpoch}` +
+        (s1.bestValAcc === null ? '' : ` (${(100 * s1.bestValAcc).toFixed(1)}%)`) +
+        '.'
+      : 'Stage 1: features from a file.',
+    `Total ${r.seconds.total.toFixed(0)} s on ${r.environment.cpus} x ${r.environment.cpuModel}, backend ${r.environment.backend}, tfjs ${r.environment.tfjs}, Node ${r.environment.node}.`,
+    ...(r.warnings.length ? ['', '**Warnings**', ...r.warnings.map((w) => `- ${w}`)] : []),
+    '',
+    ...charts.map((c) => `![${c}](${c}.svg)`),
+    '',
+  ];
+  return lines.join('\n');
+}

@@ -1,0 +1,106 @@
+/** results.json: its schema (validated in tests and on read) and the paper's table. */
+import { z } from 'zod';
+
+const nullablePct = z.number().min(0).max(100).nullable();
+
+export const MethodResultSchema = z.object({
+  method: z.enum(['joint', 'ncm', 'crt', 'tau-norm', 'lws']),
+  label: z.string(),
+  overall: z.number().min(0).max(100),
+  many: nullablePct,
+  medium: nullablePct,
+  few: nullablePct,
+  macroF1: z.number().min(0).max(1),
+  ece: z.number().min(0).max(1),
+  valOverall: nullablePct,
+  perClass: z.array(z.number().min(0).max(1).nullable()),
+  confusion: z.array(z.array(z.number().int().min(0))),
+  weightNorms: z.array(z.number().min(0)),
+  tau: z.number().min(0).max(2).nullable(),
+  mode: z.enum(['features', 'augmented']).nullable(),
+  seconds: z.number().min(0),
+  details: z.record(z.string(), z.unknown()),
+});
+
+export const EpochRecordSchema = z.object({
+  epoch: z.number().int().positive(),
+  lr: z.number(),
+  loss: z.number(),
+  trainAcc: z.number(),
+  valAcc: z.number().nullable(),
+  imagesPerSec: z.number(),
+  seconds: z.number(),
+});
+
+export const RunResultsSchema = z.object({
+  schemaVersion: z.literal(1),
+  tool: z.literal('longtail'),
+  command: z.string(),
+  createdAt: z.string(),
+  dataset: z.object({
+    name: z.string(),
+    classNames: z.array(z.string()),
+    trainCounts: z.array(z.number().int().min(0)),
+    valSize: z.number().int().min(0),
+    testSize: z.number().int().min(0),
+    splits: z.object({ many: z.array(z.number()), medium: z.array(z.number()), few: z.array(z.number()) }),
+    thresholds: z.object({ many: z.number(), few: z.number() }),
+    source: z.string(),
+  }),
+  config: z.record(z.string(), z.unknown()),
+  environment: z.object({
+    backend: z.string(),
+    tfjs: z.string(),
+    node: z.string(),
+    cpus: z.number(),
+    cpuModel: z.string(),
+    platform: z.string(),
+  }),
+  stage1: z
+    .object({
+      history: z.array(EpochRecordSchema),
+      bestEpoch: z.number().int(),
+      bestValAcc: z.number().nullable(),
+      seconds: z.number(),
+    })
+    .nullable(),
+  methods: z.array(MethodResultSchema).min(1),
+  warnings: z.array(z.string()),
+  seconds: z.object({ total: z.number(), stage1: z.number(), features: z.number(), stage2: z.number() }),
+});
+
+export type RunResults = z.infer<typeof RunResultsSchema>;
+
+const fmt = (v: number | null) => (v === null ? '-' : v.toFixed(1));
+
+/** The paper's table: method x All / Many / Medium / Few (percent). */
+export function tableRows(results: Pick<RunResults, 'methods'>): (string | null)[][] {
+  return results.methods.map((m) => [
+    m.label + (m.tau !== null ? ` (tau=${m.tau})` : ''),
+    fmt(m.overall),
+    fmt(m.many),
+    fmt(m.medium),
+    fmt(m.few),
+  ]);
+}
+
+export const TABLE_HEADER = ['method', 'All', 'Many', 'Medium', 'Few'];
+
+/** The compact JSON of `--json`: per method overall / many / medium / few, tau and mode. */
+export function compactResults(r: RunResults) {
+  return {
+    dataset: r.dataset.name,
+    methods: r.methods.map((m) => ({
+      method: m.method,
+      overall: m.overall,
+      many: m.many,
+      medium: m.medium,
+      few: m.few,
+      tau: m.tau,
+      mode: m.mode,
+      macroF1: m.macroF1,
+      ece: m.ece,
+    })),
+    runDir: undefined as string | undefined,
+  };
+}
