@@ -1,18 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-
-const BIN = join(import.meta.dirname, '..', 'bin', 'longtail.js');
-
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-    timeout: 120_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { runCli } from './helpers/cli.ts';
 
 describe('longtail CLI basics', () => {
   it('--help lists the commands and exits 0', () => {

@@ -19,7 +19,7 @@ export function lws(ctx: Stage2Context, opts: HeadTrainingOptions = {}): Stage2C
   const d = fs.dim;
   const w = tf.tensor2d(weight, [C, d]);
   const b = tf.tensor1d(bias);
-  const scales = tf.variable(tf.ones([C]), true, 'lws.scales');
+  const scales = tf.variable(tf.ones([C]), true);
   try {
     const r = trainHead(
       'lws',

@@ -6,7 +6,7 @@ import { loadFeatureFile } from '../features/feature-set.ts';
 import { disposeModel } from '../models/model.ts';
 import { loadStage1Run, runStage2AndReport } from '../pipeline/run.ts';
 import { textTable } from '../report/markdown.ts';
-import { compactResults } from '../report/results.ts';
+import { compactResults, type RunResults } from '../report/results.ts';
 import { backendOption, printJson, resolveOutDir, startBackend } from './common.ts';
 import { addStage2Options, configFromFlags, num } from './options.ts';
 import { cliCallbacks } from './reporting.ts';
@@ -62,7 +62,7 @@ export function registerRetrain(program: Command): void {
         many: (manyThreshold as number | undefined) ?? 100,
         few: (fewThreshold as number | undefined) ?? 20,
       };
-      let result;
+      let result: RunResults;
       if (run !== undefined) {
         const r = await loadStage1Run(run, cb);
         try {

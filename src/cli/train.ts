@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { TrainConfigSchema } from '../config/schema.ts';
+import { type TrainConfig, TrainConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { saveFeatureFile } from '../features/feature-set.ts';
 import { disposeModel } from '../models/model.ts';
@@ -28,7 +28,7 @@ export function registerTrain(program: Command): void {
     .option('--json', 'print one JSON document (stage-1 summary) instead of text')
     .addOption(backendOption())
     .action(async (opts: Record<string, unknown>) => {
-      let cfg;
+      let cfg: TrainConfig;
       let outDir: string;
       if (typeof opts.resume === 'string') {
         const cfgPath = join(opts.resume, 'config.json');

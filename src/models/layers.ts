@@ -124,3 +124,14 @@ function makeBnTrain(relu: boolean) {
 
 const bnTrain = makeBnTrain(false);
 const bnReluTrain = makeBnTrain(true);
+
+/** The training-mode op itself (gamma and beta as explicit inputs), for gradient checks. */
+export function batchNormTrain(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  bn: BatchNorm,
+  relu: boolean,
+): tf.Tensor4D {
+  return (relu ? bnReluTrain : bnTrain)(x, gamma, beta, bn) as tf.Tensor4D;
+}

@@ -10,22 +10,35 @@ export interface NamedArrays {
   [name: string]: { shape: number[]; data: Float32Array };
 }
 
+const logicalNames = new WeakMap<tf.Variable, string>();
+
+/**
+ * The model-level name of a variable ('layer1.0.conv1.weight'). tfjs variable names must be
+ * unique per process, so the variables themselves get generated names; checkpoints and
+ * optimiser state use these logical ones.
+ */
+export function paramName(v: tf.Variable): string {
+  return logicalNames.get(v) ?? v.name;
+}
+
 export class ParamSet {
   readonly params = new Map<string, tf.Variable>();
   readonly buffers = new Map<string, tf.Variable>();
 
   addParam(name: string, value: tf.Tensor): tf.Variable {
     if (this.params.has(name) || this.buffers.has(name)) throw new Error(`duplicate parameter ${name}`);
-    const v = tf.variable(value, true, name);
+    const v = tf.variable(value, true);
     value.dispose();
+    logicalNames.set(v, name);
     this.params.set(name, v);
     return v;
   }
 
   addBuffer(name: string, value: tf.Tensor): tf.Variable {
     if (this.params.has(name) || this.buffers.has(name)) throw new Error(`duplicate buffer ${name}`);
-    const v = tf.variable(value, false, name);
+    const v = tf.variable(value, false);
     value.dispose();
+    logicalNames.set(v, name);
     this.buffers.set(name, v);
     return v;
   }

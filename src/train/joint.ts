@@ -137,6 +137,37 @@ export function accuracy(model: Model, set: LongTailDataset['test'], batchSize =
 
 const AUG_SALT = 0xa06;
 
+/**
+ * One SGD step on a batch: forward in training mode, cross-entropy, gradients of every trainable
+ * parameter, optimiser update. Tensors live only inside the step (tidy); the loss and the count
+ * of correct predictions are read back outside it (reading inside tidy is slow on wasm).
+ */
+export function makeTrainStep(model: Model, opt: Sgd) {
+  const vars = [...model.backbone.params.trainable(), ...model.head.params.trainable()];
+  const [H, W, C] = model.inputShape;
+  return (batch: Float32Array, labels: Int32Array, lr: number): { loss: number; correct: number } => {
+    const B = labels.length;
+    let correctT: tf.Tensor | null = null;
+    const lossT = tf.tidy(() => {
+      const x = tf.tensor4d(batch, [B, H, W, C]);
+      const y = tf.tensor1d(labels, 'int32');
+      const { value, grads } = tf.variableGrads(() => {
+        const logits = model.head.apply(model.backbone.features(x, true)); // [B, classes]
+        correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')));
+        return tf.losses.softmaxCrossEntropy(tf.oneHot(y, model.numClasses), logits) as tf.Scalar;
+      }, vars);
+      opt.step(vars, grads, lr);
+      return value;
+    });
+    const loss = lossT.dataSync()[0]!;
+    const ct = correctT as tf.Tensor | null;
+    const correct = ct?.dataSync()[0] ?? 0;
+    lossT.dispose();
+    ct?.dispose();
+    return { loss, correct };
+  };
+}
+
 /** Trains stage 1. The returned model is the caller's to dispose. */
 export async function trainJoint(
   data: LongTailDataset,
@@ -161,7 +192,7 @@ export async function trainJoint(
     },
     cfg.samplerQ !== undefined ? { q: cfg.samplerQ } : {},
   );
-  const vars = [...model.backbone.params.trainable(), ...model.head.params.trainable()];
+  const trainStep = makeTrainStep(model, opt);
   const runDir = opts.runDir;
   if (runDir) mkdirSync(runDir, { recursive: true });
   const ckptPath = runDir ? join(runDir, 'checkpoint.npz') : null;
@@ -233,22 +264,7 @@ export async function trainJoint(
         const idx = order.subarray(step * B, (step + 1) * B);
         makeBatch(train, idx, aug, rng, batch);
         for (let k = 0; k < B; k++) labels[k] = train.labels[idx[k]!]!;
-        let correctT: tf.Tensor | null = null;
-        const lossT = tf.tidy(() => {
-          const x = tf.tensor4d(batch, [B, H, W, C]);
-          const y = tf.tensor1d(labels, 'int32');
-          const { value, grads } = tf.variableGrads(() => {
-            const logits = model.head.apply(model.backbone.features(x, true)); // [B, classes]
-            correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')));
-            return tf.losses.softmaxCrossEntropy(tf.oneHot(y, numClasses), logits) as tf.Scalar;
-          }, vars);
-          opt.step(vars, grads, lr);
-          return value;
-        });
-        const loss = lossT.dataSync()[0]!;
-        const c = (correctT as tf.Tensor | null)?.dataSync()[0] ?? 0;
-        lossT.dispose();
-        (correctT as tf.Tensor | null)?.dispose();
+        const { loss, correct: c } = trainStep(batch, labels, lr);
         if (!Number.isFinite(loss)) {
           throw new TrainingError(
             `the loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (learning rate ${lr.toPrecision(3)}); ` +

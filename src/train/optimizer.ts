@@ -4,6 +4,7 @@
  * Weight decay applies to every parameter, batch-norm scales included, as in the official code.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { paramName } from '../models/params.ts';
 
 export interface SgdOptions {
   momentum?: number;
@@ -13,6 +14,7 @@ export interface SgdOptions {
 export class Sgd {
   readonly momentum: number;
   readonly weightDecay: number;
+  /** Momentum buffers by logical parameter name (stable across processes, for checkpoints). */
   private readonly buffers = new Map<string, tf.Variable>();
 
   constructor(opts: SgdOptions = {}) {
@@ -26,10 +28,11 @@ export class Sgd {
       for (const v of vars) {
         const g = grads[v.name];
         if (g === undefined) continue;
-        let buf = this.buffers.get(v.name);
+        const key = paramName(v);
+        let buf = this.buffers.get(key);
         if (buf === undefined) {
-          buf = tf.variable(tf.zerosLike(v), false, `${v.name}/momentum`);
-          this.buffers.set(v.name, buf);
+          buf = tf.variable(tf.zerosLike(v), false);
+          this.buffers.set(key, buf);
         }
         const d = this.weightDecay === 0 ? g : tf.add(g, tf.mul(v, this.weightDecay));
         const b = tf.add(tf.mul(buf, this.momentum), d);
@@ -50,7 +53,7 @@ export class Sgd {
   loadState(state: Record<string, { shape: number[]; data: Float32Array }>): void {
     this.dispose();
     for (const [name, a] of Object.entries(state)) {
-      this.buffers.set(name, tf.variable(tf.tensor(a.data, a.shape), false, `${name}/momentum`));
+      this.buffers.set(name, tf.variable(tf.tensor(a.data, a.shape), false));
     }
   }
 

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { tempDir } from '../../test/helpers/tmp.ts';
+import { initBackend } from '../backend/backend.ts';
+import { joint } from '../classifiers/joint.ts';
+import { ncm } from '../classifiers/ncm.ts';
+import { tauNorm } from '../classifiers/tau-norm.ts';
+import { writeNpyDir, writeNpz } from '../data/npy.ts';
+import { argmaxRows } from '../eval/metrics.ts';
+import { loadFeatureFile, saveFeatureFile } from './feature-set.ts';
+
+const FIX = join(import.meta.dirname, '..', '..', 'test', 'fixtures');
+// Written by NumPy, with predictions computed there independently (float64):
+// NCM 'cl2n' + Euclidean, tau-norm with tau chosen on validation over 0..2.0, and joint.
+const golden = JSON.parse(readFileSync(join(FIX, 'features_golden.json'), 'utf8'));
+
+describe('feature files (PROTOCOL.md)', () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+
+  it('give the same tau-norm, NCM and joint predictions as an independent NumPy implementation', () => {
+    const fs = loadFeatureFile(join(FIX, 'features_golden.npz'));
+    assert.deepEqual(fs.trainCounts, [200, 80, 30, 10, 4]);
+    const n = fs.test.labels.length;
+    const preds = (clf: { logits: (f: Float32Array, n: number) => Float32Array }) => [
+      ...argmaxRows(clf.logits(fs.test.features, n), n, 5),
+    ];
+    const t = tauNorm(fs);
+    assert.equal(t.details.tau, golden.tau);
+    const sweep = t.details.sweep as { val: { overall: number } }[];
+    assert.deepEqual(
+      sweep.map((p) => Math.round(p.val.overall * 100) / 100),
+      golden.val_acc_by_tau,
+    );
+    assert.deepEqual(preds(t), golden.tau_test_pred);
+    assert.deepEqual(preds(ncm(fs)), golden.ncm_test_pred);
+    assert.deepEqual(preds(joint(fs)), golden.joint_test_pred);
+  });
+
+  it('round-trip through our writer as .npz and as a folder of .npy', () => {
+    const fs = loadFeatureFile(join(FIX, 'features_golden.npz'));
+    const dir = tempDir();
+    for (const p of [join(dir, 'f.npz'), join(dir, 'f-dir')]) {
+      saveFeatureFile(p, fs);
+      const back = loadFeatureFile(p);
+      assert.deepEqual(back.train.features, fs.train.features);
+      assert.deepEqual(back.test.labels, fs.test.labels);
+      assert.deepEqual(back.classifier!.weight, fs.classifier!.weight);
+    }
+  });
+
+  it('refuse NaN, shape mismatches, out-of-range labels and missing arrays, naming the file and array', () => {
+    const dir = tempDir();
+    const ok = {
+      train_features: { data: Float32Array.from([1, 2, 3, 4]), shape: [2, 2] },
+      train_labels: { data: Int32Array.from([0, 1]), shape: [2] },
+      test_features: { data: Float32Array.from([1, 2]), shape: [1, 2] },
+      test_labels: { data: Int32Array.from([1]), shape: [1] },
+    };
+    const bad = (name: string, patch: Record<string, unknown>, re: RegExp) => {
+      const p = join(dir, `${name}.npz`);
+      writeNpz(p, { ...ok, ...patch } as typeof ok);
+      assert.throws(
+        () => loadFeatureFile(p),
+        (e: Error) => e.message.includes(p) && re.test(e.message),
+        name,
+      );
+    };
+    bad(
+      'nan',
+      { train_features: { data: Float32Array.from([1, Number.NaN, 3, 4]), shape: [2, 2] } },
+      /train_features: value NaN at flat index 1 is not finite/,
+    );
+    bad(
+      'inf',
+      { test_features: { data: Float32Array.from([Number.POSITIVE_INFINITY, 2]), shape: [1, 2] } },
+      /test_features: value Infinity/,
+    );
+    bad(
+      'rows',
+      { train_labels: { data: Int32Array.from([0, 1, 1]), shape: [3] } },
+      /train_labels has 3 entries but train_features has 2 rows/,
+    );
+    bad(
+      'cols',
+      { test_features: { data: Float32Array.from([1, 2, 3]), shape: [1, 3] } },
+      /test_features has 3 columns, train_features has 2/,
+    );
+    bad(
+      'label',
+      { test_labels: { data: Int32Array.from([-1]), shape: [1] } },
+      /test_labels\[0\] = -1 is outside 0..1/,
+    );
+    bad(
+      'clf',
+      { classifier_weight: { data: Float32Array.from([1, 2, 3]), shape: [1, 3] } },
+      /classifier_weight must be \[C, 2\]/,
+    );
+    bad(
+      'small-clf',
+      { classifier_weight: { data: Float32Array.from([1, 2]), shape: [1, 2] } },
+      /classifier_weight has 1 rows but labels go up to 1/,
+    );
+    const p = join(dir, 'missing');
+    writeNpyDir(p, { train_features: ok.train_features, train_labels: ok.train_labels });
+    assert.throws(
+      () => loadFeatureFile(p),
+      /missing: missing 'test_features' \(found: train_features, train_labels\)/,
+    );
+    bad(
+      'int-feats',
+      { train_features: { data: Int32Array.from([1, 2, 3, 4]), shape: [2, 2] } },
+      /expected float features/,
+    );
+  });
+});

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../backend/backend.ts';
+import { createRng } from '../random/rng.ts';
+import { batchNormTrain, makeBatchNorm } from './layers.ts';
+import { createModel, disposeModel } from './model.ts';
+import { ParamSet } from './params.ts';
+import { createBackbone } from './registry.ts';
+
+describe('backbones', () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+
+  // Parameter counts from the same architectures built in PyTorch (sum of p.numel() over
+  // model.parameters(), Debian's python3-torch): independent of this code.
+  it('have the parameter counts PyTorch gives for the same architecture', () => {
+    const cases: [string, [number, number, number], number, number][] = [
+      ['resnet8', [28, 28, 1], 10, 77754],
+      ['resnet20', [32, 32, 3], 10, 272474],
+      ['resnet32', [32, 32, 3], 100, 472756],
+      ['resnet10', [64, 64, 3], 10, 4910922],
+    ];
+    for (const [name, shape, classes, expected] of cases) {
+      const m = createModel(name, shape, classes, 0);
+      assert.equal(m.backbone.params.countParams() + m.head.params.countParams(), expected, name);
+      disposeModel(m);
+    }
+  });
+
+  it('map [b, H, W, C] to features [b, d] in training and evaluation mode', () => {
+    for (const [name, shape, d] of [
+      ['resnet8', [28, 28, 1], 64],
+      ['resnet20', [32, 32, 3], 64],
+      ['resnet10', [40, 40, 3], 512],
+    ] as [string, [number, number, number], number][]) {
+      const bb = createBackbone(name, shape, 1);
+      for (const training of [true, false]) {
+        const f = tf.tidy(() => bb.features(tf.randomUniform([3, ...shape]) as tf.Tensor4D, training));
+        assert.deepEqual(f.shape, [3, d]);
+        f.dispose();
+      }
+      bb.dispose();
+    }
+  });
+
+  it('refuse images they cannot take, and unknown names, with the valid list', () => {
+    assert.throws(
+      () => createBackbone('resnet10', [28, 28, 1], 0),
+      /resnet10 needs images of at least 32x32 pixels, got 28x28/,
+    );
+    assert.throws(() => createBackbone('resnet8', [4, 4, 1], 0), /at least 8x8/);
+    assert.throws(
+      () => createBackbone('vgg16', [28, 28, 1], 0),
+      /unknown backbone 'vgg16'; valid backbones: resnet8, resnet20, resnet32, resnet10/,
+    );
+  });
+});
+
+describe('batch norm with its hand-written gradient', () => {
+  it('matches automatic differentiation of the textbook formula (cpu backend), with and without ReLU', async () => {
+    await initBackend('cpu');
+    const rng = createRng(5);
+    const x0 = Float32Array.from({ length: 4 * 3 * 3 * 5 }, () => rng.normal() * 2 + 1);
+    const dy0 = Float32Array.from({ length: x0.length }, () => rng.normal());
+    const g0 = Float32Array.from({ length: 5 }, () => 1 + rng.normal() * 0.3);
+    const b0 = Float32Array.from({ length: 5 }, () => rng.normal() * 0.3);
+    for (const relu of [false, true]) {
+      const ps = new ParamSet();
+      const bn = makeBatchNorm(ps, 'bn', 5);
+      const x = tf.tensor4d(x0, [4, 3, 3, 5]);
+      const dy = tf.tensor4d(dy0, [4, 3, 3, 5]);
+      const mine = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(batchNormTrain(a as tf.Tensor4D, g, b, bn, relu), dy)),
+      )([x, tf.tensor1d(g0), tf.tensor1d(b0)]);
+      const ref = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const mean = tf.mean(a, [0, 1, 2]);
+        const v = tf.mean(tf.square(tf.sub(a, mean)), [0, 1, 2]);
+        let y = tf.add(tf.mul(tf.div(tf.sub(a, mean), tf.sqrt(tf.add(v, 1e-5))), g), b);
+        if (relu) y = tf.relu(y);
+        return tf.sum(tf.mul(y, dy));
+      })([x, tf.tensor1d(g0), tf.tensor1d(b0)]);
+      for (let k = 0; k < 3; k++) {
+        const a = mine[k]!.dataSync();
+        const r = ref[k]!.dataSync();
+        for (let i = 0; i < a.length; i++)
+          assert.ok(Math.abs(a[i]! - r[i]!) < 1e-4, `grad ${k} index ${i}: ${a[i]} vs ${r[i]}`);
+      }
+      // Running statistics follow PyTorch: momentum 0.1 from (0, 1), unbiased variance.
+      let m0 = 0;
+      for (let i = 0; i < x0.length; i += 5) m0 += x0[i]!;
+      m0 /= x0.length / 5;
+      let v0 = 0;
+      for (let i = 0; i < x0.length; i += 5) v0 += (x0[i]! - m0) ** 2;
+      v0 /= x0.length / 5 - 1;
+      assert.ok(Math.abs(bn.runningMean.dataSync()[0]! - 0.1 * m0) < 1e-5);
+      assert.ok(Math.abs(bn.runningVar.dataSync()[0]! - (0.9 + 0.1 * v0)) < 1e-4);
+      ps.dispose();
+    }
+    await initBackend('wasm');
+  });
+});

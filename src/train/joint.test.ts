@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { tempDir } from '../../test/helpers/tmp.ts';
+import { initBackend } from '../backend/backend.ts';
+import { loadMnistLt } from '../data/fashion-mnist.ts';
+import { ConfigError } from '../errors.ts';
+import { createModel, disposeModel, modelArrays } from '../models/model.ts';
+import { makeBatch } from './augment.ts';
+import { accuracy, DEFAULT_JOINT_CONFIG, makeTrainStep, TrainingError, trainJoint } from './joint.ts';
+import { Sgd } from './optimizer.ts';
+import { cosineLr } from './schedule.ts';
+
+// A small slice: 30 down to 10 images per class (186 images), the protocol's 200 validation images.
+const data = loadMnistLt('fashion-mnist-lt', { maxPerClass: 30, imbalance: 3 });
+const small = { ...DEFAULT_JOINT_CONFIG, epochs: 3, batchSize: 32, lr: 0.05 };
+
+describe('stage 1 training on wasm', () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+
+  it('lowers the loss over 20 steps on a batch, and the tensor count stays flat', () => {
+    const m = createModel('resnet8', [28, 28, 1], 10, 0);
+    const opt = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
+    const step = makeTrainStep(m, opt);
+    const idx = Array.from({ length: 32 }, (_, i) => i * 5);
+    const x = makeBatch(data.train, idx, 'none', null);
+    const y = Int32Array.from(idx.map((i) => data.train.labels[i]!));
+    const losses: number[] = [];
+    const counts: number[] = [];
+    for (let s = 0; s < 20; s++) {
+      losses.push(step(x, y, 0.05).loss);
+      counts.push(tf.memory().numTensors);
+    }
+    assert.ok(losses[19]! < 0.5 * losses[0]!, `loss ${losses[0]} -> ${losses[19]}`);
+    // After the first step created the momentum buffers, nothing accumulates.
+    assert.deepEqual(new Set(counts.slice(1)).size, 1, `tensor counts ${counts}`);
+    opt.dispose();
+    disposeModel(m);
+  });
+
+  it('trains above chance on a few hundred images, with a flat tensor count across epochs', async () => {
+    const counts: number[] = [];
+    const r = await trainJoint(
+      data,
+      { ...small, epochs: 8, batchSize: 16 },
+      { onEpoch: () => counts.push(tf.memory().numTensors) },
+    );
+    assert.equal(r.history.length, 8);
+    assert.ok(r.history[7]!.loss < r.history[0]!.loss);
+    const acc = accuracy(r.model, data.val!);
+    assert.ok(acc > 0.35, `validation accuracy ${acc} (chance is 0.1)`);
+    assert.equal(new Set(counts.slice(1)).size, 1, `tensor counts ${counts}`);
+    assert.equal(r.bestValAcc, Math.max(...r.history.map((h) => h.valAcc!)));
+    disposeModel(r.model);
+  });
+
+  it('resumes an interrupted run to the same weights as an uninterrupted one', async () => {
+    const a = tempDir();
+    const b = tempDir();
+    const full = await trainJoint(data, small, { runDir: a });
+    const cut = await trainJoint(data, small, { runDir: b, stopAfterEpoch: 2 });
+    disposeModel(cut.model);
+    assert.equal(readFileSync(join(b, 'epochs.jsonl'), 'utf8').trim().split('\n').length, 2);
+    const resumed = await trainJoint(data, small, { runDir: b, resume: true });
+    assert.equal(resumed.history.length, 3);
+    const wa = modelArrays(full.model);
+    const wb = modelArrays(resumed.model);
+    for (const name of Object.keys(wa)) {
+      const x = wa[name]!.data;
+      const y = wb[name]!.data;
+      for (let i = 0; i < x.length; i++)
+        assert.ok(
+          Math.abs(x[i]! - y[i]!) <= 1e-5 * (1 + Math.abs(x[i]!)),
+          `${name}[${i}]: ${x[i]} vs ${y[i]}`,
+        );
+    }
+    assert.equal(readFileSync(join(b, 'epochs.jsonl'), 'utf8').trim().split('\n').length, 3);
+    disposeModel(full.model);
+    disposeModel(resumed.model);
+  });
+
+  it('refuses to resume from a checkpoint of another backbone, naming both', async () => {
+    const dir = tempDir();
+    const r = await trainJoint(data, { ...small, epochs: 1 }, { runDir: dir });
+    disposeModel(r.model);
+    await assert.rejects(
+      trainJoint(data, { ...small, backbone: 'resnet20' }, { runDir: dir, resume: true }),
+      (e: Error) =>
+        e instanceof ConfigError && /checkpoint is for resnet8.*this run is resnet20/.test(e.message),
+    );
+    assert.ok(existsSync(join(dir, 'checkpoint.npz')));
+  });
+
+  it('stops with a clear message when the loss is not finite', async () => {
+    await assert.rejects(
+      trainJoint(data, { ...small, lr: 1e12, epochs: 2 }),
+      (e: Error) =>
+        e instanceof TrainingError && /the loss became (NaN|Infinity).*try a smaller --lr/.test(e.message),
+    );
+  });
+
+  it('follows a cosine schedule from lr to 0, with optional warm-up', () => {
+    assert.equal(cosineLr(0, 10, 0.1), 0.1);
+    assert.ok(Math.abs(cosineLr(5, 10, 0.1) - 0.05) < 1e-12);
+    assert.equal(cosineLr(0, 10, 0.1, 1), 0.05);
+    assert.equal(cosineLr(1, 10, 0.1, 1), 0.1);
+  });
+});
