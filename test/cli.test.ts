@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/tmp.ts';
 
 describe('longtail CLI basics', () => {
   it('--help lists the commands and exits 0', () => {
@@ -34,5 +36,26 @@ describe('longtail CLI basics', () => {
       n.stderr,
       /backend 'tensorflow' is not available.*install @tensorflow\/tfjs-node.*available: wasm, cpu/,
     );
+  });
+  it('data summary shows counts, splits and the imbalance factor, and writes the histogram', () => {
+    const dir = tempDir();
+    const r = runCli(['data', 'summary', '--json', '--out', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.deepEqual(
+      j.classes.map((c: { train: number }) => c.train),
+      [1000, 599, 359, 215, 129, 77, 46, 27, 16, 10],
+    );
+    assert.equal(j.imbalanceFactor, 100);
+    assert.deepEqual(j.splits, { many: 5, medium: 3, few: 2 });
+    assert.equal(j.classes[9].name, 'Ankle boot');
+    assert.ok(existsSync(j.histogram.svg) && existsSync(j.histogram.png));
+    const t = runCli(['data', 'summary', '--imbalance', '10', '--max-per-class', '500', '--out', dir]);
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, /imbalance factor 10\b/);
+    assert.match(t.stdout, /T-shirt\/top\s+500\s+many\s+#{40}/);
+    const bad = runCli(['data', 'summary', '--max-per-class', '5990', '--imbalance', '2']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /would overlap/);
   });
 });

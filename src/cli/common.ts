@@ -32,12 +32,21 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** Formats rows as an aligned text table (first column left-aligned, others right). */
-export function formatTable(header: string[], rows: (string | number | null)[][]): string {
+/** Formats rows as an aligned text table (the `leftAligned` columns left, others right). */
+export function formatTable(
+  header: string[],
+  rows: (string | number | null)[][],
+  leftAligned: number[] = [0],
+): string {
   const cells = [header, ...rows.map((r) => r.map((c) => (c === null ? '-' : String(c))))];
   const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells
-    .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '))
+    .map((r) =>
+      r
+        .map((c, i) => (leftAligned.includes(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
     .join('\n');
 }
 

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.ts';
+import { registerData } from './data.ts';
 import { registerDemo } from './demo.ts';
 import { registerDoctor } from './doctor.ts';
 import { registerRetrain } from './retrain.ts';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerTrain(program);
   registerRetrain(program);
+  registerData(program);
   registerDoctor(program);
   return program;
 }

@@ -43,13 +43,16 @@ export function progress(label: string, opts: { quiet?: boolean } = {}): Progres
       },
     };
   }
-  let last = 0;
+  // Not a terminal: a line at most every 10 s, so logs stay short; quick work prints nothing.
   const t0 = Date.now();
+  let last = t0;
+  let printed = false;
   return {
     update(done, total, fields = {}) {
       const now = Date.now();
-      if (now - last < 10_000 && done < total) return;
+      if (now - last < 10_000 && !(done >= total && printed)) return;
       last = now;
+      printed = true;
       const info = Object.entries(fields)
         .map(([k, v]) => `${k} ${v}`)
         .join('  ');

@@ -28,6 +28,8 @@ export const DataConfigSchema = z.object({
   fewThreshold: z.number().int().min(0).default(20),
 });
 
+export type DataConfig = z.infer<typeof DataConfigSchema>;
+
 export const TrainConfigSchema = DataConfigSchema.extend({
   backbone: names(BACKBONE_NAMES, 'backbone').default('resnet8'),
   sampler: names(SAMPLER_NAMES, 'sampler').default('instance-balanced'),

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { backendInfo } from '../backend/backend.ts';
 import { type MethodName, parseMethods } from '../classifiers/registry.ts';
 import type { Stage2Context } from '../classifiers/types.ts';
-import type { PipelineConfig, Stage2Config, TrainConfig } from '../config/schema.ts';
+import type { DataConfig, PipelineConfig, Stage2Config, TrainConfig } from '../config/schema.ts';
 import { loadDataset } from '../data/registry.ts';
 import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError, DataError } from '../errors.ts';
@@ -56,10 +56,7 @@ export function environment(): RunResults['environment'] {
   };
 }
 
-export async function loadRunData(
-  cfg: TrainConfig | PipelineConfig,
-  cb: PipelineCallbacks = {},
-): Promise<LongTailDataset> {
+export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): Promise<LongTailDataset> {
   cb.onPhase?.(`loading ${cfg.dataset}`);
   return loadDataset(cfg.dataset, {
     ...(cfg.dataDir !== undefined ? { dataDir: cfg.dataDir } : {}),

@@ -33,7 +33,7 @@ export function weightNormChart(r: RunResults): VegaLiteSpec {
     encoding: {
       x: { field: 'rank', type: 'ordinal', title: 'class rank by training images (head to tail)' },
       y: { field: 'norm', type: 'quantitative', title: '||w_i||' },
-      color: { field: 'method', type: 'nominal' },
+      color: { field: 'method', type: 'nominal', sort: r.methods.map((m) => m.label) },
       tooltip: [{ field: 'class' }, { field: 'trainCount' }, { field: 'norm', format: '.3f' }],
     },
   };

@@ -1,0 +1,73 @@
+/**
+ * longtail's public API. Deep imports are private and may change.
+ *
+ * @example
+ * import { initBackend, loadDataset, runPipeline, PipelineConfigSchema } from 'longtail';
+ * await initBackend();
+ * const results = await runPipeline(PipelineConfigSchema.parse({ epochs: 30 }), 'runs/mine');
+ */
+export {
+  availableBackends,
+  BACKENDS,
+  type BackendInfo,
+  type BackendName,
+  initBackend,
+} from './backend/backend.ts';
+export { installWasmTrainingKernels } from './backend/wasm-kernels.ts';
+export { crt } from './classifiers/crt.ts';
+export { joint } from './classifiers/joint.ts';
+export { lws } from './classifiers/lws.ts';
+export { type NcmOptions, ncm } from './classifiers/ncm.ts';
+export {
+  CLASSIFIERS,
+  createClassifier,
+  METHOD_NAMES,
+  type MethodName,
+  parseMethods,
+} from './classifiers/registry.ts';
+export { TAU_GRID, tauNorm, tauNormalize } from './classifiers/tau-norm.ts';
+export type {
+  FoldedLinear,
+  Stage2Classifier,
+  Stage2Context,
+  TrainFeatureSource,
+} from './classifiers/types.ts';
+export {
+  type DataConfig,
+  DataConfigSchema,
+  type PipelineConfig,
+  PipelineConfigSchema,
+  type Stage2Config,
+  Stage2ConfigSchema,
+  type TrainConfig,
+  TrainConfigSchema,
+} from './config/schema.ts';
+export { loadCifarLt, readCifarBinary } from './data/cifar.ts';
+export { loadMnistLt } from './data/fashion-mnist.ts';
+export { readIdx, readIdxImageSet } from './data/idx.ts';
+export { loadImageList, loadListDataset, parseImageList } from './data/image-list.ts';
+export { exponentialCounts, makeLongTailed, numpySubset, paretoCounts } from './data/long-tail.ts';
+export { encodeNpy, readArrays, readNpy, readNpz, writeNpyDir, writeNpz } from './data/npy.ts';
+export { DATASET_NAMES, DATASETS, type DatasetOptions, loadDataset } from './data/registry.ts';
+export type { ImageSet, LongTailDataset } from './data/types.ts';
+export { ConfigError, DataError, UserError } from './errors.ts';
+export {
+  type Evaluation,
+  evaluateLogits,
+  evaluatePredictions,
+  expectedCalibrationError,
+} from './eval/metrics.ts';
+export { DEFAULT_THRESHOLDS, type ShotThresholds, shotSplits, splitOf } from './eval/shot-splits.ts';
+export { extractFeatures } from './features/extract.ts';
+export { type FeatureSet, loadFeatureFile, saveFeatureFile } from './features/feature-set.ts';
+export { createModel, disposeModel, type Model } from './models/model.ts';
+export { BACKBONE_NAMES, BACKBONES, createBackbone } from './models/registry.ts';
+export type { Backbone } from './models/resnet.ts';
+export { featuresFromModel } from './pipeline/features.ts';
+export { loadStage1Run, runPipeline, runStage1, runStage2AndReport } from './pipeline/run.ts';
+export { type MethodResult, runStage2 } from './pipeline/stage2.ts';
+export { createRng, Rng } from './random/rng.ts';
+export { type RunResults, RunResultsSchema } from './report/results.ts';
+export { classProbabilities, progressiveProbabilities } from './sampling/probabilities.ts';
+export { createSampler, SAMPLER_NAMES, SAMPLERS, type Sampler } from './sampling/samplers.ts';
+export { DEFAULT_JOINT_CONFIG, type JointConfig, trainJoint } from './train/joint.ts';
