@@ -5,6 +5,7 @@ import { before, describe, it } from 'node:test';
 import { initBackend } from '../src/backend/backend.ts';
 import { PipelineConfigSchema } from '../src/config/schema.ts';
 import { runPipeline } from '../src/pipeline/run.ts';
+import { checkReportInBrowser, findChromium } from '../src/report/browser-check.ts';
 import { type RunResults, RunResultsSchema } from '../src/report/results.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
@@ -95,6 +96,19 @@ describe('the demo pipeline end to end on a tiny configuration', () => {
       spec('training-curves').data.values.filter((v: { metric: string }) => v.metric === 'train loss').length,
       1,
     );
+  });
+
+  it('report.html loads in headless Chromium with no console error, no network and every chart visible', {
+    skip: findChromium() ? false : 'Chromium is not installed (.ci/run installs it with apt-get)',
+  }, async () => {
+    const c = await checkReportInBrowser(join(out, 'report.html'));
+    assert.deepEqual(c.consoleErrors, []);
+    assert.deepEqual(c.failedRequests, []);
+    assert.deepEqual(
+      c.charts.map((x) => x.id),
+      ['weight-norms', 'tau-sweep', 'split-accuracy', 'class-counts', 'training-curves'],
+    );
+    for (const x of c.charts) assert.ok(x.width > 200 && x.height > 150, `${x.id} is ${x.width}x${x.height}`);
   });
 
   it('retrain --run re-runs stage 2 on the saved run and prints JSON', () => {

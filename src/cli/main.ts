@@ -8,6 +8,7 @@ import { registerData } from './data.ts';
 import { registerDemo } from './demo.ts';
 import { registerDoctor } from './doctor.ts';
 import { registerRetrain } from './retrain.ts';
+import { registerStudy } from './study.ts';
 import { registerTrain } from './train.ts';
 
 export function buildProgram(): Command {
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerTrain(program);
   registerRetrain(program);
+  registerStudy(program);
   registerData(program);
   registerDoctor(program);
   return program;
