@@ -7,6 +7,7 @@ import { UserError } from '../errors.ts';
 import { registerData } from './data.ts';
 import { registerDemo } from './demo.ts';
 import { registerDoctor } from './doctor.ts';
+import { registerPredictAndExport } from './predict.ts';
 import { registerRetrain } from './retrain.ts';
 import { registerStudy } from './study.ts';
 import { registerTrain } from './train.ts';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerRetrain(program);
   registerStudy(program);
+  registerPredictAndExport(program);
   registerData(program);
   registerDoctor(program);
   return program;

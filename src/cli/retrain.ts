@@ -81,6 +81,7 @@ export function registerRetrain(program: Command): void {
               },
               stage1: r.stage1,
               seconds: { stage1: r.stage1?.seconds ?? 0, features: 0, start },
+              stage1Run: run,
             },
             cb,
           );
@@ -109,6 +110,7 @@ export function registerRetrain(program: Command): void {
             thresholds,
             stage1: null,
             seconds: { stage1: 0, features: 0, start },
+            stage1Run: null,
           },
           cb,
         );

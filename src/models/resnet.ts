@@ -9,6 +9,7 @@
  *   3x3/2 max pool, four stages of one basic block with widths 64/128/256/512.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { GraphBuilder } from '../deploy/graph.ts';
 import type { Rng } from '../random/rng.ts';
 import { type BatchNorm, batchNorm, type Conv, conv, makeBatchNorm, makeConv } from './layers.ts';
 import { ParamSet } from './params.ts';
@@ -22,6 +23,8 @@ export interface Backbone {
   readonly params: ParamSet;
   /** x [batch, H, W, C] -> features [batch, featureDim]. */
   features(x: tf.Tensor4D, training: boolean): tf.Tensor2D;
+  /** Emits the evaluation-mode network into a graph (deployment export); returns the features node. */
+  exportGraph(g: GraphBuilder, input: string): string;
   dispose(): void;
 }
 
@@ -47,6 +50,13 @@ function makeBlock(ps: ParamSet, name: string, cin: number, cout: number, stride
           }
         : null,
   };
+}
+
+function exportBlock(g: GraphBuilder, b: Block, x: string): string {
+  const h = g.convBn(x, b.conv1, b.bn1, true);
+  const out = g.convBn(h, b.conv2, b.bn2, false);
+  const sc = b.shortcut ? g.convBn(x, b.shortcut.conv, b.shortcut.bn, false) : x;
+  return g.relu(g.addTensors(out, sc));
 }
 
 function block(b: Block, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
@@ -89,6 +99,11 @@ export function cifarResNet(depth: number, opts: ResNetOptions): Backbone {
       for (const b of blocks) h = block(b, h, training); // [b, H/4, W/4, 64]
       return tf.mean(h, [1, 2]) as tf.Tensor2D; // [b, 64]
     },
+    exportGraph(g, input) {
+      let h = g.convBn(input, stem, stemBn, true);
+      for (const b of blocks) h = exportBlock(g, b, h);
+      return g.mean(h, [1, 2]);
+    },
     dispose: () => ps.dispose(),
   };
 }
@@ -129,6 +144,12 @@ export function resnet10(opts: ResNetOptions): Backbone {
       ); // [b, H/4, W/4, 64]
       for (const b of blocks) h = block(b, h, training); // [b, H/32, W/32, 512]
       return tf.mean(h, [1, 2]) as tf.Tensor2D; // [b, 512]
+    },
+    exportGraph(g, input) {
+      // After ReLU every value is >= 0, so zero padding gives the same max pool as -inf padding.
+      let h = g.maxPool(g.pad(g.convBn(input, stem, stemBn, true), 1), 3, 2);
+      for (const b of blocks) h = exportBlock(g, b, h);
+      return g.mean(h, [1, 2]);
     },
     dispose: () => ps.dispose(),
   };

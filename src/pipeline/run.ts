@@ -12,6 +12,7 @@ import type { Stage2Context } from '../classifiers/types.ts';
 import type { DataConfig, PipelineConfig, Stage2Config, TrainConfig } from '../config/schema.ts';
 import { loadDataset } from '../data/registry.ts';
 import type { LongTailDataset } from '../data/types.ts';
+import { saveFolded } from '../deploy/folded.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { shotSplits } from '../eval/shot-splits.ts';
 import { type FeatureSet, loadFeatureFile, saveFeatureFile } from '../features/feature-set.ts';
@@ -202,6 +203,8 @@ export async function runStage2AndReport(
     stage1: RunResults['stage1'];
     seconds: { stage1: number; features: number; start: number };
     warnings?: string[];
+    /** Folder of the stage-1 model these classifiers sit on (for predict / export); null for a feature file. */
+    stage1Run: string | null;
   },
   cb: PipelineCallbacks = {},
 ): Promise<RunResults> {
@@ -229,7 +232,7 @@ export async function runStage2AndReport(
     `stage 2: ${methods.join(', ')} (${mode === 'augmented' ? 'through the frozen backbone, augmented' : 'on cached features'})`,
   );
   const t2 = performance.now();
-  const { results } = runStage2(ctx, methods, {
+  const { results, classifiers } = runStage2(ctx, methods, {
     ...stage2Options(s2, input.train ?? {}, warn),
     thresholds: meta.thresholds,
     ...(cb.onMethod ? { onMethod: cb.onMethod } : {}),
@@ -254,6 +257,11 @@ export async function runStage2AndReport(
     },
   };
   RunResultsSchema.parse(run);
+  saveFolded(outDir, classifiers, {
+    stage1Run: meta.stage1Run,
+    classNames: input.features.classNames,
+    dim: input.features.dim,
+  });
   await writeReport(outDir, run, cb);
   return run;
 }
@@ -318,6 +326,7 @@ export async function runPipeline(
         },
         seconds: { ...s1.seconds, start },
         warnings,
+        stage1Run: outDir,
       },
       opts,
     );

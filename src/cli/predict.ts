@@ -1,0 +1,114 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { extname, join } from 'node:path';
+import type { Command } from 'commander';
+import { parseImageList } from '../data/image-list.ts';
+import { exportModel } from '../deploy/export.ts';
+import { loadModel, type Prediction } from '../deploy/predict.ts';
+import { DataError } from '../errors.ts';
+import { backendOption, note, printJson, startBackend } from './common.ts';
+import { num } from './options.ts';
+import { progress } from './progress.ts';
+
+const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.bmp', '.avif']);
+
+/** Expands files, folders (their images, sorted) and list files (`path label` lines, paths relative to the list). */
+export function expandInputs(inputs: string[]): { files: string[]; problems: string[] } {
+  const files: string[] = [];
+  const problems: string[] = [];
+  for (const input of inputs) {
+    if (!existsSync(input)) {
+      problems.push(`${input}: no such file or folder`);
+      continue;
+    }
+    if (statSync(input).isDirectory()) {
+      const imgs = readdirSync(input)
+        .filter((f) => IMAGE_EXT.has(extname(f).toLowerCase()))
+        .sort()
+        .map((f) => join(input, f));
+      if (imgs.length === 0)
+        problems.push(`${input}: folder holds no images (expected ${[...IMAGE_EXT].join(', ')})`);
+      files.push(...imgs);
+    } else if (extname(input).toLowerCase() === '.txt') {
+      const base = join(input, '..');
+      files.push(...parseImageList(input).map((e) => join(base, e.path)));
+    } else files.push(input);
+  }
+  return { files, problems };
+}
+
+export function registerPredictAndExport(program: Command): void {
+  program
+    .command('predict')
+    .description(
+      'classify images with a trained model: the stage-1 backbone and one stage-2 classifier of a run\n' +
+        '(INPUT: image files of any size, folders of images, or list files)',
+    )
+    .argument('<input...>', 'image files (PNG, JPEG, ...), folders of images, or .txt list files')
+    .requiredOption('--run <dir>', 'a run folder of `longtail demo` or `longtail retrain --run`')
+    .option('--method <name>', 'joint, ncm, crt, tau-norm or lws (default crt)', 'crt')
+    .option('--top-k <k>', 'classes to show per image (default 5)', num('--top-k', true), 5)
+    .option('--json', 'print one JSON document')
+    .addOption(backendOption())
+    .action(
+      async (
+        inputs: string[],
+        opts: { run: string; method: string; topK: number; json?: boolean; backend?: string },
+      ) => {
+        await startBackend(opts.backend);
+        const model = loadModel(opts.run, { method: opts.method });
+        const { files, problems } = expandInputs(inputs);
+        const results: { file: string; top: Prediction['top'] }[] = [];
+        const bar = files.length > 20 ? progress('predicting') : null;
+        try {
+          for (const [i, f] of files.entries()) {
+            try {
+              const [p] = await model.predictFiles([f], opts.topK);
+              results.push({ file: f, top: p!.top });
+            } catch (e) {
+              problems.push(`${f}: not a readable image (${(e as Error).message.split('\n')[0]})`);
+            }
+            bar?.update(i + 1, files.length);
+          }
+        } finally {
+          bar?.stop();
+          model.dispose();
+        }
+        if (opts.json)
+          printJson({ run: opts.run, method: opts.method, predictions: results, errors: problems });
+        else {
+          for (const r of results) {
+            console.log(
+              `${r.file}: ${r.top.map((t) => `${t.name} ${(100 * t.probability).toFixed(1)}%`).join(', ')}`,
+            );
+          }
+          for (const p of problems) note(`error: ${p}`);
+        }
+        if (problems.length > 0) {
+          if (results.length === 0)
+            throw new DataError(`no image could be classified:\n  ${problems.join('\n  ')}`);
+          process.exitCode = 2;
+        }
+      },
+    );
+
+  program
+    .command('export')
+    .description(
+      'write the backbone with a folded stage-2 classifier as one TensorFlow.js graph model (model.json +\n' +
+        'weights.bin) and labels.json, loadable with tf.loadGraphModel by any tfjs program (see README)',
+    )
+    .requiredOption('--run <dir>', 'a run folder of `longtail demo` or `longtail retrain --run`')
+    .option('--method <name>', 'joint, ncm, crt, tau-norm or lws (default crt)', 'crt')
+    .requiredOption('--out <dir>', 'folder for model.json, weights.bin, labels.json')
+    .option('--json', 'print one JSON document')
+    .addOption(backendOption())
+    .action(async (opts: { run: string; method: string; out: string; json?: boolean; backend?: string }) => {
+      await startBackend(opts.backend);
+      const r = exportModel(opts.run, opts.method, opts.out);
+      if (opts.json) printJson(r);
+      else
+        console.log(
+          `wrote ${r.files.map((f) => join(r.dir, f)).join(', ')}: input [n, ${r.inputShape.join(', ')}] in [0, 1], output probabilities [n, ${r.numClasses}]`,
+        );
+    });
+}

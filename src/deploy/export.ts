@@ -1,0 +1,51 @@
+/**
+ * `longtail export`: the backbone and one folded stage-2 classifier as a single TensorFlow.js
+ * graph model (model.json + weights.bin) and labels.json, loadable with tf.loadGraphModel by
+ * any tfjs program, in Node or a browser, with no longtail code. Input: images [n, H, W, C]
+ * with pixels in [0, 1]; output `probabilities` [n, C] (the node `logits` holds the scores).
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { GraphBuilder } from './graph.ts';
+import { loadModel } from './predict.ts';
+
+export interface ExportResult {
+  dir: string;
+  files: string[];
+  inputShape: [number, number, number];
+  numClasses: number;
+}
+
+export function exportModel(runDir: string, method: string, outDir: string): ExportResult {
+  const m = loadModel(runDir, { method });
+  try {
+    const [H, W, C] = m.inputShape;
+    const numClasses = m.folded.bias.length;
+    const d = m.model.backbone.featureDim;
+    const g = new GraphBuilder();
+    const x = g.placeholder('images', [-1, H, W, C]);
+    let f = m.model.backbone.exportGraph(g, x);
+    const t = m.folded.transform;
+    if (t.kind === 'cl2n') f = g.l2normalize(g.subConst(f, t.mean));
+    else if (t.kind === 'l2n') f = g.l2normalize(f);
+    const logits = g.dense(f, m.folded.weight, m.folded.bias, numClasses, d, 'logits');
+    g.softmax(logits, 'probabilities');
+    const { modelJson, weights } = g.build(
+      { input: 'images', inputShape: [-1, H, W, C], output: 'probabilities', outputShape: [-1, numClasses] },
+      { method, classNames: m.classNames, inputShape: [H, W, C], pixelRange: [0, 1], source: runDir },
+    );
+    mkdirSync(outDir, { recursive: true });
+    writeFileAtomic(join(outDir, 'weights.bin'), weights);
+    writeJsonAtomic(join(outDir, 'model.json'), modelJson);
+    writeJsonAtomic(join(outDir, 'labels.json'), m.classNames);
+    return {
+      dir: outDir,
+      files: ['model.json', 'weights.bin', 'labels.json'],
+      inputShape: [H, W, C],
+      numClasses,
+    };
+  } finally {
+    m.dispose();
+  }
+}

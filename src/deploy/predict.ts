@@ -1,0 +1,112 @@
+/**
+ * Using a trained model: the frozen stage-1 backbone with one stage-2 classifier, folded into a
+ * linear layer. `loadModel(runDir, { method })` -> `predict(images)` -> class probabilities.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { foldedLogits } from '../classifiers/linear-ops.ts';
+import { decodeImage } from '../data/image-list.ts';
+import { ConfigError, DataError } from '../errors.ts';
+import { createModel, disposeModel, loadModelArrays, type Model } from '../models/model.ts';
+import { loadCheckpoint } from '../train/checkpoint.ts';
+import { type LoadedFolded, loadFolded } from './folded.ts';
+
+export interface Prediction {
+  /** Classes by probability, highest first. */
+  top: { index: number; name: string; probability: number }[];
+}
+
+export interface LoadedModel {
+  method: string;
+  classNames: string[];
+  /** [height, width, channels] the model takes. */
+  inputShape: readonly [number, number, number];
+  model: Model;
+  folded: LoadedFolded['layer'];
+  /** images [n, H, W, C], pixels in [0, 1] -> per image the top-k classes. */
+  predict(images: Float32Array, n: number, topK?: number): Prediction[];
+  /** Decodes image files (PNG, JPEG, ...; any size: resized, centre-cropped, converted to the model's channels). */
+  predictFiles(paths: string[], topK?: number): Promise<Prediction[]>;
+  /** Logits of the folded layer, [n, C]. */
+  logits(images: Float32Array, n: number): Float32Array;
+  dispose(): void;
+}
+
+/** Loads the stage-1 model of a run folder (best.npz). */
+export function loadStage1Model(dir: string): Model {
+  const best = join(dir, 'best.npz');
+  if (!existsSync(best)) throw new DataError(`${dir}: no best.npz (not a finished stage-1 run)`);
+  const ck = loadCheckpoint(best);
+  const cfgPath = join(dir, 'config.json');
+  const seed = existsSync(cfgPath) ? ((JSON.parse(readFileSync(cfgPath, 'utf8')).seed as number) ?? 0) : 0;
+  const model = createModel(ck.meta.backbone, ck.meta.inputShape, ck.meta.numClasses, seed);
+  loadModelArrays(model, ck.weights, best);
+  return model;
+}
+
+function softmaxTop(logits: Float32Array, n: number, C: number, names: string[], k: number): Prediction[] {
+  const out: Prediction[] = [];
+  for (let i = 0; i < n; i++) {
+    let m = -Infinity;
+    for (let c = 0; c < C; c++) m = Math.max(m, logits[i * C + c]!);
+    const e = Array.from({ length: C }, (_, c) => Math.exp(logits[i * C + c]! - m));
+    const s = e.reduce((a, b) => a + b, 0);
+    const ranked = e
+      .map((v, c) => ({ index: c, name: names[c] ?? String(c), probability: v / s }))
+      .sort((a, b) => b.probability - a.probability);
+    out.push({ top: ranked.slice(0, Math.max(1, Math.min(k, C))) });
+  }
+  return out;
+}
+
+export function loadModel(runDir: string, { method = 'crt' }: { method?: string } = {}): LoadedModel {
+  const f = loadFolded(runDir, method);
+  if (f.stage1Dir === null) {
+    throw new ConfigError(
+      `${runDir}: stage 2 ran on a feature file, so there is no backbone to predict with; use a run of \`longtail demo\` or \`longtail retrain --run\``,
+    );
+  }
+  const model = loadStage1Model(f.stage1Dir);
+  const C = f.layer.bias.length;
+  const d = model.backbone.featureDim;
+  if (f.record.dim !== d)
+    throw new DataError(`${runDir}: classifier is for ${f.record.dim}-d features, the backbone gives ${d}`);
+  const [H, W, Ch] = model.inputShape;
+  const logits = (images: Float32Array, n: number) => {
+    const feats = new Float32Array(n * d);
+    for (let s = 0; s < n; s += 256) {
+      const m = Math.min(256, n - s);
+      const t = tf.tidy(() =>
+        model.backbone.features(
+          tf.tensor4d(images.subarray(s * H * W * Ch, (s + m) * H * W * Ch), [m, H, W, Ch]),
+          false,
+        ),
+      );
+      feats.set(t.dataSync() as Float32Array, s * d);
+      t.dispose();
+    }
+    return foldedLogits(f.layer, feats, n, d, C);
+  };
+  const predict = (images: Float32Array, n: number, topK = 5) =>
+    softmaxTop(logits(images, n), n, C, f.record.classNames, topK);
+  return {
+    method,
+    classNames: f.record.classNames,
+    inputShape: model.inputShape,
+    model,
+    folded: f.layer,
+    logits,
+    predict,
+    async predictFiles(paths, topK = 5) {
+      const per = H * W * Ch;
+      const x = new Float32Array(paths.length * per);
+      for (const [i, p] of paths.entries()) {
+        const px = await decodeImage(p, H, Ch === 1 ? 1 : 3);
+        for (let j = 0; j < per; j++) x[i * per + j] = px[j]! / 255;
+      }
+      return predict(x, paths.length, topK);
+    },
+    dispose: () => disposeModel(model),
+  };
+}

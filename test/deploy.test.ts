@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import * as tfAll from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import { initBackend } from '../src/backend/backend.ts';
+import { foldedLogits } from '../src/classifiers/linear-ops.ts';
+import { createClassifier, METHOD_NAMES } from '../src/classifiers/registry.ts';
+import { PipelineConfigSchema } from '../src/config/schema.ts';
+import { loadMnistLt } from '../src/data/fashion-mnist.ts';
+import { exportModel } from '../src/deploy/export.ts';
+import { loadModel } from '../src/deploy/predict.ts';
+import { argmaxRows } from '../src/eval/metrics.ts';
+import { loadFeatureFile } from '../src/features/feature-set.ts';
+import { runPipeline } from '../src/pipeline/run.ts';
+import { makeBatch } from '../src/train/augment.ts';
+import { runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/tmp.ts';
+
+const FIX = join(import.meta.dirname, 'fixtures');
+
+describe('folded classifiers', () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+  it('give every method the same predictions as the method itself (and the same logits where it defines them)', () => {
+    const fs = loadFeatureFile(join(FIX, 'features_golden.npz'));
+    for (const m of METHOD_NAMES) {
+      const clf = createClassifier(
+        m,
+        { features: fs, seed: 1 },
+        { crt: { epochs: 2, batchSize: 32 }, lws: { epochs: 2, batchSize: 32 } },
+      );
+      const n = fs.test.labels.length;
+      const a = clf.logits(fs.test.features, n);
+      const b = foldedLogits(clf.folded(), fs.test.features, n, fs.dim, fs.numClasses);
+      assert.deepEqual([...argmaxRows(a, n, 5)], [...argmaxRows(b, n, 5)], m);
+      if (m !== 'ncm')
+        for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-4, `${m} logit ${i}`);
+    }
+    // NCM with cosine is linear too: same logits.
+    const cos = createClassifier('ncm', { features: fs }, { ncm: { distance: 'cos' } });
+    const n = fs.test.labels.length;
+    const a = cos.logits(fs.test.features, n);
+    const b = foldedLogits(cos.folded(), fs.test.features, n, fs.dim, fs.numClasses);
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-5);
+  });
+});
+
+describe('predict and export on a trained run', () => {
+  const out = tempDir();
+  const data = loadMnistLt('fashion-mnist-lt', { maxPerClass: 40, imbalance: 10 });
+  const idx = Array.from({ length: 24 }, (_, i) => i * 401); // test images across classes
+  before(async () => {
+    await initBackend('wasm');
+    await runPipeline(
+      PipelineConfigSchema.parse({
+        maxPerClass: 40,
+        imbalance: 10,
+        epochs: 2,
+        batchSize: 32,
+        crtEpochs: 1,
+        lwsEpochs: 1,
+      }),
+      out,
+    );
+  });
+
+  it('exports a graph model that plain tfjs loads and that predicts the same classes as predict', async () => {
+    const x = makeBatch(data.test, idx, 'none', null);
+    for (const method of ['crt', 'ncm', 'tau-norm']) {
+      const dir = join(tempDir(), 'model');
+      exportModel(out, method, dir);
+      const m = loadModel(out, { method });
+      const mine = m.predict(x, idx.length, 1).map((p) => p.top[0]!.index);
+      m.dispose();
+      const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+      const w = readFileSync(join(dir, 'weights.bin'));
+      const g = await tfAll.loadGraphModel(
+        tfAll.io.fromMemory({
+          ...json,
+          weightSpecs: json.weightsManifest[0].weights,
+          weightData: w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength),
+        }),
+      );
+      const probs = g.predict(tfAll.tensor4d(x, [idx.length, 28, 28, 1])) as tfAll.Tensor;
+      const theirs = Array.from((await tfAll.argMax(probs, 1).data()) as Int32Array);
+      assert.deepEqual(theirs, mine, method);
+      assert.deepEqual(JSON.parse(readFileSync(join(dir, 'labels.json'), 'utf8'))[9], 'Ankle boot');
+    }
+  });
+
+  it('predict on PNG files written from test images returns the in-process class, from the CLI too', async () => {
+    const dir = join(tempDir(), 'imgs');
+    mkdirSync(dir);
+    const files: string[] = [];
+    for (const i of idx.slice(0, 6)) {
+      const f = join(dir, `test-${i}.png`);
+      await sharp(Buffer.from(data.test.pixels.subarray(i * 784, (i + 1) * 784)), {
+        raw: { width: 28, height: 28, channels: 1 },
+      })
+        .png()
+        .toFile(f);
+      files.push(f);
+    }
+    const m = loadModel(out, { method: 'crt' });
+    const fromFiles = (await m.predictFiles(files, 3)).map((p) => p.top[0]!.index);
+    const inProcess = m
+      .predict(makeBatch(data.test, idx.slice(0, 6), 'none', null), 6, 3)
+      .map((p) => p.top[0]!.index);
+    m.dispose();
+    assert.deepEqual(fromFiles, inProcess);
+    const r = runCli(['predict', '--run', out, '--method', 'crt', '--top-k', '3', '--json', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.deepEqual(
+      j.predictions.map((p: { top: { index: number }[] }) => p.top[0]!.index),
+      inProcess,
+    );
+    assert.equal(j.predictions[0].top.length, 3);
+  });
+
+  it('reports every bad file, predicts the good ones, and exits non-zero', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'notes.txt.png'), 'not an image at all');
+    const good = join(dir, 'good.png');
+    writeFileSync(good, readFileSync(join(out, 'charts', 'class-counts.png')));
+    const r = runCli([
+      'predict',
+      '--run',
+      out,
+      '--json',
+      good,
+      join(dir, 'notes.txt.png'),
+      join(dir, 'missing.png'),
+    ]);
+    assert.equal(r.code, 2);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.predictions.length, 1);
+    assert.equal(j.errors.length, 2);
+    assert.match(j.errors.join('\n'), /notes.txt.png: not a readable image/);
+    assert.match(j.errors.join('\n'), /missing.png: no such file/);
+    const empty = tempDir();
+    const e = runCli(['predict', '--run', out, empty]);
+    assert.equal(e.code, 2);
+    assert.match(e.stderr, /folder holds no images/);
+    const bad = runCli(['predict', '--run', out, '--method', 'svm', good]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /has no 'svm' classifier; this run has: joint, ncm, crt, tau-norm, lws/);
+    const noRun = runCli(['export', '--run', empty, '--out', join(empty, 'x')]);
+    assert.equal(noRun.code, 2);
+    assert.match(noRun.stderr, /no stage-2 classifiers here/);
+  });
+});
