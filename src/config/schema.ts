@@ -42,6 +42,8 @@ export const TrainConfigSchema = DataConfigSchema.extend({
   warmupEpochs: z.number().int().min(0).default(0),
   seed: z.number().int().min(0).default(0),
   augment: z.enum(['auto', 'crop-flip', 'resized-crop-flip', 'none']).default('auto'),
+  /** Data-parallel training threads; default all cores. */
+  threads: z.number().int().min(1).max(64).optional(),
 });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;

@@ -86,6 +86,7 @@ export function jointConfigOf(cfg: TrainConfig): JointConfig {
     warmupEpochs: cfg.warmupEpochs,
     seed: cfg.seed,
     augment: cfg.augment,
+    threads: cfg.threads ?? os.availableParallelism(),
   };
 }
 

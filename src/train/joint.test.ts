@@ -9,9 +9,10 @@ import { loadMnistLt } from '../data/fashion-mnist.ts';
 import { ConfigError } from '../errors.ts';
 import { createModel, disposeModel, modelArrays } from '../models/model.ts';
 import { makeBatch } from './augment.ts';
-import { accuracy, DEFAULT_JOINT_CONFIG, makeTrainStep, TrainingError, trainJoint } from './joint.ts';
+import { accuracy, DEFAULT_JOINT_CONFIG, TrainingError, trainJoint } from './joint.ts';
 import { Sgd } from './optimizer.ts';
 import { cosineLr } from './schedule.ts';
+import { makeTrainStep } from './step.ts';
 
 // A small slice: 30 down to 10 images per class (186 images), the protocol's 200 validation images.
 const data = loadMnistLt('fashion-mnist-lt', { maxPerClass: 30, imbalance: 3 });
@@ -58,30 +59,33 @@ describe('stage 1 training on wasm', () => {
     disposeModel(r.model);
   });
 
-  it('resumes an interrupted run to the same weights as an uninterrupted one', async () => {
-    const a = tempDir();
-    const b = tempDir();
-    const full = await trainJoint(data, small, { runDir: a });
-    const cut = await trainJoint(data, small, { runDir: b, stopAfterEpoch: 2 });
-    disposeModel(cut.model);
-    assert.equal(readFileSync(join(b, 'epochs.jsonl'), 'utf8').trim().split('\n').length, 2);
-    const resumed = await trainJoint(data, small, { runDir: b, resume: true });
-    assert.equal(resumed.history.length, 3);
-    const wa = modelArrays(full.model);
-    const wb = modelArrays(resumed.model);
-    for (const name of Object.keys(wa)) {
-      const x = wa[name]!.data;
-      const y = wb[name]!.data;
-      for (let i = 0; i < x.length; i++)
-        assert.ok(
-          Math.abs(x[i]! - y[i]!) <= 1e-5 * (1 + Math.abs(x[i]!)),
-          `${name}[${i}]: ${x[i]} vs ${y[i]}`,
-        );
-    }
-    assert.equal(readFileSync(join(b, 'epochs.jsonl'), 'utf8').trim().split('\n').length, 3);
-    disposeModel(full.model);
-    disposeModel(resumed.model);
-  });
+  for (const threads of [1, 2]) {
+    it(`resumes an interrupted run to the same weights as an uninterrupted one (${threads} thread${threads > 1 ? 's' : ''})`, async () => {
+      const cfg = { ...small, threads };
+      const a = tempDir();
+      const b = tempDir();
+      const full = await trainJoint(data, cfg, { runDir: a });
+      const cut = await trainJoint(data, cfg, { runDir: b, stopAfterEpoch: 2 });
+      disposeModel(cut.model);
+      assert.equal(readFileSync(join(b, 'epochs.jsonl'), 'utf8').trim().split('\n').length, 2);
+      const resumed = await trainJoint(data, cfg, { runDir: b, resume: true });
+      assert.equal(resumed.history.length, 3);
+      const wa = modelArrays(full.model);
+      const wb = modelArrays(resumed.model);
+      for (const name of Object.keys(wa)) {
+        const x = wa[name]!.data;
+        const y = wb[name]!.data;
+        for (let i = 0; i < x.length; i++)
+          assert.ok(
+            Math.abs(x[i]! - y[i]!) <= 1e-5 * (1 + Math.abs(x[i]!)),
+            `${name}[${i}]: ${x[i]} vs ${y[i]}`,
+          );
+      }
+      assert.equal(readFileSync(join(b, 'epochs.jsonl'), 'utf8').trim().split('\n').length, 3);
+      disposeModel(full.model);
+      disposeModel(resumed.model);
+    });
+  }
 
   it('refuses to resume from a checkpoint of another backbone, naming both', async () => {
     const dir = tempDir();

@@ -12,6 +12,7 @@ import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError, UserError } from '../errors.ts';
 import { createModel, disposeModel, loadModelArrays, type Model, modelArrays } from '../models/model.ts';
 import { ParamMismatchError } from '../models/params.ts';
+import { DataParallel } from '../parallel/data-parallel.ts';
 import { createRng } from '../random/rng.ts';
 import { createSampler } from '../sampling/samplers.ts';
 import { type Augmentation, makeBatch } from './augment.ts';
@@ -33,6 +34,12 @@ export interface JointConfig {
   seed: number;
   /** `auto`: crop-flip for images up to 64 px, resized-crop-flip above. */
   augment: Augmentation | 'auto';
+  /**
+   * Data-parallel threads (worker_threads, each with its own backend). 1 trains on this thread.
+   * With more, each shard normalises by its own batch statistics (see parallel/data-parallel.ts),
+   * so results depend on the thread count; a run resumed with the same count replays exactly.
+   */
+  threads?: number;
 }
 
 export const DEFAULT_JOINT_CONFIG: JointConfig = {
@@ -137,37 +144,6 @@ export function accuracy(model: Model, set: LongTailDataset['test'], batchSize =
 
 const AUG_SALT = 0xa06;
 
-/**
- * One SGD step on a batch: forward in training mode, cross-entropy, gradients of every trainable
- * parameter, optimiser update. Tensors live only inside the step (tidy); the loss and the count
- * of correct predictions are read back outside it (reading inside tidy is slow on wasm).
- */
-export function makeTrainStep(model: Model, opt: Sgd) {
-  const vars = [...model.backbone.params.trainable(), ...model.head.params.trainable()];
-  const [H, W, C] = model.inputShape;
-  return (batch: Float32Array, labels: Int32Array, lr: number): { loss: number; correct: number } => {
-    const B = labels.length;
-    let correctT: tf.Tensor | null = null;
-    const lossT = tf.tidy(() => {
-      const x = tf.tensor4d(batch, [B, H, W, C]);
-      const y = tf.tensor1d(labels, 'int32');
-      const { value, grads } = tf.variableGrads(() => {
-        const logits = model.head.apply(model.backbone.features(x, true)); // [B, classes]
-        correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')));
-        return tf.losses.softmaxCrossEntropy(tf.oneHot(y, model.numClasses), logits) as tf.Scalar;
-      }, vars);
-      opt.step(vars, grads, lr);
-      return value;
-    });
-    const loss = lossT.dataSync()[0]!;
-    const ct = correctT as tf.Tensor | null;
-    const correct = ct?.dataSync()[0] ?? 0;
-    lossT.dispose();
-    ct?.dispose();
-    return { loss, correct };
-  };
-}
-
 /** Trains stage 1. The returned model is the caller's to dispose. */
 export async function trainJoint(
   data: LongTailDataset,
@@ -192,7 +168,7 @@ export async function trainJoint(
     },
     cfg.samplerQ !== undefined ? { q: cfg.samplerQ } : {},
   );
-  const trainStep = makeTrainStep(model, opt);
+  const threads = Math.max(1, Math.floor(cfg.threads ?? 1));
   const runDir = opts.runDir;
   if (runDir) mkdirSync(runDir, { recursive: true });
   const ckptPath = runDir ? join(runDir, 'checkpoint.npz') : null;
@@ -204,6 +180,7 @@ export async function trainJoint(
   let bestEpoch = -1;
   let bestValAcc: number | null = null;
   let bestWeights = modelArrays(model);
+  const disposers: (() => Promise<void>)[] = [];
   const baseMeta = {
     format: CHECKPOINT_FORMAT,
     version: 1 as const,
@@ -247,6 +224,12 @@ export async function trainJoint(
       writeFileSync(epochsLog, '');
     }
 
+    const dp = await DataParallel.create(model, opt, threads, {
+      seed: cfg.seed,
+      momentum: cfg.momentum,
+      weightDecay: cfg.weightDecay,
+    });
+    disposers.push(() => dp.dispose());
     const t0 = performance.now();
     const { height: H, width: W, channels: C } = train;
     const B = cfg.batchSize;
@@ -264,7 +247,7 @@ export async function trainJoint(
         const idx = order.subarray(step * B, (step + 1) * B);
         makeBatch(train, idx, aug, rng, batch);
         for (let k = 0; k < B; k++) labels[k] = train.labels[idx[k]!]!;
-        const { loss, correct: c } = trainStep(batch, labels, lr);
+        const { loss, correct: c } = await dp.step(batch, labels, lr);
         if (!Number.isFinite(loss)) {
           throw new TrainingError(
             `the loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (learning rate ${lr.toPrecision(3)}); ` +
@@ -284,6 +267,7 @@ export async function trainJoint(
         });
         await new Promise((r) => setImmediate(r)); // let progress output flush
       }
+      await dp.syncBatchNorm();
       const seconds = (performance.now() - te) / 1000;
       const valAcc = val ? accuracy(model, val) : null;
       const rec: EpochRecord = {
@@ -325,6 +309,7 @@ export async function trainJoint(
     disposeModel(model);
     throw e;
   } finally {
+    for (const d of disposers) await d();
     opt.dispose();
   }
 }

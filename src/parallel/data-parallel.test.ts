@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { initBackend } from '../backend/backend.ts';
+import { loadMnistLt } from '../data/fashion-mnist.ts';
+import { createModel, disposeModel, modelArrays } from '../models/model.ts';
+import { makeBatch } from '../train/augment.ts';
+import { Sgd } from '../train/optimizer.ts';
+import { makeTrainStep } from '../train/step.ts';
+import { DataParallel } from './data-parallel.ts';
+
+const data = loadMnistLt('fashion-mnist-lt', { maxPerClass: 30, imbalance: 3 });
+
+function maxDiff(a: ReturnType<typeof modelArrays>, b: ReturnType<typeof modelArrays>, keys = Object.keys(a)) {
+  let d = 0;
+  for (const k of keys) for (let i = 0; i < a[k]!.data.length; i++) d = Math.max(d, Math.abs(a[k]!.data[i]! - b[k]!.data[i]!));
+  return d;
+}
+
+describe('data-parallel training over worker threads', () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+
+  it('gives the same parameters after a step as one thread on the whole batch (running batch-norm statistics)', async () => {
+    const idx = Array.from({ length: 64 }, (_, i) => i * 2);
+    const x = makeBatch(data.train, idx, 'none', null);
+    const y = Int32Array.from(idx.map((i) => data.train.labels[i]!));
+    const one = createModel('resnet8', [28, 28, 1], 10, 3);
+    const two = createModel('resnet8', [28, 28, 1], 10, 3);
+    const opt1 = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
+    const opt2 = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
+    const dp1 = await DataParallel.create(one, opt1, 1, { seed: 3, momentum: 0.9, weightDecay: 5e-4 });
+    const dp2 = await DataParallel.create(two, opt2, 2, { seed: 3, momentum: 0.9, weightDecay: 5e-4 });
+    for (let s = 0; s < 3; s++) {
+      const a = await dp1.step(x, y, 0.05, { batchStats: false });
+      const b = await dp2.step(x, y, 0.05, { batchStats: false });
+      assert.ok(Math.abs(a.loss - b.loss) < 1e-5, `loss ${a.loss} vs ${b.loss}`);
+      assert.equal(a.correct, b.correct);
+    }
+    const w1 = modelArrays(one);
+    const w2 = modelArrays(two);
+    assert.ok(maxDiff(w1, w2) < 1e-5, `max difference ${maxDiff(w1, w2)}`);
+    // The worker's replica is the same model too.
+    const ww = await dp2.workerWeights(0);
+    assert.ok(maxDiff(ww, w2, Object.keys(ww)) < 1e-6);
+    await dp1.dispose();
+    await dp2.dispose();
+    for (const m of [one, two]) disposeModel(m);
+    opt1.dispose();
+    opt2.dispose();
+  });
+
+  it('with batch statistics per shard, keeps the replicas identical and averages the running statistics', async () => {
+    const idx = Array.from({ length: 64 }, (_, i) => i);
+    const x = makeBatch(data.train, idx, 'none', null);
+    const y = Int32Array.from(idx.map((i) => data.train.labels[i]!));
+    const m = createModel('resnet8', [28, 28, 1], 10, 4);
+    const opt = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
+    const dp = await DataParallel.create(m, opt, 2, { seed: 4, momentum: 0.9, weightDecay: 5e-4 });
+    const losses: number[] = [];
+    for (let s = 0; s < 15; s++) losses.push((await dp.step(x, y, 0.05)).loss);
+    assert.ok(losses[14]! < 0.7 * losses[0]!, `loss ${losses[0]} -> ${losses[14]}`);
+    await dp.syncBatchNorm();
+    const mine = modelArrays(m);
+    const theirs = await dp.workerWeights(0);
+    assert.ok(maxDiff(theirs, mine, Object.keys(theirs)) < 1e-6);
+    // A single thread on the whole batch lands close (batch norm differs only by shard statistics).
+    const ref = createModel('resnet8', [28, 28, 1], 10, 4);
+    const optRef = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
+    const step = makeTrainStep(ref, optRef);
+    const refLosses: number[] = [];
+    for (let s = 0; s < 15; s++) refLosses.push(step(x, y, 0.05).loss);
+    assert.ok(Math.abs(refLosses[14]! - losses[14]!) < 0.5, `${refLosses[14]} vs ${losses[14]}`);
+    await dp.dispose();
+    disposeModel(m);
+    disposeModel(ref);
+    opt.dispose();
+    optRef.dispose();
+  });
+});

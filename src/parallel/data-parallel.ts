@@ -1,0 +1,178 @@
+/**
+ * Synchronous data-parallel training over worker_threads, each with its own tfjs backend (the
+ * wasm backend is single-threaded in Node). The batch is split into equal shards; this thread
+ * computes shard 0 while the workers compute theirs; gradients are averaged (weighted by shard
+ * size) and every replica applies the same update, so the update equals one worker's on the
+ * whole batch. Batch norm uses each shard's own batch statistics (as PyTorch's DataParallel
+ * without SyncBN); the replicas' running statistics are averaged by `syncBatchNorm`, which the
+ * trainer calls at the end of every epoch.
+ */
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { backendInfo } from '../backend/backend.ts';
+import { type Model, modelArrays } from '../models/model.ts';
+import type { Sgd } from '../train/optimizer.ts';
+import { applyGrads, computeGrads } from '../train/step.ts';
+import { averageStats, getBnStats, setBnStats } from './bn-sync.ts';
+import type { FromWorker, ReplicaSpec, ToWorker } from './protocol.ts';
+
+const BOOT = fileURLToPath(new URL('./boot.mjs', import.meta.url));
+const ENTRY = new URL('./worker.ts', import.meta.url).href;
+
+class Replica {
+  private readonly worker: Worker;
+  private readonly waiting = new Map<number, (m: FromWorker) => void>();
+  private readyResolve: (() => void) | null = null;
+  private failure: Error | null = null;
+  private nextId = 0;
+  readonly ready: Promise<void>;
+
+  constructor() {
+    this.worker = new Worker(BOOT, { workerData: { entry: ENTRY } });
+    this.ready = new Promise((resolve) => {
+      this.readyResolve = resolve;
+    });
+    this.worker.on('message', (m: FromWorker) => {
+      if (m.type === 'ready') this.readyResolve?.();
+      else if (m.type === 'error') this.fail(new Error(`data-parallel worker failed: ${m.message}`));
+      else {
+        const cb = this.waiting.get(m.id);
+        this.waiting.delete(m.id);
+        cb?.(m);
+      }
+    });
+    this.worker.on('error', (e) => this.fail(e));
+  }
+
+  private fail(e: Error) {
+    this.failure = e;
+    for (const cb of this.waiting.values()) cb({ type: 'error', message: e.message });
+    this.waiting.clear();
+  }
+
+  post(m: ToWorker) {
+    if (this.failure) throw this.failure;
+    this.worker.postMessage(m);
+  }
+
+  request<T extends FromWorker>(m: ToWorker & { id: number }): Promise<T> {
+    return new Promise((resolve, reject) => {
+      if (this.failure) return reject(this.failure);
+      this.waiting.set(m.id, (r) => (r.type === 'error' ? reject(new Error(r.message)) : resolve(r as T)));
+      this.worker.postMessage(m);
+    });
+  }
+
+  id(): number {
+    return this.nextId++;
+  }
+
+  terminate() {
+    return this.worker.terminate();
+  }
+}
+
+export interface StepResult {
+  loss: number;
+  correct: number;
+}
+
+export class DataParallel {
+  private constructor(
+    private readonly model: Model,
+    private readonly opt: Sgd,
+    private readonly replicas: Replica[],
+    readonly threads: number,
+  ) {}
+
+  /** Starts `threads - 1` workers holding copies of `model` and `opt`'s state. */
+  static async create(
+    model: Model,
+    opt: Sgd,
+    threads: number,
+    spec: Omit<ReplicaSpec, 'backend' | 'inputShape' | 'numClasses' | 'backbone'>,
+  ): Promise<DataParallel> {
+    const replicas = Array.from({ length: Math.max(0, threads - 1) }, () => new Replica());
+    const full: ReplicaSpec = {
+      ...spec,
+      backbone: model.backboneName,
+      inputShape: [...model.inputShape] as [number, number, number],
+      numClasses: model.numClasses,
+      backend: backendInfo().name,
+    };
+    const weights = modelArrays(model);
+    const momentum = opt.state();
+    for (const r of replicas) r.post({ type: 'init', spec: full, weights, momentum });
+    await Promise.all(replicas.map((r) => r.ready));
+    return new DataParallel(model, opt, replicas, threads);
+  }
+
+  /** One synchronous step on the whole batch. */
+  async step(
+    batch: Float32Array,
+    labels: Int32Array,
+    lr: number,
+    { batchStats = true } = {},
+  ): Promise<StepResult> {
+    const B = labels.length;
+    const n = this.replicas.length + 1;
+    const per = batch.length / B;
+    const bounds = Array.from({ length: n + 1 }, (_, k) => Math.round((k * B) / n));
+    const pending = this.replicas.map((r, k) => {
+      const lo = bounds[k + 1]!;
+      const hi = bounds[k + 2]!;
+      return r.request<Extract<FromWorker, { type: 'grads' }>>({
+        type: 'grads',
+        id: r.id(),
+        batch: batch.slice(lo * per, hi * per),
+        labels: labels.slice(lo, hi),
+        batchStats,
+      });
+    });
+    const mine = computeGrads(
+      this.model,
+      batch.subarray(0, bounds[1]! * per),
+      labels.subarray(0, bounds[1]!),
+      { batchStats },
+    );
+    const theirs = await Promise.all(pending);
+    const sizes = bounds.slice(1).map((b, k) => b - bounds[k]!);
+    const avg = new Float32Array(mine.grads.length);
+    const all = [mine, ...theirs];
+    let loss = 0;
+    let correct = 0;
+    all.forEach((r, k) => {
+      const w = sizes[k]! / B;
+      for (let i = 0; i < avg.length; i++) avg[i]! += w * r.grads[i]!;
+      loss += w * r.loss;
+      correct += r.correct;
+    });
+    if (Number.isFinite(loss)) {
+      for (const r of this.replicas) r.post({ type: 'apply', grads: avg, lr });
+      applyGrads(this.model, this.opt, avg, lr);
+    }
+    return { loss, correct };
+  }
+
+  /** Averages the batch-norm running statistics of all replicas and gives every replica the mean. */
+  async syncBatchNorm(): Promise<void> {
+    if (this.replicas.length === 0) return;
+    const stats = await Promise.all(
+      this.replicas.map((r) => r.request<Extract<FromWorker, { type: 'bn' }>>({ type: 'getBn', id: r.id() })),
+    );
+    const mean = averageStats([getBnStats(this.model), ...stats.map((s) => s.stats)]);
+    setBnStats(this.model, mean);
+    for (const r of this.replicas) r.post({ type: 'setBn', stats: mean });
+  }
+
+  /** A worker's parameters (for tests: replicas must stay identical). */
+  async workerWeights(k: number) {
+    const r = this.replicas[k]!;
+    return (await r.request<Extract<FromWorker, { type: 'weights' }>>({ type: 'getWeights', id: r.id() }))
+      .weights;
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.replicas.map((r) => r.terminate()));
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * A data-parallel replica: its own tfjs backend and a copy of the model. Computes gradients on
+ * its shard of each batch and applies the averaged update it is sent, so it stays identical to
+ * the other replicas (batch-norm running statistics aside, which the trainer averages).
+ */
+import { parentPort } from 'node:worker_threads';
+import { initBackend } from '../backend/backend.ts';
+import { createModel, loadModelArrays, type Model } from '../models/model.ts';
+import type { NamedArrays } from '../models/params.ts';
+import { Sgd } from '../train/optimizer.ts';
+import { applyGrads, computeGrads } from '../train/step.ts';
+import { getBnStats, setBnStats } from './bn-sync.ts';
+import type { FromWorker, ToWorker } from './protocol.ts';
+
+const port = parentPort!;
+let model: Model | null = null;
+let opt: Sgd | null = null;
+
+const send = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+
+// Messages are handled strictly in order (init is async): a queue of promises.
+let queue: Promise<void> = Promise.resolve();
+
+async function handle(msg: ToWorker): Promise<void> {
+  switch (msg.type) {
+    case 'init':
+      await initBackend(msg.spec.backend);
+      model = createModel(msg.spec.backbone, msg.spec.inputShape, msg.spec.numClasses, msg.spec.seed);
+      loadModelArrays(model, msg.weights, 'data-parallel init');
+      opt = new Sgd({ momentum: msg.spec.momentum, weightDecay: msg.spec.weightDecay });
+      opt.loadState(msg.momentum);
+      send({ type: 'ready' });
+      break;
+    case 'grads': {
+      const r = computeGrads(model!, msg.batch, msg.labels, { batchStats: msg.batchStats });
+      send({ type: 'grads', id: msg.id, loss: r.loss, correct: r.correct, grads: r.grads });
+      break;
+    }
+    case 'apply':
+      applyGrads(model!, opt!, msg.grads, msg.lr);
+      break;
+    case 'getBn':
+      send({ type: 'bn', id: msg.id, stats: getBnStats(model!) });
+      break;
+    case 'setBn':
+      setBnStats(model!, msg.stats);
+      break;
+    case 'getWeights': {
+      const w: NamedArrays = {};
+      for (const [name, v] of [...model!.backbone.params.params, ...model!.head.params.params]) {
+        w[name] = { shape: [...v.shape], data: v.dataSync() as Float32Array };
+      }
+      send({ type: 'weights', id: msg.id, weights: w });
+      break;
+    }
+  }
+}
+
+port.on('message', (msg: ToWorker) => {
+  queue = queue
+    .then(() => handle(msg))
+    .catch((e: unknown) => {
+      send({ type: 'error', message: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+    });
+});
