@@ -81,7 +81,11 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--momentum <m>', 'SGD momentum (default 0.9)', num('--momentum'))
     .option('--warmup-epochs <n>', 'linear warm-up epochs (default 0)', num('--warmup-epochs', true))
     .option('--seed <n>', 'random seed: weights, sampling, augmentation (default 0)', num('--seed', true))
-    .option('--threads <n>', 'data-parallel training threads, each with its own backend (default: all cores)', num('--threads', true))
+    .option(
+      '--threads <n>',
+      'data-parallel training threads, each with its own backend (default: all cores)',
+      num('--threads', true),
+    )
     .addOption(
       new Option('--augment <kind>', 'training augmentation (default auto)').choices([
         'auto',

@@ -10,9 +10,14 @@ import { DataParallel } from './data-parallel.ts';
 
 const data = loadMnistLt('fashion-mnist-lt', { maxPerClass: 30, imbalance: 3 });
 
-function maxDiff(a: ReturnType<typeof modelArrays>, b: ReturnType<typeof modelArrays>, keys = Object.keys(a)) {
+function maxDiff(
+  a: ReturnType<typeof modelArrays>,
+  b: ReturnType<typeof modelArrays>,
+  keys = Object.keys(a),
+) {
   let d = 0;
-  for (const k of keys) for (let i = 0; i < a[k]!.data.length; i++) d = Math.max(d, Math.abs(a[k]!.data[i]! - b[k]!.data[i]!));
+  for (const k of keys)
+    for (let i = 0; i < a[k]!.data.length; i++) d = Math.max(d, Math.abs(a[k]!.data[i]! - b[k]!.data[i]!));
   return d;
 }
 
