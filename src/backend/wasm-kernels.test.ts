@@ -140,3 +140,52 @@ describe('wasm convolution gradient kernels', () => {
     assert.ok(maxRelErr(got[1]!, ref[1]!) <= 1e-4);
   });
 });
+
+describe('wasm BatchMatMul with transposed operands', () => {
+  it('matches the cpu backend for every transpose combination and batched shapes', async () => {
+    await initBackend('wasm');
+    const rng = createRng(11);
+    for (const [batch, m, k, n] of [
+      [1, 3, 5, 4],
+      [2, 7, 1, 6],
+      [3, 16, 9, 2],
+      [1, 128, 64, 10],
+    ]) {
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          const aShape = ta ? [batch!, k!, m!] : [batch!, m!, k!];
+          const bShape = tb ? [batch!, n!, k!] : [batch!, k!, n!];
+          const a = randomArray(
+            aShape.reduce((x, y) => x * y),
+            rng,
+          );
+          const b = randomArray(
+            bShape.reduce((x, y) => x * y),
+            rng,
+          );
+          const run = (backend: string) => {
+            tf.setBackend(backend);
+            const out = tf.tidy(() =>
+              tf.matMul(
+                tf.tensor3d(a, aShape as [number, number, number]),
+                tf.tensor3d(b, bShape as [number, number, number]),
+                ta,
+                tb,
+              ),
+            );
+            const v = out.dataSync().slice();
+            out.dispose();
+            return v;
+          };
+          const ref = run('cpu');
+          const got = run('wasm');
+          assert.ok(
+            maxRelErr(got, ref) <= 1e-5,
+            `${[batch, m, k, n]} ta=${ta} tb=${tb}: ${maxRelErr(got, ref)}`,
+          );
+        }
+      }
+    }
+    tf.setBackend('wasm');
+  });
+});

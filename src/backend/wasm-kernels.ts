@@ -12,10 +12,15 @@
  * - input gradient: a stride-1 convolution of the zero-inserted dy with the spatially flipped,
  *   in/out-swapped filter (the textbook transposed convolution).
  *
+ * - matrix products with transposed operands: an explicit transpose, then the plain product
+ *   (see batchMatMulExplicitTranspose).
+ *
  * Kernels run below the engine, so they call other kernels' functions directly and free their
  * intermediates themselves.
  */
 import {
+  BatchMatMul,
+  type BatchMatMulAttrs,
   backend_util,
   Conv2D,
   Conv2DBackpropFilter,
@@ -221,6 +226,39 @@ export function conv2dBackpropInput(backendName: string, fallback: KernelFunc | 
   };
 }
 
+/**
+ * BatchMatMul with transposed operands: the wasm kernel's transposeA / transposeB path runs at
+ * 1-2 GFLOP/s against about 25 for the plain product (measured on [128, 512] x [512, 1000]), and
+ * every matMul gradient uses it. An explicit Transpose then the plain kernel is 10-25x faster.
+ */
+export function batchMatMulExplicitTranspose(backendName: string, plain: KernelFunc): KernelFunc {
+  return (args) => {
+    const { inputs, backend, attrs } = args;
+    const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+    const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
+    if (!transposeA && !transposeB) return plain(args);
+    const scope = new KernelScope(backend as Backend, backendName);
+    const swapLast = (t: TensorInfo) => {
+      const perm = t.shape.map((_, i) => i);
+      const r = perm.length;
+      perm[r - 1] = r - 2;
+      perm[r - 2] = r - 1;
+      return scope.run(Transpose, { x: t }, { perm });
+    };
+    try {
+      const a2 = transposeA ? swapLast(a) : a;
+      const b2 = transposeB ? swapLast(b) : b;
+      return plain({
+        inputs: { a: a2, b: b2 },
+        backend,
+        attrs: { ...attrs, transposeA: false, transposeB: false },
+      });
+    } finally {
+      scope.dispose();
+    }
+  };
+}
+
 let installed = false;
 
 /**
@@ -240,6 +278,16 @@ export function installWasmTrainingKernels(backendName = 'wasm'): void {
     ...(original?.setupFunc ? { setupFunc: original.setupFunc } : {}),
   };
   registerKernel(input);
+  const mm = getKernel(BatchMatMul, backendName);
+  if (mm !== undefined) {
+    unregisterKernel(BatchMatMul, backendName);
+    registerKernel({
+      kernelName: BatchMatMul,
+      backendName,
+      kernelFunc: batchMatMulExplicitTranspose(backendName, mm.kernelFunc),
+      ...(mm.setupFunc ? { setupFunc: mm.setupFunc } : {}),
+    });
+  }
   if (getKernel(Conv2DBackpropFilter, backendName) === undefined) {
     registerKernel({
       kernelName: Conv2DBackpropFilter,

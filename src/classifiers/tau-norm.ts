@@ -3,7 +3,8 @@
  * classifier without its bias, tau = 1 plain normalisation. tau is chosen on the balanced
  * validation set over 0, 0.1, ..., 2.0 (never on the test set); the whole sweep is kept.
  */
-import { evaluateLogits } from '../eval/metrics.ts';
+import * as tf from '@tensorflow/tfjs-core';
+import { evaluatePredictions } from '../eval/metrics.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
 import { linearClassifier, requireClassifier } from './joint.ts';
@@ -43,26 +44,45 @@ export function tauNorm(fs: FeatureSet, opts: TauNormOptions = {}): Stage2Classi
   const C = fs.numClasses;
   const d = fs.dim;
   const grid = opts.grid ?? TAU_GRID;
-  const pick = (e: ReturnType<typeof evaluateLogits>) => ({
+  const pick = (e: ReturnType<typeof evaluatePredictions>) => ({
     overall: e.overall,
     many: e.many,
     medium: e.medium,
     few: e.few,
   });
-  const sweep: TauSweepPoint[] = grid.map((tau) => {
-    const w = tauNormalize(weight, C, d, { tau });
-    const evalOn = (s: { features: Float32Array; labels: Int32Array }) =>
-      pick(
-        evaluateLogits(
-          linearLogits(s.features, s.labels.length, d, w, null, C),
-          s.labels,
-          C,
-          fs.trainCounts,
-          opts.thresholds,
-        ),
-      );
-    return { tau, val: fs.val ? evalOn(fs.val) : null, test: evalOn(fs.test) };
-  });
+  // tau only rescales the columns of the logits: z_tau[i, c] = (f_i . w_c) / ||w_c||^tau. So the
+  // sweep needs one matrix product per split, then a cheap rescale + argmax per tau.
+  const norms = rowNorms(weight, C, d).map((n) => (n === 0 ? 1 : n));
+  const sweepOn = (sp: { features: Float32Array; labels: Int32Array }) => {
+    const n = sp.labels.length;
+    const z = tf.tensor2d(linearLogits(sp.features, n, d, weight, null, C), [n, C]);
+    try {
+      return grid.map((tau) => {
+        const scale = tf.tensor1d(norms.map((v) => v ** -tau));
+        const p = tf.tidy(() => tf.argMax(tf.mul(z, scale), 1));
+        const pred = p.dataSync() as Int32Array;
+        tf.dispose([p, scale]);
+        return pick(
+          evaluatePredictions(
+            pred,
+            sp.labels,
+            C,
+            fs.trainCounts,
+            opts.thresholds ? { thresholds: opts.thresholds } : {},
+          ),
+        );
+      });
+    } finally {
+      z.dispose();
+    }
+  };
+  const valSweep = fs.val ? sweepOn(fs.val) : null;
+  const testSweep = sweepOn(fs.test);
+  const sweep: TauSweepPoint[] = grid.map((tau, i) => ({
+    tau,
+    val: valSweep ? valSweep[i]! : null,
+    test: testSweep[i]!,
+  }));
   let tau: number;
   let chosenOn: 'given' | 'val' | 'default';
   if (opts.tau !== undefined) {
