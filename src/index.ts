@@ -50,6 +50,8 @@ export { exponentialCounts, makeLongTailed, numpySubset, paretoCounts } from './
 export { encodeNpy, readArrays, readNpy, readNpz, writeNpyDir, writeNpz } from './data/npy.ts';
 export { DATASET_NAMES, DATASETS, type DatasetOptions, loadDataset } from './data/registry.ts';
 export type { ImageSet, LongTailDataset } from './data/types.ts';
+export { exportModel } from './deploy/export.ts';
+export { type LoadedModel, loadModel, type Prediction } from './deploy/predict.ts';
 export { ConfigError, DataError, UserError } from './errors.ts';
 export {
   type Evaluation,
