@@ -24,6 +24,7 @@ export const DataConfigSchema = z.object({
   testList: z.string().optional(),
   dataRoot: z.string().optional(),
   imageSize: z.number().int().min(8).optional(),
+  download: z.boolean().optional(),
   manyThreshold: z.number().int().min(0).default(100),
   fewThreshold: z.number().int().min(0).default(20),
 });

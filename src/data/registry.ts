@@ -1,6 +1,7 @@
 /** The data sets a user names with --dataset. */
 import { ConfigError } from '../errors.ts';
 import { loadCifarLt } from './cifar.ts';
+import { downloadCifar } from './download.ts';
 import { loadMnistLt } from './fashion-mnist.ts';
 import { type LoadListOptions, loadListDataset } from './image-list.ts';
 import type { LongTailDataset } from './types.ts';
@@ -22,12 +23,20 @@ export interface DatasetOptions {
   dataRoot?: string;
   /** Square side for list-file images. */
   imageSize?: number;
+  /** CIFAR: download the official archive into --data-dir when its files are not there. */
+  download?: boolean;
   onProgress?: LoadListOptions['onProgress'];
 }
 
 function need(value: string | undefined, flag: string, dataset: string): string {
   if (value === undefined || value === '') throw new ConfigError(`--dataset ${dataset} needs ${flag}`);
   return value;
+}
+
+async function cifarDir(kind: 'cifar10' | 'cifar100', o: DatasetOptions): Promise<string> {
+  const dir = need(o.dataDir, '--data-dir', `${kind}-lt`);
+  if (o.download) await downloadCifar(kind, dir);
+  return dir;
 }
 
 export const DATASETS = {

@@ -69,6 +69,7 @@ export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): 
     ...(cfg.testList !== undefined ? { testList: cfg.testList } : {}),
     ...(cfg.dataRoot !== undefined ? { dataRoot: cfg.dataRoot } : {}),
     ...(cfg.imageSize !== undefined ? { imageSize: cfg.imageSize } : {}),
+    ...(cfg.download ? { download: true } : {}),
     onProgress: (d, t) => cb.onFeatures?.('decoding images', d, t),
   });
 }
