@@ -55,7 +55,7 @@ export const DATASETS = {
       loadCifarLt('cifar10', {
         ...o,
         seed: o.subsetSeed,
-        dataDir: need(o.dataDir, '--data-dir', 'cifar10-lt'),
+        dataDir: await cifarDir('cifar10', o),
       }),
   },
   'cifar100-lt': {
@@ -64,7 +64,7 @@ export const DATASETS = {
       loadCifarLt('cifar100', {
         ...o,
         seed: o.subsetSeed,
-        dataDir: need(o.dataDir, '--data-dir', 'cifar100-lt'),
+        dataDir: await cifarDir('cifar100', o),
       }),
   },
   list: {
