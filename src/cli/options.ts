@@ -20,7 +20,7 @@ export function num(flag: string, integer = false) {
 }
 
 export function addDataOptions(cmd: Command): Command {
-  return cmd
+  cmd
     .addOption(
       new Option('--dataset <name>', `data set: ${DATASET_NAMES.join(', ')} (default: fashion-mnist-lt)`),
     )
@@ -47,7 +47,14 @@ export function addDataOptions(cmd: Command): Command {
       '--image-size <px>',
       'list: square image side after resize and centre crop (default 64)',
       num('--image-size', true),
-    )
+    );
+  addThresholdOptions(cmd);
+  return cmd;
+}
+
+/** Shot-split thresholds, shared by every command that scores splits. */
+export function addThresholdOptions(cmd: Command): Command {
+  return cmd
     .option(
       '--many-threshold <n>',
       'many-shot: more than n training images (default 100)',

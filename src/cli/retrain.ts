@@ -8,7 +8,7 @@ import { loadStage1Run, runStage2AndReport } from '../pipeline/run.ts';
 import { textTable } from '../report/markdown.ts';
 import { compactResults, type RunResults } from '../report/results.ts';
 import { backendOption, printJson, resolveOutDir, startBackend } from './common.ts';
-import { addStage2Options, configFromFlags, num } from './options.ts';
+import { addStage2Options, addThresholdOptions, configFromFlags, num } from './options.ts';
 import { cliCallbacks } from './reporting.ts';
 
 export function registerRetrain(program: Command): void {
@@ -21,6 +21,7 @@ export function registerRetrain(program: Command): void {
     .option('--run <dir>', 'a stage-1 run folder written by `longtail train` or `longtail demo`')
     .option('--features <path>', 'a feature file (.npz) or folder of .npy files from your own backbone');
   addStage2Options(cmd);
+  addThresholdOptions(cmd);
   cmd
     .option(
       '--lr <rate>',
@@ -33,16 +34,6 @@ export function registerRetrain(program: Command): void {
       num('--weight-decay'),
     )
     .option('--seed <n>', 'with --features: seed for cRT / LWS (default 0)', num('--seed', true))
-    .option(
-      '--many-threshold <n>',
-      'many-shot: more than n training images (default 100)',
-      num('--many-threshold', true),
-    )
-    .option(
-      '--few-threshold <n>',
-      'few-shot: fewer than n training images (default 20)',
-      num('--few-threshold', true),
-    )
     .option('--config <file>', 'YAML or JSON file with any of these settings (flags win)')
     .option('--out <dir>', 'where results go (default runs/retrain-<timestamp>)')
     .option('--json', 'print one JSON document: per method overall / many / medium / few (%), tau, mode')

@@ -9,7 +9,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import type { VegaLiteSpec } from '../report/charts.ts';
 import { markdownTable } from '../report/markdown.ts';
 import { writeChart } from '../report/render.ts';
-import type { RunResults } from '../report/results.ts';
+import { compactResults, type RunResults } from '../report/results.ts';
 import { type PipelineCallbacks, runPipeline } from './run.ts';
 
 export const STUDY_SAMPLERS = [
@@ -175,19 +175,7 @@ export async function runSamplerStudy(
   writeJsonAtomic(join(outDir, 'study.json'), {
     config: cfg,
     findings,
-    runs: Object.fromEntries(
-      Object.entries(runs).map(([s, r]) => [
-        s,
-        r.methods.map((m) => ({
-          method: m.method,
-          overall: m.overall,
-          many: m.many,
-          medium: m.medium,
-          few: m.few,
-          tau: m.tau,
-        })),
-      ]),
-    ),
+    runs: Object.fromEntries(Object.entries(runs).map(([s, r]) => [s, compactResults(r).methods])),
   });
   await writeChart(join(outDir, 'study'), studyChart(runs));
   const md = [
