@@ -13,7 +13,7 @@ export function registerData(program: Command): void {
   const summary = data
     .command('summary')
     .description(
-      'class names and training counts, shot split of each class, the imbalance factor, a bar chart in the\n' +
+      'class names and training counts, shot split of each class, the imbalance factor, a bar chart in the ' +
         'terminal, and a class-count histogram written as SVG and PNG',
     );
   addDataOptions(summary);

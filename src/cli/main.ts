@@ -2,6 +2,7 @@
  * The `longtail` command line. Thin: parse, resolve the configuration, call the library.
  * Exit codes: 0 success, 2 a user's mistake (bad flag, bad file), 1 an internal error.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.ts';
 import { registerData } from './data.ts';
@@ -12,15 +13,23 @@ import { registerRetrain } from './retrain.ts';
 import { registerStudy } from './study.ts';
 import { registerTrain } from './train.ts';
 
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program
     .name('longtail')
     .description(
-      'Long-tailed image recognition by decoupling representation and classifier (Kang et al., ICLR 2020).\n' +
-        'Stage 1 trains a backbone with ordinary sampling; stage 2 re-balances only the classifier\n' +
+      'Long-tailed image recognition by decoupling representation and classifier (Kang et al., ICLR 2020). ' +
+        'Stage 1 trains a backbone with ordinary sampling; stage 2 re-balances only the classifier ' +
         '(cRT, tau-norm, LWS, NCM); results are compared by many-, medium- and few-shot accuracy.',
     )
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerDemo(program);

@@ -39,8 +39,9 @@ export function expandInputs(inputs: string[]): { files: string[]; problems: str
 export function registerPredictAndExport(program: Command): void {
   program
     .command('predict')
+    .summary('classify image files, folders or list files with a trained model')
     .description(
-      'classify images with a trained model: the stage-1 backbone and one stage-2 classifier of a run\n' +
+      'classify images with a trained model: the stage-1 backbone and one stage-2 classifier of a run ' +
         '(INPUT: image files of any size, folders of images, or list files)',
     )
     .argument('<input...>', 'image files (PNG, JPEG, ...), folders of images, or .txt list files')
@@ -93,8 +94,9 @@ export function registerPredictAndExport(program: Command): void {
 
   program
     .command('export')
+    .summary('write the model with a folded classifier as a TensorFlow.js graph model')
     .description(
-      'write the backbone with a folded stage-2 classifier as one TensorFlow.js graph model (model.json +\n' +
+      'write the backbone with a folded stage-2 classifier as one TensorFlow.js graph model (model.json + ' +
         'weights.bin) and labels.json, loadable with tf.loadGraphModel by any tfjs program (see README)',
     )
     .requiredOption('--run <dir>', 'a run folder of `longtail demo` or `longtail retrain --run`')

@@ -9,10 +9,11 @@ export function registerStudy(program: Command): void {
   const study = program.command('study').description("reproduce the paper's studies");
   const cmd = study
     .command('samplers')
+    .summary("the paper's sampling study and its five findings")
     .description(
-      "the paper's sampling study: stage 1 with instance-balanced, square-root, class-balanced and\n" +
-        'progressively-balanced sampling, every stage-2 method on each representation, one table and chart, and a\n' +
-        "check of the paper's five findings (4 full pipelines: about 4x the demo; --epochs to shorten)",
+      "The paper's sampling study: stage 1 with instance-balanced, square-root, class-balanced and " +
+        'progressively-balanced sampling, every stage-2 method on each representation, one table and chart, and a ' +
+        "check of the paper's five findings (4 full pipelines: about 4x the demo; --epochs to shorten).",
     );
   addDataOptions(cmd);
   addTrainOptions(cmd);
