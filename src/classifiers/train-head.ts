@@ -59,6 +59,12 @@ export function trainHead(
     throw new ConfigError(
       `${method}: class ${empty} has no training feature; class-balanced training needs every class`,
     );
+  const n = fs.train.labels.length;
+  if (batchSize > n) {
+    throw new ConfigError(
+      `${method}: batch size ${batchSize} is larger than the ${n} training images (set --stage2-batch-size)`,
+    );
+  }
   const source = ctx.source ?? cachedSource(fs.train, fs.dim);
   const sampler = createSampler(
     'class-aware',

@@ -117,7 +117,11 @@ export function addStage2Options(cmd: Command): Command {
     .option('--crt-epochs <n>', 'cRT epochs (default 10)', num('--crt-epochs', true))
     .option('--lws-epochs <n>', 'LWS epochs (default 5)', num('--lws-epochs', true))
     .option('--stage2-lr <rate>', 'cRT / LWS learning rate (default: the stage-1 LR)', num('--stage2-lr'))
-    .option('--stage2-batch-size <n>', 'cRT / LWS batch size (default 128)', num('--stage2-batch-size', true))
+    .option(
+      '--stage2-batch-size <n>',
+      'cRT / LWS batch size (default: the stage-1 batch size, else 128)',
+      num('--stage2-batch-size', true),
+    )
     .option(
       '--samples-per-class <n>',
       'class-aware sampler: images per class in a row (default 4)',

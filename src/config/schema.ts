@@ -55,7 +55,8 @@ export const Stage2ConfigSchema = z.object({
   crtEpochs: z.number().int().positive().default(10),
   lwsEpochs: z.number().int().positive().default(5),
   stage2Lr: z.number().positive().optional(),
-  stage2BatchSize: z.number().int().positive().default(128),
+  /** Default: the stage-1 batch size. */
+  stage2BatchSize: z.number().int().positive().optional(),
   samplesPerClass: z.number().int().positive().default(4),
   mode: z.enum(['auto', 'features', 'augmented']).default('auto'),
   ncmFeatures: z.enum(['cl2n', 'l2n', 'raw']).default('cl2n'),

@@ -164,11 +164,11 @@ export async function runStage1(
 
 function stage2Options(
   s2: Stage2Config,
-  cfg: { lr?: number; weightDecay?: number; seed?: number },
+  cfg: { lr?: number; weightDecay?: number; seed?: number; batchSize?: number },
   warn?: (m: string) => void,
 ) {
   const common = {
-    batchSize: s2.stage2BatchSize,
+    batchSize: s2.stage2BatchSize ?? cfg.batchSize ?? 128,
     lr: s2.stage2Lr ?? cfg.lr ?? 0.1,
     weightDecay: cfg.weightDecay ?? 5e-4,
     samplesPerClass: s2.samplesPerClass,
