@@ -74,6 +74,11 @@ export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): 
   });
 }
 
+/** The thread count made explicit (all cores unless set), so the saved configuration says it. */
+function withThreads<T extends TrainConfig>(cfg: T): T {
+  return { ...cfg, threads: cfg.threads ?? os.availableParallelism() };
+}
+
 export function jointConfigOf(cfg: TrainConfig): JointConfig {
   return {
     backbone: cfg.backbone,
@@ -125,6 +130,7 @@ export async function runStage1(
   outDir: string,
   opts: { resume?: boolean } & PipelineCallbacks = {},
 ): Promise<Stage1Output> {
+  cfg = withThreads(cfg);
   mkdirSync(outDir, { recursive: true });
   const data = await loadRunData(cfg, opts);
   if (data.val === null)
@@ -300,6 +306,7 @@ export async function runPipeline(
   opts: { command?: string; resume?: boolean } & PipelineCallbacks = {},
 ): Promise<RunResults> {
   const start = performance.now();
+  cfg = withThreads(cfg);
   const warnings: string[] = [];
   const s1 = await runStage1(cfg, outDir, {
     ...opts,

@@ -162,7 +162,13 @@ function studyChart(runs: Record<string, RunResults>): VegaLiteSpec {
       x: { field: 'method', type: 'nominal', sort: ['Joint', 'NCM', 'cRT', 'tau-norm', 'LWS'], title: null },
       xOffset: { field: 'sampler', sort: [...STUDY_SAMPLERS] },
       y: { field: 'accuracy', type: 'quantitative', title: 'top-1 accuracy (%)' },
-      color: { field: 'sampler', type: 'nominal', sort: [...STUDY_SAMPLERS], title: 'stage-1 sampler' },
+      color: {
+        field: 'sampler',
+        type: 'nominal',
+        sort: [...STUDY_SAMPLERS],
+        title: 'stage-1 sampler',
+        legend: { labelLimit: 400 },
+      },
     },
   };
 }
