@@ -114,8 +114,12 @@ describe('predict and export on a trained run', () => {
     const r = runCli(['predict', '--run', out, '--method', 'crt', '--top-k', '3', '--json', dir]);
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
+    // The folder is read in name order; compare file by file.
+    const byFile = new Map<string, number>(
+      j.predictions.map((p: { file: string; top: { index: number }[] }) => [p.file, p.top[0]!.index]),
+    );
     assert.deepEqual(
-      j.predictions.map((p: { top: { index: number }[] }) => p.top[0]!.index),
+      files.map((f) => byFile.get(f)),
       inProcess,
     );
     assert.equal(j.predictions[0].top.length, 3);
