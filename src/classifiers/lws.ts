@@ -17,7 +17,7 @@ export function lws(ctx: Stage2Context, opts: HeadTrainingOptions = {}): Stage2C
   const { weight, bias } = requireClassifier(fs, 'lws');
   const C = fs.numClasses;
   const d = fs.dim;
-  const w = tf.tensor2d(weight, [C, d]);
+  const w = tf.tidy(() => tf.transpose(tf.tensor2d(weight, [C, d]))); // [d, C], once: no transpose per step
   const b = tf.tensor1d(bias);
   const scales = tf.variable(tf.ones([C]), true);
   try {
@@ -25,7 +25,7 @@ export function lws(ctx: Stage2Context, opts: HeadTrainingOptions = {}): Stage2C
       'lws',
       ctx,
       [scales],
-      (x) => tf.mul(tf.add(tf.matMul(x, w, false, true), b), scales) as tf.Tensor2D,
+      (x) => tf.mul(tf.add(tf.matMul(x, w), b), scales) as tf.Tensor2D,
       o,
     );
     const s = scales.dataSync() as Float32Array;

@@ -4,7 +4,7 @@
  * validation set over 0, 0.1, ..., 2.0 (never on the test set); the whole sweep is kept.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { evaluatePredictions } from '../eval/metrics.ts';
+import { splitAccuracies } from '../eval/metrics.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
 import { linearClassifier, requireClassifier } from './joint.ts';
@@ -44,12 +44,6 @@ export function tauNorm(fs: FeatureSet, opts: TauNormOptions = {}): Stage2Classi
   const C = fs.numClasses;
   const d = fs.dim;
   const grid = opts.grid ?? TAU_GRID;
-  const pick = (e: ReturnType<typeof evaluatePredictions>) => ({
-    overall: e.overall,
-    many: e.many,
-    medium: e.medium,
-    few: e.few,
-  });
   // tau only rescales the columns of the logits: z_tau[i, c] = (f_i . w_c) / ||w_c||^tau. So the
   // sweep needs one matrix product per split, then a cheap rescale + argmax per tau.
   const norms = rowNorms(weight, C, d).map((n) => (n === 0 ? 1 : n));
@@ -62,15 +56,7 @@ export function tauNorm(fs: FeatureSet, opts: TauNormOptions = {}): Stage2Classi
         const p = tf.tidy(() => tf.argMax(tf.mul(z, scale), 1));
         const pred = p.dataSync() as Int32Array;
         tf.dispose([p, scale]);
-        return pick(
-          evaluatePredictions(
-            pred,
-            sp.labels,
-            C,
-            fs.trainCounts,
-            opts.thresholds ? { thresholds: opts.thresholds } : {},
-          ),
-        );
+        return splitAccuracies(pred, sp.labels, C, fs.trainCounts, opts.thresholds);
       });
     } finally {
       z.dispose();

@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { argmaxRows, evaluateLogits, evaluatePredictions, expectedCalibrationError } from './metrics.ts';
+import { createRng } from '../random/rng.ts';
+import {
+  argmaxRows,
+  evaluateLogits,
+  evaluatePredictions,
+  expectedCalibrationError,
+  splitAccuracies,
+} from './metrics.ts';
 
 describe('metrics against hand-computed confusion matrices', () => {
   // 3 classes; training counts put class 0 in many (>100), class 1 in medium, class 2 in few.
@@ -52,5 +59,16 @@ describe('metrics against hand-computed confusion matrices', () => {
     const c0 = Math.exp(2) / (Math.exp(2) + Math.exp(1) + 1);
     const c1 = Math.exp(5) / (Math.exp(5) + 2);
     assert.ok(Math.abs(e.ece - (1 - c0 + (1 - c1)) / 2) < 1e-6);
+  });
+  it('the cheap split accuracies agree with the full evaluation on random predictions', () => {
+    const rng = createRng(9);
+    const counts = [500, 300, 90, 40, 12, 3];
+    for (let t = 0; t < 20; t++) {
+      const labels = Array.from({ length: 200 }, () => rng.int(6));
+      const pred = labels.map((l) => (rng.next() < 0.6 ? l : rng.int(6)));
+      const full = evaluatePredictions(pred, labels, 6, counts);
+      const cheap = splitAccuracies(pred, labels, 6, counts);
+      assert.deepEqual(cheap, { overall: full.overall, many: full.many, medium: full.medium, few: full.few });
+    }
   });
 });

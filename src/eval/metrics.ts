@@ -119,6 +119,38 @@ export function evaluatePredictions(
   };
 }
 
+/**
+ * Only overall and split accuracies (no confusion matrix): the cheap path for sweeps that
+ * evaluate many predictions, e.g. tau-norm's 21 values of tau.
+ */
+export function splitAccuracies(
+  pred: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  numClasses: number,
+  trainCounts: readonly number[],
+  thresholds: ShotThresholds = DEFAULT_THRESHOLDS,
+): { overall: number; many: number | null; medium: number | null; few: number | null } {
+  const support = new Int32Array(numClasses);
+  const hit = new Int32Array(numClasses);
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const t = labels[i]!;
+    support[t]!++;
+    if (pred[i] === t) {
+      hit[t]!++;
+      correct++;
+    }
+  }
+  const perClass = Array.from(support, (n, c) => (n === 0 ? null : hit[c]! / n));
+  const splits = shotSplits(trainCounts, thresholds);
+  return {
+    overall: labels.length === 0 ? 0 : correct / labels.length,
+    many: splitMean(perClass, splits.many),
+    medium: splitMean(perClass, splits.medium),
+    few: splitMean(perClass, splits.few),
+  };
+}
+
 /** Evaluates logits [n, C]. */
 export function evaluateLogits(
   logits: Float32Array,
