@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors.ts';
 import type { FeatureSplit } from '../features/feature-set.ts';
 import { createSampler } from '../sampling/samplers.ts';
+import { crossEntropy } from '../train/loss.ts';
 import { Sgd } from '../train/optimizer.ts';
 import { cosineLr } from '../train/schedule.ts';
 import type { Stage2Context, TrainFeatureSource } from './types.ts';
@@ -86,10 +87,7 @@ export function trainHead(
         const loss = tf.tidy(() => {
           const x = tf.tensor2d(feats, [batchSize, fs.dim]);
           const y = tf.oneHot(tf.tensor1d(labels, 'int32'), fs.numClasses);
-          const { value, grads } = tf.variableGrads(
-            () => tf.losses.softmaxCrossEntropy(y, forward(x)) as tf.Scalar,
-            vars,
-          );
+          const { value, grads } = tf.variableGrads(() => crossEntropy(forward(x), y as tf.Tensor2D), vars);
           opt.step(vars, grads, rate);
           return value;
         });

@@ -1,6 +1,7 @@
 /** The training step shared by the trainer and its data-parallel workers. */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../models/model.ts';
+import { crossEntropy } from './loss.ts';
 import type { Sgd } from './optimizer.ts';
 
 /**
@@ -25,7 +26,7 @@ export function computeGrads(
     const { value, grads } = tf.variableGrads(() => {
       const logits = model.head.apply(model.backbone.features(x, batchStats)); // [B, classes]
       correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')));
-      return tf.losses.softmaxCrossEntropy(tf.oneHot(y, model.numClasses), logits) as tf.Scalar;
+      return crossEntropy(logits, tf.oneHot(y, model.numClasses) as tf.Tensor2D);
     }, vars);
     return [value, tf.concat(vars.map((v) => tf.reshape(grads[v.name]!, [-1])))];
   });
