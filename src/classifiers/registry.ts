@@ -1,5 +1,4 @@
-/** Stage-2 methods by name. */
-import { ConfigError } from '../errors.ts';
+import { checkName } from '../registry.ts';
 import { crt } from './crt.ts';
 import { joint } from './joint.ts';
 import { lws } from './lws.ts';
@@ -48,8 +47,7 @@ export type MethodName = keyof typeof CLASSIFIERS;
 export const METHOD_NAMES: MethodName[] = ['joint', 'ncm', 'crt', 'tau-norm', 'lws'];
 
 export function checkMethodName(name: string): MethodName {
-  if (name in CLASSIFIERS) return name as MethodName;
-  throw new ConfigError(`unknown method '${name}'; valid methods: ${METHOD_NAMES.join(', ')} (or all)`);
+  return checkName(CLASSIFIERS, 'method', name, METHOD_NAMES, ' (or all)');
 }
 
 /** Parses `crt,lws` or `all`. */

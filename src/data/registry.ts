@@ -1,5 +1,6 @@
 /** The data sets a user names with --dataset. */
 import { ConfigError } from '../errors.ts';
+import { checkName } from '../registry.ts';
 import { loadCifarLt } from './cifar.ts';
 import { downloadCifar } from './download.ts';
 import { loadMnistLt } from './fashion-mnist.ts';
@@ -86,8 +87,7 @@ export type DatasetName = keyof typeof DATASETS;
 export const DATASET_NAMES = Object.keys(DATASETS) as DatasetName[];
 
 export function checkDatasetName(name: string): DatasetName {
-  if (name in DATASETS) return name as DatasetName;
-  throw new ConfigError(`unknown dataset '${name}'; valid datasets: ${DATASET_NAMES.join(', ')}`);
+  return checkName(DATASETS, 'dataset', name);
 }
 
 /** Loads a data set by name. */

@@ -1,6 +1,7 @@
 /** Backbones by name (timm's create_model idea): config names a backbone, never a source file. */
 import { ConfigError } from '../errors.ts';
 import { createRng } from '../random/rng.ts';
+import { checkName } from '../registry.ts';
 import { type Backbone, cifarResNet, resnet10 } from './resnet.ts';
 
 type Make = (inputShape: readonly [number, number, number], seed: number) => Backbone;
@@ -45,8 +46,7 @@ export type BackboneName = keyof typeof BACKBONES;
 export const BACKBONE_NAMES = Object.keys(BACKBONES) as BackboneName[];
 
 export function checkBackboneName(name: string): BackboneName {
-  if (name in BACKBONES) return name as BackboneName;
-  throw new ConfigError(`unknown backbone '${name}'; valid backbones: ${BACKBONE_NAMES.join(', ')}`);
+  return checkName(BACKBONES, 'backbone', name);
 }
 
 /** Builds a backbone for images of [height, width, channels]; weights from the seed. */

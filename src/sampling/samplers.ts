@@ -5,6 +5,7 @@
  */
 import { ConfigError } from '../errors.ts';
 import { createRng, type Rng } from '../random/rng.ts';
+import { checkName } from '../registry.ts';
 import { classProbabilities, progressiveProbabilities } from './probabilities.ts';
 
 export interface SamplerContext {
@@ -188,8 +189,7 @@ export type SamplerName = keyof typeof SAMPLERS;
 export const SAMPLER_NAMES = Object.keys(SAMPLERS) as SamplerName[];
 
 export function checkSamplerName(name: string): SamplerName {
-  if (name in SAMPLERS) return name as SamplerName;
-  throw new ConfigError(`unknown sampler '${name}'; valid samplers: ${SAMPLER_NAMES.join(', ')}`);
+  return checkName(SAMPLERS, 'sampler', name);
 }
 
 /** A sampler by name; `q` (from --sampler-q) overrides the name with the general q family. */
