@@ -187,6 +187,24 @@ describe('retrain on a feature file from the command line', () => {
     ]);
     assert.equal(a.code, 2);
     assert.match(a.stderr, /tau-norm needs the stage-1 classifier/);
+    const all = runCli([
+      'retrain',
+      '--features',
+      join(FIX, 'npy', 'tiny_features.npz'),
+      '--out',
+      tempDir(),
+      '--json',
+      '--crt-epochs',
+      '1',
+      '--stage2-batch-size',
+      '2',
+    ]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.deepEqual(
+      JSON.parse(all.stdout).methods.map((m: { method: string }) => m.method),
+      ['ncm', 'crt'],
+    );
+    assert.match(all.stderr, /no stage-1 classifier .* skipping joint, tau-norm, lws/);
     const b = runCli(['retrain', '--method', 'crt']);
     assert.equal(b.code, 2);
     assert.match(b.stderr, /exactly one of --run RUN or --features/);

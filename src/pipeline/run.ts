@@ -222,7 +222,15 @@ export async function runStage2AndReport(
     warnings.push(m);
     cb.warn?.(m);
   };
-  const methods: MethodName[] = parseMethods(s2.methods);
+  let methods: MethodName[] = parseMethods(s2.methods);
+  if (s2.methods === 'all' && !input.features.classifier) {
+    // "all" means all that apply: without the stage-1 classifier only NCM and cRT can run.
+    const skipped: MethodName[] = methods.filter((m) => m === 'joint' || m === 'tau-norm' || m === 'lws');
+    methods = methods.filter((m) => !skipped.includes(m));
+    warn(
+      `no stage-1 classifier (classifier_weight / classifier_bias) in the features: skipping ${skipped.join(', ')}`,
+    );
+  }
   let mode = s2.mode;
   if (mode === 'augmented' && !input.model)
     throw new ConfigError('--mode augmented needs a stage-1 run (--run), not a feature file');

@@ -168,7 +168,8 @@ export async function trainJoint(
     },
     cfg.samplerQ !== undefined ? { q: cfg.samplerQ } : {},
   );
-  const threads = Math.max(1, Math.floor(cfg.threads ?? 1));
+  // Each shard needs at least 2 images for its batch statistics.
+  const threads = Math.max(1, Math.min(Math.floor(cfg.threads ?? 1), Math.floor(cfg.batchSize / 2)));
   const runDir = opts.runDir;
   if (runDir) mkdirSync(runDir, { recursive: true });
   const ckptPath = runDir ? join(runDir, 'checkpoint.npz') : null;
