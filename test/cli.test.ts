@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
@@ -57,5 +58,30 @@ describe('longtail CLI basics', () => {
     const bad = runCli(['data', 'summary', '--max-per-class', '5990', '--imbalance', '2']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /would overlap/);
+  });
+  it('--config reads YAML, flags win over it, the resolved configuration is saved, bad files are named', () => {
+    const dir = tempDir();
+    const cfg = join(dir, 'run.yaml');
+    writeFileSync(cfg, 'epochs: 1\nmaxPerClass: 30\nimbalance: 3\nbatchSize: 32\nseed: 1\nthreads: 1\n');
+    const out = join(dir, 'run');
+    const r = runCli(['train', '--config', cfg, '--seed', '3', '--out', out, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const saved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    assert.equal(saved.seed, 3); // the flag
+    assert.equal(saved.epochs, 1); // the file
+    assert.equal(saved.lr, 0.1); // the default
+    assert.equal(JSON.parse(r.stdout).bestEpoch, 1);
+    writeFileSync(cfg, 'epochs: 1\nlearningRate: 0.1\n');
+    const bad = runCli(['train', '--config', cfg]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /unknown setting\(s\) learningRate/);
+    writeFileSync(cfg, 'epochs: [1,\n');
+    const broken = runCli(['train', '--config', cfg]);
+    assert.equal(broken.code, 2);
+    assert.match(broken.stderr, new RegExp(`${cfg}: not valid YAML`));
+    writeFileSync(cfg, 'epochs: -2\n');
+    const neg = runCli(['train', '--config', cfg]);
+    assert.equal(neg.code, 2);
+    assert.match(neg.stderr, new RegExp(`epochs: .*\\(got -2 from ${cfg}\\)`));
   });
 });
