@@ -252,7 +252,7 @@ export async function trainJoint(
         if (!Number.isFinite(loss)) {
           throw new TrainingError(
             `the loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (learning rate ${lr.toPrecision(3)}); ` +
-              `try a smaller --lr. ${ckptPath ? `The last good checkpoint is ${ckptPath}.` : ''}`.trim(),
+              `try a smaller --lr.${ckptPath && existsSync(ckptPath) ? ` The last good checkpoint is ${ckptPath} (epoch ${epoch}).` : ''}`,
           );
         }
         lossSum += loss;
