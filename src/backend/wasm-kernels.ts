@@ -44,7 +44,11 @@ import {
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
 
-type Backend = Parameters<KernelFunc>[0]['backend'] & { disposeData(dataId: object): boolean };
+type Backend = Parameters<KernelFunc>[0]['backend'] & {
+  disposeData(dataId: object): boolean;
+  readSync(dataId: object): ArrayLike<number>;
+  makeOutput(shape: number[], dtype: 'float32', memoryOffset?: number, values?: Float32Array): TensorInfo;
+};
 
 /** Runs kernels of one backend, remembering every intermediate so it can be freed at once. */
 class KernelScope {
@@ -61,6 +65,12 @@ class KernelScope {
     const info = Array.isArray(out) ? out[0]! : out;
     if (!keep) this.temps.push(info);
     return info;
+  }
+
+  /** A tensor made directly on the backend, to be freed with the others. */
+  adopt(t: TensorInfo): TensorInfo {
+    this.temps.push(t);
+    return t;
   }
 
   dispose(): void {
@@ -161,6 +171,17 @@ export function conv2dBackpropInput(backendName: string, fallback: KernelFunc | 
       if (fallback === undefined) throw new Error('Conv2DBackpropInput: unsupported padding on wasm');
       return fallback(args);
     }
+    if (sh === sw && sh > 1) {
+      const out = polyphaseInput(
+        backend as Backend,
+        backendName,
+        dy as TensorInfo,
+        filter as TensorInfo,
+        info,
+        inputShape,
+      );
+      if (out !== null) return out;
+    }
     const scope = new KernelScope(backend as Backend, backendName);
     try {
       let z: TensorInfo = dy as TensorInfo;
@@ -257,6 +278,117 @@ export function batchMatMulExplicitTranspose(backendName: string, plain: KernelF
       scope.dispose();
     }
   };
+}
+
+/**
+ * Strided input gradient without the inserted zeros (polyphase): output row y = s*u + r takes
+ * the filter taps kh = r + pt - s*d from dy row u + d. All s*s phases come out of ONE stride-1
+ * convolution whose output channels are the phases' sub-filters, and a transpose interleaves
+ * them: a 3x3 / stride-2 gradient costs 16 instead of 36 multiply-adds per dy pixel and channel
+ * pair. Returns null where the padding does not fit (the caller then inserts zeros).
+ */
+function polyphaseInput(
+  backend: Backend,
+  backendName: string,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: ReturnType<typeof backend_util.computeConv2DInfo>,
+  inputShape: [number, number, number, number],
+): TensorInfo | null {
+  const s = info.strideHeight;
+  const {
+    filterHeight: k,
+    filterWidth: kw,
+    outHeight: oh,
+    outWidth: ow,
+    inChannels: ci,
+    outChannels: co,
+  } = info;
+  const pt = info.padInfo.top;
+  const pl = info.padInfo.left;
+  const [, H, W] = inputShape;
+  // Offsets d = (r + p - kh) / s over every phase r and tap kh.
+  const span = (kk: number, p: number) => {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let r = 0; r < s; r++) {
+      for (let t = 0; t < kk; t++) {
+        if ((((r + p - t) % s) + s) % s !== 0) continue;
+        const d = (r + p - t) / s;
+        lo = Math.min(lo, d);
+        hi = Math.max(hi, d);
+      }
+    }
+    return { lo, hi };
+  };
+  const dh = span(k, pt);
+  const dw = span(kw, pl);
+  if (!Number.isFinite(dh.lo) || !Number.isFinite(dw.lo)) return null;
+  const U = Math.ceil(H / s);
+  const V = Math.ceil(W / s);
+  const KH = dh.hi - dh.lo + 1;
+  const KW = dw.hi - dw.lo + 1;
+  const padTop = -dh.lo;
+  const padLeft = -dw.lo;
+  const padBottom = U - 1 + dh.hi - (oh - 1);
+  const padRight = V - 1 + dw.hi - (ow - 1);
+  if (padTop < 0 || padLeft < 0 || padBottom < 0 || padRight < 0) return null;
+  // F[th, tw, o, (r * s + q) * ci + c] = w[kh, kw, c, o], kh = r + pt - s * (th + dh.lo).
+  const w = backend.readSync(filter.dataId); // [k, kw, ci, co]
+  const C4 = s * s * ci;
+  const F = new Float32Array(KH * KW * co * C4);
+  for (let th = 0; th < KH; th++) {
+    for (let r = 0; r < s; r++) {
+      const kh = r + pt - s * (th + dh.lo);
+      if (kh < 0 || kh >= k) continue;
+      for (let tw = 0; tw < KW; tw++) {
+        for (let q = 0; q < s; q++) {
+          const kx = q + pl - s * (tw + dw.lo);
+          if (kx < 0 || kx >= kw) continue;
+          for (let c = 0; c < ci; c++) {
+            const src = ((kh * kw + kx) * ci + c) * co;
+            const dst = (th * KW + tw) * co * C4 + (r * s + q) * ci + c;
+            for (let o = 0; o < co; o++) F[dst + o * C4] = w[src + o]!;
+          }
+        }
+      }
+    }
+  }
+  const scope = new KernelScope(backend, backendName);
+  try {
+    const f = scope.adopt(backend.makeOutput([KH, KW, co, C4], 'float32', undefined, F));
+    const phases = scope.run(
+      Conv2D,
+      { x: dy, filter: f },
+      {
+        strides: 1,
+        pad: [
+          [0, 0],
+          [padTop, padBottom],
+          [padLeft, padRight],
+          [0, 0],
+        ],
+        dataFormat: 'NHWC',
+        dilations: 1,
+        dimRoundingMode: undefined,
+      },
+    ); // [b, U, V, s*s*ci]
+    // Interleave: [b, U, V, r, q, ci] -> [b, U, r, V, q, ci] -> [b, U*s, V*s, ci]. (wasm's
+    // DepthToSpace does the same but measured several times slower than this transpose.)
+    const b = inputShape[0];
+    const split = scope.run(Reshape, { x: phases }, { shape: [b, U, V, s, s, ci] });
+    const moved = scope.run(Transpose, { x: split }, { perm: [0, 1, 3, 2, 4, 5] });
+    const full = scope.run(
+      Reshape,
+      { x: moved },
+      { shape: [b, U * s, V * s, ci] },
+      U * s === H && V * s === W,
+    );
+    if (U * s === H && V * s === W) return full; // [b, H, W, ci]
+    return scope.run(Slice, { x: full }, { begin: [0, 0, 0, 0], size: [-1, H, W, -1] }, true);
+  } finally {
+    scope.dispose();
+  }
 }
 
 let installed = false;
