@@ -67,6 +67,25 @@ class KernelScope {
     return info;
   }
 
+  /** A stride-1 NHWC convolution with explicit [top, bottom] / [left, right] padding. */
+  conv(
+    x: TensorInfo,
+    filter: TensorInfo,
+    rows: [number, number],
+    cols: [number, number],
+    dilations: number | [number, number] = 1,
+    keep = false,
+  ): TensorInfo {
+    const attrs = {
+      strides: 1,
+      pad: [[0, 0], rows, cols, [0, 0]],
+      dataFormat: 'NHWC',
+      dilations,
+      dimRoundingMode: undefined,
+    };
+    return this.run(Conv2D, { x, filter }, attrs, keep);
+  }
+
   /** A tensor made directly on the backend, to be freed with the others. */
   adopt(t: TensorInfo): TensorInfo {
     this.temps.push(t);
@@ -106,22 +125,7 @@ export function conv2dBackpropFilter(backendName: string): KernelFunc {
     try {
       const xT = scope.run(Transpose, { x }, { perm: [3, 1, 2, 0] }); // [ci, H, W, b]
       const dyT = scope.run(Transpose, { x: dy }, { perm: [1, 2, 0, 3] }); // [oh, ow, b, co]
-      const g = scope.run(
-        Conv2D,
-        { x: xT, filter: dyT },
-        {
-          strides: 1,
-          pad: [
-            [0, 0],
-            [top, bottom],
-            [left, right],
-            [0, 0],
-          ],
-          dataFormat: 'NHWC',
-          dilations: [sh, sw],
-          dimRoundingMode: undefined,
-        },
-      ); // [ci, >= kh, >= kw, co]
+      const g = scope.conv(xT, dyT, [top, bottom], [left, right], [sh, sw]); // [ci, >= kh, >= kw, co]
       let gk = g;
       if (g.shape[1] !== kh || g.shape[2] !== kw) {
         gk = scope.run(Slice, { x: g }, { begin: [0, 0, 0, 0], size: [-1, kh, kw, -1] });
@@ -224,23 +228,7 @@ export function conv2dBackpropInput(backendName: string, fallback: KernelFunc | 
       }
       const flipped = scope.run(Reverse, { x: filter }, { dims: [0, 1] });
       const fT = scope.run(Transpose, { x: flipped }, { perm: [0, 1, 3, 2] }); // [kh, kw, co, ci]
-      return scope.run(
-        Conv2D,
-        { x: z, filter: fT },
-        {
-          strides: 1,
-          pad: [
-            [0, 0],
-            [padTop, padBottom - extraH],
-            [padLeft, padRight - extraW],
-            [0, 0],
-          ],
-          dataFormat: 'NHWC',
-          dilations: 1,
-          dimRoundingMode: undefined,
-        },
-        true,
-      );
+      return scope.conv(z, fT, [padTop, padBottom - extraH], [padLeft, padRight - extraW], 1, true);
     } finally {
       scope.dispose();
     }
@@ -357,22 +345,7 @@ function polyphaseInput(
   const scope = new KernelScope(backend, backendName);
   try {
     const f = scope.adopt(backend.makeOutput([KH, KW, co, C4], 'float32', undefined, F));
-    const phases = scope.run(
-      Conv2D,
-      { x: dy, filter: f },
-      {
-        strides: 1,
-        pad: [
-          [0, 0],
-          [padTop, padBottom],
-          [padLeft, padRight],
-          [0, 0],
-        ],
-        dataFormat: 'NHWC',
-        dilations: 1,
-        dimRoundingMode: undefined,
-      },
-    ); // [b, U, V, s*s*ci]
+    const phases = scope.conv(dy, f, [padTop, padBottom], [padLeft, padRight]); // [b, U, V, s*s*ci]
     // Interleave: [b, U, V, r, q, ci] -> [b, U, r, V, q, ci] -> [b, U*s, V*s, ci]. (wasm's
     // DepthToSpace does the same but measured several times slower than this transpose.)
     const b = inputShape[0];
