@@ -84,4 +84,64 @@ describe('longtail CLI basics', () => {
     assert.equal(neg.code, 2);
     assert.match(neg.stderr, new RegExp(`epochs: .*\\(got -2 from ${cfg}\\)`));
   });
+  it('train --resume continues a run from its checkpoint with its saved settings', () => {
+    const dir = tempDir();
+    const out = join(dir, 'run');
+    const first = runCli([
+      'train',
+      '--epochs',
+      '1',
+      '--max-per-class',
+      '30',
+      '--imbalance',
+      '3',
+      '--batch-size',
+      '32',
+      '--threads',
+      '1',
+      '--out',
+      out,
+      '--json',
+    ]);
+    assert.equal(first.code, 0, first.stderr);
+    // Extend the run to 2 epochs, as a user would after an interruption or to train longer.
+    const cfgPath = join(out, 'config.json');
+    const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+    writeFileSync(cfgPath, JSON.stringify({ ...cfg, epochs: 2 }));
+    const resumed = runCli(['train', '--resume', out, '--json']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const epochs = readFileSync(join(out, 'epochs.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).epoch);
+    assert.deepEqual(epochs, [1, 2]); // epoch 1 kept from the first run, only epoch 2 trained
+    assert.doesNotMatch(resumed.stderr, /epoch 1\/2/);
+    const none = runCli(['train', '--resume', join(dir, 'nothing')]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /not a run folder \(no config.json\)/);
+  });
+
+  it('a config file may name the stage-2 methods as the flag does (method) or as the schema (methods)', () => {
+    const dir = tempDir();
+    const fixture = join(import.meta.dirname, 'fixtures', 'features_golden.npz');
+    for (const key of ['method', 'methods']) {
+      const cfg = join(dir, `${key}.yaml`);
+      writeFileSync(cfg, `${key}: ncm,tau-norm\n`);
+      const r = runCli([
+        'retrain',
+        '--features',
+        fixture,
+        '--config',
+        cfg,
+        '--out',
+        join(dir, key),
+        '--json',
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(
+        JSON.parse(r.stdout).methods.map((m: { method: string }) => m.method),
+        ['ncm', 'tau-norm'],
+      );
+    }
+  });
 });

@@ -39,6 +39,11 @@ export function addDataOptions(cmd: Command): Command {
       'balanced validation images per class (default 20)',
       num('--val-per-class', true),
     )
+    .option(
+      '--subset-seed <n>',
+      "CIFAR-LT: seed of the per-class subset (default 0, the reference code's subset)",
+      num('--subset-seed', true),
+    )
     .option('--train-list <file>', 'list: training list file (`path label` per line)')
     .option('--val-list <file>', 'list: validation list file')
     .option('--test-list <file>', 'list: test list file')
@@ -168,8 +173,11 @@ export function configFromFlags<S extends z.ZodType>(schema: S, opts: Record<str
     flags[k === 'method' ? 'methods' : k] = v;
   }
   const layers: { source: string; values: Record<string, unknown> }[] = [];
-  if (typeof opts.config === 'string')
-    layers.push({ source: opts.config, values: readConfigFile(opts.config) });
+  if (typeof opts.config === 'string') {
+    // A file may name the methods as the flag does (`method: crt,lws`) or as the schema (`methods`).
+    const { method, ...file } = readConfigFile(opts.config);
+    layers.push({ source: opts.config, values: method === undefined ? file : { methods: method, ...file } });
+  }
   layers.push({ source: 'flags', values: flags });
   return resolveConfig(schema, layers);
 }

@@ -19,6 +19,7 @@ export const DataConfigSchema = z.object({
   imbalance: z.number().min(1).optional(),
   maxPerClass: z.number().int().positive().optional(),
   valPerClass: z.number().int().min(0).optional(),
+  subsetSeed: z.number().int().min(0).optional(),
   trainList: z.string().optional(),
   valList: z.string().optional(),
   testList: z.string().optional(),

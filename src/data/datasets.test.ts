@@ -166,6 +166,15 @@ describe('CIFAR binary files', () => {
     assert.equal(d.classNames[0], 'airplane');
     assert.equal(d.val, null);
   });
+  it('--subset-seed picks another subset with the same counts; the default is the reference subset', async () => {
+    const opts = { dataDir: dir, maxPerClass: 20, imbalance: 10, valPerClass: 0 };
+    const a = await loadDataset('cifar10-lt', opts);
+    const b = await loadDataset('cifar10-lt', { ...opts, subsetSeed: 0 });
+    const c = await loadDataset('cifar10-lt', { ...opts, subsetSeed: 1 });
+    assert.deepEqual(a.train.pixels, b.train.pixels);
+    assert.deepEqual(c.trainCounts, a.trainCounts);
+    assert.notDeepEqual(c.train.pixels, a.train.pixels);
+  });
   it('takes a balanced validation set from the images the tail left out', () => {
     const d = loadCifarLt('cifar10', { dataDir: dir, maxPerClass: 20, imbalance: 10, valPerClass: 5 });
     assert.equal(d.val?.labels.length, 50);

@@ -64,6 +64,7 @@ export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): 
     ...(cfg.imbalance !== undefined ? { imbalance: cfg.imbalance } : {}),
     ...(cfg.maxPerClass !== undefined ? { maxPerClass: cfg.maxPerClass } : {}),
     ...(cfg.valPerClass !== undefined ? { valPerClass: cfg.valPerClass } : {}),
+    ...(cfg.subsetSeed !== undefined ? { subsetSeed: cfg.subsetSeed } : {}),
     ...(cfg.trainList !== undefined ? { trainList: cfg.trainList } : {}),
     ...(cfg.valList !== undefined ? { valList: cfg.valList } : {}),
     ...(cfg.testList !== undefined ? { testList: cfg.testList } : {}),
