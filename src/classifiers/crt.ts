@@ -3,7 +3,6 @@
  * nn.Linear initialisation) trained on the frozen features with class-aware sampling.
  * Official: 10 epochs, SGD momentum 0.9, cosine LR from the stage-1 LR, same weight decay.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { makeLinearHead } from '../models/linear.ts';
 import { createRng } from '../random/rng.ts';
 import { linearClassifier } from './joint.ts';
@@ -23,38 +22,20 @@ export const CRT_DEFAULTS = {
 export function crt(ctx: Stage2Context, opts: HeadTrainingOptions = {}): Stage2Classifier {
   const o = { ...CRT_DEFAULTS, seed: ctx.seed ?? 0, ...opts };
   const fs = ctx.features;
+  // The initial layer as PyTorch's nn.Linear, drawn from the same stream as before.
   const head = makeLinearHead(fs.dim, fs.numClasses, createRng(o.seed, 0xc47), 'crt');
-  // Trained as W^T [d, C] so the forward product needs no transpose of the weight each step
-  // (the same layer and the same SGD; weight decay and momentum are element-wise).
-  const wT = tf.variable(
-    tf.tidy(() => tf.transpose(head.weight)),
-    true,
+  const init = {
+    kind: 'linear' as const,
+    weight: (head.weight.dataSync() as Float32Array).slice(),
+    bias: (head.bias.dataSync() as Float32Array).slice(),
+  };
+  head.dispose();
+  const { state, ...r } = trainHead('crt', ctx, init, o);
+  return linearClassifier(
+    'crt',
+    { weight: state.weight, bias: state.bias, transform: { kind: 'none' } },
+    fs.numClasses,
+    fs.dim,
+    { ...r, batchSize: o.batchSize, weightDecay: o.weightDecay },
   );
-  try {
-    const r = trainHead(
-      'crt',
-      ctx,
-      [wT, head.bias],
-      (x) => tf.add(tf.matMul(x, wT), head.bias) as tf.Tensor2D,
-      o,
-    );
-    const wBack = tf.tidy(() => tf.transpose(wT));
-    const weight = wBack.dataSync() as Float32Array;
-    wBack.dispose();
-    const bias = head.bias.dataSync() as Float32Array;
-    return linearClassifier(
-      'crt',
-      { weight: weight.slice(), bias: bias.slice(), transform: { kind: 'none' } },
-      fs.numClasses,
-      fs.dim,
-      {
-        ...r,
-        batchSize: o.batchSize,
-        weightDecay: o.weightDecay,
-      },
-    );
-  } finally {
-    wT.dispose();
-    head.dispose();
-  }
 }

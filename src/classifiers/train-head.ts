@@ -1,16 +1,16 @@
 /**
  * The training loop shared by cRT and LWS: class-aware sampling (the official stage-2
  * sampler), cross-entropy, SGD with momentum and weight decay, cosine learning rate per epoch.
+ * The gradient is written out (head-shard.ts) and the classes can be split over threads.
  * Batches come from a TrainFeatureSource: cached features, or the frozen backbone with training
  * augmentation (the official code's way).
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors.ts';
 import type { FeatureSplit } from '../features/feature-set.ts';
+import { type HeadState, ShardedHead } from '../parallel/sharded-head.ts';
 import { createSampler } from '../sampling/samplers.ts';
-import { crossEntropy } from '../train/loss.ts';
-import { Sgd } from '../train/optimizer.ts';
 import { cosineLr } from '../train/schedule.ts';
+import type { HeadKind } from './head-shard.ts';
 import type { Stage2Context, TrainFeatureSource } from './types.ts';
 
 export interface HeadTrainingOptions {
@@ -44,13 +44,21 @@ export interface HeadTrainingResult {
   lr: number;
 }
 
+export interface HeadTrainingOutput extends HeadTrainingResult {
+  state: HeadState;
+  threads: number;
+}
+
+/**
+ * Trains a linear head (cRT: weight and bias from `init`) or per-class scales of a frozen one
+ * (LWS), split by classes over `ctx.threads` threads (the result does not depend on it).
+ */
 export function trainHead(
   method: string,
   ctx: Stage2Context,
-  vars: tf.Variable[],
-  forward: (x: tf.Tensor2D) => tf.Tensor2D,
+  head: { kind: HeadKind; weight: Float32Array; bias: Float32Array },
   opts: Required<HeadTrainingOptions>,
-): HeadTrainingResult {
+): HeadTrainingOutput {
   const fs = ctx.features;
   const { epochs, batchSize, lr, weightDecay, momentum, samplesPerClass, seed } = opts;
   if (!(epochs >= 1 && Number.isInteger(epochs)))
@@ -72,7 +80,16 @@ export function trainHead(
     { labels: fs.train.labels, numClasses: fs.numClasses, batchSize, seed, epochs },
     { samplesPerClass },
   );
-  const opt = new Sgd({ momentum, weightDecay });
+  const trainer = new ShardedHead({
+    ...head,
+    dim: fs.dim,
+    numClasses: fs.numClasses,
+    momentum,
+    weightDecay,
+    batchSize,
+    threads: ctx.threads ?? 1,
+  });
+  const threads = trainer.threads;
   const losses: number[] = [];
   const labels = new Int32Array(batchSize);
   try {
@@ -84,15 +101,7 @@ export function trainHead(
         const idx = order.subarray(s * batchSize, (s + 1) * batchSize);
         const feats = source.batch(idx, e, s);
         for (let k = 0; k < batchSize; k++) labels[k] = fs.train.labels[idx[k]!]!;
-        const loss = tf.tidy(() => {
-          const x = tf.tensor2d(feats, [batchSize, fs.dim]);
-          const y = tf.oneHot(tf.tensor1d(labels, 'int32'), fs.numClasses);
-          const { value, grads } = tf.variableGrads(() => crossEntropy(forward(x), y as tf.Tensor2D), vars);
-          opt.step(vars, grads, rate);
-          return value;
-        });
-        sum += loss.dataSync()[0]!;
-        loss.dispose();
+        sum += trainer.step(feats, labels, rate);
         ctx.onProgress?.(method, e * sampler.stepsPerEpoch + s + 1, epochs * sampler.stepsPerEpoch);
       }
       losses.push(sum / sampler.stepsPerEpoch);
@@ -101,8 +110,8 @@ export function trainHead(
           `${method}: the loss became ${losses[e]} in epoch ${e + 1}; try a smaller learning rate`,
         );
     }
+    return { losses, mode: source.mode, epochs, lr, state: trainer.finish(), threads };
   } finally {
-    opt.dispose();
+    trainer.dispose();
   }
-  return { losses, mode: source.mode, epochs, lr };
 }

@@ -39,5 +39,7 @@ export interface Stage2Context {
   /** Where the trained methods (cRT, LWS) draw training batches from; default cached features. */
   source?: TrainFeatureSource;
   seed?: number;
+  /** Threads to split the trained heads' classes over (cRT, LWS); default 1. Results do not depend on it. */
+  threads?: number;
   onProgress?: (method: string, done: number, total: number) => void;
 }

@@ -95,7 +95,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--seed <n>', 'random seed: weights, sampling, augmentation (default 0)', num('--seed', true))
     .option(
       '--threads <n>',
-      'data-parallel training threads, each with its own backend (default: all cores)',
+      'threads, each with its own backend: data-parallel stage 1, class-split cRT / LWS (default: all cores)',
       num('--threads', true),
     )
     .addOption(

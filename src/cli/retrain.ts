@@ -35,6 +35,11 @@ export function registerRetrain(program: Command): void {
       num('--weight-decay'),
     )
     .option('--seed <n>', 'with --features: seed for cRT / LWS (default 0)', num('--seed', true))
+    .option(
+      '--threads <n>',
+      'threads to split the cRT / LWS classes over; results do not depend on it (default: all cores)',
+      num('--threads', true),
+    )
     .option('--config <file>', 'YAML or JSON file with any of these settings (flags win)')
     .option('--out <dir>', 'where results go (default runs/retrain-<timestamp>)')
     .option('--json', 'print one JSON document: per method overall / many / medium / few (%), tau, mode')

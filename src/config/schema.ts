@@ -44,7 +44,7 @@ export const TrainConfigSchema = DataConfigSchema.extend({
   warmupEpochs: z.number().int().min(0).default(0),
   seed: z.number().int().min(0).default(0),
   augment: z.enum(['auto', 'crop-flip', 'resized-crop-flip', 'none']).default('auto'),
-  /** Data-parallel training threads; default all cores. */
+  /** Data-parallel training threads (and stage-2 class shards); default all cores. */
   threads: z.number().int().min(1).max(64).optional(),
 });
 
@@ -62,6 +62,8 @@ export const Stage2ConfigSchema = z.object({
   mode: z.enum(['auto', 'features', 'augmented']).default('auto'),
   ncmFeatures: z.enum(['cl2n', 'l2n', 'raw']).default('cl2n'),
   ncmDistance: z.enum(['l2', 'cos']).default('l2'),
+  /** Threads the cRT / LWS classes are split over; default all cores. */
+  threads: z.number().int().min(1).max(64).optional(),
 });
 
 export type Stage2Config = z.infer<typeof Stage2ConfigSchema>;

@@ -239,6 +239,7 @@ export async function runStage2AndReport(
   const ctx: Stage2Context = {
     features: input.features,
     seed: input.train?.seed ?? 0,
+    threads: s2.threads ?? os.availableParallelism(),
     onProgress: cb.onStage2Progress,
   };
   if (mode === 'augmented' && input.model && input.data) {

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { initBackend } from '../backend/backend.ts';
+import { crt } from '../classifiers/crt.ts';
+import { lws } from '../classifiers/lws.ts';
+import type { FeatureSet } from '../features/feature-set.ts';
+import { createRng } from '../random/rng.ts';
+import { ShardedHead } from './sharded-head.ts';
+
+/** A small long-tailed problem: 9 classes (100 down to 4 rows), 16-d class means plus noise. */
+function features(seed: number): FeatureSet {
+  const rng = createRng(seed);
+  const C = 9;
+  const d = 16;
+  const counts = Array.from({ length: C }, (_, c) => Math.max(4, Math.round(100 * 0.67 ** c)));
+  const means = Float32Array.from({ length: C * d }, () => rng.normal());
+  const draw = (per: number[]) => {
+    const n = per.reduce((a, b) => a + b, 0);
+    const f = new Float32Array(n * d);
+    const l = new Int32Array(n);
+    let k = 0;
+    per.forEach((m, c) => {
+      for (let i = 0; i < m; i++, k++) {
+        l[k] = c;
+        for (let j = 0; j < d; j++) f[k * d + j] = means[c * d + j]! + rng.normal();
+      }
+    });
+    return { features: f, labels: l };
+  };
+  return {
+    dim: d,
+    numClasses: C,
+    classNames: Array.from({ length: C }, (_, i) => `c${i}`),
+    trainCounts: counts,
+    train: draw(counts),
+    val: null,
+    test: draw(new Array(C).fill(5)),
+    classifier: {
+      weight: Float32Array.from({ length: C * d }, (_, i) => 0.3 * means[i]!),
+      bias: Float32Array.from({ length: C }, (_, c) => 0.1 * (C - c)),
+    },
+  };
+}
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+  return d;
+};
+
+describe('stage-2 heads split by classes over worker threads', () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+
+  it('cRT and LWS learn the same head on 1, 2 and 3 threads', () => {
+    const fs = features(4);
+    const opts = { epochs: 2, batchSize: 32 };
+    const c1 = crt({ features: fs, seed: 1, threads: 1 }, opts);
+    const l1 = lws({ features: fs, seed: 1, threads: 1 }, opts);
+    assert.equal(c1.details.threads, 1);
+    for (const threads of [2, 3]) {
+      const c = crt({ features: fs, seed: 1, threads }, opts);
+      assert.equal(c.details.threads, threads);
+      assert.ok(maxDiff(c.folded().weight, c1.folded().weight) < 1e-5, `crt weight, ${threads} threads`);
+      assert.ok(maxDiff(c.folded().bias, c1.folded().bias) < 1e-5, `crt bias, ${threads} threads`);
+      assert.ok(maxDiff(c.details.losses as number[], c1.details.losses as number[]) < 1e-5);
+      const l = lws({ features: fs, seed: 1, threads }, opts);
+      assert.ok(
+        maxDiff(l.details.scales as number[], l1.details.scales as number[]) < 1e-5,
+        `lws, ${threads}`,
+      );
+    }
+    // Trained, not the initial layer: the loss fell.
+    const losses = c1.details.losses as number[];
+    assert.ok(losses[1]! < losses[0]!, `losses ${losses}`);
+  });
+
+  it("reports a worker's failure with its message instead of hanging", () => {
+    const C = 4;
+    const d = 3;
+    assert.throws(
+      () =>
+        new ShardedHead({
+          kind: 'linear',
+          dim: d,
+          numClasses: C,
+          // One value short: the last shard (in a worker) gets a short weight.
+          weight: new Float32Array(C * d - 1),
+          bias: new Float32Array(C),
+          momentum: 0.9,
+          weightDecay: 0,
+          batchSize: 2,
+          threads: 2,
+        }),
+      /a stage-2 head worker failed: .*head shard \[2, 4\): weight or bias has the wrong size/,
+    );
+  });
+});
