@@ -123,7 +123,7 @@ async function runCase(spec: CaseSpec, quick: boolean): Promise<number[]> {
   }
   const fs = syntheticFeatures(quick);
   const runs: number[] = [];
-  const n = quick ? 1 : spec.method === 'crt' || spec.method === 'lws' ? 1 : 3;
+  const n = quick ? 1 : 3;
   for (let r = 0; r < n; r++) {
     const t = performance.now();
     const clf = createClassifier(spec.method!, { features: fs, seed: 0, threads: spec.threads });
