@@ -33,11 +33,13 @@ function randomCases(n: number, seed: number): Case[] {
       pad: rng.int(2) === 0 ? 'same' : 'valid',
     });
   }
-  // Make sure every corner of the grid is covered regardless of the draw.
-  for (const k of [1, 3])
-    for (const s of [1, 2])
-      for (const pad of ['same', 'valid'] as Pad[])
-        for (const h of [7, 8]) cases.push({ b: 2, h, w: h, ci: 3, co: 5, k, s, pad });
+  // Make sure every corner of the grid is covered regardless of the draw (ci 1 and 3 take the
+  // stacked-taps filter gradient at stride 1, ci 5 the convolution form).
+  for (const ci of [1, 3, 5])
+    for (const k of [1, 3])
+      for (const s of [1, 2])
+        for (const pad of ['same', 'valid'] as Pad[])
+          for (const h of [7, 8]) cases.push({ b: 2, h, w: h, ci, co: 5, k, s, pad });
   return cases;
 }
 

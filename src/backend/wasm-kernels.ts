@@ -22,6 +22,7 @@ import {
   BatchMatMul,
   type BatchMatMulAttrs,
   backend_util,
+  Concat,
   Conv2D,
   Conv2DBackpropFilter,
   type Conv2DBackpropFilterAttrs,
@@ -123,6 +124,8 @@ export function conv2dBackpropFilter(backendName: string): KernelFunc {
     const { top, bottom, left, right } = info.padInfo;
     const scope = new KernelScope(backend as Backend, backendName);
     try {
+      const ci = x.shape[3]!;
+      if (ci <= FEW_CHANNELS && sh === 1 && sw === 1) return tapFilterGrad(scope, x, dy, info);
       const xT = scope.run(Transpose, { x }, { perm: [3, 1, 2, 0] }); // [ci, H, W, b]
       const dyT = scope.run(Transpose, { x: dy }, { perm: [1, 2, 0, 3] }); // [oh, ow, b, co]
       const g = scope.conv(xT, dyT, [top, bottom], [left, right], [sh, sw]); // [ci, >= kh, >= kw, co]
@@ -135,6 +138,55 @@ export function conv2dBackpropFilter(backendName: string): KernelFunc {
       scope.dispose();
     }
   };
+}
+
+/**
+ * Input channels up to which the filter gradient of a stride-1 convolution is one matrix
+ * product over the stacked, shifted inputs (below).
+ */
+const FEW_CHANNELS = 4;
+
+/**
+ * Filter gradient for few input channels (the first layer: 1 or 3): the kh*kw shifted copies of
+ * x stacked into taps [kh*kw*ci, b*oh*ow], times dy [b*oh*ow, co]. The convolution form above
+ * has only kh*kw*ci output rows to spread over a 28x28 "filter" and ran at about 2 GFLOP/s here;
+ * this was 7x faster on [128, 28, 28, 1] -> 16 channels, and slower from 16 channels on.
+ */
+function tapFilterGrad(
+  scope: KernelScope,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo {
+  const { filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow, outChannels: co } = info;
+  const [b, , , ci] = x.shape as [number, number, number, number];
+  const { top, bottom, left, right } = info.padInfo;
+  const m = b * oh * ow;
+  const xT = scope.run(Transpose, { x }, { perm: [3, 0, 1, 2] }); // [ci, b, H, W]
+  const xp = scope.run(
+    PadV2,
+    { x: xT },
+    {
+      paddings: [
+        [0, 0],
+        [0, 0],
+        [top, bottom],
+        [left, right],
+      ],
+      constantValue: 0,
+    },
+  ); // [ci, b, H + pt + pb, W + pl + pr]
+  const taps: TensorInfo[] = [];
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++) {
+      const t = scope.run(Slice, { x: xp }, { begin: [0, 0, i, j], size: [ci, b, oh, ow] });
+      taps.push(scope.run(Reshape, { x: t }, { shape: [ci, m] }));
+    }
+  const a = scope.run(Concat, taps as unknown as NamedTensorInfoMap, { axis: 0 }); // [kh*kw*ci, m]
+  const a3 = scope.run(Reshape, { x: a }, { shape: [1, kh * kw * ci, m] });
+  const b3 = scope.run(Reshape, { x: dy }, { shape: [1, m, co] });
+  const g = scope.run(BatchMatMul, { a: a3, b: b3 }, { transposeA: false, transposeB: false }); // [1, kh*kw*ci, co]
+  return scope.run(Reshape, { x: g }, { shape: [kh, kw, ci, co] }, true);
 }
 
 /** dx for Conv2D: see the module comment. dy [b, oh, ow, co], filter [kh, kw, ci, co] -> [b, H, W, ci]. */

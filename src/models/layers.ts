@@ -77,10 +77,9 @@ export function makeBatchNorm(ps: ParamSet, name: string, c: number): BatchNorm 
  */
 export function batchNorm(bn: BatchNorm, x: tf.Tensor4D, training: boolean, relu = false): tf.Tensor4D {
   if (!training) {
-    const scale = tf.mul(bn.gamma, tf.rsqrt(tf.add(bn.runningVar, BN_EPS))); // [c]
-    const shift = tf.sub(bn.beta, tf.mul(bn.runningMean, scale)); // [c]
-    const y = tf.add<tf.Tensor4D>(tf.mul(x, scale), shift);
-    return relu ? tf.relu(y) : y;
+    const scale = tf.mul(bn.gamma, tf.rsqrt(tf.add(bn.runningVar, BN_EPS))) as tf.Tensor1D; // [c]
+    const shift = tf.sub(bn.beta, tf.mul(bn.runningMean, scale)) as tf.Tensor1D; // [c]
+    return channelAffine(x, scale, shift, relu);
   }
   return (relu ? bnReluTrain : bnTrain)(x, bn.gamma, bn.beta, bn) as tf.Tensor4D;
 }
@@ -90,13 +89,12 @@ function makeBnTrain(relu: boolean) {
     tf.customGrad((...args: unknown[]) => {
       const [xi, g, b, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
       const n = xi.size / xi.shape[3];
-      const mean = tf.mean(xi, [0, 1, 2]); // [c]
-      const xc = tf.sub(xi, mean); // [b, h, w, c]
-      const variance = tf.mean(tf.square(xc), [0, 1, 2]); // [c] (biased, for normalising)
-      const invstd = tf.rsqrt(tf.add(variance, BN_EPS)); // [c]
-      const a = tf.mul(g, invstd); // [c]
-      let y = tf.add(tf.mul(xc, a), b); // [b, h, w, c]
-      if (relu) y = tf.relu(y);
+      const mean = channelMean(xi); // [c]
+      const xc = channelAffine(xi, tf.onesLike(mean), tf.neg(mean), false); // [b, h, w, c]
+      const variance = channelMean(tf.square(xc)); // [c] (biased, for normalising)
+      const invstd = tf.rsqrt(tf.add(variance, BN_EPS)) as tf.Tensor1D; // [c]
+      const a = tf.mul(g, invstd) as tf.Tensor1D; // [c]
+      const y = channelAffine(xc, a, b, relu); // [b, h, w, c]
       tf.tidy(() => {
         const m = BN_MOMENTUM;
         const unbiased = tf.mul(variance, n / Math.max(n - 1, 1));
@@ -108,19 +106,81 @@ function makeBnTrain(relu: boolean) {
         value: y,
         gradFunc: (dyIn: tf.Tensor, saved: tf.Tensor[]) => {
           const [xcS, inv, aS, yS] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.Tensor4D];
-          const dy = relu ? tf.mul(dyIn, tf.step(yS)) : dyIn; // [b, h, w, c]
-          const dbeta = tf.sum(dy, [0, 1, 2]); // [c]
-          const sdyxc = tf.sum(tf.mul(dy, xcS), [0, 1, 2]); // [c] = sum(dy * xc)
+          const dy = (relu ? tf.mul(dyIn, tf.step(yS)) : dyIn) as tf.Tensor4D; // [b, h, w, c]
+          const dbeta = tf.mul(channelMean(dy), n) as tf.Tensor1D; // [c] = sum(dy)
+          const sdyxc = tf.mul(channelMean(tf.mul(dy, xcS) as tf.Tensor4D), n); // [c] = sum(dy * xc)
           const dgamma = tf.mul(sdyxc, inv); // [c] = sum(dy * xhat)
           // dx = a * (dy - mean(dy) - xc * invstd^2 * mean(dy * xc))
           const k = tf.mul(tf.mul(tf.square(inv), sdyxc), 1 / n); // [c]
-          const c0 = tf.mul(tf.mul(dbeta, 1 / n), aS); // [c]
-          const dx = tf.sub(tf.sub(tf.mul(dy, aS), tf.mul(xcS, tf.mul(aS, k))), c0);
+          const c0 = tf.mul(tf.mul(dbeta, 1 / n), aS) as tf.Tensor1D; // [c]
+          const dx = tf.sub(
+            channelAffine(dy, aS, tf.neg(c0), false),
+            channelAffine(xcS, tf.mul(aS, k) as tf.Tensor1D, null, false),
+          );
           return [dx, dgamma, dbeta];
         },
       };
     })(x, gamma, beta);
 }
+
+/**
+ * Per-channel mean over [b, h, w] of x [b, h, w, c] -> [c]: an average pool over the whole
+ * image, then a mean over the small [b, c]. On wasm, tf.mean over axes 0-2 transposes the tensor
+ * first and took 3.0 ms on [128, 28, 28, 16]; this takes 0.4.
+ */
+export function channelMean(x: tf.Tensor4D): tf.Tensor1D {
+  const [b, h, w, c] = x.shape;
+  return tf.mean(tf.reshape(tf.avgPool(x, [h, w], 1, 'valid'), [b, c]), 0);
+}
+
+/**
+ * x * scale + shift per channel, optionally then ReLU, as one fused 1x1 depthwise convolution:
+ * on wasm 0.8 ms on [128, 28, 28, 16] against 4.6 for the broadcast multiply, add and ReLU.
+ * With its own gradient (the wasm backend has no depthwise-convolution gradient kernels).
+ */
+export function channelAffine(
+  x: tf.Tensor4D,
+  scale: tf.Tensor1D,
+  shift: tf.Tensor1D | null,
+  relu: boolean,
+): tf.Tensor4D {
+  return (relu ? affineRelu : affine)(x, scale, shift ?? tf.zerosLike(scale)) as tf.Tensor4D;
+}
+
+function fusedAffine(x: tf.Tensor4D, scale: tf.Tensor1D, shift: tf.Tensor1D, relu: boolean): tf.Tensor4D {
+  return tf.fused.depthwiseConv2d({
+    x,
+    filter: tf.reshape(scale, [1, 1, x.shape[3], 1]) as tf.Tensor4D,
+    strides: 1,
+    pad: 'valid',
+    bias: shift,
+    activation: relu ? 'relu' : 'linear',
+  });
+}
+
+function makeAffine(relu: boolean) {
+  return tf.customGrad((...args: unknown[]) => {
+    const [x, scale, shift, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const y = fusedAffine(x, scale, shift, relu);
+    save([x, scale, y]);
+    return {
+      value: y,
+      gradFunc: (dyIn: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xS, sS, yS] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor4D];
+        const dy = (relu ? tf.mul(dyIn, tf.step(yS)) : dyIn) as tf.Tensor4D; // [b, h, w, c]
+        const n = dy.size / dy.shape[3];
+        return [
+          fusedAffine(dy, sS, tf.zerosLike(sS), false),
+          tf.mul(channelMean(tf.mul(dy, xS) as tf.Tensor4D), n),
+          tf.mul(channelMean(dy), n),
+        ];
+      },
+    };
+  });
+}
+
+const affine = makeAffine(false);
+const affineRelu = makeAffine(true);
 
 const bnTrain = makeBnTrain(false);
 const bnReluTrain = makeBnTrain(true);
