@@ -44,6 +44,13 @@ export interface HeadTrainingResult {
   lr: number;
 }
 
+/**
+ * Heads smaller than this many weights (C x d) train on one thread whatever `threads` says: a
+ * worker costs about 0.6 s to start and a barrier per step, more than a small head's products
+ * (a 10-class head on 64-d features takes microseconds a step). 1000 x 512 is far above.
+ */
+export const MIN_SPLIT_WEIGHTS = 1 << 16;
+
 export interface HeadTrainingOutput extends HeadTrainingResult {
   state: HeadState;
   threads: number;
@@ -51,7 +58,8 @@ export interface HeadTrainingOutput extends HeadTrainingResult {
 
 /**
  * Trains a linear head (cRT: weight and bias from `init`) or per-class scales of a frozen one
- * (LWS), split by classes over `ctx.threads` threads (the result does not depend on it).
+ * (LWS), split by classes over `ctx.threads` threads when the head has at least
+ * MIN_SPLIT_WEIGHTS weights (the result does not depend on it).
  */
 export function trainHead(
   method: string,
@@ -87,7 +95,7 @@ export function trainHead(
     momentum,
     weightDecay,
     batchSize,
-    threads: ctx.threads ?? 1,
+    threads: fs.numClasses * fs.dim >= MIN_SPLIT_WEIGHTS ? (ctx.threads ?? 1) : 1,
   });
   const threads = trainer.threads;
   const losses: number[] = [];

@@ -3,15 +3,14 @@ import { before, describe, it } from 'node:test';
 import { initBackend } from '../backend/backend.ts';
 import { crt } from '../classifiers/crt.ts';
 import { lws } from '../classifiers/lws.ts';
+import { MIN_SPLIT_WEIGHTS } from '../classifiers/train-head.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
 import { createRng } from '../random/rng.ts';
 import { ShardedHead } from './sharded-head.ts';
 
-/** A small long-tailed problem: 9 classes (100 down to 4 rows), 16-d class means plus noise. */
-function features(seed: number): FeatureSet {
+/** A long-tailed problem: C classes (100 down to 4 rows), d-dimensional class means plus noise. */
+function features(seed: number, C: number, d: number): FeatureSet {
   const rng = createRng(seed);
-  const C = 9;
-  const d = 16;
   const counts = Array.from({ length: C }, (_, c) => Math.max(4, Math.round(100 * 0.67 ** c)));
   const means = Float32Array.from({ length: C * d }, () => rng.normal());
   const draw = (per: number[]) => {
@@ -54,7 +53,8 @@ describe('stage-2 heads split by classes over worker threads', () => {
   });
 
   it('cRT and LWS learn the same head on 1, 2 and 3 threads', () => {
-    const fs = features(4);
+    // 64 x 1024 weights: just large enough to be split (MIN_SPLIT_WEIGHTS).
+    const fs = features(4, 64, 1024);
     const opts = { epochs: 2, batchSize: 32 };
     const c1 = crt({ features: fs, seed: 1, threads: 1 }, opts);
     const l1 = lws({ features: fs, seed: 1, threads: 1 }, opts);
@@ -74,6 +74,13 @@ describe('stage-2 heads split by classes over worker threads', () => {
     // Trained, not the initial layer: the loss fell.
     const losses = c1.details.losses as number[];
     assert.ok(losses[1]! < losses[0]!, `losses ${losses}`);
+  });
+
+  it('keeps a small head on one thread (a worker would cost more than it saves)', () => {
+    const fs = features(4, 9, 16);
+    assert.ok(9 * 16 < MIN_SPLIT_WEIGHTS);
+    const c = crt({ features: fs, seed: 1, threads: 2 }, { epochs: 1, batchSize: 32 });
+    assert.equal(c.details.threads, 1);
   });
 
   it("reports a worker's failure with its message instead of hanging", () => {
