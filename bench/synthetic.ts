@@ -1,6 +1,7 @@
 /** Synthetic stage-2 features for the benchmark: [100000, 512] with 1000 long-tailed classes. */
 import { exponentialCounts } from '../src/data/long-tail.ts';
 import type { FeatureSet } from '../src/features/feature-set.ts';
+import { gaussianClasses } from '../src/features/synthetic.ts';
 import { createRng } from '../src/random/rng.ts';
 
 /** Synthetic long-tailed features: class means plus noise, a joint classifier biased to the head. */
@@ -10,19 +11,7 @@ export function syntheticFeatures(quick: boolean): FeatureSet {
   const counts = exponentialCounts(C, quick ? 200 : 466, 100); // about 100,000 training rows at full size
   const rng = createRng(1);
   const means = Float32Array.from({ length: C * d }, () => rng.normal());
-  const draw = (per: number[]) => {
-    const n = per.reduce((a, b) => a + b, 0);
-    const f = new Float32Array(n * d);
-    const l = new Int32Array(n);
-    let k = 0;
-    per.forEach((m, c) => {
-      for (let i = 0; i < m; i++, k++) {
-        l[k] = c;
-        for (let j = 0; j < d; j++) f[k * d + j] = means[c * d + j]! + 2 * rng.normal();
-      }
-    });
-    return { features: f, labels: l };
-  };
+  const draw = (per: number[]) => gaussianClasses(means, d, per, 2, rng);
   const weight = new Float32Array(C * d);
   for (let c = 0; c < C; c++)
     for (let j = 0; j < d; j++) weight[c * d + j] = (means[c * d + j]! * Math.log(counts[c]! + 1)) / 10;

@@ -187,6 +187,9 @@ describe('retrain on a feature file from the command line', () => {
     ]);
     assert.equal(a.code, 2);
     assert.match(a.stderr, /tau-norm needs the stage-1 classifier/);
+    const t = runCli(['retrain', '--features', join(FIX, 'npy', 'tiny_features.npz'), '--threads', '0']);
+    assert.equal(t.code, 2);
+    assert.match(t.stderr, /threads: Too small: expected number to be >=1 \(got 0 from flags\)/);
     const all = runCli([
       'retrain',
       '--features',

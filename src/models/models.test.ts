@@ -58,6 +58,15 @@ describe('backbones', () => {
   });
 });
 
+function assertGradsClose(mine: tf.Tensor[], ref: tf.Tensor[], label: string): void {
+  mine.forEach((t, k) => {
+    const a = t.dataSync();
+    const r = ref[k]!.dataSync();
+    for (let i = 0; i < a.length; i++)
+      assert.ok(Math.abs(a[i]! - r[i]!) < 1e-4, `${label} ${k} index ${i}: ${a[i]} vs ${r[i]}`);
+  });
+}
+
 describe('batch norm with its hand-written gradient', () => {
   for (const backend of ['cpu', 'wasm'])
     it(`matches automatic differentiation of the textbook formula (${backend} backend), with and without ReLU`, async () => {
@@ -82,12 +91,7 @@ describe('batch norm with its hand-written gradient', () => {
           if (relu) y = tf.relu(y);
           return tf.sum(tf.mul(y, dy));
         })([x, tf.tensor1d(g0), tf.tensor1d(b0)]);
-        for (let k = 0; k < 3; k++) {
-          const a = mine[k]!.dataSync();
-          const r = ref[k]!.dataSync();
-          for (let i = 0; i < a.length; i++)
-            assert.ok(Math.abs(a[i]! - r[i]!) < 1e-4, `grad ${k} index ${i}: ${a[i]} vs ${r[i]}`);
-        }
+        assertGradsClose(mine, ref, 'grad');
         // Running statistics follow PyTorch: momentum 0.1 from (0, 1), unbiased variance.
         let m0 = 0;
         for (let i = 0; i < x0.length; i += 5) m0 += x0[i]!;
@@ -109,13 +113,8 @@ describe('batch norm with its hand-written gradient', () => {
           if (relu) y = tf.relu(y);
           return tf.sum(tf.mul(y, dy));
         })([x, tf.tensor1d(g0), tf.tensor1d(b0)]);
-        for (let k = 0; k < 3; k++) {
-          const a = evalMine[k]!.dataSync();
-          const r = evalRef[k]!.dataSync();
-          assert.ok(r.some((v) => Math.abs(v) > 1e-3));
-          for (let i = 0; i < a.length; i++)
-            assert.ok(Math.abs(a[i]! - r[i]!) < 1e-4, `eval grad ${k} index ${i}: ${a[i]} vs ${r[i]}`);
-        }
+        for (const r of evalRef) assert.ok(r.dataSync().some((v) => Math.abs(v) > 1e-3));
+        assertGradsClose(evalMine, evalRef, 'eval grad');
         ps.dispose();
       }
       await initBackend('wasm');

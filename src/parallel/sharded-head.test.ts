@@ -5,6 +5,7 @@ import { crt } from '../classifiers/crt.ts';
 import { lws } from '../classifiers/lws.ts';
 import { MIN_SPLIT_WEIGHTS } from '../classifiers/train-head.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
+import { gaussianClasses } from '../features/synthetic.ts';
 import { createRng } from '../random/rng.ts';
 import { ShardedHead } from './sharded-head.ts';
 
@@ -13,19 +14,7 @@ function features(seed: number, C: number, d: number): FeatureSet {
   const rng = createRng(seed);
   const counts = Array.from({ length: C }, (_, c) => Math.max(4, Math.round(100 * 0.67 ** c)));
   const means = Float32Array.from({ length: C * d }, () => rng.normal());
-  const draw = (per: number[]) => {
-    const n = per.reduce((a, b) => a + b, 0);
-    const f = new Float32Array(n * d);
-    const l = new Int32Array(n);
-    let k = 0;
-    per.forEach((m, c) => {
-      for (let i = 0; i < m; i++, k++) {
-        l[k] = c;
-        for (let j = 0; j < d; j++) f[k * d + j] = means[c * d + j]! + rng.normal();
-      }
-    });
-    return { features: f, labels: l };
-  };
+  const draw = (per: number[]) => gaussianClasses(means, d, per, 1, rng);
   return {
     dim: d,
     numClasses: C,
