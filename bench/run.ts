@@ -12,7 +12,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/backend/backend.ts';
+import { backendInfo, initBackend } from '../src/backend/backend.ts';
 import { createClassifier, type MethodName } from '../src/classifiers/registry.ts';
 import { formatTable } from '../src/cli/common.ts';
 import { writeJsonAtomic } from '../src/io/atomic.ts';
@@ -141,6 +141,8 @@ interface CaseResult {
   min: number;
   max: number;
   peakRssMiB: number;
+  /** Convolution kernels on the wasm backend: `native` (AVX2 addon) or `wasm`. */
+  kernels: string;
   runs: number[];
   torch?: { median: number; min: number; max: number; impl: string } | null;
   ratio?: number | null;
@@ -185,7 +187,10 @@ async function main(argv: string[]) {
   if (childIdx >= 0) {
     const spec = all[Number(argv[childIdx + 1])]!;
     const runs = await runCase(spec, quick);
-    process.stdout.write(`${JSON.stringify({ runs, peakRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`);
+    const kernels = backendInfo().convKernels ?? backendInfo().name;
+    process.stdout.write(
+      `${JSON.stringify({ runs, kernels, peakRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`,
+    );
     process.exit(0);
   }
   const filterIdx = argv.indexOf('--case');
@@ -206,7 +211,11 @@ async function main(argv: string[]) {
       },
     );
     if (r.status !== 0) throw new Error(`bench case '${spec.name}' failed:\n${r.stderr}`);
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { runs: number[]; peakRssMiB: number };
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+      runs: number[];
+      kernels: string;
+      peakRssMiB: number;
+    };
     const torch = noTorch ? null : torchFor(spec, quick);
     const res: CaseResult = {
       case:
@@ -219,6 +228,7 @@ async function main(argv: string[]) {
       min: Math.min(...out.runs),
       max: Math.max(...out.runs),
       peakRssMiB: Math.round(out.peakRssMiB),
+      kernels: out.kernels,
       runs: out.runs,
       torch,
       ratio: torch ? median(out.runs) / torch.median : null,
@@ -257,7 +267,9 @@ async function main(argv: string[]) {
         ]),
       ),
     );
-    console.log(`\nwritten to bench/results/latest.json`);
+    const kernels = [...new Set(results.map((r) => r.kernels))].join(', ');
+    console.log(`\nconvolution kernels: ${kernels} (LONGTAIL_NATIVE=0 runs the wasm ones)`);
+    console.log('written to bench/results/latest.json');
   }
 }
 

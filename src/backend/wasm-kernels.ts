@@ -44,6 +44,13 @@ import {
   Transpose,
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
+import {
+  loadNativeAddon,
+  nativeConv2D,
+  nativeConv2DBackpropFilter,
+  nativeConv2DBackpropInput,
+  nativeStatus,
+} from './native-kernels.ts';
 
 type Backend = Parameters<KernelFunc>[0]['backend'] & {
   disposeData(dataId: object): boolean;
@@ -417,24 +424,22 @@ function polyphaseInput(
 }
 
 let installed = false;
+/** The two sets of convolution kernels and which one is registered now. */
+let convSets: Record<ConvKernels, KernelConfig[]> | null = null;
+let activeConv: ConvKernels = 'wasm';
+
+/** `native`: the AVX2 addon (native-kernels.ts); `wasm`: XNNPACK and the compositions above. */
+export type ConvKernels = 'native' | 'wasm';
 
 /**
- * Registers the convolution gradient kernels on the `wasm` backend (idempotent). Call after the
- * wasm backend module is imported; done by `initBackend`.
+ * Registers the training kernels on the `wasm` backend (idempotent): the convolution gradients
+ * and BatchMatMul above, and the native convolution kernels when the addon runs here. Call
+ * after the wasm backend module is imported and before the backend starts (setup functions run
+ * at start); done by `initBackend`.
  */
 export function installWasmTrainingKernels(backendName = 'wasm'): void {
   if (installed) return;
   installed = true;
-  const original = getKernel(Conv2DBackpropInput, backendName);
-  const originalFunc = original?.kernelFunc;
-  if (original !== undefined) unregisterKernel(Conv2DBackpropInput, backendName);
-  const input: KernelConfig = {
-    kernelName: Conv2DBackpropInput,
-    backendName,
-    kernelFunc: conv2dBackpropInput(backendName, originalFunc),
-    ...(original?.setupFunc ? { setupFunc: original.setupFunc } : {}),
-  };
-  registerKernel(input);
   const mm = getKernel(BatchMatMul, backendName);
   if (mm !== undefined) {
     unregisterKernel(BatchMatMul, backendName);
@@ -445,11 +450,55 @@ export function installWasmTrainingKernels(backendName = 'wasm'): void {
       ...(mm.setupFunc ? { setupFunc: mm.setupFunc } : {}),
     });
   }
-  if (getKernel(Conv2DBackpropFilter, backendName) === undefined) {
-    registerKernel({
-      kernelName: Conv2DBackpropFilter,
+  const conv = getKernel(Conv2D, backendName);
+  const input = getKernel(Conv2DBackpropInput, backendName);
+  if (conv === undefined) throw new Error(`the ${backendName} backend has no Conv2D kernel`);
+  const setup = (k: KernelConfig | undefined) => (k?.setupFunc ? { setupFunc: k.setupFunc } : {});
+  const wasmSet: KernelConfig[] = [
+    conv,
+    {
+      kernelName: Conv2DBackpropInput,
       backendName,
-      kernelFunc: conv2dBackpropFilter(backendName),
-    });
+      kernelFunc: conv2dBackpropInput(backendName, input?.kernelFunc),
+      ...setup(input),
+    },
+    { kernelName: Conv2DBackpropFilter, backendName, kernelFunc: conv2dBackpropFilter(backendName) },
+  ];
+  const addon = loadNativeAddon();
+  const nativeSet: KernelConfig[] =
+    addon === null
+      ? wasmSet
+      : [
+          { ...conv, kernelFunc: nativeConv2D(addon, conv.kernelFunc) },
+          { ...wasmSet[1]!, kernelFunc: nativeConv2DBackpropInput(addon, wasmSet[1]!.kernelFunc) },
+          { ...wasmSet[2]!, kernelFunc: nativeConv2DBackpropFilter(addon, wasmSet[2]!.kernelFunc) },
+        ];
+  convSets = { native: nativeSet, wasm: wasmSet };
+  register(addon === null ? 'wasm' : 'native');
+}
+
+function register(kind: ConvKernels): void {
+  for (const k of convSets![kind]) {
+    if (getKernel(k.kernelName, k.backendName) !== undefined) unregisterKernel(k.kernelName, k.backendName);
+    registerKernel(k);
   }
+  activeConv = kind;
+}
+
+/** Which convolution kernels the wasm backend runs now. */
+export function convKernels(): ConvKernels {
+  return activeConv;
+}
+
+/**
+ * Switches the wasm backend's convolution kernels (tests and the bench compare the two).
+ * Asking for `native` where the addon does not run is an error naming why.
+ */
+export function setConvKernels(kind: ConvKernels): void {
+  if (convSets === null)
+    throw new Error('the wasm training kernels are not installed (call initBackend first)');
+  if (kind === 'native' && loadNativeAddon() === null) {
+    throw new Error(`native convolution kernels are not available: ${nativeStatus().reason}`);
+  }
+  register(kind);
 }

@@ -19,6 +19,8 @@ export function registerDoctor(program: Command): void {
         availableBackends: available,
         wasmSimd: info.simd,
         wasmThreads: info.threads,
+        convKernels: info.convKernels,
+        nativeKernels: info.nativeNote === '' ? 'available' : info.nativeNote,
         tfjs: info.tfjsVersion,
         node: process.versions.node,
         platform: `${os.platform()} ${os.arch()}`,
@@ -31,6 +33,14 @@ export function registerDoctor(program: Command): void {
       const rows: [string, string][] = [
         ['backend', `${report.backend} (available: ${available.join(', ')})`],
         ['wasm SIMD / threads', info.name === 'wasm' ? `${report.wasmSimd} / ${report.wasmThreads}` : '-'],
+        [
+          'conv kernels',
+          info.name !== 'wasm'
+            ? '-'
+            : info.convKernels === 'native'
+              ? 'native (AVX2 + FMA addon)'
+              : `wasm (native: ${report.nativeKernels})`,
+        ],
         ['tfjs', report.tfjs],
         ['node', report.node],
         ['platform', report.platform],

@@ -48,7 +48,8 @@ export interface PipelineCallbacks {
 export function environment(): RunResults['environment'] {
   const b = backendInfo();
   return {
-    backend: b.name + (b.simd ? ' (SIMD)' : ''),
+    backend:
+      b.name + (b.simd ? ' (SIMD)' : '') + (b.convKernels === 'native' ? ' + native conv kernels' : ''),
     tfjs: b.tfjsVersion,
     node: process.versions.node,
     cpus: os.cpus().length,

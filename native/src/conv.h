@@ -1,0 +1,23 @@
+// Convolution kernels (NHWC activations, HWIO filters, float32) for longtail's tfjs `wasm`
+// backend: the forward convolution and both of its gradients, on x86-64 with AVX2 + FMA.
+#pragma once
+
+namespace longtail {
+
+// A 2-D convolution: x [b, H, W, ci] * w [kh, kw, ci, co] -> y [b, oh, ow, co], strides
+// (sh, sw), top/left padding (pt, pl); bottom/right padding is whatever the output size needs.
+struct ConvShape {
+  int b, H, W, ci, kh, kw, co, sh, sw, pt, pl, oh, ow;
+};
+
+// True when this build has the kernels (x86-64); addon.cc also checks the CPU has AVX2 + FMA.
+bool kernels_compiled();
+
+// Checks sizes are positive and consistent; returns an error message or nullptr.
+const char* check_shape(const ConvShape& s);
+
+void conv2d_forward(const float* x, const float* w, float* y, const ConvShape& s);
+void conv2d_backprop_input(const float* dy, const float* w, float* dx, const ConvShape& s);
+void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const ConvShape& s);
+
+}  // namespace longtail

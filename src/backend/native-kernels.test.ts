@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { createRng } from '../random/rng.ts';
+import { initBackend } from './backend.ts';
+import { loadNativeAddon, nativeStatus } from './native-kernels.ts';
+import { convKernels, setConvKernels } from './wasm-kernels.ts';
+
+/** Where the addon must build and run: x86-64 Linux with AVX2 + FMA (this project's CI machines). */
+function shouldHaveNative(): boolean {
+  if (process.platform !== 'linux' || process.arch !== 'x64' || process.env.LONGTAIL_NATIVE === '0')
+    return false;
+  const cpu = readFileSync('/proc/cpuinfo', 'utf8');
+  return /\bavx2\b/.test(cpu) && /\bfma\b/.test(cpu);
+}
+
+const available = nativeStatus().available;
+
+interface Case {
+  b: number;
+  h: number;
+  w: number;
+  ci: number;
+  co: number;
+  k: number;
+  s: number;
+  pad: 'same' | 'valid' | number;
+}
+
+/** Every kernel path: channel counts around the 8- and 16-wide blocks, 1-5 tiles and tails. */
+function cases(n: number, seed: number): Case[] {
+  const rng = createRng(seed);
+  const out: Case[] = [];
+  const pick = <T>(xs: T[]) => xs[rng.int(xs.length)]!;
+  for (let i = 0; i < n; i++) {
+    const k = pick([1, 2, 3, 5]);
+    out.push({
+      b: 1 + rng.int(3),
+      h: 2 + rng.int(11),
+      w: 2 + rng.int(11),
+      ci: pick([1, 2, 3, 7, 8, 9, 16, 17, 33]),
+      co: pick([1, 5, 8, 12, 16, 24, 31, 64]),
+      k,
+      s: pick([1, 1, 2, 3]),
+      pad: pick(['same', 'valid', 0, Math.floor(k / 2)] as Case['pad'][]),
+    });
+  }
+  // The ResNet shapes, and padding the native kernels hand back to wasm (pad >= filter).
+  out.push({ b: 2, h: 28, w: 28, ci: 1, co: 16, k: 3, s: 1, pad: 'same' });
+  out.push({ b: 2, h: 14, w: 14, ci: 16, co: 32, k: 3, s: 2, pad: 'same' });
+  out.push({ b: 2, h: 8, w: 8, ci: 32, co: 64, k: 1, s: 2, pad: 'same' });
+  out.push({ b: 2, h: 6, w: 6, ci: 4, co: 5, k: 3, s: 1, pad: 3 });
+  return out;
+}
+
+function randomArray(n: number, rng: ReturnType<typeof createRng>): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.normal();
+  return a;
+}
+
+function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let scale = 0;
+  let err = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
+  for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!));
+  return err / Math.max(scale, 1e-6);
+}
+
+/** Forward, input gradient and filter gradient kernels of one case on one backend. */
+function kernelsOn(
+  backend: string,
+  c: Case,
+  x: Float32Array,
+  f: Float32Array,
+  rng: ReturnType<typeof createRng>,
+) {
+  tf.setBackend(backend);
+  const attrs = { strides: [c.s, c.s], pad: c.pad, dataFormat: 'NHWC', dilations: 1 };
+  const xt = tf.tensor4d(x, [c.b, c.h, c.w, c.ci]);
+  const ft = tf.tensor4d(f, [c.k, c.k, c.ci, c.co]);
+  const y = tf.engine().runKernel('Conv2D', { x: xt, filter: ft }, attrs) as tf.Tensor;
+  const dy = tf.tensor(randomArray(y.size, rng), y.shape);
+  const dx = tf
+    .engine()
+    .runKernel(
+      'Conv2DBackpropInput',
+      { dy, filter: ft },
+      { ...attrs, inputShape: [c.b, c.h, c.w, c.ci] },
+    ) as tf.Tensor;
+  const dw = tf
+    .engine()
+    .runKernel(
+      'Conv2DBackpropFilter',
+      { x: xt, dy },
+      { ...attrs, filterShape: [c.k, c.k, c.ci, c.co] },
+    ) as tf.Tensor;
+  const out = {
+    y: y.dataSync().slice(),
+    dx: dx.dataSync().slice(),
+    dw: dw.dataSync().slice(),
+    yShape: y.shape,
+  };
+  tf.dispose([xt, ft, y, dy, dx, dw]);
+  return out;
+}
+
+describe('native convolution kernels', () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+
+  it('are built and run on this machine where they should (x86-64 Linux, AVX2 + FMA)', () => {
+    if (!shouldHaveNative()) return;
+    assert.equal(available, true, nativeStatus().reason);
+    assert.equal(convKernels(), 'native');
+  });
+
+  it('match the cpu backend: forward, input and filter gradients on random shapes', {
+    skip: !available,
+  }, () => {
+    setConvKernels('native');
+    const rng = createRng(21);
+    let checked = 0;
+    for (const c of cases(60, 99)) {
+      const x = randomArray(c.b * c.h * c.w * c.ci, rng);
+      const f = randomArray(c.k * c.k * c.ci * c.co, rng);
+      const seed = rng.int(1 << 30);
+      const p = c.pad === 'valid' ? 0 : c.pad === 'same' ? c.k : 2 * c.pad;
+      if (c.h + p < c.k || c.w + p < c.k) continue; // the filter does not fit the input
+      const ref = kernelsOn('cpu', c, x, f, createRng(seed));
+      const got = kernelsOn('wasm', c, x, f, createRng(seed));
+      const label = JSON.stringify(c);
+      assert.deepEqual(got.yShape, ref.yShape, label);
+      assert.ok(maxRelErr(got.y, ref.y) <= 1e-5, `forward ${label}: ${maxRelErr(got.y, ref.y)}`);
+      assert.ok(maxRelErr(got.dx, ref.dx) <= 1e-5, `input grad ${label}: ${maxRelErr(got.dx, ref.dx)}`);
+      assert.ok(maxRelErr(got.dw, ref.dw) <= 1e-5, `filter grad ${label}: ${maxRelErr(got.dw, ref.dw)}`);
+      checked++;
+    }
+    assert.ok(checked >= 40, `only ${checked} cases ran`);
+    tf.setBackend('wasm');
+  });
+
+  it('give the same training gradients as the wasm kernels, without leaking tensors', {
+    skip: !available,
+  }, () => {
+    const rng = createRng(5);
+    const x = randomArray(4 * 12 * 12 * 3, rng);
+    const f1 = randomArray(3 * 3 * 3 * 16, rng);
+    const f2 = randomArray(3 * 3 * 16 * 32, rng);
+    const run = (kind: 'native' | 'wasm') => {
+      setConvKernels(kind);
+      const before = tf.memory().numTensors;
+      const grads = tf.tidy(() => {
+        const g = tf.grads((a: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor) => {
+          const h = tf.relu(tf.conv2d(a as tf.Tensor4D, w1 as tf.Tensor4D, 1, 'same'));
+          return tf.sum(tf.square(tf.conv2d(h, w2 as tf.Tensor4D, 2, 'same')));
+        });
+        return g([
+          tf.tensor4d(x, [4, 12, 12, 3]),
+          tf.tensor4d(f1, [3, 3, 3, 16]),
+          tf.tensor4d(f2, [3, 3, 16, 32]),
+        ]);
+      });
+      const out = grads.map((t) => t.dataSync().slice());
+      tf.dispose(grads);
+      assert.equal(tf.memory().numTensors, before);
+      return out;
+    };
+    const wasm = run('wasm');
+    const native = run('native');
+    for (let i = 0; i < 3; i++) assert.ok(maxRelErr(native[i]!, wasm[i]!) <= 1e-4, `gradient ${i}`);
+  });
+
+  it('refuse a tensor outside the heap with a clear error', { skip: !available }, () => {
+    const addon = loadNativeAddon()!;
+    const heap = new ArrayBuffer(1024);
+    const shape = Int32Array.from([1, 4, 4, 1, 3, 3, 1, 1, 1, 1, 1, 4, 4]);
+    assert.throws(() => addon.conv2d(0, heap, 0, 64, 1000, shape), /outside the heap/);
+    assert.throws(() => addon.conv2d(0, heap, 2, 64, 128, shape), /4-byte aligned/);
+    assert.throws(() => addon.conv2d(0, heap, 0, 64, 128, Int32Array.from([1, 2, 3])), /Int32Array of 13/);
+    assert.throws(
+      () => addon.conv2d(0, heap, 0, 64, 128, Int32Array.from([1, 4, 4, 0, 3, 3, 1, 1, 1, 1, 1, 4, 4])),
+      /sizes must be positive/,
+    );
+  });
+});

@@ -1,0 +1,217 @@
+/**
+ * Native convolution kernels for the tfjs `wasm` backend (`native/`, a Node-API addon built by
+ * `npm ci` with the machine's C++ compiler; AVX2 + FMA on x86-64).
+ *
+ * They replace the wasm backend's Conv2D and our composed gradient kernels (wasm-kernels.ts) for
+ * float32 NHWC convolutions without dilation, reading and writing the wasm heap in place. Where
+ * the addon is missing (no compiler at install, another CPU) or `LONGTAIL_NATIVE=0`, the wasm
+ * kernels run as before: same results, slower.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import {
+  backend_util,
+  type Conv2DAttrs,
+  type Conv2DBackpropFilterAttrs,
+  type Conv2DBackpropInputAttrs,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+
+export interface NativeAddon {
+  supported(): boolean;
+  /** kind 0 forward (x, w -> y), 1 input gradient (dy, w -> dx), 2 filter gradient (x, dy -> dw). */
+  conv2d(kind: 0 | 1 | 2, heap: ArrayBuffer, a: number, b: number, out: number, shape: Int32Array): void;
+}
+
+/** What `doctor`, the bench and results report about the kernels. */
+export interface NativeStatus {
+  available: boolean;
+  /** Why not, when not available. */
+  reason: string;
+}
+
+export const ADDON_PATH = fileURLToPath(
+  new URL('../../native/build/Release/longtail_native.node', import.meta.url),
+);
+
+let addon: NativeAddon | null | undefined;
+let status: NativeStatus = { available: false, reason: 'not loaded yet' };
+
+/** Loads the addon once; null (with a reason in nativeStatus()) when it cannot run here. */
+export function loadNativeAddon(): NativeAddon | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  const flag = process.env.LONGTAIL_NATIVE;
+  if (flag === '0' || flag === 'false') {
+    status = { available: false, reason: 'disabled by LONGTAIL_NATIVE=0' };
+    return null;
+  }
+  if (!existsSync(ADDON_PATH)) {
+    status = {
+      available: false,
+      reason: `not built (${ADDON_PATH} is missing: npm ci builds it with the C++ compiler; see \`npm run build:native\`)`,
+    };
+    return null;
+  }
+  try {
+    const loaded = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    if (!loaded.supported()) {
+      status = { available: false, reason: 'this CPU lacks AVX2 + FMA (or is not x86-64)' };
+      return null;
+    }
+    addon = loaded;
+    status = { available: true, reason: '' };
+  } catch (e) {
+    status = { available: false, reason: `could not load ${ADDON_PATH}: ${(e as Error).message}` };
+  }
+  return addon;
+}
+
+export function nativeStatus(): NativeStatus {
+  loadNativeAddon();
+  return status;
+}
+
+/** The slice of the wasm backend the kernels need. */
+interface WasmBackend {
+  wasm: { HEAPU8: Uint8Array };
+  getMemoryOffset(dataId: object): number;
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+}
+
+type Shape13 = [
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+];
+
+/** [b, H, W, ci, kh, kw, co, sh, sw, pt, pl, oh, ow], or null where the native kernels do not apply. */
+function nativeShape(info: backend_util.Conv2DInfo, dataFormat: string, dtypes: string[]): Int32Array | null {
+  if (dataFormat !== 'NHWC' || dtypes.some((d) => d !== 'float32')) return null;
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
+  const s: Shape13 = [
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.outChannels,
+    info.strideHeight,
+    info.strideWidth,
+    info.padInfo.top,
+    info.padInfo.left,
+    info.outHeight,
+    info.outWidth,
+  ];
+  if (info.outHeight < 0 || info.outWidth < 0) {
+    // The wasm backend's own kernel would write outside its output here.
+    throw new Error(
+      `convolution: the ${info.filterHeight}x${info.filterWidth} filter is larger than the padded ` +
+        `${info.inHeight}x${info.inWidth} input`,
+    );
+  }
+  if (info.padInfo.top >= info.filterHeight || info.padInfo.left >= info.filterWidth) return null;
+  return Int32Array.from(s);
+}
+
+function run(
+  a: NativeAddon,
+  kind: 0 | 1 | 2,
+  backend: WasmBackend,
+  first: TensorInfo,
+  second: TensorInfo,
+  outShape: number[],
+  shape: Int32Array,
+): TensorInfo {
+  const out = backend.makeOutput(outShape, 'float32');
+  if (shape.some((v, i) => i !== 9 && i !== 10 && v === 0)) {
+    // An empty input or output (a filter wider than a small 'valid' input): the sums are empty.
+    // Handled here because the wasm backend's own Conv2D corrupts its heap on an empty output.
+    const bytes = outShape.reduce((p, d) => p * d, 4);
+    backend.wasm.HEAPU8.fill(
+      0,
+      backend.getMemoryOffset(out.dataId),
+      backend.getMemoryOffset(out.dataId) + bytes,
+    );
+    return out;
+  }
+  // The heap's buffer can change when makeOutput grows memory: read it afterwards.
+  a.conv2d(
+    kind,
+    backend.wasm.HEAPU8.buffer as ArrayBuffer,
+    backend.getMemoryOffset(first.dataId),
+    backend.getMemoryOffset(second.dataId),
+    backend.getMemoryOffset(out.dataId),
+    shape,
+  );
+  return out;
+}
+
+export function nativeConv2D(a: NativeAddon, fallback: KernelFunc): KernelFunc {
+  return (args) => {
+    const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+    const { strides, pad, dataFormat, dilations, dimRoundingMode } = args.attrs as unknown as Conv2DAttrs;
+    const info = backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      strides,
+      dilations,
+      pad,
+      dimRoundingMode,
+    );
+    const shape = nativeShape(info, dataFormat, [x.dtype, filter.dtype]);
+    if (shape === null) return fallback(args);
+    return run(a, 0, args.backend as unknown as WasmBackend, x, filter, info.outShape, shape);
+  };
+}
+
+export function nativeConv2DBackpropInput(a: NativeAddon, fallback: KernelFunc): KernelFunc {
+  return (args) => {
+    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
+      args.attrs as unknown as Conv2DBackpropInputAttrs;
+    const info = backend_util.computeConv2DInfo(
+      inputShape,
+      filter.shape as [number, number, number, number],
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+    );
+    const shape = nativeShape(info, dataFormat, [dy.dtype, filter.dtype]);
+    if (shape === null) return fallback(args);
+    return run(a, 1, args.backend as unknown as WasmBackend, dy, filter, [...inputShape], shape);
+  };
+}
+
+export function nativeConv2DBackpropFilter(a: NativeAddon, fallback: KernelFunc): KernelFunc {
+  return (args) => {
+    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+    const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+      args.attrs as unknown as Conv2DBackpropFilterAttrs;
+    const info = backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filterShape,
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+    );
+    const shape = nativeShape(info, dataFormat, [x.dtype, dy.dtype]);
+    if (shape === null) return fallback(args);
+    return run(a, 2, args.backend as unknown as WasmBackend, x, dy, [...filterShape], shape);
+  };
+}
