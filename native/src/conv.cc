@@ -52,13 +52,23 @@ struct Gather {
   const int32_t* cb;
 };
 
+// Fully unrolled small loops keep the accumulators in registers (without it GCC 12 stored every
+// accumulator to the stack on every step of the sum: 2x slower).
+#if defined(__clang__)
+#define LONGTAIL_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define LONGTAIL_UNROLL _Pragma("GCC unroll 16")
+#endif
+
 constexpr int kMR = 6;  // rows per tile: 6 x 2 accumulators + 2 B vectors + 1 broadcast = 15 ymm
 
 template <int R, int NV, bool MASK>
 inline void micro(const Gather& g, int m0, int n0, int k0, int k1, __m256i mask, bool accumulate) {
   __m256 acc[R][NV];
+  LONGTAIL_UNROLL
   for (int i = 0; i < R; ++i) {
     const float* c = g.C + g.cb[m0 + i] + n0;
+    LONGTAIL_UNROLL
     for (int j = 0; j < NV; ++j) {
       if (!accumulate) acc[i][j] = _mm256_setzero_ps();
       else if (MASK && j == NV - 1) acc[i][j] = _mm256_maskload_ps(c + 8 * j, mask);
@@ -66,22 +76,28 @@ inline void micro(const Gather& g, int m0, int n0, int k0, int k1, __m256i mask,
     }
   }
   const float* xr[R];
+  LONGTAIL_UNROLL
   for (int i = 0; i < R; ++i) xr[i] = g.X + g.mb[m0 + i];
   const int ldb = g.ldb;
   const int32_t* kb = g.kb;
   const float* b = g.B + static_cast<int64_t>(k0) * ldb + n0;
   for (int k = k0; k < k1; ++k, b += ldb) {
     __m256 bv[NV];
+    LONGTAIL_UNROLL
     for (int j = 0; j < NV; ++j)
       bv[j] = (MASK && j == NV - 1) ? _mm256_maskload_ps(b + 8 * j, mask) : _mm256_loadu_ps(b + 8 * j);
     const int32_t o = kb[k];
+    LONGTAIL_UNROLL
     for (int i = 0; i < R; ++i) {
       const __m256 a = _mm256_broadcast_ss(xr[i] + o);
+      LONGTAIL_UNROLL
       for (int j = 0; j < NV; ++j) acc[i][j] = _mm256_fmadd_ps(a, bv[j], acc[i][j]);
     }
   }
+  LONGTAIL_UNROLL
   for (int i = 0; i < R; ++i) {
     float* c = g.C + g.cb[m0 + i] + n0;
+    LONGTAIL_UNROLL
     for (int j = 0; j < NV; ++j) {
       if (MASK && j == NV - 1) _mm256_maskstore_ps(c + 8 * j, mask, acc[i][j]);
       else _mm256_storeu_ps(c + 8 * j, acc[i][j]);
@@ -122,8 +138,14 @@ void gather_gemm(const Gather& g, int k0, int k1, bool accumulate) {
 
 // Scratch reused across calls (one set per thread: each worker thread has its own backend).
 thread_local std::vector<float> tPad;
-thread_local std::vector<float> tFilter;
 thread_local std::vector<int32_t> tMb, tKb, tCb;
+
+// One phase of the strided input gradient: its packed filter rows and gather offsets.
+struct Phase {
+  std::vector<float> filter;
+  std::vector<int32_t> kb, mb, cb;
+};
+thread_local std::vector<Phase> tPhases;
 
 // x [b, H, W, C] copied into zeros [b, Hp, Wp, C] at row pt, column pl (x itself when no
 // padding is needed).
@@ -146,7 +168,6 @@ bool kernels_compiled() { return true; }
 void conv2d_forward(const float* x, const float* w, float* y, const ConvShape& s) {
   const int Hp = paddedRows(s.H, s.pt, s.oh, s.sh, s.kh);
   const int Wp = paddedRows(s.W, s.pl, s.ow, s.sw, s.kw);
-  const float* xp = pad(x, s.b, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
   const int K = s.kh * s.kw * s.ci;
   const int M = s.oh * s.ow;
   tKb.resize(K);
@@ -160,10 +181,11 @@ void conv2d_forward(const float* x, const float* w, float* y, const ConvShape& s
       tMb[i * s.ow + j] = (i * s.sh * Wp + j * s.sw) * s.ci;
       tCb[i * s.ow + j] = (i * s.ow + j) * s.co;
     }
+  const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
   for (int n = 0; n < s.b; ++n) {
-    // Per image: [oh*ow, kh*kw*ci] (gathered) x w [kh*kw*ci, co] -> y [oh*ow, co].
-    const Gather g{xp + static_cast<size_t>(n) * Hp * Wp * s.ci, tMb.data(), M, tKb.data(), w, s.co, s.co,
-                   y + static_cast<size_t>(n) * M * s.co, tCb.data()};
+    // Per image (padded while it is in cache): [oh*ow, kh*kw*ci] (gathered) x w [kh*kw*ci, co].
+    const float* xp = pad(x + n * xImage, 1, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
+    const Gather g{xp, tMb.data(), M, tKb.data(), w, s.co, s.co, y + static_cast<size_t>(n) * M * s.co, tCb.data()};
     gather_gemm(g, 0, K, false);
   }
 }
@@ -197,7 +219,6 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
   const int PL = std::max(0, -elo);
   const int Hp = std::max(s.oh + PT, U + dhi + PT);
   const int Wp = std::max(s.ow + PL, V + ehi + PL);
-  const float* dyp = pad(dy, s.b, s.oh, s.ow, s.co, PT, PL, Hp, Wp);
   // A phase no tap reaches (a stride larger than the filter) stays zero: clear dx first.
   auto reached = [](int stride, int pad, int k, int r) {
     for (int t = 0; t < k; ++t)
@@ -208,11 +229,11 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
   for (int r = 0; r < s.sh; ++r) gaps = gaps || !reached(s.sh, s.pt, s.kh, r);
   for (int q = 0; q < s.sw; ++q) gaps = gaps || !reached(s.sw, s.pl, s.kw, q);
   if (gaps) std::memset(dx, 0, sizeof(float) * dxSize);
+  tPhases.clear();
   for (int r = 0; r < s.sh && r < s.H; ++r)
     for (int q = 0; q < s.sw && q < s.W; ++q) {
       // Taps of this phase, packed as B [(tap, o), c] = w[kh, kw, c, o], and their dy offsets.
-      tFilter.clear();
-      tKb.clear();
+      Phase ph;
       for (int kh = 0; kh < s.kh; ++kh) {
         const int v = r + s.pt - kh;
         if (((v % s.sh) + s.sh) % s.sh != 0) continue;
@@ -223,29 +244,30 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
           const int e = u / s.sw;
           const float* wt = w + static_cast<size_t>(kh * s.kw + kw) * s.ci * s.co;
           for (int o = 0; o < s.co; ++o) {
-            tKb.push_back((d * Wp + e) * s.co + o);
-            for (int c = 0; c < s.ci; ++c) tFilter.push_back(wt[c * s.co + o]);
+            ph.kb.push_back((d * Wp + e) * s.co + o);
+            for (int c = 0; c < s.ci; ++c) ph.filter.push_back(wt[c * s.co + o]);
           }
         }
       }
+      if (ph.kb.empty()) continue;
       const int rows = (s.H - r + s.sh - 1) / s.sh;
       const int cols = (s.W - q + s.sw - 1) / s.sw;
-      if (tKb.empty()) continue;
-      const int M = rows * cols;
-      tMb.resize(M);
-      tCb.resize(M);
       for (int a = 0; a < rows; ++a)
         for (int c = 0; c < cols; ++c) {
-          tMb[a * cols + c] = ((a + PT) * Wp + c + PL) * s.co;
-          tCb[a * cols + c] = ((a * s.sh + r) * s.W + c * s.sw + q) * s.ci;
+          ph.mb.push_back(((a + PT) * Wp + c + PL) * s.co);
+          ph.cb.push_back(((a * s.sh + r) * s.W + c * s.sw + q) * s.ci);
         }
-      const int K = static_cast<int>(tKb.size());
-      for (int n = 0; n < s.b; ++n) {
-        const Gather g{dyp + static_cast<size_t>(n) * Hp * Wp * s.co, tMb.data(), M, tKb.data(), tFilter.data(),
-                       s.ci, s.ci, dx + static_cast<size_t>(n) * s.H * s.W * s.ci, tCb.data()};
-        gather_gemm(g, 0, K, false);
-      }
+      tPhases.push_back(std::move(ph));
     }
+  const size_t dyImage = static_cast<size_t>(s.oh) * s.ow * s.co;
+  for (int n = 0; n < s.b; ++n) {
+    const float* dyp = pad(dy + n * dyImage, 1, s.oh, s.ow, s.co, PT, PL, Hp, Wp);
+    for (const Phase& ph : tPhases) {
+      const Gather g{dyp, ph.mb.data(), static_cast<int>(ph.mb.size()), ph.kb.data(), ph.filter.data(),
+                     s.ci, s.ci, dx + static_cast<size_t>(n) * s.H * s.W * s.ci, ph.cb.data()};
+      gather_gemm(g, 0, static_cast<int>(ph.kb.size()), false);
+    }
+  }
 }
 
 // dw[kh, kw, c, o] = sum over pixels p = (n, i, j) of xpad[n, i*sh + kh, j*sw + kw, c] * dy[p, o]:
@@ -253,7 +275,6 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
 void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const ConvShape& s) {
   const int Hp = paddedRows(s.H, s.pt, s.oh, s.sh, s.kh);
   const int Wp = paddedRows(s.W, s.pl, s.ow, s.sw, s.kw);
-  const float* xp = pad(x, s.b, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
   const int M = s.kh * s.kw * s.ci;
   tMb.resize(M);
   tCb.resize(M);
@@ -264,18 +285,28 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
         tMb[r] = (i * Wp + j) * s.ci + c;
         tCb[r] = r * s.co;
       }
-  const int P = s.b * s.oh * s.ow;
-  tKb.resize(P);
-  for (int n = 0, p = 0; n < s.b; ++n)
-    for (int i = 0; i < s.oh; ++i)
-      for (int j = 0; j < s.ow; ++j, ++p) tKb[p] = ((n * Hp + i * s.sh) * Wp + j * s.sw) * s.ci;
-  if (P == 0) {
+  const int pixels = s.oh * s.ow;
+  if (s.b == 0) {
     std::memset(dw, 0, sizeof(float) * M * s.co);
     return;
   }
-  const Gather g{xp, tMb.data(), M, tKb.data(), dy, s.co, s.co, dw, tCb.data()};
+  // Images in groups (padded while in cache), the sum over their pixels in chunks whose dy
+  // rows stay in L1; dw accumulates across chunks.
   const int chunk = std::clamp(16384 / s.co, 64, 512);
-  for (int k0 = 0; k0 < P; k0 += chunk) gather_gemm(g, k0, std::min(P, k0 + chunk), k0 > 0);
+  const int group = std::max(1, std::min(s.b, chunk / pixels));
+  tKb.resize(static_cast<size_t>(group) * pixels);
+  for (int n = 0, p = 0; n < group; ++n)
+    for (int i = 0; i < s.oh; ++i)
+      for (int j = 0; j < s.ow; ++j, ++p) tKb[p] = ((n * Hp + i * s.sh) * Wp + j * s.sw) * s.ci;
+  const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
+  for (int n0 = 0; n0 < s.b; n0 += group) {
+    const int g = std::min(group, s.b - n0);
+    const float* xp = pad(x + n0 * xImage, g, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
+    const Gather gather{xp, tMb.data(), M, tKb.data(), dy + static_cast<size_t>(n0) * pixels * s.co, s.co, s.co, dw,
+                        tCb.data()};
+    const int P = g * pixels;
+    for (int k0 = 0; k0 < P; k0 += chunk) gather_gemm(gather, k0, std::min(P, k0 + chunk), n0 > 0 || k0 > 0);
+  }
 }
 
 #else  // not x86-64: the caller never gets here (kernels_compiled() is false)
