@@ -187,7 +187,7 @@ async function main(argv: string[]) {
   if (childIdx >= 0) {
     const spec = all[Number(argv[childIdx + 1])]!;
     const runs = await runCase(spec, quick);
-    const kernels = backendInfo().convKernels ?? backendInfo().name;
+    const kernels = backendInfo().trainingKernels ?? backendInfo().name;
     process.stdout.write(
       `${JSON.stringify({ runs, kernels, peakRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`,
     );

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "bn.h"
 #include "conv.h"
 
 namespace {
@@ -82,6 +83,60 @@ napi_value Conv2d(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// batchNorm(kind, heap: ArrayBuffer, offsets: Float64Array, M, C, relu, eps) over [M, C].
+// kind 0: forward, offsets [x, gamma, beta, y, mean, var]; kind 1: gradient, offsets
+// [dy, x, y, mean, invstd, gamma, dx, dgamma, dbeta]. Offsets are in bytes, 4-aligned.
+napi_value BatchNorm(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc != 7) return throwError(env, "batchNorm: expected 7 arguments");
+  int32_t kind, C;
+  int64_t M;
+  bool relu;
+  double eps;
+  CHECK(napi_get_value_int32(env, argv[0], &kind));
+  CHECK(napi_get_value_int64(env, argv[3], &M));
+  CHECK(napi_get_value_int32(env, argv[4], &C));
+  CHECK(napi_get_value_bool(env, argv[5], &relu));
+  CHECK(napi_get_value_double(env, argv[6], &eps));
+  if (kind != 0 && kind != 1) return throwError(env, "batchNorm: kind must be 0 or 1");
+  if (M <= 0 || C <= 0) return throwError(env, "batchNorm: sizes must be positive");
+  bool isBuffer = false;
+  CHECK(napi_is_arraybuffer(env, argv[1], &isBuffer));
+  if (!isBuffer) return throwError(env, "batchNorm: heap must be an ArrayBuffer");
+  void* data = nullptr;
+  size_t byteLength = 0;
+  CHECK(napi_get_arraybuffer_info(env, argv[1], &data, &byteLength));
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* offData = nullptr;
+  CHECK(napi_get_typedarray_info(env, argv[2], &type, &length, &offData, nullptr, nullptr));
+  const size_t want = kind == 0 ? 6 : 9;
+  if (type != napi_float64_array || length != want)
+    return throwError(env, kind == 0 ? "batchNorm: offsets must be a Float64Array of 6"
+                                     : "batchNorm: offsets must be a Float64Array of 9");
+  if (!cpuHasKernels()) return throwError(env, "batchNorm: this CPU lacks AVX2 + FMA");
+  const double* off = static_cast<const double*>(offData);
+  // Which offsets point at [M, C] tensors (the rest are [C]).
+  static const bool fwdBig[6] = {true, false, false, true, false, false};
+  static const bool bwdBig[9] = {true, true, true, false, false, false, true, false, false};
+  float* p[9];
+  for (size_t i = 0; i < want; ++i) {
+    const double o = off[i];
+    const double n = (kind == 0 ? fwdBig[i] : bwdBig[i]) ? static_cast<double>(M) * C : C;
+    if (!(o >= 0) || o != static_cast<double>(static_cast<uint64_t>(o)) || static_cast<uint64_t>(o) % 4 != 0 ||
+        o + 4 * n > static_cast<double>(byteLength))
+      return throwError(env, "batchNorm: a tensor lies outside the heap or is not 4-byte aligned");
+    p[i] = reinterpret_cast<float*>(static_cast<char*>(data) + static_cast<uint64_t>(o));
+  }
+  if (kind == 0)
+    longtail::bn_forward(p[0], p[1], p[2], p[3], p[4], p[5], static_cast<long>(M), C, static_cast<float>(eps), relu);
+  else
+    longtail::bn_backward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], static_cast<long>(M), C, relu);
+  return nullptr;
+}
+
 }  // namespace
 
 NAPI_MODULE_INIT() {
@@ -90,5 +145,7 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "supported", fn) != napi_ok) return nullptr;
   if (napi_create_function(env, "conv2d", NAPI_AUTO_LENGTH, Conv2d, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "conv2d", fn) != napi_ok) return nullptr;
+  if (napi_create_function(env, "batchNorm", NAPI_AUTO_LENGTH, BatchNorm, nullptr, &fn) != napi_ok) return nullptr;
+  if (napi_set_named_property(env, exports, "batchNorm", fn) != napi_ok) return nullptr;
   return exports;
 }

@@ -12,7 +12,7 @@ import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors.ts';
 import { nativeStatus } from './native-kernels.ts';
-import { type ConvKernels, convKernels, installWasmTrainingKernels } from './wasm-kernels.ts';
+import { installWasmTrainingKernels, type TrainingKernels, trainingKernels } from './wasm-kernels.ts';
 
 // PROD silences tfjs's console advice (e.g. the cpu backend's "install tfjs-node" banner on
 // first use); longtail's own `doctor` says which backend runs and why.
@@ -26,7 +26,7 @@ export interface BackendInfo {
   simd: boolean | null;
   threads: boolean | null;
   /** On wasm: the convolution kernels that run (`native`: the AVX2 addon); null elsewhere. */
-  convKernels: ConvKernels | null;
+  trainingKernels: TrainingKernels | null;
   /** Why the native kernels do not run, when they do not ('' when they do). */
   nativeNote: string;
   tfjsVersion: string;
@@ -108,7 +108,7 @@ export function backendInfo(): BackendInfo {
     name,
     simd: isWasm ? tf.env().getBool('WASM_HAS_SIMD_SUPPORT') : null,
     threads: isWasm ? tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') : null,
-    convKernels: isWasm ? convKernels() : null,
+    trainingKernels: isWasm ? trainingKernels() : null,
     nativeNote: nativeStatus().reason,
     tfjsVersion: tf.version_core,
   };

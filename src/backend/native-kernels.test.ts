@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createRng } from '../random/rng.ts';
 import { initBackend } from './backend.ts';
 import { loadNativeAddon, nativeStatus } from './native-kernels.ts';
-import { convKernels, setConvKernels } from './wasm-kernels.ts';
+import { setTrainingKernels, trainingKernels } from './wasm-kernels.ts';
 
 /** Where the addon must build and run: x86-64 Linux with AVX2 + FMA (this project's CI machines). */
 function shouldHaveNative(): boolean {
@@ -114,13 +114,13 @@ describe('native convolution kernels', () => {
   it('are built and run on this machine where they should (x86-64 Linux, AVX2 + FMA)', () => {
     if (!shouldHaveNative()) return;
     assert.equal(available, true, nativeStatus().reason);
-    assert.equal(convKernels(), 'native');
+    assert.equal(trainingKernels(), 'native');
   });
 
   it('match the cpu backend: forward, input and filter gradients on random shapes', {
     skip: !available,
   }, () => {
-    setConvKernels('native');
+    setTrainingKernels('native');
     const rng = createRng(21);
     let checked = 0;
     for (const c of cases(60, 99)) {
@@ -150,7 +150,7 @@ describe('native convolution kernels', () => {
     const f1 = randomArray(3 * 3 * 3 * 16, rng);
     const f2 = randomArray(3 * 3 * 16 * 32, rng);
     const run = (kind: 'native' | 'wasm') => {
-      setConvKernels(kind);
+      setTrainingKernels(kind);
       const before = tf.memory().numTensors;
       const grads = tf.tidy(() => {
         const g = tf.grads((a: tf.Tensor, w1: tf.Tensor, w2: tf.Tensor) => {

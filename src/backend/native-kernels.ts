@@ -23,7 +23,22 @@ export interface NativeAddon {
   supported(): boolean;
   /** kind 0 forward (x, w -> y), 1 input gradient (dy, w -> dx), 2 filter gradient (x, dy -> dw). */
   conv2d(kind: 0 | 1 | 2, heap: ArrayBuffer, a: number, b: number, out: number, shape: Int32Array): void;
+  /** Batch norm over [M, C]: kind 0 forward, 1 gradient (offsets as in native/src/addon.cc). */
+  batchNorm(
+    kind: 0 | 1,
+    heap: ArrayBuffer,
+    offsets: Float64Array,
+    M: number,
+    C: number,
+    relu: boolean,
+    eps: number,
+  ): void;
 }
+
+/** Training-mode batch norm (+ ReLU): x, gamma, beta -> y, batch mean, biased batch variance. */
+export const BATCH_NORM_KERNEL = 'LongtailBatchNorm';
+/** Its gradient: dy, x, y, mean, invstd, gamma -> dx, dgamma, dbeta. */
+export const BATCH_NORM_GRAD_KERNEL = 'LongtailBatchNormGrad';
 
 /** What `doctor`, the bench and results report about the kernels. */
 export interface NativeStatus {
@@ -213,5 +228,53 @@ export function nativeConv2DBackpropFilter(a: NativeAddon, fallback: KernelFunc)
     const shape = nativeShape(info, dataFormat, [x.dtype, dy.dtype]);
     if (shape === null) return fallback(args);
     return run(a, 2, args.backend as unknown as WasmBackend, x, dy, [...filterShape], shape);
+  };
+}
+
+/** Rows and channels of a channels-last tensor. */
+function rowsChannels(t: TensorInfo): [number, number] {
+  const C = t.shape[t.shape.length - 1]!;
+  return [t.shape.reduce((p, d) => p * d, 1) / C, C];
+}
+
+export function nativeBatchNorm(a: NativeAddon): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+    const { relu, epsilon } = attrs as unknown as { relu: boolean; epsilon: number };
+    const be = backend as unknown as WasmBackend;
+    const [M, C] = rowsChannels(x);
+    const y = be.makeOutput([...x.shape], 'float32');
+    const mean = be.makeOutput([C], 'float32');
+    const variance = be.makeOutput([C], 'float32');
+    const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
+    const offsets = Float64Array.of(off(x), off(gamma), off(beta), off(y), off(mean), off(variance));
+    a.batchNorm(0, be.wasm.HEAPU8.buffer as ArrayBuffer, offsets, M, C, relu, epsilon);
+    return [y, mean, variance];
+  };
+}
+
+export function nativeBatchNormGrad(a: NativeAddon): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { dy, x, y, mean, invstd, gamma } = inputs as Record<string, TensorInfo>;
+    const { relu } = attrs as unknown as { relu: boolean };
+    const be = backend as unknown as WasmBackend;
+    const [M, C] = rowsChannels(x!);
+    const dx = be.makeOutput([...x!.shape], 'float32');
+    const dgamma = be.makeOutput([C], 'float32');
+    const dbeta = be.makeOutput([C], 'float32');
+    const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
+    const offsets = Float64Array.of(
+      off(dy!),
+      off(x!),
+      off(y!),
+      off(mean!),
+      off(invstd!),
+      off(gamma!),
+      off(dx),
+      off(dgamma),
+      off(dbeta),
+    );
+    a.batchNorm(1, be.wasm.HEAPU8.buffer as ArrayBuffer, offsets, M, C, relu, 0);
+    return [dx, dgamma, dbeta];
   };
 }

@@ -3,7 +3,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng } from '../random/rng.ts';
 import { initBackend } from './backend.ts';
-import { setConvKernels } from './wasm-kernels.ts';
+import { setTrainingKernels } from './wasm-kernels.ts';
 
 type Pad = 'same' | 'valid';
 interface Case {
@@ -96,7 +96,7 @@ function gradsOn(
 describe('wasm convolution gradient kernels', () => {
   before(async () => {
     await initBackend('wasm');
-    setConvKernels('wasm'); // the fallback when the native kernels are not built
+    setTrainingKernels('wasm'); // the fallback when the native kernels are not built
   });
 
   it('match the cpu backend on random shapes (max relative error <= 1e-4)', () => {

@@ -31,6 +31,7 @@ import {
   type Conv2DBackpropInputAttrs,
   type Conv2DBackpropInputInputs,
   getKernel,
+  Identity,
   type KernelConfig,
   type KernelFunc,
   type NamedAttrMap,
@@ -45,7 +46,11 @@ import {
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
 import {
+  BATCH_NORM_GRAD_KERNEL,
+  BATCH_NORM_KERNEL,
   loadNativeAddon,
+  nativeBatchNorm,
+  nativeBatchNormGrad,
   nativeConv2D,
   nativeConv2DBackpropFilter,
   nativeConv2DBackpropInput,
@@ -54,6 +59,7 @@ import {
 
 type Backend = Parameters<KernelFunc>[0]['backend'] & {
   disposeData(dataId: object): boolean;
+  incRef(dataId: object): void;
   readSync(dataId: object): ArrayLike<number>;
   makeOutput(shape: number[], dtype: 'float32', memoryOffset?: number, values?: Float32Array): TensorInfo;
 };
@@ -423,17 +429,29 @@ function polyphaseInput(
   }
 }
 
+/**
+ * Identity without a copy: the output shares the input's memory (reference-counted), as on the
+ * cpu and webgl backends. The wasm kernel copies, and tfjs runs Identity on every tensor a
+ * gradient saves (every activation of a training step): 80 copies, about 7% of a ResNet-8 step.
+ * Safe because no kernel writes into its inputs.
+ */
+const identityShared: KernelFunc = ({ inputs, backend }) => {
+  const { x } = inputs as { x: TensorInfo };
+  (backend as Backend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+};
+
 let installed = false;
 /** The two sets of convolution kernels and which one is registered now. */
-let convSets: Record<ConvKernels, KernelConfig[]> | null = null;
-let activeConv: ConvKernels = 'wasm';
+let kernelSets: Record<TrainingKernels, KernelConfig[]> | null = null;
+let activeConv: TrainingKernels = 'wasm';
 
-/** `native`: the AVX2 addon (native-kernels.ts); `wasm`: XNNPACK and the compositions above. */
-export type ConvKernels = 'native' | 'wasm';
+/** `native`: the AVX2 addon (native-kernels.ts: convolutions, batch norm); `wasm`: XNNPACK and the compositions above. */
+export type TrainingKernels = 'native' | 'wasm';
 
 /**
  * Registers the training kernels on the `wasm` backend (idempotent): the convolution gradients
- * and BatchMatMul above, and the native convolution kernels when the addon runs here. Call
+ * and BatchMatMul above, and the native convolution and batch-norm kernels when the addon runs here. Call
  * after the wasm backend module is imported and before the backend starts (setup functions run
  * at start); done by `initBackend`.
  */
@@ -450,6 +468,8 @@ export function installWasmTrainingKernels(backendName = 'wasm'): void {
       ...(mm.setupFunc ? { setupFunc: mm.setupFunc } : {}),
     });
   }
+  if (getKernel(Identity, backendName) !== undefined) unregisterKernel(Identity, backendName);
+  registerKernel({ kernelName: Identity, backendName, kernelFunc: identityShared });
   const conv = getKernel(Conv2D, backendName);
   const input = getKernel(Conv2DBackpropInput, backendName);
   if (conv === undefined) throw new Error(`the ${backendName} backend has no Conv2D kernel`);
@@ -472,21 +492,24 @@ export function installWasmTrainingKernels(backendName = 'wasm'): void {
           { ...conv, kernelFunc: nativeConv2D(addon, conv.kernelFunc) },
           { ...wasmSet[1]!, kernelFunc: nativeConv2DBackpropInput(addon, wasmSet[1]!.kernelFunc) },
           { ...wasmSet[2]!, kernelFunc: nativeConv2DBackpropFilter(addon, wasmSet[2]!.kernelFunc) },
+          // Not in the wasm set: models use tfjs ops for batch norm when these are not registered.
+          { kernelName: BATCH_NORM_KERNEL, backendName, kernelFunc: nativeBatchNorm(addon) },
+          { kernelName: BATCH_NORM_GRAD_KERNEL, backendName, kernelFunc: nativeBatchNormGrad(addon) },
         ];
-  convSets = { native: nativeSet, wasm: wasmSet };
+  kernelSets = { native: nativeSet, wasm: wasmSet };
   register(addon === null ? 'wasm' : 'native');
 }
 
-function register(kind: ConvKernels): void {
-  for (const k of convSets![kind]) {
+function register(kind: TrainingKernels): void {
+  for (const k of [...kernelSets!.native, ...kernelSets!.wasm]) {
     if (getKernel(k.kernelName, k.backendName) !== undefined) unregisterKernel(k.kernelName, k.backendName);
-    registerKernel(k);
   }
+  for (const k of kernelSets![kind]) registerKernel(k);
   activeConv = kind;
 }
 
 /** Which convolution kernels the wasm backend runs now. */
-export function convKernels(): ConvKernels {
+export function trainingKernels(): TrainingKernels {
   return activeConv;
 }
 
@@ -494,11 +517,11 @@ export function convKernels(): ConvKernels {
  * Switches the wasm backend's convolution kernels (tests and the bench compare the two).
  * Asking for `native` where the addon does not run is an error naming why.
  */
-export function setConvKernels(kind: ConvKernels): void {
-  if (convSets === null)
+export function setTrainingKernels(kind: TrainingKernels): void {
+  if (kernelSets === null)
     throw new Error('the wasm training kernels are not installed (call initBackend first)');
   if (kind === 'native' && loadNativeAddon() === null) {
-    throw new Error(`native convolution kernels are not available: ${nativeStatus().reason}`);
+    throw new Error(`native kernels are not available: ${nativeStatus().reason}`);
   }
   register(kind);
 }

@@ -19,7 +19,7 @@ export function registerDoctor(program: Command): void {
         availableBackends: available,
         wasmSimd: info.simd,
         wasmThreads: info.threads,
-        convKernels: info.convKernels,
+        trainingKernels: info.trainingKernels,
         nativeKernels: info.nativeNote === '' ? 'available' : info.nativeNote,
         tfjs: info.tfjsVersion,
         node: process.versions.node,
@@ -37,7 +37,7 @@ export function registerDoctor(program: Command): void {
           'conv kernels',
           info.name !== 'wasm'
             ? '-'
-            : info.convKernels === 'native'
+            : info.trainingKernels === 'native'
               ? 'native (AVX2 + FMA addon)'
               : `wasm (native: ${report.nativeKernels})`,
         ],

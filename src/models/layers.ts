@@ -4,6 +4,7 @@
  * and trained a ResNet-8 step about 1.6x slower.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL } from '../backend/native-kernels.ts';
 import type { Rng } from '../random/rng.ts';
 import { normalTensor, type ParamSet } from './params.ts';
 
@@ -81,7 +82,47 @@ export function batchNorm(bn: BatchNorm, x: tf.Tensor4D, training: boolean, relu
     const shift = tf.sub(bn.beta, tf.mul(bn.runningMean, scale)) as tf.Tensor1D; // [c]
     return channelAffine(x, scale, shift, relu);
   }
-  return (relu ? bnReluTrain : bnTrain)(x, bn.gamma, bn.beta, bn) as tf.Tensor4D;
+  return batchNormTrain(x, bn.gamma, bn.beta, bn, relu);
+}
+
+/** Batch-mean and variance into the running statistics (unbiased variance, as PyTorch). */
+function updateRunning(bn: BatchNorm, mean: tf.Tensor, variance: tf.Tensor, n: number): void {
+  tf.tidy(() => {
+    const m = BN_MOMENTUM;
+    const unbiased = tf.mul(variance, n / Math.max(n - 1, 1));
+    bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 1 - m), tf.mul(mean, m)));
+    bn.runningVar.assign(tf.add(tf.mul(bn.runningVar, 1 - m), tf.mul(unbiased, m)));
+  });
+}
+
+/**
+ * The same op on the native kernels (native/src/bn.cc: two passes over memory each way instead
+ * of about eight), used where they are registered for the current backend.
+ */
+function makeNativeBnTrain(relu: boolean) {
+  return (x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, bn: BatchNorm): tf.Tensor =>
+    tf.customGrad((...args: unknown[]) => {
+      const [xi, g, b, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+      const [y, mean, variance] = tf
+        .engine()
+        .runKernel(BATCH_NORM_KERNEL, { x: xi, gamma: g, beta: b }, { relu, epsilon: BN_EPS }) as tf.Tensor[];
+      updateRunning(bn, mean!, variance!, xi.size / xi.shape[3]);
+      const invstd = tf.rsqrt(tf.add(variance!, BN_EPS)); // [c]
+      save([xi, y!, mean!, invstd, g]);
+      return {
+        value: y!,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [xS, yS, mS, iS, gS] = saved;
+          return tf.engine().runKernel(
+            BATCH_NORM_GRAD_KERNEL,
+            { dy, x: xS!, y: yS!, mean: mS!, invstd: iS!, gamma: gS! },
+            {
+              relu,
+            },
+          ) as tf.Tensor[];
+        },
+      };
+    })(x, gamma, beta);
 }
 
 function makeBnTrain(relu: boolean) {
@@ -95,12 +136,7 @@ function makeBnTrain(relu: boolean) {
       const invstd = tf.rsqrt(tf.add(variance, BN_EPS)) as tf.Tensor1D; // [c]
       const a = tf.mul(g, invstd) as tf.Tensor1D; // [c]
       const y = channelAffine(xc, a, b, relu); // [b, h, w, c]
-      tf.tidy(() => {
-        const m = BN_MOMENTUM;
-        const unbiased = tf.mul(variance, n / Math.max(n - 1, 1));
-        bn.runningMean.assign(tf.add(tf.mul(bn.runningMean, 1 - m), tf.mul(mean, m)));
-        bn.runningVar.assign(tf.add(tf.mul(bn.runningVar, 1 - m), tf.mul(unbiased, m)));
-      });
+      updateRunning(bn, mean, variance, n);
       save([xc, invstd, a, y]);
       return {
         value: y,
@@ -184,6 +220,8 @@ const affineRelu = makeAffine(true);
 
 const bnTrain = makeBnTrain(false);
 const bnReluTrain = makeBnTrain(true);
+const nativeBnTrain = makeNativeBnTrain(false);
+const nativeBnReluTrain = makeNativeBnTrain(true);
 
 /** The training-mode op itself (gamma and beta as explicit inputs), for gradient checks. */
 export function batchNormTrain(
@@ -193,5 +231,7 @@ export function batchNormTrain(
   bn: BatchNorm,
   relu: boolean,
 ): tf.Tensor4D {
-  return (relu ? bnReluTrain : bnTrain)(x, gamma, beta, bn) as tf.Tensor4D;
+  const native = tf.getKernel(BATCH_NORM_KERNEL, tf.getBackend()) !== undefined;
+  const op = native ? (relu ? nativeBnReluTrain : nativeBnTrain) : relu ? bnReluTrain : bnTrain;
+  return op(x, gamma, beta, bn) as tf.Tensor4D;
 }

@@ -33,7 +33,10 @@ async function handle(msg: ToWorker): Promise<void> {
       break;
     case 'grads': {
       const r = computeGrads(model!, msg.batch, msg.labels, { batchStats: msg.batchStats });
-      send({ type: 'grads', id: msg.id, loss: r.loss, correct: r.correct, grads: r.grads });
+      // Transferred, not copied: a fresh array every step.
+      send({ type: 'grads', id: msg.id, loss: r.loss, correct: r.correct, grads: r.grads }, [
+        r.grads.buffer as ArrayBuffer,
+      ]);
       break;
     }
     case 'apply':

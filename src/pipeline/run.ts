@@ -49,7 +49,7 @@ export function environment(): RunResults['environment'] {
   const b = backendInfo();
   return {
     backend:
-      b.name + (b.simd ? ' (SIMD)' : '') + (b.convKernels === 'native' ? ' + native conv kernels' : ''),
+      b.name + (b.simd ? ' (SIMD)' : '') + (b.trainingKernels === 'native' ? ' + native conv kernels' : ''),
     tfjs: b.tfjsVersion,
     node: process.versions.node,
     cpus: os.cpus().length,

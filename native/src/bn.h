@@ -1,0 +1,18 @@
+// Training-mode batch norm over x [M, C] (M = batch * height * width, channels last), with an
+// optional ReLU after it: the forward pass and its closed-form gradient, each in two passes
+// over memory (the tfjs composition made about eight).
+#pragma once
+
+namespace longtail {
+
+// y = (x - mean) * invstd * gamma + beta (then ReLU); writes the batch mean and the biased
+// variance per channel.
+void bn_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* var, long M,
+                int C, float eps, bool relu);
+
+// With g = dy (times y > 0 when relu): dbeta = sum g, dgamma = sum g * xhat,
+// dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat)).
+void bn_backward(const float* dy, const float* x, const float* y, const float* mean, const float* invstd,
+                 const float* gamma, float* dx, float* dgamma, float* dbeta, long M, int C, bool relu);
+
+}  // namespace longtail
