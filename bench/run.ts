@@ -141,7 +141,7 @@ interface CaseResult {
   min: number;
   max: number;
   peakRssMiB: number;
-  /** Convolution kernels on the wasm backend: `native` (AVX2 addon) or `wasm`. */
+  /** Kernels on the wasm backend: `native` (the AVX2 addon) or `wasm`. */
   kernels: string;
   runs: number[];
   torch?: { median: number; min: number; max: number; impl: string } | null;
@@ -268,7 +268,7 @@ async function main(argv: string[]) {
       ),
     );
     const kernels = [...new Set(results.map((r) => r.kernels))].join(', ');
-    console.log(`\nconvolution kernels: ${kernels} (LONGTAIL_NATIVE=0 runs the wasm ones)`);
+    console.log(`\ntraining kernels: ${kernels} (LONGTAIL_NATIVE=0 runs the wasm ones)`);
     console.log('written to bench/results/latest.json');
   }
 }

@@ -34,7 +34,7 @@ const r = spawnSync(cmd, [...pre, 'rebuild'], {
   encoding: 'utf8',
 });
 if (r.status === 0) {
-  console.log('longtail: native convolution kernels built (native/build/Release/longtail_native.node)');
+  console.log('longtail: native kernels built (native/build/Release/longtail_native.node)');
   process.exit(0);
 }
 const log = `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`

@@ -27,6 +27,15 @@ describe('longtail CLI basics', () => {
     assert.equal(j.bundledData.ok, true);
     assert.ok(j.availableBackends.includes('cpu'));
   });
+  it('doctor says which training kernels run, and why not native when they are turned off', () => {
+    const off = runCli(['doctor', '--json'], { LONGTAIL_BACKEND: '', LONGTAIL_NATIVE: '0' });
+    assert.equal(off.code, 0, off.stderr);
+    const j = JSON.parse(off.stdout);
+    assert.equal(j.trainingKernels, 'wasm');
+    assert.equal(j.nativeKernels, 'disabled by LONGTAIL_NATIVE=0');
+    const table = runCli(['doctor'], { LONGTAIL_BACKEND: '', LONGTAIL_NATIVE: '0' });
+    assert.match(table.stdout, /training kernels +wasm \(native: disabled by LONGTAIL_NATIVE=0\)/);
+  });
   it('an unknown backend lists the valid ones, exit code 2', () => {
     const r = runCli(['doctor', '--backend', 'gpu']);
     assert.equal(r.code, 2);

@@ -83,6 +83,49 @@ napi_value Conv2d(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// matmul(heap, aOffset, bOffset, cOffset, dims: Int32Array [batchA, batchB, M, K, N]):
+// c [batch, M, N] = a [batchA, M, K] x b [batchB, K, N], a batch of 1 broadcast.
+napi_value Matmul(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc != 5) return throwError(env, "matmul: expected 5 arguments");
+  bool isBuffer = false;
+  CHECK(napi_is_arraybuffer(env, argv[0], &isBuffer));
+  if (!isBuffer) return throwError(env, "matmul: heap must be an ArrayBuffer");
+  void* data = nullptr;
+  size_t byteLength = 0;
+  CHECK(napi_get_arraybuffer_info(env, argv[0], &data, &byteLength));
+  double offsets[3];
+  for (int i = 0; i < 3; ++i) CHECK(napi_get_value_double(env, argv[1 + i], &offsets[i]));
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* dimData = nullptr;
+  CHECK(napi_get_typedarray_info(env, argv[4], &type, &length, &dimData, nullptr, nullptr));
+  if (type != napi_int32_array || length != 5) return throwError(env, "matmul: dims must be an Int32Array of 5");
+  const int32_t* d = static_cast<const int32_t*>(dimData);
+  const int32_t ba = d[0], bb = d[1], M = d[2], K = d[3], N = d[4];
+  if (ba <= 0 || bb <= 0 || M <= 0 || K < 0 || N <= 0) return throwError(env, "matmul: sizes must be positive");
+  if (ba != bb && ba != 1 && bb != 1) return throwError(env, "matmul: batch sizes must match or one be 1");
+  if (!cpuHasKernels()) return throwError(env, "matmul: this CPU lacks AVX2 + FMA");
+  const int32_t batch = ba > bb ? ba : bb;
+  const double sizes[3] = {static_cast<double>(ba) * M * K, static_cast<double>(bb) * K * N,
+                           static_cast<double>(batch) * M * N};
+  float* p[3];
+  for (int i = 0; i < 3; ++i) {
+    const double o = offsets[i];
+    if (!(o >= 0) || o != static_cast<double>(static_cast<uint64_t>(o)) || static_cast<uint64_t>(o) % 4 != 0 ||
+        o + 4 * sizes[i] > static_cast<double>(byteLength))
+      return throwError(env, "matmul: a tensor lies outside the heap or is not 4-byte aligned");
+    p[i] = reinterpret_cast<float*>(static_cast<char*>(data) + static_cast<uint64_t>(o));
+  }
+  for (int32_t i = 0; i < batch; ++i)
+    longtail::matmul(p[0] + (ba == 1 ? 0 : static_cast<size_t>(i) * M * K),
+                     p[1] + (bb == 1 ? 0 : static_cast<size_t>(i) * K * N), p[2] + static_cast<size_t>(i) * M * N, M,
+                     K, N);
+  return nullptr;
+}
+
 // batchNorm(kind, heap: ArrayBuffer, offsets: Float64Array, M, C, relu, eps) over [M, C].
 // kind 0: forward, offsets [x, gamma, beta, y, mean, var]; kind 1: gradient, offsets
 // [dy, x, y, mean, invstd, gamma, dx, dgamma, dbeta]. Offsets are in bytes, 4-aligned.
@@ -145,6 +188,8 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "supported", fn) != napi_ok) return nullptr;
   if (napi_create_function(env, "conv2d", NAPI_AUTO_LENGTH, Conv2d, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "conv2d", fn) != napi_ok) return nullptr;
+  if (napi_create_function(env, "matmul", NAPI_AUTO_LENGTH, Matmul, nullptr, &fn) != napi_ok) return nullptr;
+  if (napi_set_named_property(env, exports, "matmul", fn) != napi_ok) return nullptr;
   if (napi_create_function(env, "batchNorm", NAPI_AUTO_LENGTH, BatchNorm, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "batchNorm", fn) != napi_ok) return nullptr;
   return exports;

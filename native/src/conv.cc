@@ -309,12 +309,38 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
   }
 }
 
+// The gather product with mb[m] = m * K and kb[k] = k. Rows in blocks whose slice of a stays in
+// L2 while every 16-column block of b streams past it.
+void matmul(const float* a, const float* b, float* c, int M, int K, int N) {
+  if (K == 0) {
+    std::memset(c, 0, sizeof(float) * static_cast<size_t>(M) * N);
+    return;
+  }
+  // (Capped so that the row offsets i * K and i * N stay in int32.)
+  const int rows = std::max(kMR, std::min((65536 / K) / kMR * kMR, (1 << 30) / std::max(K, N)));
+  tKb.resize(K);
+  for (int k = 0; k < K; ++k) tKb[k] = k;
+  tMb.resize(rows);
+  tCb.resize(rows);
+  for (int m0 = 0; m0 < M; m0 += rows) {
+    const int r = std::min(rows, M - m0);
+    for (int i = 0; i < r; ++i) {
+      tMb[i] = i * K;
+      tCb[i] = i * N;
+    }
+    const Gather g{a + static_cast<size_t>(m0) * K, tMb.data(), r, tKb.data(), b, N, N,
+                   c + static_cast<size_t>(m0) * N, tCb.data()};
+    gather_gemm(g, 0, K, false);
+  }
+}
+
 #else  // not x86-64: the caller never gets here (kernels_compiled() is false)
 
 bool kernels_compiled() { return false; }
 void conv2d_forward(const float*, const float*, float*, const ConvShape&) {}
 void conv2d_backprop_input(const float*, const float*, float*, const ConvShape&) {}
 void conv2d_backprop_filter(const float*, const float*, float*, const ConvShape&) {}
+void matmul(const float*, const float*, float*, int, int, int) {}
 
 #endif
 

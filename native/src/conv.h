@@ -20,4 +20,7 @@ void conv2d_forward(const float* x, const float* w, float* y, const ConvShape& s
 void conv2d_backprop_input(const float* dy, const float* w, float* dx, const ConvShape& s);
 void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const ConvShape& s);
 
+// c [M, N] = a [M, K] x b [K, N], row-major (the same tiles as the convolutions).
+void matmul(const float* a, const float* b, float* c, int M, int K, int N);
+
 }  // namespace longtail

@@ -186,3 +186,51 @@ describe('native convolution kernels', () => {
     );
   });
 });
+
+describe('native matrix product', () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+
+  it('matches the cpu backend with transposes, batches and a broadcast batch of 1', {
+    skip: !available,
+  }, () => {
+    setTrainingKernels('native');
+    const rng = createRng(31);
+    const shapes: [number[], number[], boolean, boolean][] = [
+      [[1, 1], [1, 1], false, false],
+      [[7, 5], [5, 3], false, false],
+      [[130, 70], [70, 33], false, false], // row and column tails
+      [[2, 9, 17], [2, 17, 40], false, false],
+      [[1, 6, 8], [3, 8, 16], false, false], // a broadcast over b's batch
+      [[3, 6, 8], [1, 8, 16], false, false],
+      [[6, 8], [16, 8], false, true],
+      [[8, 6], [8, 16], true, false],
+      [[2, 8, 6], [2, 16, 8], true, true],
+      [[300, 512], [512, 24], false, false], // more rows than one L2 block
+    ];
+    for (const [sa, sb, ta, tb] of shapes) {
+      const a = randomArray(
+        sa.reduce((p, d) => p * d),
+        rng,
+      );
+      const b = randomArray(
+        sb.reduce((p, d) => p * d),
+        rng,
+      );
+      const run = (backend: string) => {
+        tf.setBackend(backend);
+        const out = tf.tidy(() => tf.matMul(tf.tensor(a, sa), tf.tensor(b, sb), ta, tb));
+        const r = { v: out.dataSync().slice(), shape: out.shape };
+        out.dispose();
+        return r;
+      };
+      const ref = run('cpu');
+      const got = run('wasm');
+      const label = `${sa} x ${sb} ta=${ta} tb=${tb}`;
+      assert.deepEqual(got.shape, ref.shape, label);
+      assert.ok(maxRelErr(got.v, ref.v) <= 1e-5, `${label}: ${maxRelErr(got.v, ref.v)}`);
+    }
+    tf.setBackend('wasm');
+  });
+});

@@ -49,6 +49,7 @@ import {
   BATCH_NORM_GRAD_KERNEL,
   BATCH_NORM_KERNEL,
   loadNativeAddon,
+  nativeBatchMatMul,
   nativeBatchNorm,
   nativeBatchNormGrad,
   nativeConv2D,
@@ -458,23 +459,16 @@ export type TrainingKernels = 'native' | 'wasm';
 export function installWasmTrainingKernels(backendName = 'wasm'): void {
   if (installed) return;
   installed = true;
-  const mm = getKernel(BatchMatMul, backendName);
-  if (mm !== undefined) {
-    unregisterKernel(BatchMatMul, backendName);
-    registerKernel({
-      kernelName: BatchMatMul,
-      backendName,
-      kernelFunc: batchMatMulExplicitTranspose(backendName, mm.kernelFunc),
-      ...(mm.setupFunc ? { setupFunc: mm.setupFunc } : {}),
-    });
-  }
   if (getKernel(Identity, backendName) !== undefined) unregisterKernel(Identity, backendName);
   registerKernel({ kernelName: Identity, backendName, kernelFunc: identityShared });
+  const mm = getKernel(BatchMatMul, backendName);
+  if (mm === undefined) throw new Error(`the ${backendName} backend has no BatchMatMul kernel`);
   const conv = getKernel(Conv2D, backendName);
   const input = getKernel(Conv2DBackpropInput, backendName);
   if (conv === undefined) throw new Error(`the ${backendName} backend has no Conv2D kernel`);
   const setup = (k: KernelConfig | undefined) => (k?.setupFunc ? { setupFunc: k.setupFunc } : {});
   const wasmSet: KernelConfig[] = [
+    { ...mm, kernelFunc: batchMatMulExplicitTranspose(backendName, mm.kernelFunc) },
     conv,
     {
       kernelName: Conv2DBackpropInput,
@@ -489,9 +483,13 @@ export function installWasmTrainingKernels(backendName = 'wasm'): void {
     addon === null
       ? wasmSet
       : [
+          {
+            ...mm,
+            kernelFunc: batchMatMulExplicitTranspose(backendName, nativeBatchMatMul(addon, mm.kernelFunc)),
+          },
           { ...conv, kernelFunc: nativeConv2D(addon, conv.kernelFunc) },
-          { ...wasmSet[1]!, kernelFunc: nativeConv2DBackpropInput(addon, wasmSet[1]!.kernelFunc) },
-          { ...wasmSet[2]!, kernelFunc: nativeConv2DBackpropFilter(addon, wasmSet[2]!.kernelFunc) },
+          { ...wasmSet[2]!, kernelFunc: nativeConv2DBackpropInput(addon, wasmSet[2]!.kernelFunc) },
+          { ...wasmSet[3]!, kernelFunc: nativeConv2DBackpropFilter(addon, wasmSet[3]!.kernelFunc) },
           // Not in the wasm set: models use tfjs ops for batch norm when these are not registered.
           { kernelName: BATCH_NORM_KERNEL, backendName, kernelFunc: nativeBatchNorm(addon) },
           { kernelName: BATCH_NORM_GRAD_KERNEL, backendName, kernelFunc: nativeBatchNormGrad(addon) },

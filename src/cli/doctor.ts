@@ -34,11 +34,11 @@ export function registerDoctor(program: Command): void {
         ['backend', `${report.backend} (available: ${available.join(', ')})`],
         ['wasm SIMD / threads', info.name === 'wasm' ? `${report.wasmSimd} / ${report.wasmThreads}` : '-'],
         [
-          'conv kernels',
+          'training kernels',
           info.name !== 'wasm'
             ? '-'
             : info.trainingKernels === 'native'
-              ? 'native (AVX2 + FMA addon)'
+              ? 'native (AVX2 + FMA addon: convolutions, batch norm)'
               : `wasm (native: ${report.nativeKernels})`,
         ],
         ['tfjs', report.tfjs],

@@ -48,8 +48,7 @@ export interface PipelineCallbacks {
 export function environment(): RunResults['environment'] {
   const b = backendInfo();
   return {
-    backend:
-      b.name + (b.simd ? ' (SIMD)' : '') + (b.trainingKernels === 'native' ? ' + native conv kernels' : ''),
+    backend: b.name + (b.simd ? ' (SIMD)' : '') + (b.trainingKernels === 'native' ? ' + native kernels' : ''),
     tfjs: b.tfjsVersion,
     node: process.versions.node,
     cpus: os.cpus().length,
