@@ -13,7 +13,13 @@ export {
   type BackendName,
   initBackend,
 } from './backend/backend.ts';
-export { installWasmTrainingKernels } from './backend/wasm-kernels.ts';
+export { type NativeStatus, nativeStatus } from './backend/native-kernels.ts';
+export {
+  installWasmTrainingKernels,
+  setTrainingKernels,
+  type TrainingKernels,
+  trainingKernels,
+} from './backend/wasm-kernels.ts';
 export { crt } from './classifiers/crt.ts';
 export { joint } from './classifiers/joint.ts';
 export { lws } from './classifiers/lws.ts';
