@@ -21,6 +21,7 @@ describe('npm run bench (harness, on a tiny setting)', () => {
         assert.ok(k.peakRssMiB > 50);
         assert.ok(['images/s', 's'].includes(k.unit));
         assert.equal(k.ratio, null);
+        assert.ok(['native', 'wasm'].includes(k.kernels), k.kernels);
       }
     }
   });
