@@ -28,6 +28,33 @@ napi_value throwError(napi_env env, const char* message) {
     if ((call) != napi_ok) return throwError(env, "Node-API call failed: " #call); \
   } while (0)
 
+// The wasm heap (an ArrayBuffer) and checked pointers into it.
+struct Heap {
+  char* data = nullptr;
+  size_t byteLength = 0;
+
+  // False (with a JS exception pending) unless `value` is an ArrayBuffer.
+  bool open(napi_env env, napi_value value, const char* fn) {
+    bool isBuffer = false;
+    if (napi_is_arraybuffer(env, value, &isBuffer) != napi_ok || !isBuffer) {
+      napi_throw_error(env, "ERR_LONGTAIL_NATIVE", fn);
+      return false;
+    }
+    void* p = nullptr;
+    if (napi_get_arraybuffer_info(env, value, &p, &byteLength) != napi_ok) return false;
+    data = static_cast<char*>(p);
+    return true;
+  }
+
+  // `count` floats at byte `offset`, or nullptr when they are not all inside and 4-aligned.
+  float* at(double offset, double count) const {
+    if (!(offset >= 0) || offset != static_cast<double>(static_cast<uint64_t>(offset)) ||
+        static_cast<uint64_t>(offset) % 4 != 0 || offset + 4 * count > static_cast<double>(byteLength))
+      return nullptr;
+    return reinterpret_cast<float*>(data + static_cast<uint64_t>(offset));
+  }
+};
+
 napi_value Supported(napi_env env, napi_callback_info) {
   napi_value out;
   CHECK(napi_get_boolean(env, cpuHasKernels(), &out));
@@ -44,12 +71,8 @@ napi_value Conv2d(napi_env env, napi_callback_info info) {
   if (argc != 6) return throwError(env, "conv2d: expected 6 arguments");
   int32_t kind;
   CHECK(napi_get_value_int32(env, argv[0], &kind));
-  bool isBuffer = false;
-  CHECK(napi_is_arraybuffer(env, argv[1], &isBuffer));
-  if (!isBuffer) return throwError(env, "conv2d: heap must be an ArrayBuffer");
-  void* data = nullptr;
-  size_t byteLength = 0;
-  CHECK(napi_get_arraybuffer_info(env, argv[1], &data, &byteLength));
+  Heap heap;
+  if (!heap.open(env, argv[1], "conv2d: heap must be an ArrayBuffer")) return nullptr;
   double offsets[3];
   for (int i = 0; i < 3; ++i) CHECK(napi_get_value_double(env, argv[2 + i], &offsets[i]));
   napi_typedarray_type type;
@@ -70,13 +93,9 @@ napi_value Conv2d(napi_env env, napi_callback_info info) {
   else if (kind == 2) { sizes[0] = x; sizes[1] = y; sizes[2] = w; }
   else return throwError(env, "conv2d: kind must be 0, 1 or 2");
   float* p[3];
-  for (int i = 0; i < 3; ++i) {
-    const double o = offsets[i];
-    if (!(o >= 0) || o != static_cast<double>(static_cast<uint64_t>(o)) || static_cast<uint64_t>(o) % 4 != 0 ||
-        o + 4 * sizes[i] > static_cast<double>(byteLength))
+  for (int i = 0; i < 3; ++i)
+    if (!(p[i] = heap.at(offsets[i], sizes[i])))
       return throwError(env, "conv2d: a tensor lies outside the heap or is not 4-byte aligned");
-    p[i] = reinterpret_cast<float*>(static_cast<char*>(data) + static_cast<uint64_t>(o));
-  }
   if (kind == 0) longtail::conv2d_forward(p[0], p[1], p[2], s);
   else if (kind == 1) longtail::conv2d_backprop_input(p[0], p[1], p[2], s);
   else longtail::conv2d_backprop_filter(p[0], p[1], p[2], s);
@@ -90,12 +109,8 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
   if (argc != 5) return throwError(env, "matmul: expected 5 arguments");
-  bool isBuffer = false;
-  CHECK(napi_is_arraybuffer(env, argv[0], &isBuffer));
-  if (!isBuffer) return throwError(env, "matmul: heap must be an ArrayBuffer");
-  void* data = nullptr;
-  size_t byteLength = 0;
-  CHECK(napi_get_arraybuffer_info(env, argv[0], &data, &byteLength));
+  Heap heap;
+  if (!heap.open(env, argv[0], "matmul: heap must be an ArrayBuffer")) return nullptr;
   double offsets[3];
   for (int i = 0; i < 3; ++i) CHECK(napi_get_value_double(env, argv[1 + i], &offsets[i]));
   napi_typedarray_type type;
@@ -112,13 +127,9 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   const double sizes[3] = {static_cast<double>(ba) * M * K, static_cast<double>(bb) * K * N,
                            static_cast<double>(batch) * M * N};
   float* p[3];
-  for (int i = 0; i < 3; ++i) {
-    const double o = offsets[i];
-    if (!(o >= 0) || o != static_cast<double>(static_cast<uint64_t>(o)) || static_cast<uint64_t>(o) % 4 != 0 ||
-        o + 4 * sizes[i] > static_cast<double>(byteLength))
+  for (int i = 0; i < 3; ++i)
+    if (!(p[i] = heap.at(offsets[i], sizes[i])))
       return throwError(env, "matmul: a tensor lies outside the heap or is not 4-byte aligned");
-    p[i] = reinterpret_cast<float*>(static_cast<char*>(data) + static_cast<uint64_t>(o));
-  }
   for (int32_t i = 0; i < batch; ++i)
     longtail::matmul(p[0] + (ba == 1 ? 0 : static_cast<size_t>(i) * M * K),
                      p[1] + (bb == 1 ? 0 : static_cast<size_t>(i) * K * N), p[2] + static_cast<size_t>(i) * M * N, M,
@@ -145,12 +156,8 @@ napi_value BatchNorm(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_double(env, argv[6], &eps));
   if (kind != 0 && kind != 1) return throwError(env, "batchNorm: kind must be 0 or 1");
   if (M <= 0 || C <= 0) return throwError(env, "batchNorm: sizes must be positive");
-  bool isBuffer = false;
-  CHECK(napi_is_arraybuffer(env, argv[1], &isBuffer));
-  if (!isBuffer) return throwError(env, "batchNorm: heap must be an ArrayBuffer");
-  void* data = nullptr;
-  size_t byteLength = 0;
-  CHECK(napi_get_arraybuffer_info(env, argv[1], &data, &byteLength));
+  Heap heap;
+  if (!heap.open(env, argv[1], "batchNorm: heap must be an ArrayBuffer")) return nullptr;
   napi_typedarray_type type;
   size_t length = 0;
   void* offData = nullptr;
@@ -166,12 +173,9 @@ napi_value BatchNorm(napi_env env, napi_callback_info info) {
   static const bool bwdBig[9] = {true, true, true, false, false, false, true, false, false};
   float* p[9];
   for (size_t i = 0; i < want; ++i) {
-    const double o = off[i];
     const double n = (kind == 0 ? fwdBig[i] : bwdBig[i]) ? static_cast<double>(M) * C : C;
-    if (!(o >= 0) || o != static_cast<double>(static_cast<uint64_t>(o)) || static_cast<uint64_t>(o) % 4 != 0 ||
-        o + 4 * n > static_cast<double>(byteLength))
+    if (!(p[i] = heap.at(off[i], n)))
       return throwError(env, "batchNorm: a tensor lies outside the heap or is not 4-byte aligned");
-    p[i] = reinterpret_cast<float*>(static_cast<char*>(data) + static_cast<uint64_t>(o));
   }
   if (kind == 0)
     longtail::bn_forward(p[0], p[1], p[2], p[3], p[4], p[5], static_cast<long>(M), C, static_cast<float>(eps), relu);

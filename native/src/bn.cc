@@ -7,13 +7,7 @@
 #include <cmath>
 #include <vector>
 
-#if defined(__x86_64__) || defined(_M_X64)
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#elif defined(__GNUC__)
-#pragma GCC target("avx2,fma")
-#endif
-#endif
+#include "kernel_target.h"
 
 namespace longtail {
 namespace {
@@ -138,6 +132,6 @@ void bn_backward(const float* dy, const float* x, const float* y, const float* m
 
 }  // namespace longtail
 
-#if (defined(__x86_64__) || defined(_M_X64)) && defined(__clang__)
+#if defined(LONGTAIL_X86) && defined(__clang__)
 #pragma clang attribute pop
 #endif

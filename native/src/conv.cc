@@ -11,16 +11,7 @@
 #include <vector>
 
 #include "conv.h"
-
-#if defined(__x86_64__) || defined(_M_X64)
-#define LONGTAIL_X86 1
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#elif defined(__GNUC__)
-#pragma GCC target("avx2,fma")
-#endif
-#include <immintrin.h>
-#endif
+#include "kernel_target.h"
 
 namespace longtail {
 

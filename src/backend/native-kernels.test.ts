@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
+import { maxRelErr, randomArray } from '../../test/helpers/arrays.ts';
 import { createRng } from '../random/rng.ts';
 import { initBackend } from './backend.ts';
 import { loadNativeAddon, nativeStatus } from './native-kernels.ts';
@@ -52,20 +53,6 @@ function cases(n: number, seed: number): Case[] {
   out.push({ b: 2, h: 8, w: 8, ci: 32, co: 64, k: 1, s: 2, pad: 'same' });
   out.push({ b: 2, h: 6, w: 6, ci: 4, co: 5, k: 3, s: 1, pad: 3 });
   return out;
-}
-
-function randomArray(n: number, rng: ReturnType<typeof createRng>): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng.normal();
-  return a;
-}
-
-function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  let err = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
-  for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!));
-  return err / Math.max(scale, 1e-6);
 }
 
 /** Forward, input gradient and filter gradient kernels of one case on one backend. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
+import { maxRelErr, randomArray } from '../../test/helpers/arrays.ts';
 import { createRng } from '../random/rng.ts';
 import { initBackend } from './backend.ts';
 import { setTrainingKernels } from './wasm-kernels.ts';
@@ -42,20 +43,6 @@ function randomCases(n: number, seed: number): Case[] {
         for (const pad of ['same', 'valid'] as Pad[])
           for (const h of [7, 8]) cases.push({ b: 2, h, w: h, ci, co: 5, k, s, pad });
   return cases;
-}
-
-function randomArray(n: number, rng: ReturnType<typeof createRng>): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng.normal();
-  return a;
-}
-
-function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
-  let err = 0;
-  for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!));
-  return err / Math.max(scale, 1e-6);
 }
 
 /** Runs the two gradient kernels on the named backend and reads the results back. */
