@@ -20,6 +20,7 @@ import { createModel } from '../src/models/model.ts';
 import { DataParallel } from '../src/parallel/data-parallel.ts';
 import { createRng } from '../src/random/rng.ts';
 import { Sgd } from '../src/train/optimizer.ts';
+import { type ConvPass, recordConvLayers, timeConvPass } from './conv-layers.ts';
 import { syntheticFeatures } from './synthetic.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,9 +29,10 @@ const PYTHON = '/usr/bin/python3';
 
 interface CaseSpec {
   name: string;
-  unit: 'images/s' | 's';
+  unit: 'images/s' | 's' | 'GFLOP/s';
   threads: number;
-  kind: 'train' | 'extract' | 'stage2';
+  kind: 'train' | 'extract' | 'stage2' | 'conv';
+  pass?: ConvPass;
   model?: string;
   shape?: [number, number, number];
   method?: MethodName;
@@ -70,6 +72,19 @@ export function cases(): CaseSpec[] {
         shape,
       });
   }
+  for (const pass of ['forward', 'input', 'filter'] as ConvPass[]) {
+    // The kernels alone: all convolutions of ResNet-8 on 1x28x28, batch 128 (first-layer
+    // input gradient included although training never needs it).
+    out.push({
+      name: `conv ${pass} resnet8 1x28x28 b128`,
+      unit: 'GFLOP/s',
+      threads: 1,
+      kind: 'conv',
+      model: 'resnet8',
+      shape: [28, 28, 1],
+      pass,
+    });
+  }
   for (const method of ['crt', 'lws', 'tau-norm', 'ncm'] as MethodName[]) {
     // cRT and LWS split their classes over the threads; tau-norm and NCM are one pass on one thread.
     const threads = method === 'crt' || method === 'lws' ? cores : 1;
@@ -82,6 +97,10 @@ export function cases(): CaseSpec[] {
 async function runCase(spec: CaseSpec, quick: boolean): Promise<number[]> {
   await initBackend('wasm');
   const repeats = quick ? 2 : 5;
+  if (spec.kind === 'conv') {
+    const layers = recordConvLayers(spec.model!, spec.shape!, quick ? 16 : 128);
+    return timeConvPass(layers, spec.pass!, repeats);
+  }
   if (spec.kind === 'train' || spec.kind === 'extract') {
     const [H, W, Ch] = spec.shape!;
     const B = spec.kind === 'train' ? 128 : 256;
@@ -154,7 +173,7 @@ const median = (v: number[]) => {
 };
 
 function torchFor(spec: CaseSpec, quick: boolean): CaseResult['torch'] {
-  if (spec.kind === 'stage2' || !existsSync(PYTHON)) return null;
+  if (spec.kind === 'stage2' || spec.kind === 'conv' || !existsSync(PYTHON)) return null;
   const [H, W, C] = spec.shape!;
   const r = spawnSync(
     PYTHON,

@@ -7,7 +7,7 @@ const BENCH = join(import.meta.dirname, '..', 'bin', 'bench.js');
 
 describe('npm run bench (harness, on a tiny setting)', () => {
   it('runs cases to completion and prints one JSON document with medians, spreads and memory', () => {
-    for (const c of ['train resnet8 1x28x28', 'stage2 tau-norm']) {
+    for (const c of ['train resnet8 1x28x28', 'stage2 tau-norm', 'conv filter']) {
       const r = spawnSync(process.execPath, [BENCH, '--quick', '--json', '--no-torch', '--case', c], {
         encoding: 'utf8',
         timeout: 300_000,
@@ -19,7 +19,7 @@ describe('npm run bench (harness, on a tiny setting)', () => {
         assert.ok(k.case.startsWith(c));
         assert.ok(k.median > 0 && k.min <= k.median && k.median <= k.max, JSON.stringify(k));
         assert.ok(k.peakRssMiB > 50);
-        assert.ok(['images/s', 's'].includes(k.unit));
+        assert.ok(['images/s', 's', 'GFLOP/s'].includes(k.unit));
         assert.equal(k.ratio, null);
         assert.ok(['native', 'wasm'].includes(k.kernels), k.kernels);
       }
