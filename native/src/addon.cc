@@ -12,7 +12,8 @@ namespace {
 
 bool cpuHasKernels() {
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
-  return longtail::kernels_compiled() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  // The CPU first: kernels_compiled() itself lives in the AVX2-compiled file.
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && longtail::kernels_compiled();
 #else
   return false;
 #endif

@@ -3,15 +3,14 @@
 // of CIFAR ResNets (16-64) the wasm backend's XNNPACK ran 13-30 GFLOP/s and had no filter
 // gradient at all; 256-bit FMA is what PyTorch's kernels use on this CPU.
 //
-// This file is compiled for AVX2 + FMA; nothing in it may run before kernels_supported()
-// (addon.cc, compiled without them) said yes.
+// Everything after kernel_target.h is compiled for AVX2 + FMA: none of it may run before
+// addon.cc (compiled without them) checked the CPU. check_shape comes before it, as plain code.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
 #include "conv.h"
-#include "kernel_target.h"
 
 namespace longtail {
 
@@ -24,6 +23,12 @@ const char* check_shape(const ConvShape& s) {
     return "output size does not fit the input, filter and stride";
   return nullptr;
 }
+
+}  // namespace longtail
+
+#include "kernel_target.h"
+
+namespace longtail {
 
 #ifdef LONGTAIL_X86
 namespace {
