@@ -38,7 +38,7 @@ export function registerDoctor(program: Command): void {
           info.name !== 'wasm'
             ? '-'
             : info.trainingKernels === 'native'
-              ? 'native (AVX2 + FMA addon: convolutions, batch norm)'
+              ? 'native (AVX2 + FMA addon: convolutions, batch norm, matrix products)'
               : `wasm (native: ${report.nativeKernels})`,
         ],
         ['tfjs', report.tfjs],
@@ -51,7 +51,7 @@ export function registerDoctor(program: Command): void {
       console.log(formatTable(['check', 'value'], rows));
       if (info.name !== 'tensorflow') {
         console.log(
-          '\nnote: `npm i @tensorflow/tfjs-node` (needs internet for its binary) enables the native backend.',
+          "\nnote: `npm i @tensorflow/tfjs-node` (needs internet for its binary) enables TensorFlow's C++ backend (tensorflow).",
         );
       }
       if (!data.ok) process.exitCode = 1;
