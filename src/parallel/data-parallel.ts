@@ -12,9 +12,9 @@ import { Worker } from 'node:worker_threads';
 import { backendInfo } from '../backend/backend.ts';
 import { type Model, modelArrays } from '../models/model.ts';
 import type { Sgd } from '../train/optimizer.ts';
-import { applyGrads, computeGrads } from '../train/step.ts';
+import { applyGrads, computeGrads, trainableVars } from '../train/step.ts';
 import { averageStats, getBnStats, setBnStats } from './bn-sync.ts';
-import type { FromWorker, ReplicaSpec, ToWorker } from './protocol.ts';
+import type { FromWorker, ReplicaSpec, SharedBuffers, ToWorker } from './protocol.ts';
 
 const BOOT = fileURLToPath(new URL('./boot.mjs', import.meta.url));
 const ENTRY = new URL('./worker.ts', import.meta.url).href;
@@ -55,11 +55,11 @@ class Replica {
     this.worker.postMessage(m);
   }
 
-  request<T extends FromWorker>(m: ToWorker & { id: number }, transfer: ArrayBuffer[] = []): Promise<T> {
+  request<T extends FromWorker>(m: ToWorker & { id: number }): Promise<T> {
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure);
       this.waiting.set(m.id, (r) => (r.type === 'error' ? reject(new Error(r.message)) : resolve(r as T)));
-      this.worker.postMessage(m, transfer);
+      this.worker.postMessage(m);
     });
   }
 
@@ -78,12 +78,22 @@ export interface StepResult {
 }
 
 export class DataParallel {
+  /** Averaged gradients, shared with every worker. */
+  private readonly avg: Float32Array;
+  /** This thread's gradients. */
+  private readonly mine: Float32Array;
+  private readonly shared: SharedBuffers[] = [];
+
   private constructor(
     private readonly model: Model,
     private readonly opt: Sgd,
     private readonly replicas: Replica[],
     readonly threads: number,
-  ) {}
+  ) {
+    const size = trainableVars(model).reduce((p, v) => p + v.size, 0);
+    this.avg = new Float32Array(new SharedArrayBuffer(size * 4));
+    this.mine = new Float32Array(size);
+  }
 
   /** Starts `threads - 1` workers holding copies of `model` and `opt`'s state. */
   static async create(
@@ -118,40 +128,63 @@ export class DataParallel {
     const n = this.replicas.length + 1;
     const per = batch.length / B;
     const bounds = Array.from({ length: n + 1 }, (_, k) => Math.round((k * B) / n));
+    const sizes = bounds.slice(1).map((b, k) => b - bounds[k]!);
     const pending = this.replicas.map((r, k) => {
       const lo = bounds[k + 1]!;
-      const hi = bounds[k + 2]!;
-      const shard = batch.slice(lo * per, hi * per);
-      const shardLabels = labels.slice(lo, hi);
-      // The copies are transferred, not cloned a second time.
-      return r.request<Extract<FromWorker, { type: 'grads' }>>(
-        { type: 'grads', id: r.id(), batch: shard, labels: shardLabels, batchStats },
-        [shard.buffer, shardLabels.buffer],
-      );
+      const count = sizes[k + 1]!;
+      if (count === 0) return null; // fewer examples than threads: this replica only applies
+      const s = this.sharedFor(k, count, per);
+      s.batch.set(batch.subarray(lo * per, (lo + count) * per));
+      s.labels.set(labels.subarray(lo, lo + count));
+      return r.request<Extract<FromWorker, { type: 'grads' }>>({
+        type: 'grads',
+        id: r.id(),
+        count,
+        batchStats,
+      });
     });
     const mine = computeGrads(
       this.model,
       batch.subarray(0, bounds[1]! * per),
       labels.subarray(0, bounds[1]!),
-      { batchStats },
+      { batchStats, out: this.mine },
     );
     const theirs = await Promise.all(pending);
-    const sizes = bounds.slice(1).map((b, k) => b - bounds[k]!);
-    const avg = new Float32Array(mine.grads.length);
-    const all = [mine, ...theirs];
-    let loss = 0;
-    let correct = 0;
-    all.forEach((r, k) => {
-      const w = sizes[k]! / B;
-      for (let i = 0; i < avg.length; i++) avg[i]! += w * r.grads[i]!;
+    // The size-weighted mean of the shards' gradients, into the buffer every replica reads.
+    const avg = this.avg;
+    const w0 = sizes[0]! / B;
+    for (let i = 0; i < avg.length; i++) avg[i] = w0 * mine.grads[i]!;
+    let loss = w0 * mine.loss;
+    let correct = mine.correct;
+    theirs.forEach((r, k) => {
+      if (r === null) return;
+      const w = sizes[k + 1]! / B;
+      const g = this.shared[k]!.grads;
+      for (let i = 0; i < avg.length; i++) avg[i]! += w * g[i]!;
       loss += w * r.loss;
       correct += r.correct;
     });
     if (Number.isFinite(loss)) {
-      for (const r of this.replicas) r.post({ type: 'apply', grads: avg, lr });
+      for (const r of this.replicas) r.post({ type: 'apply', lr });
       applyGrads(this.model, this.opt, avg, lr);
     }
     return { loss, correct };
+  }
+
+  /** Replica k's shared buffers, (re)made when a shard of `count` examples does not fit. */
+  private sharedFor(k: number, count: number, per: number): SharedBuffers {
+    const cur = this.shared[k];
+    if (cur !== undefined && cur.labels.length >= count && cur.batch.length === cur.labels.length * per)
+      return cur;
+    const s: SharedBuffers = {
+      batch: new Float32Array(new SharedArrayBuffer(count * per * 4)),
+      labels: new Int32Array(new SharedArrayBuffer(count * 4)),
+      grads: new Float32Array(new SharedArrayBuffer(this.avg.length * 4)),
+      avg: this.avg,
+    };
+    this.shared[k] = s;
+    this.replicas[k]!.post({ type: 'buffers', shared: s });
+    return s;
   }
 
   /** Averages the batch-norm running statistics of all replicas and gives every replica the mean. */

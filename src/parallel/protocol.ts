@@ -11,17 +11,34 @@ export interface ReplicaSpec {
   backend: string;
 }
 
+/**
+ * One worker's views on SharedArrayBuffers: its shard of the batch and labels, its gradients,
+ * and the averaged gradients (one buffer for all workers). No array is copied or allocated per
+ * step; the message order keeps writer and reader apart (the main thread writes a shard only
+ * after the worker answered for the previous one, and the average only after all answered).
+ */
+export interface SharedBuffers {
+  batch: Float32Array;
+  labels: Int32Array;
+  grads: Float32Array;
+  avg: Float32Array;
+}
+
 export type ToWorker =
   | { type: 'init'; spec: ReplicaSpec; weights: NamedArrays; momentum: NamedArrays }
-  | { type: 'grads'; id: number; batch: Float32Array; labels: Int32Array; batchStats: boolean }
-  | { type: 'apply'; grads: Float32Array; lr: number }
+  /** Shared memory for the step exchange (sent again when the batch outgrows it). */
+  | { type: 'buffers'; shared: SharedBuffers }
+  /** Gradients on the first `count` examples of the shared batch, into the shared gradients. */
+  | { type: 'grads'; id: number; count: number; batchStats: boolean }
+  /** Apply the averaged gradients in the shared `avg`. */
+  | { type: 'apply'; lr: number }
   | { type: 'getBn'; id: number }
   | { type: 'setBn'; stats: NamedArrays }
   | { type: 'getWeights'; id: number };
 
 export type FromWorker =
   | { type: 'ready' }
-  | { type: 'grads'; id: number; loss: number; correct: number; grads: Float32Array }
+  | { type: 'grads'; id: number; loss: number; correct: number }
   | { type: 'bn'; id: number; stats: NamedArrays }
   | { type: 'weights'; id: number; weights: NamedArrays }
   | { type: 'error'; message: string };

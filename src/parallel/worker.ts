@@ -10,13 +10,14 @@ import type { NamedArrays } from '../models/params.ts';
 import { Sgd } from '../train/optimizer.ts';
 import { applyGrads, computeGrads } from '../train/step.ts';
 import { getBnStats, setBnStats } from './bn-sync.ts';
-import type { FromWorker, ToWorker } from './protocol.ts';
+import type { FromWorker, SharedBuffers, ToWorker } from './protocol.ts';
 
 const port = parentPort!;
 let model: Model | null = null;
 let opt: Sgd | null = null;
+let shared: SharedBuffers | null = null;
 
-const send = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+const send = (m: FromWorker) => port.postMessage(m);
 
 // Messages are handled strictly in order (init is async): a queue of promises.
 let queue: Promise<void> = Promise.resolve();
@@ -31,16 +32,21 @@ async function handle(msg: ToWorker): Promise<void> {
       opt.loadState(msg.momentum);
       send({ type: 'ready' });
       break;
+    case 'buffers':
+      shared = msg.shared;
+      break;
     case 'grads': {
-      const r = computeGrads(model!, msg.batch, msg.labels, { batchStats: msg.batchStats });
-      // Transferred, not copied: a fresh array every step.
-      send({ type: 'grads', id: msg.id, loss: r.loss, correct: r.correct, grads: r.grads }, [
-        r.grads.buffer as ArrayBuffer,
-      ]);
+      const s = shared!;
+      const per = s.batch.length / s.labels.length;
+      const r = computeGrads(model!, s.batch.subarray(0, msg.count * per), s.labels.subarray(0, msg.count), {
+        batchStats: msg.batchStats,
+        out: s.grads,
+      });
+      send({ type: 'grads', id: msg.id, loss: r.loss, correct: r.correct });
       break;
     }
     case 'apply':
-      applyGrads(model!, opt!, msg.grads, msg.lr);
+      applyGrads(model!, opt!, shared!.avg, msg.lr);
       break;
     case 'getBn':
       send({ type: 'bn', id: msg.id, stats: getBnStats(model!) });

@@ -14,7 +14,7 @@ export function computeGrads(
   model: Model,
   batch: Float32Array,
   labels: Int32Array,
-  { batchStats = true }: { batchStats?: boolean } = {},
+  { batchStats = true, out }: { batchStats?: boolean; out?: Float32Array } = {},
 ): { loss: number; correct: number; grads: Float32Array } {
   const vars = trainableVars(model);
   const [H, W, C] = model.inputShape;
@@ -31,12 +31,24 @@ export function computeGrads(
     return [value, tf.concat(vars.map((v) => tf.reshape(grads[v.name]!, [-1])))];
   });
   const loss = lossT.dataSync()[0]!;
-  const grads = flat.dataSync() as Float32Array;
+  const grads = out === undefined ? (flat.dataSync() as Float32Array) : readInto(flat, out);
   const ct = correctT as tf.Tensor | null;
   const correct = ct?.dataSync()[0] ?? 0;
   tf.dispose([lossT, flat]);
   ct?.dispose();
   return { loss, correct, grads };
+}
+
+/**
+ * A float32 tensor's values copied into `out` (which it must fit), without the fresh array
+ * dataSync makes: on wasm straight from the heap. Data-parallel steps use it so that no large
+ * array is allocated per step (each one counts towards V8's full collections).
+ */
+function readInto(t: tf.Tensor, out: Float32Array): Float32Array {
+  if (out.length < t.size) throw new Error(`gradient buffer of ${out.length} for ${t.size} values`);
+  const backend = tf.backend() as { typedArrayFromHeap?: (t: tf.TensorInfo) => Float32Array };
+  out.set(backend.typedArrayFromHeap ? backend.typedArrayFromHeap(t) : (t.dataSync() as Float32Array));
+  return out.subarray(0, t.size);
 }
 
 /** The parameters training updates, in a fixed order (the same in every replica). */
