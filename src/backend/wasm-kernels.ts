@@ -16,7 +16,8 @@
  *   (see batchMatMulExplicitTranspose).
  *
  * Kernels run below the engine, so they call other kernels' functions directly and free their
- * intermediates themselves.
+ * intermediates themselves. Where the native addon runs (native-kernels.ts), its kernels take
+ * the place of these and fall back to them for what they do not cover (dilation, NCHW).
  */
 import {
   BatchMatMul,
@@ -443,18 +444,21 @@ const identityShared: KernelFunc = ({ inputs, backend }) => {
 };
 
 let installed = false;
-/** The two sets of convolution kernels and which one is registered now. */
+/** The two sets of training kernels and which one is registered now. */
 let kernelSets: Record<TrainingKernels, KernelConfig[]> | null = null;
-let activeConv: TrainingKernels = 'wasm';
+let active: TrainingKernels = 'wasm';
 
-/** `native`: the AVX2 addon (native-kernels.ts: convolutions, batch norm); `wasm`: XNNPACK and the compositions above. */
+/**
+ * `native`: the AVX2 addon (native-kernels.ts: convolutions, batch norm, matrix products);
+ * `wasm`: XNNPACK and the compositions above.
+ */
 export type TrainingKernels = 'native' | 'wasm';
 
 /**
- * Registers the training kernels on the `wasm` backend (idempotent): the convolution gradients
- * and BatchMatMul above, and the native convolution and batch-norm kernels when the addon runs here. Call
- * after the wasm backend module is imported and before the backend starts (setup functions run
- * at start); done by `initBackend`.
+ * Registers the training kernels on the `wasm` backend (idempotent): Identity without a copy,
+ * the convolution gradients and BatchMatMul above, and the native kernels when the addon runs
+ * here. Call after the wasm backend module is imported and before the backend starts (setup
+ * functions run at start); done by `initBackend`.
  */
 export function installWasmTrainingKernels(backendName = 'wasm'): void {
   if (installed) return;
@@ -503,16 +507,16 @@ function register(kind: TrainingKernels): void {
     if (getKernel(k.kernelName, k.backendName) !== undefined) unregisterKernel(k.kernelName, k.backendName);
   }
   for (const k of kernelSets![kind]) registerKernel(k);
-  activeConv = kind;
+  active = kind;
 }
 
-/** Which convolution kernels the wasm backend runs now. */
+/** Which training kernels the wasm backend runs now. */
 export function trainingKernels(): TrainingKernels {
-  return activeConv;
+  return active;
 }
 
 /**
- * Switches the wasm backend's convolution kernels (tests and the bench compare the two).
+ * Switches the wasm backend's training kernels (tests and the bench compare the two).
  * Asking for `native` where the addon does not run is an error naming why.
  */
 export function setTrainingKernels(kind: TrainingKernels): void {
