@@ -1,11 +1,13 @@
 /**
- * Native convolution kernels for the tfjs `wasm` backend (`native/`, a Node-API addon built by
- * `npm ci` with the machine's C++ compiler; AVX2 + FMA on x86-64).
+ * Native kernels for the tfjs `wasm` backend (`native/`, a Node-API addon built by `npm ci` with
+ * the machine's C++ compiler; AVX2 + FMA on x86-64): convolutions and both their gradients,
+ * training batch norm (+ ReLU) and its gradient, matrix products.
  *
- * They replace the wasm backend's Conv2D and our composed gradient kernels (wasm-kernels.ts) for
- * float32 NHWC convolutions without dilation, reading and writing the wasm heap in place. Where
- * the addon is missing (no compiler at install, another CPU) or `LONGTAIL_NATIVE=0`, the wasm
- * kernels run as before: same results, slower.
+ * They replace the wasm backend's Conv2D and BatchMatMul and our composed gradient kernels
+ * (wasm-kernels.ts) for float32 NHWC convolutions without dilation, reading and writing the wasm
+ * heap in place, and hand anything else to those. Where the addon is missing (no compiler at
+ * install, another CPU) or `LONGTAIL_NATIVE=0`, the wasm kernels run as before: same kind of
+ * results (sums in another order), slower.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
