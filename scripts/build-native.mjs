@@ -1,8 +1,8 @@
 // Builds the native convolution kernels (native/, a Node-API addon) with node-gyp and the
 // machine's C++ compiler. Run by `npm ci` (postinstall) and `npm run build:native`.
 //
-// A failed build is not an install failure: longtail then runs the tfjs wasm kernels (same
-// results, about half the training speed) and `longtail doctor` says why. Set
+// A failed build is not an install failure: longtail then runs the tfjs wasm kernels (the same
+// computation, about 3.5x slower training) and `longtail doctor` says why. Set
 // LONGTAIL_NATIVE_REQUIRED=1 to make a failed build fail the install instead.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
