@@ -56,6 +56,29 @@ struct Heap {
   }
 };
 
+// `n` doubles from argv[first...] (byte offsets); false with a JS exception pending otherwise.
+bool readOffsets(napi_env env, const napi_value* argv, int first, int n, double* out) {
+  for (int i = 0; i < n; ++i)
+    if (napi_get_value_double(env, argv[first + i], &out[i]) != napi_ok) {
+      napi_throw_error(env, "ERR_LONGTAIL_NATIVE", "offsets must be numbers");
+      return false;
+    }
+  return true;
+}
+
+// The data of an Int32Array of exactly `length` values, or nullptr (then throws `message`).
+const int32_t* int32Array(napi_env env, napi_value value, size_t length, const char* message) {
+  napi_typedarray_type type;
+  size_t n = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, value, &type, &n, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_int32_array || n != length) {
+    napi_throw_error(env, "ERR_LONGTAIL_NATIVE", message);
+    return nullptr;
+  }
+  return static_cast<const int32_t*>(data);
+}
+
 napi_value Supported(napi_env env, napi_callback_info) {
   napi_value out;
   CHECK(napi_get_boolean(env, cpuHasKernels(), &out));
@@ -75,13 +98,9 @@ napi_value Conv2d(napi_env env, napi_callback_info info) {
   Heap heap;
   if (!heap.open(env, argv[1], "conv2d: heap must be an ArrayBuffer")) return nullptr;
   double offsets[3];
-  for (int i = 0; i < 3; ++i) CHECK(napi_get_value_double(env, argv[2 + i], &offsets[i]));
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* shapeData = nullptr;
-  CHECK(napi_get_typedarray_info(env, argv[5], &type, &length, &shapeData, nullptr, nullptr));
-  if (type != napi_int32_array || length != 13) return throwError(env, "conv2d: shape must be an Int32Array of 13");
-  const int32_t* v = static_cast<const int32_t*>(shapeData);
+  if (!readOffsets(env, argv, 2, 3, offsets)) return nullptr;
+  const int32_t* v = int32Array(env, argv[5], 13, "conv2d: shape must be an Int32Array of 13");
+  if (v == nullptr) return nullptr;
   const longtail::ConvShape s{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]};
   if (const char* bad = longtail::check_shape(s)) return throwError(env, bad);
   if (!cpuHasKernels()) return throwError(env, "conv2d: this CPU lacks AVX2 + FMA");
@@ -113,13 +132,9 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   Heap heap;
   if (!heap.open(env, argv[0], "matmul: heap must be an ArrayBuffer")) return nullptr;
   double offsets[3];
-  for (int i = 0; i < 3; ++i) CHECK(napi_get_value_double(env, argv[1 + i], &offsets[i]));
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* dimData = nullptr;
-  CHECK(napi_get_typedarray_info(env, argv[4], &type, &length, &dimData, nullptr, nullptr));
-  if (type != napi_int32_array || length != 5) return throwError(env, "matmul: dims must be an Int32Array of 5");
-  const int32_t* d = static_cast<const int32_t*>(dimData);
+  if (!readOffsets(env, argv, 1, 3, offsets)) return nullptr;
+  const int32_t* d = int32Array(env, argv[4], 5, "matmul: dims must be an Int32Array of 5");
+  if (d == nullptr) return nullptr;
   const int32_t ba = d[0], bb = d[1], M = d[2], K = d[3], N = d[4];
   if (ba <= 0 || bb <= 0 || M <= 0 || K < 0 || N <= 0) return throwError(env, "matmul: sizes must be positive");
   if (ba != bb && ba != 1 && bb != 1) return throwError(env, "matmul: batch sizes must match or one be 1");

@@ -146,93 +146,101 @@ function nativeShape(info: backend_util.Conv2DInfo, dataFormat: string, dtypes: 
   return Int32Array.from(s);
 }
 
-function run(
-  a: NativeAddon,
-  kind: 0 | 1 | 2,
-  backend: WasmBackend,
-  first: TensorInfo,
-  second: TensorInfo,
-  outShape: number[],
-  shape: Int32Array,
-): TensorInfo {
-  const out = backend.makeOutput(outShape, 'float32');
-  if (shape.some((v, i) => i !== 9 && i !== 10 && v === 0)) {
-    // An empty input or output (a filter wider than a small 'valid' input): the sums are empty.
-    // Handled here because the wasm backend's own Conv2D corrupts its heap on an empty output.
-    const bytes = outShape.reduce((p, d) => p * d, 4);
-    backend.wasm.HEAPU8.fill(
-      0,
-      backend.getMemoryOffset(out.dataId),
-      backend.getMemoryOffset(out.dataId) + bytes,
-    );
-    return out;
-  }
-  // The heap's buffer can change when makeOutput grows memory: read it afterwards.
-  a.conv2d(
-    kind,
-    backend.wasm.HEAPU8.buffer as ArrayBuffer,
-    backend.getMemoryOffset(first.dataId),
-    backend.getMemoryOffset(second.dataId),
-    backend.getMemoryOffset(out.dataId),
-    shape,
-  );
-  return out;
+/** What one convolution kernel call is: its two inputs, the geometry, the output's shape. */
+interface ConvCall {
+  first: TensorInfo;
+  second: TensorInfo;
+  info: backend_util.Conv2DInfo;
+  dataFormat: string;
+  outShape: number[];
 }
 
-export function nativeConv2D(a: NativeAddon, fallback: KernelFunc): KernelFunc {
+/**
+ * A native convolution kernel (kind 0 forward, 1 input gradient, 2 filter gradient): `parse`
+ * reads the call's inputs and attributes; what the addon does not cover goes to `fallback`.
+ */
+function nativeConvKernel(
+  a: NativeAddon,
+  kind: 0 | 1 | 2,
+  fallback: KernelFunc,
+  parse: (args: Parameters<KernelFunc>[0]) => ConvCall,
+): KernelFunc {
   return (args) => {
-    const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
-    const { strides, pad, dataFormat, dilations, dimRoundingMode } = args.attrs as unknown as Conv2DAttrs;
+    const { first, second, info, dataFormat, outShape } = parse(args);
+    const shape = nativeShape(info, dataFormat, [first.dtype, second.dtype]);
+    if (shape === null) return fallback(args);
+    const backend = args.backend as unknown as WasmBackend;
+    const out = backend.makeOutput(outShape, 'float32');
+    if (shape.some((v, i) => i !== 9 && i !== 10 && v === 0)) {
+      // An empty input or output (a filter wider than a small 'valid' input): the sums are empty.
+      // Handled here because the wasm backend's own Conv2D corrupts its heap on an empty output.
+      const start = backend.getMemoryOffset(out.dataId);
+      backend.wasm.HEAPU8.fill(0, start, start + outShape.reduce((p, d) => p * d, 4));
+      return out;
+    }
+    // The heap's buffer can change when makeOutput grows memory: read it afterwards.
+    a.conv2d(
+      kind,
+      backend.wasm.HEAPU8.buffer as ArrayBuffer,
+      backend.getMemoryOffset(first.dataId),
+      backend.getMemoryOffset(second.dataId),
+      backend.getMemoryOffset(out.dataId),
+      shape,
+    );
+    return out;
+  };
+}
+
+type Shape4 = [number, number, number, number];
+
+export function nativeConv2D(a: NativeAddon, fallback: KernelFunc): KernelFunc {
+  return nativeConvKernel(a, 0, fallback, ({ inputs, attrs }) => {
+    const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
+    const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs as unknown as Conv2DAttrs;
     const info = backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number],
+      x.shape as Shape4,
+      filter.shape as Shape4,
       strides,
       dilations,
       pad,
       dimRoundingMode,
     );
-    const shape = nativeShape(info, dataFormat, [x.dtype, filter.dtype]);
-    if (shape === null) return fallback(args);
-    return run(a, 0, args.backend as unknown as WasmBackend, x, filter, info.outShape, shape);
-  };
+    return { first: x, second: filter, info, dataFormat, outShape: info.outShape };
+  });
 }
 
 export function nativeConv2DBackpropInput(a: NativeAddon, fallback: KernelFunc): KernelFunc {
-  return (args) => {
-    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+  return nativeConvKernel(a, 1, fallback, ({ inputs, attrs }) => {
+    const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
     const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
-      args.attrs as unknown as Conv2DBackpropInputAttrs;
+      attrs as unknown as Conv2DBackpropInputAttrs;
     const info = backend_util.computeConv2DInfo(
       inputShape,
-      filter.shape as [number, number, number, number],
+      filter.shape as Shape4,
       strides,
       1,
       pad,
       dimRoundingMode,
     );
-    const shape = nativeShape(info, dataFormat, [dy.dtype, filter.dtype]);
-    if (shape === null) return fallback(args);
-    return run(a, 1, args.backend as unknown as WasmBackend, dy, filter, [...inputShape], shape);
-  };
+    return { first: dy, second: filter, info, dataFormat, outShape: [...inputShape] };
+  });
 }
 
 export function nativeConv2DBackpropFilter(a: NativeAddon, fallback: KernelFunc): KernelFunc {
-  return (args) => {
-    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  return nativeConvKernel(a, 2, fallback, ({ inputs, attrs }) => {
+    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
     const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-      args.attrs as unknown as Conv2DBackpropFilterAttrs;
+      attrs as unknown as Conv2DBackpropFilterAttrs;
     const info = backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
+      x.shape as Shape4,
       filterShape,
       strides,
       1,
       pad,
       dimRoundingMode,
     );
-    const shape = nativeShape(info, dataFormat, [x.dtype, dy.dtype]);
-    if (shape === null) return fallback(args);
-    return run(a, 2, args.backend as unknown as WasmBackend, x, dy, [...filterShape], shape);
-  };
+    return { first: x, second: dy, info, dataFormat, outShape: [...filterShape] };
+  });
 }
 
 /** Rows and channels of a channels-last tensor. */
