@@ -43,8 +43,13 @@ export {
   DataConfigSchema,
   type PipelineConfig,
   PipelineConfigSchema,
+  type RetrainConfig,
+  RetrainConfigSchema,
+  readRunConfig,
   type Stage2Config,
   Stage2ConfigSchema,
+  type StudyConfig,
+  StudyConfigSchema,
   type TrainConfig,
   TrainConfigSchema,
 } from './config/schema.ts';
@@ -71,8 +76,10 @@ export { type FeatureSet, loadFeatureFile, saveFeatureFile } from './features/fe
 export { createModel, disposeModel, type Model } from './models/model.ts';
 export { BACKBONE_NAMES, BACKBONES, createBackbone } from './models/registry.ts';
 export type { Backbone } from './models/resnet.ts';
+export type { PipelineCallbacks } from './pipeline/callbacks.ts';
 export { featuresFromModel } from './pipeline/features.ts';
-export { loadStage1Run, runPipeline, runStage1, runStage2AndReport } from './pipeline/run.ts';
+export { loadStage1Run, retrain, runPipeline, type Stage1Run } from './pipeline/run.ts';
+export { resumeStage1, runStage1, type Stage1Output } from './pipeline/stage1.ts';
 export { type MethodResult, runStage2 } from './pipeline/stage2.ts';
 export { createRng, Rng } from './random/rng.ts';
 export { type RunResults, RunResultsSchema } from './report/results.ts';

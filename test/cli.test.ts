@@ -60,7 +60,17 @@ describe('longtail CLI basics', () => {
     assert.deepEqual(j.splits, { many: 5, medium: 3, few: 2 });
     assert.equal(j.classes[9].name, 'Ankle boot');
     assert.ok(existsSync(j.histogram.svg) && existsSync(j.histogram.png));
-    const t = runCli(['data', 'summary', '--imbalance', '10', '--max-per-class', '500', '--out', dir]);
+    const t = runCli([
+      'data',
+      'summary',
+      '--imbalance',
+      '10',
+      '--max-per-class',
+      '500',
+      '--out',
+      dir,
+      '--force',
+    ]);
     assert.equal(t.code, 0, t.stderr);
     assert.match(t.stdout, /imbalance factor 10\b/);
     assert.match(t.stdout, /T-shirt\/top\s+500\s+many\s+#{40}/);
@@ -113,11 +123,22 @@ describe('longtail CLI basics', () => {
       '--json',
     ]);
     assert.equal(first.code, 0, first.stderr);
-    // Extend the run to 2 epochs, as a user would after an interruption or to train longer.
-    const cfgPath = join(out, 'config.json');
-    const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
-    writeFileSync(cfgPath, JSON.stringify({ ...cfg, epochs: 2 }));
-    const resumed = runCli(['train', '--resume', out, '--json']);
+    // Settings that would change the run are refused, each named with the run's value.
+    const clash = runCli([
+      'train',
+      '--resume',
+      out,
+      '--backbone',
+      'resnet20',
+      '--lr',
+      '0.5',
+      '--epochs',
+      '2',
+    ]);
+    assert.equal(clash.code, 2);
+    assert.match(clash.stderr, /backbone "resnet20" \(the run has "resnet8"\), lr 0.5 \(the run has 0.1\)/);
+    // Extend the run to 2 epochs, as a user would to train longer.
+    const resumed = runCli(['train', '--resume', out, '--epochs', '2', '--json']);
     assert.equal(resumed.code, 0, resumed.stderr);
     const epochs = readFileSync(join(out, 'epochs.jsonl'), 'utf8')
       .trim()
@@ -127,7 +148,8 @@ describe('longtail CLI basics', () => {
     assert.doesNotMatch(resumed.stderr, /epoch 1\/2/);
     const none = runCli(['train', '--resume', join(dir, 'nothing')]);
     assert.equal(none.code, 2);
-    assert.match(none.stderr, /not a run folder \(no config.json\)/);
+    assert.match(none.stderr, /config.json: no such file \(not a longtail run folder\)/);
+    assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).epochs, 2);
   });
 
   it('a config file may name the stage-2 methods as the flag does (method) or as the schema (methods)', () => {

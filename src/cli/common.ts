@@ -2,21 +2,8 @@
  * Conventions shared by every command: where a run is written, how tables and JSON are printed,
  * how progress is shown (always on stderr, so `--json` output on stdout stays one document).
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { Option } from 'commander';
 import { initBackend } from '../backend/backend.ts';
-
-/** `runs/<command>-<timestamp>` unless the user gave --out. */
-export function resolveOutDir(command: string, out: string | undefined): string {
-  const dir = out ?? join('runs', `${command}-${timestamp()}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-export function timestamp(d = new Date()): string {
-  return d.toISOString().replace(/[:]/g, '-').replace(/\..+$/, '');
-}
 
 export const backendOption = () =>
   new Option('--backend <name>', 'compute backend: tensorflow, wasm or cpu (default: best available)').env(

@@ -2,11 +2,12 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { DataConfigSchema } from '../config/schema.ts';
 import { splitOf } from '../eval/shot-splits.ts';
-import { loadRunData } from '../pipeline/run.ts';
+import { openRun, planRun } from '../io/run-folder.ts';
+import { loadRunData } from '../pipeline/stage1.ts';
 import { classCountChart } from '../report/charts.ts';
 import { writeChart } from '../report/render.ts';
-import { formatTable, printJson, resolveOutDir } from './common.ts';
-import { addDataOptions, configFromFlags } from './options.ts';
+import { formatTable, printJson } from './common.ts';
+import { addDataOptions, addOutOptions, configFromFlags } from './options.ts';
 
 export function registerData(program: Command): void {
   const data = program.command('data').description('inspect data sets');
@@ -17,12 +18,13 @@ export function registerData(program: Command): void {
         'terminal, and a class-count histogram written as SVG and PNG',
     );
   addDataOptions(summary);
+  summary.option('--config <file>', 'YAML or JSON file with any of these settings (flags win)');
+  addOutOptions(summary, 'where the histogram goes', 'runs/data-summary-<time>');
   summary
-    .option('--config <file>', 'YAML or JSON file with any of these settings (flags win)')
-    .option('--out <dir>', 'where the histogram goes (default runs/data-summary-<timestamp>)')
     .option('--json', 'print one JSON document instead of the table')
     .action(async (opts: Record<string, unknown>) => {
       const cfg = configFromFlags(DataConfigSchema.strict(), opts);
+      const plan = planRun('data-summary', opts.out as string | undefined, { force: opts.force === true });
       const d = await loadRunData(cfg);
       const thresholds = { many: cfg.manyThreshold, few: cfg.fewThreshold };
       const counts = d.trainCounts;
@@ -34,11 +36,13 @@ export function registerData(program: Command): void {
         train: n,
         split: splitOf(n, thresholds),
       }));
-      const outDir = resolveOutDir('data-summary', opts.out as string | undefined);
+      const folder = openRun(plan);
+      const outDir = folder.dir;
       const chart = await writeChart(
         join(outDir, 'class-counts'),
         classCountChart({ classNames: d.classNames, trainCounts: counts, thresholds }),
       );
+      folder.release();
       const summaryJson = {
         dataset: d.name,
         source: d.source,

@@ -42,6 +42,28 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** File-system failures a user can fix (permissions, a full disk, a file where a folder belongs). */
+const FS_REASONS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EISDIR: 'is a folder, expected a file',
+  EEXIST: 'a file is in the way (expected a folder)',
+  EMFILE: 'too many open files',
+};
+
+function fileSystemMessage(err: unknown): string | null {
+  const e = err as NodeJS.ErrnoException;
+  const reason = typeof e?.code === 'string' ? FS_REASONS[e.code] : undefined;
+  if (reason === undefined) return null;
+  const verb =
+    e.syscall === 'open' || e.syscall === 'scandir' || e.syscall === 'read' ? 'cannot use' : 'cannot write';
+  return `${verb} ${e.path ?? '(a file)'}: ${reason} (${e.code})`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
@@ -54,6 +76,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (err instanceof UserError) {
       process.stderr.write(`longtail: ${err.message}\n`);
+      return 2;
+    }
+    const fsMessage = fileSystemMessage(err);
+    if (fsMessage !== null) {
+      process.stderr.write(`longtail: ${fsMessage}\n`);
       return 2;
     }
     process.stderr.write(

@@ -9,14 +9,27 @@ import { DATASET_NAMES } from '../data/registry.ts';
 import { BACKBONE_NAMES } from '../models/registry.ts';
 import { SAMPLER_NAMES } from '../sampling/samplers.ts';
 
-export function num(flag: string, integer = false) {
+/** A numeric flag's parser; `min` refuses values below it (e.g. `--top-k 0`). */
+export function num(flag: string, integer = false, min?: number) {
   return (v: string) => {
     const n = Number(v);
     if (v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
       throw new InvalidArgumentError(`${flag} expects ${integer ? 'an integer' : 'a number'}, got '${v}'`);
     }
+    if (min !== undefined && n < min)
+      throw new InvalidArgumentError(`${flag} must be at least ${min}, got ${v}`);
     return n;
   };
+}
+
+/** `--out DIR` and `--force`, for every command that writes a run folder. */
+export function addOutOptions(cmd: Command, what: string, defaultDir: string): Command {
+  return cmd
+    .option(
+      '--out <dir>',
+      `${what} (default ${defaultDir}); an existing non-empty folder is refused without --force`,
+    )
+    .option('--force', 'replace the run in an existing --out folder (only the files longtail writes)');
 }
 
 export function addDataOptions(cmd: Command): Command {
@@ -50,7 +63,7 @@ export function addDataOptions(cmd: Command): Command {
     .option('--data-root <dir>', 'list: folder the list paths are relative to')
     .option(
       '--image-size <px>',
-      'list: square image side after resize and centre crop (default 64)',
+      'list: square image side after resize and centre crop, 8-1024 (default 64)',
       num('--image-size', true),
     );
   addThresholdOptions(cmd);
@@ -153,20 +166,38 @@ export function addStage2Options(cmd: Command): Command {
     );
 }
 
+/** Flags that say where and how to run, not what: never part of a saved configuration. */
 const NOT_CONFIG = new Set([
   'config',
   'out',
+  'force',
   'json',
   'backend',
   'resume',
-  'run',
-  'features',
   'exportFeatures',
   'quiet',
 ]);
 
-/** Resolves a command's configuration from defaults, --config and flags. */
+/**
+ * Only the settings the user gave (flags and --config), validated by the full schema: for
+ * `--resume`, where the saved run supplies the rest and a default must not pass for a choice.
+ */
+export function givenSettings<S extends z.ZodType>(
+  schema: S,
+  opts: Record<string, unknown>,
+): Partial<z.infer<S>> {
+  const layers = settingLayers(opts);
+  const all = resolveConfig(schema, layers) as Record<string, unknown>;
+  const given = new Set(layers.flatMap((l) => Object.keys(l.values)));
+  return Object.fromEntries(Object.entries(all).filter(([k]) => given.has(k))) as Partial<z.infer<S>>;
+}
+
+/** Resolves a command's configuration from defaults, --config and flags (one schema per command). */
 export function configFromFlags<S extends z.ZodType>(schema: S, opts: Record<string, unknown>): z.infer<S> {
+  return resolveConfig(schema, settingLayers(opts));
+}
+
+function settingLayers(opts: Record<string, unknown>): { source: string; values: Record<string, unknown> }[] {
   const flags: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(opts)) {
     if (NOT_CONFIG.has(k) || v === undefined) continue;
@@ -179,5 +210,5 @@ export function configFromFlags<S extends z.ZodType>(schema: S, opts: Record<str
     layers.push({ source: opts.config, values: method === undefined ? file : { methods: method, ...file } });
   }
   layers.push({ source: 'flags', values: flags });
-  return resolveConfig(schema, layers);
+  return layers;
 }

@@ -5,6 +5,7 @@ import { parseImageList } from '../data/image-list.ts';
 import { exportModel } from '../deploy/export.ts';
 import { loadModel, type Prediction } from '../deploy/predict.ts';
 import { DataError } from '../errors.ts';
+import { planRun } from '../io/run-folder.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
 import { num } from './options.ts';
 import { progress } from './progress.ts';
@@ -45,9 +46,12 @@ export function registerPredictAndExport(program: Command): void {
         '(INPUT: image files of any size, folders of images, or list files)',
     )
     .argument('<input...>', 'image files (PNG, JPEG, ...), folders of images, or .txt list files')
-    .requiredOption('--run <dir>', 'a run folder of `longtail demo` or `longtail retrain --run`')
+    .requiredOption(
+      '--run <dir>',
+      'a run folder with stage-2 classifiers: a `longtail demo` run, a stage-1 run after `longtail retrain --run` (its stage2/), or a retrain folder',
+    )
     .option('--method <name>', 'joint, ncm, crt, tau-norm or lws (default crt)', 'crt')
-    .option('--top-k <k>', 'classes to show per image (default 5)', num('--top-k', true), 5)
+    .option('--top-k <k>', 'classes to show per image (default 5)', num('--top-k', true, 1), 5)
     .option('--json', 'print one JSON document')
     .addOption(backendOption())
     .action(
@@ -101,16 +105,30 @@ export function registerPredictAndExport(program: Command): void {
     )
     .requiredOption('--run <dir>', 'a run folder of `longtail demo` or `longtail retrain --run`')
     .option('--method <name>', 'joint, ncm, crt, tau-norm or lws (default crt)', 'crt')
-    .requiredOption('--out <dir>', 'folder for model.json, weights.bin, labels.json')
+    .requiredOption(
+      '--out <dir>',
+      'folder for model.json, weights.bin, labels.json; an existing non-empty folder is refused without --force',
+    )
+    .option('--force', 'write into a non-empty --out folder (replacing model.json, weights.bin, labels.json)')
     .option('--json', 'print one JSON document')
     .addOption(backendOption())
-    .action(async (opts: { run: string; method: string; out: string; json?: boolean; backend?: string }) => {
-      await startBackend(opts.backend);
-      const r = exportModel(opts.run, opts.method, opts.out);
-      if (opts.json) printJson(r);
-      else
-        console.log(
-          `wrote ${r.files.map((f) => join(r.dir, f)).join(', ')}: input [n, ${r.inputShape.join(', ')}] in [0, 1], output probabilities [n, ${r.numClasses}]`,
-        );
-    });
+    .action(
+      async (opts: {
+        run: string;
+        method: string;
+        out: string;
+        force?: boolean;
+        json?: boolean;
+        backend?: string;
+      }) => {
+        planRun('export', opts.out, { force: opts.force === true });
+        await startBackend(opts.backend);
+        const r = exportModel(opts.run, opts.method, opts.out);
+        if (opts.json) printJson(r);
+        else
+          console.log(
+            `wrote ${r.files.map((f) => join(r.dir, f)).join(', ')}: input [n, ${r.inputShape.join(', ')}] in [0, 1], output probabilities [n, ${r.numClasses}]`,
+          );
+      },
+    );
 }

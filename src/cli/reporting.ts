@@ -1,9 +1,21 @@
-/** Turns pipeline callbacks into progress bars and notes on stderr. */
-import type { PipelineCallbacks } from '../pipeline/run.ts';
+/** Turns pipeline callbacks into progress bars and notes on stderr, and handles Ctrl-C meanwhile. */
+import type { PipelineCallbacks } from '../pipeline/callbacks.ts';
 import { note } from './common.ts';
+import { onInterrupt, stage1Saved } from './interrupt.ts';
 import { type Progress, progress } from './progress.ts';
 
-export function cliCallbacks(): PipelineCallbacks & { done(): void } {
+export interface CliCallbacks extends PipelineCallbacks {
+  /** Stops the progress bar and the Ctrl-C handler. */
+  done(): void;
+  /** The run folder, once opened. */
+  runDir(): string | null;
+}
+
+export function cliCallbacks(): CliCallbacks {
+  let dir: string | null = null;
+  let epoch = 0;
+  let epochs = 0;
+  let stage2 = false;
   let bar: Progress | null = null;
   let barKey = '';
   const barFor = (key: string, label: string) => {
@@ -19,21 +31,32 @@ export function cliCallbacks(): PipelineCallbacks & { done(): void } {
     bar = null;
     barKey = '';
   };
+  const stopInterrupt = onInterrupt(finish, () => stage1Saved(dir, epoch, epochs, stage2));
   return {
     onPhase: (name) => {
       finish();
+      if (name.startsWith('stage 2')) stage2 = true;
       note(`== ${name}`);
     },
-    onStep: (s, epochs) =>
-      barFor(`epoch${s.epoch}`, `epoch ${s.epoch + 1}/${epochs}`).update(s.step, s.steps, {
+    onRunFolder: (d) => {
+      dir = d;
+      note(`run folder: ${d}`);
+    },
+    onStep: (s, total) => {
+      epoch = Math.max(epoch, s.epoch); // epochs completed before this one (a resumed run starts later)
+      epochs = total;
+      barFor(`epoch${s.epoch}`, `epoch ${s.epoch + 1}/${total}`).update(s.step, s.steps, {
         loss: s.loss.toFixed(3),
         acc: (100 * s.acc).toFixed(1),
         'img/s': s.imagesPerSec.toFixed(0),
-      }),
-    onEpoch: (r, epochs) => {
+      });
+    },
+    onEpoch: (r, total) => {
+      epoch = r.epoch;
+      epochs = total;
       finish();
       note(
-        `epoch ${r.epoch}/${epochs}  loss ${r.loss.toFixed(3)}  train ${(100 * r.trainAcc).toFixed(1)}%  ` +
+        `epoch ${r.epoch}/${total}  loss ${r.loss.toFixed(3)}  train ${(100 * r.trainAcc).toFixed(1)}%  ` +
           `val ${r.valAcc === null ? '-' : `${(100 * r.valAcc).toFixed(1)}%`}  ${r.imagesPerSec.toFixed(0)} img/s  ${r.seconds.toFixed(1)} s`,
       );
     },
@@ -51,6 +74,10 @@ export function cliCallbacks(): PipelineCallbacks & { done(): void } {
       finish();
       note(`warning: ${m}`);
     },
-    done: finish,
+    done: () => {
+      finish();
+      stopInterrupt();
+    },
+    runDir: () => dir,
   };
 }

@@ -1,8 +1,15 @@
 import type { Command } from 'commander';
-import { PipelineConfigSchema } from '../config/schema.ts';
+import { StudyConfigSchema } from '../config/schema.ts';
+import { ConfigError } from '../errors.ts';
 import { runSamplerStudy, STUDY_SAMPLERS } from '../pipeline/study.ts';
-import { backendOption, formatTable, note, printJson, resolveOutDir, startBackend } from './common.ts';
-import { addDataOptions, addStage2Options, addTrainOptions, configFromFlags } from './options.ts';
+import { backendOption, formatTable, note, printJson, startBackend } from './common.ts';
+import {
+  addDataOptions,
+  addOutOptions,
+  addStage2Options,
+  addTrainOptions,
+  configFromFlags,
+} from './options.ts';
 import { cliCallbacks } from './reporting.ts';
 
 export function registerStudy(program: Command): void {
@@ -19,21 +26,33 @@ export function registerStudy(program: Command): void {
   addTrainOptions(cmd);
   addStage2Options(cmd);
   cmd
-    .option('--samplers <list>', `comma-separated subset of ${STUDY_SAMPLERS.join(', ')}`)
-    .option('--config <file>', 'YAML or JSON file with any of these settings (flags win)')
-    .option('--out <dir>', 'study folder (default runs/study-samplers-<timestamp>)')
+    .option(
+      '--samplers <list>',
+      `the stage-1 samplers to compare, comma-separated (default ${STUDY_SAMPLERS.join(', ')}); findings are judged only where the grid supports them`,
+    )
+    .option('--config <file>', 'YAML or JSON file with any of these settings (flags win)');
+  addOutOptions(cmd, 'study folder', 'runs/study-samplers-<time>');
+  cmd
     .option('--json', 'print one JSON document instead of the table')
     .addOption(backendOption())
     .action(async (opts: Record<string, unknown>) => {
-      const { samplers, sampler: _ignored, ...rest } = opts;
-      const cfg = configFromFlags(PipelineConfigSchema, rest);
-      const list =
-        typeof samplers === 'string' ? samplers.split(',').map((s) => s.trim()) : [...STUDY_SAMPLERS];
+      if (opts.sampler !== undefined || opts.samplerQ !== undefined)
+        throw new ConfigError(
+          'study samplers runs each sampler of --samplers; --sampler / --sampler-q do not apply',
+        );
+      const { samplers, ...rest } = opts;
+      const cfg = configFromFlags(StudyConfigSchema.strict(), {
+        ...rest,
+        ...(typeof samplers === 'string' ? { samplers: samplers.split(',').map((s) => s.trim()) } : {}),
+      });
       await startBackend(opts.backend as string | undefined);
-      const outDir = resolveOutDir('study-samplers', opts.out as string | undefined);
       const cb = cliCallbacks();
-      const r = await runSamplerStudy(cfg, outDir, { ...cb, samplers: list });
+      const r = await runSamplerStudy(cfg, opts.out as string | undefined, {
+        ...cb,
+        force: opts.force === true,
+      });
       cb.done();
+      const outDir = r.runDir;
       const rows = Object.entries(r.runs).flatMap(([s, run]) =>
         run.methods.map((m) => [
           s,
@@ -49,7 +68,7 @@ export function registerStudy(program: Command): void {
       console.log('');
       for (const f of r.findings)
         console.log(
-          `${f.id}. ${f.reproduced ? 'REPRODUCED    ' : 'NOT REPRODUCED'} ${f.claim}\n   ${f.evidence}`,
+          `${f.id}. ${f.reproduced === null ? 'NOT JUDGED    ' : f.reproduced ? 'REPRODUCED    ' : 'NOT REPRODUCED'} ${f.claim}\n   ${f.evidence}`,
         );
       note(`\nstudy: ${outDir}/study.md`);
     });

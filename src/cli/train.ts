@@ -1,14 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { type TrainConfig, TrainConfigSchema } from '../config/schema.ts';
+import { TrainConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { saveFeatureFile } from '../features/feature-set.ts';
+import { runFile } from '../io/run-folder.ts';
 import { disposeModel } from '../models/model.ts';
 import { accuracyOfFeatures } from '../pipeline/quick-eval.ts';
-import { runStage1 } from '../pipeline/run.ts';
-import { backendOption, note, printJson, resolveOutDir, startBackend } from './common.ts';
-import { addDataOptions, addTrainOptions, configFromFlags } from './options.ts';
+import { RESUME_MAY_CHANGE, resumeStage1, runStage1 } from '../pipeline/stage1.ts';
+import { backendOption, note, printJson, startBackend } from './common.ts';
+import { addDataOptions, addOutOptions, addTrainOptions, configFromFlags, givenSettings } from './options.ts';
 import { cliCallbacks } from './reporting.ts';
 
 export function registerTrain(program: Command): void {
@@ -21,49 +20,53 @@ export function registerTrain(program: Command): void {
     );
   addDataOptions(cmd);
   addTrainOptions(cmd);
+  cmd.option('--config <file>', 'YAML or JSON file with any of these settings (flags win)');
+  addOutOptions(cmd, 'run folder', 'runs/train-<time>');
   cmd
-    .option('--config <file>', 'YAML or JSON file with any of these settings (flags win)')
-    .option('--out <dir>', 'run folder (default runs/train-<timestamp>)')
-    .option('--resume <run>', 'continue an interrupted run in this folder (its settings are used)')
+    .option(
+      '--resume <run>',
+      `continue an interrupted run in this folder with its saved settings; only ${RESUME_MAY_CHANGE.map((k) => `--${k}`).join(' (to extend it) and ')} may be given again with another value`,
+    )
     .option('--export-features <path>', 'also write the features here: .npz, or a folder of .npy files')
     .option('--json', 'print one JSON document (stage-1 summary) instead of text')
     .addOption(backendOption())
     .action(async (opts: Record<string, unknown>) => {
-      let cfg: TrainConfig;
-      let outDir: string;
-      if (typeof opts.resume === 'string') {
-        const cfgPath = join(opts.resume, 'config.json');
-        if (!existsSync(cfgPath))
-          throw new ConfigError(`--resume ${opts.resume}: not a run folder (no config.json)`);
-        const { command: _c, ...saved } = JSON.parse(readFileSync(cfgPath, 'utf8'));
-        cfg = TrainConfigSchema.parse(saved);
-        outDir = opts.resume;
-      } else {
-        cfg = configFromFlags(TrainConfigSchema.strict(), opts);
-        outDir = resolveOutDir('train', opts.out as string | undefined);
-      }
+      const resume = opts.resume as string | undefined;
+      if (resume !== undefined && (opts.out !== undefined || opts.force))
+        throw new ConfigError('--resume continues the run in its own folder: drop --out / --force');
+      // Validate everything (flags, config file) before the backend starts or a file is written.
+      const cfg =
+        resume === undefined
+          ? configFromFlags(TrainConfigSchema.strict(), opts)
+          : givenSettings(TrainConfigSchema.strict(), opts);
       await startBackend(opts.backend as string | undefined);
       const cb = cliCallbacks();
-      const s1 = await runStage1(cfg, outDir, { ...cb, ...(opts.resume ? { resume: true } : {}) });
+      const s1 =
+        resume === undefined
+          ? await runStage1(TrainConfigSchema.parse(cfg), opts.out as string | undefined, {
+              ...cb,
+              force: opts.force === true,
+            })
+          : await resumeStage1(resume, cfg, cb);
       cb.done();
       try {
         if (typeof opts.exportFeatures === 'string') saveFeatureFile(opts.exportFeatures, s1.features);
         const test = accuracyOfFeatures(s1.features);
         const summary = {
-          runDir: outDir,
-          bestEpoch: s1.bestEpoch,
-          bestValAcc: s1.bestValAcc,
+          runDir: s1.runDir,
+          bestEpoch: s1.summary.bestEpoch,
+          bestValAcc: s1.summary.bestValAcc,
           jointTestAcc: test,
           seconds: s1.seconds,
-          features: join(outDir, 'features.npz'),
+          features: runFile(s1.runDir, 'features'),
         };
         if (opts.json) printJson(summary);
         else {
           note(
-            `best epoch ${s1.bestEpoch}${s1.bestValAcc === null ? '' : ` (validation ${(100 * s1.bestValAcc).toFixed(1)}%)`}`,
+            `best epoch ${s1.summary.bestEpoch}${s1.summary.bestValAcc === null ? '' : ` (validation ${(100 * s1.summary.bestValAcc).toFixed(1)}%)`}`,
           );
-          console.log(`joint classifier test top-1: ${(100 * test).toFixed(2)}%   run: ${outDir}`);
-          console.log(`next: longtail retrain --run ${outDir} --method all`);
+          console.log(`joint classifier test top-1: ${(100 * test).toFixed(2)}%   run: ${s1.runDir}`);
+          console.log(`next: longtail retrain --run ${s1.runDir} --method all`);
         }
       } finally {
         disposeModel(s1.model);

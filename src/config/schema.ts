@@ -1,8 +1,11 @@
 /**
- * One schema for a run's configuration. Resolution order: defaults < config file (--config,
- * YAML or JSON) < flags. The resolved configuration is written next to the results.
+ * One schema per command for a run's configuration; the defaults live here and nowhere else
+ * (`*_DEFAULTS` are the schemas applied to nothing). Resolution order: defaults < config file
+ * (--config, YAML or JSON) < flags. The resolved configuration is written next to the results as
+ * `config.json`, and read back by one function (`readRunConfig`), validated by the same schema.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { closest, distance } from 'fastest-levenshtein';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DATASET_NAMES } from '../data/registry.ts';
@@ -24,7 +27,8 @@ export const DataConfigSchema = z.object({
   valList: z.string().optional(),
   testList: z.string().optional(),
   dataRoot: z.string().optional(),
-  imageSize: z.number().int().min(8).optional(),
+  /** List files: the square side images are resized and cropped to. */
+  imageSize: z.number().int().min(8).max(1024).optional(),
   download: z.boolean().optional(),
   manyThreshold: z.number().int().min(0).default(100),
   fewThreshold: z.number().int().min(0).default(20),
@@ -68,9 +72,72 @@ export const Stage2ConfigSchema = z.object({
 
 export type Stage2Config = z.infer<typeof Stage2ConfigSchema>;
 
-/** The whole pipeline (demo, study): stage 1 and stage 2 settings in one file. */
+/** The whole pipeline (demo): stage 1 and stage 2 settings in one file. */
 export const PipelineConfigSchema = TrainConfigSchema.extend(Stage2ConfigSchema.shape).strict();
 export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
+
+/**
+ * `retrain`: stage 2 on a run (`run`) or a feature file (`features`). The stage-1 settings cRT and
+ * LWS follow (LR, weight decay, seed, batch size) come from the run, else from TRAIN_DEFAULTS;
+ * given here, they override. Thresholds likewise default to the run's.
+ */
+export const RetrainConfigSchema = Stage2ConfigSchema.extend({
+  run: z.string().optional(),
+  features: z.string().optional(),
+  lr: z.number().positive().optional(),
+  weightDecay: z.number().min(0).optional(),
+  seed: z.number().int().min(0).optional(),
+  batchSize: z.number().int().positive().optional(),
+  manyThreshold: z.number().int().min(0).optional(),
+  fewThreshold: z.number().int().min(0).optional(),
+}).strict();
+export type RetrainConfig = z.infer<typeof RetrainConfigSchema>;
+
+/** `study samplers`: the pipeline once per stage-1 sampler of the grid (the `sampler` setting is the grid's). */
+export const StudyConfigSchema = PipelineConfigSchema.omit({ sampler: true, samplerQ: true }).extend({
+  samplers: z.array(z.string()).min(1).optional(),
+});
+export type StudyConfig = z.infer<typeof StudyConfigSchema>;
+
+export const TRAIN_DEFAULTS: TrainConfig = TrainConfigSchema.parse({});
+export const STAGE2_DEFAULTS: Stage2Config = Stage2ConfigSchema.parse({});
+export const PIPELINE_DEFAULTS: PipelineConfig = PipelineConfigSchema.parse({});
+
+/** The schema of each command that writes a `config.json`, by the `command` it records. */
+export const COMMAND_SCHEMAS = {
+  train: TrainConfigSchema.strict(),
+  demo: PipelineConfigSchema,
+  retrain: RetrainConfigSchema,
+  'study samplers': PipelineConfigSchema,
+} as const;
+export type RunCommand = keyof typeof COMMAND_SCHEMAS;
+
+/** A run folder's `config.json`, validated by its command's schema. */
+export type RunConfig =
+  | { command: 'train' | 'demo' | 'study samplers'; config: TrainConfig & Partial<Stage2Config> }
+  | { command: 'retrain'; config: RetrainConfig };
+
+/** Reads and validates a run folder's `config.json` (the one reader of it). */
+export function readRunConfig(path: string): RunConfig {
+  if (!existsSync(path)) throw new ConfigError(`${path}: no such file (not a longtail run folder)`);
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ConfigError(`${path}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new ConfigError(`${path}: expected a JSON object of settings`);
+  const { command, ...settings } = value as Record<string, unknown>;
+  if (typeof command !== 'string' || !Object.hasOwn(COMMAND_SCHEMAS, command)) {
+    throw new ConfigError(
+      `${path}: 'command' must be one of ${Object.keys(COMMAND_SCHEMAS).join(', ')}, got ${JSON.stringify(command)}`,
+    );
+  }
+  const schema = COMMAND_SCHEMAS[command as RunCommand];
+  const config = resolveConfig(schema, [{ source: path, values: settings }]);
+  return { command, config } as RunConfig;
+}
 
 /** Reads a YAML or JSON config file into a plain object. */
 export function readConfigFile(path: string): Record<string, unknown> {
@@ -103,16 +170,35 @@ export function resolveConfig<S extends z.ZodType>(
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const field = issue.path.join('.') || '(config)';
+    if (issue.code === 'unrecognized_keys') {
+      const keys = (issue as { keys: string[] }).keys;
+      const from = [...layers].reverse().find((l) => keys.some((k) => l.values[k] !== undefined))?.source;
+      const valid = Object.keys(knownKeys(schema));
+      const hints = keys.map((k) => {
+        const near = valid.length > 0 ? closest(k, valid) : undefined;
+        return near !== undefined && similar(k, near) ? `${k} (did you mean ${near}?)` : k;
+      });
+      throw new ConfigError(
+        `${from ?? '(config)'}: unknown setting(s) ${hints.join(', ')}; settings are the flags in camelCase, e.g. ${valid.slice(0, 6).join(', ')}`,
+      );
+    }
     const from =
       [...layers].reverse().find((l) => l.values[String(issue.path[0])] !== undefined)?.source ?? 'defaults';
     const got = merged[String(issue.path[0])];
-    const msg =
-      issue.code === 'unrecognized_keys'
-        ? `unknown setting(s) ${(issue as { keys: string[] }).keys.join(', ')}`
-        : issue.message;
     throw new ConfigError(
-      `${field}: ${msg}${got !== undefined ? ` (got ${JSON.stringify(got)} from ${from})` : ` (in ${from})`}`,
+      `${field}: ${issue.message}${got !== undefined ? ` (got ${JSON.stringify(got)} from ${from})` : ` (in ${from})`}`,
     );
   }
   return r.data;
+}
+
+/** The keys an object schema accepts (for hints). */
+function knownKeys(schema: z.ZodType): Record<string, unknown> {
+  const shape = (schema as unknown as { shape?: Record<string, unknown> }).shape;
+  return shape ?? {};
+}
+
+/** Close enough to be a typo: a few letters apart (case ignored). */
+function similar(a: string, b: string): boolean {
+  return distance(a.toLowerCase(), b.toLowerCase()) <= Math.max(2, Math.floor(a.length / 3));
 }

@@ -4,16 +4,19 @@
  * a trained model can be used and exported without re-running stage 2.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import type { MethodName } from '../classifiers/registry.ts';
 import type { FeatureTransform, FoldedLinear, Stage2Classifier } from '../classifiers/types.ts';
 import { type ArraysToWrite, readNpz, writeNpz } from '../data/npy.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
+import { fileSha256, RUN_FILES, runFile } from '../io/run-folder.ts';
 
 export interface FoldedRecord {
   /** Folder holding the stage-1 model (best.npz, config.json), relative to this run; null for a feature-file run. */
   stage1Run: string | null;
+  /** SHA-256 of the stage-1 run's best.npz these classifiers were trained on (null for a feature file). */
+  backboneSha256: string | null;
   classNames: string[];
   dim: number;
   methods: Record<string, { transform: FeatureTransform['kind'] }>;
@@ -22,7 +25,7 @@ export interface FoldedRecord {
 export function saveFolded(
   outDir: string,
   classifiers: Map<MethodName, Stage2Classifier>,
-  info: { stage1Run: string | null; classNames: string[]; dim: number },
+  info: { stage1Run: string | null; backboneSha256: string | null; classNames: string[]; dim: number },
 ): void {
   const arrays: ArraysToWrite = {};
   const methods: FoldedRecord['methods'] = {};
@@ -33,14 +36,15 @@ export function saveFolded(
     if (f.transform.kind === 'cl2n') arrays[`${name}/mean`] = { data: f.transform.mean, shape: [clf.dim] };
     methods[name] = { transform: f.transform.kind };
   }
-  writeNpz(join(outDir, 'classifiers.npz'), arrays);
+  writeNpz(runFile(outDir, 'classifiers'), arrays);
   const record: FoldedRecord = {
     stage1Run: info.stage1Run === null ? null : relative(resolve(outDir), resolve(info.stage1Run)) || '.',
+    backboneSha256: info.backboneSha256,
     classNames: info.classNames,
     dim: info.dim,
     methods,
   };
-  writeJsonAtomic(join(outDir, 'classifiers.json'), record);
+  writeJsonAtomic(runFile(outDir, 'classifiersRecord'), record);
 }
 
 export interface LoadedFolded {
@@ -50,21 +54,69 @@ export interface LoadedFolded {
   stage1Dir: string | null;
 }
 
-/** Reads one method's folded layer from a run folder. */
-export function loadFolded(runDir: string, method: string): LoadedFolded {
-  const jsonPath = join(runDir, 'classifiers.json');
-  const npzPath = join(runDir, 'classifiers.npz');
-  if (!existsSync(jsonPath) || !existsSync(npzPath)) {
-    throw new DataError(
-      `${runDir}: no stage-2 classifiers here (classifiers.json / classifiers.npz); run \`longtail demo\` or \`longtail retrain\` first`,
-    );
+/**
+ * The folder holding a run's stage-2 classifiers: the run itself (demo, or a retrain's own folder),
+ * else its `stage2/` (where `retrain --run DIR` keeps them).
+ */
+export function classifierFolder(runDir: string): string {
+  if (existsSync(runFile(runDir, 'classifiersRecord'))) return runDir;
+  const inner = runFile(runDir, 'stage2');
+  if (existsSync(runFile(inner, 'classifiersRecord'))) return inner;
+  throw new DataError(
+    `${runDir}: no stage-2 classifiers here or in ${inner} (${RUN_FILES.classifiersRecord}); run \`longtail retrain --run ${runDir}\` (or \`longtail demo\`) first`,
+  );
+}
+
+function readRecord(path: string): FoldedRecord {
+  let r: Partial<FoldedRecord>;
+  try {
+    r = JSON.parse(readFileSync(path, 'utf8')) as Partial<FoldedRecord>;
+  } catch (e) {
+    throw new DataError(`${path}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
-  const record = JSON.parse(readFileSync(jsonPath, 'utf8')) as FoldedRecord;
+  const ok =
+    r !== null &&
+    typeof r === 'object' &&
+    (r.stage1Run === null || typeof r.stage1Run === 'string') &&
+    Array.isArray(r.classNames) &&
+    Number.isInteger(r.dim) &&
+    typeof r.methods === 'object' &&
+    r.methods !== null;
+  if (!ok)
+    throw new DataError(
+      `${path}: not a longtail classifier record (needs stage1Run, classNames, dim, methods)`,
+    );
+  return { backboneSha256: null, ...r } as FoldedRecord;
+}
+
+/**
+ * Reads one method's folded layer from a run folder (or its stage2/), and checks that the stage-1
+ * backbone it was trained on is still the one in that run (same best.npz): a head trained on one
+ * backbone and used on another predicts the wrong classes.
+ */
+export function loadFolded(runDir: string, method: string): LoadedFolded {
+  const dir = classifierFolder(runDir);
+  const jsonPath = runFile(dir, 'classifiersRecord');
+  const npzPath = runFile(dir, 'classifiers');
+  if (!existsSync(npzPath))
+    throw new DataError(`${dir}: ${RUN_FILES.classifiersRecord} without ${RUN_FILES.classifiers}`);
+  const record = readRecord(jsonPath);
   const m = record.methods[method];
   if (m === undefined) {
     throw new ConfigError(
-      `${runDir}: has no '${method}' classifier; this run has: ${Object.keys(record.methods).join(', ')}`,
+      `${dir}: has no '${method}' classifier; this run has: ${Object.keys(record.methods).join(', ')}`,
     );
+  }
+  const stage1Dir = record.stage1Run === null ? null : resolve(dir, record.stage1Run);
+  if (stage1Dir !== null && record.backboneSha256 !== null) {
+    const best = runFile(stage1Dir, 'best');
+    const now = existsSync(best) ? fileSha256(best) : 'missing';
+    if (now !== record.backboneSha256) {
+      throw new DataError(
+        `${dir}: its classifiers were trained on the backbone ${best} had then (sha256 ${record.backboneSha256.slice(0, 12)}), ` +
+          `which has since ${now === 'missing' ? 'been removed' : `changed (now ${now.slice(0, 12)})`}; run \`longtail retrain --run ${stage1Dir}\` again`,
+      );
+    }
   }
   const arrays = readNpz(npzPath);
   const get = (k: string) => {
@@ -75,9 +127,5 @@ export function loadFolded(runDir: string, method: string): LoadedFolded {
   };
   const transform: FeatureTransform =
     m.transform === 'cl2n' ? { kind: 'cl2n', mean: get('mean') } : { kind: m.transform };
-  return {
-    record,
-    layer: { weight: get('weight'), bias: get('bias'), transform },
-    stage1Dir: record.stage1Run === null ? null : resolve(runDir, record.stage1Run),
-  };
+  return { record, layer: { weight: get('weight'), bias: get('bias'), transform }, stage1Dir };
 }

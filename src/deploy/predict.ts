@@ -2,14 +2,12 @@
  * Using a trained model: the frozen stage-1 backbone with one stage-2 classifier, folded into a
  * linear layer. `loadModel(runDir, { method })` -> `predict(images)` -> class probabilities.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { foldedLogits } from '../classifiers/linear-ops.ts';
 import { decodeImage } from '../data/image-list.ts';
 import { ConfigError, DataError } from '../errors.ts';
-import { createModel, disposeModel, loadModelArrays, type Model } from '../models/model.ts';
-import { loadCheckpoint } from '../train/checkpoint.ts';
+import { disposeModel, type Model } from '../models/model.ts';
+import { loadStage1Model } from '../train/stage1-model.ts';
 import { type LoadedFolded, loadFolded } from './folded.ts';
 
 export interface Prediction {
@@ -31,18 +29,6 @@ export interface LoadedModel {
   /** Logits of the folded layer, [n, C]. */
   logits(images: Float32Array, n: number): Float32Array;
   dispose(): void;
-}
-
-/** Loads the stage-1 model of a run folder (best.npz). */
-export function loadStage1Model(dir: string): Model {
-  const best = join(dir, 'best.npz');
-  if (!existsSync(best)) throw new DataError(`${dir}: no best.npz (not a finished stage-1 run)`);
-  const ck = loadCheckpoint(best);
-  const cfgPath = join(dir, 'config.json');
-  const seed = existsSync(cfgPath) ? ((JSON.parse(readFileSync(cfgPath, 'utf8')).seed as number) ?? 0) : 0;
-  const model = createModel(ck.meta.backbone, ck.meta.inputShape, ck.meta.numClasses, seed);
-  loadModelArrays(model, ck.weights, best);
-  return model;
 }
 
 function softmaxTop(logits: Float32Array, n: number, C: number, names: string[], k: number): Prediction[] {

@@ -1,19 +1,87 @@
-/** Atomic writes: a temp file in the same folder, then rename, so a crash never leaves half a file. */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+/**
+ * Atomic writes: a temp file in the same folder, flushed to disk (fsync), then renamed over the
+ * target, so a crash or power loss leaves either the old file or the new one, never half of
+ * one. The temp name carries the writer's pid (`<file>.<pid>.<n>.tmp`), so a temp file orphaned
+ * by a killed process can be recognised and removed later (`removeOrphanTemps`).
+ */
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+
+let counter = 0;
+const TEMP = /^(.+)\.(\d+)\.(\d+)\.tmp$/;
+
+function fsyncDir(dir: string): void {
+  // Makes the rename itself durable; not every platform can open a folder (Windows), so best effort.
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // ignore: the data is already on disk, only the directory entry may lag
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
 
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
+  const tmp = `${path}.${process.pid}.${++counter}.tmp`;
+  let fd: number | undefined;
   try {
-    writeFileSync(tmp, data);
+    fd = openSync(tmp, 'wx');
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
     renameSync(tmp, path);
   } catch (e) {
+    if (fd !== undefined) closeSync(fd);
     rmSync(tmp, { force: true });
     throw e;
   }
+  fsyncDir(dirname(path));
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {
   writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes temp files in `dir` left by writers that no longer run (killed mid-write). */
+export function removeOrphanTemps(dir: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = TEMP.exec(name);
+    if (!m) continue;
+    const pid = Number(m[2]);
+    if (pid === process.pid || alive(pid)) continue;
+    rmSync(join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
 }

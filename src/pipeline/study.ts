@@ -4,13 +4,18 @@
  * representation, and a check of the paper's five findings on the measured numbers.
  */
 import { join } from 'node:path';
-import type { PipelineConfig } from '../config/schema.ts';
+import { CLASSIFIERS, METHOD_NAMES, parseMethods } from '../classifiers/registry.ts';
+import { type PipelineConfig, type StudyConfig, StudyConfigSchema } from '../config/schema.ts';
+import { ConfigError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { openRun, planRun } from '../io/run-folder.ts';
 import type { VegaLiteSpec } from '../report/charts.ts';
 import { markdownTable } from '../report/markdown.ts';
 import { writeChart } from '../report/render.ts';
 import { compactResults, type RunResults } from '../report/results.ts';
+import { checkSamplerName } from '../sampling/samplers.ts';
 import { type PipelineCallbacks, runPipeline } from './run.ts';
+import { checkModelFits, loadRunData } from './stage1.ts';
 
 export const STUDY_SAMPLERS = [
   'instance-balanced',
@@ -22,7 +27,8 @@ export const STUDY_SAMPLERS = [
 export interface Finding {
   id: number;
   claim: string;
-  reproduced: boolean;
+  /** null: not judged, because the study's grid lacks what the finding compares (evidence says what). */
+  reproduced: boolean | null;
   evidence: string;
 }
 
@@ -55,89 +61,128 @@ export function spearman(a: number[], b: number[]): number {
   return da === 0 || db === 0 ? 0 : num / Math.sqrt(da * db);
 }
 
-const get = (r: RunResults, m: string) => r.methods.find((x) => x.method === m)!;
 const f1 = (v: number | null) => (v === null ? '-' : v.toFixed(1));
 
-/** Checks the paper's five findings (METHOD.md) against a study's runs. */
+const CLAIMS = {
+  1: 'Sampling matters for joint training: square-root and progressively-balanced beat instance-balanced overall',
+  2: 'Instance-balanced features generalise best: stage-2 methods on IB features beat the same methods on CB features',
+  3: 'Decoupling helps: cRT, tau-norm and LWS beat joint overall and on few-shot, with a small many-shot loss',
+  4: 'Weight norms: after joint training ||w_i|| grows with n_i; cRT, tau-norm and LWS flatten it',
+  5: 'tau trades many-shot for few-shot accuracy smoothly',
+} as const;
+
+/**
+ * Checks the paper's five findings (METHOD.md) against a study's runs. A finding is judged only
+ * where the grid has what it compares (samplers and methods); otherwise it is reported as not
+ * judged, with what is missing.
+ */
 export function checkFindings(runs: Record<string, RunResults>): Finding[] {
-  const ib = runs['instance-balanced']!;
+  const get = (s: string, m: string) => runs[s]?.methods.find((x) => x.method === m);
   const out: Finding[] = [];
-  const joint = (s: string) => (runs[s] ? get(runs[s]!, 'joint').overall : null);
-  const sq = joint('square-root');
-  const pb = joint('progressively-balanced');
-  const jIb = get(ib, 'joint').overall;
-  if (sq !== null && pb !== null) {
+  const skip = (id: keyof typeof CLAIMS, missing: string[]) =>
+    out.push({
+      id,
+      claim: CLAIMS[id],
+      reproduced: null,
+      evidence: `not judged: the study has no ${missing.join(', ')}`,
+    });
+  const need = (pairs: [string, string][]) =>
+    pairs.filter(([s, m]) => !get(s, m)).map(([s, m]) => `${m} on ${s} features`);
+  const IB = 'instance-balanced';
+
+  const m1 = need([
+    [IB, 'joint'],
+    ['square-root', 'joint'],
+    ['progressively-balanced', 'joint'],
+  ]);
+  if (m1.length > 0) skip(1, m1);
+  else {
+    const j = (s: string) => get(s, 'joint')?.overall ?? null;
+    const jIb = j(IB)!;
     out.push({
       id: 1,
-      claim:
-        'Sampling matters for joint training: square-root and progressively-balanced beat instance-balanced overall',
-      reproduced: sq > jIb && pb > jIb,
-      evidence: `joint All: IB ${f1(jIb)}, CB ${f1(joint('class-balanced'))}, SqrtB ${f1(sq)}, PB ${f1(pb)}`,
+      claim: CLAIMS[1],
+      reproduced: j('square-root')! > jIb && j('progressively-balanced')! > jIb,
+      evidence: `joint All: IB ${f1(jIb)}, CB ${f1(j('class-balanced'))}, SqrtB ${f1(j('square-root'))}, PB ${f1(j('progressively-balanced'))}`,
     });
   }
-  const cb = runs['class-balanced'];
-  if (cb) {
-    const methods = ['ncm', 'crt', 'tau-norm', 'lws'];
-    const wins = methods.filter((m) => get(ib, m).overall > get(cb, m).overall);
+
+  const s2 = ['ncm', 'crt', 'tau-norm', 'lws'].filter((m) => get(IB, m) && get('class-balanced', m));
+  if (s2.length === 0) skip(2, ['stage-2 method (NCM, cRT, tau-norm or LWS) on both IB and CB features']);
+  else {
     out.push({
       id: 2,
-      claim:
-        'Instance-balanced features generalise best: stage-2 methods on IB features beat the same methods on CB features',
-      reproduced: wins.length === methods.length,
-      evidence: methods
-        .map((m) => `${get(ib, m).label} ${f1(get(ib, m).overall)} vs ${f1(get(cb, m).overall)}`)
+      claim: CLAIMS[2],
+      reproduced: s2.every((m) => get(IB, m)!.overall > get('class-balanced', m)!.overall),
+      evidence: s2
+        .map(
+          (m) =>
+            `${get(IB, m)!.label} ${f1(get(IB, m)!.overall)} vs ${f1(get('class-balanced', m)!.overall)}`,
+        )
         .join('; '),
     });
   }
-  const dec = ['crt', 'tau-norm', 'lws'];
-  const j = get(ib, 'joint');
-  out.push({
-    id: 3,
-    claim:
-      'Decoupling helps: cRT, tau-norm and LWS beat joint overall and on few-shot, with a small many-shot loss',
-    reproduced: dec.every(
-      (m) => get(ib, m).overall > j.overall && (j.few === null || (get(ib, m).few ?? 0) > j.few),
-    ),
-    evidence: ['joint', ...dec]
-      .map(
-        (m) =>
-          `${get(ib, m).label} ${f1(get(ib, m).overall)} (many ${f1(get(ib, m).many)}, few ${f1(get(ib, m).few)})`,
-      )
-      .join('; '),
-  });
-  const counts = ib.dataset.trainCounts;
-  const rho = (m: string) => spearman(get(ib, m).weightNorms, counts);
-  // "Flatter": the norms vary less relative to their mean (coefficient of variation). Rank
-  // correlation alone cannot say it: tau-norm with tau < 1 keeps the ranking of the norms.
-  const cv = (m: string) => {
-    const v = get(ib, m).weightNorms;
-    const mean = v.reduce((a, b) => a + b, 0) / v.length;
-    return Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length) / mean;
-  };
-  out.push({
-    id: 4,
-    claim: 'Weight norms: after joint training ||w_i|| grows with n_i; cRT, tau-norm and LWS flatten it',
-    reproduced: rho('joint') > 0.5 && dec.every((m) => cv(m) < cv('joint')),
-    evidence:
-      `Spearman(||w_i||, n_i): ${['joint', ...dec].map((m) => `${get(ib, m).label} ${rho(m).toFixed(2)}`).join(', ')}; ` +
-      `spread (std / mean of ||w_i||): ${['joint', ...dec].map((m) => `${get(ib, m).label} ${cv(m).toFixed(2)}`).join(', ')}`,
-  });
-  const tau = get(ib, 'tau-norm');
-  const sweep = tau.details.sweep as { tau: number; test: { many: number | null; few: number | null } }[];
-  const taus = sweep.map((p) => p.tau);
-  const many = sweep.map((p) => p.test.many ?? 0);
-  const few = sweep.map((p) => p.test.few ?? 0);
-  // Over tau in [0, 1] (where the paper's figure shows the trade-off): few-shot rises steadily
-  // while many-shot falls.
-  const upto = taus.filter((t) => t <= 1).length;
-  const rMany = spearman(taus.slice(0, upto), many.slice(0, upto));
-  const rFew = spearman(taus.slice(0, upto), few.slice(0, upto));
-  out.push({
-    id: 5,
-    claim: 'tau trades many-shot for few-shot accuracy smoothly',
-    reproduced: rFew > 0.8 && rMany < 0 && many[upto - 1]! < many[0]!,
-    evidence: `tau 0 -> 1: many ${f1(100 * many[0]!)} -> ${f1(100 * many[upto - 1]!)}, few ${f1(100 * few[0]!)} -> ${f1(100 * few[upto - 1]!)}; Spearman with tau: many ${rMany.toFixed(2)}, few ${rFew.toFixed(2)}`,
-  });
+
+  const dec = ['crt', 'tau-norm', 'lws'].filter((m) => get(IB, m));
+  const j = get(IB, 'joint');
+  if (!j || dec.length === 0) {
+    const missing = [
+      ...(j ? [] : ['joint on IB features']),
+      ...(dec.length ? [] : ['cRT, tau-norm or LWS on IB features']),
+    ];
+    skip(3, missing);
+    skip(4, missing);
+  } else {
+    const m = (name: string) => get(IB, name)!;
+    out.push({
+      id: 3,
+      claim: CLAIMS[3],
+      reproduced: dec.every((d) => m(d).overall > j.overall && (j.few === null || (m(d).few ?? 0) > j.few)),
+      evidence: ['joint', ...dec]
+        .map((d) => `${m(d).label} ${f1(m(d).overall)} (many ${f1(m(d).many)}, few ${f1(m(d).few)})`)
+        .join('; '),
+    });
+    const counts = runs[IB]!.dataset.trainCounts;
+    const rho = (d: string) => spearman(m(d).weightNorms, counts);
+    // "Flatter": the norms vary less relative to their mean (coefficient of variation). Rank
+    // correlation alone cannot say it: tau-norm with tau < 1 keeps the ranking of the norms.
+    const cv = (d: string) => {
+      const v = m(d).weightNorms;
+      const mean = v.reduce((a, b) => a + b, 0) / v.length;
+      return Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length) / mean;
+    };
+    out.push({
+      id: 4,
+      claim: CLAIMS[4],
+      reproduced: rho('joint') > 0.5 && dec.every((d) => cv(d) < cv('joint')),
+      evidence:
+        `Spearman(||w_i||, n_i): ${['joint', ...dec].map((d) => `${m(d).label} ${rho(d).toFixed(2)}`).join(', ')}; ` +
+        `spread (std / mean of ||w_i||): ${['joint', ...dec].map((d) => `${m(d).label} ${cv(d).toFixed(2)}`).join(', ')}`,
+    });
+  }
+
+  const tau = get(IB, 'tau-norm');
+  const sweep = tau?.details.sweep as
+    | { tau: number; test: { many: number | null; few: number | null } }[]
+    | undefined;
+  if (!tau || !sweep || sweep.length < 3)
+    skip(5, ['tau-norm sweep on IB features (a fixed --tau has no sweep)']);
+  else {
+    const taus = sweep.map((p) => p.tau);
+    const many = sweep.map((p) => p.test.many ?? 0);
+    const few = sweep.map((p) => p.test.few ?? 0);
+    // Over tau in [0, 1] (where the paper's figure shows the trade-off): few-shot rises steadily
+    // while many-shot falls.
+    const upto = taus.filter((t) => t <= 1).length;
+    const rMany = spearman(taus.slice(0, upto), many.slice(0, upto));
+    const rFew = spearman(taus.slice(0, upto), few.slice(0, upto));
+    out.push({
+      id: 5,
+      claim: CLAIMS[5],
+      reproduced: rFew > 0.8 && rMany < 0 && many[upto - 1]! < many[0]!,
+      evidence: `tau 0 -> 1: many ${f1(100 * many[0]!)} -> ${f1(100 * many[upto - 1]!)}, few ${f1(100 * few[0]!)} -> ${f1(100 * few[upto - 1]!)}; Spearman with tau: many ${rMany.toFixed(2)}, few ${rFew.toFixed(2)}`,
+    });
+  }
   return out;
 }
 
@@ -159,7 +204,12 @@ function studyChart(runs: Record<string, RunResults>): VegaLiteSpec {
     data: { values },
     mark: 'bar',
     encoding: {
-      x: { field: 'method', type: 'nominal', sort: ['Joint', 'NCM', 'cRT', 'tau-norm', 'LWS'], title: null },
+      x: {
+        field: 'method',
+        type: 'nominal',
+        sort: METHOD_NAMES.map((m) => CLASSIFIERS[m].label),
+        title: null,
+      },
       xOffset: { field: 'sampler', sort: [...STUDY_SAMPLERS] },
       y: { field: 'accuracy', type: 'quantitative', title: 'top-1 accuracy (%)' },
       color: {
@@ -173,22 +223,44 @@ function studyChart(runs: Record<string, RunResults>): VegaLiteSpec {
   };
 }
 
-/** Runs the study into `outDir/<sampler>/` and writes study.json, study.md and the chart. */
+/**
+ * Runs the study into `out/<sampler>/` (default `runs/study-samplers-<time>`) and writes
+ * study.json, study.md and the chart. The grid (samplers, methods) and the data are checked
+ * before anything is trained or written.
+ */
 export async function runSamplerStudy(
-  cfg: PipelineConfig,
-  outDir: string,
-  opts: PipelineCallbacks & { samplers?: readonly string[] } = {},
-): Promise<StudyResult> {
-  const runs: Record<string, RunResults> = {};
-  for (const sampler of opts.samplers ?? STUDY_SAMPLERS) {
-    opts.onPhase?.(`study: stage 1 with ${sampler} sampling`);
-    runs[sampler] = await runPipeline({ ...cfg, sampler, samplerQ: undefined }, join(outDir, sampler), {
-      ...opts,
-      command: 'study samplers',
-    });
+  cfg: StudyConfig,
+  out?: string,
+  opts: PipelineCallbacks & { force?: boolean } = {},
+): Promise<StudyResult & { runDir: string }> {
+  cfg = StudyConfigSchema.parse(cfg);
+  const samplers = cfg.samplers ?? [...STUDY_SAMPLERS];
+  for (const s of samplers) checkSamplerName(s);
+  const dup = samplers.find((s, i) => samplers.indexOf(s) !== i);
+  if (dup !== undefined) throw new ConfigError(`--samplers: '${dup}' is listed twice`);
+  parseMethods(cfg.methods);
+  const { samplers: _s, ...pipeline } = cfg;
+  const plan = planRun('study samplers', out, opts);
+  const data = await loadRunData(pipeline, opts);
+  checkModelFits({ ...pipeline, sampler: samplers[0]! }, data);
+  const folder = openRun(plan);
+  try {
+    opts.onRunFolder?.(folder.dir);
+    writeJsonAtomic(folder.path('config'), { command: 'study samplers', ...cfg, samplers });
+    const runs: Record<string, RunResults> = {};
+    for (const sampler of samplers) {
+      opts.onPhase?.(`study: stage 1 with ${sampler} sampling`);
+      runs[sampler] = await runPipeline({ ...pipeline, sampler }, join(folder.dir, sampler), {
+        ...opts,
+        onRunFolder: undefined,
+        command: 'study samplers',
+      });
+    }
+    const findings = await writeStudyReport(folder.dir, { ...pipeline, sampler: samplers[0]! }, runs);
+    return { runs, findings, runDir: folder.dir };
+  } finally {
+    folder.release();
   }
-  const findings = await writeStudyReport(outDir, cfg, runs);
-  return { runs, findings };
 }
 
 /** Checks the findings and writes study.json, study.md and the chart for a study's runs. */
@@ -211,7 +283,8 @@ export async function writeStudyReport(
     "## The paper's findings on this data",
     '',
     ...findings.map(
-      (f) => `${f.id}. **${f.reproduced ? 'Reproduced' : 'Not reproduced'}**: ${f.claim}. ${f.evidence}.`,
+      (f) =>
+        `${f.id}. **${f.reproduced === null ? 'Not judged' : f.reproduced ? 'Reproduced' : 'Not reproduced'}**: ${f.claim}. ${f.evidence}.`,
     ),
     '',
     '![study](study.svg)',

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'longtail.js');
+export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'longtail.js');
 
 /** Runs the real CLI in a child process. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}) {

@@ -1,0 +1,228 @@
+/**
+ * Stage 1 as a run: data -> joint training (checkpoints, best epoch) -> features, in a run folder
+ * that is opened only after every input has been validated; and the rules for resuming one.
+ */
+import os from 'node:os';
+import {
+  COMMAND_SCHEMAS,
+  type DataConfig,
+  readRunConfig,
+  type TrainConfig,
+  TrainConfigSchema,
+} from '../config/schema.ts';
+import { loadDataset } from '../data/registry.ts';
+import type { LongTailDataset } from '../data/types.ts';
+import { ConfigError } from '../errors.ts';
+import { type FeatureSet, saveFeatureFile } from '../features/feature-set.ts';
+import { writeJsonAtomic } from '../io/atomic.ts';
+import { openRun, planRun, RUN_FILES, type RunFolder, runFile } from '../io/run-folder.ts';
+import { createModel, disposeModel, type Model } from '../models/model.ts';
+import type { RunResults } from '../report/results.ts';
+import { type EpochRecord, type JointConfig, trainJoint } from '../train/joint.ts';
+import { stage1Progress } from '../train/stage1-model.ts';
+import type { PipelineCallbacks } from './callbacks.ts';
+import { featuresFromModel } from './features.ts';
+
+export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): Promise<LongTailDataset> {
+  cb.onPhase?.(`loading ${cfg.dataset}`);
+  // Only the data settings: cfg may be a whole pipeline configuration.
+  const keys = [
+    'dataDir',
+    'imbalance',
+    'maxPerClass',
+    'valPerClass',
+    'subsetSeed',
+    'trainList',
+    'valList',
+    'testList',
+    'dataRoot',
+    'imageSize',
+  ] as const;
+  const opts = Object.fromEntries(keys.filter((k) => cfg[k] !== undefined).map((k) => [k, cfg[k]]));
+  return loadDataset(cfg.dataset, {
+    ...opts,
+    ...(cfg.download ? { download: true } : {}),
+    onProgress: (d, t) => cb.onFeatures?.('decoding images', d, t),
+  });
+}
+
+/** The thread count made explicit (all cores unless set), so the saved configuration says it. */
+export function withThreads<T extends TrainConfig>(cfg: T): T {
+  return { ...cfg, threads: cfg.threads ?? os.availableParallelism() };
+}
+
+export function jointConfigOf(cfg: TrainConfig): JointConfig {
+  return {
+    backbone: cfg.backbone,
+    sampler: cfg.sampler,
+    ...(cfg.samplerQ !== undefined ? { samplerQ: cfg.samplerQ } : {}),
+    epochs: cfg.epochs,
+    batchSize: cfg.batchSize,
+    lr: cfg.lr,
+    weightDecay: cfg.weightDecay,
+    momentum: cfg.momentum,
+    warmupEpochs: cfg.warmupEpochs,
+    seed: cfg.seed,
+    augment: cfg.augment,
+    threads: cfg.threads ?? os.availableParallelism(),
+  };
+}
+
+/**
+ * Refuses a configuration the data cannot take (a backbone too large for the images, ...) by
+ * building the model once, before any folder is touched.
+ */
+export function checkModelFits(cfg: TrainConfig, data: LongTailDataset): void {
+  const t = data.train;
+  disposeModel(createModel(cfg.backbone, [t.height, t.width, t.channels], data.classNames.length, cfg.seed));
+}
+
+export type Stage1Summary = NonNullable<RunResults['stage1']>;
+
+export interface Stage1Output {
+  runDir: string;
+  data: LongTailDataset;
+  model: Model;
+  features: FeatureSet;
+  summary: Stage1Summary;
+  seconds: { stage1: number; features: number };
+}
+
+/** Stage 1 in an open run folder: training (or its resumption), features.npz, stage1.json. */
+export async function stage1InFolder(
+  cfg: TrainConfig,
+  data: LongTailDataset,
+  folder: RunFolder,
+  opts: { resume?: boolean } & PipelineCallbacks = {},
+): Promise<Stage1Output> {
+  if (data.val === null)
+    opts.warn?.(`${data.name} has no validation set: the last epoch is kept and tau falls back to 1`);
+  opts.onPhase?.(
+    `stage 1: ${cfg.backbone}, ${cfg.samplerQ !== undefined ? `q = ${cfg.samplerQ}` : cfg.sampler}, ${cfg.epochs} epochs`,
+  );
+  const t0 = performance.now();
+  const r = await trainJoint(data, jointConfigOf(cfg), {
+    runDir: folder.dir,
+    ...(opts.resume ? { resume: true } : {}),
+    onStep: (s) => opts.onStep?.(s, cfg.epochs),
+    onEpoch: (e) => opts.onEpoch?.(e, cfg.epochs),
+  });
+  try {
+    const stage1 = (performance.now() - t0) / 1000;
+    opts.onPhase?.('extracting features (train, val, test)');
+    const t1 = performance.now();
+    const features = featuresFromModel(r.model, data, opts.onFeatures);
+    saveFeatureFile(folder.path('features'), features);
+    const summary: Stage1Summary = {
+      history: r.history,
+      bestEpoch: r.bestEpoch,
+      bestValAcc: r.bestValAcc,
+      seconds: stage1,
+    };
+    writeJsonAtomic(folder.path('stage1'), summary);
+    return {
+      runDir: folder.dir,
+      data,
+      model: r.model,
+      features,
+      summary,
+      seconds: { stage1, features: (performance.now() - t1) / 1000 },
+    };
+  } catch (e) {
+    disposeModel(r.model);
+    throw e;
+  }
+}
+
+/**
+ * Stage 1 into a new run folder (`out`, default `runs/train-<time>`): the data is loaded and the
+ * model built before the folder is created, so a mistake leaves nothing behind. The returned
+ * model is the caller's to dispose.
+ */
+export async function runStage1(
+  cfg: TrainConfig,
+  out?: string,
+  opts: { force?: boolean } & PipelineCallbacks = {},
+): Promise<Stage1Output> {
+  cfg = withThreads(TrainConfigSchema.parse(cfg));
+  const plan = planRun('train', out, opts);
+  const data = await loadRunData(cfg, opts);
+  checkModelFits(cfg, data);
+  const folder = openRun(plan);
+  try {
+    opts.onRunFolder?.(folder.dir);
+    writeJsonAtomic(folder.path('config'), { command: 'train', ...cfg });
+    return await stage1InFolder(cfg, data, folder, opts);
+  } finally {
+    folder.release();
+  }
+}
+
+/** Settings a resumed run may change: `epochs` (to extend it) and `threads`. */
+export const RESUME_MAY_CHANGE: readonly (keyof TrainConfig)[] = ['epochs', 'threads'];
+
+/**
+ * A resumed run's configuration: its saved settings, with the given ones that may change.
+ * Any other given setting that differs from the saved one is an error naming each.
+ */
+export function resumedConfig(saved: TrainConfig, given: Partial<TrainConfig>, dir: string): TrainConfig {
+  const conflicts: string[] = [];
+  const cfg: TrainConfig = { ...saved };
+  for (const [k, v] of Object.entries(given) as [keyof TrainConfig, unknown][]) {
+    if (v === undefined) continue;
+    if (RESUME_MAY_CHANGE.includes(k)) (cfg as Record<string, unknown>)[k] = v;
+    else if (JSON.stringify(saved[k]) !== JSON.stringify(v))
+      conflicts.push(`${k} ${JSON.stringify(v)} (the run has ${JSON.stringify(saved[k])})`);
+  }
+  if (conflicts.length > 0) {
+    throw new ConfigError(
+      `--resume ${dir}: ${conflicts.join(', ')}: a resumed run keeps its settings; only ${RESUME_MAY_CHANGE.join(' (to extend it) and ')} may change. Start a new run with --out for other settings`,
+    );
+  }
+  return cfg;
+}
+
+/**
+ * Continues an interrupted (or extends a finished) stage 1 in `dir` from its last checkpoint.
+ * `given` are settings the user passed again: `epochs` and `threads` may change, any other must
+ * equal the run's (see resumedConfig). With another thread count the run continues correctly
+ * but no longer replays an uninterrupted run exactly (batch-norm shards change).
+ */
+export async function resumeStage1(
+  dir: string,
+  given: Partial<TrainConfig> = {},
+  opts: PipelineCallbacks = {},
+): Promise<Stage1Output> {
+  const rc = readRunConfig(runFile(dir, 'config'));
+  if (rc.command === 'retrain')
+    throw new ConfigError(`--resume ${dir}: a retrain run has no stage 1 to resume; resume its stage-1 run`);
+  const saved = TrainConfigSchema.parse(
+    Object.fromEntries(Object.entries(rc.config).filter(([k]) => k in TrainConfigSchema.shape)),
+  );
+  const cfg = resumedConfig(saved, given, dir);
+  const done = stage1Progress(dir, saved.epochs).done;
+  if (done === 0)
+    throw new ConfigError(
+      `--resume ${dir}: no completed epoch to resume from (no ${RUN_FILES.checkpoint}); start the run again with --out ${dir} --force`,
+    );
+  if (cfg.epochs < done)
+    throw new ConfigError(
+      `--resume ${dir}: --epochs ${cfg.epochs} is fewer than the ${done} epochs already completed`,
+    );
+  const plan = planRun(rc.command, dir, { resume: true });
+  const data = await loadRunData(cfg, opts);
+  const folder = openRun(plan);
+  try {
+    opts.onRunFolder?.(folder.dir);
+    const schema = COMMAND_SCHEMAS[rc.command];
+    writeJsonAtomic(folder.path('config'), {
+      command: rc.command,
+      ...schema.parse({ ...rc.config, ...cfg }),
+    });
+    return await stage1InFolder(cfg, data, folder, { ...opts, resume: true });
+  } finally {
+    folder.release();
+  }
+}
+
+export type { EpochRecord };

@@ -1,0 +1,38 @@
+/**
+ * The one loader of a stage-1 run's model (its best validation epoch, `best.npz`), for stage 2,
+ * predict and export alike, and the one test of whether stage 1 has finished.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { DataError } from '../errors.ts';
+import { RUN_FILES, runFile } from '../io/run-folder.ts';
+import { createModel, loadModelArrays, type Model } from '../models/model.ts';
+import { loadCheckpoint } from './checkpoint.ts';
+
+/** Loads the best stage-1 model of a run folder. The caller disposes it. */
+export function loadStage1Model(dir: string): Model {
+  const best = runFile(dir, 'best');
+  if (!existsSync(best))
+    throw new DataError(`${dir}: no ${RUN_FILES.best} (stage 1 has not finished an epoch here)`);
+  const ck = loadCheckpoint(best);
+  // The seed only initialises weights that the checkpoint then replaces.
+  const model = createModel(ck.meta.backbone, ck.meta.inputShape, ck.meta.numClasses, 0);
+  loadModelArrays(model, ck.weights, best);
+  return model;
+}
+
+/** How far stage 1 got in a run folder: epochs completed (checkpoint) of those configured, and whether it finished. */
+export function stage1Progress(dir: string, configuredEpochs: number): { done: number; finished: boolean } {
+  const summary = runFile(dir, 'stage1');
+  if (existsSync(summary)) {
+    try {
+      const s = JSON.parse(readFileSync(summary, 'utf8')) as { history?: unknown[] };
+      const done = Array.isArray(s.history) ? s.history.length : configuredEpochs;
+      return { done, finished: done >= configuredEpochs };
+    } catch {
+      throw new DataError(`${summary}: not valid JSON (the run folder is damaged)`);
+    }
+  }
+  const ck = runFile(dir, 'checkpoint');
+  const done = existsSync(ck) ? loadCheckpoint(ck).meta.epoch : 0;
+  return { done, finished: false };
+}

@@ -1,0 +1,208 @@
+/**
+ * Hardening, as a user meets it from the command line: runs are never clobbered or mixed, a
+ * stage-2 head is never used on another backbone, Ctrl-C leaves a resumable run, and mistakes
+ * in saved files exit 2 with one line. (docs/reliability.md lists each case and its test.)
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import sharp from 'sharp';
+import { BIN, runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/tmp.ts';
+
+const TINY = ['--max-per-class', '30', '--imbalance', '3', '--batch-size', '32', '--threads', '1'];
+const FEATURES = join(import.meta.dirname, 'fixtures', 'features_golden.npz');
+
+const noStack = (stderr: string) => assert.doesNotMatch(stderr, /\n\s+at .*\.ts:\d+/);
+
+function expectUserError(r: { code: number | null; stderr: string }, pattern: RegExp) {
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, pattern);
+  assert.equal(
+    r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('longtail:')).length,
+    1,
+    r.stderr,
+  );
+  noStack(r.stderr);
+}
+
+async function png(path: string) {
+  const px = Buffer.alloc(28 * 28, 0);
+  for (let i = 0; i < px.length; i += 3) px[i] = 200;
+  await sharp(px, { raw: { width: 28, height: 28, channels: 1 } })
+    .png()
+    .toFile(path);
+}
+
+describe('run folders from the command line', () => {
+  it('the normal flow works (train, retrain --run, export, predict on the run), nothing is clobbered, and a head never meets another backbone', async () => {
+    const dir = tempDir();
+    const x = join(dir, 'x');
+    const img = join(dir, 'shirt.png');
+    await png(img);
+    const first = runCli(['train', ...TINY, '--epochs', '1', '--out', x, '--json']);
+    assert.equal(first.code, 0, first.stderr);
+    const config = readFileSync(join(x, 'config.json'), 'utf8');
+
+    // An existing run is never overwritten without --force, and a failing command changes nothing.
+    expectUserError(
+      runCli(['train', ...TINY, '--epochs', '1', '--out', x]),
+      /--out .*x: the folder is not empty/,
+    );
+    const failing = runCli([
+      'train',
+      '--dataset',
+      'list',
+      '--train-list',
+      join(dir, 'missing.txt'),
+      '--test-list',
+      join(dir, 'missing.txt'),
+      '--out',
+      x,
+      '--force',
+    ]);
+    assert.equal(failing.code, 2, failing.stderr);
+    assert.equal(readFileSync(join(x, 'config.json'), 'utf8'), config);
+    assert.ok(existsSync(join(x, 'best.npz')));
+
+    // retrain --run X keeps its classifiers with X: export and predict on X find them.
+    const re = runCli(['retrain', '--run', x, '--method', 'ncm,tau-norm', '--mode', 'features', '--json']);
+    assert.equal(re.code, 0, re.stderr);
+    assert.equal(JSON.parse(re.stdout).runDir, join(x, 'stage2'));
+    expectUserError(runCli(['retrain', '--run', x, '--method', 'ncm']), /stage2: the folder is not empty/);
+    const ex = runCli(['export', '--run', x, '--method', 'ncm', '--out', join(dir, 'model'), '--json']);
+    assert.equal(ex.code, 0, ex.stderr);
+    const pr = runCli(['predict', '--run', x, '--method', 'tau-norm', img, '--json']);
+    assert.equal(pr.code, 0, pr.stderr);
+    assert.equal(JSON.parse(pr.stdout).predictions.length, 1);
+
+    // A head retrained elsewhere, then its backbone replaced: refused, not silently mixed.
+    const b = join(dir, 'b');
+    assert.equal(
+      runCli(['retrain', '--run', x, '--method', 'ncm', '--mode', 'features', '--out', b]).code,
+      0,
+    );
+    assert.equal(runCli(['predict', '--run', b, '--method', 'ncm', img]).code, 0);
+    const again = runCli(['train', ...TINY, '--epochs', '1', '--seed', '5', '--out', x, '--force']);
+    assert.equal(again.code, 0, again.stderr);
+    expectUserError(
+      runCli(['predict', '--run', b, '--method', 'ncm', img]),
+      /its classifiers were trained on the backbone .*best\.npz had then \(sha256 [0-9a-f]{12}\), which has since changed/,
+    );
+    // --force replaced the whole run, its stage2/ included.
+    expectUserError(
+      runCli(['export', '--run', x, '--out', join(dir, 'm2')]),
+      /no stage-2 classifiers here or in/,
+    );
+  });
+
+  it('a second writer is refused while a run trains; Ctrl-C leaves a resumable run and says how to resume it', async () => {
+    const y = join(tempDir(), 'y');
+    const child = spawn(process.execPath, [BIN, 'train', ...TINY, '--epochs', '300', '--out', y], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += String(d);
+    });
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    // Wait for a completed epoch (epochs.jsonl has a line).
+    for (let i = 0; i < 600; i++) {
+      const log = join(y, 'epochs.jsonl');
+      if (existsSync(log) && readFileSync(log, 'utf8').trim().length > 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expectUserError(
+      runCli(['train', '--resume', y]),
+      /y is in use by another longtail process \(train, pid \d+/,
+    );
+    expectUserError(runCli(['retrain', '--run', y]), /in use by another longtail process/);
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, stderr);
+    const m =
+      /interrupted: epoch (\d+) of 300 is saved in .*y; continue with: longtail train --resume .*y/.exec(
+        stderr,
+      );
+    assert.ok(m, stderr);
+    assert.equal(existsSync(join(y, '.longtail.lock')), false);
+    const done = Number(m[1]);
+    // A partial run is not silently used for stage 2.
+    expectUserError(
+      runCli(['retrain', '--run', y]),
+      new RegExp(
+        `stage 1 stopped after epoch ${done} of 300; finish it with \`longtail train --resume .*y\``,
+      ),
+    );
+    const resumed = runCli(['train', '--resume', y, '--epochs', String(done + 1), '--json']);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const epochs = readFileSync(join(y, 'epochs.jsonl'), 'utf8').trim().split('\n');
+    assert.equal(epochs.length, done + 1);
+  });
+
+  it('damaged run files and impossible outputs are one-line errors with exit code 2', async () => {
+    const dir = tempDir();
+    const z = join(dir, 'z');
+    assert.equal(runCli(['train', ...TINY, '--epochs', '1', '--out', z]).code, 0);
+    const cfgPath = join(z, 'config.json');
+    const good = readFileSync(cfgPath, 'utf8');
+    writeFileSync(cfgPath, '{"command": "train", "epochs": ');
+    expectUserError(runCli(['retrain', '--run', z]), /z\/config\.json: not valid JSON/);
+    expectUserError(runCli(['train', '--resume', z]), /z\/config\.json: not valid JSON/);
+    writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(good), epochs: -1 }));
+    expectUserError(runCli(['retrain', '--run', z]), /epochs: .*\(got -1 from .*z\/config\.json\)/);
+    writeFileSync(cfgPath, good);
+    assert.equal(runCli(['retrain', '--run', z, '--method', 'ncm', '--mode', 'features']).code, 0);
+    writeFileSync(join(z, 'stage2', 'classifiers.json'), '[1, 2');
+    expectUserError(
+      runCli(['predict', '--run', z, join(dir, 'none.png')]),
+      /classifiers\.json: not valid JSON/,
+    );
+
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    expectUserError(runCli(['retrain', '--features', FEATURES, '--out', join(file, 'sub')]), /a-file/);
+    expectUserError(
+      runCli(['export', '--run', z, '--out', file]),
+      /--out .*a-file: is a file, expected a folder/,
+    );
+    expectUserError(
+      runCli(['predict', '--run', z, '--top-k', '0', file]),
+      /--top-k must be at least 1, got 0/,
+    );
+    mkdirSync(join(dir, 'study'));
+    expectUserError(
+      runCli(['study', 'samplers', '--samplers', 'square-root,bogus', '--out', join(dir, 'study', 's')]),
+      /unknown sampler 'bogus'/,
+    );
+    assert.equal(existsSync(join(dir, 'study', 's')), false);
+  });
+
+  it('retrain --config takes the stage-1 settings cRT follows, and an unknown key names its file and the likely key', () => {
+    const dir = tempDir();
+    const cfg = join(dir, 'r.yaml');
+    writeFileSync(cfg, 'lr: 0.05\nmethod: crt\ncrtEpochs: 1\n');
+    const ok = runCli([
+      'retrain',
+      '--features',
+      FEATURES,
+      '--config',
+      cfg,
+      '--out',
+      join(dir, 'a'),
+      '--json',
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const saved = JSON.parse(readFileSync(join(dir, 'a', 'config.json'), 'utf8'));
+    assert.equal(saved.lr, 0.05);
+    writeFileSync(cfg, 'lrr: 0.05\n');
+    expectUserError(
+      runCli(['retrain', '--features', FEATURES, '--config', cfg]),
+      new RegExp(`${cfg}: unknown setting\\(s\\) lrr \\(did you mean lr\\?\\)`),
+    );
+  });
+});
