@@ -19,7 +19,7 @@ export {
   setTrainingKernels,
   type TrainingKernels,
   trainingKernels,
-} from './backend/wasm-kernels.ts';
+} from './backend/training-kernels.ts';
 export { crt } from './classifiers/crt.ts';
 export { joint } from './classifiers/joint.ts';
 export { lws } from './classifiers/lws.ts';

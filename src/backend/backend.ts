@@ -12,7 +12,7 @@ import '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors.ts';
 import { nativeStatus } from './native-kernels.ts';
-import { installWasmTrainingKernels, type TrainingKernels, trainingKernels } from './wasm-kernels.ts';
+import { installWasmTrainingKernels, type TrainingKernels, trainingKernels } from './training-kernels.ts';
 
 // PROD silences tfjs's console advice (e.g. the cpu backend's "install tfjs-node" banner on
 // first use); longtail's own `doctor` says which backend runs and why.

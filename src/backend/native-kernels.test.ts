@@ -6,7 +6,7 @@ import { maxRelErr, randomArray } from '../../test/helpers/arrays.ts';
 import { createRng } from '../random/rng.ts';
 import { initBackend } from './backend.ts';
 import { loadNativeAddon, nativeStatus } from './native-kernels.ts';
-import { setTrainingKernels, trainingKernels } from './wasm-kernels.ts';
+import { setTrainingKernels, type TrainingKernels, trainingKernels } from './training-kernels.ts';
 
 /** Where the addon must build and run: x86-64 Linux with AVX2 + FMA (this project's CI machines). */
 function shouldHaveNative(): boolean {
@@ -136,7 +136,7 @@ describe('native convolution kernels', () => {
     const x = randomArray(4 * 12 * 12 * 3, rng);
     const f1 = randomArray(3 * 3 * 3 * 16, rng);
     const f2 = randomArray(3 * 3 * 16 * 32, rng);
-    const run = (kind: 'native' | 'wasm') => {
+    const run = (kind: TrainingKernels) => {
       setTrainingKernels(kind);
       const before = tf.memory().numTensors;
       const grads = tf.tidy(() => {

@@ -4,10 +4,10 @@
  * training batch norm (+ ReLU) and its gradient, matrix products.
  *
  * They replace the wasm backend's Conv2D and BatchMatMul and our composed gradient kernels
- * (wasm-kernels.ts) for float32 NHWC convolutions without dilation, reading and writing the wasm
- * heap in place, and hand anything else to those. Where the addon is missing (no compiler at
- * install, another CPU) or `LONGTAIL_NATIVE=0`, the wasm kernels run as before: same kind of
- * results (sums in another order), slower.
+ * (kernels/) for float32 NHWC convolutions without dilation, reading and writing the wasm heap
+ * in place, and hand anything else to those; training-kernels.ts registers them as the `native`
+ * set. Where the addon is missing (no compiler at install, another CPU) or `LONGTAIL_NATIVE=0`,
+ * the `wasm` set runs instead: same kind of results (sums in another order), slower.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -292,7 +292,7 @@ export function nativeBatchNormGrad(a: NativeAddon): KernelFunc {
 }
 
 /**
- * BatchMatMul without transposes (the wasm kernel wrapper in wasm-kernels.ts transposes
+ * BatchMatMul without transposes (the wrapper in kernels/BatchMatMul.ts transposes
  * first): float32, batch dimensions equal or one side's of size 1; anything else goes to
  * `fallback`.
  */
