@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { initBackend } from '../backend/backend.ts';
-import { crt } from '../classifiers/crt.ts';
-import { lws } from '../classifiers/lws.ts';
-import { MIN_SPLIT_WEIGHTS } from '../classifiers/train-head.ts';
-import type { FeatureSet } from '../features/feature-set.ts';
-import { gaussianClasses } from '../features/synthetic.ts';
-import { createRng } from '../random/rng.ts';
+import { initBackend } from '../../backend/backend.ts';
+import type { FeatureSet } from '../../features/feature-set.ts';
+import { gaussianClasses } from '../../features/synthetic.ts';
+import { createRng } from '../../random/rng.ts';
+import { crt } from '../crt.ts';
+import { lws } from '../lws.ts';
+import { MIN_SPLIT_WEIGHTS } from '../train-head.ts';
 import { ShardedHead } from './sharded-head.ts';
 
 /** A long-tailed problem: C classes (100 down to 4 rows), d-dimensional class means plus noise. */

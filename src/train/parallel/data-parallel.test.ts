@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { initBackend } from '../backend/backend.ts';
-import { loadMnistLt } from '../data/fashion-mnist.ts';
-import { createModel, disposeModel, modelArrays } from '../models/model.ts';
-import { makeBatch } from '../train/augment.ts';
-import { Sgd } from '../train/optimizer.ts';
-import { makeTrainStep } from '../train/step.ts';
+import { initBackend } from '../../backend/backend.ts';
+import { loadMnistLt } from '../../data/fashion-mnist.ts';
+import { createModel, disposeModel, modelArrays } from '../../models/model.ts';
+import { makeBatch } from '../augment.ts';
+import { Sgd } from '../optimizer.ts';
+import { makeTrainStep } from '../step.ts';
 import { DataParallel } from './data-parallel.ts';
 
 const data = loadMnistLt('fashion-mnist-lt', { maxPerClass: 30, imbalance: 3 });
