@@ -5,7 +5,8 @@ import { splitOf } from '../eval/shot-splits.ts';
 import { loadRunData } from '../pipeline/run.ts';
 import { classCountChart } from '../report/charts.ts';
 import { writeChart } from '../report/render.ts';
-import { formatTable, printJson, resolveOutDir } from './common.ts';
+import { formatTable } from '../report/table.ts';
+import { printJson, resolveOutDir } from './common.ts';
 import { addDataOptions, configFromFlags } from './options.ts';
 
 export function registerData(program: Command): void {

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { PipelineConfigSchema } from '../config/schema.ts';
 import { runSamplerStudy, STUDY_SAMPLERS } from '../pipeline/study.ts';
-import { backendOption, formatTable, note, printJson, resolveOutDir, startBackend } from './common.ts';
+import { formatTable } from '../report/table.ts';
+import { backendOption, note, printJson, resolveOutDir, startBackend } from './common.ts';
 import { addDataOptions, addStage2Options, addTrainOptions, configFromFlags } from './options.ts';
 import { cliCallbacks } from './reporting.ts';
 
