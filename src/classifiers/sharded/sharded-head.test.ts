@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { maxDiff } from '../../../test/helpers/arrays.ts';
 import { initBackend } from '../../backend/backend.ts';
 import type { FeatureSet } from '../../features/feature-set.ts';
 import { gaussianClasses } from '../../features/synthetic.ts';
@@ -29,12 +30,6 @@ function features(seed: number, C: number, d: number): FeatureSet {
     },
   };
 }
-
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  return d;
-};
 
 describe('stage-2 heads split by classes over worker threads', () => {
   before(async () => {
