@@ -14,12 +14,12 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendInfo, initBackend } from '../src/backend/backend.ts';
 import { createClassifier, type MethodName } from '../src/classifiers/registry.ts';
-import { formatTable } from '../src/cli/common.ts';
 import { writeJsonAtomic } from '../src/io/atomic.ts';
 import { createModel } from '../src/models/model.ts';
-import { DataParallel } from '../src/parallel/data-parallel.ts';
 import { createRng } from '../src/random/rng.ts';
+import { formatTable } from '../src/report/table.ts';
 import { Sgd } from '../src/train/optimizer.ts';
+import { DataParallel } from '../src/train/parallel/data-parallel.ts';
 import { type ConvPass, recordConvLayers, timeConvPass } from './conv-layers.ts';
 import { syntheticFeatures } from './synthetic.ts';
 

@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
+import { maxDiff } from '../../test/helpers/arrays.ts';
 import { initBackend } from '../backend/backend.ts';
 import { createRng } from '../random/rng.ts';
 import { crossEntropy } from '../train/loss.ts';
 import { Sgd } from '../train/optimizer.ts';
 import { classRanges, combineShardStats, type HeadKind, HeadShard } from './head-shard.ts';
-
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  return d;
-};
 
 interface Problem {
   C: number;

@@ -7,10 +7,10 @@
  */
 import { ConfigError } from '../errors.ts';
 import type { FeatureSplit } from '../features/feature-set.ts';
-import { type HeadState, ShardedHead } from '../parallel/sharded-head.ts';
 import { createSampler } from '../sampling/samplers.ts';
 import { cosineLr } from '../train/schedule.ts';
 import type { HeadKind } from './head-shard.ts';
+import { type HeadState, ShardedHead } from './sharded/sharded-head.ts';
 import type { Stage2Context, TrainFeatureSource } from './types.ts';
 
 export interface HeadTrainingOptions {

@@ -1,5 +1,5 @@
 /**
- * Conventions shared by every command: where a run is written, how tables and JSON are printed,
+ * Conventions shared by every command: where a run is written, how JSON is printed,
  * how progress is shown (always on stderr, so `--json` output on stdout stays one document).
  */
 import { Option } from 'commander';
@@ -17,24 +17,6 @@ export async function startBackend(name: string | undefined) {
 /** Prints one JSON document on stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-/** Formats rows as an aligned text table (the `leftAligned` columns left, others right). */
-export function formatTable(
-  header: string[],
-  rows: (string | number | null)[][],
-  leftAligned: number[] = [0],
-): string {
-  const cells = [header, ...rows.map((r) => r.map((c) => (c === null ? '-' : String(c))))];
-  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return cells
-    .map((r) =>
-      r
-        .map((c, i) => (leftAligned.includes(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 /** Writes progress and notes to stderr. */

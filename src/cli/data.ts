@@ -6,7 +6,8 @@ import { openRun, planRun } from '../io/run-folder.ts';
 import { loadRunData } from '../pipeline/stage1.ts';
 import { classCountChart } from '../report/charts.ts';
 import { writeChart } from '../report/render.ts';
-import { formatTable, printJson } from './common.ts';
+import { formatTable } from '../report/table.ts';
+import { printJson } from './common.ts';
 import { addDataOptions, addOutOptions, configFromFlags } from './options.ts';
 
 export function registerData(program: Command): void {

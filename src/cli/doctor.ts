@@ -2,7 +2,8 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { availableBackends } from '../backend/backend.ts';
 import { checkBundledFashionMnist } from '../data/fashion-mnist.ts';
-import { backendOption, formatTable, printJson, startBackend } from './common.ts';
+import { formatTable } from '../report/table.ts';
+import { backendOption, printJson, startBackend } from './common.ts';
 
 export function registerDoctor(program: Command): void {
   program

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { StudyConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { runSamplerStudy, STUDY_SAMPLERS } from '../pipeline/study.ts';
-import { backendOption, formatTable, note, printJson, startBackend } from './common.ts';
+import { formatTable } from '../report/table.ts';
+import { backendOption, note, printJson, startBackend } from './common.ts';
 import {
   addDataOptions,
   addOutOptions,

@@ -1,6 +1,6 @@
 /** results.md: the paper's table and the facts a reader needs, in Markdown. */
-import { formatTable } from '../cli/common.ts';
 import { type RunResults, TABLE_HEADER, tableRows } from './results.ts';
+import { formatTable } from './table.ts';
 
 export function markdownTable(r: Pick<RunResults, 'methods'>): string {
   const rows = tableRows(r);

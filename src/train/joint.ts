@@ -12,12 +12,12 @@ import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError, UserError } from '../errors.ts';
 import { createModel, disposeModel, loadModelArrays, type Model, modelArrays } from '../models/model.ts';
 import { ParamMismatchError } from '../models/params.ts';
-import { DataParallel } from '../parallel/data-parallel.ts';
 import { createRng } from '../random/rng.ts';
 import { createSampler } from '../sampling/samplers.ts';
 import { type Augmentation, makeBatch } from './augment.ts';
 import { CHECKPOINT_FORMAT, type CheckpointMeta, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { Sgd } from './optimizer.ts';
+import { DataParallel } from './parallel/data-parallel.ts';
 import { cosineLr } from './schedule.ts';
 
 export interface JointConfig {

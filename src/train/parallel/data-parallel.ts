@@ -7,17 +7,16 @@
  * without SyncBN); the replicas' running statistics are averaged by `syncBatchNorm`, which the
  * trainer calls at the end of every epoch.
  */
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { backendInfo } from '../backend/backend.ts';
-import { type Model, modelArrays } from '../models/model.ts';
-import type { Sgd } from '../train/optimizer.ts';
-import { applyGrads, computeGrads, trainableVars } from '../train/step.ts';
+import type { Worker } from 'node:worker_threads';
+import { backendInfo } from '../../backend/backend.ts';
+import { type Model, modelArrays } from '../../models/model.ts';
+import { startWorker } from '../../workers/spawn.ts';
+import type { Sgd } from '../optimizer.ts';
+import { applyGrads, computeGrads, trainableVars } from '../step.ts';
 import { averageStats, getBnStats, setBnStats } from './bn-sync.ts';
 import type { FromWorker, ReplicaSpec, SharedBuffers, ToWorker } from './protocol.ts';
 
-const BOOT = fileURLToPath(new URL('./boot.mjs', import.meta.url));
-const ENTRY = new URL('./worker.ts', import.meta.url).href;
+const ENTRY = new URL('./worker.ts', import.meta.url);
 
 class Replica {
   private readonly worker: Worker;
@@ -28,7 +27,7 @@ class Replica {
   readonly ready: Promise<void>;
 
   constructor() {
-    this.worker = new Worker(BOOT, { workerData: { entry: ENTRY } });
+    this.worker = startWorker(ENTRY);
     this.ready = new Promise((resolve) => {
       this.readyResolve = resolve;
     });

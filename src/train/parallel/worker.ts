@@ -4,11 +4,11 @@
  * the other replicas (batch-norm running statistics aside, which the trainer averages).
  */
 import { parentPort } from 'node:worker_threads';
-import { initBackend } from '../backend/backend.ts';
-import { createModel, loadModelArrays, type Model } from '../models/model.ts';
-import type { NamedArrays } from '../models/params.ts';
-import { Sgd } from '../train/optimizer.ts';
-import { applyGrads, computeGrads } from '../train/step.ts';
+import { initBackend } from '../../backend/backend.ts';
+import { createModel, loadModelArrays, type Model } from '../../models/model.ts';
+import type { NamedArrays } from '../../models/params.ts';
+import { Sgd } from '../optimizer.ts';
+import { applyGrads, computeGrads } from '../step.ts';
 import { getBnStats, setBnStats } from './bn-sync.ts';
 import type { FromWorker, SharedBuffers, ToWorker } from './protocol.ts';
 

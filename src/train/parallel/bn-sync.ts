@@ -1,7 +1,7 @@
 /** Batch-norm running statistics of a replica, read and written as plain arrays. */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Model } from '../models/model.ts';
-import type { NamedArrays } from '../models/params.ts';
+import type { Model } from '../../models/model.ts';
+import type { NamedArrays } from '../../models/params.ts';
 
 export function getBnStats(m: Model): NamedArrays {
   const out: NamedArrays = {};

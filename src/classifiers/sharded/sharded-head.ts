@@ -7,9 +7,9 @@
  * update is exactly the one-thread update, and the API stays synchronous (the coordination is
  * Atomics on SharedArrayBuffers, which Node allows on the main thread).
  */
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { backendInfo } from '../backend/backend.ts';
+import type { Worker } from 'node:worker_threads';
+import { backendInfo } from '../../backend/backend.ts';
+import { startWorker } from '../../workers/spawn.ts';
 import {
   classRanges,
   combineShardStats,
@@ -17,11 +17,10 @@ import {
   HeadShard,
   type ShardSpec,
   type ShardStats,
-} from '../classifiers/head-shard.ts';
+} from '../head-shard.ts';
 import { CTL, type HeadBuffers, readStats, waitFor, writeError, writeStats } from './head-protocol.ts';
 
-const BOOT = fileURLToPath(new URL('./boot.mjs', import.meta.url));
-const ENTRY = new URL('./head-worker.ts', import.meta.url).href;
+const ENTRY = new URL('./head-worker.ts', import.meta.url);
 
 export interface ShardedHeadSpec {
   kind: HeadKind;
@@ -79,14 +78,11 @@ export class ShardedHead {
     this.shard = new HeadShard(shardSpec(0));
     try {
       for (let k = 1; k < n; k++) {
-        const w = new Worker(BOOT, {
-          workerData: {
-            entry: ENTRY,
-            index: k,
-            spec: shardSpec(k),
-            backend: backendInfo().name,
-            buf: this.buf,
-          },
+        const w = startWorker(ENTRY, {
+          index: k,
+          spec: shardSpec(k),
+          backend: backendInfo().name,
+          buf: this.buf,
         });
         w.unref();
         this.workers.push(w);

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { initBackend } from '../backend/backend.ts';
-import { crt } from '../classifiers/crt.ts';
-import { lws } from '../classifiers/lws.ts';
-import { MIN_SPLIT_WEIGHTS } from '../classifiers/train-head.ts';
-import type { FeatureSet } from '../features/feature-set.ts';
-import { gaussianClasses } from '../features/synthetic.ts';
-import { createRng } from '../random/rng.ts';
+import { maxDiff } from '../../../test/helpers/arrays.ts';
+import { initBackend } from '../../backend/backend.ts';
+import type { FeatureSet } from '../../features/feature-set.ts';
+import { gaussianClasses } from '../../features/synthetic.ts';
+import { createRng } from '../../random/rng.ts';
+import { crt } from '../crt.ts';
+import { lws } from '../lws.ts';
+import { MIN_SPLIT_WEIGHTS } from '../train-head.ts';
 import { ShardedHead } from './sharded-head.ts';
 
 /** A long-tailed problem: C classes (100 down to 4 rows), d-dimensional class means plus noise. */
@@ -29,12 +30,6 @@ function features(seed: number, C: number, d: number): FeatureSet {
     },
   };
 }
-
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  return d;
-};
 
 describe('stage-2 heads split by classes over worker threads', () => {
   before(async () => {

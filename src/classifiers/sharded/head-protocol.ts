@@ -4,7 +4,7 @@
  * uses slot s % 2, so a fast shard can publish step s + 1 while a slow one still reads step s),
  * and each worker's result rows.
  */
-import type { ShardStats } from '../classifiers/head-shard.ts';
+import type { ShardStats } from '../head-shard.ts';
 
 /** Indices into the control block. */
 export const CTL = {

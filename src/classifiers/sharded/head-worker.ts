@@ -3,8 +3,8 @@
  * the main thread's published steps until told to finish, then writes its rows back.
  */
 import { workerData } from 'node:worker_threads';
-import { initBackend } from '../backend/backend.ts';
-import { combineShardStats, HeadShard, type ShardSpec } from '../classifiers/head-shard.ts';
+import { initBackend } from '../../backend/backend.ts';
+import { combineShardStats, HeadShard, type ShardSpec } from '../head-shard.ts';
 import { CTL, type HeadBuffers, readStats, waitFor, writeError, writeStats } from './head-protocol.ts';
 
 const { index, spec, backend, buf } = workerData as {

@@ -1,5 +1,5 @@
 /** Messages between the training thread and its data-parallel workers. */
-import type { NamedArrays } from '../models/params.ts';
+import type { NamedArrays } from '../../models/params.ts';
 
 export interface ReplicaSpec {
   backbone: string;

@@ -1,25 +1,15 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { initBackend } from '../backend/backend.ts';
-import { loadMnistLt } from '../data/fashion-mnist.ts';
-import { createModel, disposeModel, modelArrays } from '../models/model.ts';
-import { makeBatch } from '../train/augment.ts';
-import { Sgd } from '../train/optimizer.ts';
-import { makeTrainStep } from '../train/step.ts';
+import { maxDiffNamed } from '../../../test/helpers/arrays.ts';
+import { initBackend } from '../../backend/backend.ts';
+import { loadMnistLt } from '../../data/fashion-mnist.ts';
+import { createModel, disposeModel, modelArrays } from '../../models/model.ts';
+import { makeBatch } from '../augment.ts';
+import { Sgd } from '../optimizer.ts';
+import { makeTrainStep } from '../step.ts';
 import { DataParallel } from './data-parallel.ts';
 
 const data = loadMnistLt('fashion-mnist-lt', { maxPerClass: 30, imbalance: 3 });
-
-function maxDiff(
-  a: ReturnType<typeof modelArrays>,
-  b: ReturnType<typeof modelArrays>,
-  keys = Object.keys(a),
-) {
-  let d = 0;
-  for (const k of keys)
-    for (let i = 0; i < a[k]!.data.length; i++) d = Math.max(d, Math.abs(a[k]!.data[i]! - b[k]!.data[i]!));
-  return d;
-}
 
 describe('data-parallel training over worker threads', () => {
   before(async () => {
@@ -44,10 +34,10 @@ describe('data-parallel training over worker threads', () => {
     }
     const w1 = modelArrays(one);
     const w2 = modelArrays(two);
-    assert.ok(maxDiff(w1, w2) < 1e-5, `max difference ${maxDiff(w1, w2)}`);
+    assert.ok(maxDiffNamed(w1, w2) < 1e-5, `max difference ${maxDiffNamed(w1, w2)}`);
     // The worker's replica is the same model too.
     const ww = await dp2.workerWeights(0);
-    assert.ok(maxDiff(ww, w2, Object.keys(ww)) < 1e-6);
+    assert.ok(maxDiffNamed(ww, w2, Object.keys(ww)) < 1e-6);
     await dp1.dispose();
     await dp2.dispose();
     for (const m of [one, two]) disposeModel(m);
@@ -68,7 +58,7 @@ describe('data-parallel training over worker threads', () => {
     await dp.syncBatchNorm();
     const mine = modelArrays(m);
     const theirs = await dp.workerWeights(0);
-    assert.ok(maxDiff(theirs, mine, Object.keys(theirs)) < 1e-6);
+    assert.ok(maxDiffNamed(theirs, mine, Object.keys(theirs)) < 1e-6);
     // A single thread on the whole batch lands close (batch norm differs only by shard statistics).
     const ref = createModel('resnet8', [28, 28, 1], 10, 4);
     const optRef = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
