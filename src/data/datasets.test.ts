@@ -245,7 +245,7 @@ describe('image list files', () => {
       (e: Error) =>
         e instanceof DataError &&
         /2 image\(s\)/.test(e.message) &&
-        /list2.txt:2: image .*nope.png does not exist/.test(e.message) &&
+        /list2.txt:2: .*nope.png does not exist/.test(e.message) &&
         /list2.txt:3: cannot decode/.test(e.message),
     );
   });
