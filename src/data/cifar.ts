@@ -121,6 +121,7 @@ export interface CifarLtOptions {
 export function loadCifarLt(kind: 'cifar10' | 'cifar100', opts: CifarLtOptions): LongTailDataset {
   const numClasses = kind === 'cifar10' ? 10 : 100;
   const { imbalance = 100, maxPerClass = kind === 'cifar10' ? 5000 : 500, seed = 0, valPerClass = 20 } = opts;
+  const counts = exponentialCounts(numClasses, maxPerClass, imbalance); // settings first, before reading data
   const dir = findDir(opts.dataDir, kind);
   const l = LAYOUT[kind];
   const need = (f: string) => {
@@ -130,7 +131,6 @@ export function loadCifarLt(kind: 'cifar10' | 'cifar100', opts: CifarLtOptions):
   };
   const full = concat(l.train.map((f) => readCifarBinary(need(f), kind)));
   const test = concat(l.test.map((f) => readCifarBinary(need(f), kind)));
-  const counts = exponentialCounts(numClasses, maxPerClass, imbalance);
   const { keep, leftover } = numpySubsetIndices(full.labels, counts, seed, dir);
   const canVal = valPerClass > 0 && leftover.every((x) => x.length >= valPerClass);
   const val = canVal

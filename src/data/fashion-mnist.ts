@@ -120,6 +120,7 @@ export function loadMnistLt(
   opts: MnistLtOptions = {},
 ): LongTailDataset {
   const { maxPerClass = 1000, imbalance = 100, valPerClass = 20 } = opts;
+  const counts = exponentialCounts(10, maxPerClass, imbalance); // settings first, before reading data
   let dir = opts.dataDir;
   if (dir === undefined) {
     if (kind === 'mnist-lt')
@@ -136,7 +137,6 @@ export function loadMnistLt(
   const testImages = idxPath(dir, IDX_FILES.testImages);
   const full = readIdxImageSet(trainImages, idxPath(dir, IDX_FILES.trainLabels));
   const test = readIdxImageSet(testImages, idxPath(dir, IDX_FILES.testLabels));
-  const counts = exponentialCounts(10, maxPerClass, imbalance);
   const { train, val } = fileOrderSplit(full, counts, valPerClass, `${kind} (${dir})`);
   checkSplits({
     train: { set: train, source: trainImages },

@@ -28,8 +28,11 @@ const ZIP64_EOCD = 0x06064b50;
 const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
 const U32 = 0xffffffff;
-/** Compressed bytes handed to the inflater at once: its output per step is at most ~1032x this. */
-const PIECE = 16 * 1024;
+/**
+ * Compressed bytes handed to the inflater at once: DEFLATE's output per step is at most ~1032x
+ * this, so a piece is sized from what the caller expects (1 KiB to 16 KiB, at most ~17 MB a step).
+ */
+const pieceFor = (expected: number) => Math.min(16 * 1024, Math.max(1024, Math.ceil(expected / 1024)));
 
 export class ZipArchive {
   private list: ZipEntry[] | null = null;
@@ -167,7 +170,7 @@ export class ZipArchive {
     }
     let acc = new Uint8Array(0);
     let want: number | null = null;
-    inflatePieces(data, `${this.where}:${e.name}`, (piece) => {
+    inflatePieces(data, `${this.where}:${e.name}`, pieceFor(0), (piece) => {
       const next = new Uint8Array(acc.length + piece.length);
       next.set(acc);
       next.set(piece, acc.length);
@@ -189,7 +192,7 @@ export class ZipArchive {
     const out = new Uint8Array(e.size - skip);
     let total = 0;
     let over = false;
-    inflatePieces(data, where, (piece) => {
+    inflatePieces(data, where, pieceFor(e.size), (piece) => {
       if (total + piece.length > e.size) {
         over = true;
         return false;
@@ -215,16 +218,21 @@ export class ZipArchive {
 
 /**
  * Inflates raw DEFLATE data a piece at a time, handing each output piece to `sink` until it
- * returns false or the data ends. Output per step is bounded by PIECE times DEFLATE's ratio.
+ * returns false or the data ends. Output per step is bounded by `piece` times DEFLATE's ratio.
  */
-function inflatePieces(data: Uint8Array, where: string, sink: (piece: Uint8Array) => boolean): void {
+function inflatePieces(
+  data: Uint8Array,
+  where: string,
+  piece: number,
+  sink: (out: Uint8Array) => boolean,
+): void {
   let stop = false;
-  const inf = new Inflate((piece) => {
-    if (!stop && piece.length > 0 && !sink(piece)) stop = true;
+  const inf = new Inflate((out) => {
+    if (!stop && out.length > 0 && !sink(out)) stop = true;
   });
   try {
-    for (let o = 0; o < data.length && !stop; o += PIECE) {
-      const end = Math.min(o + PIECE, data.length);
+    for (let o = 0; o < data.length && !stop; o += piece) {
+      const end = Math.min(o + piece, data.length);
       inf.push(data.subarray(o, end), end === data.length);
     }
   } catch (e) {
