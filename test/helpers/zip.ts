@@ -26,36 +26,42 @@ export function makeZip(entries: RawEntry[]): Buffer {
       extra.writeBigUInt64LE(BigInt(e.declared), 4);
     }
     const size32 = big ? 0xffffffff : e.declared;
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(big ? 45 : 20, 4);
-    local.writeUInt16LE(e.method, 8);
-    local.writeUInt32LE(e.data.length, 18);
-    local.writeUInt32LE(size32, 22);
-    local.writeUInt16LE(name.length, 26);
-    local.writeUInt16LE(extra.length, 28);
+    const version = big ? 45 : 20;
+    // [offset, bytes, value]: the local header, then the central directory's, which has 16 more bytes up front.
+    const shared = (shift: number): [number, 2 | 4, number][] => [
+      [4 + shift, 2, version],
+      [8 + shift, 2, e.method],
+      [18 + shift, 4, e.data.length],
+      [22 + shift, 4, size32],
+      [26 + shift, 2, name.length],
+      [28 + shift, 2, extra.length],
+    ];
+    const local = record(30, 0x04034b50, shared(0));
     locals.push(local, name, extra, Buffer.from(e.data));
-    const c = Buffer.alloc(46);
-    c.writeUInt32LE(0x02014b50, 0);
-    c.writeUInt16LE(45, 4);
-    c.writeUInt16LE(big ? 45 : 20, 6);
-    c.writeUInt16LE(e.method, 10);
-    c.writeUInt32LE(e.data.length, 20);
-    c.writeUInt32LE(size32, 24);
-    c.writeUInt16LE(name.length, 28);
-    c.writeUInt16LE(extra.length, 30);
-    c.writeUInt32LE(offset, 42);
+    const c = record(46, 0x02014b50, [[4, 2, 45], ...shared(2), [42, 4, offset]]);
     centrals.push(c, name, extra);
     offset += 30 + name.length + extra.length + e.data.length;
   }
   const cd = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
+  const n = entries.length;
+  const end = record(22, 0x06054b50, [
+    [8, 2, n],
+    [10, 2, n],
+    [12, 4, cd.length],
+    [16, 4, offset],
+  ]);
   return Buffer.concat([...locals, cd, end]);
+}
+
+/** A zip record of `size` bytes: its signature, then little-endian fields, the rest 0. */
+function record(size: number, signature: number, fields: [number, 2 | 4, number][]): Buffer {
+  const b = Buffer.alloc(size);
+  b.writeUInt32LE(signature, 0);
+  for (const [at, bytes, v] of fields) {
+    if (bytes === 2) b.writeUInt16LE(v, at);
+    else b.writeUInt32LE(v, at);
+  }
+  return b;
 }
 
 /**
