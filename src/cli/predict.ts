@@ -1,7 +1,6 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { parseImageList } from '../data/image-list.ts';
+import { expandInputs } from '../data/inputs.ts';
 import { exportModel } from '../deploy/export.ts';
 import { loadModel, type Prediction } from '../deploy/predict.ts';
 import { DataError } from '../errors.ts';
@@ -9,33 +8,6 @@ import { planRun } from '../io/run-folder.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
 import { num } from './options.ts';
 import { progress } from './progress.ts';
-
-const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.webp', '.gif', '.tif', '.tiff', '.bmp', '.avif']);
-
-/** Expands files, folders (their images, sorted) and list files (`path label` lines, paths relative to the list). */
-export function expandInputs(inputs: string[]): { files: string[]; problems: string[] } {
-  const files: string[] = [];
-  const problems: string[] = [];
-  for (const input of inputs) {
-    if (!existsSync(input)) {
-      problems.push(`${input}: no such file or folder`);
-      continue;
-    }
-    if (statSync(input).isDirectory()) {
-      const imgs = readdirSync(input)
-        .filter((f) => IMAGE_EXT.has(extname(f).toLowerCase()))
-        .sort()
-        .map((f) => join(input, f));
-      if (imgs.length === 0)
-        problems.push(`${input}: folder holds no images (expected ${[...IMAGE_EXT].join(', ')})`);
-      files.push(...imgs);
-    } else if (extname(input).toLowerCase() === '.txt') {
-      const base = join(input, '..');
-      files.push(...parseImageList(input).map((e) => join(base, e.path)));
-    } else files.push(input);
-  }
-  return { files, problems };
-}
 
 export function registerPredictAndExport(program: Command): void {
   program

@@ -7,11 +7,12 @@
  * class) from the training images the long tail left out, when every class has that many left;
  * otherwise there is none and tau falls back to 1 (said in the results).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, DataError } from '../errors.ts';
-import { NumpyRandomState } from '../random/numpy-mt.ts';
-import { exponentialCounts, indicesByClass } from './long-tail.ts';
+import { DataError } from '../errors.ts';
+import { readFileChecked } from '../io/read-file.ts';
+import { checkSplits } from './dataset.ts';
+import { exponentialCounts, numpySubsetIndices } from './long-tail.ts';
 import { type ImageSet, type LongTailDataset, subset } from './types.ts';
 
 export const CIFAR10_CLASSES = [
@@ -31,12 +32,7 @@ const RECORD_PIXELS = 3 * 32 * 32;
 
 /** Parses official CIFAR binary records: `labelBytes` label bytes (the last is used) + 3072 CHW pixels. */
 export function readCifarBinary(path: string, kind: 'cifar10' | 'cifar100'): ImageSet {
-  let raw: Buffer;
-  try {
-    raw = readFileSync(path);
-  } catch (e) {
-    throw new DataError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const raw = readFileChecked(path, 'CIFAR binary file');
   const labelBytes = kind === 'cifar10' ? 1 : 2;
   const numClasses = kind === 'cifar10' ? 10 : 100;
   const rec = labelBytes + RECORD_PIXELS;
@@ -125,6 +121,7 @@ export interface CifarLtOptions {
 export function loadCifarLt(kind: 'cifar10' | 'cifar100', opts: CifarLtOptions): LongTailDataset {
   const numClasses = kind === 'cifar10' ? 10 : 100;
   const { imbalance = 100, maxPerClass = kind === 'cifar10' ? 5000 : 500, seed = 0, valPerClass = 20 } = opts;
+  const counts = exponentialCounts(numClasses, maxPerClass, imbalance); // settings first, before reading data
   const dir = findDir(opts.dataDir, kind);
   const l = LAYOUT[kind];
   const need = (f: string) => {
@@ -134,22 +131,7 @@ export function loadCifarLt(kind: 'cifar10' | 'cifar100', opts: CifarLtOptions):
   };
   const full = concat(l.train.map((f) => readCifarBinary(need(f), kind)));
   const test = concat(l.test.map((f) => readCifarBinary(need(f), kind)));
-  const counts = exponentialCounts(numClasses, maxPerClass, imbalance);
-  const by = indicesByClass(full.labels, numClasses);
-  const rs = new NumpyRandomState(seed);
-  const keep: number[] = [];
-  const leftover: number[][] = [];
-  by.forEach((idx, c) => {
-    if (idx.length < counts[c]!) {
-      throw new ConfigError(
-        `${dir}: class ${c} has ${idx.length} training images, the profile asks for ${counts[c]}`,
-      );
-    }
-    const a = Int32Array.from(idx);
-    rs.shuffle(a);
-    keep.push(...a.subarray(0, counts[c]));
-    leftover.push([...a.subarray(counts[c])]);
-  });
+  const { keep, leftover } = numpySubsetIndices(full.labels, counts, seed, dir);
   const canVal = valPerClass > 0 && leftover.every((x) => x.length >= valPerClass);
   const val = canVal
     ? subset(
@@ -161,16 +143,24 @@ export function loadCifarLt(kind: 'cifar10' | 'cifar100', opts: CifarLtOptions):
   let classNames =
     kind === 'cifar10' ? CIFAR10_CLASSES : Array.from({ length: numClasses }, (_, i) => `class ${i}`);
   if (existsSync(namesPath)) {
-    const names = readFileSync(namesPath, 'utf8')
+    const names = readFileChecked(namesPath, 'class-name file')
+      .toString('utf8')
       .split('\n')
       .map((s) => s.trim())
       .filter((s) => s !== '');
     if (names.length === numClasses) classNames = names;
   }
+  const train = subset(full, keep);
+  const trainSource = `${dir} (${l.train.join(', ')})`;
+  checkSplits({
+    train: { set: train, source: trainSource },
+    val: val && { set: val, source: trainSource },
+    test: { set: test, source: join(dir, l.test[0]) },
+  });
   return {
     name: `${kind}-lt`,
     classNames,
-    train: subset(full, keep),
+    train,
     val,
     test,
     trainCounts: counts,

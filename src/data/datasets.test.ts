@@ -1,13 +1,21 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
+import { runIsolated } from '../../test/helpers/isolated.ts';
 import { tempDir } from '../../test/helpers/tmp.ts';
-import { DataError } from '../errors.ts';
+import { ConfigError, DataError } from '../errors.ts';
 import { loadCifarLt, readCifarBinary } from './cifar.ts';
-import { BUNDLED_FASHION_MNIST_DIR, loadMnistLt } from './fashion-mnist.ts';
+import { checkSplits } from './dataset.ts';
+import {
+  BUNDLED_FASHION_MNIST_DIR,
+  IDX_CHECKSUM_FILES,
+  loadMnistLt,
+  verifyChecksums,
+} from './fashion-mnist.ts';
 import { readIdx, readIdxImageSet } from './idx.ts';
 import { loadListDataset, parseImageList } from './image-list.ts';
 import { loadDataset } from './registry.ts';
@@ -179,6 +187,35 @@ describe('CIFAR binary files', () => {
     const d = loadCifarLt('cifar10', { dataDir: dir, maxPerClass: 20, imbalance: 10, valPerClass: 5 });
     assert.equal(d.val?.labels.length, 50);
   });
+  it('the loader picks the NumPy golden subset (LDAM-DRW reference, seed 0) through numpySubset', () => {
+    // 600 records over five batch files, label (7i mod 10), index i written into pixel 0 (R low byte, G high byte).
+    const gdir = join(tempDir(), 'cifar-10-batches-bin');
+    mkdirSync(gdir);
+    const rec = (i: number) => {
+      const b = Buffer.alloc(3073);
+      b[0] = (i * 7) % 10;
+      b[1] = i & 255;
+      b[1 + 1024] = i >> 8;
+      return b;
+    };
+    for (let f = 0; f < 5; f++) {
+      const recs = Array.from({ length: 120 }, (_, k) => rec(f * 120 + k));
+      writeFileSync(join(gdir, `data_batch_${f + 1}.bin`), Buffer.concat(recs));
+    }
+    writeFileSync(join(gdir, 'test_batch.bin'), Buffer.concat([rec(0), rec(1)]));
+    const d = loadCifarLt('cifar10', { dataDir: gdir, maxPerClass: 40, imbalance: 10, valPerClass: 0 });
+    const picked = Array.from({ length: d.train.labels.length }, (_, k) => {
+      const px = d.train.pixels;
+      return px[k * 3072]! + 256 * px[k * 3072 + 1]!;
+    });
+    // Golden (np.random.seed(0); per class: idx = np.where(labels == c)[0]; shuffle; idx[:n]):
+    assert.equal(picked.length, 159);
+    assert.deepEqual(picked.slice(0, 12), [260, 350, 590, 280, 110, 20, 340, 580, 400, 220, 40, 100]);
+    assert.equal(
+      picked.reduce((a, b) => a + b),
+      49891,
+    );
+  });
   it('refuses a truncated file, naming it', () => {
     const bad = join(tempDir(), 'test_batch.bin');
     writeFileSync(bad, Buffer.alloc(3000));
@@ -245,7 +282,7 @@ describe('image list files', () => {
       (e: Error) =>
         e instanceof DataError &&
         /2 image\(s\)/.test(e.message) &&
-        /list2.txt:2: image .*nope.png does not exist/.test(e.message) &&
+        /list2.txt:2: .*nope.png does not exist/.test(e.message) &&
         /list2.txt:3: cannot decode/.test(e.message),
     );
   });
@@ -259,6 +296,206 @@ describe('image list files', () => {
         imageSize: 8,
       }),
       /class 1 has no training image/,
+    );
+  });
+});
+
+describe('data-layer refusals (paths, special files, sizes, empty splits)', () => {
+  const png = (path: string, size = 12) =>
+    sharp({ create: { width: size, height: size, channels: 3, background: { r: 9, g: 9, b: 9 } } })
+      .png()
+      .toFile(path);
+
+  it('refuses list paths that leave --data-root (.., absolute, symlink), naming file:line and the rule', async () => {
+    const top = tempDir();
+    const root = join(top, 'root');
+    mkdirSync(root);
+    await png(join(top, 'outside.png'));
+    await png(join(root, 'in.png'));
+    symlinkSync(join(top, 'outside.png'), join(root, 'link.png'));
+    const list = join(root, 'train.txt');
+    writeFileSync(list, 'in.png 0\n../outside.png 0\n/etc/passwd 0\nlink.png 0\n/no/such/file.png 0\n');
+    await assert.rejects(
+      loadListDataset({ trainList: list, testList: list, dataRoot: root, imageSize: 8 }),
+      (e: Error) =>
+        e instanceof DataError &&
+        e.message.includes(`4 image(s) of ${list} could not be used`) &&
+        e.message.includes(
+          `${list}:2: path '../outside.png' leads out of ${root} (paths must stay inside their root)`,
+        ) &&
+        e.message.includes(`${list}:3: path '/etc/passwd' is absolute; paths must be relative to ${root}`) &&
+        e.message.includes(
+          `${list}:4: path 'link.png' resolves to ${join(top, 'outside.png')}, outside ${root}`,
+        ) &&
+        // An absolute path is refused before it is looked at: nothing says whether it exists.
+        e.message.includes(`${list}:5: path '/no/such/file.png' is absolute`),
+    );
+  });
+
+  it('refuses a FIFO among list images instead of hanging on it', () => {
+    const root = tempDir();
+    spawnSync('mkfifo', [join(root, 'pipe.png')]);
+    writeFileSync(join(root, 'train.txt'), 'pipe.png 0\n');
+    const mod = join(import.meta.dirname, 'image-list.ts');
+    const r = runIsolated(
+      `import { loadImageList } from ${JSON.stringify(mod)};
+       try { await loadImageList(${JSON.stringify(join(root, 'train.txt'))}, ${JSON.stringify(root)}, 1, { imageSize: 8 }); }
+       catch (e) { console.log(e.message); }`,
+      { timeoutMs: 10_000 },
+    );
+    assert.equal(r.timedOut, false, 'a FIFO in a list hung the loader');
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `train.txt:1: ${root}/pipe.png is a FIFO \\(named pipe\\), not a regular file; only regular files are read`,
+      ),
+    );
+  });
+
+  it('refuses --image-size outside 8..1024 before decoding anything', async () => {
+    for (const size of [50000, 4, 12.5]) {
+      await assert.rejects(
+        loadListDataset({
+          trainList: '/nonexistent.txt',
+          testList: '/nonexistent.txt',
+          dataRoot: '/',
+          imageSize: size,
+        }),
+        (e: Error) =>
+          e instanceof ConfigError &&
+          e.message ===
+            `--image-size must be an integer in 8..1024 (the square side images are resized to), got ${size}`,
+      );
+    }
+  });
+
+  it('refuses splits whose images differ in size from the training images, naming sizes and sources', () => {
+    const set = (h: number, n = 1) => ({
+      pixels: new Uint8Array(n * h * h * 3),
+      labels: new Int32Array(n),
+      height: h,
+      width: h,
+      channels: 3,
+    });
+    assert.throws(
+      () =>
+        checkSplits({
+          train: { set: set(32), source: 'train.txt' },
+          val: null,
+          test: { set: set(64), source: 'test.txt' },
+        }),
+      new DataError(
+        'test.txt: test images are 64x64x3 (height x width x channels) but training images (train.txt) are 32x32x3; every split must have the same image size',
+      ),
+    );
+    assert.throws(
+      () =>
+        checkSplits({
+          train: { set: set(32), source: 'train.txt' },
+          val: { set: set(32, 0), source: 'val.txt' },
+          test: { set: set(32), source: 'test.txt' },
+        }),
+      new DataError('val.txt: the validation split has no images (every split needs at least one)'),
+    );
+  });
+
+  /** An MNIST-style folder: `perClass` 2x2 training images a class, test images of `testSide`. */
+  function mnistDir(perClass: number, testCount: number, testSide = 2): string {
+    const dir = tempDir();
+    const n = perClass * 10;
+    writeFileSync(join(dir, 'train-images-idx3-ubyte'), idxBytes([n, 2, 2], new Uint8Array(n * 4)));
+    writeFileSync(
+      join(dir, 'train-labels-idx1-ubyte'),
+      idxBytes(
+        [n],
+        Array.from({ length: n }, (_, i) => i % 10),
+      ),
+    );
+    writeFileSync(
+      join(dir, 't10k-images-idx3-ubyte'),
+      idxBytes([testCount, testSide, testSide], new Uint8Array(testCount * testSide * testSide)),
+    );
+    writeFileSync(
+      join(dir, 't10k-labels-idx1-ubyte'),
+      idxBytes(
+        [testCount],
+        Array.from({ length: testCount }, (_, i) => i % 10),
+      ),
+    );
+    return dir;
+  }
+
+  it('refuses an empty test set and test images of another size, naming the split and its file', () => {
+    const opts = { maxPerClass: 10, imbalance: 2, valPerClass: 2 };
+    const empty = mnistDir(12, 0);
+    assert.throws(
+      () => loadMnistLt('mnist-lt', { dataDir: empty, ...opts }),
+      new DataError(
+        `${join(empty, 't10k-images-idx3-ubyte')}: the test split has no images (every split needs at least one)`,
+      ),
+    );
+    const other = mnistDir(12, 10, 3);
+    assert.throws(
+      () => loadMnistLt('mnist-lt', { dataDir: other, ...opts }),
+      new DataError(
+        `${join(other, 't10k-images-idx3-ubyte')}: test images are 3x3x1 (height x width x channels) but training images ` +
+          `(${join(other, 'train-images-idx3-ubyte')}) are 2x2x1; every split must have the same image size`,
+      ),
+    );
+    assert.equal(
+      loadMnistLt('mnist-lt', { dataDir: mnistDir(12, 10), ...opts }).train.labels.length > 0,
+      true,
+    );
+  });
+
+  it('refuses a profile that leaves a class with no training image, naming the class and settings', () => {
+    assert.throws(
+      () => loadMnistLt('fashion-mnist-lt', { maxPerClass: 1 }),
+      new ConfigError(
+        '--max-per-class 1 with --imbalance 100 leaves class 1 (and 8 more) with 0 training images ' +
+          '(n_c = floor(n_max * IF^(-c / 9))); every class needs at least one: use --max-per-class >= 100 or a smaller --imbalance',
+      ),
+    );
+  });
+
+  it('SHA256SUMS may only name the data set files, inside the folder, regular files', () => {
+    const dir = tempDir();
+    for (const f of IDX_CHECKSUM_FILES.filter((f) => f.endsWith('.gz')))
+      copyFileSync(join(BUNDLED_FASHION_MNIST_DIR, f), join(dir, f));
+    const sums = readFileSync(join(BUNDLED_FASHION_MNIST_DIR, 'SHA256SUMS'), 'utf8');
+    const zero = '0'.repeat(64);
+    const refuse = (entry: string, message: string) => {
+      writeFileSync(join(dir, 'SHA256SUMS'), `${sums}${zero}  ${entry}\n`);
+      assert.equal(verifyChecksums(dir), message, entry);
+    };
+    const only = `SHA256SUMS may only list ${IDX_CHECKSUM_FILES.join(', ')}`;
+    for (const entry of ['/etc/hostname', '/dev/zero', '../outside', 'LICENSE'])
+      refuse(entry, `${join(dir, 'SHA256SUMS')}:5: '${entry}' is not one of this data set's files; ${only}`);
+    // A known name that is a symlink out of the folder is refused too (realpath).
+    const outside = join(tempDir(), 'elsewhere');
+    writeFileSync(outside, 'secret');
+    symlinkSync(outside, join(dir, 'train-labels-idx1-ubyte'));
+    refuse(
+      'train-labels-idx1-ubyte',
+      `${join(dir, 'SHA256SUMS')}:5: path 'train-labels-idx1-ubyte' resolves to ${outside}, outside ${dir} (a symlink may not lead out of the root)`,
+    );
+    writeFileSync(join(dir, 'SHA256SUMS'), sums);
+    assert.equal(verifyChecksums(dir), null);
+  });
+
+  it('SHA256SUMS naming a FIFO among the known files is refused, not hung on', () => {
+    const dir = tempDir();
+    spawnSync('mkfifo', [join(dir, 'train-images-idx3-ubyte')]);
+    writeFileSync(join(dir, 'SHA256SUMS'), `${'0'.repeat(64)}  train-images-idx3-ubyte\n`);
+    const mod = join(import.meta.dirname, 'fashion-mnist.ts');
+    const r = runIsolated(
+      `import { verifyChecksums } from ${JSON.stringify(mod)}; console.log(verifyChecksums(${JSON.stringify(dir)}));`,
+      { timeoutMs: 10_000 },
+    );
+    assert.equal(r.timedOut, false, 'hashing a FIFO hung');
+    assert.equal(
+      r.stdout.trim(),
+      `${dir}/train-images-idx3-ubyte is a FIFO (named pipe), not a regular file; only regular files are read`,
     );
   });
 });

@@ -4,10 +4,13 @@
  * official test set untouched.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DataError } from '../errors.ts';
+import { readFileChecked, readFileChunks } from '../io/read-file.ts';
+import { resolveInside } from '../io/safe-path.ts';
+import { checkSplits } from './dataset.ts';
 import { readIdxImageSet } from './idx.ts';
 import { exponentialCounts, fileOrderSplit } from './long-tail.ts';
 import type { LongTailDataset } from './types.ts';
@@ -42,21 +45,44 @@ export const BUNDLED_FASHION_MNIST_DIR = resolve(
   'fashion-mnist',
 );
 
-/** Verifies a folder against its SHA256SUMS file; returns the first problem, or null. */
-export function verifyChecksums(dir: string): string | null {
+/** The files a SHA256SUMS of an MNIST-style folder may name: the four IDX files, plain or gzipped. */
+export const IDX_CHECKSUM_FILES: readonly string[] = Object.values(IDX_FILES).flatMap((f) => [f, `${f}.gz`]);
+
+/**
+ * Verifies a folder against its SHA256SUMS file; returns the first problem, or null.
+ * The checksum file may only name the data set's own files (`known`, bare names): an entry naming
+ * anything else (another file, a path, `..`) is refused, so a planted SHA256SUMS cannot make us
+ * hash or reveal files outside the data set. Each named file must resolve inside `dir` (symlinks
+ * followed) and be a regular file; it is hashed in 1 MiB pieces.
+ */
+export function verifyChecksums(dir: string, known: readonly string[] = IDX_CHECKSUM_FILES): string | null {
   const sumsPath = join(dir, 'SHA256SUMS');
   if (!existsSync(sumsPath)) return `${sumsPath} is missing`;
-  const lines = readFileSync(sumsPath, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '');
-  for (const [i, line] of lines.entries()) {
-    const m = /^([0-9a-f]{64})\s+\*?(.+)$/.exec(line.trim());
-    if (!m) return `${sumsPath}:${i + 1}: expected '<sha256>  <file>'`;
-    const file = join(dir, m[2]!);
-    if (!existsSync(file)) return `${file} is missing`;
-    const got = createHash('sha256').update(readFileSync(file)).digest('hex');
-    if (got !== m[1])
-      return `${file}: checksum mismatch (SHA-256 ${got}, SHA256SUMS says ${m[1]}): the file is corrupt or was changed`;
+  try {
+    const lines = readFileChecked(sumsPath, 'checksum file', { maxBytes: 1 << 20 })
+      .toString('utf8')
+      .split('\n');
+    for (const [i, line] of lines.entries()) {
+      if (line.trim() === '') continue;
+      const where = `${sumsPath}:${i + 1}`;
+      const m = /^([0-9a-fA-F]{64})\s+\*?(.+)$/.exec(line.trim());
+      if (!m) return `${where}: expected '<sha256>  <file>'`;
+      const name = m[2]!;
+      if (!known.includes(name)) {
+        return `${where}: '${name}' is not one of this data set's files; SHA256SUMS may only list ${known.join(', ')}`;
+      }
+      if (!existsSync(join(dir, name))) return `${join(dir, name)} is missing`;
+      const file = resolveInside(dir, name, where);
+      const hash = createHash('sha256');
+      readFileChunks(file, 'data file', (chunk) => hash.update(chunk));
+      const got = hash.digest('hex');
+      const want = m[1]!.toLowerCase();
+      if (got !== want)
+        return `${join(dir, name)}: checksum mismatch (SHA-256 ${got}, SHA256SUMS says ${want}): the file is corrupt or was changed`;
+    }
+  } catch (e) {
+    if (e instanceof DataError) return e.message;
+    throw e;
   }
   return null;
 }
@@ -94,6 +120,7 @@ export function loadMnistLt(
   opts: MnistLtOptions = {},
 ): LongTailDataset {
   const { maxPerClass = 1000, imbalance = 100, valPerClass = 20 } = opts;
+  const counts = exponentialCounts(10, maxPerClass, imbalance); // settings first, before reading data
   let dir = opts.dataDir;
   if (dir === undefined) {
     if (kind === 'mnist-lt')
@@ -106,10 +133,16 @@ export function loadMnistLt(
     if (problem !== null) throw new DataError(problem);
     verified.add(dir);
   }
-  const full = readIdxImageSet(idxPath(dir, IDX_FILES.trainImages), idxPath(dir, IDX_FILES.trainLabels));
-  const test = readIdxImageSet(idxPath(dir, IDX_FILES.testImages), idxPath(dir, IDX_FILES.testLabels));
-  const counts = exponentialCounts(10, maxPerClass, imbalance);
+  const trainImages = idxPath(dir, IDX_FILES.trainImages);
+  const testImages = idxPath(dir, IDX_FILES.testImages);
+  const full = readIdxImageSet(trainImages, idxPath(dir, IDX_FILES.trainLabels));
+  const test = readIdxImageSet(testImages, idxPath(dir, IDX_FILES.testLabels));
   const { train, val } = fileOrderSplit(full, counts, valPerClass, `${kind} (${dir})`);
+  checkSplits({
+    train: { set: train, source: trainImages },
+    val: val && { set: val, source: trainImages },
+    test: { set: test, source: testImages },
+  });
   return {
     name: kind,
     classNames: kind === 'fashion-mnist-lt' ? FASHION_MNIST_CLASSES : MNIST_CLASSES,

@@ -2,9 +2,10 @@
  * IDX files (the MNIST / Fashion-MNIST format), plain or gzipped. Refuses a wrong magic number,
  * a truncated file and image/label count mismatches, naming the file.
  */
-import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { DataError } from '../errors.ts';
+import { maxArrayBytes, RAISE_LIMIT_HINT } from '../io/limits.ts';
+import { readFileChecked } from '../io/read-file.ts';
 import type { ImageSet } from './types.ts';
 
 export interface IdxArray {
@@ -14,16 +15,17 @@ export interface IdxArray {
 
 /** Reads an IDX file of unsigned bytes (type code 0x08). */
 export function readIdx(path: string, expectedRank?: number): IdxArray {
-  let raw: Buffer;
-  try {
-    raw = readFileSync(path);
-  } catch (e) {
-    throw new DataError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const limit = maxArrayBytes();
+  let raw = readFileChecked(path, 'IDX file', { maxBytes: limit, limitHint: RAISE_LIMIT_HINT });
   if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
     try {
-      raw = gunzipSync(raw);
+      raw = gunzipSync(raw, { maxOutputLength: limit });
     } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new DataError(
+          `${path}: decompresses to more than the limit of ${limit} bytes${RAISE_LIMIT_HINT}`,
+        );
+      }
       throw new DataError(`${path}: corrupt gzip data (${(e as Error).message})`);
     }
   }

@@ -4,11 +4,25 @@
  * decoded with sharp, resized (shorter side to `imageSize`) and centre-cropped to a square,
  * 3 channels (RGB; grey images are replicated).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
 import sharp from 'sharp';
-import { DataError } from '../errors.ts';
+import { ConfigError, DataError } from '../errors.ts';
+import { readFileChecked } from '../io/read-file.ts';
+import { resolveInside } from '../io/safe-path.ts';
+import { checkSplits } from './dataset.ts';
 import { countPerClass, type ImageSet, type LongTailDataset } from './types.ts';
+
+/** The square sides a list data set accepts: below 8 nothing is left to learn, above 1024 one image is 3 MB. */
+export const IMAGE_SIZE_RANGE = { min: 8, max: 1024 } as const;
+
+/** Refuses an image side outside IMAGE_SIZE_RANGE (or not an integer), naming the flag and value. */
+export function checkImageSize(size: number): void {
+  const { min, max } = IMAGE_SIZE_RANGE;
+  if (!Number.isInteger(size) || size < min || size > max) {
+    throw new ConfigError(
+      `--image-size must be an integer in ${min}..${max} (the square side images are resized to), got ${size}`,
+    );
+  }
+}
 
 export interface ListEntry {
   path: string;
@@ -18,12 +32,7 @@ export interface ListEntry {
 
 /** Parses a list file; every bad line is an error naming the file and line. */
 export function parseImageList(file: string, numClasses?: number): ListEntry[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new DataError(`${file}: cannot read list file (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const text = readFileChecked(file, 'list file').toString('utf8');
   const out: ListEntry[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
@@ -44,9 +53,17 @@ export function parseImageList(file: string, numClasses?: number): ListEntry[] {
   return out;
 }
 
-/** Decodes one image to [size, size, 3] uint8: shorter side resized to `size`, centre crop. */
-export async function decodeImage(path: string, size: number, channels: 1 | 3 = 3): Promise<Uint8Array> {
-  let img = sharp(path, { failOn: 'error' })
+/**
+ * Decodes one image (a path or its bytes) to [size, size, channels] uint8: shorter side resized to
+ * `size`, centre crop. A path is read with readFileChecked, so only a regular file is opened.
+ */
+export async function decodeImage(
+  source: string | Uint8Array,
+  size: number,
+  channels: 1 | 3 = 3,
+): Promise<Uint8Array> {
+  const bytes = typeof source === 'string' ? readFileChecked(source, 'image') : source;
+  let img = sharp(bytes, { failOn: 'error' })
     .rotate()
     .resize(size, size, { fit: 'cover', position: 'centre' })
     .removeAlpha();
@@ -68,7 +85,11 @@ export interface LoadListOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Decodes every image of a list into an ImageSet. All unreadable images are reported together. */
+/**
+ * Decodes every image of a list into an ImageSet. Every path must resolve (symlinks followed)
+ * inside `dataRoot` and be a regular file; all refused, missing and undecodable images are
+ * reported together, each with its `file:line`.
+ */
 export async function loadImageList(
   listFile: string,
   dataRoot: string,
@@ -76,6 +97,7 @@ export async function loadImageList(
   opts: LoadListOptions = {},
 ): Promise<ImageSet> {
   const { imageSize = 64, concurrency = 8, onProgress } = opts;
+  checkImageSize(imageSize);
   const entries = parseImageList(listFile, numClasses);
   const per = imageSize * imageSize * 3;
   const pixels = new Uint8Array(entries.length * per);
@@ -88,13 +110,19 @@ export async function loadImageList(
       const i = next++;
       if (i >= entries.length) return;
       const e = entries[i]!;
-      const p = isAbsolute(e.path) ? e.path : join(dataRoot, e.path);
-      if (!existsSync(p)) problems.push(`${listFile}:${e.line}: image ${p} does not exist`);
-      else {
+      const where = `${listFile}:${e.line}`;
+      let bytes: Buffer | null = null;
+      try {
+        bytes = readFileChecked(resolveInside(dataRoot, e.path, where), 'image');
+      } catch (err) {
+        if (!(err instanceof DataError)) throw err;
+        problems.push(err.message.startsWith(where) ? err.message : `${where}: ${err.message}`);
+      }
+      if (bytes !== null) {
         try {
-          pixels.set(await decodeImage(p, imageSize), i * per);
+          pixels.set(await decodeImage(bytes, imageSize), i * per);
         } catch (err) {
-          problems.push(`${listFile}:${e.line}: cannot decode ${p} (${(err as Error).message})`);
+          problems.push(`${where}: cannot decode ${e.path} (${(err as Error).message})`);
         }
       }
       onProgress?.(++done, entries.length);
@@ -120,6 +148,7 @@ export interface ListDatasetOptions extends LoadListOptions {
 
 /** A long-tailed data set given by list files (ImageNet-LT, Places-LT, iNaturalist 2018). */
 export async function loadListDataset(opts: ListDatasetOptions): Promise<LongTailDataset> {
+  checkImageSize(opts.imageSize ?? 64);
   const trainEntries = parseImageList(opts.trainList);
   const numClasses = Math.max(...trainEntries.map((e) => e.label)) + 1;
   const train = await loadImageList(opts.trainList, opts.dataRoot, numClasses, opts);
@@ -132,6 +161,11 @@ export async function loadListDataset(opts: ListDatasetOptions): Promise<LongTai
   }
   const val = opts.valList ? await loadImageList(opts.valList, opts.dataRoot, numClasses, opts) : null;
   const test = await loadImageList(opts.testList, opts.dataRoot, numClasses, opts);
+  checkSplits({
+    train: { set: train, source: opts.trainList },
+    val: val && opts.valList ? { set: val, source: opts.valList } : null,
+    test: { set: test, source: opts.testList },
+  });
   return {
     name: 'list',
     classNames: opts.classNames ?? Array.from({ length: numClasses }, (_, i) => String(i)),

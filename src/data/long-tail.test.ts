@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, DataError } from '../errors.ts';
 import { exponentialCounts, makeLongTailed, numpySubset, paretoCounts } from './long-tail.ts';
 import type { ImageSet } from './types.ts';
 
@@ -81,6 +81,26 @@ describe('long-tail profiles', () => {
       sum += 10 * p2.pixels[k]! + r;
     }
     assert.equal(sum, 49891);
+  });
+
+  it('refuses a profile that leaves any class with 0 training images, naming the class and settings', () => {
+    assert.throws(
+      () => exponentialCounts(10, 1, 100),
+      new ConfigError(
+        '--max-per-class 1 with --imbalance 100 leaves class 1 (and 8 more) with 0 training images ' +
+          '(n_c = floor(n_max * IF^(-c / 9))); every class needs at least one: use --max-per-class >= 100 or a smaller --imbalance',
+      ),
+    );
+    assert.throws(
+      () => exponentialCounts(100, 50, 100),
+      /leaves class 85 \(and 14 more\).*--max-per-class >= 100 /,
+    );
+    assert.throws(
+      () => makeLongTailed(fakeSet([0, 0, 2]), { profile: { kind: 'given' }, numClasses: 3 }),
+      new DataError(
+        'class 1 would have 0 training images (profile {"kind":"given"}, images per class available: 2, 0, 1); every class needs at least one',
+      ),
+    );
   });
 
   it('makeLongTailed keeps counts[c] images of each class, seeded', () => {

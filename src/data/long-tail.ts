@@ -19,6 +19,23 @@ export function exponentialCounts(numClasses: number, maxPerClass: number, imbal
   }
   if (!(imbalance >= 1))
     throw new ConfigError(`--imbalance (IF = n_max / n_min) must be >= 1, got ${imbalance}`);
+  const counts = exponentialRaw(numClasses, maxPerClass, imbalance);
+  const empty = counts.indexOf(0);
+  if (empty >= 0) {
+    // The smallest n_max that leaves every class an image (the float form can need one more than ceil(IF)).
+    let need = Math.ceil(imbalance);
+    while (exponentialRaw(numClasses, need, imbalance).includes(0)) need++;
+    throw new ConfigError(
+      `--max-per-class ${maxPerClass} with --imbalance ${imbalance} leaves class ${empty} (and ` +
+        `${counts.filter((n) => n === 0).length - 1} more) with 0 training images ` +
+        `(n_c = floor(n_max * IF^(-c / ${numClasses - 1}))); every class needs at least one: ` +
+        `use --max-per-class >= ${need} or a smaller --imbalance`,
+    );
+  }
+  return counts;
+}
+
+function exponentialRaw(numClasses: number, maxPerClass: number, imbalance: number): number[] {
   if (numClasses === 1) return [maxPerClass];
   return Array.from({ length: numClasses }, (_, i) =>
     Math.floor(maxPerClass * (1 / imbalance) ** (i / (numClasses - 1))),
@@ -88,23 +105,36 @@ export function fileOrderSplit(
 /**
  * The CIFAR-LT protocol's subset (LDAM-DRW's IMBALANCECIFAR10): np.random.seed(seed), then for
  * each class in label order shuffle that class's indices and keep the first counts[c].
- * With seed 0 this is the same subset as the reference code.
+ * With seed 0 this is the same subset as the reference code. Returns the kept indices (class by
+ * class) and, per class, the shuffled indices left out (where a validation set can come from).
  */
-export function numpySubset(set: ImageSet, counts: number[], seed: number, where: string): ImageSet {
-  const by = indicesByClass(set.labels, counts.length);
+export function numpySubsetIndices(
+  labels: ArrayLike<number>,
+  counts: number[],
+  seed: number,
+  where: string,
+): { keep: number[]; leftover: number[][] } {
+  const by = indicesByClass(labels, counts.length);
   const rs = new NumpyRandomState(seed);
   const keep: number[] = [];
+  const leftover: number[][] = [];
   by.forEach((idx, c) => {
     if (idx.length < counts[c]!) {
       throw new ConfigError(
-        `${where}: class ${c} has ${idx.length} images, the profile asks for ${counts[c]}`,
+        `${where}: class ${c} has ${idx.length} training images, the profile asks for ${counts[c]}`,
       );
     }
     const a = Int32Array.from(idx);
     rs.shuffle(a);
     keep.push(...a.subarray(0, counts[c]));
+    leftover.push([...a.subarray(counts[c])]);
   });
-  return subset(set, keep);
+  return { keep, leftover };
+}
+
+/** numpySubset's images: the CIFAR-LT protocol's subset of `set` (see numpySubsetIndices). */
+export function numpySubset(set: ImageSet, counts: number[], seed: number, where: string): ImageSet {
+  return subset(set, numpySubsetIndices(set.labels, counts, seed, where).keep);
 }
 
 export interface MakeLongTailedOptions {
@@ -127,6 +157,13 @@ export function makeLongTailed(
     counts = exponentialCounts(numClasses, profile.maxPerClass, profile.imbalance);
   else if (profile.kind === 'pareto') counts = paretoCounts(numClasses, profile);
   else counts = have;
+  const empty = counts.indexOf(0);
+  if (empty >= 0) {
+    throw new DataError(
+      `class ${empty} would have 0 training images (profile ${JSON.stringify(profile)}, ` +
+        `images per class available: ${have.join(', ')}); every class needs at least one`,
+    );
+  }
   counts = counts.map((n, c) => {
     if (have[c]! < n) throw new DataError(`class ${c} has ${have[c]} images, the profile asks for ${n}`);
     return n;

@@ -3,7 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { runIsolated } from '../../test/helpers/isolated.ts';
 import { tempDir } from '../../test/helpers/tmp.ts';
+import { deflatedZeros, makeZip } from '../../test/helpers/zip.ts';
 import { encodeNpy, readArrays, readNpy, readNpz, writeNpyDir, writeNpz } from './npy.ts';
 
 // Fixtures written once by NumPy 1.24 (np.save / np.savez / np.savez_compressed).
@@ -84,5 +86,124 @@ describe('.npy / .npz', () => {
       { encoding: 'utf8' },
     );
     if (py.status === 0) assert.equal(py.stdout.trim(), '21.0 [0, 1, 1]');
+  });
+});
+
+/** A .npy header (128 bytes, as encodeNpy writes it) for float32 data of the given shape text. */
+function headerOf(shapeText: string): Buffer {
+  const h = Buffer.from(encodeNpy(new Float32Array(1), [1]));
+  const len = h.readUInt16LE(8);
+  const text = h.toString('latin1', 10, 10 + len).replace('(1,)', shapeText);
+  return Buffer.concat([
+    h.subarray(0, 10),
+    Buffer.from(
+      `${text
+        .slice(0, len - 1)
+        .trimEnd()
+        .padEnd(len - 1)}\n`,
+      'latin1',
+    ),
+  ]);
+}
+
+describe('.npz archives are bounded (zip bombs)', () => {
+  const dir = tempDir();
+  const header = encodeNpy(new Float32Array(4), [4]); // 128-byte header + 16 bytes of data
+  const good = encodeNpy(Float32Array.from([1, 2, 3, 4, 5, 6]), [3, 2]);
+  const files = {
+    // A real array beside 300 MiB of zeros in an entry that is no array.
+    junk: makeZip([
+      { name: 'junk.bin', method: 8, data: deflatedZeros(new Uint8Array(0), 300), declared: 300 << 20 },
+      { name: 'train_features.npy', method: 0, data: good, declared: good.length },
+    ]),
+    // Declares 144 bytes and a header that agrees, then inflates to 1 GiB of zeros.
+    bomb: makeZip([{ name: 'x.npy', method: 8, data: deflatedZeros(header, 1024), declared: header.length }]),
+    // Declares 1 GiB, but the header says 16 bytes of data.
+    liar: makeZip([{ name: 'x.npy', method: 8, data: deflatedZeros(header, 1), declared: 1 << 30 }]),
+    // A 5 GB array, header and declared size agree (zip64): above the default 2 GiB ceiling.
+    huge: makeZip([
+      { name: 'x.npy', method: 8, data: deflatedZeros(headerOf('(1250000000,)'), 1), declared: 128 + 5e9 },
+    ]),
+  };
+  for (const [k, b] of Object.entries(files)) writeFileSync(join(dir, `${k}.npz`), b);
+
+  it('skips non-array entries uninflated and refuses lying or oversized ones, with RSS bounded', () => {
+    const npy = join(import.meta.dirname, 'npy.ts');
+    const t0 = Date.now();
+    const r = runIsolated(`
+      import { readNpz } from ${JSON.stringify(npy)};
+      const out = {};
+      const base = process.resourceUsage().maxRSS;
+      for (const k of ['junk', 'bomb', 'liar', 'huge']) {
+        try { out[k] = [...readNpz(${JSON.stringify(dir)} + '/' + k + '.npz').keys()]; }
+        catch (e) { out[k] = e.name + ': ' + e.message; }
+      }
+      out.growthMiB = (process.resourceUsage().maxRSS - base) / 1024;
+      console.log(JSON.stringify(out));`);
+    assert.equal(r.timedOut, false, 'readNpz must not take long');
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.deepEqual(out.junk, ['train_features']);
+    assert.equal(
+      out.bomb,
+      `DataError: ${dir}/bomb.npz:x.npy: entry inflates to more than the 144 bytes it declares; the archive is corrupt or crafted (a zip bomb)`,
+    );
+    assert.equal(
+      out.liar,
+      `DataError: ${dir}/liar.npz:x.npy: entry declares 1073741824 bytes uncompressed, but its .npy header (shape (4), <f4) needs 144; the archive is corrupt or crafted`,
+    );
+    assert.equal(
+      out.huge,
+      `DataError: ${dir}/huge.npz:x.npy: entry declares 5000000128 bytes uncompressed, more than the limit of 2147483648 bytes per array (set LONGTAIL_MAX_ARRAY_BYTES to a larger number of bytes if the data is genuine)`,
+    );
+    // 1.3 GiB of zeros are in these files; reading them may cost a few MiB.
+    assert.ok(out.growthMiB < 64, `peak RSS grew by ${out.growthMiB} MiB`);
+    console.log(`zip bombs: peak RSS growth ${out.growthMiB.toFixed(1)} MiB, ${Date.now() - t0} ms`);
+  });
+
+  it('the ceiling is set by option or LONGTAIL_MAX_ARRAY_BYTES; wanted names skip the rest', () => {
+    const p = join(dir, 'ok.npz');
+    writeNpz(p, {
+      a: { data: new Float32Array(256), shape: [256] },
+      b: { data: Int32Array.from([1, 2]), shape: [2] },
+    });
+    assert.throws(
+      () => readNpz(p, { maxArrayBytes: 1000 }),
+      new RegExp(
+        `${p}:a.npy: entry declares 1152 bytes uncompressed, more than the limit of 1000 bytes per array`,
+      ),
+    );
+    process.env.LONGTAIL_MAX_ARRAY_BYTES = '1000';
+    try {
+      assert.throws(
+        () => readNpz(p),
+        /more than the limit of 1000 bytes per array \(set LONGTAIL_MAX_ARRAY_BYTES/,
+      );
+      assert.deepEqual([...readNpz(p, { wanted: ['b'] }).keys()], ['b']);
+      process.env.LONGTAIL_MAX_ARRAY_BYTES = 'lots';
+      assert.throws(
+        () => readNpz(p),
+        /LONGTAIL_MAX_ARRAY_BYTES must be a positive whole number of bytes, got 'lots'/,
+      );
+    } finally {
+      delete process.env.LONGTAIL_MAX_ARRAY_BYTES;
+    }
+    assert.deepEqual([...readNpz(p).keys()], ['a', 'b']);
+  });
+
+  it('refuses a .npy that is not a regular file instead of hanging on it', () => {
+    const d = tempDir();
+    spawnSync('mkfifo', [join(d, 'train_features.npy')]);
+    const npy = join(import.meta.dirname, 'npy.ts');
+    const r = runIsolated(
+      `import { readArrays } from ${JSON.stringify(npy)};
+       try { readArrays(${JSON.stringify(d)}); } catch (e) { console.log(e.message); }`,
+      { timeoutMs: 10_000 },
+    );
+    assert.equal(r.timedOut, false, 'reading a FIFO hung');
+    assert.equal(
+      r.stdout.trim(),
+      `${d}/train_features.npy is a FIFO (named pipe), not a regular file; only regular files are read`,
+    );
   });
 });

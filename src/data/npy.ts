@@ -3,11 +3,14 @@
  * PROTOCOL.md and for checkpoints. Little-endian `<f4`, `<f8`, `<i4`, `<i8`, `|u1`, C order;
  * anything else is refused with an error that names the file and the problem.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { unzipSync, zipSync } from 'fflate';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { zipSync } from 'fflate';
 import { DataError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
+import { maxArrayBytes, RAISE_LIMIT_HINT } from '../io/limits.ts';
+import { readFileChecked } from '../io/read-file.ts';
+import { ZipArchive, type ZipEntry } from './zip.ts';
 
 export type NpyDtype = '<f4' | '<f8' | '<i4' | '<i8' | '|u1';
 
@@ -40,28 +43,52 @@ function parseHeader(text: string, where: string): { descr: string; fortran: boo
   return { descr, fortran: fortran === 'True', shape };
 }
 
-/** Parses the bytes of one .npy file; `where` names it in errors. */
-export function parseNpy(buf: Uint8Array, where: string): NpyArray {
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (b.length < 10 || !b.subarray(0, 6).equals(MAGIC))
+/** What a .npy header says: the dtype, the shape, where the data starts and how many bytes it has. */
+export interface NpyHeader {
+  dtype: NpyDtype;
+  shape: number[];
+  /** Offset of the first data byte (preamble + header). */
+  start: number;
+  /** shape * itemsize. */
+  dataBytes: number;
+}
+
+/** The longest header accepted (NumPy writes a few hundred bytes; version 1.0 allows 65,535). */
+const MAX_HEADER = 1 << 20;
+
+/**
+ * Reads the preamble of a .npy file: the header length, or null when `b` is too short to say.
+ * Lets a reader know how many bytes hold the header before it has the rest.
+ */
+function headerEnd(b: Buffer, where: string): number | null {
+  if (b.length < 8) return null;
+  if (!b.subarray(0, 6).equals(MAGIC))
     throw new DataError(`${where}: not a NumPy .npy file (bad magic string)`);
   const major = b[6]!;
-  let headerLen: number;
-  let offset: number;
-  if (major === 1) {
-    headerLen = b.readUInt16LE(8);
-    offset = 10;
-  } else if (major === 2) {
-    if (b.length < 12) throw new DataError(`${where}: truncated .npy header`);
-    headerLen = b.readUInt32LE(8);
-    offset = 12;
-  } else {
+  if (major !== 1 && major !== 2) {
     throw new DataError(
       `${where}: .npy format version ${major}.${b[7]} is not supported (expected 1.0 or 2.0)`,
     );
   }
-  if (b.length < offset + headerLen) throw new DataError(`${where}: truncated .npy header`);
-  const h = parseHeader(b.toString('latin1', offset, offset + headerLen), where);
+  const pre = major === 1 ? 10 : 12;
+  if (b.length < pre) return null;
+  const headerLen = major === 1 ? b.readUInt16LE(8) : b.readUInt32LE(8);
+  if (headerLen > MAX_HEADER) {
+    throw new DataError(
+      `${where}: .npy header length ${headerLen} is implausible (more than ${MAX_HEADER} bytes)`,
+    );
+  }
+  return pre + headerLen;
+}
+
+/** Parses and checks a .npy header; `b` must hold at least the whole header. */
+export function parseNpyHeader(buf: Uint8Array, where: string): NpyHeader {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (b.length < 10 || !b.subarray(0, 6).equals(MAGIC))
+    throw new DataError(`${where}: not a NumPy .npy file (bad magic string)`);
+  const end = headerEnd(b, where);
+  if (end === null || b.length < end) throw new DataError(`${where}: truncated .npy header`);
+  const h = parseHeader(b.toString('latin1', b[6] === 1 ? 10 : 12, end), where);
   if (h.fortran) throw new DataError(`${where}: Fortran-order arrays are not supported (save with C order)`);
   const descr = h.descr === '<u1' ? '|u1' : h.descr;
   if (!(descr in ITEM)) {
@@ -70,15 +97,15 @@ export function parseNpy(buf: Uint8Array, where: string): NpyArray {
     );
   }
   const dtype = descr as NpyDtype;
-  const n = h.shape.reduce((a, x) => a * x, 1);
-  const start = offset + headerLen;
-  const bytes = n * ITEM[dtype];
-  if (b.length - start < bytes)
-    throw new DataError(
-      `${where}: truncated: shape (${h.shape}) needs ${bytes} bytes of data, file has ${b.length - start}`,
-    );
-  const raw = b.subarray(start, start + bytes);
-  const copy = new Uint8Array(raw); // aligned copy
+  const dataBytes = h.shape.reduce((a, x) => a * x, 1) * ITEM[dtype];
+  return { dtype, shape: h.shape, start: end, dataBytes };
+}
+
+/** Builds the typed array from a header and exactly its data bytes (copied if not aligned). */
+function npyFromData(h: NpyHeader, raw: Uint8Array, where: string): NpyArray {
+  const { dtype } = h;
+  const n = h.dataBytes / ITEM[dtype];
+  const copy = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : new Uint8Array(raw);
   let data: NpyArray['data'];
   switch (dtype) {
     case '<f4':
@@ -106,6 +133,18 @@ export function parseNpy(buf: Uint8Array, where: string): NpyArray {
       break;
   }
   return { dtype, shape: h.shape, data };
+}
+
+/** Parses the bytes of one .npy file; `where` names it in errors. */
+export function parseNpy(buf: Uint8Array, where: string): NpyArray {
+  const h = parseNpyHeader(buf, where);
+  const have = buf.byteLength - h.start;
+  if (have < h.dataBytes)
+    throw new DataError(
+      `${where}: truncated: shape (${h.shape}) needs ${h.dataBytes} bytes of data, file has ${have}`,
+    );
+  // A copy: the caller's buffer (a whole file) is not kept alive by the array.
+  return npyFromData(h, new Uint8Array(buf.subarray(h.start, h.start + h.dataBytes)), where);
 }
 
 /** Serialises an array as .npy version 1.0 (2.0 if the header would not fit). */
@@ -146,51 +185,86 @@ export function encodeNpy(
   return out;
 }
 
-/** Reads one .npy file. */
-export function readNpy(path: string): NpyArray {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    throw new DataError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  return parseNpy(buf, path);
+export interface ReadArraysOptions {
+  /**
+   * Array names (without `.npy`) to read; any other entry or file is skipped without being read
+   * or decompressed. Default: every `.npy`.
+   */
+  wanted?: Iterable<string>;
+  /** Ceiling on one array's bytes. Default: LONGTAIL_MAX_ARRAY_BYTES, else 2 GiB (src/io/limits.ts). */
+  maxArrayBytes?: number;
 }
 
-/** Reads every array of an .npz archive (stored or deflated), keyed by name without `.npy`. */
-export function readNpz(path: string): Map<string, NpyArray> {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    throw new DataError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  let files: Record<string, Uint8Array>;
-  try {
-    files = unzipSync(buf);
-  } catch (e) {
-    throw new DataError(`${path}: not a valid .npz (zip) archive (${(e as Error).message})`);
-  }
+/** Reads one .npy file (a regular file, no larger than the array ceiling). */
+export function readNpy(path: string, opts: Pick<ReadArraysOptions, 'maxArrayBytes'> = {}): NpyArray {
+  const maxBytes = maxArrayBytes(opts.maxArrayBytes);
+  return parseNpy(readFileChecked(path, '.npy file', { maxBytes, limitHint: RAISE_LIMIT_HINT }), path);
+}
+
+/** The `.npy` entries of a listing that the options ask for, as name (without `.npy`) -> entry. */
+function selectArrays<T>(names: [string, T][], opts: ReadArraysOptions): [string, T][] {
+  const wanted = opts.wanted === undefined ? null : new Set(opts.wanted);
+  return names
+    .filter(([n]) => n.endsWith('.npy'))
+    .map(([n, e]): [string, T] => [n.slice(0, -4), e])
+    .filter(([n]) => wanted === null || wanted.has(n));
+}
+
+/**
+ * Reads the arrays of an .npz archive (stored or deflated), keyed by name without `.npy`.
+ * Works from the zip central directory: entries that are not wanted `.npy` arrays are skipped
+ * without being decompressed; a wanted entry's declared size must stay under the ceiling and
+ * equal what its .npy header (shape x itemsize + header) needs, both checked before it is
+ * decompressed, and decompression stops at the declared size. Peak memory is the file plus the
+ * arrays it really holds.
+ */
+export function readNpz(path: string, opts: ReadArraysOptions = {}): Map<string, NpyArray> {
+  const limit = maxArrayBytes(opts.maxArrayBytes);
+  const zip = new ZipArchive(readFileChecked(path, '.npz archive'), path);
+  const entries = zip.entries();
   const out = new Map<string, NpyArray>();
-  for (const [name, bytes] of Object.entries(files)) {
-    if (!name.endsWith('.npy')) continue;
-    out.set(name.slice(0, -4), parseNpy(bytes, `${path}:${name}`));
+  for (const [name, e] of selectArrays(
+    entries.map((x): [string, ZipEntry] => [x.name, x]),
+    opts,
+  )) {
+    const where = `${path}:${e.name}`;
+    if (e.size > limit) {
+      throw new DataError(
+        `${where}: entry declares ${e.size} bytes uncompressed, more than the limit of ${limit} bytes per array${RAISE_LIMIT_HINT}`,
+      );
+    }
+    out.set(name, readNpyEntry(zip, e, where));
   }
   return out;
 }
 
+/** One .npy entry of an archive, checked against its declared size before it is decompressed. */
+function readNpyEntry(zip: ZipArchive, e: ZipEntry, where: string): NpyArray {
+  const head = zip.head(e, (b) => headerEnd(Buffer.from(b.buffer, b.byteOffset, b.byteLength), where));
+  const h = parseNpyHeader(head, where);
+  if (h.start + h.dataBytes !== e.size) {
+    throw new DataError(
+      `${where}: entry declares ${e.size} bytes uncompressed, but its .npy header (shape (${h.shape}), ` +
+        `${h.dtype}) needs ${h.start + h.dataBytes}; the archive is corrupt or crafted`,
+    );
+  }
+  return npyFromData(h, zip.extract(e, h.start), where);
+}
+
 /** Reads a `.npz` archive or a folder of `.npy` files into name -> array. */
-export function readArrays(fileOrDir: string): Map<string, NpyArray> {
+export function readArrays(fileOrDir: string, opts: ReadArraysOptions = {}): Map<string, NpyArray> {
   if (!existsSync(fileOrDir)) throw new DataError(`${fileOrDir}: no such file or folder`);
   if (statSync(fileOrDir).isDirectory()) {
+    const files = readdirSync(fileOrDir)
+      .sort()
+      .map((f): [string, string] => [f, join(fileOrDir, f)]);
+    if (!files.some(([f]) => f.endsWith('.npy')))
+      throw new DataError(`${fileOrDir}: folder holds no .npy files`);
     const out = new Map<string, NpyArray>();
-    for (const f of readdirSync(fileOrDir).sort()) {
-      if (f.endsWith('.npy')) out.set(basename(f, '.npy'), readNpy(join(fileOrDir, f)));
-    }
-    if (out.size === 0) throw new DataError(`${fileOrDir}: folder holds no .npy files`);
+    for (const [name, p] of selectArrays(files, opts)) out.set(name, readNpy(p, opts));
     return out;
   }
-  return readNpz(fileOrDir);
+  return readNpz(fileOrDir, opts);
 }
 
 export type ArraysToWrite = Record<

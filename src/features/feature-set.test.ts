@@ -110,6 +110,16 @@ describe('feature files (PROTOCOL.md)', () => {
       () => loadFeatureFile(p),
       /missing: missing 'test_features' \(found: train_features, train_labels\)/,
     );
+    for (const split of ['train', 'test', 'val']) {
+      bad(
+        `no-${split}`,
+        {
+          [`${split}_features`]: { data: new Float32Array(0), shape: [0, 2] },
+          [`${split}_labels`]: { data: new Int32Array(0), shape: [0] },
+        },
+        new RegExp(`: ${split}_features has 0 rows; the ${split} split must hold at least one example$`),
+      );
+    }
     bad(
       'int-feats',
       { train_features: { data: Int32Array.from([1, 2, 3, 4]), shape: [2, 2] } },

@@ -57,8 +57,20 @@ function checkFinite(x: Float32Array, where: string): void {
 }
 
 /** Reads a feature file (.npz or folder of .npy) and checks every rule of PROTOCOL.md. */
+/** The arrays of PROTOCOL.md's feature-file format; anything else in a file is not read. */
+export const FEATURE_FILE_ARRAYS = [
+  'train_features',
+  'train_labels',
+  'val_features',
+  'val_labels',
+  'test_features',
+  'test_labels',
+  'classifier_weight',
+  'classifier_bias',
+] as const;
+
 export function loadFeatureFile(path: string, classNames?: string[]): FeatureSet {
-  const m = readArrays(path);
+  const m = readArrays(path, { wanted: FEATURE_FILE_ARRAYS });
   const get = (name: string, required: boolean): NpyArray | undefined => {
     const a = m.get(name);
     if (a === undefined && required) {
@@ -74,6 +86,11 @@ export function loadFeatureFile(path: string, classNames?: string[]): FeatureSet
     if (f.shape.length !== 2) throw new DataError(`${w} must be 2-D [N, d], got shape (${f.shape})`);
     if (l.shape.length !== 1)
       throw new DataError(`${path}: ${prefix}_labels must be 1-D [N], got shape (${l.shape})`);
+    if (f.shape[0] === 0) {
+      throw new DataError(
+        `${path}: ${prefix}_features has 0 rows; the ${prefix} split must hold at least one example`,
+      );
+    }
     if (l.shape[0] !== f.shape[0]) {
       throw new DataError(
         `${path}: ${prefix}_labels has ${l.shape[0]} entries but ${prefix}_features has ${f.shape[0]} rows`,
