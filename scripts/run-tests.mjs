@@ -8,7 +8,7 @@
 // clean checkout, so the developer's own uncommitted or ignored files do not count. node_modules/
 // and native/build/ (written by npm ci) are left out. Without git the check is skipped, with a note.
 import { spawnSync } from 'node:child_process';
-import { lstatSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,16 +23,6 @@ function find(dir, out = []) {
   }
   return out;
 }
-
-// Traces known and reported to their owners, tolerated with a warning (and the empty folder
-// removed again) until fixed; delete an entry once its test is fixed, and the check is strict again.
-const KNOWN = [
-  {
-    path: /^runs\/retrain-[^/]+\/$/,
-    what: 'new directory',
-    from: 'test/pipeline.test.ts:214 (retrain --method svm without --out: src/cli/retrain.ts creates runs/retrain-<time>/ before it checks the method)',
-  },
-];
 
 const excluded = (p) => EXCLUDED.some((e) => p === e || p.startsWith(`${e}/`));
 
@@ -146,25 +136,11 @@ if (typeof before !== 'string') {
   const after = snapshot();
   const found = typeof after === 'string' ? [] : traces(before, after);
   if (typeof after === 'string') console.error(`note: ${after}; the check for traces could not finish`);
-  const known = found.filter(([p, what]) => KNOWN.some((k) => k.path.test(p) && k.what === what));
-  for (const [path] of known) {
-    const k = KNOWN.find((e) => e.path.test(path));
-    console.error(`\nwarning: known trace ${path}, from ${k.from}; removed`);
-    // The empty folder, then its parents that the tests created and left empty.
-    for (let d = path.slice(0, -1); d !== '.' && !before.has(`${d}/`); d = dirname(d)) {
-      try {
-        rmdirSync(join(ROOT, d));
-      } catch {
-        break;
-      }
-    }
-  }
-  const unknown = found.filter((f) => !known.includes(f));
-  if (unknown.length > 0) {
+  if (found.length > 0) {
     console.error(
       `\nthe tests left traces inside the repository (${ROOT}); tests must write only into temporary folders (test/helpers/tmp.ts):`,
     );
-    for (const [path, what] of unknown) console.error(`  ${path}  ${what}`);
+    for (const [path, what] of found) console.error(`  ${path}  ${what}`);
     console.error('(changes made by hand while the tests ran show here too; then run the tests again)');
     if (status === 0) status = 1;
   }
