@@ -2,7 +2,7 @@
 import type { ImageSet } from '../data/types.ts';
 import type { Backbone } from '../models/backbone.ts';
 import { forwardFeatures } from '../models/forward.ts';
-import { makeBatch } from '../train/augment.ts';
+import { plainImages } from '../train/augment.ts';
 
 /** Features of every image: [n, d] row-major. Batch statistics are never used (eval mode). */
 export function extractFeatures(
@@ -10,14 +10,7 @@ export function extractFeatures(
   set: ImageSet,
   opts: { batchSize?: number; onProgress?: (done: number, total: number) => void } = {},
 ): Float32Array {
-  const read = (start: number, count: number) =>
-    makeBatch(
-      set,
-      Array.from({ length: count }, (_, k) => start + k),
-      'none',
-      null,
-    ); // [count, H, W, C]
-  return forwardFeatures(backbone, read, set.labels.length, {
+  return forwardFeatures(backbone, plainImages(set), set.labels.length, {
     ...opts,
     imageShape: [set.height, set.width, set.channels],
   });

@@ -30,6 +30,20 @@ const meta = (over: Partial<CheckpointMeta> = {}): CheckpointMeta => ({
 });
 const arr = (...v: number[]) => ({ shape: [v.length], data: Float32Array.from(v) });
 
+/** A new model, optimiser and store in a fresh run folder, and an epoch record to save. */
+function freshRun() {
+  const dir = tempDir();
+  const store = new CheckpointStore(dir, identity);
+  store.begin();
+  return {
+    dir,
+    store,
+    m: createModel('resnet8', [28, 28, 1], 10, 0),
+    opt: new Sgd({ momentum: 0.9, weightDecay: 0 }),
+    rec: { epoch: 1, lr: 0.1, loss: 1, trainAcc: 0.5, valAcc: 0.5, imagesPerSec: 1, seconds: 1 },
+  };
+}
+
 describe('checkpoints', () => {
   before(async () => {
     await initBackend('wasm');
@@ -60,12 +74,7 @@ describe('checkpoints', () => {
   });
 
   it('are never written with weights that are not finite (best.npz and checkpoint.npz)', () => {
-    const dir = tempDir();
-    const m = createModel('resnet8', [28, 28, 1], 10, 0);
-    const opt = new Sgd({ momentum: 0.9, weightDecay: 0 });
-    const store = new CheckpointStore(dir, identity);
-    store.begin();
-    const rec = { epoch: 1, lr: 0.1, loss: 1, trainAcc: 0.5, valAcc: 0.5, imagesPerSec: 1, seconds: 1 };
+    const { dir, m, opt, store, rec } = freshRun();
     const w = m.head.weight;
     tf.tidy(() => w.assign(tf.mul(w, Number.NaN)));
     assert.throws(
@@ -81,12 +90,7 @@ describe('checkpoints', () => {
   });
 
   it('keep the best epoch on disk and in memory, and restore it', () => {
-    const dir = tempDir();
-    const m = createModel('resnet8', [28, 28, 1], 10, 0);
-    const opt = new Sgd({ momentum: 0.9, weightDecay: 0 });
-    const store = new CheckpointStore(dir, identity);
-    store.begin();
-    const rec = { epoch: 1, lr: 0.1, loss: 1, trainAcc: 0.5, valAcc: 0.5, imagesPerSec: 1, seconds: 1 };
+    const { dir, m, opt, store, rec } = freshRun();
     store.saveEpoch(m, opt, rec);
     const best = modelArrays(m);
     tf.tidy(() => m.head.bias.assign(tf.add(m.head.bias, 1)));

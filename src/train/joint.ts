@@ -14,7 +14,7 @@ import { forwardInBatches } from '../models/forward.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
 import { DataParallel } from '../parallel/data-parallel.ts';
 import { createSampler } from '../sampling/samplers.ts';
-import { makeBatch } from './augment.ts';
+import { plainImages } from './augment.ts';
 import { CheckpointStore } from './checkpoint-store.ts';
 import { type EpochRecord, EpochRunner, type StepInfo } from './epoch.ts';
 import { type JointConfig, resolveAugmentation, validateJointConfig } from './joint-config.ts';
@@ -52,15 +52,10 @@ export interface TrainResult {
 /** Top-1 accuracy of a model on a set (eval mode), overall (not per class). */
 export function accuracy(model: Model, set: LongTailDataset['test'], batchSize = 256): number {
   const n = set.labels.length;
-  const read = (start: number, count: number) =>
-    makeBatch(
-      set,
-      Array.from({ length: count }, (_, k) => start + k),
-      'none',
-      null,
-    ); // [count, H, W, C]
   const net = (x: tf.Tensor4D) => model.head.apply(model.backbone.features(x, false)); // [b, classes]
-  const logits = forwardInBatches(net, read, n, [set.height, set.width, set.channels], { batchSize });
+  const logits = forwardInBatches(net, plainImages(set), n, [set.height, set.width, set.channels], {
+    batchSize,
+  });
   const C = model.numClasses;
   let correct = 0;
   for (let i = 0; i < n; i++) {
