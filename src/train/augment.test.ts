@@ -73,6 +73,6 @@ describe('crop-flip augmentation', () => {
     const per = set.height * set.width * set.channels;
     const want = set.pixels.subarray(per, 2 * per);
     assert.equal(out.length, per);
-    out.forEach((v, i) => assert.ok(Math.abs(v - want[i]! / 255) <= 1e-7, `pixel ${i}: ${v}`));
+    for (const [i, v] of out.entries()) assert.ok(Math.abs(v - want[i]! / 255) <= 1e-7, `pixel ${i}: ${v}`);
   });
 });
