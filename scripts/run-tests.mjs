@@ -1,5 +1,7 @@
 // Runs every *.test.ts under src/ and test/ with Node's test runner (through tsx).
-// Node 20's runner does not glob .ts files itself, hence this list.
+// Node 20's runner does not glob .ts files itself, hence this list. `--conditions=longtail-source`
+// makes `import ... from 'longtail'` in a test resolve to src/index.ts (package.json "exports"),
+// as `customConditions` does for tsc; the installed package resolves to dist/.
 //
 // Tests leave no trace: before the tests this takes a snapshot of the repository (git status with
 // ignored and untracked files, each listed file's size and mtime, and every directory, since git
@@ -127,7 +129,15 @@ if (typeof before === 'string')
 
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
+  [
+    '--conditions=longtail-source',
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=2',
+    '--test-reporter=spec',
+    ...files,
+  ],
   { stdio: 'inherit', cwd: ROOT },
 );
 let status = r.status ?? 1;

@@ -5,11 +5,13 @@
  * it: it is not a dependency because its install downloads a binary), then `wasm` (SIMD), then
  * `cpu`. `--backend NAME` or `LONGTAIL_BACKEND=NAME` asks for one by name.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-// tfjs-core's Node entry registers no gradients; the union package's Node bundle does.
-import '@tensorflow/tfjs';
-import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's Node entry registers no gradients: this is tfjs-core's own register_all_gradients,
+// bundled for Node by scripts/bundle-gradients.mjs (generated at `npm ci` and `npm run build`).
+// It comes after tfjs-core so that both share the engine tfjs-core created.
+import './tfjs-gradients.js';
 import { ConfigError } from '../errors.ts';
 import { nativeStatus } from './native-kernels.ts';
 import { installWasmTrainingKernels, type TrainingKernels, trainingKernels } from './training-kernels.ts';

@@ -3,14 +3,15 @@
  * how progress is shown (always on stderr, so `--json` output on stdout stays one document).
  */
 import { Option } from 'commander';
-import { initBackend } from '../backend/backend.ts';
 
 export const backendOption = () =>
   new Option('--backend <name>', 'compute backend: tensorflow, wasm or cpu (default: best available)').env(
     'LONGTAIL_BACKEND',
   );
 
+/** Starts the compute backend; TensorFlow.js is imported here, when a command needs it. */
 export async function startBackend(name: string | undefined) {
+  const { initBackend } = await import('../backend/backend.ts');
   return initBackend(name);
 }
 

@@ -17,7 +17,6 @@ import { cliCallbacks } from './reporting.ts';
 export function registerDemo(program: Command): void {
   const cmd = program
     .command('demo')
-    .summary('the whole pipeline on the bundled data (what npm start runs)')
     .description(
       'The whole decoupled pipeline (what `npm start` runs): stage 1 (ResNet-8, instance-balanced, 30 epochs on the ' +
         "bundled Fashion-MNIST-LT), then Joint, NCM, cRT, tau-norm and LWS; prints the paper's table and writes " +

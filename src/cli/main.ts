@@ -5,13 +5,53 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.ts';
-import { registerData } from './data.ts';
-import { registerDemo } from './demo.ts';
-import { registerDoctor } from './doctor.ts';
-import { registerPredictAndExport } from './predict.ts';
-import { registerRetrain } from './retrain.ts';
-import { registerStudy } from './study.ts';
-import { registerTrain } from './train.ts';
+
+type Register = (program: Command) => void;
+
+/**
+ * The commands, in help order, with the one-line summary the top-level help shows. A command's
+ * module (and with it TensorFlow.js, the registries, sharp, ...) is imported only when that command
+ * runs or its own help is asked for: `longtail --version` and `longtail --help` load none of it.
+ * Commands sharing a module (predict, export) share its loader.
+ */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Register> }> = {
+  demo: {
+    summary: 'the whole pipeline on the bundled data (what npm start runs)',
+    load: async () => (await import('./demo.ts')).registerDemo,
+  },
+  train: {
+    summary: 'stage 1: joint training, checkpoints, features',
+    load: async () => (await import('./train.ts')).registerTrain,
+  },
+  retrain: {
+    summary: 'stage 2: cRT, tau-norm, LWS, NCM on a run or a feature file',
+    load: async () => (await import('./retrain.ts')).registerRetrain,
+  },
+  study: {
+    summary: "reproduce the paper's studies",
+    load: async () => (await import('./study.ts')).registerStudy,
+  },
+  predict: {
+    summary: 'classify image files, folders or list files with a trained model',
+    load: async () => (await import('./predict.ts')).registerPredictAndExport,
+  },
+  export: {
+    summary: 'write the model with a folded classifier as a TensorFlow.js graph model',
+    load: async () => (await import('./predict.ts')).registerPredictAndExport,
+  },
+  data: { summary: 'inspect data sets', load: async () => (await import('./data.ts')).registerData },
+  doctor: {
+    summary: 'show the compute backend, versions, the machine and whether the bundled data is intact',
+    load: async () => (await import('./doctor.ts')).registerDoctor,
+  },
+};
+
+/** The command an argument list runs (`help NAME` counts as NAME), or null. */
+function commandOf(argv: string[]): string | null {
+  const words = argv.filter((a) => !a.startsWith('-'));
+  const first = words[0] === 'help' ? words[1] : words[0];
+  return first !== undefined && Object.hasOwn(COMMANDS, first) ? first : null;
+}
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -20,7 +60,11 @@ function packageVersion(): string {
   return pkg.version;
 }
 
-export function buildProgram(): Command {
+/**
+ * The command line for `argv`: the command it names fully defined, the others as names and
+ * summaries only (enough for the top-level help and "did you mean"); with `all`, every command.
+ */
+export async function buildProgram(argv: string[] = [], { all = false } = {}): Promise<Command> {
   const program = new Command();
   program
     .name('longtail')
@@ -32,13 +76,16 @@ export function buildProgram(): Command {
     .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  registerDemo(program);
-  registerTrain(program);
-  registerRetrain(program);
-  registerStudy(program);
-  registerPredictAndExport(program);
-  registerData(program);
-  registerDoctor(program);
+  const wanted = commandOf(argv);
+  const names = all ? Object.keys(COMMANDS) : wanted === null ? [] : [wanted];
+  const registers = new Set(await Promise.all(names.map((n) => COMMANDS[n]!.load())));
+  for (const register of registers) register(program);
+  for (const [name, { summary }] of Object.entries(COMMANDS)) {
+    const loaded = program.commands.find((c) => c.name() === name);
+    // A loaded command keeps its longer description for its own --help; the list shows the summary.
+    if (loaded !== undefined) loaded.summary(summary);
+    else program.command(name).description(summary);
+  }
   return program;
 }
 
@@ -65,8 +112,8 @@ function fileSystemMessage(err: unknown): string | null {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv);
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

@@ -12,7 +12,6 @@ import { progress } from './progress.ts';
 export function registerPredictAndExport(program: Command): void {
   program
     .command('predict')
-    .summary('classify image files, folders or list files with a trained model')
     .description(
       'classify images with a trained model: the stage-1 backbone and one stage-2 classifier of a run ' +
         '(INPUT: image files of any size, folders of images, or list files)',
@@ -70,7 +69,6 @@ export function registerPredictAndExport(program: Command): void {
 
   program
     .command('export')
-    .summary('write the model with a folded classifier as a TensorFlow.js graph model')
     .description(
       'write the backbone with a folded stage-2 classifier as one TensorFlow.js graph model (model.json + ' +
         'weights.bin) and labels.json, loadable with tf.loadGraphModel by any tfjs program (see README)',

@@ -13,7 +13,6 @@ import { cliCallbacks } from './reporting.ts';
 export function registerTrain(program: Command): void {
   const cmd = program
     .command('train')
-    .summary('stage 1: joint training, checkpoints, features')
     .description(
       'stage 1: train a backbone and linear classifier jointly (cross-entropy, SGD, cosine LR), keep the best ' +
         'validation epoch, checkpoint every epoch, and export features for stage 2 (features.npz)',

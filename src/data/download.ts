@@ -7,7 +7,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tar from 'tar';
 import { DataError } from '../errors.ts';
 
 export const CIFAR_ARCHIVES = {
@@ -68,6 +67,7 @@ export async function downloadCifar(
   try {
     const archive = join(tmp, 'archive.tar.gz');
     writeFileSync(archive, buf);
+    const tar = await import('tar'); // loaded only when an archive is unpacked
     await tar.x({ file: archive, cwd: tmp, strict: true });
     if (!existsSync(join(tmp, a.folder)))
       throw new DataError(`${url}: the archive has no ${a.folder}/ folder`);

@@ -4,7 +4,6 @@
  * decoded with sharp, resized (shorter side to `imageSize`) and centre-cropped to a square,
  * 3 channels (RGB; grey images are replicated).
  */
-import sharp from 'sharp';
 import { ConfigError, DataError } from '../errors.ts';
 import { readFileChecked } from '../io/read-file.ts';
 import { resolveInside } from '../io/safe-path.ts';
@@ -63,6 +62,8 @@ export async function decodeImage(
   channels: 1 | 3 = 3,
 ): Promise<Uint8Array> {
   const bytes = typeof source === 'string' ? readFileChecked(source, 'image') : source;
+  // Imported here, not at the top: only the commands that decode images pay for loading sharp.
+  const { default: sharp } = await import('sharp');
   let img = sharp(bytes, { failOn: 'error' })
     .rotate()
     .resize(size, size, { fit: 'cover', position: 'centre' })

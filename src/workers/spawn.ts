@@ -1,16 +1,28 @@
 /**
- * Worker threads running TypeScript entries: a service that runs the entry it is handed and
- * imports none of its users. Node does not pass tsx's loader on to a worker thread, so every
- * worker starts in boot.mjs, which registers tsx and then imports the entry. Callers name their
- * entry beside them, `startWorker(new URL('./my-worker.ts', import.meta.url), data)`; resolving
- * that URL to what runs is done here only, the one place to adapt for compiled output.
+ * Worker threads: a service that runs the entry it is handed and imports none of its users.
+ * Callers name their entry beside them, `startWorker(new URL('./my-worker.ts', import.meta.url),
+ * data)`; resolving that URL to what runs is done here only.
+ *
+ * - Compiled (the installed package, dist/): this file is `spawn.js`, the entry's compiled twin
+ *   `my-worker.js` sits beside the caller's `.js`, and the worker starts on it directly.
+ * - Sources (the repository, run through tsx): Node does not pass tsx's loader on to a worker
+ *   thread, so the worker starts in boot.mjs, which registers tsx and then imports the entry.
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-const BOOT = fileURLToPath(new URL('./boot.mjs', import.meta.url));
+const COMPILED = import.meta.url.endsWith('.js');
+
+/** The file a worker runs for `entry`: in compiled output the `.js` twin of a `.ts` entry. */
+export function workerEntry(entry: URL): URL {
+  return COMPILED && entry.pathname.endsWith('.ts') ? new URL(entry.href.replace(/\.ts$/, '.js')) : entry;
+}
 
 /** Starts a worker thread on `entry`; the entry reads `workerData` as given (plus `entry`). */
 export function startWorker(entry: URL, workerData: Record<string, unknown> = {}): Worker {
-  return new Worker(BOOT, { workerData: { ...workerData, entry: entry.href } });
+  const target = workerEntry(entry);
+  if (COMPILED)
+    return new Worker(fileURLToPath(target), { workerData: { ...workerData, entry: target.href } });
+  const boot = fileURLToPath(new URL('./boot.mjs', import.meta.url));
+  return new Worker(boot, { workerData: { ...workerData, entry: target.href } });
 }
