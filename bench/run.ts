@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: speed and memory of stage 1 (training steps, feature extraction) and stage 2
  * (cRT, LWS, tau-norm, NCM on large synthetic features), with PyTorch on the same machine in
- * the same run as the yardstick when it is installed. Each case runs in its own process (so its
+ * the same run as the yardstick when it is installed; and the package as a user gets it (case
+ * `package`: packed, installed offline into a new project with production dependencies, its
+ * install size, tarball size and `longtail --version` start time and memory). Each case runs in its own process (so its
  * peak RSS is its own); each figure is the median of several timed repeats after a warm-up.
  *
  *   npm run bench [-- --quick] [-- --json] [-- --case PREFIX] [-- --no-torch] [-- --out FILE]
@@ -10,7 +12,7 @@
  * relative FILE is taken from the current directory).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +25,7 @@ import { createRng } from '../src/random/rng.ts';
 import { formatTable } from '../src/report/table.ts';
 import { Sgd } from '../src/train/optimizer.ts';
 import { DataParallel } from '../src/train/parallel/data-parallel.ts';
+import { diskUsage, installTarball, packPackage } from '../test/helpers/package.ts';
 import { type ConvPass, recordConvLayers, timeConvPass } from './conv-layers.ts';
 import { syntheticFeatures } from './synthetic.ts';
 
@@ -35,7 +38,7 @@ interface CaseSpec {
   name: string;
   unit: 'images/s' | 's' | 'GFLOP/s';
   threads: number;
-  kind: 'train' | 'extract' | 'stage2' | 'conv';
+  kind: 'train' | 'extract' | 'stage2' | 'conv' | 'package';
   pass?: ConvPass;
   model?: string;
   shape?: [number, number, number];
@@ -94,7 +97,63 @@ export function cases(): CaseSpec[] {
     const threads = method === 'crt' || method === 'lws' ? cores : 1;
     out.push({ name: `stage2 ${method} 100000x512 C1000`, unit: 's', threads, kind: 'stage2', method });
   }
+  // The installed package: the figure is `longtail --version`'s wall time; install and tarball
+  // sizes and the command's peak RSS go in `package`.
+  out.push({ name: 'package longtail --version', unit: 's', threads: 1, kind: 'package' });
   return out;
+}
+
+interface PackageFigures {
+  /** `npm ci` of the tarball into an empty project, production dependencies: node_modules on disk. */
+  installMiB: number;
+  tarballMiB: number;
+  /** Peak RSS of `longtail --version` (median over the runs). */
+  versionRssMiB: number;
+  /** Whether `--version` loaded TensorFlow.js (it must not). */
+  versionLoadsTfjs: boolean;
+}
+
+/** Packs, installs offline into a temporary project, times `longtail --version`. */
+function packageCase(quick: boolean): { runs: number[]; pkg: PackageFigures } {
+  const dir = mkdtempSync(join(os.tmpdir(), 'longtail-bench-package-'));
+  try {
+    const tgz = packPackage(dir);
+    const project = join(dir, 'project');
+    installTarball(tgz, project);
+    const bin = join(project, 'node_modules', 'longtail', 'bin', 'longtail.js');
+    // Reports the process's peak RSS and whether tfjs-core was loaded, on exit.
+    const probe =
+      'data:text/javascript,' +
+      encodeURIComponent(
+        "process.on('exit', () => process.stderr.write('\\nPROBE ' + JSON.stringify({ rss: process.resourceUsage().maxRSS, tf: globalThis._tfengine !== undefined }) + '\\n'));",
+      );
+    const runs: number[] = [];
+    const rss: number[] = [];
+    let loadsTfjs = false;
+    for (let i = 0; i < (quick ? 3 : 9); i++) {
+      const t = performance.now();
+      const r = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`longtail --version failed: ${r.stderr}`);
+      if (i > 0) runs.push((performance.now() - t) / 1000); // the first run warms the file cache
+    }
+    for (let i = 0; i < 3; i++) {
+      const r = spawnSync(process.execPath, ['--import', probe, bin, '--version'], { encoding: 'utf8' });
+      const p = JSON.parse(r.stderr.split('PROBE ').pop()!) as { rss: number; tf: boolean };
+      rss.push(p.rss / 1024);
+      loadsTfjs ||= p.tf;
+    }
+    return {
+      runs,
+      pkg: {
+        installMiB: diskUsage(join(project, 'node_modules')) / 2 ** 20,
+        tarballMiB: statSync(tgz).size / 2 ** 20,
+        versionRssMiB: median(rss),
+        versionLoadsTfjs: loadsTfjs,
+      },
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Runs one case in this process; returns the timed repeats. */
@@ -169,6 +228,8 @@ interface CaseResult {
   runs: number[];
   torch?: { median: number; min: number; max: number; impl: string } | null;
   ratio?: number | null;
+  /** The `package` case: install and tarball sizes, `--version`'s memory. */
+  package?: PackageFigures;
 }
 
 const median = (v: number[]) => {
@@ -177,7 +238,8 @@ const median = (v: number[]) => {
 };
 
 function torchFor(spec: CaseSpec, quick: boolean): CaseResult['torch'] {
-  if (spec.kind === 'stage2' || spec.kind === 'conv' || !existsSync(PYTHON)) return null;
+  if (spec.kind !== 'train' && spec.kind !== 'extract') return null;
+  if (!existsSync(PYTHON)) return null;
   const [H, W, C] = spec.shape!;
   const r = spawnSync(
     PYTHON,
@@ -209,6 +271,12 @@ async function main(argv: string[]) {
   const all = cases();
   if (childIdx >= 0) {
     const spec = all[Number(argv[childIdx + 1])]!;
+    if (spec.kind === 'package') {
+      const { runs, pkg } = packageCase(quick);
+      const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+      process.stdout.write(`${JSON.stringify({ runs, kernels: '-', peakRssMiB, pkg })}\n`);
+      process.exit(0);
+    }
     const runs = await runCase(spec, quick);
     const kernels = backendInfo().trainingKernels ?? backendInfo().name;
     process.stdout.write(
@@ -244,6 +312,7 @@ async function main(argv: string[]) {
       runs: number[];
       kernels: string;
       peakRssMiB: number;
+      pkg?: PackageFigures;
     };
     const torch = noTorch ? null : torchFor(spec, quick);
     const res: CaseResult = {
@@ -261,6 +330,7 @@ async function main(argv: string[]) {
       runs: out.runs,
       torch,
       ratio: torch ? median(out.runs) / torch.median : null,
+      ...(out.pkg === undefined ? {} : { package: out.pkg }),
     };
     results.push(res);
   }
@@ -296,6 +366,13 @@ async function main(argv: string[]) {
         ]),
       ),
     );
+    for (const r of results)
+      if (r.package !== undefined)
+        console.log(
+          `\npackage: install ${r.package.installMiB.toFixed(1)} MiB (production dependencies), tarball ` +
+            `${r.package.tarballMiB.toFixed(1)} MiB, longtail --version ${f(r.median)} s and ` +
+            `${r.package.versionRssMiB.toFixed(0)} MiB RSS (median), TensorFlow.js loaded: ${r.package.versionLoadsTfjs ? 'yes' : 'no'}`,
+        );
     const kernels = [...new Set(results.map((r) => r.kernels))].join(', ');
     console.log(`\ntraining kernels: ${kernels} (LONGTAIL_NATIVE=0 runs the wasm ones)`);
     const shown = relative(process.cwd(), outFile);

@@ -1,0 +1,159 @@
+/**
+ * The package as a user installs it: packed (prepack builds dist/), installed from the tarball into
+ * a new project with production dependencies only and no network, then used from plain Node (an
+ * ESM script trains a small model and runs stage 2: gradients without `@tensorflow/tfjs`), from a
+ * strict TypeScript project (the README's library example against the installed .d.ts), and from
+ * the command line (`npx longtail doctor --json`). Everything happens in a temporary folder.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { installTarball, packPackage, ROOT, tarballFiles } from './helpers/package.ts';
+import { tempDir } from './helpers/tmp.ts';
+
+const TRAIN = `
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import {
+  DEFAULT_JOINT_CONFIG, disposeModel, featuresFromModel, initBackend, loadDataset, runStage2, trainJoint,
+} from 'longtail';
+
+const require = createRequire(import.meta.url);
+const info = await initBackend();
+const data = await loadDataset('fashion-mnist-lt', { maxPerClass: 6, imbalance: 2, valPerClass: 2 });
+const { model, history } = await trainJoint(data, { ...DEFAULT_JOINT_CONFIG, epochs: 1, batchSize: 16, threads: 2 });
+const features = featuresFromModel(model, { ...data, test: data.val });
+const { results } = runStage2({ features }, ['joint', 'ncm', 'crt', 'tau-norm', 'lws'], {
+  crt: { epochs: 1, batchSize: 16 },
+  lws: { epochs: 1, batchSize: 16 },
+});
+disposeModel(model);
+console.log(JSON.stringify({
+  backend: info.name,
+  trainImages: data.train.labels.length,
+  loss: history[0].loss,
+  entry: import.meta.resolve('longtail'),
+  umbrella: existsSync(require.resolve('@tensorflow/tfjs-core').replace(/tfjs-core.*$/, 'tfjs')),
+  methods: results.map((r) => [r.label, r.overall]),
+}));
+`;
+
+/** The README's library example (the ```ts block under "## Library"). */
+function readmeExample(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const m = /^## Library\n\n```ts\n([\s\S]*?)\n```/m.exec(readme);
+  assert.ok(m, 'README.md has a ```ts block right under "## Library"');
+  return m[1]!;
+}
+
+describe('the packed package, installed into a new project', { timeout: 600_000 }, () => {
+  const dir = tempDir('longtail-package-');
+  const project = join(dir, 'project');
+  let tgz = '';
+
+  before(() => {
+    tgz = packPackage(dir);
+    installTarball(tgz, project);
+  });
+
+  it('holds what users run and nothing else', () => {
+    const files = tarballFiles(tgz);
+    for (const f of [
+      'package.json',
+      'README.md',
+      'bin/longtail.js',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/index.js.map',
+      'dist/cli/main.js',
+      'dist/backend/tfjs-gradients.js',
+      'dist/train/parallel/worker.js',
+      'dist/classifiers/sharded/head-worker.js',
+      'native/binding.gyp',
+      'scripts/build-native.mjs',
+      'data/fashion-mnist/LICENSE',
+      'data/fashion-mnist/SHA256SUMS',
+      'data/fashion-mnist/train-images-idx3-ubyte.gz',
+    ])
+      assert.ok(files.includes(f), `${f} is in the tarball`);
+    const unwanted = files.filter((f) => /^(src|test|bench|docs|tools)\/|\.test\.|^native\/build\//.test(f));
+    assert.deepEqual(unwanted, []);
+    // No dev tool at run time.
+    assert.equal(existsSync(join(project, 'node_modules', 'tsx')), false);
+    assert.equal(existsSync(join(project, 'node_modules', '@tensorflow', 'tfjs')), false);
+  });
+
+  it('trains and runs stage 2 from a plain ESM script (gradients without @tensorflow/tfjs)', () => {
+    writeFileSync(join(project, 'train.mjs'), TRAIN);
+    const r = spawnSync(process.execPath, ['train.mjs'], {
+      cwd: project,
+      encoding: 'utf8',
+      timeout: 300_000,
+      env: { ...process.env, LONGTAIL_BACKEND: '' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.backend, 'wasm');
+    assert.match(out.entry, /node_modules\/longtail\/dist\/index\.js$/);
+    assert.equal(out.umbrella, false);
+    assert.ok(out.trainImages >= 20 && out.trainImages <= 60, String(out.trainImages));
+    assert.ok(Number.isFinite(out.loss) && out.loss > 0);
+    assert.deepEqual(
+      out.methods.map(([label]: [string]) => label),
+      ['Joint', 'NCM', 'cRT', 'tau-norm', 'LWS'],
+    );
+    for (const [, acc] of out.methods) assert.ok(acc >= 0 && acc <= 100);
+  });
+
+  it("type-checks the README's library example with strict tsc against the installed .d.ts", () => {
+    writeFileSync(join(project, 'example.ts'), `${readmeExample()}\n`);
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noUncheckedIndexedAccess: true,
+          exactOptionalPropertyTypes: true,
+          skipLibCheck: false,
+          noEmit: true,
+          // @types/node as a user's project has it (a dev dependency there, and here).
+          typeRoots: ['./node_modules/@types', join(ROOT, 'node_modules', '@types')],
+        },
+        files: ['example.ts'],
+      }),
+    );
+    const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const r = spawnSync(process.execPath, [tsc, '-p', '.'], { cwd: project, encoding: 'utf8' });
+    // With skipLibCheck off, TypeScript 7 also reports errors inside tfjs's own declarations
+    // (@webgpu/types against lib.dom, names from @types/long and emscripten): upstream, the same
+    // for any project importing tfjs-core, and not longtail's. Everything else must be clean.
+    const errors = `${r.stdout}${r.stderr}`
+      .split('\n')
+      .filter((l) => /error TS\d+/.test(l))
+      .filter((l) => !/(node_modules\/@tensorflow\/|node_modules\/@webgpu\/|\/lib\.dom\.d\.ts)/.test(l));
+    assert.deepEqual(errors, []);
+    assert.ok(r.status === 0 || /error TS/.test(r.stdout), `${r.stdout}${r.stderr}`);
+  });
+
+  it('runs `npx longtail doctor --json` and `--version` from the project', () => {
+    const env = { ...process.env, LONGTAIL_BACKEND: '', npm_config_offline: 'true' };
+    const v = spawnSync('npx', ['longtail', '--version'], { cwd: project, encoding: 'utf8', env });
+    assert.equal(v.status, 0, v.stderr);
+    assert.equal(v.stdout.trim(), JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+    const r = spawnSync('npx', ['longtail', 'doctor', '--json'], {
+      cwd: project,
+      encoding: 'utf8',
+      env,
+      timeout: 120_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.backend, 'wasm');
+    assert.equal(j.bundledData.ok, true);
+  });
+});
