@@ -8,7 +8,7 @@ import { classCountChart } from '../report/charts.ts';
 import { writeChart } from '../report/render.ts';
 import { formatTable } from '../report/table.ts';
 import { printJson } from './common.ts';
-import { addDataOptions, addOutOptions, configFromFlags } from './options.ts';
+import { addConfigOption, addDataOptions, addOutOptions, configFromFlags } from './options.ts';
 
 export function registerData(program: Command): void {
   const data = program.command('data').description('inspect data sets');
@@ -19,7 +19,7 @@ export function registerData(program: Command): void {
         'terminal, and a class-count histogram written as SVG and PNG',
     );
   addDataOptions(summary);
-  summary.option('--config <file>', 'YAML or JSON file with any of these settings (flags win)');
+  addConfigOption(summary);
   addOutOptions(summary, 'where the histogram goes', 'runs/data-summary-<time>');
   summary
     .option('--json', 'print one JSON document instead of the table')

@@ -6,6 +6,7 @@ import { textTable } from '../report/markdown.ts';
 import { compactResults } from '../report/results.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
 import {
+  addConfigOption,
   addDataOptions,
   addOutOptions,
   addStage2Options,
@@ -25,7 +26,7 @@ export function registerDemo(program: Command): void {
   addDataOptions(cmd);
   addTrainOptions(cmd);
   addStage2Options(cmd);
-  cmd.option('--config <file>', 'YAML or JSON file with any of these settings (flags win)');
+  addConfigOption(cmd);
   addOutOptions(cmd, 'run folder', 'runs/demo-<time>');
   cmd
     .option('--json', 'print one JSON document instead of the table')

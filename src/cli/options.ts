@@ -26,10 +26,15 @@ export function num(flag: string, integer = false, min?: number) {
 export function addOutOptions(cmd: Command, what: string, defaultDir: string): Command {
   return cmd
     .option(
-      '--out <dir>',
-      `${what} (default ${defaultDir}); an existing non-empty folder is refused without --force`,
+      '-o, --out <dir>',
+      `${what} (default: ${defaultDir}); an existing non-empty folder is refused without --force`,
     )
-    .option('--force', 'replace the run in an existing --out folder (only the files longtail writes)');
+    .option('-f, --force', 'replace the run in an existing --out folder (only the files longtail writes)');
+}
+
+/** `-c, --config FILE`: any setting of the command from a YAML or JSON file (flags win). */
+export function addConfigOption(cmd: Command): Command {
+  return cmd.option('-c, --config <file>', 'YAML or JSON file with any of these settings (flags win)');
 }
 
 export function addDataOptions(cmd: Command): Command {
@@ -41,21 +46,25 @@ export function addDataOptions(cmd: Command): Command {
       '--data-dir <dir>',
       'folder with the data set files (IDX for the MNISTs, binary batches for CIFAR)',
     )
-    .option('--imbalance <IF>', 'imbalance factor n_max / n_min (default 100)', num('--imbalance'))
+    .option('--imbalance <IF>', 'imbalance factor n_max / n_min (default: 100)', num('--imbalance'))
     .option(
       '--max-per-class <n>',
-      'n_max, images in the largest class (default 1000; CIFAR 5000 / 500)',
+      'n_max, images in the largest class (default: 1000; CIFAR 5000 / 500)',
       num('--max-per-class', true),
     )
     .option(
       '--val-per-class <n>',
-      'balanced validation images per class (default 20)',
+      'balanced validation images per class (default: 20)',
       num('--val-per-class', true),
     )
     .option(
       '--subset-seed <n>',
-      "CIFAR-LT: seed of the per-class subset (default 0, the reference code's subset)",
+      "CIFAR-LT: seed of the per-class subset (default: 0, the reference code's subset)",
       num('--subset-seed', true),
+    )
+    .option(
+      '--download',
+      'CIFAR: fetch the official binary archive into --data-dir when its files are not there (MD5 checked)',
     )
     .option('--train-list <file>', 'list: training list file (`path label` per line)')
     .option('--val-list <file>', 'list: validation list file')
@@ -63,7 +72,7 @@ export function addDataOptions(cmd: Command): Command {
     .option('--data-root <dir>', 'list: folder the list paths are relative to')
     .option(
       '--image-size <px>',
-      'list: square image side after resize and centre crop, 8-1024 (default 64)',
+      'list: square image side after resize and centre crop, 8-1024 (default: 64)',
       num('--image-size', true),
     );
   addThresholdOptions(cmd);
@@ -75,12 +84,12 @@ export function addThresholdOptions(cmd: Command): Command {
   return cmd
     .option(
       '--many-threshold <n>',
-      'many-shot: more than n training images (default 100)',
+      'many-shot: more than n training images (default: 100)',
       num('--many-threshold', true),
     )
     .option(
       '--few-threshold <n>',
-      'few-shot: fewer than n training images (default 20)',
+      'few-shot: fewer than n training images (default: 20)',
       num('--few-threshold', true),
     );
 }
@@ -99,20 +108,20 @@ export function addTrainOptions(cmd: Command): Command {
       'sample class j with probability n_j^q / sum n^q (overrides --sampler)',
       num('--sampler-q'),
     )
-    .option('--epochs <n>', 'stage-1 epochs (default 30)', num('--epochs', true))
-    .option('--batch-size <n>', 'batch size (default 128)', num('--batch-size', true))
-    .option('--lr <rate>', 'initial learning rate, cosine to 0 (default 0.1)', num('--lr'))
-    .option('--weight-decay <wd>', 'weight decay (default 5e-4)', num('--weight-decay'))
-    .option('--momentum <m>', 'SGD momentum (default 0.9)', num('--momentum'))
-    .option('--warmup-epochs <n>', 'linear warm-up epochs (default 0)', num('--warmup-epochs', true))
-    .option('--seed <n>', 'random seed: weights, sampling, augmentation (default 0)', num('--seed', true))
+    .option('-e, --epochs <n>', 'stage-1 epochs (default: 30)', num('--epochs', true))
+    .option('-b, --batch-size <n>', 'batch size (default: 128)', num('--batch-size', true))
+    .option('--lr <rate>', 'initial learning rate, cosine to 0 (default: 0.1)', num('--lr'))
+    .option('--weight-decay <wd>', 'weight decay (default: 5e-4)', num('--weight-decay'))
+    .option('--momentum <m>', 'SGD momentum (default: 0.9)', num('--momentum'))
+    .option('--warmup-epochs <n>', 'linear warm-up epochs (default: 0)', num('--warmup-epochs', true))
+    .option('--seed <n>', 'random seed: weights, sampling, augmentation (default: 0)', num('--seed', true))
     .option(
-      '--threads <n>',
+      '-j, --threads <n>',
       'threads, each with its own backend: data-parallel stage 1, class-split cRT / LWS (default: all cores)',
       num('--threads', true),
     )
     .addOption(
-      new Option('--augment <kind>', 'training augmentation (default auto)').choices([
+      new Option('--augment <kind>', 'training augmentation (default: auto)').choices([
         'auto',
         'crop-flip',
         'resized-crop-flip',
@@ -124,16 +133,16 @@ export function addTrainOptions(cmd: Command): Command {
 export function addStage2Options(cmd: Command): Command {
   return cmd
     .option(
-      '--method <list>',
-      'stage-2 methods: joint, ncm, crt, tau-norm, lws, comma-separated, or all (default all)',
+      '-m, --method <list>',
+      'stage-2 methods: joint, ncm, crt, tau-norm, lws, comma-separated, or all (default: all)',
     )
     .option(
       '--tau <value>',
       'tau-norm: use this tau instead of choosing it on the validation set',
       num('--tau'),
     )
-    .option('--crt-epochs <n>', 'cRT epochs (default 10)', num('--crt-epochs', true))
-    .option('--lws-epochs <n>', 'LWS epochs (default 5)', num('--lws-epochs', true))
+    .option('--crt-epochs <n>', 'cRT epochs (default: 10)', num('--crt-epochs', true))
+    .option('--lws-epochs <n>', 'LWS epochs (default: 5)', num('--lws-epochs', true))
     .option('--stage2-lr <rate>', 'cRT / LWS learning rate (default: the stage-1 LR)', num('--stage2-lr'))
     .option(
       '--stage2-batch-size <n>',
@@ -142,7 +151,7 @@ export function addStage2Options(cmd: Command): Command {
     )
     .option(
       '--samples-per-class <n>',
-      'class-aware sampler: images per class in a row (default 4)',
+      'class-aware sampler: images per class in a row (default: 4)',
       num('--samples-per-class', true),
     )
     .addOption(
@@ -152,14 +161,14 @@ export function addStage2Options(cmd: Command): Command {
       ).choices(['auto', 'features', 'augmented']),
     )
     .addOption(
-      new Option('--ncm-features <kind>', 'NCM feature normalisation (default cl2n)').choices([
+      new Option('--ncm-features <kind>', 'NCM feature normalisation (default: cl2n)').choices([
         'cl2n',
         'l2n',
         'raw',
       ]),
     )
     .addOption(
-      new Option('--ncm-distance <kind>', 'NCM score: l2 (negative distance) or cos (default l2)').choices([
+      new Option('--ncm-distance <kind>', 'NCM score: l2 (negative distance) or cos (default: l2)').choices([
         'l2',
         'cos',
       ]),

@@ -21,8 +21,8 @@ export function registerPredictAndExport(program: Command): void {
       '--run <dir>',
       'a run folder with stage-2 classifiers: a `longtail demo` run, a stage-1 run after `longtail retrain --run` (its stage2/), or a retrain folder',
     )
-    .option('--method <name>', 'joint, ncm, crt, tau-norm or lws (default crt)', 'crt')
-    .option('--top-k <k>', 'classes to show per image (default 5)', num('--top-k', true, 1), 5)
+    .option('-m, --method <name>', 'joint, ncm, crt, tau-norm or lws', 'crt')
+    .option('--top-k <k>', 'classes to show per image', num('--top-k', true, 1), 5)
     .option('--json', 'print one JSON document')
     .addOption(backendOption())
     .action(
@@ -74,12 +74,15 @@ export function registerPredictAndExport(program: Command): void {
         'weights.bin) and labels.json, loadable with tf.loadGraphModel by any tfjs program (see README)',
     )
     .requiredOption('--run <dir>', 'a run folder of `longtail demo` or `longtail retrain --run`')
-    .option('--method <name>', 'joint, ncm, crt, tau-norm or lws (default crt)', 'crt')
+    .option('-m, --method <name>', 'joint, ncm, crt, tau-norm or lws', 'crt')
     .requiredOption(
-      '--out <dir>',
+      '-o, --out <dir>',
       'folder for model.json, weights.bin, labels.json; an existing non-empty folder is refused without --force',
     )
-    .option('--force', 'write into a non-empty --out folder (replacing model.json, weights.bin, labels.json)')
+    .option(
+      '-f, --force',
+      'write into a non-empty --out folder (replacing model.json, weights.bin, labels.json)',
+    )
     .option('--json', 'print one JSON document')
     .addOption(backendOption())
     .action(

@@ -5,7 +5,14 @@ import { retrain } from '../pipeline/run.ts';
 import { textTable } from '../report/markdown.ts';
 import { compactResults } from '../report/results.ts';
 import { backendOption, printJson, startBackend } from './common.ts';
-import { addOutOptions, addStage2Options, addThresholdOptions, configFromFlags, num } from './options.ts';
+import {
+  addConfigOption,
+  addOutOptions,
+  addStage2Options,
+  addThresholdOptions,
+  configFromFlags,
+  num,
+} from './options.ts';
 import { cliCallbacks } from './reporting.ts';
 
 export function registerRetrain(program: Command): void {
@@ -37,11 +44,11 @@ export function registerRetrain(program: Command): void {
       num('--seed', true),
     )
     .option(
-      '--threads <n>',
+      '-j, --threads <n>',
       'threads to split the cRT / LWS classes over; results do not depend on it (default: all cores)',
       num('--threads', true),
-    )
-    .option('--config <file>', 'YAML or JSON file with any of these settings (flags win)');
+    );
+  addConfigOption(cmd);
   addOutOptions(
     cmd,
     'where results go',

@@ -5,6 +5,7 @@ import { runSamplerStudy, STUDY_SAMPLERS } from '../pipeline/study.ts';
 import { formatTable } from '../report/table.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
 import {
+  addConfigOption,
   addDataOptions,
   addOutOptions,
   addStage2Options,
@@ -26,12 +27,11 @@ export function registerStudy(program: Command): void {
   addDataOptions(cmd);
   addTrainOptions(cmd);
   addStage2Options(cmd);
-  cmd
-    .option(
-      '--samplers <list>',
-      `the stage-1 samplers to compare, comma-separated (default ${STUDY_SAMPLERS.join(', ')}); findings are judged only where the grid supports them`,
-    )
-    .option('--config <file>', 'YAML or JSON file with any of these settings (flags win)');
+  cmd.option(
+    '--samplers <list>',
+    `the stage-1 samplers to compare, comma-separated (default: ${STUDY_SAMPLERS.join(', ')}); findings are judged only where the grid supports them`,
+  );
+  addConfigOption(cmd);
   addOutOptions(cmd, 'study folder', 'runs/study-samplers-<time>');
   cmd
     .option('--json', 'print one JSON document instead of the table')

@@ -7,7 +7,14 @@ import { disposeModel } from '../models/model.ts';
 import { accuracyOfFeatures } from '../pipeline/quick-eval.ts';
 import { RESUME_MAY_CHANGE, resumeStage1, runStage1 } from '../pipeline/stage1.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
-import { addDataOptions, addOutOptions, addTrainOptions, configFromFlags, givenSettings } from './options.ts';
+import {
+  addConfigOption,
+  addDataOptions,
+  addOutOptions,
+  addTrainOptions,
+  configFromFlags,
+  givenSettings,
+} from './options.ts';
 import { cliCallbacks } from './reporting.ts';
 
 export function registerTrain(program: Command): void {
@@ -19,7 +26,7 @@ export function registerTrain(program: Command): void {
     );
   addDataOptions(cmd);
   addTrainOptions(cmd);
-  cmd.option('--config <file>', 'YAML or JSON file with any of these settings (flags win)');
+  addConfigOption(cmd);
   addOutOptions(cmd, 'run folder', 'runs/train-<time>');
   cmd
     .option(
