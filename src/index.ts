@@ -62,7 +62,7 @@ export { encodeNpy, readArrays, readNpy, readNpz, writeNpyDir, writeNpz } from '
 export { DATASET_NAMES, DATASETS, type DatasetOptions, loadDataset } from './data/registry.ts';
 export type { ImageSet, LongTailDataset } from './data/types.ts';
 export { exportModel } from './deploy/export.ts';
-export { type LoadedModel, loadModel, type Prediction } from './deploy/predict.ts';
+export { type FilePrediction, type LoadedModel, loadModel, type Prediction } from './deploy/predict.ts';
 export { ConfigError, DataError, UserError } from './errors.ts';
 export {
   type Evaluation,

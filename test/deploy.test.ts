@@ -105,7 +105,12 @@ describe('predict and export on a trained run', () => {
       files.push(f);
     }
     const m = loadModel(out, { method: 'crt' });
-    const fromFiles = (await m.predictFiles(files, 3)).map((p) => p.top[0]!.index);
+    const predictions = await m.predictFiles(files, 3);
+    assert.deepEqual(
+      predictions.map((p) => p.file),
+      files,
+    ); // each result names its file
+    const fromFiles = predictions.map((p) => p.top[0]!.index);
     const inProcess = m
       .predict(makeBatch(data.test, idx.slice(0, 6), 'none', null), 6, 3)
       .map((p) => p.top[0]!.index);

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { expandInputs } from '../data/inputs.ts';
 import { exportModel } from '../deploy/export.ts';
-import { loadModel, type Prediction } from '../deploy/predict.ts';
+import { type FilePrediction, loadModel } from '../deploy/predict.ts';
 import { DataError } from '../errors.ts';
 import { planRun } from '../io/run-folder.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
@@ -33,13 +33,13 @@ export function registerPredictAndExport(program: Command): void {
         await startBackend(opts.backend);
         const model = loadModel(opts.run, { method: opts.method });
         const { files, problems } = expandInputs(inputs);
-        const results: { file: string; top: Prediction['top'] }[] = [];
+        const results: FilePrediction[] = [];
         const bar = files.length > 20 ? progress('predicting') : null;
         try {
           for (const [i, f] of files.entries()) {
             try {
               const [p] = await model.predictFiles([f], opts.topK);
-              results.push({ file: f, top: p!.top });
+              results.push(p!);
             } catch (e) {
               problems.push(`${f}: not a readable image (${(e as Error).message.split('\n')[0]})`);
             }

@@ -11,8 +11,13 @@ import { loadStage1Model } from '../train/stage1-model.ts';
 import { type LoadedFolded, loadFolded } from './folded.ts';
 
 export interface Prediction {
-  /** Classes by probability, highest first. */
+  /** Classes by probability (a fraction in [0, 1], not a percentage), highest first. */
   top: { index: number; name: string; probability: number }[];
+}
+
+/** A prediction for an image file: the path as given, and its classes. */
+export interface FilePrediction extends Prediction {
+  file: string;
 }
 
 export interface LoadedModel {
@@ -24,8 +29,11 @@ export interface LoadedModel {
   folded: LoadedFolded['layer'];
   /** images [n, H, W, C], pixels in [0, 1] -> per image the top-k classes. */
   predict(images: Float32Array, n: number, topK?: number): Prediction[];
-  /** Decodes image files (PNG, JPEG, ...; any size: resized, centre-cropped, converted to the model's channels). */
-  predictFiles(paths: string[], topK?: number): Promise<Prediction[]>;
+  /**
+   * Decodes image files (PNG, JPEG, ...; any size: resized, centre-cropped, converted to the
+   * model's channels) and classifies them; one result per path, in order, carrying its path.
+   */
+  predictFiles(paths: string[], topK?: number): Promise<FilePrediction[]>;
   /** Logits of the folded layer, [n, C]. */
   logits(images: Float32Array, n: number): Float32Array;
   dispose(): void;
@@ -80,7 +88,7 @@ export function loadModel(runDir: string, { method = 'crt' }: { method?: string 
         const px = await decodeImage(p, H, Ch === 1 ? 1 : 3);
         for (let j = 0; j < per; j++) x[i * per + j] = px[j]! / 255;
       }
-      return predict(x, paths.length, topK);
+      return predict(x, paths.length, topK).map((p, i) => ({ file: paths[i]!, ...p }));
     },
     dispose: () => disposeModel(model),
   };
