@@ -12,13 +12,60 @@ import '@tensorflow/tfjs-backend-wasm';
 // bundled for Node by scripts/bundle-gradients.mjs (generated at `npm ci` and `npm run build`).
 // It comes after tfjs-core so that both share the engine tfjs-core created.
 import './tfjs-gradients.js';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, UserError } from '../errors.ts';
 import { nativeStatus } from './native-kernels.ts';
 import { installWasmTrainingKernels, type TrainingKernels, trainingKernels } from './training-kernels.ts';
 
 // PROD silences tfjs's console advice (e.g. the cpu backend's "install tfjs-node" banner on
 // first use); longtail's own `doctor` says which backend runs and why.
 tf.env().set('PROD', true);
+
+export const BACKEND_NOT_STARTED =
+  'the compute backend is not started: call `await initBackend()` (from longtail) before the rest of the API';
+
+/**
+ * The API before `initBackend()` fails with one line that says what to do. Left alone, tfjs would
+ * start initialising the wasm backend on the first tensor (its Emscripten glue then owns the
+ * process's uncaught-exception handler) and throw "await tf.ready()", a call longtail users never
+ * make. The first tensor reads the engine's `backend` getter; this instance-level getter refuses
+ * while no backend is set or starting, and otherwise defers to tfjs's.
+ */
+function refuseUnstartedBackend(): void {
+  interface EngineState {
+    backendInstance: unknown;
+    pendingBackendInit: unknown;
+  }
+  const engine = tf.engine() as unknown as EngineState;
+  const inherited = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(engine), 'backend')?.get;
+  if (inherited === undefined || Object.hasOwn(engine, 'backend')) return;
+  Object.defineProperty(engine, 'backend', {
+    configurable: true,
+    get(this: EngineState) {
+      if (this.backendInstance == null && this.pendingBackendInit == null) throw new UserError(BACKEND_NOT_STARTED);
+      return inherited.call(this);
+    },
+  });
+}
+refuseUnstartedBackend();
+
+/**
+ * Runs `start` (a backend's initialisation) and removes the process-wide `uncaughtException` /
+ * `unhandledRejection` listeners it added: the wasm backend's Emscripten glue rethrows every
+ * uncaught error from inside its own minified file, which then heads the user's terminal output.
+ * Node's own handling (print the error, exit 1) is the same without that line.
+ */
+async function withoutGlueListeners<T>(start: () => Promise<T>): Promise<T> {
+  const proc: NodeJS.EventEmitter = process;
+  const events = ['uncaughtException', 'unhandledRejection'];
+  const before = new Map(events.map((e) => [e, new Set(proc.listeners(e))]));
+  try {
+    return await start();
+  } finally {
+    for (const e of events)
+      for (const l of proc.listeners(e))
+        if (!before.get(e)!.has(l)) proc.removeListener(e, l as (...args: unknown[]) => void);
+  }
+}
 
 export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -51,9 +98,11 @@ async function tryBackend(name: BackendName): Promise<boolean> {
   if (name === 'wasm') installWasmTrainingKernels('wasm');
   try {
     // setBackend resolves false (and logs) when the backend cannot start; silence tfjs there.
-    const ok = await tf.setBackend(name);
-    if (ok) await tf.ready();
-    return ok;
+    return await withoutGlueListeners(async () => {
+      const ok = await tf.setBackend(name);
+      if (ok) await tf.ready();
+      return ok;
+    });
   } catch {
     return false;
   }
