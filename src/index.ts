@@ -1,5 +1,7 @@
 /**
- * longtail's public API. Deep imports are private and may change.
+ * longtail's public API. Deep imports are private and may change. Every type a function here
+ * takes or returns is exported too, so that it can be named and is in the reference (docs/api/,
+ * `npm run docs`).
  *
  * @example
  * import { initBackend, loadDataset, runPipeline, PipelineConfigSchema } from 'longtail';
@@ -24,6 +26,7 @@ export { crt } from './classifiers/crt.ts';
 export { joint } from './classifiers/joint.ts';
 export { lws } from './classifiers/lws.ts';
 export { type NcmOptions, ncm } from './classifiers/ncm.ts';
+export type { MethodOptions } from './classifiers/registry.ts';
 export {
   CLASSIFIERS,
   createClassifier,
@@ -31,13 +34,17 @@ export {
   type MethodName,
   parseMethods,
 } from './classifiers/registry.ts';
+export type { TauNormOptions } from './classifiers/tau-norm.ts';
 export { TAU_GRID, tauNorm, tauNormalize } from './classifiers/tau-norm.ts';
+export type { HeadTrainingOptions } from './classifiers/train-head.ts';
 export type {
+  FeatureTransform,
   FoldedLinear,
   Stage2Classifier,
   Stage2Context,
   TrainFeatureSource,
 } from './classifiers/types.ts';
+export type { RunConfig } from './config/schema.ts';
 export {
   type DataConfig,
   DataConfigSchema,
@@ -53,14 +60,21 @@ export {
   type TrainConfig,
   TrainConfigSchema,
 } from './config/schema.ts';
+export type { CifarLtOptions } from './data/cifar.ts';
 export { loadCifarLt, readCifarBinary } from './data/cifar.ts';
+export type { MnistLtOptions } from './data/fashion-mnist.ts';
 export { loadMnistLt } from './data/fashion-mnist.ts';
+export type { IdxArray } from './data/idx.ts';
 export { readIdx, readIdxImageSet } from './data/idx.ts';
+export type { ListDatasetOptions, ListEntry, LoadListOptions } from './data/image-list.ts';
 export { loadImageList, loadListDataset, parseImageList } from './data/image-list.ts';
+export type { MakeLongTailedOptions } from './data/long-tail.ts';
 export { exponentialCounts, makeLongTailed, numpySubset, paretoCounts } from './data/long-tail.ts';
+export type { ArraysToWrite, NpyArray, NpyDtype, ReadArraysOptions } from './data/npy.ts';
 export { encodeNpy, readArrays, readNpy, readNpz, writeNpyDir, writeNpz } from './data/npy.ts';
 export { DATASET_NAMES, DATASETS, type DatasetOptions, loadDataset } from './data/registry.ts';
-export type { ImageSet, LongTailDataset } from './data/types.ts';
+export type { ImageSet, LongTailDataset, LongTailProfile } from './data/types.ts';
+export type { ExportResult } from './deploy/export.ts';
 export { exportModel } from './deploy/export.ts';
 export { type FilePrediction, type LoadedModel, loadModel, type Prediction } from './deploy/predict.ts';
 export { ConfigError, DataError, UserError } from './errors.ts';
@@ -70,20 +84,30 @@ export {
   evaluatePredictions,
   expectedCalibrationError,
 } from './eval/metrics.ts';
+export type { Split } from './eval/shot-splits.ts';
 export { DEFAULT_THRESHOLDS, type ShotThresholds, shotSplits, splitOf } from './eval/shot-splits.ts';
 export { extractFeatures } from './features/extract.ts';
+export type { FeatureSplit, LinearWeights } from './features/feature-set.ts';
 export { type FeatureSet, loadFeatureFile, saveFeatureFile } from './features/feature-set.ts';
 export type { Backbone, BackboneSpec } from './models/backbone.ts';
+export type { ForwardOptions, ImageSource } from './models/forward.ts';
 export { forwardFeatures } from './models/forward.ts';
+export type { LinearHead } from './models/linear.ts';
 export { createModel, disposeModel, type Model } from './models/model.ts';
+export type { NamedArrays, ParamSet } from './models/params.ts';
 export { BACKBONE_NAMES, BACKBONES, createBackbone } from './models/registry.ts';
 export type { PipelineCallbacks } from './pipeline/callbacks.ts';
 export { featuresFromModel } from './pipeline/features.ts';
 export { loadStage1Run, retrain, runPipeline, type Stage1Run } from './pipeline/run.ts';
 export { resumeStage1, runStage1, type Stage1Output } from './pipeline/stage1.ts';
+export type { Stage2Options, Stage2Output } from './pipeline/stage2.ts';
 export { type MethodResult, runStage2 } from './pipeline/stage2.ts';
 export { createRng, Rng } from './random/rng.ts';
 export { type RunResults, RunResultsSchema } from './report/results.ts';
 export { classProbabilities, progressiveProbabilities } from './sampling/probabilities.ts';
+export type { SamplerContext, SamplerOptions } from './sampling/samplers.ts';
 export { createSampler, SAMPLER_NAMES, SAMPLERS, type Sampler } from './sampling/samplers.ts';
+export type { Augmentation } from './train/augment.ts';
+export type { EpochRecord, StepInfo } from './train/epoch.ts';
+export type { TrainOptions, TrainResult } from './train/joint.ts';
 export { DEFAULT_JOINT_CONFIG, type JointConfig, trainJoint } from './train/joint.ts';

@@ -41,7 +41,8 @@ function refuseUnstartedBackend(): void {
   Object.defineProperty(engine, 'backend', {
     configurable: true,
     get(this: EngineState) {
-      if (this.backendInstance == null && this.pendingBackendInit == null) throw new UserError(BACKEND_NOT_STARTED);
+      if (this.backendInstance == null && this.pendingBackendInit == null)
+        throw new UserError(BACKEND_NOT_STARTED);
       return inherited.call(this);
     },
   });

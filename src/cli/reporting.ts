@@ -47,7 +47,7 @@ export function cliCallbacks(): CliCallbacks {
       epochs = total;
       barFor(`epoch${s.epoch}`, `epoch ${s.epoch + 1}/${total}`).update(s.step, s.steps, {
         loss: s.loss.toFixed(3),
-        acc: (100 * s.acc).toFixed(1),
+        acc: s.acc.toFixed(1),
         'img/s': s.imagesPerSec.toFixed(0),
       });
     },
@@ -56,8 +56,8 @@ export function cliCallbacks(): CliCallbacks {
       epochs = total;
       finish();
       note(
-        `epoch ${r.epoch}/${total}  loss ${r.loss.toFixed(3)}  train ${(100 * r.trainAcc).toFixed(1)}%  ` +
-          `val ${r.valAcc === null ? '-' : `${(100 * r.valAcc).toFixed(1)}%`}  ${r.imagesPerSec.toFixed(0)} img/s  ${r.seconds.toFixed(1)} s`,
+        `epoch ${r.epoch}/${total}  loss ${r.loss.toFixed(3)}  train ${r.trainAcc.toFixed(1)}%  ` +
+          `val ${r.valAcc === null ? '-' : `${r.valAcc.toFixed(1)}%`}  ${r.imagesPerSec.toFixed(0)} img/s  ${r.seconds.toFixed(1)} s`,
       );
     },
     onFeatures: (split, done, total) => barFor(`feat-${split}`, split).update(done, total),

@@ -6,6 +6,7 @@ import { runFile } from '../io/run-folder.ts';
 import { disposeModel } from '../models/model.ts';
 import { accuracyOfFeatures } from '../pipeline/quick-eval.ts';
 import { RESUME_MAY_CHANGE, resumeStage1, runStage1 } from '../pipeline/stage1.ts';
+import { toPercent } from '../train/epoch.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
 import {
   addConfigOption,
@@ -62,14 +63,14 @@ export function registerTrain(program: Command): void {
           runDir: s1.runDir,
           bestEpoch: s1.summary.bestEpoch,
           bestValAcc: s1.summary.bestValAcc,
-          jointTestAcc: test,
+          jointTestAcc: toPercent(test),
           seconds: s1.seconds,
           features: runFile(s1.runDir, 'features'),
         };
         if (opts.json) printJson(summary);
         else {
           note(
-            `best epoch ${s1.summary.bestEpoch}${s1.summary.bestValAcc === null ? '' : ` (validation ${(100 * s1.summary.bestValAcc).toFixed(1)}%)`}`,
+            `best epoch ${s1.summary.bestEpoch}${s1.summary.bestValAcc === null ? '' : ` (validation ${s1.summary.bestValAcc.toFixed(1)}%)`}`,
           );
           console.log(`joint classifier test top-1: ${(100 * test).toFixed(2)}%   run: ${s1.runDir}`);
           console.log(`next: longtail retrain --run ${s1.runDir} --method all`);

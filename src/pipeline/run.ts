@@ -31,6 +31,7 @@ import { assertNotLocked, fileSha256, openRun, planRun, type RunFolder, runFile 
 import { disposeModel, type Model } from '../models/model.ts';
 import { type RunResults, RunResultsSchema } from '../report/results.ts';
 import { writeReport } from '../report/write.ts';
+import { stage1InPercent } from '../train/epoch.ts';
 import { resolveAugmentation } from '../train/joint.ts';
 import { loadStage1Model, stage1Progress } from '../train/stage1-model.ts';
 import { environment, type PipelineCallbacks } from './callbacks.ts';
@@ -148,7 +149,7 @@ async function stage2AndReport(
   const stage2 = (performance.now() - t2) / 1000;
   const fs = input.features;
   const run: RunResults = {
-    schemaVersion: 1,
+    schemaVersion: 2,
     tool: 'longtail',
     command: input.command,
     createdAt: new Date().toISOString(),
@@ -304,7 +305,8 @@ export async function loadStage1Run(dir: string, cb: PipelineCallbacks = {}): Pr
     const parsed = RunResultsSchema.shape.stage1.safeParse(readJson(summaryPath));
     if (!parsed.success)
       throw new DataError(`${summaryPath}: not a stage-1 summary (the run folder is damaged)`);
-    const summary = parsed.data;
+    // Runs written before 0.2 hold fractions.
+    const summary = parsed.data === null ? null : stage1InPercent(parsed.data, parsed.data.accuracyUnit);
     return { dir, config, data, model, features, summary, backboneSha256 };
   } catch (e) {
     disposeModel(model);

@@ -18,6 +18,7 @@ import { writeJsonAtomic } from '../io/atomic.ts';
 import { openRun, planRun, RUN_FILES, type RunFolder, runFile } from '../io/run-folder.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
 import type { RunResults } from '../report/results.ts';
+import { ACCURACY_UNIT } from '../train/epoch.ts';
 import { type EpochRecord, type JointConfig, trainJoint } from '../train/joint.ts';
 import { stage1Progress } from '../train/stage1-model.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
@@ -118,6 +119,7 @@ export async function stage1InFolder(
       bestEpoch: r.bestEpoch,
       bestValAcc: r.bestValAcc,
       seconds: stage1,
+      accuracyUnit: ACCURACY_UNIT,
     };
     writeJsonAtomic(folder.path('stage1'), summary);
     return {

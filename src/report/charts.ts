@@ -120,10 +120,10 @@ export function trainingCurvesChart(r: RunResults): VegaLiteSpec | null {
   if (!r.stage1 || r.stage1.history.length === 0) return null;
   const values = r.stage1.history.flatMap((h) => [
     { epoch: h.epoch, metric: 'train loss', value: h.loss, panel: 'loss' },
-    { epoch: h.epoch, metric: 'train accuracy', value: 100 * h.trainAcc, panel: 'accuracy (%)' },
+    { epoch: h.epoch, metric: 'train accuracy', value: h.trainAcc, panel: 'accuracy (%)' },
     ...(h.valAcc === null
       ? []
-      : [{ epoch: h.epoch, metric: 'validation accuracy', value: 100 * h.valAcc, panel: 'accuracy (%)' }]),
+      : [{ epoch: h.epoch, metric: 'validation accuracy', value: h.valAcc, panel: 'accuracy (%)' }]),
   ]);
   return {
     $schema: base.$schema,

@@ -35,7 +35,7 @@ export function resultsMarkdown(r: RunResults, charts: string[]): string {
     '',
     s1
       ? `Stage 1: ${String(r.config.backbone)}, ${String(r.config.sampler)} sampling, ${s1.history.length} epochs in ${s1.seconds.toFixed(0)} s; best validation epoch ${s1.bestEpoch}` +
-        (s1.bestValAcc === null ? '' : ` (${(100 * s1.bestValAcc).toFixed(1)}%)`) +
+        (s1.bestValAcc === null ? '' : ` (${s1.bestValAcc.toFixed(1)}%)`) +
         '.'
       : 'Stage 1: features from a file.',
     `Total ${r.seconds.total.toFixed(0)} s on ${r.environment.cpus} x ${r.environment.cpuModel}, backend ${r.environment.backend}, tfjs ${r.environment.tfjs}, Node ${r.environment.node}.`,

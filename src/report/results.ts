@@ -33,7 +33,8 @@ export const EpochRecordSchema = z.object({
 });
 
 export const RunResultsSchema = z.object({
-  schemaVersion: z.literal(1),
+  /** 2: stage-1 accuracies (history, bestValAcc) in percent, as the methods' (1: fractions). */
+  schemaVersion: z.literal(2),
   tool: z.literal('longtail'),
   command: z.string(),
   createdAt: z.string(),
@@ -62,6 +63,8 @@ export const RunResultsSchema = z.object({
       bestEpoch: z.number().int(),
       bestValAcc: z.number().nullable(),
       seconds: z.number(),
+      /** 'percent' (absent in stage-1 summaries written before 0.2: fractions). */
+      accuracyUnit: z.literal('percent').optional(),
     })
     .nullable(),
   methods: z.array(MethodResultSchema).min(1),

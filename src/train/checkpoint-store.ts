@@ -16,7 +16,7 @@ import {
   loadCheckpoint,
   saveCheckpoint,
 } from './checkpoint.ts';
-import { type EpochRecord, TrainingError } from './epoch.ts';
+import { ACCURACY_UNIT, type EpochRecord, stage1InPercent, TrainingError } from './epoch.ts';
 import { type JointConfig, resolveAugmentation } from './joint-config.ts';
 import type { Sgd } from './optimizer.ts';
 
@@ -127,9 +127,14 @@ export class CheckpointStore {
       throw e;
     }
     opt.loadState(ck.momentum);
-    this.history.splice(0, this.history.length, ...((m.history as EpochRecord[]) ?? []));
+    // Checkpoints written before 0.2 hold fractions; the history continues in percent.
+    const saved = stage1InPercent(
+      { history: (m.history as EpochRecord[]) ?? [], bestValAcc: (m.bestValAcc as number | null) ?? null },
+      m.accuracyUnit,
+    );
+    this.history.splice(0, this.history.length, ...saved.history);
     this.bestEpoch = (m.bestEpoch as number) ?? -1;
-    this.bestValAcc = (m.bestValAcc as number | null) ?? null;
+    this.bestValAcc = saved.bestValAcc;
     const files = this.files!;
     if (existsSync(files.best)) this.bestWeights = loadCheckpoint(files.best).weights;
     writeFileSync(files.epochs, this.history.map((h) => `${JSON.stringify(h)}\n`).join(''));
@@ -174,7 +179,7 @@ export class CheckpointStore {
     if (this.files) {
       const { bestEpoch, bestValAcc, history } = this;
       saveCheckpoint(this.files.checkpoint, {
-        meta: { ...base, history, bestEpoch, bestValAcc },
+        meta: { ...base, history, bestEpoch, bestValAcc, accuracyUnit: ACCURACY_UNIT },
         weights,
         momentum,
       });

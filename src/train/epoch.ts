@@ -9,11 +9,44 @@ import { createRng } from '../random/rng.ts';
 import type { Sampler } from '../sampling/samplers.ts';
 import { type Augmentation, makeBatch } from './augment.ts';
 
+/**
+ * Accuracies are percentages with two decimals everywhere longtail reports them (epoch records,
+ * stage-1 summaries, results.json, the CLI's JSON): 62.5 means 62.5 %.
+ */
+export function toPercent(fraction: number): number {
+  return Math.round(fraction * 10000) / 100;
+}
+
+/**
+ * Marks stage-1 history written in percent (`accuracyUnit` in checkpoints and stage-1 summaries);
+ * files without it were written before 0.2, when these accuracies were fractions.
+ */
+export const ACCURACY_UNIT = 'percent';
+
+/** Stage-1 accuracies read from a file, in percent whatever the file's `accuracyUnit`. */
+export function stage1InPercent<T extends { history: EpochRecord[]; bestValAcc: number | null }>(
+  s: T,
+  unit: unknown,
+): T {
+  if (unit === ACCURACY_UNIT) return s;
+  return {
+    ...s,
+    history: s.history.map((h) => ({
+      ...h,
+      trainAcc: toPercent(h.trainAcc),
+      valAcc: h.valAcc === null ? null : toPercent(h.valAcc),
+    })),
+    bestValAcc: s.bestValAcc === null ? null : toPercent(s.bestValAcc),
+  };
+}
+
 export interface EpochRecord {
   epoch: number;
   lr: number;
   loss: number;
+  /** Training accuracy over the epoch's batches, percent. */
   trainAcc: number;
+  /** Validation accuracy after the epoch, percent (null without a validation set). */
   valAcc: number | null;
   imagesPerSec: number;
   seconds: number;
@@ -94,7 +127,7 @@ export class EpochRunner {
         step: step + 1,
         steps,
         loss: lossSum / (step + 1),
-        acc: correct / seen,
+        acc: toPercent(correct / seen),
         imagesPerSec: seen / ((performance.now() - te) / 1000),
       });
       await new Promise((r) => setImmediate(r)); // let progress output flush
@@ -103,7 +136,7 @@ export class EpochRunner {
     const seconds = (performance.now() - te) / 1000;
     return {
       loss: lossSum / steps,
-      trainAcc: correct / (steps * B),
+      trainAcc: toPercent(correct / (steps * B)),
       imagesPerSec: (steps * B) / seconds,
       seconds,
     };

@@ -15,7 +15,7 @@ import { createModel, disposeModel, type Model } from '../models/model.ts';
 import { createSampler } from '../sampling/samplers.ts';
 import { plainImages } from './augment.ts';
 import { CheckpointStore } from './checkpoint-store.ts';
-import { type EpochRecord, EpochRunner, type StepInfo } from './epoch.ts';
+import { type EpochRecord, EpochRunner, type StepInfo, toPercent } from './epoch.ts';
 import { type JointConfig, resolveAugmentation, validateJointConfig } from './joint-config.ts';
 import { Sgd } from './optimizer.ts';
 import { DataParallel } from './parallel/data-parallel.ts';
@@ -115,7 +115,7 @@ export async function trainJoint(
       if (opts.stopAfterEpoch !== undefined && epoch >= opts.stopAfterEpoch) break;
       const lr = cosineLr(epoch, cfg.epochs, cfg.lr, cfg.warmupEpochs);
       const stats = await runner.run(epoch, lr, { onStep: opts.onStep, lastGood: store.lastGood() });
-      const valAcc = val ? accuracy(model, val) : null;
+      const valAcc = val ? toPercent(accuracy(model, val)) : null;
       const { loss, trainAcc, imagesPerSec, seconds } = stats;
       const rec: EpochRecord = { epoch: epoch + 1, lr, loss, trainAcc, valAcc, imagesPerSec, seconds };
       store.saveEpoch(model, opt, rec);
