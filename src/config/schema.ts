@@ -8,10 +8,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { closest, distance } from 'fastest-levenshtein';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { builtinOptionShape, methodOptionsSchema } from '../classifiers/registry.ts';
 import { DATASET_NAMES } from '../data/registry.ts';
 import { ConfigError } from '../errors.ts';
 import { BACKBONE_NAMES } from '../models/registry.ts';
 import { SAMPLER_NAMES } from '../sampling/samplers.ts';
+import { LOSS_NAMES } from '../train/loss.ts';
 
 const names = (list: readonly string[], what: string) =>
   z.string().refine((v) => list.includes(v), { message: `unknown ${what}; valid: ${list.join(', ')}` });
@@ -50,22 +52,28 @@ export const TrainConfigSchema = DataConfigSchema.extend({
   augment: z.enum(['auto', 'crop-flip', 'resized-crop-flip', 'none']).default('auto'),
   /** Data-parallel training threads (and stage-2 class shards); default all cores. */
   threads: z.number().int().min(1).max(64).optional(),
+  /** Stage-1 loss: cross-entropy, or CE(z + tau log prior) (docs/methods.md). */
+  loss: z.enum(LOSS_NAMES).default('ce'),
+  /** tau of the logit-adjusted stage-1 loss (balanced softmax is tau = 1). */
+  lossTau: z.number().min(0).max(5).optional(),
 });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 
+/**
+ * Stage 2: the methods, the settings every trained head shares, and each method's own settings,
+ * which come from its registry entry (classifiers/registry.ts: `crtEpochs`, `tau`, `ncmFeatures`,
+ * ...; `methodOptions` holds any method's settings by name, e.g. a registered one's).
+ */
 export const Stage2ConfigSchema = z.object({
   methods: z.string().default('all'),
-  tau: z.number().min(0).max(2).optional(),
-  crtEpochs: z.number().int().positive().default(10),
-  lwsEpochs: z.number().int().positive().default(5),
+  ...builtinOptionShape(),
+  methodOptions: methodOptionsSchema.optional(),
   stage2Lr: z.number().positive().optional(),
   /** Default: the stage-1 batch size. */
   stage2BatchSize: z.number().int().positive().optional(),
   samplesPerClass: z.number().int().positive().default(4),
   mode: z.enum(['auto', 'features', 'augmented']).default('auto'),
-  ncmFeatures: z.enum(['cl2n', 'l2n', 'raw']).default('cl2n'),
-  ncmDistance: z.enum(['l2', 'cos']).default('l2'),
   /** Threads the cRT / LWS classes are split over; default all cores. */
   threads: z.number().int().min(1).max(64).optional(),
 });

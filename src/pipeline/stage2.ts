@@ -3,13 +3,8 @@
  * the paper's table plus everything the report draws (per-class accuracy, weight norms, the tau
  * sweep, confusion matrices, calibration).
  */
-import {
-  CLASSIFIERS,
-  createClassifier,
-  type MethodName,
-  type MethodOptions,
-} from '../classifiers/registry.ts';
-import type { Stage2Classifier, Stage2Context } from '../classifiers/types.ts';
+import { createClassifier, type MethodName, methodEntry } from '../classifiers/registry.ts';
+import type { Stage2Classifier, Stage2Context, TunedParam } from '../classifiers/types.ts';
 import { evaluateLogits } from '../eval/metrics.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
 
@@ -30,15 +25,20 @@ export interface MethodResult {
   perClass: (number | null)[];
   confusion: number[][];
   weightNorms: number[];
-  /** tau-norm's chosen tau, null for the others. */
-  tau: number | null;
-  /** cRT and LWS: `features` (cached) or `augmented` (through the frozen backbone); null for the others. */
+  /** The parameter a method chose on validation (tau-norm's tau, ...) and its sweep; null for the others. */
+  tuned: TunedParam | null;
+  /** Trained methods: `features` (cached) or `augmented` (through the frozen backbone); null for the others. */
   mode: 'features' | 'augmented' | null;
   seconds: number;
   details: Record<string, unknown>;
 }
 
-export interface Stage2Options extends MethodOptions {
+export interface Stage2Options {
+  /**
+   * Methods' settings as flat keys of the stage-2 configuration (`crtEpochs`, `tau`, ...), and
+   * `methodOptions: { name: { ... } }` for any method; each method takes its own, validated.
+   */
+  settings?: Record<string, unknown>;
   thresholds?: ShotThresholds;
   /** Called after each method, e.g. to print a line. */
   onMethod?: (r: MethodResult) => void;
@@ -67,11 +67,11 @@ export function evaluateClassifier(
         thresholds,
       )
     : null;
-  const method = clf.method as MethodName;
+  const method = clf.method;
   const mode = (clf.details.mode as MethodResult['mode']) ?? null;
   return {
     method,
-    label: CLASSIFIERS[method].label,
+    label: methodEntry(method).label,
     overall: pct(e.overall)!,
     many: pct(e.many),
     medium: pct(e.medium),
@@ -82,7 +82,7 @@ export function evaluateClassifier(
     perClass: e.perClass,
     confusion: e.confusion,
     weightNorms: clf.weightNorms(),
-    tau: method === 'tau-norm' ? (clf.details.tau as number) : null,
+    tuned: clf.tuned ?? null,
     mode,
     seconds: Math.round(seconds * 100) / 100,
     details: clf.details,
@@ -99,7 +99,11 @@ export function runStage2(ctx: Stage2Context, methods: MethodName[], opts: Stage
   const classifiers = new Map<MethodName, Stage2Classifier>();
   for (const m of methods) {
     const t = performance.now();
-    const clf = createClassifier(m, ctx, opts);
+    const clf = createClassifier(
+      m,
+      { ...(opts.thresholds ? { thresholds: opts.thresholds } : {}), ...ctx },
+      opts.settings,
+    );
     const r = evaluateClassifier(clf, ctx, (performance.now() - t) / 1000, opts.thresholds);
     classifiers.set(m, clf);
     results.push(r);

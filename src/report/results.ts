@@ -1,10 +1,29 @@
 /** results.json: its schema (validated in tests and on read) and the paper's table. */
 import { z } from 'zod';
+import { hasMethod, methodNames } from '../classifiers/registry.ts';
 
 const nullablePct = z.number().min(0).max(100).nullable();
+const fraction = z.number().min(0).max(1);
+const splitAccuracy = z.object({
+  overall: fraction,
+  many: fraction.nullable(),
+  medium: fraction.nullable(),
+  few: fraction.nullable(),
+});
+
+/** A parameter chosen on validation and its sweep (classifiers/types.ts: TunedParam). */
+export const TunedParamSchema = z.object({
+  param: z.string(),
+  value: z.number(),
+  chosenOn: z.enum(['given', 'val', 'default']),
+  sweep: z.array(z.object({ value: z.number(), val: splitAccuracy.nullable(), test: splitAccuracy })),
+});
 
 export const MethodResultSchema = z.object({
-  method: z.enum(['joint', 'ncm', 'crt', 'tau-norm', 'lws']),
+  // Any registered method (registry.ts), built in or added with registerClassifier.
+  method: z.string().refine(hasMethod, {
+    error: (i) => `unknown method ${JSON.stringify(i.input)}; registered: ${methodNames().join(', ')}`,
+  }),
   label: z.string(),
   overall: z.number().min(0).max(100),
   many: nullablePct,
@@ -16,7 +35,7 @@ export const MethodResultSchema = z.object({
   perClass: z.array(z.number().min(0).max(1).nullable()),
   confusion: z.array(z.array(z.number().int().min(0))),
   weightNorms: z.array(z.number().min(0)),
-  tau: z.number().min(0).max(2).nullable(),
+  tuned: TunedParamSchema.nullable(),
   mode: z.enum(['features', 'augmented']).nullable(),
   seconds: z.number().min(0),
   details: z.record(z.string(), z.unknown()),
@@ -76,7 +95,7 @@ const fmt = (v: number | null) => (v === null ? '-' : v.toFixed(1));
 /** The paper's table: method x All / Many / Medium / Few (percent). */
 export function tableRows(results: Pick<RunResults, 'methods'>): (string | null)[][] {
   return results.methods.map((m) => [
-    m.label + (m.tau !== null ? ` (tau=${m.tau})` : ''),
+    m.label + (m.tuned ? ` (${m.tuned.param}=${m.tuned.value})` : ''),
     fmt(m.overall),
     fmt(m.many),
     fmt(m.medium),
@@ -86,7 +105,7 @@ export function tableRows(results: Pick<RunResults, 'methods'>): (string | null)
 
 export const TABLE_HEADER = ['method', 'All', 'Many', 'Medium', 'Few'];
 
-/** The compact JSON of `--json`: per method overall / many / medium / few, tau and mode. */
+/** The compact JSON of `--json`: per method overall / many / medium / few, the tuned parameter and mode. */
 export function compactResults(r: RunResults) {
   return {
     dataset: r.dataset.name,
@@ -96,7 +115,7 @@ export function compactResults(r: RunResults) {
       many: m.many,
       medium: m.medium,
       few: m.few,
-      tau: m.tau,
+      tuned: m.tuned ? { [m.tuned.param]: m.tuned.value } : null,
       mode: m.mode,
       macroF1: m.macroF1,
       ece: m.ece,

@@ -16,6 +16,7 @@ import { createRng } from '../random/rng.ts';
 import { createSampler } from '../sampling/samplers.ts';
 import { type Augmentation, makeBatch } from './augment.ts';
 import { CHECKPOINT_FORMAT, type CheckpointMeta, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { type LossName, lossOffset } from './loss.ts';
 import { Sgd } from './optimizer.ts';
 import { DataParallel } from './parallel/data-parallel.ts';
 import { cosineLr } from './schedule.ts';
@@ -40,6 +41,10 @@ export interface JointConfig {
    * so results depend on the thread count; a run resumed with the same count replays exactly.
    */
   threads?: number;
+  /** Stage-1 loss: `ce`, or CE(z + tau log prior) (`balanced-softmax`: tau = 1; `logit-adjusted`: tau = lossTau). */
+  loss?: LossName;
+  /** tau of the logit-adjusted loss (default 1). */
+  lossTau?: number;
 }
 
 export const DEFAULT_JOINT_CONFIG: JointConfig = {
@@ -229,6 +234,7 @@ export async function trainJoint(
       seed: cfg.seed,
       momentum: cfg.momentum,
       weightDecay: cfg.weightDecay,
+      logitOffset: lossOffset(cfg.loss ?? 'ce', data.trainCounts, cfg.lossTau),
     });
     disposers.push(() => dp.dispose());
     const t0 = performance.now();
