@@ -57,16 +57,17 @@ describe('stage-2 classifiers against hand-computed values', () => {
   it('tau-norm chooses tau on the validation set, keeps the 21-point sweep, falls back to 1 without one', () => {
     const fs = tiny();
     const t = tauNorm(fs);
-    const sweep = t.details.sweep as { tau: number; val: { overall: number } }[];
+    const sweep = t.tuned!.sweep;
     assert.equal(sweep.length, 21);
-    assert.deepEqual(sweep.map((p) => p.tau).slice(0, 3), [0, 0.1, 0.2]);
+    assert.deepEqual(sweep.map((p) => p.value).slice(0, 3), [0, 0.1, 0.2]);
     // val: f = (1, 1), label 1. Class 1 wins when 1 > 7 / 5^tau, i.e. tau > log 7 / log 5 = 1.209.
-    assert.equal(t.details.tau, 1.3);
-    assert.equal(sweep.find((p) => p.tau === 1.2)!.val.overall, 0);
-    assert.equal(sweep.find((p) => p.tau === 1.3)!.val.overall, 1);
+    assert.deepEqual([t.tuned!.param, t.tuned!.value, t.tuned!.chosenOn], ['tau', 1.3, 'val']);
+    assert.equal(sweep.find((p) => p.value === 1.2)!.val!.overall, 0);
+    assert.equal(sweep.find((p) => p.value === 1.3)!.val!.overall, 1);
     const warnings: string[] = [];
     const noVal = tauNorm({ ...fs, val: null }, { warn: (m) => warnings.push(m) });
-    assert.equal(noVal.details.tau, 1);
+    assert.equal(noVal.tuned!.value, 1);
+    assert.equal(noVal.tuned!.chosenOn, 'default');
     assert.match(warnings[0]!, /no validation set.*tau = 1/);
   });
 
@@ -98,7 +99,7 @@ describe('stage-2 classifiers against hand-computed values', () => {
     assert.throws(() => tauNorm(fs), /tau-norm needs the stage-1 classifier/);
     assert.throws(
       () => parseMethods('crt,svm'),
-      /unknown method 'svm'; valid methods: joint, ncm, crt, tau-norm, lws/,
+      /unknown method 'svm'; valid methods: joint, ncm, crt, tau-norm, lws, logit-adjust, balanced-softmax, weight-balancing, prior-swap \(or all\)/,
     );
     assert.deepEqual(parseMethods('lws,joint'), ['joint', 'lws']);
   });
