@@ -90,7 +90,10 @@ describe('the demo pipeline end to end on a tiny configuration', () => {
     for (const s of SWEEPS) {
       const sweep = spec(s);
       const tuned = r.methods.find((m) => `${m.method}-sweep` === s)!.tuned!;
-      assert.equal(new Set(sweep.data.values.map((p: { value: number }) => p.value)).size, tuned.sweep.length);
+      assert.equal(
+        new Set(sweep.data.values.map((p: { value: number }) => p.value)).size,
+        tuned.sweep.length,
+      );
       assert.deepEqual(sweep.layer[1].data.values, [{ value: tuned.value }]);
     }
     const bars = spec('split-accuracy').data.values as { method: string; split: string; accuracy: number }[];

@@ -54,7 +54,10 @@ describe('every registered stage-2 method keeps the classifier contract', () => 
         for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-4, `${e.name} logit ${i}`);
       const norms = clf.weightNorms();
       assert.equal(norms.length, C, e.name);
-      assert.ok(norms.every((v) => Number.isFinite(v) && v >= 0), e.name);
+      assert.ok(
+        norms.every((v) => Number.isFinite(v) && v >= 0),
+        e.name,
+      );
       assert.equal(clf.tuned !== undefined, e.tuning !== undefined, `${e.name}: tuned iff the entry tunes`);
       if (clf.tuned) {
         assert.equal(clf.tuned.param, e.tuning!.param);

@@ -179,7 +179,11 @@ export function addStage2Options(cmd: Command): Command {
     .map((e) => e.label)
     .join(' / ');
   return cmd
-    .option('--stage2-lr <rate>', `${trained} learning rate (default: the stage-1 LR, unless the method sets its own)`, num('--stage2-lr'))
+    .option(
+      '--stage2-lr <rate>',
+      `${trained} learning rate (default: the stage-1 LR, unless the method sets its own)`,
+      num('--stage2-lr'),
+    )
     .option(
       '--stage2-batch-size <n>',
       `${trained} batch size (default: the stage-1 batch size, else 128)`,
