@@ -6,20 +6,13 @@
  * Folded: the same weight, bias b - tau log pi.
  */
 import { z } from 'zod';
-import type { ShotThresholds } from '../eval/shot-splits.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
 import { logPrior } from '../train/loss.ts';
 import { linearClassifier, requireClassifier } from './joint.ts';
-import { choose, columnSweep, UNIT_GRID_0_2 } from './tuning.ts';
+import { choose, columnSweep, type TauTuningOptions, tauTuningOptions, UNIT_GRID_0_2 } from './tuning.ts';
 import { defineMethod, type Stage2Classifier, type TuningSpec } from './types.ts';
 
-export interface LogitAdjustOptions {
-  /** A fixed tau (skips the choice on the validation set). */
-  tau?: number;
-  grid?: readonly number[];
-  thresholds?: ShotThresholds;
-  warn?: (message: string) => void;
-}
+export type LogitAdjustOptions = TauTuningOptions;
 
 const TUNING: TuningSpec = { param: 'tau', grid: UNIT_GRID_0_2, fallback: 1 };
 
@@ -62,10 +55,5 @@ export const logitAdjustMethod = defineMethod({
       .describe('post-hoc logit adjustment: use this tau instead of choosing it on the validation set'),
   }),
   tuning: TUNING,
-  create: (ctx, o) =>
-    logitAdjust(ctx.features, {
-      ...(o.laTau !== undefined ? { tau: o.laTau } : {}),
-      ...(ctx.thresholds ? { thresholds: ctx.thresholds } : {}),
-      ...(ctx.warn ? { warn: ctx.warn } : {}),
-    }),
+  create: (ctx, o) => logitAdjust(ctx.features, tauTuningOptions(ctx, o.laTau)),
 });

@@ -4,11 +4,10 @@
  * validation set over 0, 0.1, ..., 2.0 (never on the test set); the whole sweep is kept.
  */
 import { z } from 'zod';
-import type { ShotThresholds } from '../eval/shot-splits.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
 import { linearClassifier, requireClassifier } from './joint.ts';
 import { rowNorms } from './linear-ops.ts';
-import { choose, columnSweep, UNIT_GRID_0_2 } from './tuning.ts';
+import { choose, columnSweep, type TauTuningOptions, tauTuningOptions, UNIT_GRID_0_2 } from './tuning.ts';
 import { defineMethod, type Stage2Classifier, type TuningSpec } from './types.ts';
 
 export const TAU_GRID = UNIT_GRID_0_2;
@@ -24,14 +23,7 @@ export function tauNormalize(weight: Float32Array, C: number, d: number, { tau =
   return out;
 }
 
-export interface TauNormOptions {
-  /** A fixed tau (skips the choice on the validation set). */
-  tau?: number;
-  grid?: readonly number[];
-  thresholds?: ShotThresholds;
-  /** Called when tau must be chosen but there is no validation set (tau = 1 then). */
-  warn?: (message: string) => void;
-}
+export type TauNormOptions = TauTuningOptions;
 
 const TUNING: TuningSpec = { param: 'tau', grid: TAU_GRID, fallback: 1 };
 
@@ -79,10 +71,5 @@ export const tauNormMethod = defineMethod({
       .describe('tau-norm: use this tau instead of choosing it on the validation set'),
   }),
   tuning: TUNING,
-  create: (ctx, o) =>
-    tauNorm(ctx.features, {
-      ...(o.tau !== undefined ? { tau: o.tau } : {}),
-      ...(ctx.thresholds ? { thresholds: ctx.thresholds } : {}),
-      ...(ctx.warn ? { warn: ctx.warn } : {}),
-    }),
+  create: (ctx, o) => tauNorm(ctx.features, tauTuningOptions(ctx, o.tau)),
 });

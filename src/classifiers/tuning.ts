@@ -8,7 +8,7 @@ import { splitAccuracies } from '../eval/metrics.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
 import type { FeatureSet, FeatureSplit } from '../features/feature-set.ts';
 import { linearLogits } from './linear-ops.ts';
-import type { SweepPoint, TunedParam, TuningSpec } from './types.ts';
+import type { Stage2Context, SweepPoint, TunedParam, TuningSpec } from './types.ts';
 
 /** 0, 0.1, ..., 2.0: the paper's tau grid (METHOD.md). */
 export const UNIT_GRID_0_2 = Array.from({ length: 21 }, (_, i) => Math.round(i * 10) / 100);
@@ -72,4 +72,23 @@ export function choose(
   }
   warn?.(`${method}: no validation set to choose ${spec.param} on; using ${spec.param} = ${spec.fallback}`);
   return { param: spec.param, value: spec.fallback, chosenOn: 'default', sweep };
+}
+
+/** Options of a method tuning one parameter tau on validation (tau-norm, logit adjustment). */
+export interface TauTuningOptions {
+  /** A fixed tau (skips the choice on the validation set). */
+  tau?: number;
+  grid?: readonly number[];
+  thresholds?: ShotThresholds;
+  /** Called when tau must be chosen but there is no validation set (the fallback is used then). */
+  warn?: (message: string) => void;
+}
+
+/** A registry entry's tuning options: the given tau, and the context's thresholds and warn. */
+export function tauTuningOptions(ctx: Stage2Context, tau: number | undefined): TauTuningOptions {
+  return {
+    ...(tau !== undefined ? { tau } : {}),
+    ...(ctx.thresholds ? { thresholds: ctx.thresholds } : {}),
+    ...(ctx.warn ? { warn: ctx.warn } : {}),
+  };
 }
