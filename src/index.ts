@@ -64,6 +64,8 @@ export {
 export {
   type DataConfig,
   DataConfigSchema,
+  LOSS_NAMES,
+  type LossName,
   type PipelineConfig,
   PipelineConfigSchema,
   type RetrainConfig,
@@ -109,4 +111,4 @@ export { type RunResults, RunResultsSchema } from './report/results.ts';
 export { classProbabilities, progressiveProbabilities } from './sampling/probabilities.ts';
 export { createSampler, SAMPLER_NAMES, SAMPLERS, type Sampler } from './sampling/samplers.ts';
 export { DEFAULT_JOINT_CONFIG, type JointConfig, trainJoint } from './train/joint.ts';
-export { LOSS_NAMES, type LossName, logPrior, lossOffset } from './train/loss.ts';
+export { logPrior, lossOffset } from './train/loss.ts';

@@ -5,7 +5,8 @@
  * schema, report, study, predict and export derive from it; `registerClassifier` adds a method at
  * run time (library API), which then appears everywhere the built-in ones do.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
+import { installMethodSettings } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { checkName } from '../registry.ts';
 import { balancedSoftmaxMethod } from './balanced-softmax.ts';
@@ -95,10 +96,17 @@ export function unregisterClassifier(name: string): void {
   delete ENTRIES[name];
 }
 
-/** Every built-in method's option schemas in one object: the stage-2 configuration's method settings. */
-export function builtinOptionShape(): z.ZodRawShape {
-  return Object.assign({}, ...Object.values(CLASSIFIERS).map((e) => (e as MethodEntry).options.shape));
-}
+// The stage-2 configuration (config/schema.ts, below this folder) accepts and checks every
+// registered method's settings.
+installMethodSettings({
+  keys: () => methodEntries().flatMap((e) => Object.keys(e.options.shape)),
+  issues: (values) =>
+    methodEntries().flatMap((e) => {
+      const own = Object.fromEntries(Object.keys(e.options.shape).map((k) => [k, values[k]]));
+      const r = e.options.safeParse(own);
+      return r.success ? [] : r.error.issues.map((i) => ({ path: i.path, message: i.message }));
+    }),
+});
 
 /**
  * A method's options from flat settings (a stage-2 configuration: other methods' keys are ignored)
@@ -128,5 +136,3 @@ export function createClassifier(
   const entry = methodEntry(name);
   return entry.create(ctx, methodOptions(entry, settings));
 }
-
-export const methodOptionsSchema = z.record(z.string(), z.record(z.string(), z.unknown()));

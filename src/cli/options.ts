@@ -5,11 +5,10 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { z } from 'zod';
 import { methodEntries, methodNames } from '../classifiers/registry.ts';
-import { readConfigFile, resolveConfig } from '../config/schema.ts';
+import { LOSS_NAMES, readConfigFile, resolveConfig } from '../config/schema.ts';
 import { DATASET_NAMES } from '../data/registry.ts';
 import { BACKBONE_NAMES } from '../models/registry.ts';
 import { SAMPLER_NAMES } from '../sampling/samplers.ts';
-import { LOSS_NAMES } from '../train/loss.ts';
 
 /** A numeric flag's parser; `min` refuses values below it (e.g. `--top-k 0`). */
 export function num(flag: string, integer = false, min?: number) {

@@ -159,7 +159,13 @@ async function stage2AndReport(
       thresholds: input.thresholds,
       source: input.source,
     },
-    config: { ...input.config, ...s2, mode: plan.mode },
+    // With each method's settings as it ran them (its defaults included).
+    config: {
+      ...input.config,
+      ...s2,
+      ...Object.assign({}, ...plan.methods.map((m) => methodOptions(methodEntry(m), s2))),
+      mode: plan.mode,
+    },
     environment: environment(),
     stage1: input.stage1,
     methods: results,

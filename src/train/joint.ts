@@ -8,6 +8,7 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import type { LossName } from '../config/schema.ts';
 import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError, UserError } from '../errors.ts';
 import { createModel, disposeModel, loadModelArrays, type Model, modelArrays } from '../models/model.ts';
@@ -16,7 +17,7 @@ import { createRng } from '../random/rng.ts';
 import { createSampler } from '../sampling/samplers.ts';
 import { type Augmentation, makeBatch } from './augment.ts';
 import { CHECKPOINT_FORMAT, type CheckpointMeta, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
-import { type LossName, lossOffset } from './loss.ts';
+import { lossOffset } from './loss.ts';
 import { Sgd } from './optimizer.ts';
 import { DataParallel } from './parallel/data-parallel.ts';
 import { cosineLr } from './schedule.ts';

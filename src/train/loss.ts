@@ -7,6 +7,7 @@
  * (softmax(z + offset) - onehot) / B, and the model predicts with z alone.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { LossName } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 
 export function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D, offset?: tf.Tensor1D): tf.Scalar {
@@ -40,13 +41,6 @@ export function logPrior(counts: readonly number[], what = 'the class prior'): F
   const N = counts.reduce((a, b) => a + b, 0);
   return Float32Array.from(counts, (n) => Math.log(n / N));
 }
-
-/**
- * Stage-1 losses: plain cross-entropy, balanced softmax (Ren et al., NeurIPS 2020: CE(z + log prior))
- * and the logit-adjusted loss (Menon et al., ICLR 2021: CE(z + tau log prior)). Both predict with z.
- */
-export const LOSS_NAMES = ['ce', 'balanced-softmax', 'logit-adjusted'] as const;
-export type LossName = (typeof LOSS_NAMES)[number];
 
 /** The per-class logit offset a stage-1 loss adds inside the softmax (null for plain CE). */
 export function lossOffset(loss: LossName, counts: readonly number[], tau = 1): Float32Array | null {
