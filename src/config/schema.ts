@@ -159,6 +159,8 @@ export const COMMAND_SCHEMAS = {
   retrain: RetrainConfigSchema,
   /** One run of a study's grid (a whole pipeline). */
   'study samplers': PipelineConfigSchema,
+  /** `demo --seeds`: one run per seed in `seed-<n>/`, their summary beside them. */
+  seeds: PipelineConfigSchema.extend({ seeds: z.array(z.number().int().min(0)).min(1) }),
   /** The study's own folder: the grid, its runs in subfolders. */
   study: StudyConfigSchema.strict(),
 } as const;
@@ -168,7 +170,8 @@ export type RunCommand = keyof typeof COMMAND_SCHEMAS;
 export type RunConfig =
   | { command: 'train' | 'demo' | 'study samplers'; config: TrainConfig & Partial<Stage2Config> }
   | { command: 'retrain'; config: RetrainConfig }
-  | { command: 'study'; config: StudyConfig };
+  | { command: 'study'; config: StudyConfig }
+  | { command: 'seeds'; config: PipelineConfig & { seeds: number[] } };
 
 /** Reads and validates a run folder's `config.json` (the one reader of it). */
 export function readRunConfig(path: string): RunConfig {

@@ -275,8 +275,10 @@ export async function loadStage1Run(dir: string, cb: PipelineCallbacks = {}): Pr
       `${dir}: is a retrain run (stage 2 only); give the stage-1 run it was made from${rc.config.run ? ` (${rc.config.run})` : ''}`,
     );
   }
-  if (rc.command === 'study')
-    throw new ConfigError(`${dir}: is a study folder; give one of its runs (${dir}/<sampler>)`);
+  if (rc.command === 'study' || rc.command === 'seeds')
+    throw new ConfigError(
+      `${dir}: holds several runs (${rc.command}); give one of them (${dir}/${rc.command === 'study' ? '<sampler>' : 'seed-<n>'})`,
+    );
   const config = TrainConfigSchema.parse(
     Object.fromEntries(Object.entries(rc.config).filter(([k]) => k in TrainConfigSchema.shape)),
   );

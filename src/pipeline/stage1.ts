@@ -196,7 +196,7 @@ export async function resumeStage1(
   opts: PipelineCallbacks = {},
 ): Promise<Stage1Output> {
   const rc = readRunConfig(runFile(dir, 'config'));
-  if (rc.command === 'retrain' || rc.command === 'study')
+  if (rc.command === 'retrain' || rc.command === 'study' || rc.command === 'seeds')
     throw new ConfigError(
       `--resume ${dir}: a ${rc.command} folder has no stage 1 of its own to resume; resume its stage-1 run`,
     );
