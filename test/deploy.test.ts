@@ -9,13 +9,10 @@ import { PipelineConfigSchema } from '../src/config/schema.ts';
 import { loadMnistLt } from '../src/data/fashion-mnist.ts';
 import { exportModel } from '../src/deploy/export.ts';
 import { loadModel } from '../src/deploy/predict.ts';
-import { loadFeatureFile } from '../src/features/feature-set.ts';
 import { runPipeline } from '../src/pipeline/run.ts';
 import { makeBatch } from '../src/train/augment.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
-
-const FIX = join(import.meta.dirname, 'fixtures');
 
 describe('predict and export on a trained run', () => {
   const out = tempDir();
