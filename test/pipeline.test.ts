@@ -12,7 +12,7 @@ import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures');
-const CHARTS = ['weight-norms', 'split-accuracy', 'class-counts', 'training-curves'];
+const CHARTS = ['weight-norms', 'split-accuracy', 'shifted-priors', 'class-counts', 'training-curves'];
 // Every method tuned on validation adds its sweep chart.
 const SWEEPS = methodEntries()
   .filter((e) => e.tuning)
@@ -117,7 +117,7 @@ describe('the demo pipeline end to end on a tiny configuration', () => {
     assert.deepEqual(c.failedRequests, []);
     assert.deepEqual(
       c.charts.map((x) => x.id),
-      ['weight-norms', 'split-accuracy', 'class-counts', 'training-curves', ...SWEEPS],
+      [...CHARTS, ...SWEEPS],
     );
     for (const x of c.charts) assert.ok(x.width > 200 && x.height > 150, `${x.id} is ${x.width}x${x.height}`);
   });

@@ -4,7 +4,7 @@
  */
 import { hasMethod, methodEntry } from '../classifiers/registry.ts';
 import type { ChartSpec } from '../classifiers/types.ts';
-import type { RunResults } from './results.ts';
+import { type RunResults, shiftedColumns, shiftedRows } from './results.ts';
 
 export type VegaLiteSpec = ChartSpec;
 type MethodResult = RunResults['methods'][number];
@@ -162,10 +162,39 @@ export function trainingCurvesChart(r: RunResults): VegaLiteSpec | null {
   };
 }
 
+/** Overall accuracy against the test set's class prior, forward long tails to backward, one line per method. */
+export function shiftedPriorsChart(r: RunResults): VegaLiteSpec | null {
+  const cols = shiftedColumns(r);
+  if (cols.length === 0) return null;
+  const values = shiftedRows(r).flatMap((row) =>
+    row.values.flatMap((v, i) =>
+      v === null ? [] : [{ method: row.label, prior: cols[i]!.prior, accuracy: v }],
+    ),
+  );
+  return {
+    ...base,
+    title: 'Top-1 accuracy on shifted test priors',
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: {
+        field: 'prior',
+        type: 'ordinal',
+        sort: cols.map((c) => c.prior),
+        title: 'test prior (forward long tail <- uniform -> backward long tail)',
+        axis: { labelAngle: 0 },
+      },
+      y: { field: 'accuracy', type: 'quantitative', title: 'top-1 accuracy (%)', scale: { zero: false } },
+      color: { field: 'method', type: 'nominal', sort: r.methods.map((m) => m.label) },
+    },
+  };
+}
+
 export function allCharts(r: RunResults): Record<string, VegaLiteSpec> {
   const out: Record<string, VegaLiteSpec | null> = {
     'weight-norms': weightNormChart(r),
     'split-accuracy': splitBarsChart(r),
+    'shifted-priors': shiftedPriorsChart(r),
     'class-counts': classCountChart(r.dataset),
     'training-curves': trainingCurvesChart(r),
     ...methodCharts(r),

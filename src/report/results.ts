@@ -36,6 +36,22 @@ export const MethodResultSchema = z.object({
   confusion: z.array(z.array(z.number().int().min(0))),
   weightNorms: z.array(z.number().min(0)),
   tuned: TunedParamSchema.nullable(),
+  shifted: z
+    .array(
+      z.object({
+        prior: z.string(),
+        ratio: z.number().min(1),
+        direction: z.enum(['forward', 'backward', 'uniform']),
+        n: z.number().int().positive(),
+        seed: z.number().int(),
+        overall: z.number().min(0).max(100),
+        many: nullablePct,
+        medium: nullablePct,
+        few: nullablePct,
+        knownPrior: z.number().min(0).max(100),
+      }),
+    )
+    .default([]),
   mode: z.enum(['features', 'augmented']).nullable(),
   seconds: z.number().min(0),
   details: z.record(z.string(), z.unknown()),
@@ -122,4 +138,26 @@ export function compactResults(r: RunResults) {
     })),
     runDir: undefined as string | undefined,
   };
+}
+
+/** Shifted priors in the order of LADE's tables: forward (most skewed first), uniform, backward. */
+export function shiftedColumns(r: Pick<RunResults, 'methods'>): { prior: string; key: number }[] {
+  const seen = new Map<string, number>();
+  for (const m of r.methods)
+    for (const s of m.shifted)
+      seen.set(s.prior, s.direction === 'forward' ? -s.ratio : s.direction === 'backward' ? s.ratio : 0);
+  if (seen.size === 0) return [];
+  seen.set('uniform', 0);
+  return [...seen].map(([prior, key]) => ({ prior, key })).sort((a, b) => a.key - b.key);
+}
+
+/** One row per method: overall accuracy on each shifted test prior (columns of shiftedColumns). */
+export function shiftedRows(r: Pick<RunResults, 'methods'>): { label: string; values: (number | null)[] }[] {
+  const cols = shiftedColumns(r);
+  return r.methods.map((m) => ({
+    label: m.label,
+    values: cols.map((c) =>
+      c.prior === 'uniform' ? m.overall : (m.shifted.find((s) => s.prior === c.prior)?.overall ?? null),
+    ),
+  }));
 }
