@@ -22,32 +22,56 @@ export {
   type TrainingKernels,
   trainingKernels,
 } from './backend/training-kernels.ts';
+export { type BalancedSoftmaxOptions, balancedSoftmax } from './classifiers/balanced-softmax.ts';
 export { crt } from './classifiers/crt.ts';
-export { joint } from './classifiers/joint.ts';
+export { joint, linearClassifier } from './classifiers/joint.ts';
+export { type LogitAdjustOptions, logitAdjust } from './classifiers/logit-adjust.ts';
 export { lws } from './classifiers/lws.ts';
 export { type NcmOptions, ncm } from './classifiers/ncm.ts';
-export type { MethodOptions } from './classifiers/registry.ts';
+export { type PriorSwapOptions, priorSwap, targetPrior } from './classifiers/prior-swap.ts';
 export {
+  type BuiltinMethodName,
   CLASSIFIERS,
+  checkMethodName,
   createClassifier,
-  METHOD_NAMES,
+  hasMethod,
   type MethodName,
+  methodEntries,
+  methodEntry,
+  methodNames,
   parseMethods,
+  registerClassifier,
+  unregisterClassifier,
 } from './classifiers/registry.ts';
 export type { TauNormOptions } from './classifiers/tau-norm.ts';
 export { TAU_GRID, tauNorm, tauNormalize } from './classifiers/tau-norm.ts';
 export type { HeadTrainingOptions } from './classifiers/train-head.ts';
-export type {
-  FeatureTransform,
-  FoldedLinear,
-  Stage2Classifier,
-  Stage2Context,
-  TrainFeatureSource,
+export { choose, columnSweep } from './classifiers/tuning.ts';
+export {
+  type ChartSpec,
+  defineMethod,
+  type FeatureTransform,
+  type FoldedLinear,
+  type MethodEntry,
+  type MethodReportInput,
+  type Stage2Classifier,
+  type Stage2Context,
+  type SweepPoint,
+  type TrainFeatureSource,
+  type TunedParam,
+  type TuningSpec,
 } from './classifiers/types.ts';
+export {
+  classBalancedWeights,
+  type WeightBalancingOptions,
+  weightBalancing,
+} from './classifiers/weight-balancing.ts';
 export type { RunConfig } from './config/schema.ts';
 export {
   type DataConfig,
   DataConfigSchema,
+  LOSS_NAMES,
+  type LossName,
   type PipelineConfig,
   PipelineConfigSchema,
   type RetrainConfig,
@@ -111,3 +135,4 @@ export type { Augmentation } from './train/augment.ts';
 export type { EpochRecord, StepInfo } from './train/epoch.ts';
 export type { TrainOptions, TrainResult } from './train/joint.ts';
 export { DEFAULT_JOINT_CONFIG, type JointConfig, trainJoint } from './train/joint.ts';
+export { logPrior, lossOffset } from './train/loss.ts';

@@ -24,7 +24,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Register> 
     load: async () => (await import('./train.ts')).registerTrain,
   },
   retrain: {
-    summary: 'stage 2: cRT, tau-norm, LWS, NCM on a run or a feature file',
+    summary: 'stage 2: cRT, tau-norm, LWS, NCM and the later baselines on a run or a feature file',
     load: async () => (await import('./retrain.ts')).registerRetrain,
   },
   study: {

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { methodNames } from '../classifiers/registry.ts';
 import { expandInputs } from '../data/inputs.ts';
 import { exportModel } from '../deploy/export.ts';
 import { type FilePrediction, loadModel } from '../deploy/predict.ts';
@@ -21,7 +22,7 @@ export function registerPredictAndExport(program: Command): void {
       '--run <dir>',
       'a run folder with stage-2 classifiers: a `longtail demo` run, a stage-1 run after `longtail retrain --run` (its stage2/), or a retrain folder',
     )
-    .option('-m, --method <name>', 'joint, ncm, crt, tau-norm or lws', 'crt')
+    .option('-m, --method <name>', `a method of the run: ${methodNames().join(', ')}`, 'crt')
     .option('--top-k <k>', 'classes to show per image', num('--top-k', true, 1), 5)
     .option('--json', 'print one JSON document')
     .addOption(backendOption())
@@ -74,7 +75,7 @@ export function registerPredictAndExport(program: Command): void {
         'weights.bin) and labels.json, loadable with tf.loadGraphModel by any tfjs program (see README)',
     )
     .requiredOption('--run <dir>', 'a run folder of `longtail demo` or `longtail retrain --run`')
-    .option('-m, --method <name>', 'joint, ncm, crt, tau-norm or lws', 'crt')
+    .option('-m, --method <name>', `a method of the run: ${methodNames().join(', ')}`, 'crt')
     .requiredOption(
       '-o, --out <dir>',
       'folder for model.json, weights.bin, labels.json; an existing non-empty folder is refused without --force',

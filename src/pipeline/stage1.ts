@@ -65,6 +65,8 @@ export function jointConfigOf(cfg: TrainConfig): JointConfig {
     warmupEpochs: cfg.warmupEpochs,
     seed: cfg.seed,
     augment: cfg.augment,
+    loss: cfg.loss,
+    ...(cfg.lossTau !== undefined ? { lossTau: cfg.lossTau } : {}),
     threads: cfg.threads ?? os.availableParallelism(),
   };
 }
@@ -196,8 +198,10 @@ export async function resumeStage1(
   opts: PipelineCallbacks = {},
 ): Promise<Stage1Output> {
   const rc = readRunConfig(runFile(dir, 'config'));
-  if (rc.command === 'retrain')
-    throw new ConfigError(`--resume ${dir}: a retrain run has no stage 1 to resume; resume its stage-1 run`);
+  if (rc.command === 'retrain' || rc.command === 'study' || rc.command === 'seeds')
+    throw new ConfigError(
+      `--resume ${dir}: a ${rc.command} folder has no stage 1 of its own to resume; resume its stage-1 run`,
+    );
   const saved = TrainConfigSchema.parse(
     Object.fromEntries(Object.entries(rc.config).filter(([k]) => k in TrainConfigSchema.shape)),
   );
