@@ -46,14 +46,16 @@ export {
 export type { TauNormOptions } from './classifiers/tau-norm.ts';
 export { TAU_GRID, tauNorm, tauNormalize } from './classifiers/tau-norm.ts';
 export type { HeadTrainingOptions } from './classifiers/train-head.ts';
-export { choose, columnSweep } from './classifiers/tuning.ts';
+export { type ColumnMap, choose, columnSweep, type TauTuningOptions } from './classifiers/tuning.ts';
 export {
   type ChartSpec,
   defineMethod,
   type FeatureTransform,
   type FoldedLinear,
+  type HeadSettings,
   type MethodEntry,
   type MethodReportInput,
+  type SplitAccuracy,
   type Stage2Classifier,
   type Stage2Context,
   type SweepPoint,
@@ -124,7 +126,7 @@ export type { PipelineCallbacks } from './pipeline/callbacks.ts';
 export { featuresFromModel } from './pipeline/features.ts';
 export { loadStage1Run, retrain, runPipeline, type Stage1Run } from './pipeline/run.ts';
 export { resumeStage1, runStage1, type Stage1Output } from './pipeline/stage1.ts';
-export type { Stage2Options, Stage2Output } from './pipeline/stage2.ts';
+export type { ShiftedResult, Stage2Options, Stage2Output } from './pipeline/stage2.ts';
 export { type MethodResult, runStage2 } from './pipeline/stage2.ts';
 export { createRng, Rng } from './random/rng.ts';
 export { type RunResults, RunResultsSchema } from './report/results.ts';
