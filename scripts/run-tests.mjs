@@ -8,14 +8,14 @@
 // does not see an empty one); after them it takes another and fails, listing the paths, if
 // anything appeared, changed or went away. It compares the two snapshots, not the tree against a
 // clean checkout, so the developer's own uncommitted or ignored files do not count. node_modules/
-// and native/build/ (written by npm ci) are left out. Without git the check is skipped, with a note.
+// native/build/ and tools/docs/node_modules/ (written by npm ci) are left out. Without git the check is skipped, with a note.
 import { spawnSync } from 'node:child_process';
 import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const EXCLUDED = ['node_modules', 'native/build'];
+const EXCLUDED = ['node_modules', 'native/build', 'tools/docs/node_modules'];
 
 function find(dir, out = []) {
   for (const name of readdirSync(dir)) {
