@@ -7,8 +7,9 @@
 // ignored and untracked files, each listed file's size and mtime, and every directory, since git
 // does not see an empty one); after them it takes another and fails, listing the paths, if
 // anything appeared, changed or went away. It compares the two snapshots, not the tree against a
-// clean checkout, so the developer's own uncommitted or ignored files do not count. node_modules/
-// native/build/ and tools/docs/node_modules/ (written by npm ci) are left out. Without git the check is skipped, with a note.
+// clean checkout, so the developer's own uncommitted or ignored files do not count. node_modules/,
+// native/build/ and tools/docs/node_modules/ (all written by npm ci) are left out. Without git the
+// check is skipped, with a note.
 import { spawnSync } from 'node:child_process';
 import { lstatSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';

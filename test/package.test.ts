@@ -25,9 +25,8 @@ const info = await initBackend();
 const data = await loadDataset('fashion-mnist-lt', { maxPerClass: 6, imbalance: 2, valPerClass: 2 });
 const { model, history } = await trainJoint(data, { ...DEFAULT_JOINT_CONFIG, epochs: 1, batchSize: 16, threads: 2 });
 const features = featuresFromModel(model, { ...data, test: data.val });
-const { results } = runStage2({ features }, ['joint', 'ncm', 'crt', 'tau-norm', 'lws'], {
-  crt: { epochs: 1, batchSize: 16 },
-  lws: { epochs: 1, batchSize: 16 },
+const { results } = runStage2({ features, head: { batchSize: 16 } }, ['joint', 'ncm', 'crt', 'tau-norm', 'lws'], {
+  settings: { crtEpochs: 1, lwsEpochs: 1 },
 });
 disposeModel(model);
 console.log(JSON.stringify({
@@ -40,11 +39,11 @@ console.log(JSON.stringify({
 }));
 `;
 
-/** The README's library example (the ```ts block under "## Library"). */
+/** The README's library example (the first ```ts block of "## Library"). */
 function readmeExample(): string {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const m = /^## Library\n\n```ts\n([\s\S]*?)\n```/m.exec(readme);
-  assert.ok(m, 'README.md has a ```ts block right under "## Library"');
+  const m = /^## Library\n[^#]*?```ts\n([\s\S]*?)\n```/m.exec(readme);
+  assert.ok(m, 'README.md has a ```ts block in "## Library"');
   return m[1]!;
 }
 
@@ -68,7 +67,7 @@ describe('the packed package, installed into a new project', { timeout: 600_000 
       'dist/index.d.ts',
       'dist/index.js.map',
       'dist/cli/main.js',
-      'dist/backend/tfjs-gradients.js',
+      'dist/backend/tfjs-registrations.js',
       'dist/train/parallel/worker.js',
       'dist/classifiers/sharded/head-worker.js',
       'native/binding.gyp',

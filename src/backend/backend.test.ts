@@ -36,7 +36,10 @@ describe('the backend', () => {
     // Plain tfjs-core gradients too (Conv2D, MaxPool... come from the same registration).
     const g = tf.grad((v: tf.Tensor) => tf.sum(tf.square(v)))(tf.tensor1d([1, 2, 3]));
     assert.deepEqual(Array.from(g.dataSync()), [2, 4, 6]);
-    g.dispose();
+    // And the chained methods the umbrella package used to register.
+    const c = tf.tensor1d([1, 2, 3, 4]).reshape([2, 2]).toFloat().square();
+    assert.deepEqual(Array.from(c.dataSync()), [1, 4, 9, 16]);
+    tf.dispose([g, c]);
     disposeModel(model);
   });
 });

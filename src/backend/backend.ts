@@ -8,10 +8,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-// tfjs-core's Node entry registers no gradients: this is tfjs-core's own register_all_gradients,
-// bundled for Node by scripts/bundle-gradients.mjs (generated at `npm ci` and `npm run build`).
-// It comes after tfjs-core so that both share the engine tfjs-core created.
-import './tfjs-gradients.js';
+// tfjs-core's Node entry registers no gradients and no chained tensor methods: this is tfjs-core's
+// own registration of both, bundled for Node by scripts/bundle-tfjs.mjs (generated at `npm ci`
+// and `npm run build`). It comes after tfjs-core so that both share the engine tfjs-core created.
+import './tfjs-registrations.js';
 import { ConfigError, UserError } from '../errors.ts';
 import { nativeStatus } from './native-kernels.ts';
 import { installWasmTrainingKernels, type TrainingKernels, trainingKernels } from './training-kernels.ts';
