@@ -39,7 +39,7 @@ export function addDataOptions(cmd: Command): Command {
     )
     .option(
       '--data-dir <dir>',
-      'folder with the data set files (IDX for the MNISTs, binary batches for CIFAR)',
+      'folder with the data set files (IDX for the MNISTs, binary batches for CIFAR; imagefolder: train/, test/, val/)',
     )
     .option('--imbalance <IF>', 'imbalance factor n_max / n_min (default 100)', num('--imbalance'))
     .option(
@@ -61,9 +61,15 @@ export function addDataOptions(cmd: Command): Command {
     .option('--val-list <file>', 'list: validation list file')
     .option('--test-list <file>', 'list: test list file')
     .option('--data-root <dir>', 'list: folder the list paths are relative to')
+    .option('--classes <file>', 'list: class names, one a line in label order (default: the names sorted)')
+    .option(
+      '--val-seed <n>',
+      'imagefolder without val/: seed of the validation images drawn from train/ (default 0)',
+      num('--val-seed', true),
+    )
     .option(
       '--image-size <px>',
-      'list: square image side after resize and centre crop, 8-1024 (default 64)',
+      'list, imagefolder: square image side after resize and centre crop, 8-1024 (default 64)',
       num('--image-size', true),
     );
   addThresholdOptions(cmd);

@@ -4,6 +4,7 @@ import { expandInputs } from '../data/inputs.ts';
 import { exportModel } from '../deploy/export.ts';
 import { loadModel, type Prediction } from '../deploy/predict.ts';
 import { DataError } from '../errors.ts';
+import { printable } from '../io/display.ts';
 import { planRun } from '../io/run-folder.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
 import { num } from './options.ts';
@@ -54,8 +55,11 @@ export function registerPredictAndExport(program: Command): void {
           printJson({ run: opts.run, method: opts.method, predictions: results, errors: problems });
         else {
           for (const r of results) {
+            // File and class names are anyone's text: shown, never interpreted by the terminal.
             console.log(
-              `${r.file}: ${r.top.map((t) => `${t.name} ${(100 * t.probability).toFixed(1)}%`).join(', ')}`,
+              printable(
+                `${r.file}: ${r.top.map((t) => `${t.name} ${(100 * t.probability).toFixed(1)}%`).join(', ')}`,
+              ),
             );
           }
           for (const p of problems) note(`error: ${p}`);

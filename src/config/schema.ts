@@ -27,7 +27,11 @@ export const DataConfigSchema = z.object({
   valList: z.string().optional(),
   testList: z.string().optional(),
   dataRoot: z.string().optional(),
-  /** List files: the square side images are resized and cropped to. */
+  /** List files: a classes file (one name a line, in label order). */
+  classes: z.string().optional(),
+  /** Image folder without val/: seed of the validation images drawn from train/ (default 0). */
+  valSeed: z.number().int().min(0).optional(),
+  /** List files and image folders: the square side images are resized and cropped to. */
   imageSize: z.number().int().min(8).max(1024).optional(),
   download: z.boolean().optional(),
   manyThreshold: z.number().int().min(0).default(100),

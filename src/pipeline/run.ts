@@ -161,6 +161,7 @@ async function stage2AndReport(
       splits: shotSplits(fs.trainCounts, input.thresholds),
       thresholds: input.thresholds,
       source: input.source,
+      ...(input.data ? { profile: { ...input.data.profile } } : {}),
     },
     config: { ...input.config, ...s2, mode: plan.mode },
     environment: environment(),

@@ -36,6 +36,8 @@ export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): 
     'valList',
     'testList',
     'dataRoot',
+    'classes',
+    'valSeed',
     'imageSize',
   ] as const;
   const opts = Object.fromEntries(keys.filter((k) => cfg[k] !== undefined).map((k) => [k, cfg[k]]));
@@ -43,6 +45,7 @@ export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): 
     ...opts,
     ...(cfg.download ? { download: true } : {}),
     onProgress: (d, t) => cb.onFeatures?.('decoding images', d, t),
+    ...(cb.warn ? { onWarning: cb.warn } : {}),
   });
 }
 
