@@ -4,12 +4,15 @@
  * the same run as the yardstick when it is installed. Each case runs in its own process (so its
  * peak RSS is its own); each figure is the median of several timed repeats after a warm-up.
  *
- *   npm run bench [-- --quick] [-- --json] [-- --case PREFIX] [-- --no-torch]
+ *   npm run bench [-- --quick] [-- --json] [-- --case PREFIX] [-- --no-torch] [-- --out FILE]
+ *
+ * The results document goes to FILE (default bench/results/latest.json in the repository; a
+ * relative FILE is taken from the current directory).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendInfo, initBackend } from '../src/backend/backend.ts';
@@ -26,6 +29,7 @@ import { syntheticFeatures } from './synthetic.ts';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TORCH = join(ROOT, 'bench', 'torch_bench.py');
 const PYTHON = '/usr/bin/python3';
+const DEFAULT_OUT = join(ROOT, 'bench', 'results', 'latest.json');
 
 interface CaseSpec {
   name: string;
@@ -215,6 +219,12 @@ async function main(argv: string[]) {
   const filterIdx = argv.indexOf('--case');
   const filter = filterIdx >= 0 ? argv[filterIdx + 1]! : null;
   const noTorch = argv.includes('--no-torch');
+  const outIdx = argv.indexOf('--out');
+  if (outIdx >= 0 && (argv[outIdx + 1] === undefined || argv[outIdx + 1]!.startsWith('--'))) {
+    process.stderr.write('bench: --out expects a file path, e.g. --out /tmp/bench.json\n');
+    process.exit(2);
+  }
+  const outFile = outIdx >= 0 ? resolve(argv[outIdx + 1]!) : DEFAULT_OUT;
   const selected = all
     .map((c, i) => [c, i] as const)
     .filter(([c]) => filter === null || c.name.startsWith(filter));
@@ -265,8 +275,8 @@ async function main(argv: string[]) {
     },
     cases: results,
   };
-  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-  writeJsonAtomic(join(ROOT, 'bench', 'results', 'latest.json'), doc);
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeJsonAtomic(outFile, doc);
   if (json) process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
   else {
     const f = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
@@ -288,7 +298,8 @@ async function main(argv: string[]) {
     );
     const kernels = [...new Set(results.map((r) => r.kernels))].join(', ');
     console.log(`\ntraining kernels: ${kernels} (LONGTAIL_NATIVE=0 runs the wasm ones)`);
-    console.log('written to bench/results/latest.json');
+    const shown = relative(process.cwd(), outFile);
+    console.log(`written to ${shown.startsWith('..') ? outFile : shown}`);
   }
 }
 

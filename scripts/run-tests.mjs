@@ -1,8 +1,19 @@
 // Runs every *.test.ts under src/ and test/ with Node's test runner (through tsx).
 // Node 20's runner does not glob .ts files itself, hence this list.
+//
+// Tests leave no trace: before the tests this takes a snapshot of the repository (git status with
+// ignored and untracked files, each listed file's size and mtime, and every directory, since git
+// does not see an empty one); after them it takes another and fails, listing the paths, if
+// anything appeared, changed or went away. It compares the two snapshots, not the tree against a
+// clean checkout, so the developer's own uncommitted or ignored files do not count. node_modules/
+// and native/build/ (written by npm ci) are left out. Without git the check is skipped, with a note.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { lstatSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const EXCLUDED = ['node_modules', 'native/build'];
 
 function find(dir, out = []) {
   for (const name of readdirSync(dir)) {
@@ -13,18 +24,125 @@ function find(dir, out = []) {
   return out;
 }
 
+const excluded = (p) => EXCLUDED.some((e) => p === e || p.startsWith(`${e}/`));
+
+/** Size and mtime of a path (relative to ROOT), or 'missing'. */
+function fingerprint(rel) {
+  try {
+    const s = lstatSync(join(ROOT, rel));
+    return `${s.size}:${s.mtimeMs}`;
+  } catch {
+    return 'missing';
+  }
+}
+
+/** Every directory under ROOT (relative, with a trailing /), without .git and the excluded ones. */
+function directories(rel = '', out = new Set()) {
+  for (const e of readdirSync(join(ROOT, rel), { withFileTypes: true })) {
+    if (!e.isDirectory() || e.name === '.git') continue; // isDirectory: symbolic links are not followed
+    const p = rel === '' ? e.name : `${rel}/${e.name}`;
+    if (excluded(p)) continue;
+    out.add(`${p}/`);
+    directories(p, out);
+  }
+  return out;
+}
+
+/**
+ * The repository's state as a map from path to 'status size:mtime' (files git lists: changed,
+ * untracked, ignored) or 'directory', or a string saying why there is none (no git, not a repository).
+ */
+function snapshot() {
+  const r = spawnSync(
+    'git',
+    [
+      '-c',
+      'core.quotePath=false',
+      'status',
+      '--porcelain=v1',
+      '-z',
+      '--ignored',
+      '--untracked-files=all',
+      '--',
+      '.',
+      ...EXCLUDED.map((e) => `:(exclude)${e}`),
+    ],
+    { cwd: ROOT, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
+  );
+  if (r.error) return `git could not be run (${r.error.code ?? r.error.message})`;
+  if (r.status !== 0) return `git status failed: ${r.stderr.trim()}`;
+  const state = new Map();
+  const fields = r.stdout.split('\0');
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i];
+    if (f.length < 4) continue;
+    const status = f.slice(0, 2);
+    const path = f.slice(3);
+    if (status.includes('R') || status.includes('C')) i++; // the next field is the source path
+    if (excluded(path)) continue;
+    state.set(path, `${status} ${fingerprint(path)}`);
+  }
+  for (const d of directories()) if (!state.has(d)) state.set(d, 'directory');
+  return state;
+}
+
+const NEW = { '??': 'new file (untracked)', '!!': 'new file (ignored)' };
+
+/** The paths whose state differs between two snapshots, each with what happened. */
+function traces(before, after) {
+  const out = [];
+  for (const [path, now] of after) {
+    const was = before.get(path);
+    const [a, b] = [was?.slice(0, 2), now.slice(0, 2)];
+    if (was === undefined)
+      out.push([path, now === 'directory' ? 'new directory' : (NEW[b] ?? `changed (git status '${b}')`)]);
+    else if (was !== now)
+      out.push([path, a === b ? 'changed (size or mtime)' : `changed ('${a}' -> '${b}')`]);
+  }
+  for (const [path, was] of before)
+    if (!after.has(path))
+      out.push([
+        path,
+        was === 'directory' ? 'directory removed' : 'removed, or restored to its committed state',
+      ]);
+  // A new directory is worth a line only when nothing listed lies inside it.
+  return out
+    .filter(([p, what]) => what !== 'new directory' || !out.some(([q]) => q !== p && q.startsWith(p)))
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+}
+
 const filter = process.argv.slice(2);
 const files = ['src', 'test']
-  .flatMap((d) => find(d))
+  .flatMap((d) => find(join(ROOT, d)).map((f) => f.slice(ROOT.length + 1)))
   .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
   .sort();
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
+
+const before = snapshot();
+if (typeof before === 'string')
+  console.error(`note: ${before}; skipping the check that tests write nothing inside the repository`);
+
 const r = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', cwd: ROOT },
 );
-process.exit(r.status ?? 1);
+let status = r.status ?? 1;
+
+if (typeof before !== 'string') {
+  const after = snapshot();
+  const found = typeof after === 'string' ? [] : traces(before, after);
+  if (typeof after === 'string') console.error(`note: ${after}; the check for traces could not finish`);
+  if (found.length > 0) {
+    console.error(
+      `\nthe tests left traces inside the repository (${ROOT}); tests must write only into temporary folders (test/helpers/tmp.ts):`,
+    );
+    for (const [path, what] of found) console.error(`  ${path}  ${what}`);
+    console.error('(changes made by hand while the tests ran show here too; then run the tests again)');
+    if (status === 0) status = 1;
+  }
+}
+process.exit(status);

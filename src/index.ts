@@ -73,9 +73,10 @@ export {
 export { DEFAULT_THRESHOLDS, type ShotThresholds, shotSplits, splitOf } from './eval/shot-splits.ts';
 export { extractFeatures } from './features/extract.ts';
 export { type FeatureSet, loadFeatureFile, saveFeatureFile } from './features/feature-set.ts';
+export type { Backbone, BackboneSpec } from './models/backbone.ts';
+export { forwardFeatures } from './models/forward.ts';
 export { createModel, disposeModel, type Model } from './models/model.ts';
 export { BACKBONE_NAMES, BACKBONES, createBackbone } from './models/registry.ts';
-export type { Backbone } from './models/resnet.ts';
 export type { PipelineCallbacks } from './pipeline/callbacks.ts';
 export { featuresFromModel } from './pipeline/features.ts';
 export { loadStage1Run, retrain, runPipeline, type Stage1Run } from './pipeline/run.ts';

@@ -170,10 +170,10 @@ describe('run folders from the command line', () => {
       runCli(['export', '--run', z, '--out', file]),
       /--out .*a-file: is a file, expected a folder/,
     );
-    expectUserError(
-      runCli(['predict', '--run', z, '--top-k', '0', file]),
-      /--top-k must be at least 1, got 0/,
-    );
+    // The flag parser refuses it (commander's own one-line message, exit 2).
+    const topK = runCli(['predict', '--run', z, '--top-k', '0', file]);
+    assert.equal(topK.code, 2);
+    assert.match(topK.stderr, /--top-k must be at least 1, got 0/);
     mkdirSync(join(dir, 'study'));
     expectUserError(
       runCli(['study', 'samplers', '--samplers', 'square-root,bogus', '--out', join(dir, 'study', 's')]),
@@ -204,5 +204,35 @@ describe('run folders from the command line', () => {
       runCli(['retrain', '--features', FEATURES, '--config', cfg]),
       new RegExp(`${cfg}: unknown setting\\(s\\) lrr \\(did you mean lr\\?\\)`),
     );
+  });
+});
+
+describe('demo --seeds', () => {
+  it('runs the pipeline per seed into seed-<n>/ and reports the mean ± std of their results', () => {
+    const out = join(tempDir(), 'seeds');
+    const r = runCli([
+      'demo',
+      ...TINY,
+      '--epochs',
+      '1',
+      '--method',
+      'ncm,tau-norm',
+      '--seeds',
+      '0,1',
+      '--out',
+      out,
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    const per = [0, 1].map((s) => JSON.parse(readFileSync(join(out, `seed-${s}`, 'results.json'), 'utf8')));
+    for (const [i, m] of summary.methods.entries()) {
+      const v = per.map((p) => p.methods[i].overall);
+      assert.ok(Math.abs(m.overall.mean - (v[0] + v[1]) / 2) < 1e-9);
+      assert.ok(Math.abs(m.overall.std - Math.abs(v[0] - v[1]) / Math.SQRT2) < 1e-9);
+    }
+    assert.notDeepEqual(per[0].methods, per[1].methods, 'the seeds trained different models');
+    assert.ok(existsSync(join(out, 'summary.md')));
+    expectUserError(runCli(['demo', '--seeds', '0,x']), /--seeds expects integers >= 0/);
   });
 });

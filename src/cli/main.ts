@@ -32,8 +32,6 @@ export function buildProgram(): Command {
     )
     .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError('(run with --help for usage)')
-    // A flag error is a user's mistake like any other: one line that starts `longtail:`.
-    .configureOutput({ outputError: (text, write) => write(`longtail: ${printableLines(text)}`) })
     .exitOverride();
   registerDemo(program);
   registerTrain(program);

@@ -6,8 +6,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { ConfigError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
-import { GraphBuilder } from './graph.ts';
+import { GraphBuilder, isExportable } from './graph.ts';
 import { loadModel } from './predict.ts';
 
 export interface ExportResult {
@@ -22,10 +23,16 @@ export function exportModel(runDir: string, method: string, outDir: string): Exp
   try {
     const [H, W, C] = m.inputShape;
     const numClasses = m.folded.bias.length;
-    const d = m.model.backbone.featureDim;
+    const backbone = m.model.backbone;
+    if (!isExportable(backbone)) {
+      throw new ConfigError(
+        `${runDir}: backbone ${backbone.name} cannot be exported as a TensorFlow.js graph (it cannot describe its layers)`,
+      );
+    }
+    const d = backbone.featureDim;
     const g = new GraphBuilder();
     const x = g.placeholder('images', [-1, H, W, C]);
-    let f = m.model.backbone.exportGraph(g, x);
+    let f = backbone.exportGraph(g, x);
     const t = m.folded.transform;
     if (t.kind === 'cl2n') f = g.l2normalize(g.subConst(f, t.mean));
     else if (t.kind === 'l2n') f = g.l2normalize(f);

@@ -5,8 +5,23 @@
  * TensorFlow ops: Conv2D, BiasAdd, Relu, AddV2, Pad, MaxPool, Mean, Sub, Square, Sum, Rsqrt,
  * Mul, MatMul, Softmax.
  */
+import type { Backbone } from '../models/backbone.ts';
+import type { DescribeGraph, GraphSink } from '../models/graph-sink.ts';
 import type { BatchNorm, Conv } from '../models/layers.ts';
 import { BN_EPS } from '../models/layers.ts';
+
+/**
+ * The export capability: a backbone that can describe its evaluation-mode network into a
+ * GraphSink (models/graph-sink.ts). Optional: a frozen external backbone has none, and models/
+ * implement it without importing this folder.
+ */
+export interface Exportable {
+  exportGraph: DescribeGraph;
+}
+
+export function isExportable<B extends Backbone>(b: B): b is B & Exportable {
+  return typeof (b as Partial<Exportable>).exportGraph === 'function';
+}
 
 interface GraphNode {
   name: string;
@@ -20,7 +35,7 @@ const dims = (shape: number[]) => ({ dim: shape.map((d) => ({ size: String(d) })
 const ints = (v: number[]) => ({ list: { i: v.map(String) } });
 const FLOAT = { type: 'DT_FLOAT' };
 
-export class GraphBuilder {
+export class GraphBuilder implements GraphSink {
   private readonly nodes: GraphNode[] = [];
   private readonly weights: {
     name: string;

@@ -2,10 +2,10 @@
  * Using a trained model: the frozen stage-1 backbone with one stage-2 classifier, folded into a
  * linear layer. `loadModel(runDir, { method })` -> `predict(images)` -> class probabilities.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { foldedLogits } from '../classifiers/linear-ops.ts';
 import { decodeImage } from '../data/image-list.ts';
 import { ConfigError, DataError } from '../errors.ts';
+import { forwardFeatures } from '../models/forward.ts';
 import { disposeModel, type Model } from '../models/model.ts';
 import { loadStage1Model } from '../train/stage1-model.ts';
 import { type LoadedFolded, loadFolded } from './folded.ts';
@@ -60,18 +60,7 @@ export function loadModel(runDir: string, { method = 'crt' }: { method?: string 
     throw new DataError(`${runDir}: classifier is for ${f.record.dim}-d features, the backbone gives ${d}`);
   const [H, W, Ch] = model.inputShape;
   const logits = (images: Float32Array, n: number) => {
-    const feats = new Float32Array(n * d);
-    for (let s = 0; s < n; s += 256) {
-      const m = Math.min(256, n - s);
-      const t = tf.tidy(() =>
-        model.backbone.features(
-          tf.tensor4d(images.subarray(s * H * W * Ch, (s + m) * H * W * Ch), [m, H, W, Ch]),
-          false,
-        ),
-      );
-      feats.set(t.dataSync() as Float32Array, s * d);
-      t.dispose();
-    }
+    const feats = forwardFeatures(model.backbone, images, n); // [n, d]
     return foldedLogits(f.layer, feats, n, d, C);
   };
   const predict = (images: Float32Array, n: number, topK = 5) =>

@@ -1,9 +1,9 @@
 /** A backbone and its linear head: the stage-1 model. */
 import { createRng } from '../random/rng.ts';
+import type { Backbone, BackboneSpec } from './backbone.ts';
 import { type LinearHead, makeLinearHead } from './linear.ts';
 import type { NamedArrays } from './params.ts';
 import { createBackbone } from './registry.ts';
-import type { Backbone } from './resnet.ts';
 
 export interface Model {
   backboneName: string;
@@ -14,27 +14,42 @@ export interface Model {
 }
 
 export function createModel(
-  backboneName: string,
+  backbone: string | BackboneSpec,
   inputShape: readonly [number, number, number],
   numClasses: number,
   seed: number,
 ): Model {
-  const backbone = createBackbone(backboneName, inputShape, seed);
-  const head = makeLinearHead(backbone.featureDim, numClasses, createRng(seed, 0x4ead));
-  return { backboneName, inputShape, numClasses, backbone, head };
+  const bb = createBackbone(backbone, inputShape, seed);
+  const head = makeLinearHead(bb.featureDim, numClasses, createRng(seed, 0x4ead));
+  return { backboneName: bb.name, inputShape, numClasses, backbone: bb, head };
 }
 
+/** Every parameter and buffer of the model, backbone and head, under their logical names. */
 export function modelArrays(m: Model): NamedArrays {
   return { ...m.backbone.params.toArrays(), ...m.head.params.toArrays() };
 }
 
+/**
+ * Saved weights split into the backbone's and the head's: the one place that decides. A name
+ * belongs to the head if the head has it; everything else is the backbone's (and an unknown
+ * name is then reported by the backbone's load as unexpected).
+ */
+export function splitModelArrays(
+  m: Model,
+  arrays: NamedArrays,
+): { backbone: NamedArrays; head: NamedArrays } {
+  const backbone: NamedArrays = {};
+  const head: NamedArrays = {};
+  const { params, buffers } = m.head.params;
+  for (const [k, v] of Object.entries(arrays)) (params.has(k) || buffers.has(k) ? head : backbone)[k] = v;
+  return { backbone, head };
+}
+
 /** Loads weights saved by modelArrays; names and shapes must match. */
 export function loadModelArrays(m: Model, arrays: NamedArrays, where: string): void {
-  const bb: NamedArrays = {};
-  const hd: NamedArrays = {};
-  for (const [k, v] of Object.entries(arrays)) (k.startsWith('fc.') ? hd : bb)[k] = v;
-  m.backbone.params.fromArrays(bb, where);
-  m.head.params.fromArrays(hd, where);
+  const { backbone, head } = splitModelArrays(m, arrays);
+  m.backbone.params.fromArrays(backbone, where);
+  m.head.params.fromArrays(head, where);
 }
 
 export function disposeModel(m: Model): void {

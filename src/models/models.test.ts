@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/backend.ts';
-import { setTrainingKernels, trainingKernels } from '../backend/wasm-kernels.ts';
+import { setTrainingKernels, trainingKernels } from '../backend/training-kernels.ts';
 import { createRng } from '../random/rng.ts';
 import { batchNorm, batchNormTrain, makeBatchNorm } from './layers.ts';
-import { createModel, disposeModel } from './model.ts';
+import { createModel, disposeModel, modelArrays, splitModelArrays } from './model.ts';
 import { ParamSet } from './params.ts';
-import { createBackbone } from './registry.ts';
+import { BACKBONE_NAMES, createBackbone } from './registry.ts';
 
 describe('backbones', () => {
   before(async () => {
@@ -30,16 +30,16 @@ describe('backbones', () => {
     }
   });
 
-  it('map [b, H, W, C] to features [b, d] in training and evaluation mode', () => {
-    for (const [name, shape, d] of [
-      ['resnet8', [28, 28, 1], 64],
-      ['resnet20', [32, 32, 3], 64],
-      ['resnet10', [40, 40, 3], 512],
-    ] as [string, [number, number, number], number][]) {
+  it('map [b, H, W, C] to features [b, d] in training and evaluation mode (every registered backbone)', () => {
+    // d from the architectures (CIFAR ResNets end at 64 channels, ResNet-10 at 512).
+    const dims: Record<string, number> = { resnet8: 64, resnet20: 64, resnet32: 64, resnet10: 512 };
+    for (const name of BACKBONE_NAMES) {
+      const shape: [number, number, number] = [32, 32, 3];
       const bb = createBackbone(name, shape, 1);
+      assert.equal(bb.featureDim, dims[name], `${name}: feature length`);
       for (const training of [true, false]) {
         const f = tf.tidy(() => bb.features(tf.randomUniform([3, ...shape]) as tf.Tensor4D, training));
-        assert.deepEqual(f.shape, [3, d]);
+        assert.deepEqual(f.shape, [3, bb.featureDim], name);
         f.dispose();
       }
       bb.dispose();
@@ -56,6 +56,36 @@ describe('backbones', () => {
       () => createBackbone('vgg16', [28, 28, 1], 0),
       /unknown backbone 'vgg16'; valid backbones: resnet8, resnet20, resnet32, resnet10/,
     );
+  });
+});
+
+describe('the backbone registry', () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+
+  it('takes a spec with options, and refuses an unknown option naming the valid ones', () => {
+    for (const name of BACKBONE_NAMES) {
+      const bb = createBackbone({ name, options: {} }, [32, 32, 3], 0);
+      assert.equal(bb.name, name);
+      assert.ok(bb.trainable && bb.params.countParams() > 0, `${name}: trainable with parameters`);
+      bb.dispose();
+      assert.throws(
+        () => createBackbone({ name, options: { width: 2 } }, [32, 32, 3], 0),
+        new RegExp(`^ConfigError: backbone ${name}: unknown option\\(s\\) width; valid options: none$`),
+      );
+    }
+  });
+
+  it('splits saved weights into backbone and head by what the head holds', () => {
+    const m = createModel('resnet8', [28, 28, 1], 10, 0);
+    const { backbone, head } = splitModelArrays(m, modelArrays(m));
+    assert.deepEqual(Object.keys(head).sort(), ['fc.bias', 'fc.weight']);
+    assert.deepEqual(
+      Object.keys(backbone).sort(),
+      [...m.backbone.params.params.keys(), ...m.backbone.params.buffers.keys()].sort(),
+    );
+    disposeModel(m);
   });
 });
 

@@ -1,46 +1,64 @@
-/** Backbones by name (timm's create_model idea): config names a backbone, never a source file. */
+/**
+ * Backbones by name (timm's create_model idea): config names a backbone and its options, never a
+ * source file. Each entry documents its options as a strict schema, so an unknown option is an
+ * error naming the valid ones.
+ */
+import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { createRng } from '../random/rng.ts';
 import { checkName } from '../registry.ts';
-import { type Backbone, cifarResNet, resnet10 } from './resnet.ts';
+import type { Backbone, BackboneSpec } from './backbone.ts';
+import { cifarResNet, resnet10 } from './resnet.ts';
 
-type Make = (inputShape: readonly [number, number, number], seed: number) => Backbone;
+type Shape = readonly [number, number, number];
 
-const smallOnly =
-  (name: string, make: Make): Make =>
-  (shape, seed) => {
-    const [h, w] = shape;
-    if (h < 8 || w < 8) throw new ConfigError(`${name} needs images of at least 8x8 pixels, got ${h}x${w}`);
-    return make(shape, seed);
-  };
+interface BackboneEntry {
+  readonly description: string;
+  /** The entry's options; `.strict()`, so unknown keys are refused. */
+  readonly options: z.ZodObject;
+  /** Builds the backbone for images of `inputShape`; `options` have passed `options`. */
+  create(options: never, inputShape: Shape, seed: number): Backbone;
+}
+
+/** An entry whose `create` is typed by its own options schema. */
+const entry = <S extends z.ZodObject>(e: {
+  description: string;
+  options: S;
+  create: (options: z.infer<S>, inputShape: Shape, seed: number) => Backbone;
+}) => e;
+
+const NO_OPTIONS = z.object({}).strict();
+
+function needsSize(name: string, shape: Shape, min: number): void {
+  const [h, w] = shape;
+  if (h < min || w < min)
+    throw new ConfigError(`${name} needs images of at least ${min}x${min} pixels, got ${h}x${w}`);
+}
+
+const cifar = (depth: 8 | 20 | 32, description: string) =>
+  entry({
+    description,
+    options: NO_OPTIONS,
+    create: (_o, s, seed) => {
+      needsSize(`resnet${depth}`, s, 8);
+      return cifarResNet(depth, { inputShape: s, rng: createRng(seed, 0xb0b) });
+    },
+  });
 
 export const BACKBONES = {
-  resnet8: {
-    description: 'CIFAR-style ResNet-8 (3 stages x 1 basic block, widths 16/32/64), 64-d features',
-    create: smallOnly('resnet8', (s, seed) => cifarResNet(8, { inputShape: s, rng: createRng(seed, 0xb0b) })),
-  },
-  resnet20: {
-    description: 'CIFAR-style ResNet-20 (3 x 3 blocks), 64-d features',
-    create: smallOnly('resnet20', (s, seed) =>
-      cifarResNet(20, { inputShape: s, rng: createRng(seed, 0xb0b) }),
-    ),
-  },
-  resnet32: {
-    description: 'CIFAR-style ResNet-32 (3 x 5 blocks), 64-d features',
-    create: smallOnly('resnet32', (s, seed) =>
-      cifarResNet(32, { inputShape: s, rng: createRng(seed, 0xb0b) }),
-    ),
-  },
-  resnet10: {
+  resnet8: cifar(8, 'CIFAR-style ResNet-8 (3 stages x 1 basic block, widths 16/32/64), 64-d features'),
+  resnet20: cifar(20, 'CIFAR-style ResNet-20 (3 x 3 blocks), 64-d features'),
+  resnet32: cifar(32, 'CIFAR-style ResNet-32 (3 x 5 blocks), 64-d features'),
+  resnet10: entry({
     description:
       'ImageNet-style ResNet-10 (7x7 stem, 4 stages x 1 block), 512-d features, for images >= 32x32',
-    create: (s: readonly [number, number, number], seed: number) => {
-      if (s[0] < 32 || s[1] < 32)
-        throw new ConfigError(`resnet10 needs images of at least 32x32 pixels, got ${s[0]}x${s[1]}`);
+    options: NO_OPTIONS,
+    create: (_o, s, seed) => {
+      needsSize('resnet10', s, 32);
       return resnet10({ inputShape: s, rng: createRng(seed, 0xb0b) });
     },
-  },
-} as const;
+  }),
+} as const satisfies Record<string, BackboneEntry>;
 
 export type BackboneName = keyof typeof BACKBONES;
 export const BACKBONE_NAMES = Object.keys(BACKBONES) as BackboneName[];
@@ -49,12 +67,27 @@ export function checkBackboneName(name: string): BackboneName {
   return checkName(BACKBONES, 'backbone', name);
 }
 
+/** A backbone entry's options, checked against its schema; errors name the backbone and option. */
+export function checkBackboneOptions(name: BackboneName, options: Record<string, unknown> = {}): object {
+  const schema: z.ZodObject = BACKBONES[name].options;
+  const r = schema.safeParse(options);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  const valid = Object.keys(schema.shape);
+  const validText = `valid options: ${valid.length ? valid.join(', ') : 'none'}`;
+  if (issue.code === 'unrecognized_keys')
+    throw new ConfigError(`backbone ${name}: unknown option(s) ${issue.keys.join(', ')}; ${validText}`);
+  const field = String(issue.path[0]);
+  throw new ConfigError(
+    `backbone ${name}: option ${field}: ${issue.message} (got ${JSON.stringify(options[field])})`,
+  );
+}
+
 /** Builds a backbone for images of [height, width, channels]; weights from the seed. */
-export function createBackbone(
-  name: string,
-  inputShape: readonly [number, number, number],
-  seed: number,
-): Backbone {
+export function createBackbone(spec: string | BackboneSpec, inputShape: Shape, seed: number): Backbone {
+  const { name, options } = typeof spec === 'string' ? { name: spec, options: {} } : spec;
   if (!(inputShape[2] >= 1)) throw new ConfigError(`images need at least one channel, got ${inputShape[2]}`);
-  return BACKBONES[checkBackboneName(name)].create(inputShape, seed);
+  const key = checkBackboneName(name);
+  const e: BackboneEntry = BACKBONES[key];
+  return e.create(checkBackboneOptions(key, options) as never, inputShape, seed);
 }

@@ -9,23 +9,16 @@
  *   3x3/2 max pool, four stages of one basic block with widths 64/128/256/512.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { GraphBuilder } from '../deploy/graph.ts';
 import type { Rng } from '../random/rng.ts';
+import type { Backbone } from './backbone.ts';
+import type { DescribeGraph, GraphSink } from './graph-sink.ts';
 import { type BatchNorm, batchNorm, type Conv, conv, makeBatchNorm, makeConv } from './layers.ts';
 import { ParamSet } from './params.ts';
 
-export interface Backbone {
-  readonly name: string;
-  /** Length of the feature vector. */
-  readonly featureDim: number;
-  /** Input [height, width, channels] the backbone was built for. */
-  readonly inputShape: readonly [number, number, number];
-  readonly params: ParamSet;
-  /** x [batch, H, W, C] -> features [batch, featureDim]. */
-  features(x: tf.Tensor4D, training: boolean): tf.Tensor2D;
-  /** Emits the evaluation-mode network into a graph (deployment export); returns the features node. */
-  exportGraph(g: GraphBuilder, input: string): string;
-  dispose(): void;
+/** A ResNet: a trainable backbone that can also describe itself as a graph (for export). */
+export interface ResNet extends Backbone {
+  /** Emits the evaluation-mode network into a graph; returns the features node. */
+  exportGraph: DescribeGraph;
 }
 
 interface Block {
@@ -52,7 +45,7 @@ function makeBlock(ps: ParamSet, name: string, cin: number, cout: number, stride
   };
 }
 
-function exportBlock(g: GraphBuilder, b: Block, x: string): string {
+function exportBlock(g: GraphSink, b: Block, x: string): string {
   const h = g.convBn(x, b.conv1, b.bn1, true);
   const out = g.convBn(h, b.conv2, b.bn2, false);
   const sc = b.shortcut ? g.convBn(x, b.shortcut.conv, b.shortcut.bn, false) : x;
@@ -73,7 +66,7 @@ export interface ResNetOptions {
 }
 
 /** CIFAR-style ResNet of depth 6n + 2 (8, 20, 32, ...). */
-export function cifarResNet(depth: number, opts: ResNetOptions): Backbone {
+export function cifarResNet(depth: number, opts: ResNetOptions): ResNet {
   if ((depth - 2) % 6 !== 0 || depth < 8) throw new Error(`CIFAR ResNet depth must be 6n + 2, got ${depth}`);
   const n = (depth - 2) / 6;
   const [, , channels] = opts.inputShape;
@@ -93,6 +86,7 @@ export function cifarResNet(depth: number, opts: ResNetOptions): Backbone {
     name: `resnet${depth}`,
     featureDim: 64,
     inputShape: opts.inputShape,
+    trainable: true,
     params: ps,
     features(x, training) {
       let h = batchNorm(stemBn, conv(stem, x), training, true); // [b, H, W, 16]
@@ -109,7 +103,7 @@ export function cifarResNet(depth: number, opts: ResNetOptions): Backbone {
 }
 
 /** ImageNet-style ResNet-10 (one basic block per stage), for larger images. */
-export function resnet10(opts: ResNetOptions): Backbone {
+export function resnet10(opts: ResNetOptions): ResNet {
   const [, , channels] = opts.inputShape;
   const ps = new ParamSet();
   const stem = makeConv(ps, 'conv1', 7, channels, 64, 2, opts.rng, 3);
@@ -124,6 +118,7 @@ export function resnet10(opts: ResNetOptions): Backbone {
     name: 'resnet10',
     featureDim: 512,
     inputShape: opts.inputShape,
+    trainable: true,
     params: ps,
     features(x, training) {
       let h = batchNorm(stemBn, conv(stem, x), training, true); // [b, H/2, W/2, 64]

@@ -1,9 +1,9 @@
 /** From a stage-1 model and its data set to a FeatureSet (and an augmented training source). */
-import * as tf from '@tensorflow/tfjs-core';
 import type { TrainFeatureSource } from '../classifiers/types.ts';
 import type { LongTailDataset } from '../data/types.ts';
 import { extractFeatures } from '../features/extract.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
+import { forwardFeatures } from '../models/forward.ts';
 import type { Model } from '../models/model.ts';
 import { createRng } from '../random/rng.ts';
 import { type Augmentation, makeBatch } from '../train/augment.ts';
@@ -56,13 +56,11 @@ export function augmentedSource(
         rng = createRng(seed, 0x5a6e, epoch);
         lastEpoch = epoch;
       }
-      const x = makeBatch(set, idx, aug, rng);
-      const f = tf.tidy(() =>
-        model.backbone.features(tf.tensor4d(x, [idx.length, set.height, set.width, set.channels]), false),
-      );
-      const out = f.dataSync() as Float32Array;
-      f.dispose();
-      return out;
+      const x = makeBatch(set, idx, aug, rng); // [b, H, W, C]
+      return forwardFeatures(model.backbone, x, idx.length, {
+        batchSize: Math.max(1, idx.length),
+        imageShape: [set.height, set.width, set.channels],
+      }); // [b, d]
     },
   };
 }

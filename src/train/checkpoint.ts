@@ -1,7 +1,8 @@
 /**
  * Checkpoints: one `.npz` (readable by NumPy) holding `param/<name>` weights, `momentum/<name>`
  * optimiser buffers and `meta` (JSON as bytes): backbone, shapes, completed epochs, history,
- * best epoch, configuration. Written atomically (temp file, then rename).
+ * best epoch, configuration. Written atomically (temp file, then rename). A checkpoint holding
+ * NaN or infinity is refused on load: continuing from it would only spread the NaN.
  */
 
 import { type ArraysToWrite, type NpyArray, readNpz, writeNpz } from '../data/npy.ts';
@@ -41,6 +42,15 @@ function toF32(a: NpyArray, where: string): { shape: number[]; data: Float32Arra
   return { shape: a.shape, data: a.data };
 }
 
+/** The first NaN or infinite value among named arrays (in name order), or null when all are finite. */
+export function firstNonFinite(arrays: NamedArrays): { name: string; index: number; value: number } | null {
+  for (const [name, a] of Object.entries(arrays)) {
+    const d = a.data;
+    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return { name, index: i, value: d[i]! };
+  }
+  return null;
+}
+
 export function loadCheckpoint(path: string): Checkpoint {
   const m = readNpz(path);
   const metaArr = m.get('meta');
@@ -58,6 +68,17 @@ export function loadCheckpoint(path: string): Checkpoint {
   for (const [k, v] of m) {
     if (k.startsWith('param/')) weights[k.slice(6)] = toF32(v, `${path}:${k}`);
     else if (k.startsWith('momentum/')) momentum[k.slice(9)] = toF32(v, `${path}:${k}`);
+  }
+  for (const [prefix, arrays] of [
+    ['param', weights],
+    ['momentum', momentum],
+  ] as const) {
+    const bad = firstNonFinite(arrays);
+    if (bad) {
+      throw new DataError(
+        `${path}: ${prefix}/${bad.name} holds ${bad.value} (index ${bad.index}); a checkpoint must hold finite values (it was saved from a diverged run)`,
+      );
+    }
   }
   return { meta, weights, momentum };
 }

@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { tempDir } from '../../test/helpers/tmp.ts';
 import { initBackend } from '../backend/backend.ts';
 import { loadMnistLt } from '../data/fashion-mnist.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, DataError } from '../errors.ts';
+import { runFile } from '../io/run-folder.ts';
 import { createModel, disposeModel, modelArrays } from '../models/model.ts';
 import { makeBatch } from './augment.ts';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { accuracy, DEFAULT_JOINT_CONFIG, TrainingError, trainJoint } from './joint.ts';
 import { Sgd } from './optimizer.ts';
 import { cosineLr } from './schedule.ts';
@@ -97,6 +99,59 @@ describe('stage 1 training on wasm', () => {
         e instanceof ConfigError && /checkpoint is for resnet8.*this run is resnet20/.test(e.message),
     );
     assert.ok(existsSync(join(dir, 'checkpoint.npz')));
+  });
+
+  it('resumes only with the settings it was trained with, naming each that differs', async () => {
+    const dir = tempDir();
+    disposeModel((await trainJoint(data, { ...small, epochs: 1 }, { runDir: dir })).model);
+    await assert.rejects(
+      trainJoint(data, { ...small, lr: 0.1, seed: 3 }, { runDir: dir, resume: true }),
+      (e: Error) =>
+        e instanceof ConfigError &&
+        e.message.includes(runFile(dir, 'checkpoint')) &&
+        /seed 0 vs 3; lr 0\.05 vs 0\.1\./.test(e.message),
+    );
+    // More epochs than the checkpoint has completed extend the run.
+    const longer = await trainJoint(data, { ...small, epochs: 2 }, { runDir: dir, resume: true });
+    assert.equal(longer.history.length, 2);
+    disposeModel(longer.model);
+    await assert.rejects(
+      trainJoint(data, { ...small, epochs: 1 }, { runDir: dir, resume: true }),
+      (e: Error) =>
+        e instanceof ConfigError && /epochs: the checkpoint has completed 2, given 1/.test(e.message),
+    );
+  });
+
+  it('refuses to resume from a checkpoint holding NaN, naming the file and the array', async () => {
+    const dir = tempDir();
+    disposeModel((await trainJoint(data, { ...small, epochs: 1 }, { runDir: dir })).model);
+    for (const file of ['checkpoint', 'best'] as const) {
+      const run = tempDir();
+      cpSync(dir, run, { recursive: true });
+      const path = runFile(run, file);
+      const ck = loadCheckpoint(path);
+      ck.weights['layer1.0.bn1.running_var']!.data[2] = Number.NaN;
+      saveCheckpoint(path, ck);
+      await assert.rejects(
+        trainJoint(data, { ...small, epochs: 2 }, { runDir: run, resume: true }),
+        (e: Error) =>
+          e instanceof DataError && e.message.startsWith(`${path}: param/layer1.0.bn1.running_var holds NaN`),
+      );
+    }
+  });
+
+  it("checks a library caller's settings by the config schema, naming the field as the config does", async () => {
+    for (const [bad, message] of [
+      [{ batchSize: 0 }, /^batchSize: .*\(got 0 from the training config\)/],
+      [{ momentum: 1 }, /^momentum: .*\(got 1 from/],
+      [{ epochs: 2.5 }, /^epochs: /],
+      [{ warmupEpochs: 3 }, /^warmupEpochs: must be less than epochs \(got 3 with epochs 3\)/],
+    ] as const) {
+      await assert.rejects(
+        trainJoint(data, { ...small, ...bad }),
+        (e: Error) => e instanceof ConfigError && message.test(e.message),
+      );
+    }
   });
 
   it('stops with a clear message when the loss is not finite', async () => {

@@ -1,0 +1,189 @@
+/**
+ * A stage-1 run's checkpoints (timm's CheckpointSaver): owns checkpoint.npz (the last completed
+ * epoch, with momentum and history: resume from here), best.npz (the best validation epoch)
+ * and epochs.jsonl (one line per epoch) in a run folder, and tracks the best epoch in memory.
+ * Without a run folder it writes nothing and only tracks the best epoch.
+ */
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { ConfigError } from '../errors.ts';
+import { RUN_FILES, runFile } from '../io/run-folder.ts';
+import { loadModelArrays, type Model, modelArrays } from '../models/model.ts';
+import { type NamedArrays, ParamMismatchError } from '../models/params.ts';
+import {
+  CHECKPOINT_FORMAT,
+  type CheckpointMeta,
+  firstNonFinite,
+  loadCheckpoint,
+  saveCheckpoint,
+} from './checkpoint.ts';
+import { type EpochRecord, TrainingError } from './epoch.ts';
+import { type JointConfig, resolveAugmentation } from './joint-config.ts';
+import type { Sgd } from './optimizer.ts';
+
+/** What a checkpoint was trained as; saved in every checkpoint's meta and checked on resume. */
+export interface RunIdentity {
+  backbone: string;
+  inputShape: [number, number, number];
+  numClasses: number;
+  dataset: string;
+  config: JointConfig;
+}
+
+/**
+ * Settings a resumed run must share with the checkpoint, or it would not continue the same
+ * run. `epochs` may grow (extending a finished run) and `threads` may change; either way the
+ * result then differs from an uninterrupted run: the cosine schedule (and progressive sampling)
+ * follow the total epochs, and with several threads batch norm uses each shard's statistics.
+ */
+const MUST_MATCH = [
+  'seed',
+  'sampler',
+  'samplerQ',
+  'batchSize',
+  'lr',
+  'weightDecay',
+  'momentum',
+  'warmupEpochs',
+] as const satisfies readonly (keyof JointConfig)[];
+
+const show = (v: unknown) => (v === undefined ? '(unset)' : String(v));
+
+/** Every setting in which the run differs from the checkpoint, as `name saved vs given`. */
+export function resumeConflicts(saved: CheckpointMeta, run: RunIdentity): string[] {
+  const out: string[] = [];
+  const differ = (name: string, a: unknown, b: unknown) => {
+    if (a !== b) out.push(`${name} ${show(a)} vs ${show(b)}`);
+  };
+  differ('backbone', saved.backbone, run.backbone);
+  differ('classes', saved.numClasses, run.numClasses);
+  differ('input', saved.inputShape.join('x'), run.inputShape.join('x'));
+  const cfg = saved.config as JointConfig | undefined;
+  if (cfg === undefined) return out; // no settings saved: the identity above is all there is to check
+  for (const k of MUST_MATCH) differ(k, cfg[k], run.config[k]);
+  // Compared as resolved: 'auto' and what it means for these images are the same augmentation.
+  const height = run.inputShape[0];
+  differ(
+    'augment',
+    resolveAugmentation(cfg.augment ?? 'auto', height),
+    resolveAugmentation(run.config.augment, height),
+  );
+  if (run.config.epochs < saved.epoch)
+    out.push(`epochs: the checkpoint has completed ${saved.epoch}, given ${run.config.epochs}`);
+  return out;
+}
+
+export class CheckpointStore {
+  readonly history: EpochRecord[] = [];
+  bestEpoch = -1;
+  bestValAcc: number | null = null;
+  private bestWeights: NamedArrays | null = null;
+  private readonly files: { checkpoint: string; best: string; epochs: string } | null;
+
+  constructor(
+    private readonly runDir: string | undefined,
+    private readonly run: RunIdentity,
+  ) {
+    if (runDir) mkdirSync(runDir, { recursive: true });
+    this.files = runDir
+      ? {
+          checkpoint: runFile(runDir, 'checkpoint'),
+          best: runFile(runDir, 'best'),
+          epochs: runFile(runDir, 'epochs'),
+        }
+      : null;
+  }
+
+  /** A fresh run: an empty epoch log. Returns the first epoch to train (0). */
+  begin(): number {
+    if (this.files) writeFileSync(this.files.epochs, '');
+    return 0;
+  }
+
+  /**
+   * Continues from checkpoint.npz: weights into `model`, momentum into `opt`, history and best
+   * epoch into this store. Returns the number of completed epochs. The checkpoint must be of
+   * this run's settings (resumeConflicts), else a ConfigError lists each one that differs.
+   */
+  resume(model: Model, opt: Sgd): number {
+    const path = this.files?.checkpoint;
+    if (!path || !existsSync(path))
+      throw new ConfigError(`--resume: no ${RUN_FILES.checkpoint} in ${this.runDir ?? '(no run folder)'}`);
+    const ck = loadCheckpoint(path);
+    const m = ck.meta;
+    const conflicts = resumeConflicts(m, this.run);
+    if (conflicts.length > 0) {
+      const r = this.run;
+      throw new ConfigError(
+        `${path}: checkpoint is for ${m.backbone}, ${m.numClasses} classes, input ${m.inputShape.join('x')}; ` +
+          `this run is ${r.backbone}, ${r.numClasses} classes, input ${r.inputShape.join('x')}. ` +
+          `Settings that differ (saved vs given): ${conflicts.join('; ')}. ` +
+          'Resume with the saved settings, or train in a new run folder.',
+      );
+    }
+    try {
+      loadModelArrays(model, ck.weights, path);
+    } catch (e) {
+      if (e instanceof ParamMismatchError) throw new ConfigError(e.message);
+      throw e;
+    }
+    opt.loadState(ck.momentum);
+    this.history.splice(0, this.history.length, ...((m.history as EpochRecord[]) ?? []));
+    this.bestEpoch = (m.bestEpoch as number) ?? -1;
+    this.bestValAcc = (m.bestValAcc as number | null) ?? null;
+    const files = this.files!;
+    if (existsSync(files.best)) this.bestWeights = loadCheckpoint(files.best).weights;
+    writeFileSync(files.epochs, this.history.map((h) => `${JSON.stringify(h)}\n`).join(''));
+    return m.epoch;
+  }
+
+  /** The checkpoint a failed run can restart from, if one has been written. */
+  lastGood(): string | null {
+    return this.files && existsSync(this.files.checkpoint) ? this.files.checkpoint : null;
+  }
+
+  /**
+   * Records a completed epoch: best.npz if it is the best so far (by validation accuracy, ties to
+   * the later epoch; without validation, the last), then checkpoint.npz and its epochs.jsonl line.
+   * Weights or momentum that are not finite are refused before anything is written.
+   */
+  saveEpoch(model: Model, opt: Sgd, rec: EpochRecord): void {
+    const weights = modelArrays(model);
+    const momentum = opt.state();
+    const bad = firstNonFinite(weights) ?? firstNonFinite(momentum);
+    if (bad) {
+      const last = this.lastGood();
+      throw new TrainingError(
+        `${bad.name} became ${bad.value} at epoch ${rec.epoch} (learning rate ${rec.lr.toPrecision(3)}); ` +
+          `try a smaller --lr.${last ? ` The last good checkpoint is ${last} (epoch ${rec.epoch - 1}).` : ''}`,
+      );
+    }
+    this.history.push(rec);
+    const base: CheckpointMeta = {
+      format: CHECKPOINT_FORMAT,
+      version: 1,
+      ...this.run,
+      epoch: rec.epoch,
+    };
+    if (rec.valAcc === null || this.bestValAcc === null || rec.valAcc >= this.bestValAcc) {
+      this.bestEpoch = rec.epoch;
+      this.bestValAcc = rec.valAcc;
+      this.bestWeights = weights;
+      if (this.files)
+        saveCheckpoint(this.files.best, { meta: { ...base, best: true }, weights, momentum: {} });
+    }
+    if (this.files) {
+      const { bestEpoch, bestValAcc, history } = this;
+      saveCheckpoint(this.files.checkpoint, {
+        meta: { ...base, history, bestEpoch, bestValAcc },
+        weights,
+        momentum,
+      });
+      appendFileSync(this.files.epochs, `${JSON.stringify(rec)}\n`);
+    }
+  }
+
+  /** Puts the best epoch's weights into `model` (it keeps its own when no epoch has completed). */
+  restoreBest(model: Model): void {
+    if (this.bestWeights) loadModelArrays(model, this.bestWeights, 'best epoch');
+  }
+}
