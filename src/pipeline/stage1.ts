@@ -67,6 +67,8 @@ export function jointConfigOf(cfg: TrainConfig): JointConfig {
     warmupEpochs: cfg.warmupEpochs,
     seed: cfg.seed,
     augment: cfg.augment,
+    loss: cfg.loss,
+    ...(cfg.lossTau !== undefined ? { lossTau: cfg.lossTau } : {}),
     threads: cfg.threads ?? os.availableParallelism(),
   };
 }

@@ -4,7 +4,7 @@
  * representation, and a check of the paper's five findings on the measured numbers.
  */
 import { join } from 'node:path';
-import { CLASSIFIERS, METHOD_NAMES, parseMethods } from '../classifiers/registry.ts';
+import { methodEntries, parseMethods } from '../classifiers/registry.ts';
 import { type PipelineConfig, type StudyConfig, StudyConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
@@ -162,13 +162,11 @@ export function checkFindings(runs: Record<string, RunResults>): Finding[] {
   }
 
   const tau = get(IB, 'tau-norm');
-  const sweep = tau?.details.sweep as
-    | { tau: number; test: { many: number | null; few: number | null } }[]
-    | undefined;
+  const sweep = tau?.tuned?.sweep;
   if (!tau || !sweep || sweep.length < 3)
     skip(5, ['tau-norm sweep on IB features (a fixed --tau has no sweep)']);
   else {
-    const taus = sweep.map((p) => p.tau);
+    const taus = sweep.map((p) => p.value);
     const many = sweep.map((p) => p.test.many ?? 0);
     const few = sweep.map((p) => p.test.few ?? 0);
     // Over tau in [0, 1] (where the paper's figure shows the trade-off): few-shot rises steadily
@@ -207,7 +205,7 @@ function studyChart(runs: Record<string, RunResults>): VegaLiteSpec {
       x: {
         field: 'method',
         type: 'nominal',
-        sort: METHOD_NAMES.map((m) => CLASSIFIERS[m].label),
+        sort: methodEntries().map((e) => e.label),
         title: null,
       },
       xOffset: { field: 'sampler', sort: [...STUDY_SAMPLERS] },
