@@ -148,6 +148,10 @@ export type RetrainConfig = z.infer<typeof RetrainConfigSchema>;
 export const StudyConfigSchema = withMethodSettings(
   PipelineShape.omit({ sampler: true, samplerQ: true }).extend({
     samplers: z.array(z.string()).min(1).optional(),
+    /** Stage-1 losses of the grid (default: the `loss` setting alone). */
+    losses: z.array(z.enum(LOSS_NAMES)).min(1).optional(),
+    /** Seeds each cell of the grid runs with (default: the `seed` setting alone). */
+    seeds: z.array(z.number().int().min(0)).min(1).optional(),
   }),
 );
 export type StudyConfig = z.infer<typeof StudyConfigSchema>;
