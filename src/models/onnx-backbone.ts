@@ -62,6 +62,8 @@ export interface OnnxBackbone extends Backbone {
   readonly path: string;
   readonly preprocess: OnnxPreprocess;
   readonly output: string;
+  /** 2, or 4 when the output is average-pooled to [n, d]. */
+  readonly outputRank: number;
   /** The ONNX model as loaded (with the feature output added when it was an inner tensor). */
   readonly modelBytes: Uint8Array;
   /** The stage-1 classifier from the model (fc initializers), or null. */
@@ -256,6 +258,7 @@ export function createOnnxBackbone(
     path: o.path,
     preprocess: pre,
     output,
+    outputRank: Atomics.load(ctl, CTL.outputRank),
     modelBytes: bytes,
     classifier,
     features(x: tf.Tensor4D, _training: boolean): tf.Tensor2D {

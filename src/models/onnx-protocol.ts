@@ -17,6 +17,8 @@ export const CTL = {
   logitsDim: 4,
   /** Bytes of the UTF-8 error text in `message`. */
   messageLength: 5,
+  /** Rank of the feature output (2, or 4 when it is pooled). */
+  outputRank: 6,
 } as const;
 
 export const STATE = { idle: 0, request: 1, done: 2, failed: 3, quit: 4 } as const;

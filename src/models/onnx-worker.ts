@@ -88,6 +88,7 @@ async function main(): Promise<void> {
       return;
     }
     featureDim = f.dims[1]!;
+    Atomics.store(w.ctl, CTL.outputRank, f.dims.length);
     if (w.logits) {
       const l = r[w.logits]!;
       if (l.dims.length !== 2) {

@@ -3,7 +3,9 @@
  * that is opened only after every input has been validated; and the rules for resuming one.
  */
 import os from 'node:os';
+import { resolve } from 'node:path';
 import {
+  backboneSpec,
   COMMAND_SCHEMAS,
   type DataConfig,
   readRunConfig,
@@ -15,8 +17,17 @@ import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError } from '../errors.ts';
 import { type FeatureSet, saveFeatureFile } from '../features/feature-set.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
-import { openRun, planRun, RUN_FILES, type RunFolder, runFile } from '../io/run-folder.ts';
+import {
+  type ExternalBackbone,
+  fileSha256,
+  openRun,
+  planRun,
+  RUN_FILES,
+  type RunFolder,
+  runFile,
+} from '../io/run-folder.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
+import { isOnnxSpec } from '../models/registry.ts';
 import type { RunResults } from '../report/results.ts';
 import { type EpochRecord, type JointConfig, trainJoint } from '../train/joint.ts';
 import { stage1Progress } from '../train/stage1-model.ts';
@@ -74,7 +85,9 @@ export function jointConfigOf(cfg: TrainConfig): JointConfig {
  */
 export function checkModelFits(cfg: TrainConfig, data: LongTailDataset): void {
   const t = data.train;
-  disposeModel(createModel(cfg.backbone, [t.height, t.width, t.channels], data.classNames.length, cfg.seed));
+  disposeModel(
+    createModel(backboneSpec(cfg), [t.height, t.width, t.channels], data.classNames.length, cfg.seed),
+  );
 }
 
 export type Stage1Summary = NonNullable<RunResults['stage1']>;
@@ -95,6 +108,7 @@ export async function stage1InFolder(
   folder: RunFolder,
   opts: { resume?: boolean } & PipelineCallbacks = {},
 ): Promise<Stage1Output> {
+  if (isOnnxSpec(cfg.backbone)) return extractionInFolder(cfg, data, folder, opts);
   if (data.val === null)
     opts.warn?.(`${data.name} has no validation set: the last epoch is kept and tau falls back to 1`);
   opts.onPhase?.(
@@ -130,6 +144,53 @@ export async function stage1InFolder(
     };
   } catch (e) {
     disposeModel(r.model);
+    throw e;
+  }
+}
+
+/**
+ * "Stage 1" with a frozen ONNX backbone: no training, only features (train, val, test) and the
+ * backbone's identity (backbone.json: how to rebuild it, the .onnx file and its SHA-256), so
+ * `retrain --run`, `predict --run` and `export --run` work on the folder as on a trained run.
+ */
+async function extractionInFolder(
+  cfg: TrainConfig,
+  data: LongTailDataset,
+  folder: RunFolder,
+  opts: PipelineCallbacks,
+): Promise<Stage1Output> {
+  const t = data.train;
+  const spec = backboneSpec(cfg);
+  const file = resolve(String(spec.options!.path));
+  const sha256 = fileSha256(file);
+  const inputShape: [number, number, number] = [t.height, t.width, t.channels];
+  const model = createModel(
+    { name: 'onnx', options: { ...spec.options, path: file } },
+    inputShape,
+    data.classNames.length,
+    cfg.seed,
+  );
+  try {
+    opts.onPhase?.(`extracting features with ${file} (train, val, test)`);
+    const t1 = performance.now();
+    const features = featuresFromModel(model, data, opts.onFeatures);
+    const seconds = (performance.now() - t1) / 1000;
+    if (fileSha256(file) !== sha256)
+      throw new ConfigError(`${file}: changed while features were extracted; try again`);
+    saveFeatureFile(folder.path('features'), features);
+    const record: ExternalBackbone = {
+      spec: { name: 'onnx', options: { ...spec.options, path: file } },
+      file,
+      sha256,
+      inputShape,
+      numClasses: data.classNames.length,
+    };
+    writeJsonAtomic(folder.path('backbone'), record);
+    const summary: Stage1Summary = { history: [], bestEpoch: 0, bestValAcc: null, seconds: 0 };
+    writeJsonAtomic(folder.path('stage1'), summary);
+    return { runDir: folder.dir, data, model, features, summary, seconds: { stage1: 0, features: seconds } };
+  } catch (e) {
+    disposeModel(model);
     throw e;
   }
 }
