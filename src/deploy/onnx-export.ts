@@ -73,8 +73,8 @@ export class OnnxNodes {
     });
     return o;
   }
-  constF(data: Float32Array, dims: number[], what = 'const'): string {
-    const n = this.fresh(what);
+  constF(data: Float32Array, dims: number[], what = 'const', exact = false): string {
+    const n = exact ? what : this.fresh(what);
     this.inits.push(tensor(n, data, dims));
     return n;
   }
@@ -98,7 +98,11 @@ export class OnnxNodes {
     else if (t.kind === 'l2n') h = this.l2normalize(h, d);
     this.node(
       'Gemm',
-      [h, this.constF(weight, [C, d], 'fc_weight'), this.constF(bias, [C], 'fc_bias')],
+      [
+        h,
+        this.constF(weight, [C, d], 'classifier.weight', true),
+        this.constF(bias, [C], 'classifier.bias', true),
+      ],
       [attr('transB', 1)],
       'logits',
     );
