@@ -88,6 +88,10 @@ async function main(): Promise<void> {
       return;
     }
     featureDim = f.dims[1]!;
+    if (!finite(f.data as Float32Array, (f.data as Float32Array).length)) {
+      fail('data', `${w.path}: output ${w.output} has NaN or infinite values (on a blank image)`);
+      return;
+    }
     Atomics.store(w.ctl, CTL.outputRank, f.dims.length);
     if (w.logits) {
       const l = r[w.logits]!;

@@ -108,7 +108,7 @@ export async function stage1InFolder(
   folder: RunFolder,
   opts: { resume?: boolean } & PipelineCallbacks = {},
 ): Promise<Stage1Output> {
-  if (isOnnxSpec(cfg.backbone)) return extractionInFolder(cfg, data, folder, opts);
+  if (isOnnxSpec(cfg.backbone)) return saveExtraction(extractWithOnnx(cfg, data, opts), folder);
   if (data.val === null)
     opts.warn?.(`${data.name} has no validation set: the last epoch is kept and tau falls back to 1`);
   opts.onPhase?.(
@@ -153,12 +153,16 @@ export async function stage1InFolder(
  * backbone's identity (backbone.json: how to rebuild it, the .onnx file and its SHA-256), so
  * `retrain --run`, `predict --run` and `export --run` work on the folder as on a trained run.
  */
-async function extractionInFolder(
-  cfg: TrainConfig,
-  data: LongTailDataset,
-  folder: RunFolder,
-  opts: PipelineCallbacks,
-): Promise<Stage1Output> {
+interface Extraction {
+  data: LongTailDataset;
+  model: Model;
+  features: FeatureSet;
+  record: ExternalBackbone;
+  seconds: number;
+}
+
+/** Features through the ONNX backbone, before any folder is touched (a NaN output fails here). */
+function extractWithOnnx(cfg: TrainConfig, data: LongTailDataset, opts: PipelineCallbacks): Extraction {
   const t = data.train;
   const spec = backboneSpec(cfg);
   const file = resolve(String(spec.options!.path));
@@ -177,7 +181,6 @@ async function extractionInFolder(
     const seconds = (performance.now() - t1) / 1000;
     if (fileSha256(file) !== sha256)
       throw new ConfigError(`${file}: changed while features were extracted; try again`);
-    saveFeatureFile(folder.path('features'), features);
     const record: ExternalBackbone = {
       spec: { name: 'onnx', options: { ...spec.options, path: file } },
       file,
@@ -185,12 +188,29 @@ async function extractionInFolder(
       inputShape,
       numClasses: data.classNames.length,
     };
-    writeJsonAtomic(folder.path('backbone'), record);
-    const summary: Stage1Summary = { history: [], bestEpoch: 0, bestValAcc: null, seconds: 0 };
-    writeJsonAtomic(folder.path('stage1'), summary);
-    return { runDir: folder.dir, data, model, features, summary, seconds: { stage1: 0, features: seconds } };
+    return { data, model, features, record, seconds };
   } catch (e) {
     disposeModel(model);
+    throw e;
+  }
+}
+
+function saveExtraction(x: Extraction, folder: RunFolder): Stage1Output {
+  try {
+    saveFeatureFile(folder.path('features'), x.features);
+    writeJsonAtomic(folder.path('backbone'), x.record);
+    const summary: Stage1Summary = { history: [], bestEpoch: 0, bestValAcc: null, seconds: 0 };
+    writeJsonAtomic(folder.path('stage1'), summary);
+    return {
+      runDir: folder.dir,
+      data: x.data,
+      model: x.model,
+      features: x.features,
+      summary,
+      seconds: { stage1: 0, features: x.seconds },
+    };
+  } catch (e) {
+    disposeModel(x.model);
     throw e;
   }
 }
@@ -208,11 +228,20 @@ export async function runStage1(
   cfg = withThreads(TrainConfigSchema.parse(cfg));
   const plan = planRun('train', out, opts);
   const data = await loadRunData(cfg, opts);
-  checkModelFits(cfg, data);
-  const folder = openRun(plan);
+  // An ONNX backbone: everything that can fail (the model, its outputs, NaN) fails before the folder opens.
+  const extraction = isOnnxSpec(cfg.backbone) ? extractWithOnnx(cfg, data, opts) : null;
+  if (!extraction) checkModelFits(cfg, data);
+  let folder: RunFolder;
+  try {
+    folder = openRun(plan);
+  } catch (e) {
+    if (extraction) disposeModel(extraction.model);
+    throw e;
+  }
   try {
     opts.onRunFolder?.(folder.dir);
     writeJsonAtomic(folder.path('config'), { command: 'train', ...cfg });
+    if (extraction) return saveExtraction(extraction, folder);
     return await stage1InFolder(cfg, data, folder, opts);
   } finally {
     folder.release();
