@@ -235,6 +235,22 @@ export function onnxBackboneWithHead(
 ): Uint8Array {
   const m: ModelProto = onnx.ModelProto.decode(bytes);
   const graph = m.graph!;
+  // Our names (the input and the outputs) must not meet the model's: rename its tensors that do.
+  const reserved = new Set(['images', 'features', 'logits', 'probabilities']);
+  const ren = (n: string) => (reserved.has(n) ? `orig_${n}` : n);
+  for (const node of graph.node ?? []) {
+    node.input = (node.input ?? []).map(ren);
+    node.output = (node.output ?? []).map(ren);
+  }
+  for (const v of [
+    ...(graph.input ?? []),
+    ...(graph.output ?? []),
+    ...(graph.valueInfo ?? []),
+    ...(graph.initializer ?? []),
+  ])
+    v.name = ren(v.name ?? '');
+  pre = { ...pre, inputName: ren(pre.inputName) };
+  featureTensor = ren(featureTensor);
   const opset = toNum((m.opsetImport ?? []).find((o) => (o.domain ?? '') === '')?.version);
   const g = new OnnxNodes('longtail_');
   const [H, W, C] = inputShape;
