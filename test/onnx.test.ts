@@ -5,7 +5,7 @@
  * and each bad input refused in one line with exit 2, leaving an existing run untouched.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
@@ -261,5 +261,11 @@ describe('ONNX backbones and the ONNX export', () => {
       /onnxruntime-node, which is not installed .*npm install onnxruntime-node/,
     );
     assert.deepEqual(snapshot(r8), before);
+    // The .onnx an ONNX-backbone run was made with changes: its heads are refused, not misused.
+    appendFileSync(model, Buffer.from([0]));
+    expectUserError(
+      runCli(['predict', join(dir, 'img0.png'), '--run', ox, '--method', 'ncm']),
+      /model\.onnx had then \(sha256 [0-9a-f]+\), which has since changed/,
+    );
   });
 });

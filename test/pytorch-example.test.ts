@@ -148,6 +148,8 @@ describe('examples/pytorch/export_backbone.py', {
       '1',
       '--threads',
       '1',
+      '--stage2-batch-size',
+      '4',
       '--few-threshold',
       '3',
       '--many-threshold',
