@@ -206,3 +206,33 @@ describe('run folders from the command line', () => {
     );
   });
 });
+
+describe('demo --seeds', () => {
+  it('runs the pipeline per seed into seed-<n>/ and reports the mean ± std of their results', () => {
+    const out = join(tempDir(), 'seeds');
+    const r = runCli([
+      'demo',
+      ...TINY,
+      '--epochs',
+      '1',
+      '--method',
+      'ncm,tau-norm',
+      '--seeds',
+      '0,1',
+      '--out',
+      out,
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout);
+    const per = [0, 1].map((s) => JSON.parse(readFileSync(join(out, `seed-${s}`, 'results.json'), 'utf8')));
+    for (const [i, m] of summary.methods.entries()) {
+      const v = per.map((p) => p.methods[i].overall);
+      assert.ok(Math.abs(m.overall.mean - (v[0] + v[1]) / 2) < 1e-9);
+      assert.ok(Math.abs(m.overall.std - Math.abs(v[0] - v[1]) / Math.SQRT2) < 1e-9);
+    }
+    assert.notDeepEqual(per[0].methods, per[1].methods, 'the seeds trained different models');
+    assert.ok(existsSync(join(out, 'summary.md')));
+    expectUserError(runCli(['demo', '--seeds', '0,x']), /--seeds expects integers >= 0/);
+  });
+});

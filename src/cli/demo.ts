@@ -1,9 +1,13 @@
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { PipelineConfigSchema } from '../config/schema.ts';
+import { ConfigError } from '../errors.ts';
 import { runFile } from '../io/run-folder.ts';
 import { runPipeline } from '../pipeline/run.ts';
+import { runSeeds } from '../pipeline/seeds.ts';
 import { textTable } from '../report/markdown.ts';
 import { compactResults } from '../report/results.ts';
+import { seedsTextTable } from '../report/seeds.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
 import {
   addDataOptions,
@@ -29,10 +33,40 @@ export function registerDemo(program: Command): void {
   cmd.option('--config <file>', 'YAML or JSON file with any of these settings (flags win)');
   addOutOptions(cmd, 'run folder', 'runs/demo-<time>');
   cmd
+    .option(
+      '--seeds <list>',
+      'run the whole pipeline once per seed (comma-separated, e.g. 0,1,2) into OUT/seed-<n>/, and report mean ± std',
+    )
     .option('--json', 'print one JSON document instead of the table')
     .addOption(backendOption())
     .action(async (opts: Record<string, unknown>) => {
-      const cfg = configFromFlags(PipelineConfigSchema, opts);
+      const { seeds: seedList, ...rest } = opts;
+      const cfg = configFromFlags(PipelineConfigSchema, rest);
+      if (typeof seedList === 'string') {
+        if (opts.seed !== undefined) throw new ConfigError('--seeds and --seed exclude each other');
+        const seeds = seedList.split(',').map((s) => {
+          const n = Number(s.trim());
+          if (s.trim() === '' || !Number.isInteger(n) || n < 0)
+            throw new ConfigError(`--seeds expects integers >= 0 separated by commas, got '${seedList}'`);
+          return n;
+        });
+        await startBackend(opts.backend as string | undefined);
+        const cb = cliCallbacks();
+        const r = await runSeeds(cfg, seeds, opts.out as string | undefined, {
+          ...cb,
+          force: opts.force === true,
+        });
+        cb.done();
+        if (opts.json) return printJson({ runDir: r.runDir, ...r.summary });
+        console.log(
+          `\n${r.runs[0]!.dataset.name}, ${cfg.backbone}, ${cfg.sampler} stage 1 (${cfg.epochs} epochs), top-1 % over seeds ${seeds.join(', ')} (mean ± std)\n`,
+        );
+        console.log(seedsTextTable(r.summary));
+        console.log(
+          `\nsummary: ${join(r.runDir, 'summary.md')}; each seed's run and report in ${r.runDir}/seed-<n>/`,
+        );
+        return;
+      }
       const info = await startBackend(opts.backend as string | undefined);
       note(`longtail demo: backend ${info.name}`);
       const cb = cliCallbacks();

@@ -156,14 +156,21 @@ export const COMMAND_SCHEMAS = {
   train: TrainConfigSchema.strict(),
   demo: PipelineConfigSchema,
   retrain: RetrainConfigSchema,
+  /** One run of a study's grid (a whole pipeline). */
   'study samplers': PipelineConfigSchema,
+  /** `demo --seeds`: one run per seed in `seed-<n>/`, their summary beside them. */
+  seeds: PipelineConfigSchema.extend({ seeds: z.array(z.number().int().min(0)).min(1) }),
+  /** The study's own folder: the grid, its runs in subfolders. */
+  study: StudyConfigSchema.strict(),
 } as const;
 export type RunCommand = keyof typeof COMMAND_SCHEMAS;
 
 /** A run folder's `config.json`, validated by its command's schema. */
 export type RunConfig =
   | { command: 'train' | 'demo' | 'study samplers'; config: TrainConfig & Partial<Stage2Config> }
-  | { command: 'retrain'; config: RetrainConfig };
+  | { command: 'retrain'; config: RetrainConfig }
+  | { command: 'study'; config: StudyConfig }
+  | { command: 'seeds'; config: PipelineConfig & { seeds: number[] } };
 
 /** Reads and validates a run folder's `config.json` (the one reader of it). */
 export function readRunConfig(path: string): RunConfig {

@@ -30,16 +30,16 @@ describe('backbones', () => {
     }
   });
 
-  it('map [b, H, W, C] to features [b, d] in training and evaluation mode', () => {
-    for (const [name, shape, d] of [
-      ['resnet8', [28, 28, 1], 64],
-      ['resnet20', [32, 32, 3], 64],
-      ['resnet10', [40, 40, 3], 512],
-    ] as [string, [number, number, number], number][]) {
+  it('map [b, H, W, C] to features [b, d] in training and evaluation mode (every registered backbone)', () => {
+    // d from the architectures (CIFAR ResNets end at 64 channels, ResNet-10 at 512).
+    const dims: Record<string, number> = { resnet8: 64, resnet20: 64, resnet32: 64, resnet10: 512 };
+    for (const name of BACKBONE_NAMES) {
+      const shape: [number, number, number] = [32, 32, 3];
       const bb = createBackbone(name, shape, 1);
+      assert.equal(bb.featureDim, dims[name], `${name}: feature length`);
       for (const training of [true, false]) {
         const f = tf.tidy(() => bb.features(tf.randomUniform([3, ...shape]) as tf.Tensor4D, training));
-        assert.deepEqual(f.shape, [3, d]);
+        assert.deepEqual(f.shape, [3, bb.featureDim], name);
         f.dispose();
       }
       bb.dispose();

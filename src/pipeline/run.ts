@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { type MethodName, parseMethods } from '../classifiers/registry.ts';
 import type { Stage2Context } from '../classifiers/types.ts';
 import {
@@ -280,6 +280,10 @@ export async function loadStage1Run(dir: string, cb: PipelineCallbacks = {}): Pr
       `${dir}: is a retrain run (stage 2 only); give the stage-1 run it was made from${rc.config.run ? ` (${rc.config.run})` : ''}`,
     );
   }
+  if (rc.command === 'study' || rc.command === 'seeds')
+    throw new ConfigError(
+      `${dir}: holds several runs (${rc.command}); give one of them (${dir}/${rc.command === 'study' ? '<sampler>' : 'seed-<n>'})`,
+    );
   const config = TrainConfigSchema.parse(
     Object.fromEntries(Object.entries(rc.config).filter(([k]) => k in TrainConfigSchema.shape)),
   );
@@ -356,6 +360,10 @@ export async function retrain(
     opts.warn?.(m);
   };
   if (cfg.run !== undefined) {
+    if (opts.out !== undefined && resolve(opts.out) === resolve(cfg.run))
+      throw new ConfigError(
+        `--out ${opts.out}: is the stage-1 run itself; retrain writes next to it (default ${runFile(cfg.run, 'stage2')})`,
+      );
     const plan = planRun('retrain', opts.out ?? runFile(cfg.run, 'stage2'), opts);
     const r = await loadStage1Run(cfg.run, opts);
     try {

@@ -284,8 +284,10 @@ export async function resumeStage1(
   opts: PipelineCallbacks = {},
 ): Promise<Stage1Output> {
   const rc = readRunConfig(runFile(dir, 'config'));
-  if (rc.command === 'retrain')
-    throw new ConfigError(`--resume ${dir}: a retrain run has no stage 1 to resume; resume its stage-1 run`);
+  if (rc.command === 'retrain' || rc.command === 'study' || rc.command === 'seeds')
+    throw new ConfigError(
+      `--resume ${dir}: a ${rc.command} folder has no stage 1 of its own to resume; resume its stage-1 run`,
+    );
   const saved = TrainConfigSchema.parse(
     Object.fromEntries(Object.entries(rc.config).filter(([k]) => k in TrainConfigSchema.shape)),
   );

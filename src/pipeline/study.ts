@@ -246,7 +246,7 @@ export async function runSamplerStudy(
   const folder = openRun(plan);
   try {
     opts.onRunFolder?.(folder.dir);
-    writeJsonAtomic(folder.path('config'), { command: 'study samplers', ...cfg, samplers });
+    writeJsonAtomic(folder.path('config'), { command: 'study', ...cfg, samplers });
     const runs: Record<string, RunResults> = {};
     for (const sampler of samplers) {
       opts.onPhase?.(`study: stage 1 with ${sampler} sampling`);

@@ -1,0 +1,61 @@
+/**
+ * The pipeline over seeds (`demo --seeds 0,1,2`): one complete run per seed (stage 1 included)
+ * in `<out>/seed-<n>/`, then their mean +- standard deviation per method in `<out>/summary.json`
+ * and `summary.md`. Each seed's folder is an ordinary run (predict, export and retrain work on it).
+ */
+import { join } from 'node:path';
+import { parseMethods } from '../classifiers/registry.ts';
+import { type PipelineConfig, PipelineConfigSchema } from '../config/schema.ts';
+import { ConfigError } from '../errors.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { openRun, planRun } from '../io/run-folder.ts';
+import type { RunResults } from '../report/results.ts';
+import { type SeedSummary, seedsMarkdown, summariseSeeds } from '../report/seeds.ts';
+import type { PipelineCallbacks } from './callbacks.ts';
+import { runPipeline } from './run.ts';
+import { checkModelFits, loadRunData } from './stage1.ts';
+
+export async function runSeeds(
+  cfg: PipelineConfig,
+  seeds: readonly number[],
+  out?: string,
+  opts: PipelineCallbacks & { force?: boolean } = {},
+): Promise<{ summary: SeedSummary; runs: RunResults[]; runDir: string }> {
+  cfg = PipelineConfigSchema.parse(cfg);
+  if (seeds.length === 0) throw new ConfigError('--seeds: give at least one seed');
+  for (const s of seeds)
+    if (!Number.isInteger(s) || s < 0) throw new ConfigError(`--seeds: seeds are integers >= 0, got ${s}`);
+  const dup = seeds.find((s, i) => seeds.indexOf(s) !== i);
+  if (dup !== undefined) throw new ConfigError(`--seeds: ${dup} is listed twice`);
+  parseMethods(cfg.methods);
+  const plan = planRun('demo', out, opts);
+  const data = await loadRunData(cfg, opts);
+  checkModelFits(cfg, data);
+  const folder = openRun(plan);
+  try {
+    opts.onRunFolder?.(folder.dir);
+    writeJsonAtomic(folder.path('config'), { command: 'seeds', ...cfg, seeds });
+    const runs: RunResults[] = [];
+    const dirs: string[] = [];
+    for (const seed of seeds) {
+      opts.onPhase?.(`seed ${seed} (${dirs.length + 1} of ${seeds.length})`);
+      const dir = join(folder.dir, `seed-${seed}`);
+      runs.push(
+        await runPipeline({ ...cfg, seed }, dir, { ...opts, onRunFolder: undefined, command: 'demo' }),
+      );
+      dirs.push(`seed-${seed}`);
+    }
+    const summary = summariseSeeds([...seeds], runs, dirs);
+    writeJsonAtomic(join(folder.dir, 'summary.json'), summary);
+    writeFileAtomic(
+      join(folder.dir, 'summary.md'),
+      seedsMarkdown(
+        summary,
+        `${runs[0]!.dataset.name}, ${cfg.backbone}, ${cfg.sampler} stage 1 over ${seeds.length} seeds`,
+      ),
+    );
+    return { summary, runs, runDir: folder.dir };
+  } finally {
+    folder.release();
+  }
+}

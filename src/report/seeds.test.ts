@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { RunResults } from './results.ts';
+import { meanStd, seedsTextTable, summariseSeeds } from './seeds.ts';
+
+const run = (overall: number, few: number | null) =>
+  ({
+    methods: [
+      { method: 'joint', label: 'Joint', overall, many: null, medium: 50, few, macroF1: 0.5, ece: 0.1 },
+    ],
+  }) as unknown as RunResults;
+
+describe('means over seeds', () => {
+  it('give the mean and the sample standard deviation, by hand', () => {
+    // 1, 2, 3, 4: mean 2.5, sample variance (2.25 + 0.25 + 0.25 + 2.25) / 3 = 5/3.
+    const m = meanStd([1, 2, 3, 4])!;
+    assert.equal(m.mean, 2.5);
+    assert.ok(Math.abs(m.std - Math.sqrt(5 / 3)) < 1e-12);
+    assert.deepEqual(meanStd([7]), { mean: 7, std: 0, n: 1 });
+    assert.equal(meanStd([null, null]), null);
+    assert.deepEqual(meanStd([null, 4, 6]), { mean: 5, std: Math.SQRT2, n: 2 });
+  });
+
+  it('summarise runs per method, absent splits stay absent', () => {
+    const s = summariseSeeds([0, 1, 2], [run(60, 10), run(62, null), run(64, 30)], ['a', 'b', 'c']);
+    const j = s.methods[0]!;
+    assert.equal(j.overall!.mean, 62);
+    assert.equal(j.overall!.std, 2);
+    assert.equal(j.many, null);
+    assert.deepEqual(j.few, { mean: 20, std: Math.sqrt(200), n: 2 });
+    assert.match(seedsTextTable(s), /Joint +62\.0 ± 2\.0 +- +50\.0 ± 0\.0 +20\.0 ± 14\.1/);
+  });
+});
