@@ -14,9 +14,9 @@ import type { onnx as P } from 'onnx-proto';
 import type { FeatureTransform } from '../classifiers/types.ts';
 import type { GraphSink } from '../models/graph-sink.ts';
 import type { BatchNorm, Conv } from '../models/layers.ts';
-import { BN_EPS } from '../models/layers.ts';
 import type { OnnxPreprocess } from '../models/onnx-backbone.ts';
 import { type ModelProto, onnx, toNum } from '../models/onnx-file.ts';
+import { foldedBatchNorm } from './graph.ts';
 
 const OPSET = 13;
 type INode = P.INodeProto;
@@ -29,7 +29,6 @@ function attr(name: string, v: number | number[] | string | boolean | 'float'): 
   if (typeof v === 'boolean') return { name, type: A.INT, i: v ? 1 : 0 };
   return { name, type: A.INT, i: v };
 }
-const fattr = (name: string, f: number): P.IAttributeProto => ({ name, type: A.FLOAT, f });
 
 function tensor(name: string, data: Float32Array | BigInt64Array, dims: number[]): ITensor {
   const float = data instanceof Float32Array;
@@ -115,15 +114,10 @@ export class OnnxSink extends OnnxNodes implements GraphSink {
   convBn(x: string, c: Conv, bn: BatchNorm, relu: boolean): string {
     const w = c.w.dataSync() as Float32Array; // [kh, kw, ci, co]
     const [kh, kw, ci, co] = c.w.shape as [number, number, number, number];
-    const gamma = bn.gamma.dataSync();
-    const beta = bn.beta.dataSync();
-    const mean = bn.runningMean.dataSync();
-    const variance = bn.runningVar.dataSync();
+    const { scale, shift } = foldedBatchNorm(bn);
     const wf = new Float32Array(w.length); // [co, ci, kh, kw], scaled
-    const shift = new Float32Array(co);
     for (let o = 0; o < co; o++) {
-      const s = gamma[o]! / Math.sqrt(variance[o]! + BN_EPS);
-      shift[o] = beta[o]! - mean[o]! * s;
+      const s = scale[o]!;
       for (let i = 0; i < ci; i++)
         for (let y = 0; y < kh; y++)
           for (let z = 0; z < kw; z++)

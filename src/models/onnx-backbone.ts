@@ -35,8 +35,6 @@ export interface OnnxBackboneOptions {
   std?: number[] | undefined;
   /** The feature output (default the model's first output); 2-D, or 4-D average-pooled. */
   output?: string | undefined;
-  /** A classifier output, fetched alongside (the stage-1 classifier is then recovered from it). */
-  logits?: string | undefined;
   /** Initializers of the final linear layer, [C, d] (PyTorch's) or [d, C], and [C]. */
   fcWeight?: string | undefined;
   fcBias?: string | undefined;
@@ -68,8 +66,6 @@ export interface OnnxBackbone extends Backbone {
   readonly modelBytes: Uint8Array;
   /** The stage-1 classifier from the model (fc initializers), or null. */
   readonly classifier: { weight: Float32Array; bias: Float32Array; numClasses: number } | null;
-  /** Logits of the model's classifier output for images [n, H, W, C] (needs `logits`). */
-  logitsOf?(x: Float32Array, n: number): Float32Array;
 }
 
 export function isOnnxBackbone(b: Backbone): b is OnnxBackbone {
@@ -133,19 +129,13 @@ export function createOnnxBackbone(
   // The feature output: a graph output, or an inner tensor made one.
   const output = o.output ?? info.outputs[0]!;
   const names = valueNames(info.model);
-  for (const [flag, name] of [
-    ['--onnx-output', output],
-    ['--onnx-logits', o.logits],
-  ] as const) {
-    if (name !== undefined && !names.has(name))
-      throw new ConfigError(
-        `${flag} ${name}: ${o.path} has no tensor of that name (its outputs: ${info.outputs.join(', ')})`,
-      );
-  }
+  if (!names.has(output))
+    throw new ConfigError(
+      `--onnx-output ${output}: ${o.path} has no tensor of that name (its outputs: ${info.outputs.join(', ')})`,
+    );
   let bytes = info.bytes;
-  const extra = [output, o.logits].filter((n): n is string => n !== undefined && !info.outputs.includes(n));
-  if (extra.length > 0) {
-    for (const n of extra) info.model.graph!.output!.push(onnx.ValueInfoProto.create({ name: n }));
+  if (!info.outputs.includes(output)) {
+    info.model.graph!.output!.push(onnx.ValueInfoProto.create({ name: output }));
     bytes = onnx.ModelProto.encode(info.model).finish();
   }
   let classifier: OnnxBackbone['classifier'] = null;
@@ -165,13 +155,12 @@ export function createOnnxBackbone(
   const ctl = new Int32Array(new SharedArrayBuffer(4 * 8));
   const images = new Float32Array(new SharedArrayBuffer(4 * MAX_BATCH * per));
   const message = new Uint8Array(new SharedArrayBuffer(4096));
-  const data: Omit<OnnxWorkerData, 'bytes'> & { bytes: Uint8Array } = {
+  const data: OnnxWorkerData = {
     bytes,
     path: o.path,
     inputName: info.input.name,
     imageDims,
     output,
-    logits: o.logits ?? null,
     threads: o.threads ?? 1,
     maxBatch: MAX_BATCH,
     ctl,
@@ -188,10 +177,8 @@ export function createOnnxBackbone(
     throw ready === -1 ? new ConfigError(text) : new DataError(text);
   }
   const featureDim = Atomics.load(ctl, CTL.featureDim);
-  const logitsDim = Atomics.load(ctl, CTL.logitsDim);
   const out: OnnxOutputBuffers = {
     features: new Float32Array(new SharedArrayBuffer(4 * MAX_BATCH * featureDim)),
-    logits: o.logits ? new Float32Array(new SharedArrayBuffer(4 * MAX_BATCH * logitsDim)) : null,
   };
   worker.postMessage(out);
 
@@ -233,13 +220,13 @@ export function createOnnxBackbone(
       y = tf.div(tf.sub(y, tf.tensor1d(pre.mean)), tf.tensor1d(pre.std));
       return layout === 'nchw' ? tf.transpose(y, [0, 3, 1, 2]) : y;
     });
-  const runAll = (xs: Float32Array, n: number, into: 'features' | 'logits', k: number): Float32Array => {
+  const runAll = (xs: Float32Array, n: number, k: number): Float32Array => {
     const result = new Float32Array(n * k);
     for (let s = 0; s < n; s += MAX_BATCH) {
       const m = Math.min(MAX_BATCH, n - s);
       images.set(xs.subarray(s * per, (s + m) * per));
       runChunk(m);
-      result.set(out[into]!.subarray(0, m * k), s * k);
+      result.set(out.features.subarray(0, m * k), s * k);
     }
     return result;
   };
@@ -263,18 +250,8 @@ export function createOnnxBackbone(
     classifier,
     features(x: tf.Tensor4D, _training: boolean): tf.Tensor2D {
       const n = x.shape[0];
-      return tf.tensor2d(runAll(modelInput(x), n, 'features', featureDim), [n, featureDim]); // [n, d]
+      return tf.tensor2d(runAll(modelInput(x), n, featureDim), [n, featureDim]); // [n, d]
     },
-    ...(o.logits
-      ? {
-          logitsOf(x: Float32Array, n: number): Float32Array {
-            const t = tf.tensor4d(x, [n, H, W, C]);
-            const v = modelInput(t);
-            t.dispose();
-            return runAll(v, n, 'logits', logitsDim);
-          },
-        }
-      : {}),
     dispose() {
       if (closed) return;
       closed = true;

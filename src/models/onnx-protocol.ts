@@ -14,7 +14,6 @@ export const CTL = {
   /** 0 while starting, 1 ready, -1 failed (config error), -2 failed (data error). */
   ready: 2,
   featureDim: 3,
-  logitsDim: 4,
   /** Bytes of the UTF-8 error text in `message`. */
   messageLength: 5,
   /** Rank of the feature output (2, or 4 when it is pooled). */
@@ -31,8 +30,6 @@ export interface OnnxWorkerData {
   /** Input of one image, as the model takes it: [C, H, W] (nchw) or [H, W, C] (nhwc). */
   imageDims: number[];
   output: string;
-  /** Also fetched (the classifier output), or null. */
-  logits: string | null;
   threads: number;
   maxBatch: number;
   ctl: Int32Array;
@@ -47,7 +44,6 @@ export interface OnnxWorkerData {
 /** Posted by the main thread once the feature size is known. */
 export interface OnnxOutputBuffers {
   features: Float32Array;
-  logits: Float32Array | null;
 }
 
 export function writeMessage(ctl: Int32Array, buf: Uint8Array, text: string): void {

@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     fail('data', `${w.path}: onnxruntime cannot load it (${(e as Error).message.split('\n')[0]})`);
     return;
   }
-  const fetches = w.logits ? [w.output, w.logits] : [w.output];
+  const fetches = [w.output];
   const per = w.imageDims.reduce((a, b) => a * b, 1);
   const run = async (n: number) => {
     const x = new ort.Tensor('float32', w.images.slice(0, n * per), [n, ...w.imageDims]);
@@ -76,7 +76,6 @@ async function main(): Promise<void> {
   };
   // A probe image: the output's rank and size, before anything is promised.
   let featureDim: number;
-  let logitsDim = 0;
   try {
     const r = await run(1);
     const f = r[w.output]!;
@@ -93,17 +92,6 @@ async function main(): Promise<void> {
       return;
     }
     Atomics.store(w.ctl, CTL.outputRank, f.dims.length);
-    if (w.logits) {
-      const l = r[w.logits]!;
-      if (l.dims.length !== 2) {
-        fail(
-          'data',
-          `${w.path}: output ${w.logits} (--onnx-logits) is ${l.dims.length}-D; logits are [n, classes]`,
-        );
-        return;
-      }
-      logitsDim = l.dims[1]!;
-    }
   } catch (e) {
     fail(
       'data',
@@ -113,10 +101,9 @@ async function main(): Promise<void> {
   }
   const buffers = once(parentPort!, 'message');
   Atomics.store(w.ctl, CTL.featureDim, featureDim);
-  Atomics.store(w.ctl, CTL.logitsDim, logitsDim);
   Atomics.store(w.ctl, CTL.ready, 1);
   Atomics.notify(w.ctl, CTL.ready);
-  const { features, logits: logitsOut } = (await buffers)[0] as OnnxOutputBuffers;
+  const { features } = (await buffers)[0] as OnnxOutputBuffers;
   for (;;) {
     let s = Atomics.load(w.ctl, CTL.state);
     // Blocking: the main thread resets DONE / FAILED to IDLE, then posts the next REQUEST.
@@ -131,7 +118,6 @@ async function main(): Promise<void> {
       const r = await run(n);
       pooled(r[w.output]!, n, features);
       if (!finite(features, n * featureDim)) throw new Error(`output ${w.output} has NaN or infinite values`);
-      if (logitsOut) logitsOut.set((r[w.logits!]!.data as Float32Array).subarray(0, n * logitsDim));
     } catch (e) {
       writeMessage(w.ctl, w.message, `${w.path}: ${(e as Error).message.split('\n')[0]}`);
       result = STATE.failed;
