@@ -192,6 +192,12 @@ describe('ONNX backbones and the ONNX export', () => {
     });
     assert.deepEqual([...r.probabilities!.dims], [2, 10]);
     await session.release();
+    // The model's own tensors named like ours (it is itself an export) were renamed, not duplicated.
+    const names = onnx.ModelProto.decode(readFileSync(join(out, 'model.onnx'))).graph!.initializer!.map(
+      (t) => t.name,
+    );
+    assert.equal(new Set(names).size, names.length);
+    assert.ok(names.includes('orig_classifier.weight') && names.includes('classifier.weight'));
     const p = join(dir, 'img0.png');
     const pr = runCli(['predict', p, '--run', ox, '--method', 'ncm', '--json']);
     assert.equal(pr.code, 0, pr.stderr);

@@ -230,7 +230,14 @@ export function onnxBackboneWithHead(
   const m: ModelProto = onnx.ModelProto.decode(bytes);
   const graph = m.graph!;
   // Our names (the input and the outputs) must not meet the model's: rename its tensors that do.
-  const reserved = new Set(['images', 'features', 'logits', 'probabilities']);
+  const reserved = new Set([
+    'images',
+    'features',
+    'logits',
+    'probabilities',
+    'classifier.weight',
+    'classifier.bias',
+  ]);
   const ren = (n: string) => (reserved.has(n) ? `orig_${n}` : n);
   for (const node of graph.node ?? []) {
     node.input = (node.input ?? []).map(ren);
