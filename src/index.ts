@@ -20,27 +20,52 @@ export {
   type TrainingKernels,
   trainingKernels,
 } from './backend/training-kernels.ts';
+export { type BalancedSoftmaxOptions, balancedSoftmax } from './classifiers/balanced-softmax.ts';
 export { crt } from './classifiers/crt.ts';
-export { joint } from './classifiers/joint.ts';
+export { joint, linearClassifier } from './classifiers/joint.ts';
+export { type LogitAdjustOptions, logitAdjust } from './classifiers/logit-adjust.ts';
 export { lws } from './classifiers/lws.ts';
 export { type NcmOptions, ncm } from './classifiers/ncm.ts';
+export { type PriorSwapOptions, priorSwap, targetPrior } from './classifiers/prior-swap.ts';
 export {
+  type BuiltinMethodName,
   CLASSIFIERS,
+  checkMethodName,
   createClassifier,
-  METHOD_NAMES,
+  hasMethod,
   type MethodName,
+  methodEntries,
+  methodEntry,
+  methodNames,
   parseMethods,
+  registerClassifier,
+  unregisterClassifier,
 } from './classifiers/registry.ts';
 export { TAU_GRID, tauNorm, tauNormalize } from './classifiers/tau-norm.ts';
-export type {
-  FoldedLinear,
-  Stage2Classifier,
-  Stage2Context,
-  TrainFeatureSource,
+export { choose, columnSweep } from './classifiers/tuning.ts';
+export {
+  type ChartSpec,
+  defineMethod,
+  type FoldedLinear,
+  type MethodEntry,
+  type MethodReportInput,
+  type Stage2Classifier,
+  type Stage2Context,
+  type SweepPoint,
+  type TrainFeatureSource,
+  type TunedParam,
+  type TuningSpec,
 } from './classifiers/types.ts';
+export {
+  classBalancedWeights,
+  type WeightBalancingOptions,
+  weightBalancing,
+} from './classifiers/weight-balancing.ts';
 export {
   type DataConfig,
   DataConfigSchema,
+  LOSS_NAMES,
+  type LossName,
   type PipelineConfig,
   PipelineConfigSchema,
   type RetrainConfig,
@@ -87,3 +112,4 @@ export { type RunResults, RunResultsSchema } from './report/results.ts';
 export { classProbabilities, progressiveProbabilities } from './sampling/probabilities.ts';
 export { createSampler, SAMPLER_NAMES, SAMPLERS, type Sampler } from './sampling/samplers.ts';
 export { DEFAULT_JOINT_CONFIG, type JointConfig, trainJoint } from './train/joint.ts';
+export { logPrior, lossOffset } from './train/loss.ts';

@@ -19,8 +19,7 @@ describe('the library API of the README', () => {
     const { model } = await trainJoint(data, { ...DEFAULT_JOINT_CONFIG, epochs: 1, batchSize: 32 });
     const features = featuresFromModel(model, { ...data, test: data.val! });
     const { results } = runStage2({ features }, ['joint', 'ncm', 'crt', 'tau-norm', 'lws'], {
-      crt: { epochs: 1 },
-      lws: { epochs: 1 },
+      settings: { crtEpochs: 1, lwsEpochs: 1 },
     });
     assert.deepEqual(
       results.map((r) => r.label),

@@ -5,48 +5,14 @@ import { before, describe, it } from 'node:test';
 import * as tfAll from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { initBackend } from '../src/backend/backend.ts';
-import { foldedLogits } from '../src/classifiers/linear-ops.ts';
-import { createClassifier, METHOD_NAMES } from '../src/classifiers/registry.ts';
 import { PipelineConfigSchema } from '../src/config/schema.ts';
 import { loadMnistLt } from '../src/data/fashion-mnist.ts';
 import { exportModel } from '../src/deploy/export.ts';
 import { loadModel } from '../src/deploy/predict.ts';
-import { argmaxRows } from '../src/eval/metrics.ts';
-import { loadFeatureFile } from '../src/features/feature-set.ts';
 import { runPipeline } from '../src/pipeline/run.ts';
 import { makeBatch } from '../src/train/augment.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
-
-const FIX = join(import.meta.dirname, 'fixtures');
-
-describe('folded classifiers', () => {
-  before(async () => {
-    await initBackend('wasm');
-  });
-  it('give every method the same predictions as the method itself (and the same logits where it defines them)', () => {
-    const fs = loadFeatureFile(join(FIX, 'features_golden.npz'));
-    for (const m of METHOD_NAMES) {
-      const clf = createClassifier(
-        m,
-        { features: fs, seed: 1 },
-        { crt: { epochs: 2, batchSize: 32 }, lws: { epochs: 2, batchSize: 32 } },
-      );
-      const n = fs.test.labels.length;
-      const a = clf.logits(fs.test.features, n);
-      const b = foldedLogits(clf.folded(), fs.test.features, n, fs.dim, fs.numClasses);
-      assert.deepEqual([...argmaxRows(a, n, 5)], [...argmaxRows(b, n, 5)], m);
-      if (m !== 'ncm')
-        for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-4, `${m} logit ${i}`);
-    }
-    // NCM with cosine is linear too: same logits.
-    const cos = createClassifier('ncm', { features: fs }, { ncm: { distance: 'cos' } });
-    const n = fs.test.labels.length;
-    const a = cos.logits(fs.test.features, n);
-    const b = foldedLogits(cos.folded(), fs.test.features, n, fs.dim, fs.numClasses);
-    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-5);
-  });
-});
 
 describe('predict and export on a trained run', () => {
   const out = tempDir();

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { initBackend } from '../src/backend/backend.ts';
+import { methodEntries, methodNames } from '../src/classifiers/registry.ts';
 import { PipelineConfigSchema } from '../src/config/schema.ts';
 import { runPipeline } from '../src/pipeline/run.ts';
 import { checkReportInBrowser, findChromium } from '../src/report/browser-check.ts';
@@ -11,6 +12,11 @@ import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures');
+const CHARTS = ['weight-norms', 'split-accuracy', 'shifted-priors', 'class-counts', 'training-curves'];
+// Every method tuned on validation adds its sweep chart.
+const SWEEPS = methodEntries()
+  .filter((e) => e.tuning)
+  .map((e) => `${e.name}-sweep`);
 
 describe('the demo pipeline end to end on a tiny configuration', () => {
   const out = tempDir();
@@ -24,6 +30,8 @@ describe('the demo pipeline end to end on a tiny configuration', () => {
       batchSize: 32,
       crtEpochs: 1,
       lwsEpochs: 1,
+      bsEpochs: 1,
+      wbEpochs: 1,
     });
     r = await runPipeline(cfg, out);
   });
@@ -41,7 +49,7 @@ describe('the demo pipeline end to end on a tiny configuration', () => {
     ]) {
       assert.ok(existsSync(join(out, f)), f);
     }
-    for (const c of ['weight-norms', 'tau-sweep', 'split-accuracy', 'class-counts', 'training-curves']) {
+    for (const c of [...CHARTS, ...SWEEPS]) {
       for (const ext of ['svg', 'png', 'vl.json'])
         assert.ok(existsSync(join(out, 'charts', `${c}.${ext}`)), `${c}.${ext}`);
     }
@@ -49,7 +57,7 @@ describe('the demo pipeline end to end on a tiny configuration', () => {
     RunResultsSchema.parse(json);
     assert.deepEqual(
       json.methods.map((m: { method: string }) => m.method),
-      ['joint', 'ncm', 'crt', 'tau-norm', 'lws'],
+      methodNames(),
     );
     // NumPy: [int(40 * (0.1 ** (i / 9.0))) for i in range(10)]
     assert.deepEqual(json.dataset.trainCounts, [40, 30, 23, 18, 14, 11, 8, 6, 5, 4]);
@@ -71,7 +79,7 @@ describe('the demo pipeline end to end on a tiny configuration', () => {
       trainCount: number;
       rank: number;
     }[];
-    assert.equal(wn.length, 10 * 5); // one point per class per method
+    assert.equal(wn.length, 10 * methodNames().length); // one point per class per method
     const joint = r.methods.find((m) => m.method === 'joint')!;
     const jointPts = wn.filter((p) => p.method === 'Joint').sort((a, b) => a.rank - b.rank);
     assert.deepEqual(
@@ -79,14 +87,17 @@ describe('the demo pipeline end to end on a tiny configuration', () => {
       [40, 30, 23, 18, 14, 11, 8, 6, 5, 4],
     );
     assert.ok(Math.abs(jointPts[0]!.norm - joint.weightNorms[0]!) < 1e-9);
-    const tau = spec('tau-sweep');
-    const pts = tau.layer ? tau.data.values : [];
-    assert.equal(new Set(pts.map((p: { tau: number }) => p.tau)).size, 21);
-    assert.deepEqual(tau.layer[1].data.values, [
-      { tau: r.methods.find((m) => m.method === 'tau-norm')!.tau },
-    ]);
+    for (const s of SWEEPS) {
+      const sweep = spec(s);
+      const tuned = r.methods.find((m) => `${m.method}-sweep` === s)!.tuned!;
+      assert.equal(
+        new Set(sweep.data.values.map((p: { value: number }) => p.value)).size,
+        tuned.sweep.length,
+      );
+      assert.deepEqual(sweep.layer[1].data.values, [{ value: tuned.value }]);
+    }
     const bars = spec('split-accuracy').data.values as { method: string; split: string; accuracy: number }[];
-    assert.equal(bars.length, 5 * 3); // All, medium, few per method (many is absent)
+    assert.equal(bars.length, methodNames().length * 3); // All, medium, few per method (many is absent)
     assert.equal(
       bars.find((b) => b.method === 'cRT' && b.split === 'All')!.accuracy,
       r.methods.find((m) => m.method === 'crt')!.overall,
@@ -106,7 +117,7 @@ describe('the demo pipeline end to end on a tiny configuration', () => {
     assert.deepEqual(c.failedRequests, []);
     assert.deepEqual(
       c.charts.map((x) => x.id),
-      ['weight-norms', 'tau-sweep', 'split-accuracy', 'class-counts', 'training-curves'],
+      [...CHARTS, ...SWEEPS],
     );
     for (const x of c.charts) assert.ok(x.width > 200 && x.height > 150, `${x.id} is ${x.width}x${x.height}`);
   });
@@ -157,7 +168,7 @@ describe('retrain on a feature file from the command line', () => {
     assert.equal(res.code, 0, res.stderr);
     const j = JSON.parse(res.stdout);
     const byName = Object.fromEntries(j.methods.map((m: { method: string }) => [m.method, m]));
-    assert.equal(byName['tau-norm'].tau, 0.9);
+    assert.deepEqual(byName['tau-norm'].tuned, { tau: 0.9 });
     assert.equal(byName.crt.mode, 'features');
     assert.equal(byName.ncm.overall, 95.5); // NumPy: 0.955
     assert.equal(byName.joint.overall, 74); // NumPy: 0.74
@@ -199,15 +210,22 @@ describe('retrain on a feature file from the command line', () => {
       '--json',
       '--crt-epochs',
       '1',
+      '--bs-epochs',
+      '1',
       '--stage2-batch-size',
       '2',
     ]);
     assert.equal(all.code, 0, all.stderr);
     assert.deepEqual(
       JSON.parse(all.stdout).methods.map((m: { method: string }) => m.method),
-      ['ncm', 'crt'],
+      methodEntries()
+        .filter((e) => !e.needsClassifier)
+        .map((e) => e.name),
     );
-    assert.match(all.stderr, /no stage-1 classifier .* skipping joint, tau-norm, lws/);
+    const skipped = methodEntries()
+      .filter((e) => e.needsClassifier)
+      .map((e) => e.name);
+    assert.match(all.stderr, new RegExp(`no stage-1 classifier .* skipping ${skipped.join(', ')}`));
     const b = runCli(['retrain', '--method', 'crt']);
     assert.equal(b.code, 2);
     assert.match(b.stderr, /exactly one of --run RUN or --features/);

@@ -5,11 +5,9 @@ import { initBackend } from '../backend/backend.ts';
 import { evaluateLogits } from '../eval/metrics.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
 import { createRng } from '../random/rng.ts';
-import { crt } from './crt.ts';
 import { joint } from './joint.ts';
-import { lws } from './lws.ts';
 import { ncm } from './ncm.ts';
-import { parseMethods } from './registry.ts';
+import { createClassifier, methodEntries, parseMethods } from './registry.ts';
 import { tauNorm, tauNormalize } from './tau-norm.ts';
 
 const close = (a: ArrayLike<number>, b: number[], tol = 1e-5) => {
@@ -57,16 +55,17 @@ describe('stage-2 classifiers against hand-computed values', () => {
   it('tau-norm chooses tau on the validation set, keeps the 21-point sweep, falls back to 1 without one', () => {
     const fs = tiny();
     const t = tauNorm(fs);
-    const sweep = t.details.sweep as { tau: number; val: { overall: number } }[];
+    const sweep = t.tuned!.sweep;
     assert.equal(sweep.length, 21);
-    assert.deepEqual(sweep.map((p) => p.tau).slice(0, 3), [0, 0.1, 0.2]);
+    assert.deepEqual(sweep.map((p) => p.value).slice(0, 3), [0, 0.1, 0.2]);
     // val: f = (1, 1), label 1. Class 1 wins when 1 > 7 / 5^tau, i.e. tau > log 7 / log 5 = 1.209.
-    assert.equal(t.details.tau, 1.3);
-    assert.equal(sweep.find((p) => p.tau === 1.2)!.val.overall, 0);
-    assert.equal(sweep.find((p) => p.tau === 1.3)!.val.overall, 1);
+    assert.deepEqual([t.tuned!.param, t.tuned!.value, t.tuned!.chosenOn], ['tau', 1.3, 'val']);
+    assert.equal(sweep.find((p) => p.value === 1.2)!.val!.overall, 0);
+    assert.equal(sweep.find((p) => p.value === 1.3)!.val!.overall, 1);
     const warnings: string[] = [];
     const noVal = tauNorm({ ...fs, val: null }, { warn: (m) => warnings.push(m) });
-    assert.equal(noVal.details.tau, 1);
+    assert.equal(noVal.tuned!.value, 1);
+    assert.equal(noVal.tuned!.chosenOn, 'default');
     assert.match(warnings[0]!, /no validation set.*tau = 1/);
   });
 
@@ -98,7 +97,7 @@ describe('stage-2 classifiers against hand-computed values', () => {
     assert.throws(() => tauNorm(fs), /tau-norm needs the stage-1 classifier/);
     assert.throws(
       () => parseMethods('crt,svm'),
-      /unknown method 'svm'; valid methods: joint, ncm, crt, tau-norm, lws/,
+      /unknown method 'svm'; valid methods: joint, ncm, crt, tau-norm, lws, logit-adjust, balanced-softmax, weight-balancing, prior-swap \(or all\)/,
     );
     assert.deepEqual(parseMethods('lws,joint'), ['joint', 'lws']);
   });
@@ -154,7 +153,7 @@ function synthetic(seed: number): FeatureSet {
 }
 
 describe('decoupling on a synthetic 100:1 problem', () => {
-  it('cRT, LWS, tau-norm and NCM raise balanced (few-shot) accuracy over joint, across seeds', () => {
+  it('every re-balancing method of the registry raises balanced (few-shot) accuracy over joint, across seeds', () => {
     for (const seed of [1, 2, 3]) {
       const fs = synthetic(seed);
       const bal = (clf: { logits: (f: Float32Array, n: number) => Float32Array }) => {
@@ -168,14 +167,11 @@ describe('decoupling on a synthetic 100:1 problem', () => {
         return { all: e.overall, few: e.few! };
       };
       const j = bal(joint(fs));
-      const ctx = { features: fs, seed };
-      const r = bal(crt(ctx, { epochs: 10, batchSize: 64 }));
-      const l = bal(lws(ctx, { epochs: 5, batchSize: 64 }));
-      const t = bal(tauNorm(fs));
-      const m = bal(ncm(fs));
-      for (const [name, v] of Object.entries({ crt: r, lws: l, tau: t, ncm: m })) {
-        assert.ok(v.all > j.all, `seed ${seed} ${name}: balanced ${v.all} vs joint ${j.all}`);
-        assert.ok(v.few > j.few, `seed ${seed} ${name}: few ${v.few} vs joint ${j.few}`);
+      const ctx = { features: fs, seed, head: { batchSize: 64 } };
+      for (const e of methodEntries().filter((m) => m.name !== 'joint')) {
+        const v = bal(createClassifier(e.name, ctx));
+        assert.ok(v.all > j.all, `seed ${seed} ${e.name}: balanced ${v.all} vs joint ${j.all}`);
+        assert.ok(v.few > j.few, `seed ${seed} ${e.name}: few ${v.few} vs joint ${j.few}`);
       }
     }
   });

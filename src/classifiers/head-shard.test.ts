@@ -4,9 +4,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { maxDiff } from '../../test/helpers/arrays.ts';
 import { initBackend } from '../backend/backend.ts';
 import { createRng } from '../random/rng.ts';
-import { crossEntropy } from '../train/loss.ts';
+import { crossEntropy, logPrior } from '../train/loss.ts';
 import { Sgd } from '../train/optimizer.ts';
 import { classRanges, combineShardStats, type HeadKind, HeadShard } from './head-shard.ts';
+import { classBalancedWeights } from './weight-balancing.ts';
 
 interface Problem {
   C: number;
@@ -33,8 +34,15 @@ function problem(seed: number, C = 7, d = 5, B = 6, steps = 4): Problem {
   };
 }
 
+/** A head's loss and update beyond plain CE: offset (balanced softmax), class weights and max norm (WB). */
+interface Variant {
+  offset?: Float32Array;
+  classWeights?: Float32Array;
+  maxNorm?: number;
+}
+
 /** The reference: tfjs autodiff of the cross-entropy and the project's Sgd, the whole head at once. */
-function autodiff(p: Problem, kind: HeadKind, lrs: number[]) {
+function autodiff(p: Problem, kind: HeadKind, lrs: number[], v: Variant = {}) {
   const w = tf.variable(tf.tensor2d(p.weight, [p.C, p.d]), kind === 'linear');
   const b = tf.variable(tf.tensor1d(p.bias), kind === 'linear');
   const s = tf.variable(tf.ones([p.C]), kind === 'scaled');
@@ -47,9 +55,26 @@ function autodiff(p: Problem, kind: HeadKind, lrs: number[]) {
       const oh = tf.oneHot(tf.tensor1d(y, 'int32'), p.C).toFloat() as tf.Tensor2D;
       const { value, grads } = tf.variableGrads(() => {
         const a = tf.add(tf.matMul(xt, w, false, true), b) as tf.Tensor2D;
-        return crossEntropy(kind === 'linear' ? a : (tf.mul(a, s) as tf.Tensor2D), oh);
+        const z = kind === 'linear' ? a : (tf.mul(a, s) as tf.Tensor2D);
+        if (!v.classWeights) return crossEntropy(z, oh, v.offset ? tf.tensor1d(v.offset) : undefined);
+        // Weighted CE written plainly: sum_r u_{y_r} (-log softmax(z_r + o)[y_r]) / B.
+        const zo = v.offset ? tf.add(z, tf.tensor1d(v.offset)) : z;
+        const u = tf.tensor1d(Float32Array.from(y, (c) => v.classWeights![c]!)); // [B]
+        const nll = tf.neg(tf.sum(tf.mul(oh, tf.logSoftmax(zo)), 1)); // [B]
+        return tf.div(tf.sum(tf.mul(u, nll)), p.B) as tf.Scalar;
       }, vars);
       opt.step(vars, grads, lrs[k]!);
+      if (v.maxNorm !== undefined) {
+        // Project each row of W to norm <= maxNorm, in plain JS.
+        const W = w.dataSync().slice();
+        for (let c = 0; c < p.C; c++) {
+          let n2 = 0;
+          for (let j = 0; j < p.d; j++) n2 += W[c * p.d + j]! ** 2;
+          const f = Math.min(1, v.maxNorm / Math.sqrt(n2));
+          for (let j = 0; j < p.d; j++) W[c * p.d + j]! *= f;
+        }
+        w.assign(tf.tensor2d(W, [p.C, p.d]));
+      }
       return value;
     });
     losses.push(loss.dataSync()[0]!);
@@ -67,7 +92,14 @@ function autodiff(p: Problem, kind: HeadKind, lrs: number[]) {
 }
 
 /** The written-out gradient, the classes split into `shards` (all on this thread). */
-function sharded(p: Problem, kind: HeadKind, lrs: number[], shards: number) {
+function sharded(
+  p: Problem,
+  kind: HeadKind,
+  lrs: number[],
+  shards: number,
+  v: Variant = {},
+  onStep?: (w: Float32Array) => void,
+) {
   const parts = classRanges(p.C, shards).map(
     ([lo, hi]) =>
       new HeadShard({
@@ -79,16 +111,20 @@ function sharded(p: Problem, kind: HeadKind, lrs: number[], shards: number) {
         bias: p.bias.slice(lo, hi),
         momentum: 0.9,
         weightDecay: 5e-4,
+        offset: v.offset ? v.offset.slice(lo, hi) : null,
+        classWeights: v.classWeights ?? null,
+        maxNorm: v.maxNorm ?? null,
       }),
   );
   const losses: number[] = [];
   p.batches.forEach(({ x, y }, k) => {
     const stats = parts.map((s) => s.forward(x, y));
-    const c = combineShardStats(stats, p.B);
+    const c = parts[0]!.combine(stats, p.B);
     parts.forEach((s, i) => {
       s.backward(c.rowScale[i]!, lrs[k]!);
     });
     losses.push(c.loss);
+    onStep?.(Float32Array.from(parts.flatMap((s) => Array.from(s.state().weight))));
   });
   const states = parts.map((s) => s.state());
   for (const s of parts) s.dispose();
@@ -159,4 +195,52 @@ describe('class-sharded head with the written-out gradient', () => {
       }
     });
   }
+
+  it('balanced softmax (logit offset) and class-balanced loss equal autodiff, in one shard and split', () => {
+    const lrs = [0.5, 0.3, 0.1, 0.05];
+    for (const seed of [1, 2]) {
+      const p = problem(seed);
+      const counts = Array.from({ length: p.C }, (_, c) => Math.round(200 * 0.6 ** c) + 1);
+      const variants: Record<string, Variant> = {
+        'balanced softmax': { offset: logPrior(counts) },
+        'class-balanced': { classWeights: classBalancedWeights(counts) },
+        both: { offset: logPrior(counts), classWeights: classBalancedWeights(counts) },
+      };
+      for (const [name, v] of Object.entries(variants)) {
+        const ref = autodiff(p, 'linear', lrs, v);
+        const plain = autodiff(p, 'linear', lrs);
+        // The variant changes the result: the comparison is not with plain CE twice.
+        assert.ok(maxDiff(ref.weight, plain.weight) > 1e-3, `${name}: differs from plain CE`);
+        for (const shards of [1, 3]) {
+          const got = sharded(p, 'linear', lrs, shards, v);
+          const tag = `${name}, seed ${seed}, ${shards} shards`;
+          assert.ok(maxDiff(got.losses, ref.losses) < 1e-5, `${tag}: losses ${got.losses} vs ${ref.losses}`);
+          assert.ok(maxDiff(got.weight, ref.weight) < 1e-5, `${tag}: weight`);
+          assert.ok(maxDiff(got.bias, ref.bias) < 1e-5, `${tag}: bias`);
+        }
+      }
+      // LWS with an offset: scales against autodiff.
+      const v = { offset: logPrior(counts) };
+      const ref = autodiff(p, 'scaled', lrs, v);
+      const got = sharded(p, 'scaled', lrs, 3, v);
+      assert.ok(maxDiff(got.scales, ref.scales) < 1e-5, 'scaled with offset');
+    }
+  });
+
+  it('MaxNorm: no weight row exceeds the max norm after any step, and the update equals projected autodiff', () => {
+    const lrs = [0.5, 0.5, 0.5, 0.5];
+    const p = problem(5);
+    const maxNorm = 0.4; // below the initial rows' norms (about 0.5 * sqrt(5)), so it binds
+    const rows = (w: Float32Array) =>
+      Array.from({ length: p.C }, (_, c) => Math.hypot(...w.subarray(c * p.d, (c + 1) * p.d)));
+    assert.ok(Math.max(...rows(p.weight)) > maxNorm);
+    let steps = 0;
+    const got = sharded(p, 'linear', lrs, 3, { maxNorm }, (w) => {
+      steps++;
+      for (const [c, n] of rows(w).entries()) assert.ok(n <= maxNorm + 1e-6, `step ${steps}, row ${c}: ${n}`);
+    });
+    assert.equal(steps, p.batches.length);
+    const ref = autodiff(p, 'linear', lrs, { maxNorm });
+    assert.ok(maxDiff(got.weight, ref.weight) < 1e-5);
+  });
 });

@@ -7,13 +7,16 @@
  * training the whole head on one thread (up to float rounding).
  *
  * Per step with features X [B, d] and labels y:
- *   forward   Z = X W_s^T + b_s  (linear: cRT)   or   Z = s_s * (X W_s^T + b_s)  (scaled: LWS)
- *             the shard's row maxima m_w, local softmax p_w and its largest value (= 1 / sum of
- *             exp(z - m_w)), and the sum of its label logits
+ *   forward   Z = X W_s^T + b_s  (linear: cRT)   or   Z = s_s * (X W_s^T + b_s)  (scaled: LWS),
+ *             plus the loss's per-class logit offset o_s if any (balanced softmax: o = log prior;
+ *             it enters the softmax only), then the shard's row maxima m_w, local softmax p_w and
+ *             its largest value (= 1 / sum of exp(z - m_w)), and the (weighted) sum of its label logits
  *   combine   lse = log sum_w exp(m_w) / max(p_w), one per row (combineShardStats)
- *   backward  G = (p_w * exp(m_w - lse) / max(p_w) - onehot) / B, the exact softmax - onehot of
- *             the mean cross-entropy; dW = G^T X, db = sum_rows G (linear) or ds = sum_rows G * A
- *             (scaled); then SGD with momentum and weight decay (the Sgd class, PyTorch's rule).
+ *   backward  G = u_r (p_w * exp(m_w - lse) / max(p_w) - onehot) / B, the exact softmax - onehot of
+ *             the mean cross-entropy, each row weighted by its label's class weight u_r (1 unless
+ *             class-balanced: weight balancing); dW = G^T X, db = sum_rows G (linear) or
+ *             ds = sum_rows G * A (scaled); then SGD with momentum and weight decay (the Sgd class,
+ *             PyTorch's rule), then, with a max norm, each row of W projected into the ball.
  *
  * Layout: the weight is kept as [Cw, d] and the product computed as (W X^T)^T: on the wasm backend
  * the packed right-hand operand is then the small X^T rather than the [d, C] weight, which ran at
@@ -36,13 +39,19 @@ export interface ShardSpec {
   bias: Float32Array;
   momentum: number;
   weightDecay: number;
+  /** [hi - lo] per-class logit offset added inside the softmax only (balanced softmax); none: 0. */
+  offset?: Float32Array | null;
+  /** [C] loss weight per class, for every class (a row's weight is its label's); none: all 1. */
+  classWeights?: Float32Array | null;
+  /** After each step, each weight row w_j is rescaled to norm <= maxNorm (linear kind; MaxNorm). */
+  maxNorm?: number | null;
 }
 
 /** What a shard tells the others after its forward pass: per row, its max logit and max softmax. */
 export interface ShardStats {
   max: Float32Array;
   pmax: Float32Array;
-  /** Sum over the batch rows whose label is in this shard of the label's logit. */
+  /** Sum over the batch rows whose label is in this shard of the label's logit (times the row's weight). */
   labelLogitSum: number;
 }
 
@@ -54,7 +63,12 @@ export interface CombinedStats {
   loss: number;
 }
 
-export function combineShardStats(stats: ShardStats[], batch: number): CombinedStats {
+/** `rowWeights` [B]: each row's loss weight (its label's class weight); default all 1. */
+export function combineShardStats(
+  stats: ShardStats[],
+  batch: number,
+  rowWeights: Float32Array | null = null,
+): CombinedStats {
   const rowScale = stats.map(() => new Float32Array(batch));
   let lseSum = 0;
   let labelSum = 0;
@@ -66,7 +80,7 @@ export function combineShardStats(stats: ShardStats[], batch: number): CombinedS
     let total = 0;
     for (const s of stats) total += Math.exp(s.max[r]! - top) / s.pmax[r]!;
     const lse = top + Math.log(total);
-    lseSum += lse;
+    lseSum += (rowWeights ? rowWeights[r]! : 1) * lse;
     stats.forEach((s, w) => {
       rowScale[w]![r] = Math.exp(s.max[r]! - lse) / s.pmax[r]!;
     });
@@ -87,7 +101,10 @@ export class HeadShard {
   private readonly weight: tf.Variable | tf.Tensor2D; // [Cw, d]
   private readonly bias: tf.Variable | tf.Tensor1D; // [Cw]
   private readonly scales: tf.Variable | null; // [Cw], scaled kind only
+  private readonly offset: tf.Tensor1D | null; // [Cw]
   private readonly opt: Sgd;
+  /** [B] the current batch's row weights (null: all 1). */
+  private rowWeights: Float32Array | null = null;
   // Kept from forward to backward.
   private x: tf.Tensor2D | null = null; // [B, d]
   private pre: tf.Tensor2D | null = null; // [B, Cw] logits before scaling (scaled kind)
@@ -111,7 +128,15 @@ export class HeadShard {
       this.bias = b;
       this.scales = tf.variable(tf.ones([this.width]), true, `head-shard-s-${lo}-${uid()}`);
     }
+    this.offset = spec.offset ? tf.tensor1d(spec.offset) : null;
+    if (spec.offset && spec.offset.length !== this.width)
+      throw new Error(`head shard [${lo}, ${hi}): offset has the wrong size`);
     this.opt = new Sgd({ momentum: spec.momentum, weightDecay: spec.weightDecay });
+  }
+
+  /** The shards' statistics combined with this batch's row weights (the same in every shard). */
+  combine(stats: ShardStats[], batch: number): CombinedStats {
+    return combineShardStats(stats, batch, this.rowWeights);
   }
 
   /** Forward on features x [B, d] (row-major) with global labels; keeps what backward needs. */
@@ -120,9 +145,12 @@ export class HeadShard {
     const B = labels.length;
     const { lo, hi, dim } = this.spec;
     const hot = new Float32Array(B * this.width);
+    const cw = this.spec.classWeights;
+    this.rowWeights = cw ? Float32Array.from(labels.subarray(0, B), (y) => cw[y]!) : null;
     for (let r = 0; r < B; r++) {
       const y = labels[r]!;
-      if (y >= lo && y < hi) hot[r * this.width + y - lo] = 1;
+      // The onehot carries the row weight: the label-logit sum and the gradient's -u_r y_r use it.
+      if (y >= lo && y < hi) hot[r * this.width + y - lo] = this.rowWeights ? this.rowWeights[r]! : 1;
     }
     // A copy: on the cpu backend a tensor would alias a shared buffer that is rewritten.
     this.x = tf.tensor2d(x.slice(0, B * dim), [B, dim]);
@@ -130,7 +158,8 @@ export class HeadShard {
     const [pre, p, stats] = tf.tidy(() => {
       const xt = tf.transpose(this.x!); // [d, B]
       const a = tf.add(tf.transpose(tf.matMul(this.weight, xt)), this.bias) as tf.Tensor2D; // [B, Cw]
-      const z = this.scales ? (tf.mul(a, this.scales) as tf.Tensor2D) : a;
+      const zs = this.scales ? (tf.mul(a, this.scales) as tf.Tensor2D) : a;
+      const z = this.offset ? (tf.add(zs, this.offset) as tf.Tensor2D) : zs; // the loss's logits
       const p = tf.softmax(z);
       const stats = tf.concat([tf.max(z, 1), tf.max(p, 1), tf.reshape(tf.sum(tf.mul(z, this.onehot!)), [1])]);
       return [a, p, stats];
@@ -148,8 +177,10 @@ export class HeadShard {
   backward(rowScale: Float32Array, lr: number): void {
     const B = rowScale.length;
     tf.tidy(() => {
-      const scale = tf.tensor2d(rowScale, [B, 1]);
-      // G = (softmax - onehot) / B   [B, Cw]
+      // Row r: u_r * softmax - u_r * onehot (the onehot already holds u_r).
+      const u = this.rowWeights;
+      const scale = tf.tensor2d(u ? rowScale.map((v, r) => v * u[r]!) : rowScale, [B, 1]);
+      // G = u (softmax - onehot) / B   [B, Cw]
       const g = tf.mul(tf.sub(tf.mul(this.p!, scale), this.onehot!), 1 / B) as tf.Tensor2D;
       if (this.scales) {
         const ds = tf.sum(tf.mul(g, this.pre!), 0);
@@ -160,6 +191,12 @@ export class HeadShard {
         const w = this.weight as tf.Variable;
         const b = this.bias as tf.Variable;
         this.opt.step([w, b], { [w.name]: dw, [b.name]: db }, lr);
+        const r = this.spec.maxNorm;
+        if (r !== undefined && r !== null) {
+          // Projected gradient descent onto ||w_j|| <= r (rows inside the ball are untouched).
+          const norms = tf.sqrt(tf.sum(tf.square(w), 1, true)); // [Cw, 1]
+          w.assign(tf.mul(w, tf.minimum(1, tf.div(r, tf.maximum(norms, 1e-12)))) as tf.Tensor2D);
+        }
       }
     });
     this.release();
@@ -184,6 +221,7 @@ export class HeadShard {
     this.opt.dispose();
     tf.dispose([this.weight, this.bias]);
     this.scales?.dispose();
+    this.offset?.dispose();
   }
 }
 

@@ -1,8 +1,9 @@
 /** Joint: the stage-1 linear classifier as it is (the baseline). */
+import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
 import { foldedLogits, rowNorms } from './linear-ops.ts';
-import type { FoldedLinear, Stage2Classifier } from './types.ts';
+import { defineMethod, type FoldedLinear, type Stage2Classifier } from './types.ts';
 
 export function requireClassifier(fs: FeatureSet, method: string) {
   if (!fs.classifier) {
@@ -35,3 +36,14 @@ export function joint(fs: FeatureSet): Stage2Classifier {
   const { weight, bias } = requireClassifier(fs, 'joint');
   return linearClassifier('joint', { weight, bias, transform: { kind: 'none' } }, fs.numClasses, fs.dim);
 }
+
+export const jointMethod = defineMethod({
+  name: 'joint',
+  label: 'Joint',
+  description: 'the stage-1 linear classifier as it is',
+  order: 10,
+  needsClassifier: true,
+  trains: false,
+  options: z.object({}),
+  create: (ctx) => joint(ctx.features),
+});

@@ -3,10 +3,11 @@
  * only the C scales (initialised to 1) are trained, with class-aware sampling. The bias is
  * scaled too, as the official code multiplies the layer's output. Official: 5 epochs.
  */
+import { z } from 'zod';
 import { CRT_DEFAULTS } from './crt.ts';
 import { linearClassifier, requireClassifier } from './joint.ts';
 import { type HeadTrainingOptions, trainHead } from './train-head.ts';
-import type { Stage2Classifier, Stage2Context } from './types.ts';
+import { defineMethod, type Stage2Classifier, type Stage2Context } from './types.ts';
 
 export const LWS_DEFAULTS = { ...CRT_DEFAULTS, epochs: 5 };
 
@@ -31,3 +32,16 @@ export function lws(ctx: Stage2Context, opts: HeadTrainingOptions = {}): Stage2C
     weightDecay: o.weightDecay,
   });
 }
+
+export const lwsMethod = defineMethod({
+  name: 'lws',
+  label: 'LWS',
+  description: 'learnable per-class scales on the frozen joint classifier',
+  order: 50,
+  needsClassifier: true,
+  trains: true,
+  options: z.object({
+    lwsEpochs: z.number().int().positive().default(LWS_DEFAULTS.epochs).describe('LWS epochs'),
+  }),
+  create: (ctx, o) => lws(ctx, { ...ctx.head, epochs: o.lwsEpochs }),
+});

@@ -4,10 +4,11 @@
  * only normalises, 'raw' leaves features as they are. Scores: 'l2' = -||x - c|| (the official
  * default), 'cos' = cosine similarity between x and c.
  */
+import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
 import { linearLogits, rowNorms, transformFeatures } from './linear-ops.ts';
-import type { FeatureTransform, Stage2Classifier } from './types.ts';
+import { defineMethod, type FeatureTransform, type Stage2Classifier } from './types.ts';
 
 export interface NcmOptions {
   featureType?: 'cl2n' | 'l2n' | 'raw';
@@ -90,3 +91,17 @@ export function ncm(
     details: { featureType, distance },
   };
 }
+
+export const ncmMethod = defineMethod({
+  name: 'ncm',
+  label: 'NCM',
+  description: 'nearest class mean of centred, L2-normalised features',
+  order: 20,
+  needsClassifier: false,
+  trains: false,
+  options: z.object({
+    ncmFeatures: z.enum(['cl2n', 'l2n', 'raw']).default('cl2n').describe('NCM feature normalisation'),
+    ncmDistance: z.enum(['l2', 'cos']).default('l2').describe('NCM score: l2 (negative distance) or cos'),
+  }),
+  create: (ctx, o) => ncm(ctx.features, { featureType: o.ncmFeatures, distance: o.ncmDistance }),
+});

@@ -1,66 +1,138 @@
+/**
+ * The one registry of stage-2 methods. Each entry (types.ts: MethodEntry) carries the method whole:
+ * label, table order, whether it needs the stage-1 classifier, its options (a zod schema with
+ * defaults), its tuning on validation and its report charts. The CLI, configuration, results
+ * schema, report, study, predict and export derive from it; `registerClassifier` adds a method at
+ * run time (library API), which then appears everywhere the built-in ones do.
+ */
+import type { z } from 'zod';
+import { installMethodSettings } from '../config/schema.ts';
+import { ConfigError } from '../errors.ts';
 import { checkName } from '../registry.ts';
-import { crt } from './crt.ts';
-import { joint } from './joint.ts';
-import { lws } from './lws.ts';
-import { type NcmOptions, ncm } from './ncm.ts';
-import { type TauNormOptions, tauNorm } from './tau-norm.ts';
-import type { HeadTrainingOptions } from './train-head.ts';
-import type { Stage2Classifier, Stage2Context } from './types.ts';
+import { balancedSoftmaxMethod } from './balanced-softmax.ts';
+import { crtMethod } from './crt.ts';
+import { jointMethod } from './joint.ts';
+import { logitAdjustMethod } from './logit-adjust.ts';
+import { lwsMethod } from './lws.ts';
+import { ncmMethod } from './ncm.ts';
+import { priorSwapMethod } from './prior-swap.ts';
+import { tauNormMethod } from './tau-norm.ts';
+import type { MethodEntry, Stage2Classifier, Stage2Context } from './types.ts';
+import { weightBalancingMethod } from './weight-balancing.ts';
 
-export interface MethodOptions {
-  crt?: HeadTrainingOptions;
-  lws?: HeadTrainingOptions;
-  tauNorm?: TauNormOptions;
-  ncm?: NcmOptions;
-}
-
+/** The built-in methods, by name. */
 export const CLASSIFIERS = {
-  joint: {
-    label: 'Joint',
-    description: 'the stage-1 linear classifier as it is',
-    create: (c: Stage2Context) => joint(c.features),
-  },
-  ncm: {
-    label: 'NCM',
-    description: 'nearest class mean of centred, L2-normalised features',
-    create: (c: Stage2Context, o: MethodOptions) => ncm(c.features, o.ncm),
-  },
-  crt: {
-    label: 'cRT',
-    description: 're-initialised linear layer re-trained with class-aware sampling',
-    create: (c: Stage2Context, o: MethodOptions) => crt(c, o.crt),
-  },
-  'tau-norm': {
-    label: 'tau-norm',
-    description: 'w_i / ||w_i||^tau, tau chosen on the validation set',
-    create: (c: Stage2Context, o: MethodOptions) => tauNorm(c.features, o.tauNorm),
-  },
-  lws: {
-    label: 'LWS',
-    description: 'learnable per-class scales on the frozen joint classifier',
-    create: (c: Stage2Context, o: MethodOptions) => lws(c, o.lws),
-  },
+  joint: jointMethod,
+  ncm: ncmMethod,
+  crt: crtMethod,
+  'tau-norm': tauNormMethod,
+  lws: lwsMethod,
+  'logit-adjust': logitAdjustMethod,
+  'balanced-softmax': balancedSoftmaxMethod,
+  'weight-balancing': weightBalancingMethod,
+  'prior-swap': priorSwapMethod,
 } as const;
 
-export type MethodName = keyof typeof CLASSIFIERS;
-/** In the paper's table order. */
-export const METHOD_NAMES: MethodName[] = ['joint', 'ncm', 'crt', 'tau-norm', 'lws'];
+export type BuiltinMethodName = keyof typeof CLASSIFIERS;
+/** A method's name: a built-in one, or one added with registerClassifier. */
+export type MethodName = BuiltinMethodName | (string & {});
 
-export function checkMethodName(name: string): MethodName {
-  return checkName(CLASSIFIERS, 'method', name, METHOD_NAMES, ' (or all)');
+// Every entry, built-in and registered, by name.
+const ENTRIES: Record<string, MethodEntry> = { ...CLASSIFIERS };
+
+/** Every method's entry, in table order. */
+export function methodEntries(): MethodEntry[] {
+  return Object.values(ENTRIES).sort((a, b) => a.order - b.order || a.name.localeCompare(b.name));
 }
 
-/** Parses `crt,lws` or `all`. */
+/** Every method's name, in table order. */
+export function methodNames(): string[] {
+  return methodEntries().map((e) => e.name);
+}
+
+export function hasMethod(name: string): boolean {
+  return Object.hasOwn(ENTRIES, name);
+}
+
+export function checkMethodName(name: string): MethodName {
+  return checkName(ENTRIES, 'method', name, methodNames(), ' (or all)');
+}
+
+export function methodEntry(name: string): MethodEntry {
+  return ENTRIES[checkMethodName(name)]!;
+}
+
+/** Parses `crt,lws` or `all`, into table order. */
 export function parseMethods(spec: string): MethodName[] {
-  if (spec === 'all') return [...METHOD_NAMES];
+  if (spec === 'all') return methodNames();
   const names = spec.split(',').map((s) => checkMethodName(s.trim()));
-  return METHOD_NAMES.filter((m) => names.includes(m));
+  return methodNames().filter((m) => names.includes(m));
+}
+
+/**
+ * Adds a method. Its option keys must not clash with another method's (they share the flat
+ * stage-2 configuration); a name already taken is refused.
+ */
+export function registerClassifier<S extends z.ZodRawShape>(entry: MethodEntry<S>): void {
+  if (!/^[a-z][a-z0-9-]*$/.test(entry.name))
+    throw new ConfigError(
+      `registerClassifier: name '${entry.name}' must be lower-case letters, digits and dashes`,
+    );
+  if (entry.name === 'all' || hasMethod(entry.name))
+    throw new ConfigError(`registerClassifier: a method named '${entry.name}' exists already`);
+  const taken = new Map(methodEntries().flatMap((e) => Object.keys(e.options.shape).map((k) => [k, e.name])));
+  for (const k of Object.keys(entry.options.shape)) {
+    if (taken.has(k))
+      throw new ConfigError(
+        `registerClassifier: option '${k}' of '${entry.name}' is taken by '${taken.get(k)}'`,
+      );
+  }
+  ENTRIES[entry.name] = entry as unknown as MethodEntry;
+}
+
+/** Removes a method added with registerClassifier (the built-in ones stay). */
+export function unregisterClassifier(name: string): void {
+  if (Object.hasOwn(CLASSIFIERS, name)) throw new ConfigError(`unregisterClassifier: '${name}' is built in`);
+  delete ENTRIES[name];
+}
+
+// The stage-2 configuration (config/schema.ts, below this folder) accepts and checks every
+// registered method's settings.
+installMethodSettings({
+  keys: () => methodEntries().flatMap((e) => Object.keys(e.options.shape)),
+  issues: (values) =>
+    methodEntries().flatMap((e) => {
+      const own = Object.fromEntries(Object.keys(e.options.shape).map((k) => [k, values[k]]));
+      const r = e.options.safeParse(own);
+      return r.success ? [] : r.error.issues.map((i) => ({ path: i.path, message: i.message }));
+    }),
+});
+
+/**
+ * A method's options from flat settings (a stage-2 configuration: other methods' keys are ignored)
+ * and `methodOptions[name]` (nested, e.g. for a registered method's settings in a config file),
+ * validated by its schema; an error names the method and the setting.
+ */
+export function methodOptions(
+  entry: MethodEntry,
+  settings: Record<string, unknown> = {},
+): Record<string, unknown> {
+  const nested = (settings.methodOptions as Record<string, Record<string, unknown>> | undefined)?.[
+    entry.name
+  ];
+  const r = entry.options.safeParse({ ...settings, ...nested });
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new ConfigError(`${entry.name}: ${i.path.join('.') || '(options)'}: ${i.message}`);
+  }
+  return r.data;
 }
 
 export function createClassifier(
   name: MethodName,
   ctx: Stage2Context,
-  opts: MethodOptions = {},
+  settings: Record<string, unknown> = {},
 ): Stage2Classifier {
-  return CLASSIFIERS[name].create(ctx, opts);
+  const entry = methodEntry(name);
+  return entry.create(ctx, methodOptions(entry, settings));
 }

@@ -1,6 +1,8 @@
 /**
- * The training loop shared by cRT and LWS: class-aware sampling (the official stage-2
- * sampler), cross-entropy, SGD with momentum and weight decay, cosine learning rate per epoch.
+ * The training loop shared by the trained heads (cRT, LWS, balanced softmax, weight balancing):
+ * class-aware sampling (the official stage-2 sampler) or instance-balanced, cross-entropy (with
+ * the head's per-class logit offset or class weights, if any), SGD with momentum and weight
+ * decay, cosine learning rate per epoch, and an optional max-norm projection after each step.
  * The gradient is written out (head-shard.ts) and the classes can be split over threads.
  * Batches come from a TrainFeatureSource: cached features, or the frozen backbone with training
  * augmentation (the official code's way).
@@ -11,16 +13,21 @@ import { createSampler } from '../sampling/samplers.ts';
 import { cosineLr } from '../train/schedule.ts';
 import type { HeadKind } from './head-shard.ts';
 import { type HeadState, ShardedHead } from './sharded/sharded-head.ts';
-import type { Stage2Context, TrainFeatureSource } from './types.ts';
+import type { HeadSettings, Stage2Context, TrainFeatureSource } from './types.ts';
 
-export interface HeadTrainingOptions {
-  epochs?: number;
-  batchSize?: number;
-  lr?: number;
-  weightDecay?: number;
-  momentum?: number;
-  samplesPerClass?: number;
-  seed?: number;
+export interface HeadTrainingOptions extends HeadSettings {
+  /** Stage-2 sampler (default class-aware, the official one). */
+  sampler?: 'class-aware' | 'instance-balanced';
+}
+
+/** How a head's loss and update differ from plain cross-entropy and SGD. */
+export interface HeadLoss {
+  /** [C] logit offset inside the softmax (balanced softmax: log prior). */
+  offset?: Float32Array | null;
+  /** [C] per-class loss weights (class-balanced loss). */
+  classWeights?: Float32Array | null;
+  /** Max norm of each weight row, enforced after every step (MaxNorm). */
+  maxNorm?: number | null;
 }
 
 /** Cached features as a training source: a gather of rows. */
@@ -64,15 +71,16 @@ export interface HeadTrainingOutput extends HeadTrainingResult {
 export function trainHead(
   method: string,
   ctx: Stage2Context,
-  head: { kind: HeadKind; weight: Float32Array; bias: Float32Array },
-  opts: Required<HeadTrainingOptions>,
+  head: { kind: HeadKind; weight: Float32Array; bias: Float32Array } & HeadLoss,
+  opts: Required<HeadSettings> & HeadTrainingOptions,
 ): HeadTrainingOutput {
   const fs = ctx.features;
   const { epochs, batchSize, lr, weightDecay, momentum, samplesPerClass, seed } = opts;
+  const samplerName = opts.sampler ?? 'class-aware';
   if (!(epochs >= 1 && Number.isInteger(epochs)))
     throw new ConfigError(`${method}: epochs must be a positive integer, got ${epochs}`);
   const empty = fs.trainCounts.indexOf(0);
-  if (empty >= 0)
+  if (empty >= 0 && samplerName === 'class-aware')
     throw new ConfigError(
       `${method}: class ${empty} has no training feature; class-balanced training needs every class`,
     );
@@ -84,12 +92,15 @@ export function trainHead(
   }
   const source = ctx.source ?? cachedSource(fs.train, fs.dim);
   const sampler = createSampler(
-    'class-aware',
+    samplerName,
     { labels: fs.train.labels, numClasses: fs.numClasses, batchSize, seed, epochs },
-    { samplesPerClass },
+    samplerName === 'class-aware' ? { samplesPerClass } : {},
   );
   const trainer = new ShardedHead({
     ...head,
+    offset: head.offset ?? null,
+    classWeights: head.classWeights ?? null,
+    maxNorm: head.maxNorm ?? null,
     dim: fs.dim,
     numClasses: fs.numClasses,
     momentum,

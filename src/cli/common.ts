@@ -4,6 +4,7 @@
  */
 import { Option } from 'commander';
 import { initBackend } from '../backend/backend.ts';
+import { printableLines } from '../io/display.ts';
 
 export const backendOption = () =>
   new Option('--backend <name>', 'compute backend: tensorflow, wasm or cpu (default: best available)').env(
@@ -19,7 +20,7 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** Writes progress and notes to stderr. */
+/** Writes progress and notes to stderr; text from outside (file and class names) cannot drive the terminal. */
 export function note(message: string): void {
-  process.stderr.write(`${message}\n`);
+  process.stderr.write(`${printableLines(message)}\n`);
 }

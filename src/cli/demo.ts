@@ -24,7 +24,7 @@ export function registerDemo(program: Command): void {
     .summary('the whole pipeline on the bundled data (what npm start runs)')
     .description(
       'The whole decoupled pipeline (what `npm start` runs): stage 1 (ResNet-8, instance-balanced, 30 epochs on the ' +
-        "bundled Fashion-MNIST-LT), then Joint, NCM, cRT, tau-norm and LWS; prints the paper's table and writes " +
+        "bundled Fashion-MNIST-LT), then every stage-2 method (the paper's Joint, NCM, cRT, tau-norm, LWS and the later baselines); prints the paper's table and writes " +
         'results.json, results.md, charts and report.html to the run folder.',
     );
   addDataOptions(cmd);

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.ts';
+import { printableLines } from '../io/display.ts';
 import { registerData } from './data.ts';
 import { registerDemo } from './demo.ts';
 import { registerDoctor } from './doctor.ts';
@@ -75,12 +76,12 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof UserError) {
-      process.stderr.write(`longtail: ${err.message}\n`);
+      process.stderr.write(`longtail: ${printableLines(err.message)}\n`);
       return 2;
     }
     const fsMessage = fileSystemMessage(err);
     if (fsMessage !== null) {
-      process.stderr.write(`longtail: ${fsMessage}\n`);
+      process.stderr.write(`longtail: ${printableLines(fsMessage)}\n`);
       return 2;
     }
     process.stderr.write(

@@ -4,7 +4,8 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { z } from 'zod';
-import { readConfigFile, resolveConfig } from '../config/schema.ts';
+import { methodEntries, methodNames } from '../classifiers/registry.ts';
+import { LOSS_NAMES, readConfigFile, resolveConfig } from '../config/schema.ts';
 import { DATASET_NAMES } from '../data/registry.ts';
 import { BACKBONE_NAMES } from '../models/registry.ts';
 import { SAMPLER_NAMES } from '../sampling/samplers.ts';
@@ -39,7 +40,7 @@ export function addDataOptions(cmd: Command): Command {
     )
     .option(
       '--data-dir <dir>',
-      'folder with the data set files (IDX for the MNISTs, binary batches for CIFAR)',
+      'folder with the data set files (IDX for the MNISTs, binary batches for CIFAR; imagefolder: train/, test/, val/)',
     )
     .option('--imbalance <IF>', 'imbalance factor n_max / n_min (default 100)', num('--imbalance'))
     .option(
@@ -61,9 +62,15 @@ export function addDataOptions(cmd: Command): Command {
     .option('--val-list <file>', 'list: validation list file')
     .option('--test-list <file>', 'list: test list file')
     .option('--data-root <dir>', 'list: folder the list paths are relative to')
+    .option('--classes <file>', 'list: class names, one a line in label order (default: the names sorted)')
+    .option(
+      '--val-seed <n>',
+      'imagefolder without val/: seed of the validation images drawn from train/ (default 0)',
+      num('--val-seed', true),
+    )
     .option(
       '--image-size <px>',
-      'list: square image side after resize and centre crop, 8-1024 (default 64)',
+      'list, imagefolder: square image side after resize and centre crop, 8-1024 (default 64)',
       num('--image-size', true),
     );
   addThresholdOptions(cmd);
@@ -141,9 +148,16 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--seed <n>', 'random seed: weights, sampling, augmentation (default 0)', num('--seed', true))
     .option(
       '--threads <n>',
-      'threads, each with its own backend: data-parallel stage 1, class-split cRT / LWS (default: all cores)',
+      'threads, each with its own backend: data-parallel stage 1, class-split stage-2 heads (default: all cores)',
       num('--threads', true),
     )
+    .addOption(
+      new Option(
+        '--loss <name>',
+        'stage-1 loss: ce, balanced-softmax (CE(z + log prior)) or logit-adjusted (CE(z + tau log prior)) (default ce)',
+      ).choices([...LOSS_NAMES]),
+    )
+    .option('--loss-tau <tau>', 'tau of --loss logit-adjusted (default 1)', num('--loss-tau'))
     .addOption(
       new Option('--augment <kind>', 'training augmentation (default auto)').choices([
         'auto',
@@ -154,23 +168,63 @@ export function addTrainOptions(cmd: Command): Command {
     );
 }
 
+/** `crtEpochs` -> `--crt-epochs`. */
+const flagOf = (key: string) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/**
+ * A flag for one method setting, derived from its zod schema (classifiers/registry.ts): numbers and
+ * integers parsed, enums as choices, arrays of numbers comma-separated; help text and default from
+ * the schema.
+ */
+function methodFlag(key: string, schema: z.ZodType): Option {
+  let t = schema as z.ZodType & { def: { type: string; innerType?: z.ZodType; defaultValue?: unknown } };
+  let fallback: unknown;
+  while (t.def.type === 'optional' || t.def.type === 'default') {
+    if (t.def.type === 'default') fallback = t.def.defaultValue;
+    t = t.def.innerType as typeof t;
+  }
+  const flag = flagOf(key);
+  const help = `${schema.description ?? key}${fallback === undefined ? '' : ` (default ${String(fallback)})`}`;
+  const type = t.def.type;
+  if (type === 'enum') {
+    return new Option(`${flag} <kind>`, help).choices((t as unknown as { options: string[] }).options);
+  }
+  if (type === 'number') {
+    const integer = (t as unknown as { isInt?: boolean }).isInt === true;
+    return new Option(`${flag} <${integer ? 'n' : 'value'}>`, help).argParser(num(flag, integer));
+  }
+  if (type === 'array') {
+    const parse = num(flag);
+    return new Option(`${flag} <list>`, `${help}, comma-separated`).argParser((v: string) =>
+      v.split(',').map((s) => parse(s.trim())),
+    );
+  }
+  if (type === 'boolean') return new Option(flag, help);
+  return new Option(`${flag} <value>`, help);
+}
+
 export function addStage2Options(cmd: Command): Command {
+  cmd.option(
+    '--method <list>',
+    `stage-2 methods: ${methodNames().join(', ')}, comma-separated, or all (default all)`,
+  );
+  // Each method's own settings, from its registry entry.
+  for (const e of methodEntries())
+    for (const [key, schema] of Object.entries(e.options.shape))
+      cmd.addOption(methodFlag(key, schema as z.ZodType));
+  const trained = methodEntries()
+    .filter((e) => e.trains)
+    .map((e) => e.label)
+    .join(' / ');
   return cmd
     .option(
-      '--method <list>',
-      'stage-2 methods: joint, ncm, crt, tau-norm, lws, comma-separated, or all (default all)',
+      '--stage2-lr <rate>',
+      `${trained} learning rate (default: the stage-1 LR, unless the method sets its own)`,
+      num('--stage2-lr'),
     )
-    .option(
-      '--tau <value>',
-      'tau-norm: use this tau instead of choosing it on the validation set',
-      num('--tau'),
-    )
-    .option('--crt-epochs <n>', 'cRT epochs (default 10)', num('--crt-epochs', true))
-    .option('--lws-epochs <n>', 'LWS epochs (default 5)', num('--lws-epochs', true))
-    .option('--stage2-lr <rate>', 'cRT / LWS learning rate (default: the stage-1 LR)', num('--stage2-lr'))
     .option(
       '--stage2-batch-size <n>',
-      'cRT / LWS batch size (default: the stage-1 batch size, else 128)',
+      `${trained} batch size (default: the stage-1 batch size, else 128)`,
       num('--stage2-batch-size', true),
     )
     .option(
@@ -181,21 +235,8 @@ export function addStage2Options(cmd: Command): Command {
     .addOption(
       new Option(
         '--mode <mode>',
-        'cRT / LWS input: augmented (through the frozen backbone, official) or features (cached, fast); auto = augmented when a backbone is available',
+        `${trained} input: augmented (through the frozen backbone, official) or features (cached, fast); auto = augmented when a backbone is available`,
       ).choices(['auto', 'features', 'augmented']),
-    )
-    .addOption(
-      new Option('--ncm-features <kind>', 'NCM feature normalisation (default cl2n)').choices([
-        'cl2n',
-        'l2n',
-        'raw',
-      ]),
-    )
-    .addOption(
-      new Option('--ncm-distance <kind>', 'NCM score: l2 (negative distance) or cos (default l2)').choices([
-        'l2',
-        'cos',
-      ]),
     );
 }
 

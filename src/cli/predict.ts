@@ -1,9 +1,11 @@
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
+import { methodNames } from '../classifiers/registry.ts';
 import { expandInputs } from '../data/inputs.ts';
 import { exportModel } from '../deploy/export.ts';
 import { loadModel, type Prediction } from '../deploy/predict.ts';
 import { DataError } from '../errors.ts';
+import { printable } from '../io/display.ts';
 import { planRun } from '../io/run-folder.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
 import { num } from './options.ts';
@@ -22,7 +24,7 @@ export function registerPredictAndExport(program: Command): void {
       '--run <dir>',
       'a run folder with stage-2 classifiers: a `longtail demo` run, a stage-1 run after `longtail retrain --run` (its stage2/), or a retrain folder',
     )
-    .option('--method <name>', 'joint, ncm, crt, tau-norm or lws (default crt)', 'crt')
+    .option('--method <name>', `a method of the run: ${methodNames().join(', ')} (default crt)`, 'crt')
     .option('--top-k <k>', 'classes to show per image (default 5)', num('--top-k', true, 1), 5)
     .option('--json', 'print one JSON document')
     .addOption(backendOption())
@@ -54,8 +56,11 @@ export function registerPredictAndExport(program: Command): void {
           printJson({ run: opts.run, method: opts.method, predictions: results, errors: problems });
         else {
           for (const r of results) {
+            // File and class names are anyone's text: shown, never interpreted by the terminal.
             console.log(
-              `${r.file}: ${r.top.map((t) => `${t.name} ${(100 * t.probability).toFixed(1)}%`).join(', ')}`,
+              printable(
+                `${r.file}: ${r.top.map((t) => `${t.name} ${(100 * t.probability).toFixed(1)}%`).join(', ')}`,
+              ),
             );
           }
           for (const p of problems) note(`error: ${p}`);
@@ -76,7 +81,7 @@ export function registerPredictAndExport(program: Command): void {
         'weights.bin) and labels.json, loadable with tf.loadGraphModel by any tfjs program (see README)',
     )
     .requiredOption('--run <dir>', 'a run folder of `longtail demo` or `longtail retrain --run`')
-    .option('--method <name>', 'joint, ncm, crt, tau-norm or lws (default crt)', 'crt')
+    .option('--method <name>', `a method of the run: ${methodNames().join(', ')} (default crt)`, 'crt')
     .requiredOption(
       '--out <dir>',
       'folder for model.json, weights.bin, labels.json; an existing non-empty folder is refused without --force',

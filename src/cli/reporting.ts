@@ -65,8 +65,8 @@ export function cliCallbacks(): CliCallbacks {
     onMethod: (r) => {
       finish();
       note(
-        `${r.label.padEnd(9)} All ${r.overall.toFixed(1)}  Many ${r.many?.toFixed(1) ?? '-'}  Medium ${r.medium?.toFixed(1) ?? '-'}  Few ${r.few?.toFixed(1) ?? '-'}` +
-          (r.tau !== null ? `  (tau ${r.tau})` : '') +
+        `${r.label.padEnd(12)} All ${r.overall.toFixed(1)}  Many ${r.many?.toFixed(1) ?? '-'}  Medium ${r.medium?.toFixed(1) ?? '-'}  Few ${r.few?.toFixed(1) ?? '-'}` +
+          (r.tuned ? `  (${r.tuned.param} ${r.tuned.value})` : '') +
           `  ${r.seconds.toFixed(1)} s`,
       );
     },

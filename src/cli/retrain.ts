@@ -11,9 +11,9 @@ import { cliCallbacks } from './reporting.ts';
 export function registerRetrain(program: Command): void {
   const cmd = program
     .command('retrain')
-    .summary('stage 2: cRT, tau-norm, LWS, NCM on a run or a feature file')
+    .summary('stage 2: cRT, tau-norm, LWS, NCM and the later baselines on a run or a feature file')
     .description(
-      'stage 2: re-balance only the classifier (joint, NCM, cRT, tau-norm, LWS) on a finished stage-1 run (--run) or on a ' +
+      'stage 2: re-balance only the classifier (every method of --method) on a finished stage-1 run (--run) or on a ' +
         'feature file (--features: .npz or a folder of .npy, see README "Feature files"), and print the paper\'s table. ' +
         `With --run DIR the results and classifiers go to DIR/${RUN_FILES.stage2}, where predict and export on DIR find them.`,
     )

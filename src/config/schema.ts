@@ -14,6 +14,43 @@ import type { BackboneSpec } from '../models/backbone.ts';
 import { BACKBONE_NAMES, isOnnxSpec, ONNX_PREFIX } from '../models/registry.ts';
 import { SAMPLER_NAMES } from '../sampling/samplers.ts';
 
+/**
+ * Stage-1 losses: plain cross-entropy, balanced softmax (Ren et al., NeurIPS 2020: CE(z + log prior))
+ * and the logit-adjusted loss (Menon et al., ICLR 2021: CE(z + tau log prior)); train/loss.ts.
+ */
+export const LOSS_NAMES = ['ce', 'balanced-softmax', 'logit-adjusted'] as const;
+export type LossName = (typeof LOSS_NAMES)[number];
+
+/**
+ * The stage-2 methods' own settings (`crtEpochs`, `tau`, ...). Each method's schema lives on its
+ * registry entry (classifiers/registry.ts), above config in the dependency order, so the registry
+ * installs the check here when it loads; the stage-2 schemas below accept exactly those keys and
+ * validate them by the method's schema (defaults are applied where the method is built).
+ */
+export interface MethodSettings {
+  /** Every method setting's key. */
+  keys(): string[];
+  /** Problems of the method settings among `values` (other keys are ignored). */
+  issues(values: Record<string, unknown>): { path: PropertyKey[]; message: string }[];
+}
+
+let methodSettings: MethodSettings | null = null;
+
+export function installMethodSettings(m: MethodSettings): void {
+  methodSettings = m;
+}
+
+/** `schema` that also accepts the method settings, each validated; any other key is unknown. */
+function withMethodSettings<S extends z.ZodRawShape>(schema: z.ZodObject<S>) {
+  return schema.catchall(z.unknown()).superRefine((v, ctx) => {
+    const known = new Set([...Object.keys(schema.shape), ...(methodSettings?.keys() ?? [])]);
+    const unknown = Object.keys(v).filter((k) => !known.has(k));
+    if (unknown.length > 0) ctx.addIssue({ code: 'unrecognized_keys', keys: unknown, input: v });
+    for (const i of methodSettings?.issues(v) ?? [])
+      ctx.addIssue({ code: 'custom', path: i.path, message: i.message, input: v });
+  });
+}
+
 const names = (list: readonly string[], what: string) =>
   z.string().refine((v) => list.includes(v), { message: `unknown ${what}; valid: ${list.join(', ')}` });
 
@@ -28,7 +65,11 @@ export const DataConfigSchema = z.object({
   valList: z.string().optional(),
   testList: z.string().optional(),
   dataRoot: z.string().optional(),
-  /** List files: the square side images are resized and cropped to. */
+  /** List files: a classes file (one name a line, in label order). */
+  classes: z.string().optional(),
+  /** Image folder without val/: seed of the validation images drawn from train/ (default 0). */
+  valSeed: z.number().int().min(0).optional(),
+  /** List files and image folders: the square side images are resized and cropped to. */
   imageSize: z.number().int().min(8).max(1024).optional(),
   download: z.boolean().optional(),
   manyThreshold: z.number().int().min(0).default(100),
@@ -76,6 +117,10 @@ export const TrainConfigSchema = DataConfigSchema.extend({
   augment: z.enum(['auto', 'crop-flip', 'resized-crop-flip', 'none']).default('auto'),
   /** Data-parallel training threads (and stage-2 class shards); default all cores. */
   threads: z.number().int().min(1).max(64).optional(),
+  /** Stage-1 loss: cross-entropy, or CE(z + tau log prior) (docs/methods.md). */
+  loss: z.enum(LOSS_NAMES).default('ce'),
+  /** tau of the logit-adjusted stage-1 loss (balanced softmax is tau = 1). */
+  lossTau: z.number().min(0).max(5).optional(),
 });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
@@ -102,26 +147,30 @@ export function backboneSpec(cfg: TrainConfig): BackboneSpec {
   };
 }
 
+/**
+ * Stage 2: the methods, the settings every trained head shares, and each method's own settings,
+ * which come from its registry entry (classifiers/registry.ts: `crtEpochs`, `tau`, `ncmFeatures`,
+ * ...; `methodOptions` holds any method's settings by name, e.g. a registered one's).
+ */
 export const Stage2ConfigSchema = z.object({
   methods: z.string().default('all'),
-  tau: z.number().min(0).max(2).optional(),
-  crtEpochs: z.number().int().positive().default(10),
-  lwsEpochs: z.number().int().positive().default(5),
+  /** Any method's settings by its name, e.g. those of a method added with registerClassifier. */
+  methodOptions: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
   stage2Lr: z.number().positive().optional(),
   /** Default: the stage-1 batch size. */
   stage2BatchSize: z.number().int().positive().optional(),
   samplesPerClass: z.number().int().positive().default(4),
   mode: z.enum(['auto', 'features', 'augmented']).default('auto'),
-  ncmFeatures: z.enum(['cl2n', 'l2n', 'raw']).default('cl2n'),
-  ncmDistance: z.enum(['l2', 'cos']).default('l2'),
   /** Threads the cRT / LWS classes are split over; default all cores. */
   threads: z.number().int().min(1).max(64).optional(),
 });
 
 export type Stage2Config = z.infer<typeof Stage2ConfigSchema>;
 
+const PipelineShape = TrainConfigSchema.extend(Stage2ConfigSchema.shape);
+
 /** The whole pipeline (demo): stage 1 and stage 2 settings in one file. */
-export const PipelineConfigSchema = TrainConfigSchema.extend(Stage2ConfigSchema.shape).strict();
+export const PipelineConfigSchema = withMethodSettings(PipelineShape);
 export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
 
 /**
@@ -129,22 +178,30 @@ export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
  * LWS follow (LR, weight decay, seed, batch size) come from the run, else from TRAIN_DEFAULTS;
  * given here, they override. Thresholds likewise default to the run's.
  */
-export const RetrainConfigSchema = Stage2ConfigSchema.extend({
-  run: z.string().optional(),
-  features: z.string().optional(),
-  lr: z.number().positive().optional(),
-  weightDecay: z.number().min(0).optional(),
-  seed: z.number().int().min(0).optional(),
-  batchSize: z.number().int().positive().optional(),
-  manyThreshold: z.number().int().min(0).optional(),
-  fewThreshold: z.number().int().min(0).optional(),
-}).strict();
+export const RetrainConfigSchema = withMethodSettings(
+  Stage2ConfigSchema.extend({
+    run: z.string().optional(),
+    features: z.string().optional(),
+    lr: z.number().positive().optional(),
+    weightDecay: z.number().min(0).optional(),
+    seed: z.number().int().min(0).optional(),
+    batchSize: z.number().int().positive().optional(),
+    manyThreshold: z.number().int().min(0).optional(),
+    fewThreshold: z.number().int().min(0).optional(),
+  }),
+);
 export type RetrainConfig = z.infer<typeof RetrainConfigSchema>;
 
 /** `study samplers`: the pipeline once per stage-1 sampler of the grid (the `sampler` setting is the grid's). */
-export const StudyConfigSchema = PipelineConfigSchema.omit({ sampler: true, samplerQ: true }).extend({
-  samplers: z.array(z.string()).min(1).optional(),
-});
+export const StudyConfigSchema = withMethodSettings(
+  PipelineShape.omit({ sampler: true, samplerQ: true }).extend({
+    samplers: z.array(z.string()).min(1).optional(),
+    /** Stage-1 losses of the grid (default: the `loss` setting alone). */
+    losses: z.array(z.enum(LOSS_NAMES)).min(1).optional(),
+    /** Seeds each cell of the grid runs with (default: the `seed` setting alone). */
+    seeds: z.array(z.number().int().min(0)).min(1).optional(),
+  }),
+);
 export type StudyConfig = z.infer<typeof StudyConfigSchema>;
 
 export const TRAIN_DEFAULTS: TrainConfig = TrainConfigSchema.parse({});
@@ -249,8 +306,9 @@ export function resolveConfig<S extends z.ZodType>(
 
 /** The keys an object schema accepts (for hints). */
 function knownKeys(schema: z.ZodType): Record<string, unknown> {
-  const shape = (schema as unknown as { shape?: Record<string, unknown> }).shape;
-  return shape ?? {};
+  const shape = (schema as unknown as { shape?: Record<string, unknown> }).shape ?? {};
+  const stage2 = 'methods' in shape ? (methodSettings?.keys() ?? []) : [];
+  return { ...shape, ...Object.fromEntries(stage2.map((k) => [k, true])) };
 }
 
 /** Close enough to be a typo: a few letters apart (case ignored). */

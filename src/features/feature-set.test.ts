@@ -29,8 +29,8 @@ describe('feature files (PROTOCOL.md)', () => {
       ...argmaxRows(clf.logits(fs.test.features, n), n, 5),
     ];
     const t = tauNorm(fs);
-    assert.equal(t.details.tau, golden.tau);
-    const sweep = t.details.sweep as { val: { overall: number } }[];
+    assert.equal(t.tuned!.value, golden.tau);
+    const sweep = t.tuned!.sweep as { val: { overall: number } }[];
     assert.deepEqual(
       sweep.map((p) => Math.round(p.val.overall * 100) / 100),
       golden.val_acc_by_tau,

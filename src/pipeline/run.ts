@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { basename, resolve } from 'node:path';
-import { type MethodName, parseMethods } from '../classifiers/registry.ts';
+import { type MethodName, methodEntry, methodOptions, parseMethods } from '../classifiers/registry.ts';
 import type { Stage2Context } from '../classifiers/types.ts';
 import {
   type PipelineConfig,
@@ -48,9 +48,6 @@ import { runStage2 } from './stage2.ts';
 
 export type { PipelineCallbacks } from './callbacks.ts';
 
-/** Methods that need the stage-1 classifier (classifier_weight / classifier_bias). */
-const NEEDS_CLASSIFIER: readonly MethodName[] = ['joint', 'tau-norm', 'lws'];
-
 /** Everything stage 2 and its report need; built by the pipeline functions below, never by callers. */
 interface Stage2Input {
   command: string;
@@ -86,7 +83,7 @@ function planStage2(
 ): Stage2Plan {
   let methods = parseMethods(s2.methods);
   if (!fs.classifier) {
-    const missing = methods.filter((m) => NEEDS_CLASSIFIER.includes(m));
+    const missing = methods.filter((m) => methodEntry(m).needsClassifier);
     if (missing.length > 0 && s2.methods !== 'all')
       throw new ConfigError(
         `${missing.join(', ')} ${missing.length > 1 ? 'need' : 'needs'} the stage-1 classifier (classifier_weight and classifier_bias in the feature file), which these features do not have`,
@@ -99,25 +96,22 @@ function planStage2(
       );
     }
   }
+  // Each method's own settings, validated by its schema before anything is written.
+  for (const m of methods) methodOptions(methodEntry(m), s2);
   if (s2.mode === 'augmented' && !hasModel)
     throw new ConfigError('--mode augmented needs a stage-1 run (--run), not a feature file');
   const mode = s2.mode === 'auto' ? (hasModel ? 'augmented' : 'features') : s2.mode;
   return { methods, mode };
 }
 
-function stage2Options(train: TrainConfig, s2: Stage2Config, warn: (m: string) => void) {
-  const common = {
+/** The settings every trained head follows unless its own options say otherwise. */
+function headSettings(train: TrainConfig, s2: Stage2Config) {
+  return {
     batchSize: s2.stage2BatchSize ?? train.batchSize,
     lr: s2.stage2Lr ?? train.lr,
     weightDecay: train.weightDecay,
     samplesPerClass: s2.samplesPerClass,
     seed: train.seed,
-  };
-  return {
-    crt: { ...common, epochs: s2.crtEpochs },
-    lws: { ...common, epochs: s2.lwsEpochs },
-    tauNorm: { ...(s2.tau !== undefined ? { tau: s2.tau } : {}), warn },
-    ncm: { featureType: s2.ncmFeatures, distance: s2.ncmDistance },
   };
 }
 
@@ -138,6 +132,9 @@ async function stage2AndReport(
     features: input.features,
     seed: input.train.seed,
     threads: s2.threads ?? os.availableParallelism(),
+    head: headSettings(input.train, s2),
+    thresholds: input.thresholds,
+    warn,
     onProgress: cb.onStage2Progress,
   };
   if (plan.mode === 'augmented' && input.model && input.data) {
@@ -149,7 +146,7 @@ async function stage2AndReport(
   );
   const t2 = performance.now();
   const { results, classifiers } = runStage2(ctx, plan.methods, {
-    ...stage2Options(input.train, s2, warn),
+    settings: s2,
     thresholds: input.thresholds,
     ...(cb.onMethod ? { onMethod: cb.onMethod } : {}),
   });
@@ -169,8 +166,15 @@ async function stage2AndReport(
       splits: shotSplits(fs.trainCounts, input.thresholds),
       thresholds: input.thresholds,
       source: input.source,
+      ...(input.data ? { profile: { ...input.data.profile } } : {}),
     },
-    config: { ...input.config, ...s2, mode: plan.mode },
+    // With each method's settings as it ran them (its defaults included).
+    config: {
+      ...input.config,
+      ...s2,
+      ...Object.assign({}, ...plan.methods.map((m) => methodOptions(methodEntry(m), s2))),
+      mode: plan.mode,
+    },
     environment: environment(),
     stage1: input.stage1,
     methods: results,

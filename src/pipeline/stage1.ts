@@ -47,6 +47,8 @@ export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): 
     'valList',
     'testList',
     'dataRoot',
+    'classes',
+    'valSeed',
     'imageSize',
   ] as const;
   const opts = Object.fromEntries(keys.filter((k) => cfg[k] !== undefined).map((k) => [k, cfg[k]]));
@@ -54,6 +56,7 @@ export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): 
     ...opts,
     ...(cfg.download ? { download: true } : {}),
     onProgress: (d, t) => cb.onFeatures?.('decoding images', d, t),
+    ...(cb.warn ? { onWarning: cb.warn } : {}),
   });
 }
 
@@ -75,6 +78,8 @@ export function jointConfigOf(cfg: TrainConfig): JointConfig {
     warmupEpochs: cfg.warmupEpochs,
     seed: cfg.seed,
     augment: cfg.augment,
+    loss: cfg.loss,
+    ...(cfg.lossTau !== undefined ? { lossTau: cfg.lossTau } : {}),
     threads: cfg.threads ?? os.availableParallelism(),
   };
 }

@@ -17,11 +17,16 @@ function run(
       medium: null,
       few,
       weightNorms,
-      tau: method === 'tau-norm' ? 1 : null,
-      details:
+      tuned:
         method === 'tau-norm'
-          ? { sweep: (sweep ?? []).map((p) => ({ tau: p.tau, test: { many: p.many, few: p.few } })) }
-          : {},
+          ? {
+              param: 'tau',
+              value: 1,
+              chosenOn: 'val',
+              sweep: (sweep ?? []).map((p) => ({ value: p.tau, test: { many: p.many, few: p.few } })),
+            }
+          : null,
+      details: {},
     })),
   } as unknown as RunResults;
 }

@@ -1,10 +1,15 @@
 /**
  * The report's charts as Vega-Lite specs (data inline, so each spec is the evidence for what it
- * draws). Rendered to SVG and PNG by render.ts.
+ * draws). Rendered to SVG and PNG by render.ts. Class names are data (folder names): control
+ * characters are shown as text (`printable`), and vega's SVG writer escapes markup.
  */
-import type { RunResults } from './results.ts';
+import { hasMethod, methodEntry } from '../classifiers/registry.ts';
+import type { ChartSpec } from '../classifiers/types.ts';
+import { printable } from '../io/display.ts';
+import { type RunResults, shiftedColumns, shiftedRows } from './results.ts';
 
-export type VegaLiteSpec = Record<string, unknown> & { data: { values: Record<string, unknown>[] } };
+export type VegaLiteSpec = ChartSpec;
+type MethodResult = RunResults['methods'][number];
 
 const base = {
   $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
@@ -20,7 +25,7 @@ export function weightNormChart(r: RunResults): VegaLiteSpec {
     order.map(({ n, c }, rank) => ({
       method: m.label,
       rank,
-      class: r.dataset.classNames[c],
+      class: printable(r.dataset.classNames[c] ?? String(c)),
       trainCount: n,
       norm: m.weightNorms[c],
     })),
@@ -39,36 +44,50 @@ export function weightNormChart(r: RunResults): VegaLiteSpec {
   };
 }
 
-/** tau-norm's sweep: accuracy per split against tau, the chosen tau marked. */
-export function tauSweepChart(r: RunResults): VegaLiteSpec | null {
-  const t = r.methods.find((m) => m.method === 'tau-norm');
-  if (!t) return null;
-  const sweep = t.details.sweep as { tau: number; test: Record<string, number | null> }[];
-  const values = sweep.flatMap((p) =>
+/**
+ * A tuned method's sweep (tau-norm's tau, logit adjustment's tau, ...): test accuracy per split
+ * against the parameter, the value chosen on validation marked. Null without a sweep.
+ */
+export function sweepChart(m: Pick<MethodResult, 'label' | 'tuned'>): VegaLiteSpec | null {
+  const t = m.tuned;
+  if (!t || t.sweep.length === 0) return null;
+  const values = t.sweep.flatMap((p) =>
     (['overall', 'many', 'medium', 'few'] as const)
       .filter((k) => p.test[k] !== null)
-      .map((k) => ({ tau: p.tau, split: k === 'overall' ? 'All' : k, accuracy: 100 * p.test[k]! })),
+      .map((k) => ({ value: p.value, split: k === 'overall' ? 'All' : k, accuracy: 100 * p.test[k]! })),
   );
+  const how = t.chosenOn === 'val' ? 'chosen on validation' : t.chosenOn === 'given' ? 'given' : 'default';
   return {
     ...base,
-    title: `tau-norm: test accuracy against tau (chosen on validation: tau = ${t.tau})`,
+    title: `${m.label}: test accuracy against ${t.param} (${how}: ${t.param} = ${t.value})`,
     data: { values },
     layer: [
       {
         mark: { type: 'line', point: true },
         encoding: {
-          x: { field: 'tau', type: 'quantitative', title: 'tau' },
+          x: { field: 'value', type: 'quantitative', title: t.param },
           y: { field: 'accuracy', type: 'quantitative', title: 'top-1 accuracy (%)' },
           color: { field: 'split', type: 'nominal', sort: ['All', 'many', 'medium', 'few'] },
         },
       },
       {
-        data: { values: [{ tau: t.tau }] },
+        data: { values: [{ value: t.value }] },
         mark: { type: 'rule', strokeDash: [4, 4], color: 'black' },
-        encoding: { x: { field: 'tau', type: 'quantitative' } },
+        encoding: { x: { field: 'value', type: 'quantitative' } },
       },
     ],
   };
+}
+
+/** What each method adds: its sweep (`<method>-sweep`) and the charts its registry entry draws. */
+export function methodCharts(r: RunResults): Record<string, VegaLiteSpec | null> {
+  const out: Record<string, VegaLiteSpec | null> = {};
+  for (const m of r.methods) {
+    out[`${m.method}-sweep`] = sweepChart(m);
+    const extra = hasMethod(m.method) ? methodEntry(m.method).charts?.(m) : undefined;
+    for (const [name, spec] of Object.entries(extra ?? {})) out[`${m.method}-${name}`] = spec;
+  }
+  return out;
 }
 
 /** Accuracy per split for each method, grouped bars. */
@@ -97,7 +116,7 @@ export function classCountChart(
   d: Pick<RunResults['dataset'], 'classNames' | 'trainCounts' | 'thresholds'>,
 ): VegaLiteSpec {
   const values = d.trainCounts.map((n, c) => ({
-    class: d.classNames[c],
+    class: printable(d.classNames[c] ?? String(c)),
     index: c,
     count: n,
     split: n > d.thresholds.many ? 'many' : n < d.thresholds.few ? 'few' : 'medium',
@@ -145,13 +164,42 @@ export function trainingCurvesChart(r: RunResults): VegaLiteSpec | null {
   };
 }
 
+/** Overall accuracy against the test set's class prior, forward long tails to backward, one line per method. */
+export function shiftedPriorsChart(r: RunResults): VegaLiteSpec | null {
+  const cols = shiftedColumns(r);
+  if (cols.length === 0) return null;
+  const values = shiftedRows(r).flatMap((row) =>
+    row.values.flatMap((v, i) =>
+      v === null ? [] : [{ method: row.label, prior: cols[i]!.prior, accuracy: v }],
+    ),
+  );
+  return {
+    ...base,
+    title: 'Top-1 accuracy on shifted test priors',
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: {
+        field: 'prior',
+        type: 'ordinal',
+        sort: cols.map((c) => c.prior),
+        title: 'test prior (forward long tail <- uniform -> backward long tail)',
+        axis: { labelAngle: 0 },
+      },
+      y: { field: 'accuracy', type: 'quantitative', title: 'top-1 accuracy (%)', scale: { zero: false } },
+      color: { field: 'method', type: 'nominal', sort: r.methods.map((m) => m.label) },
+    },
+  };
+}
+
 export function allCharts(r: RunResults): Record<string, VegaLiteSpec> {
   const out: Record<string, VegaLiteSpec | null> = {
     'weight-norms': weightNormChart(r),
-    'tau-sweep': tauSweepChart(r),
     'split-accuracy': splitBarsChart(r),
+    'shifted-priors': shiftedPriorsChart(r),
     'class-counts': classCountChart(r.dataset),
     'training-curves': trainingCurvesChart(r),
+    ...methodCharts(r),
   };
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== null)) as Record<
     string,

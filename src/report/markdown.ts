@@ -1,5 +1,5 @@
 /** results.md: the paper's table and the facts a reader needs, in Markdown. */
-import { type RunResults, TABLE_HEADER, tableRows } from './results.ts';
+import { type RunResults, shiftedColumns, shiftedRows, TABLE_HEADER, tableRows } from './results.ts';
 import { formatTable } from './table.ts';
 
 export function markdownTable(r: Pick<RunResults, 'methods'>): string {
@@ -33,6 +33,7 @@ export function resultsMarkdown(r: RunResults, charts: string[]): string {
         `| ${m.label} | ${m.macroF1.toFixed(4)} | ${m.ece.toFixed(4)} | ${m.valOverall === null ? '-' : m.valOverall.toFixed(1)} | ${m.mode ?? '-'} | ${m.seconds} |`,
     ),
     '',
+    ...shiftedMarkdown(r),
     s1
       ? `Stage 1: ${String(r.config.backbone)}, ${String(r.config.sampler)} sampling, ${s1.history.length} epochs in ${s1.seconds.toFixed(0)} s; best validation epoch ${s1.bestEpoch}` +
         (s1.bestValAcc === null ? '' : ` (${(100 * s1.bestValAcc).toFixed(1)}%)`) +
@@ -45,4 +46,22 @@ export function resultsMarkdown(r: RunResults, charts: string[]): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/** The shifted-prior table (LADE / SADE protocol), or nothing when the run has none. */
+function shiftedMarkdown(r: RunResults): string[] {
+  const cols = shiftedColumns(r);
+  if (cols.length === 0) return [];
+  const seed = r.methods[0]?.shifted[0]?.seed ?? 0;
+  return [
+    `Top-1 (%) on test sets re-sampled to shifted class priors (forward: the training order, backward: reversed; ` +
+      `n_max / n_min per column; drawn with seed ${seed}); the methods do not know the prior.`,
+    '',
+    `| method | ${cols.map((c) => c.prior).join(' | ')} |`,
+    `|---|${cols.map(() => '---:').join('|')}|`,
+    ...shiftedRows(r).map(
+      (x) => `| ${x.label} | ${x.values.map((v) => (v === null ? '-' : v.toFixed(1))).join(' | ')} |`,
+    ),
+    '',
+  ];
 }

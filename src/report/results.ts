@@ -1,10 +1,29 @@
 /** results.json: its schema (validated in tests and on read) and the paper's table. */
 import { z } from 'zod';
+import { hasMethod, methodNames } from '../classifiers/registry.ts';
 
 const nullablePct = z.number().min(0).max(100).nullable();
+const fraction = z.number().min(0).max(1);
+const splitAccuracy = z.object({
+  overall: fraction,
+  many: fraction.nullable(),
+  medium: fraction.nullable(),
+  few: fraction.nullable(),
+});
+
+/** A parameter chosen on validation and its sweep (classifiers/types.ts: TunedParam). */
+export const TunedParamSchema = z.object({
+  param: z.string(),
+  value: z.number(),
+  chosenOn: z.enum(['given', 'val', 'default']),
+  sweep: z.array(z.object({ value: z.number(), val: splitAccuracy.nullable(), test: splitAccuracy })),
+});
 
 export const MethodResultSchema = z.object({
-  method: z.enum(['joint', 'ncm', 'crt', 'tau-norm', 'lws']),
+  // Any registered method (registry.ts), built in or added with registerClassifier.
+  method: z.string().refine(hasMethod, {
+    error: (i) => `unknown method ${JSON.stringify(i.input)}; registered: ${methodNames().join(', ')}`,
+  }),
   label: z.string(),
   overall: z.number().min(0).max(100),
   many: nullablePct,
@@ -16,7 +35,23 @@ export const MethodResultSchema = z.object({
   perClass: z.array(z.number().min(0).max(1).nullable()),
   confusion: z.array(z.array(z.number().int().min(0))),
   weightNorms: z.array(z.number().min(0)),
-  tau: z.number().min(0).max(2).nullable(),
+  tuned: TunedParamSchema.nullable(),
+  shifted: z
+    .array(
+      z.object({
+        prior: z.string(),
+        ratio: z.number().min(1),
+        direction: z.enum(['forward', 'backward', 'uniform']),
+        n: z.number().int().positive(),
+        seed: z.number().int(),
+        overall: z.number().min(0).max(100),
+        many: nullablePct,
+        medium: nullablePct,
+        few: nullablePct,
+        knownPrior: z.number().min(0).max(100),
+      }),
+    )
+    .default([]),
   mode: z.enum(['features', 'augmented']).nullable(),
   seconds: z.number().min(0),
   details: z.record(z.string(), z.unknown()),
@@ -46,6 +81,8 @@ export const RunResultsSchema = z.object({
     splits: z.object({ many: z.array(z.number()), medium: z.array(z.number()), few: z.array(z.number()) }),
     thresholds: z.object({ many: z.number(), few: z.number() }),
     source: z.string(),
+    /** How the splits were made, where a loader records it (e.g. an image folder's drawn validation files). */
+    profile: z.record(z.string(), z.unknown()).optional(),
   }),
   config: z.record(z.string(), z.unknown()),
   environment: z.object({
@@ -76,7 +113,7 @@ const fmt = (v: number | null) => (v === null ? '-' : v.toFixed(1));
 /** The paper's table: method x All / Many / Medium / Few (percent). */
 export function tableRows(results: Pick<RunResults, 'methods'>): (string | null)[][] {
   return results.methods.map((m) => [
-    m.label + (m.tau !== null ? ` (tau=${m.tau})` : ''),
+    m.label + (m.tuned ? ` (${m.tuned.param}=${m.tuned.value})` : ''),
     fmt(m.overall),
     fmt(m.many),
     fmt(m.medium),
@@ -86,7 +123,7 @@ export function tableRows(results: Pick<RunResults, 'methods'>): (string | null)
 
 export const TABLE_HEADER = ['method', 'All', 'Many', 'Medium', 'Few'];
 
-/** The compact JSON of `--json`: per method overall / many / medium / few, tau and mode. */
+/** The compact JSON of `--json`: per method overall / many / medium / few, the tuned parameter and mode. */
 export function compactResults(r: RunResults) {
   return {
     dataset: r.dataset.name,
@@ -96,11 +133,33 @@ export function compactResults(r: RunResults) {
       many: m.many,
       medium: m.medium,
       few: m.few,
-      tau: m.tau,
+      tuned: m.tuned ? { [m.tuned.param]: m.tuned.value } : null,
       mode: m.mode,
       macroF1: m.macroF1,
       ece: m.ece,
     })),
     runDir: undefined as string | undefined,
   };
+}
+
+/** Shifted priors in the order of LADE's tables: forward (most skewed first), uniform, backward. */
+export function shiftedColumns(r: Pick<RunResults, 'methods'>): { prior: string; key: number }[] {
+  const seen = new Map<string, number>();
+  for (const m of r.methods)
+    for (const s of m.shifted)
+      seen.set(s.prior, s.direction === 'forward' ? -s.ratio : s.direction === 'backward' ? s.ratio : 0);
+  if (seen.size === 0) return [];
+  seen.set('uniform', 0);
+  return [...seen].map(([prior, key]) => ({ prior, key })).sort((a, b) => a.key - b.key);
+}
+
+/** One row per method: overall accuracy on each shifted test prior (columns of shiftedColumns). */
+export function shiftedRows(r: Pick<RunResults, 'methods'>): { label: string; values: (number | null)[] }[] {
+  const cols = shiftedColumns(r);
+  return r.methods.map((m) => ({
+    label: m.label,
+    values: cols.map((c) =>
+      c.prior === 'uniform' ? m.overall : (m.shifted.find((s) => s.prior === c.prior)?.overall ?? null),
+    ),
+  }));
 }

@@ -3,7 +3,7 @@
  * configuration's own schema (config/schema.ts), so a library caller of trainJoint gets the same
  * rule and the same message, naming the field as the config does, as a CLI user.
  */
-import { resolveConfig, TrainConfigSchema } from '../config/schema.ts';
+import { type LossName, resolveConfig, TrainConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import type { Augmentation } from './augment.ts';
 
@@ -27,6 +27,10 @@ export interface JointConfig {
    * so results depend on the thread count; a run resumed with the same count replays exactly.
    */
   threads?: number;
+  /** Stage-1 loss: `ce`, or CE(z + tau log prior) (`balanced-softmax`: tau = 1; `logit-adjusted`: tau = lossTau). */
+  loss?: LossName;
+  /** tau of the logit-adjusted loss (default 1). */
+  lossTau?: number;
 }
 
 export const DEFAULT_JOINT_CONFIG: JointConfig = {
@@ -57,6 +61,8 @@ const JOINT_RULES = TrainConfigSchema.pick({
   seed: true,
   augment: true,
   threads: true,
+  loss: true,
+  lossTau: true,
 });
 
 /** Throws a ConfigError naming the first setting that breaks a rule (`epochs: Too small: ...`). */

@@ -17,6 +17,7 @@ import { plainImages } from './augment.ts';
 import { CheckpointStore } from './checkpoint-store.ts';
 import { type EpochRecord, EpochRunner, type StepInfo } from './epoch.ts';
 import { type JointConfig, resolveAugmentation, validateJointConfig } from './joint-config.ts';
+import { lossOffset } from './loss.ts';
 import { Sgd } from './optimizer.ts';
 import { DataParallel } from './parallel/data-parallel.ts';
 import { cosineLr } from './schedule.ts';
@@ -104,6 +105,7 @@ export async function trainJoint(
       seed: cfg.seed,
       momentum: cfg.momentum,
       weightDecay: cfg.weightDecay,
+      logitOffset: lossOffset(cfg.loss ?? 'ce', data.trainCounts, cfg.lossTau),
     });
     const runner = new EpochRunner(train, sampler, dp, {
       batchSize: cfg.batchSize,

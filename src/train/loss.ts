@@ -1,13 +1,20 @@
 /**
  * Mean softmax cross-entropy with a hand-written gradient: one exp pass instead of the three
  * tfjs's own loss takes (logits [B, C] -> scalar; gradient (softmax - onehot) / B).
+ *
+ * With a per-class logit offset (`offset` [C]) it is the logit-adjusted / balanced-softmax loss,
+ * CE(z + offset): the offset enters the softmax only, so the gradient w.r.t. z is
+ * (softmax(z + offset) - onehot) / B, and the model predicts with z alone.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { LossName } from '../config/schema.ts';
+import { ConfigError } from '../errors.ts';
 
-export function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D): tf.Scalar {
+export function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D, offset?: tf.Tensor1D): tf.Scalar {
   const B = logits.shape[0];
   return tf.customGrad((...args: unknown[]) => {
-    const [z, y, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    const [z0, y, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    const z = offset ? tf.add(z0, offset) : z0; // [B, C]
     const m = tf.max(z, 1, true); // [B, 1]
     const e = tf.exp(tf.sub(z, m)); // [B, C]
     const s = tf.sum(e, 1, true); // [B, 1]
@@ -24,4 +31,20 @@ export function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D): tf.Scala
       },
     };
   })(logits, oneHot) as tf.Scalar;
+}
+
+/** log(n_j / N) per class (the training prior); a class without training images has none. */
+export function logPrior(counts: readonly number[], what = 'the class prior'): Float32Array {
+  const empty = counts.indexOf(0);
+  if (empty >= 0)
+    throw new ConfigError(`${what}: class ${empty} has no training image, so its prior is 0 (log 0)`);
+  const N = counts.reduce((a, b) => a + b, 0);
+  return Float32Array.from(counts, (n) => Math.log(n / N));
+}
+
+/** The per-class logit offset a stage-1 loss adds inside the softmax (null for plain CE). */
+export function lossOffset(loss: LossName, counts: readonly number[], tau = 1): Float32Array | null {
+  if (loss === 'ce') return null;
+  const lp = logPrior(counts, `--loss ${loss}`);
+  return loss === 'balanced-softmax' ? lp : lp.map((v) => tau * v);
 }

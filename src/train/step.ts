@@ -14,7 +14,11 @@ export function computeGrads(
   model: Model,
   batch: Float32Array,
   labels: Int32Array,
-  { batchStats = true, out }: { batchStats?: boolean; out?: Float32Array } = {},
+  {
+    batchStats = true,
+    out,
+    logitOffset,
+  }: { batchStats?: boolean; out?: Float32Array; logitOffset?: Float32Array | null } = {},
 ): { loss: number; correct: number; grads: Float32Array } {
   const vars = trainableVars(model);
   const [H, W, C] = model.inputShape;
@@ -26,7 +30,8 @@ export function computeGrads(
     const { value, grads } = tf.variableGrads(() => {
       const logits = model.head.apply(model.backbone.features(x, batchStats)); // [B, classes]
       correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')));
-      return crossEntropy(logits, tf.oneHot(y, model.numClasses) as tf.Tensor2D);
+      const oh = tf.oneHot(y, model.numClasses) as tf.Tensor2D;
+      return crossEntropy(logits, oh, logitOffset ? tf.tensor1d(logitOffset) : undefined);
     }, vars);
     return [value, tf.concat(vars.map((v) => tf.reshape(grads[v.name]!, [-1])))];
   });
@@ -71,9 +76,9 @@ export function applyGrads(model: Model, opt: Sgd, flat: Float32Array, lr: numbe
 }
 
 /** One SGD step on a batch on this thread: gradients, then the update. */
-export function makeTrainStep(model: Model, opt: Sgd) {
+export function makeTrainStep(model: Model, opt: Sgd, logitOffset?: Float32Array | null) {
   return (batch: Float32Array, labels: Int32Array, lr: number): { loss: number; correct: number } => {
-    const { loss, correct, grads } = computeGrads(model, batch, labels);
+    const { loss, correct, grads } = computeGrads(model, batch, labels, { logitOffset });
     if (Number.isFinite(loss)) applyGrads(model, opt, grads, lr);
     return { loss, correct };
   };

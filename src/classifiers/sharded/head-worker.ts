@@ -4,7 +4,7 @@
  */
 import { workerData } from 'node:worker_threads';
 import { initBackend } from '../../backend/backend.ts';
-import { combineShardStats, HeadShard, type ShardSpec } from '../head-shard.ts';
+import { HeadShard, type ShardSpec } from '../head-shard.ts';
 import { CTL, type HeadBuffers, readStats, waitFor, writeError, writeStats } from './head-protocol.ts';
 
 const { index, spec, backend, buf } = workerData as {
@@ -40,7 +40,7 @@ async function run(): Promise<void> {
     Atomics.add(buf.ctl, CTL.arrived, 1);
     Atomics.notify(buf.ctl, CTL.arrived);
     waitFor(buf, CTL.arrived, (v) => v >= buf.shards * (s + 1), `step ${s + 1}`, FOREVER);
-    const combined = combineShardStats(readStats(buf, slot), B);
+    const combined = shard.combine(readStats(buf, slot), B);
     shard.backward(combined.rowScale[index]!, buf.lr[slot]!);
   }
   const st = shard.state();

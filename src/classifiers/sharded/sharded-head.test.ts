@@ -5,9 +5,11 @@ import { initBackend } from '../../backend/backend.ts';
 import type { FeatureSet } from '../../features/feature-set.ts';
 import { gaussianClasses } from '../../features/synthetic.ts';
 import { createRng } from '../../random/rng.ts';
+import { balancedSoftmax } from '../balanced-softmax.ts';
 import { crt } from '../crt.ts';
 import { lws } from '../lws.ts';
 import { MIN_SPLIT_WEIGHTS } from '../train-head.ts';
+import { weightBalancing } from '../weight-balancing.ts';
 import { ShardedHead } from './sharded-head.ts';
 
 /** A long-tailed problem: C classes (100 down to 4 rows), d-dimensional class means plus noise. */
@@ -58,6 +60,18 @@ describe('stage-2 heads split by classes over worker threads', () => {
     // Trained, not the initial layer: the loss fell.
     const losses = c1.details.losses as number[];
     assert.ok(losses[1]! < losses[0]!, `losses ${losses}`);
+  });
+
+  it('balanced softmax (logit offset) and weight balancing (class weights, MaxNorm) learn the same head on 1 and 2 threads', () => {
+    const fs = features(5, 64, 1024);
+    const opts = { epochs: 1, batchSize: 32 };
+    for (const make of [balancedSoftmax, weightBalancing]) {
+      const one = make({ features: fs, seed: 1, threads: 1 }, opts);
+      const two = make({ features: fs, seed: 1, threads: 2 }, opts);
+      assert.equal(two.details.threads, 2);
+      assert.ok(maxDiff(two.folded().weight, one.folded().weight) < 1e-5, `${one.method} weight`);
+      assert.ok(maxDiff(two.folded().bias, one.folded().bias) < 1e-5, `${one.method} bias`);
+    }
   });
 
   it('keeps a small head on one thread (a worker would cost more than it saves)', () => {

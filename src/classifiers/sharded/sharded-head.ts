@@ -10,14 +10,7 @@
 import type { Worker } from 'node:worker_threads';
 import { backendInfo } from '../../backend/backend.ts';
 import { startWorker } from '../../workers/spawn.ts';
-import {
-  classRanges,
-  combineShardStats,
-  type HeadKind,
-  HeadShard,
-  type ShardSpec,
-  type ShardStats,
-} from '../head-shard.ts';
+import { classRanges, type HeadKind, HeadShard, type ShardSpec, type ShardStats } from '../head-shard.ts';
 import { CTL, type HeadBuffers, readStats, waitFor, writeError, writeStats } from './head-protocol.ts';
 
 const ENTRY = new URL('./head-worker.ts', import.meta.url);
@@ -34,6 +27,12 @@ export interface ShardedHeadSpec {
   batchSize: number;
   /** Threads to split the classes over (at most one per class); 1 runs on this thread only. */
   threads: number;
+  /** [C] logit offset inside the loss's softmax (balanced softmax), split with the classes. */
+  offset?: Float32Array | null;
+  /** [C] per-class loss weights (class-balanced loss), given whole to every shard. */
+  classWeights?: Float32Array | null;
+  /** Max norm of each weight row after every step (weight balancing). */
+  maxNorm?: number | null;
 }
 
 export interface HeadState {
@@ -72,6 +71,9 @@ export class ShardedHead {
         bias: spec.bias.slice(lo, hi),
         momentum: spec.momentum,
         weightDecay: spec.weightDecay,
+        offset: spec.offset ? spec.offset.slice(lo, hi) : null,
+        classWeights: spec.classWeights ?? null,
+        maxNorm: spec.maxNorm ?? null,
       };
     };
     this.buf = n > 1 ? allocBuffers(n, B, d, this.ranges) : null;
@@ -129,7 +131,7 @@ export class ShardedHead {
       waitFor(buf, CTL.arrived, (v) => v >= n * (s + 1), `stage-2 head step ${s + 1}`, STEP_TIMEOUT_MS);
       stats = readStats(buf, slot);
     }
-    const combined = combineShardStats(stats, B);
+    const combined = this.shard.combine(stats, B);
     this.shard.backward(combined.rowScale[0]!, lr);
     this.steps++;
     return combined.loss;

@@ -5,6 +5,7 @@ import { initBackend } from '../../backend/backend.ts';
 import { loadMnistLt } from '../../data/fashion-mnist.ts';
 import { createModel, disposeModel, modelArrays } from '../../models/model.ts';
 import { makeBatch } from '../augment.ts';
+import { lossOffset } from '../loss.ts';
 import { Sgd } from '../optimizer.ts';
 import { makeTrainStep } from '../step.ts';
 import { DataParallel } from './data-parallel.ts';
@@ -16,34 +17,38 @@ describe('data-parallel training over worker threads', () => {
     await initBackend('wasm');
   });
 
-  it('gives the same parameters after a step as one thread on the whole batch (running batch-norm statistics)', async () => {
-    const idx = Array.from({ length: 64 }, (_, i) => i * 2);
-    const x = makeBatch(data.train, idx, 'none', null);
-    const y = Int32Array.from(idx.map((i) => data.train.labels[i]!));
-    const one = createModel('resnet8', [28, 28, 1], 10, 3);
-    const two = createModel('resnet8', [28, 28, 1], 10, 3);
-    const opt1 = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
-    const opt2 = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
-    const dp1 = await DataParallel.create(one, opt1, 1, { seed: 3, momentum: 0.9, weightDecay: 5e-4 });
-    const dp2 = await DataParallel.create(two, opt2, 2, { seed: 3, momentum: 0.9, weightDecay: 5e-4 });
-    for (let s = 0; s < 3; s++) {
-      const a = await dp1.step(x, y, 0.05, { batchStats: false });
-      const b = await dp2.step(x, y, 0.05, { batchStats: false });
-      assert.ok(Math.abs(a.loss - b.loss) < 1e-5, `loss ${a.loss} vs ${b.loss}`);
-      assert.equal(a.correct, b.correct);
-    }
-    const w1 = modelArrays(one);
-    const w2 = modelArrays(two);
-    assert.ok(maxDiffNamed(w1, w2) < 1e-5, `max difference ${maxDiffNamed(w1, w2)}`);
-    // The worker's replica is the same model too.
-    const ww = await dp2.workerWeights(0);
-    assert.ok(maxDiffNamed(ww, w2, Object.keys(ww)) < 1e-6);
-    await dp1.dispose();
-    await dp2.dispose();
-    for (const m of [one, two]) disposeModel(m);
-    opt1.dispose();
-    opt2.dispose();
-  });
+  for (const loss of ['ce', 'balanced-softmax'] as const)
+    it(`gives the same parameters after a step as one thread on the whole batch (running batch-norm statistics, ${loss} loss)`, async () => {
+      // The stage-1 loss's logit offset reaches the workers (a replica without it would differ).
+      const logitOffset = lossOffset(loss, data.trainCounts);
+      const idx = Array.from({ length: 64 }, (_, i) => i * 2);
+      const x = makeBatch(data.train, idx, 'none', null);
+      const y = Int32Array.from(idx.map((i) => data.train.labels[i]!));
+      const one = createModel('resnet8', [28, 28, 1], 10, 3);
+      const two = createModel('resnet8', [28, 28, 1], 10, 3);
+      const opt1 = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
+      const opt2 = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
+      const spec = { seed: 3, momentum: 0.9, weightDecay: 5e-4, logitOffset };
+      const dp1 = await DataParallel.create(one, opt1, 1, spec);
+      const dp2 = await DataParallel.create(two, opt2, 2, spec);
+      for (let s = 0; s < 3; s++) {
+        const a = await dp1.step(x, y, 0.05, { batchStats: false });
+        const b = await dp2.step(x, y, 0.05, { batchStats: false });
+        assert.ok(Math.abs(a.loss - b.loss) < 1e-5, `loss ${a.loss} vs ${b.loss}`);
+        assert.equal(a.correct, b.correct);
+      }
+      const w1 = modelArrays(one);
+      const w2 = modelArrays(two);
+      assert.ok(maxDiffNamed(w1, w2) < 1e-5, `max difference ${maxDiffNamed(w1, w2)}`);
+      // The worker's replica is the same model too.
+      const ww = await dp2.workerWeights(0);
+      assert.ok(maxDiffNamed(ww, w2, Object.keys(ww)) < 1e-6);
+      await dp1.dispose();
+      await dp2.dispose();
+      for (const m of [one, two]) disposeModel(m);
+      opt1.dispose();
+      opt2.dispose();
+    });
 
   it('with batch statistics per shard, keeps the replicas identical and averages the running statistics', async () => {
     const idx = Array.from({ length: 64 }, (_, i) => i);

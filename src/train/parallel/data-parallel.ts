@@ -88,6 +88,7 @@ export class DataParallel {
     private readonly opt: Sgd,
     private readonly replicas: Replica[],
     readonly threads: number,
+    private readonly logitOffset: Float32Array | null = null,
   ) {
     const size = trainableVars(model).reduce((p, v) => p + v.size, 0);
     this.avg = new Float32Array(new SharedArrayBuffer(size * 4));
@@ -113,7 +114,7 @@ export class DataParallel {
     const momentum = opt.state();
     for (const r of replicas) r.post({ type: 'init', spec: full, weights, momentum });
     await Promise.all(replicas.map((r) => r.ready));
-    return new DataParallel(model, opt, replicas, threads);
+    return new DataParallel(model, opt, replicas, threads, spec.logitOffset ?? null);
   }
 
   /** One synchronous step on the whole batch. */
@@ -146,7 +147,7 @@ export class DataParallel {
       this.model,
       batch.subarray(0, bounds[1]! * per),
       labels.subarray(0, bounds[1]!),
-      { batchStats, out: this.mine },
+      { batchStats, out: this.mine, logitOffset: this.logitOffset },
     );
     const theirs = await Promise.all(pending);
     // The size-weighted mean of the shards' gradients, into the buffer every replica reads.

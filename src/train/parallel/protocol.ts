@@ -9,6 +9,8 @@ export interface ReplicaSpec {
   momentum: number;
   weightDecay: number;
   backend: string;
+  /** The stage-1 loss's per-class logit offset [C] (balanced softmax, logit adjustment); none for CE. */
+  logitOffset?: Float32Array | null;
 }
 
 /**

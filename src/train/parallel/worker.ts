@@ -16,6 +16,7 @@ const port = parentPort!;
 let model: Model | null = null;
 let opt: Sgd | null = null;
 let shared: SharedBuffers | null = null;
+let logitOffset: Float32Array | null = null;
 
 const send = (m: FromWorker) => port.postMessage(m);
 
@@ -30,6 +31,7 @@ async function handle(msg: ToWorker): Promise<void> {
       loadModelArrays(model, msg.weights, 'data-parallel init');
       opt = new Sgd({ momentum: msg.spec.momentum, weightDecay: msg.spec.weightDecay });
       opt.loadState(msg.momentum);
+      logitOffset = msg.spec.logitOffset ?? null;
       send({ type: 'ready' });
       break;
     case 'buffers':
@@ -41,6 +43,7 @@ async function handle(msg: ToWorker): Promise<void> {
       const r = computeGrads(model!, s.batch.subarray(0, msg.count * per), s.labels.subarray(0, msg.count), {
         batchStats: msg.batchStats,
         out: s.grads,
+        logitOffset,
       });
       send({ type: 'grads', id: msg.id, loss: r.loss, correct: r.correct });
       break;

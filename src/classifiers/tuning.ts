@@ -1,0 +1,94 @@
+/**
+ * Choosing a method's parameter on the balanced validation set (never the test set), keeping the
+ * whole sweep for the report. Shared by every method with a `tuning` entry (tau-norm's tau, logit
+ * adjustment's tau).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { splitAccuracies } from '../eval/metrics.ts';
+import type { ShotThresholds } from '../eval/shot-splits.ts';
+import type { FeatureSet, FeatureSplit } from '../features/feature-set.ts';
+import { linearLogits } from './linear-ops.ts';
+import type { Stage2Context, SweepPoint, TunedParam, TuningSpec } from './types.ts';
+
+/** 0, 0.1, ..., 2.0: the paper's tau grid (METHOD.md). */
+export const UNIT_GRID_0_2 = Array.from({ length: 21 }, (_, i) => Math.round(i * 10) / 100);
+
+/** Per value of the parameter, a column-wise affine map of base logits: z[:, c] * scale[c] + shift[c]. */
+export type ColumnMap = (value: number) => { scale?: Float32Array; shift?: Float32Array };
+
+/**
+ * The sweep of a method whose logits are base logits f W^T + b, rescaled and shifted per class by
+ * the parameter: one matrix product per split, then a cheap column map and argmax per value.
+ */
+export function columnSweep(
+  fs: FeatureSet,
+  layer: { weight: Float32Array; bias: Float32Array | null },
+  grid: readonly number[],
+  map: ColumnMap,
+  thresholds?: ShotThresholds,
+): SweepPoint[] {
+  const C = fs.numClasses;
+  const on = (sp: FeatureSplit) => {
+    const n = sp.labels.length;
+    const z = tf.tensor2d(linearLogits(sp.features, n, fs.dim, layer.weight, layer.bias, C), [n, C]); // [n, C]
+    try {
+      return grid.map((v) => {
+        const { scale, shift } = map(v);
+        const p = tf.tidy(() => {
+          let y: tf.Tensor = z;
+          if (scale) y = tf.mul(y, tf.tensor1d(scale));
+          if (shift) y = tf.add(y, tf.tensor1d(shift));
+          return tf.argMax(y, 1); // [n]
+        });
+        const pred = p.dataSync() as Int32Array;
+        p.dispose();
+        return splitAccuracies(pred, sp.labels, C, fs.trainCounts, thresholds);
+      });
+    } finally {
+      z.dispose();
+    }
+  };
+  const val = fs.val && fs.val.labels.length > 0 ? on(fs.val) : null;
+  const test = on(fs.test);
+  return grid.map((value, i) => ({ value, val: val ? val[i]! : null, test: test[i]! }));
+}
+
+/**
+ * The value to use: the one given, else the best validation accuracy of the sweep (ties go to the
+ * first in the grid), else the spec's fallback with a warning.
+ */
+export function choose(
+  method: string,
+  spec: TuningSpec,
+  sweep: SweepPoint[],
+  given: number | undefined,
+  warn?: (message: string) => void,
+): TunedParam {
+  if (given !== undefined) return { param: spec.param, value: given, chosenOn: 'given', sweep };
+  if (sweep.length > 0 && sweep[0]!.val !== null) {
+    let best = sweep[0]!;
+    for (const p of sweep) if (p.val!.overall > best.val!.overall) best = p;
+    return { param: spec.param, value: best.value, chosenOn: 'val', sweep };
+  }
+  warn?.(`${method}: no validation set to choose ${spec.param} on; using ${spec.param} = ${spec.fallback}`);
+  return { param: spec.param, value: spec.fallback, chosenOn: 'default', sweep };
+}
+
+/** Options of a method tuning one parameter tau on validation (tau-norm, logit adjustment). */
+export interface TauTuningOptions {
+  /** A fixed tau (skips the choice on the validation set). */
+  tau?: number;
+  grid?: readonly number[];
+  thresholds?: ShotThresholds;
+  /** Called when tau must be chosen but there is no validation set (the fallback is used then). */
+  warn?: (message: string) => void;
+}
+
+/** A registry entry's tuning options: the given tau, and the context's thresholds and warn. */
+export function tauTuningOptions(ctx: Stage2Context, tau: number | undefined): TauTuningOptions {
+  return {
+    ...(tau !== undefined ? { tau } : {}),
+    ...(ctx.thresholds ? { thresholds: ctx.thresholds } : {}),
+    ...(ctx.warn ? { warn: ctx.warn } : {}),
+  };
+}
