@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { methodNames } from '../classifiers/registry.ts';
 import { expandInputs } from '../data/inputs.ts';
 import { exportModel } from '../deploy/export.ts';
@@ -87,6 +87,14 @@ export function registerPredictAndExport(program: Command): void {
       'folder for model.json, weights.bin, labels.json; an existing non-empty folder is refused without --force',
     )
     .option('--force', 'write into a non-empty --out folder (replacing model.json, weights.bin, labels.json)')
+    .addOption(
+      new Option(
+        '--format <format>',
+        'tfjs: a TensorFlow.js graph model (model.json + weights.bin); onnx: one model.onnx (input images [n, H, W, C] in [0, 1], outputs probabilities, logits, features), for ONNX-backbone runs too',
+      )
+        .choices(['tfjs', 'onnx'])
+        .default('tfjs'),
+    )
     .option('--json', 'print one JSON document')
     .addOption(backendOption())
     .action(
@@ -97,14 +105,15 @@ export function registerPredictAndExport(program: Command): void {
         force?: boolean;
         json?: boolean;
         backend?: string;
+        format: 'tfjs' | 'onnx';
       }) => {
         planRun('export', opts.out, { force: opts.force === true });
         await startBackend(opts.backend);
-        const r = exportModel(opts.run, opts.method, opts.out);
+        const r = exportModel(opts.run, opts.method, opts.out, opts.format);
         if (opts.json) printJson(r);
         else
           console.log(
-            `wrote ${r.files.map((f) => join(r.dir, f)).join(', ')}: input [n, ${r.inputShape.join(', ')}] in [0, 1], output probabilities [n, ${r.numClasses}]`,
+            `wrote ${r.files.map((f) => join(r.dir, f)).join(', ')}: input images [n, ${r.inputShape.join(', ')}] in [0, 1], output probabilities [n, ${r.numClasses}]`,
           );
       },
     );
