@@ -239,7 +239,7 @@ describe('retrain on a feature file from the command line', () => {
     assert.equal(e.code, 2);
     assert.match(
       e.stderr,
-      /backbone: unknown backbone; valid: resnet8, resnet20, resnet32, resnet10 \(got "vgg" from flags\)/,
+      /backbone: unknown backbone; valid: resnet8, resnet20, resnet32, resnet10, or onnx:PATH \(got "vgg" from flags\)/,
     );
     for (const x of [a, b, c, d, e]) assert.doesNotMatch(x.stderr, /\n\s+at /); // no stack traces
   });

@@ -236,3 +236,56 @@ describe('demo --seeds', () => {
     expectUserError(runCli(['demo', '--seeds', '0,x']), /--seeds expects integers >= 0/);
   });
 });
+
+describe('study over a partial grid, seeds and losses', () => {
+  it('runs every cell per seed, tabulates the means, and judges only the findings the grid supports', () => {
+    const out = join(tempDir(), 'study');
+    const grid = ['--method', 'joint,ncm,tau-norm', '--epochs', '1', ...TINY];
+    const r = runCli([
+      'study',
+      'samplers',
+      ...grid,
+      '--samplers',
+      'instance-balanced,class-balanced',
+      '--seeds',
+      '0,1',
+      '--out',
+      out,
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    // Finding 1 compares square-root and progressively-balanced sampling, which this grid lacks.
+    assert.deepEqual(
+      j.findings.map((f: { reproduced: boolean | null }) => f.reproduced === null),
+      [true, false, false, false, false],
+    );
+    assert.match(j.findings[0].evidence, /not judged: the study has no joint on square-root features/);
+    const ib = [0, 1].map((s) =>
+      JSON.parse(readFileSync(join(out, 'instance-balanced', `seed-${s}`, 'results.json'), 'utf8')),
+    );
+    const mean = (ib[0].methods[0].overall + ib[1].methods[0].overall) / 2;
+    const row = j.rows.find((x: string[]) => x[0] === 'instance-balanced' && x[1] === 'Joint');
+    assert.equal(row[2].split(' ± ')[0], mean.toFixed(1));
+    const study = JSON.parse(readFileSync(join(out, 'study.json'), 'utf8'));
+    assert.equal(study.cells.length, 2);
+
+    const l = runCli([
+      'study',
+      'samplers',
+      ...grid,
+      '--samplers',
+      'instance-balanced',
+      '--losses',
+      'ce,balanced-softmax',
+      '--out',
+      join(tempDir(), 'losses'),
+      '--json',
+    ]);
+    assert.equal(l.code, 0, l.stderr);
+    assert.deepEqual(
+      [...new Set(JSON.parse(l.stdout).rows.map((x: string[]) => x[0]))],
+      ['instance-balanced+ce', 'instance-balanced+balanced-softmax'],
+    );
+  });
+});

@@ -3,6 +3,7 @@
  * how progress is shown (always on stderr, so `--json` output on stdout stays one document).
  */
 import { Option } from 'commander';
+import { printableLines } from '../io/display.ts';
 
 export const backendOption = () =>
   new Option('--backend <name>', 'compute backend: tensorflow, wasm or cpu (default: best available)').env(
@@ -20,7 +21,7 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** Writes progress and notes to stderr. */
+/** Writes progress and notes to stderr; text from outside (file and class names) cannot drive the terminal. */
 export function note(message: string): void {
-  process.stderr.write(`${message}\n`);
+  process.stderr.write(`${printableLines(message)}\n`);
 }

@@ -7,7 +7,7 @@ import { loadRunData } from '../pipeline/stage1.ts';
 import { classCountChart } from '../report/charts.ts';
 import { writeChart } from '../report/render.ts';
 import { formatTable } from '../report/table.ts';
-import { printJson } from './common.ts';
+import { note, printJson } from './common.ts';
 import { addConfigOption, addDataOptions, addOutOptions, configFromFlags } from './options.ts';
 
 export function registerData(program: Command): void {
@@ -26,7 +26,7 @@ export function registerData(program: Command): void {
     .action(async (opts: Record<string, unknown>) => {
       const cfg = configFromFlags(DataConfigSchema.strict(), opts);
       const plan = planRun('data-summary', opts.out as string | undefined, { force: opts.force === true });
-      const d = await loadRunData(cfg);
+      const d = await loadRunData(cfg, { warn: (m) => note(`warning: ${m}`) });
       const thresholds = { many: cfg.manyThreshold, few: cfg.fewThreshold };
       const counts = d.trainCounts;
       const nonzero = counts.filter((n) => n > 0);

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.ts';
+import { printableLines } from '../io/display.ts';
 
 type Register = (program: Command) => void;
 
@@ -36,7 +37,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Register> 
     load: async () => (await import('./predict.ts')).registerPredictAndExport,
   },
   export: {
-    summary: 'write the model with a folded classifier as a TensorFlow.js graph model',
+    summary: 'write the model with a folded classifier as a TensorFlow.js graph model or ONNX',
     load: async () => (await import('./predict.ts')).registerPredictAndExport,
   },
   data: { summary: 'inspect data sets', load: async () => (await import('./data.ts')).registerData },
@@ -122,12 +123,12 @@ export async function main(argv: string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     if (err instanceof UserError) {
-      process.stderr.write(`longtail: ${err.message}\n`);
+      process.stderr.write(`longtail: ${printableLines(err.message)}\n`);
       return 2;
     }
     const fsMessage = fileSystemMessage(err);
     if (fsMessage !== null) {
-      process.stderr.write(`longtail: ${fsMessage}\n`);
+      process.stderr.write(`longtail: ${printableLines(fsMessage)}\n`);
       return 2;
     }
     process.stderr.write(

@@ -45,7 +45,7 @@ export function addDataOptions(cmd: Command): Command {
     )
     .option(
       '--data-dir <dir>',
-      'folder with the data set files (IDX for the MNISTs, binary batches for CIFAR)',
+      'folder with the data set files (IDX for the MNISTs, binary batches for CIFAR; imagefolder: train/, test/, val/)',
     )
     .option('--imbalance <IF>', 'imbalance factor n_max / n_min (default: 100)', num('--imbalance'))
     .option(
@@ -71,9 +71,15 @@ export function addDataOptions(cmd: Command): Command {
     .option('--val-list <file>', 'list: validation list file')
     .option('--test-list <file>', 'list: test list file')
     .option('--data-root <dir>', 'list: folder the list paths are relative to')
+    .option('--classes <file>', 'list: class names, one a line in label order (default: the names sorted)')
+    .option(
+      '--val-seed <n>',
+      'imagefolder without val/: seed of the validation images drawn from train/ (default: 0)',
+      num('--val-seed', true),
+    )
     .option(
       '--image-size <px>',
-      'list: square image side after resize and centre crop, 8-1024 (default: 64)',
+      'list, imagefolder: square image side after resize and centre crop, 8-1024 (default: 64)',
       num('--image-size', true),
     );
   addThresholdOptions(cmd);
@@ -97,7 +103,40 @@ export function addThresholdOptions(cmd: Command): Command {
 
 export function addTrainOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--backbone <name>', `backbone: ${BACKBONE_NAMES.join(', ')} (default: resnet8)`))
+    .addOption(
+      new Option(
+        '--backbone <name>',
+        `backbone: ${BACKBONE_NAMES.join(', ')}, or onnx:PATH (a frozen ONNX feature extractor: train then only extracts features) (default: resnet8)`,
+      ),
+    )
+    .option(
+      '--onnx-input-size <px>',
+      "ONNX backbone: square side it takes (default: its fixed size, else the images'); images are resized (bilinear)",
+      num('--onnx-input-size', true, 1),
+    )
+    .addOption(
+      new Option(
+        '--onnx-layout <layout>',
+        'ONNX backbone: input layout (default: guessed from its input shape)',
+      ).choices(['nchw', 'nhwc']),
+    )
+    .option(
+      '--onnx-mean <list>',
+      'ONNX backbone: per-channel mean subtracted from pixels in [0, 1], e.g. 0.485,0.456,0.406 (default: 0)',
+    )
+    .option(
+      '--onnx-std <list>',
+      'ONNX backbone: per-channel std divided by, e.g. 0.229,0.224,0.225 (default: 1)',
+    )
+    .option(
+      '--onnx-output <name>',
+      'ONNX backbone: the feature tensor (default: its first output); 4-D is average-pooled',
+    )
+    .option(
+      '--onnx-fc-weight <name>',
+      "ONNX backbone: initializer of its final linear layer's weight (the stage-1 classifier for joint, tau-norm, lws)",
+    )
+    .option('--onnx-fc-bias <name>', "ONNX backbone: initializer of its final linear layer's bias")
     .addOption(
       new Option(
         '--sampler <name>',

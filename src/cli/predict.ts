@@ -1,10 +1,11 @@
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { methodNames } from '../classifiers/registry.ts';
 import { expandInputs } from '../data/inputs.ts';
 import { exportModel } from '../deploy/export.ts';
 import { type FilePrediction, loadModel } from '../deploy/predict.ts';
 import { DataError } from '../errors.ts';
+import { printable } from '../io/display.ts';
 import { planRun } from '../io/run-folder.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
 import { num } from './options.ts';
@@ -54,8 +55,11 @@ export function registerPredictAndExport(program: Command): void {
           printJson({ run: opts.run, method: opts.method, predictions: results, errors: problems });
         else {
           for (const r of results) {
+            // File and class names are anyone's text: shown, never interpreted by the terminal.
             console.log(
-              `${r.file}: ${r.top.map((t) => `${t.name} ${(100 * t.probability).toFixed(1)}%`).join(', ')}`,
+              printable(
+                `${r.file}: ${r.top.map((t) => `${t.name} ${(100 * t.probability).toFixed(1)}%`).join(', ')}`,
+              ),
             );
           }
           for (const p of problems) note(`error: ${p}`);
@@ -84,6 +88,14 @@ export function registerPredictAndExport(program: Command): void {
       '-f, --force',
       'write into a non-empty --out folder (replacing model.json, weights.bin, labels.json)',
     )
+    .addOption(
+      new Option(
+        '--format <format>',
+        'tfjs: a TensorFlow.js graph model (model.json + weights.bin); onnx: one model.onnx (input images [n, H, W, C] in [0, 1], outputs probabilities, logits, features), for ONNX-backbone runs too',
+      )
+        .choices(['tfjs', 'onnx'])
+        .default('tfjs'),
+    )
     .option('--json', 'print one JSON document')
     .addOption(backendOption())
     .action(
@@ -94,14 +106,15 @@ export function registerPredictAndExport(program: Command): void {
         force?: boolean;
         json?: boolean;
         backend?: string;
+        format: 'tfjs' | 'onnx';
       }) => {
         planRun('export', opts.out, { force: opts.force === true });
         await startBackend(opts.backend);
-        const r = exportModel(opts.run, opts.method, opts.out);
+        const r = exportModel(opts.run, opts.method, opts.out, opts.format);
         if (opts.json) printJson(r);
         else
           console.log(
-            `wrote ${r.files.map((f) => join(r.dir, f)).join(', ')}: input [n, ${r.inputShape.join(', ')}] in [0, 1], output probabilities [n, ${r.numClasses}]`,
+            `wrote ${r.files.map((f) => join(r.dir, f)).join(', ')}: input images [n, ${r.inputShape.join(', ')}] in [0, 1], output probabilities [n, ${r.numClasses}]`,
           );
       },
     );

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { StudyConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { runSamplerStudy, STUDY_SAMPLERS } from '../pipeline/study.ts';
+import { type MeanStd, summariseSeeds } from '../report/seeds.ts';
 import { formatTable } from '../report/table.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
 import {
@@ -27,10 +28,19 @@ export function registerStudy(program: Command): void {
   addDataOptions(cmd);
   addTrainOptions(cmd);
   addStage2Options(cmd);
-  cmd.option(
-    '--samplers <list>',
-    `the stage-1 samplers to compare, comma-separated (default: ${STUDY_SAMPLERS.join(', ')}); findings are judged only where the grid supports them`,
-  );
+  cmd
+    .option(
+      '--samplers <list>',
+      `the stage-1 samplers to compare, comma-separated (default: ${STUDY_SAMPLERS.join(', ')}); findings are judged only where the grid supports them`,
+    )
+    .option(
+      '--losses <list>',
+      'stage-1 losses of the grid, comma-separated (ce, balanced-softmax, logit-adjusted; default: --loss alone); findings are judged on the first',
+    )
+    .option(
+      '--seeds <list>',
+      'seeds every cell of the grid runs with, e.g. 0,1,2 (tables: mean ± std; findings on the means)',
+    );
   addConfigOption(cmd);
   addOutOptions(cmd, 'study folder', 'runs/study-samplers-<time>');
   cmd
@@ -41,10 +51,20 @@ export function registerStudy(program: Command): void {
         throw new ConfigError(
           'study samplers runs each sampler of --samplers; --sampler / --sampler-q do not apply',
         );
-      const { samplers, ...rest } = opts;
+      const { samplers, losses, seeds, ...rest } = opts;
+      const list = (v: unknown) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()) : undefined);
+      const seedList = list(seeds)?.map((s) => {
+        const n = Number(s);
+        if (s === '' || !Number.isInteger(n) || n < 0)
+          throw new ConfigError(`--seeds expects integers >= 0 separated by commas, got '${String(seeds)}'`);
+        return n;
+      });
+      if (seedList && opts.seed !== undefined) throw new ConfigError('--seeds and --seed exclude each other');
       const cfg = configFromFlags(StudyConfigSchema.strict(), {
         ...rest,
-        ...(typeof samplers === 'string' ? { samplers: samplers.split(',').map((s) => s.trim()) } : {}),
+        ...(samplers !== undefined ? { samplers: list(samplers) } : {}),
+        ...(losses !== undefined ? { losses: list(losses) } : {}),
+        ...(seedList ? { seeds: seedList } : {}),
       });
       await startBackend(opts.backend as string | undefined);
       const cb = cliCallbacks();
@@ -54,18 +74,21 @@ export function registerStudy(program: Command): void {
       });
       cb.done();
       const outDir = r.runDir;
-      const rows = Object.entries(r.runs).flatMap(([s, run]) =>
-        run.methods.map((m) => [
-          s,
+      // Per cell of the grid and method: the mean over seeds (± the sample std with several seeds).
+      const cell = (v: MeanStd | null) =>
+        v === null ? '-' : v.n > 1 ? `${v.mean.toFixed(1)} ± ${v.std.toFixed(1)}` : v.mean.toFixed(1);
+      const rows = r.cells.flatMap((c) =>
+        summariseSeeds([...c.seeds], c.runs, []).methods.map((m) => [
+          c.key,
           m.label,
-          m.overall.toFixed(1),
-          m.many?.toFixed(1) ?? '-',
-          m.medium?.toFixed(1) ?? '-',
-          m.few?.toFixed(1) ?? '-',
+          cell(m.overall),
+          cell(m.many),
+          cell(m.medium),
+          cell(m.few),
         ]),
       );
       if (opts.json) return printJson({ runDir: outDir, findings: r.findings, rows });
-      console.log(formatTable(['stage-1 sampler', 'method', 'All', 'Many', 'Medium', 'Few'], rows, [0, 1]));
+      console.log(formatTable(['stage 1', 'method', 'All', 'Many', 'Medium', 'Few'], rows, [0, 1]));
       console.log('');
       for (const f of r.findings)
         console.log(

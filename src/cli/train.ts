@@ -72,7 +72,11 @@ export function registerTrain(program: Command): void {
           note(
             `best epoch ${s1.summary.bestEpoch}${s1.summary.bestValAcc === null ? '' : ` (validation ${s1.summary.bestValAcc.toFixed(1)}%)`}`,
           );
-          console.log(`joint classifier test top-1: ${(100 * test).toFixed(2)}%   run: ${s1.runDir}`);
+          console.log(
+            Number.isNaN(test)
+              ? `features saved (no stage-1 classifier)   run: ${s1.runDir}`
+              : `joint classifier test top-1: ${(100 * test).toFixed(2)}%   run: ${s1.runDir}`,
+          );
           console.log(`next: longtail retrain --run ${s1.runDir} --method all`);
         }
       } finally {

@@ -10,7 +10,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DATASET_NAMES } from '../data/registry.ts';
 import { ConfigError } from '../errors.ts';
-import { BACKBONE_NAMES } from '../models/registry.ts';
+import type { BackboneSpec } from '../models/backbone.ts';
+import { BACKBONE_NAMES, isOnnxSpec, ONNX_PREFIX } from '../models/registry.ts';
 import { SAMPLER_NAMES } from '../sampling/samplers.ts';
 
 /**
@@ -64,7 +65,11 @@ export const DataConfigSchema = z.object({
   valList: z.string().optional(),
   testList: z.string().optional(),
   dataRoot: z.string().optional(),
-  /** List files: the square side images are resized and cropped to. */
+  /** List files: a classes file (one name a line, in label order). */
+  classes: z.string().optional(),
+  /** Image folder without val/: seed of the validation images drawn from train/ (default 0). */
+  valSeed: z.number().int().min(0).optional(),
+  /** List files and image folders: the square side images are resized and cropped to. */
   imageSize: z.number().int().min(8).max(1024).optional(),
   download: z.boolean().optional(),
   manyThreshold: z.number().int().min(0).default(100),
@@ -73,8 +78,33 @@ export const DataConfigSchema = z.object({
 
 export type DataConfig = z.infer<typeof DataConfigSchema>;
 
+const numberList = z
+  .string()
+  .regex(
+    /^\s*-?[\d.e+-]+(\s*,\s*-?[\d.e+-]+)*\s*$/,
+    'expected comma-separated numbers, e.g. 0.485,0.456,0.406',
+  )
+  .refine((v) => v.split(',').every((x) => Number.isFinite(Number(x))), 'expected comma-separated numbers');
+
 export const TrainConfigSchema = DataConfigSchema.extend({
-  backbone: names(BACKBONE_NAMES, 'backbone').default('resnet8'),
+  /** A registry name, or `onnx:PATH` (a frozen ONNX feature extractor: `train` then only extracts features). */
+  backbone: z
+    .string()
+    .refine((v) => BACKBONE_NAMES.includes(v as never) || (isOnnxSpec(v) && v.length > ONNX_PREFIX.length), {
+      message: `unknown backbone; valid: ${BACKBONE_NAMES.join(', ')}, or ${ONNX_PREFIX}PATH`,
+    })
+    .default('resnet8'),
+  /** ONNX backbone: the square side the model takes (default its fixed size, else the images'). */
+  onnxInputSize: z.number().int().min(1).max(4096).optional(),
+  onnxLayout: z.enum(['nchw', 'nhwc']).optional(),
+  /** Per-channel mean and std subtracted / divided after scaling to [0, 1], comma-separated. */
+  onnxMean: numberList.optional(),
+  onnxStd: numberList.optional(),
+  /** The feature output (default the first); 4-D outputs are average-pooled. */
+  onnxOutput: z.string().min(1).optional(),
+  /** Initializers of the model's final linear layer (the stage-1 classifier for Joint, tau-norm, LWS). */
+  onnxFcWeight: z.string().min(1).optional(),
+  onnxFcBias: z.string().min(1).optional(),
   sampler: names(SAMPLER_NAMES, 'sampler').default('instance-balanced'),
   samplerQ: z.number().min(0).max(1).optional(),
   epochs: z.number().int().positive().default(30),
@@ -94,6 +124,28 @@ export const TrainConfigSchema = DataConfigSchema.extend({
 });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+
+const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map(Number));
+
+/** The backbone a configuration names, with its options (the ONNX flags, and `threads` for onnxruntime). */
+export function backboneSpec(cfg: TrainConfig): BackboneSpec {
+  if (!isOnnxSpec(cfg.backbone)) return { name: cfg.backbone };
+  const options = {
+    path: cfg.backbone.slice(ONNX_PREFIX.length),
+    inputSize: cfg.onnxInputSize,
+    layout: cfg.onnxLayout,
+    mean: list(cfg.onnxMean),
+    std: list(cfg.onnxStd),
+    output: cfg.onnxOutput,
+    fcWeight: cfg.onnxFcWeight,
+    fcBias: cfg.onnxFcBias,
+    threads: cfg.threads,
+  };
+  return {
+    name: 'onnx',
+    options: Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  };
+}
 
 /**
  * Stage 2: the methods, the settings every trained head shares, and each method's own settings,
@@ -144,6 +196,10 @@ export type RetrainConfig = z.infer<typeof RetrainConfigSchema>;
 export const StudyConfigSchema = withMethodSettings(
   PipelineShape.omit({ sampler: true, samplerQ: true }).extend({
     samplers: z.array(z.string()).min(1).optional(),
+    /** Stage-1 losses of the grid (default: the `loss` setting alone). */
+    losses: z.array(z.enum(LOSS_NAMES)).min(1).optional(),
+    /** Seeds each cell of the grid runs with (default: the `seed` setting alone). */
+    seeds: z.array(z.number().int().min(0)).min(1).optional(),
   }),
 );
 export type StudyConfig = z.infer<typeof StudyConfigSchema>;

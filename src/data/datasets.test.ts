@@ -243,7 +243,10 @@ describe('image list files', () => {
     writeFileSync(f, 'a.jpg 0\nb.jpg\n');
     assert.throws(() => parseImageList(f), new RegExp(`${f}:2: expected 'relative/path label'`));
     writeFileSync(f, 'a.jpg 0\nb.jpg x1\n');
-    assert.throws(() => parseImageList(f), new RegExp(`${f}:2: label 'x1' is not a non-negative integer`));
+    assert.throws(
+      () => parseImageList(f),
+      new RegExp(`${f}:2: label 'x1' is a class name but line 1's \\('0'\\) is an integer`),
+    );
     writeFileSync(f, 'a.jpg 0\n\nb.jpg 7\n');
     assert.throws(() => parseImageList(f, 3), new RegExp(`${f}:3: label 7 is out of range 0..2`));
     writeFileSync(f, 'dir with space/a b.jpg 2\n');

@@ -8,7 +8,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { DataError } from '../errors.ts';
 import { errCode, notRegularMessage, resolveInside } from '../io/safe-path.ts';
-import { parseImageList } from './image-list.ts';
+import { readImageList } from './image-list.ts';
 
 export const IMAGE_EXT = new Set([
   '.png',
@@ -54,7 +54,7 @@ export function expandInputs(inputs: string[]): { files: string[]; problems: str
       for (const f of imgs) add(f, f);
     } else if (s.isFile() && extname(input).toLowerCase() === '.txt') {
       const base = dirname(input);
-      for (const e of parseImageList(input)) {
+      for (const e of readImageList(input)) {
         const where = `${input}:${e.line}`;
         try {
           resolveInside(base, e.path, where);

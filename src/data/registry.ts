@@ -4,6 +4,7 @@ import { checkName } from '../registry.ts';
 import { loadCifarLt } from './cifar.ts';
 import { downloadCifar } from './download.ts';
 import { loadMnistLt } from './fashion-mnist.ts';
+import { loadImageFolder } from './image-folder.ts';
 import { type LoadListOptions, loadListDataset } from './image-list.ts';
 import type { LongTailDataset } from './types.ts';
 
@@ -22,11 +23,17 @@ export interface DatasetOptions {
   valList?: string;
   testList?: string;
   dataRoot?: string;
-  /** Square side for list-file images. */
+  /** List files: a classes file (one name a line, in label order). */
+  classes?: string;
+  /** Image folder without val/: seed of the validation images drawn from train/. */
+  valSeed?: number;
+  /** Square side for list and image-folder images. */
   imageSize?: number;
   /** CIFAR: download the official archive into --data-dir when its files are not there. */
   download?: boolean;
   onProgress?: LoadListOptions['onProgress'];
+  /** Told what a loader skipped (e.g. files in an image folder that are not images). */
+  onWarning?: (message: string) => void;
 }
 
 function need(value: string | undefined, flag: string, dataset: string): string {
@@ -77,8 +84,22 @@ export const DATASETS = {
         testList: need(o.testList, '--test-list', 'list'),
         dataRoot: need(o.dataRoot ?? o.dataDir, '--data-root', 'list'),
         ...(o.valList ? { valList: o.valList } : {}),
+        ...(o.classes ? { classesFile: o.classes } : {}),
         ...(o.imageSize ? { imageSize: o.imageSize } : {}),
         ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      }),
+  },
+  imagefolder: {
+    description:
+      'your own images: --data-dir with train/, test/ (and optionally val/), one subfolder per class (ImageFolder layout)',
+    load: async (o: DatasetOptions) =>
+      loadImageFolder({
+        dataDir: need(o.dataDir, '--data-dir', 'imagefolder'),
+        ...(o.valPerClass !== undefined ? { valPerClass: o.valPerClass } : {}),
+        ...(o.valSeed !== undefined ? { valSeed: o.valSeed } : {}),
+        ...(o.imageSize ? { imageSize: o.imageSize } : {}),
+        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+        ...(o.onWarning ? { onWarning: o.onWarning } : {}),
       }),
   },
 } as const;

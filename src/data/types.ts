@@ -14,7 +14,20 @@ export interface ImageSet {
 export type LongTailProfile =
   | { kind: 'exponential'; maxPerClass: number; imbalance: number }
   | { kind: 'pareto'; alpha: number; minPerClass: number; maxPerClass: number; seed: number }
-  | { kind: 'given' };
+  | { kind: 'given'; validation?: HeldOutValidation };
+
+/**
+ * A validation set drawn from the training images (an image folder without `val/`), recorded so
+ * that results say which images were held out: `perClass` images of each class, chosen by `seed`.
+ */
+export interface HeldOutValidation {
+  /** The split folder they were drawn from, e.g. `train/`. */
+  from: string;
+  perClass: number;
+  seed: number;
+  /** The held-out images, relative to the data folder, by class (label order), then by code point. */
+  files: string[];
+}
 
 export interface LongTailDataset {
   /** Registry name, e.g. `fashion-mnist-lt`. */

@@ -8,8 +8,39 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { isOnnxBackbone } from '../models/onnx-backbone.ts';
 import { GraphBuilder, isExportable } from './graph.ts';
-import { loadModel } from './predict.ts';
+import { onnxBackboneWithHead, resnetToOnnx } from './onnx-export.ts';
+import { type LoadedModel, loadModel } from './predict.ts';
+
+export type ExportFormat = 'tfjs' | 'onnx';
+
+/** The model as one ONNX file (model.onnx) and labels.json. */
+function exportOnnx(m: LoadedModel, runDir: string, method: string, outDir: string): ExportResult {
+  const inputShape = m.inputShape as [number, number, number];
+  const numClasses = m.folded.bias.length;
+  const b = m.model.backbone;
+  const head = { ...m.folded, classNames: m.classNames, method };
+  let bytes: Uint8Array;
+  if (isOnnxBackbone(b))
+    bytes = onnxBackboneWithHead(
+      b.modelBytes,
+      b.preprocess,
+      b.output,
+      b.outputRank,
+      inputShape,
+      b.featureDim,
+      head,
+      runDir,
+    );
+  else if (isExportable(b)) bytes = resnetToOnnx(b.exportGraph, inputShape, b.featureDim, head, runDir);
+  else
+    throw new ConfigError(`${runDir}: backbone ${b.name} cannot be exported (it cannot describe its layers)`);
+  mkdirSync(outDir, { recursive: true });
+  writeFileAtomic(join(outDir, 'model.onnx'), bytes);
+  writeJsonAtomic(join(outDir, 'labels.json'), m.classNames);
+  return { dir: outDir, files: ['model.onnx', 'labels.json'], inputShape, numClasses };
+}
 
 export interface ExportResult {
   dir: string;
@@ -18,15 +49,21 @@ export interface ExportResult {
   numClasses: number;
 }
 
-export function exportModel(runDir: string, method: string, outDir: string): ExportResult {
+export function exportModel(
+  runDir: string,
+  method: string,
+  outDir: string,
+  format: ExportFormat = 'tfjs',
+): ExportResult {
   const m = loadModel(runDir, { method });
   try {
+    if (format === 'onnx') return exportOnnx(m, runDir, method, outDir);
     const [H, W, C] = m.inputShape;
     const numClasses = m.folded.bias.length;
     const backbone = m.model.backbone;
     if (!isExportable(backbone)) {
       throw new ConfigError(
-        `${runDir}: backbone ${backbone.name} cannot be exported as a TensorFlow.js graph (it cannot describe its layers)`,
+        `${runDir}: backbone ${backbone.name} cannot be exported as a TensorFlow.js graph (it cannot describe its layers)${isOnnxBackbone(backbone) ? '; use --format onnx' : ''}`,
       );
     }
     const d = backbone.featureDim;

@@ -10,12 +10,12 @@ import type { FeatureTransform, FoldedLinear, Stage2Classifier } from '../classi
 import { type ArraysToWrite, readNpz, writeNpz } from '../data/npy.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
-import { fileSha256, RUN_FILES, runFile } from '../io/run-folder.ts';
+import { backboneIdentityFile, fileSha256, RUN_FILES, runFile } from '../io/run-folder.ts';
 
 export interface FoldedRecord {
   /** Folder holding the stage-1 model (best.npz, config.json), relative to this run; null for a feature-file run. */
   stage1Run: string | null;
-  /** SHA-256 of the stage-1 run's best.npz these classifiers were trained on (null for a feature file). */
+  /** SHA-256 of the backbone's identity file these classifiers were trained on: the stage-1 run's best.npz, or its .onnx (null for a feature file). */
   backboneSha256: string | null;
   classNames: string[];
   dim: number;
@@ -109,7 +109,7 @@ export function loadFolded(runDir: string, method: string): LoadedFolded {
   }
   const stage1Dir = record.stage1Run === null ? null : resolve(dir, record.stage1Run);
   if (stage1Dir !== null && record.backboneSha256 !== null) {
-    const best = runFile(stage1Dir, 'best');
+    const best = backboneIdentityFile(stage1Dir);
     const now = existsSync(best) ? fileSha256(best) : 'missing';
     if (now !== record.backboneSha256) {
       throw new DataError(

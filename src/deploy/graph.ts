@@ -19,6 +19,21 @@ export interface Exportable {
   exportGraph: DescribeGraph;
 }
 
+/** Evaluation-mode batch norm as a per-channel affine map: y = x * scale + shift. */
+export function foldedBatchNorm(bn: BatchNorm): { scale: Float32Array; shift: Float32Array } {
+  const gamma = bn.gamma.dataSync();
+  const beta = bn.beta.dataSync();
+  const mean = bn.runningMean.dataSync();
+  const variance = bn.runningVar.dataSync();
+  const scale = new Float32Array(gamma.length);
+  const shift = new Float32Array(gamma.length);
+  for (let o = 0; o < gamma.length; o++) {
+    scale[o] = gamma[o]! / Math.sqrt(variance[o]! + BN_EPS);
+    shift[o] = beta[o]! - mean[o]! * scale[o]!;
+  }
+  return { scale, shift };
+}
+
 export function isExportable<B extends Backbone>(b: B): b is B & Exportable {
   return typeof (b as Partial<Exportable>).exportGraph === 'function';
 }
@@ -77,16 +92,7 @@ export class GraphBuilder implements GraphSink {
   convBn(x: string, c: Conv, bn: BatchNorm, relu: boolean): string {
     const w = c.w.dataSync() as Float32Array; // [kh, kw, ci, co]
     const [kh, kw, ci, co] = c.w.shape as [number, number, number, number];
-    const gamma = bn.gamma.dataSync();
-    const beta = bn.beta.dataSync();
-    const mean = bn.runningMean.dataSync();
-    const variance = bn.runningVar.dataSync();
-    const scale = new Float32Array(co);
-    const shift = new Float32Array(co);
-    for (let o = 0; o < co; o++) {
-      scale[o] = gamma[o]! / Math.sqrt(variance[o]! + BN_EPS);
-      shift[o] = beta[o]! - mean[o]! * scale[o]!;
-    }
+    const { scale, shift } = foldedBatchNorm(bn);
     const wf = new Float32Array(w.length);
     for (let i = 0; i < w.length; i++) wf[i] = w[i]! * scale[i % co]!;
     const p = typeof c.pad === 'number' ? c.pad : 0;

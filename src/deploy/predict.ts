@@ -58,7 +58,7 @@ export function loadModel(runDir: string, { method = 'crt' }: { method?: string 
   const f = loadFolded(runDir, method);
   if (f.stage1Dir === null) {
     throw new ConfigError(
-      `${runDir}: stage 2 ran on a feature file, so there is no backbone to predict with; use a run of \`longtail demo\` or \`longtail retrain --run\``,
+      `${runDir}: stage 2 ran on a feature file, so there is no backbone to predict with; use a run of \`longtail demo\` or \`longtail retrain --run\` (an ONNX backbone: \`longtail train --backbone onnx:FILE\` first)`,
     );
   }
   const model = loadStage1Model(f.stage1Dir);

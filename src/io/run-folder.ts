@@ -46,6 +46,11 @@ export const RUN_FILES = {
   charts: 'charts',
   /** Where `retrain --run X` keeps its results and classifiers, inside X. */
   stage2: 'stage2',
+  /**
+   * A run whose backbone lives outside it (an ONNX file): how to build it, the file and its
+   * SHA-256. Its presence replaces best.npz as the backbone's identity.
+   */
+  backbone: 'backbone.json',
   /** Held while a command writes the folder. */
   lock: '.longtail.lock',
 } as const;
@@ -229,7 +234,39 @@ export function openRun(plan: RunPlan): RunFolder {
   return { dir, path: (f) => runFile(dir, f), release: lock.release };
 }
 
-/** SHA-256 of a file, hex: the identity of a backbone (its best.npz) that stage-2 results record. */
+/** What backbone.json holds. */
+export interface ExternalBackbone {
+  /** The registry spec that rebuilds it ({ name: 'onnx', options: { path, ... } }). */
+  spec: { name: string; options: Record<string, unknown> };
+  /** The file whose bytes are the backbone (absolute path). */
+  file: string;
+  sha256: string;
+  inputShape: [number, number, number];
+  numClasses: number;
+}
+
+export function readExternalBackbone(dir: string): ExternalBackbone | null {
+  const p = runFile(dir, 'backbone');
+  if (!existsSync(p)) return null;
+  try {
+    const v = JSON.parse(readFileSync(p, 'utf8')) as ExternalBackbone;
+    if (typeof v.file !== 'string' || typeof v.sha256 !== 'string' || typeof v.spec?.name !== 'string')
+      throw new Error('needs spec, file, sha256');
+    return v;
+  } catch (e) {
+    throw new ConfigError(`${p}: not a longtail backbone record (${(e as Error).message.split('\n')[0]})`);
+  }
+}
+
+/**
+ * The backbone's identity file of a stage-1 run: its best.npz, or for an external backbone the
+ * file backbone.json names (an .onnx). Stage-2 results record its SHA-256.
+ */
+export function backboneIdentityFile(dir: string): string {
+  return readExternalBackbone(dir)?.file ?? runFile(dir, 'best');
+}
+
+/** SHA-256 of a file, hex: the identity of a backbone (its best.npz or .onnx) that stage-2 results record. */
 export function fileSha256(path: string): string {
   const h = createHash('sha256');
   const fd = openSync(path, 'r');

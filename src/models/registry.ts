@@ -8,6 +8,7 @@ import { ConfigError } from '../errors.ts';
 import { createRng } from '../random/rng.ts';
 import { checkName } from '../registry.ts';
 import type { Backbone, BackboneSpec } from './backbone.ts';
+import { createOnnxBackbone } from './onnx-backbone.ts';
 import { cifarResNet, resnet10 } from './resnet.ts';
 
 type Shape = readonly [number, number, number];
@@ -16,6 +17,8 @@ interface BackboneEntry {
   readonly description: string;
   /** The entry's options; `.strict()`, so unknown keys are refused. */
   readonly options: z.ZodObject;
+  /** Weights come from a file named in the options (`onnx:PATH`), not from the seed. */
+  readonly fromFile?: boolean;
   /** Builds the backbone for images of `inputShape`; `options` have passed `options`. */
   create(options: never, inputShape: Shape, seed: number): Backbone;
 }
@@ -23,6 +26,7 @@ interface BackboneEntry {
 /** An entry whose `create` is typed by its own options schema. */
 const entry = <S extends z.ZodObject>(e: {
   description: string;
+  fromFile?: boolean;
   options: S;
   create: (options: z.infer<S>, inputShape: Shape, seed: number) => Backbone;
 }) => e;
@@ -58,10 +62,36 @@ export const BACKBONES = {
       return resnet10({ inputShape: s, rng: createRng(seed, 0xb0b) });
     },
   }),
+  onnx: entry({
+    fromFile: true,
+    description:
+      'a frozen feature extractor from an ONNX file (`--backbone onnx:PATH`), run by onnxruntime-node; not trainable',
+    options: z
+      .object({
+        path: z.string().min(1),
+        inputSize: z.number().int().min(1).max(4096).optional(),
+        layout: z.enum(['nchw', 'nhwc']).optional(),
+        mean: z.array(z.number()).min(1).optional(),
+        std: z.array(z.number()).min(1).optional(),
+        output: z.string().min(1).optional(),
+        fcWeight: z.string().min(1).optional(),
+        fcBias: z.string().min(1).optional(),
+        threads: z.number().int().min(1).optional(),
+      })
+      .strict(),
+    create: (o, s) => createOnnxBackbone(o, s),
+  }),
 } as const satisfies Record<string, BackboneEntry>;
 
 export type BackboneName = keyof typeof BACKBONES;
-export const BACKBONE_NAMES = Object.keys(BACKBONES) as BackboneName[];
+/** Backbones built from a seed alone (every entry but the file-backed `onnx:PATH`). */
+export const BACKBONE_NAMES = (Object.keys(BACKBONES) as BackboneName[]).filter(
+  (k) => !(BACKBONES[k] as BackboneEntry).fromFile,
+);
+
+/** `onnx:PATH` names an ONNX file as the backbone. */
+export const ONNX_PREFIX = 'onnx:';
+export const isOnnxSpec = (name: string): boolean => name.startsWith(ONNX_PREFIX);
 
 export function checkBackboneName(name: string): BackboneName {
   return checkName(BACKBONES, 'backbone', name);
@@ -85,7 +115,12 @@ export function checkBackboneOptions(name: BackboneName, options: Record<string,
 
 /** Builds a backbone for images of [height, width, channels]; weights from the seed. */
 export function createBackbone(spec: string | BackboneSpec, inputShape: Shape, seed: number): Backbone {
-  const { name, options } = typeof spec === 'string' ? { name: spec, options: {} } : spec;
+  const { name, options } =
+    typeof spec === 'string'
+      ? isOnnxSpec(spec)
+        ? { name: 'onnx', options: { path: spec.slice(5) } }
+        : { name: spec, options: {} }
+      : spec;
   if (!(inputShape[2] >= 1)) throw new ConfigError(`images need at least one channel, got ${inputShape[2]}`);
   const key = checkBackboneName(name);
   const e: BackboneEntry = BACKBONES[key];

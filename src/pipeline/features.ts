@@ -1,10 +1,12 @@
 /** From a stage-1 model and its data set to a FeatureSet (and an augmented training source). */
 import type { TrainFeatureSource } from '../classifiers/types.ts';
 import type { LongTailDataset } from '../data/types.ts';
+import { ConfigError } from '../errors.ts';
 import { extractFeatures } from '../features/extract.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
 import { forwardFeatures } from '../models/forward.ts';
 import type { Model } from '../models/model.ts';
+import { isOnnxBackbone } from '../models/onnx-backbone.ts';
 import { createRng } from '../random/rng.ts';
 import { type Augmentation, makeBatch } from '../train/augment.ts';
 
@@ -21,6 +23,22 @@ export function featuresFromModel(
       labels: set.labels,
     };
   };
+  const bb = model.backbone;
+  let classifier: FeatureSet['classifier'] = {
+    weight: (model.head.weight.dataSync() as Float32Array).slice(),
+    bias: (model.head.bias.dataSync() as Float32Array).slice(),
+  };
+  if (isOnnxBackbone(bb)) {
+    // An ONNX backbone's classifier is the model's own final layer, when named; else none.
+    classifier = null;
+    if (bb.classifier) {
+      if (bb.classifier.numClasses !== data.classNames.length)
+        throw new ConfigError(
+          `--onnx-fc-weight: ${bb.path}'s classifier has ${bb.classifier.numClasses} classes, the data set ${data.classNames.length}`,
+        );
+      classifier = { weight: bb.classifier.weight, bias: bb.classifier.bias };
+    }
+  }
   return {
     dim: model.backbone.featureDim,
     numClasses: data.classNames.length,
@@ -29,10 +47,7 @@ export function featuresFromModel(
     train: run('train')!,
     val: run('val'),
     test: run('test')!,
-    classifier: {
-      weight: (model.head.weight.dataSync() as Float32Array).slice(),
-      bias: (model.head.bias.dataSync() as Float32Array).slice(),
-    },
+    classifier,
   };
 }
 

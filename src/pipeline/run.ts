@@ -27,7 +27,15 @@ import { ConfigError, DataError } from '../errors.ts';
 import { type ShotThresholds, shotSplits } from '../eval/shot-splits.ts';
 import { type FeatureSet, loadFeatureFile } from '../features/feature-set.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
-import { assertNotLocked, fileSha256, openRun, planRun, type RunFolder, runFile } from '../io/run-folder.ts';
+import {
+  assertNotLocked,
+  backboneIdentityFile,
+  fileSha256,
+  openRun,
+  planRun,
+  type RunFolder,
+  runFile,
+} from '../io/run-folder.ts';
 import { disposeModel, type Model } from '../models/model.ts';
 import { type RunResults, RunResultsSchema } from '../report/results.ts';
 import { writeReport } from '../report/write.ts';
@@ -159,6 +167,7 @@ async function stage2AndReport(
       splits: shotSplits(fs.trainCounts, input.thresholds),
       thresholds: input.thresholds,
       source: input.source,
+      ...(input.data ? { profile: { ...input.data.profile } } : {}),
     },
     // With each method's settings as it ran them (its defaults included).
     config: {
@@ -235,7 +244,7 @@ export async function runPipeline(
           datasetName: data.name,
           source: data.source,
           stage1: s1.summary,
-          stage1Run: { dir: folder.dir, backboneSha256: fileSha256(folder.path('best')) },
+          stage1Run: { dir: folder.dir, backboneSha256: fileSha256(backboneIdentityFile(folder.dir)) },
           seconds: { ...s1.seconds, start },
           warnings,
         },
@@ -290,7 +299,7 @@ export async function loadStage1Run(dir: string, cb: PipelineCallbacks = {}): Pr
       `${dir}: stage 1 stopped after epoch ${p.done} of ${config.epochs}; finish it with \`longtail train --resume ${dir}\` first`,
     );
   }
-  const best = runFile(dir, 'best');
+  const best = backboneIdentityFile(dir);
   const backboneSha256 = fileSha256(best);
   const data = await loadRunData(config, cb);
   const model = loadStage1Model(dir);

@@ -3,7 +3,9 @@
  * that is opened only after every input has been validated; and the rules for resuming one.
  */
 import os from 'node:os';
+import { resolve } from 'node:path';
 import {
+  backboneSpec,
   COMMAND_SCHEMAS,
   type DataConfig,
   readRunConfig,
@@ -15,8 +17,17 @@ import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError } from '../errors.ts';
 import { type FeatureSet, saveFeatureFile } from '../features/feature-set.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
-import { openRun, planRun, RUN_FILES, type RunFolder, runFile } from '../io/run-folder.ts';
+import {
+  type ExternalBackbone,
+  fileSha256,
+  openRun,
+  planRun,
+  RUN_FILES,
+  type RunFolder,
+  runFile,
+} from '../io/run-folder.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
+import { isOnnxSpec } from '../models/registry.ts';
 import type { RunResults } from '../report/results.ts';
 import { ACCURACY_UNIT } from '../train/epoch.ts';
 import { type EpochRecord, type JointConfig, trainJoint } from '../train/joint.ts';
@@ -37,6 +48,8 @@ export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): 
     'valList',
     'testList',
     'dataRoot',
+    'classes',
+    'valSeed',
     'imageSize',
   ] as const;
   const opts = Object.fromEntries(keys.filter((k) => cfg[k] !== undefined).map((k) => [k, cfg[k]]));
@@ -44,6 +57,7 @@ export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): 
     ...opts,
     ...(cfg.download ? { download: true } : {}),
     onProgress: (d, t) => cb.onFeatures?.('decoding images', d, t),
+    ...(cb.warn ? { onWarning: cb.warn } : {}),
   });
 }
 
@@ -77,7 +91,9 @@ export function jointConfigOf(cfg: TrainConfig): JointConfig {
  */
 export function checkModelFits(cfg: TrainConfig, data: LongTailDataset): void {
   const t = data.train;
-  disposeModel(createModel(cfg.backbone, [t.height, t.width, t.channels], data.classNames.length, cfg.seed));
+  disposeModel(
+    createModel(backboneSpec(cfg), [t.height, t.width, t.channels], data.classNames.length, cfg.seed),
+  );
 }
 
 export type Stage1Summary = NonNullable<RunResults['stage1']>;
@@ -98,6 +114,7 @@ export async function stage1InFolder(
   folder: RunFolder,
   opts: { resume?: boolean } & PipelineCallbacks = {},
 ): Promise<Stage1Output> {
+  if (isOnnxSpec(cfg.backbone)) return saveExtraction(extractWithOnnx(cfg, data, opts), folder);
   if (data.val === null)
     opts.warn?.(`${data.name} has no validation set: the last epoch is kept and tau falls back to 1`);
   opts.onPhase?.(
@@ -139,6 +156,73 @@ export async function stage1InFolder(
 }
 
 /**
+ * "Stage 1" with a frozen ONNX backbone: no training, only features (train, val, test) and the
+ * backbone's identity (backbone.json: how to rebuild it, the .onnx file and its SHA-256), so
+ * `retrain --run`, `predict --run` and `export --run` work on the folder as on a trained run.
+ */
+interface Extraction {
+  data: LongTailDataset;
+  model: Model;
+  features: FeatureSet;
+  record: ExternalBackbone;
+  seconds: number;
+}
+
+/** Features through the ONNX backbone, before any folder is touched (a NaN output fails here). */
+function extractWithOnnx(cfg: TrainConfig, data: LongTailDataset, opts: PipelineCallbacks): Extraction {
+  const t = data.train;
+  const spec = backboneSpec(cfg);
+  const file = resolve(String(spec.options!.path));
+  const sha256 = fileSha256(file);
+  const inputShape: [number, number, number] = [t.height, t.width, t.channels];
+  const model = createModel(
+    { name: 'onnx', options: { ...spec.options, path: file } },
+    inputShape,
+    data.classNames.length,
+    cfg.seed,
+  );
+  try {
+    opts.onPhase?.(`extracting features with ${file} (train, val, test)`);
+    const t1 = performance.now();
+    const features = featuresFromModel(model, data, opts.onFeatures);
+    const seconds = (performance.now() - t1) / 1000;
+    if (fileSha256(file) !== sha256)
+      throw new ConfigError(`${file}: changed while features were extracted; try again`);
+    const record: ExternalBackbone = {
+      spec: { name: 'onnx', options: { ...spec.options, path: file } },
+      file,
+      sha256,
+      inputShape,
+      numClasses: data.classNames.length,
+    };
+    return { data, model, features, record, seconds };
+  } catch (e) {
+    disposeModel(model);
+    throw e;
+  }
+}
+
+function saveExtraction(x: Extraction, folder: RunFolder): Stage1Output {
+  try {
+    saveFeatureFile(folder.path('features'), x.features);
+    writeJsonAtomic(folder.path('backbone'), x.record);
+    const summary: Stage1Summary = { history: [], bestEpoch: 0, bestValAcc: null, seconds: 0 };
+    writeJsonAtomic(folder.path('stage1'), summary);
+    return {
+      runDir: folder.dir,
+      data: x.data,
+      model: x.model,
+      features: x.features,
+      summary,
+      seconds: { stage1: 0, features: x.seconds },
+    };
+  } catch (e) {
+    disposeModel(x.model);
+    throw e;
+  }
+}
+
+/**
  * Stage 1 into a new run folder (`out`, default `runs/train-<time>`): the data is loaded and the
  * model built before the folder is created, so a mistake leaves nothing behind. The returned
  * model is the caller's to dispose.
@@ -151,11 +235,20 @@ export async function runStage1(
   cfg = withThreads(TrainConfigSchema.parse(cfg));
   const plan = planRun('train', out, opts);
   const data = await loadRunData(cfg, opts);
-  checkModelFits(cfg, data);
-  const folder = openRun(plan);
+  // An ONNX backbone: everything that can fail (the model, its outputs, NaN) fails before the folder opens.
+  const extraction = isOnnxSpec(cfg.backbone) ? extractWithOnnx(cfg, data, opts) : null;
+  if (!extraction) checkModelFits(cfg, data);
+  let folder: RunFolder;
+  try {
+    folder = openRun(plan);
+  } catch (e) {
+    if (extraction) disposeModel(extraction.model);
+    throw e;
+  }
   try {
     opts.onRunFolder?.(folder.dir);
     writeJsonAtomic(folder.path('config'), { command: 'train', ...cfg });
+    if (extraction) return saveExtraction(extraction, folder);
     return await stage1InFolder(cfg, data, folder, opts);
   } finally {
     folder.release();

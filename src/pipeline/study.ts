@@ -12,7 +12,8 @@ import { openRun, planRun } from '../io/run-folder.ts';
 import type { VegaLiteSpec } from '../report/charts.ts';
 import { markdownTable } from '../report/markdown.ts';
 import { writeChart } from '../report/render.ts';
-import { compactResults, type RunResults } from '../report/results.ts';
+import type { RunResults } from '../report/results.ts';
+import { meanOfRuns, seedsMarkdown, summariseSeeds } from '../report/seeds.ts';
 import { checkSamplerName } from '../sampling/samplers.ts';
 import { type PipelineCallbacks, runPipeline } from './run.ts';
 import { checkModelFits, loadRunData } from './stage1.ts';
@@ -185,7 +186,9 @@ export function checkFindings(runs: Record<string, RunResults>): Finding[] {
 }
 
 export interface StudyResult {
+  /** Per cell (sampler, or sampler+loss), the mean over its seeds' runs. */
   runs: Record<string, RunResults>;
+  cells: StudyCell[];
   findings: Finding[];
 }
 
@@ -208,13 +211,13 @@ function studyChart(runs: Record<string, RunResults>): VegaLiteSpec {
         sort: methodEntries().map((e) => e.label),
         title: null,
       },
-      xOffset: { field: 'sampler', sort: [...STUDY_SAMPLERS] },
+      xOffset: { field: 'sampler', sort: Object.keys(runs) },
       y: { field: 'accuracy', type: 'quantitative', title: 'top-1 accuracy (%)' },
       color: {
         field: 'sampler',
         type: 'nominal',
-        sort: [...STUDY_SAMPLERS],
-        title: 'stage-1 sampler',
+        sort: Object.keys(runs),
+        title: 'stage 1',
         legend: { labelLimit: 400 },
       },
     },
@@ -234,51 +237,118 @@ export async function runSamplerStudy(
   cfg = StudyConfigSchema.parse(cfg);
   const samplers = cfg.samplers ?? [...STUDY_SAMPLERS];
   for (const s of samplers) checkSamplerName(s);
-  const dup = samplers.find((s, i) => samplers.indexOf(s) !== i);
-  if (dup !== undefined) throw new ConfigError(`--samplers: '${dup}' is listed twice`);
+  const { samplers: _s, losses: _l, seeds: _n, ...pipeline } = cfg;
+  const losses = cfg.losses ?? [pipeline.loss];
+  const seeds = cfg.seeds ?? [pipeline.seed];
+  for (const [flag, list] of [
+    ['--samplers', samplers],
+    ['--losses', losses],
+    ['--seeds', seeds],
+  ] as const) {
+    const dup = (list as readonly (string | number)[]).find((s, i) => list.indexOf(s as never) !== i);
+    if (dup !== undefined) throw new ConfigError(`${flag}: '${dup}' is listed twice`);
+  }
   parseMethods(cfg.methods);
-  const { samplers: _s, ...pipeline } = cfg;
   const plan = planRun('study samplers', out, opts);
   const data = await loadRunData(pipeline, opts);
   checkModelFits({ ...pipeline, sampler: samplers[0]! }, data);
   const folder = openRun(plan);
   try {
     opts.onRunFolder?.(folder.dir);
-    writeJsonAtomic(folder.path('config'), { command: 'study', ...cfg, samplers });
-    const runs: Record<string, RunResults> = {};
-    for (const sampler of samplers) {
-      opts.onPhase?.(`study: stage 1 with ${sampler} sampling`);
-      runs[sampler] = await runPipeline({ ...pipeline, sampler }, join(folder.dir, sampler), {
-        ...opts,
-        onRunFolder: undefined,
-        command: 'study samplers',
-      });
-    }
-    const findings = await writeStudyReport(folder.dir, { ...pipeline, sampler: samplers[0]! }, runs);
-    return { runs, findings, runDir: folder.dir };
+    writeJsonAtomic(folder.path('config'), { command: 'study', ...cfg, samplers, losses, seeds });
+    // A cell of the grid is a stage-1 sampler (and loss, when the grid has several); each cell runs once per seed.
+    const cells: StudyCell[] = [];
+    const total = samplers.length * losses.length * seeds.length;
+    for (const sampler of samplers)
+      for (const loss of losses) {
+        const key = losses.length > 1 ? `${sampler}+${loss}` : sampler;
+        const runs: RunResults[] = [];
+        for (const seed of seeds) {
+          opts.onPhase?.(
+            `study (${cells.length * seeds.length + runs.length + 1} of ${total}): stage 1 with ${sampler} sampling, ${loss} loss, seed ${seed}`,
+          );
+          const dir = seeds.length > 1 ? join(folder.dir, key, `seed-${seed}`) : join(folder.dir, key);
+          runs.push(
+            await runPipeline({ ...pipeline, sampler, loss, seed }, dir, {
+              ...opts,
+              onRunFolder: undefined,
+              command: 'study samplers',
+            }),
+          );
+        }
+        cells.push({ key, sampler, loss, seeds, runs, mean: meanOfRuns(runs) });
+      }
+    const findings = await writeStudyReport(folder.dir, { ...pipeline, sampler: samplers[0]! }, cells);
+    return {
+      runs: Object.fromEntries(cells.map((c) => [c.key, c.mean])),
+      cells,
+      findings,
+      runDir: folder.dir,
+    };
   } finally {
     folder.release();
   }
 }
 
-/** Checks the findings and writes study.json, study.md and the chart for a study's runs. */
+/** One cell of a study's grid: its runs over seeds and their mean. */
+export interface StudyCell {
+  key: string;
+  sampler: string;
+  loss: string;
+  seeds: readonly number[];
+  runs: RunResults[];
+  mean: RunResults;
+}
+
+/**
+ * Checks the findings and writes study.json, study.md and the chart. The paper's findings are
+ * about samplers under one loss: they are judged on the cells of the grid's first loss, on the
+ * mean over seeds.
+ */
 export async function writeStudyReport(
   outDir: string,
   cfg: PipelineConfig,
-  runs: Record<string, RunResults>,
+  cells: StudyCell[],
 ): Promise<Finding[]> {
-  const findings = checkFindings(runs);
+  const firstLoss = cells[0]!.loss;
+  const bySampler = Object.fromEntries(
+    cells.filter((c) => c.loss === firstLoss).map((c) => [c.sampler, c.mean]),
+  );
+  const findings = checkFindings(bySampler);
+  const multiSeed = cells[0]!.seeds.length > 1;
+  const summaries = cells.map((c) => ({
+    c,
+    s: summariseSeeds(
+      [...c.seeds],
+      c.runs,
+      c.runs.map(() => ''),
+    ),
+  }));
   writeJsonAtomic(join(outDir, 'study.json'), {
     config: cfg,
     findings,
-    runs: Object.fromEntries(Object.entries(runs).map(([s, r]) => [s, compactResults(r).methods])),
+    judgedOn: `loss ${firstLoss}${multiSeed ? `, mean over seeds ${cells[0]!.seeds.join(', ')}` : ''}`,
+    cells: summaries.map(({ c, s }) => ({
+      key: c.key,
+      sampler: c.sampler,
+      loss: c.loss,
+      seeds: c.seeds,
+      methods: s.methods,
+    })),
   });
-  await writeChart(join(outDir, 'study'), studyChart(runs));
+  const means = Object.fromEntries(cells.map((c) => [c.key, c.mean]));
+  await writeChart(join(outDir, 'study'), studyChart(means));
+  const title = `${cells[0]!.runs[0]!.dataset.name}, ${cfg.backbone}, ${cfg.epochs} epochs, seeds ${cells[0]!.seeds.join(', ')}`;
   const md = [
-    `# Sampling study: ${Object.values(runs)[0]!.dataset.name}, ${cfg.backbone}, ${cfg.epochs} epochs, seed ${cfg.seed}`,
+    `# Study: ${title}`,
     '',
-    ...Object.entries(runs).flatMap(([s, r]) => [`## Stage 1 with ${s} sampling`, '', markdownTable(r), '']),
-    "## The paper's findings on this data",
+    ...summaries.flatMap(({ c, s }) => [
+      `## Stage 1 with ${c.sampler} sampling, ${c.loss} loss`,
+      '',
+      multiSeed ? seedsMarkdown(s, '').split('\n').slice(2).join('\n') : markdownTable(c.mean),
+      '',
+    ]),
+    `## The paper's findings on this data (loss ${firstLoss}${multiSeed ? ', means over seeds' : ''})`,
     '',
     ...findings.map(
       (f) =>

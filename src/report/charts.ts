@@ -1,9 +1,11 @@
 /**
  * The report's charts as Vega-Lite specs (data inline, so each spec is the evidence for what it
- * draws). Rendered to SVG and PNG by render.ts.
+ * draws). Rendered to SVG and PNG by render.ts. Class names are data (folder names): control
+ * characters are shown as text (`printable`), and vega's SVG writer escapes markup.
  */
 import { hasMethod, methodEntry } from '../classifiers/registry.ts';
 import type { ChartSpec } from '../classifiers/types.ts';
+import { printable } from '../io/display.ts';
 import { type RunResults, shiftedColumns, shiftedRows } from './results.ts';
 
 export type VegaLiteSpec = ChartSpec;
@@ -23,7 +25,7 @@ export function weightNormChart(r: RunResults): VegaLiteSpec {
     order.map(({ n, c }, rank) => ({
       method: m.label,
       rank,
-      class: r.dataset.classNames[c],
+      class: printable(r.dataset.classNames[c] ?? String(c)),
       trainCount: n,
       norm: m.weightNorms[c],
     })),
@@ -114,7 +116,7 @@ export function classCountChart(
   d: Pick<RunResults['dataset'], 'classNames' | 'trainCounts' | 'thresholds'>,
 ): VegaLiteSpec {
   const values = d.trainCounts.map((n, c) => ({
-    class: d.classNames[c],
+    class: printable(d.classNames[c] ?? String(c)),
     index: c,
     count: n,
     split: n > d.thresholds.many ? 'many' : n < d.thresholds.few ? 'few' : 'medium',

@@ -1,9 +1,7 @@
 /** report.html: one self-contained page (inline SVG charts, no scripts, no network). */
+import { escapeHtml as esc } from '../io/display.ts';
 import { markdownTable } from './markdown.ts';
 import type { RunResults } from './results.ts';
-
-const esc = (s: string) =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 function tableHtml(r: RunResults): string {
   const rows = markdownTable(r)

@@ -82,6 +82,8 @@ export const RunResultsSchema = z.object({
     splits: z.object({ many: z.array(z.number()), medium: z.array(z.number()), few: z.array(z.number()) }),
     thresholds: z.object({ many: z.number(), few: z.number() }),
     source: z.string(),
+    /** How the splits were made, where a loader records it (e.g. an image folder's drawn validation files). */
+    profile: z.record(z.string(), z.unknown()).optional(),
   }),
   config: z.record(z.string(), z.unknown()),
   environment: z.object({

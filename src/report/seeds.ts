@@ -80,3 +80,46 @@ export function seedsMarkdown(s: SeedSummary, title: string): string {
     '',
   ].join('\n');
 }
+
+const avg = (values: readonly (number | null | undefined)[]): number | null => {
+  const v = values.filter((x): x is number => typeof x === 'number');
+  return v.length === 0 ? null : v.reduce((a, b) => a + b, 0) / v.length;
+};
+
+/**
+ * One run standing for several runs of the same configuration over seeds: every number a
+ * method reports (accuracies, weight norms, the tuning sweep) is the mean over the runs; the
+ * rest is the first run's. The study judges the paper's findings on it.
+ */
+export function meanOfRuns(runs: readonly RunResults[]): RunResults {
+  const first = runs[0];
+  if (!first) throw new Error('meanOfRuns needs at least one run');
+  if (runs.length === 1) return first;
+  return {
+    ...first,
+    methods: first.methods.map((m) => {
+      const all = runs.map((r) => r.methods.find((x) => x.method === m.method) ?? m);
+      const sweep = m.tuned?.sweep.map((p, j) => {
+        const mean = (k: 'test' | 'val') => {
+          if (p[k] === null) return null;
+          const keys = Object.keys(p[k]!) as (keyof NonNullable<typeof p.test>)[];
+          return Object.fromEntries(
+            keys.map((key) => [key, avg(all.map((a) => a.tuned?.sweep[j]?.[k]?.[key]))]),
+          );
+        };
+        return { ...p, test: mean('test') as typeof p.test, val: mean('val') as typeof p.val };
+      });
+      return {
+        ...m,
+        overall: avg(all.map((a) => a.overall))!,
+        many: avg(all.map((a) => a.many)),
+        medium: avg(all.map((a) => a.medium)),
+        few: avg(all.map((a) => a.few)),
+        macroF1: avg(all.map((a) => a.macroF1))!,
+        ece: avg(all.map((a) => a.ece))!,
+        weightNorms: m.weightNorms.map((_, c) => avg(all.map((a) => a.weightNorms[c]))!),
+        tuned: m.tuned && sweep ? { ...m.tuned, sweep } : m.tuned,
+      };
+    }),
+  };
+}

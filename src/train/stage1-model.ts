@@ -4,12 +4,21 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { DataError } from '../errors.ts';
-import { RUN_FILES, runFile } from '../io/run-folder.ts';
+import { fileSha256, RUN_FILES, readExternalBackbone, runFile } from '../io/run-folder.ts';
 import { createModel, loadModelArrays, type Model } from '../models/model.ts';
 import { loadCheckpoint } from './checkpoint.ts';
 
 /** Loads the best stage-1 model of a run folder. The caller disposes it. */
 export function loadStage1Model(dir: string): Model {
+  const ext = readExternalBackbone(dir);
+  if (ext) {
+    const now = existsSync(ext.file) ? fileSha256(ext.file) : 'missing';
+    if (now !== ext.sha256)
+      throw new DataError(
+        `${dir}: its backbone ${ext.file} ${now === 'missing' ? 'is gone' : `has changed (sha256 ${now.slice(0, 12)}, the run has ${ext.sha256.slice(0, 12)})`}; run \`longtail train --backbone onnx:FILE\` again`,
+      );
+    return createModel(ext.spec, ext.inputShape, ext.numClasses, 0);
+  }
   const best = runFile(dir, 'best');
   if (!existsSync(best))
     throw new DataError(`${dir}: no ${RUN_FILES.best} (stage 1 has not finished an epoch here)`);
@@ -22,6 +31,8 @@ export function loadStage1Model(dir: string): Model {
 
 /** How far stage 1 got in a run folder: epochs completed (checkpoint) of those configured, and whether it finished. */
 export function stage1Progress(dir: string, configuredEpochs: number): { done: number; finished: boolean } {
+  // An external backbone has no stage-1 training: its run is finished once features are saved.
+  if (existsSync(runFile(dir, 'backbone'))) return { done: configuredEpochs, finished: true };
   const summary = runFile(dir, 'stage1');
   if (existsSync(summary)) {
     try {

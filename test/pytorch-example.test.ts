@@ -1,0 +1,169 @@
+/**
+ * examples/pytorch/export_backbone.py, where PyTorch is installed (skipped cleanly elsewhere): a
+ * torchvision ResNet-18 with seeded random weights, exported to ONNX, gives through longtail's
+ * ONNX backbone the features PyTorch computes on the same images; its feature file feeds
+ * `longtail retrain --features` with every method.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import sharp from 'sharp';
+import { initBackend } from '../src/backend/backend.ts';
+import { readNpz } from '../src/data/npy.ts';
+import { createBackbone } from '../src/models/registry.ts';
+import { runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/tmp.ts';
+
+const PYTHON = process.env.LONGTAIL_PYTHON ?? '/usr/bin/python3';
+const SCRIPT = join(import.meta.dirname, '..', 'examples', 'pytorch', 'export_backbone.py');
+const hasTorch =
+  spawnSync(PYTHON, ['-c', 'import torch, torchvision, PIL'], { encoding: 'utf8' }).status === 0;
+
+describe('examples/pytorch/export_backbone.py', {
+  skip: hasTorch ? false : `no PyTorch at ${PYTHON}`,
+}, () => {
+  const dir = tempDir();
+  const S = 64;
+
+  it('a seeded torchvision resnet18 through the ONNX backbone gives PyTorch features within 1e-4', async () => {
+    const out = join(dir, 'r18');
+    const ref = join(dir, 'ref.npz');
+    const r = spawnSync(
+      PYTHON,
+      [
+        SCRIPT,
+        '--model',
+        'resnet18',
+        '--seed',
+        '0',
+        '--num-classes',
+        '10',
+        '--image-size',
+        String(S),
+        '--out',
+        out,
+        '--reference',
+        ref,
+      ],
+      { encoding: 'utf8', timeout: 300_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const a = readNpz(ref);
+    const images = a.get('images')!.data as Float32Array;
+    const theirs = a.get('features')!.data as Float32Array;
+    const n = images.length / (S * S * 3);
+    await initBackend('cpu');
+    const bb = createBackbone(
+      {
+        name: 'onnx',
+        options: {
+          path: `${out}.onnx`,
+          output: 'features',
+          mean: [0.485, 0.456, 0.406],
+          std: [0.229, 0.224, 0.225],
+          fcWeight: 'head.weight',
+          fcBias: 'head.bias',
+        },
+      },
+      [S, S, 3],
+      0,
+    );
+    try {
+      assert.equal(bb.featureDim, 512);
+      assert.equal(bb.trainable, false);
+      const mine = tf.tidy(() => bb.features(tf.tensor4d(images, [n, S, S, 3]), false)).dataSync();
+      let err = 0;
+      let scale = 0;
+      for (let i = 0; i < mine.length; i++) {
+        err = Math.max(err, Math.abs(mine[i]! - theirs[i]!));
+        scale = Math.max(scale, Math.abs(theirs[i]!));
+      }
+      assert.ok(err <= 1e-4 * Math.max(1, scale), `max difference ${err} (scale ${scale})`);
+    } finally {
+      bb.dispose();
+    }
+  });
+
+  it('its feature file (three splits and the classifier) runs every stage-2 method', async () => {
+    const root = join(dir, 'data');
+    const lists: Record<string, string[]> = { train: [], val: [], test: [] };
+    for (const [split, per] of [
+      ['train', [6, 3, 2]],
+      ['val', [2, 2, 2]],
+      ['test', [2, 2, 2]],
+    ] as const) {
+      mkdirSync(join(root, split), { recursive: true });
+      for (const [c, count] of per.entries()) {
+        for (let k = 0; k < count; k++) {
+          const px = Buffer.alloc(40 * 48 * 3);
+          for (let i = 0; i < px.length; i++) px[i] = (i * (c + 2) + k * 17) % 256;
+          const p = `${split}/${c}_${k}.png`;
+          await sharp(px, { raw: { width: 48, height: 40, channels: 3 } })
+            .png()
+            .toFile(join(root, p));
+          lists[split]!.push(`${p} ${c}`);
+        }
+      }
+      writeFileSync(join(root, `${split}.txt`), `${lists[split]!.join('\n')}\n`);
+    }
+    const npz = join(dir, 'features.npz');
+    const r = spawnSync(
+      PYTHON,
+      [
+        SCRIPT,
+        '--model',
+        'resnet18',
+        '--num-classes',
+        '3',
+        '--image-size',
+        '32',
+        '--out',
+        join(dir, 'small'),
+        '--data-root',
+        root,
+        '--train-list',
+        join(root, 'train.txt'),
+        '--val-list',
+        join(root, 'val.txt'),
+        '--test-list',
+        join(root, 'test.txt'),
+        '--features',
+        npz,
+      ],
+      { encoding: 'utf8', timeout: 300_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const rt = runCli([
+      'retrain',
+      '--features',
+      npz,
+      '--method',
+      'all',
+      '--crt-epochs',
+      '1',
+      '--lws-epochs',
+      '1',
+      '--threads',
+      '1',
+      '--stage2-batch-size',
+      '4',
+      '--few-threshold',
+      '3',
+      '--many-threshold',
+      '5',
+      '--out',
+      join(dir, 'retrain'),
+      '--json',
+    ]);
+    assert.equal(rt.code, 0, rt.stderr);
+    assert.deepEqual(
+      JSON.parse(rt.stdout)
+        .methods.map((m: { method: string }) => m.method)
+        .sort(),
+      ['crt', 'joint', 'lws', 'ncm', 'tau-norm'],
+    );
+  });
+});
