@@ -97,9 +97,19 @@ export function installTarball(tgz: string, dir: string): string {
   for (const [path, entry] of Object.entries(lock.packages as Record<string, LockEntry>)) {
     if (path.startsWith('node_modules/') && !entry.dev && !entry.link) packages[path] = entry;
   }
+  // The repository's `overrides` too: the lockfile's entries follow them (npm ci checks), and npm
+  // applies overrides only in the root project, so a user's project gets the same tree only with
+  // the same entry (README, "Installing the package").
+  const user = {
+    name: 'longtail-user',
+    version: '1.0.0',
+    private: true,
+    type: 'module',
+    dependencies: { longtail: spec },
+  };
   writeFileSync(
     join(dir, 'package.json'),
-    `${JSON.stringify({ name: 'longtail-user', version: '1.0.0', private: true, type: 'module', dependencies: { longtail: spec } }, null, 2)}\n`,
+    `${JSON.stringify({ ...user, ...(pkg.overrides ? { overrides: pkg.overrides } : {}) }, null, 2)}\n`,
   );
   writeFileSync(
     join(dir, 'package-lock.json'),
