@@ -20,7 +20,7 @@ import {
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ConfigError } from '../errors.ts';
-import { removeOrphanTemps } from './atomic.ts';
+import { alive, removeOrphanTemps } from './atomic.ts';
 
 export const RUN_FILES = {
   /** The resolved configuration of the command that made the run (validated on read). */
@@ -68,15 +68,6 @@ export interface LockInfo {
   host: string;
   command: string;
   startedAt: string;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The lock's holder, or null when the folder is free (no lock, or one left by a dead process here). */

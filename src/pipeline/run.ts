@@ -26,12 +26,10 @@ import { saveFolded } from '../deploy/folded.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { type ShotThresholds, shotSplits } from '../eval/shot-splits.ts';
 import { type FeatureSet, loadFeatureFile } from '../features/feature-set.ts';
-import { writeJsonAtomic } from '../io/atomic.ts';
 import {
   assertNotLocked,
   backboneIdentityFile,
   fileSha256,
-  openRun,
   planRun,
   type RunFolder,
   runFile,
@@ -44,7 +42,14 @@ import { resolveAugmentation } from '../train/joint.ts';
 import { loadStage1Model, stage1Progress } from '../train/stage1-model.ts';
 import { environment, type PipelineCallbacks } from './callbacks.ts';
 import { augmentedSource, featuresFromModel } from './features.ts';
-import { checkModelFits, loadRunData, type Stage1Summary, stage1InFolder, withThreads } from './stage1.ts';
+import {
+  checkModelFits,
+  inRunFolder,
+  loadRunData,
+  type Stage1Summary,
+  stage1InFolder,
+  withThreads,
+} from './stage1.ts';
 import { runStage2 } from './stage2.ts';
 
 export type { PipelineCallbacks } from './callbacks.ts';
@@ -220,15 +225,12 @@ export async function runPipeline(
   const plan = planRun(command, out, opts);
   const data = await loadRunData(cfg, opts);
   checkModelFits(cfg, data);
-  const folder = openRun(plan);
   const warnings: string[] = [];
   const warn = (m: string) => {
     warnings.push(m);
     opts.warn?.(m);
   };
-  try {
-    opts.onRunFolder?.(folder.dir);
-    writeJsonAtomic(folder.path('config'), { command, ...cfg });
+  return inRunFolder(plan, { command, ...cfg }, opts, async (folder) => {
     const s1 = await stage1InFolder(cfg, data, folder, { ...opts, warn });
     try {
       const s2plan = planStage2(cfg, true, s1.features, warn);
@@ -256,9 +258,7 @@ export async function runPipeline(
     } finally {
       disposeModel(s1.model);
     }
-  } finally {
-    folder.release();
-  }
+  });
 }
 
 /** A finished stage-1 run, loaded for stage 2. The caller disposes `model`. */
@@ -374,11 +374,8 @@ export async function retrain(
     const r = await loadStage1Run(cfg.run, opts);
     try {
       const s2plan = planStage2(cfg, true, r.features, warn);
-      const folder = openRun(plan);
-      try {
-        opts.onRunFolder?.(folder.dir);
-        writeJsonAtomic(folder.path('config'), { command: 'retrain', ...cfg });
-        return await stage2AndReport(
+      return await inRunFolder(plan, { command: 'retrain', ...cfg }, opts, (folder) =>
+        stage2AndReport(
           {
             command: 'retrain',
             config: { ...r.config, ...cfg },
@@ -398,10 +395,8 @@ export async function retrain(
           s2plan,
           folder,
           opts,
-        );
-      } finally {
-        folder.release();
-      }
+        ),
+      );
     } finally {
       disposeModel(r.model);
     }
@@ -411,11 +406,8 @@ export async function retrain(
   opts.onPhase?.(`reading ${path}`);
   const features = loadFeatureFile(path);
   const s2plan = planStage2(cfg, false, features, warn);
-  const folder = openRun(plan);
-  try {
-    opts.onRunFolder?.(folder.dir);
-    writeJsonAtomic(folder.path('config'), { command: 'retrain', ...cfg });
-    return await stage2AndReport(
+  return inRunFolder(plan, { command: 'retrain', ...cfg }, opts, (folder) =>
+    stage2AndReport(
       {
         command: 'retrain',
         config: cfg,
@@ -433,8 +425,6 @@ export async function retrain(
       s2plan,
       folder,
       opts,
-    );
-  } finally {
-    folder.release();
-  }
+    ),
+  );
 }

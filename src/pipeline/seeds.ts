@@ -8,12 +8,12 @@ import { parseMethods } from '../classifiers/registry.ts';
 import { type PipelineConfig, PipelineConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
-import { openRun, planRun } from '../io/run-folder.ts';
+import { planRun } from '../io/run-folder.ts';
 import type { RunResults } from '../report/results.ts';
 import { type SeedSummary, seedsMarkdown, summariseSeeds } from '../report/seeds.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
 import { runPipeline } from './run.ts';
-import { checkModelFits, loadRunData } from './stage1.ts';
+import { checkModelFits, inRunFolder, loadRunData } from './stage1.ts';
 
 export async function runSeeds(
   cfg: PipelineConfig,
@@ -31,10 +31,7 @@ export async function runSeeds(
   const plan = planRun('demo', out, opts);
   const data = await loadRunData(cfg, opts);
   checkModelFits(cfg, data);
-  const folder = openRun(plan);
-  try {
-    opts.onRunFolder?.(folder.dir);
-    writeJsonAtomic(folder.path('config'), { command: 'seeds', ...cfg, seeds });
+  return inRunFolder(plan, { command: 'seeds', ...cfg, seeds }, opts, async (folder) => {
     const runs: RunResults[] = [];
     const dirs: string[] = [];
     for (const seed of seeds) {
@@ -55,7 +52,5 @@ export async function runSeeds(
       ),
     );
     return { summary, runs, runDir: folder.dir };
-  } finally {
-    folder.release();
-  }
+  });
 }

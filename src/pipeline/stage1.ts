@@ -24,6 +24,7 @@ import {
   planRun,
   RUN_FILES,
   type RunFolder,
+  type RunPlan,
   runFile,
 } from '../io/run-folder.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
@@ -34,6 +35,27 @@ import { type EpochRecord, type JointConfig, trainJoint } from '../train/joint.t
 import { stage1Progress } from '../train/stage1-model.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
 import { featuresFromModel } from './features.ts';
+
+/**
+ * Opens a planned run folder (after the caller has validated every input), reports it, records
+ * the configuration as `config.json`, runs `work` in it, and releases the folder's lock, also on
+ * error. Every command that writes a run goes through here.
+ */
+export async function inRunFolder<T>(
+  plan: RunPlan,
+  config: Record<string, unknown>,
+  opts: PipelineCallbacks,
+  work: (folder: RunFolder) => Promise<T>,
+): Promise<T> {
+  const folder = openRun(plan);
+  try {
+    opts.onRunFolder?.(folder.dir);
+    writeJsonAtomic(folder.path('config'), config);
+    return await work(folder);
+  } finally {
+    folder.release();
+  }
+}
 
 export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): Promise<LongTailDataset> {
   cb.onPhase?.(`loading ${cfg.dataset}`);

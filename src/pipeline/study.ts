@@ -8,7 +8,7 @@ import { methodEntries, parseMethods } from '../classifiers/registry.ts';
 import { type PipelineConfig, type StudyConfig, StudyConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
-import { openRun, planRun } from '../io/run-folder.ts';
+import { planRun } from '../io/run-folder.ts';
 import type { VegaLiteSpec } from '../report/charts.ts';
 import { markdownTable } from '../report/markdown.ts';
 import { writeChart } from '../report/render.ts';
@@ -16,7 +16,7 @@ import type { RunResults } from '../report/results.ts';
 import { meanOfRuns, seedsMarkdown, summariseSeeds } from '../report/seeds.ts';
 import { checkSamplerName } from '../sampling/samplers.ts';
 import { type PipelineCallbacks, runPipeline } from './run.ts';
-import { checkModelFits, loadRunData } from './stage1.ts';
+import { checkModelFits, inRunFolder, loadRunData } from './stage1.ts';
 
 export const STUDY_SAMPLERS = [
   'instance-balanced',
@@ -252,10 +252,7 @@ export async function runSamplerStudy(
   const plan = planRun('study samplers', out, opts);
   const data = await loadRunData(pipeline, opts);
   checkModelFits({ ...pipeline, sampler: samplers[0]! }, data);
-  const folder = openRun(plan);
-  try {
-    opts.onRunFolder?.(folder.dir);
-    writeJsonAtomic(folder.path('config'), { command: 'study', ...cfg, samplers, losses, seeds });
+  return inRunFolder(plan, { command: 'study', ...cfg, samplers, losses, seeds }, opts, async (folder) => {
     // A cell of the grid is a stage-1 sampler (and loss, when the grid has several); each cell runs once per seed.
     const cells: StudyCell[] = [];
     const total = samplers.length * losses.length * seeds.length;
@@ -285,9 +282,7 @@ export async function runSamplerStudy(
       findings,
       runDir: folder.dir,
     };
-  } finally {
-    folder.release();
-  }
+  });
 }
 
 /** One cell of a study's grid: its runs over seeds and their mean. */
