@@ -2,6 +2,7 @@
  * IDX files (the MNIST / Fashion-MNIST format), plain or gzipped. Refuses a wrong magic number,
  * a truncated file and image/label count mismatches, naming the file.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { gunzipSync } from 'node:zlib';
 import { DataError } from '../errors.ts';
 import { maxArrayBytes, RAISE_LIMIT_HINT } from '../io/limits.ts';
@@ -15,7 +16,8 @@ export interface IdxArray {
 
 /** Reads an IDX file of unsigned bytes (type code 0x08). */
 export function readIdx(path: string, expectedRank?: number): IdxArray {
-  const limit = maxArrayBytes();
+  // One Buffer holds the file and one its decompressed bytes: Node's Buffer ceiling applies too.
+  const limit = Math.min(maxArrayBytes(), bufferConstants.MAX_LENGTH);
   let raw = readFileChecked(path, 'IDX file', { maxBytes: limit, limitHint: RAISE_LIMIT_HINT });
   if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
     try {

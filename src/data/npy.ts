@@ -1,28 +1,44 @@
 /**
  * NumPy `.npy` (format 1.0 / 2.0) and `.npz` reading and writing, for the feature-file format of
- * PROTOCOL.md and for checkpoints. Little-endian `<f4`, `<f8`, `<i4`, `<i8`, `|u1`, C order;
- * anything else is refused with an error that names the file and the problem.
+ * PROTOCOL.md and for checkpoints. Little-endian `<f2`, `<f4`, `<f8`, `<i4`, `<i8`, `|u1`, C
+ * order; anything else is refused with an error that names the file and the problem.
+ *
+ * Files of any size: nothing reads a whole file into one buffer. A `.npy` file is read by offset,
+ * its header first (checked against the file's size), then its data `chunkBytes` at a time straight
+ * into the destination typed array; an `.npz` is read from its central directory, a stored entry
+ * straight into its array, a deflated one inflated in a stream into it. Conversions (f2 -> f32,
+ * f8 -> f32 on request, i8 -> i32) happen chunk by chunk, so the destination array is the only
+ * full-size allocation. Writers stream the same way.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { zipSync } from 'fflate';
 import { DataError } from '../errors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
-import { maxArrayBytes, RAISE_LIMIT_HINT } from '../io/limits.ts';
-import { readFileChecked } from '../io/read-file.ts';
-import { ZipArchive, type ZipEntry } from './zip.ts';
+import { writeFileAtomicWith } from '../io/atomic.ts';
+import {
+  DEFAULT_CHUNK_BYTES,
+  MAX_TYPED_ARRAY_LENGTH,
+  maxArrayBytes,
+  RAISE_LIMIT_HINT,
+} from '../io/limits.ts';
+import { type ByteSink, type ByteSource, bufferSource, fileSource, pumpRange } from '../io/read-file.ts';
+import { type ByteRun, writeStoredZip, ZipArchive, type ZipEntry } from './zip.ts';
 
-export type NpyDtype = '<f4' | '<f8' | '<i4' | '<i8' | '|u1';
+export type NpyDtype = '<f2' | '<f4' | '<f8' | '<i4' | '<i8' | '|u1';
 
 export interface NpyArray {
+  /** The dtype in the file. */
   dtype: NpyDtype;
   shape: number[];
-  /** Values as read: f4 -> Float32Array, f8 -> Float64Array, i4/i8 -> Int32Array (i8 checked to fit), u1 -> Uint8Array. */
+  /**
+   * Values as read: f4 and f2 -> Float32Array (f2 widened), f8 -> Float64Array (Float32Array with
+   * the `float32` option), i4/i8 -> Int32Array (i8 checked to fit), u1 -> Uint8Array. Backed by a
+   * SharedArrayBuffer with the `shared` option.
+   */
   data: Float32Array | Float64Array | Int32Array | Uint8Array;
 }
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
-const ITEM: Record<NpyDtype, number> = { '<f4': 4, '<f8': 8, '<i4': 4, '<i8': 8, '|u1': 1 };
+const ITEM: Record<NpyDtype, number> = { '<f2': 2, '<f4': 4, '<f8': 8, '<i4': 4, '<i8': 8, '|u1': 1 };
 
 /** Parses the Python-literal header dict, e.g. {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }. */
 function parseHeader(text: string, where: string): { descr: string; fortran: boolean; shape: number[] } {
@@ -81,9 +97,11 @@ function headerEnd(b: Buffer, where: string): number | null {
   return pre + headerLen;
 }
 
+const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+
 /** Parses and checks a .npy header; `b` must hold at least the whole header. */
 export function parseNpyHeader(buf: Uint8Array, where: string): NpyHeader {
-  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const b = asBuffer(buf);
   if (b.length < 10 || !b.subarray(0, 6).equals(MAGIC))
     throw new DataError(`${where}: not a NumPy .npy file (bad magic string)`);
   const end = headerEnd(b, where);
@@ -93,75 +111,221 @@ export function parseNpyHeader(buf: Uint8Array, where: string): NpyHeader {
   const descr = h.descr === '<u1' ? '|u1' : h.descr;
   if (!(descr in ITEM)) {
     throw new DataError(
-      `${where}: dtype '${h.descr}' is not supported (expected one of <f4, <f8, <i4, <i8, |u1; little-endian)`,
+      `${where}: dtype '${h.descr}' is not supported (expected one of <f2, <f4, <f8, <i4, <i8, |u1; little-endian)`,
     );
   }
   const dtype = descr as NpyDtype;
-  const dataBytes = h.shape.reduce((a, x) => a * x, 1) * ITEM[dtype];
-  return { dtype, shape: h.shape, start: end, dataBytes };
+  const count = h.shape.reduce((a, x) => a * x, 1);
+  if (!Number.isSafeInteger(count * ITEM[dtype]))
+    throw new DataError(`${where}: shape (${h.shape}) in the .npy header is implausibly large`);
+  return { dtype, shape: h.shape, start: end, dataBytes: count * ITEM[dtype] };
 }
 
-/** Builds the typed array from a header and exactly its data bytes (copied if not aligned). */
-function npyFromData(h: NpyHeader, raw: Uint8Array, where: string): NpyArray {
-  const { dtype } = h;
-  const n = h.dataBytes / ITEM[dtype];
-  const copy = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : new Uint8Array(raw);
-  let data: NpyArray['data'];
-  switch (dtype) {
-    case '<f4':
-      data = new Float32Array(copy.buffer, 0, n);
-      break;
-    case '<f8':
-      data = new Float64Array(copy.buffer, 0, n);
-      break;
-    case '<i4':
-      data = new Int32Array(copy.buffer, 0, n);
-      break;
-    case '<i8': {
-      const big = new BigInt64Array(copy.buffer, 0, n);
-      data = new Int32Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = big[i]!;
-        if (v > 2147483647n || v < -2147483648n)
-          throw new DataError(`${where}: int64 value ${v} at index ${i} does not fit in 32 bits`);
-        data[i] = Number(v);
-      }
-      break;
-    }
-    case '|u1':
-      data = copy;
-      break;
+/** How one array is read. */
+interface ArrayReadOptions {
+  limit: number;
+  chunkBytes: number;
+  shared: boolean;
+  float32: boolean;
+}
+
+/** Half-precision bits -> single-precision bits, for all 65,536 values (built on first use). */
+let halfTable: Uint32Array | null = null;
+function halfToFloatBits(): Uint32Array {
+  if (halfTable) return halfTable;
+  const f = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const e = (h >> 10) & 0x1f;
+    const m = h & 0x3ff;
+    // IEEE 754 binary16: subnormals m * 2^-24, infinities and NaNs at e = 31; all exact in f32.
+    f[h] =
+      e === 0 ? sign * m * 2 ** -24 : e === 31 ? (m === 0 ? sign * Infinity : Number.NaN) : sign * (1 + m / 1024) * 2 ** (e - 15);
   }
-  return { dtype, shape: h.shape, data };
+  halfTable = new Uint32Array(f.buffer);
+  return halfTable;
 }
 
-/** Parses the bytes of one .npy file; `where` names it in errors. */
-export function parseNpy(buf: Uint8Array, where: string): NpyArray {
-  const h = parseNpyHeader(buf, where);
-  const have = buf.byteLength - h.start;
+/**
+ * Fills the destination typed array of one .npy array from its data bytes, in order, in pieces
+ * of any length (a piece may end inside an element). Same-layout dtypes take bytes in place
+ * (`direct`); the others go through a small aligned buffer and are converted element by element.
+ */
+class NpyDecoder implements ByteSink {
+  readonly data: NpyArray['data'];
+  private readonly bytes: Uint8Array;
+  /** Bytes placed so far (direct), or elements converted so far. */
+  private pos = 0;
+  private readonly convert: ((src: ArrayBuffer, count: number, at: number) => void) | null;
+  private scratch: Uint8Array | null = null;
+  private fill = 0;
+
+  constructor(
+    private readonly h: NpyHeader,
+    private readonly where: string,
+    opts: ArrayReadOptions,
+  ) {
+    const n = h.dataBytes / ITEM[h.dtype];
+    if (n > MAX_TYPED_ARRAY_LENGTH) {
+      throw new DataError(
+        `${where}: shape (${h.shape}) holds ${n} values, more than the ${MAX_TYPED_ARRAY_LENGTH} one typed array holds in Node`,
+      );
+    }
+    const wide = h.dtype === '<f8' && !opts.float32;
+    const outItem = h.dtype === '|u1' ? 1 : wide ? 8 : 4;
+    if (n * outItem > opts.limit) {
+      throw new DataError(
+        `${where}: shape (${h.shape}) needs ${n * outItem} bytes in memory, more than the limit of ${opts.limit} bytes per array${RAISE_LIMIT_HINT}`,
+      );
+    }
+    const buf = opts.shared ? new SharedArrayBuffer(n * outItem) : new ArrayBuffer(n * outItem);
+    this.bytes = n * outItem <= MAX_TYPED_ARRAY_LENGTH ? new Uint8Array(buf) : new Uint8Array(0);
+    switch (h.dtype) {
+      case '<f4':
+        this.data = new Float32Array(buf);
+        this.convert = null;
+        break;
+      case '<i4':
+        this.data = new Int32Array(buf);
+        this.convert = null;
+        break;
+      case '|u1':
+        this.data = new Uint8Array(buf);
+        this.convert = null;
+        break;
+      case '<f8': {
+        if (wide) {
+          this.data = new Float64Array(buf);
+          this.convert = null;
+          break;
+        }
+        const out = new Float32Array(buf);
+        this.data = out;
+        this.convert = (src, count, at) => out.set(new Float64Array(src, 0, count), at);
+        break;
+      }
+      case '<f2': {
+        this.data = new Float32Array(buf);
+        const out = new Uint32Array(buf);
+        const table = halfToFloatBits();
+        this.convert = (src, count, at) => {
+          const h16 = new Uint16Array(src, 0, count);
+          for (let i = 0; i < count; i++) out[at + i] = table[h16[i]!]!;
+        };
+        break;
+      }
+      case '<i8': {
+        const out = new Int32Array(buf);
+        this.data = out;
+        this.convert = (src, count, at) => {
+          const w = new Int32Array(src, 0, 2 * count);
+          for (let i = 0; i < count; i++) {
+            const lo = w[2 * i]!;
+            // Fits in 32 bits iff the high word is the low word's sign extension.
+            if (w[2 * i + 1] !== lo >> 31) {
+              const v = new BigInt64Array(src, 8 * i, 1)[0];
+              throw new DataError(`${where}: int64 value ${v} at index ${at + i} does not fit in 32 bits`);
+            }
+            out[at + i] = lo;
+          }
+        };
+        break;
+      }
+    }
+    if (this.convert) {
+      const item = ITEM[h.dtype];
+      // Whole elements, at least one: a tiny chunk size makes pieces cross element boundaries.
+      const size = Math.max(item, Math.floor(Math.min(opts.chunkBytes, 1 << 20) / item) * item);
+      this.scratch = new Uint8Array(size);
+    }
+  }
+
+  /** A view of the destination's bytes: a full-size array past 2^32 bytes is viewed in windows. */
+  private window(from: number, length: number): Uint8Array {
+    const buf = this.data.buffer;
+    return this.bytes.length > 0 ? this.bytes.subarray(from, from + length) : new Uint8Array(buf, from, length);
+  }
+
+  direct(max: number): Uint8Array | null {
+    if (this.convert) return null;
+    const rem = this.data.byteLength - this.pos;
+    if (rem <= 0) throw new DataError(`${this.where}: more data than shape (${this.h.shape}) holds`);
+    return this.window(this.pos, Math.min(max, rem));
+  }
+
+  advance(n: number): void {
+    this.pos += n;
+  }
+
+  write(piece: Uint8Array): void {
+    if (!this.convert) {
+      if (this.pos + piece.length > this.data.byteLength)
+        throw new DataError(`${this.where}: more data than shape (${this.h.shape}) holds`);
+      this.window(this.pos, piece.length).set(piece);
+      this.pos += piece.length;
+      return;
+    }
+    const s = this.scratch!;
+    const item = ITEM[this.h.dtype];
+    for (let p = 0; p < piece.length; ) {
+      const take = Math.min(piece.length - p, s.length - this.fill);
+      s.set(piece.subarray(p, p + take), this.fill);
+      this.fill += take;
+      p += take;
+      const whole = Math.floor(this.fill / item);
+      if (whole === 0) continue;
+      if (this.pos + whole > this.data.length)
+        throw new DataError(`${this.where}: more data than shape (${this.h.shape}) holds`);
+      this.convert(s.buffer as ArrayBuffer, whole, this.pos);
+      this.pos += whole;
+      // The bytes of a split element wait at the start for the next piece.
+      s.copyWithin(0, whole * item, this.fill);
+      this.fill -= whole * item;
+    }
+  }
+
+  /** The array, once every data byte has arrived. */
+  result(): NpyArray {
+    const done = this.convert ? this.pos * ITEM[this.h.dtype] + this.fill : this.pos;
+    if (done !== this.h.dataBytes)
+      throw new DataError(
+        `${this.where}: truncated: shape (${this.h.shape}) needs ${this.h.dataBytes} bytes of data, got ${done}`,
+      );
+    return { dtype: this.h.dtype, shape: this.h.shape, data: this.data };
+  }
+}
+
+/** Reads one .npy array from a source holding exactly a .npy file (header, then data). */
+function readNpyFrom(src: ByteSource, opts: ArrayReadOptions): NpyArray {
+  const where = src.where;
+  const pre = new Uint8Array(Math.min(src.size, 12));
+  src.readInto(pre, 0);
+  const end = headerEnd(asBuffer(pre), where);
+  if (end === null || end > src.size) {
+    if (pre.length >= 6 && !asBuffer(pre).subarray(0, 6).equals(MAGIC))
+      throw new DataError(`${where}: not a NumPy .npy file (bad magic string)`);
+    throw new DataError(`${where}: truncated .npy header (the file has ${src.size} bytes)`);
+  }
+  const head = new Uint8Array(end);
+  src.readInto(head, 0);
+  const h = parseNpyHeader(head, where);
+  const have = src.size - h.start;
   if (have < h.dataBytes)
     throw new DataError(
       `${where}: truncated: shape (${h.shape}) needs ${h.dataBytes} bytes of data, file has ${have}`,
     );
-  // A copy: the caller's buffer (a whole file) is not kept alive by the array.
-  return npyFromData(h, new Uint8Array(buf.subarray(h.start, h.start + h.dataBytes)), where);
+  const dec = new NpyDecoder(h, where, opts);
+  pumpRange(src, h.start, h.dataBytes, dec, opts.chunkBytes);
+  return dec.result();
 }
 
-/** Serialises an array as .npy version 1.0 (2.0 if the header would not fit). */
-export function encodeNpy(
-  data: Float32Array | Int32Array | Uint8Array | Float64Array,
-  shape: number[],
-): Uint8Array {
-  const n = shape.reduce((a, x) => a * x, 1);
-  if (n !== data.length) throw new Error(`encodeNpy: shape (${shape}) holds ${n} values, got ${data.length}`);
-  const descr =
-    data instanceof Float32Array
-      ? '<f4'
-      : data instanceof Float64Array
-        ? '<f8'
-        : data instanceof Int32Array
-          ? '<i4'
-          : '|u1';
+/** Parses the bytes of one .npy file; `where` names it in errors. The array does not share `buf`. */
+export function parseNpy(buf: Uint8Array, where: string, opts: ReadNpyOptions = {}): NpyArray {
+  return readNpyFrom(bufferSource(buf, where), resolve(opts, opts.shared === true, opts.float32 === true));
+}
+
+/** The .npy header (preamble, dict, padding) for an array of this dtype and shape. */
+function npyHeader(descr: string, shape: number[]): Uint8Array {
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   let version = 1;
@@ -173,7 +337,7 @@ export function encodeNpy(
   // Pad with spaces so the data starts at a multiple of 64 bytes, header ends with '\n'.
   const total = Math.ceil((pre + header.length + 1) / 64) * 64;
   header = `${header.padEnd(total - pre - 1, ' ')}\n`;
-  const out = new Uint8Array(total + data.byteLength);
+  const out = new Uint8Array(total);
   out.set(MAGIC, 0);
   out[6] = version;
   out[7] = 0;
@@ -181,24 +345,78 @@ export function encodeNpy(
   if (version === 1) dv.setUint16(8, header.length, true);
   else dv.setUint32(8, header.length, true);
   out.set(Buffer.from(header, 'latin1'), pre);
-  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), total);
   return out;
 }
 
-export interface ReadArraysOptions {
+type WritableArray = Float32Array | Int32Array | Uint8Array | Float64Array;
+
+/** The header and data of an array as .npy, without copying the data. */
+function npyParts(data: WritableArray, shape: number[]): ByteRun[] {
+  const n = shape.reduce((a, x) => a * x, 1);
+  if (n !== data.length) throw new Error(`encodeNpy: shape (${shape}) holds ${n} values, got ${data.length}`);
+  const descr =
+    data instanceof Float32Array
+      ? '<f4'
+      : data instanceof Float64Array
+        ? '<f8'
+        : data instanceof Int32Array
+          ? '<i4'
+          : '|u1';
+  const header = npyHeader(descr, shape);
+  return [header, { buffer: data.buffer, byteOffset: data.byteOffset, byteLength: data.byteLength }];
+}
+
+/** Serialises an array as .npy version 1.0 (2.0 if the header would not fit), in one buffer. */
+export function encodeNpy(data: WritableArray, shape: number[]): Uint8Array {
+  const [header, body] = npyParts(data, shape) as [Uint8Array, ByteRun];
+  const out = new Uint8Array(header.length + body.byteLength);
+  out.set(header, 0);
+  out.set(new Uint8Array(body.buffer, body.byteOffset, body.byteLength), header.length);
+  return out;
+}
+
+export interface ReadNpyOptions {
+  /** Ceiling on one array's bytes. Default: LONGTAIL_MAX_ARRAY_BYTES, else the machine's memory (src/io/limits.ts). */
+  maxArrayBytes?: number;
+  /** Bytes read (or inflated) per step. Default 64 MiB; any size >= 1 gives the same arrays. */
+  chunkBytes?: number;
+  /** Allocate arrays in a SharedArrayBuffer (to hand to worker threads without copying). */
+  shared?: boolean;
+  /** Return `<f8` arrays as Float32Array, converted chunk by chunk (no float64 copy in memory). */
+  float32?: boolean;
+}
+
+export interface ReadArraysOptions extends Omit<ReadNpyOptions, 'shared' | 'float32'> {
   /**
    * Array names (without `.npy`) to read; any other entry or file is skipped without being read
    * or decompressed. Default: every `.npy`.
    */
   wanted?: Iterable<string>;
-  /** Ceiling on one array's bytes. Default: LONGTAIL_MAX_ARRAY_BYTES, else 2 GiB (src/io/limits.ts). */
-  maxArrayBytes?: number;
+  /** As ReadNpyOptions.shared: for every array (true) or for the arrays named. */
+  shared?: boolean | Iterable<string>;
+  /** As ReadNpyOptions.float32: for every array (true) or for the arrays named. */
+  float32?: boolean | Iterable<string>;
 }
 
-/** Reads one .npy file (a regular file, no larger than the array ceiling). */
-export function readNpy(path: string, opts: Pick<ReadArraysOptions, 'maxArrayBytes'> = {}): NpyArray {
-  const maxBytes = maxArrayBytes(opts.maxArrayBytes);
-  return parseNpy(readFileChecked(path, '.npy file', { maxBytes, limitHint: RAISE_LIMIT_HINT }), path);
+const pick = (v: boolean | Iterable<string> | undefined, name: string) =>
+  v === undefined || typeof v === 'boolean' ? v === true : new Set(v).has(name);
+
+function resolve(opts: ReadArraysOptions, shared: boolean, float32: boolean): ArrayReadOptions {
+  const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1)
+    throw new Error(`chunkBytes must be a positive whole number, got ${chunkBytes}`);
+  return { limit: maxArrayBytes(opts.maxArrayBytes), chunkBytes, shared, float32 };
+}
+
+/** Reads one .npy file (a regular file of any size), by chunks straight into its array. */
+export function readNpy(path: string, opts: ReadNpyOptions = {}): NpyArray {
+  const o = resolve(opts, opts.shared === true, opts.float32 === true);
+  const src = fileSource(path, '.npy file');
+  try {
+    return readNpyFrom(src, o);
+  } finally {
+    src.close();
+  }
 }
 
 /** The `.npy` entries of a listing that the options ask for, as name (without `.npy`) -> entry. */
@@ -211,36 +429,41 @@ function selectArrays<T>(names: [string, T][], opts: ReadArraysOptions): [string
 }
 
 /**
- * Reads the arrays of an .npz archive (stored or deflated), keyed by name without `.npy`.
- * Works from the zip central directory: entries that are not wanted `.npy` arrays are skipped
- * without being decompressed; a wanted entry's declared size must stay under the ceiling and
- * equal what its .npy header (shape x itemsize + header) needs, both checked before it is
- * decompressed, and decompression stops at the declared size. Peak memory is the file plus the
- * arrays it really holds.
+ * Reads the arrays of an .npz archive (stored or deflated, zip64 or not), keyed by name without
+ * `.npy`. Works from the zip central directory, read by offset: entries that are not wanted `.npy`
+ * arrays are skipped without being decompressed; a wanted entry's declared size must stay under
+ * the ceiling, equal what its .npy header (shape x itemsize + header) needs and, if deflated, be
+ * reachable from its compressed bytes, all checked before its array is allocated; decompression
+ * stops at the declared size. Peak memory is the arrays it really holds plus one chunk.
  */
 export function readNpz(path: string, opts: ReadArraysOptions = {}): Map<string, NpyArray> {
-  const limit = maxArrayBytes(opts.maxArrayBytes);
-  const zip = new ZipArchive(readFileChecked(path, '.npz archive'), path);
-  const entries = zip.entries();
-  const out = new Map<string, NpyArray>();
-  for (const [name, e] of selectArrays(
-    entries.map((x): [string, ZipEntry] => [x.name, x]),
-    opts,
-  )) {
-    const where = `${path}:${e.name}`;
-    if (e.size > limit) {
-      throw new DataError(
-        `${where}: entry declares ${e.size} bytes uncompressed, more than the limit of ${limit} bytes per array${RAISE_LIMIT_HINT}`,
-      );
+  const base = resolve(opts, false, false);
+  const src = fileSource(path, '.npz archive');
+  try {
+    const zip = new ZipArchive(src);
+    const out = new Map<string, NpyArray>();
+    for (const [name, e] of selectArrays(
+      zip.entries().map((x): [string, ZipEntry] => [x.name, x]),
+      opts,
+    )) {
+      const where = `${path}:${e.name}`;
+      if (e.size > base.limit) {
+        throw new DataError(
+          `${where}: entry declares ${e.size} bytes uncompressed, more than the limit of ${base.limit} bytes per array${RAISE_LIMIT_HINT}`,
+        );
+      }
+      const o = { ...base, shared: pick(opts.shared, name), float32: pick(opts.float32, name) };
+      out.set(name, readNpyEntry(zip, e, where, o));
     }
-    out.set(name, readNpyEntry(zip, e, where));
+    return out;
+  } finally {
+    src.close();
   }
-  return out;
 }
 
 /** One .npy entry of an archive, checked against its declared size before it is decompressed. */
-function readNpyEntry(zip: ZipArchive, e: ZipEntry, where: string): NpyArray {
-  const head = zip.head(e, (b) => headerEnd(Buffer.from(b.buffer, b.byteOffset, b.byteLength), where));
+function readNpyEntry(zip: ZipArchive, e: ZipEntry, where: string, opts: ArrayReadOptions): NpyArray {
+  const head = zip.head(e, (b) => headerEnd(asBuffer(b), where));
   const h = parseNpyHeader(head, where);
   if (h.start + h.dataBytes !== e.size) {
     throw new DataError(
@@ -248,7 +471,9 @@ function readNpyEntry(zip: ZipArchive, e: ZipEntry, where: string): NpyArray {
         `${h.dtype}) needs ${h.start + h.dataBytes}; the archive is corrupt or crafted`,
     );
   }
-  return npyFromData(h, zip.extract(e, h.start), where);
+  const dec = new NpyDecoder(h, where, opts);
+  zip.stream(e, h.start, dec, opts.chunkBytes);
+  return dec.result();
 }
 
 /** Reads a `.npz` archive or a folder of `.npy` files into name -> array. */
@@ -261,27 +486,54 @@ export function readArrays(fileOrDir: string, opts: ReadArraysOptions = {}): Map
     if (!files.some(([f]) => f.endsWith('.npy')))
       throw new DataError(`${fileOrDir}: folder holds no .npy files`);
     const out = new Map<string, NpyArray>();
-    for (const [name, p] of selectArrays(files, opts)) out.set(name, readNpy(p, opts));
+    for (const [name, p] of selectArrays(files, opts))
+      out.set(name, readNpy(p, { ...opts, shared: pick(opts.shared, name), float32: pick(opts.float32, name) }));
     return out;
   }
   return readNpz(fileOrDir, opts);
 }
 
-export type ArraysToWrite = Record<
-  string,
-  { data: Float32Array | Int32Array | Uint8Array | Float64Array; shape: number[] }
->;
+export type ArraysToWrite = Record<string, { data: WritableArray; shape: number[] }>;
 
-/** Writes arrays as an uncompressed .npz (as np.savez), atomically. */
-export function writeNpz(path: string, arrays: ArraysToWrite): void {
-  const files: Record<string, [Uint8Array, { level: 0 }]> = {};
-  for (const [name, a] of Object.entries(arrays))
-    files[`${name}.npy`] = [encodeNpy(a.data, a.shape), { level: 0 }];
-  writeFileAtomic(path, zipSync(files));
+export interface WriteArraysOptions {
+  /** Bytes written per step. Default 64 MiB. */
+  chunkBytes?: number;
+  /** Zip64 records for every entry even when no size needs them (tests; NumPy reads both). */
+  forceZip64?: boolean;
 }
 
-/** Writes arrays as a folder of .npy files, each atomically. */
-export function writeNpyDir(dir: string, arrays: ArraysToWrite): void {
-  for (const [name, a] of Object.entries(arrays))
-    writeFileAtomic(join(dir, `${name}.npy`), encodeNpy(a.data, a.shape));
+/**
+ * Writes arrays as an uncompressed .npz (as np.savez), atomically, streaming: each array's bytes
+ * go from its typed array to the file a chunk at a time (zip64 where sizes or offsets need it).
+ */
+export function writeNpz(path: string, arrays: ArraysToWrite, opts: WriteArraysOptions = {}): void {
+  const entries = Object.entries(arrays).map(([name, a]) => ({
+    name: `${name}.npy`,
+    parts: npyParts(a.data, a.shape),
+  }));
+  writeFileAtomicWith(path, (fd) => {
+    writeStoredZip(fd, entries, {
+      chunkBytes: opts.chunkBytes ?? DEFAULT_CHUNK_BYTES,
+      forceZip64: opts.forceZip64,
+    });
+  });
+}
+
+/** Writes arrays as a folder of .npy files, each atomically and streaming. */
+export function writeNpyDir(dir: string, arrays: ArraysToWrite, opts: WriteArraysOptions = {}): void {
+  const chunk = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  for (const [name, a] of Object.entries(arrays)) {
+    const parts = npyParts(a.data, a.shape);
+    writeFileAtomicWith(join(dir, `${name}.npy`), (fd) => {
+      let pos = 0;
+      for (const p of parts)
+        for (let off = 0; off < p.byteLength; ) {
+          const n = Math.min(chunk, p.byteLength - off);
+          const view = new Uint8Array(p.buffer, p.byteOffset + off, n);
+          for (let w = 0; w < n; ) w += writeSync(fd, view, w, n - w, pos + w);
+          pos += n;
+          off += n;
+        }
+    });
+  }
 }

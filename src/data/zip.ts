@@ -1,15 +1,19 @@
 /**
- * Just enough of the zip format for `.npz` archives, read from the central directory: list the
- * entries with their declared sizes, read the first bytes of an entry, and extract an entry into a
- * buffer of exactly its declared size. Nothing is decompressed until asked, and decompression
- * stops at the declared size, so an archive cannot make a reader spend more memory than it
- * declares (a zip bomb is refused, not inflated). Stored (0) and deflated (8) entries, zip64 sizes.
- *
- * Everything goes through `read(offset, length)`, so a reader that pages the file instead of
- * holding it whole can replace the buffer without touching the rest.
+ * Just enough of the zip format for `.npz` archives, read from the central directory by offset
+ * (the file is never held whole, so its size is not bounded by a Buffer): list the entries with
+ * their declared sizes, read the first bytes of an entry, and stream an entry's bytes into a sink
+ * in chunks. Nothing is decompressed until asked, and decompression stops at the declared size, so
+ * an archive cannot make a reader spend more memory than it declares (a zip bomb is refused, not
+ * inflated); a deflated entry cannot declare more than DEFLATE can expand its compressed bytes to.
+ * Stored (0) and deflated (8) entries; zip64 sizes, offsets and end records; data descriptors
+ * (flag bit 3: the local header's sizes are zero, the central directory's are used).
  */
+import { writeSync } from 'node:fs';
+import * as zlib from 'node:zlib';
 import { Inflate } from 'fflate';
 import { DataError } from '../errors.ts';
+import type { ByteSink, ByteSource } from '../io/read-file.ts';
+import { pumpRange } from '../io/read-file.ts';
 
 export interface ZipEntry {
   name: string;
@@ -28,6 +32,14 @@ const ZIP64_EOCD = 0x06064b50;
 const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
 const U32 = 0xffffffff;
+/** The largest central directory read (an .npz lists a handful of arrays; 64 MiB is ~500k entries). */
+const MAX_CENTRAL_DIRECTORY = 64 * 1024 * 1024;
+/**
+ * DEFLATE's largest expansion: one 258-byte match per 2 bits (1-bit length and distance codes),
+ * 1032:1. A deflated entry declaring more than this times its compressed bytes (plus a block's
+ * worth of slack) cannot be genuine.
+ */
+export const DEFLATE_MAX_RATIO = 1032;
 /**
  * Compressed bytes handed to the inflater at once: DEFLATE's output per step is at most ~1032x
  * this, so a piece is sized from what the caller expects (1 KiB to 16 KiB, at most ~17 MB a step).
@@ -36,24 +48,26 @@ const pieceFor = (expected: number) => Math.min(16 * 1024, Math.max(1024, Math.c
 
 export class ZipArchive {
   private list: ZipEntry[] | null = null;
+  private readonly where: string;
 
-  constructor(
-    private readonly bytes: Uint8Array,
-    private readonly where: string,
-  ) {}
+  constructor(private readonly src: ByteSource) {
+    this.where = src.where;
+  }
 
   private bad(reason: string): DataError {
     return new DataError(`${this.where}: not a valid .npz (zip) archive (${reason})`);
   }
 
-  /** `length` bytes at `offset`, refusing a range outside the file. */
+  /** `length` bytes at `offset` in a fresh buffer, refusing a range outside the file. */
   private read(offset: number, length: number): Uint8Array {
-    if (!(offset >= 0 && length >= 0 && offset + length <= this.bytes.length)) {
+    if (!(offset >= 0 && length >= 0 && offset + length <= this.src.size)) {
       throw this.bad(
-        `a record at byte ${offset} (${length} bytes) lies outside the ${this.bytes.length}-byte file`,
+        `a record at byte ${offset} (${length} bytes) lies outside the ${this.src.size}-byte file`,
       );
     }
-    return this.bytes.subarray(offset, offset + length);
+    const b = new Uint8Array(length);
+    this.src.readInto(b, offset);
+    return b;
   }
 
   private view(offset: number, length: number): DataView {
@@ -70,53 +84,68 @@ export class ZipArchive {
   /** The entries of the central directory, in its order; duplicate names are refused. */
   entries(): ZipEntry[] {
     if (this.list) return this.list;
-    const size = this.bytes.length;
-    let eocd = -1;
-    for (let o = size - 22; o >= Math.max(0, size - 22 - 65535); o--) {
-      if (this.view(o, 4).getUint32(0, true) === EOCD) {
-        eocd = o;
+    const size = this.src.size;
+    if (size < 22) throw this.bad('no end-of-central-directory record');
+    // The end record is in the last 22 + 65,535 (comment) bytes.
+    const tailStart = Math.max(0, size - 22 - 65535);
+    const tail = this.read(tailStart, size - tailStart);
+    const tv = new DataView(tail.buffer);
+    let at = -1;
+    for (let o = tail.length - 22; o >= 0; o--) {
+      if (tv.getUint32(o, true) === EOCD) {
+        at = o;
         break;
       }
     }
-    if (eocd < 0) throw this.bad('no end-of-central-directory record');
-    const end = this.view(eocd, 22);
-    let count = end.getUint16(10, true);
-    let cdOffset = end.getUint32(16, true);
-    if ((count === 0xffff || cdOffset === U32) && eocd >= 20) {
+    if (at < 0) throw this.bad('no end-of-central-directory record');
+    const eocd = tailStart + at;
+    let count = tv.getUint16(at + 10, true);
+    let cdSize = tv.getUint32(at + 12, true);
+    let cdOffset = tv.getUint32(at + 16, true);
+    if ((count === 0xffff || cdSize === U32 || cdOffset === U32) && eocd >= 20) {
       const loc = this.view(eocd - 20, 20);
       if (loc.getUint32(0, true) === ZIP64_LOCATOR) {
         const z = this.view(this.u64(loc, 8), 56);
         if (z.getUint32(0, true) !== ZIP64_EOCD) throw this.bad('bad zip64 end-of-central-directory record');
         count = this.u64(z, 32);
+        cdSize = this.u64(z, 40);
         cdOffset = this.u64(z, 48);
       }
     }
+    if (cdSize > MAX_CENTRAL_DIRECTORY || count * 46 > cdSize)
+      throw this.bad(`a central directory of ${cdSize} bytes cannot list ${count} entries`);
+    const cd = this.read(cdOffset, cdSize);
+    const cv = new DataView(cd.buffer);
+    const field = (o: number, n: number) => {
+      if (o + n > cd.length) throw this.bad('the central directory is cut short');
+    };
     const out: ZipEntry[] = [];
     const seen = new Set<string>();
-    let o = cdOffset;
+    let o = 0;
     for (let i = 0; i < count; i++) {
-      const h = this.view(o, 46);
-      if (h.getUint32(0, true) !== CENTRAL)
-        throw this.bad(`central directory entry ${i} has a bad signature`);
-      const nameLen = h.getUint16(28, true);
-      const extraLen = h.getUint16(30, true);
-      const commentLen = h.getUint16(32, true);
-      const name = new TextDecoder().decode(this.read(o + 46, nameLen));
-      let compressedSize = h.getUint32(20, true);
-      let sizeU = h.getUint32(24, true);
-      let localOffset = h.getUint32(42, true);
+      field(o, 46);
+      if (cv.getUint32(o, true) !== CENTRAL) throw this.bad(`central directory entry ${i} has a bad signature`);
+      const nameLen = cv.getUint16(o + 28, true);
+      const extraLen = cv.getUint16(o + 30, true);
+      const commentLen = cv.getUint16(o + 32, true);
+      field(o + 46, nameLen + extraLen);
+      const name = new TextDecoder().decode(cd.subarray(o + 46, o + 46 + nameLen));
+      let compressedSize = cv.getUint32(o + 20, true);
+      let sizeU = cv.getUint32(o + 24, true);
+      let localOffset = cv.getUint32(o + 42, true);
       if (compressedSize === U32 || sizeU === U32 || localOffset === U32) {
         // zip64 extended information: the 0xFFFFFFFF fields, in this order, as 64-bit values.
-        const extra = this.view(o + 46 + nameLen, extraLen);
-        for (let p = 0; p + 4 <= extraLen; ) {
-          const id = extra.getUint16(p, true);
-          const len = extra.getUint16(p + 2, true);
+        const x0 = o + 46 + nameLen;
+        for (let p = x0; p + 4 <= x0 + extraLen; ) {
+          const id = cv.getUint16(p, true);
+          const len = cv.getUint16(p + 2, true);
           if (id === 1) {
             let q = p + 4;
             const next = () => {
-              if (q + 8 > p + 4 + len) throw this.bad(`entry '${name}' has a short zip64 field`);
+              if (q + 8 > Math.min(p + 4 + len, x0 + extraLen))
+                throw this.bad(`entry '${name}' has a short zip64 field`);
               q += 8;
-              return this.u64(extra, q - 8);
+              return this.u64(cv, q - 8);
             };
             if (sizeU === U32) sizeU = next();
             if (compressedSize === U32) compressedSize = next();
@@ -130,8 +159,8 @@ export class ZipArchive {
       seen.add(name);
       out.push({
         name,
-        method: h.getUint16(10, true),
-        flags: h.getUint16(8, true),
+        method: cv.getUint16(o + 10, true),
+        flags: cv.getUint16(o + 8, true),
         compressedSize,
         size: sizeU,
         localOffset,
@@ -142,8 +171,12 @@ export class ZipArchive {
     return out;
   }
 
-  /** The entry's stored (compressed) bytes, found through its local header; checks the method. */
-  private data(e: ZipEntry): Uint8Array {
+  /**
+   * Where the entry's stored (compressed) bytes start, found through its local header; checks the
+   * method, that the bytes lie inside the file and, for deflate, that the declared size is one
+   * DEFLATE can reach from them.
+   */
+  private dataOffset(e: ZipEntry): number {
     const where = `${this.where}:${e.name}`;
     if (e.flags & 1) throw new DataError(`${where}: entry is encrypted; .npz archives are not`);
     if (e.method !== 0 && e.method !== 8) {
@@ -152,9 +185,20 @@ export class ZipArchive {
     if (e.method === 0 && e.compressedSize !== e.size) {
       throw this.bad(`stored entry '${e.name}' declares ${e.size} bytes but holds ${e.compressedSize}`);
     }
+    if (e.method === 8 && e.size > e.compressedSize * DEFLATE_MAX_RATIO + 1024) {
+      throw new DataError(
+        `${where}: entry declares ${e.size} bytes uncompressed from ${e.compressedSize} compressed bytes, more than DEFLATE can expand to (${DEFLATE_MAX_RATIO}:1); the archive is corrupt or crafted`,
+      );
+    }
     const h = this.view(e.localOffset, 30);
     if (h.getUint32(0, true) !== LOCAL) throw this.bad(`entry '${e.name}' has no local header`);
-    return this.read(e.localOffset + 30 + h.getUint16(26, true) + h.getUint16(28, true), e.compressedSize);
+    const start = e.localOffset + 30 + h.getUint16(26, true) + h.getUint16(28, true);
+    if (start + e.compressedSize > this.src.size) {
+      throw new DataError(
+        `${where}: truncated: entry needs ${e.compressedSize} ${e.method === 0 ? '' : 'compressed '}bytes from byte ${start}, the ${this.src.size}-byte file has ${Math.max(0, this.src.size - start)}`,
+      );
+    }
+    return start;
   }
 
   /**
@@ -162,15 +206,16 @@ export class ZipArchive {
    * how many it needs in all, or null to see more. Decompresses only those first bytes.
    */
   head(e: ZipEntry, need: (sofar: Uint8Array) => number | null): Uint8Array {
-    const data = this.data(e);
+    const start = this.dataOffset(e);
     if (e.method === 0) {
-      let n = need(data.subarray(0, Math.min(data.length, 64)));
-      if (n === null) n = data.length;
-      return data.subarray(0, Math.min(n, data.length));
+      const first = this.read(start, Math.min(e.size, 64));
+      let n = need(first);
+      if (n === null) n = e.size;
+      return n <= first.length ? first.subarray(0, n) : this.read(start, Math.min(n, e.size));
     }
     let acc = new Uint8Array(0);
     let want: number | null = null;
-    inflatePieces(data, `${this.where}:${e.name}`, pieceFor(0), (piece) => {
+    this.inflate(e, start, pieceFor(0), 64 * 1024, (piece) => {
       const next = new Uint8Array(acc.length + piece.length);
       next.set(acc);
       next.set(piece, acc.length);
@@ -182,23 +227,27 @@ export class ZipArchive {
   }
 
   /**
-   * Bytes `skip`..size of an entry in a fresh buffer of exactly that length. Decompression stops
-   * as soon as the output would pass the declared size (refused), and a short one is refused too.
+   * Streams bytes `skip`..size of an entry into `sink`: stored bytes are read straight into the
+   * sink's memory where it allows, `chunkBytes` at a time; deflated ones are inflated from the
+   * compressed bytes read `chunkBytes` at a time. Decompression stops as soon as the output would
+   * pass the declared size (refused), and a short one is refused too.
    */
-  extract(e: ZipEntry, skip: number): Uint8Array {
+  stream(e: ZipEntry, skip: number, sink: ByteSink, chunkBytes: number): void {
     const where = `${this.where}:${e.name}`;
-    const data = this.data(e);
-    if (e.method === 0) return new Uint8Array(data.subarray(skip));
-    const out = new Uint8Array(e.size - skip);
+    const start = this.dataOffset(e);
+    if (e.method === 0) {
+      pumpRange(this.src, start + skip, e.size - skip, sink, chunkBytes);
+      return;
+    }
     let total = 0;
     let over = false;
-    inflatePieces(data, where, pieceFor(e.size), (piece) => {
+    this.inflate(e, start, pieceFor(e.size), chunkBytes, (piece) => {
       if (total + piece.length > e.size) {
         over = true;
         return false;
       }
       const from = Math.max(0, skip - total);
-      if (from < piece.length) out.set(piece.subarray(from), total + from - skip);
+      if (from < piece.length) sink.write(from === 0 ? piece : piece.subarray(from));
       total += piece.length;
       return true;
     });
@@ -212,30 +261,188 @@ export class ZipArchive {
         `${where}: entry inflates to ${total} bytes, but declares ${e.size}; the archive is corrupt`,
       );
     }
-    return out;
+  }
+
+  /**
+   * Inflates an entry's raw DEFLATE data, read from the file `chunkBytes` at a time and handed to
+   * the inflater `piece` bytes at a time (bounding each step's output by DEFLATE's ratio), passing
+   * each output piece to `sink` until it returns false or the data ends.
+   */
+  private inflate(
+    e: ZipEntry,
+    start: number,
+    piece: number,
+    chunkBytes: number,
+    sink: (out: Uint8Array) => boolean,
+  ): void {
+    const where = `${this.where}:${e.name}`;
+    let stop = false;
+    const inf = new Inflate((out) => {
+      if (!stop && out.length > 0 && !sink(out)) stop = true;
+    });
+    const buf = new Uint8Array(Math.max(1, Math.min(chunkBytes, e.compressedSize)));
+    try {
+      for (let o = 0; o < e.compressedSize && !stop; ) {
+        const n = Math.min(buf.length, e.compressedSize - o);
+        const chunk = buf.subarray(0, n);
+        this.src.readInto(chunk, start + o);
+        o += n;
+        for (let p = 0; p < n && !stop; p += piece) {
+          const end = Math.min(p + piece, n);
+          inf.push(chunk.subarray(p, end), o === e.compressedSize && end === n);
+        }
+      }
+    } catch (err) {
+      if (err instanceof DataError) throw err;
+      throw new DataError(`${where}: corrupt or truncated deflate data (${(err as Error).message})`);
+    }
   }
 }
 
-/**
- * Inflates raw DEFLATE data a piece at a time, handing each output piece to `sink` until it
- * returns false or the data ends. Output per step is bounded by `piece` times DEFLATE's ratio.
- */
-function inflatePieces(
-  data: Uint8Array,
-  where: string,
-  piece: number,
-  sink: (out: Uint8Array) => boolean,
-): void {
-  let stop = false;
-  const inf = new Inflate((out) => {
-    if (!stop && out.length > 0 && !sink(out)) stop = true;
-  });
-  try {
-    for (let o = 0; o < data.length && !stop; o += piece) {
-      const end = Math.min(o + piece, data.length);
-      inf.push(data.subarray(o, end), end === data.length);
+/** Bytes of an entry to write: a run of memory, possibly longer than one Uint8Array can view. */
+export interface ByteRun {
+  buffer: ArrayBufferLike;
+  byteOffset: number;
+  byteLength: number;
+}
+
+/** One entry for `writeStoredZip`: its name and its bytes, the runs one after the other. */
+export interface StoredEntry {
+  name: string;
+  parts: ByteRun[];
+}
+
+let crcTable: Int32Array | null = null;
+/** CRC-32 (zip's), continuing from `crc`: node:zlib's where Node has it (>= 20.15), else a table. */
+export function crc32(bytes: Uint8Array, crc = 0): number {
+  const native = (zlib as { crc32?: (b: Uint8Array, c: number) => number }).crc32;
+  if (native) return native(bytes, crc);
+  if (!crcTable) {
+    crcTable = new Int32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c;
     }
-  } catch (e) {
-    throw new DataError(`${where}: corrupt deflate data (${(e as Error).message})`);
   }
+  let c = ~crc;
+  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/** `write(fd, bytes, position)` for every byte, looping over short writes. */
+function writeAll(fd: number, bytes: Uint8Array, position: number): void {
+  for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off, position + off);
+}
+
+/**
+ * Writes a zip of stored (uncompressed) entries to `fd` from position 0, as `np.savez` does, one
+ * entry after the other and `chunkBytes` at a time, so nothing the size of an entry is built in
+ * memory: local header, bytes (CRC-32 computed on the way, then written into the header), central
+ * directory, end records. Zip64 fields and end records where a size, offset or count needs them,
+ * or everywhere with `forceZip64` (tests). Returns the bytes written.
+ */
+export function writeStoredZip(
+  fd: number,
+  entries: StoredEntry[],
+  opts: { chunkBytes: number; forceZip64?: boolean },
+): number {
+  const force = opts.forceZip64 === true;
+  const central: Uint8Array[] = [];
+  let pos = 0;
+  for (const e of entries) {
+    const name = Buffer.from(e.name, 'utf8');
+    const size = e.parts.reduce((a, p) => a + p.byteLength, 0);
+    const big = force || size >= U32;
+    const local = Buffer.alloc(30 + name.length + (big ? 20 : 0));
+    local.writeUInt32LE(LOCAL, 0);
+    local.writeUInt16LE(big ? 45 : 20, 4);
+    local.writeUInt16LE(0, 8); // stored
+    local.writeUInt16LE(0, 10); // 00:00
+    local.writeUInt16LE(0x21, 12); // 1980-01-01: the same bytes for the same arrays
+    local.writeUInt32LE(big ? U32 : size, 18);
+    local.writeUInt32LE(big ? U32 : size, 22);
+    local.writeUInt16LE(name.length, 26);
+    local.writeUInt16LE(big ? 20 : 0, 28);
+    name.copy(local, 30);
+    if (big) {
+      local.writeUInt16LE(1, 30 + name.length);
+      local.writeUInt16LE(16, 32 + name.length);
+      local.writeBigUInt64LE(BigInt(size), 34 + name.length);
+      local.writeBigUInt64LE(BigInt(size), 42 + name.length);
+    }
+    const localOffset = pos;
+    writeAll(fd, local, pos);
+    pos += local.length;
+    let crc = 0;
+    for (const p of e.parts) {
+      for (let off = 0; off < p.byteLength; ) {
+        const n = Math.min(opts.chunkBytes, p.byteLength - off);
+        const view = new Uint8Array(p.buffer, p.byteOffset + off, n);
+        crc = crc32(view, crc);
+        writeAll(fd, view, pos);
+        pos += n;
+        off += n;
+      }
+    }
+    const crcBytes = Buffer.alloc(4);
+    crcBytes.writeUInt32LE(crc, 0);
+    writeAll(fd, crcBytes, localOffset + 14);
+    // Central record: zip64 extra holds, in order, the fields that do not fit in 32 bits.
+    const sizeBig = force || size >= U32;
+    const offBig = force || localOffset >= U32;
+    const extra: bigint[] = [];
+    if (sizeBig) extra.push(BigInt(size), BigInt(size));
+    if (offBig) extra.push(BigInt(localOffset));
+    const c = Buffer.alloc(46 + name.length + (extra.length ? 4 + 8 * extra.length : 0));
+    c.writeUInt32LE(CENTRAL, 0);
+    c.writeUInt16LE(extra.length ? 45 : 20, 4);
+    c.writeUInt16LE(extra.length ? 45 : 20, 6);
+    c.writeUInt16LE(0x21, 14);
+    c.writeUInt32LE(crc, 16);
+    c.writeUInt32LE(sizeBig ? U32 : size, 20);
+    c.writeUInt32LE(sizeBig ? U32 : size, 24);
+    c.writeUInt16LE(name.length, 28);
+    c.writeUInt16LE(extra.length ? 4 + 8 * extra.length : 0, 30);
+    c.writeUInt32LE(offBig ? U32 : localOffset, 42);
+    name.copy(c, 46);
+    if (extra.length) {
+      c.writeUInt16LE(1, 46 + name.length);
+      c.writeUInt16LE(8 * extra.length, 48 + name.length);
+      extra.forEach((v, i) => c.writeBigUInt64LE(v, 50 + name.length + 8 * i));
+    }
+    central.push(c);
+  }
+  const cdOffset = pos;
+  for (const c of central) {
+    writeAll(fd, c, pos);
+    pos += c.length;
+  }
+  const cdSize = pos - cdOffset;
+  const n = entries.length;
+  const z64 = force || n >= 0xffff || cdOffset >= U32 || cdSize >= U32;
+  if (z64) {
+    const z = Buffer.alloc(56 + 20);
+    z.writeUInt32LE(ZIP64_EOCD, 0);
+    z.writeBigUInt64LE(44n, 4); // size of the rest of this record
+    z.writeUInt16LE(45, 12);
+    z.writeUInt16LE(45, 14);
+    z.writeBigUInt64LE(BigInt(n), 24);
+    z.writeBigUInt64LE(BigInt(n), 32);
+    z.writeBigUInt64LE(BigInt(cdSize), 40);
+    z.writeBigUInt64LE(BigInt(cdOffset), 48);
+    z.writeUInt32LE(ZIP64_LOCATOR, 56);
+    z.writeBigUInt64LE(BigInt(pos), 64);
+    z.writeUInt32LE(1, 72); // disks in all
+    writeAll(fd, z, pos);
+    pos += z.length;
+  }
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(EOCD, 0);
+  end.writeUInt16LE(z64 ? 0xffff : n, 8);
+  end.writeUInt16LE(z64 ? 0xffff : n, 10);
+  end.writeUInt32LE(z64 ? U32 : cdSize, 12);
+  end.writeUInt32LE(z64 ? U32 : cdOffset, 16);
+  writeAll(fd, end, pos);
+  return pos + end.length;
 }

@@ -38,9 +38,9 @@ export function rows(s: FeatureSplit): number {
 }
 
 function asFloat32(a: NpyArray, where: string): Float32Array {
+  // The reader already narrowed <f8 and widened <f2 chunk by chunk (the `float32` option).
   if (a.data instanceof Float32Array) return a.data;
-  if (a.data instanceof Float64Array) return Float32Array.from(a.data);
-  throw new DataError(`${where}: expected float features (<f4 or <f8), got ${a.dtype}`);
+  throw new DataError(`${where}: expected float features (<f2, <f4 or <f8), got ${a.dtype}`);
 }
 
 function asLabels(a: NpyArray, where: string): Int32Array {
@@ -56,7 +56,6 @@ function checkFinite(x: Float32Array, where: string): void {
   }
 }
 
-/** Reads a feature file (.npz or folder of .npy) and checks every rule of PROTOCOL.md. */
 /** The arrays of PROTOCOL.md's feature-file format; anything else in a file is not read. */
 export const FEATURE_FILE_ARRAYS = [
   'train_features',
@@ -69,8 +68,35 @@ export const FEATURE_FILE_ARRAYS = [
   'classifier_bias',
 ] as const;
 
-export function loadFeatureFile(path: string, classNames?: string[]): FeatureSet {
-  const m = readArrays(path, { wanted: FEATURE_FILE_ARRAYS });
+const FEATURE_ARRAYS = ['train_features', 'val_features', 'test_features'];
+const FLOAT_ARRAYS = [...FEATURE_ARRAYS, 'classifier_weight', 'classifier_bias'];
+
+export interface LoadFeatureFileOptions {
+  /**
+   * Allocate the `*_features` arrays in SharedArrayBuffers, so worker threads can read them
+   * without a copy (`new Float32Array(fs.train.features.buffer, ...)` in the worker). Default true.
+   */
+  sharedFeatures?: boolean;
+  /** Bytes read per step (src/data/npy.ts); default 64 MiB. */
+  chunkBytes?: number;
+}
+
+/**
+ * Reads a feature file (.npz or folder of .npy, any size) and checks every rule of PROTOCOL.md.
+ * Memory is the arrays as float32 (features) and int32 (labels): float64 and float16 files are
+ * converted while being read, a chunk at a time, never held whole in their own dtype.
+ */
+export function loadFeatureFile(
+  path: string,
+  classNames?: string[],
+  opts: LoadFeatureFileOptions = {},
+): FeatureSet {
+  const m = readArrays(path, {
+    wanted: FEATURE_FILE_ARRAYS,
+    shared: opts.sharedFeatures === false ? false : FEATURE_ARRAYS,
+    float32: FLOAT_ARRAYS,
+    chunkBytes: opts.chunkBytes,
+  });
   const get = (name: string, required: boolean): NpyArray | undefined => {
     const a = m.get(name);
     if (a === undefined && required) {

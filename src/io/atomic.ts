@@ -33,14 +33,24 @@ function fsyncDir(dir: string): void {
 }
 
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+  writeFileAtomicWith(path, (fd) => {
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+  });
+}
+
+/**
+ * As `writeFileAtomic`, for content too large to build in memory: `write` writes it to the temp
+ * file's descriptor (in pieces, at positions if it likes) before the flush and rename.
+ */
+export function writeFileAtomicWith(path: string, write: (fd: number) => void): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.${++counter}.tmp`;
   let fd: number | undefined;
   try {
     fd = openSync(tmp, 'wx');
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    write(fd);
     fsyncSync(fd);
     closeSync(fd);
     fd = undefined;
