@@ -3,10 +3,12 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { deflateRawSync } from 'node:zlib';
 import { runIsolated } from '../../test/helpers/isolated.ts';
 import { tempDir } from '../../test/helpers/tmp.ts';
 import { deflatedZeros, makeZip } from '../../test/helpers/zip.ts';
-import { encodeNpy, readArrays, readNpy, readNpz, writeNpyDir, writeNpz } from './npy.ts';
+import { createRng } from '../random/rng.ts';
+import { encodeNpy, type NpyArray, readArrays, readNpy, readNpz, writeNpyDir, writeNpz } from './npy.ts';
 
 // Fixtures written once by NumPy 1.24 (np.save / np.savez / np.savez_compressed).
 const FIX = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'npy');
@@ -207,6 +209,221 @@ describe('.npz archives are bounded (zip bombs)', () => {
     assert.equal(
       r.stdout.trim(),
       `${d}/train_features.npy is a FIFO (named pipe), not a regular file; only regular files are read`,
+    );
+  });
+});
+
+/** A .npy file of `descr` ('<f2', '<i8', ...: three characters) and shape around raw data bytes. */
+function rawNpy(descr: string, shape: number[], data: Uint8Array): Buffer {
+  const n = shape.reduce((a, x) => a * x, 1);
+  const h = Buffer.from(encodeNpy(new Float32Array(n), shape));
+  const len = h.readUInt16LE(8);
+  const text = h.toString('latin1', 10, 10 + len).replace("'<f4'", `'${descr}'`);
+  return Buffer.concat([h.subarray(0, 10), Buffer.from(text, 'latin1'), data]);
+}
+
+/** binary16 -> number by the textbook formula (independent of the reader's table). */
+function halfRef(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 31;
+  const m = h & 1023;
+  if (e === 0) return s * 2 ** -14 * (m / 1024);
+  if (e === 31) return m ? Number.NaN : s * Number.POSITIVE_INFINITY;
+  return s * 2 ** (e - 15) * (1 + m / 1024);
+}
+
+const ITEMS: Record<string, number> = { '<f2': 2, '<f4': 4, '<f8': 8, '<i4': 4, '<i8': 8, '|u1': 1 };
+
+describe('.npy / .npz read in chunks', () => {
+  it('float16: known values, subnormals, infinities, NaN and signed zero widen exactly to float32', () => {
+    const bits = [0x3c00, 0xc000, 0x0001, 0x03ff, 0x0400, 0x7bff, 0x7c00, 0xfc00, 0x7e00, 0x8000, 0x3555];
+    const want = [
+      1,
+      -2,
+      2 ** -24,
+      1023 * 2 ** -24,
+      2 ** -14,
+      65504,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      Number.NaN,
+      -0,
+      Math.fround(0.333251953125),
+    ];
+    const dir = tempDir();
+    const p = join(dir, 'h.npy');
+    writeFileSync(p, rawNpy('<f2', [bits.length], new Uint8Array(Uint16Array.from(bits).buffer)));
+    for (const chunkBytes of [1, 3, 64, undefined]) {
+      const a = readNpy(p, { chunkBytes });
+      assert.equal(a.dtype, '<f2');
+      assert.ok(a.data instanceof Float32Array);
+      assert.deepEqual([...a.data], want); // deepEqual tells -0 from 0 and matches NaN with NaN
+    }
+  });
+
+  it('float16: all 65,536 values agree with NumPy astype(float32), bit for bit', (t) => {
+    const dir = tempDir();
+    const py = spawnSync(
+      '/usr/bin/python3',
+      [
+        '-c',
+        `import numpy as np, sys
+h = np.arange(65536, dtype=np.uint16).view(np.float16)
+np.save(sys.argv[1] + '/h.npy', h); np.save(sys.argv[1] + '/f.npy', h.astype(np.float32))`,
+        dir,
+      ],
+      { encoding: 'utf8' },
+    );
+    if (py.status !== 0) return t.skip('python3 with numpy not available');
+    const mine = readNpy(join(dir, 'h.npy'), { chunkBytes: 7 }).data as Float32Array;
+    const ref = readNpy(join(dir, 'f.npy')).data as Float32Array;
+    const mb = new Uint32Array(mine.buffer);
+    const rb = new Uint32Array(ref.buffer);
+    for (let i = 0; i < 65536; i++) {
+      if (Number.isNaN(ref[i]!)) assert.ok(Number.isNaN(mine[i]!), `0x${i.toString(16)}`);
+      else assert.equal(mb[i], rb[i], `0x${i.toString(16)}`);
+    }
+  });
+
+  it('chunked reads equal whole reads byte for byte, over random dtypes, shapes, chunk sizes and containers', () => {
+    const dir = tempDir();
+    const descrs = Object.keys(ITEMS);
+    for (let seed = 0; seed < 60; seed++) {
+      const rng = createRng(seed, 19);
+      const descr = descrs[rng.int(descrs.length)]!;
+      const shape = Array.from({ length: 1 + rng.int(3) }, () => rng.int(9) + (seed % 7 === 0 ? 0 : 1));
+      const n = shape.reduce((a, x) => a * x, 1);
+      const data = new Uint8Array(n * ITEMS[descr]!);
+      for (let i = 0; i < data.length; i++) data[i] = rng.int(256);
+      if (descr === '<i8') {
+        // Values that fit in 32 bits: the high word is the sign extension of the low one.
+        const w = new Int32Array(data.buffer);
+        for (let i = 0; i < n; i++) w[2 * i + 1] = w[2 * i]! >> 31;
+      }
+      const npy = rawNpy(descr, shape, data);
+      const kind = seed % 3;
+      const p = join(dir, `s${seed}.${kind === 0 ? 'npy' : 'npz'}`);
+      if (kind === 0) writeFileSync(p, npy);
+      else
+        writeFileSync(
+          p,
+          makeZip([
+            {
+              name: 'a.npy',
+              method: kind === 1 ? 0 : 8,
+              data: kind === 1 ? npy : deflateRawSync(npy),
+              declared: npy.length,
+            },
+          ]),
+        );
+      const read = (chunkBytes?: number, float32 = false) =>
+        kind === 0 ? readNpy(p, { chunkBytes, float32 }) : readNpz(p, { chunkBytes, float32 }).get('a')!;
+      const whole = read();
+      const chunk = 1 + rng.int(40);
+      const pieces = read(chunk);
+      const bytes = (a: NpyArray) => Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+      const label = `seed ${seed}: ${descr} (${shape}) kind ${kind} chunk ${chunk}`;
+      assert.deepEqual(pieces.shape, shape, label);
+      assert.deepEqual(bytes(pieces), bytes(whole), label);
+      // And both equal what the bytes mean, worked out independently.
+      const v = new DataView(data.buffer);
+      for (let i = 0; i < n; i++) {
+        const got = whole.data[i]!;
+        const want =
+          descr === '<f2'
+            ? Math.fround(halfRef(v.getUint16(2 * i, true)))
+            : descr === '<i8'
+              ? Number(v.getBigInt64(8 * i, true))
+              : descr === '<f4'
+                ? v.getFloat32(4 * i, true)
+                : descr === '<f8'
+                  ? v.getFloat64(8 * i, true)
+                  : descr === '<i4'
+                    ? v.getInt32(4 * i, true)
+                    : v.getUint8(i);
+        if (Number.isNaN(want)) assert.ok(Number.isNaN(got), label);
+        else assert.equal(got, want, `${label} [${i}]`);
+      }
+      if (descr === '<f8') {
+        const narrow = read(chunk, true);
+        assert.ok(narrow.data instanceof Float32Array, label);
+        assert.deepEqual(narrow.data, Float32Array.from(whole.data as Float64Array), label);
+      }
+    }
+  });
+
+  it('allocates in a SharedArrayBuffer on request, with the same values', () => {
+    const p = join(FIX, 'f4.npy');
+    const a = readNpy(p, { shared: true });
+    assert.ok(a.data.buffer instanceof SharedArrayBuffer);
+    assert.ok(!(readNpy(p).data.buffer instanceof SharedArrayBuffer));
+    assert.deepEqual([...a.data], [...readNpy(p).data]);
+    const m = readNpz(join(FIX, 'tiny_features.npz'), { shared: ['train_features'] });
+    assert.ok(m.get('train_features')!.data.buffer instanceof SharedArrayBuffer);
+    assert.ok(!(m.get('train_labels')!.data.buffer instanceof SharedArrayBuffer));
+  });
+
+  it('refuses int64 values past 32 bits at the right index, whatever the chunk size', () => {
+    const dir = tempDir();
+    const p = join(dir, 'i8.npy');
+    writeFileSync(p, rawNpy('<i8', [4], new Uint8Array(BigInt64Array.from([1n, -5n, 2n ** 31n, 0n]).buffer)));
+    for (const chunkBytes of [1, 5, 9, undefined])
+      assert.throws(
+        () => readNpy(p, { chunkBytes }),
+        (e: Error) => e.message === `${p}: int64 value 2147483648 at index 2 does not fit in 32 bits`,
+      );
+  });
+
+  it('checks the header against the file size and the limits before allocating', () => {
+    const dir = tempDir();
+    const full = Buffer.from(encodeNpy(new Float32Array(6), [2, 3]));
+    writeFileSync(join(dir, 'h.npy'), full.subarray(0, 50));
+    assert.throws(
+      () => readNpy(join(dir, 'h.npy')),
+      (e: Error) => e.message === `${join(dir, 'h.npy')}: truncated .npy header (the file has 50 bytes)`,
+    );
+    writeFileSync(join(dir, 'ok.npy'), full);
+    assert.throws(
+      () => readNpy(join(dir, 'ok.npy'), { maxArrayBytes: 20 }),
+      (e: Error) =>
+        e.message.startsWith(
+          `${join(dir, 'ok.npy')}: shape (2,3) needs 24 bytes in memory, more than the limit of 20 bytes per array`,
+        ),
+    );
+    // An array with more elements than one typed array can hold (2^32), declared honestly in a
+    // ~4 MB deflated entry: refused before anything is allocated.
+    const big = join(dir, 'big.npz');
+    const h = headerOf('(1073741825,)'); // f4: 4 GiB + 4 bytes of data, 2^30 + 1 elements: fits
+    const u = Buffer.from(
+      h.toString('latin1').replace("'<f4'", "'|u1'").replace('(1073741825,)', '(4294967297,)'),
+      'latin1',
+    );
+    const header = Buffer.concat([
+      u.subarray(0, 10),
+      Buffer.from(
+        `${u
+          .toString('latin1', 10, u.length - 1)
+          .trimEnd()
+          .padEnd(h.length - 11)}\n`,
+        'latin1',
+      ),
+    ]);
+    writeFileSync(
+      big,
+      makeZip([
+        {
+          name: 'x.npy',
+          method: 8,
+          data: deflatedZeros(header, 4097),
+          declared: header.length + 2 ** 32 + 1,
+        },
+      ]),
+    );
+    assert.throws(
+      () => readNpz(big, { maxArrayBytes: 1e10 }),
+      (e: Error) =>
+        e.message ===
+        `${big}:x.npy: shape (4294967297) holds 4294967297 values, more than the 4294967296 one typed array holds in Node`,
     );
   });
 });

@@ -140,7 +140,13 @@ function halfToFloatBits(): Uint32Array {
     const m = h & 0x3ff;
     // IEEE 754 binary16: subnormals m * 2^-24, infinities and NaNs at e = 31; all exact in f32.
     f[h] =
-      e === 0 ? sign * m * 2 ** -24 : e === 31 ? (m === 0 ? sign * Infinity : Number.NaN) : sign * (1 + m / 1024) * 2 ** (e - 15);
+      e === 0
+        ? sign * m * 2 ** -24
+        : e === 31
+          ? m === 0
+            ? sign * Infinity
+            : Number.NaN
+          : sign * (1 + m / 1024) * 2 ** (e - 15);
   }
   halfTable = new Uint32Array(f.buffer);
   return halfTable;
@@ -243,7 +249,9 @@ class NpyDecoder implements ByteSink {
   /** A view of the destination's bytes: a full-size array past 2^32 bytes is viewed in windows. */
   private window(from: number, length: number): Uint8Array {
     const buf = this.data.buffer;
-    return this.bytes.length > 0 ? this.bytes.subarray(from, from + length) : new Uint8Array(buf, from, length);
+    return this.bytes.length > 0
+      ? this.bytes.subarray(from, from + length)
+      : new Uint8Array(buf, from, length);
   }
 
   direct(max: number): Uint8Array | null {
@@ -487,7 +495,10 @@ export function readArrays(fileOrDir: string, opts: ReadArraysOptions = {}): Map
       throw new DataError(`${fileOrDir}: folder holds no .npy files`);
     const out = new Map<string, NpyArray>();
     for (const [name, p] of selectArrays(files, opts))
-      out.set(name, readNpy(p, { ...opts, shared: pick(opts.shared, name), float32: pick(opts.float32, name) }));
+      out.set(
+        name,
+        readNpy(p, { ...opts, shared: pick(opts.shared, name), float32: pick(opts.float32, name) }),
+      );
     return out;
   }
   return readNpz(fileOrDir, opts);

@@ -126,7 +126,10 @@ print(z['train_features'].sum(), z['train_labels'].tolist(), z['mask'].tolist(),
 });
 
 describe('.npz archives that are cut short or lie', () => {
-  const npy = encodeNpy(Float32Array.from({ length: 64 }, (_, i) => i), [8, 8]); // 128 + 256 bytes
+  const npy = encodeNpy(
+    Float32Array.from({ length: 64 }, (_, i) => i),
+    [8, 8],
+  ); // 128 + 256 bytes
 
   it('refuses a file cut short, a stored entry running past the end and a cut deflate stream, in one line', () => {
     const dir = tempDir();
@@ -163,9 +166,9 @@ describe('.npz archives that are cut short or lie', () => {
       assert.throws(
         () => readNpz(half, { chunkBytes }),
         (e: Error) =>
-          new RegExp(`^${half}:x.npy: (corrupt or truncated deflate data \\(unexpected EOF\\)|entry inflates to \\d+ bytes, but declares 384; the archive is corrupt)$`).test(
-            e.message,
-          ),
+          new RegExp(
+            `^${half}:x.npy: (corrupt or truncated deflate data \\(unexpected EOF\\)|entry inflates to \\d+ bytes, but declares 384; the archive is corrupt)$`,
+          ).test(e.message),
       );
     }
   });
@@ -194,7 +197,11 @@ describe('.npz archives that are cut short or lie', () => {
       const p = join(dir, `${name}.npz`);
       writeFileSync(p, bytes);
       for (const chunkBytes of [2, undefined])
-        assert.throws(() => readNpz(p, { chunkBytes }), (e: Error) => e.message.startsWith(p) && re.test(e.message), name);
+        assert.throws(
+          () => readNpz(p, { chunkBytes }),
+          (e: Error) => e.message.startsWith(p) && re.test(e.message),
+          name,
+        );
     }
   });
 });

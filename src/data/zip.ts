@@ -124,7 +124,8 @@ export class ZipArchive {
     let o = 0;
     for (let i = 0; i < count; i++) {
       field(o, 46);
-      if (cv.getUint32(o, true) !== CENTRAL) throw this.bad(`central directory entry ${i} has a bad signature`);
+      if (cv.getUint32(o, true) !== CENTRAL)
+        throw this.bad(`central directory entry ${i} has a bad signature`);
       const nameLen = cv.getUint16(o + 28, true);
       const extraLen = cv.getUint16(o + 30, true);
       const commentLen = cv.getUint16(o + 32, true);
@@ -332,7 +333,8 @@ export function crc32(bytes: Uint8Array, crc = 0): number {
 
 /** `write(fd, bytes, position)` for every byte, looping over short writes. */
 function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off, position + off);
+  for (let off = 0; off < bytes.length; )
+    off += writeSync(fd, bytes, off, bytes.length - off, position + off);
 }
 
 /**
@@ -409,7 +411,7 @@ export function writeStoredZip(
     if (extra.length) {
       c.writeUInt16LE(1, 46 + name.length);
       c.writeUInt16LE(8 * extra.length, 48 + name.length);
-      extra.forEach((v, i) => c.writeBigUInt64LE(v, 50 + name.length + 8 * i));
+      for (const [i, v] of extra.entries()) c.writeBigUInt64LE(v, 50 + name.length + 8 * i);
     }
     central.push(c);
   }
