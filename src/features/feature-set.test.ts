@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { tempDir } from '../../test/helpers/tmp.ts';
 import { initBackend } from '../backend/backend.ts';
 import { joint } from '../classifiers/joint.ts';
 import { ncm } from '../classifiers/ncm.ts';
 import { tauNorm } from '../classifiers/tau-norm.ts';
-import { writeNpyDir, writeNpz } from '../data/npy.ts';
+import { encodeNpy, writeNpyDir, writeNpz } from '../data/npy.ts';
 import { argmaxRows } from '../eval/metrics.ts';
 import { loadFeatureFile, saveFeatureFile } from './feature-set.ts';
 
@@ -23,6 +24,9 @@ describe('feature files (PROTOCOL.md)', () => {
 
   it('give the same tau-norm, NCM and joint predictions as an independent NumPy implementation', () => {
     const fs = loadFeatureFile(join(FIX, 'features_golden.npz'));
+    // Features come in SharedArrayBuffers by default: the classifiers (tfjs tensors included) take them as they are.
+    assert.ok(fs.train.features.buffer instanceof SharedArrayBuffer);
+    assert.ok(fs.test.features.buffer instanceof SharedArrayBuffer);
     assert.deepEqual(fs.trainCounts, [200, 80, 30, 10, 4]);
     const n = fs.test.labels.length;
     const preds = (clf: { logits: (f: Float32Array, n: number) => Float32Array }) => [
@@ -125,5 +129,61 @@ describe('feature files (PROTOCOL.md)', () => {
       { train_features: { data: Int32Array.from([1, 2, 3, 4]), shape: [2, 2] } },
       /expected float features/,
     );
+  });
+
+  it('load float16 and float64 files as float32 (chunk by chunk), shared with worker threads without a copy', async () => {
+    const dir = tempDir();
+    const half = (descr: string, shape: number[], data: Uint8Array) => {
+      const h = Buffer.from(encodeNpy(new Float32Array(shape[0]! * shape[1]!), shape));
+      const len = h.readUInt16LE(8);
+      const text = h.toString('latin1', 10, 10 + len).replace("'<f4'", `'${descr}'`);
+      return Buffer.concat([h.subarray(0, 10), Buffer.from(text, 'latin1'), data]);
+    };
+    const f16 = join(dir, 'f16');
+    writeNpyDir(f16, {
+      train_labels: { data: Int32Array.from([0, 1, 1]), shape: [3] },
+      test_labels: { data: Int32Array.from([1]), shape: [1] },
+      test_features: { data: Float64Array.from([0.1, -2.5]), shape: [1, 2] },
+    });
+    // 1, -2, 2^-24 (subnormal), 65504, 0.5, -0
+    const bits = Uint16Array.from([0x3c00, 0xc000, 0x0001, 0x7bff, 0x3800, 0x8000]);
+    writeFileSync(join(f16, 'train_features.npy'), half('<f2', [3, 2], new Uint8Array(bits.buffer)));
+    for (const chunkBytes of [3, undefined]) {
+      const fs = loadFeatureFile(f16, undefined, { chunkBytes });
+      assert.deepEqual([...fs.train.features], [1, -2, 2 ** -24, 65504, 0.5, -0]);
+      assert.ok(fs.test.features instanceof Float32Array);
+      assert.deepEqual([...fs.test.features], [Math.fround(0.1), -2.5]);
+    }
+    assert.ok(
+      !(
+        loadFeatureFile(f16, undefined, { sharedFeatures: false }).train.features.buffer instanceof
+        SharedArrayBuffer
+      ),
+    );
+    // An infinity in float16 is refused as in float32.
+    bits[3] = 0x7c00;
+    writeFileSync(join(f16, 'train_features.npy'), half('<f2', [3, 2], new Uint8Array(bits.buffer)));
+    assert.throws(
+      () => loadFeatureFile(f16),
+      (e: Error) =>
+        e.message === `${f16}: train_features: value Infinity at flat index 3 is not finite (NaN or Inf)`,
+    );
+    // A worker thread sees the very memory: what it writes, the loader's array holds.
+    bits[3] = 0x7bff;
+    writeFileSync(join(f16, 'train_features.npy'), half('<f2', [3, 2], new Uint8Array(bits.buffer)));
+    const fs = loadFeatureFile(f16);
+    const w = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       let s = 0; for (const v of workerData) s += v;
+       workerData[0] = 42; parentPort.postMessage(s);`,
+      { eval: true, workerData: fs.train.features },
+    );
+    const sum = await new Promise((res, rej) => {
+      w.once('message', res);
+      w.once('error', rej);
+    });
+    await w.terminate();
+    assert.equal(sum, 1 - 2 + 2 ** -24 + 65504 + 0.5);
+    assert.equal(fs.train.features[0], 42);
   });
 });
