@@ -96,7 +96,14 @@ export type { ListDatasetOptions, ListEntry, LoadListOptions } from './data/imag
 export { loadImageList, loadListDataset, parseImageList } from './data/image-list.ts';
 export type { MakeLongTailedOptions } from './data/long-tail.ts';
 export { exponentialCounts, makeLongTailed, numpySubset, paretoCounts } from './data/long-tail.ts';
-export type { ArraysToWrite, NpyArray, NpyDtype, ReadArraysOptions } from './data/npy.ts';
+export type {
+  ArraysToWrite,
+  NpyArray,
+  NpyDtype,
+  ReadArraysOptions,
+  ReadNpyOptions,
+  WriteArraysOptions,
+} from './data/npy.ts';
 export { encodeNpy, readArrays, readNpy, readNpz, writeNpyDir, writeNpz } from './data/npy.ts';
 export { DATASET_NAMES, DATASETS, type DatasetOptions, loadDataset } from './data/registry.ts';
 export type { ImageSet, LongTailDataset, LongTailProfile } from './data/types.ts';
@@ -113,7 +120,7 @@ export {
 export type { Split } from './eval/shot-splits.ts';
 export { DEFAULT_THRESHOLDS, type ShotThresholds, shotSplits, splitOf } from './eval/shot-splits.ts';
 export { extractFeatures } from './features/extract.ts';
-export type { FeatureSplit, LinearWeights } from './features/feature-set.ts';
+export type { FeatureSplit, LinearWeights, LoadFeatureFileOptions } from './features/feature-set.ts';
 export { type FeatureSet, loadFeatureFile, saveFeatureFile } from './features/feature-set.ts';
 export type { Backbone, BackboneSpec } from './models/backbone.ts';
 export type { ForwardOptions, ImageSource } from './models/forward.ts';
