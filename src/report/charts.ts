@@ -96,9 +96,10 @@ export function groupedBars(opts: {
   format: string;
   errorBars?: boolean;
   title?: string;
+  subtitle?: string;
 }): VegaLiteSpec {
   const sortMethods = opts.methods.map(shown);
-  const perBar = 20;
+  const perBar = 24;
   const width = Math.max(300, opts.groups.length * (sortMethods.length * perBar + 18));
   const x = {
     field: 'group',
@@ -134,7 +135,7 @@ export function groupedBars(opts: {
       },
     });
   layers.push({
-    mark: { type: 'text', baseline: 'bottom', dy: -3, fontSize: 9, color: '#222' },
+    mark: { type: 'text', baseline: 'bottom', dy: -3, fontSize: 8, color: '#222' },
     encoding: {
       x,
       xOffset,
@@ -145,7 +146,9 @@ export function groupedBars(opts: {
   return {
     $schema: SCHEMA,
     background: 'white',
-    ...(opts.title ? { title: opts.title } : {}),
+    ...(opts.title
+      ? { title: opts.subtitle ? { text: opts.title, subtitle: opts.subtitle } : opts.title }
+      : {}),
     width,
     height: 280,
     data: { values: opts.values },
@@ -340,6 +343,9 @@ export function splitBarsChart(r: RunResults): VegaLiteSpec {
     })),
   );
   const present = SPLIT_ORDER.filter((s) => values.some((v) => v.split === s));
+  const t = r.dataset.thresholds;
+  const absent = (['many', 'medium', 'few'] as const).filter((s) => !present.includes(s));
+  const rule = { many: `more than ${t.many}`, medium: `${t.few} to ${t.many}`, few: `fewer than ${t.few}` };
   return groupedBars({
     values,
     methods: r.methods,
@@ -347,6 +353,11 @@ export function splitBarsChart(r: RunResults): VegaLiteSpec {
     yTitle: 'top-1 accuracy (%)',
     format: '.1f',
     title: 'Top-1 accuracy by split (%)',
+    ...(absent.length
+      ? {
+          subtitle: `no bar for ${absent.join(', ')}: no class has ${absent.map((s) => rule[s]).join(' or ')} training images`,
+        }
+      : {}),
   });
 }
 
