@@ -167,6 +167,8 @@ export function methodMetricBars(opts: {
   format: string;
   errorBars?: boolean;
   title: string;
+  /** A row of panels per value of this field (e.g. a comparison's groups). */
+  rows?: { field: string; sort: string[] };
 }): VegaLiteSpec {
   const y = { field: 'method', type: 'nominal', sort: opts.methods.map(shown), title: null };
   const colour = methodColour(opts.methods, null);
@@ -208,6 +210,23 @@ export function methodMetricBars(opts: {
         title: null,
         header: { labelFontSize: 12, labelFontWeight: 'bold' },
       },
+      ...(opts.rows
+        ? {
+            row: {
+              field: opts.rows.field,
+              type: 'nominal',
+              sort: opts.rows.sort,
+              title: null,
+              header: {
+                labelFontSize: 12,
+                labelFontWeight: 'bold',
+                labelAngle: 0,
+                labelAlign: 'left',
+                labelLimit: 400,
+              },
+            },
+          }
+        : {}),
     },
     spec: { width: 260, height: { step: 20 }, layer: layers },
     resolve: { scale: { x: 'independent' } },
