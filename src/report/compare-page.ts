@@ -110,8 +110,13 @@ export function comparisonCharts(c: Comparison): Record<string, VegaLiteSpec> {
   return { 'compare-accuracy': comparisonAccuracyChart(c), 'compare-f1-ece': comparisonF1EceChart(c) };
 }
 
+/** mean ± std; a single run's value alone (its spread is unknown, not 0). */
 const pm = (v: MeanStd | null, digits: number) =>
-  v === null ? '-' : `${v.mean.toFixed(digits)} ± ${v.std.toFixed(digits)}`;
+  v === null
+    ? '-'
+    : v.n === 1
+      ? v.mean.toFixed(digits)
+      : `${v.mean.toFixed(digits)} ± ${v.std.toFixed(digits)}`;
 
 const HEADER = ['method', 'All', 'Many', 'Medium', 'Few', 'macro-F1', 'ECE', 'runs'];
 
@@ -140,8 +145,8 @@ export function comparisonMarkdown(c: Comparison, charts: string[]): string {
   const lines = [
     '# longtail: comparison of runs',
     '',
-    "Top-1 accuracy (%) on each run's test set, mean ± sample standard deviation (n - 1) over the runs of a group; " +
-      'macro-F1 and ECE as fractions; `runs`: how many runs of the group have the method.',
+    "Top-1 accuracy (%) on each run's test set, mean ± sample standard deviation (n - 1) over the runs of a group " +
+      '(a value without ± is one run); macro-F1 and ECE as fractions; `runs`: how many runs of the group have the method.',
     '',
     `Runs are grouped by their configuration except ${Object.keys(c.ignoredKeys)
       .map((k) => `\`${k}\``)
@@ -211,7 +216,7 @@ ${groupTableHtml(g)}
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; color: #222; padding: 0 1em; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; } td, th { border: 1px solid #ccc; padding: 3px 9px; text-align: right; }
 td:first-child, th:first-child { text-align: left; } th { background: #f3f3f3; }
-table.runs td { text-align: left; font-size: 13px; }
+table.runs td, table.runs th { text-align: left; font-size: 13px; }
 .groups { display: flex; flex-wrap: wrap; gap: 0 2em; }
 figure { margin: 1.5em 0; } figure svg { max-width: 100%; height: auto; }
 pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 12px; }
@@ -220,8 +225,8 @@ code { background: #f3f3f3; padding: 0 3px; }
 @media print { body { max-width: none; margin: 0; } figure, section.group, table { break-inside: avoid; } }
 </style></head><body>
 <h1>longtail: comparison of runs</h1>
-<p>Top-1 accuracy (%) on each run's test set, <b>mean ± sample standard deviation</b> (n − 1) over the runs of a group;
-macro-F1 and ECE as fractions; <i>runs</i>: how many runs of the group have the method.
+<p>Top-1 accuracy (%) on each run's test set, <b>mean ± sample standard deviation</b> (n − 1) over the runs of a group
+(a value without ± is one run); macro-F1 and ECE as fractions; <i>runs</i>: how many runs of the group have the method.
 Runs share a group when their configuration is equal except ${Object.keys(c.ignoredKeys)
     .map((k) => `<code>${esc(k)}</code>`)
     .join(', ')} (see <a href="#grouping">grouping</a>).</p>
@@ -241,7 +246,7 @@ ${runs}
     .join('; ')}.
 ${c.differingKeys.length ? `The groups differ in ${c.differingKeys.map((k) => `<code>${esc(k)}</code>`).join(', ')}.` : 'All runs share one configuration.'}</p>
 <p>Settings every group shares:</p>
-<pre>${esc(JSON.stringify(common, null, 2))}</pre>
+<pre>${JSON.stringify(common, null, 2).split('\n').map(esc).join('\n')}</pre>
 <p>Written ${esc(c.createdAt)} by <code>longtail report</code>.</p>
 </body></html>
 `;

@@ -352,7 +352,8 @@ export function compareRuns(inputs: readonly string[]): { comparison: Comparison
 /** A group's name for a terminal (user text shown, never interpreted). */
 export function groupTitle(g: ComparisonGroup): string {
   const seeds = g.runs.map((r) => (r.seed === null ? '?' : String(r.seed)));
+  const n = g.runs.length;
   return printable(
-    `${g.name} (${g.runs.length} run${g.runs.length === 1 ? '' : 's'}, seeds ${seeds.join(', ')})`,
+    `${g.name} (${n} run${n === 1 ? '' : 's'}, seed${n === 1 ? '' : 's'} ${seeds.join(', ')})`,
   );
 }
