@@ -49,7 +49,6 @@ const MAX_DEPTH = 3;
 
 const meanStdSchema = z.object({ mean: z.number(), std: z.number().min(0), n: z.number().int().positive() });
 const METRICS = ['overall', 'many', 'medium', 'few', 'macroF1', 'ece'] as const;
-export type ComparisonMetric = (typeof METRICS)[number];
 
 export const ComparisonSchema = z.object({
   schemaVersion: z.literal(1),
@@ -330,6 +329,13 @@ export function summariseRuns(
  * and threads) are grouped, each group reported as mean +- sample standard deviation per method.
  * Every file is read and validated before anything is returned; a bad one throws a ConfigError
  * naming it.
+ *
+ * @example
+ * import { compareRuns, writeComparison } from 'longtail';
+ * // The seeds of `demo --seeds 0,1,2 --out runs/seeds`, and a retrain of seed 0 with other settings:
+ * const { comparison } = compareRuns(['runs/seeds', 'runs/seeds/seed-0/stage2']);
+ * for (const g of comparison.groups) console.log(g.name, g.methods.map((m) => [m.label, m.overall?.mean]));
+ * await writeComparison(comparison, 'runs/seeds-report'); // report.html, results.md, results.json, charts/
  */
 export function compareRuns(inputs: readonly string[]): { comparison: Comparison; runs: LoadedRun[] } {
   const runs: LoadedRun[] = [];
