@@ -273,7 +273,7 @@ export function weightNormChart(r: RunResults): VegaLiteSpec {
       x: {
         field: 'rank',
         type: 'quantitative',
-        axis: integerAxis('class rank by training images (1 = head)', 1, order.length, 20),
+        axis: integerAxis('class rank by training images (1 = head)', 1, order.length, 10),
         scale: { domain: [1, Math.max(2, order.length)], nice: false },
       },
       y: { field: 'norm', type: 'quantitative', title: '||w_i||' },
@@ -421,11 +421,14 @@ export function perClassChart(r: RunResults): VegaLiteSpec {
     }),
   );
   const k = Math.max(1, order.length);
+  const few = k <= MAX_NAMED_CLASSES;
+  // Beyond MAX_NAMED_CLASSES: a line of the mean over 2 * half + 1 neighbouring classes.
+  const half = Math.max(1, Math.round(k / 50));
   const scale = { domain: [0.5, k + 0.5], nice: false };
   const x = {
     field: 'from',
     type: 'quantitative',
-    axis: integerAxis('class rank by training images (1 = head)', 1, k, 10),
+    axis: integerAxis('class rank by training images (1 = head)', 1, k, k <= 12 ? 12 : 5),
     scale,
   };
   const colour = methodColour(r.methods);
@@ -433,7 +436,10 @@ export function perClassChart(r: RunResults): VegaLiteSpec {
   return {
     $schema: SCHEMA,
     background: 'white',
-    title: 'Test accuracy per class, head to tail (shaded: many / medium / few)',
+    title: {
+      text: 'Test accuracy per class, head to tail (shaded: many / medium / few)',
+      ...(few ? {} : { subtitle: `line: mean over ${2 * half + 1} neighbouring classes` }),
+    },
     data: { values },
     transform: [
       { calculate: 'datum.rank - 0.5', as: 'from' },
@@ -467,14 +473,17 @@ export function perClassChart(r: RunResults): VegaLiteSpec {
           },
         },
         {
-          mark: { type: 'rect', strokeWidth: order.length <= MAX_NAMED_CLASSES ? 1.5 : 0.5 },
+          mark: few
+            ? { type: 'rect', strokeWidth: 1.5 }
+            : // Hundreds of classes: faint bars, the trend as a line (below).
+              { type: 'rect', opacity: 0.3 },
           encoding: {
             x: { field: 'barFrom', type: 'quantitative', scale },
             x2: { field: 'barTo' },
             y: { ...y, field: 'accuracy' },
             y2: { datum: 0 },
             color: colour,
-            stroke: colour,
+            ...(few ? { stroke: colour } : {}),
             tooltip: [
               { field: 'method' },
               { field: 'class' },
@@ -483,6 +492,26 @@ export function perClassChart(r: RunResults): VegaLiteSpec {
             ],
           },
         },
+        ...(few
+          ? []
+          : [
+              {
+                transform: [
+                  {
+                    window: [{ op: 'mean', field: 'accuracy', as: 'smoothed' }],
+                    frame: [-half, half],
+                    sort: [{ field: 'rank' }],
+                    groupby: ['method'],
+                  },
+                ],
+                mark: { type: 'line', strokeWidth: 2 },
+                encoding: {
+                  x: { field: 'rank', type: 'quantitative', scale },
+                  y: { ...y, field: 'smoothed' },
+                  color: colour,
+                },
+              },
+            ]),
       ],
     },
     resolve: { scale: { x: 'shared', y: 'shared' } },
@@ -662,7 +691,7 @@ export function classCountChart(
       x: {
         field: 'rank',
         type: 'quantitative',
-        axis: integerAxis('class rank by training images (1 = head)', 1, order.length, 16),
+        axis: integerAxis('class rank by training images (1 = head)', 1, order.length, 10),
         scale: { domain: [0.5, order.length + 0.5], nice: false },
       },
       y: { field: 'count', type: 'quantitative', title: 'training images' },
