@@ -295,6 +295,19 @@ describe('charts of what results.json holds', () => {
     );
   });
 
+  it('per-class accuracy of hundreds of classes: a moving mean per method over faint bars', () => {
+    const k = 500;
+    const counts = Array.from({ length: k }, (_, c) => 500 - c);
+    const r = run([method('joint', 'Joint', k)], counts);
+    const spec = perClassChart(r) as VegaLiteSpec & { spec: { layer: Record<string, unknown>[] } };
+    const line = spec.spec.layer.find((l) => (l.mark as { type: string }).type === 'line')!;
+    const w = (line.transform as { window: unknown; frame: number[]; groupby: string[] }[])[0]!;
+    assert.deepEqual([w.frame, w.groupby], [[-10, 10], ['method']]);
+    assert.equal((spec.title as { subtitle: string }).subtitle, 'line: mean over 21 neighbouring classes');
+    const small = perClassChart(run([method('joint', 'Joint', 3)], [50, 20, 5])) as typeof spec;
+    assert.equal(small.spec.layer.filter((l) => (l.mark as { type: string }).type === 'line').length, 0);
+  });
+
   it('macro-F1 and ECE per method, written on the bars', () => {
     const r = run(
       [
