@@ -56,7 +56,9 @@ function htmlRows(html: string, group: string): string[][] {
 describe('longtail report: several runs on one page', () => {
   const root = tempDir();
   const seedsDir = join(root, 'seeds');
-  const stage2 = (name: string) => join(root, name);
+  // cRT retrained on seed-0; the first into seed-0/stage2 (retrain's default), the others with --out.
+  const stage2 = (name: string) =>
+    name === 'crt-e1-s1' ? join(seedsDir, 'seed-0', 'stage2') : join(root, name);
   before(async () => {
     await initBackend('wasm');
     // Two complete tiny runs (stage 1 included) over seeds 0 and 1: `demo --seeds` as the library runs it.
@@ -70,7 +72,7 @@ describe('longtail report: several runs on one page', () => {
     });
     await runSeeds(cfg, [0, 1], seedsDir);
     // Stage 2 again on the seed-0 run: cRT with seeds 1, 2, 3 (1 epoch), and seed 1 with 2 epochs.
-    const re = (seed: number, crtEpochs: number, out: string) =>
+    const re = (seed: number, crtEpochs: number, out: string | undefined) =>
       retrain(
         RetrainConfigSchema.parse({
           run: join(seedsDir, 'seed-0'),
@@ -80,9 +82,9 @@ describe('longtail report: several runs on one page', () => {
           mode: 'features',
           threads: 1,
         }),
-        { out },
+        out === undefined ? {} : { out },
       );
-    await re(1, 1, stage2('crt-e1-s1'));
+    await re(1, 1, undefined);
     await re(2, 1, stage2('crt-e1-s2'));
     await re(3, 1, stage2('crt-e1-s3'));
     await re(1, 2, stage2('crt-e2-s1'));
@@ -105,6 +107,8 @@ describe('longtail report: several runs on one page', () => {
     assert.deepEqual(JSON.parse(r.stdout).groups, c.groups);
     assert.equal(c.groups.length, 1);
     const g = c.groups[0]!;
+    // seed-0/stage2 (a retrain) is not one of the seeds: a run's sub-folders are not searched.
+    assert.ok(existsSync(join(seedsDir, 'seed-0', 'stage2', 'results.json')));
     assert.deepEqual(
       g.runs.map((x) => [x.dir, x.seed]),
       [

@@ -11,7 +11,7 @@ export function registerReport(program: Command): void {
     .command('report')
     .argument('<run...>', 'run folders, their results.json, or folders of runs (demo --seeds, study)')
     .description(
-      "Compare runs on one page: every run folder given (a demo or train run, a retrain's RUN/stage2, or a folder " +
+      "Compare runs on one page: every run folder given (a demo run, a retrain's RUN/stage2 or --out, or a folder " +
         `whose sub-folders are runs, such as demo --seeds or study writes) is read from its ${RUN_FILES.results}; ` +
         'runs that share a configuration form a group, reported as mean ± sample standard deviation per method ' +
         '(All / many / medium / few, macro-F1, ECE); groups are named by the settings they differ in. ' +
@@ -19,9 +19,8 @@ export function registerReport(program: Command): void {
     )
     .addHelpText(
       'after',
-      `\nGrouping: runs are one group when their configuration (results.json "config", plus the data set's name) is equal except ${Object.keys(
-        IGNORED_CONFIG_KEYS,
-      ).join(', ')}.\n\nExamples:\n` +
+      '\nGrouping: runs are one group when their configuration (results.json "config", plus the\n' +
+        `data set's name) is equal except ${Object.keys(IGNORED_CONFIG_KEYS).join(', ')}.\n\nExamples:\n` +
         '  longtail demo --seeds 0,1,2 --out runs/seeds && longtail report runs/seeds\n' +
         '  longtail report runs/resnet8 runs/resnet20 --out runs/backbones\n' +
         '  longtail report runs/a/stage2 runs/b/stage2 runs/c/stage2 --json',
