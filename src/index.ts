@@ -130,13 +130,29 @@ export { createModel, disposeModel, type Model } from './models/model.ts';
 export type { NamedArrays, ParamSet } from './models/params.ts';
 export { BACKBONE_NAMES, BACKBONES, createBackbone } from './models/registry.ts';
 export type { PipelineCallbacks } from './pipeline/callbacks.ts';
+export {
+  reportRuns,
+  type WriteComparisonOptions,
+  type WrittenComparison,
+  writeComparison,
+} from './pipeline/compare.ts';
 export { featuresFromModel } from './pipeline/features.ts';
 export { loadStage1Run, retrain, runPipeline, type Stage1Run } from './pipeline/run.ts';
 export { resumeStage1, runStage1, type Stage1Output } from './pipeline/stage1.ts';
 export type { ShiftedResult, Stage2Options, Stage2Output } from './pipeline/stage2.ts';
 export { type MethodResult, runStage2 } from './pipeline/stage2.ts';
 export { createRng, Rng } from './random/rng.ts';
+export {
+  type Comparison,
+  type ComparisonGroup,
+  ComparisonSchema,
+  compareRuns,
+  IGNORED_CONFIG_KEYS,
+  type LoadedRun,
+  summariseRuns,
+} from './report/compare.ts';
 export { type RunResults, RunResultsSchema } from './report/results.ts';
+export type { MeanStd } from './report/seeds.ts';
 export { classProbabilities, progressiveProbabilities } from './sampling/probabilities.ts';
 export type { SamplerContext, SamplerOptions } from './sampling/samplers.ts';
 export { createSampler, SAMPLER_NAMES, SAMPLERS, type Sampler } from './sampling/samplers.ts';

@@ -12,7 +12,16 @@ import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures');
-const CHARTS = ['weight-norms', 'split-accuracy', 'shifted-priors', 'class-counts', 'training-curves'];
+const CHARTS = [
+  'weight-norms',
+  'split-accuracy',
+  'shifted-priors',
+  'class-counts',
+  'training-curves',
+  'f1-ece',
+  'per-class-accuracy',
+  'confusion',
+];
 // Every method tuned on validation adds its sweep chart.
 const SWEEPS = methodEntries()
   .filter((e) => e.tuning)

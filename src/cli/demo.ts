@@ -63,7 +63,7 @@ export function registerDemo(program: Command): void {
         );
         console.log(seedsTextTable(r.summary));
         console.log(
-          `\nsummary: ${join(r.runDir, 'summary.md')}; each seed's run and report in ${r.runDir}/seed-<n>/`,
+          `\nsummary: ${join(r.runDir, 'summary.md')}, ${runFile(r.runDir, 'report')}; each seed's run and report in ${r.runDir}/seed-<n>/`,
         );
         return;
       }

@@ -40,6 +40,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Register> 
     summary: 'write the model with a folded classifier as a TensorFlow.js graph model or ONNX',
     load: async () => (await import('./predict.ts')).registerPredictAndExport,
   },
+  report: {
+    summary: 'compare runs on one page: mean ± std per method over runs that share a configuration',
+    load: async () => (await import('./report.ts')).registerReport,
+  },
   data: { summary: 'inspect data sets', load: async () => (await import('./data.ts')).registerData },
   doctor: {
     summary: 'show the compute backend, versions, the machine and whether the bundled data is intact',

@@ -1,14 +1,18 @@
 /**
  * The pipeline over seeds (`demo --seeds 0,1,2`): one complete run per seed (stage 1 included)
  * in `<out>/seed-<n>/`, then their mean +- standard deviation per method in `<out>/summary.json`
- * and `summary.md`. Each seed's folder is an ordinary run (predict, export and retrain work on it).
+ * and `summary.md`, and the page of `longtail report` on them in `<out>/report.html` (with its
+ * charts in `<out>/charts/`). Each seed's folder is an ordinary run (predict, export and retrain
+ * work on it).
  */
 import { join } from 'node:path';
 import { parseMethods } from '../classifiers/registry.ts';
 import { type PipelineConfig, PipelineConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
-import { planRun } from '../io/run-folder.ts';
+import { planRun, runFile } from '../io/run-folder.ts';
+import { summariseRuns } from '../report/compare.ts';
+import { writeComparisonFiles } from '../report/compare-page.ts';
 import type { RunResults } from '../report/results.ts';
 import { type SeedSummary, seedsMarkdown, summariseSeeds } from '../report/seeds.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
@@ -51,6 +55,13 @@ export async function runSeeds(
         `${runs[0]!.dataset.name}, ${cfg.backbone}, ${cfg.sampler} stage 1 over ${seeds.length} seeds`,
       ),
     );
+    // The comparison page; no results.json here: the folder holds runs, it is not one.
+    const comparison = summariseRuns(
+      runs.map((results, i) => ({ dir: dirs[i]!, results })),
+      { inputs: dirs },
+    );
+    opts.onPhase?.(`writing the comparison page to ${runFile(folder.dir, 'report')}`);
+    await writeComparisonFiles(folder.dir, comparison, { pageOnly: true });
     return { summary, runs, runDir: folder.dir };
   });
 }

@@ -30,14 +30,18 @@ export interface SeedSummary {
   methods: ({ method: string; label: string } & Record<Metric, MeanStd | null>)[];
 }
 
-/** Aggregates runs of the same configuration over seeds, per method (in the runs' order). */
+/**
+ * Aggregates runs of the same configuration over seeds, per method: every method any run has (in
+ * the order they first appear), each over the runs that have it (`n` of each metric says how many).
+ */
 export function summariseSeeds(seeds: number[], runs: RunResults[], dirs: string[]): SeedSummary {
-  const first = runs[0];
-  if (!first) throw new Error('summariseSeeds needs at least one run');
+  if (runs.length === 0) throw new Error('summariseSeeds needs at least one run');
+  const methods = new Map<string, RunResults['methods'][number]>();
+  for (const r of runs) for (const m of r.methods) if (!methods.has(m.method)) methods.set(m.method, m);
   return {
     seeds,
     runs: dirs,
-    methods: first.methods.map((m0) => {
+    methods: [...methods.values()].map((m0) => {
       const per = runs.map((r) => r.methods.find((m) => m.method === m0.method));
       const row = { method: m0.method, label: m0.label } as SeedSummary['methods'][number];
       for (const k of METRICS) row[k] = meanStd(per.map((m) => (m ? m[k] : null)));
