@@ -200,7 +200,10 @@ async function stage2AndReport(
     classNames: fs.classNames,
     dim: fs.dim,
   });
-  await writeReport(folder.dir, run, { ...cb, live: liveReportData(fs, classifiers, results, input.thresholds) });
+  await writeReport(folder.dir, run, {
+    ...cb,
+    live: liveReportData(fs, classifiers, results, input.thresholds),
+  });
   return run;
 }
 

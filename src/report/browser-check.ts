@@ -32,15 +32,18 @@ export interface PageWatch {
   failedRequests: string[];
 }
 
-/**
- * Opens `htmlPath` in headless Chromium (viewport 1440 x 900 unless given), runs `fn` on the loaded
- * page and closes the browser.
- */
-export async function withReportPage<T>(
+/** An open report page; `close()` ends its browser. */
+export interface ReportPage {
+  page: Page;
+  watch: PageWatch;
+  close(): Promise<void>;
+}
+
+/** Opens `htmlPath` in headless Chromium (viewport 1440 x 900 unless given) and waits for it to load. */
+export async function openReportPage(
   htmlPath: string,
-  fn: (page: Page, watch: PageWatch) => Promise<T>,
   opts: { viewport?: { width: number; height: number } } = {},
-): Promise<T> {
+): Promise<ReportPage> {
   const executablePath = findChromium();
   if (!executablePath)
     throw new Error('no Chromium found (apt-get install chromium, or set LONGTAIL_CHROMIUM)');
@@ -69,9 +72,24 @@ export async function withReportPage<T>(
         watch.failedRequests.push(`network request: ${r.url()}`);
     });
     await page.goto(pathToFileURL(resolve(htmlPath)).href, { waitUntil: 'load' });
-    return await fn(page, watch);
-  } finally {
+    return { page, watch, close: () => browser.close() };
+  } catch (e) {
     await browser.close();
+    throw e;
+  }
+}
+
+/** Opens `htmlPath` (openReportPage), runs `fn` on the loaded page and closes the browser. */
+export async function withReportPage<T>(
+  htmlPath: string,
+  fn: (page: Page, watch: PageWatch) => Promise<T>,
+  opts: { viewport?: { width: number; height: number } } = {},
+): Promise<T> {
+  const r = await openReportPage(htmlPath, opts);
+  try {
+    return await fn(r.page, r.watch);
+  } finally {
+    await r.close();
   }
 }
 
