@@ -55,7 +55,7 @@ ${la ? slider('live-la-tau', 'logit adjustment: tau', la.tau ?? 1, Math.max(2, M
 <div class="grid live-grid">
 <figure id="live-class-accuracy" class="live"><canvas width="640" height="280"></canvas><figcaption>Per-class accuracy of the shown method, head to tail; colours: <span style="color:${SPLIT_COLOURS.many}">many</span>, <span style="color:${SPLIT_COLOURS.medium}">medium</span>, <span style="color:${SPLIT_COLOURS.few}">few</span>; black marks: Joint.</figcaption></figure>
 <figure id="live-confusion" class="live"><canvas width="460" height="460"></canvas><figcaption>Confusion matrix of the shown method (rows: true class, head to tail; darker = larger share).</figcaption></figure>
-<figure id="live-reliability" class="live"><canvas width="420" height="340"></canvas><figcaption>Reliability diagram: accuracy against softmax confidence in 15 equal-width bins, and ECE.</figcaption></figure>
+<figure id="live-reliability" class="live"><canvas width="420" height="340"></canvas><figcaption>Reliability diagram: accuracy (bars) and mean softmax confidence (red) in 15 equal-width confidence bins; grey: share of the images; ECE as results.json computes it.</figcaption></figure>
 </div>
 <div id="live-tip" role="tooltip" hidden></div>
 <script type="application/json" id="live-data">${scriptJson(live)}</script>
@@ -82,6 +82,8 @@ td:first-child, th:first-child { text-align: left; } th { background: #f3f3f3; }
 #live-table tbody tr { cursor: pointer; } #live-table tr.shown { background: #eef4fb; font-weight: 600; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.5em; border-radius: 2px; vertical-align: -0.05em; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 560px), 1fr)); gap: 1em 2em; align-items: start; }
+.live-grid { grid-template-columns: repeat(auto-fill, minmax(min(100%, 400px), 1fr)); }
+@media (min-width: 1250px) { .live-grid { grid-template-columns: 3fr 2fr 2fr; } }
 figure { margin: 0; break-inside: avoid; page-break-inside: avoid; }
 figure svg, figure canvas { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: 12px; color: #555; margin-top: 0.3em; }
@@ -97,7 +99,7 @@ pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 12px; }
   .controls { background: none; padding: 0; }
   .controls input, .controls select, .controls button { display: none; }
   #live-tip { display: none; }
-  .grid { grid-template-columns: 1fr 1fr; }
+  .grid, .live-grid { grid-template-columns: 1fr 1fr; }
   figure, table, section#live .controls { break-inside: avoid; page-break-inside: avoid; }
   pre { white-space: pre-wrap; }
 }

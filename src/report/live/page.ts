@@ -63,6 +63,14 @@ function main(): void {
   const rowCounts = countLabels(labels, C);
   const splits = classSplits(data.trainCounts, data.thresholds);
   const order = headToTail(data.trainCounts);
+  const rankOf = new Int32Array(C);
+  order.forEach((c, r) => {
+    rankOf[c] = r;
+  });
+  const CELLS = 400;
+  const B = Math.ceil(C / CELLS); // classes a confusion cell
+  const N = Math.ceil(C / B); // cells a side
+  let lastCells: Float64Array | null = null;
   const grid = priorGrid();
   const centre = grid.findIndex((p) => p.direction === 'uniform');
   const balanced = data.testCounts.every((v) => v === data.testCounts[0]);
@@ -205,7 +213,6 @@ function main(): void {
     drawClassAccuracy(e, shown, ref);
     drawConfusion(e, shown);
     drawReliability(e, shown);
-    document.body.dataset.liveUpdated = String(performance.now());
   }
 
   // ---- charts ---------------------------------------------------------------------------
@@ -270,27 +277,45 @@ function main(): void {
     const side = H - PAD.t - PAD.b;
     const x0 = 44;
     g.fillStyle = '#222';
-    g.fillText(`${m.label}: confusion, each true class's row sums to 1`, x0, 14);
-    const img = new ImageData(C, C);
+    g.fillText(
+      `${m.label}: confusion, each true class's row sums to 1${B > 1 ? ` (cells of ${B} x ${B} classes)` : ''}`,
+      x0,
+      14,
+    );
+    // At most CELLS x CELLS cells: for many classes, a cell is a block of B classes (by rank), its
+    // value the mean over the block's true classes of their rows' share predicted into the block.
     const cm = e.confusion!;
-    let sig = 0;
-    order.forEach((t, y) => {
+    const cell = new Float64Array(N * N);
+    const present = new Int32Array(N);
+    for (let t = 0; t < C; t++) {
       let s = 0;
       for (let p = 0; p < C; p++) s += cm[t * C + p]!;
-      order.forEach((p, x) => {
-        const v = s === 0 ? 0 : cm[t * C + p]! / s;
+      if (s === 0) continue;
+      const y = Math.floor(rankOf[t]! / B);
+      present[y]!++;
+      for (let p = 0; p < C; p++) {
+        const v = cm[t * C + p]!;
+        if (v !== 0) cell[y * N + Math.floor(rankOf[p]! / B)]! += v / s;
+      }
+    }
+    const img = new ImageData(N, N);
+    let sig = 0;
+    for (let y = 0; y < N; y++)
+      for (let x = 0; x < N; x++) {
+        const v = present[y] === 0 ? 0 : cell[y * N + x]! / present[y]!;
+        cell[y * N + x] = v;
         sig += v * ((y * 31 + x * 17) % 97);
         const a = Math.sqrt(v); // sqrt: small confusions stay visible
-        const o = (y * C + x) * 4;
+        const o = (y * N + x) * 4;
         img.data[o] = Math.round(255 - a * (255 - 8));
         img.data[o + 1] = Math.round(255 - a * (255 - 48));
         img.data[o + 2] = Math.round(255 - a * (255 - 107));
         img.data[o + 3] = 255;
-      });
-    });
+      }
+    lastCells = cell;
     const off = document.createElement('canvas');
-    off.width = C;
-    off.height = C;
+    off.width = N;
+    off.height = N;
     off.getContext('2d')!.putImageData(img, 0, 0);
     g.imageSmoothingEnabled = false;
     g.drawImage(off, x0, PAD.t, side, side);
@@ -332,13 +357,8 @@ function main(): void {
       const x = PAD.l + (i / B) * pw;
       g.fillStyle = m.colour;
       g.fillRect(x + 1, PAD.t + ph - b.accuracy * ph, pw / B - 2, Math.max(1, b.accuracy * ph));
-      g.fillStyle = 'rgba(214,96,77,0.35)'; // the gap to the mean confidence
-      g.fillRect(
-        x + 1,
-        PAD.t + ph - Math.max(b.accuracy, b.confidence) * ph,
-        pw / B - 2,
-        Math.abs(b.accuracy - b.confidence) * ph || 0,
-      );
+      g.fillStyle = '#d6604d'; // the bin's mean confidence: the gap to the bar is its calibration error
+      g.fillRect(x + 1, PAD.t + ph - b.confidence * ph - 1, pw / B - 2, 2);
       g.fillStyle = '#888';
       g.fillRect(x + 1, PAD.t + ph + 2, (pw / B - 2) * Math.min(1, b.weight * 3), 3);
     });
@@ -351,7 +371,7 @@ function main(): void {
     g.setLineDash([]);
     g.fillStyle = '#444';
     for (let i = 0; i <= 5; i++) g.fillText((i / 5).toFixed(1), PAD.l + (i / 5) * pw - 8, PAD.t + ph + 16);
-    g.fillText('confidence (max softmax); bars: accuracy; red: gap; grey: share of images', PAD.l, H - 8);
+    g.fillText('confidence; bars: accuracy, red: mean confidence, grey: share', PAD.l, H - 8);
   }
 
   function axesY(g: CanvasRenderingContext2D, x: number, y: number, w: number, h: number): void {
@@ -400,15 +420,23 @@ function main(): void {
   confCanvas.addEventListener('mousemove', (ev) => {
     const { x, y } = local(ev, confCanvas, 460);
     const side = 460 - PAD.t - PAD.b;
-    const px = Math.floor(((x - 44) / side) * C);
-    const py = Math.floor(((y - PAD.t) / side) * C);
-    if (px < 0 || py < 0 || px >= C || py >= C || !lastShown?.confusion) return showTip(ev, null);
-    const t = order[py]!;
-    const p = order[px]!;
-    let s = 0;
-    for (let j = 0; j < C; j++) s += lastShown.confusion[t * C + j]!;
-    const v = s === 0 ? 0 : lastShown.confusion[t * C + p]! / s;
-    showTip(ev, `true ${data.classNames[t]}, predicted ${data.classNames[p]}: ${pctText(v)}% of the class`);
+    const px = Math.floor(((x - 44) / side) * N);
+    const py = Math.floor(((y - PAD.t) / side) * N);
+    if (px < 0 || py < 0 || px >= N || py >= N || !lastCells) return showTip(ev, null);
+    const v = lastCells[py * N + px]!;
+    if (B === 1) {
+      const t = order[py]!;
+      const p = order[px]!;
+      return showTip(
+        ev,
+        `true ${data.classNames[t]}, predicted ${data.classNames[p]}: ${pctText(v)}% of the class`,
+      );
+    }
+    const span = (i: number) => `${i * B + 1}..${Math.min(C, (i + 1) * B)}`;
+    showTip(
+      ev,
+      `true classes ranked ${span(py)}, predicted ranked ${span(px)}: ${pctText(v)}% of their images`,
+    );
   });
   confCanvas.addEventListener('mouseleave', (ev) => showTip(ev, null));
 
