@@ -40,7 +40,8 @@ const b64 = (a: Float32Array | Uint16Array | Int32Array) =>
 
 /**
  * k indices into a test set with labels `labels`, stratified: class c gets floor(k n_c / n) rows,
- * the rest by largest remainder (ties: lower class first); which rows is a seeded draw. Sorted.
+ * the rest by largest remainder (ties in a seeded random order of the classes); which rows is a
+ * seeded draw. Sorted.
  */
 export function stratifiedRows(labels: Int32Array, C: number, k: number, seed = 0): Int32Array {
   const n = labels.length;
@@ -50,9 +51,12 @@ export function stratifiedRows(labels: Int32Array, C: number, k: number, seed = 
   const exact = byClass.map((b) => (k * b.length) / n);
   const quota = exact.map(Math.floor);
   let left = k - quota.reduce((a, b) => a + b, 0);
+  // Ties (e.g. every class at 0.6 of a row when k < C) go by a seeded shuffle, not by class index:
+  // the index order is often the head-to-tail order, and the tail would get nothing.
+  const tieRank = createRng(seed, 0x11fe, -1).permutation(C);
   const order = exact
     .map((v, c) => [v - Math.floor(v), c] as const)
-    .sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+    .sort((a, b) => b[0] - a[0] || tieRank[a[1]]! - tieRank[b[1]]!);
   for (const [, c] of order) {
     if (left === 0) break;
     if (quota[c]! < byClass[c]!.length) {
