@@ -43,7 +43,7 @@ function liveHtml(live: LiveData, script: string): string {
 <div class="controls">
 <label class="control">Method shown <select id="live-method">${live.methods
     .map((m) => `<option value="${esc(m.method)}"${m === shown ? ' selected' : ''}>${esc(m.label)}</option>`)
-    .join('')}</select></label>
+    .join('')}</select> <output id="live-method-value" class="print-only">${esc(shown.label)}</output></label>
 ${tau ? slider('live-tau', 'tau-norm: tau', tau.tau ?? 1, 2) : ''}
 ${la ? slider('live-la-tau', 'logit adjustment: tau', la.tau ?? 1, Math.max(2, Math.ceil(la.tau ?? 1))) : ''}
 <label class="control">Target class prior of the test set <input type="range" id="live-prior" min="${-n}" max="${n}" step="1" value="0"> <output id="live-prior-value">uniform</output></label>
@@ -89,6 +89,7 @@ figure svg, figure canvas { max-width: 100%; height: auto; display: block; }
 figcaption { font-size: 12px; color: #555; margin-top: 0.3em; }
 .controls { display: flex; flex-wrap: wrap; gap: 0.6em 2em; align-items: center; padding: 0.8em 1em; background: #f7f7f7; border-radius: 6px; }
 .control { white-space: nowrap; } .control input[type=range] { width: 12em; vertical-align: middle; }
+.print-only { display: none; }
 output { font-variant-numeric: tabular-nums; font-weight: 600; }
 .note { font-size: 13px; color: #444; max-width: 75em; }
 #live-tip { position: absolute; background: #222; color: #fff; font-size: 12px; padding: 4px 8px; border-radius: 4px; pointer-events: none; max-width: 30em; }
@@ -99,6 +100,7 @@ pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: 12px; }
   .controls { background: none; padding: 0; }
   .controls input, .controls select, .controls button { display: none; }
   #live-tip { display: none; }
+  .print-only { display: inline; }
   .grid, .live-grid { grid-template-columns: 1fr 1fr; }
   figure, table, section#live .controls { break-inside: avoid; page-break-inside: avoid; }
   pre { white-space: pre-wrap; }
@@ -121,7 +123,7 @@ ${charts.map((c) => `<figure id="${esc(c.name)}">${c.svg}</figure>`).join('\n')}
 Total ${r.seconds.total.toFixed(0)} s (stage 1 ${r.seconds.stage1.toFixed(0)} s, features ${r.seconds.features.toFixed(0)} s,
 stage 2 ${r.seconds.stage2.toFixed(0)} s). Written ${esc(r.createdAt)} by <code>longtail ${esc(r.command)}</code>.</p>
 <h2>Configuration</h2>
-<pre>${esc(JSON.stringify(r.config, null, 2))}</pre>
+<pre>${JSON.stringify(r.config, null, 2).split('\n').map(esc).join('\n')}</pre>
 </body></html>
 `;
 }

@@ -163,6 +163,7 @@ function main(): void {
     setText('live-la-tau-value', state.laTau.toFixed(2));
     setText('live-prior-value', priorLabel(state.prior));
     setText('live-known-value', state.known ? 'on' : 'off');
+    setText('live-method-value', byMethod.get(state.method)!.label);
     // The table: every method under the current knobs.
     const rows: HTMLTableRowElement[] = [];
     for (const m of data.methods) {
