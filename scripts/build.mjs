@@ -1,6 +1,7 @@
 // `npm run build` (and prepack): compiles src/ to dist/ (.js, .d.ts, source maps with the sources
 // inlined, since src/ is not in the package), then bundles tfjs-core's gradient and chained-method
-// registrations beside the compiled backend (see bundle-tfjs.mjs). dist/ is rebuilt from scratch each time.
+// registrations beside the compiled backend (see bundle-tfjs.mjs) and the live report's page script
+// beside the compiled report (bundle-live.mjs). dist/ is rebuilt from scratch each time.
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -19,3 +20,4 @@ rmSync(outDir, { recursive: true, force: true });
 const tsc = createRequire(join(ROOT, 'package.json')).resolve('typescript/package.json');
 run([join(dirname(tsc), 'bin', 'tsc'), '-p', 'tsconfig.build.json']);
 run([join(ROOT, 'scripts', 'bundle-tfjs.mjs'), join(outDir, 'backend', 'tfjs-registrations.js')]);
+run([join(ROOT, 'scripts', 'bundle-live.mjs'), join(outDir, 'report', 'live', 'page-script.js')]);

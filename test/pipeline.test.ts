@@ -12,6 +12,7 @@ import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures');
+const LIVE_CHARTS = ['live-class-accuracy', 'live-confusion', 'live-reliability'];
 const CHARTS = [
   'weight-norms',
   'split-accuracy',
@@ -77,7 +78,8 @@ describe('the demo pipeline end to end on a tiny configuration', () => {
     assert.match(md, /\| Joint \| \d+\.\d \| - \|/);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     assert.match(html, /<svg/);
-    assert.doesNotMatch(html, /<script|https?:\/\/(?!www\.w3\.org)/); // self-contained
+    // Self-contained: its one script is inline (the live section), nothing is fetched.
+    assert.doesNotMatch(html, /<script[^>]*\ssrc=|<link|https?:\/\/(?!www\.w3\.org)/);
   });
 
   it('draws charts whose specs hold the data they claim', () => {
@@ -124,9 +126,10 @@ describe('the demo pipeline end to end on a tiny configuration', () => {
     const c = await checkReportInBrowser(join(out, 'report.html'));
     assert.deepEqual(c.consoleErrors, []);
     assert.deepEqual(c.failedRequests, []);
+    // The live section's three canvases, then the static charts.
     assert.deepEqual(
       c.charts.map((x) => x.id),
-      [...CHARTS, ...SWEEPS],
+      [...LIVE_CHARTS, ...CHARTS, ...SWEEPS],
     );
     for (const x of c.charts) assert.ok(x.width > 200 && x.height > 150, `${x.id} is ${x.width}x${x.height}`);
   });

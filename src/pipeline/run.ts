@@ -42,6 +42,7 @@ import { resolveAugmentation } from '../train/joint.ts';
 import { loadStage1Model, stage1Progress } from '../train/stage1-model.ts';
 import { environment, type PipelineCallbacks } from './callbacks.ts';
 import { augmentedSource, featuresFromModel } from './features.ts';
+import { liveReportData } from './live.ts';
 import {
   checkModelFits,
   inRunFolder,
@@ -199,7 +200,10 @@ async function stage2AndReport(
     classNames: fs.classNames,
     dim: fs.dim,
   });
-  await writeReport(folder.dir, run, cb);
+  await writeReport(folder.dir, run, {
+    ...cb,
+    live: liveReportData(fs, classifiers, results, input.thresholds),
+  });
   return run;
 }
 

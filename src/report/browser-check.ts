@@ -1,11 +1,14 @@
 /**
  * Opens a report in a real browser (Debian's headless Chromium through playwright-core, which
- * downloads nothing) and reports console errors, failed requests and whether every chart is
- * visible. Used by the test suite and by `node scripts/check-report.mjs REPORT.html`.
+ * downloads nothing) and reports console errors, failed or network requests and whether every
+ * chart (static SVG or live canvas) is visible. `withReportPage` hands the open page to a function
+ * (to move the live report's controls). Used by the test suite, `node scripts/check-report.mjs
+ * REPORT.html` and `node scripts/screenshot-report.mjs`.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { Page } from 'playwright-core';
 
 export const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
 
@@ -18,14 +21,29 @@ export function findChromium(): string | null {
 export interface BrowserCheck {
   consoleErrors: string[];
   failedRequests: string[];
+  /** Every figure: its id and the size of its SVG or canvas (0 x 0 when it has none). */
   charts: { id: string; width: number; height: number }[];
   screenshot?: string;
 }
 
-export async function checkReportInBrowser(
+/** Console errors and failed / network requests seen so far (the arrays fill while the page runs). */
+export interface PageWatch {
+  consoleErrors: string[];
+  failedRequests: string[];
+}
+
+/** An open report page; `close()` ends its browser. */
+export interface ReportPage {
+  page: Page;
+  watch: PageWatch;
+  close(): Promise<void>;
+}
+
+/** Opens `htmlPath` in headless Chromium (viewport 1440 x 900 unless given) and waits for it to load. */
+export async function openReportPage(
   htmlPath: string,
-  opts: { screenshot?: string } = {},
-): Promise<BrowserCheck> {
+  opts: { viewport?: { width: number; height: number } } = {},
+): Promise<ReportPage> {
   const executablePath = findChromium();
   if (!executablePath)
     throw new Error('no Chromium found (apt-get install chromium, or set LONGTAIL_CHROMIUM)');
@@ -42,34 +60,62 @@ export async function checkReportInBrowser(
     ],
   });
   try {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-    const consoleErrors: string[] = [];
-    const failedRequests: string[] = [];
+    const page = await browser.newPage({ viewport: opts.viewport ?? { width: 1440, height: 900 } });
+    const watch: PageWatch = { consoleErrors: [], failedRequests: [] };
     page.on('console', (m) => {
-      if (m.type() === 'error') consoleErrors.push(m.text());
+      if (m.type() === 'error') watch.consoleErrors.push(m.text());
     });
-    page.on('pageerror', (e) => consoleErrors.push(String(e)));
-    page.on('requestfailed', (r) => failedRequests.push(r.url()));
+    page.on('pageerror', (e) => watch.consoleErrors.push(String(e)));
+    page.on('requestfailed', (r) => watch.failedRequests.push(r.url()));
     page.on('request', (r) => {
       if (!r.url().startsWith('file:') && !r.url().startsWith('data:'))
-        failedRequests.push(`network request: ${r.url()}`);
+        watch.failedRequests.push(`network request: ${r.url()}`);
     });
     await page.goto(pathToFileURL(resolve(htmlPath)).href, { waitUntil: 'load' });
-    const charts = await page.$$eval('figure', (figs) =>
-      figs.map((f) => {
-        const svg = f.querySelector('svg');
-        const r = svg?.getBoundingClientRect();
-        return { id: f.id, width: r?.width ?? 0, height: r?.height ?? 0 };
-      }),
-    );
+    return { page, watch, close: () => browser.close() };
+  } catch (e) {
+    await browser.close();
+    throw e;
+  }
+}
+
+/** Opens `htmlPath` (openReportPage), runs `fn` on the loaded page and closes the browser. */
+export async function withReportPage<T>(
+  htmlPath: string,
+  fn: (page: Page, watch: PageWatch) => Promise<T>,
+  opts: { viewport?: { width: number; height: number } } = {},
+): Promise<T> {
+  const r = await openReportPage(htmlPath, opts);
+  try {
+    return await fn(r.page, r.watch);
+  } finally {
+    await r.close();
+  }
+}
+
+/** Every figure's id and the rendered size of its SVG or canvas. */
+export function chartSizes(page: Page): Promise<BrowserCheck['charts']> {
+  return page.$$eval('figure', (figs) =>
+    figs.map((f) => {
+      const el = f.querySelector('svg, canvas');
+      const r = el?.getBoundingClientRect();
+      return { id: f.id, width: r?.width ?? 0, height: r?.height ?? 0 };
+    }),
+  );
+}
+
+export async function checkReportInBrowser(
+  htmlPath: string,
+  opts: { screenshot?: string } = {},
+): Promise<BrowserCheck> {
+  return withReportPage(htmlPath, async (page, watch) => {
+    const charts = await chartSizes(page);
     if (opts.screenshot) await page.screenshot({ path: opts.screenshot, fullPage: true });
     return {
-      consoleErrors,
-      failedRequests,
+      consoleErrors: watch.consoleErrors,
+      failedRequests: watch.failedRequests,
       charts,
       ...(opts.screenshot ? { screenshot: opts.screenshot } : {}),
     };
-  } finally {
-    await browser.close();
-  }
+  });
 }

@@ -1,0 +1,95 @@
+/** The live section in report.html: data from outside (class names, labels) cannot become markup. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { reportHtml } from '../html.ts';
+import type { RunResults } from '../results.ts';
+import type { LiveData } from './data.ts';
+
+const EVIL = '</script><img src=x onerror=alert(1)><!--';
+
+const run = {
+  schemaVersion: 2,
+  tool: 'longtail',
+  command: 'retrain',
+  createdAt: '2026-11-30T00:00:00Z',
+  dataset: {
+    name: `set ${EVIL}`,
+    classNames: [EVIL, 'b'],
+    trainCounts: [10, 2],
+    valSize: 0,
+    testSize: 2,
+    splits: { many: [], medium: [], few: [0, 1] },
+    thresholds: { many: 100, few: 20 },
+    source: 'x.npz',
+  },
+  config: {},
+  environment: { backend: 'wasm', tfjs: '4', node: '20', cpus: 2, cpuModel: 'cpu', platform: 'linux' },
+  stage1: null,
+  methods: [
+    {
+      method: 'ncm',
+      label: 'NCM',
+      overall: 50,
+      many: null,
+      medium: null,
+      few: 50,
+      macroF1: 0.5,
+      ece: 0.1,
+      valOverall: null,
+      perClass: [1, 0],
+      confusion: [],
+      weightNorms: [1, 1],
+      tuned: null,
+      shifted: [],
+      mode: null,
+      seconds: 0,
+      details: {},
+    },
+  ],
+  warnings: [],
+  seconds: { total: 0, stage1: 0, features: 0, stage2: 0 },
+} as unknown as RunResults;
+
+const live: LiveData = {
+  version: 1,
+  numClasses: 2,
+  classNames: [EVIL, 'b'],
+  trainCounts: [10, 2],
+  testCounts: [1, 1],
+  thresholds: { many: 100, few: 20 },
+  nTest: 2,
+  k: 2,
+  labels: Buffer.from(Int32Array.from([0, 1]).buffer).toString('base64'),
+  base: null,
+  methods: [
+    { method: 'ncm', label: `NCM ${EVIL}`, colour: '#f28e2b', kind: 'stored', tau: null, logits: null },
+  ],
+};
+
+describe('report.html with a live section', () => {
+  const html = reportHtml(run, [], { live, script: 'void 0;' });
+
+  it('carries the data as JSON that parses back to the same names, with no "<" in it', () => {
+    const m = /<script type="application\/json" id="live-data">([^<]*)<\/script>/.exec(html);
+    assert.ok(m, 'the data element is whole');
+    const back = JSON.parse(m[1]!) as LiveData;
+    assert.deepEqual(back.classNames, [EVIL, 'b']);
+    assert.equal(back.methods[0]!.label, `NCM ${EVIL}`);
+  });
+
+  it('shows names only escaped: no markup from them, no inline handler', () => {
+    assert.doesNotMatch(html, /<img/);
+    const tags = html.match(/<[a-z][^>]*>/gi)!;
+    assert.deepEqual(
+      tags.filter((t) => /\son[a-z]+=/i.test(t)),
+      [],
+    );
+    assert.equal(html.match(/<\/script>/g)!.length, 2, 'the data element and the script');
+    assert.match(html, /NCM &lt;\/script&gt;&lt;img src=x onerror=alert\(1\)&gt;/);
+  });
+
+  it('without live data (or its script) the page is static', () => {
+    assert.doesNotMatch(reportHtml(run, []), /<script/);
+    assert.doesNotMatch(reportHtml(run, [], { live }), /<script/);
+  });
+});

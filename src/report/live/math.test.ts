@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { evaluateLogits, evaluatePredictions } from '../../eval/metrics.ts';
+import { createRng } from '../../random/rng.ts';
+import {
+  classSplits,
+  classWeights,
+  countLabels,
+  decodeRows,
+  encodeRows,
+  evaluateLive,
+  fromHalf,
+  pctText,
+  targetPrior,
+  toHalf,
+} from './math.ts';
+
+const PY = '/usr/bin/python3';
+const hasNumpy = existsSync(PY) && spawnSync(PY, ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
+
+/** Random logits [n, C] (scaled normals) and labels, classes with a long tail of training counts. */
+function problem(seed: number, n: number, C: number) {
+  const rng = createRng(seed);
+  const logits = new Float32Array(n * C);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = rng.int(C);
+    for (let c = 0; c < C; c++) logits[i * C + c] = 3 * rng.normal() + (c === labels[i] ? 2 : 0);
+  }
+  const trainCounts = Array.from({ length: C }, (_, c) => Math.floor(300 * 0.02 ** (c / (C - 1))));
+  return { logits, labels, trainCounts };
+}
+
+const T = { many: 100, few: 20 };
+
+describe('live math: float16', () => {
+  it('encodes known values bit-exactly (IEEE 754 binary16, ties to even)', () => {
+    const cases: [number, number][] = [
+      [0, 0x0000],
+      [1, 0x3c00],
+      [-2, 0xc000],
+      [65504, 0x7bff],
+      [2 ** -24, 0x0001], // smallest subnormal
+      [2 ** -14, 0x0400], // smallest normal
+      [0.1, 0x2e66],
+      [1 / 3, 0x3555],
+      [1 + 2 ** -11, 0x3c00], // a tie: to even (down)
+      [1 + 3 * 2 ** -11, 0x3c02], // a tie: to even (up)
+      [1e6, 0x7c00], // overflow: infinity
+    ];
+    for (const [x, h] of cases) assert.equal(toHalf(x), h, `toHalf(${x})`);
+    assert.equal(fromHalf(0x3c00), 1);
+    assert.equal(fromHalf(0x0001), 2 ** -24);
+    assert.equal(fromHalf(0x7bff), 65504);
+  });
+
+  it('matches NumPy astype(float16) on 2000 random values', { skip: hasNumpy ? false : 'no NumPy' }, () => {
+    const rng = createRng(7);
+    const xs = Array.from({ length: 2000 }, (_, i) => Math.fround(rng.normal() * 10 ** ((i % 12) - 6)));
+    const py = spawnSync(
+      PY,
+      [
+        '-c',
+        'import sys,json,numpy as np; x=np.array(json.load(sys.stdin),dtype=np.float32); print(json.dumps(x.astype(np.float16).view(np.uint16).tolist()))',
+      ],
+      { input: JSON.stringify(xs), encoding: 'utf8' },
+    );
+    assert.equal(py.status, 0, py.stderr);
+    const want = JSON.parse(py.stdout) as number[];
+    const got = xs.map(toHalf);
+    assert.deepEqual(got, want);
+  });
+
+  it('round-trips within half an ulp (2^-11 relative), monotone', () => {
+    const rng = createRng(3);
+    let prev = -Infinity;
+    const xs = Array.from({ length: 5000 }, () => rng.normal() * 100).sort((a, b) => a - b);
+    for (const x of xs) {
+      const y = fromHalf(toHalf(x));
+      assert.ok(Math.abs(y - x) <= 2 ** -11 * Math.abs(x) + 2 ** -25, `${x} -> ${y}`);
+      assert.ok(y >= prev, 'rounding keeps the order');
+      prev = y;
+    }
+  });
+
+  it('row encoding keeps every argmax and errs by at most 2^-11 of the distance to the row max', () => {
+    const { logits } = problem(11, 400, 37);
+    const { offsets, halves } = encodeRows(logits, 400, 37);
+    const back = decodeRows(offsets, halves, 400, 37);
+    for (let i = 0; i < 400; i++) {
+      const row = Array.from(logits.subarray(i * 37, (i + 1) * 37));
+      const m = Math.max(...row);
+      const am = row.indexOf(m);
+      let bm = 0;
+      for (let c = 0; c < 37; c++) {
+        if (back[i * 37 + c]! > back[i * 37 + bm]!) bm = c;
+        const err = Math.abs(back[i * 37 + c]! - row[c]!);
+        // half an ulp of the residual, plus float32 rounding of offset + residual
+        assert.ok(
+          err <= 2 ** -11 * (m - row[c]!) + 2 ** -23 * Math.abs(row[c]!) + 1e-30,
+          `row ${i} class ${c}: ${err}`,
+        );
+      }
+      assert.equal(bm, am, `row ${i}`);
+    }
+  });
+});
+
+describe('live math: evaluation', () => {
+  it('with weights 1/n equals eval/metrics.ts (overall, splits, per class, macro-F1, ECE) over 20 seeds', () => {
+    for (let seed = 0; seed < 20; seed++) {
+      const n = 300 + seed * 7;
+      const C = 5 + (seed % 9);
+      const { logits, labels, trainCounts } = problem(seed, n, C);
+      const want = evaluateLogits(logits, labels, C, trainCounts, T);
+      const counts = countLabels(labels, C);
+      const prior = Array.from(counts, (v) => v / n);
+      const got = evaluateLive(logits, labels, C, classWeights(prior, counts), classSplits(trainCounts, T), {
+        confusion: true,
+      });
+      const close = (a: number | null, b: number | null, what: string) =>
+        a === null || b === null
+          ? assert.equal(a, b, what)
+          : assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);
+      close(got.overall, want.overall, 'overall');
+      close(got.many, want.many, 'many');
+      close(got.medium, want.medium, 'medium');
+      close(got.few, want.few, 'few');
+      close(got.macroF1, want.macroF1, 'macroF1');
+      close(got.ece, want.ece, 'ece');
+      want.perClass.forEach((v, c) => {
+        close(got.perClass[c]!, v, `class ${c}`);
+      });
+      want.confusion.forEach((row, t) => {
+        row.forEach((v, p) => {
+          close(got.confusion![t * C + p]! * n, v, `confusion ${t},${p}`);
+        });
+      });
+      assert.equal(pctText(got.overall), (Math.round(want.overall * 10000) / 100).toFixed(1));
+    }
+  });
+
+  it('ECE by hand: 4 rows, two bins', () => {
+    // Two classes; logits (l, 0): confidence = max(sigmoid). Rows 0,1 confidence 0.5 (bin 7 of 15),
+    // rows 2,3 confidence e^2/(1+e^2) = 0.8808 (bin 13). Labels: row 0 right, 1 wrong, 2 right, 3 wrong.
+    const logits = Float32Array.from([0, 0, 0, 0, 2, 0, 2, 0]);
+    const labels = Int32Array.from([0, 1, 0, 1]);
+    const w = Float64Array.from([0.25 / 2, 0.25 / 2]); // q = (1/2, 1/2), 2 rows each
+    const e = evaluateLive(logits, labels, 2, w, ['few', 'few']);
+    const c2 = Math.exp(2) / (1 + Math.exp(2));
+    // bin of 0.5: accuracy 1/2 (row 0 right: argmax of a tie is class 0), confidence 0.5: gap 0.
+    // bin of c2: accuracy 1/2, confidence c2: gap (c2 - 0.5) * 2 rows / 4 rows.
+    assert.ok(Math.abs(e.ece - (c2 - 0.5) / 2) < 1e-12, String(e.ece));
+    assert.equal(e.overall, 0.5);
+  });
+
+  it('under a target prior, overall is sum_c q_c acc_c, and rows subsampled per class need no other change', () => {
+    const C = 10;
+    const { logits, labels, trainCounts } = problem(5, 2000, C);
+    const counts = countLabels(labels, C);
+    const testCounts = Array.from(counts);
+    const q = targetPrior(trainCounts, testCounts, { ratio: 50, direction: 'forward' });
+    // By hand: ranks by training count (here class c has rank c), sizes floor(m 50^(-c/9)).
+    const m = Math.min(...testCounts);
+    const sizes = Array.from({ length: C }, (_, c) => Math.max(1, Math.floor(m * 50 ** (-c / 9))));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    sizes.forEach((s, c) => {
+      assert.ok(Math.abs(q[c]! - s / total) < 1e-15);
+    });
+    const e = evaluateLive(logits, labels, C, classWeights(q, counts), classSplits(trainCounts, T));
+    const full = evaluateLogits(logits, labels, C, trainCounts, T);
+    const expected = full.perClass.reduce((a: number, acc, c) => a + q[c]! * acc!, 0);
+    assert.ok(Math.abs(e.overall - expected) < 1e-12);
+    assert.ok(
+      Math.abs(e.few! - full.few!) < 1e-12,
+      'splits are per-class means: the prior does not move them',
+    );
+  });
+
+  it('the known-prior shift equals evaluating the shifted float32 logits', () => {
+    const C = 8;
+    const { logits, labels, trainCounts } = problem(9, 500, C);
+    const counts = countLabels(labels, C);
+    const q = targetPrior(trainCounts, Array.from(counts), { ratio: 10, direction: 'backward' });
+    const shift = Float64Array.from(q, Math.log);
+    const shifted = Float32Array.from(logits, (v, i) => v + shift[i % C]!);
+    const prior = Array.from(counts, (v) => v / 500);
+    const got = evaluateLive(logits, labels, C, classWeights(prior, counts), classSplits(trainCounts, T), {
+      shift,
+    });
+    const want = evaluateLogits(shifted, labels, C, trainCounts, T);
+    assert.ok(Math.abs(got.overall - want.overall) < 1e-12);
+    assert.ok(Math.abs(got.ece - want.ece) < 1e-12);
+    assert.ok(Math.abs(got.macroF1 - want.macroF1) < 1e-12);
+  });
+
+  it('macro-F1 under a prior is the F1 of the prior-weighted confusion (by hand)', () => {
+    // 2 classes, 2 rows each: class 0 both right; class 1 one right, one predicted 0.
+    const logits = Float32Array.from([1, 0, 1, 0, 0, 1, 1, 0]);
+    const labels = Int32Array.from([0, 0, 1, 1]);
+    const q = [0.8, 0.2];
+    const e = evaluateLive(logits, labels, 2, classWeights(q, [2, 2]), ['many', 'few']);
+    // weighted confusion: [[0.8, 0], [0.1, 0.1]]; F1_0 = 2*0.8/(0.9+0.8), F1_1 = 2*0.1/(0.1+0.2)
+    const f0 = (2 * 0.8) / (0.9 + 0.8);
+    const f1 = (2 * 0.1) / (0.1 + 0.2);
+    assert.ok(Math.abs(e.macroF1 - (f0 + f1) / 2) < 1e-12);
+    assert.ok(Math.abs(e.overall - 0.9) < 1e-12);
+    const plain = evaluatePredictions([0, 0, 1, 0], labels, 2, [200, 5]);
+    assert.notEqual(plain.macroF1, e.macroF1);
+  });
+});

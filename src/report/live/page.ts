@@ -1,0 +1,481 @@
+/**
+ * The live section's script (bundled by scripts/bundle-live.mjs into report.html): reads the
+ * embedded data (data.ts), and on every control change recomputes every method's numbers with
+ * math.ts and redraws the shown method's per-class accuracy, confusion heat map and reliability
+ * diagram. Text from the data (class names) goes in only through textContent or canvas text.
+ */
+import { SPLIT_COLOURS } from '../palette.ts';
+import type { LiveArray, LiveData, LiveMethod } from './data.ts';
+import {
+  classSplits,
+  classWeights,
+  columnMap,
+  countLabels,
+  decodeRows,
+  evaluateLive,
+  fractionText,
+  headToTail,
+  type LiveEval,
+  pctText,
+  priorGrid,
+  targetPrior,
+  tauScale,
+} from './math.ts';
+
+function bytes(b64: string): ArrayBuffer {
+  const s = atob(b64);
+  const u = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) u[i] = s.charCodeAt(i);
+  return u.buffer;
+}
+
+const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T | null;
+
+interface State {
+  method: string;
+  tau: number;
+  laTau: number;
+  prior: number;
+  known: boolean;
+}
+
+/** A canvas sized for the device's pixels; returns its 2D context in CSS pixels. */
+function context(canvas: HTMLCanvasElement, w: number, h: number): CanvasRenderingContext2D {
+  const dpr = window.devicePixelRatio || 1;
+  if (canvas.width !== Math.round(w * dpr)) canvas.width = Math.round(w * dpr);
+  if (canvas.height !== Math.round(h * dpr)) canvas.height = Math.round(h * dpr);
+  canvas.style.width = `${w}px`;
+  canvas.style.aspectRatio = `${w} / ${h}`;
+  const g = canvas.getContext('2d')!;
+  g.setTransform(dpr, 0, 0, dpr, 0, 0);
+  g.clearRect(0, 0, w, h);
+  g.font = '11px system-ui, sans-serif';
+  return g;
+}
+
+function main(): void {
+  const el = byId('live-data');
+  if (!el?.textContent) return;
+  const data = JSON.parse(el.textContent) as LiveData;
+  const C = data.numClasses;
+  const k = data.k;
+  const labels = new Int32Array(bytes(data.labels));
+  const rowCounts = countLabels(labels, C);
+  const splits = classSplits(data.trainCounts, data.thresholds);
+  const order = headToTail(data.trainCounts);
+  const rankOf = new Int32Array(C);
+  order.forEach((c, r) => {
+    rankOf[c] = r;
+  });
+  const CELLS = 400;
+  const B = Math.ceil(C / CELLS); // classes a confusion cell
+  const N = Math.ceil(C / B); // cells a side
+  let lastCells: Float64Array | null = null;
+  const grid = priorGrid();
+  const centre = grid.findIndex((p) => p.direction === 'uniform');
+  const balanced = data.testCounts.every((v) => v === data.testCounts[0]);
+  const canShift = Math.min(...data.testCounts) > 0;
+  const decode = (a: LiveArray) =>
+    decodeRows(new Float32Array(bytes(a.offsets)), new Uint16Array(bytes(a.halves)), k, C);
+  const base = data.base;
+  const z = base ? decode(base.z) : null;
+
+  const byMethod = new Map(data.methods.map((m) => [m.method, m]));
+  const tauNorm = data.methods.find((m) => m.kind === 'tau-norm');
+  const la = data.methods.find((m) => m.kind === 'logit-adjust');
+  const initial: State = {
+    method: data.methods.find((m) => m.kind === 'tau-norm')?.method ?? data.methods[0]!.method,
+    tau: tauNorm?.tau ?? 1,
+    laTau: la?.tau ?? 1,
+    prior: centre,
+    known: false,
+  };
+  const state: State = { ...initial };
+
+  // Logits by (method, its knob): stored ones decoded once, derived ones per knob value.
+  const logitsCache = new Map<string, Float32Array>();
+  const logitsKey = (m: LiveMethod) =>
+    m.kind === 'tau-norm'
+      ? `${m.method}@${state.tau}`
+      : m.kind === 'logit-adjust'
+        ? `${m.method}@${state.laTau}`
+        : m.method;
+  function logitsOf(m: LiveMethod): Float32Array {
+    const key = logitsKey(m);
+    let l = logitsCache.get(key);
+    if (l) return l;
+    if (m.kind === 'stored') l = decode(m.logits!);
+    else if (m.kind === 'joint') l = columnMap(z!, k, C, null, base!.bias);
+    else if (m.kind === 'tau-norm') l = columnMap(z!, k, C, tauScale(base!.norms, state.tau), null);
+    else {
+      // As classifiers/logit-adjust.ts folds it: b' = b + (-tau log pi), in float32.
+      const lp = base!.logPrior!;
+      const shift = Float32Array.from(base!.bias, (b, c) => b + Math.fround(-state.laTau * lp[c]!));
+      l = columnMap(z!, k, C, null, shift);
+    }
+    if (m.kind !== 'stored')
+      for (const key2 of [...logitsCache.keys()])
+        if (key2.startsWith(`${m.method}@`)) logitsCache.delete(key2);
+    logitsCache.set(key, l);
+    return l;
+  }
+
+  const evalCache = new Map<string, LiveEval>();
+  function evaluate(m: LiveMethod, withConfusion: boolean): LiveEval {
+    const key = `${logitsKey(m)}|${state.prior}|${state.known}|${withConfusion}`;
+    let e = evalCache.get(key);
+    if (e) return e;
+    const q = targetPrior(data.trainCounts, data.testCounts, grid[state.prior]!);
+    const w = classWeights(q, rowCounts);
+    const shift = state.known ? Float64Array.from(q, (v) => Math.log(v)) : null;
+    e = evaluateLive(logitsOf(m), labels, C, w, splits, { shift, confusion: withConfusion });
+    if (evalCache.size > 400) evalCache.clear();
+    evalCache.set(key, e);
+    return e;
+  }
+
+  const methodSel = byId<HTMLSelectElement>('live-method')!;
+  const tauIn = byId<HTMLInputElement>('live-tau');
+  const laIn = byId<HTMLInputElement>('live-la-tau');
+  const priorIn = byId<HTMLInputElement>('live-prior')!;
+  const knownIn = byId<HTMLInputElement>('live-known-prior')!;
+  const tbody = document.querySelector<HTMLTableSectionElement>('#live-table tbody')!;
+  const tip = byId<HTMLDivElement>('live-tip')!;
+  if (!canShift) {
+    priorIn.disabled = true;
+    knownIn.disabled = true;
+  }
+
+  const priorLabel = (i: number) => {
+    const p = grid[i]!;
+    if (p.direction === 'uniform') return balanced ? 'uniform (the test set)' : 'the test set as it is';
+    return `${p.direction} long tail, ratio ${p.ratio}`;
+  };
+
+  function setText(id: string, text: string): void {
+    const e = byId(id);
+    if (e) e.textContent = text;
+  }
+
+  let lastShown: LiveEval | null = null;
+  function update(): void {
+    setText('live-tau-value', state.tau.toFixed(2));
+    setText('live-la-tau-value', state.laTau.toFixed(2));
+    setText('live-prior-value', priorLabel(state.prior));
+    setText('live-known-value', state.known ? 'on' : 'off');
+    setText('live-method-value', byMethod.get(state.method)!.label);
+    // The table: every method under the current knobs.
+    const rows: HTMLTableRowElement[] = [];
+    for (const m of data.methods) {
+      const e = evaluate(m, m.method === state.method);
+      const tr = document.createElement('tr');
+      tr.dataset.method = m.method;
+      if (m.method === state.method) tr.className = 'shown';
+      const knob =
+        m.kind === 'tau-norm'
+          ? ` (tau=${state.tau.toFixed(2)})`
+          : m.kind === 'logit-adjust'
+            ? ` (tau=${state.laTau.toFixed(2)})`
+            : '';
+      const cells = [
+        m.label + knob,
+        pctText(e.overall),
+        pctText(e.many),
+        pctText(e.medium),
+        pctText(e.few),
+        fractionText(e.macroF1),
+        fractionText(e.ece),
+      ];
+      cells.forEach((text, i) => {
+        const td = document.createElement('td');
+        td.textContent = text;
+        if (i > 0) td.dataset.col = ['overall', 'many', 'medium', 'few', 'macroF1', 'ece'][i - 1]!;
+        if (i === 0) {
+          const sw = document.createElement('span');
+          sw.className = 'swatch';
+          sw.style.background = m.colour;
+          td.prepend(sw);
+        }
+        tr.append(td);
+      });
+      tr.addEventListener('click', () => {
+        state.method = m.method;
+        methodSel.value = m.method;
+        update();
+      });
+      rows.push(tr);
+    }
+    tbody.replaceChildren(...rows);
+    const shown = byMethod.get(state.method)!;
+    const e = evaluate(shown, true);
+    lastShown = e;
+    const ref =
+      byMethod.get('joint') && state.method !== 'joint' ? evaluate(byMethod.get('joint')!, false) : null;
+    drawClassAccuracy(e, shown, ref);
+    drawConfusion(e, shown);
+    drawReliability(e, shown);
+  }
+
+  // ---- charts ---------------------------------------------------------------------------
+  const PAD = { l: 44, r: 12, t: 26, b: 40 };
+
+  function drawClassAccuracy(e: LiveEval, m: LiveMethod, ref: LiveEval | null): void {
+    const canvas = document.querySelector<HTMLCanvasElement>('#live-class-accuracy canvas')!;
+    const W = 640;
+    const H = 280;
+    const g = context(canvas, W, H);
+    const pw = W - PAD.l - PAD.r;
+    const ph = H - PAD.t - PAD.b;
+    g.fillStyle = '#222';
+    g.fillText(`${m.label}: accuracy of each class, head to tail (by training images)`, PAD.l, 14);
+    axesY(g, PAD.l, PAD.t, pw, ph);
+    const bw = pw / C;
+    order.forEach((c, x) => {
+      const v = e.perClass[c];
+      if (v === null || v === undefined) return;
+      g.fillStyle = SPLIT_COLOURS[splits[c]!];
+      const h = Math.max(1, v * ph); // a 0 stays visible as a line
+      g.fillRect(
+        PAD.l + x * bw + (bw > 4 ? 0.5 : 0),
+        PAD.t + ph - h,
+        Math.max(bw - (bw > 4 ? 1 : 0), 0.5),
+        h,
+      );
+    });
+    if (ref) {
+      g.fillStyle = '#111';
+      order.forEach((c, x) => {
+        const v = ref.perClass[c];
+        if (v === null || v === undefined) return;
+        g.fillRect(PAD.l + x * bw, PAD.t + ph - v * ph - 1, Math.max(bw, 1), 2);
+      });
+    }
+    g.fillStyle = '#444';
+    g.fillText(`classes 1..${C}, most training images first`, PAD.l, H - 22);
+    let lx = PAD.l;
+    for (const s of ['many', 'medium', 'few'] as const) {
+      g.fillStyle = SPLIT_COLOURS[s];
+      g.fillRect(lx, H - 12, 10, 10);
+      g.fillStyle = '#222';
+      g.fillText(s, lx + 13, H - 3);
+      lx += 64;
+    }
+    if (ref) {
+      g.fillStyle = '#111';
+      g.fillRect(lx, H - 7, 12, 2);
+      g.fillText('Joint', lx + 15, H - 3);
+    }
+    canvas.dataset.perClass = order
+      .map((c) => (e.perClass[c] === null ? '' : e.perClass[c]!.toFixed(4)))
+      .join(',');
+  }
+
+  function drawConfusion(e: LiveEval, m: LiveMethod): void {
+    const canvas = document.querySelector<HTMLCanvasElement>('#live-confusion canvas')!;
+    const W = 460;
+    const H = 460;
+    const g = context(canvas, W, H);
+    const side = H - PAD.t - PAD.b;
+    const x0 = 44;
+    g.fillStyle = '#222';
+    g.fillText(
+      `${m.label}: confusion, each true class's row sums to 1${B > 1 ? ` (cells of ${B} x ${B} classes)` : ''}`,
+      x0,
+      14,
+    );
+    // At most CELLS x CELLS cells: for many classes, a cell is a block of B classes (by rank), its
+    // value the mean over the block's true classes of their rows' share predicted into the block.
+    const cm = e.confusion!;
+    const cell = new Float64Array(N * N);
+    const present = new Int32Array(N);
+    for (let t = 0; t < C; t++) {
+      let s = 0;
+      for (let p = 0; p < C; p++) s += cm[t * C + p]!;
+      if (s === 0) continue;
+      const y = Math.floor(rankOf[t]! / B);
+      present[y]!++;
+      for (let p = 0; p < C; p++) {
+        const v = cm[t * C + p]!;
+        if (v !== 0) cell[y * N + Math.floor(rankOf[p]! / B)]! += v / s;
+      }
+    }
+    const img = new ImageData(N, N);
+    let sig = 0;
+    for (let y = 0; y < N; y++)
+      for (let x = 0; x < N; x++) {
+        const v = present[y] === 0 ? 0 : cell[y * N + x]! / present[y]!;
+        cell[y * N + x] = v;
+        sig += v * ((y * 31 + x * 17) % 97);
+        const a = Math.sqrt(v); // sqrt: small confusions stay visible
+        const o = (y * N + x) * 4;
+        img.data[o] = Math.round(255 - a * (255 - 8));
+        img.data[o + 1] = Math.round(255 - a * (255 - 48));
+        img.data[o + 2] = Math.round(255 - a * (255 - 107));
+        img.data[o + 3] = 255;
+      }
+    lastCells = cell;
+    const off = document.createElement('canvas');
+    off.width = N;
+    off.height = N;
+    off.getContext('2d')!.putImageData(img, 0, 0);
+    g.imageSmoothingEnabled = false;
+    g.drawImage(off, x0, PAD.t, side, side);
+    g.strokeStyle = '#999';
+    g.strokeRect(x0, PAD.t, side, side);
+    g.fillStyle = '#444';
+    g.fillText('predicted class, head to tail', x0, PAD.t + side + 14);
+    g.save();
+    g.translate(x0 - 8, PAD.t + side);
+    g.rotate(-Math.PI / 2);
+    g.fillText('true class, head to tail', 0, 0);
+    g.restore();
+    // legend
+    const lx = x0 + side + 10;
+    for (let i = 0; i <= 10; i++) {
+      const a = Math.sqrt(i / 10);
+      g.fillStyle = `rgb(${Math.round(255 - a * 247)},${Math.round(255 - a * 207)},${Math.round(255 - a * 148)})`;
+      g.fillRect(lx, PAD.t + side - (i + 1) * 16, 14, 16);
+    }
+    g.fillStyle = '#222';
+    g.fillText('1', lx + 17, PAD.t + side - 10 * 16);
+    g.fillText('0', lx + 17, PAD.t + side);
+    canvas.dataset.signature = sig.toFixed(6);
+  }
+
+  function drawReliability(e: LiveEval, m: LiveMethod): void {
+    const canvas = document.querySelector<HTMLCanvasElement>('#live-reliability canvas')!;
+    const W = 420;
+    const H = 340;
+    const g = context(canvas, W, H);
+    const pw = W - PAD.l - PAD.r;
+    const ph = H - PAD.t - PAD.b;
+    g.fillStyle = '#222';
+    g.fillText(`${m.label}: reliability, ECE ${fractionText(e.ece)} (15 bins)`, PAD.l, 14);
+    axesY(g, PAD.l, PAD.t, pw, ph);
+    const B = e.bins.length;
+    e.bins.forEach((b, i) => {
+      if (b.weight === 0) return;
+      const x = PAD.l + (i / B) * pw;
+      g.fillStyle = m.colour;
+      g.fillRect(x + 1, PAD.t + ph - b.accuracy * ph, pw / B - 2, Math.max(1, b.accuracy * ph));
+      g.fillStyle = '#d6604d'; // the bin's mean confidence: the gap to the bar is its calibration error
+      g.fillRect(x + 1, PAD.t + ph - b.confidence * ph - 1, pw / B - 2, 2);
+      g.fillStyle = '#888';
+      g.fillRect(x + 1, PAD.t + ph + 2, (pw / B - 2) * Math.min(1, b.weight * 3), 3);
+    });
+    g.strokeStyle = '#555';
+    g.setLineDash([4, 3]);
+    g.beginPath();
+    g.moveTo(PAD.l, PAD.t + ph);
+    g.lineTo(PAD.l + pw, PAD.t);
+    g.stroke();
+    g.setLineDash([]);
+    g.fillStyle = '#444';
+    for (let i = 0; i <= 5; i++) g.fillText((i / 5).toFixed(1), PAD.l + (i / 5) * pw - 8, PAD.t + ph + 16);
+    g.fillText('confidence; bars: accuracy, red: mean confidence, grey: share', PAD.l, H - 8);
+  }
+
+  function axesY(g: CanvasRenderingContext2D, x: number, y: number, w: number, h: number): void {
+    g.strokeStyle = '#ddd';
+    g.fillStyle = '#444';
+    for (let i = 0; i <= 4; i++) {
+      const yy = y + h - (i / 4) * h;
+      g.beginPath();
+      g.moveTo(x, yy);
+      g.lineTo(x + w, yy);
+      g.stroke();
+      g.fillText(`${i * 25}%`, x - 34, yy + 4);
+    }
+  }
+
+  // ---- tooltips (textContent only) ---------------------------------------------------------
+  function showTip(ev: MouseEvent, text: string | null): void {
+    if (text === null) {
+      tip.hidden = true;
+      return;
+    }
+    tip.textContent = text;
+    tip.hidden = false;
+    tip.style.left = `${ev.pageX + 12}px`;
+    tip.style.top = `${ev.pageY + 12}px`;
+  }
+  const local = (ev: MouseEvent, canvas: HTMLCanvasElement, W: number) => {
+    const r = canvas.getBoundingClientRect();
+    const s = W / r.width;
+    return { x: (ev.clientX - r.left) * s, y: (ev.clientY - r.top) * s };
+  };
+  const classCanvas = document.querySelector<HTMLCanvasElement>('#live-class-accuracy canvas')!;
+  classCanvas.addEventListener('mousemove', (ev) => {
+    const { x } = local(ev, classCanvas, 640);
+    const i = Math.floor(((x - PAD.l) / (640 - PAD.l - PAD.r)) * C);
+    if (i < 0 || i >= C || !lastShown) return showTip(ev, null);
+    const c = order[i]!;
+    const v = lastShown.perClass[c];
+    showTip(
+      ev,
+      `${data.classNames[c]} (class ${c}, ${splits[c]}): ${data.trainCounts[c]} training images, accuracy ${v === null || v === undefined ? '-' : `${pctText(v)}%`} on ${rowCounts[c]} test images`,
+    );
+  });
+  classCanvas.addEventListener('mouseleave', (ev) => showTip(ev, null));
+  const confCanvas = document.querySelector<HTMLCanvasElement>('#live-confusion canvas')!;
+  confCanvas.addEventListener('mousemove', (ev) => {
+    const { x, y } = local(ev, confCanvas, 460);
+    const side = 460 - PAD.t - PAD.b;
+    const px = Math.floor(((x - 44) / side) * N);
+    const py = Math.floor(((y - PAD.t) / side) * N);
+    if (px < 0 || py < 0 || px >= N || py >= N || !lastCells) return showTip(ev, null);
+    const v = lastCells[py * N + px]!;
+    if (B === 1) {
+      const t = order[py]!;
+      const p = order[px]!;
+      return showTip(
+        ev,
+        `true ${data.classNames[t]}, predicted ${data.classNames[p]}: ${pctText(v)}% of the class`,
+      );
+    }
+    const span = (i: number) => `${i * B + 1}..${Math.min(C, (i + 1) * B)}`;
+    showTip(
+      ev,
+      `true classes ranked ${span(py)}, predicted ranked ${span(px)}: ${pctText(v)}% of their images`,
+    );
+  });
+  confCanvas.addEventListener('mouseleave', (ev) => showTip(ev, null));
+
+  // ---- controls -------------------------------------------------------------------------
+  methodSel.value = state.method;
+  if (tauIn) tauIn.value = String(state.tau);
+  if (laIn) laIn.value = String(state.laTau);
+  priorIn.value = String(state.prior - centre);
+  methodSel.addEventListener('change', () => {
+    state.method = methodSel.value;
+    update();
+  });
+  tauIn?.addEventListener('input', () => {
+    state.tau = Number(tauIn.value);
+    update();
+  });
+  laIn?.addEventListener('input', () => {
+    state.laTau = Number(laIn.value);
+    update();
+  });
+  priorIn.addEventListener('input', () => {
+    state.prior = centre + Number(priorIn.value);
+    update();
+  });
+  knownIn.addEventListener('change', () => {
+    state.known = knownIn.checked;
+    update();
+  });
+  byId('live-reset')?.addEventListener('click', () => {
+    Object.assign(state, initial);
+    methodSel.value = state.method;
+    if (tauIn) tauIn.value = String(state.tau);
+    if (laIn) laIn.value = String(state.laTau);
+    priorIn.value = '0';
+    knownIn.checked = false;
+    update();
+  });
+  update();
+}
+
+main();
