@@ -7,6 +7,7 @@
 
 #include "bn.h"
 #include "conv.h"
+#include "gather.h"
 
 namespace {
 
@@ -14,6 +15,14 @@ bool cpuHasKernels() {
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
   // The CPU first: kernels_compiled() itself lives in the AVX2-compiled file.
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && longtail::kernels_compiled();
+#else
+  return false;
+#endif
+}
+
+bool cpuHasAvx512() {
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
+  return cpuHasKernels() && __builtin_cpu_supports("avx512f") && longtail::avx512_compiled();
 #else
   return false;
 #endif
@@ -82,6 +91,22 @@ const int32_t* int32Array(napi_env env, napi_value value, size_t length, const c
 napi_value Supported(napi_env env, napi_callback_info) {
   napi_value out;
   CHECK(napi_get_boolean(env, cpuHasKernels(), &out));
+  return out;
+}
+
+// avx512([on: boolean]) -> boolean: switches the AVX-512 tiles of the gather products on or off
+// (on only where the CPU has AVX-512F); returns whether they run now. On by default where they can.
+napi_value Avx512(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc >= 1) {
+    bool on = false;
+    CHECK(napi_get_value_bool(env, argv[0], &on));
+    if (cpuHasKernels()) longtail::set_avx512(on && cpuHasAvx512());
+  }
+  napi_value out;
+  CHECK(napi_get_boolean(env, cpuHasKernels() && longtail::using_avx512(), &out));
   return out;
 }
 
@@ -203,7 +228,10 @@ napi_value BatchNorm(napi_env env, napi_callback_info info) {
 }  // namespace
 
 NAPI_MODULE_INIT() {
+  if (cpuHasAvx512()) longtail::set_avx512(true);
   napi_value fn;
+  if (napi_create_function(env, "avx512", NAPI_AUTO_LENGTH, Avx512, nullptr, &fn) != napi_ok) return nullptr;
+  if (napi_set_named_property(env, exports, "avx512", fn) != napi_ok) return nullptr;
   if (napi_create_function(env, "supported", NAPI_AUTO_LENGTH, Supported, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "supported", fn) != napi_ok) return nullptr;
   if (napi_create_function(env, "conv2d", NAPI_AUTO_LENGTH, Conv2d, nullptr, &fn) != napi_ok) return nullptr;

@@ -23,6 +23,12 @@ import {
 
 export interface NativeAddon {
   supported(): boolean;
+  /**
+   * Switches the AVX-512 tiles of the convolutions and matrix products on or off (on only where
+   * the CPU has AVX-512F; the sums and their order are the same, so are the results); returns
+   * whether they run. On by default where they can; `LONGTAIL_AVX512=0` switches them off.
+   */
+  avx512(on?: boolean): boolean;
   /** kind 0 forward (x, w -> y), 1 input gradient (dy, w -> dx), 2 filter gradient (x, dy -> dw). */
   conv2d(kind: 0 | 1 | 2, heap: ArrayBuffer, a: number, b: number, out: number, shape: Int32Array): void;
   /** c [batch, M, N] = a [batchA, M, K] x b [batchB, K, N] (a batch of 1 broadcast). */
@@ -81,6 +87,8 @@ export function loadNativeAddon(): NativeAddon | null {
       return null;
     }
     addon = loaded;
+    const avx = process.env.LONGTAIL_AVX512;
+    if (avx === '0' || avx === 'false') loaded.avx512(false);
     status = { available: true, reason: '' };
   } catch (e) {
     status = { available: false, reason: `could not load ${ADDON_PATH}: ${(e as Error).message}` };
