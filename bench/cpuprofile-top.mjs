@@ -1,8 +1,11 @@
 // Top self time of a V8 .cpuprofile (node --cpu-prof): functions by self time, with their file.
-//   node bench/cpuprofile-top.mjs FILE.cpuprofile [N]
-import { readFileSync } from 'node:fs';
+//   node bench/cpuprofile-top.mjs FILE.cpuprofile... [N]
+import { readFileSync, statSync } from 'node:fs';
 
-const [file, n = '30'] = process.argv.slice(2);
+// The profile with the most samples when given several (tsx's own worker writes one too).
+const args = process.argv.slice(2);
+const n = /^\d+$/.test(args.at(-1) ?? '') ? args.pop() : '30';
+const file = args.sort((a, b) => statSync(b).size - statSync(a).size)[0];
 if (!file) {
   process.stderr.write('usage: node bench/cpuprofile-top.mjs FILE.cpuprofile [N]\n');
   process.exit(2);
