@@ -1,7 +1,8 @@
 /**
  * Native kernels for the tfjs `wasm` backend (`native/`, a Node-API addon built by `npm ci` with
- * the machine's C++ compiler; AVX2 + FMA on x86-64): convolutions and both their gradients,
- * training batch norm (+ ReLU) and its gradient, matrix products.
+ * the machine's C++ compiler; AVX2 + FMA on x86-64, 512-bit tiles where the CPU has AVX-512F):
+ * convolutions and both their gradients, training batch norm (+ residual + ReLU) and its
+ * gradient, evaluation-mode batch norm (+ residual + ReLU), matrix products.
  *
  * They replace the wasm backend's Conv2D and BatchMatMul and our composed gradient kernels
  * (kernels/) for float32 NHWC convolutions without dilation, reading and writing the wasm heap
