@@ -59,8 +59,22 @@ export function recordConvLayers(model: string, shape: [number, number, number],
   return layers;
 }
 
-/** Runs `pass` over all layers `repeats` times after a warm-up; returns GFLOP/s per repeat. */
-export function timeConvPass(layers: Layer[], pass: ConvPass, repeats: number): number[] {
+/**
+ * Runs `pass` over all layers `repeats` times after a warm-up; returns GFLOP/s per repeat, per
+ * wall second or (`clock: 'cpu'`) per CPU second of this process, which other processes on a
+ * shared machine disturb less.
+ */
+export function timeConvPass(
+  layers: Layer[],
+  pass: ConvPass,
+  repeats: number,
+  clock: 'wall' | 'cpu' = 'wall',
+): number[] {
+  const now = () => {
+    if (clock === 'wall') return performance.now();
+    const c = process.cpuUsage();
+    return (c.user + c.system) / 1000;
+  };
   const rng = createRng(1);
   const random = (shape: number[]) =>
     tensor(
@@ -94,9 +108,9 @@ export function timeConvPass(layers: Layer[], pass: ConvPass, repeats: number): 
   once();
   const runs: number[] = [];
   for (let r = 0; r < repeats; r++) {
-    const t0 = performance.now();
+    const t0 = now();
     once();
-    runs.push(flop / ((performance.now() - t0) / 1000) / 1e9);
+    runs.push(flop / ((now() - t0) / 1000) / 1e9);
   }
   for (const t of inputs) for (const v of Object.values(t)) v.dispose();
   return runs;

@@ -7,6 +7,7 @@
 
 #include "bn.h"
 #include "conv.h"
+#include "gather.h"
 
 namespace {
 
@@ -14,6 +15,14 @@ bool cpuHasKernels() {
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
   // The CPU first: kernels_compiled() itself lives in the AVX2-compiled file.
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && longtail::kernels_compiled();
+#else
+  return false;
+#endif
+}
+
+bool cpuHasAvx512() {
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
+  return cpuHasKernels() && __builtin_cpu_supports("avx512f") && longtail::avx512_compiled();
 #else
   return false;
 #endif
@@ -82,6 +91,22 @@ const int32_t* int32Array(napi_env env, napi_value value, size_t length, const c
 napi_value Supported(napi_env env, napi_callback_info) {
   napi_value out;
   CHECK(napi_get_boolean(env, cpuHasKernels(), &out));
+  return out;
+}
+
+// avx512([on: boolean]) -> boolean: switches the AVX-512 tiles of the gather products on or off
+// (on only where the CPU has AVX-512F); returns whether they run now. On by default where they can.
+napi_value Avx512(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc >= 1) {
+    bool on = false;
+    CHECK(napi_get_value_bool(env, argv[0], &on));
+    if (cpuHasKernels()) longtail::set_avx512(on && cpuHasAvx512());
+  }
+  napi_value out;
+  CHECK(napi_get_boolean(env, cpuHasKernels() && longtail::using_avx512(), &out));
   return out;
 }
 
@@ -154,8 +179,10 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
 }
 
 // batchNorm(kind, heap: ArrayBuffer, offsets: Float64Array, M, C, relu, eps) over [M, C].
-// kind 0: forward, offsets [x, gamma, beta, y, mean, var]; kind 1: gradient, offsets
-// [dy, x, y, mean, invstd, gamma, dx, dgamma, dbeta]. Offsets are in bytes, 4-aligned.
+// kind 0: forward, offsets [x, gamma, beta, y, mean, var, (res)]; kind 1: gradient, offsets
+// [dy, x, y, mean, invstd, gamma, dx, dgamma, dbeta, (dres)]; kind 2: evaluation-mode affine,
+// offsets [x, scale, shift, y, (res)]. The last offset, when there, is a residual branch [M, C]
+// added before the ReLU (its gradient, for kind 1). Offsets are in bytes, 4-aligned.
 napi_value BatchNorm(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
@@ -170,7 +197,7 @@ napi_value BatchNorm(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_int32(env, argv[4], &C));
   CHECK(napi_get_value_bool(env, argv[5], &relu));
   CHECK(napi_get_value_double(env, argv[6], &eps));
-  if (kind != 0 && kind != 1) return throwError(env, "batchNorm: kind must be 0 or 1");
+  if (kind < 0 || kind > 2) return throwError(env, "batchNorm: kind must be 0, 1 or 2");
   if (M <= 0 || C <= 0) return throwError(env, "batchNorm: sizes must be positive");
   Heap heap;
   if (!heap.open(env, argv[1], "batchNorm: heap must be an ArrayBuffer")) return nullptr;
@@ -178,32 +205,44 @@ napi_value BatchNorm(napi_env env, napi_callback_info info) {
   size_t length = 0;
   void* offData = nullptr;
   CHECK(napi_get_typedarray_info(env, argv[2], &type, &length, &offData, nullptr, nullptr));
-  const size_t want = kind == 0 ? 6 : 9;
-  if (type != napi_float64_array || length != want)
-    return throwError(env, kind == 0 ? "batchNorm: offsets must be a Float64Array of 6"
-                                     : "batchNorm: offsets must be a Float64Array of 9");
+  // Offsets without and with the residual branch, per kind.
+  static const size_t base[3] = {6, 9, 4};
+  static const char* const badLength[3] = {"batchNorm: offsets must be a Float64Array of 6 or 7",
+                                           "batchNorm: offsets must be a Float64Array of 9 or 10",
+                                           "batchNorm: offsets must be a Float64Array of 4 or 5"};
+  if (type != napi_float64_array || (length != base[kind] && length != base[kind] + 1))
+    return throwError(env, badLength[kind]);
   if (!cpuHasKernels()) return throwError(env, "batchNorm: this CPU lacks AVX2 + FMA");
   const double* off = static_cast<const double*>(offData);
-  // Which offsets point at [M, C] tensors (the rest are [C]).
-  static const bool fwdBig[6] = {true, false, false, true, false, false};
-  static const bool bwdBig[9] = {true, true, true, false, false, false, true, false, false};
-  float* p[9];
-  for (size_t i = 0; i < want; ++i) {
-    const double n = (kind == 0 ? fwdBig[i] : bwdBig[i]) ? static_cast<double>(M) * C : C;
+  // Which offsets point at [M, C] tensors (the rest are [C]); the residual is always [M, C].
+  static const bool big[3][10] = {{true, false, false, true, false, false, true},
+                                  {true, true, true, false, false, false, true, false, false, true},
+                                  {true, false, false, true, true}};
+  float* p[10] = {nullptr};
+  for (size_t i = 0; i < length; ++i) {
+    const double n = big[kind][i] ? static_cast<double>(M) * C : C;
     if (!(p[i] = heap.at(off[i], n)))
       return throwError(env, "batchNorm: a tensor lies outside the heap or is not 4-byte aligned");
   }
+  const bool res = length == base[kind] + 1;
   if (kind == 0)
-    longtail::bn_forward(p[0], p[1], p[2], p[3], p[4], p[5], static_cast<long>(M), C, static_cast<float>(eps), relu);
+    longtail::bn_forward(p[0], p[1], p[2], p[3], p[4], p[5], static_cast<long>(M), C, static_cast<float>(eps), relu,
+                         res ? p[6] : nullptr);
+  else if (kind == 1)
+    longtail::bn_backward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], static_cast<long>(M), C, relu,
+                          res ? p[9] : nullptr);
   else
-    longtail::bn_backward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], static_cast<long>(M), C, relu);
+    longtail::bn_affine(p[0], p[1], p[2], p[3], static_cast<long>(M), C, relu, res ? p[4] : nullptr);
   return nullptr;
 }
 
 }  // namespace
 
 NAPI_MODULE_INIT() {
+  if (cpuHasAvx512()) longtail::set_avx512(true);
   napi_value fn;
+  if (napi_create_function(env, "avx512", NAPI_AUTO_LENGTH, Avx512, nullptr, &fn) != napi_ok) return nullptr;
+  if (napi_set_named_property(env, exports, "avx512", fn) != napi_ok) return nullptr;
   if (napi_create_function(env, "supported", NAPI_AUTO_LENGTH, Supported, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "supported", fn) != napi_ok) return nullptr;
   if (napi_create_function(env, "conv2d", NAPI_AUTO_LENGTH, Conv2d, nullptr, &fn) != napi_ok) return nullptr;

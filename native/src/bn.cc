@@ -36,7 +36,7 @@ void flush(int C) {
 }  // namespace
 
 void bn_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* var, long M,
-                int C, float eps, bool relu) {
+                int C, float eps, bool relu, const float* res) {
   // Sums of x - K and (x - K)^2 with K = the first row: shifted, so the variance does not
   // cancel when the mean is large against the spread.
   zero(C);
@@ -65,20 +65,33 @@ void bn_forward(const float* x, const float* gamma, const float* beta, float* y,
     a[c] = gamma[c] * inv;
     b[c] = beta[c] - mean[c] * a[c];
   }
-  const float* pa = a.data();
-  const float* pb = b.data();
+  bn_affine(x, a.data(), b.data(), y, M, C, relu, res);
+}
+
+void bn_affine(const float* x, const float* scale, const float* shift, float* y, long M, int C, bool relu,
+               const float* res) {
+  const float* pa = scale;
+  const float* pb = shift;
   for (long m = 0; m < M; ++m) {
     const float* xr = x + m * C;
     float* yr = y + m * C;
-    if (relu)
+    if (res != nullptr) {
+      const float* rr = res + m * C;
+      if (relu)
+        for (int c = 0; c < C; ++c) yr[c] = std::max(0.0f, xr[c] * pa[c] + pb[c] + rr[c]);
+      else
+        for (int c = 0; c < C; ++c) yr[c] = xr[c] * pa[c] + pb[c] + rr[c];
+    } else if (relu) {
       for (int c = 0; c < C; ++c) yr[c] = std::max(0.0f, xr[c] * pa[c] + pb[c]);
-    else
+    } else {
       for (int c = 0; c < C; ++c) yr[c] = xr[c] * pa[c] + pb[c];
+    }
   }
 }
 
 void bn_backward(const float* dy, const float* x, const float* y, const float* mean, const float* invstd,
-                 const float* gamma, float* dx, float* dgamma, float* dbeta, long M, int C, bool relu) {
+                 const float* gamma, float* dx, float* dgamma, float* dbeta, long M, int C, bool relu,
+                 float* dres) {
   zero(C);
   float* s1 = tF1.data();
   float* s2 = tF2.data();
@@ -120,12 +133,25 @@ void bn_backward(const float* dy, const float* x, const float* y, const float* m
     const float* xr = x + m * C;
     const float* yr = y + m * C;
     float* out = dx + m * C;
-    if (relu)
+    if (relu && dres != nullptr) {
+      float* dr = dres + m * C;
+      for (int c = 0; c < C; ++c) {
+        const float gi = yr[c] > 0.0f ? g[c] : 0.0f;
+        dr[c] = gi;
+        out[c] = pp[c] * gi - pq[c] * xr[c] + pr[c];
+      }
+    } else if (relu) {
       for (int c = 0; c < C; ++c) {
         const float gi = yr[c] > 0.0f ? g[c] : 0.0f;
         out[c] = pp[c] * gi - pq[c] * xr[c] + pr[c];
       }
-    else
+    } else if (dres != nullptr) {
+      float* dr = dres + m * C;
+      for (int c = 0; c < C; ++c) {
+        dr[c] = g[c];
+        out[c] = pp[c] * g[c] - pq[c] * xr[c] + pr[c];
+      }
+    } else
       for (int c = 0; c < C; ++c) out[c] = pp[c] * g[c] - pq[c] * xr[c] + pr[c];
   }
 }

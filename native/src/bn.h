@@ -5,14 +5,21 @@
 
 namespace longtail {
 
-// y = (x - mean) * invstd * gamma + beta (then ReLU); writes the batch mean and the biased
-// variance per channel.
+// y = (x - mean) * invstd * gamma + beta (+ res when given) (then ReLU); writes the batch mean
+// and the biased variance per channel. `res` (a residual branch [M, C], or nullptr) makes it
+// the tail of a residual block: relu(bn(x) + res) in one pass.
 void bn_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* var, long M,
-                int C, float eps, bool relu);
+                int C, float eps, bool relu, const float* res = nullptr);
+
+// Evaluation mode: y = x * scale + shift (+ res) (then ReLU) per channel.
+void bn_affine(const float* x, const float* scale, const float* shift, float* y, long M, int C, bool relu,
+               const float* res);
 
 // With g = dy (times y > 0 when relu): dbeta = sum g, dgamma = sum g * xhat,
-// dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat)).
+// dx = gamma * invstd * (g - mean(g) - xhat * mean(g * xhat)); `dres` (or nullptr), the
+// residual branch's gradient, is g itself.
 void bn_backward(const float* dy, const float* x, const float* y, const float* mean, const float* invstd,
-                 const float* gamma, float* dx, float* dgamma, float* dbeta, long M, int C, bool relu);
+                 const float* gamma, float* dx, float* dgamma, float* dbeta, long M, int C, bool relu,
+                 float* dres = nullptr);
 
 }  // namespace longtail

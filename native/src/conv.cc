@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "conv.h"
+#include "gather.h"
 
 namespace longtail {
 
@@ -33,20 +34,6 @@ namespace longtail {
 #ifdef LONGTAIL_X86
 namespace {
 
-// C[cb[m] + n] (+)= sum_k X[mb[m] + kb[k]] * B[k * ldb + n]   for m < M, n < N, k0 <= k < k1.
-// The forward convolution reads X = input at pixel m's window offset mb[m] plus tap offset
-// kb[k]; the filter gradient swaps the two roles (taps are rows, pixels are the sum).
-struct Gather {
-  const float* X;
-  const int32_t* mb;
-  int M;
-  const int32_t* kb;
-  const float* B;
-  int ldb;
-  int N;
-  float* C;
-  const int32_t* cb;
-};
 
 // Fully unrolled small loops keep the accumulators in registers (without it GCC 12 stored every
 // accumulator to the stack on every step of the sum: 2x slower).
@@ -55,6 +42,9 @@ struct Gather {
 #else
 #define LONGTAIL_UNROLL _Pragma("GCC unroll 16")
 #endif
+
+// Set by set_avx512 (addon.cc, after it checked the CPU).
+bool gUseAvx512 = false;
 
 constexpr int kMR = 6;  // rows per tile: 6 x 2 accumulators + 2 B vectors + 1 broadcast = 15 ymm
 
@@ -115,8 +105,13 @@ void tiles(const Gather& g, int n0, int k0, int k1, __m256i mask, bool accumulat
   }
 }
 
-// Columns in blocks of 16 (two vectors), the last block masked when N is not a multiple of 8.
+// Columns in blocks of 16 (two vectors), the last block masked when N is not a multiple of 8;
+// the AVX-512 tiles (conv512.cc) instead where the CPU has them and they are switched on.
 void gather_gemm(const Gather& g, int k0, int k1, bool accumulate) {
+  if (gUseAvx512) {
+    gather_gemm_avx512(g, k0, k1, accumulate);
+    return;
+  }
   for (int n0 = 0; n0 < g.N; n0 += 16) {
     const int width = std::min(16, g.N - n0);
     const int nv = (width + 7) / 8;
@@ -160,6 +155,9 @@ int paddedRows(int in, int pad, int out, int stride, int k) { return std::max(in
 }  // namespace
 
 bool kernels_compiled() { return true; }
+
+void set_avx512(bool on) { gUseAvx512 = on && avx512_compiled(); }
+bool using_avx512() { return gUseAvx512; }
 
 void conv2d_forward(const float* x, const float* w, float* y, const ConvShape& s) {
   const int Hp = paddedRows(s.H, s.pt, s.oh, s.sh, s.kh);
@@ -333,6 +331,8 @@ void matmul(const float* a, const float* b, float* c, int M, int K, int N) {
 #else  // not x86-64: the caller never gets here (kernels_compiled() is false)
 
 bool kernels_compiled() { return false; }
+void set_avx512(bool) {}
+bool using_avx512() { return false; }
 void conv2d_forward(const float*, const float*, float*, const ConvShape&) {}
 void conv2d_backprop_input(const float*, const float*, float*, const ConvShape&) {}
 void conv2d_backprop_filter(const float*, const float*, float*, const ConvShape&) {}

@@ -13,6 +13,11 @@ struct ConvShape {
 // True when this build has the kernels (x86-64); addon.cc also checks the CPU has AVX2 + FMA.
 bool kernels_compiled();
 
+// Whether the gather products run the AVX-512 tiles (conv512.cc; identical results). Only
+// after the CPU was checked for AVX-512F; ignored where they are not compiled.
+void set_avx512(bool on);
+bool using_avx512();
+
 // Checks sizes are positive and consistent; returns an error message or nullptr.
 const char* check_shape(const ConvShape& s);
 

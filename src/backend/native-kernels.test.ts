@@ -160,6 +160,49 @@ describe('native convolution kernels', () => {
     for (let i = 0; i < 3; i++) assert.ok(maxRelErr(native[i]!, wasm[i]!) <= 1e-4, `gradient ${i}`);
   });
 
+  it('AVX-512 tiles give bit-identical results to the AVX2 ones (convolutions, matrix products)', {
+    skip: !available || !loadNativeAddon()?.avx512(),
+  }, () => {
+    setTrainingKernels('native');
+    const addon = loadNativeAddon()!;
+    const rng = createRng(512);
+    const both = <T>(run: () => T): [T, T] => {
+      assert.equal(addon.avx512(false), false);
+      const avx2 = run();
+      assert.equal(addon.avx512(true), true);
+      return [avx2, run()];
+    };
+    let checked = 0;
+    // Output channels around the 16-lane vectors and 64-column blocks (1-4 vectors, tails).
+    const wide = cases(40, 7).map((c, i) => ({
+      ...c,
+      co: [1, 15, 16, 17, 33, 48, 64, 65, 80, 100][i % 10]!,
+    }));
+    for (const c of [...cases(30, 512), ...wide]) {
+      const p = c.pad === 'valid' ? 0 : c.pad === 'same' ? c.k : 2 * c.pad;
+      if (c.h + p < c.k || c.w + p < c.k) continue;
+      const x = randomArray(c.b * c.h * c.w * c.ci, rng);
+      const f = randomArray(c.k * c.k * c.ci * c.co, rng);
+      const seed = rng.int(1 << 30);
+      const [a, b] = both(() => kernelsOn('wasm', c, x, f, createRng(seed)));
+      const label = JSON.stringify(c);
+      assert.deepEqual(b.y, a.y, `forward ${label}`);
+      assert.deepEqual(b.dx, a.dx, `input grad ${label}`);
+      assert.deepEqual(b.dw, a.dw, `filter grad ${label}`);
+      checked++;
+    }
+    assert.ok(checked >= 50, `only ${checked} cases ran`);
+    for (let i = 0; i < 20; i++) {
+      const [M, K, N] = [1 + rng.int(70), rng.int(90) + 1, 1 + rng.int(140)];
+      const a = randomArray(M * K, rng);
+      const bm = randomArray(K * N, rng);
+      const [p, q] = both(() =>
+        tf.tidy(() => tf.matMul(tf.tensor2d(a, [M, K]), tf.tensor2d(bm, [K, N])).dataSync()),
+      );
+      assert.deepEqual(q, p, `matmul ${M}x${K}x${N}`);
+    }
+  });
+
   it('refuse a filter larger than the padded input with a message (wasm would write out of bounds)', {
     skip: !available,
   }, () => {

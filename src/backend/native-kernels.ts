@@ -1,7 +1,8 @@
 /**
  * Native kernels for the tfjs `wasm` backend (`native/`, a Node-API addon built by `npm ci` with
- * the machine's C++ compiler; AVX2 + FMA on x86-64): convolutions and both their gradients,
- * training batch norm (+ ReLU) and its gradient, matrix products.
+ * the machine's C++ compiler; AVX2 + FMA on x86-64, 512-bit tiles where the CPU has AVX-512F):
+ * convolutions and both their gradients, training batch norm (+ residual + ReLU) and its
+ * gradient, evaluation-mode batch norm (+ residual + ReLU), matrix products.
  *
  * They replace the wasm backend's Conv2D and BatchMatMul and our composed gradient kernels
  * (kernels/) for float32 NHWC convolutions without dilation, reading and writing the wasm heap
@@ -23,13 +24,22 @@ import {
 
 export interface NativeAddon {
   supported(): boolean;
+  /**
+   * Switches the AVX-512 tiles of the convolutions and matrix products on or off (on only where
+   * the CPU has AVX-512F; the sums and their order are the same, so are the results); returns
+   * whether they run. On by default where they can; `LONGTAIL_AVX512=0` switches them off.
+   */
+  avx512(on?: boolean): boolean;
   /** kind 0 forward (x, w -> y), 1 input gradient (dy, w -> dx), 2 filter gradient (x, dy -> dw). */
   conv2d(kind: 0 | 1 | 2, heap: ArrayBuffer, a: number, b: number, out: number, shape: Int32Array): void;
   /** c [batch, M, N] = a [batchA, M, K] x b [batchB, K, N] (a batch of 1 broadcast). */
   matmul(heap: ArrayBuffer, a: number, b: number, c: number, dims: Int32Array): void;
-  /** Batch norm over [M, C]: kind 0 forward, 1 gradient (offsets as in native/src/addon.cc). */
+  /**
+   * Batch norm over [M, C]: kind 0 forward, 1 gradient, 2 evaluation-mode affine, each with an
+   * optional residual branch (offsets as in native/src/addon.cc).
+   */
   batchNorm(
-    kind: 0 | 1,
+    kind: 0 | 1 | 2,
     heap: ArrayBuffer,
     offsets: Float64Array,
     M: number,
@@ -39,10 +49,15 @@ export interface NativeAddon {
   ): void;
 }
 
-/** Training-mode batch norm (+ ReLU): x, gamma, beta -> y, batch mean, biased batch variance. */
+/**
+ * Training-mode batch norm (+ a residual branch) (+ ReLU): x, gamma, beta (, res) -> y, batch
+ * mean, biased batch variance; y = relu(bn(x) + res), the tail of a residual block in one pass.
+ */
 export const BATCH_NORM_KERNEL = 'LongtailBatchNorm';
-/** Its gradient: dy, x, y, mean, invstd, gamma -> dx, dgamma, dbeta. */
+/** Its gradient: dy, x, y, mean, invstd, gamma -> dx, dgamma, dbeta (, dres when `residual`). */
 export const BATCH_NORM_GRAD_KERNEL = 'LongtailBatchNormGrad';
+/** Evaluation-mode batch norm: x, scale, shift (, res) -> x * scale + shift (+ res) (then ReLU). */
+export const CHANNEL_AFFINE_KERNEL = 'LongtailChannelAffine';
 
 /** What `doctor`, the bench and results report about the kernels. */
 export interface NativeStatus {
@@ -81,6 +96,8 @@ export function loadNativeAddon(): NativeAddon | null {
       return null;
     }
     addon = loaded;
+    const avx = process.env.LONGTAIL_AVX512;
+    if (avx === '0' || avx === 'false') loaded.avx512(false);
     status = { available: true, reason: '' };
   } catch (e) {
     status = { available: false, reason: `could not load ${ADDON_PATH}: ${(e as Error).message}` };
@@ -251,29 +268,45 @@ function rowsChannels(t: TensorInfo): [number, number] {
 
 export function nativeBatchNorm(a: NativeAddon): KernelFunc {
   return ({ inputs, backend, attrs }) => {
-    const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+    const { x, gamma, beta, res } = inputs as Record<string, TensorInfo | undefined>;
     const { relu, epsilon } = attrs as unknown as { relu: boolean; epsilon: number };
     const be = backend as unknown as WasmBackend;
-    const [M, C] = rowsChannels(x);
-    const y = be.makeOutput([...x.shape], 'float32');
+    const [M, C] = rowsChannels(x!);
+    sameShape(res, x!, 'residual');
+    const y = be.makeOutput([...x!.shape], 'float32');
     const mean = be.makeOutput([C], 'float32');
     const variance = be.makeOutput([C], 'float32');
     const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
-    const offsets = Float64Array.of(off(x), off(gamma), off(beta), off(y), off(mean), off(variance));
+    const offsets = Float64Array.of(
+      off(x!),
+      off(gamma!),
+      off(beta!),
+      off(y),
+      off(mean),
+      off(variance),
+      ...(res ? [off(res)] : []),
+    );
     a.batchNorm(0, be.wasm.HEAPU8.buffer as ArrayBuffer, offsets, M, C, relu, epsilon);
     return [y, mean, variance];
   };
 }
 
+/** Throws unless `t` (when given) has the shape of `x`: the addon reads [M, C] from both. */
+function sameShape(t: TensorInfo | undefined, x: TensorInfo, what: string): void {
+  if (t !== undefined && (t.shape.length !== x.shape.length || t.shape.some((d, i) => d !== x.shape[i])))
+    throw new Error(`batch norm: the ${what} [${t.shape}] must have the input's shape [${x.shape}]`);
+}
+
 export function nativeBatchNormGrad(a: NativeAddon): KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const { dy, x, y, mean, invstd, gamma } = inputs as Record<string, TensorInfo>;
-    const { relu } = attrs as unknown as { relu: boolean };
+    const { relu, residual } = attrs as unknown as { relu: boolean; residual?: boolean };
     const be = backend as unknown as WasmBackend;
     const [M, C] = rowsChannels(x!);
     const dx = be.makeOutput([...x!.shape], 'float32');
     const dgamma = be.makeOutput([C], 'float32');
     const dbeta = be.makeOutput([C], 'float32');
+    const dres = residual ? be.makeOutput([...x!.shape], 'float32') : null;
     const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
     const offsets = Float64Array.of(
       off(dy!),
@@ -285,9 +318,25 @@ export function nativeBatchNormGrad(a: NativeAddon): KernelFunc {
       off(dx),
       off(dgamma),
       off(dbeta),
+      ...(dres ? [off(dres)] : []),
     );
     a.batchNorm(1, be.wasm.HEAPU8.buffer as ArrayBuffer, offsets, M, C, relu, 0);
-    return [dx, dgamma, dbeta];
+    return dres ? [dx, dgamma, dbeta, dres] : [dx, dgamma, dbeta];
+  };
+}
+
+export function nativeChannelAffine(a: NativeAddon): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { x, scale, shift, res } = inputs as Record<string, TensorInfo | undefined>;
+    const { relu } = attrs as unknown as { relu: boolean };
+    const be = backend as unknown as WasmBackend;
+    const [M, C] = rowsChannels(x!);
+    sameShape(res, x!, 'residual');
+    const y = be.makeOutput([...x!.shape], 'float32');
+    const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
+    const offsets = Float64Array.of(off(x!), off(scale!), off(shift!), off(y), ...(res ? [off(res)] : []));
+    a.batchNorm(2, be.wasm.HEAPU8.buffer as ArrayBuffer, offsets, M, C, relu, 0);
+    return y;
   };
 }
 

@@ -32,11 +32,13 @@ import { identityConfig } from './kernels/Identity.ts';
 import {
   BATCH_NORM_GRAD_KERNEL,
   BATCH_NORM_KERNEL,
+  CHANNEL_AFFINE_KERNEL,
   loadNativeAddon,
   type NativeAddon,
   nativeBatchMatMul,
   nativeBatchNorm,
   nativeBatchNormGrad,
+  nativeChannelAffine,
   nativeConv2D,
   nativeConv2DBackpropFilter,
   nativeConv2DBackpropInput,
@@ -95,6 +97,11 @@ function nativeKernels(own: OwnKernels): KernelSet {
       kernelName: BATCH_NORM_GRAD_KERNEL,
       backendName,
       kernelFunc: nativeBatchNormGrad(addon),
+    },
+    [CHANNEL_AFFINE_KERNEL]: {
+      kernelName: CHANNEL_AFFINE_KERNEL,
+      backendName,
+      kernelFunc: nativeChannelAffine(addon),
     },
   };
 }

@@ -4,7 +4,11 @@
  * and trained a ResNet-8 step about 1.6x slower.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL } from '../backend/native-kernels.ts';
+import {
+  BATCH_NORM_GRAD_KERNEL,
+  BATCH_NORM_KERNEL,
+  CHANNEL_AFFINE_KERNEL,
+} from '../backend/native-kernels.ts';
 import type { Rng } from '../random/rng.ts';
 import { normalTensor, type ParamSet } from './params.ts';
 
@@ -69,21 +73,72 @@ export function makeBatchNorm(ps: ParamSet, name: string, c: number): BatchNorm 
 }
 
 /**
- * Batch norm over [batch, H, W, C], optionally followed by ReLU. In training it normalises by
- * the batch's statistics and updates the running ones (momentum 0.1, unbiased variance, as
- * PyTorch); in evaluation it uses the running statistics.
+ * Batch norm over [batch, H, W, C], optionally plus a residual branch of the same shape, then
+ * optionally ReLU: relu(bn(x) + residual), the tail of a residual block. In training it
+ * normalises by the batch's statistics and updates the running ones (momentum 0.1, unbiased
+ * variance, as PyTorch); in evaluation it uses the running statistics.
  *
  * The training path has a hand-written gradient (the standard closed form), which needs about
- * half the full-size element-wise passes of tfjs's automatic one.
+ * half the full-size element-wise passes of tfjs's automatic one. Where the native kernels run,
+ * the whole tail (normalise, add, ReLU) is one pass each way.
  */
-export function batchNorm(bn: BatchNorm, x: tf.Tensor4D, training: boolean, relu = false): tf.Tensor4D {
+export function batchNorm(
+  bn: BatchNorm,
+  x: tf.Tensor4D,
+  training: boolean,
+  relu = false,
+  residual?: tf.Tensor4D,
+): tf.Tensor4D {
   if (!training) {
     const scale = tf.mul(bn.gamma, tf.rsqrt(tf.add(bn.runningVar, BN_EPS))) as tf.Tensor1D; // [c]
     const shift = tf.sub(bn.beta, tf.mul(bn.runningMean, scale)) as tf.Tensor1D; // [c]
-    return channelAffine(x, scale, shift, relu);
+    if (tf.getKernel(CHANNEL_AFFINE_KERNEL, tf.getBackend()) !== undefined) {
+      const k = relu ? 1 : 0;
+      return (
+        residual ? nativeAffineRes[k]!(x, scale, shift, residual) : nativeAffine[k]!(x, scale, shift)
+      ) as tf.Tensor4D;
+    }
+    if (residual === undefined) return channelAffine(x, scale, shift, relu);
+    const sum = tf.add(channelAffine(x, scale, shift, false), residual) as tf.Tensor4D;
+    return relu ? tf.relu(sum) : sum;
   }
-  return batchNormTrain(x, bn.gamma, bn.beta, bn, relu);
+  return batchNormTrain(x, bn.gamma, bn.beta, bn, relu, residual);
 }
+
+/**
+ * Evaluation-mode batch norm on the native kernel: x * scale + shift (+ res) (then ReLU) in one
+ * pass, with its gradient from tfjs ops (only fine-tuning with frozen statistics needs it).
+ */
+function makeNativeAffine(relu: boolean, withRes: boolean) {
+  return tf.customGrad((...args: unknown[]) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const [x, scale, shift] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+    const inputs: tf.NamedTensorMap = { x, scale, shift };
+    if (withRes) inputs.res = args[3] as tf.Tensor4D;
+    const y = tf.engine().runKernel(CHANNEL_AFFINE_KERNEL, inputs, { relu }) as tf.Tensor4D;
+    save([x, scale, y]);
+    return {
+      value: y,
+      gradFunc: (dyIn: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xS, sS, yS] = saved as [tf.Tensor4D, tf.Tensor1D, tf.Tensor4D];
+        const g = (relu ? tf.mul(dyIn, tf.step(yS)) : dyIn) as tf.Tensor4D; // [b, h, w, c]
+        const n = g.size / g.shape[3];
+        const dx = tf
+          .engine()
+          .runKernel(
+            CHANNEL_AFFINE_KERNEL,
+            { x: g, scale: sS, shift: tf.zerosLike(sS) },
+            { relu: false },
+          ) as tf.Tensor;
+        const grads = [dx, tf.mul(channelMean(tf.mul(g, xS) as tf.Tensor4D), n), tf.mul(channelMean(g), n)];
+        return withRes ? [...grads, g] : grads;
+      },
+    };
+  }) as (x: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, res?: tf.Tensor) => tf.Tensor;
+}
+
+const nativeAffine = [makeNativeAffine(false, false), makeNativeAffine(true, false)];
+const nativeAffineRes = [makeNativeAffine(false, true), makeNativeAffine(true, true)];
 
 /** Batch-mean and variance into the running statistics (unbiased variance, as PyTorch). */
 function updateRunning(bn: BatchNorm, mean: tf.Tensor, variance: tf.Tensor, n: number): void {
@@ -97,15 +152,20 @@ function updateRunning(bn: BatchNorm, mean: tf.Tensor, variance: tf.Tensor, n: n
 
 /**
  * The same op on the native kernels (native/src/bn.cc: two passes over memory each way instead
- * of about eight), used where they are registered for the current backend.
+ * of about eight), used where they are registered for the current backend; with `withRes` the
+ * residual branch is added before the ReLU in the same pass, and its gradient (the ReLU-masked
+ * dy) comes out of the backward pass.
  */
-function makeNativeBnTrain(relu: boolean) {
-  return (x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, bn: BatchNorm): tf.Tensor =>
-    tf.customGrad((...args: unknown[]) => {
-      const [xi, g, b, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+function makeNativeBnTrain(relu: boolean, withRes: boolean) {
+  return (x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, bn: BatchNorm, res?: tf.Tensor4D): tf.Tensor => {
+    const f = tf.customGrad((...args: unknown[]) => {
+      const save = args[args.length - 1] as tf.GradSaveFunc;
+      const [xi, g, b] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D];
+      const inputs: tf.NamedTensorMap = { x: xi, gamma: g, beta: b };
+      if (withRes) inputs.res = args[3] as tf.Tensor4D;
       const [y, mean, variance] = tf
         .engine()
-        .runKernel(BATCH_NORM_KERNEL, { x: xi, gamma: g, beta: b }, { relu, epsilon: BN_EPS }) as tf.Tensor[];
+        .runKernel(BATCH_NORM_KERNEL, inputs, { relu, epsilon: BN_EPS }) as tf.Tensor[];
       updateRunning(bn, mean!, variance!, xi.size / xi.shape[3]);
       const invstd = tf.rsqrt(tf.add(variance!, BN_EPS)); // [c]
       save([xi, y!, mean!, invstd, g]);
@@ -113,16 +173,18 @@ function makeNativeBnTrain(relu: boolean) {
         value: y!,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const [xS, yS, mS, iS, gS] = saved;
-          return tf.engine().runKernel(
-            BATCH_NORM_GRAD_KERNEL,
-            { dy, x: xS!, y: yS!, mean: mS!, invstd: iS!, gamma: gS! },
-            {
-              relu,
-            },
-          ) as tf.Tensor[];
+          return tf
+            .engine()
+            .runKernel(
+              BATCH_NORM_GRAD_KERNEL,
+              { dy, x: xS!, y: yS!, mean: mS!, invstd: iS!, gamma: gS! },
+              { relu, residual: withRes },
+            ) as tf.Tensor[];
         },
       };
-    })(x, gamma, beta);
+    });
+    return withRes ? f(x, gamma, beta, res!) : f(x, gamma, beta);
+  };
 }
 
 function makeBnTrain(relu: boolean) {
@@ -220,18 +282,27 @@ const affineRelu = makeAffine(true);
 
 const bnTrain = makeBnTrain(false);
 const bnReluTrain = makeBnTrain(true);
-const nativeBnTrain = makeNativeBnTrain(false);
-const nativeBnReluTrain = makeNativeBnTrain(true);
+/** Native training ops by [residual ? 1 : 0][relu ? 1 : 0]. */
+const nativeBnTrainOps = [
+  [makeNativeBnTrain(false, false), makeNativeBnTrain(true, false)],
+  [makeNativeBnTrain(false, true), makeNativeBnTrain(true, true)],
+];
 
-/** The training-mode op itself (gamma and beta as explicit inputs), for gradient checks. */
+/**
+ * The training-mode op itself (gamma and beta as explicit inputs), for gradient checks:
+ * relu(bn(x) + residual), the residual and the ReLU optional.
+ */
 export function batchNormTrain(
   x: tf.Tensor4D,
   gamma: tf.Tensor,
   beta: tf.Tensor,
   bn: BatchNorm,
   relu: boolean,
+  residual?: tf.Tensor4D,
 ): tf.Tensor4D {
-  const native = tf.getKernel(BATCH_NORM_KERNEL, tf.getBackend()) !== undefined;
-  const op = native ? (relu ? nativeBnReluTrain : nativeBnTrain) : relu ? bnReluTrain : bnTrain;
-  return op(x, gamma, beta, bn) as tf.Tensor4D;
+  if (tf.getKernel(BATCH_NORM_KERNEL, tf.getBackend()) !== undefined)
+    return nativeBnTrainOps[residual ? 1 : 0]![relu ? 1 : 0]!(x, gamma, beta, bn, residual) as tf.Tensor4D;
+  if (residual === undefined) return (relu ? bnReluTrain : bnTrain)(x, gamma, beta, bn) as tf.Tensor4D;
+  const sum = tf.add(bnTrain(x, gamma, beta, bn), residual) as tf.Tensor4D;
+  return relu ? tf.relu(sum) : sum;
 }

@@ -54,9 +54,9 @@ function exportBlock(g: GraphSink, b: Block, x: string): string {
 
 function block(b: Block, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
   const h = batchNorm(b.bn1, conv(b.conv1, x), training, true);
-  const out = batchNorm(b.bn2, conv(b.conv2, h), training);
   const sc = b.shortcut ? batchNorm(b.shortcut.bn, conv(b.shortcut.conv, x), training) : x;
-  return tf.relu(tf.add(out, sc));
+  // relu(bn2(conv2(h)) + sc): one fused pass on the native kernels.
+  return batchNorm(b.bn2, conv(b.conv2, h), training, true, sc);
 }
 
 export interface ResNetOptions {

@@ -76,12 +76,28 @@ export interface StepResult {
   correct: number;
 }
 
+/** Where the last step's wall time went on this thread, in ms (for profiling: bench/profile-parallel.ts). */
+export interface StepTimings {
+  /** Copying the workers' shards into shared memory and posting their requests. */
+  post: number;
+  /** This thread's own shard: forward, backward, gradients read out. */
+  compute: number;
+  /** Waiting for the workers' gradients after this thread's were done. */
+  wait: number;
+  /** The size-weighted mean of the gradients. */
+  reduce: number;
+  /** This thread's optimiser update. */
+  apply: number;
+}
+
 export class DataParallel {
   /** Averaged gradients, shared with every worker. */
   private readonly avg: Float32Array;
   /** This thread's gradients. */
   private readonly mine: Float32Array;
   private readonly shared: SharedBuffers[] = [];
+  /** The last step's breakdown on this thread. */
+  lastTimings: StepTimings = { post: 0, compute: 0, wait: 0, reduce: 0, apply: 0 };
 
   private constructor(
     private readonly model: Model,
@@ -124,6 +140,7 @@ export class DataParallel {
     lr: number,
     { batchStats = true } = {},
   ): Promise<StepResult> {
+    const t0 = performance.now();
     const B = labels.length;
     const n = this.replicas.length + 1;
     const per = batch.length / B;
@@ -143,13 +160,16 @@ export class DataParallel {
         batchStats,
       });
     });
+    const t1 = performance.now();
     const mine = computeGrads(
       this.model,
       batch.subarray(0, bounds[1]! * per),
       labels.subarray(0, bounds[1]!),
       { batchStats, out: this.mine, logitOffset: this.logitOffset },
     );
+    const t2 = performance.now();
     const theirs = await Promise.all(pending);
+    const t3 = performance.now();
     // The size-weighted mean of the shards' gradients, into the buffer every replica reads.
     const avg = this.avg;
     const w0 = sizes[0]! / B;
@@ -164,10 +184,13 @@ export class DataParallel {
       loss += w * r.loss;
       correct += r.correct;
     });
+    const t4 = performance.now();
     if (Number.isFinite(loss)) {
       for (const r of this.replicas) r.post({ type: 'apply', lr });
       applyGrads(this.model, this.opt, avg, lr);
     }
+    const t5 = performance.now();
+    this.lastTimings = { post: t1 - t0, compute: t2 - t1, wait: t3 - t2, reduce: t4 - t3, apply: t5 - t4 };
     return { loss, correct };
   }
 

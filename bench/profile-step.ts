@@ -1,0 +1,105 @@
+/**
+ * Where a stage-1 training step (or an extraction batch) spends its time, on one thread:
+ * every tfjs kernel registered for the wasm backend is wrapped with a timer, and the step's wall
+ * time is split into those kernels and the rest (tfjs dispatch, tape, JavaScript between them).
+ *
+ *   node --import tsx bench/profile-step.ts [--model resnet20] [--shape 32,32,3] [--extract]
+ *       [--batch 128] [--steps 10]
+ *
+ * For a sampling profile of the same loop: `node --cpu-prof --cpu-prof-dir DIR --import tsx
+ * bench/profile-step.ts --no-kernel-timers ...`, then `node bench/cpuprofile-top.mjs DIR/*.cpuprofile`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/backend/backend.ts';
+import { createModel } from '../src/models/model.ts';
+import { createRng } from '../src/random/rng.ts';
+import { Sgd } from '../src/train/optimizer.ts';
+import { applyGrads, computeGrads } from '../src/train/step.ts';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : fallback;
+}
+
+const model = arg('model', 'resnet20');
+const [H, W, C] = arg('shape', '32,32,3').split(',').map(Number) as [number, number, number];
+const extract = process.argv.includes('--extract');
+const B = Number(arg('batch', extract ? '256' : '128'));
+const steps = Number(arg('steps', '10'));
+const timers = !process.argv.includes('--no-kernel-timers');
+
+await initBackend('wasm');
+
+/** Wall time and calls per kernel name. */
+const spent = new Map<string, { ms: number; calls: number }>();
+if (timers) {
+  // getKernelsForBackend returns the registry's own config objects: wrapping kernelFunc there
+  // wraps what the engine calls.
+  for (const k of tf.getKernelsForBackend('wasm')) {
+    const inner = k.kernelFunc;
+    const name = k.kernelName;
+    (k as { kernelFunc: tf.KernelFunc }).kernelFunc = (args) => {
+      const t = performance.now();
+      const out = inner(args);
+      const e = spent.get(name) ?? { ms: 0, calls: 0 };
+      e.ms += performance.now() - t;
+      e.calls++;
+      spent.set(name, e);
+      return out;
+    };
+  }
+}
+
+const m = createModel(model, [H, W, C], 10, 0);
+const rng = createRng(0);
+const x = Float32Array.from({ length: B * H * W * C }, () => rng.next());
+const y = Int32Array.from({ length: B }, (_, i) => i % 10);
+const opt = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
+
+const once = extract
+  ? () => {
+      const f = tf.tidy(() => m.backbone.features(tf.tensor4d(x, [B, H, W, C]), false));
+      f.dataSync();
+      f.dispose();
+    }
+  : () => {
+      const { grads } = computeGrads(m, x, y);
+      applyGrads(m, opt, grads, 0.01);
+    };
+
+for (let i = 0; i < 3; i++) once();
+spent.clear();
+const times: number[] = [];
+// CPU time of this process per step: what a loaded shared machine disturbs least.
+const cpu: number[] = [];
+for (let i = 0; i < steps; i++) {
+  const t = performance.now();
+  const c0 = process.cpuUsage();
+  once();
+  const c = process.cpuUsage(c0);
+  cpu.push((c.user + c.system) / 1000);
+  times.push(performance.now() - t);
+}
+cpu.sort((a, b) => a - b);
+console.log(
+  `CPU ms per step: median ${cpu[Math.floor(cpu.length / 2)]!.toFixed(1)} min ${cpu[0]!.toFixed(1)}`,
+);
+times.sort((a, b) => a - b);
+const med = times[Math.floor(times.length / 2)]!;
+const total = times.reduce((a, b) => a + b, 0);
+console.log(
+  `${extract ? 'extract' : 'train'} ${model} ${H}x${W}x${C} b${B}: median ${med.toFixed(1)} ms per step ` +
+    `(min ${times[0]!.toFixed(1)}), ${((B * 1000) / med).toFixed(0)} images/s`,
+);
+if (timers) {
+  const rows = [...spent.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  const inKernels = rows.reduce((p, [, v]) => p + v.ms, 0);
+  console.log(`kernels ${((100 * inKernels) / total).toFixed(1)}% of the step; per step:`);
+  for (const [name, v] of rows.slice(0, 25))
+    console.log(
+      `  ${name.padEnd(24)} ${(v.ms / steps).toFixed(2).padStart(8)} ms ${((100 * v.ms) / total).toFixed(1).padStart(5)}%  ${(v.calls / steps).toFixed(0).padStart(4)} calls`,
+    );
+  console.log(
+    `  ${'(outside kernels)'.padEnd(24)} ${((total - inKernels) / steps).toFixed(2).padStart(8)} ms ${((100 * (total - inKernels)) / total).toFixed(1).padStart(5)}%`,
+  );
+}
