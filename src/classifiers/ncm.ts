@@ -28,7 +28,11 @@ export function ncm(
   const { dim: d, numClasses: C, train } = fs;
   const n = train.labels.length;
   const mean = new Float32Array(d);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j]! += train.features[i * d + j]! / n;
+  const f = train.features;
+  for (let i = 0; i < n; i++) {
+    const o = i * d;
+    for (let j = 0; j < d; j++) mean[j]! += f[o + j]! / n;
+  }
   const transform: FeatureTransform =
     featureType === 'cl2n'
       ? { kind: 'cl2n', mean }
@@ -40,11 +44,13 @@ export function ncm(
   const step = Math.max(1, Math.floor(chunkRows));
   for (let s = 0; s < n; s += step) {
     const m = Math.min(step, n - s);
-    const x = transformFeatures(train.features.subarray(s * d, (s + m) * d), m, d, transform); // [m, d]
+    const x = transformFeatures(f.subarray(s * d, (s + m) * d), m, d, transform); // [m, d]
     for (let i = 0; i < m; i++) {
       const c = train.labels[s + i]!;
       counts[c]!++;
-      for (let j = 0; j < d; j++) centroids[c * d + j]! += x[i * d + j]!;
+      const o = c * d;
+      const xo = i * d;
+      for (let j = 0; j < d; j++) centroids[o + j]! += x[xo + j]!;
     }
   }
   const empty = counts.indexOf(0);
