@@ -6,7 +6,7 @@
  * install size, tarball size and `longtail --version` start time and memory). Each case runs in its own process (so its
  * peak RSS is its own); each figure is the median of several timed repeats after a warm-up.
  *
- *   npm run bench [-- --quick] [-- --json] [-- --case PREFIX] [-- --no-torch] [-- --out FILE] [-- --inat]
+ *   npm run bench [-- --quick] [-- --json] [-- --case PREFIX[,PREFIX...]] [-- --no-torch] [-- --out FILE] [-- --inat]
  *
  * Stage 2 at the paper's scale: the `stage2 ... imagenet-lt` cases (113,158 x 2048 training
  * features, 1000 classes, 20 val and 50 test images per class: ImageNet-LT's sizes) and, with
@@ -437,7 +437,8 @@ async function main(argv: string[]) {
     process.exit(0);
   }
   const filterIdx = argv.indexOf('--case');
-  const filter = filterIdx >= 0 ? argv[filterIdx + 1]! : null;
+  // One prefix, or several separated by commas (case names have none).
+  const filter = filterIdx >= 0 ? argv[filterIdx + 1]!.split(',') : null;
   const noTorch = argv.includes('--no-torch');
   const outIdx = argv.indexOf('--out');
   if (outIdx >= 0 && (argv[outIdx + 1] === undefined || argv[outIdx + 1]!.startsWith('--'))) {
@@ -447,7 +448,7 @@ async function main(argv: string[]) {
   const outFile = outIdx >= 0 ? resolve(argv[outIdx + 1]!) : DEFAULT_OUT;
   const selected = all
     .map((c, i) => [c, i] as const)
-    .filter(([c]) => filter === null || c.name.startsWith(filter));
+    .filter(([c]) => filter === null || filter.some((f) => c.name.startsWith(f)));
   const results: CaseResult[] = [];
   // Feature files for the stage-2 cases, written once for the run into a temporary folder.
   const tmp = mkdtempSync(join(os.tmpdir(), 'longtail-bench-stage2-'));
