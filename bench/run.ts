@@ -6,16 +6,17 @@
  * install size, tarball size and `longtail --version` start time and memory). Each case runs in its own process (so its
  * peak RSS is its own); each figure is the median of several timed repeats after a warm-up.
  *
- *   npm run bench [-- --quick] [-- --json] [-- --case PREFIX[,PREFIX...]] [-- --no-torch] [-- --out FILE] [-- --inat]
+ *   npm run bench [-- --quick] [-- --json] [-- --case PREFIX[,PREFIX...]] [-- --no-torch] [-- --out FILE] [-- --inat] [-- --full-epochs]
  *
  * Stage 2 at the paper's scale: the `stage2 ... imagenet-lt` cases (113,158 x 2048 training
  * features, 1000 classes, 20 val and 50 test images per class: ImageNet-LT's sizes) and, with
  * --inat, `stage2 ... inat` (441,588 x 2048, 8,142 classes, 3 val and 3 test per class:
  * iNaturalist 2018's) first write synthetic features to a temporary .npz with np.savez (as a
  * user's export; needs /usr/bin/python3 with NumPy, else they are skipped), then each case reads
- * the file (timed: `readSeconds`) and builds its method once, cRT 10 and LWS 5 epochs at
- * ImageNet-LT size, 1 epoch each at iNaturalist size (`projected`: the 30-epoch figure, iNaturalist's
- * official cRT schedule). Not in --quick.
+ * the file (timed: `readSeconds`) and builds its method once; cRT and LWS train 1 epoch, with
+ * `projected` the figure at the official schedule (cRT 10 epochs at ImageNet-LT size and 30 at
+ * iNaturalist's, LWS 5: one epoch costs the same whatever the LR), or the whole schedule with
+ * --full-epochs (long: hours at iNaturalist size). Not in --quick.
  *
  * `ratio` is longtail's speed over PyTorch's, so above 1 is faster: images/s over images/s, and
  * for cases in seconds PyTorch's seconds over longtail's. PyTorch runs the same stage-2 settings
@@ -53,12 +54,13 @@ const DEFAULT_OUT = join(ROOT, 'bench', 'results', 'latest.json');
 
 /** Feature files at the paper's scales (bench/torch_bench.py --write-features). */
 const FILES = {
-  'imagenet-lt': { rows: 113158, classes: 1000, dim: 2048, val: 20, test: 50, epochs: { crt: 10, lws: 5 } },
-  inat: { rows: 441588, classes: 8142, dim: 2048, val: 3, test: 3, epochs: { crt: 1, lws: 1 } },
+  'imagenet-lt': { rows: 113158, classes: 1000, dim: 2048, val: 20, test: 50, official: { crt: 10, lws: 5 } },
+  // 30 epochs: iNaturalist's official cRT schedule.
+  inat: { rows: 441588, classes: 8142, dim: 2048, val: 3, test: 3, official: { crt: 30, lws: 5 } },
 } as const;
 type FileName = keyof typeof FILES;
-/** iNaturalist's official cRT schedule, for the 1-epoch cases' projection. */
-const PROJECTED_EPOCHS = 30;
+/** Epochs the file cases train: 1 (projected to the official schedule), or the official ones with --full-epochs. */
+const fileEpochs = (file: FileName, full: boolean) => (full ? FILES[file].official : { crt: 1, lws: 1 });
 
 interface CaseSpec {
   name: string;
@@ -77,7 +79,7 @@ const shapes: [string, [number, number, number]][] = [
   ['3x32x32', [32, 32, 3]],
 ];
 
-export function cases(opts: { inat?: boolean; quick?: boolean } = {}): CaseSpec[] {
+export function cases(opts: { inat?: boolean; quick?: boolean; fullEpochs?: boolean } = {}): CaseSpec[] {
   const out: CaseSpec[] = [];
   const cores = Math.max(1, os.availableParallelism());
   for (const model of ['resnet8', 'resnet20']) {
@@ -129,7 +131,9 @@ export function cases(opts: { inat?: boolean; quick?: boolean } = {}): CaseSpec[
       const f = FILES[file];
       for (const method of ['crt', 'lws', 'tau-norm', 'ncm'] as MethodName[]) {
         const trains = method === 'crt' || method === 'lws';
-        const epochs = trains ? ` ${f.epochs[method as 'crt' | 'lws']} ep` : '';
+        const epochs = trains
+          ? ` ${fileEpochs(file, opts.fullEpochs ?? false)[method as 'crt' | 'lws']} ep`
+          : '';
         out.push({
           name: `stage2 ${method} ${file} ${f.rows}x${f.dim} C${f.classes}${epochs}`,
           unit: 's',
@@ -205,13 +209,14 @@ async function runCase(
   spec: CaseSpec,
   quick: boolean,
   file: string | null,
+  fullEpochs: boolean,
 ): Promise<{ runs: number[]; readSeconds?: number }> {
   if (spec.kind === 'stage2-file') {
     await initBackend('wasm');
     const t0 = performance.now();
     const fs = loadFeatureFile(file!);
     const readSeconds = (performance.now() - t0) / 1000;
-    const e = FILES[spec.file!].epochs;
+    const e = fileEpochs(spec.file!, fullEpochs);
     const t = performance.now();
     const clf = createClassifier(
       spec.method!,
@@ -306,7 +311,7 @@ interface CaseResult {
   ratio?: number | null;
   /** Stage-2 file cases: reading the feature file (loadFeatureFile). */
   readSeconds?: number;
-  /** 1-epoch cases: the median times PROJECTED_EPOCHS (iNaturalist's cRT schedule), s. */
+  /** 1-epoch file cases: the median times the official epochs (FILES), s. */
   projected?: { epochs: number; seconds: number; torchSeconds: number | null };
   /** The `package` case: install and tarball sizes, `--version`'s memory. */
   package?: PackageFigures;
@@ -378,6 +383,7 @@ function torchFor(
   spec: CaseSpec,
   quick: boolean,
   files: Partial<Record<string, string>>,
+  fullEpochs: boolean,
 ): CaseResult['torch'] {
   if (!existsSync(PYTHON)) return null;
   if (spec.kind === 'stage2') {
@@ -387,7 +393,7 @@ function torchFor(
   }
   if (spec.kind === 'stage2-file') {
     const file = files[spec.file!];
-    return file ? torchStage2(file, spec, quick, FILES[spec.file!].epochs) : null;
+    return file ? torchStage2(file, spec, quick, fileEpochs(spec.file!, fullEpochs)) : null;
   }
   if (spec.kind !== 'train' && spec.kind !== 'extract') return null;
   const [H, W, C] = spec.shape!;
@@ -419,7 +425,8 @@ async function main(argv: string[]) {
   const json = argv.includes('--json');
   const childIdx = argv.indexOf('--child');
   const inat = argv.includes('--inat');
-  const all = cases({ inat, quick });
+  const fullEpochs = argv.includes('--full-epochs');
+  const all = cases({ inat, quick, fullEpochs });
   const fileIdx = argv.indexOf('--file');
   if (childIdx >= 0) {
     const spec = all[Number(argv[childIdx + 1])]!;
@@ -429,7 +436,12 @@ async function main(argv: string[]) {
       process.stdout.write(`${JSON.stringify({ runs, kernels: '-', peakRssMiB, pkg })}\n`);
       process.exit(0);
     }
-    const { runs, readSeconds } = await runCase(spec, quick, fileIdx >= 0 ? argv[fileIdx + 1]! : null);
+    const { runs, readSeconds } = await runCase(
+      spec,
+      quick,
+      fileIdx >= 0 ? argv[fileIdx + 1]! : null,
+      fullEpochs,
+    );
     const kernels = backendInfo().trainingKernels ?? backendInfo().name;
     process.stdout.write(
       `${JSON.stringify({ runs, readSeconds, kernels, peakRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`,
@@ -509,6 +521,7 @@ async function main(argv: string[]) {
           String(i),
           ...(quick ? ['--quick'] : []),
           ...(inat ? ['--inat'] : []),
+          ...(fullEpochs ? ['--full-epochs'] : []),
           ...(spec.kind === 'stage2-file' ? ['--file', file!] : []),
         ],
         {
@@ -524,12 +537,11 @@ async function main(argv: string[]) {
         peakRssMiB: number;
         pkg?: PackageFigures;
       };
-      const torch = noTorch ? null : torchFor(spec, quick, files);
+      const torch = noTorch ? null : torchFor(spec, quick, files, fullEpochs);
       const speed = (ours: number, theirs: number) => (spec.unit === 's' ? theirs / ours : ours / theirs);
-      const oneEpoch =
-        spec.kind === 'stage2-file' &&
-        (spec.method === 'crt' || spec.method === 'lws') &&
-        FILES[spec.file!].epochs.crt === 1;
+      const trained = spec.method === 'crt' || spec.method === 'lws' ? spec.method : null;
+      const projectTo =
+        spec.kind === 'stage2-file' && trained && !fullEpochs ? FILES[spec.file!].official[trained] : null;
       const res: CaseResult = {
         case:
           quick && spec.kind === 'stage2'
@@ -546,12 +558,12 @@ async function main(argv: string[]) {
         torch,
         ratio: torch ? speed(median(out.runs), torch.median) : null,
         ...(out.readSeconds === undefined ? {} : { readSeconds: out.readSeconds }),
-        ...(oneEpoch
+        ...(projectTo
           ? {
               projected: {
-                epochs: PROJECTED_EPOCHS,
-                seconds: median(out.runs) * PROJECTED_EPOCHS,
-                torchSeconds: torch ? torch.median * PROJECTED_EPOCHS : null,
+                epochs: projectTo,
+                seconds: median(out.runs) * projectTo,
+                torchSeconds: torch ? torch.median * projectTo : null,
               },
             }
           : {}),
