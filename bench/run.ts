@@ -539,7 +539,7 @@ async function main(argv: string[]) {
       };
       const torch = noTorch ? null : torchFor(spec, quick, files, fullEpochs);
       const speed = (ours: number, theirs: number) => (spec.unit === 's' ? theirs / ours : ours / theirs);
-      const trained = spec.method === 'crt' || spec.method === 'lws' ? spec.method : null;
+      const trained = spec.method === 'crt' || spec.method === 'lws' ? (spec.method as 'crt' | 'lws') : null;
       const projectTo =
         spec.kind === 'stage2-file' && trained && !fullEpochs ? FILES[spec.file!].official[trained] : null;
       const res: CaseResult = {
