@@ -6,7 +6,23 @@
  * install size, tarball size and `longtail --version` start time and memory). Each case runs in its own process (so its
  * peak RSS is its own); each figure is the median of several timed repeats after a warm-up.
  *
- *   npm run bench [-- --quick] [-- --json] [-- --case PREFIX] [-- --no-torch] [-- --out FILE]
+ *   npm run bench [-- --quick] [-- --json] [-- --case PREFIX[,PREFIX...]] [-- --no-torch] [-- --out FILE] [-- --inat] [-- --full-epochs]
+ *
+ * Stage 2 at the paper's scale: the `stage2 ... imagenet-lt` cases (113,158 x 2048 training
+ * features, 1000 classes, 20 val and 50 test images per class: ImageNet-LT's sizes) and, with
+ * --inat, `stage2 ... inat` (441,588 x 2048, 8,142 classes, 3 val and 3 test per class:
+ * iNaturalist 2018's) first write synthetic features to a temporary .npz with np.savez (as a
+ * user's export; needs /usr/bin/python3 with NumPy, else they are skipped), then each case reads
+ * the file (timed: `readSeconds`) and builds its method once; cRT and LWS train 1 epoch, with
+ * `projected` the figure at the official schedule (cRT 10 epochs at ImageNet-LT size and 30 at
+ * iNaturalist's, LWS 5: one epoch costs the same whatever the LR), or the whole schedule with
+ * --full-epochs (long: hours at iNaturalist size). Not in --quick.
+ *
+ * `ratio` is longtail's speed over PyTorch's, so above 1 is faster: images/s over images/s, and
+ * for cases in seconds PyTorch's seconds over longtail's. PyTorch runs the same stage-2 settings
+ * on the same features (bench/torch_bench.py --stage2; its `impl` names the BLAS it loaded:
+ * Debian's python3-torch uses the reference BLAS unless OpenBLAS is installed or first on
+ * LD_LIBRARY_PATH, and stage 2 is mostly matrix products).
  *
  * The results document goes to FILE (default bench/results/latest.json in the repository; a
  * relative FILE is taken from the current directory).
@@ -19,6 +35,8 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendInfo, initBackend } from '../src/backend/backend.ts';
 import { createClassifier, type MethodName } from '../src/classifiers/registry.ts';
+import { writeNpz } from '../src/data/npy.ts';
+import { loadFeatureFile } from '../src/features/feature-set.ts';
 import { writeJsonAtomic } from '../src/io/atomic.ts';
 import { createModel } from '../src/models/model.ts';
 import { createRng } from '../src/random/rng.ts';
@@ -34,11 +52,22 @@ const TORCH = join(ROOT, 'bench', 'torch_bench.py');
 const PYTHON = '/usr/bin/python3';
 const DEFAULT_OUT = join(ROOT, 'bench', 'results', 'latest.json');
 
+/** Feature files at the paper's scales (bench/torch_bench.py --write-features). */
+const FILES = {
+  'imagenet-lt': { rows: 113158, classes: 1000, dim: 2048, val: 20, test: 50, official: { crt: 10, lws: 5 } },
+  // 30 epochs: iNaturalist's official cRT schedule.
+  inat: { rows: 441588, classes: 8142, dim: 2048, val: 3, test: 3, official: { crt: 30, lws: 5 } },
+} as const;
+type FileName = keyof typeof FILES;
+/** Epochs the file cases train: 1 (projected to the official schedule), or the official ones with --full-epochs. */
+const fileEpochs = (file: FileName, full: boolean) => (full ? FILES[file].official : { crt: 1, lws: 1 });
+
 interface CaseSpec {
   name: string;
   unit: 'images/s' | 's' | 'GFLOP/s';
   threads: number;
-  kind: 'train' | 'extract' | 'stage2' | 'conv' | 'package';
+  kind: 'train' | 'extract' | 'stage2' | 'stage2-file' | 'conv' | 'package';
+  file?: FileName;
   pass?: ConvPass;
   model?: string;
   shape?: [number, number, number];
@@ -50,7 +79,7 @@ const shapes: [string, [number, number, number]][] = [
   ['3x32x32', [32, 32, 3]],
 ];
 
-export function cases(): CaseSpec[] {
+export function cases(opts: { inat?: boolean; quick?: boolean; fullEpochs?: boolean } = {}): CaseSpec[] {
   const out: CaseSpec[] = [];
   const cores = Math.max(1, os.availableParallelism());
   for (const model of ['resnet8', 'resnet20']) {
@@ -96,6 +125,25 @@ export function cases(): CaseSpec[] {
     // cRT and LWS split their classes over the threads; tau-norm and NCM are one pass on one thread.
     const threads = method === 'crt' || method === 'lws' ? cores : 1;
     out.push({ name: `stage2 ${method} 100000x512 C1000`, unit: 's', threads, kind: 'stage2', method });
+  }
+  if (!opts.quick) {
+    for (const file of ['imagenet-lt', ...(opts.inat ? ['inat'] : [])] as FileName[]) {
+      const f = FILES[file];
+      for (const method of ['crt', 'lws', 'tau-norm', 'ncm'] as MethodName[]) {
+        const trains = method === 'crt' || method === 'lws';
+        const epochs = trains
+          ? ` ${fileEpochs(file, opts.fullEpochs ?? false)[method as 'crt' | 'lws']} ep`
+          : '';
+        out.push({
+          name: `stage2 ${method} ${file} ${f.rows}x${f.dim} C${f.classes}${epochs}`,
+          unit: 's',
+          threads: trains ? cores : 1,
+          kind: 'stage2-file',
+          method,
+          file,
+        });
+      }
+    }
   }
   // The installed package: the figure is `longtail --version`'s wall time; install and tarball
   // sizes and the command's peak RSS go in `package`.
@@ -156,8 +204,32 @@ function packageCase(quick: boolean): { runs: number[]; pkg: PackageFigures } {
   }
 }
 
-/** Runs one case in this process; returns the timed repeats. */
-async function runCase(spec: CaseSpec, quick: boolean): Promise<number[]> {
+/** Runs one case in this process; returns the timed repeats (and a file case's reading time). */
+async function runCase(
+  spec: CaseSpec,
+  quick: boolean,
+  file: string | null,
+  fullEpochs: boolean,
+): Promise<{ runs: number[]; readSeconds?: number }> {
+  if (spec.kind === 'stage2-file') {
+    await initBackend('wasm');
+    const t0 = performance.now();
+    const fs = loadFeatureFile(file!);
+    const readSeconds = (performance.now() - t0) / 1000;
+    const e = fileEpochs(spec.file!, fullEpochs);
+    const t = performance.now();
+    const clf = createClassifier(
+      spec.method!,
+      { features: fs, seed: 0, threads: spec.threads },
+      { crtEpochs: e.crt, lwsEpochs: e.lws },
+    );
+    if (spec.method === 'ncm') clf.logits(fs.test.features, fs.test.labels.length);
+    return { runs: [(performance.now() - t) / 1000], readSeconds };
+  }
+  return { runs: await runTimed(spec, quick) };
+}
+
+async function runTimed(spec: CaseSpec, quick: boolean): Promise<number[]> {
   await initBackend('wasm');
   const repeats = quick ? 2 : 5;
   if (spec.kind === 'conv') {
@@ -226,8 +298,21 @@ interface CaseResult {
   /** Kernels on the wasm backend: `native` (the AVX2 addon) or `wasm`. */
   kernels: string;
   runs: number[];
-  torch?: { median: number; min: number; max: number; impl: string } | null;
+  torch?: {
+    median: number;
+    min: number;
+    max: number;
+    impl: string;
+    /** Stage-2 file cases: np.load of the file, and the PyTorch process's peak RSS. */
+    readSeconds?: number;
+    peakRssMiB?: number;
+  } | null;
+  /** longtail's speed over PyTorch's (above 1: faster); see the header. */
   ratio?: number | null;
+  /** Stage-2 file cases: reading the feature file (loadFeatureFile). */
+  readSeconds?: number;
+  /** 1-epoch file cases: the median times the official epochs (FILES), s. */
+  projected?: { epochs: number; seconds: number; torchSeconds: number | null };
   /** The `package` case: install and tarball sizes, `--version`'s memory. */
   package?: PackageFigures;
 }
@@ -237,9 +322,80 @@ const median = (v: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-function torchFor(spec: CaseSpec, quick: boolean): CaseResult['torch'] {
-  if (spec.kind !== 'train' && spec.kind !== 'extract') return null;
+/** One bench/torch_bench.py --stage2 run per (file, threads, methods); cached for the run. */
+const torchStage2Runs = new Map<string, Record<string, unknown> | null>();
+
+function torchStage2(
+  file: string,
+  spec: CaseSpec,
+  quick: boolean,
+  epochs: { crt: number; lws: number },
+): CaseResult['torch'] {
+  const methods =
+    spec.threads > 1 || spec.method === 'crt' || spec.method === 'lws' ? 'crt,lws' : 'tau-norm,ncm';
+  const key = `${file} ${spec.threads} ${methods}`;
+  if (!torchStage2Runs.has(key)) {
+    const r = spawnSync(
+      PYTHON,
+      [
+        TORCH,
+        '--stage2',
+        file,
+        '--methods',
+        methods,
+        '--threads',
+        String(spec.threads),
+        '--repeats',
+        spec.kind === 'stage2-file' || quick ? '1' : '3',
+        '--crt-epochs',
+        String(epochs.crt),
+        '--lws-epochs',
+        String(epochs.lws),
+      ],
+      {
+        encoding: 'utf8',
+        timeout: 4 * 3600_000,
+        // Waiting OpenMP threads sleep instead of spinning: on a loaded machine spinning threads
+        // made a 2-thread cRT 50-100x slower than 1 thread (measured); set it to override.
+        env: { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' },
+      },
+    );
+    torchStage2Runs.set(key, r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').pop()!) : null);
+  }
+  const j = torchStage2Runs.get(key) as {
+    impl: string;
+    read: number;
+    peakRssMiB: number;
+    methods: Record<string, { median: number; min: number; max: number }>;
+  } | null;
+  const m = j?.methods[spec.method!];
+  if (!j || !m) return null;
+  return {
+    median: m.median,
+    min: m.min,
+    max: m.max,
+    impl: j.impl,
+    ...(spec.kind === 'stage2-file' ? { readSeconds: j.read, peakRssMiB: Math.round(j.peakRssMiB) } : {}),
+  };
+}
+
+function torchFor(
+  spec: CaseSpec,
+  quick: boolean,
+  files: Partial<Record<string, string>>,
+  fullEpochs: boolean,
+): CaseResult['torch'] {
   if (!existsSync(PYTHON)) return null;
+  if (spec.kind === 'stage2') {
+    const file = files.synthetic;
+    // The synthetic cases' settings: crt / lws at their defaults (createClassifier in runTimed).
+    return file ? torchStage2(file, spec, quick, { crt: 10, lws: 5 }) : null;
+  }
+  if (spec.kind === 'stage2-file') {
+    const file = files[spec.file!];
+    return file ? torchStage2(file, spec, quick, fileEpochs(spec.file!, fullEpochs)) : null;
+  }
+  if (spec.kind !== 'train' && spec.kind !== 'extract') return null;
   const [H, W, C] = spec.shape!;
   const r = spawnSync(
     PYTHON,
@@ -268,7 +424,10 @@ async function main(argv: string[]) {
   const quick = argv.includes('--quick');
   const json = argv.includes('--json');
   const childIdx = argv.indexOf('--child');
-  const all = cases();
+  const inat = argv.includes('--inat');
+  const fullEpochs = argv.includes('--full-epochs');
+  const all = cases({ inat, quick, fullEpochs });
+  const fileIdx = argv.indexOf('--file');
   if (childIdx >= 0) {
     const spec = all[Number(argv[childIdx + 1])]!;
     if (spec.kind === 'package') {
@@ -277,15 +436,21 @@ async function main(argv: string[]) {
       process.stdout.write(`${JSON.stringify({ runs, kernels: '-', peakRssMiB, pkg })}\n`);
       process.exit(0);
     }
-    const runs = await runCase(spec, quick);
+    const { runs, readSeconds } = await runCase(
+      spec,
+      quick,
+      fileIdx >= 0 ? argv[fileIdx + 1]! : null,
+      fullEpochs,
+    );
     const kernels = backendInfo().trainingKernels ?? backendInfo().name;
     process.stdout.write(
-      `${JSON.stringify({ runs, kernels, peakRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`,
+      `${JSON.stringify({ runs, readSeconds, kernels, peakRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`,
     );
     process.exit(0);
   }
   const filterIdx = argv.indexOf('--case');
-  const filter = filterIdx >= 0 ? argv[filterIdx + 1]! : null;
+  // One prefix, or several separated by commas (case names have none).
+  const filter = filterIdx >= 0 ? argv[filterIdx + 1]!.split(',') : null;
   const noTorch = argv.includes('--no-torch');
   const outIdx = argv.indexOf('--out');
   if (outIdx >= 0 && (argv[outIdx + 1] === undefined || argv[outIdx + 1]!.startsWith('--'))) {
@@ -295,44 +460,119 @@ async function main(argv: string[]) {
   const outFile = outIdx >= 0 ? resolve(argv[outIdx + 1]!) : DEFAULT_OUT;
   const selected = all
     .map((c, i) => [c, i] as const)
-    .filter(([c]) => filter === null || c.name.startsWith(filter));
+    .filter(([c]) => filter === null || filter.some((f) => c.name.startsWith(f)));
   const results: CaseResult[] = [];
-  for (const [spec, i] of selected) {
-    if (!json) process.stderr.write(`bench: ${spec.name} (threads ${spec.threads})...\n`);
-    const r = spawnSync(
-      process.execPath,
-      [join(ROOT, 'bin', 'bench.js'), '--child', String(i), ...(quick ? ['--quick'] : [])],
-      {
-        encoding: 'utf8',
-        timeout: 1_800_000,
-      },
-    );
-    if (r.status !== 0) throw new Error(`bench case '${spec.name}' failed:\n${r.stderr}`);
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
-      runs: number[];
-      kernels: string;
-      peakRssMiB: number;
-      pkg?: PackageFigures;
-    };
-    const torch = noTorch ? null : torchFor(spec, quick);
-    const res: CaseResult = {
-      case:
-        quick && spec.kind === 'stage2'
-          ? spec.name.replace('100000x512 C1000', 'quick 4.3k x512 C100')
-          : spec.name,
-      threads: spec.threads,
-      unit: spec.unit,
-      median: median(out.runs),
-      min: Math.min(...out.runs),
-      max: Math.max(...out.runs),
-      peakRssMiB: Math.round(out.peakRssMiB),
-      kernels: out.kernels,
-      runs: out.runs,
-      torch,
-      ratio: torch ? median(out.runs) / torch.median : null,
-      ...(out.pkg === undefined ? {} : { package: out.pkg }),
-    };
-    results.push(res);
+  // Feature files for the stage-2 cases, written once for the run into a temporary folder.
+  const tmp = mkdtempSync(join(os.tmpdir(), 'longtail-bench-stage2-'));
+  const files: Partial<Record<string, string>> = {};
+  const fileFor = (spec: CaseSpec): string | null => {
+    const key = spec.kind === 'stage2-file' ? spec.file! : 'synthetic';
+    if (files[key] !== undefined) return files[key]!;
+    const path = join(tmp, `${key}.npz`);
+    if (spec.kind === 'stage2-file') {
+      const f = FILES[spec.file!];
+      if (!json)
+        process.stderr.write(`bench: writing ${f.rows} x ${f.dim} features (${key}) to ${path}...\n`);
+      const r = spawnSync(
+        PYTHON,
+        [
+          TORCH,
+          '--write-features',
+          path,
+          ...['--rows', f.rows, '--classes', f.classes, '--dim', f.dim, '--val', f.val, '--test', f.test].map(
+            String,
+          ),
+        ],
+        { encoding: 'utf8', timeout: 3600_000 },
+      );
+      if (r.status !== 0) {
+        process.stderr.write(
+          `bench: skipping the ${key} cases: writing the features needs ${PYTHON} with NumPy\n${r.stderr ?? ''}\n`,
+        );
+        return null;
+      }
+    } else {
+      if (noTorch || !existsSync(PYTHON)) return null; // only PyTorch reads it
+      const fs = syntheticFeatures(quick);
+      writeNpz(path, {
+        train_features: { data: fs.train.features, shape: [fs.train.labels.length, fs.dim] },
+        train_labels: { data: fs.train.labels, shape: [fs.train.labels.length] },
+        val_features: { data: fs.val!.features, shape: [fs.val!.labels.length, fs.dim] },
+        val_labels: { data: fs.val!.labels, shape: [fs.val!.labels.length] },
+        test_features: { data: fs.test.features, shape: [fs.test.labels.length, fs.dim] },
+        test_labels: { data: fs.test.labels, shape: [fs.test.labels.length] },
+        classifier_weight: { data: fs.classifier!.weight, shape: [fs.numClasses, fs.dim] },
+        classifier_bias: { data: fs.classifier!.bias, shape: [fs.numClasses] },
+      });
+    }
+    files[key] = path;
+    return path;
+  };
+  try {
+    for (const [spec, i] of selected) {
+      const file = spec.kind === 'stage2' || spec.kind === 'stage2-file' ? fileFor(spec) : null;
+      if (spec.kind === 'stage2-file' && file === null) continue;
+      if (!json) process.stderr.write(`bench: ${spec.name} (threads ${spec.threads})...\n`);
+      const r = spawnSync(
+        process.execPath,
+        [
+          join(ROOT, 'bin', 'bench.js'),
+          '--child',
+          String(i),
+          ...(quick ? ['--quick'] : []),
+          ...(inat ? ['--inat'] : []),
+          ...(fullEpochs ? ['--full-epochs'] : []),
+          ...(spec.kind === 'stage2-file' ? ['--file', file!] : []),
+        ],
+        {
+          encoding: 'utf8',
+          timeout: 4 * 3600_000,
+        },
+      );
+      if (r.status !== 0) throw new Error(`bench case '${spec.name}' failed:\n${r.stderr}`);
+      const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+        runs: number[];
+        readSeconds?: number;
+        kernels: string;
+        peakRssMiB: number;
+        pkg?: PackageFigures;
+      };
+      const torch = noTorch ? null : torchFor(spec, quick, files, fullEpochs);
+      const speed = (ours: number, theirs: number) => (spec.unit === 's' ? theirs / ours : ours / theirs);
+      const trained = spec.method === 'crt' || spec.method === 'lws' ? (spec.method as 'crt' | 'lws') : null;
+      const projectTo =
+        spec.kind === 'stage2-file' && trained && !fullEpochs ? FILES[spec.file!].official[trained] : null;
+      const res: CaseResult = {
+        case:
+          quick && spec.kind === 'stage2'
+            ? spec.name.replace('100000x512 C1000', 'quick 4.3k x512 C100')
+            : spec.name,
+        threads: spec.threads,
+        unit: spec.unit,
+        median: median(out.runs),
+        min: Math.min(...out.runs),
+        max: Math.max(...out.runs),
+        peakRssMiB: Math.round(out.peakRssMiB),
+        kernels: out.kernels,
+        runs: out.runs,
+        torch,
+        ratio: torch ? speed(median(out.runs), torch.median) : null,
+        ...(out.readSeconds === undefined ? {} : { readSeconds: out.readSeconds }),
+        ...(projectTo
+          ? {
+              projected: {
+                epochs: projectTo,
+                seconds: median(out.runs) * projectTo,
+                torchSeconds: torch ? torch.median * projectTo : null,
+              },
+            }
+          : {}),
+        ...(out.pkg === undefined ? {} : { package: out.pkg }),
+      };
+      results.push(res);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
   const doc = {
     createdAt: new Date().toISOString(),
@@ -352,7 +592,7 @@ async function main(argv: string[]) {
     const f = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
     console.log(
       formatTable(
-        ['case', 'threads', 'unit', 'median', 'min', 'max', 'peak RSS MiB', 'PyTorch', 'longtail / PyTorch'],
+        ['case', 'threads', 'unit', 'median', 'min', 'max', 'peak RSS MiB', 'PyTorch', 'speed vs PyTorch'],
         results.map((r) => [
           r.case,
           r.threads,
@@ -366,6 +606,20 @@ async function main(argv: string[]) {
         ]),
       ),
     );
+    for (const r of results) {
+      if (r.readSeconds === undefined) continue;
+      const t = r.torch;
+      console.log(
+        `${r.case}: reading the file ${f(r.readSeconds)} s` +
+          (t?.readSeconds !== undefined
+            ? ` (PyTorch np.load ${f(t.readSeconds)} s, peak RSS ${t.peakRssMiB} MiB)`
+            : '') +
+          (r.projected
+            ? `; ${r.projected.epochs} epochs projected: ${f(r.projected.seconds)} s` +
+              (r.projected.torchSeconds === null ? '' : ` (PyTorch ${f(r.projected.torchSeconds)} s)`)
+            : ''),
+      );
+    }
     for (const r of results)
       if (r.package !== undefined)
         console.log(

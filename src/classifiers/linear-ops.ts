@@ -6,15 +6,26 @@ import type { FeatureTransform, FoldedLinear } from './types.ts';
 export function transformFeatures(f: Float32Array, n: number, d: number, t: FeatureTransform): Float32Array {
   if (t.kind === 'none') return f;
   const out = new Float32Array(n * d);
+  const mean = t.kind === 'cl2n' ? t.mean : null;
   for (let i = 0; i < n; i++) {
+    const o = i * d;
     let s = 0;
-    for (let j = 0; j < d; j++) {
-      const v = f[i * d + j]! - (t.kind === 'cl2n' ? t.mean[j]! : 0);
-      out[i * d + j] = v;
-      s += v * v;
+    // The difference in double, stored as f32; the norm sums the double differences.
+    if (mean) {
+      for (let j = 0; j < d; j++) {
+        const v = f[o + j]! - mean[j]!;
+        out[o + j] = v;
+        s += v * v;
+      }
+    } else {
+      for (let j = 0; j < d; j++) {
+        const v = f[o + j]!;
+        out[o + j] = v;
+        s += v * v;
+      }
     }
     const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
-    for (let j = 0; j < d; j++) out[i * d + j]! *= inv;
+    for (let j = 0; j < d; j++) out[o + j]! *= inv;
   }
   return out;
 }

@@ -13,29 +13,45 @@ import { defineMethod, type FeatureTransform, type Stage2Classifier } from './ty
 export interface NcmOptions {
   featureType?: 'cl2n' | 'l2n' | 'raw';
   distance?: 'l2' | 'cos';
+  /**
+   * Training rows transformed at once for the class means (default 4096): the transformed
+   * features never exist whole. The means are summed row by row in order, so any value gives
+   * the same centroids to the bit.
+   */
+  chunkRows?: number;
 }
 
 export function ncm(
   fs: FeatureSet,
-  { featureType = 'cl2n', distance = 'l2' }: NcmOptions = {},
+  { featureType = 'cl2n', distance = 'l2', chunkRows = 4096 }: NcmOptions = {},
 ): Stage2Classifier {
   const { dim: d, numClasses: C, train } = fs;
   const n = train.labels.length;
   const mean = new Float32Array(d);
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j]! += train.features[i * d + j]! / n;
+  const f = train.features;
+  for (let i = 0; i < n; i++) {
+    const o = i * d;
+    for (let j = 0; j < d; j++) mean[j]! += f[o + j]! / n;
+  }
   const transform: FeatureTransform =
     featureType === 'cl2n'
       ? { kind: 'cl2n', mean }
       : featureType === 'l2n'
         ? { kind: 'l2n' }
         : { kind: 'none' };
-  const tf = transformFeatures(train.features, n, d, transform);
   const centroids = new Float32Array(C * d);
   const counts = new Array<number>(C).fill(0);
-  for (let i = 0; i < n; i++) {
-    const c = train.labels[i]!;
-    counts[c]!++;
-    for (let j = 0; j < d; j++) centroids[c * d + j]! += tf[i * d + j]!;
+  const step = Math.max(1, Math.floor(chunkRows));
+  for (let s = 0; s < n; s += step) {
+    const m = Math.min(step, n - s);
+    const x = transformFeatures(f.subarray(s * d, (s + m) * d), m, d, transform); // [m, d]
+    for (let i = 0; i < m; i++) {
+      const c = train.labels[s + i]!;
+      counts[c]!++;
+      const o = c * d;
+      const xo = i * d;
+      for (let j = 0; j < d; j++) centroids[o + j]! += x[xo + j]!;
+    }
   }
   const empty = counts.indexOf(0);
   if (empty >= 0) throw new ConfigError(`ncm: class ${empty} has no training feature, so it has no mean`);

@@ -4,7 +4,7 @@
  * adjustment's tau).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { splitAccuracies } from '../eval/metrics.ts';
+import { defaultChunkRows, splitAccuracies } from '../eval/metrics.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
 import type { FeatureSet, FeatureSplit } from '../features/feature-set.ts';
 import { linearLogits } from './linear-ops.ts';
@@ -18,7 +18,9 @@ export type ColumnMap = (value: number) => { scale?: Float32Array; shift?: Float
 
 /**
  * The sweep of a method whose logits are base logits f W^T + b, rescaled and shifted per class by
- * the parameter: one matrix product per split, then a cheap column map and argmax per value.
+ * the parameter: one matrix product per block of rows, then a cheap column map and argmax per
+ * value. Blocks of `chunkRows` rows (default about 32 MB of logits): a split's [n, C] logits never
+ * exist whole, and each row's argmax, so the sweep, is the same for any block size.
  */
 export function columnSweep(
   fs: FeatureSet,
@@ -26,27 +28,45 @@ export function columnSweep(
   grid: readonly number[],
   map: ColumnMap,
   thresholds?: ShotThresholds,
+  chunkRows: number = defaultChunkRows(fs.numClasses),
 ): SweepPoint[] {
   const C = fs.numClasses;
+  const d = fs.dim;
+  const maps = grid.map((v) => map(v));
+  const step = Math.max(1, Math.floor(chunkRows));
   const on = (sp: FeatureSplit) => {
     const n = sp.labels.length;
-    const z = tf.tensor2d(linearLogits(sp.features, n, fs.dim, layer.weight, layer.bias, C), [n, C]); // [n, C]
+    const preds = grid.map(() => new Int32Array(n)); // [grid][n]
+    const cols = maps.map(({ scale, shift }) => ({
+      scale: scale ? tf.tensor1d(scale) : null,
+      shift: shift ? tf.tensor1d(shift) : null,
+    }));
     try {
-      return grid.map((v) => {
-        const { scale, shift } = map(v);
-        const p = tf.tidy(() => {
-          let y: tf.Tensor = z;
-          if (scale) y = tf.mul(y, tf.tensor1d(scale));
-          if (shift) y = tf.add(y, tf.tensor1d(shift));
-          return tf.argMax(y, 1); // [n]
-        });
-        const pred = p.dataSync() as Int32Array;
-        p.dispose();
-        return splitAccuracies(pred, sp.labels, C, fs.trainCounts, thresholds);
-      });
+      for (let s = 0; s < n; s += step) {
+        const m = Math.min(step, n - s);
+        const z = tf.tensor2d(
+          linearLogits(sp.features.subarray(s * d, (s + m) * d), m, d, layer.weight, layer.bias, C),
+          [m, C],
+        ); // [m, C]
+        try {
+          cols.forEach(({ scale, shift }, g) => {
+            const p = tf.tidy(() => {
+              let y: tf.Tensor = z;
+              if (scale) y = tf.mul(y, scale);
+              if (shift) y = tf.add(y, shift);
+              return tf.argMax(y, 1); // [m]
+            });
+            preds[g]!.set(p.dataSync() as Int32Array, s);
+            p.dispose();
+          });
+        } finally {
+          z.dispose();
+        }
+      }
     } finally {
-      z.dispose();
+      for (const c of cols) tf.dispose([c.scale, c.shift].filter((t): t is tf.Tensor1D => t !== null));
     }
+    return preds.map((pred) => splitAccuracies(pred, sp.labels, C, fs.trainCounts, thresholds));
   };
   const val = fs.val && fs.val.labels.length > 0 ? on(fs.val) : null;
   const test = on(fs.test);

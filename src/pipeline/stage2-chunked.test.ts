@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { initBackend } from '../backend/backend.ts';
+import { ncm } from '../classifiers/ncm.ts';
+import { createClassifier, methodNames } from '../classifiers/registry.ts';
+import { columnSweep, UNIT_GRID_0_2 } from '../classifiers/tuning.ts';
+import {
+  CONFUSION_MAX_CLASSES,
+  evaluateLogitBlocks,
+  evaluateLogits,
+  evaluatePredictions,
+  LogitRows,
+} from '../eval/metrics.ts';
+import type { FeatureSet } from '../features/feature-set.ts';
+import { gaussianClasses } from '../features/synthetic.ts';
+import { createRng } from '../random/rng.ts';
+import { evaluateClassifier, evaluateShifted, type MethodResult, ShiftedEvaluator } from './stage2.ts';
+
+/** A long-tailed problem with val and test sets and a joint classifier biased to the head. */
+function features(seed: number, C: number, d: number, testPer = 6): FeatureSet {
+  const rng = createRng(seed);
+  const counts = Array.from({ length: C }, (_, c) => Math.max(3, Math.round(60 * 0.7 ** c)));
+  const means = Float32Array.from({ length: C * d }, () => rng.normal());
+  const draw = (per: number[]) => gaussianClasses(means, d, per, 1.5, rng);
+  return {
+    dim: d,
+    numClasses: C,
+    classNames: Array.from({ length: C }, (_, i) => `c${i}`),
+    trainCounts: counts,
+    train: draw(counts),
+    val: draw(new Array(C).fill(3)),
+    test: draw(new Array(C).fill(testPer)),
+    classifier: {
+      weight: Float32Array.from({ length: C * d }, (_, i) => 0.3 * means[i]! * (1 + 0.1 * Math.floor(i / d))),
+      bias: Float32Array.from({ length: C }, (_, c) => 0.05 * (C - c)),
+    },
+  };
+}
+
+const CHUNKS = [1, 2, 7, 13, 50, 1_000_000];
+const withoutTime = (r: MethodResult) => ({ ...r, seconds: 0 });
+
+describe('stage 2 a block of rows at a time equals the whole at once, to the bit', () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+
+  it('evaluation of logits: any block size, many seeds', () => {
+    for (let seed = 0; seed < 20; seed++) {
+      const rng = createRng(100 + seed);
+      const C = 2 + rng.int(9);
+      const n = 1 + rng.int(60);
+      const logits = Float32Array.from({ length: n * C }, () => 3 * rng.normal()); // [n, C]
+      // Ties too: whole rows of one value and repeated maxima.
+      for (let i = 0; i < n; i += 5) logits.fill(0.5, i * C, (i + 1) * C);
+      const labels = Int32Array.from({ length: n }, () => rng.int(C));
+      const counts = Array.from({ length: C }, () => 1 + rng.int(300));
+      const whole = evaluateLogits(logits, labels, C, counts);
+      for (const chunk of [...CHUNKS, 1 + rng.int(n)]) {
+        const seen: number[] = [];
+        const { evaluation } = evaluateLogitBlocks(
+          (s, m) => logits.slice(s * C, (s + m) * C),
+          labels,
+          C,
+          counts,
+          { chunkRows: chunk, onBlock: (_z, s, m) => seen.push(s, m) },
+        );
+        assert.deepEqual(evaluation, whole, `seed ${seed}, chunk ${chunk}`);
+        assert.equal(seen.length / 2, Math.ceil(n / Math.min(chunk, n)));
+      }
+    }
+  });
+
+  it('shifted test priors: index lists fed block by block give the same results', () => {
+    for (let seed = 0; seed < 10; seed++) {
+      const rng = createRng(200 + seed);
+      const C = 3 + rng.int(6);
+      const per = 4 + rng.int(10);
+      const labels = Int32Array.from({ length: C * per }, (_, i) => i % C);
+      const n = labels.length;
+      const logits = Float32Array.from({ length: n * C }, () => rng.normal());
+      const trainCounts = Array.from({ length: C }, () => 1 + rng.int(500));
+      const fs = {
+        numClasses: C,
+        trainCounts,
+        test: { labels, features: new Float32Array(0) },
+      } as unknown as FeatureSet;
+      const whole = evaluateShifted(logits, fs, seed);
+      assert.equal(whole.length, 6);
+      for (const chunk of [1, 3, 11, n]) {
+        const rows = new LogitRows(n, C);
+        const sh = new ShiftedEvaluator(fs, seed);
+        for (let s = 0; s < n; s += chunk) {
+          const m = Math.min(chunk, n - s);
+          const z = logits.slice(s * C, (s + m) * C);
+          rows.add(z, m);
+          sh.add(z, s, m);
+        }
+        assert.deepEqual(sh.results(rows), whole, `seed ${seed}, chunk ${chunk}`);
+      }
+    }
+  });
+
+  it('every method evaluated with blocks of 1, 7, 13 and all rows gives the same result', () => {
+    const fs = features(3, 9, 24);
+    const ctx = { features: fs, seed: 1, head: { batchSize: 16, epochs: 1 } };
+    for (const m of methodNames()) {
+      const clf = createClassifier(m, ctx, { crtEpochs: 1, lwsEpochs: 1, bsEpochs: 1, wbEpochs: 1 });
+      const whole = withoutTime(evaluateClassifier(clf, ctx, 0, undefined, 1_000_000));
+      assert.ok(whole.shifted.length > 0);
+      for (const chunk of [1, 7, 13]) {
+        assert.deepEqual(
+          withoutTime(evaluateClassifier(clf, ctx, 0, undefined, chunk)),
+          whole,
+          `${m}, ${chunk}`,
+        );
+      }
+    }
+  });
+
+  it('NCM class means and logits: any block size, every feature kind', () => {
+    for (const seed of [1, 2, 3]) {
+      const fs = features(seed, 7, 33);
+      for (const featureType of ['cl2n', 'l2n', 'raw'] as const) {
+        const whole = ncm(fs, { featureType, chunkRows: 1_000_000 });
+        const n = fs.test.labels.length;
+        const z = whole.logits(fs.test.features, n);
+        for (const chunkRows of [1, 4, 29]) {
+          const c = ncm(fs, { featureType, chunkRows });
+          assert.deepEqual(c.folded(), whole.folded(), `${featureType} ${chunkRows}`);
+          assert.deepEqual(c.weightNorms(), whole.weightNorms());
+          assert.deepEqual(c.logits(fs.test.features, n), z);
+        }
+      }
+    }
+  });
+
+  it('the column sweep (tau-norm, logit adjustment): any block size', () => {
+    for (const seed of [4, 5]) {
+      const fs = features(seed, 8, 20, 9);
+      const { weight, bias } = fs.classifier!;
+      const map = (t: number) => ({
+        scale: Float32Array.from({ length: 8 }, (_, c) => (1 + c) ** -t),
+        shift: Float32Array.from({ length: 8 }, (_, c) => -t * Math.log(fs.trainCounts[c]! / 100)),
+      });
+      const whole = columnSweep(fs, { weight, bias }, UNIT_GRID_0_2, map, undefined, 1_000_000);
+      for (const chunk of [1, 5, 17]) {
+        assert.deepEqual(
+          columnSweep(fs, { weight, bias }, UNIT_GRID_0_2, map, undefined, chunk),
+          whole,
+          String(chunk),
+        );
+      }
+    }
+  });
+});
+
+describe('the confusion matrix is kept only up to a class count', () => {
+  it(`keeps it up to ${CONFUSION_MAX_CLASSES} classes, [] above; every other number is unchanged`, () => {
+    const rng = createRng(5);
+    for (const C of [CONFUSION_MAX_CLASSES, CONFUSION_MAX_CLASSES + 1]) {
+      const labels = Array.from({ length: 3000 }, () => rng.int(C));
+      const pred = labels.map((l) => (rng.next() < 0.5 ? l : rng.int(C)));
+      const counts = Array.from({ length: C }, (_, c) => 1 + ((c * 37) % 400));
+      const e = evaluatePredictions(pred, labels, C, counts);
+      const full = evaluatePredictions(pred, labels, C, counts, { confusionMaxClasses: Infinity });
+      assert.equal(full.confusion.length, C);
+      assert.deepEqual(e.confusion, C <= CONFUSION_MAX_CLASSES ? full.confusion : []);
+      assert.deepEqual({ ...e, confusion: [] }, { ...full, confusion: [] });
+      // The matrix's diagonal and margins agree with the per-class numbers.
+      full.perClass.forEach((a, c) => {
+        const row = full.confusion[c]!;
+        const s = row.reduce((x, y) => x + y, 0);
+        assert.equal(a, s === 0 ? null : row[c]! / s);
+      });
+    }
+  });
+});
