@@ -112,10 +112,13 @@ export { exportModel } from './deploy/export.ts';
 export { type FilePrediction, type LoadedModel, loadModel, type Prediction } from './deploy/predict.ts';
 export { ConfigError, DataError, UserError } from './errors.ts';
 export {
+  CONFUSION_MAX_CLASSES,
   type Evaluation,
+  evaluateLogitBlocks,
   evaluateLogits,
   evaluatePredictions,
   expectedCalibrationError,
+  LogitRows,
 } from './eval/metrics.ts';
 export type { Split } from './eval/shot-splits.ts';
 export { DEFAULT_THRESHOLDS, type ShotThresholds, shotSplits, splitOf } from './eval/shot-splits.ts';
