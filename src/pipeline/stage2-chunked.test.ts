@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { longTailedFeatures } from '../../test/helpers/features.ts';
 import { initBackend } from '../backend/backend.ts';
 import { ncm } from '../classifiers/ncm.ts';
 import { createClassifier, methodNames } from '../classifiers/registry.ts';
@@ -12,30 +13,24 @@ import {
   LogitRows,
 } from '../eval/metrics.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
-import { gaussianClasses } from '../features/synthetic.ts';
 import { createRng } from '../random/rng.ts';
 import { evaluateClassifier, evaluateShifted, type MethodResult, ShiftedEvaluator } from './stage2.ts';
 
 /** A long-tailed problem with val and test sets and a joint classifier biased to the head. */
-function features(seed: number, C: number, d: number, testPer = 6): FeatureSet {
-  const rng = createRng(seed);
-  const counts = Array.from({ length: C }, (_, c) => Math.max(3, Math.round(60 * 0.7 ** c)));
-  const means = Float32Array.from({ length: C * d }, () => rng.normal());
-  const draw = (per: number[]) => gaussianClasses(means, d, per, 1.5, rng);
-  return {
-    dim: d,
-    numClasses: C,
-    classNames: Array.from({ length: C }, (_, i) => `c${i}`),
-    trainCounts: counts,
-    train: draw(counts),
-    val: draw(new Array(C).fill(3)),
-    test: draw(new Array(C).fill(testPer)),
-    classifier: {
-      weight: Float32Array.from({ length: C * d }, (_, i) => 0.3 * means[i]! * (1 + 0.1 * Math.floor(i / d))),
-      bias: Float32Array.from({ length: C }, (_, c) => 0.05 * (C - c)),
-    },
-  };
-}
+const features = (seed: number, C: number, d: number, testPer = 6): FeatureSet =>
+  longTailedFeatures({
+    seed,
+    C,
+    d,
+    head: 60,
+    decay: 0.7,
+    min: 3,
+    noise: 1.5,
+    valPer: 3,
+    testPer,
+    growth: 0.1,
+    biasStep: 0.05,
+  });
 
 const CHUNKS = [1, 2, 7, 13, 50, 1_000_000];
 const withoutTime = (r: MethodResult) => ({ ...r, seconds: 0 });

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { maxDiff } from '../../../test/helpers/arrays.ts';
+import { longTailedFeatures } from '../../../test/helpers/features.ts';
 import { initBackend } from '../../backend/backend.ts';
 import type { FeatureSet } from '../../features/feature-set.ts';
-import { gaussianClasses } from '../../features/synthetic.ts';
-import { createRng } from '../../random/rng.ts';
 import { balancedSoftmax } from '../balanced-softmax.ts';
 import { crt } from '../crt.ts';
 import { lws } from '../lws.ts';
@@ -13,25 +12,19 @@ import { weightBalancing } from '../weight-balancing.ts';
 import { ShardedHead } from './sharded-head.ts';
 
 /** A long-tailed problem: C classes (100 down to 4 rows), d-dimensional class means plus noise. */
-function features(seed: number, C: number, d: number): FeatureSet {
-  const rng = createRng(seed);
-  const counts = Array.from({ length: C }, (_, c) => Math.max(4, Math.round(100 * 0.67 ** c)));
-  const means = Float32Array.from({ length: C * d }, () => rng.normal());
-  const draw = (per: number[]) => gaussianClasses(means, d, per, 1, rng);
-  return {
-    dim: d,
-    numClasses: C,
-    classNames: Array.from({ length: C }, (_, i) => `c${i}`),
-    trainCounts: counts,
-    train: draw(counts),
-    val: null,
-    test: draw(new Array(C).fill(5)),
-    classifier: {
-      weight: Float32Array.from({ length: C * d }, (_, i) => 0.3 * means[i]!),
-      bias: Float32Array.from({ length: C }, (_, c) => 0.1 * (C - c)),
-    },
-  };
-}
+const features = (seed: number, C: number, d: number): FeatureSet =>
+  longTailedFeatures({
+    seed,
+    C,
+    d,
+    head: 100,
+    decay: 0.67,
+    min: 4,
+    noise: 1,
+    valPer: null,
+    testPer: 5,
+    biasStep: 0.1,
+  });
 
 describe('stage-2 heads split by classes over worker threads', () => {
   before(async () => {
