@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import { defaultChunkRows } from '../eval/metrics.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
 import { linearLogits, rowNorms, transformFeatures } from './linear-ops.ts';
 import { defineMethod, type FeatureTransform, type Stage2Classifier } from './types.ts';
@@ -14,16 +15,16 @@ export interface NcmOptions {
   featureType?: 'cl2n' | 'l2n' | 'raw';
   distance?: 'l2' | 'cos';
   /**
-   * Training rows transformed at once for the class means (default 4096): the transformed
-   * features never exist whole. The means are summed row by row in order, so any value gives
-   * the same centroids to the bit.
+   * Training rows transformed at once for the class means (default defaultChunkRows(0, d), 8 MiB
+   * of features): the transformed features never exist whole. The means are summed row by row
+   * in order, so any value gives the same centroids to the bit.
    */
   chunkRows?: number;
 }
 
 export function ncm(
   fs: FeatureSet,
-  { featureType = 'cl2n', distance = 'l2', chunkRows = 4096 }: NcmOptions = {},
+  { featureType = 'cl2n', distance = 'l2', chunkRows = defaultChunkRows(0, fs.dim) }: NcmOptions = {},
 ): Stage2Classifier {
   const { dim: d, numClasses: C, train } = fs;
   const n = train.labels.length;
