@@ -58,10 +58,12 @@ export function ncm(
   if (empty >= 0) throw new ConfigError(`ncm: class ${empty} has no training feature, so it has no mean`);
   for (let c = 0; c < C; c++) for (let j = 0; j < d; j++) centroids[c * d + j]! /= counts[c]!;
   const cNorms = rowNorms(centroids, C, d);
-  const unitCentroids = new Float32Array(C * d);
-  for (let c = 0; c < C; c++)
-    for (let j = 0; j < d; j++)
-      unitCentroids[c * d + j] = centroids[c * d + j]! / Math.max(cNorms[c]!, 1e-12);
+  // Only the cosine score uses unit centroids: no second [C, d] copy for l2 (66 MB at 8,142 classes).
+  const unitCentroids = new Float32Array(distance === 'cos' ? C * d : 0);
+  if (distance === 'cos')
+    for (let c = 0; c < C; c++)
+      for (let j = 0; j < d; j++)
+        unitCentroids[c * d + j] = centroids[c * d + j]! / Math.max(cNorms[c]!, 1e-12);
   const sqNorms = Float32Array.from(cNorms, (v) => v * v);
 
   const logits = (f: Float32Array, m: number): Float32Array => {
