@@ -1,5 +1,6 @@
 /** Dense helpers shared by the stage-2 classifiers. */
 import * as tf from '@tensorflow/tfjs-core';
+import { defaultChunkRows } from '../eval/metrics.ts';
 import type { FeatureTransform, FoldedLinear } from './types.ts';
 
 /** Applies a feature transform to [n, d] features (a new array). */
@@ -30,7 +31,12 @@ export function transformFeatures(f: Float32Array, n: number, d: number, t: Feat
   return out;
 }
 
-/** logits = f W^T + b, batched on the tfjs backend. f [n, d], W [C, d], b [C] -> [n, C]. */
+/**
+ * logits = f W^T + b, batched on the tfjs backend. f [n, d], W [C, d], b [C] -> [n, C].
+ * `batch` rows at a time (default: defaultChunkRows(C, d), 8 MiB of features or logits): the
+ * backend's heap holds W^T and one batch, and on wasm it never shrinks once grown. Each row's
+ * logits do not depend on the batch (the product computes every row alike).
+ */
 export function linearLogits(
   f: Float32Array,
   n: number,
@@ -38,24 +44,26 @@ export function linearLogits(
   weight: Float32Array,
   bias: Float32Array | null,
   C: number,
-  batch = 8192,
+  batch: number = defaultChunkRows(C, d),
 ): Float32Array {
   const out = new Float32Array(n * C);
-  const w = tf.tensor2d(weight, [C, d]);
+  const step = Math.max(1, Math.floor(batch));
+  // W^T once (what matMul's transposeB would do on every batch: the same values).
+  const wT = tf.tidy(() => tf.transpose(tf.tensor2d(weight, [C, d]))); // [d, C]
   const b = bias ? tf.tensor1d(bias) : null;
   try {
-    for (let s = 0; s < n; s += batch) {
-      const m = Math.min(batch, n - s);
+    for (let s = 0; s < n; s += step) {
+      const m = Math.min(step, n - s);
       const z = tf.tidy(() => {
         const x = tf.tensor2d(f.subarray(s * d, (s + m) * d), [m, d]);
-        const y = tf.matMul(x, w, false, true); // [m, C]
+        const y = tf.matMul(x, wT); // [m, C]
         return b ? tf.add(y, b) : y;
       });
       out.set(z.dataSync() as Float32Array, s * C); // read outside tidy (fast on wasm)
       z.dispose();
     }
   } finally {
-    w.dispose();
+    wT.dispose();
     b?.dispose();
   }
   return out;

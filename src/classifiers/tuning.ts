@@ -19,8 +19,9 @@ export type ColumnMap = (value: number) => { scale?: Float32Array; shift?: Float
 /**
  * The sweep of a method whose logits are base logits f W^T + b, rescaled and shifted per class by
  * the parameter: one matrix product per block of rows, then a cheap column map and argmax per
- * value. Blocks of `chunkRows` rows (default about 32 MB of logits): a split's [n, C] logits never
- * exist whole, and each row's argmax, so the sweep, is the same for any block size.
+ * value. Blocks of `chunkRows` rows (default defaultChunkRows(C, d), 8 MiB of logits or features):
+ * a split's [n, C] logits never exist whole, and each row's argmax, so the sweep, is the same for
+ * any block size.
  */
 export function columnSweep(
   fs: FeatureSet,
@@ -28,7 +29,7 @@ export function columnSweep(
   grid: readonly number[],
   map: ColumnMap,
   thresholds?: ShotThresholds,
-  chunkRows: number = defaultChunkRows(fs.numClasses),
+  chunkRows: number = defaultChunkRows(fs.numClasses, fs.dim),
 ): SweepPoint[] {
   const C = fs.numClasses;
   const d = fs.dim;

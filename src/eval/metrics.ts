@@ -33,9 +33,19 @@ export interface Evaluation {
 /** Largest class count for which a confusion matrix is kept (results.json's `confusion`). */
 export const CONFUSION_MAX_CLASSES = 200;
 
-/** Rows per block when logits are evaluated block by block: about 32 MB of f32 logits a block. */
-export function defaultChunkRows(numClasses: number): number {
-  return Math.max(1, Math.floor((1 << 23) / Math.max(1, numClasses)));
+/**
+ * Floats in one block of rows (8 MiB of f32): what a block of logits [m, C], and of features
+ * [m, d] copied or transformed on the way to them, may hold at most, so the working memory of
+ * evaluation stays a few blocks next to the data (and the wasm heap, which never shrinks, small).
+ */
+export const BLOCK_FLOATS = 1 << 21;
+
+/**
+ * Rows per block when logits are evaluated block by block: BLOCK_FLOATS over the widest row
+ * (C logits, or d features when a block of features is copied too).
+ */
+export function defaultChunkRows(numClasses: number, dim = 0): number {
+  return Math.max(1, Math.floor(BLOCK_FLOATS / Math.max(1, numClasses, dim)));
 }
 
 /** Index of the largest logit of each row. logits [n, C] -> [n]. */

@@ -1,17 +1,28 @@
 /** Overall test top-1 of the stage-1 (joint) classifier on a FeatureSet. */
 import { linearLogits } from '../classifiers/linear-ops.ts';
-import { argmaxRows } from '../eval/metrics.ts';
+import { argmaxRows, defaultChunkRows } from '../eval/metrics.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
 
-export function accuracyOfFeatures(fs: FeatureSet): number {
+/** A block of test rows at a time (defaultChunkRows): the test logits [n, C] never exist whole. */
+export function accuracyOfFeatures(
+  fs: FeatureSet,
+  chunkRows = defaultChunkRows(fs.numClasses, fs.dim),
+): number {
   if (!fs.classifier) return Number.NaN;
-  const n = fs.test.labels.length;
-  const p = argmaxRows(
-    linearLogits(fs.test.features, n, fs.dim, fs.classifier.weight, fs.classifier.bias, fs.numClasses),
-    n,
-    fs.numClasses,
-  );
+  const { dim: d, numClasses: C } = fs;
+  const { weight, bias } = fs.classifier;
+  const labels = fs.test.labels;
+  const n = labels.length;
+  const step = Math.max(1, Math.floor(chunkRows));
   let c = 0;
-  for (let i = 0; i < n; i++) if (p[i] === fs.test.labels[i]) c++;
+  for (let s = 0; s < n; s += step) {
+    const m = Math.min(step, n - s);
+    const p = argmaxRows(
+      linearLogits(fs.test.features.subarray(s * d, (s + m) * d), m, d, weight, bias, C),
+      m,
+      C,
+    );
+    for (let i = 0; i < m; i++) if (p[i] === labels[s + i]) c++;
+  }
   return c / n;
 }

@@ -159,6 +159,10 @@ async function stage2AndReport(
   });
   const stage2 = (performance.now() - t2) / 1000;
   const fs = input.features;
+  // Nothing past stage 2 reads the training features (the report evaluates test rows only), and
+  // writing the report is the run's largest runtime (charts): let them go first. The FeatureSet
+  // is this run's own (loaded or extracted by the functions below).
+  fs.train = { features: new Float32Array(0), labels: fs.train.labels };
   const run: RunResults = {
     schemaVersion: 2,
     tool: 'longtail',

@@ -5,7 +5,7 @@
  */
 import { createClassifier, type MethodName, methodEntry } from '../classifiers/registry.ts';
 import type { Stage2Classifier, Stage2Context, TunedParam } from '../classifiers/types.ts';
-import { evaluateLogitBlocks, LogitRows, splitAccuracies } from '../eval/metrics.ts';
+import { defaultChunkRows, evaluateLogitBlocks, LogitRows, splitAccuracies } from '../eval/metrics.ts';
 import { priorName, SHIFTED_PRIORS, shiftedPrior, shiftedTestIndices } from '../eval/shifted-priors.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
 import type { FeatureSet, FeatureSplit } from '../features/feature-set.ts';
@@ -169,7 +169,10 @@ export interface Stage2Options {
   thresholds?: ShotThresholds;
   /** Called after each method, e.g. to print a line. */
   onMethod?: (r: MethodResult) => void;
-  /** Rows of logits evaluated at once (default: about 32 MB of logits; eval/metrics.ts defaultChunkRows). */
+  /**
+   * Rows evaluated at once (default: eval/metrics.ts defaultChunkRows(C, d), 8 MiB of logits or
+   * features a block).
+   */
   chunkRows?: number;
 }
 
@@ -189,9 +192,10 @@ export function evaluateClassifier(
   const on = (sp: FeatureSplit) => (s: number, m: number) =>
     clf.logits(sp.features.subarray(s * d, (s + m) * d), m); // [m, C]
   const shifted = new ShiftedEvaluator(fs, ctx.seed ?? 0);
+  // The block bounds both the logits [m, C] and the features a method copies or transforms [m, d].
   const blockOpts = {
     ...(thresholds ? { thresholds } : {}),
-    ...(chunkRows !== undefined ? { chunkRows } : {}),
+    chunkRows: chunkRows ?? defaultChunkRows(fs.numClasses, d),
   };
   const test = evaluateLogitBlocks(on(fs.test), fs.test.labels, fs.numClasses, fs.trainCounts, {
     ...blockOpts,
