@@ -8,6 +8,7 @@
 #include "bn.h"
 #include "conv.h"
 #include "gather.h"
+#include "head.h"
 
 namespace {
 
@@ -251,5 +252,7 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "matmul", fn) != napi_ok) return nullptr;
   if (napi_create_function(env, "batchNorm", NAPI_AUTO_LENGTH, BatchNorm, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "batchNorm", fn) != napi_ok) return nullptr;
+  // The stage-2 head kernels (head.cc).
+  if (!longtail::register_head(env, exports)) return nullptr;
   return exports;
 }
