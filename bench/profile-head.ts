@@ -1,5 +1,5 @@
 /**
- * Time of stage-2 head steps (cRT: linear, LWS: scaled) on random features, one thread or
+ * Time of stage-2 head steps (wall and the process's CPU time, all threads) (cRT: linear, LWS: scaled) on random features, one thread or
  * class-split over worker threads: median ms per step and the projected seconds per epoch.
  *
  *   node --import tsx bench/profile-head.ts [--kind linear|scaled] [--classes 1000] [--dim 2048]
@@ -8,6 +8,7 @@
  * For a sampling profile: `node --cpu-prof --cpu-prof-dir DIR --import tsx bench/profile-head.ts ...`,
  * then `node bench/cpuprofile-top.mjs DIR/*.cpuprofile`.
  */
+import os from 'node:os';
 import { initBackend } from '../src/backend/backend.ts';
 import { ShardedHead } from '../src/classifiers/sharded/sharded-head.ts';
 import { createRng } from '../src/random/rng.ts';
@@ -43,14 +44,19 @@ const head = new ShardedHead({
 });
 for (let s = 0; s < 3; s++) head.step(x, labels, 0.1);
 const times: number[] = [];
+const cpu: number[] = [];
 let loss = 0;
 for (let s = 0; s < steps; s++) {
   const t = performance.now();
+  const u = process.cpuUsage();
   loss = head.step(x, labels, 0.1);
+  const du = process.cpuUsage(u);
   times.push(performance.now() - t);
+  cpu.push((du.user + du.system) / 1000);
 }
 head.finish();
 times.sort((a, b) => a - b);
+cpu.sort((a, b) => a - b);
 const med = times[Math.floor(times.length / 2)]!;
 const perEpoch = (Math.ceil(rows / B) * med) / 1000;
 console.log(
@@ -63,6 +69,9 @@ console.log(
     steps,
     medianMs: +med.toFixed(1),
     minMs: +times[0]!.toFixed(1),
+    // CPU time of the whole process (all threads) per step: less sensitive to a loaded machine.
+    cpuMs: +cpu[Math.floor(cpu.length / 2)]!.toFixed(1),
+    load: +os.loadavg()[0]!.toFixed(2),
     epochS: +perEpoch.toFixed(2),
     loss,
   }),

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "conv.h"
 
@@ -95,7 +96,7 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
       !typed(env, argv[1], static_cast<double>(s[1]) * s[2], false, false, &b, "headMatmul: b must be a Float32Array of K * N") ||
       !typed(env, argv[2], static_cast<double>(s[0]) * s[2], false, false, &c, "headMatmul: c must be a Float32Array of M * N"))
     return nullptr;
-  matmul(static_cast<const float*>(a), static_cast<const float*>(b), static_cast<float*>(c), s[0], s[1], s[2]);
+  head_matmul(static_cast<const float*>(a), static_cast<const float*>(b), static_cast<float*>(c), s[0], s[1], s[2]);
   return nullptr;
 }
 
@@ -219,7 +220,114 @@ inline float exp1(float x) {
   return v[0];
 }
 
+
+// A packed GEMM for the head's two products (Z^T = W X^T and dW = G^T X: thousands of rows,
+// K and N of 512-2048), AVX-512: B in 32-column panels of KC rows that stay in L1, A in
+// 12-row panels of an MC x KC block that stays in L2, a 12 x 32 register tile. Each output is
+// one FMA chain over k ascending, continued across the KC blocks through C, starting from 0:
+// the same sums in the same order as conv.cc's matmul, so the results are bit-identical to it
+// and do not depend on how the rows are split over threads.
+constexpr int kGR = 12, kGC = 32, kKC = 256, kMC = 96, kNC = 2048;
+
+thread_local std::vector<float> tPackA, tPackB;
+
+__attribute__((target("avx512f,avx2,fma"))) inline void gemm_tile(int kc, const float* ap, const float* bp,
+                                                                   float* c, int ldc, int rows, int cols,
+                                                                   bool accumulate) {
+  const __mmask16 m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
+  const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? static_cast<__mmask16>((1u << (cols - 16)) - 1) : 0;
+  __m512 acc[kGR][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < kGR; ++i) {
+    if (accumulate && i < rows) {
+      acc[i][0] = _mm512_maskz_loadu_ps(m0, c + static_cast<size_t>(i) * ldc);
+      acc[i][1] = _mm512_maskz_loadu_ps(m1, c + static_cast<size_t>(i) * ldc + 16);
+    } else {
+      acc[i][0] = _mm512_setzero_ps();
+      acc[i][1] = _mm512_setzero_ps();
+    }
+  }
+  for (int k = 0; k < kc; ++k, ap += kGR, bp += kGC) {
+    const __m512 b0 = _mm512_loadu_ps(bp);
+    const __m512 b1 = _mm512_loadu_ps(bp + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < kGR; ++i) {
+      const __m512 a = _mm512_set1_ps(ap[i]);
+      acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+    }
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < kGR; ++i) {
+    if (i >= rows) break;
+    _mm512_mask_storeu_ps(c + static_cast<size_t>(i) * ldc, m0, acc[i][0]);
+    _mm512_mask_storeu_ps(c + static_cast<size_t>(i) * ldc + 16, m1, acc[i][1]);
+  }
+}
+
+__attribute__((target("avx512f,avx2,fma"))) void gemm_avx512(const float* a, const float* b, float* c, int M,
+                                                              int K, int N) {
+  for (int j0 = 0; j0 < N; j0 += kNC) {
+    const int nc = N - j0 < kNC ? N - j0 : kNC;
+    const int panels = (nc + kGC - 1) / kGC;
+    for (int p0 = 0; p0 < K; p0 += kKC) {
+      const int kc = K - p0 < kKC ? K - p0 : kKC;
+      // B [p0 .. p0 + kc) x [j0 .. j0 + nc) in panels of kGC columns, zero-padded.
+      tPackB.resize(static_cast<size_t>(panels) * kc * kGC);
+      for (int jp = 0; jp < panels; ++jp) {
+        float* dst = tPackB.data() + static_cast<size_t>(jp) * kc * kGC;
+        const int col = j0 + jp * kGC;
+        const int w = N - col < kGC ? N - col : kGC;
+        for (int k = 0; k < kc; ++k) {
+          const float* src = b + static_cast<size_t>(p0 + k) * N + col;
+          for (int j = 0; j < w; ++j) dst[k * kGC + j] = src[j];
+          for (int j = w; j < kGC; ++j) dst[k * kGC + j] = 0;
+        }
+      }
+      for (int i0 = 0; i0 < M; i0 += kMC) {
+        const int mc = M - i0 < kMC ? M - i0 : kMC;
+        const int strips = (mc + kGR - 1) / kGR;
+        // A [i0 .. i0 + mc) x [p0 .. p0 + kc) in strips of kGR rows, k-major, zero-padded.
+        tPackA.resize(static_cast<size_t>(strips) * kc * kGR);
+        for (int ip = 0; ip < strips; ++ip) {
+          float* dst = tPackA.data() + static_cast<size_t>(ip) * kc * kGR;
+          for (int i = 0; i < kGR; ++i) {
+            const int row = i0 + ip * kGR + i;
+            if (row < M) {
+              const float* src = a + static_cast<size_t>(row) * K + p0;
+              for (int k = 0; k < kc; ++k) dst[k * kGR + i] = src[k];
+            } else {
+              for (int k = 0; k < kc; ++k) dst[k * kGR + i] = 0;
+            }
+          }
+        }
+        for (int jp = 0; jp < panels; ++jp) {
+          const int col = j0 + jp * kGC;
+          const int w = N - col < kGC ? N - col : kGC;
+          for (int ip = 0; ip < strips; ++ip) {
+            const int row = i0 + ip * kGR;
+            const int h = M - row < kGR ? M - row : kGR;
+            gemm_tile(kc, tPackA.data() + static_cast<size_t>(ip) * kc * kGR,
+                      tPackB.data() + static_cast<size_t>(jp) * kc * kGC, c + static_cast<size_t>(row) * N + col, N,
+                      h, w, p0 > 0);
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
+
+void head_matmul(const float* a, const float* b, float* c, int M, int K, int N) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (K == 0 || !avx512 || !using_avx512()) {
+    matmul(a, b, c, M, K, N);
+    return;
+  }
+  gemm_avx512(a, b, c, M, K, N);
+}
+
 
 void head_transpose(const float* x, float* xt, int B, int d) {
   constexpr int T = 32;
@@ -331,6 +439,7 @@ void head_sgd(float* p, const float* g, float* buf, int64_t n, float momentum, f
 
 bool head_kernels_compiled() { return false; }
 void head_transpose(const float*, float*, int, int) {}
+void head_matmul(const float*, const float*, float*, int, int, int) {}
 void head_forward(float*, const float*, const float*, const float*, float*, float*, float*, int, int) {}
 void head_backward(float*, const float*, const int32_t*, const float*, const float*, float*, int, int) {}
 void head_sgd(float*, const float*, float*, int64_t, float, float, float) {}

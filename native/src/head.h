@@ -19,6 +19,10 @@ bool head_kernels_compiled();
 // xt [d, B] = x [B, d] transposed.
 void head_transpose(const float* x, float* xt, int B, int d);
 
+// c [M, N] = a [M, K] x b [K, N], row-major: a packed AVX-512 product where the CPU has it and
+// the AVX-512 tiles are on (bit-identical to conv.h's matmul, which runs otherwise).
+void head_matmul(const float* a, const float* b, float* c, int M, int K, int N);
+
 // In place a [Cw, B] = products + bias[c]; z = a * scale[c] + offset[c] (either may be null);
 // max[r] = max_c z, e [Cw, B] = exp(z - max[r]), sum[r] = sum_c e.
 void head_forward(float* a, const float* bias, const float* scale, const float* offset, float* e, float* max,

@@ -4,6 +4,7 @@ import { maxRelErr, randomArray } from '../../test/helpers/arrays.ts';
 import { createRng } from '../random/rng.ts';
 import { initBackend } from './backend.ts';
 import { type HeadKernels, nativeHeadKernels, tsHeadKernels } from './native-head.ts';
+import { loadNativeAddon } from './native-kernels.ts';
 
 /** The kernel sets to check: TypeScript always, native where the addon is built and enabled. */
 const sets: [string, () => HeadKernels | null][] = [
@@ -149,5 +150,38 @@ describe('stage-2 head kernels against a plain double-precision reference', () =
     const ref = run(tsHeadKernels);
     for (const key of ['a', 'e', 'max', 'sum', 'ds', 'dw'] as const)
       assert.ok(maxRelErr(got[key], ref[key]) < 1e-5, `${key}: ${maxRelErr(got[key], ref[key])}`);
+  });
+
+  it('native product: bit-identical to the addon matmul, and near a double reference, across block sizes', (t) => {
+    const nat = nativeHeadKernels();
+    const addon = loadNativeAddon();
+    if (nat === null || addon === null) return t.skip('native addon not available');
+    const rng = createRng(9);
+    // Shapes crossing the packed product's blocks (12-row strips, 32-column panels, 96-row and
+    // 256-deep blocks) and their tails.
+    for (const [M, K, N] of [
+      [1, 1, 1],
+      [13, 7, 5],
+      [25, 300, 33],
+      [97, 513, 70],
+      [130, 260, 40],
+    ] as [number, number, number][]) {
+      const a = randomArray(M * K, rng);
+      const b = randomArray(K * N, rng);
+      const c = new Float32Array(M * N);
+      nat.matmul(a, b, c, M, K, N);
+      const heap = new Float32Array(M * K + K * N + M * N);
+      heap.set(a, 0);
+      heap.set(b, M * K);
+      addon.matmul(heap.buffer, 0, 4 * M * K, 4 * (M * K + K * N), Int32Array.of(1, 1, M, K, N));
+      assert.deepEqual(c, heap.subarray(M * K + K * N), `${M}x${K}x${N}: bit-identical`);
+      const ref = new Float64Array(M * N);
+      for (let i = 0; i < M; i++)
+        for (let k = 0; k < K; k++) {
+          const v = a[i * K + k]!;
+          for (let j = 0; j < N; j++) ref[i * N + j] = ref[i * N + j]! + v * b[k * N + j]!;
+        }
+      assert.ok(maxRelErr(c, ref) < 1e-5, `${M}x${K}x${N}: ${maxRelErr(c, ref)}`);
+    }
   });
 });
