@@ -158,7 +158,7 @@ describe('stage-2 head kernels against a plain double-precision reference', () =
     if (nat === null || addon === null) return t.skip('native addon not available');
     const rng = createRng(9);
     // Shapes crossing the packed product's blocks (12-row strips, 32-column panels, 96-row and
-    // 256-deep blocks) and their tails.
+    // 512-deep blocks) and their tails.
     for (const [M, K, N] of [
       [1, 1, 1],
       [13, 7, 5],
