@@ -9,6 +9,7 @@
 #include "conv.h"
 #include "gather.h"
 #include "memory.h"
+#include "head.h"
 
 namespace {
 
@@ -275,5 +276,7 @@ NAPI_MODULE_INIT() {
   if (napi_create_function(env, "adviseHugePages", NAPI_AUTO_LENGTH, AdviseHugePages, nullptr, &fn) != napi_ok)
     return nullptr;
   if (napi_set_named_property(env, exports, "adviseHugePages", fn) != napi_ok) return nullptr;
+  // The stage-2 head kernels (head.cc).
+  if (!longtail::register_head(env, exports)) return nullptr;
   return exports;
 }

@@ -3,6 +3,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { maxDiff } from '../../test/helpers/arrays.ts';
 import { initBackend } from '../backend/backend.ts';
+import { type HeadKernels, headKernels, nativeHeadKernels, tsHeadKernels } from '../backend/native-head.ts';
 import { createRng } from '../random/rng.ts';
 import { crossEntropy, logPrior } from '../train/loss.ts';
 import { Sgd } from '../train/optimizer.ts';
@@ -99,22 +100,26 @@ function sharded(
   shards: number,
   v: Variant = {},
   onStep?: (w: Float32Array) => void,
+  kernels: HeadKernels = headKernels(),
 ) {
   const parts = classRanges(p.C, shards).map(
     ([lo, hi]) =>
-      new HeadShard({
-        kind,
-        dim: p.d,
-        lo,
-        hi,
-        weight: p.weight.slice(lo * p.d, hi * p.d),
-        bias: p.bias.slice(lo, hi),
-        momentum: 0.9,
-        weightDecay: 5e-4,
-        offset: v.offset ? v.offset.slice(lo, hi) : null,
-        classWeights: v.classWeights ?? null,
-        maxNorm: v.maxNorm ?? null,
-      }),
+      new HeadShard(
+        {
+          kind,
+          dim: p.d,
+          lo,
+          hi,
+          weight: p.weight.slice(lo * p.d, hi * p.d),
+          bias: p.bias.slice(lo, hi),
+          momentum: 0.9,
+          weightDecay: 5e-4,
+          offset: v.offset ? v.offset.slice(lo, hi) : null,
+          classWeights: v.classWeights ?? null,
+          maxNorm: v.maxNorm ?? null,
+        },
+        kernels,
+      ),
   );
   const losses: number[] = [];
   p.batches.forEach(({ x, y }, k) => {
@@ -243,4 +248,105 @@ describe('class-sharded head with the written-out gradient', () => {
     const ref = autodiff(p, 'linear', lrs, { maxNorm });
     assert.ok(maxDiff(got.weight, ref.weight) < 1e-5);
   });
+
+  it('fused kernels (native and TypeScript) equal a plain double-precision step, shards 1..3, both kinds', () => {
+    const kernelSets: [string, HeadKernels][] = [['typescript', tsHeadKernels]];
+    const nat = nativeHeadKernels();
+    if (nat) kernelSets.push(['native', nat]);
+    const lrs = [0.4, 0.2, 0.1];
+    // Batch sizes on and off the 8-lane vectors; offsets and class weights on and off.
+    for (const [seed, C, d, B] of [
+      [11, 5, 3, 8],
+      [12, 9, 6, 13],
+      [13, 4, 10, 21],
+    ] as const) {
+      const p = problem(seed, C, d, B, 3);
+      const counts = Array.from({ length: C }, (_, c) => Math.round(100 * 0.5 ** c) + 1);
+      const variants: Variant[] = [
+        {},
+        { offset: logPrior(counts), classWeights: classBalancedWeights(counts) },
+      ];
+      for (const kind of ['linear', 'scaled'] as const)
+        for (const v of variants) {
+          const ref = plainStep(p, kind, lrs, v);
+          const results: Record<string, ReturnType<typeof sharded>> = {};
+          for (const [name, k] of kernelSets)
+            for (const shards of [1, 2, 3]) {
+              const got = sharded(p, kind, lrs, shards, v, undefined, k);
+              results[`${name}-${shards}`] = got;
+              const tag = `${name}, ${kind}, C ${C} B ${B}, ${shards} shards, ${v.offset ? 'offset+weights' : 'plain'}`;
+              assert.ok(
+                maxDiff(got.losses, ref.losses) < 2e-5,
+                `${tag}: losses ${got.losses} vs ${ref.losses}`,
+              );
+              if (kind === 'linear') {
+                assert.ok(maxDiff(got.weight, ref.weight) < 2e-5, `${tag}: weight`);
+                assert.ok(maxDiff(got.bias, ref.bias) < 2e-5, `${tag}: bias`);
+              } else {
+                assert.ok(maxDiff(got.scales, ref.scales) < 2e-5, `${tag}: scales`);
+              }
+            }
+          // Native and TypeScript, any shard count: equal within float rounding.
+          const all = Object.values(results);
+          for (const r of all.slice(1)) {
+            assert.ok(maxDiff(r.losses, all[0]!.losses) < 1e-5);
+            assert.ok(
+              maxDiff(
+                kind === 'linear' ? r.weight : r.scales,
+                kind === 'linear' ? all[0]!.weight : all[0]!.scales,
+              ) < 1e-5,
+            );
+          }
+        }
+    }
+  });
 });
+
+/**
+ * The whole head in plain double precision, independent of the code under test: logits
+ * z = (W x + b) * s + o, weighted mean cross-entropy, its gradient written out, PyTorch's SGD.
+ */
+function plainStep(p: Problem, kind: HeadKind, lrs: number[], v: Variant) {
+  const { C, d, B } = p;
+  const w = Float64Array.from(p.weight);
+  const b = Float64Array.from(p.bias);
+  const s = new Float64Array(C).fill(1);
+  const [mw, mb, ms] = [new Float64Array(C * d), new Float64Array(C), new Float64Array(C)];
+  const sgd = (q: Float64Array, g: Float64Array, m: Float64Array, lr: number) => {
+    for (let i = 0; i < q.length; i++) {
+      m[i] = 0.9 * m[i]! + (g[i]! + 5e-4 * q[i]!);
+      q[i] = q[i]! - lr * m[i]!;
+    }
+  };
+  const losses: number[] = [];
+  p.batches.forEach(({ x, y }, step) => {
+    const gw = new Float64Array(C * d);
+    const gb = new Float64Array(C);
+    const gs = new Float64Array(C);
+    let loss = 0;
+    for (let r = 0; r < B; r++) {
+      const a = Array.from({ length: C }, (_, c) => {
+        let t = b[c]!;
+        for (let j = 0; j < d; j++) t += w[c * d + j]! * x[r * d + j]!;
+        return t;
+      });
+      const z = a.map((t, c) => t * s[c]! + (v.offset ? v.offset[c]! : 0));
+      const m = Math.max(...z);
+      const lse = m + Math.log(z.reduce((acc, t) => acc + Math.exp(t - m), 0));
+      const u = v.classWeights ? v.classWeights[y[r]!]! : 1;
+      loss += (u * (lse - z[y[r]!]!)) / B;
+      for (let c = 0; c < C; c++) {
+        const g = (u * (Math.exp(z[c]! - lse) - (c === y[r] ? 1 : 0))) / B;
+        gb[c] = gb[c]! + g;
+        gs[c] = gs[c]! + g * a[c]!;
+        for (let j = 0; j < d; j++) gw[c * d + j] = gw[c * d + j]! + g * x[r * d + j]!;
+      }
+    }
+    losses.push(loss);
+    if (kind === 'linear') {
+      sgd(w, gw, mw, lrs[step]!);
+      sgd(b, gb, mb, lrs[step]!);
+    } else sgd(s, gs, ms, lrs[step]!);
+  });
+  return { weight: w, bias: b, scales: s, losses };
+}

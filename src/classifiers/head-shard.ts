@@ -18,12 +18,13 @@
  *             ds = sum_rows G * A (scaled); then SGD with momentum and weight decay (the Sgd class,
  *             PyTorch's rule), then, with a max norm, each row of W projected into the ball.
  *
- * Layout: the weight is kept as [Cw, d] and the product computed as (W X^T)^T: on the wasm backend
- * the packed right-hand operand is then the small X^T rather than the [d, C] weight, which ran at
- * 30 against 20 GFLOP/s for [128, 512] x [512, 1000].
+ * Layout: the weight is kept as [Cw, d] and the logits class-major, Z^T [Cw, B] = W X^T, so that
+ * the backward product dW = G^T X needs no transpose of the [Cw, B] gradient (only X [B, d] is
+ * transposed, once per step), and every per-row statistic is a reduction over contiguous lanes.
+ * The element-wise work is fused into two passes forward and one backward (backend/native-head.ts:
+ * the native addon's AVX2 kernels, else the same arithmetic in TypeScript).
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { Sgd } from '../train/optimizer.ts';
+import { type HeadKernels, headKernels } from '../backend/native-head.ts';
 
 export type HeadKind = 'linear' | 'scaled';
 
@@ -96,42 +97,71 @@ export function classRanges(numClasses: number, shards: number): [number, number
   ]);
 }
 
+/** The arrays of one batch size, reused from step to step. */
+interface BatchBuffers {
+  B: number;
+  /** [B, d] the batch (linear kind: dW = G^T X reads it in backward). */
+  x: Float32Array;
+  /** [d, B] */
+  xt: Float32Array;
+  /** [Cw, B] logits before scaling and offset (the products plus bias). */
+  a: Float32Array;
+  /** [Cw, B] exp(z - max) after forward, the gradient G after backward. */
+  e: Float32Array;
+  /** [B] per-row max logit and sum of exp(z - max) over this shard's classes. */
+  max: Float32Array;
+  sum: Float32Array;
+  /** [B] the label's column in this shard, or -1. */
+  hot: Int32Array;
+  /** [B] u_r / B: the onehot's value in the gradient. */
+  hv: Float32Array;
+  /** [B] u_r exp(m_w - lse) / B: the factor from exp(z - max) to the gradient. */
+  f: Float32Array;
+}
+
 export class HeadShard {
   readonly width: number;
-  private readonly weight: tf.Variable | tf.Tensor2D; // [Cw, d]
-  private readonly bias: tf.Variable | tf.Tensor1D; // [Cw]
-  private readonly scales: tf.Variable | null; // [Cw], scaled kind only
-  private readonly offset: tf.Tensor1D | null; // [Cw]
-  private readonly opt: Sgd;
+  private readonly weight: Float32Array; // [Cw, d]
+  private readonly bias: Float32Array; // [Cw]
+  private readonly scales: Float32Array | null; // [Cw], scaled kind only
+  private readonly offset: Float32Array | null; // [Cw]
+  /** Momentum buffers: weight and bias (linear), scales (scaled). */
+  private readonly mom: Float32Array[];
+  /** [Cw, d] dW (linear kind). */
+  private readonly dw: Float32Array | null;
+  /** [Cw] db (linear) or ds (scaled). */
+  private readonly dv: Float32Array;
+  private readonly k: HeadKernels;
   /** [B] the current batch's row weights (null: all 1). */
   private rowWeights: Float32Array | null = null;
-  // Kept from forward to backward.
-  private x: tf.Tensor2D | null = null; // [B, d]
-  private pre: tf.Tensor2D | null = null; // [B, Cw] logits before scaling (scaled kind)
-  private p: tf.Tensor2D | null = null; // [B, Cw] local softmax
-  private onehot: tf.Tensor2D | null = null; // [B, Cw]
+  private buf: BatchBuffers | null = null;
+  /** Whether forward ran since the last backward. */
+  private pending = false;
 
-  constructor(readonly spec: ShardSpec) {
+  constructor(
+    readonly spec: ShardSpec,
+    kernels: HeadKernels = headKernels(),
+  ) {
     const { dim, lo, hi, kind } = spec;
     this.width = hi - lo;
     if (spec.weight.length !== this.width * dim || spec.bias.length !== this.width)
       throw new Error(`head shard [${lo}, ${hi}): weight or bias has the wrong size`);
-    const w = tf.tensor2d(spec.weight, [this.width, dim]);
-    const b = tf.tensor1d(spec.bias);
-    if (kind === 'linear') {
-      this.weight = tf.variable(w, true, `head-shard-w-${lo}-${uid()}`);
-      this.bias = tf.variable(b, true, `head-shard-b-${lo}-${uid()}`);
-      tf.dispose([w, b]);
-      this.scales = null;
-    } else {
-      this.weight = w;
-      this.bias = b;
-      this.scales = tf.variable(tf.ones([this.width]), true, `head-shard-s-${lo}-${uid()}`);
-    }
-    this.offset = spec.offset ? tf.tensor1d(spec.offset) : null;
     if (spec.offset && spec.offset.length !== this.width)
       throw new Error(`head shard [${lo}, ${hi}): offset has the wrong size`);
-    this.opt = new Sgd({ momentum: spec.momentum, weightDecay: spec.weightDecay });
+    this.k = kernels;
+    this.weight = spec.weight.slice();
+    this.bias = spec.bias.slice();
+    this.offset = spec.offset ? spec.offset.slice() : null;
+    if (kind === 'linear') {
+      this.scales = null;
+      this.mom = [new Float32Array(this.width * dim), new Float32Array(this.width)];
+      this.dw = new Float32Array(this.width * dim);
+    } else {
+      this.scales = new Float32Array(this.width).fill(1);
+      this.mom = [new Float32Array(this.width)];
+      this.dw = null;
+    }
+    this.dv = new Float32Array(this.width);
   }
 
   /** The shards' statistics combined with this batch's row weights (the same in every shard). */
@@ -139,91 +169,111 @@ export class HeadShard {
     return combineShardStats(stats, batch, this.rowWeights);
   }
 
+  private buffers(B: number): BatchBuffers {
+    if (this.buf?.B === B) return this.buf;
+    const d = this.spec.dim;
+    const Cw = this.width;
+    this.buf = {
+      B,
+      x: new Float32Array(this.spec.kind === 'linear' ? B * d : 0),
+      xt: new Float32Array(d * B),
+      a: new Float32Array(Cw * B),
+      e: new Float32Array(Cw * B),
+      max: new Float32Array(B),
+      sum: new Float32Array(B),
+      hot: new Int32Array(B),
+      hv: new Float32Array(B),
+      f: new Float32Array(B),
+    };
+    return this.buf;
+  }
+
   /** Forward on features x [B, d] (row-major) with global labels; keeps what backward needs. */
   forward(x: Float32Array, labels: Int32Array): ShardStats {
-    this.release();
     const B = labels.length;
-    const { lo, hi, dim } = this.spec;
-    const hot = new Float32Array(B * this.width);
+    const { lo, hi, dim: d } = this.spec;
+    if (x.length < B * d) throw new Error(`head shard: expected ${B} rows of ${d} features`);
+    const Cw = this.width;
+    const b = this.buffers(B);
     const cw = this.spec.classWeights;
     this.rowWeights = cw ? Float32Array.from(labels.subarray(0, B), (y) => cw[y]!) : null;
+    let xs = x.subarray(0, B * d);
+    if (this.spec.kind === 'linear') {
+      // A copy: backward reads it, and x may be a shared buffer the next batch is written to.
+      b.x.set(xs);
+      xs = b.x;
+    }
+    this.k.transpose(xs, b.xt, B, d); // [d, B]
+    this.k.matmul(this.weight, b.xt, b.a, Cw, d, B); // [Cw, B] = W X^T
+    this.k.forward(b.a, this.bias, this.scales, this.offset, b.e, b.max, b.sum, Cw, B);
+    // The (weighted) sum of the label logits z = a * s + o of the rows whose label is here.
+    let labelLogitSum = 0;
     for (let r = 0; r < B; r++) {
       const y = labels[r]!;
-      // The onehot carries the row weight: the label-logit sum and the gradient's -u_r y_r use it.
-      if (y >= lo && y < hi) hot[r * this.width + y - lo] = this.rowWeights ? this.rowWeights[r]! : 1;
+      const u = this.rowWeights ? this.rowWeights[r]! : 1;
+      b.hv[r] = u / B;
+      if (y < lo || y >= hi) {
+        b.hot[r] = -1;
+        continue;
+      }
+      const c = y - lo;
+      b.hot[r] = c;
+      let z = b.a[c * B + r]!;
+      if (this.scales) z = Math.fround(z * this.scales[c]!);
+      if (this.offset) z = Math.fround(z + this.offset[c]!);
+      labelLogitSum += u * z;
     }
-    // A copy: on the cpu backend a tensor would alias a shared buffer that is rewritten.
-    this.x = tf.tensor2d(x.slice(0, B * dim), [B, dim]);
-    this.onehot = tf.tensor2d(hot, [B, this.width]);
-    const [pre, p, stats] = tf.tidy(() => {
-      const xt = tf.transpose(this.x!); // [d, B]
-      const a = tf.add(tf.transpose(tf.matMul(this.weight, xt)), this.bias) as tf.Tensor2D; // [B, Cw]
-      const zs = this.scales ? (tf.mul(a, this.scales) as tf.Tensor2D) : a;
-      const z = this.offset ? (tf.add(zs, this.offset) as tf.Tensor2D) : zs; // the loss's logits
-      const p = tf.softmax(z);
-      const stats = tf.concat([tf.max(z, 1), tf.max(p, 1), tf.reshape(tf.sum(tf.mul(z, this.onehot!)), [1])]);
-      return [a, p, stats];
-    });
-    // Read outside tidy (on wasm a read inside tidy is an order of magnitude slower).
-    const s = stats.dataSync() as Float32Array;
-    stats.dispose();
-    if (this.scales) this.pre = pre;
-    else pre.dispose();
-    this.p = p;
-    return { max: s.slice(0, B), pmax: s.slice(B, 2 * B), labelLogitSum: s[2 * B]! };
+    this.pending = true;
+    // The local softmax's largest value is exp(0) / sum = 1 / sum.
+    const pmax = Float32Array.from(b.sum.subarray(0, B), (v) => 1 / v);
+    return { max: b.max.slice(0, B), pmax, labelLogitSum };
   }
 
   /** Gradient of the mean cross-entropy from the combined row scales, then one SGD step. */
   backward(rowScale: Float32Array, lr: number): void {
-    const B = rowScale.length;
-    tf.tidy(() => {
-      // Row r: u_r * softmax - u_r * onehot (the onehot already holds u_r).
-      const u = this.rowWeights;
-      const scale = tf.tensor2d(u ? rowScale.map((v, r) => v * u[r]!) : rowScale, [B, 1]);
-      // G = u (softmax - onehot) / B   [B, Cw]
-      const g = tf.mul(tf.sub(tf.mul(this.p!, scale), this.onehot!), 1 / B) as tf.Tensor2D;
-      if (this.scales) {
-        const ds = tf.sum(tf.mul(g, this.pre!), 0);
-        this.opt.step([this.scales], { [this.scales.name]: ds }, lr);
-      } else {
-        const dw = tf.matMul(tf.transpose(g), this.x!); // [Cw, d]
-        const db = tf.sum(g, 0);
-        const w = this.weight as tf.Variable;
-        const b = this.bias as tf.Variable;
-        this.opt.step([w, b], { [w.name]: dw, [b.name]: db }, lr);
-        const r = this.spec.maxNorm;
-        if (r !== undefined && r !== null) {
-          // Projected gradient descent onto ||w_j|| <= r (rows inside the ball are untouched).
-          const norms = tf.sqrt(tf.sum(tf.square(w), 1, true)); // [Cw, 1]
-          w.assign(tf.mul(w, tf.minimum(1, tf.div(r, tf.maximum(norms, 1e-12)))) as tf.Tensor2D);
-        }
+    const b = this.buf;
+    if (!this.pending || b === null) throw new Error('head shard: backward without forward');
+    this.pending = false;
+    const B = b.B;
+    const Cw = this.width;
+    const d = this.spec.dim;
+    const u = this.rowWeights;
+    // p * rowScale = (e / sum) * exp(m_w - lse) * sum: G = u (e exp(m_w - lse) - onehot) / B.
+    for (let r = 0; r < B; r++) b.f[r] = ((u ? u[r]! : 1) * rowScale[r]!) / (b.sum[r]! * B);
+    const { momentum, weightDecay } = this.spec;
+    if (this.scales) {
+      this.k.backward(b.e, b.f, b.hot, b.hv, b.a, this.dv, Cw, B); // ds = sum_rows G * A
+      this.k.sgd(this.scales, this.dv, this.mom[0]!, momentum, weightDecay, lr);
+      return;
+    }
+    this.k.backward(b.e, b.f, b.hot, b.hv, null, this.dv, Cw, B); // db = sum_rows G
+    this.k.matmul(b.e, b.x, this.dw!, Cw, B, d); // dW [Cw, d] = G^T X
+    this.k.sgd(this.weight, this.dw!, this.mom[0]!, momentum, weightDecay, lr);
+    this.k.sgd(this.bias, this.dv, this.mom[1]!, momentum, weightDecay, lr);
+    const r = this.spec.maxNorm;
+    if (r !== undefined && r !== null) {
+      // Projected gradient descent onto ||w_j|| <= r (rows inside the ball are untouched).
+      const w = this.weight;
+      for (let c = 0; c < Cw; c++) {
+        let n2 = 0;
+        for (let j = c * d; j < (c + 1) * d; j++) n2 += w[j]! * w[j]!;
+        const f = Math.fround(Math.min(1, r / Math.max(Math.fround(Math.sqrt(n2)), 1e-12)));
+        if (f < 1) for (let j = c * d; j < (c + 1) * d; j++) w[j] = w[j]! * f;
       }
-    });
-    this.release();
+    }
   }
 
   /** The shard's trained state: weight rows and bias (linear) or scales (scaled). */
   state(): { weight: Float32Array; bias: Float32Array; scales: Float32Array | null } {
     return {
-      weight: (this.weight.dataSync() as Float32Array).slice(),
-      bias: (this.bias.dataSync() as Float32Array).slice(),
-      scales: this.scales ? (this.scales.dataSync() as Float32Array).slice() : null,
+      weight: this.weight.slice(),
+      bias: this.bias.slice(),
+      scales: this.scales ? this.scales.slice() : null,
     };
   }
 
-  private release(): void {
-    tf.dispose([this.x, this.pre, this.p, this.onehot].filter((t): t is tf.Tensor2D => t !== null));
-    this.x = this.pre = this.p = this.onehot = null;
-  }
-
   dispose(): void {
-    this.release();
-    this.opt.dispose();
-    tf.dispose([this.weight, this.bias]);
-    this.scales?.dispose();
-    this.offset?.dispose();
+    this.buf = null;
+    this.pending = false;
   }
 }
-
-let counter = 0;
-const uid = () => `${process.pid}-${counter++}`;

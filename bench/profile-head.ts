@@ -1,0 +1,78 @@
+/**
+ * Time of stage-2 head steps (wall and the process's CPU time, all threads) (cRT: linear, LWS: scaled) on random features, one thread or
+ * class-split over worker threads: median ms per step and the projected seconds per epoch.
+ *
+ *   node --import tsx bench/profile-head.ts [--kind linear|scaled] [--classes 1000] [--dim 2048]
+ *       [--batch 512] [--threads 1] [--steps 20] [--rows 113158]
+ *
+ * For a sampling profile: `node --cpu-prof --cpu-prof-dir DIR --import tsx bench/profile-head.ts ...`,
+ * then `node bench/cpuprofile-top.mjs DIR/*.cpuprofile`.
+ */
+import os from 'node:os';
+import { initBackend } from '../src/backend/backend.ts';
+import { ShardedHead } from '../src/classifiers/sharded/sharded-head.ts';
+import { createRng } from '../src/random/rng.ts';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : fallback;
+}
+const kind = arg('kind', 'linear') as 'linear' | 'scaled';
+const C = Number(arg('classes', '1000'));
+const d = Number(arg('dim', '2048'));
+const B = Number(arg('batch', '512'));
+const threads = Number(arg('threads', '1'));
+const steps = Number(arg('steps', '20'));
+const rows = Number(arg('rows', '113158'));
+
+await initBackend('wasm');
+const rng = createRng(1);
+const weight = Float32Array.from({ length: C * d }, () => (rng.next() - 0.5) * 0.05);
+const bias = Float32Array.from({ length: C }, () => (rng.next() - 0.5) * 0.1);
+const x = Float32Array.from({ length: B * d }, () => rng.next());
+const labels = Int32Array.from({ length: B }, () => Math.floor(rng.next() * C));
+const head = new ShardedHead({
+  kind,
+  dim: d,
+  numClasses: C,
+  weight,
+  bias,
+  momentum: 0.9,
+  weightDecay: 5e-4,
+  batchSize: B,
+  threads,
+});
+for (let s = 0; s < 3; s++) head.step(x, labels, 0.1);
+const times: number[] = [];
+const cpu: number[] = [];
+let loss = 0;
+for (let s = 0; s < steps; s++) {
+  const t = performance.now();
+  const u = process.cpuUsage();
+  loss = head.step(x, labels, 0.1);
+  const du = process.cpuUsage(u);
+  times.push(performance.now() - t);
+  cpu.push((du.user + du.system) / 1000);
+}
+head.finish();
+times.sort((a, b) => a - b);
+cpu.sort((a, b) => a - b);
+const med = times[Math.floor(times.length / 2)]!;
+const perEpoch = (Math.ceil(rows / B) * med) / 1000;
+console.log(
+  JSON.stringify({
+    kind,
+    C,
+    d,
+    B,
+    threads,
+    steps,
+    medianMs: +med.toFixed(1),
+    minMs: +times[0]!.toFixed(1),
+    // CPU time of the whole process (all threads) per step: less sensitive to a loaded machine.
+    cpuMs: +cpu[Math.floor(cpu.length / 2)]!.toFixed(1),
+    load: +os.loadavg()[0]!.toFixed(2),
+    epochS: +perEpoch.toFixed(2),
+    loss,
+  }),
+);

@@ -1,0 +1,453 @@
+// Node-API bindings of the head kernels (head.h) and the kernels themselves. The bindings come
+// first and are compiled without AVX (addon.cc registers them at load time); everything after
+// the kernel_target.h include is compiled for AVX2 + FMA and runs only after the CPU was checked.
+#include "head.h"
+
+#include <node_api.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "conv.h"
+
+namespace longtail {
+
+namespace {
+
+napi_value fail(napi_env env, const char* message) {
+  napi_throw_error(env, "ERR_LONGTAIL_NATIVE", message);
+  return nullptr;
+}
+
+bool cpuOk() {
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && head_kernels_compiled();
+#else
+  return false;
+#endif
+}
+
+// A Float32Array (or, with `ints`, an Int32Array) of at least `need` values; null allowed when
+// `optional`. Returns false with a JS exception pending otherwise.
+bool typed(napi_env env, napi_value v, double need, bool optional, bool ints, void** out, const char* what) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (optional && (t == napi_null || t == napi_undefined)) {
+    *out = nullptr;
+    return true;
+  }
+  bool is = false;
+  napi_typedarray_type type;
+  size_t n = 0;
+  void* data = nullptr;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, v, &type, &n, &data, nullptr, nullptr) != napi_ok ||
+      type != (ints ? napi_int32_array : napi_float32_array) || static_cast<double>(n) < need) {
+    fail(env, what);
+    return false;
+  }
+  *out = data;
+  return true;
+}
+
+bool ints(napi_env env, const napi_value* argv, int first, int n, int32_t* out) {
+  for (int i = 0; i < n; ++i) {
+    if (napi_get_value_int32(env, argv[first + i], &out[i]) != napi_ok || out[i] <= 0) {
+      fail(env, "head kernels: sizes must be positive integers");
+      return false;
+    }
+  }
+  return true;
+}
+
+#define ARGS(n, name)                                                                  \
+  size_t argc = n;                                                                     \
+  napi_value argv[n];                                                                  \
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr; \
+  if (argc != n) return fail(env, name ": expected " #n " arguments");                 \
+  if (!cpuOk()) return fail(env, name ": this CPU lacks AVX2 + FMA")
+
+// headTranspose(x, xt, B, d)
+napi_value Transpose(napi_env env, napi_callback_info info) {
+  ARGS(4, "headTranspose");
+  int32_t s[2];
+  if (!ints(env, argv, 2, 2, s)) return nullptr;
+  const double n = static_cast<double>(s[0]) * s[1];
+  void *x, *xt;
+  if (!typed(env, argv[0], n, false, false, &x, "headTranspose: x must be a Float32Array of B * d") ||
+      !typed(env, argv[1], n, false, false, &xt, "headTranspose: xt must be a Float32Array of B * d"))
+    return nullptr;
+  head_transpose(static_cast<const float*>(x), static_cast<float*>(xt), s[0], s[1]);
+  return nullptr;
+}
+
+// headMatmul(a, b, c, M, K, N): c [M, N] = a [M, K] x b [K, N].
+napi_value Matmul(napi_env env, napi_callback_info info) {
+  ARGS(6, "headMatmul");
+  int32_t s[3];
+  if (!ints(env, argv, 3, 3, s)) return nullptr;
+  if (static_cast<double>(s[0]) * s[1] >= 2147483648.0 || static_cast<double>(s[1]) * s[2] >= 2147483648.0 ||
+      static_cast<double>(s[0]) * s[2] >= 2147483648.0)
+    return fail(env, "headMatmul: operands larger than 2^31 values");
+  void *a, *b, *c;
+  if (!typed(env, argv[0], static_cast<double>(s[0]) * s[1], false, false, &a, "headMatmul: a must be a Float32Array of M * K") ||
+      !typed(env, argv[1], static_cast<double>(s[1]) * s[2], false, false, &b, "headMatmul: b must be a Float32Array of K * N") ||
+      !typed(env, argv[2], static_cast<double>(s[0]) * s[2], false, false, &c, "headMatmul: c must be a Float32Array of M * N"))
+    return nullptr;
+  head_matmul(static_cast<const float*>(a), static_cast<const float*>(b), static_cast<float*>(c), s[0], s[1], s[2]);
+  return nullptr;
+}
+
+// headForward(a, bias, scale|null, offset|null, e, max, sum, Cw, B)
+napi_value Forward(napi_env env, napi_callback_info info) {
+  ARGS(9, "headForward");
+  int32_t s[2];
+  if (!ints(env, argv, 7, 2, s)) return nullptr;
+  const double big = static_cast<double>(s[0]) * s[1];
+  void *a, *bias, *scale, *offset, *e, *mx, *sum;
+  if (!typed(env, argv[0], big, false, false, &a, "headForward: a must be a Float32Array of Cw * B") ||
+      !typed(env, argv[1], s[0], false, false, &bias, "headForward: bias must be a Float32Array of Cw") ||
+      !typed(env, argv[2], s[0], true, false, &scale, "headForward: scale must be a Float32Array of Cw or null") ||
+      !typed(env, argv[3], s[0], true, false, &offset, "headForward: offset must be a Float32Array of Cw or null") ||
+      !typed(env, argv[4], big, false, false, &e, "headForward: e must be a Float32Array of Cw * B") ||
+      !typed(env, argv[5], s[1], false, false, &mx, "headForward: max must be a Float32Array of B") ||
+      !typed(env, argv[6], s[1], false, false, &sum, "headForward: sum must be a Float32Array of B"))
+    return nullptr;
+  head_forward(static_cast<float*>(a), static_cast<const float*>(bias), static_cast<const float*>(scale),
+               static_cast<const float*>(offset), static_cast<float*>(e), static_cast<float*>(mx),
+               static_cast<float*>(sum), s[0], s[1]);
+  return nullptr;
+}
+
+// headBackward(e, f, hot: Int32Array, hv, a|null, out, Cw, B)
+napi_value Backward(napi_env env, napi_callback_info info) {
+  ARGS(8, "headBackward");
+  int32_t s[2];
+  if (!ints(env, argv, 6, 2, s)) return nullptr;
+  const double big = static_cast<double>(s[0]) * s[1];
+  void *e, *f, *hot, *hv, *a, *out;
+  if (!typed(env, argv[0], big, false, false, &e, "headBackward: e must be a Float32Array of Cw * B") ||
+      !typed(env, argv[1], s[1], false, false, &f, "headBackward: f must be a Float32Array of B") ||
+      !typed(env, argv[2], s[1], false, true, &hot, "headBackward: hot must be an Int32Array of B") ||
+      !typed(env, argv[3], s[1], false, false, &hv, "headBackward: hv must be a Float32Array of B") ||
+      !typed(env, argv[4], big, true, false, &a, "headBackward: a must be a Float32Array of Cw * B or null") ||
+      !typed(env, argv[5], s[0], false, false, &out, "headBackward: out must be a Float32Array of Cw"))
+    return nullptr;
+  head_backward(static_cast<float*>(e), static_cast<const float*>(f), static_cast<const int32_t*>(hot),
+                static_cast<const float*>(hv), static_cast<const float*>(a), static_cast<float*>(out), s[0], s[1]);
+  return nullptr;
+}
+
+// headSgd(p, g, buf, momentum, weightDecay, lr): all three arrays of p's length.
+napi_value Sgd(napi_env env, napi_callback_info info) {
+  ARGS(6, "headSgd");
+  double h[3];
+  for (int i = 0; i < 3; ++i)
+    if (napi_get_value_double(env, argv[3 + i], &h[i]) != napi_ok) return fail(env, "headSgd: rates must be numbers");
+  napi_typedarray_type type;
+  size_t n = 0;
+  void* p = nullptr;
+  bool is = false;
+  if (napi_is_typedarray(env, argv[0], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, argv[0], &type, &n, &p, nullptr, nullptr) != napi_ok || type != napi_float32_array)
+    return fail(env, "headSgd: p must be a Float32Array");
+  void *g, *buf;
+  if (!typed(env, argv[1], static_cast<double>(n), false, false, &g, "headSgd: g must be a Float32Array of p's length") ||
+      !typed(env, argv[2], static_cast<double>(n), false, false, &buf, "headSgd: buf must be a Float32Array of p's length"))
+    return nullptr;
+  head_sgd(static_cast<float*>(p), static_cast<const float*>(g), static_cast<float*>(buf), static_cast<int64_t>(n),
+           static_cast<float>(h[0]), static_cast<float>(h[1]), static_cast<float>(h[2]));
+  return nullptr;
+}
+
+#undef ARGS
+
+}  // namespace
+
+bool register_head(napi_env env, napi_value exports) {
+  const struct {
+    const char* name;
+    napi_callback cb;
+  } fns[] = {{"headTranspose", Transpose}, {"headMatmul", Matmul}, {"headForward", Forward},
+             {"headBackward", Backward},   {"headSgd", Sgd}};
+  for (const auto& f : fns) {
+    napi_value fn;
+    if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn) != napi_ok) return false;
+    if (napi_set_named_property(env, exports, f.name, fn) != napi_ok) return false;
+  }
+  return true;
+}
+
+}  // namespace longtail
+
+#include "kernel_target.h"
+
+namespace longtail {
+
+#if defined(LONGTAIL_X86)
+
+bool head_kernels_compiled() { return true; }
+
+namespace {
+
+// exp of 8 floats (Cephes' expf: range reduction by ln 2 in two parts, degree-6 polynomial;
+// about 1 ulp); below -87.33 (where expf goes subnormal) the result is 0.
+inline __m256 exp8(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.33654f);
+  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.3762626647949f));
+  __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
+  fx = _mm256_floor_ps(fx);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+  __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+  const __m256i n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  return _mm256_and_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(n)), under);
+}
+
+// The same for one float, so that a row's result does not depend on its lane.
+inline float exp1(float x) {
+  alignas(32) float v[8] = {x, 0, 0, 0, 0, 0, 0, 0};
+  _mm256_store_ps(v, exp8(_mm256_load_ps(v)));
+  return v[0];
+}
+
+
+// A packed GEMM for the head's two products (Z^T = W X^T and dW = G^T X: thousands of rows,
+// K and N of 512-2048), AVX-512: B in 32-column panels of KC rows, A in 12-row panels of an
+// MC x KC block that stays in L2, a 12 x 32 register tile (KC 512 ran about 10% faster than 256
+// on these shapes). Each output is one FMA chain over k ascending, continued across the KC
+// blocks through C, starting from 0: the same sums in the same order as conv.cc's matmul, so the
+// results are bit-identical to it and do not depend on how the rows are split over threads.
+constexpr int kGR = 12, kGC = 32, kKC = 512, kMC = 96, kNC = 2048;
+
+thread_local std::vector<float> tPackA, tPackB;
+
+__attribute__((target("avx512f,avx2,fma"))) inline void gemm_tile(int kc, const float* ap, const float* bp,
+                                                                   float* c, int ldc, int rows, int cols,
+                                                                   bool accumulate) {
+  const __mmask16 m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
+  const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? static_cast<__mmask16>((1u << (cols - 16)) - 1) : 0;
+  __m512 acc[kGR][2];
+#pragma GCC unroll 12
+  for (int i = 0; i < kGR; ++i) {
+    if (accumulate && i < rows) {
+      acc[i][0] = _mm512_maskz_loadu_ps(m0, c + static_cast<size_t>(i) * ldc);
+      acc[i][1] = _mm512_maskz_loadu_ps(m1, c + static_cast<size_t>(i) * ldc + 16);
+    } else {
+      acc[i][0] = _mm512_setzero_ps();
+      acc[i][1] = _mm512_setzero_ps();
+    }
+  }
+  for (int k = 0; k < kc; ++k, ap += kGR, bp += kGC) {
+    const __m512 b0 = _mm512_loadu_ps(bp);
+    const __m512 b1 = _mm512_loadu_ps(bp + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < kGR; ++i) {
+      const __m512 a = _mm512_set1_ps(ap[i]);
+      acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+    }
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < kGR; ++i) {
+    if (i >= rows) break;
+    _mm512_mask_storeu_ps(c + static_cast<size_t>(i) * ldc, m0, acc[i][0]);
+    _mm512_mask_storeu_ps(c + static_cast<size_t>(i) * ldc + 16, m1, acc[i][1]);
+  }
+}
+
+__attribute__((target("avx512f,avx2,fma"))) void gemm_avx512(const float* a, const float* b, float* c, int M,
+                                                              int K, int N) {
+  for (int j0 = 0; j0 < N; j0 += kNC) {
+    const int nc = N - j0 < kNC ? N - j0 : kNC;
+    const int panels = (nc + kGC - 1) / kGC;
+    for (int p0 = 0; p0 < K; p0 += kKC) {
+      const int kc = K - p0 < kKC ? K - p0 : kKC;
+      // B [p0 .. p0 + kc) x [j0 .. j0 + nc) in panels of kGC columns, zero-padded.
+      tPackB.resize(static_cast<size_t>(panels) * kc * kGC);
+      for (int jp = 0; jp < panels; ++jp) {
+        float* dst = tPackB.data() + static_cast<size_t>(jp) * kc * kGC;
+        const int col = j0 + jp * kGC;
+        const int w = N - col < kGC ? N - col : kGC;
+        for (int k = 0; k < kc; ++k) {
+          const float* src = b + static_cast<size_t>(p0 + k) * N + col;
+          for (int j = 0; j < w; ++j) dst[k * kGC + j] = src[j];
+          for (int j = w; j < kGC; ++j) dst[k * kGC + j] = 0;
+        }
+      }
+      for (int i0 = 0; i0 < M; i0 += kMC) {
+        const int mc = M - i0 < kMC ? M - i0 : kMC;
+        const int strips = (mc + kGR - 1) / kGR;
+        // A [i0 .. i0 + mc) x [p0 .. p0 + kc) in strips of kGR rows, k-major, zero-padded.
+        tPackA.resize(static_cast<size_t>(strips) * kc * kGR);
+        for (int ip = 0; ip < strips; ++ip) {
+          float* dst = tPackA.data() + static_cast<size_t>(ip) * kc * kGR;
+          for (int i = 0; i < kGR; ++i) {
+            const int row = i0 + ip * kGR + i;
+            if (row < M) {
+              const float* src = a + static_cast<size_t>(row) * K + p0;
+              for (int k = 0; k < kc; ++k) dst[k * kGR + i] = src[k];
+            } else {
+              for (int k = 0; k < kc; ++k) dst[k * kGR + i] = 0;
+            }
+          }
+        }
+        for (int jp = 0; jp < panels; ++jp) {
+          const int col = j0 + jp * kGC;
+          const int w = N - col < kGC ? N - col : kGC;
+          for (int ip = 0; ip < strips; ++ip) {
+            const int row = i0 + ip * kGR;
+            const int h = M - row < kGR ? M - row : kGR;
+            gemm_tile(kc, tPackA.data() + static_cast<size_t>(ip) * kc * kGR,
+                      tPackB.data() + static_cast<size_t>(jp) * kc * kGC, c + static_cast<size_t>(row) * N + col, N,
+                      h, w, p0 > 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void head_matmul(const float* a, const float* b, float* c, int M, int K, int N) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (K == 0 || !avx512 || !using_avx512()) {
+    matmul(a, b, c, M, K, N);
+    return;
+  }
+  gemm_avx512(a, b, c, M, K, N);
+}
+
+
+void head_transpose(const float* x, float* xt, int B, int d) {
+  constexpr int T = 32;
+  for (int r0 = 0; r0 < B; r0 += T)
+    for (int k0 = 0; k0 < d; k0 += T) {
+      const int r1 = r0 + T < B ? r0 + T : B, k1 = k0 + T < d ? k0 + T : d;
+      for (int k = k0; k < k1; ++k)
+        for (int r = r0; r < r1; ++r) xt[static_cast<size_t>(k) * B + r] = x[static_cast<size_t>(r) * d + k];
+    }
+}
+
+void head_forward(float* a, const float* bias, const float* scale, const float* offset, float* e, float* max,
+                  float* sum, int Cw, int B) {
+  const int B8 = B / 8 * 8;
+  for (int r = 0; r < B; ++r) {
+    max[r] = -INFINITY;
+    sum[r] = 0;
+  }
+  // Pass 1: a += bias, the logits z and their row maxima (z goes to e for now).
+  for (int c = 0; c < Cw; ++c) {
+    float* ac = a + static_cast<size_t>(c) * B;
+    float* zc = e + static_cast<size_t>(c) * B;
+    const __m256 vb = _mm256_set1_ps(bias[c]);
+    const __m256 vs = _mm256_set1_ps(scale ? scale[c] : 1.0f);
+    const __m256 vo = _mm256_set1_ps(offset ? offset[c] : 0.0f);
+    int r = 0;
+    for (; r < B8; r += 8) {
+      const __m256 v = _mm256_add_ps(_mm256_loadu_ps(ac + r), vb);
+      _mm256_storeu_ps(ac + r, v);
+      __m256 z = scale ? _mm256_mul_ps(v, vs) : v;
+      if (offset) z = _mm256_add_ps(z, vo);
+      _mm256_storeu_ps(zc + r, z);
+      _mm256_storeu_ps(max + r, _mm256_max_ps(_mm256_loadu_ps(max + r), z));
+    }
+    for (; r < B; ++r) {
+      const float v = ac[r] + bias[c];
+      ac[r] = v;
+      float z = scale ? v * scale[c] : v;
+      if (offset) z = z + offset[c];
+      zc[r] = z;
+      if (z > max[r]) max[r] = z;
+    }
+  }
+  // Pass 2: e = exp(z - max), summed per row.
+  for (int c = 0; c < Cw; ++c) {
+    float* ec = e + static_cast<size_t>(c) * B;
+    int r = 0;
+    for (; r < B8; r += 8) {
+      const __m256 v = exp8(_mm256_sub_ps(_mm256_loadu_ps(ec + r), _mm256_loadu_ps(max + r)));
+      _mm256_storeu_ps(ec + r, v);
+      _mm256_storeu_ps(sum + r, _mm256_add_ps(_mm256_loadu_ps(sum + r), v));
+    }
+    for (; r < B; ++r) {
+      const float v = exp1(ec[r] - max[r]);
+      ec[r] = v;
+      sum[r] += v;
+    }
+  }
+}
+
+void head_backward(float* e, const float* f, const int32_t* hot, const float* hv, const float* a, float* out,
+                   int Cw, int B) {
+  const int B8 = B / 8 * 8;
+  for (int c = 0; c < Cw; ++c) {
+    float* ec = e + static_cast<size_t>(c) * B;
+    const float* ac = a ? a + static_cast<size_t>(c) * B : nullptr;
+    const __m256i vc = _mm256_set1_epi32(c);
+    __m256 acc = _mm256_setzero_ps();
+    int r = 0;
+    for (; r < B8; r += 8) {
+      const __m256 mask = _mm256_castsi256_ps(
+          _mm256_cmpeq_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(hot + r)), vc));
+      const __m256 g = _mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(ec + r), _mm256_loadu_ps(f + r)),
+                                     _mm256_and_ps(mask, _mm256_loadu_ps(hv + r)));
+      _mm256_storeu_ps(ec + r, g);
+      acc = ac ? _mm256_add_ps(acc, _mm256_mul_ps(g, _mm256_loadu_ps(ac + r))) : _mm256_add_ps(acc, g);
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, acc);
+    float s = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    for (; r < B; ++r) {
+      const float g = ec[r] * f[r] - (hot[r] == c ? hv[r] : 0.0f);
+      ec[r] = g;
+      s += ac ? g * ac[r] : g;
+    }
+    out[c] = s;
+  }
+}
+
+void head_sgd(float* p, const float* g, float* buf, int64_t n, float momentum, float wd, float lr) {
+  const __m256 vm = _mm256_set1_ps(momentum), vw = _mm256_set1_ps(wd), vl = _mm256_set1_ps(lr);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 vp = _mm256_loadu_ps(p + i);
+    const __m256 d = _mm256_add_ps(_mm256_loadu_ps(g + i), _mm256_mul_ps(vp, vw));
+    const __m256 b = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(buf + i), vm), d);
+    _mm256_storeu_ps(buf + i, b);
+    _mm256_storeu_ps(p + i, _mm256_sub_ps(vp, _mm256_mul_ps(b, vl)));
+  }
+  for (; i < n; ++i) {
+    const float d = g[i] + p[i] * wd;
+    const float b = buf[i] * momentum + d;
+    buf[i] = b;
+    p[i] = p[i] - b * lr;
+  }
+}
+
+#else  // not x86-64: the caller never gets here (head_kernels_compiled() is false)
+
+bool head_kernels_compiled() { return false; }
+void head_transpose(const float*, float*, int, int) {}
+void head_matmul(const float*, const float*, float*, int, int, int) {}
+void head_forward(float*, const float*, const float*, const float*, float*, float*, float*, int, int) {}
+void head_backward(float*, const float*, const int32_t*, const float*, const float*, float*, int, int) {}
+void head_sgd(float*, const float*, float*, int64_t, float, float, float) {}
+
+#endif
+
+}  // namespace longtail
+
+#if defined(LONGTAIL_X86) && defined(__clang__)
+#pragma clang attribute pop
+#endif

@@ -1,0 +1,40 @@
+// Fused kernels of a stage-2 head step (src/classifiers/head-shard.ts): the logits are kept
+// class-major, [Cw, B] (row c holds class c's logit for every batch row), so every per-row
+// statistic is a vertical reduction over contiguous lanes.
+#pragma once
+
+#include <node_api.h>
+
+#include <cstdint>
+
+namespace longtail {
+
+// Adds headTranspose, headMatmul, headForward, headBackward and headSgd to `exports`
+// (Float32Array arguments; src/backend/native-head.ts); false when Node-API failed.
+bool register_head(napi_env env, napi_value exports);
+
+// True when this build has the head kernels (x86-64, AVX2 + FMA).
+bool head_kernels_compiled();
+
+// xt [d, B] = x [B, d] transposed.
+void head_transpose(const float* x, float* xt, int B, int d);
+
+// c [M, N] = a [M, K] x b [K, N], row-major: a packed AVX-512 product where the CPU has it and
+// the AVX-512 tiles are on (bit-identical to conv.h's matmul, which runs otherwise).
+void head_matmul(const float* a, const float* b, float* c, int M, int K, int N);
+
+// In place a [Cw, B] = products + bias[c]; z = a * scale[c] + offset[c] (either may be null);
+// max[r] = max_c z, e [Cw, B] = exp(z - max[r]), sum[r] = sum_c e.
+void head_forward(float* a, const float* bias, const float* scale, const float* offset, float* e, float* max,
+                  float* sum, int Cw, int B);
+
+// In place g = e [Cw, B] * f[r] - (hot[r] == c ? hv[r] : 0); out[c] = sum_r g (a null) or
+// sum_r g * a [Cw, B].
+void head_backward(float* e, const float* f, const int32_t* hot, const float* hv, const float* a, float* out,
+                   int Cw, int B);
+
+// SGD with momentum and weight decay over n values (PyTorch's rule, each op rounded to float):
+// d = g + wd * p; buf = momentum * buf + d; p = p - lr * buf.
+void head_sgd(float* p, const float* g, float* buf, int64_t n, float momentum, float wd, float lr);
+
+}  // namespace longtail

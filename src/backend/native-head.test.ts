@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { maxRelErr, randomArray } from '../../test/helpers/arrays.ts';
+import { createRng } from '../random/rng.ts';
+import { initBackend } from './backend.ts';
+import { type HeadKernels, nativeHeadKernels, tsHeadKernels } from './native-head.ts';
+import { loadNativeAddon } from './native-kernels.ts';
+
+/** The kernel sets to check: TypeScript always, native where the addon is built and enabled. */
+const sets: [string, () => HeadKernels | null][] = [
+  ['typescript', () => tsHeadKernels],
+  ['native', () => nativeHeadKernels()],
+];
+
+/** Shapes with batch sizes on and off the 8-lane vectors, one class to many. */
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [3, 8, 5],
+  [7, 13, 4],
+  [16, 21, 9],
+  [37, 40, 17],
+];
+
+describe('stage-2 head kernels against a plain double-precision reference', () => {
+  for (const [name, get] of sets) {
+    it(`${name}: transpose, products, forward statistics, gradient sums and SGD`, async (t) => {
+      const k = get();
+      if (k === null) return t.skip('native addon not available');
+      await initBackend('wasm');
+      for (const [seed, [Cw, B, d]] of SHAPES.entries()) {
+        for (const variant of [0, 1, 2, 3]) {
+          const rng = createRng(100 + seed, variant);
+          const tag = `${name} Cw ${Cw} B ${B} d ${d} variant ${variant}`;
+          const scale = variant & 1 ? Float32Array.from(randomArray(Cw, rng), (v) => 1 + 0.3 * v) : null;
+          const offset = variant & 2 ? Float32Array.from(randomArray(Cw, rng), (v) => 2 * v) : null;
+          const x = randomArray(B * d, rng);
+          const w = randomArray(Cw * d, rng);
+          const bias = randomArray(Cw, rng);
+          // transpose: xt [d, B]
+          const xt = new Float32Array(d * B);
+          k.transpose(x, xt, B, d);
+          for (let r = 0; r < B; r++)
+            for (let j = 0; j < d; j++) assert.equal(xt[j * B + r], x[r * d + j], `${tag}: transpose`);
+          // products: a [Cw, B] = W X^T
+          const a = new Float32Array(Cw * B);
+          k.matmul(w, xt, a, Cw, d, B);
+          const ref = new Float64Array(Cw * B);
+          for (let c = 0; c < Cw; c++)
+            for (let r = 0; r < B; r++) {
+              let s = 0;
+              for (let j = 0; j < d; j++) s += w[c * d + j]! * x[r * d + j]!;
+              ref[c * B + r] = s;
+            }
+          assert.ok(maxRelErr(a, ref) < 1e-5, `${tag}: product`);
+          // forward statistics, from the float products (so only the fused pass is checked here).
+          const e = new Float32Array(Cw * B);
+          const max = new Float32Array(B);
+          const sum = new Float32Array(B);
+          const prod = a.slice();
+          k.forward(a, bias, scale, offset, e, max, sum, Cw, B);
+          const z = (c: number, r: number) =>
+            (prod[c * B + r]! + bias[c]!) * (scale ? scale[c]! : 1) + (offset ? offset[c]! : 0);
+          for (let r = 0; r < B; r++) {
+            let m = -Infinity;
+            for (let c = 0; c < Cw; c++) m = Math.max(m, z(c, r));
+            let s = 0;
+            for (let c = 0; c < Cw; c++) {
+              const ex = Math.exp(z(c, r) - m);
+              s += ex;
+              assert.ok(Math.abs(e[c * B + r]! - ex) < 2e-6, `${tag}: exp ${e[c * B + r]} vs ${ex}`);
+              assert.ok(Math.abs(a[c * B + r]! - (prod[c * B + r]! + bias[c]!)) < 1e-5, `${tag}: a`);
+            }
+            assert.ok(Math.abs(max[r]! - m) < 1e-5 * Math.max(1, Math.abs(m)), `${tag}: max`);
+            assert.ok(Math.abs(sum[r]! - s) < 1e-5 * s, `${tag}: sum ${sum[r]} vs ${s}`);
+          }
+          // gradient: g = e f - onehot hv; sums over rows, plain and times a.
+          const f = Float32Array.from(randomArray(B, rng), (v) => Math.abs(v) / B);
+          const hv = Float32Array.from(randomArray(B, rng), (v) => 1 + Math.abs(v));
+          const hot = Int32Array.from({ length: B }, () => Math.floor(rng.next() * (Cw + 2)) - 1);
+          hot[0] = Math.min(Cw - 1, 0); // at least one label here
+          for (const withA of [false, true]) {
+            const g = e.slice();
+            const out = new Float32Array(Cw);
+            k.backward(g, f, hot, hv, withA ? a : null, out, Cw, B);
+            for (let c = 0; c < Cw; c++) {
+              let s = 0;
+              let scaleRef = 0;
+              for (let r = 0; r < B; r++) {
+                const gr = e[c * B + r]! * f[r]! - (hot[r] === c ? hv[r]! : 0);
+                assert.ok(Math.abs(g[c * B + r]! - gr) < 1e-6 * Math.max(1, Math.abs(gr)), `${tag}: g`);
+                const term = withA ? gr * a[c * B + r]! : gr;
+                s += term;
+                scaleRef += Math.abs(term);
+              }
+              assert.ok(
+                Math.abs(out[c]! - s) < 1e-6 * Math.max(1, scaleRef),
+                `${tag}: row sum ${out[c]} vs ${s}`,
+              );
+            }
+          }
+          // SGD (PyTorch's rule) over an odd length, from a nonzero momentum buffer.
+          const n = Cw * d + 3;
+          const p = randomArray(n, rng);
+          const grad = randomArray(n, rng);
+          const buf = randomArray(n, rng);
+          const [p0, b0] = [p.slice(), buf.slice()];
+          k.sgd(p, grad, buf, 0.9, 5e-4, 0.1);
+          for (let i = 0; i < n; i++) {
+            const bRef = 0.9 * b0[i]! + (grad[i]! + 5e-4 * p0[i]!);
+            assert.ok(Math.abs(buf[i]! - bRef) < 1e-6 * Math.max(1, Math.abs(bRef)), `${tag}: momentum`);
+            assert.ok(
+              Math.abs(p[i]! - (p0[i]! - 0.1 * bRef)) < 1e-6 * Math.max(1, Math.abs(p0[i]!)),
+              `${tag}: sgd`,
+            );
+          }
+        }
+      }
+    });
+  }
+
+  it('native and TypeScript kernels agree within float rounding on a head-sized step', async (t) => {
+    const nat = nativeHeadKernels();
+    if (nat === null) return t.skip('native addon not available');
+    await initBackend('wasm');
+    const [Cw, B, d] = [123, 61, 48];
+    const rng = createRng(7);
+    const x = randomArray(B * d, rng);
+    const w = Float32Array.from(randomArray(Cw * d, rng), (v) => 0.5 * v);
+    const bias = randomArray(Cw, rng);
+    const scale = Float32Array.from(randomArray(Cw, rng), (v) => 1 + 0.2 * v);
+    const offset = randomArray(Cw, rng);
+    const run = (k: HeadKernels) => {
+      const xt = new Float32Array(d * B);
+      const a = new Float32Array(Cw * B);
+      const e = new Float32Array(Cw * B);
+      const [max, sum] = [new Float32Array(B), new Float32Array(B)];
+      k.transpose(x, xt, B, d);
+      k.matmul(w, xt, a, Cw, d, B);
+      k.forward(a, bias, scale, offset, e, max, sum, Cw, B);
+      const f = Float32Array.from(sum, (s) => 1 / (s * B));
+      const hot = Int32Array.from({ length: B }, (_, r) => (r * 7) % (Cw + 5));
+      const hv = new Float32Array(B).fill(1 / B);
+      const ds = new Float32Array(Cw);
+      k.backward(e, f, hot, hv, a, ds, Cw, B);
+      const dw = new Float32Array(Cw * d);
+      k.matmul(e, x, dw, Cw, B, d);
+      return { a, e, max, sum, ds, dw };
+    };
+    const got = run(nat);
+    const ref = run(tsHeadKernels);
+    for (const key of ['a', 'e', 'max', 'sum', 'ds', 'dw'] as const)
+      assert.ok(maxRelErr(got[key], ref[key]) < 1e-5, `${key}: ${maxRelErr(got[key], ref[key])}`);
+  });
+
+  it('native product: bit-identical to the addon matmul, and near a double reference, across block sizes', (t) => {
+    const nat = nativeHeadKernels();
+    const addon = loadNativeAddon();
+    if (nat === null || addon === null) return t.skip('native addon not available');
+    const rng = createRng(9);
+    // Shapes crossing the packed product's blocks (12-row strips, 32-column panels, 96-row and
+    // 512-deep blocks) and their tails.
+    for (const [M, K, N] of [
+      [1, 1, 1],
+      [13, 7, 5],
+      [25, 300, 33],
+      [97, 513, 70],
+      [130, 260, 40],
+    ] as [number, number, number][]) {
+      const a = randomArray(M * K, rng);
+      const b = randomArray(K * N, rng);
+      const c = new Float32Array(M * N);
+      nat.matmul(a, b, c, M, K, N);
+      const heap = new Float32Array(M * K + K * N + M * N);
+      heap.set(a, 0);
+      heap.set(b, M * K);
+      addon.matmul(heap.buffer, 0, 4 * M * K, 4 * (M * K + K * N), Int32Array.of(1, 1, M, K, N));
+      assert.deepEqual(c, heap.subarray(M * K + K * N), `${M}x${K}x${N}: bit-identical`);
+      const ref = new Float64Array(M * N);
+      for (let i = 0; i < M; i++)
+        for (let k = 0; k < K; k++) {
+          const v = a[i * K + k]!;
+          for (let j = 0; j < N; j++) ref[i * N + j] = ref[i * N + j]! + v * b[k * N + j]!;
+        }
+      assert.ok(maxRelErr(c, ref) < 1e-5, `${M}x${K}x${N}: ${maxRelErr(c, ref)}`);
+    }
+  });
+});

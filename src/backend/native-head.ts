@@ -1,0 +1,196 @@
+/**
+ * The kernels of a stage-2 head step (classifiers/head-shard.ts) on plain Float32Arrays: the
+ * native addon's (native/src/head.cc: AVX2 exp, one pass per statistic over the class-major
+ * [Cw, B] logits; a packed AVX-512 matrix product, bit-identical to the addon's general one and
+ * 1.1-1.6x its speed on the head's shapes) or, where the addon is missing or
+ * `LONGTAIL_NATIVE=0`, the same arithmetic in TypeScript with the products on tfjs. Both round
+ * every operation to float32 in the same order; they differ only in exp (about 1 ulp) and in
+ * the products' sums.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { loadNativeAddon } from './native-kernels.ts';
+
+export interface HeadKernels {
+  /** True for the native addon's kernels. */
+  readonly native: boolean;
+  /** xt [d, B] = x [B, d] transposed. */
+  transpose(x: Float32Array, xt: Float32Array, B: number, d: number): void;
+  /** c [M, N] = a [M, K] x b [K, N], row-major. */
+  matmul(a: Float32Array, b: Float32Array, c: Float32Array, M: number, K: number, N: number): void;
+  /**
+   * In place a [Cw, B] (products) += bias[c]; z = a * scale[c] + offset[c] (either may be null);
+   * max[r] = max_c z; e [Cw, B] = exp(z - max[r]); sum[r] = sum_c e (c ascending).
+   */
+  forward(
+    a: Float32Array,
+    bias: Float32Array,
+    scale: Float32Array | null,
+    offset: Float32Array | null,
+    e: Float32Array,
+    max: Float32Array,
+    sum: Float32Array,
+    Cw: number,
+    B: number,
+  ): void;
+  /**
+   * In place g = e [Cw, B] * f[r] - (hot[r] === c ? hv[r] : 0); out[c] = sum_r g (a null) or
+   * sum_r g * a[c, r].
+   */
+  backward(
+    e: Float32Array,
+    f: Float32Array,
+    hot: Int32Array,
+    hv: Float32Array,
+    a: Float32Array | null,
+    out: Float32Array,
+    Cw: number,
+    B: number,
+  ): void;
+  /** PyTorch's SGD: d = g + wd * p; buf = momentum * buf + d; p = p - lr * buf (float32 each). */
+  sgd(p: Float32Array, g: Float32Array, buf: Float32Array, momentum: number, wd: number, lr: number): void;
+}
+
+/** The addon's functions (native/src/head.cc), present in addons built with head.cc. */
+interface HeadAddon {
+  headTranspose(x: Float32Array, xt: Float32Array, B: number, d: number): void;
+  headMatmul(a: Float32Array, b: Float32Array, c: Float32Array, M: number, K: number, N: number): void;
+  headForward(
+    a: Float32Array,
+    bias: Float32Array,
+    scale: Float32Array | null,
+    offset: Float32Array | null,
+    e: Float32Array,
+    max: Float32Array,
+    sum: Float32Array,
+    Cw: number,
+    B: number,
+  ): void;
+  headBackward(
+    e: Float32Array,
+    f: Float32Array,
+    hot: Int32Array,
+    hv: Float32Array,
+    a: Float32Array | null,
+    out: Float32Array,
+    Cw: number,
+    B: number,
+  ): void;
+  headSgd(
+    p: Float32Array,
+    g: Float32Array,
+    buf: Float32Array,
+    momentum: number,
+    wd: number,
+    lr: number,
+  ): void;
+}
+
+const fr = Math.fround;
+const pairwise = (l: Float32Array) =>
+  fr(fr(fr(l[0]! + l[1]!) + fr(l[2]! + l[3]!)) + fr(fr(l[4]! + l[5]!) + fr(l[6]! + l[7]!)));
+
+export const tsHeadKernels: HeadKernels = {
+  native: false,
+  transpose(x, xt, B, d) {
+    const T = 32;
+    for (let r0 = 0; r0 < B; r0 += T)
+      for (let k0 = 0; k0 < d; k0 += T) {
+        const r1 = Math.min(B, r0 + T);
+        const k1 = Math.min(d, k0 + T);
+        for (let k = k0; k < k1; k++) for (let r = r0; r < r1; r++) xt[k * B + r] = x[r * d + k]!;
+      }
+  },
+  matmul(a, b, c, M, K, N) {
+    const t = tf.tidy(() =>
+      tf.matMul(tf.tensor2d(a.subarray(0, M * K), [M, K]), tf.tensor2d(b.subarray(0, K * N), [K, N])),
+    );
+    // Read outside tidy (on wasm a read inside tidy is much slower).
+    c.set(t.dataSync() as Float32Array);
+    t.dispose();
+  },
+  forward(a, bias, scale, offset, e, max, sum, Cw, B) {
+    max.fill(-Infinity, 0, B);
+    sum.fill(0, 0, B);
+    for (let c = 0; c < Cw; c++) {
+      const o = c * B;
+      const bc = bias[c]!;
+      for (let r = 0; r < B; r++) {
+        const v = fr(a[o + r]! + bc);
+        a[o + r] = v;
+        let z = scale ? fr(v * scale[c]!) : v;
+        if (offset) z = fr(z + offset[c]!);
+        e[o + r] = z;
+        if (z > max[r]!) max[r] = z;
+      }
+    }
+    for (let c = 0; c < Cw; c++) {
+      const o = c * B;
+      for (let r = 0; r < B; r++) {
+        const v = Math.exp(fr(e[o + r]! - max[r]!));
+        e[o + r] = v;
+        sum[r] = sum[r]! + v; // (sum is float32: rounded at every add, as natively)
+      }
+    }
+  },
+  backward(e, f, hot, hv, a, out, Cw, B) {
+    // Eight lanes of rows r = l mod 8, summed pairwise at the end, then the tail rows: the
+    // native kernel's order.
+    const B8 = B - (B % 8);
+    const lanes = new Float32Array(8);
+    for (let c = 0; c < Cw; c++) {
+      const o = c * B;
+      lanes.fill(0);
+      let s = 0;
+      for (let r = 0; r < B; r++) {
+        const g = fr(fr(e[o + r]! * f[r]!) - (hot[r] === c ? hv[r]! : 0));
+        e[o + r] = g;
+        const t = a ? fr(g * a[o + r]!) : g;
+        if (r < B8) lanes[r % 8] = lanes[r % 8]! + t;
+        else {
+          if (r === B8) s = pairwise(lanes);
+          s = fr(s + t);
+        }
+      }
+      out[c] = B8 === B ? pairwise(lanes) : s;
+    }
+  },
+  sgd(p, g, buf, momentum, wd, lr) {
+    const m = fr(momentum);
+    const w = fr(wd);
+    const l = fr(lr);
+    for (let i = 0; i < p.length; i++) {
+      const d = fr(g[i]! + fr(p[i]! * w));
+      const b = fr(fr(buf[i]! * m) + d);
+      buf[i] = b;
+      p[i] = fr(p[i]! - fr(b * l));
+    }
+  },
+};
+
+let cached: HeadKernels | null | undefined;
+
+/** The native head kernels, or null where the addon is missing, disabled or older than head.cc. */
+export function nativeHeadKernels(): HeadKernels | null {
+  if (cached !== undefined) return cached;
+  const a = loadNativeAddon() as unknown as Partial<HeadAddon> | null;
+  if (!a || typeof a.headForward !== 'function') {
+    cached = null;
+    return null;
+  }
+  const h = a as HeadAddon;
+  cached = {
+    native: true,
+    transpose: (x, xt, B, d) => h.headTranspose(x, xt, B, d),
+    matmul: (x, y, c, M, K, N) => h.headMatmul(x, y, c, M, K, N),
+    forward: (x, bias, scale, offset, e, max, sum, Cw, B) =>
+      h.headForward(x, bias, scale, offset, e, max, sum, Cw, B),
+    backward: (e, f, hot, hv, x, out, Cw, B) => h.headBackward(e, f, hot, hv, x, out, Cw, B),
+    sgd: (p, g, buf, m, wd, lr) => h.headSgd(p, g, buf, m, wd, lr),
+  };
+  return cached;
+}
+
+/** The kernels a head step runs: native where it can, else TypeScript. */
+export function headKernels(): HeadKernels {
+  return nativeHeadKernels() ?? tsHeadKernels;
+}
