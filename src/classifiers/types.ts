@@ -108,7 +108,10 @@ export interface MethodEntry<S extends z.ZodRawShape = z.ZodRawShape> {
 export interface TrainFeatureSource {
   /** `features`: cached, un-augmented features; `augmented`: through the frozen backbone with training augmentation. */
   mode: 'features' | 'augmented';
-  /** Features [indices.length, d] of the training images at `indices`, for this epoch. */
+  /**
+   * Features [indices.length, d] of the training images at `indices`, for this epoch. The array
+   * is the caller's until the next call only (a source may reuse it).
+   */
   batch(indices: ArrayLike<number>, epoch: number, step: number): Float32Array;
 }
 
