@@ -47,6 +47,11 @@ export interface NativeAddon {
     relu: boolean,
     eps: number,
   ): void;
+  /**
+   * Evaluation-mode convolution with its batch norm folded into the filter, (+ res) (then ReLU):
+   * offsets [x, w, gamma, beta, mean, var, y, (res)], shape as conv2d's.
+   */
+  convBn(heap: ArrayBuffer, offsets: Float64Array, shape: Int32Array, relu: boolean, eps: number): void;
 }
 
 /**
@@ -58,6 +63,14 @@ export const BATCH_NORM_KERNEL = 'LongtailBatchNorm';
 export const BATCH_NORM_GRAD_KERNEL = 'LongtailBatchNormGrad';
 /** Evaluation-mode batch norm: x, scale, shift (, res) -> x * scale + shift (+ res) (then ReLU). */
 export const CHANNEL_AFFINE_KERNEL = 'LongtailChannelAffine';
+
+/**
+ * Evaluation-mode convolution + batch norm (+ residual) (+ ReLU) in one call, the batch norm folded
+ * into the filter (w * gamma / sqrt(var + eps) per output channel, shift beta - mean * scale):
+ * x, filter, gamma, beta, mean, variance (, res) -> y. Attributes: strides, pad (as tf.conv2d's),
+ * relu, epsilon. No gradient: layers.ts uses it only when no gradient is being recorded.
+ */
+export const CONV_BN_KERNEL = 'LongtailConvBn';
 
 /** What `doctor`, the bench and results report about the kernels. */
 export interface NativeStatus {
@@ -374,5 +387,46 @@ export function nativeBatchMatMul(a: NativeAddon, fallback: KernelFunc): KernelF
       Int32Array.of(ba, bb, M, K, N),
     );
     return out;
+  };
+}
+
+export function nativeConvBn(a: NativeAddon): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { x, filter, gamma, beta, mean, variance, res } = inputs as Record<string, TensorInfo | undefined>;
+    const { strides, pad, relu, epsilon } = attrs as unknown as {
+      strides: number | [number, number];
+      pad: Conv2DAttrs['pad'];
+      relu: boolean;
+      epsilon: number;
+    };
+    const info = backend_util.computeConv2DInfo(x!.shape as Shape4, filter!.shape as Shape4, strides, 1, pad);
+    const shape = nativeShape(info, 'NHWC', [x!.dtype, filter!.dtype]);
+    if (shape === null) throw new Error(`convolution + batch norm: padding ${JSON.stringify(pad)} is not supported`);
+    for (const [name, t] of [
+      ['scale', gamma],
+      ['shift', beta],
+      ['mean', mean],
+      ['variance', variance],
+    ] as const) {
+      if (t!.shape.length !== 1 || t!.shape[0] !== info.outChannels)
+        throw new Error(`convolution + batch norm: the ${name} [${t!.shape}] must be [${info.outChannels}]`);
+    }
+    const be = backend as unknown as WasmBackend;
+    const y = be.makeOutput(info.outShape, 'float32');
+    sameShape(res, y, 'residual');
+    if (info.batchSize === 0) return y;
+    const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
+    const offsets = Float64Array.of(
+      off(x!),
+      off(filter!),
+      off(gamma!),
+      off(beta!),
+      off(mean!),
+      off(variance!),
+      off(y),
+      ...(res ? [off(res)] : []),
+    );
+    a.convBn(be.wasm.HEAPU8.buffer as ArrayBuffer, offsets, shape, relu, epsilon);
+    return y;
   };
 }

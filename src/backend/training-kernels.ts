@@ -33,6 +33,7 @@ import {
   BATCH_NORM_GRAD_KERNEL,
   BATCH_NORM_KERNEL,
   CHANNEL_AFFINE_KERNEL,
+  CONV_BN_KERNEL,
   loadNativeAddon,
   type NativeAddon,
   nativeBatchMatMul,
@@ -40,6 +41,7 @@ import {
   nativeBatchNormGrad,
   nativeChannelAffine,
   nativeConv2D,
+  nativeConvBn,
   nativeConv2DBackpropFilter,
   nativeConv2DBackpropInput,
   nativeStatus,
@@ -103,6 +105,7 @@ function nativeKernels(own: OwnKernels): KernelSet {
       backendName,
       kernelFunc: nativeChannelAffine(addon),
     },
+    [CONV_BN_KERNEL]: { kernelName: CONV_BN_KERNEL, backendName, kernelFunc: nativeConvBn(addon) },
   };
 }
 
