@@ -123,6 +123,21 @@ export function nativeStatus(): NativeStatus {
   return status;
 }
 
+/**
+ * Whether the convolutions and matrix products run the AVX-512 tiles (native/src/conv512.cc),
+ * and why not when they do not: no native kernels, `LONGTAIL_AVX512=0`, or a CPU without
+ * AVX-512F. For `doctor`.
+ */
+export function avx512Status(): NativeStatus {
+  const a = loadNativeAddon();
+  if (a === null) return { available: false, reason: `no native kernels (${status.reason})` };
+  if (a.avx512()) return { available: true, reason: '' };
+  const flag = process.env.LONGTAIL_AVX512;
+  if (flag === '0' || flag === 'false')
+    return { available: false, reason: `switched off by LONGTAIL_AVX512=${flag}` };
+  return { available: false, reason: 'this CPU lacks AVX-512F (or the compiler could not build the tiles)' };
+}
+
 /** The slice of the wasm backend the kernels need. */
 interface WasmBackend {
   wasm: { HEAPU8: Uint8Array };
@@ -305,9 +320,9 @@ export function nativeBatchNorm(a: NativeAddon): KernelFunc {
 }
 
 /** Throws unless `t` (when given) has the shape of `x`: the addon reads [M, C] from both. */
-function sameShape(t: TensorInfo | undefined, x: TensorInfo, what: string): void {
+function sameShape(t: TensorInfo | undefined, x: TensorInfo, what: string, whose = "the input's"): void {
   if (t !== undefined && (t.shape.length !== x.shape.length || t.shape.some((d, i) => d !== x.shape[i])))
-    throw new Error(`batch norm: the ${what} [${t.shape}] must have the input's shape [${x.shape}]`);
+    throw new Error(`batch norm: the ${what} [${t.shape}] must have ${whose} shape [${x.shape}]`);
 }
 
 export function nativeBatchNormGrad(a: NativeAddon): KernelFunc {
@@ -401,7 +416,8 @@ export function nativeConvBn(a: NativeAddon): KernelFunc {
     };
     const info = backend_util.computeConv2DInfo(x!.shape as Shape4, filter!.shape as Shape4, strides, 1, pad);
     const shape = nativeShape(info, 'NHWC', [x!.dtype, filter!.dtype]);
-    if (shape === null) throw new Error(`convolution + batch norm: padding ${JSON.stringify(pad)} is not supported`);
+    if (shape === null)
+      throw new Error(`convolution + batch norm: padding ${JSON.stringify(pad)} is not supported`);
     for (const [name, t] of [
       ['scale', gamma],
       ['shift', beta],
@@ -413,7 +429,7 @@ export function nativeConvBn(a: NativeAddon): KernelFunc {
     }
     const be = backend as unknown as WasmBackend;
     const y = be.makeOutput(info.outShape, 'float32');
-    sameShape(res, y, 'residual');
+    sameShape(res, y, 'residual', "the convolution output's");
     if (info.batchSize === 0) return y;
     const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
     const offsets = Float64Array.of(

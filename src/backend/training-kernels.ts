@@ -41,9 +41,9 @@ import {
   nativeBatchNormGrad,
   nativeChannelAffine,
   nativeConv2D,
-  nativeConvBn,
   nativeConv2DBackpropFilter,
   nativeConv2DBackpropInput,
+  nativeConvBn,
   nativeStatus,
 } from './native-kernels.ts';
 
