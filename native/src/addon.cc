@@ -276,6 +276,38 @@ napi_value ConvBn(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// sgd(heap, offsets: Float64Array [p, g, buf, pOut, bufOut], n, lr, momentum, weightDecay): one
+// SGD-momentum step over n values (bn.h), outputs possibly aliasing inputs. Offsets in bytes.
+napi_value Sgd(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc != 6) return throwError(env, "sgd: expected 6 arguments");
+  Heap heap;
+  if (!heap.open(env, argv[0], "sgd: heap must be an ArrayBuffer")) return nullptr;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* offData = nullptr;
+  CHECK(napi_get_typedarray_info(env, argv[1], &type, &length, &offData, nullptr, nullptr));
+  if (type != napi_float64_array || length != 5) return throwError(env, "sgd: offsets must be a Float64Array of 5");
+  int64_t n;
+  double lr, momentum, wd;
+  CHECK(napi_get_value_int64(env, argv[2], &n));
+  CHECK(napi_get_value_double(env, argv[3], &lr));
+  CHECK(napi_get_value_double(env, argv[4], &momentum));
+  CHECK(napi_get_value_double(env, argv[5], &wd));
+  if (n < 0) return throwError(env, "sgd: the size must not be negative");
+  if (!cpuHasKernels()) return throwError(env, "sgd: this CPU lacks AVX2 + FMA");
+  const double* off = static_cast<const double*>(offData);
+  float* p[5];
+  for (int i = 0; i < 5; ++i)
+    if (!(p[i] = heap.at(off[i], static_cast<double>(n))))
+      return throwError(env, "sgd: a tensor lies outside the heap or is not 4-byte aligned");
+  longtail::sgd_momentum(p[0], p[1], p[2], p[3], p[4], static_cast<long>(n), static_cast<float>(lr),
+                         static_cast<float>(momentum), static_cast<float>(wd));
+  return nullptr;
+}
+
 }  // namespace
 
 NAPI_MODULE_INIT() {
@@ -294,5 +326,8 @@ NAPI_MODULE_INIT() {
   // The folded evaluation-mode convolution + batch norm (stage-1 extraction).
   if (napi_create_function(env, "convBn", NAPI_AUTO_LENGTH, ConvBn, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "convBn", fn) != napi_ok) return nullptr;
+  // The fused SGD-momentum update (stage-1 training).
+  if (napi_create_function(env, "sgd", NAPI_AUTO_LENGTH, Sgd, nullptr, &fn) != napi_ok) return nullptr;
+  if (napi_set_named_property(env, exports, "sgd", fn) != napi_ok) return nullptr;
   return exports;
 }

@@ -52,6 +52,15 @@ export interface NativeAddon {
    * offsets [x, w, gamma, beta, mean, var, y, (res)], shape as conv2d's.
    */
   convBn(heap: ArrayBuffer, offsets: Float64Array, shape: Int32Array, relu: boolean, eps: number): void;
+  /** One SGD-momentum step over n values: offsets [p, g, buf, pOut, bufOut]. */
+  sgd(
+    heap: ArrayBuffer,
+    offsets: Float64Array,
+    n: number,
+    lr: number,
+    momentum: number,
+    weightDecay: number,
+  ): void;
 }
 
 /**
@@ -71,6 +80,13 @@ export const CHANNEL_AFFINE_KERNEL = 'LongtailChannelAffine';
  * relu, epsilon. No gradient: layers.ts uses it only when no gradient is being recorded.
  */
 export const CONV_BN_KERNEL = 'LongtailConvBn';
+
+/**
+ * One SGD step with momentum and weight decay (PyTorch's rule, as src/train/optimizer.ts):
+ * p, g, buf -> p - lr * buf', buf' = momentum * buf + g + weightDecay * p, in one pass with the
+ * tfjs ops' float rounding (bit-identical to them). Attributes: lr, momentum, weightDecay.
+ */
+export const SGD_KERNEL = 'LongtailSgd';
 
 /** What `doctor`, the bench and results report about the kernels. */
 export interface NativeStatus {
@@ -444,5 +460,38 @@ export function nativeConvBn(a: NativeAddon): KernelFunc {
     );
     a.convBn(be.wasm.HEAPU8.buffer as ArrayBuffer, offsets, shape, relu, epsilon);
     return y;
+  };
+}
+
+export function nativeSgd(a: NativeAddon): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { p, g, buf } = inputs as Record<string, TensorInfo>;
+    const { lr, momentum, weightDecay } = attrs as unknown as {
+      lr: number;
+      momentum: number;
+      weightDecay: number;
+    };
+    for (const [name, t] of [
+      ['gradient', g],
+      ['momentum buffer', buf],
+    ] as const) {
+      if (t!.shape.length !== p!.shape.length || t!.shape.some((d, i) => d !== p!.shape[i]))
+        throw new Error(`sgd: the ${name} [${t!.shape}] must have the parameter's shape [${p!.shape}]`);
+    }
+    const be = backend as unknown as WasmBackend;
+    const pOut = be.makeOutput([...p!.shape], 'float32');
+    const bufOut = be.makeOutput([...p!.shape], 'float32');
+    const n = p!.shape.reduce((q, d) => q * d, 1);
+    const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
+    if (n > 0)
+      a.sgd(
+        be.wasm.HEAPU8.buffer as ArrayBuffer,
+        Float64Array.of(off(p!), off(g!), off(buf!), off(pOut), off(bufOut)),
+        n,
+        lr,
+        momentum,
+        weightDecay,
+      );
+    return [pOut, bufOut];
   };
 }

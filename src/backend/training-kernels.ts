@@ -44,7 +44,9 @@ import {
   nativeConv2DBackpropFilter,
   nativeConv2DBackpropInput,
   nativeConvBn,
+  nativeSgd,
   nativeStatus,
+  SGD_KERNEL,
 } from './native-kernels.ts';
 
 /** Kernel configs keyed by tfjs kernel name. */
@@ -106,6 +108,7 @@ function nativeKernels(own: OwnKernels): KernelSet {
       kernelFunc: nativeChannelAffine(addon),
     },
     [CONV_BN_KERNEL]: { kernelName: CONV_BN_KERNEL, backendName, kernelFunc: nativeConvBn(addon) },
+    [SGD_KERNEL]: { kernelName: SGD_KERNEL, backendName, kernelFunc: nativeSgd(addon) },
   };
 }
 

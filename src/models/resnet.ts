@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '../random/rng.ts';
 import type { Backbone } from './backbone.ts';
 import type { DescribeGraph, GraphSink } from './graph-sink.ts';
-import { type BatchNorm, type Conv, convBn, makeBatchNorm, makeConv } from './layers.ts';
+import { type BatchNorm, type Conv, convBn, globalAvgPool, makeBatchNorm, makeConv } from './layers.ts';
 import { ParamSet } from './params.ts';
 
 /** A ResNet: a trainable backbone that can also describe itself as a graph (for export). */
@@ -91,7 +91,7 @@ export function cifarResNet(depth: number, opts: ResNetOptions): ResNet {
     features(x, training) {
       let h = convBn(stem, stemBn, x, training, true); // [b, H, W, 16]
       for (const b of blocks) h = block(b, h, training); // [b, H/4, W/4, 64]
-      return tf.mean(h, [1, 2]) as tf.Tensor2D; // [b, 64]
+      return globalAvgPool(h); // [b, 64]
     },
     exportGraph(g, input) {
       let h = g.convBn(input, stem, stemBn, true);
@@ -138,7 +138,7 @@ export function resnet10(opts: ResNetOptions): ResNet {
         'valid',
       ); // [b, H/4, W/4, 64]
       for (const b of blocks) h = block(b, h, training); // [b, H/32, W/32, 512]
-      return tf.mean(h, [1, 2]) as tf.Tensor2D; // [b, 512]
+      return globalAvgPool(h); // [b, 512]
     },
     exportGraph(g, input) {
       // After ReLU every value is >= 0, so zero padding gives the same max pool as -inf padding.
