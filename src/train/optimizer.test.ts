@@ -76,8 +76,12 @@ describe('Sgd', () => {
       assert.equal(tf.getKernel(SGD_KERNEL, 'wasm'), undefined);
       const ops = run(seed, shapes, { momentum, weightDecay }, 12);
       setTrainingKernels('native');
-      fused.params.forEach((p, i) => assert.deepEqual(p, ops.params[i], `seed ${seed}: parameter ${i}`));
-      fused.buffers.forEach((b, i) => assert.deepEqual(b, ops.buffers[i], `seed ${seed}: buffer ${i}`));
+      fused.params.forEach((p, i) => {
+        assert.deepEqual(p, ops.params[i], `seed ${seed}: parameter ${i}`);
+      });
+      fused.buffers.forEach((b, i) => {
+        assert.deepEqual(b, ops.buffers[i], `seed ${seed}: buffer ${i}`);
+      });
     }
   });
 
