@@ -168,6 +168,33 @@ describe('longtail CLI basics', () => {
     assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).epochs, 2);
   });
 
+  it('--live-mib sets what report.html embeds for its live section: all rows, a subsample, or none', () => {
+    const dir = tempDir();
+    const fixture = join(import.meta.dirname, 'fixtures', 'features_golden.npz');
+    const page = (mib: string | null) => {
+      const out = join(dir, `live-${mib}`);
+      const r = runCli([
+        'retrain',
+        '--features',
+        fixture,
+        '-m',
+        'ncm,tau-norm',
+        '--out',
+        out,
+        ...(mib === null ? [] : ['--live-mib', mib]),
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      return readFileSync(join(out, 'report.html'), 'utf8');
+    };
+    assert.match(page(null), /<section id="live">[\s\S]*all \d+ test images/);
+    assert.match(page('0.002'), /Live numbers on \d+ of \d+ test images/);
+    assert.doesNotMatch(page('0'), /<section id="live">/);
+    const bad = runCli(['retrain', '--features', fixture, '--live-mib', '-1', '--out', join(dir, 'bad')]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--live-mib must be at least 0, got -1/);
+    assert.equal(existsSync(join(dir, 'bad')), false);
+  });
+
   it('a config file may name the stage-2 methods as the flag does (method) or as the schema (methods)', () => {
     const dir = tempDir();
     const fixture = join(import.meta.dirname, 'fixtures', 'features_golden.npz');

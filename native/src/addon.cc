@@ -8,6 +8,7 @@
 #include "bn.h"
 #include "conv.h"
 #include "gather.h"
+#include "memory.h"
 
 namespace {
 
@@ -308,6 +309,26 @@ napi_value Sgd(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// adviseHugePages(view: ArrayBufferView) -> bytes advised. Any typed array, on an ArrayBuffer or
+// a SharedArrayBuffer; advice only, so nothing is checked beyond the view being one.
+napi_value AdviseHugePages(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  bool isTyped = false;
+  if (argc < 1 || napi_is_typedarray(env, argv[0], &isTyped) != napi_ok || !isTyped)
+    return throwError(env, "adviseHugePages: expected a typed array");
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  CHECK(napi_get_typedarray_info(env, argv[0], &type, &length, &data, nullptr, nullptr));
+  static const size_t itemBytes[] = {1, 1, 1, 2, 2, 4, 4, 4, 8, 8, 8};
+  const size_t item = static_cast<size_t>(type) < sizeof itemBytes / sizeof itemBytes[0] ? itemBytes[type] : 1;
+  napi_value out;
+  CHECK(napi_create_double(env, static_cast<double>(longtail::advise_huge_pages(data, length * item)), &out));
+  return out;
+}
+
 }  // namespace
 
 NAPI_MODULE_INIT() {
@@ -323,6 +344,9 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "matmul", fn) != napi_ok) return nullptr;
   if (napi_create_function(env, "batchNorm", NAPI_AUTO_LENGTH, BatchNorm, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "batchNorm", fn) != napi_ok) return nullptr;
+  if (napi_create_function(env, "adviseHugePages", NAPI_AUTO_LENGTH, AdviseHugePages, nullptr, &fn) != napi_ok)
+    return nullptr;
+  if (napi_set_named_property(env, exports, "adviseHugePages", fn) != napi_ok) return nullptr;
   // The folded evaluation-mode convolution + batch norm (stage-1 extraction).
   if (napi_create_function(env, "convBn", NAPI_AUTO_LENGTH, ConvBn, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "convBn", fn) != napi_ok) return nullptr;

@@ -246,6 +246,11 @@ export function addStage2Options(cmd: Command): Command {
         '--mode <mode>',
         `${trained} input: augmented (through the frozen backbone, official) or features (cached, fast); auto = augmented when a backbone is available`,
       ).choices(['auto', 'features', 'augmented']),
+    )
+    .option(
+      '--live-mib <n>',
+      'MiB of test logits report.html embeds for its live sliders; above it the page works on a stratified subsample of test rows (raise it for many classes; 0: no live section) (default: 8)',
+      num('--live-mib', false, 0),
     );
 }
 

@@ -163,6 +163,11 @@ export const Stage2ConfigSchema = z.object({
   mode: z.enum(['auto', 'features', 'augmented']).default('auto'),
   /** Threads the cRT / LWS classes are split over; default all cores. */
   threads: z.number().int().min(1).max(64).optional(),
+  /**
+   * MiB of test logits report.html embeds for its live section (a stratified subsample of test
+   * rows above it; 0: no live section).
+   */
+  liveMib: z.number().min(0).max(4096).default(8),
 });
 
 export type Stage2Config = z.infer<typeof Stage2ConfigSchema>;

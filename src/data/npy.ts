@@ -14,6 +14,7 @@ import { existsSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.ts';
 import { writeFileAtomicWith } from '../io/atomic.ts';
+import { adviseHugePages, HUGE_PAGE_MIN_BYTES } from '../io/huge-pages.ts';
 import {
   DEFAULT_CHUNK_BYTES,
   MAX_TYPED_ARRAY_LENGTH,
@@ -186,6 +187,9 @@ class NpyDecoder implements ByteSink {
     }
     const buf = opts.shared ? new SharedArrayBuffer(n * outItem) : new ArrayBuffer(n * outItem);
     this.bytes = n * outItem <= MAX_TYPED_ARRAY_LENGTH ? new Uint8Array(buf) : new Uint8Array(0);
+    // Before the first byte lands: a big array is then faulted in 2 MiB at a time, not 4 KiB.
+    for (let at = 0; n * outItem >= HUGE_PAGE_MIN_BYTES && at < buf.byteLength; at += 2 ** 31)
+      adviseHugePages(new Uint8Array(buf, at, Math.min(2 ** 31, buf.byteLength - at)));
     switch (h.dtype) {
       case '<f4':
         this.data = new Float32Array(buf);

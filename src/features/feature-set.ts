@@ -50,6 +50,15 @@ function asLabels(a: NpyArray, where: string): Int32Array {
 }
 
 function checkFinite(x: Float32Array, where: string): void {
+  // v - v is 0 for a finite v and NaN for NaN or +-Inf, and a NaN stays in the sum: one cheap pass
+  // (the per-element Number.isFinite was a third of reading a 1.5 GB file), the slow one only to
+  // name the first bad value.
+  let acc = 0;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    acc += v - v;
+  }
+  if (acc === 0) return;
   for (let i = 0; i < x.length; i++) {
     if (!Number.isFinite(x[i]!))
       throw new DataError(`${where}: value ${x[i]} at flat index ${i} is not finite (NaN or Inf)`);

@@ -32,6 +32,48 @@ describe('run folders', () => {
     assert.deepEqual(readdirSync(dir), ['notes.txt']);
   });
 
+  it("--force on a folder of runs removes the old seeds' runs too, and nothing of the user's", () => {
+    const dir = join(tempDir(), 'seeds');
+    const run = (d: string, command: string) => {
+      mkdirSync(join(d, RUN_FILES.charts), { recursive: true });
+      writeFileSync(join(d, RUN_FILES.config), JSON.stringify({ command }));
+      writeFileSync(join(d, RUN_FILES.results), '{}');
+    };
+    run(dir, 'seeds');
+    writeFileSync(join(dir, RUN_FILES.seedSummary), '{}');
+    writeFileSync(join(dir, RUN_FILES.seedSummaryMarkdown), '|');
+    for (const s of [0, 1, 7]) run(join(dir, `seed-${s}`), 'demo');
+    writeFileSync(join(dir, 'seed-7', 'notes.txt'), 'mine');
+    mkdirSync(join(dir, 'plots'));
+    writeFileSync(join(dir, 'plots', 'a.png'), 'mine');
+    mkdirSync(join(dir, 'empty-of-mine'));
+    const f = openRun(planRun('demo', dir, { force: true }));
+    f.release();
+    assert.deepEqual(readdirSync(dir).sort(), ['empty-of-mine', 'plots', 'seed-7']);
+    assert.deepEqual(readdirSync(join(dir, 'seed-7')), ['notes.txt']);
+    assert.deepEqual(readdirSync(join(dir, 'plots')), ['a.png']);
+
+    // A study's cells sit one level deeper (SAMPLER/seed-<n>/), and its chart is study.{vl.json,svg,png}.
+    const study = join(tempDir(), 'study');
+    run(study, 'study');
+    for (const ext of ['.vl.json', '.svg', '.png']) writeFileSync(join(study, `study${ext}`), 'x');
+    writeFileSync(join(study, RUN_FILES.study), '{}');
+    for (const s of [0, 1]) run(join(study, 'class-balanced', `seed-${s}`), 'demo');
+    openRun(planRun('study samplers', study, { force: true })).release();
+    assert.deepEqual(readdirSync(study), []);
+  });
+
+  it('--force on an ordinary run does not look into its sub-folders (a folder of runs forced by mistake)', () => {
+    const dir = join(tempDir(), 'runs');
+    mkdirSync(join(dir, 'exp1'), { recursive: true });
+    writeFileSync(join(dir, RUN_FILES.config), JSON.stringify({ command: 'train' }));
+    writeFileSync(join(dir, 'exp1', RUN_FILES.config), JSON.stringify({ command: 'train' }));
+    writeFileSync(join(dir, 'exp1', RUN_FILES.best), 'weights');
+    openRun(planRun('train', dir, { force: true })).release();
+    assert.deepEqual(readdirSync(dir), ['exp1']);
+    assert.deepEqual(readdirSync(join(dir, 'exp1')).sort(), [RUN_FILES.best, RUN_FILES.config]);
+  });
+
   it('refuse a --out that is a file, before writing anything', () => {
     const file = join(tempDir(), 'x');
     writeFileSync(file, 'data');

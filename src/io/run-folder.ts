@@ -51,6 +51,16 @@ export const RUN_FILES = {
    * SHA-256. Its presence replaces best.npz as the backbone's identity.
    */
   backbone: 'backbone.json',
+  /** A folder of runs over seeds (`demo --seeds`): mean +- std per method, as JSON ... */
+  seedSummary: 'summary.json',
+  /** ... and as a table. */
+  seedSummaryMarkdown: 'summary.md',
+  /** A sampler study (`study samplers`): the grid, its means and the paper's findings ... */
+  study: 'study.json',
+  /** ... as a table ... */
+  studyMarkdown: 'study.md',
+  /** ... and its chart: the base name of study.vl.json, study.svg and study.png. */
+  studyChart: 'study',
   /** Held while a command writes the folder. */
   lock: '.longtail.lock',
 } as const;
@@ -215,14 +225,62 @@ export function openRun(plan: RunPlan): RunFolder {
         throw new ConfigError(
           `${dir}: the folder is not empty (another run started in it); use --force to replace it`,
         );
-      for (const [key, name] of Object.entries(RUN_FILES))
-        if (key !== 'lock') rmSync(join(dir, name), { recursive: true, force: true });
+      removeRunFiles(dir, true);
     }
   } catch (e) {
     lock.release();
     throw e;
   }
   return { dir, path: (f) => runFile(dir, f), release: lock.release };
+}
+
+/** Chart files are written as NAME.vl.json, NAME.svg and NAME.png (report/render.ts). */
+const CHART_EXTENSIONS = ['.vl.json', '.svg', '.png'];
+
+/** Commands whose run folder holds other runs (seed-<n>/, a study's cells). */
+const FOLDER_OF_RUNS_COMMANDS = new Set(['seeds', 'study']);
+
+/**
+ * `--force`: removes what longtail wrote in `dir` (RUN_FILES) and, when the run it replaces was a
+ * folder of runs (demo --seeds, study samplers: its config.json says so), the runs below it: any
+ * sub-folder with a config.json is a run and is cleaned the same way, and a folder left empty by
+ * that is removed. Without this a rerun with fewer seeds would leave the old seeds' runs beside
+ * the new ones, and `longtail report` on the folder would mix them. Sub-folders of any other run
+ * are not looked into (a user's folder of runs forced by mistake keeps them), and files longtail
+ * does not write are kept at every depth.
+ */
+function removeRunFiles(dir: string, top: boolean): boolean {
+  const isRun = top || existsSync(runFile(dir, 'config'));
+  let holdsRun = isRun;
+  if (!top || FOLDER_OF_RUNS_COMMANDS.has(runCommand(dir))) {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (!entry.isDirectory() || entry.name === RUN_FILES.charts || entry.name === RUN_FILES.stage2)
+        continue;
+      const sub = join(dir, entry.name);
+      if (!removeRunFiles(sub, false)) continue; // no run in it: a folder of the user's, untouched
+      holdsRun = true;
+      if (readdirSync(sub).length === 0) rmSync(sub, { recursive: true, force: true });
+    }
+  }
+  if (isRun) {
+    for (const [key, name] of Object.entries(RUN_FILES)) {
+      if (key === 'lock') continue;
+      if (key === 'studyChart')
+        for (const ext of CHART_EXTENSIONS) rmSync(join(dir, name + ext), { force: true });
+      else rmSync(join(dir, name), { recursive: true, force: true });
+    }
+  }
+  return holdsRun;
+}
+
+/** The `command` a run folder's config.json records ('' when absent or unreadable). */
+function runCommand(dir: string): string {
+  try {
+    const c = JSON.parse(readFileSync(runFile(dir, 'config'), 'utf8')) as { command?: unknown };
+    return typeof c.command === 'string' ? c.command : '';
+  } catch {
+    return '';
+  }
 }
 
 /** What backbone.json holds. */

@@ -202,7 +202,7 @@ async function stage2AndReport(
   });
   await writeReport(folder.dir, run, {
     ...cb,
-    live: liveReportData(fs, classifiers, results, input.thresholds),
+    live: liveReportData(fs, classifiers, results, input.thresholds, { budgetBytes: s2.liveMib * 2 ** 20 }),
   });
   return run;
 }

@@ -47,9 +47,9 @@ export async function runSeeds(
       dirs.push(`seed-${seed}`);
     }
     const summary = summariseSeeds([...seeds], runs, dirs);
-    writeJsonAtomic(join(folder.dir, 'summary.json'), summary);
+    writeJsonAtomic(runFile(folder.dir, 'seedSummary'), summary);
     writeFileAtomic(
-      join(folder.dir, 'summary.md'),
+      runFile(folder.dir, 'seedSummaryMarkdown'),
       seedsMarkdown(
         summary,
         `${runs[0]!.dataset.name}, ${cfg.backbone}, ${cfg.sampler} stage 1 over ${seeds.length} seeds`,

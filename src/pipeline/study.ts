@@ -8,7 +8,7 @@ import { methodEntries, parseMethods } from '../classifiers/registry.ts';
 import { type PipelineConfig, type StudyConfig, StudyConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
-import { planRun } from '../io/run-folder.ts';
+import { planRun, runFile } from '../io/run-folder.ts';
 import type { VegaLiteSpec } from '../report/charts.ts';
 import { markdownTable } from '../report/markdown.ts';
 import { writeChart } from '../report/render.ts';
@@ -319,7 +319,7 @@ export async function writeStudyReport(
       c.runs.map(() => ''),
     ),
   }));
-  writeJsonAtomic(join(outDir, 'study.json'), {
+  writeJsonAtomic(runFile(outDir, 'study'), {
     config: cfg,
     findings,
     judgedOn: `loss ${firstLoss}${multiSeed ? `, mean over seeds ${cells[0]!.seeds.join(', ')}` : ''}`,
@@ -332,7 +332,7 @@ export async function writeStudyReport(
     })),
   });
   const means = Object.fromEntries(cells.map((c) => [c.key, c.mean]));
-  await writeChart(join(outDir, 'study'), studyChart(means));
+  await writeChart(runFile(outDir, 'studyChart'), studyChart(means));
   const title = `${cells[0]!.runs[0]!.dataset.name}, ${cfg.backbone}, ${cfg.epochs} epochs, seeds ${cells[0]!.seeds.join(', ')}`;
   const md = [
     `# Study: ${title}`,
@@ -353,6 +353,6 @@ export async function writeStudyReport(
     '![study](study.svg)',
     '',
   ].join('\n');
-  writeFileAtomic(join(outDir, 'study.md'), md);
+  writeFileAtomic(runFile(outDir, 'studyMarkdown'), md);
   return findings;
 }
