@@ -35,6 +35,22 @@ describe('longtail CLI basics', () => {
     assert.equal(j.nativeKernels, 'disabled by LONGTAIL_NATIVE=0');
     const table = runCli(['doctor'], { LONGTAIL_BACKEND: '', LONGTAIL_NATIVE: '0' });
     assert.match(table.stdout, /training kernels +wasm \(native: disabled by LONGTAIL_NATIVE=0\)/);
+    assert.equal(j.avx512Tiles, 'off: no native kernels (disabled by LONGTAIL_NATIVE=0)');
+  });
+  it('doctor says whether the AVX-512 tiles run, and that LONGTAIL_AVX512=0 switched them off', () => {
+    const off = runCli(['doctor'], { LONGTAIL_BACKEND: '', LONGTAIL_AVX512: '0' });
+    assert.equal(off.code, 0, off.stderr);
+    // Where the native kernels run at all (this machine: AVX2 + FMA), the switch is named.
+    if (/training kernels +native/.test(off.stdout))
+      assert.match(off.stdout, /AVX-512 tiles +off: switched off by LONGTAIL_AVX512=0/);
+    const on = JSON.parse(runCli(['doctor', '--json'], { LONGTAIL_BACKEND: '' }).stdout);
+    if (!existsSync('/proc/cpuinfo')) return; // (the CPU's flags are read from Linux's /proc)
+    const cpuHas = /\bavx512f\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (on.trainingKernels === 'native')
+      assert.equal(
+        on.avx512Tiles,
+        cpuHas ? 'on' : 'off: this CPU lacks AVX-512F (or the compiler could not build the tiles)',
+      );
   });
   it('an unknown backend lists the valid ones, exit code 2', () => {
     const r = runCli(['doctor', '--backend', 'gpu']);

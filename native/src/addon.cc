@@ -238,6 +238,78 @@ napi_value BatchNorm(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// convBn(heap, offsets: Float64Array [x, w, gamma, beta, mean, var, y, (res)], shape: Int32Array(13),
+// relu, eps): evaluation-mode convolution with its batch norm folded into the filter, then
+// (+ res) (then ReLU), per image in cache (conv.h). Offsets in bytes, 4-aligned.
+napi_value ConvBn(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc != 5) return throwError(env, "convBn: expected 5 arguments");
+  Heap heap;
+  if (!heap.open(env, argv[0], "convBn: heap must be an ArrayBuffer")) return nullptr;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* offData = nullptr;
+  CHECK(napi_get_typedarray_info(env, argv[1], &type, &length, &offData, nullptr, nullptr));
+  if (type != napi_float64_array || (length != 7 && length != 8))
+    return throwError(env, "convBn: offsets must be a Float64Array of 7 or 8");
+  const int32_t* v = int32Array(env, argv[2], 13, "convBn: shape must be an Int32Array of 13");
+  if (v == nullptr) return nullptr;
+  bool relu;
+  double eps;
+  CHECK(napi_get_value_bool(env, argv[3], &relu));
+  CHECK(napi_get_value_double(env, argv[4], &eps));
+  const longtail::ConvShape s{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]};
+  if (const char* bad = longtail::check_shape(s)) return throwError(env, bad);
+  if (!cpuHasKernels()) return throwError(env, "convBn: this CPU lacks AVX2 + FMA");
+  const double* off = static_cast<const double*>(offData);
+  const double x = static_cast<double>(s.b) * s.H * s.W * s.ci;
+  const double w = static_cast<double>(s.kh) * s.kw * s.ci * s.co;
+  const double y = static_cast<double>(s.b) * s.oh * s.ow * s.co;
+  const double sizes[8] = {x, w, static_cast<double>(s.co), static_cast<double>(s.co), static_cast<double>(s.co),
+                           static_cast<double>(s.co), y, y};
+  float* p[8] = {nullptr};
+  for (size_t i = 0; i < length; ++i)
+    if (!(p[i] = heap.at(off[i], sizes[i])))
+      return throwError(env, "convBn: a tensor lies outside the heap or is not 4-byte aligned");
+  longtail::conv2d_forward_bn(p[0], p[1], p[2], p[3], p[4], p[5], length == 8 ? p[7] : nullptr, p[6], s,
+                              static_cast<float>(eps), relu);
+  return nullptr;
+}
+
+// sgd(heap, offsets: Float64Array [p, g, buf, pOut, bufOut], n, lr, momentum, weightDecay): one
+// SGD-momentum step over n values (bn.h), outputs possibly aliasing inputs. Offsets in bytes.
+napi_value Sgd(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc != 6) return throwError(env, "sgd: expected 6 arguments");
+  Heap heap;
+  if (!heap.open(env, argv[0], "sgd: heap must be an ArrayBuffer")) return nullptr;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* offData = nullptr;
+  CHECK(napi_get_typedarray_info(env, argv[1], &type, &length, &offData, nullptr, nullptr));
+  if (type != napi_float64_array || length != 5) return throwError(env, "sgd: offsets must be a Float64Array of 5");
+  int64_t n;
+  double lr, momentum, wd;
+  CHECK(napi_get_value_int64(env, argv[2], &n));
+  CHECK(napi_get_value_double(env, argv[3], &lr));
+  CHECK(napi_get_value_double(env, argv[4], &momentum));
+  CHECK(napi_get_value_double(env, argv[5], &wd));
+  if (n < 0) return throwError(env, "sgd: the size must not be negative");
+  if (!cpuHasKernels()) return throwError(env, "sgd: this CPU lacks AVX2 + FMA");
+  const double* off = static_cast<const double*>(offData);
+  float* p[5];
+  for (int i = 0; i < 5; ++i)
+    if (!(p[i] = heap.at(off[i], static_cast<double>(n))))
+      return throwError(env, "sgd: a tensor lies outside the heap or is not 4-byte aligned");
+  longtail::sgd_momentum(p[0], p[1], p[2], p[3], p[4], static_cast<long>(n), static_cast<float>(lr),
+                         static_cast<float>(momentum), static_cast<float>(wd));
+  return nullptr;
+}
+
 // adviseHugePages(view: ArrayBufferView) -> bytes advised. Any typed array, on an ArrayBuffer or
 // a SharedArrayBuffer; advice only, so nothing is checked beyond the view being one.
 napi_value AdviseHugePages(napi_env env, napi_callback_info info) {
@@ -278,5 +350,11 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "adviseHugePages", fn) != napi_ok) return nullptr;
   // The stage-2 head kernels (head.cc).
   if (!longtail::register_head(env, exports)) return nullptr;
+  // The folded evaluation-mode convolution + batch norm (stage-1 extraction).
+  if (napi_create_function(env, "convBn", NAPI_AUTO_LENGTH, ConvBn, nullptr, &fn) != napi_ok) return nullptr;
+  if (napi_set_named_property(env, exports, "convBn", fn) != napi_ok) return nullptr;
+  // The fused SGD-momentum update (stage-1 training).
+  if (napi_create_function(env, "sgd", NAPI_AUTO_LENGTH, Sgd, nullptr, &fn) != napi_ok) return nullptr;
+  if (napi_set_named_property(env, exports, "sgd", fn) != napi_ok) return nullptr;
   return exports;
 }

@@ -156,6 +156,27 @@ void bn_backward(const float* dy, const float* x, const float* y, const float* m
   }
 }
 
+#if defined(__clang__)
+#define LONGTAIL_NO_CONTRACT
+#else
+#define LONGTAIL_NO_CONTRACT __attribute__((optimize("fp-contract=off")))
+#endif
+
+LONGTAIL_NO_CONTRACT void sgd_momentum(const float* p, const float* g, const float* buf, float* pOut, float* bufOut,
+                                       long n, float lr, float momentum, float wd) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+  for (long i = 0; i < n; ++i) {
+    const float wdp = p[i] * wd;
+    const float d = wd == 0.0f ? g[i] : g[i] + wdp;
+    const float b = buf[i] * momentum + d;
+    const float step = b * lr;
+    bufOut[i] = b;
+    pOut[i] = p[i] - step;
+  }
+}
+
 }  // namespace longtail
 
 #if defined(LONGTAIL_X86) && defined(__clang__)

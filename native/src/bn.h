@@ -22,4 +22,11 @@ void bn_backward(const float* dy, const float* x, const float* y, const float* m
                  const float* gamma, float* dx, float* dgamma, float* dbeta, long M, int C, bool relu,
                  float* dres = nullptr);
 
+// One SGD step with momentum and weight decay over n values, PyTorch's rule (dampening 0, no
+// Nesterov): d = g + wd * p; buf = momentum * buf + d; p = p - lr * buf. Each product and sum
+// rounded to float in that order (no FMA contraction), as the tfjs ops compute it, so the result
+// is bit-identical to the fallback. The outputs may alias the inputs.
+void sgd_momentum(const float* p, const float* g, const float* buf, float* pOut, float* bufOut, long n, float lr,
+                  float momentum, float wd);
+
 }  // namespace longtail

@@ -6,6 +6,7 @@
 // Everything after kernel_target.h is compiled for AVX2 + FMA: none of it may run before
 // addon.cc (compiled without them) checked the CPU. check_shape comes before it, as plain code.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -184,6 +185,63 @@ void conv2d_forward(const float* x, const float* w, float* y, const ConvShape& s
   }
 }
 
+thread_local std::vector<float> tFolded, tShift;
+
+void conv2d_forward_bn(const float* x, const float* w, const float* gamma, const float* beta, const float* mean,
+                       const float* var, const float* res, float* y, const ConvShape& s, float eps, bool relu) {
+  const int co = s.co;
+  const int K = s.kh * s.kw * s.ci;
+  // The folding, in the same float operations as the unfolded evaluation path (layers.ts).
+  tShift.resize(co);
+  std::vector<float> scale(co);
+  for (int o = 0; o < co; ++o) {
+    scale[o] = gamma[o] * (1.0f / std::sqrt(var[o] + eps));
+    tShift[o] = beta[o] - mean[o] * scale[o];
+  }
+  tFolded.resize(static_cast<size_t>(K) * co);
+  for (int k = 0; k < K; ++k)
+    for (int o = 0; o < co; ++o) tFolded[static_cast<size_t>(k) * co + o] = w[static_cast<size_t>(k) * co + o] * scale[o];
+  const int Hp = paddedRows(s.H, s.pt, s.oh, s.sh, s.kh);
+  const int Wp = paddedRows(s.W, s.pl, s.ow, s.sw, s.kw);
+  const int M = s.oh * s.ow;
+  tKb.resize(K);
+  for (int i = 0; i < s.kh; ++i)
+    for (int j = 0; j < s.kw; ++j)
+      for (int c = 0; c < s.ci; ++c) tKb[(i * s.kw + j) * s.ci + c] = (i * Wp + j) * s.ci + c;
+  tMb.resize(M);
+  tCb.resize(M);
+  for (int i = 0; i < s.oh; ++i)
+    for (int j = 0; j < s.ow; ++j) {
+      tMb[i * s.ow + j] = (i * s.sh * Wp + j * s.sw) * s.ci;
+      tCb[i * s.ow + j] = (i * s.ow + j) * co;
+    }
+  const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
+  const size_t yImage = static_cast<size_t>(M) * co;
+  const float* sh = tShift.data();
+  for (int n = 0; n < s.b; ++n) {
+    const float* xp = pad(x + n * xImage, 1, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
+    float* yn = y + n * yImage;
+    const Gather g{xp, tMb.data(), M, tKb.data(), tFolded.data(), co, co, yn, tCb.data()};
+    gather_gemm(g, 0, K, false);
+    // The tail on this image's output while it is in cache.
+    const float* rn = res != nullptr ? res + n * yImage : nullptr;
+    for (int m = 0; m < M; ++m) {
+      float* yr = yn + static_cast<size_t>(m) * co;
+      if (rn != nullptr) {
+        const float* rr = rn + static_cast<size_t>(m) * co;
+        if (relu)
+          for (int o = 0; o < co; ++o) yr[o] = std::max(0.0f, yr[o] + sh[o] + rr[o]);
+        else
+          for (int o = 0; o < co; ++o) yr[o] = yr[o] + sh[o] + rr[o];
+      } else if (relu) {
+        for (int o = 0; o < co; ++o) yr[o] = std::max(0.0f, yr[o] + sh[o]);
+      } else {
+        for (int o = 0; o < co; ++o) yr[o] += sh[o];
+      }
+    }
+  }
+}
+
 // dx[y, x, c] = sum over taps (kh, kw) and o of dy[(y + pt - kh) / sh, (x + pl - kw) / sw, o] *
 // w[kh, kw, c, o], where the divisions are exact. Output pixels of one phase (y mod sh, x mod sw)
 // share their taps, so each phase is one gather product over zero-padded dy: no zeros inserted.
@@ -336,6 +394,8 @@ bool using_avx512() { return false; }
 void conv2d_forward(const float*, const float*, float*, const ConvShape&) {}
 void conv2d_backprop_input(const float*, const float*, float*, const ConvShape&) {}
 void conv2d_backprop_filter(const float*, const float*, float*, const ConvShape&) {}
+void conv2d_forward_bn(const float*, const float*, const float*, const float*, const float*, const float*,
+                       const float*, float*, const ConvShape&, float, bool) {}
 void matmul(const float*, const float*, float*, int, int, int) {}
 
 #endif

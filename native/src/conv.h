@@ -25,6 +25,13 @@ void conv2d_forward(const float* x, const float* w, float* y, const ConvShape& s
 void conv2d_backprop_input(const float* dy, const float* w, float* dx, const ConvShape& s);
 void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const ConvShape& s);
 
+// Evaluation-mode convolution + batch norm (+ residual) (+ ReLU), the batch norm folded into the
+// filter: scale = gamma / sqrt(var + eps), w' = w * scale per output channel, shift = beta -
+// mean * scale; y = conv(x, w') + shift (+ res) (then ReLU), the tail applied to each image's
+// output while it is in cache. `res` is [b, oh, ow, co] or nullptr.
+void conv2d_forward_bn(const float* x, const float* w, const float* gamma, const float* beta, const float* mean,
+                       const float* var, const float* res, float* y, const ConvShape& s, float eps, bool relu);
+
 // c [M, N] = a [M, K] x b [K, N], row-major (the same tiles as the convolutions).
 void matmul(const float* a, const float* b, float* c, int M, int K, int N);
 

@@ -47,6 +47,20 @@ export interface NativeAddon {
     relu: boolean,
     eps: number,
   ): void;
+  /**
+   * Evaluation-mode convolution with its batch norm folded into the filter, (+ res) (then ReLU):
+   * offsets [x, w, gamma, beta, mean, var, y, (res)], shape as conv2d's.
+   */
+  convBn(heap: ArrayBuffer, offsets: Float64Array, shape: Int32Array, relu: boolean, eps: number): void;
+  /** One SGD-momentum step over n values: offsets [p, g, buf, pOut, bufOut]. */
+  sgd(
+    heap: ArrayBuffer,
+    offsets: Float64Array,
+    n: number,
+    lr: number,
+    momentum: number,
+    weightDecay: number,
+  ): void;
 }
 
 /**
@@ -58,6 +72,21 @@ export const BATCH_NORM_KERNEL = 'LongtailBatchNorm';
 export const BATCH_NORM_GRAD_KERNEL = 'LongtailBatchNormGrad';
 /** Evaluation-mode batch norm: x, scale, shift (, res) -> x * scale + shift (+ res) (then ReLU). */
 export const CHANNEL_AFFINE_KERNEL = 'LongtailChannelAffine';
+
+/**
+ * Evaluation-mode convolution + batch norm (+ residual) (+ ReLU) in one call, the batch norm folded
+ * into the filter (w * gamma / sqrt(var + eps) per output channel, shift beta - mean * scale):
+ * x, filter, gamma, beta, mean, variance (, res) -> y. Attributes: strides, pad (as tf.conv2d's),
+ * relu, epsilon. No gradient: layers.ts uses it only when no gradient is being recorded.
+ */
+export const CONV_BN_KERNEL = 'LongtailConvBn';
+
+/**
+ * One SGD step with momentum and weight decay (PyTorch's rule, as src/train/optimizer.ts):
+ * p, g, buf -> p - lr * buf', buf' = momentum * buf + g + weightDecay * p, in one pass with the
+ * tfjs ops' float rounding (bit-identical to them). Attributes: lr, momentum, weightDecay.
+ */
+export const SGD_KERNEL = 'LongtailSgd';
 
 /** What `doctor`, the bench and results report about the kernels. */
 export interface NativeStatus {
@@ -108,6 +137,21 @@ export function loadNativeAddon(): NativeAddon | null {
 export function nativeStatus(): NativeStatus {
   loadNativeAddon();
   return status;
+}
+
+/**
+ * Whether the convolutions and matrix products run the AVX-512 tiles (native/src/conv512.cc),
+ * and why not when they do not: no native kernels, `LONGTAIL_AVX512=0`, or a CPU without
+ * AVX-512F. For `doctor`.
+ */
+export function avx512Status(): NativeStatus {
+  const a = loadNativeAddon();
+  if (a === null) return { available: false, reason: `no native kernels (${status.reason})` };
+  if (a.avx512()) return { available: true, reason: '' };
+  const flag = process.env.LONGTAIL_AVX512;
+  if (flag === '0' || flag === 'false')
+    return { available: false, reason: `switched off by LONGTAIL_AVX512=${flag}` };
+  return { available: false, reason: 'this CPU lacks AVX-512F (or the compiler could not build the tiles)' };
 }
 
 /** The slice of the wasm backend the kernels need. */
@@ -292,9 +336,9 @@ export function nativeBatchNorm(a: NativeAddon): KernelFunc {
 }
 
 /** Throws unless `t` (when given) has the shape of `x`: the addon reads [M, C] from both. */
-function sameShape(t: TensorInfo | undefined, x: TensorInfo, what: string): void {
+function sameShape(t: TensorInfo | undefined, x: TensorInfo, what: string, whose = "the input's"): void {
   if (t !== undefined && (t.shape.length !== x.shape.length || t.shape.some((d, i) => d !== x.shape[i])))
-    throw new Error(`batch norm: the ${what} [${t.shape}] must have the input's shape [${x.shape}]`);
+    throw new Error(`batch norm: the ${what} [${t.shape}] must have ${whose} shape [${x.shape}]`);
 }
 
 export function nativeBatchNormGrad(a: NativeAddon): KernelFunc {
@@ -374,5 +418,80 @@ export function nativeBatchMatMul(a: NativeAddon, fallback: KernelFunc): KernelF
       Int32Array.of(ba, bb, M, K, N),
     );
     return out;
+  };
+}
+
+export function nativeConvBn(a: NativeAddon): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { x, filter, gamma, beta, mean, variance, res } = inputs as Record<string, TensorInfo | undefined>;
+    const { strides, pad, relu, epsilon } = attrs as unknown as {
+      strides: number | [number, number];
+      pad: Conv2DAttrs['pad'];
+      relu: boolean;
+      epsilon: number;
+    };
+    const info = backend_util.computeConv2DInfo(x!.shape as Shape4, filter!.shape as Shape4, strides, 1, pad);
+    const shape = nativeShape(info, 'NHWC', [x!.dtype, filter!.dtype]);
+    if (shape === null)
+      throw new Error(`convolution + batch norm: padding ${JSON.stringify(pad)} is not supported`);
+    for (const [name, t] of [
+      ['scale', gamma],
+      ['shift', beta],
+      ['mean', mean],
+      ['variance', variance],
+    ] as const) {
+      if (t!.shape.length !== 1 || t!.shape[0] !== info.outChannels)
+        throw new Error(`convolution + batch norm: the ${name} [${t!.shape}] must be [${info.outChannels}]`);
+    }
+    const be = backend as unknown as WasmBackend;
+    const y = be.makeOutput(info.outShape, 'float32');
+    sameShape(res, y, 'residual', "the convolution output's");
+    if (info.batchSize === 0) return y;
+    const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
+    const offsets = Float64Array.of(
+      off(x!),
+      off(filter!),
+      off(gamma!),
+      off(beta!),
+      off(mean!),
+      off(variance!),
+      off(y),
+      ...(res ? [off(res)] : []),
+    );
+    a.convBn(be.wasm.HEAPU8.buffer as ArrayBuffer, offsets, shape, relu, epsilon);
+    return y;
+  };
+}
+
+export function nativeSgd(a: NativeAddon): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { p, g, buf } = inputs as Record<string, TensorInfo>;
+    const { lr, momentum, weightDecay } = attrs as unknown as {
+      lr: number;
+      momentum: number;
+      weightDecay: number;
+    };
+    for (const [name, t] of [
+      ['gradient', g],
+      ['momentum buffer', buf],
+    ] as const) {
+      if (t!.shape.length !== p!.shape.length || t!.shape.some((d, i) => d !== p!.shape[i]))
+        throw new Error(`sgd: the ${name} [${t!.shape}] must have the parameter's shape [${p!.shape}]`);
+    }
+    const be = backend as unknown as WasmBackend;
+    const pOut = be.makeOutput([...p!.shape], 'float32');
+    const bufOut = be.makeOutput([...p!.shape], 'float32');
+    const n = p!.shape.reduce((q, d) => q * d, 1);
+    const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
+    if (n > 0)
+      a.sgd(
+        be.wasm.HEAPU8.buffer as ArrayBuffer,
+        Float64Array.of(off(p!), off(g!), off(buf!), off(pOut), off(bufOut)),
+        n,
+        lr,
+        momentum,
+        weightDecay,
+      );
+    return [pOut, bufOut];
   };
 }

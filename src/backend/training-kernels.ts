@@ -33,6 +33,7 @@ import {
   BATCH_NORM_GRAD_KERNEL,
   BATCH_NORM_KERNEL,
   CHANNEL_AFFINE_KERNEL,
+  CONV_BN_KERNEL,
   loadNativeAddon,
   type NativeAddon,
   nativeBatchMatMul,
@@ -42,7 +43,10 @@ import {
   nativeConv2D,
   nativeConv2DBackpropFilter,
   nativeConv2DBackpropInput,
+  nativeConvBn,
+  nativeSgd,
   nativeStatus,
+  SGD_KERNEL,
 } from './native-kernels.ts';
 
 /** Kernel configs keyed by tfjs kernel name. */
@@ -103,6 +107,8 @@ function nativeKernels(own: OwnKernels): KernelSet {
       backendName,
       kernelFunc: nativeChannelAffine(addon),
     },
+    [CONV_BN_KERNEL]: { kernelName: CONV_BN_KERNEL, backendName, kernelFunc: nativeConvBn(addon) },
+    [SGD_KERNEL]: { kernelName: SGD_KERNEL, backendName, kernelFunc: nativeSgd(addon) },
   };
 }
 

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import { availableBackends } from '../backend/backend.ts';
+import { avx512Status } from '../backend/native-kernels.ts';
 import { checkBundledFashionMnist } from '../data/fashion-mnist.ts';
 import { formatTable } from '../report/table.ts';
 import { backendOption, printJson, startBackend } from './common.ts';
@@ -15,6 +16,7 @@ export function registerDoctor(program: Command): void {
       const info = await startBackend(opts.backend);
       const available = await availableBackends();
       const data = checkBundledFashionMnist();
+      const avx512 = avx512Status();
       const report = {
         backend: info.name,
         availableBackends: available,
@@ -22,6 +24,8 @@ export function registerDoctor(program: Command): void {
         wasmThreads: info.threads,
         trainingKernels: info.trainingKernels,
         nativeKernels: info.nativeNote === '' ? 'available' : info.nativeNote,
+        /** Whether the native kernels run their AVX-512 tiles, or why not. */
+        avx512Tiles: avx512.available ? 'on' : `off: ${avx512.reason}`,
         tfjs: info.tfjsVersion,
         node: process.versions.node,
         platform: `${os.platform()} ${os.arch()}`,
@@ -42,6 +46,7 @@ export function registerDoctor(program: Command): void {
               ? 'native (AVX2 + FMA addon: convolutions, batch norm, matrix products)'
               : `wasm (native: ${report.nativeKernels})`,
         ],
+        ['AVX-512 tiles', report.avx512Tiles],
         ['tfjs', report.tfjs],
         ['node', report.node],
         ['platform', report.platform],

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '../random/rng.ts';
 import type { Backbone } from './backbone.ts';
 import type { DescribeGraph, GraphSink } from './graph-sink.ts';
-import { type BatchNorm, batchNorm, type Conv, conv, makeBatchNorm, makeConv } from './layers.ts';
+import { type BatchNorm, type Conv, convBn, globalAvgPool, makeBatchNorm, makeConv } from './layers.ts';
 import { ParamSet } from './params.ts';
 
 /** A ResNet: a trainable backbone that can also describe itself as a graph (for export). */
@@ -53,10 +53,10 @@ function exportBlock(g: GraphSink, b: Block, x: string): string {
 }
 
 function block(b: Block, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
-  const h = batchNorm(b.bn1, conv(b.conv1, x), training, true);
-  const sc = b.shortcut ? batchNorm(b.shortcut.bn, conv(b.shortcut.conv, x), training) : x;
-  // relu(bn2(conv2(h)) + sc): one fused pass on the native kernels.
-  return batchNorm(b.bn2, conv(b.conv2, h), training, true, sc);
+  const h = convBn(b.conv1, b.bn1, x, training, true);
+  const sc = b.shortcut ? convBn(b.shortcut.conv, b.shortcut.bn, x, training) : x;
+  // relu(bn2(conv2(h)) + sc): one fused pass on the native kernels (one call in evaluation).
+  return convBn(b.conv2, b.bn2, h, training, true, sc);
 }
 
 export interface ResNetOptions {
@@ -89,9 +89,9 @@ export function cifarResNet(depth: number, opts: ResNetOptions): ResNet {
     trainable: true,
     params: ps,
     features(x, training) {
-      let h = batchNorm(stemBn, conv(stem, x), training, true); // [b, H, W, 16]
+      let h = convBn(stem, stemBn, x, training, true); // [b, H, W, 16]
       for (const b of blocks) h = block(b, h, training); // [b, H/4, W/4, 64]
-      return tf.mean(h, [1, 2]) as tf.Tensor2D; // [b, 64]
+      return globalAvgPool(h); // [b, 64]
     },
     exportGraph(g, input) {
       let h = g.convBn(input, stem, stemBn, true);
@@ -121,7 +121,7 @@ export function resnet10(opts: ResNetOptions): ResNet {
     trainable: true,
     params: ps,
     features(x, training) {
-      let h = batchNorm(stemBn, conv(stem, x), training, true); // [b, H/2, W/2, 64]
+      let h = convBn(stem, stemBn, x, training, true); // [b, H/2, W/2, 64]
       h = tf.maxPool(
         tf.pad(
           h,
@@ -138,7 +138,7 @@ export function resnet10(opts: ResNetOptions): ResNet {
         'valid',
       ); // [b, H/4, W/4, 64]
       for (const b of blocks) h = block(b, h, training); // [b, H/32, W/32, 512]
-      return tf.mean(h, [1, 2]) as tf.Tensor2D; // [b, 512]
+      return globalAvgPool(h); // [b, 512]
     },
     exportGraph(g, input) {
       // After ReLU every value is >= 0, so zero padding gives the same max pool as -inf padding.

@@ -2,8 +2,11 @@
  * SGD with momentum and weight decay, PyTorch's semantics (dampening 0, no Nesterov):
  *   d = g + wd * p;  buf = momentum * buf + d;  p = p - lr * buf
  * Weight decay applies to every parameter, batch-norm scales included, as in the official code.
+ * Where the native kernels run, each parameter's update is one call (one pass over memory, the
+ * same float rounding as the tfjs ops below, which are the fallback).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { SGD_KERNEL } from '../backend/native-kernels.ts';
 import { paramName } from '../models/params.ts';
 
 export interface SgdOptions {
@@ -24,6 +27,8 @@ export class Sgd {
 
   /** One update of `vars` with their gradients (keyed by variable name). */
   step(vars: tf.Variable[], grads: tf.NamedTensorMap, lr: number): void {
+    const fused = tf.getKernel(SGD_KERNEL, tf.getBackend()) !== undefined;
+    const attrs = { lr, momentum: this.momentum, weightDecay: this.weightDecay };
     tf.tidy(() => {
       for (const v of vars) {
         const g = grads[v.name];
@@ -33,6 +38,12 @@ export class Sgd {
         if (buf === undefined) {
           buf = tf.variable(tf.zerosLike(v), false);
           this.buffers.set(key, buf);
+        }
+        if (fused && v.dtype === 'float32' && g.dtype === 'float32') {
+          const [p, b] = tf.engine().runKernel(SGD_KERNEL, { p: v, g, buf }, attrs) as tf.Tensor[];
+          buf.assign(b!);
+          v.assign(p!);
+          continue;
         }
         const d = this.weightDecay === 0 ? g : tf.add(g, tf.mul(v, this.weightDecay));
         const b = tf.add(tf.mul(buf, this.momentum), d);
