@@ -1,7 +1,7 @@
 // Transparent huge pages for big arrays (Linux): a feature file's arrays are allocated zeroed and
 // untouched, and filling them takes one page fault per 4 KiB page. On the 2-core VM this project
 // is measured on, reading 900 MiB into fresh 4 KiB pages took 10.2 s and into 2 MiB pages 4.7 s
-// (native/README or docs/benchmarks.md); NumPy asks for huge pages the same way for arrays of
+// (docs/benchmarks.md, a C test at load 7); NumPy asks for huge pages the same way for arrays of
 // 4 MiB and more. Advice only: where the kernel does not grant them nothing changes.
 #include "memory.h"
 

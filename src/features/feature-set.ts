@@ -51,8 +51,7 @@ function asLabels(a: NpyArray, where: string): Int32Array {
 
 function checkFinite(x: Float32Array, where: string): void {
   // v - v is 0 for a finite v and NaN for NaN or +-Inf, and a NaN stays in the sum: one cheap pass
-  // (the per-element Number.isFinite was a third of reading a 1.5 GB file), the slow one only to
-  // name the first bad value.
+  // over every value, and the per-element scan only to name the first bad one.
   let acc = 0;
   for (let i = 0; i < x.length; i++) {
     const v = x[i]!;

@@ -14,7 +14,7 @@ export const CTL = {
   published: 1,
   /** Shard arrivals at the per-step barrier, summed over steps. */
   arrived: 2,
-  /** 0 while all is well; errorCode when a worker failed, abortCode when the main thread stopped. */
+  /** 0 while all is well; errorCode when a worker failed, abortCode when the main thread stopped (-1 while the message is written). */
   error: 3,
   /** Set by the main thread after the last step. */
   finish: 4,
@@ -63,12 +63,20 @@ export function readStats(b: HeadBuffers, slot: number): ShardStats[] {
   });
 }
 
-/** Records a failure (first one wins) and wakes every waiter. */
+/** ctl[error] while the first failing thread writes its message (waiters read it only after). */
+const WRITING = -1;
+
+/**
+ * Records a failure (first one wins) and wakes every waiter. The slot is claimed, the message
+ * written, and only then the code published: a waiter that saw the code before the message was
+ * in place read an empty one (seen once in CI).
+ */
 export function writeError(b: HeadBuffers, text: string, code: number = CTL.errorCode): void {
-  if (Atomics.compareExchange(b.ctl, CTL.error, 0, code) !== 0) return;
+  if (Atomics.compareExchange(b.ctl, CTL.error, 0, WRITING) !== 0) return;
   const bytes = new TextEncoder().encode(text).subarray(0, b.message.length - 1);
   b.message.fill(0);
   b.message.set(bytes);
+  Atomics.store(b.ctl, CTL.error, code);
   for (let i = 0; i <= CTL.done; i++) Atomics.notify(b.ctl, i);
 }
 
@@ -90,7 +98,7 @@ export function waitFor(
     const v = Atomics.load(b.ctl, index);
     if (ok(v)) return v;
     const err = Atomics.load(b.ctl, CTL.error);
-    if (err !== 0) {
+    if (err > 0) {
       const end = b.message.indexOf(0);
       const text = new TextDecoder().decode(b.message.slice(0, end < 0 ? undefined : end));
       throw new HeadWorkerError(
@@ -99,6 +107,7 @@ export function waitFor(
     }
     if (Date.now() - start > timeoutMs)
       throw new HeadWorkerError(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    Atomics.wait(b.ctl, index, v, 250);
+    // A failure being written is published within microseconds: wait briefly, not 250 ms.
+    Atomics.wait(b.ctl, index, v, err === WRITING ? 1 : 250);
   }
 }
