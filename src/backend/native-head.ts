@@ -50,39 +50,16 @@ export interface HeadKernels {
   sgd(p: Float32Array, g: Float32Array, buf: Float32Array, momentum: number, wd: number, lr: number): void;
 }
 
-/** The addon's functions (native/src/head.cc), present in addons built with head.cc. */
+/**
+ * The addon's functions (native/src/head.cc), present in addons built with head.cc: the same
+ * signatures as the kernels they serve.
+ */
 interface HeadAddon {
-  headTranspose(x: Float32Array, xt: Float32Array, B: number, d: number): void;
-  headMatmul(a: Float32Array, b: Float32Array, c: Float32Array, M: number, K: number, N: number): void;
-  headForward(
-    a: Float32Array,
-    bias: Float32Array,
-    scale: Float32Array | null,
-    offset: Float32Array | null,
-    e: Float32Array,
-    max: Float32Array,
-    sum: Float32Array,
-    Cw: number,
-    B: number,
-  ): void;
-  headBackward(
-    e: Float32Array,
-    f: Float32Array,
-    hot: Int32Array,
-    hv: Float32Array,
-    a: Float32Array | null,
-    out: Float32Array,
-    Cw: number,
-    B: number,
-  ): void;
-  headSgd(
-    p: Float32Array,
-    g: Float32Array,
-    buf: Float32Array,
-    momentum: number,
-    wd: number,
-    lr: number,
-  ): void;
+  headTranspose: HeadKernels['transpose'];
+  headMatmul: HeadKernels['matmul'];
+  headForward: HeadKernels['forward'];
+  headBackward: HeadKernels['backward'];
+  headSgd: HeadKernels['sgd'];
 }
 
 const fr = Math.fround;
