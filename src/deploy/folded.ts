@@ -7,9 +7,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import type { MethodName } from '../classifiers/registry.ts';
 import type { FeatureTransform, FoldedLinear, Stage2Classifier } from '../classifiers/types.ts';
-import { type ArraysToWrite, readNpz, writeNpz } from '../data/npy.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
+import { type ArraysToWrite, readNpz, writeNpz } from '../io/npy.ts';
 import { backboneIdentityFile, fileSha256, RUN_FILES, runFile } from '../io/run-folder.ts';
 
 export interface FoldedRecord {

@@ -8,8 +8,8 @@ import { initBackend } from '../backend/backend.ts';
 import { joint } from '../classifiers/joint.ts';
 import { ncm } from '../classifiers/ncm.ts';
 import { tauNorm } from '../classifiers/tau-norm.ts';
-import { encodeNpy, writeNpyDir, writeNpz } from '../data/npy.ts';
 import { argmaxRows } from '../eval/metrics.ts';
+import { encodeNpy, writeNpyDir, writeNpz } from '../io/npy.ts';
 import { loadFeatureFile, saveFeatureFile } from './feature-set.ts';
 
 const FIX = join(import.meta.dirname, '..', '..', 'test', 'fixtures');

@@ -4,9 +4,9 @@
  * backbone or from a feature file (PROTOCOL.md) a user exported elsewhere.
  */
 
-import { type ArraysToWrite, type NpyArray, readArrays, writeNpyDir, writeNpz } from '../data/npy.ts';
 import { countPerClass } from '../data/types.ts';
 import { DataError } from '../errors.ts';
+import { type ArraysToWrite, type NpyArray, readArrays, writeNpyDir, writeNpz } from '../io/npy.ts';
 
 export interface FeatureSplit {
   /** [n, dim] row-major. */
@@ -85,7 +85,7 @@ export interface LoadFeatureFileOptions {
    * without a copy (`new Float32Array(fs.train.features.buffer, ...)` in the worker). Default true.
    */
   sharedFeatures?: boolean;
-  /** Bytes read per step (src/data/npy.ts); default 64 MiB. */
+  /** Bytes read per step (src/io/npy.ts); default 64 MiB. */
   chunkBytes?: number;
 }
 

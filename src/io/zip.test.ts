@@ -6,8 +6,8 @@ import { describe, it } from 'node:test';
 import { deflateRawSync } from 'node:zlib';
 import { tempDir } from '../../test/helpers/tmp.ts';
 import { makeZip } from '../../test/helpers/zip.ts';
-import { bufferSource } from '../io/read-file.ts';
 import { encodeNpy, readNpz, writeNpz } from './npy.ts';
+import { bufferSource } from './read-file.ts';
 import { crc32, ZipArchive } from './zip.ts';
 
 const PY = '/usr/bin/python3';

@@ -12,8 +12,8 @@ import { writeSync } from 'node:fs';
 import * as zlib from 'node:zlib';
 import { Inflate } from 'fflate';
 import { DataError } from '../errors.ts';
-import type { ByteSink, ByteSource } from '../io/read-file.ts';
-import { pumpRange } from '../io/read-file.ts';
+import type { ByteSink, ByteSource } from './read-file.ts';
+import { pumpRange } from './read-file.ts';
 
 export interface ZipEntry {
   name: string;

@@ -13,15 +13,10 @@
 import { existsSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.ts';
-import { writeFileAtomicWith } from '../io/atomic.ts';
-import { adviseHugePages, HUGE_PAGE_MIN_BYTES } from '../io/huge-pages.ts';
-import {
-  DEFAULT_CHUNK_BYTES,
-  MAX_TYPED_ARRAY_LENGTH,
-  maxArrayBytes,
-  RAISE_LIMIT_HINT,
-} from '../io/limits.ts';
-import { type ByteSink, type ByteSource, bufferSource, fileSource, pumpRange } from '../io/read-file.ts';
+import { writeFileAtomicWith } from './atomic.ts';
+import { adviseHugePages, HUGE_PAGE_MIN_BYTES } from './huge-pages.ts';
+import { DEFAULT_CHUNK_BYTES, MAX_TYPED_ARRAY_LENGTH, maxArrayBytes, RAISE_LIMIT_HINT } from './limits.ts';
+import { type ByteSink, type ByteSource, bufferSource, fileSource, pumpRange } from './read-file.ts';
 import { type ByteRun, writeStoredZip, ZipArchive, type ZipEntry } from './zip.ts';
 
 export type NpyDtype = '<f2' | '<f4' | '<f8' | '<i4' | '<i8' | '|u1';
