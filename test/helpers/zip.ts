@@ -1,4 +1,4 @@
-import { constants, deflateRawSync } from 'node:zlib';
+import { constants, crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 /** One entry of a hand-made zip: its compressed bytes and the uncompressed size it declares (true or not). */
 export interface RawEntry {
@@ -6,11 +6,23 @@ export interface RawEntry {
   method: 0 | 8;
   data: Uint8Array;
   declared: number;
+  /** CRC-32 to record; default: the true one when the data holds what it declares, else 0. */
+  crc?: number;
+}
+
+/** The CRC-32 of an entry's uncompressed bytes, when they are what it declares (never inflating more). */
+function trueCrc(e: RawEntry): number {
+  if (e.method === 0) return crc32(e.data);
+  try {
+    return crc32(inflateRawSync(e.data, { maxOutputLength: Math.max(1, e.declared) }));
+  } catch {
+    return 0;
+  }
 }
 
 /**
  * Writes a zip archive byte by byte, so tests can make archives that lie about their sizes
- * (zip bombs). Sizes of 4 GiB and more get a zip64 field. CRCs are left 0.
+ * (zip bombs). Sizes of 4 GiB and more get a zip64 field.
  */
 export function makeZip(entries: RawEntry[]): Buffer {
   const locals: Buffer[] = [];
@@ -35,6 +47,7 @@ export function makeZip(entries: RawEntry[]): Buffer {
       [22 + shift, 4, size32],
       [26 + shift, 2, name.length],
       [28 + shift, 2, extra.length],
+      [14 + shift, 4, e.crc ?? trueCrc(e)],
     ];
     const local = record(30, 0x04034b50, shared(0));
     locals.push(local, name, extra, Buffer.from(e.data));
