@@ -436,3 +436,24 @@ describe('imagefolder end to end (CLI): class names in results, report, charts, 
     assert.match(r.stdout, /^1 +<img src=x onerror=alert\(1\)> +10 +few/m);
   });
 });
+
+describe('list files of iNaturalist 2018 length', () => {
+  it('loads a 437,513-line list up to its images (no stack overflow on the label count)', async () => {
+    const dir = tempDir();
+    // iNaturalist 2018's train list: 437,513 lines over 8,142 classes. The images are absent: the
+    // list is read, labels counted, every path checked, and all missing ones reported at once.
+    const n = 437_513;
+    const lines = Array.from({ length: n }, (_, i) => `train_val2018/${i % 8142}/${i}.jpg ${i % 8142}`);
+    const list = join(dir, 'train2018.txt');
+    writeFileSync(list, `${lines.join('\n')}\n`);
+    const test = join(dir, 'val2018.txt');
+    writeFileSync(test, 'val/0.jpg 0\n');
+    await assert.rejects(
+      loadListDataset({ trainList: list, testList: test, dataRoot: dir, imageSize: 8 }),
+      (e: Error) =>
+        e instanceof DataError &&
+        e.message.startsWith(`${n} image(s) of ${list} could not be used:\n  ${list}:1: `) &&
+        e.message.includes('train_val2018/0/0.jpg'),
+    );
+  });
+});
