@@ -457,3 +457,30 @@ describe('list files of iNaturalist 2018 length', () => {
     );
   });
 });
+
+describe('a class folder named __proto__', () => {
+  it('is a class like any other: loaded, counted and charted (data summary through the CLI)', async () => {
+    const root = tempDir();
+    // A computed key: `{ __proto__: 5 }` would set the object's prototype instead.
+    await makeFolder(root, {
+      train: { cat: 7, ['__proto__']: 5, dog: 3 },
+      test: { cat: 1, ['__proto__']: 1, dog: 1 },
+    });
+    const d = await load(root, { valPerClass: 1 });
+    assert.deepEqual(d.classNames, ['__proto__', 'cat', 'dog']);
+    assert.deepEqual(d.trainCounts, [4, 6, 2]);
+    const out = join(tempDir(), 'summary');
+    const r = runCli([
+      ...['data', 'summary', '--dataset', 'imagefolder', '--data-dir', root, '--image-size', '16'],
+      ...['--val-per-class', '1', '--out', out],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /Error|ERROR| {4}at /);
+    assert.match(r.stdout, /^0 +__proto__ +4 +few/m);
+    // The chart has its three bars, each labelled with its class and its count.
+    const svg = readFileSync(join(out, 'class-counts.svg'), 'utf8');
+    const texts = [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    for (const t of ['__proto__', 'cat', 'dog', '4', '6', '2'])
+      assert.ok(texts.includes(t), `${t} in ${texts}`);
+  });
+});
