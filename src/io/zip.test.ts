@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import * as zlib from 'node:zlib';
 import { deflateRawSync } from 'node:zlib';
 import { runIsolated } from '../../test/helpers/isolated.ts';
 import { tempDir } from '../../test/helpers/tmp.ts';
@@ -10,7 +11,7 @@ import { deflatedZeros, makeZip, npyHeader, zerosCrc } from '../../test/helpers/
 import { loadCheckpoint } from '../train/checkpoint.ts';
 import { encodeNpy, readNpz, writeNpz } from './npy.ts';
 import { bufferSource } from './read-file.ts';
-import { crc32, ZipArchive } from './zip.ts';
+import { crc32, crc32Sliced, ZipArchive } from './zip.ts';
 
 const PY = '/usr/bin/python3';
 const hasNumpy = spawnSync(PY, ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0;
@@ -124,6 +125,24 @@ print(z['train_features'].sum(), z['train_labels'].tolist(), z['mask'].tolist(),
     assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
     // Continuing across pieces gives the same value.
     assert.equal(crc32(Buffer.from('56789'), crc32(Buffer.from('1234'))), 0xcbf43926);
+  });
+
+  it('the JavaScript CRC-32 (slicing-by-8, for Node < 20.15) agrees with zlib over random lengths and splits', (t) => {
+    const zlibCrc32 = (zlib as { crc32?: (b: Uint8Array) => number }).crc32;
+    if (!zlibCrc32) return t.skip('node:zlib has no crc32 before Node 20.15');
+    assert.equal(crc32Sliced(Buffer.from('123456789')), 0xcbf43926);
+    let seed = 12345;
+    const next = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed;
+    };
+    for (let trial = 0; trial < 200; trial++) {
+      const b = Uint8Array.from({ length: next() % 3000 }, () => next() >>> 24);
+      const cut = b.length === 0 ? 0 : next() % b.length;
+      const want: number = zlibCrc32(b);
+      assert.equal(crc32Sliced(b), want, `length ${b.length}`);
+      assert.equal(crc32Sliced(b.subarray(cut), crc32Sliced(b.subarray(0, cut))), want, `split ${cut}`);
+    }
   });
 });
 

@@ -392,22 +392,55 @@ export interface StoredEntry {
   parts: ByteRun[];
 }
 
-let crcTable: Int32Array | null = null;
-/** CRC-32 (zip's), continuing from `crc`: node:zlib's where Node has it (>= 20.15), else a table. */
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  const native = (zlib as { crc32?: (b: Uint8Array, c: number) => number }).crc32;
-  if (native) return native(bytes, crc);
-  if (!crcTable) {
-    crcTable = new Int32Array(256);
+/** Eight 256-entry tables for slicing-by-8 (table k: a byte followed by k zero bytes), built on first use. */
+let crcTables: Int32Array | null = null;
+
+/**
+ * CRC-32 (zip's, reflected 0xEDB88320) continuing from `crc`, in JavaScript: slicing-by-8, eight
+ * bytes a step through eight tables (about 4x the byte-at-a-time loop). For Node before 20.15,
+ * which has no node:zlib crc32.
+ */
+export function crc32Sliced(bytes: Uint8Array, crc = 0): number {
+  if (!crcTables) {
+    crcTables = new Int32Array(8 * 256);
     for (let n = 0; n < 256; n++) {
       let c = n;
       for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c;
+      crcTables[n] = c;
     }
+    for (let n = 0; n < 256; n++)
+      for (let t = 1; t < 8; t++) {
+        const prev = crcTables[(t - 1) * 256 + n]!;
+        crcTables[t * 256 + n] = crcTables[prev & 0xff]! ^ (prev >>> 8);
+      }
   }
+  const T = crcTables;
   let c = ~crc;
-  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  let i = 0;
+  for (const end8 = bytes.length - 7; i < end8; i += 8) {
+    const lo = c ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
+    c =
+      T[7 * 256 + (lo & 0xff)]! ^
+      T[6 * 256 + ((lo >>> 8) & 0xff)]! ^
+      T[5 * 256 + ((lo >>> 16) & 0xff)]! ^
+      T[4 * 256 + (lo >>> 24)]! ^
+      T[3 * 256 + bytes[i + 4]!]! ^
+      T[2 * 256 + bytes[i + 5]!]! ^
+      T[256 + bytes[i + 6]!]! ^
+      T[bytes[i + 7]!]!;
+  }
+  for (; i < bytes.length; i++) c = T[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
+}
+
+const nativeCrc32 = (zlib as { crc32?: (b: Uint8Array, c: number) => number }).crc32;
+
+/**
+ * CRC-32 (zip's), continuing from `crc`: node:zlib's where Node has it (>= 20.15; about 2-3 GB/s
+ * here), else slicing-by-8 in JavaScript.
+ */
+export function crc32(bytes: Uint8Array, crc = 0): number {
+  return nativeCrc32 ? nativeCrc32(bytes, crc) : crc32Sliced(bytes, crc);
 }
 
 /** `write(fd, bytes, position)` for every byte, looping over short writes. */
