@@ -107,7 +107,17 @@ describe('IDX reader', () => {
       () => readIdx(after),
       (e: Error) =>
         e instanceof DataError &&
-        e.message.startsWith(`${after}: corrupt gzip data, or bytes after the end of the gzip stream (`),
+        e.message === `${after}: 4096 bytes after the end of the gzip stream; trailing data is refused`,
+    );
+    // Far more bytes after it than a gzip of the declared data could take: refused unread.
+    const huge = join(dir, 'huge-after.gz');
+    writeFileSync(huge, Buffer.concat([gzipSync(imgs), Buffer.alloc(2 << 20)]));
+    assert.throws(
+      () => readIdx(huge),
+      (e: Error) =>
+        e instanceof DataError &&
+        e.message ===
+          `${huge}: is ${gzipSync(imgs).length + (2 << 20)} bytes, more than a gzip of the 24 bytes its IDX header declares can be; trailing data is refused`,
     );
   });
 
