@@ -378,7 +378,11 @@ export async function retrain(
       throw new ConfigError(
         `--out ${opts.out}: is the stage-1 run itself; retrain writes next to it (default ${runFile(cfg.run, 'stage2')})`,
       );
-    const plan = planRun('retrain', opts.out ?? runFile(cfg.run, 'stage2'), opts);
+    // Writing X/stage2 holds X's lock too: a new train --force X waits its turn (and vice versa).
+    const plan = planRun('retrain', opts.out ?? runFile(cfg.run, 'stage2'), {
+      ...opts,
+      ...(opts.out === undefined ? { within: cfg.run } : {}),
+    });
     const r = await loadStage1Run(cfg.run, opts);
     try {
       const s2plan = planStage2(cfg, true, r.features, warn);
