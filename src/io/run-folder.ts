@@ -152,7 +152,7 @@ const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(
 export function acquireLock(dir: string, command: string): { release(): void } {
   const path = runFile(dir, 'lock');
   const count = held.get(path);
-  if (count !== undefined) {
+  if (count !== undefined && lockHolder(dir)?.pid === process.pid) {
     held.set(path, count + 1);
     return { release: once(() => releasePath(path)) };
   }
@@ -525,7 +525,11 @@ function clearRun(dir: string): void {
     } else rmSync(target, { force: true });
     // A sub-run emptied by that, and folders longtail made for the entry (charts/, a study's
     // sampler folder), go once empty; never `dir` itself.
-    for (let d = e.run ? target : dirname(target); d.length > dir.length && d.startsWith(dir); d = dirname(d)) {
+    for (
+      let d = e.run ? target : dirname(target);
+      d.length > dir.length && d.startsWith(dir);
+      d = dirname(d)
+    ) {
       try {
         if (readdirSync(d).length > 0) break;
         rmSync(d, { recursive: true, force: true });
