@@ -474,7 +474,7 @@ describe('--force and half-written outputs (issue 25)', () => {
         /cannot write .*ro\/m: the file system is read-only \(EROFS\)/,
       );
       expectUserError(
-        runCli(['data', 'summary', '--max-per-class', '30', '--out', join(ro, 'd')]),
+        runCli(['data', 'summary', '--max-per-class', '30', '--imbalance', '3', '--out', join(ro, 'd')]),
         /the file system is read-only \(EROFS\)/,
       );
     } finally {
