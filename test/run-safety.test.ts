@@ -482,3 +482,52 @@ describe('--force and half-written outputs (issue 25)', () => {
     }
   });
 });
+
+describe('a demo killed in stage 1 (issue 25)', () => {
+  it('resumed with train --resume, says how to finish its stage 2 with the settings it was started with', async () => {
+    const y = join(tempDir(), 'y');
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'demo',
+        ...TINY,
+        '--epochs',
+        '300',
+        '--method',
+        'ncm,crt',
+        '--stage2-batch-size',
+        '16',
+        '--crt-epochs',
+        '2',
+        '--out',
+        y,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += String(d);
+    });
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    for (let i = 0; i < 600; i++) {
+      const log = join(y, 'epochs.jsonl');
+      if (existsSync(log) && readFileSync(log, 'utf8').trim().length > 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, stderr);
+    const done = readFileSync(join(y, 'epochs.jsonl'), 'utf8').trim().split('\n').length;
+    const resumed = runCli(['train', '--resume', y, '--epochs', String(done)]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const m = /this demo's stage 2 has not run; finish it with: (longtail retrain .*)$/m.exec(resumed.stdout);
+    assert.ok(m, resumed.stdout);
+    assert.equal(m[1], `longtail retrain --run ${y} --method ncm,crt --stage2-batch-size 16 --crt-epochs 2`);
+    // The printed command runs, with those settings.
+    const re = runCli([...m[1]!.split(' ').slice(1), '--mode', 'features', '--json']);
+    assert.equal(re.code, 0, re.stderr);
+    const results = JSON.parse(readFileSync(join(y, 'stage2', 'results.json'), 'utf8'));
+    assert.equal(results.config.stage2BatchSize, 16);
+    assert.equal(results.config.crtEpochs, 2);
+  });
+});
