@@ -65,11 +65,7 @@ describe('run folders', () => {
     const before = readdirSync(dir).sort();
     const refused =
       /--force removes only what longtail recorded writing, and .*config\.json.* are not recorded \(the folder has no \.longtail-manifest\.json/;
-    assert.throws(() => planRun('train', dir, { force: true }), refused);
-    assert.throws(
-      () => openRun({ dir, command: 'train', isDefault: false, force: true, resume: false }),
-      refused,
-    );
+    assert.throws(() => openRun(planRun('train', dir, { force: true })), refused);
     assert.deepEqual(readdirSync(dir).sort(), before);
     for (const [name, text] of Object.entries(mine))
       assert.equal(readFileSync(join(dir, name), 'utf8'), text);
@@ -82,7 +78,7 @@ describe('run folders', () => {
     f.release();
     writeFileSync(join(run, RUN_FILES.resultsMarkdown), '# mine');
     assert.throws(
-      () => planRun('demo', run, { force: true }),
+      () => openRun(planRun('demo', run, { force: true })),
       /results\.md is not recorded \(longtail did not record writing it there\)/,
     );
     assert.equal(readFileSync(join(run, RUN_FILES.resultsMarkdown), 'utf8'), '# mine');
@@ -108,12 +104,12 @@ describe('run folders', () => {
         JSON.stringify({ longtail: 'run-manifest', version: 1, entries }),
       );
       assert.throws(
-        () => planRun('train', dir, { force: true }),
+        () => openRun(planRun('train', dir, { force: true })),
         /\.longtail-manifest\.json: not a longtail run manifest \(entry .* is not a path inside the folder\)/,
       );
     }
     writeFileSync(runFile(dir, 'manifest'), '{');
-    assert.throws(() => planRun('train', dir, { force: true }), /not a longtail run manifest/);
+    assert.throws(() => openRun(planRun('train', dir, { force: true })), /not a longtail run manifest/);
     assert.equal(readFileSync(join(root, 'precious'), 'utf8'), 'x');
   });
 
@@ -188,7 +184,7 @@ describe('run folders', () => {
       JSON.stringify({ pid: process.ppid, host: hostname(), command: 'retrain', startedAt: 't' }),
     );
     assert.throws(
-      () => planRun('train', x, { force: true }),
+      () => openRun(planRun('train', x, { force: true })),
       /stage2 is in use by another longtail process \(retrain/,
     );
     assert.ok(existsSync(runFile(x, 'best')));

@@ -266,8 +266,7 @@ function listed(names: string[]): string {
 
 /**
  * Checks where a command will write, before anything is read or trained: `--out` must not be a
- * file, and an existing non-empty folder is refused unless the run is resumed or `--force`d; a
- * forced folder is checked now too (see `checkForce`), so a refusal comes before any work.
+ * file, and an existing non-empty folder is refused unless the run is resumed or `--force`d.
  */
 export function planRun(
   command: string,
@@ -287,11 +286,8 @@ export function planRun(
   };
   if (!existsSync(dir)) return plan;
   if (!statSync(dir).isDirectory()) throw new ConfigError(`${flag} ${dir}: is a file, expected a folder`);
-  if (isDefault || plan.resume || !nonEmpty(dir)) return plan;
-  if (plan.force) {
-    checkForce(dir, flag);
-    return plan;
-  }
+  // A forced folder is checked by openRun (checkForce), after the command has validated its inputs.
+  if (isDefault || plan.resume || plan.force || !nonEmpty(dir)) return plan;
   const names = readdirSync(dir).filter((f) => f !== RUN_FILES.lock);
   throw new ConfigError(
     `${flag} ${dir}: the folder is not empty (${listed(names)}); ` +
