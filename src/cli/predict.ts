@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { methodNames } from '../classifiers/registry.ts';
 import { expandInputs } from '../data/inputs.ts';
-import { exportModel } from '../deploy/export.ts';
+import { checkExportTarget, exportModel } from '../deploy/export.ts';
 import { type FilePrediction, loadModel } from '../deploy/predict.ts';
 import { DataError } from '../errors.ts';
 import { printable } from '../io/display.ts';
@@ -108,7 +108,9 @@ export function registerPredictAndExport(program: Command): void {
         backend?: string;
         format: 'tfjs' | 'onnx';
       }) => {
-        planRun('export', opts.out, { force: opts.force === true });
+        // --force replaces a previous export (only: checkExportTarget refuses other files).
+        if (opts.force === true) checkExportTarget(opts.out);
+        else planRun('export', opts.out);
         await startBackend(opts.backend);
         const r = exportModel(opts.run, opts.method, opts.out, opts.format);
         if (opts.json) printJson(r);

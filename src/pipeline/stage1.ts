@@ -15,6 +15,7 @@ import {
 import { loadDataset } from '../data/registry.ts';
 import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError } from '../errors.ts';
+import { checkShotThresholds } from '../eval/shot-splits.ts';
 import { type FeatureSet, saveFeatureFile } from '../features/feature-set.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import {
@@ -58,6 +59,7 @@ export async function inRunFolder<T>(
 }
 
 export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): Promise<LongTailDataset> {
+  checkShotThresholds({ many: cfg.manyThreshold, few: cfg.fewThreshold });
   cb.onPhase?.(`loading ${cfg.dataset}`);
   // Only the data settings: cfg may be a whole pipeline configuration.
   const keys = [
@@ -113,6 +115,11 @@ export function jointConfigOf(cfg: TrainConfig): JointConfig {
  */
 export function checkModelFits(cfg: TrainConfig, data: LongTailDataset): void {
   const t = data.train;
+  // The sampler would refuse it too, but only once the folder is open (and --force has cleared it).
+  if (cfg.batchSize > t.labels.length)
+    throw new ConfigError(
+      `--batch-size ${cfg.batchSize} is larger than the ${t.labels.length} training images`,
+    );
   disposeModel(
     createModel(backboneSpec(cfg), [t.height, t.width, t.channels], data.classNames.length, cfg.seed),
   );
