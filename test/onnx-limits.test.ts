@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { closeSync, ftruncateSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
@@ -183,5 +183,26 @@ process.stdout.write('ok\\n');
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, 'ok\n');
     }
+  });
+});
+
+describe('doctor lists the optional parts and the Python examples', () => {
+  it('onnxruntime-node and vega with their versions and what they enable; the examples folder', () => {
+    const r = runCli(['doctor', '--json'], { LONGTAIL_BACKEND: '' });
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as {
+      optional: { name: string; version: string | null; enables: string; install: string }[];
+      examples: string;
+    };
+    const ort = j.optional.find((o) => o.name === 'onnxruntime-node')!;
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'node_modules/onnxruntime-node/package.json'), 'utf8'));
+    assert.equal(ort.version, pkg.version);
+    assert.match(ort.enables, /ONNX backbones/);
+    assert.match(ort.install, /npm install onnxruntime-node --onnxruntime-node-install=skip/);
+    assert.ok(j.optional.some((o) => o.name === 'vega + vega-lite' && /charts/.test(o.enables)));
+    assert.ok(existsSync(join(j.examples, 'pytorch', 'longtail_preprocess.py')), j.examples);
+    const table = runCli(['doctor'], { LONGTAIL_BACKEND: '' });
+    assert.match(table.stdout, /onnxruntime-node +\d+\.\d+\.\d+: ONNX backbones/);
+    assert.match(table.stdout, /python examples +\/.*examples\//);
   });
 });
