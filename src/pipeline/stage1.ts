@@ -2,6 +2,7 @@
  * Stage 1 as a run: data -> joint training (checkpoints, best epoch) -> features, in a run folder
  * that is opened only after every input has been validated; and the rules for resuming one.
  */
+
 import os from 'node:os';
 import { resolve } from 'node:path';
 import {
@@ -29,6 +30,7 @@ import {
   runFile,
 } from '../io/run-folder.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
+import { checkOnnxPath } from '../models/onnx-file.ts';
 import { isOnnxSpec } from '../models/registry.ts';
 import type { RunResults } from '../report/results.ts';
 import { ACCURACY_UNIT } from '../train/epoch.ts';
@@ -202,6 +204,7 @@ function extractWithOnnx(cfg: TrainConfig, data: LongTailDataset, opts: Pipeline
   const t = data.train;
   const spec = backboneSpec(cfg);
   const file = resolve(String(spec.options!.path));
+  checkOnnxPath(file); // a FIFO or /dev/zero would hang the hash
   const sha256 = fileSha256(file);
   const inputShape: [number, number, number] = [t.height, t.width, t.channels];
   const model = createModel(
