@@ -54,6 +54,37 @@ export interface CalibrationStats {
   ece: number;
 }
 
+/** NLL and ECE of softmax(z / T), fed blocks of rows in order (e.g. from an evaluation's onBlock). */
+export interface CalibrationAccumulator {
+  add(z: Float32Array, start: number, m: number): void;
+  result(): CalibrationStats;
+}
+
+export function calibrationAccumulator(labels: ArrayLike<number>, C: number, T = 1): CalibrationAccumulator {
+  const invT = 1 / T;
+  const conf: number[] = [];
+  const correct: boolean[] = [];
+  let sum = 0;
+  return {
+    add(z, start, m) {
+      for (let i = 0; i < m; i++) {
+        const o = i * C;
+        const lse = logSumExp(z, o, C, invT);
+        const y = labels[start + i]!;
+        sum += lse - z[o + y]! * invT;
+        let best = 0;
+        for (let c = 1; c < C; c++) if (z[o + c]! > z[o + best]!) best = c;
+        conf.push(Math.exp(z[o + best]! * invT - lse));
+        correct.push(best === y);
+      }
+    },
+    result: () => ({
+      nll: conf.length === 0 ? 0 : sum / conf.length,
+      ece: expectedCalibrationError(conf, correct),
+    }),
+  };
+}
+
 /** NLL and 15-bin ECE of softmax(z / T): one walk over the blocks. */
 export function calibrationStats(
   blocks: LogitBlocks,
@@ -61,23 +92,9 @@ export function calibrationStats(
   C: number,
   T = 1,
 ): CalibrationStats {
-  const invT = 1 / T;
-  const conf: number[] = [];
-  const correct: boolean[] = [];
-  let sum = 0;
-  blocks((z, start, m) => {
-    for (let i = 0; i < m; i++) {
-      const o = i * C;
-      const lse = logSumExp(z, o, C, invT);
-      const y = labels[start + i]!;
-      sum += lse - z[o + y]! * invT;
-      let best = 0;
-      for (let c = 1; c < C; c++) if (z[o + c]! > z[o + best]!) best = c;
-      conf.push(Math.exp(z[o + best]! * invT - lse));
-      correct.push(best === y);
-    }
-  });
-  return { nll: conf.length === 0 ? 0 : sum / conf.length, ece: expectedCalibrationError(conf, correct) };
+  const acc = calibrationAccumulator(labels, C, T);
+  blocks((z, start, m) => acc.add(z, start, m));
+  return acc.result();
 }
 
 export interface TemperatureFit {
