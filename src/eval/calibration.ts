@@ -156,3 +156,12 @@ export function fitTemperature(
     ? { temperature: Math.exp(logT), nllBefore, nllAfter, evaluations }
     : { temperature: 1, nllBefore, nllAfter: nllBefore, evaluations };
 }
+
+/** What a deployed head keeps of its calibration (deploy/folded.ts): T, the source prior, BBSE's validation counts. */
+export interface DeployCalibration {
+  temperature: number;
+  /** Validation label frequencies; null without a validation split (then uniform is assumed). */
+  sourcePrior: number[] | null;
+  /** Validation counts[pred * C + true]; null without a validation split or above the BBSE class limit (pipeline/stage2.ts). */
+  valConfusion: Float64Array | null;
+}

@@ -132,9 +132,7 @@ export function solveLinear(A: Float64Array, b: Float64Array, K: number): Float6
 
 /**
  * BBSE estimate of the target prior from hard predictions. `valPred`/`valLabels`: the labeled
- * source (validation) split; `targetPred`: the unlabeled target set. `lambda` defaults to
- * trace(C^T C) / n_val, i.e. a ridge of 1 / (validation images per class) relative to the mean
- * diagonal of C^T C: it vanishes as the validation split grows.
+ * source (validation) split; `targetPred`: the unlabeled target set.
  */
 export function bbsePrior(
   valPred: ArrayLike<number>,
@@ -143,12 +141,39 @@ export function bbsePrior(
   C: number,
   opts: { lambda?: number } = {},
 ): PriorEstimate & { lambda: number } {
-  const nv = valLabels.length;
+  if (valLabels.length === 0) throw new ConfigError('BBSE needs a validation split with images');
+  return bbsePriorFromCounts(validationConfusion(valPred, valLabels, C), targetPred, C, opts);
+}
+
+/** Validation counts[pred * C + true] (f64), what BBSE needs of the validation split (kept with a deployed head). */
+export function validationConfusion(
+  valPred: ArrayLike<number>,
+  valLabels: ArrayLike<number>,
+  C: number,
+): Float64Array {
+  const counts = new Float64Array(C * C);
+  for (let k = 0; k < valLabels.length; k++) counts[valPred[k]! * C + valLabels[k]!]! += 1;
+  return counts;
+}
+
+/**
+ * BBSE from validation counts[pred * C + true]. `lambda` defaults to trace(C^T C) / n_val, i.e.
+ * a ridge of 1 / (validation images per class) relative to the mean diagonal of C^T C: it
+ * vanishes as the validation split grows.
+ */
+export function bbsePriorFromCounts(
+  counts: ArrayLike<number>,
+  targetPred: ArrayLike<number>,
+  C: number,
+  opts: { lambda?: number } = {},
+): PriorEstimate & { lambda: number } {
+  let nv = 0;
+  for (let k = 0; k < C * C; k++) nv += counts[k]!;
   if (nv === 0) throw new ConfigError('BBSE needs a validation split with images');
   if (targetPred.length === 0) throw new ConfigError('BBSE needs at least one target image');
-  const p = labelPrior(valLabels, C);
-  const Cm = new Float64Array(C * C); // Cm[i][j] = P(yhat = i, y = j)
-  for (let k = 0; k < nv; k++) Cm[valPred[k]! * C + valLabels[k]!]! += 1 / nv;
+  const Cm = Float64Array.from({ length: C * C }, (_, k) => counts[k]! / nv); // Cm[i][j] = P(yhat = i, y = j)
+  const p = new Array<number>(C).fill(0);
+  for (let i = 0; i < C; i++) for (let j = 0; j < C; j++) p[j]! += Cm[i * C + j]!;
   const mu = new Float64Array(C);
   for (let k = 0; k < targetPred.length; k++) mu[targetPred[k]!]! += 1 / targetPred.length;
   // Normal equations of min ||Cm w - mu||^2 + lambda ||w - 1||^2 in d = w - 1:

@@ -152,7 +152,7 @@ async function stage2AndReport(
     `stage 2: ${plan.methods.join(', ')} (${plan.mode === 'augmented' ? 'through the frozen backbone, augmented' : 'on cached features'})`,
   );
   const t2 = performance.now();
-  const { results, classifiers } = runStage2(ctx, plan.methods, {
+  const { results, classifiers, calibrations } = runStage2(ctx, plan.methods, {
     settings: s2,
     thresholds: input.thresholds,
     ...(s2.calibrate ? { calibrate: s2.calibrate } : {}),
@@ -210,6 +210,8 @@ async function stage2AndReport(
     backboneSha256: input.stage1Run?.backboneSha256 ?? null,
     classNames: fs.classNames,
     dim: fs.dim,
+    trainCounts: fs.trainCounts,
+    calibrations,
   });
   await writeReport(folder.dir, run, {
     ...cb,

@@ -6,7 +6,12 @@
 import { createClassifier, type MethodName, methodEntry } from '../classifiers/registry.ts';
 import type { Stage2Classifier, Stage2Context, TunedParam } from '../classifiers/types.ts';
 import { ConfigError } from '../errors.ts';
-import { calibrationAccumulator, fitTemperature, type LogitBlocks } from '../eval/calibration.ts';
+import {
+  calibrationAccumulator,
+  type DeployCalibration,
+  fitTemperature,
+  type LogitBlocks,
+} from '../eval/calibration.ts';
 import {
   adjustedPredictions,
   bbsePrior,
@@ -14,6 +19,7 @@ import {
   labelPrior,
   softmaxRows,
   tvDistance,
+  validationConfusion,
 } from '../eval/label-shift.ts';
 import {
   BLOCK_FLOATS,
@@ -313,6 +319,7 @@ export function evaluateClassifier(
   thresholds?: ShotThresholds,
   chunkRows?: number,
   calibrate?: CalibrateMode,
+  deploy?: (d: DeployCalibration) => void,
 ): MethodResult {
   const fs = ctx.features;
   const d = fs.dim;
@@ -381,7 +388,7 @@ export function evaluateClassifier(
   ].filter((x): x is string => x !== null);
   const calibration: CalibrationResult = {
     method: mode,
-    temperature: r4(T),
+    temperature: T,
     valNllBefore: fit ? r4(fit.nllBefore) : null,
     valNllAfter: fit ? r4(fit.nllAfter) : null,
     eceBefore: r4(cb.ece),
@@ -392,6 +399,11 @@ export function evaluateClassifier(
     notApplicable: mode === 'none' && method === 'ncm' ? NCM_UNCALIBRATED : null,
     note: notes.length > 0 ? notes.join('; ') : null,
   };
+  deploy?.({
+    temperature: T,
+    sourcePrior,
+    valConfusion: v && val && C <= BBSE_MAX_CLASSES ? validationConfusion(v.rows.pred, val.labels, C) : null,
+  });
   const rs = recallSummary(e.perClass);
   const clfMode = (clf.details.mode as MethodResult['mode']) ?? null;
   return {
@@ -425,11 +437,13 @@ export function evaluateClassifier(
 export interface Stage2Output {
   results: MethodResult[];
   classifiers: Map<MethodName, Stage2Classifier>;
+  calibrations: Map<MethodName, DeployCalibration>;
 }
 
 export function runStage2(ctx: Stage2Context, methods: MethodName[], opts: Stage2Options = {}): Stage2Output {
   const results: MethodResult[] = [];
   const classifiers = new Map<MethodName, Stage2Classifier>();
+  const calibrations = new Map<MethodName, DeployCalibration>();
   for (const m of methods) {
     const t = performance.now();
     const clf = createClassifier(
@@ -444,10 +458,11 @@ export function runStage2(ctx: Stage2Context, methods: MethodName[], opts: Stage
       opts.thresholds,
       opts.chunkRows,
       opts.calibrate,
+      (d) => calibrations.set(m, d),
     );
     classifiers.set(m, clf);
     results.push(r);
     opts.onMethod?.(r);
   }
-  return { results, classifiers };
+  return { results, classifiers, calibrations };
 }
