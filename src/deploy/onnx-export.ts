@@ -157,6 +157,8 @@ export interface OnnxHead {
   transform: FeatureTransform;
   classNames: string[];
   method: string;
+  /** More metadata_props (e.g. the temperature and target prior folded in). */
+  meta?: Record<string, string>;
 }
 
 function finishModel(
@@ -181,6 +183,7 @@ const metaOf = (h: OnnxHead, inputShape: readonly number[], source: string): Rec
   input: `images [n, ${inputShape.join(', ')}] float32 in [0, 1]`,
   outputs: 'probabilities [n, classes], logits [n, classes], features [n, d]',
   source,
+  ...h.meta,
 });
 
 /** Our ResNet (its `exportGraph`) with the head, as one ONNX model. */
