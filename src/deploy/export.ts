@@ -23,6 +23,7 @@ import { isOnnxBackbone } from '../models/onnx-backbone.ts';
 import { GraphBuilder, isExportable } from './graph.ts';
 import { onnxBackboneWithHead, resnetToOnnx } from './onnx-export.ts';
 import { type LoadedModel, loadModel } from './predict.ts';
+import { foldPrior, resolveTargetPrior } from './prior.ts';
 
 export type ExportFormat = 'tfjs' | 'onnx';
 
@@ -115,11 +116,26 @@ function writeExportFolder(outDir: string, files: Record<string, Uint8Array>): v
 }
 
 /** The model as one ONNX file (model.onnx) and labels.json. */
-function exportOnnx(m: LoadedModel, runDir: string, method: string, outDir: string): ExportResult {
+function exportOnnx(
+  m: LoadedModel,
+  runDir: string,
+  method: string,
+  outDir: string,
+  prior: ExportPriorInfo,
+): ExportResult {
   const inputShape = m.inputShape as [number, number, number];
   const numClasses = m.folded.bias.length;
   const b = m.model.backbone;
-  const head = { ...m.folded, classNames: m.classNames, method };
+  const head = {
+    ...m.folded,
+    classNames: m.classNames,
+    method,
+    meta: {
+      temperature: String(prior.temperature),
+      target_prior: prior.targetPrior,
+      ...(prior.prior ? { prior: JSON.stringify(prior.prior) } : {}),
+    },
+  };
   let bytes: Uint8Array;
   if (isOnnxBackbone(b))
     bytes = onnxBackboneWithHead(
@@ -146,16 +162,39 @@ export interface ExportResult {
   numClasses: number;
 }
 
+/** What the exported model's metadata records of its calibration and prior. */
+export interface ExportPriorInfo {
+  temperature: number;
+  /** `uniform`, `train`, a file path, or `source` (none asked: the head's own, the validation prior). */
+  targetPrior: string;
+  prior: number[] | null;
+}
+
 export function exportModel(
   runDir: string,
   method: string,
   outDir: string,
   format: ExportFormat = 'tfjs',
+  opts: { targetPrior?: string; normalizePrior?: boolean } = {},
 ): ExportResult {
   checkExportTarget(outDir);
-  const m = loadModel(runDir, { method });
+  const loaded = loadModel(runDir, { method });
   try {
-    if (format === 'onnx') return exportOnnx(m, runDir, method, outDir);
+    // The target prior is resolved (and a bad file refused) before anything is written.
+    const q = opts.targetPrior
+      ? resolveTargetPrior(opts.targetPrior, loaded.classNames, loaded.trainCounts, {
+          normalize: opts.normalizePrior === true,
+        })
+      : null;
+    const m: LoadedModel = q
+      ? { ...loaded, folded: foldPrior(loaded.folded, q, loaded.calibration.sourcePrior) }
+      : loaded;
+    const priorInfo: ExportPriorInfo = {
+      temperature: loaded.calibration.temperature,
+      targetPrior: opts.targetPrior ?? 'source',
+      prior: q,
+    };
+    if (format === 'onnx') return exportOnnx(m, runDir, method, outDir, priorInfo);
     const [H, W, C] = m.inputShape;
     const numClasses = m.folded.bias.length;
     const backbone = m.model.backbone;
@@ -175,7 +214,14 @@ export function exportModel(
     g.softmax(logits, 'probabilities');
     const { modelJson, weights } = g.build(
       { input: 'images', inputShape: [-1, H, W, C], output: 'probabilities', outputShape: [-1, numClasses] },
-      { method, classNames: m.classNames, inputShape: [H, W, C], pixelRange: [0, 1], source: runDir },
+      {
+        method,
+        classNames: m.classNames,
+        inputShape: [H, W, C],
+        pixelRange: [0, 1],
+        source: runDir,
+        ...priorInfo,
+      },
     );
     writeExportFolder(outDir, {
       'weights.bin': weights,
@@ -189,6 +235,6 @@ export function exportModel(
       numClasses,
     };
   } finally {
-    m.dispose();
+    loaded.dispose();
   }
 }

@@ -159,6 +159,8 @@ export interface OnnxHead {
   transform: FeatureTransform;
   classNames: string[];
   method: string;
+  /** More metadata_props (e.g. the temperature and target prior folded in). */
+  meta?: Record<string, string>;
 }
 
 function finishModel(
@@ -194,6 +196,7 @@ const metaOf = (h: OnnxHead, inputShape: readonly number[], source: string): Rec
       layout: 'nhwc',
     }),
   ),
+  ...h.meta,
 });
 
 /** longtail's own version, recorded as the exported model's producer_version. */

@@ -170,11 +170,18 @@ async function stage2AndReport(
     `stage 2: ${plan.methods.join(', ')} (${plan.mode === 'augmented' ? 'through the frozen backbone, augmented' : 'on cached features'})`,
   );
   const t2 = performance.now();
-  const { results, classifiers } = runStage2(ctx, plan.methods, {
+  const { results, classifiers, calibrations } = runStage2(ctx, plan.methods, {
     settings: s2,
     thresholds: input.thresholds,
+    ...(s2.calibrate ? { calibrate: s2.calibrate } : {}),
     ...(cb.onMethod ? { onMethod: cb.onMethod } : {}),
   });
+  if ((s2.calibrate ?? (input.features.val?.labels.length ? 'temperature' : 'none')) === 'none')
+    warn(
+      s2.calibrate === 'none'
+        ? "calibration off (--calibrate none): ECE and the prior corrections use raw scores; NCM's are not applicable"
+        : "calibration off: no validation split to fit a temperature on; NCM's ECE and prior corrections are not applicable",
+    );
   const stage2 = (performance.now() - t2) / 1000;
   const fs = input.features;
   // Nothing past stage 2 reads the training features (the report evaluates test rows only), and
@@ -221,6 +228,8 @@ async function stage2AndReport(
     backboneSha256: input.stage1Run?.backboneSha256 ?? null,
     classNames: fs.classNames,
     dim: fs.dim,
+    trainCounts: fs.trainCounts,
+    calibrations,
   });
   await writeReport(folder.dir, run, {
     ...cb,
