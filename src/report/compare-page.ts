@@ -270,7 +270,7 @@ export async function writeComparisonFiles(
   const rendered: { name: string; svg: string }[] = [];
   for (const [name, spec] of Object.entries(charts)) {
     const files = await writeChart(join(runFile(dir, 'charts'), name), spec);
-    if (files.svg !== null) rendered.push({ name, svg: readFileSync(files.svg, 'utf8') });
+    rendered.push({ name, svg: readFileSync(files.svg, 'utf8') });
   }
   const markdown = opts.pageOnly ? null : runFile(dir, 'resultsMarkdown');
   if (markdown)

@@ -42,7 +42,7 @@ export async function writeReport(
   const rendered: { name: string; svg: string }[] = [];
   for (const [name, spec] of Object.entries(charts)) {
     const files = await writeChart(join(runFile(outDir, 'charts'), name), spec);
-    if (files.svg !== null) rendered.push({ name, svg: readFileSync(files.svg, 'utf8') });
+    rendered.push({ name, svg: readFileSync(files.svg, 'utf8') });
   }
   writeFileAtomic(
     runFile(outDir, 'resultsMarkdown'),
