@@ -25,6 +25,8 @@ export interface MethodResult {
   /** Validation overall accuracy in percent, when there is a validation set. */
   valOverall: number | null;
   perClass: (number | null)[];
+  /** Test precision of each class; null when never predicted. */
+  perClassPrecision: (number | null)[];
   /** [true][predicted] test counts; [] above CONFUSION_MAX_CLASSES (200) classes. */
   confusion: number[][];
   weightNorms: number[];
@@ -218,6 +220,7 @@ export function evaluateClassifier(
     ece: Math.round(e.ece * 10000) / 10000,
     valOverall: v ? pct(v.overall) : null,
     perClass: e.perClass,
+    perClassPrecision: e.perClassPrecision,
     confusion: e.confusion,
     weightNorms: clf.weightNorms(),
     tuned: clf.tuned ?? null,

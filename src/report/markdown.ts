@@ -1,4 +1,5 @@
 /** results.md: the paper's table and the facts a reader needs, in Markdown. */
+import { worstClassesMarkdown } from './per-class.ts';
 import { type RunResults, shiftedColumns, shiftedRows, TABLE_HEADER, tableRows } from './results.ts';
 import { formatTable } from './table.ts';
 
@@ -42,6 +43,7 @@ export function resultsMarkdown(r: RunResults, charts: string[]): string {
     `Total ${r.seconds.total.toFixed(0)} s on ${r.environment.cpus} x ${r.environment.cpuModel}, backend ${r.environment.backend}, tfjs ${r.environment.tfjs}, Node ${r.environment.node}.`,
     ...(r.warnings.length ? ['', '**Warnings**', ...r.warnings.map((w) => `- ${w}`)] : []),
     '',
+    ...worstClassesMarkdown(r),
     ...charts.map((c) => `![${c}](${c}.svg)`),
     '',
   ];

@@ -33,6 +33,8 @@ export const MethodResultSchema = z.object({
   ece: z.number().min(0).max(1),
   valOverall: nullablePct,
   perClass: z.array(z.number().min(0).max(1).nullable()),
+  /** Test precision per class (null: never predicted); absent in runs written before it was kept. */
+  perClassPrecision: z.array(z.number().min(0).max(1).nullable()).optional(),
   // Test confusion[true][predicted] counts, kept up to 200 classes (eval/metrics.ts
   // CONFUSION_MAX_CLASSES); [] above (8,142 classes would be 66M numbers).
   confusion: z.array(z.array(z.number().int().min(0))),
