@@ -30,6 +30,8 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
   banner: {
-    js: '/* longtail: onnx-proto (MIT) with protobufjs 7 (BSD-3-Clause), bundled by scripts/bundle-onnx-proto.mjs (do not edit) */',
+    // CommonJS code in the bundle requires Node's built-ins (stream, fs): an ES module has no `require`.
+    js: "import { createRequire as __longtailRequire } from 'node:module'; const require = __longtailRequire(import.meta.url);\n" +
+      '/* longtail: onnx-proto (MIT) with protobufjs 7 (BSD-3-Clause), bundled by scripts/bundle-onnx-proto.mjs (do not edit) */',
   },
 });

@@ -37,6 +37,8 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
   banner: {
-    js: '/* longtail chart renderer: vega and vega-lite (BSD-3-Clause), bundled by scripts/bundle-vega.mjs (do not edit) */',
+    // CommonJS code in the bundle requires Node's built-ins (stream, fs): an ES module has no `require`.
+    js: "import { createRequire as __longtailRequire } from 'node:module'; const require = __longtailRequire(import.meta.url);\n" +
+      '/* longtail chart renderer: vega and vega-lite (BSD-3-Clause), bundled by scripts/bundle-vega.mjs (do not edit) */',
   },
 });
