@@ -81,10 +81,12 @@ function main(): void {
   const z = base ? decode(base.z) : null;
 
   const byMethod = new Map(data.methods.map((m) => [m.method, m]));
+  const shownOnLoad = () => document.querySelector<HTMLSelectElement>('#live-method')?.value ?? '';
   const tauNorm = data.methods.find((m) => m.kind === 'tau-norm');
   const la = data.methods.find((m) => m.kind === 'logit-adjust');
   const initial: State = {
-    method: data.methods.find((m) => m.kind === 'tau-norm')?.method ?? data.methods[0]!.method,
+    // The page selects the method with the best validation accuracy (html.ts); else the first.
+    method: byMethod.has(shownOnLoad()) ? shownOnLoad() : data.methods[0]!.method,
     tau: tauNorm?.tau ?? 1,
     laTau: la?.tau ?? 1,
     prior: centre,
