@@ -293,12 +293,16 @@ describe('charts of what results.json holds', () => {
     );
   });
 
-  it('per-class accuracy of hundreds of classes: a moving mean per method over faint bars', () => {
+  it('per-class accuracy of hundreds of classes: a moving mean per method over each class as a faint line', () => {
     const k = 500;
     const counts = Array.from({ length: k }, (_, c) => 500 - c);
     const r = run([method('joint', 'Joint', k)], counts);
     const spec = perClassChart(r) as VegaLiteSpec & { spec: { layer: Record<string, unknown>[] } };
-    const line = spec.spec.layer.find((l) => (l.mark as { type: string }).type === 'line')!;
+    const lines = spec.spec.layer.filter((l) => (l.mark as { type: string }).type === 'line');
+    // No bar per class above 200 classes: one faint line of the classes, one of the moving mean.
+    assert.equal(spec.spec.layer.filter((l) => (l.mark as { type: string }).type === 'rect').length, 1);
+    assert.equal(lines.length, 2);
+    const line = lines.find((l) => l.transform !== undefined)!;
     const w = (line.transform as { window: unknown; frame: number[]; groupby: string[] }[])[0]!;
     assert.deepEqual([w.frame, w.groupby], [[-10, 10], ['method']]);
     assert.equal((spec.title as { subtitle: string }).subtitle, 'line: mean over 21 neighbouring classes');

@@ -123,7 +123,7 @@ td:first-child, th:first-child { text-align: left; } th { background: #f3f3f3; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.5em; border-radius: 2px; vertical-align: -0.05em; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 560px), 1fr)); gap: 1em 2em; align-items: start; }
 .live-grid { grid-template-columns: repeat(auto-fill, minmax(min(100%, 400px), 1fr)); }
-@media (min-width: 1250px) { .live-grid { grid-template-columns: 3fr 2fr 2fr; } }
+@media (min-width: 1250px) { .live-grid { grid-template-columns: 1fr 1fr; } #live-class-accuracy { grid-column: 1 / -1; } }
 figure { margin: 0; break-inside: avoid; page-break-inside: avoid; }
 figure svg, figure canvas { max-width: 100%; height: auto; display: block; }
 figure.wide { grid-column: 1 / -1; }

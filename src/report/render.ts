@@ -24,10 +24,30 @@ function chartRenderer(): Promise<Renderer> {
   return renderer;
 }
 
+/**
+ * Text sizes for every chart (a spec's own `config` wins): at least 11 px, so a chart shrunk a
+ * little to fit the page (report.html caps a figure at its width) keeps its text at 10 px or more.
+ */
+const LEGIBLE = {
+  axis: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelFontSize: 11, titleFontSize: 12 },
+  header: { labelFontSize: 12, titleFontSize: 12 },
+  title: { fontSize: 14, subtitleFontSize: 12 },
+  text: { fontSize: 11 },
+};
+
+/** The spec with the legible text sizes as defaults. */
+export function legible(spec: VegaLiteSpec): VegaLiteSpec {
+  const own = (spec as { config?: Record<string, Record<string, unknown>> }).config ?? {};
+  const config: Record<string, unknown> = { ...own };
+  for (const [k, v] of Object.entries(LEGIBLE)) config[k] = { ...v, ...(own[k] ?? {}) };
+  return { ...spec, config } as VegaLiteSpec;
+}
+
 /** The chart as SVG. */
 export async function renderSvg(spec: VegaLiteSpec): Promise<string> {
   const r = await chartRenderer();
-  const compiled = r.compile(spec as unknown as Parameters<Renderer['compile']>[0]).spec;
+  const compiled = r.compile(legible(spec) as unknown as Parameters<Renderer['compile']>[0]).spec;
   const view = new r.View(r.parse(compiled), { renderer: 'none' });
   try {
     return await view.toSVG();
@@ -41,7 +61,7 @@ export async function writeChart(
   base: string,
   spec: VegaLiteSpec,
 ): Promise<{ svg: string; png: string; spec: string }> {
-  writeFileAtomic(`${base}.vl.json`, `${JSON.stringify(spec, null, 2)}\n`);
+  writeFileAtomic(`${base}.vl.json`, `${JSON.stringify(legible(spec), null, 2)}\n`);
   const svg = await renderSvg(spec);
   writeFileAtomic(`${base}.svg`, svg);
   const { default: sharp } = await import('sharp');

@@ -49,7 +49,7 @@ function context(canvas: HTMLCanvasElement, w: number, h: number): CanvasRenderi
   const g = canvas.getContext('2d')!;
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, h);
-  g.font = '11px system-ui, sans-serif';
+  g.font = '12px system-ui, sans-serif'; // 10 px or more where the canvas is shown a little smaller
   return g;
 }
 
