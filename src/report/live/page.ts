@@ -39,6 +39,9 @@ interface State {
   known: boolean;
 }
 
+/** Canvas text size: 10 px or more where the canvas is shown a little smaller than drawn. */
+const CANVAS_FONT_PX = 12;
+
 /** A canvas sized for the device's pixels; returns its 2D context in CSS pixels. */
 function context(canvas: HTMLCanvasElement, w: number, h: number): CanvasRenderingContext2D {
   const dpr = window.devicePixelRatio || 1;
@@ -46,10 +49,13 @@ function context(canvas: HTMLCanvasElement, w: number, h: number): CanvasRenderi
   if (canvas.height !== Math.round(h * dpr)) canvas.height = Math.round(h * dpr);
   canvas.style.width = `${w}px`;
   canvas.style.aspectRatio = `${w} / ${h}`;
+  // For the browser check (browser-check.ts): the text size drawn, in the canvas's own pixels.
+  canvas.dataset.fontPx = String(CANVAS_FONT_PX);
+  canvas.dataset.drawnWidth = String(w);
   const g = canvas.getContext('2d')!;
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, h);
-  g.font = '12px system-ui, sans-serif'; // 10 px or more where the canvas is shown a little smaller
+  g.font = `${CANVAS_FONT_PX}px system-ui, sans-serif`;
   return g;
 }
 
