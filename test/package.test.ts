@@ -174,6 +174,8 @@ saveFeatureFile('features.npz', { dim: 8, numClasses: 3, classNames: ['cat', 'do
         'ncm,crt',
         '--crt-epochs',
         '1',
+        '--stage2-batch-size',
+        '16',
         '--out',
         out,
       ],
