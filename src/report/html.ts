@@ -47,6 +47,9 @@ function worstClassesHtml(r: RunResults, limit = 20): string {
 /** JSON inside <script type="application/json">: no `<` at all, so nothing can close the element. */
 const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c');
 
+/** Fewest test images per class, on average, for the live per-class views to be shown. */
+export const MIN_LIVE_ROWS_PER_CLASS = 10;
+
 /** The method with the best validation accuracy (ties: the first), else the best test accuracy without validation. */
 export function bestMethod(r: Pick<RunResults, 'methods'>): string {
   const withVal = r.methods.filter((m) => m.valOverall !== null);
@@ -60,6 +63,12 @@ function liveHtml(r: RunResults, live: LiveData, script: string): string {
   const tau = live.methods.find((m) => m.kind === 'tau-norm');
   const la = live.methods.find((m) => m.kind === 'logit-adjust');
   const best = bestMethod(r);
+  // Per-class views need rows per class: with fewer than MIN_LIVE_ROWS_PER_CLASS on average (a
+  // large class count, or a small subsample), hidden with a sentence saying why.
+  const perClassViews = live.k / live.numClasses >= MIN_LIVE_ROWS_PER_CLASS;
+  const hiddenNote = perClassViews
+    ? ''
+    : `<p class="note" id="live-per-class-hidden">The live per-class accuracy and confusion views are hidden: the live section holds ${(live.k / live.numClasses).toFixed(1)} test images per class on average (${live.k} images, ${live.numClasses} classes), fewer than ${MIN_LIVE_ROWS_PER_CLASS}, so a class's live accuracy would be noise. Per-class numbers on all test images are in "Per class, worst first" below, per-class.csv and the static per-class chart.</p>`;
   const shown = live.methods.find((m) => m.method === best) ?? live.methods[0]!;
   const sample =
     live.k < live.nTest
@@ -83,9 +92,14 @@ ${la ? slider('live-la-tau', 'logit adjustment: tau', la.tau ?? 1, Math.max(2, M
 </div>
 <table class="results" id="live-table"><thead><tr><th>method</th><th>All</th><th>Many</th><th>Medium</th><th>Few</th><th>macro-F1</th><th>ECE</th></tr></thead><tbody></tbody></table>
 <p class="note">The prior slider runs from a forward long tail (the training order, head classes frequent; n_max / n_min 50) through the test set as it is to a backward one (reversed), with class sizes set by training-count rank, as for the shifted columns of the results (ratios 2, 10, 50). Under a prior, every number is its <b>expectation</b>: accuracy = sum over classes of prior(c) x accuracy(c), each test image weighted by prior / test images of its class; many / medium / few are means of per-class accuracy, so only the known-prior correction moves them. The shifted columns of results.md are seeded re-samplings of the test set and differ from the expectation by that draw.</p>
+${hiddenNote}
 <div class="grid live-grid">
-<figure id="live-class-accuracy" class="live"><canvas width="640" height="280"></canvas><figcaption>Per-class accuracy of the shown method, head to tail; colours: <span style="color:${SPLIT_COLOURS.many}">many</span>, <span style="color:${SPLIT_COLOURS.medium}">medium</span>, <span style="color:${SPLIT_COLOURS.few}">few</span>; black marks: Joint.</figcaption></figure>
-<figure id="live-confusion" class="live"><canvas width="460" height="460"></canvas><figcaption>Confusion matrix of the shown method (rows: true class, head to tail; darker = larger share).</figcaption></figure>
+${
+  perClassViews
+    ? `<figure id="live-class-accuracy" class="live"><canvas width="640" height="280"></canvas><figcaption>Per-class accuracy of the shown method, head to tail; colours: <span style="color:${SPLIT_COLOURS.many}">many</span>, <span style="color:${SPLIT_COLOURS.medium}">medium</span>, <span style="color:${SPLIT_COLOURS.few}">few</span>; black marks: Joint.</figcaption></figure>
+<figure id="live-confusion" class="live"><canvas width="460" height="460"></canvas><figcaption>Confusion matrix of the shown method (rows: true class, head to tail; darker = larger share).</figcaption></figure>`
+    : ''
+}
 <figure id="live-reliability" class="live"><canvas width="420" height="340"></canvas><figcaption>Reliability diagram: accuracy (bars) and mean softmax confidence (red) in 15 equal-width confidence bins; grey: share of the images; ECE as results.json computes it.</figcaption></figure>
 </div>
 <div id="live-tip" role="tooltip" hidden></div>

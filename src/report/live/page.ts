@@ -228,7 +228,8 @@ function main(): void {
   const PAD = { l: 44, r: 12, t: 26, b: 40 };
 
   function drawClassAccuracy(e: LiveEval, m: LiveMethod, ref: LiveEval | null): void {
-    const canvas = document.querySelector<HTMLCanvasElement>('#live-class-accuracy canvas')!;
+    const canvas = document.querySelector<HTMLCanvasElement>('#live-class-accuracy canvas');
+    if (!canvas) return; // hidden: too few rows per class (html.ts)
     const W = 640;
     const H = 280;
     const g = context(canvas, W, H);
@@ -279,7 +280,8 @@ function main(): void {
   }
 
   function drawConfusion(e: LiveEval, m: LiveMethod): void {
-    const canvas = document.querySelector<HTMLCanvasElement>('#live-confusion canvas')!;
+    const canvas = document.querySelector<HTMLCanvasElement>('#live-confusion canvas');
+    if (!canvas) return; // hidden: too few rows per class (html.ts)
     const W = 460;
     const H = 460;
     const g = context(canvas, W, H);
@@ -412,8 +414,8 @@ function main(): void {
     const s = W / r.width;
     return { x: (ev.clientX - r.left) * s, y: (ev.clientY - r.top) * s };
   };
-  const classCanvas = document.querySelector<HTMLCanvasElement>('#live-class-accuracy canvas')!;
-  classCanvas.addEventListener('mousemove', (ev) => {
+  const classCanvas = document.querySelector<HTMLCanvasElement>('#live-class-accuracy canvas');
+  classCanvas?.addEventListener('mousemove', (ev) => {
     const { x } = local(ev, classCanvas, 640);
     const i = Math.floor(((x - PAD.l) / (640 - PAD.l - PAD.r)) * C);
     if (i < 0 || i >= C || !lastShown) return showTip(ev, null);
@@ -424,9 +426,9 @@ function main(): void {
       `${data.classNames[c]} (class ${c}, ${splits[c]}): ${data.trainCounts[c]} training images, accuracy ${v === null || v === undefined ? '-' : `${pctText(v)}%`} on ${rowCounts[c]} test images`,
     );
   });
-  classCanvas.addEventListener('mouseleave', (ev) => showTip(ev, null));
-  const confCanvas = document.querySelector<HTMLCanvasElement>('#live-confusion canvas')!;
-  confCanvas.addEventListener('mousemove', (ev) => {
+  classCanvas?.addEventListener('mouseleave', (ev) => showTip(ev, null));
+  const confCanvas = document.querySelector<HTMLCanvasElement>('#live-confusion canvas');
+  confCanvas?.addEventListener('mousemove', (ev) => {
     const { x, y } = local(ev, confCanvas, 460);
     const side = 460 - PAD.t - PAD.b;
     const px = Math.floor(((x - 44) / side) * N);
@@ -447,7 +449,7 @@ function main(): void {
       `true classes ranked ${span(py)}, predicted ranked ${span(px)}: ${pctText(v)}% of their images`,
     );
   });
-  confCanvas.addEventListener('mouseleave', (ev) => showTip(ev, null));
+  confCanvas?.addEventListener('mouseleave', (ev) => showTip(ev, null));
 
   // ---- controls -------------------------------------------------------------------------
   methodSel.value = state.method;
