@@ -80,10 +80,19 @@ void pack_b(const float* b, int ldb, int K, int N, int Np, uint16_t* out) {
   }
 }
 
-// R rows x NV vectors: c[m][n0 + 16j ...] (+)= sum_q pair(A[m], q) . pair(B, q, n).
+// A gathered, as conv.cc's fp32 product: row m's pair q is the 32-bit word A[mb[m] + kb[q]], so
+// a convolution reads its padded bf16 image in place (no im2col), and a dense matrix is mb[m] =
+// m * K2, kb[q] = q.
+struct PairGather {
+  const uint32_t* A;
+  const int32_t* mb;
+  const int32_t* kb;
+};
+
+// R rows x NV vectors: c[m][n0 + 16j ...] (+)= sum_q pair(A, m, q) . pair(B, q, n).
 template <int R, int NV>
-inline void micro(const uint32_t* A, int64_t lda2, const uint16_t* B, int Np, int K2, float* C, int64_t ldc, int m0,
-                  int n0, int N, bool accumulate) {
+inline void micro(const PairGather& g, const uint16_t* B, int Np, int K2, float* C, int64_t ldc, int m0, int n0,
+                  int N, bool accumulate) {
   __m512 acc[R][NV];
   const int w = N - n0;
   LONGTAIL_UNROLL
@@ -94,15 +103,19 @@ inline void micro(const uint32_t* A, int64_t lda2, const uint16_t* B, int Np, in
     const __mmask16 m = lanes >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << lanes) - 1u);
     acc[i][j] = accumulate ? _mm512_maskz_loadu_ps(m, C + (m0 + i) * ldc + n0 + 16 * j) : _mm512_setzero_ps();
   }
-  const uint32_t* a = A + m0 * lda2;
+  const uint32_t* a[R];
+  LONGTAIL_UNROLL
+  for (int i = 0; i < R; ++i) a[i] = g.A + g.mb[m0 + i];
+  const int32_t* kb = g.kb;
   const uint16_t* b = B + static_cast<int64_t>(n0) * 2;
   for (int q = 0; q < K2; ++q, b += 2 * Np) {
     __m512bh bv[NV];
     LONGTAIL_UNROLL
     for (int j = 0; j < NV; ++j) bv[j] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(b + 32 * j));
+    const int32_t o = kb[q];
     LONGTAIL_UNROLL
     for (int i = 0; i < R; ++i) {
-      const __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(a[i * lda2 + q])));
+      const __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(a[i][o])));
       LONGTAIL_UNROLL
       for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);
     }
@@ -118,28 +131,30 @@ inline void micro(const uint32_t* A, int64_t lda2, const uint16_t* B, int Np, in
 }
 
 template <int MR, int NV>
-void rows(const uint32_t* A, int64_t lda2, const uint16_t* B, int Np, int K2, float* C, int64_t ldc, int M, int n0,
-          int N, bool accumulate) {
+void rows(const PairGather& g, const uint16_t* B, int Np, int K2, float* C, int64_t ldc, int M, int n0, int N,
+          bool accumulate) {
   int m = 0;
-  for (; m + MR <= M; m += MR) micro<MR, NV>(A, lda2, B, Np, K2, C, ldc, m, n0, N, accumulate);
-  for (; m + 4 <= M; m += 4) micro<4, NV>(A, lda2, B, Np, K2, C, ldc, m, n0, N, accumulate);
-  for (; m < M; ++m) micro<1, NV>(A, lda2, B, Np, K2, C, ldc, m, n0, N, accumulate);
+  for (; m + MR <= M; m += MR) micro<MR, NV>(g, B, Np, K2, C, ldc, m, n0, N, accumulate);
+  for (; m + 4 <= M; m += 4) micro<4, NV>(g, B, Np, K2, C, ldc, m, n0, N, accumulate);
+  for (; m < M; ++m) micro<1, NV>(g, B, Np, K2, C, ldc, m, n0, N, accumulate);
 }
 
-// C [M, N] (+)= A (packed pairs, lda2 32-bit words a row) x B (packed).
-void gemm_packed(const uint32_t* A, int64_t lda2, const uint16_t* B, int Np, int K2, float* C, int64_t ldc, int M,
-                 int N, bool accumulate) {
+// C [M, N] (+)= A (gathered pairs) x B (packed).
+void gemm_packed(const PairGather& g, const uint16_t* B, int Np, int K2, float* C, int64_t ldc, int M, int N,
+                 bool accumulate) {
   for (int n0 = 0; n0 < N; n0 += 64) {
     const int nv = std::min(4, (N - n0 + 15) / 16);
     // Accumulators R x NV + NV B vectors + 1 broadcast within 32 registers.
     switch (nv) {
-      case 1: rows<12, 1>(A, lda2, B, Np, K2, C, ldc, M, n0, N, accumulate); break;
-      case 2: rows<12, 2>(A, lda2, B, Np, K2, C, ldc, M, n0, N, accumulate); break;
-      case 3: rows<6, 3>(A, lda2, B, Np, K2, C, ldc, M, n0, N, accumulate); break;
-      default: rows<5, 4>(A, lda2, B, Np, K2, C, ldc, M, n0, N, accumulate); break;
+      case 1: rows<12, 1>(g, B, Np, K2, C, ldc, M, n0, N, accumulate); break;
+      case 2: rows<12, 2>(g, B, Np, K2, C, ldc, M, n0, N, accumulate); break;
+      case 3: rows<6, 3>(g, B, Np, K2, C, ldc, M, n0, N, accumulate); break;
+      default: rows<5, 4>(g, B, Np, K2, C, ldc, M, n0, N, accumulate); break;
     }
   }
 }
+
+thread_local std::vector<int32_t> tMb, tKb;
 
 }  // namespace
 
@@ -156,7 +171,12 @@ void matmul_bf16(const float* a, const float* b, float* c, int M, int K, int N) 
   for (int m = 0; m < M; ++m) convert_row(a + static_cast<int64_t>(m) * K, tA.data() + static_cast<size_t>(m) * K2 * 2, K);
   tB.resize(static_cast<size_t>(K2) * Np * 2);
   pack_b(b, N, K, N, Np, tB.data());
-  gemm_packed(reinterpret_cast<const uint32_t*>(tA.data()), K2, tB.data(), Np, K2, c, N, M, N, false);
+  tMb.resize(M);
+  for (int m = 0; m < M; ++m) tMb[m] = m * K2;
+  tKb.resize(K2);
+  for (int q = 0; q < K2; ++q) tKb[q] = q;
+  const PairGather g{reinterpret_cast<const uint32_t*>(tA.data()), tMb.data(), tKb.data()};
+  gemm_packed(g, tB.data(), Np, K2, c, N, M, N, false);
 }
 
 void conv2d_forward_bf16(const float* x, const float* w, float* y, const ConvShape& s) {
@@ -178,11 +198,18 @@ void conv2d_forward_bf16(const float* x, const float* w, float* y, const ConvSha
   }
   tB.resize(static_cast<size_t>(K2) * Np * 2);
   pack_b(wsrc, s.co, 2 * K2, s.co, Np, tB.data());
-  // One image at a time: padded bf16 copy, then its gather rows written out as pair words
-  // (im2col of 32-bit pairs: M x K2 words, in cache for CIFAR sizes).
+  // One image at a time: a padded bf16 copy, read in place by the gather offsets (pixel
+  // window mb, tap pair kb, both in 32-bit words).
   std::vector<uint16_t> img(static_cast<size_t>(Hp) * Wp * ce);
   const int M = s.oh * s.ow;
-  std::vector<uint32_t> cols(static_cast<size_t>(M) * K2);
+  const int tapWords = ce / 2;
+  tKb.resize(K2);
+  for (int i = 0; i < s.kh; ++i)
+    for (int j = 0; j < s.kw; ++j)
+      for (int c = 0; c < tapWords; ++c) tKb[(i * s.kw + j) * tapWords + c] = (i * Wp + j) * tapWords + c;
+  tMb.resize(M);
+  for (int i = 0; i < s.oh; ++i)
+    for (int j = 0; j < s.ow; ++j) tMb[i * s.ow + j] = (i * s.sh * Wp + j * s.sw) * tapWords;
   const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
   std::vector<float> pix(ce, 0.0f);
   for (int n = 0; n < s.b; ++n) {
@@ -199,18 +226,8 @@ void conv2d_forward_bf16(const float* x, const float* w, float* y, const ConvSha
         }
       }
     }
-    const uint32_t* img2 = reinterpret_cast<const uint32_t*>(img.data());
-    const int tapWords = ce / 2;
-    for (int oi = 0; oi < s.oh; ++oi)
-      for (int oj = 0; oj < s.ow; ++oj) {
-        uint32_t* row = cols.data() + static_cast<size_t>(oi * s.ow + oj) * K2;
-        for (int ki = 0; ki < s.kh; ++ki) {
-          // The kw taps of one filter row are contiguous in the padded image.
-          const uint32_t* src = img2 + (static_cast<size_t>(oi * s.sh + ki) * Wp + oj * s.sw) * tapWords;
-          std::memcpy(row + ki * s.kw * tapWords, src, sizeof(uint32_t) * s.kw * tapWords);
-        }
-      }
-    gemm_packed(cols.data(), K2, tB.data(), Np, K2, y + static_cast<size_t>(n) * M * s.co, s.co, M, s.co, false);
+    const PairGather g{reinterpret_cast<const uint32_t*>(img.data()), tMb.data(), tKb.data()};
+    gemm_packed(g, tB.data(), Np, K2, y + static_cast<size_t>(n) * M * s.co, s.co, M, s.co, false);
   }
 }
 
