@@ -7,6 +7,14 @@
  * peak RSS is its own); each figure is the median of several timed repeats after a warm-up.
  *
  *   npm run bench [-- --quick] [-- --json] [-- --case PREFIX[,PREFIX...]] [-- --no-torch] [-- --out FILE] [-- --inat] [-- --full-epochs]
+ *                 [-- --rounds N] [-- --torch-blas DIR]
+ *
+ * The yardstick (bench/torch-env.ts, docs/benchmarks.md "How a run is made"): the PyTorch process
+ * runs without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE and with its BLAS and OpenMP thread counts at
+ * the case's threads (--torch-blas DIR: an OpenBLAS libblas.so.3 first on its LD_LIBRARY_PATH);
+ * training, extraction and synthetic stage-2 cases alternate a longtail and a PyTorch process for
+ * N rounds (default 5, --quick 2), the ratio being the ratio of the medians with the rounds' own
+ * ratios as min-max; a case run at a 1-minute load average above 1.5 is marked LOADED.
  *
  * Stage 2 at the paper's scale: the `stage2 ... imagenet-lt` cases (113,158 x 2048 training
  * features, 1000 classes, 20 val and 50 test images per class: ImageNet-LT's sizes) and, with

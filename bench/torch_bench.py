@@ -4,7 +4,12 @@
 global average pooling, linear head), the same step (forward, cross-entropy, backward, SGD with
 momentum 0.9 and weight decay 5e-4), on random data. Prints one JSON line per case.
 
-  /usr/bin/python3 bench/torch_bench.py --model resnet8 --shape 1,28,28 --threads 2 --repeats 5
+  /usr/bin/python3 bench/torch_bench.py --model resnet8 --shape 1,28,28 --threads 2 --repeats 5 [--part train|infer]
+
+Every JSON line has `runtime`: the thread pools threadpoolctl finds after limiting them to
+--threads (the BLAS's kernel `architecture` and threads), the OpenBLAS variables this process saw,
+and whether convolutions go through oneDNN (`mkldnnConv`). `npm run bench` starts it with the
+environment of bench/torch-env.ts (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset, thread counts set).
 
 With --stage2 FILE.npz (a feature file as PROTOCOL.md: train/val/test features and labels, the
 joint classifier), stage 2 on those cached features with longtail's settings
