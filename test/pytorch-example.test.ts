@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { initBackend } from '../src/backend/backend.ts';
 import { methodNames } from '../src/classifiers/registry.ts';
-import { readNpz } from '../src/data/npy.ts';
+import { readNpz } from '../src/io/npy.ts';
 import { createBackbone } from '../src/models/registry.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
