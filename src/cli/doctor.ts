@@ -4,7 +4,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { availableBackends } from '../backend/backend.ts';
-import { avx512Status } from '../backend/native-kernels.ts';
+import { avx512Status, bf16Status } from '../backend/native-kernels.ts';
 import { checkBundledFashionMnist } from '../data/fashion-mnist.ts';
 import { formatTable } from '../report/table.ts';
 import { backendOption, printJson, startBackend } from './common.ts';
@@ -72,6 +72,8 @@ export function registerDoctor(program: Command): void {
         nativeKernels: info.nativeNote === '' ? 'available' : info.nativeNote,
         /** Whether the native kernels run their AVX-512 tiles, or why not. */
         avx512Tiles: avx512.available ? 'on' : `off: ${avx512.reason}`,
+        /** Whether the bf16 products (vdpbf16ps, fp32 sums) run here, or why not. */
+        bf16Kernels: ((s) => (s.available ? 'available (AVX512_BF16)' : `off: ${s.reason}`))(bf16Status()),
         tfjs: info.tfjsVersion,
         node: process.versions.node,
         platform: `${os.platform()} ${os.arch()}`,
@@ -95,6 +97,7 @@ export function registerDoctor(program: Command): void {
               : `wasm (native: ${report.nativeKernels})`,
         ],
         ['AVX-512 tiles', report.avx512Tiles],
+        ['bf16 kernels', report.bf16Kernels],
         ['tfjs', report.tfjs],
         ['node', report.node],
         ['platform', report.platform],
