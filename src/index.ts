@@ -96,15 +96,6 @@ export type { ListDatasetOptions, ListEntry, LoadListOptions } from './data/imag
 export { loadImageList, loadListDataset, parseImageList } from './data/image-list.ts';
 export type { MakeLongTailedOptions } from './data/long-tail.ts';
 export { exponentialCounts, makeLongTailed, numpySubset, paretoCounts } from './data/long-tail.ts';
-export type {
-  ArraysToWrite,
-  NpyArray,
-  NpyDtype,
-  ReadArraysOptions,
-  ReadNpyOptions,
-  WriteArraysOptions,
-} from './data/npy.ts';
-export { encodeNpy, readArrays, readNpy, readNpz, writeNpyDir, writeNpz } from './data/npy.ts';
 export { DATASET_NAMES, DATASETS, type DatasetOptions, loadDataset } from './data/registry.ts';
 export type { ImageSet, LongTailDataset, LongTailProfile } from './data/types.ts';
 export type { ExportResult } from './deploy/export.ts';
@@ -125,6 +116,16 @@ export { DEFAULT_THRESHOLDS, type ShotThresholds, shotSplits, splitOf } from './
 export { extractFeatures } from './features/extract.ts';
 export type { FeatureSplit, LinearWeights, LoadFeatureFileOptions } from './features/feature-set.ts';
 export { type FeatureSet, loadFeatureFile, saveFeatureFile } from './features/feature-set.ts';
+export type {
+  ArrayHeader,
+  ArraysToWrite,
+  NpyArray,
+  NpyDtype,
+  ReadArraysOptions,
+  ReadNpyOptions,
+  WriteArraysOptions,
+} from './io/npy.ts';
+export { encodeNpy, readArrays, readNpy, readNpz, writeNpyDir, writeNpz } from './io/npy.ts';
 export type { Backbone, BackboneSpec } from './models/backbone.ts';
 export type { ForwardOptions, ImageSource } from './models/forward.ts';
 export { forwardFeatures } from './models/forward.ts';

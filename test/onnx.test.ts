@@ -11,7 +11,7 @@ import { before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { decodeImage } from '../src/data/image-list.ts';
-import { readNpz } from '../src/data/npy.ts';
+import { readNpz } from '../src/io/npy.ts';
 import { onnx } from '../src/models/onnx-file.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';

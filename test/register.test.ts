@@ -18,8 +18,8 @@ import {
   unregisterClassifier,
 } from 'longtail';
 import { z } from 'zod';
-import { readNpz } from '../src/data/npy.ts';
 import { loadFolded } from '../src/deploy/folded.ts';
+import { readNpz } from '../src/io/npy.ts';
 import { textTable } from '../src/report/markdown.ts';
 import { tempDir } from './helpers/tmp.ts';
 

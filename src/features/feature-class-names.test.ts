@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { tempDir } from '../../test/helpers/tmp.ts';
-import { writeNpz } from '../data/npy.ts';
+import { writeNpz } from '../io/npy.ts';
 import { loadFeatureFile, saveFeatureFile } from './feature-set.ts';
 
 const dir = tempDir();

@@ -6,7 +6,7 @@
  *
  * The ceiling is the last guard, not the first: a `.npy` file or stored `.npz` entry must hold its
  * bytes in the file, and a deflated entry must declare what its `.npy` header needs and no more
- * than DEFLATE can expand its compressed bytes to (src/data/zip.ts), so a small crafted archive
+ * than DEFLATE can expand its compressed bytes to (src/io/zip.ts), so a small crafted archive
  * cannot claim gigabytes whatever the ceiling.
  */
 import { totalmem } from 'node:os';

@@ -5,8 +5,8 @@
  * NaN or infinity is refused on load: continuing from it would only spread the NaN.
  */
 
-import { type ArraysToWrite, type NpyArray, readNpz, writeNpz } from '../data/npy.ts';
 import { DataError } from '../errors.ts';
+import { type ArraysToWrite, type NpyArray, readNpz, writeNpz } from '../io/npy.ts';
 import type { NamedArrays } from '../models/params.ts';
 
 export const CHECKPOINT_FORMAT = 'longtail-checkpoint';
