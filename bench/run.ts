@@ -36,10 +36,10 @@
  * relative FILE is taken from the current directory).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendInfo, initBackend } from '../src/backend/backend.ts';
 import { createClassifier, type MethodName } from '../src/classifiers/registry.ts';
@@ -168,6 +168,30 @@ interface PackageFigures {
   versionRssMiB: number;
   /** Whether `--version` loaded TensorFlow.js (it must not). */
   versionLoadsTfjs: boolean;
+  /** Whether the installed package rendered a chart to SVG and PNG (it must: no optional peer). */
+  chartsRender: boolean;
+}
+
+/** The install budget (issue 27): a plain install of the tarball, charts included. */
+export const INSTALL_BUDGET_MIB = 150;
+
+/** Renders one chart with the installed package's bundled renderer; whether SVG and PNG came out. */
+function installedChartsRender(project: string, dir: string): boolean {
+  const render = join(project, 'node_modules', 'longtail', 'dist', 'report', 'render.js');
+  const base = join(dir, 'chart');
+  const script =
+    `const { writeChart } = await import(${JSON.stringify(pathToFileURL(render).href)});` +
+    `await writeChart(${JSON.stringify(base)}, { data: { values: [{ a: 'x', b: 1 }] }, mark: 'bar',` +
+    ` encoding: { x: { field: 'a', type: 'nominal' }, y: { field: 'b', type: 'quantitative' } } });`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: project,
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`the installed package did not render a chart: ${r.stderr}`);
+  return (
+    readFileSync(`${base}.svg`, 'utf8').startsWith('<svg') &&
+    readFileSync(`${base}.png`).subarray(1, 4).toString('latin1') === 'PNG'
+  );
 }
 
 /** Packs, installs offline into a temporary project, times `longtail --version`. */
@@ -199,10 +223,18 @@ function packageCase(quick: boolean): { runs: number[]; pkg: PackageFigures } {
       rss.push(p.rss / 1024);
       loadsTfjs ||= p.tf;
     }
+    const installMiB = diskUsage(join(project, 'node_modules')) / 2 ** 20;
+    const chartsRender = installedChartsRender(project, dir);
+    if (!chartsRender) throw new Error('the installed package wrote no SVG / PNG chart');
+    if (installMiB > INSTALL_BUDGET_MIB)
+      throw new Error(
+        `install ${installMiB.toFixed(1)} MiB is over the ${INSTALL_BUDGET_MIB} MiB budget (charts included)`,
+      );
     return {
       runs,
       pkg: {
-        installMiB: diskUsage(join(project, 'node_modules')) / 2 ** 20,
+        chartsRender,
+        installMiB,
         tarballMiB: statSync(tgz).size / 2 ** 20,
         versionRssMiB: median(rss),
         versionLoadsTfjs: loadsTfjs,
@@ -746,7 +778,8 @@ async function main(argv: string[]) {
         console.log(
           `\npackage: install ${r.package.installMiB.toFixed(1)} MiB (production dependencies), tarball ` +
             `${r.package.tarballMiB.toFixed(1)} MiB, longtail --version ${f(r.median)} s and ` +
-            `${r.package.versionRssMiB.toFixed(0)} MiB RSS (median), TensorFlow.js loaded: ${r.package.versionLoadsTfjs ? 'yes' : 'no'}`,
+            `${r.package.versionRssMiB.toFixed(0)} MiB RSS (median), TensorFlow.js loaded: ${r.package.versionLoadsTfjs ? 'yes' : 'no'}; ` +
+            `charts render (SVG, PNG): ${r.package.chartsRender ? 'yes' : 'no'}; budget ${INSTALL_BUDGET_MIB} MiB`,
         );
     const seen = new Set<string>();
     for (const r of results) {
