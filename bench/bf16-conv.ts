@@ -63,7 +63,10 @@ for (const pass of passes)
     const flop = 2 * b * oh * ow * co * k * k * ci;
     const fp32 = () => addon.conv2d(kind, heap, 0, 4 * na, 4 * (na + nw), shape);
     const bf16 = () => addon.conv2dBf16(x, w, y, shape, kind);
-    for (let i = 0; i < 2; i++) fp32(), bf16();
+    for (let i = 0; i < 2; i++) {
+      fp32();
+      bf16();
+    }
     const g32: number[] = [];
     const g16: number[] = [];
     for (let r = 0; r < repeats; r++) {
