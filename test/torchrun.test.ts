@@ -70,6 +70,7 @@ print(json.dumps({"global": (num / den) ** 0.5, "epochA": A["epoch"], "epochB": 
 function py(args: string[]) {
   return spawnSync(PYTHON, args, {
     encoding: 'utf8',
+    cwd: EX,
     timeout: 600_000,
     env: { ...process.env, OMP_NUM_THREADS: '1' },
   });
@@ -192,6 +193,16 @@ describe('examples/pytorch/train_stage1.py under torchrun', {
       join(dir, 'retrain'),
     ]);
     assert.equal(rt.code, 0, rt.stderr);
+
+    const fromFeatures = JSON.parse(readFileSync(join(dir, 'retrain', 'results.json'), 'utf8'));
+    assert.deepEqual(fromFeatures.dataset.classNames, CLASSES);
+    const meta = py([
+      '-c',
+      'import sys, json, export_backbone as e; print(json.dumps(e.read_metadata(sys.argv[1])))',
+      `${out}.onnx`,
+    ]);
+    assert.equal(meta.status, 0, meta.stderr);
+    assert.deepEqual(JSON.parse(JSON.parse(meta.stdout).class_names), CLASSES);
 
     const run = join(dir, 'run');
     const tr = runCli(['train', '--config', `${out}.json`, '--out', run, ...thresholds]);

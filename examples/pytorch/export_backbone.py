@@ -292,7 +292,8 @@ def run(args):
         arrays = {
             "classifier_weight": net.head.weight.detach().cpu().numpy().astype(np.float32),
             "classifier_bias": net.head.bias.detach().cpu().numpy().astype(np.float32),
-            "class_names": np.array(names, dtype=str),
+            # longtail's layout for names: the UTF-8 JSON list as a |u1 array (docs/formats.md).
+            "class_names": np.frombuffer(json.dumps(names).encode(), dtype=np.uint8),
         }
         for split in ("train", "val", "test"):
             rows = splits.get(split)

@@ -236,27 +236,36 @@ napi_value MatmulBf16(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// conv2dBf16(x, w, y: Float32Array, shape: Int32Array(13)): the forward convolution in bf16.
+// conv2dBf16(x, w, y: Float32Array, shape: Int32Array(13)[, kind]): the forward convolution in
+// bf16 (kind 0), or the input gradient (kind 1: x = dy, y = dx; the array checks name the forward's).
 napi_value Conv2dBf16(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
-  if (argc != 4) return throwError(env, "conv2dBf16: expected 4 arguments");
+  if (argc != 4 && argc != 5) return throwError(env, "conv2dBf16: expected 4 or 5 arguments");
+  int32_t kind = 0;
+  if (argc == 5) CHECK(napi_get_value_int32(env, argv[4], &kind));
+  if (kind != 0 && kind != 1) return throwError(env, "conv2dBf16: kind must be 0 or 1");
   const int32_t* v = int32Array(env, argv[3], 13, "conv2dBf16: shape must be an Int32Array of 13");
   if (v == nullptr) return nullptr;
   const longtail::ConvShape s{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]};
   if (const char* bad = longtail::check_shape(s)) return throwError(env, bad);
   if (!cpuHasBf16()) return throwError(env, "conv2dBf16: this CPU lacks AVX512_BF16");
-  const float* x = float32Array(env, argv[0], static_cast<double>(s.b) * s.H * s.W * s.ci,
-                                "conv2dBf16: x must be a Float32Array of b*H*W*ci");
+  const double nx = static_cast<double>(s.b) * s.H * s.W * s.ci;
+  const double ny = static_cast<double>(s.b) * s.oh * s.ow * s.co;
+  const float* x = float32Array(env, argv[0], kind == 0 ? nx : ny,
+                                kind == 0 ? "conv2dBf16: x must be a Float32Array of b*H*W*ci"
+                                          : "conv2dBf16: dy must be a Float32Array of b*oh*ow*co");
   if (x == nullptr) return nullptr;
   const float* w = float32Array(env, argv[1], static_cast<double>(s.kh) * s.kw * s.ci * s.co,
                                 "conv2dBf16: w must be a Float32Array of kh*kw*ci*co");
   if (w == nullptr) return nullptr;
-  float* y = float32Array(env, argv[2], static_cast<double>(s.b) * s.oh * s.ow * s.co,
-                          "conv2dBf16: y must be a Float32Array of b*oh*ow*co");
+  float* y = float32Array(env, argv[2], kind == 0 ? ny : nx,
+                          kind == 0 ? "conv2dBf16: y must be a Float32Array of b*oh*ow*co"
+                                    : "conv2dBf16: dx must be a Float32Array of b*H*W*ci");
   if (y == nullptr) return nullptr;
-  longtail::conv2d_forward_bf16(x, w, y, s);
+  if (kind == 0) longtail::conv2d_forward_bf16(x, w, y, s);
+  else longtail::conv2d_backprop_input_bf16(x, w, y, s);
   return nullptr;
 }
 

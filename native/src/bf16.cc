@@ -231,11 +231,40 @@ void conv2d_forward_bf16(const float* x, const float* w, float* y, const ConvSha
   }
 }
 
+void conv2d_backprop_input_bf16(const float* dy, const float* w, float* dx, const ConvShape& s) {
+  // dx is the forward convolution of dy (with stride - 1 zeros between its pixels when strided)
+  // by the filter turned 180 degrees with in and out channels swapped, padded kh - 1 - pt on top.
+  std::vector<float> wt(static_cast<size_t>(s.kh) * s.kw * s.co * s.ci);
+  for (int i = 0; i < s.kh; ++i)
+    for (int j = 0; j < s.kw; ++j)
+      for (int c = 0; c < s.ci; ++c)
+        for (int o = 0; o < s.co; ++o)
+          wt[((static_cast<size_t>(s.kh - 1 - i) * s.kw + (s.kw - 1 - j)) * s.co + o) * s.ci + c] =
+              w[((static_cast<size_t>(i) * s.kw + j) * s.ci + c) * s.co + o];
+  const float* src = dy;
+  int h = s.oh, wd = s.ow;
+  std::vector<float> up;
+  if (s.sh != 1 || s.sw != 1) {
+    h = (s.oh - 1) * s.sh + 1;
+    wd = (s.ow - 1) * s.sw + 1;
+    up.assign(static_cast<size_t>(s.b) * h * wd * s.co, 0.0f);
+    for (int n = 0; n < s.b; ++n)
+      for (int i = 0; i < s.oh; ++i)
+        for (int j = 0; j < s.ow; ++j)
+          std::memcpy(up.data() + ((static_cast<size_t>(n) * h + i * s.sh) * wd + j * s.sw) * s.co,
+                      dy + ((static_cast<size_t>(n) * s.oh + i) * s.ow + j) * s.co, sizeof(float) * s.co);
+    src = up.data();
+  }
+  const ConvShape t{s.b, h, wd, s.co, s.kh, s.kw, s.ci, 1, 1, s.kh - 1 - s.pt, s.kw - 1 - s.pl, s.H, s.W};
+  conv2d_forward_bf16(src, wt.data(), dx, t);
+}
+
 #else
 
 bool bf16_compiled() { return false; }
 void matmul_bf16(const float*, const float*, float*, int, int, int) {}
 void conv2d_forward_bf16(const float*, const float*, float*, const ConvShape&) {}
+void conv2d_backprop_input_bf16(const float*, const float*, float*, const ConvShape&) {}
 
 #endif
 

@@ -15,4 +15,8 @@ void matmul_bf16(const float* a, const float* b, float* c, int M, int K, int N);
 // The forward convolution of conv.h with bf16(x) and bf16(w), fp32 accumulation.
 void conv2d_forward_bf16(const float* x, const float* w, float* y, const ConvShape& s);
 
+// The input gradient of conv.h in bf16: dy (zero-stuffed when strided) convolved with the
+// turned filter by conv2d_forward_bf16.
+void conv2d_backprop_input_bf16(const float* dy, const float* w, float* dx, const ConvShape& s);
+
 }  // namespace longtail

@@ -162,6 +162,44 @@ describe('bf16 kernels (vdpbf16ps, fp32 accumulation)', () => {
     }
   });
 
+  it('input gradients stay within the bound of the fp32 kernel, strided and padded', { skip: !runs }, () => {
+    const rng = createRng(11);
+    let worst = 0;
+    for (let t = 0; t < 40; t++) {
+      const k = [1, 3, 3, 5][rng.int(4)]!;
+      const s = 1 + rng.int(2);
+      const ci = [1, 3, 16, 17, 32][rng.int(5)]!;
+      const co = [1, 16, 20, 32, 64][rng.int(5)]!;
+      const [b, H, W] = [1 + rng.int(3), k + rng.int(9), k + rng.int(9)];
+      const p = rng.int(k);
+      const oh = Math.floor((H + 2 * p - k) / s) + 1;
+      const ow = Math.floor((W + 2 * p - k) / s) + 1;
+      const shape = Int32Array.from([b, H, W, ci, k, k, co, s, s, p, p, oh, ow]);
+      const dy = randomArray(b * oh * ow * co, rng);
+      const w = randomArray(k * k * ci * co, rng);
+      const dx = new Float32Array(b * H * W * ci);
+      addon!.conv2dBf16(dy, w, dx, shape, 1);
+      // The fp32 kernel, and on |dy| and |w| the magnitude sum_k |dy_k| |w_k| the bound scales by.
+      const fp32 = (a: Float32Array, f: Float32Array) => {
+        const heap = new ArrayBuffer(4 * (a.length + f.length + dx.length));
+        new Float32Array(heap, 0, a.length).set(a);
+        new Float32Array(heap, 4 * a.length, f.length).set(f);
+        addon!.conv2d(1, heap, 0, 4 * a.length, 4 * (a.length + f.length), shape);
+        return new Float32Array(heap, 4 * (a.length + f.length), dx.length);
+      };
+      const dx32 = fp32(dy, w);
+      const mag = fp32(dy.map(Math.abs), w.map(Math.abs));
+      const K = k * k * co;
+      for (let i = 0; i < dx.length; i++) {
+        const d = Math.abs(dx[i]! - dx32[i]!);
+        const bound = (2 * U + U * U + 2 * K * EPS32) * mag[i]! * (1 + 1e-5) + 1e-30;
+        assert.ok(d <= bound, `${JSON.stringify([...shape])} [${i}]: ${dx[i]} against fp32 ${dx32[i]}`);
+        if (mag[i]! > 0) worst = Math.max(worst, d / mag[i]!);
+      }
+    }
+    assert.ok(worst > 2 ** -12, `largest relative difference ${worst}: were the inputs rounded to bf16?`);
+  });
+
   it('refuse wrong arguments with a message', { skip: !runs }, () => {
     const f = (n: number) => new Float32Array(n);
     assert.throws(() => addon!.matmulBf16(f(5), f(6), f(6), 2, 3, 2), /a must be a Float32Array of M\*K/);
@@ -170,5 +208,7 @@ describe('bf16 kernels (vdpbf16ps, fp32 accumulation)', () => {
     const shape = Int32Array.from([1, 4, 4, 1, 3, 3, 1, 1, 1, 1, 1, 4, 4]);
     assert.throws(() => addon!.conv2dBf16(f(15), f(9), f(16), shape), /x must be a Float32Array/);
     assert.throws(() => addon!.conv2dBf16(f(16), f(9), f(16), Int32Array.from([1])), /Int32Array of 13/);
+    assert.throws(() => addon!.conv2dBf16(f(15), f(9), f(16), shape, 1), /dy must be a Float32Array/);
+    assert.throws(() => addon!.conv2dBf16(f(16), f(9), f(16), shape, 2 as 1), /kind must be 0 or 1/);
   });
 });

@@ -56,8 +56,11 @@ export interface NativeAddon {
   bf16(): boolean;
   /** c [M, N] = bf16(a) [M, K] x bf16(b) [K, N], fp32 accumulation (vdpbf16ps). */
   matmulBf16(a: Float32Array, b: Float32Array, c: Float32Array, M: number, K: number, N: number): void;
-  /** The forward convolution (shape as conv2d's) with bf16(x) and bf16(w), fp32 accumulation. */
-  conv2dBf16(x: Float32Array, w: Float32Array, y: Float32Array, shape: Int32Array): void;
+  /**
+   * The forward convolution (shape as conv2d's) with bf16(x) and bf16(w), fp32 accumulation; with
+   * kind 1 the input gradient instead (x is dy, y is dx).
+   */
+  conv2dBf16(x: Float32Array, w: Float32Array, y: Float32Array, shape: Int32Array, kind?: 0 | 1): void;
   /** One SGD-momentum step over n values: offsets [p, g, buf, pOut, bufOut]. */
   sgd(
     heap: ArrayBuffer,

@@ -84,6 +84,34 @@ export const FEATURE_FILE_ARRAYS = [
 ] as const;
 
 const FEATURE_ARRAYS = ['train_features', 'val_features', 'test_features'];
+
+/**
+ * The optional class names: a `|u1` array holding the UTF-8 JSON of a list of strings, one a class
+ * in label order (`np.frombuffer(json.dumps(names).encode(), np.uint8)`): any name survives, and
+ * the file stays within the numeric dtypes every reader of the format takes.
+ */
+export const CLASS_NAMES_ARRAY = 'class_names';
+
+function classNamesOf(a: NpyArray, numClasses: number, where: string): string[] {
+  const w = `${where}: ${CLASS_NAMES_ARRAY}`;
+  if (!(a.data instanceof Uint8Array) || a.shape.length !== 1)
+    throw new DataError(
+      `${w} must be a 1-D |u1 array of UTF-8 JSON (a list of names), got ${a.dtype} (${a.shape})`,
+    );
+  let names: unknown;
+  try {
+    names = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(a.data));
+  } catch (e) {
+    throw new DataError(`${w} is not UTF-8 JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (!Array.isArray(names) || !names.every((n) => typeof n === 'string'))
+    throw new DataError(`${w} must hold a JSON list of strings`);
+  if (names.length !== numClasses)
+    throw new DataError(`${w} names ${names.length} classes, the file has ${numClasses}`);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup !== undefined) throw new DataError(`${w} names class ${JSON.stringify(dup)} twice`);
+  return names as string[];
+}
 const FLOAT_ARRAYS = [...FEATURE_ARRAYS, 'classifier_weight', 'classifier_bias'];
 
 export interface LoadFeatureFileOptions {
@@ -156,10 +184,16 @@ function checkFeatureHeaders(path: string, m: ReadonlyMap<string, ArrayHeader>):
     if (b !== undefined && !FLOAT_DTYPES.has(b.dtype))
       throw new DataError(`${path}: classifier_bias: expected floats (<f2, <f4 or <f8), got ${b.dtype}`);
   }
+  const names = m.get(CLASS_NAMES_ARRAY);
+  if (names !== undefined && (names.dtype !== '|u1' || names.shape.length !== 1))
+    throw new DataError(
+      `${path}: ${CLASS_NAMES_ARRAY} must be a 1-D |u1 array of UTF-8 JSON (a list of names), got ${names.dtype} ${shape(names)}`,
+    );
 }
 
 /**
  * Reads a feature file (.npz or folder of .npy, any size) and checks every rule of PROTOCOL.md.
+ * Class names: `classNames` when given, else the file's `class_names`, else "0".."C-1".
  * Shapes are checked from the headers before any array is read (checkFeatureHeaders).
  * Memory is the arrays as float32 (features) and int32 (labels): float64 and float16 files are
  * converted while being read, a chunk at a time, never held whole in their own dtype.
@@ -170,7 +204,7 @@ export function loadFeatureFile(
   opts: LoadFeatureFileOptions = {},
 ): FeatureSet {
   const m = readArrays(path, {
-    wanted: FEATURE_FILE_ARRAYS,
+    wanted: [...FEATURE_FILE_ARRAYS, CLASS_NAMES_ARRAY],
     shared: opts.sharedFeatures === false ? false : FEATURE_ARRAYS,
     float32: FLOAT_ARRAYS,
     chunkBytes: opts.chunkBytes,
@@ -257,10 +291,15 @@ export function loadFeatureFile(
     }
   }
   const trainCounts = countPerClass(train.labels, numClasses);
+  const named = m.get(CLASS_NAMES_ARRAY);
   return {
     dim,
     numClasses,
-    classNames: classNames ?? Array.from({ length: numClasses }, (_, i) => String(i)),
+    classNames:
+      classNames ??
+      (named
+        ? classNamesOf(named, numClasses, path)
+        : Array.from({ length: numClasses }, (_, i) => String(i))),
     trainCounts,
     train,
     val,
@@ -283,6 +322,10 @@ export function saveFeatureFile(path: string, fs: FeatureSet): void {
   if (fs.classifier) {
     arrays.classifier_weight = { data: fs.classifier.weight, shape: [fs.numClasses, fs.dim] };
     arrays.classifier_bias = { data: fs.classifier.bias, shape: [fs.numClasses] };
+  }
+  if (fs.classNames.some((n, i) => n !== String(i))) {
+    const bytes = new TextEncoder().encode(JSON.stringify(fs.classNames));
+    arrays[CLASS_NAMES_ARRAY] = { data: bytes, shape: [bytes.length] };
   }
   if (path.endsWith('.npz')) writeNpz(path, arrays);
   else writeNpyDir(path, arrays);
