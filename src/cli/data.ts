@@ -91,6 +91,6 @@ export function registerData(program: Command): void {
           [0, 1, 4],
         ),
       );
-      console.log(`\nhistogram: ${chart.svg === null ? chart.spec : `${chart.svg}, ${chart.png}`}`);
+      console.log(`\nhistogram: ${`${chart.svg}, ${chart.png}`}`);
     });
 }

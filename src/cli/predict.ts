@@ -1,11 +1,19 @@
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { methodNames } from '../classifiers/registry.ts';
 import { expandInputs } from '../data/inputs.ts';
-import { exportModel } from '../deploy/export.ts';
-import { type FilePrediction, type LoadedModel, loadModel } from '../deploy/predict.ts';
+import { checkExportTarget, exportModel } from '../deploy/export.ts';
+import {
+  type FilePrediction,
+  formatPredictions,
+  type LoadedModel,
+  loadModel,
+  predictionFormat,
+} from '../deploy/predict.ts';
 import { type AdaptMethod, predictFilesAdapted } from '../deploy/prior.ts';
-import { DataError } from '../errors.ts';
+import { ConfigError, DataError } from '../errors.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
 import { printable } from '../io/display.ts';
 import { planRun } from '../io/run-folder.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
@@ -33,6 +41,11 @@ export function registerPredictAndExport(program: Command): void {
       ).choices(['em', 'bbse']),
     )
     .option('--json', 'print one JSON document')
+    .option(
+      '-o, --out <file>',
+      'also write the predictions to FILE: .csv (file, top-k names and probabilities) or .json; an existing file is refused without --force',
+    )
+    .option('-f, --force', 'replace an existing --out file')
     .addOption(backendOption())
     .action(
       async (
@@ -44,8 +57,20 @@ export function registerPredictAndExport(program: Command): void {
           json?: boolean;
           backend?: string;
           adaptPrior?: AdaptMethod;
+          out?: string;
+          force?: boolean;
         },
       ) => {
+        // Checked before any work: a wrong --out costs nothing and changes nothing.
+        const format = opts.out === undefined ? null : predictionFormat(opts.out);
+        if (opts.out !== undefined) {
+          if (format === null)
+            throw new ConfigError(`--out ${opts.out}: expected a file name ending in .csv or .json`);
+          if (existsSync(opts.out) && opts.force !== true)
+            throw new ConfigError(`--out ${opts.out}: the file exists; --force replaces it`);
+          if (!existsSync(dirname(resolve(opts.out))))
+            throw new ConfigError(`--out ${opts.out}: no such folder ${dirname(resolve(opts.out))}`);
+        }
         await startBackend(opts.backend);
         const model = loadModel(opts.run, { method: opts.method });
         const { files, problems } = expandInputs(inputs);
@@ -73,6 +98,13 @@ export function registerPredictAndExport(program: Command): void {
           bar?.stop();
           model.dispose();
         }
+        if (opts.out !== undefined && format !== null && results.length > 0)
+          writeFileAtomic(
+            opts.out,
+            formatPredictions(format, results, { run: opts.run, method: opts.method, topK: opts.topK }),
+          );
+        if (opts.out !== undefined && results.length > 0 && !opts.json)
+          note(`predictions written to ${opts.out}`);
         if (opts.json)
           printJson({ run: opts.run, method: opts.method, predictions: results, errors: problems });
         else {
@@ -140,7 +172,9 @@ export function registerPredictAndExport(program: Command): void {
         backend?: string;
         format: 'tfjs' | 'onnx';
       }) => {
-        planRun('export', opts.out, { force: opts.force === true });
+        // --force replaces a previous export (only: checkExportTarget refuses other files).
+        if (opts.force === true) checkExportTarget(opts.out);
+        else planRun('export', opts.out);
         await startBackend(opts.backend);
         const r = exportModel(opts.run, opts.method, opts.out, opts.format, {
           ...(opts.targetPrior ? { targetPrior: opts.targetPrior } : {}),

@@ -7,6 +7,7 @@ import { decodeImage } from '../data/image-list.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { forwardFeatures } from '../models/forward.ts';
 import { disposeModel, type Model } from '../models/model.ts';
+import { csvField } from '../report/per-class.ts';
 import { loadStage1Model } from '../train/stage1-model.ts';
 import { type LoadedFolded, loadFolded } from './folded.ts';
 
@@ -114,4 +115,40 @@ export function loadModel(runDir: string, { method = 'crt' }: { method?: string 
     },
     dispose: () => disposeModel(model),
   };
+}
+
+/** The formats `predict --out FILE` writes, by the file's extension. */
+export type PredictionFormat = 'csv' | 'json';
+
+/** The format for an output path (.csv or .json, any case); null for anything else. */
+export function predictionFormat(path: string): PredictionFormat | null {
+  const m = /\.(csv|json)$/i.exec(path);
+  return m ? (m[1]!.toLowerCase() as PredictionFormat) : null;
+}
+
+/**
+ * Predictions as a file's text. CSV: one row per image, `file`, then `top1_name`,
+ * `top1_probability`, ... `topK_...` (RFC 4180 quoting: file and class names are anyone's
+ * text). JSON: { run, method, predictions: [{ file, top: [{ index, name, probability }] }] }.
+ */
+export function formatPredictions(
+  format: PredictionFormat,
+  predictions: readonly FilePrediction[],
+  info: { run: string; method: string; topK: number },
+): string {
+  if (format === 'json')
+    return `${JSON.stringify({ run: info.run, method: info.method, predictions }, null, 2)}\n`;
+  const k = Math.max(info.topK, ...predictions.map((p) => p.top.length));
+  const header = ['file'];
+  for (let i = 1; i <= k; i++) header.push(`top${i}_name`, `top${i}_probability`);
+  const lines = [header.join(',')];
+  for (const p of predictions) {
+    const cells = [csvField(p.file)];
+    for (let i = 0; i < k; i++) {
+      const t = p.top[i];
+      cells.push(t ? csvField(t.name) : '', t ? String(t.probability) : '');
+    }
+    lines.push(cells.join(','));
+  }
+  return `${lines.join('\r\n')}\r\n`;
 }

@@ -18,6 +18,8 @@ export interface Evaluation {
   few: number | null;
   /** Accuracy of each class; null when the class has no image in the evaluated set. */
   perClass: (number | null)[];
+  /** Precision of each class (hits / times predicted); null when the class was never predicted. */
+  perClassPrecision: (number | null)[];
   /**
    * confusion[true][predicted] counts; [] above `confusionMaxClasses` classes (default
    * CONFUSION_MAX_CLASSES: 8,142 classes would be 66M entries).
@@ -147,6 +149,7 @@ export function evaluatePredictions(
     medium: splitMean(perClass, splits.medium),
     few: splitMean(perClass, splits.few),
     perClass,
+    perClassPrecision: predicted.map((p, c) => (p === 0 ? null : hits[c]! / p)),
     confusion,
     macroF1: f1s.length === 0 ? 0 : f1s.reduce((a, b) => a + b, 0) / f1s.length,
     ece: opts.confidence ? expectedCalibrationError(opts.confidence, isCorrect) : 0,

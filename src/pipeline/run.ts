@@ -24,7 +24,7 @@ import {
 import type { LongTailDataset } from '../data/types.ts';
 import { saveFolded } from '../deploy/folded.ts';
 import { ConfigError, DataError } from '../errors.ts';
-import { type ShotThresholds, shotSplits } from '../eval/shot-splits.ts';
+import { checkShotThresholds, type ShotThresholds, shotSplits } from '../eval/shot-splits.ts';
 import { type FeatureSet, loadFeatureFile } from '../features/feature-set.ts';
 import {
   assertNotLocked,
@@ -109,6 +109,24 @@ function planStage2(
     throw new ConfigError('--mode augmented needs a stage-1 run (--run), not a feature file');
   const mode = s2.mode === 'auto' ? (hasModel ? 'augmented' : 'features') : s2.mode;
   return { methods, mode };
+}
+
+/**
+ * Refuses a stage-2 batch larger than the training set before any folder is touched (the head's
+ * own check comes only after stage 1, when --force has already replaced the old run).
+ */
+function checkStage2Batch(
+  methods: readonly MethodName[],
+  train: TrainConfig,
+  s2: Stage2Config,
+  n: number,
+): void {
+  const batch = headSettings(train, s2).batchSize;
+  const trained = methods.find((m) => methodEntry(m).trains);
+  if (trained !== undefined && batch > n)
+    throw new ConfigError(
+      `${trained}: batch size ${batch} is larger than the ${n} training images (set --stage2-batch-size)`,
+    );
 }
 
 /** The settings every trained head follows unless its own options say otherwise. */
@@ -242,6 +260,7 @@ export async function runPipeline(
   const plan = planRun(command, out, opts);
   const data = await loadRunData(cfg, opts);
   checkModelFits(cfg, data);
+  checkStage2Batch(parseMethods(cfg.methods), cfg, cfg, data.train.labels.length);
   const warnings: string[] = [];
   const warn = (m: string) => {
     warnings.push(m);
@@ -387,10 +406,16 @@ export async function retrain(
       throw new ConfigError(
         `--out ${opts.out}: is the stage-1 run itself; retrain writes next to it (default ${runFile(cfg.run, 'stage2')})`,
       );
-    const plan = planRun('retrain', opts.out ?? runFile(cfg.run, 'stage2'), opts);
+    // Writing X/stage2 holds X's lock too: a new train --force X waits its turn (and vice versa).
+    const plan = planRun('retrain', opts.out ?? runFile(cfg.run, 'stage2'), {
+      ...opts,
+      ...(opts.out === undefined ? { within: cfg.run } : {}),
+    });
     const r = await loadStage1Run(cfg.run, opts);
     try {
       const s2plan = planStage2(cfg, true, r.features, warn);
+      checkStage2Batch(s2plan.methods, { ...r.config, ...overrides }, cfg, r.features.train.labels.length);
+      checkShotThresholds(thresholdsOf(cfg, { ...TRAIN_DEFAULTS, ...r.config }));
       return await inRunFolder(plan, { command: 'retrain', ...cfg }, opts, (folder) =>
         stage2AndReport(
           {
@@ -423,6 +448,8 @@ export async function retrain(
   opts.onPhase?.(`reading ${path}`);
   const features = loadFeatureFile(path);
   const s2plan = planStage2(cfg, false, features, warn);
+  checkStage2Batch(s2plan.methods, { ...TRAIN_DEFAULTS, ...overrides }, cfg, features.train.labels.length);
+  checkShotThresholds(thresholdsOf(cfg));
   return inRunFolder(plan, { command: 'retrain', ...cfg }, opts, (folder) =>
     stage2AndReport(
       {

@@ -48,6 +48,8 @@ export interface MethodResult {
   /** Validation overall accuracy in percent, when there is a validation set. */
   valOverall: number | null;
   perClass: (number | null)[];
+  /** Test precision of each class; null when never predicted. */
+  perClassPrecision: (number | null)[];
   /** [true][predicted] test counts; [] above CONFUSION_MAX_CLASSES (200) classes. */
   confusion: number[][];
   weightNorms: number[];
@@ -417,6 +419,7 @@ export function evaluateClassifier(
     ece: r4(e.ece),
     valOverall: v ? pct(v.evaluation.overall) : null,
     perClass: e.perClass,
+    perClassPrecision: e.perClassPrecision,
     confusion: e.confusion,
     weightNorms: clf.weightNorms(),
     tuned: clf.tuned ?? null,
