@@ -251,6 +251,12 @@ export function addStage2Options(cmd: Command): Command {
       '--live-mib <n>',
       'MiB of test logits report.html embeds for its live sliders; above it the page works on a stratified subsample of test rows (raise it for many classes; 0: no live section) (default: 8)',
       num('--live-mib', false, 0),
+    )
+    .addOption(
+      new Option(
+        '--calibrate <how>',
+        'temperature: fit a temperature per method on validation (NLL), used by ECE and the prior corrections; none: raw scores (default: temperature when there is a validation split)',
+      ).choices(['none', 'temperature']),
     );
 }
 

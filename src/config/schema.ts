@@ -168,6 +168,8 @@ export const Stage2ConfigSchema = z.object({
    * rows above it; 0: no live section).
    */
   liveMib: z.number().min(0).max(4096).default(8),
+  /** Calibration of every method's scores: a temperature fitted on validation; default temperature when there is a validation split. */
+  calibrate: z.enum(['none', 'temperature']).optional(),
 });
 
 export type Stage2Config = z.infer<typeof Stage2ConfigSchema>;

@@ -27,7 +27,12 @@ export interface LoadedModel {
   /** [height, width, channels] the model takes. */
   inputShape: readonly [number, number, number];
   model: Model;
+  /** The folded layer, temperature included (W / T, b / T). */
   folded: LoadedFolded['layer'];
+  /** The head's calibration (temperature, source prior, BBSE's validation counts). */
+  calibration: LoadedFolded['calibration'];
+  /** Training images per class, where the run recorded them. */
+  trainCounts: number[] | undefined;
   /** images [n, H, W, C], pixels in [0, 1] -> per image the top-k classes. */
   predict(images: Float32Array, n: number, topK?: number): Prediction[];
   /**
@@ -35,12 +40,20 @@ export interface LoadedModel {
    * model's channels) and classifies them; one result per path, in order, carrying its path.
    */
   predictFiles(paths: string[], topK?: number): Promise<FilePrediction[]>;
+  /** Logits [n, C] of image files, decoded as predictFiles does. */
+  logitsOfFiles(paths: string[]): Promise<Float32Array>;
   /** Logits of the folded layer, [n, C]. */
   logits(images: Float32Array, n: number): Float32Array;
   dispose(): void;
 }
 
-function softmaxTop(logits: Float32Array, n: number, C: number, names: string[], k: number): Prediction[] {
+export function softmaxTop(
+  logits: Float32Array,
+  n: number,
+  C: number,
+  names: string[],
+  k: number,
+): Prediction[] {
   const out: Prediction[] = [];
   for (let i = 0; i < n; i++) {
     let m = -Infinity;
@@ -72,6 +85,15 @@ export function loadModel(runDir: string, { method = 'crt' }: { method?: string 
     const feats = forwardFeatures(model.backbone, images, n); // [n, d]
     return foldedLogits(f.layer, feats, n, d, C);
   };
+  const decodeFiles = async (paths: string[]) => {
+    const per = H * W * Ch;
+    const x = new Float32Array(paths.length * per);
+    for (const [i, p] of paths.entries()) {
+      const px = await decodeImage(p, H, Ch === 1 ? 1 : 3);
+      for (let j = 0; j < per; j++) x[i * per + j] = px[j]! / 255;
+    }
+    return x;
+  };
   const predict = (images: Float32Array, n: number, topK = 5) =>
     softmaxTop(logits(images, n), n, C, f.record.classNames, topK);
   return {
@@ -80,16 +102,16 @@ export function loadModel(runDir: string, { method = 'crt' }: { method?: string 
     inputShape: model.inputShape,
     model,
     folded: f.layer,
+    calibration: f.calibration,
+    trainCounts: f.record.trainCounts,
     logits,
     predict,
     async predictFiles(paths, topK = 5) {
-      const per = H * W * Ch;
-      const x = new Float32Array(paths.length * per);
-      for (const [i, p] of paths.entries()) {
-        const px = await decodeImage(p, H, Ch === 1 ? 1 : 3);
-        for (let j = 0; j < per; j++) x[i * per + j] = px[j]! / 255;
-      }
+      const x = await decodeFiles(paths);
       return predict(x, paths.length, topK).map((p, i) => ({ file: paths[i]!, ...p }));
+    },
+    async logitsOfFiles(paths) {
+      return logits(await decodeFiles(paths), paths.length);
     },
     dispose: () => disposeModel(model),
   };

@@ -281,3 +281,24 @@ export function evaluateLogits(
   rows.add(logits, labels.length);
   return rows.evaluate(labels, trainCounts, thresholds ? { thresholds } : {});
 }
+
+/**
+ * Summaries of per-class recall that the long-tail literature reports beside top-1 (e.g.
+ * Narasimhan and Menon, "Training Over-parameterized Models with Non-decomposable Objectives",
+ * NeurIPS 2021): the worst class's recall, and the harmonic and geometric means of the recalls.
+ * Both means are 0 when any class has recall 0. Classes absent from the evaluated set (null) are
+ * left out; null when no class is present.
+ */
+export function recallSummary(perClass: readonly (number | null)[]): {
+  worstClass: number | null;
+  hmeanRecall: number | null;
+  gmeanRecall: number | null;
+} {
+  const r = perClass.filter((v): v is number => v !== null);
+  if (r.length === 0) return { worstClass: null, hmeanRecall: null, gmeanRecall: null };
+  const worst = Math.min(...r);
+  if (worst === 0) return { worstClass: 0, hmeanRecall: 0, gmeanRecall: 0 };
+  const inv = r.reduce((s, v) => s + 1 / v, 0);
+  const logs = r.reduce((s, v) => s + Math.log(v), 0);
+  return { worstClass: worst, hmeanRecall: r.length / inv, gmeanRecall: Math.exp(logs / r.length) };
+}

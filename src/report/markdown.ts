@@ -1,4 +1,5 @@
 /** results.md: the paper's table and the facts a reader needs, in Markdown. */
+import { calibrationMarkdown } from './calibration-md.ts';
 import { mdText, worstClassesMarkdown } from './per-class.ts';
 import {
   gridEdgeWarnings,
@@ -45,6 +46,7 @@ export function resultsMarkdown(r: RunResults, charts: string[]): string {
     ),
     '',
     ...shiftedMarkdown(r),
+    ...calibrationMarkdown(r),
     s1
       ? `Stage 1: ${String(r.config.backbone)}, ${String(r.config.sampler)} sampling, ${s1.history.length} epochs in ${s1.seconds.toFixed(0)} s; best validation epoch ${s1.bestEpoch}` +
         (s1.bestValAcc === null ? '' : ` (${s1.bestValAcc.toFixed(1)}%)`) +

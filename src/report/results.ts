@@ -53,9 +53,37 @@ export const MethodResultSchema = z.object({
         medium: nullablePct,
         few: nullablePct,
         knownPrior: z.number().min(0).max(100),
+        // Prior estimated from the set's unlabeled images (pipeline/stage2.ts); absent before it existed.
+        em: nullablePct.optional(),
+        bbse: nullablePct.optional(),
+        emTv: fraction.nullable().optional(),
+        bbseTv: fraction.nullable().optional(),
       }),
     )
     .default([]),
+  calibration: z
+    .object({
+      method: z.enum(['none', 'temperature']),
+      temperature: z.number().positive(),
+      valNllBefore: z.number().min(0).nullable(),
+      valNllAfter: z.number().min(0).nullable(),
+      eceBefore: fraction,
+      eceAfter: fraction,
+      nllBefore: z.number().min(0),
+      nllAfter: z.number().min(0),
+      sourcePrior: z.enum(['validation', 'uniform']),
+      notApplicable: z.string().nullable(),
+      note: z.string().nullable(),
+    })
+    .optional(),
+  recall: z
+    .object({
+      worstClass: fraction.nullable(),
+      hmeanRecall: fraction.nullable(),
+      gmeanRecall: fraction.nullable(),
+      nll: z.number().min(0),
+    })
+    .optional(),
   mode: z.enum(['features', 'augmented']).nullable(),
   seconds: z.number().min(0),
   details: z.record(z.string(), z.unknown()),
