@@ -187,7 +187,7 @@ process.stdout.write('ok\\n');
 });
 
 describe('doctor lists the optional parts and the Python examples', () => {
-  it('onnxruntime-node and vega with their versions and what they enable; the examples folder', () => {
+  it('onnxruntime-node with its version and what it enables (vega is bundled, not listed); the examples folder', () => {
     const r = runCli(['doctor', '--json'], { LONGTAIL_BACKEND: '' });
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout) as {
