@@ -181,12 +181,12 @@ export function checkDatasetName(name: string): DatasetName {
 }
 
 /** Every data source's settings in one shape (a key shared by several sources appears once). */
-export function datasetSettingsShape(): Record<string, z.ZodType> {
-  const shape: Record<string, z.ZodType> = {};
-  for (const e of Object.values(ENTRIES))
-    for (const [k, s] of Object.entries(e.options.shape)) shape[k] ??= s as z.ZodType;
-  return shape;
-}
+export const DATASET_SETTINGS = {
+  ...DATASETS['fashion-mnist-lt'].options.shape,
+  ...DATASETS['cifar10-lt'].options.shape,
+  ...DATASETS.list.options.shape,
+  ...DATASETS.imagefolder.options.shape,
+};
 
 /**
  * Loads a data set by name. `settings` may hold more than this source's (a whole run
