@@ -117,6 +117,7 @@ export { extractFeatures } from './features/extract.ts';
 export type { FeatureSplit, LinearWeights, LoadFeatureFileOptions } from './features/feature-set.ts';
 export { type FeatureSet, loadFeatureFile, saveFeatureFile } from './features/feature-set.ts';
 export type {
+  ArrayHeader,
   ArraysToWrite,
   NpyArray,
   NpyDtype,

@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { runIsolated } from '../../test/helpers/isolated.ts';
 import { tempDir } from '../../test/helpers/tmp.ts';
+import { deflatedZeros, zerosCrc } from '../../test/helpers/zip.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { loadCifarLt, readCifarBinary } from './cifar.ts';
 import { checkSplits } from './dataset.ts';
@@ -63,6 +64,89 @@ describe('IDX reader', () => {
     const corrupt = join(dir, 'c.gz');
     writeFileSync(corrupt, Buffer.from([0x1f, 0x8b, 1, 2, 3]));
     assert.throws(() => readIdx(corrupt), /corrupt gzip/);
+  });
+
+  it('reads a file whatever its gzip member count, exactly header plus data', () => {
+    const imgs = idxBytes(
+      [3, 2, 2],
+      Array.from({ length: 12 }, (_, i) => i * 20),
+    );
+    // Two gzip members one after the other are one gzip stream (RFC 1952), as `cat a.gz b.gz`.
+    const two = join(dir, 'two.gz');
+    writeFileSync(two, Buffer.concat([gzipSync(imgs.subarray(0, 7)), gzipSync(imgs.subarray(7))]));
+    assert.deepEqual([...readIdx(two, 3).data], [...imgs.subarray(16)]);
+  });
+
+  it('refuses data past what the header declares: plain, gzipped, and bytes after the gzip stream', () => {
+    const imgs = idxBytes([2, 2, 2], [0, 1, 2, 3, 4, 5, 6, 7]);
+    const extra = Buffer.concat([imgs, Buffer.from([9])]);
+    const cases: [string, Buffer, string][] = [
+      [
+        'plain',
+        extra,
+        'holds more than the 24 bytes its IDX header declares (2 x 2 x 2); trailing data is refused',
+      ],
+      [
+        'inflated',
+        gzipSync(extra),
+        'decompresses to more than the 24 bytes its IDX header declares (2 x 2 x 2); trailing data is refused',
+      ],
+    ];
+    for (const [name, bytes, message] of cases) {
+      const p = join(dir, `${name}-extra`);
+      writeFileSync(p, bytes);
+      assert.throws(
+        () => readIdx(p),
+        (e: Error) => e instanceof DataError && e.message === `${p}: ${message}`,
+        name,
+      );
+    }
+    const after = join(dir, 'after.gz');
+    writeFileSync(after, Buffer.concat([gzipSync(imgs), Buffer.alloc(4096)]));
+    assert.throws(
+      () => readIdx(after),
+      (e: Error) =>
+        e instanceof DataError &&
+        e.message === `${after}: 4096 bytes after the end of the gzip stream; trailing data is refused`,
+    );
+    // Far more bytes after it than a gzip of the declared data could take: refused unread.
+    const huge = join(dir, 'huge-after.gz');
+    writeFileSync(huge, Buffer.concat([gzipSync(imgs), Buffer.alloc(2 << 20)]));
+    assert.throws(
+      () => readIdx(huge),
+      (e: Error) =>
+        e instanceof DataError &&
+        e.message ===
+          `${huge}: is ${gzipSync(imgs).length + (2 << 20)} bytes, more than a gzip of the 24 bytes its IDX header declares can be; trailing data is refused`,
+    );
+  });
+
+  it('stops inflating at the declared data: 1 GiB of zeros after it in a 1 MB .gz is refused (RSS measured in a child)', () => {
+    // A gzip member (RFC 1952: header, DEFLATE, CRC-32, size mod 2^32) holding a 60,000-label
+    // file and then 1 GiB of zeros.
+    const labels = idxBytes([60000], new Uint8Array(60000).fill(3));
+    const p = join(dir, 'trailing-zeros.gz');
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(zerosCrc(labels, 1024), 0);
+    trailer.writeUInt32LE((labels.length + 2 ** 30) % 2 ** 32, 4);
+    const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+    writeFileSync(p, Buffer.concat([header, deflatedZeros(labels, 1024), trailer]));
+    const idx = join(import.meta.dirname, 'idx.ts');
+    const r = runIsolated(`
+      import { readIdx } from ${JSON.stringify(idx)};
+      const base = process.resourceUsage().maxRSS;
+      let message = null;
+      try { readIdx(${JSON.stringify(p)}, 1); } catch (e) { message = e.name + ': ' + e.message; }
+      console.log(JSON.stringify({ message, growthMiB: (process.resourceUsage().maxRSS - base) / 1024 }));`);
+    assert.equal(r.timedOut, false);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(
+      out.message,
+      `DataError: ${p}: decompresses to more than the 60008 bytes its IDX header declares (60000); trailing data is refused`,
+    );
+    assert.ok(out.growthMiB < 64, `peak RSS grew by ${out.growthMiB} MiB`);
+    console.log(`IDX .gz with 1 GiB of trailing zeros: peak RSS growth ${out.growthMiB.toFixed(1)} MiB`);
   });
 });
 

@@ -436,3 +436,51 @@ describe('imagefolder end to end (CLI): class names in results, report, charts, 
     assert.match(r.stdout, /^1 +<img src=x onerror=alert\(1\)> +10 +few/m);
   });
 });
+
+describe('list files of iNaturalist 2018 length', () => {
+  it('loads a 437,513-line list up to its images (no stack overflow on the label count)', async () => {
+    const dir = tempDir();
+    // iNaturalist 2018's train list: 437,513 lines over 8,142 classes. The images are absent: the
+    // list is read, labels counted, every path checked, and all missing ones reported at once.
+    const n = 437_513;
+    const lines = Array.from({ length: n }, (_, i) => `train_val2018/${i % 8142}/${i}.jpg ${i % 8142}`);
+    const list = join(dir, 'train2018.txt');
+    writeFileSync(list, `${lines.join('\n')}\n`);
+    const test = join(dir, 'val2018.txt');
+    writeFileSync(test, 'val/0.jpg 0\n');
+    await assert.rejects(
+      loadListDataset({ trainList: list, testList: test, dataRoot: dir, imageSize: 8 }),
+      (e: Error) =>
+        e instanceof DataError &&
+        e.message.startsWith(`${n} image(s) of ${list} could not be used:\n  ${list}:1: `) &&
+        e.message.includes('train_val2018/0/0.jpg'),
+    );
+  });
+});
+
+describe('a class folder named __proto__', () => {
+  it('is a class like any other: loaded, counted and charted (data summary through the CLI)', async () => {
+    const root = tempDir();
+    // A computed key: `{ __proto__: 5 }` would set the object's prototype instead.
+    await makeFolder(root, {
+      train: { cat: 7, ['__proto__']: 5, dog: 3 },
+      test: { cat: 1, ['__proto__']: 1, dog: 1 },
+    });
+    const d = await load(root, { valPerClass: 1 });
+    assert.deepEqual(d.classNames, ['__proto__', 'cat', 'dog']);
+    assert.deepEqual(d.trainCounts, [4, 6, 2]);
+    const out = join(tempDir(), 'summary');
+    const r = runCli([
+      ...['data', 'summary', '--dataset', 'imagefolder', '--data-dir', root, '--image-size', '16'],
+      ...['--val-per-class', '1', '--out', out],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /Error|ERROR| {4}at /);
+    assert.match(r.stdout, /^0 +__proto__ +4 +few/m);
+    // The chart has its three bars, each labelled with its class and its count.
+    const svg = readFileSync(join(out, 'class-counts.svg'), 'utf8');
+    const texts = [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+    for (const t of ['__proto__', 'cat', 'dog', '4', '6', '2'])
+      assert.ok(texts.includes(t), `${t} in ${texts}`);
+  });
+});

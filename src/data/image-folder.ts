@@ -91,7 +91,8 @@ function imagesUnder(dataDir: string, rel: string, skipped: string[], seen: Set<
       const real = resolveInside(dataDir, childRel, join(dataDir, rel));
       if (seen.has(real)) continue;
       seen.add(real);
-      out.push(...imagesUnder(dataDir, childRel, skipped, seen));
+      // One by one: a spread of more than ~120k names into push() overflows the stack.
+      for (const f of imagesUnder(dataDir, childRel, skipped, seen)) out.push(f);
     } else if (isImageName(name)) {
       out.push(childRel); // a FIFO, a device or a dangling link is refused when it is read
     } else skipped.push(join(dataDir, childRel));

@@ -263,7 +263,9 @@ export async function loadListDataset(opts: ListDatasetOptions): Promise<LongTai
       );
     }
   }
-  const numClasses = classes?.names.length ?? Math.max(...trainEntries.map((e) => e.label)) + 1;
+  // A loop, not Math.max(...labels): spreading iNaturalist's 437,513 labels into one call
+  // overflows the stack (about 120k arguments are the most a call takes here).
+  const numClasses = classes?.names.length ?? trainEntries.reduce((m, e) => Math.max(m, e.label), -1) + 1;
   const withClasses = { ...opts, ...(classes ? { classes } : {}) };
   const train = await loadImageList(opts.trainList, opts.dataRoot, numClasses, withClasses);
   const counts = countPerClass(train.labels, numClasses);

@@ -67,6 +67,9 @@ export function classifierFolder(runDir: string): string {
   );
 }
 
+/** The feature transforms a folded layer may name (FeatureTransform's kinds). */
+const TRANSFORMS: readonly FeatureTransform['kind'][] = ['none', 'l2n', 'cl2n'];
+
 function readRecord(path: string): FoldedRecord {
   let r: Partial<FoldedRecord>;
   try {
@@ -101,10 +104,17 @@ export function loadFolded(runDir: string, method: string): LoadedFolded {
   if (!existsSync(npzPath))
     throw new DataError(`${dir}: ${RUN_FILES.classifiersRecord} without ${RUN_FILES.classifiers}`);
   const record = readRecord(jsonPath);
-  const m = record.methods[method];
+  const m = Object.hasOwn(record.methods, method) ? record.methods[method] : undefined;
   if (m === undefined) {
     throw new ConfigError(
       `${dir}: has no '${method}' classifier; this run has: ${Object.keys(record.methods).join(', ')}`,
+    );
+  }
+  // An unknown transform would otherwise fall through to the raw features and change every
+  // prediction without a word (a hand-edited or newer record).
+  if (!TRANSFORMS.includes(m.transform as FeatureTransform['kind'])) {
+    throw new DataError(
+      `${jsonPath}: methods.${method}.transform is ${JSON.stringify(m.transform) ?? 'missing'}; expected one of ${TRANSFORMS.join(', ')}`,
     );
   }
   const stage1Dir = record.stage1Run === null ? null : resolve(dir, record.stage1Run);

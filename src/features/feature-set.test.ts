@@ -3,7 +3,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
+import { runIsolated } from '../../test/helpers/isolated.ts';
 import { tempDir } from '../../test/helpers/tmp.ts';
+import { deflatedZeros, makeZip, npyHeader, zerosCrc } from '../../test/helpers/zip.ts';
 import { initBackend } from '../backend/backend.ts';
 import { joint } from '../classifiers/joint.ts';
 import { ncm } from '../classifiers/ncm.ts';
@@ -128,6 +130,75 @@ describe('feature files (PROTOCOL.md)', () => {
       'int-feats',
       { train_features: { data: Int32Array.from([1, 2, 3, 4]), shape: [2, 2] } },
       /expected float features/,
+    );
+  });
+
+  it('refuse feature dimension 0 in the reader, naming the file and array', () => {
+    const dir = tempDir();
+    for (const container of ['npz', 'dir']) {
+      const p = join(dir, container === 'npz' ? 'zero.npz' : 'zero');
+      const arrays = {
+        train_features: { data: new Float32Array(0), shape: [2, 0] },
+        train_labels: { data: Int32Array.from([0, 1]), shape: [2] },
+        test_features: { data: new Float32Array(0), shape: [1, 0] },
+        test_labels: { data: Int32Array.from([1]), shape: [1] },
+      };
+      if (container === 'npz') writeNpz(p, arrays);
+      else writeNpyDir(p, arrays);
+      assert.throws(
+        () => loadFeatureFile(p),
+        (e: Error) =>
+          e.message ===
+          `${p}: train_features has 0 columns (shape (2, 0)); features need at least one dimension`,
+      );
+    }
+  });
+
+  it('refuse arrays that do not fit together from their headers, before inflating any (RSS measured)', () => {
+    const dir = tempDir();
+    // train_features honestly declares 1 GiB (2^18 x 1024 float32, ~1 MB of DEFLATE, within its
+    // ratio); train_labels has 528 rows. The headers alone say they cannot go together.
+    const rows = 2 ** 18;
+    const head = npyHeader('<f4', [rows, 1024]);
+    const labels = npyHeader('<i4', [528]);
+    const small = (descr: string, shape: number[], bytes: number) =>
+      Buffer.concat([npyHeader(descr, shape), Buffer.alloc(bytes)]);
+    const entries = [
+      {
+        name: 'train_features.npy',
+        method: 8 as const,
+        data: deflatedZeros(head, 1024),
+        crc: zerosCrc(head, 1024),
+        declared: head.length + 2 ** 30,
+      },
+      {
+        name: 'train_labels.npy',
+        method: 0 as const,
+        data: Buffer.concat([labels, Buffer.alloc(528 * 4)]),
+        declared: labels.length + 528 * 4,
+      },
+      { name: 'test_features.npy', method: 0 as const, data: small('<f4', [1, 1024], 4096), declared: 0 },
+      { name: 'test_labels.npy', method: 0 as const, data: small('<i4', [1], 4), declared: 0 },
+    ].map((e) => ({ ...e, declared: e.declared || e.data.length }));
+    const p = join(dir, 'lying-rows.npz');
+    writeFileSync(p, makeZip(entries));
+    const fs = join(import.meta.dirname, 'feature-set.ts');
+    const r = runIsolated(`
+      import { loadFeatureFile } from ${JSON.stringify(fs)};
+      const base = process.resourceUsage().maxRSS;
+      let message = null;
+      try { loadFeatureFile(${JSON.stringify(p)}); } catch (e) { message = e.name + ': ' + e.message; }
+      console.log(JSON.stringify({ message, growthMiB: (process.resourceUsage().maxRSS - base) / 1024 }));`);
+    assert.equal(r.timedOut, false);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal(
+      out.message,
+      `DataError: ${p}: train_labels has 528 entries but train_features has ${rows} rows`,
+    );
+    assert.ok(out.growthMiB < 64, `peak RSS grew by ${out.growthMiB} MiB`);
+    console.log(
+      `feature file declaring 1 GiB, refused from headers: peak RSS growth ${out.growthMiB.toFixed(1)} MiB`,
     );
   });
 

@@ -6,7 +6,14 @@
 
 import { countPerClass } from '../data/types.ts';
 import { DataError } from '../errors.ts';
-import { type ArraysToWrite, type NpyArray, readArrays, writeNpyDir, writeNpz } from '../io/npy.ts';
+import {
+  type ArrayHeader,
+  type ArraysToWrite,
+  type NpyArray,
+  readArrays,
+  writeNpyDir,
+  writeNpz,
+} from '../io/npy.ts';
 
 export interface FeatureSplit {
   /** [n, dim] row-major. */
@@ -89,8 +96,71 @@ export interface LoadFeatureFileOptions {
   chunkBytes?: number;
 }
 
+const FLOAT_DTYPES = new Set(['<f2', '<f4', '<f8']);
+const INT_DTYPES = new Set(['<i4', '<i8', '|u1']);
+
+/**
+ * The feature file's arrays checked against one another from their headers alone, before any of
+ * them is read: a file whose arrays cannot fit together is refused without reading (or
+ * inflating) gigabytes first. Values (finite, labels in range) are checked once read.
+ */
+function checkFeatureHeaders(path: string, m: ReadonlyMap<string, ArrayHeader>): void {
+  const need = (name: string, required: boolean): ArrayHeader | undefined => {
+    const a = m.get(name);
+    if (a === undefined && required)
+      throw new DataError(`${path}: missing '${name}' (found: ${[...m.keys()].join(', ') || 'nothing'})`);
+    return a;
+  };
+  const shape = (a: ArrayHeader) => `(${a.shape.join(', ')})`;
+  let dim: number | undefined;
+  for (const [prefix, required] of [
+    ['train', true],
+    ['test', true],
+    ['val', false],
+  ] as const) {
+    const f = need(`${prefix}_features`, required);
+    const l = need(`${prefix}_labels`, required || f !== undefined);
+    if (f === undefined || l === undefined) continue;
+    const w = `${path}: ${prefix}_features`;
+    if (!FLOAT_DTYPES.has(f.dtype))
+      throw new DataError(`${w}: expected float features (<f2, <f4 or <f8), got ${f.dtype}`);
+    if (!INT_DTYPES.has(l.dtype))
+      throw new DataError(
+        `${path}: ${prefix}_labels: expected integer labels (<i4, <i8 or |u1), got ${l.dtype}`,
+      );
+    if (f.shape.length !== 2) throw new DataError(`${w} must be 2-D [N, d], got shape ${shape(f)}`);
+    if (l.shape.length !== 1)
+      throw new DataError(`${path}: ${prefix}_labels must be 1-D [N], got shape ${shape(l)}`);
+    const [n, d] = f.shape as [number, number];
+    if (n === 0) throw new DataError(`${w} has 0 rows; the ${prefix} split must hold at least one example`);
+    if (d === 0)
+      throw new DataError(`${w} has 0 columns (shape ${shape(f)}); features need at least one dimension`);
+    if (l.shape[0] !== n)
+      throw new DataError(
+        `${path}: ${prefix}_labels has ${l.shape[0]} entries but ${prefix}_features has ${n} rows`,
+      );
+    if (dim === undefined) dim = d;
+    else if (d !== dim) throw new DataError(`${w} has ${d} columns, train_features has ${dim}`);
+  }
+  const w = need('classifier_weight', false);
+  const b = need('classifier_bias', false);
+  if (w !== undefined) {
+    if (!FLOAT_DTYPES.has(w.dtype))
+      throw new DataError(`${path}: classifier_weight: expected floats (<f2, <f4 or <f8), got ${w.dtype}`);
+    if (w.shape.length !== 2 || w.shape[1] !== dim)
+      throw new DataError(`${path}: classifier_weight must be [C, ${dim}], got ${shape(w)}`);
+    const C = w.shape[0]!;
+    if (C === 0) throw new DataError(`${path}: classifier_weight has 0 rows; it needs one per class`);
+    if (b !== undefined && (b.shape.length !== 1 || b.shape[0] !== C))
+      throw new DataError(`${path}: classifier_bias must be [${C}], got ${shape(b)}`);
+    if (b !== undefined && !FLOAT_DTYPES.has(b.dtype))
+      throw new DataError(`${path}: classifier_bias: expected floats (<f2, <f4 or <f8), got ${b.dtype}`);
+  }
+}
+
 /**
  * Reads a feature file (.npz or folder of .npy, any size) and checks every rule of PROTOCOL.md.
+ * Shapes are checked from the headers before any array is read (checkFeatureHeaders).
  * Memory is the arrays as float32 (features) and int32 (labels): float64 and float16 files are
  * converted while being read, a chunk at a time, never held whole in their own dtype.
  */
@@ -104,6 +174,7 @@ export function loadFeatureFile(
     shared: opts.sharedFeatures === false ? false : FEATURE_ARRAYS,
     float32: FLOAT_ARRAYS,
     chunkBytes: opts.chunkBytes,
+    checkHeaders: (headers) => checkFeatureHeaders(path, headers),
   });
   const get = (name: string, required: boolean): NpyArray | undefined => {
     const a = m.get(name);

@@ -302,8 +302,8 @@ class NpyDecoder implements ByteSink {
   }
 }
 
-/** Reads one .npy array from a source holding exactly a .npy file (header, then data). */
-function readNpyFrom(src: ByteSource, opts: ArrayReadOptions): NpyArray {
+/** Reads the header of a source holding exactly a .npy file, checked against the source's size. */
+function npyHeaderFrom(src: ByteSource): NpyHeader {
   const where = src.where;
   const pre = new Uint8Array(Math.min(src.size, 12));
   src.readInto(pre, 0);
@@ -321,7 +321,13 @@ function readNpyFrom(src: ByteSource, opts: ArrayReadOptions): NpyArray {
     throw new DataError(
       `${where}: truncated: shape (${h.shape}) needs ${h.dataBytes} bytes of data, file has ${have}`,
     );
-  const dec = new NpyDecoder(h, where, opts);
+  return h;
+}
+
+/** Reads one .npy array from a source holding exactly a .npy file (header, then data). */
+function readNpyFrom(src: ByteSource, opts: ArrayReadOptions): NpyArray {
+  const h = npyHeaderFrom(src);
+  const dec = new NpyDecoder(h, src.where, opts);
   pumpRange(src, h.start, h.dataBytes, dec, opts.chunkBytes);
   return dec.result();
 }
@@ -403,7 +409,22 @@ export interface ReadArraysOptions extends Omit<ReadNpyOptions, 'shared' | 'floa
   shared?: boolean | Iterable<string>;
   /** As ReadNpyOptions.float32: for every array (true) or for the arrays named. */
   float32?: boolean | Iterable<string>;
+  /**
+   * Called with every selected array's dtype and shape, from the headers alone, before any
+   * array's data is read or inflated: throw here to refuse arrays that do not fit together
+   * (rows of features and labels), so a file declaring gigabytes costs nothing to refuse.
+   */
+  checkHeaders?: (headers: ReadonlyMap<string, ArrayHeader>) => void;
 }
+
+/** What an array's header says, before its data is read. */
+export interface ArrayHeader {
+  dtype: NpyDtype;
+  shape: readonly number[];
+}
+
+const headersOf = (plan: { name: string; h: NpyHeader }[]): ReadonlyMap<string, ArrayHeader> =>
+  new Map(plan.map(({ name, h }) => [name, { dtype: h.dtype, shape: h.shape }]));
 
 const pick = (v: boolean | Iterable<string> | undefined, name: string) =>
   v === undefined || typeof v === 'boolean' ? v === true : new Set(v).has(name);
@@ -448,19 +469,26 @@ export function readNpz(path: string, opts: ReadArraysOptions = {}): Map<string,
   const src = fileSource(path, '.npz archive');
   try {
     const zip = new ZipArchive(src);
-    const out = new Map<string, NpyArray>();
-    for (const [name, e] of selectArrays(
+    // Every header first (each a few hundred bytes inflated), then the data.
+    const plan = selectArrays(
       zip.entries().map((x): [string, ZipEntry] => [x.name, x]),
       opts,
-    )) {
+    ).map(([name, e]) => {
       const where = `${path}:${e.name}`;
       if (e.size > base.limit) {
         throw new DataError(
           `${where}: entry declares ${e.size} bytes uncompressed, more than the limit of ${base.limit} bytes per array${RAISE_LIMIT_HINT}`,
         );
       }
+      return { name, e, where, h: npyEntryHeader(zip, e, where) };
+    });
+    opts.checkHeaders?.(headersOf(plan));
+    const out = new Map<string, NpyArray>();
+    for (const { name, e, where, h } of plan) {
       const o = { ...base, shared: pick(opts.shared, name), float32: pick(opts.float32, name) };
-      out.set(name, readNpyEntry(zip, e, where, o));
+      const dec = new NpyDecoder(h, where, o);
+      zip.stream(e, h.start, dec, o.chunkBytes);
+      out.set(name, dec.result());
     }
     return out;
   } finally {
@@ -468,8 +496,8 @@ export function readNpz(path: string, opts: ReadArraysOptions = {}): Map<string,
   }
 }
 
-/** One .npy entry of an archive, checked against its declared size before it is decompressed. */
-function readNpyEntry(zip: ZipArchive, e: ZipEntry, where: string, opts: ArrayReadOptions): NpyArray {
+/** The header of one .npy entry of an archive, checked against the entry's declared size. */
+function npyEntryHeader(zip: ZipArchive, e: ZipEntry, where: string): NpyHeader {
   const head = zip.head(e, (b) => headerEnd(asBuffer(b), where));
   const h = parseNpyHeader(head, where);
   if (h.start + h.dataBytes !== e.size) {
@@ -478,9 +506,7 @@ function readNpyEntry(zip: ZipArchive, e: ZipEntry, where: string, opts: ArrayRe
         `${h.dtype}) needs ${h.start + h.dataBytes}; the archive is corrupt or crafted`,
     );
   }
-  const dec = new NpyDecoder(h, where, opts);
-  zip.stream(e, h.start, dec, opts.chunkBytes);
-  return dec.result();
+  return h;
 }
 
 /** Reads a `.npz` archive or a folder of `.npy` files into name -> array. */
@@ -492,8 +518,21 @@ export function readArrays(fileOrDir: string, opts: ReadArraysOptions = {}): Map
       .map((f): [string, string] => [f, join(fileOrDir, f)]);
     if (!files.some(([f]) => f.endsWith('.npy')))
       throw new DataError(`${fileOrDir}: folder holds no .npy files`);
+    const selected = selectArrays(files, opts);
+    if (opts.checkHeaders) {
+      // Headers first (each file opened, its header read, closed: a folder may hold many files).
+      const plan = selected.map(([name, p]) => {
+        const src = fileSource(p, '.npy file');
+        try {
+          return { name, h: npyHeaderFrom(src) };
+        } finally {
+          src.close();
+        }
+      });
+      opts.checkHeaders(headersOf(plan));
+    }
     const out = new Map<string, NpyArray>();
-    for (const [name, p] of selectArrays(files, opts))
+    for (const [name, p] of selected)
       out.set(
         name,
         readNpy(p, { ...opts, shared: pick(opts.shared, name), float32: pick(opts.float32, name) }),

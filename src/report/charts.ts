@@ -665,6 +665,9 @@ export function classCountChart(
               type: 'quantitative',
               title: 'training images',
               scale: { domain: [0, Math.max(1, ...d.trainCounts) * 1.12] },
+              // One bar a class, nothing to stack: and vega's stack groups rows in a plain
+              // object keyed by class name, which a class named `__proto__` breaks.
+              stack: null,
             },
             color: colour,
             stroke: colour,

@@ -1,4 +1,4 @@
-import { constants, deflateRawSync } from 'node:zlib';
+import { constants, crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 /** One entry of a hand-made zip: its compressed bytes and the uncompressed size it declares (true or not). */
 export interface RawEntry {
@@ -6,11 +6,27 @@ export interface RawEntry {
   method: 0 | 8;
   data: Uint8Array;
   declared: number;
+  /** CRC-32 to record; default: the true one when the data holds what it declares, else 0. */
+  crc?: number;
+}
+
+/**
+ * The CRC-32 of an entry's uncompressed bytes, when they are what it declares (never inflating
+ * more, and never more than 64 MiB: give `crc` for bigger ones, e.g. from `zerosCrc`).
+ */
+function trueCrc(e: RawEntry): number {
+  if (e.method === 0) return crc32(e.data);
+  if (e.declared > 64 << 20) return 0;
+  try {
+    return crc32(inflateRawSync(e.data, { maxOutputLength: Math.max(1, e.declared) }));
+  } catch {
+    return 0;
+  }
 }
 
 /**
  * Writes a zip archive byte by byte, so tests can make archives that lie about their sizes
- * (zip bombs). Sizes of 4 GiB and more get a zip64 field. CRCs are left 0.
+ * (zip bombs). Sizes of 4 GiB and more get a zip64 field.
  */
 export function makeZip(entries: RawEntry[]): Buffer {
   const locals: Buffer[] = [];
@@ -35,6 +51,7 @@ export function makeZip(entries: RawEntry[]): Buffer {
       [22 + shift, 4, size32],
       [26 + shift, 2, name.length],
       [28 + shift, 2, extra.length],
+      [14 + shift, 4, e.crc ?? trueCrc(e)],
     ];
     const local = record(30, 0x04034b50, shared(0));
     locals.push(local, name, extra, Buffer.from(e.data));
@@ -74,4 +91,24 @@ export function deflatedZeros(prefix: Uint8Array, mib: number): Buffer {
   const block = deflateRawSync(Buffer.alloc(1 << 20), flush);
   const last = deflateRawSync(Buffer.alloc(0));
   return Buffer.concat([head, ...Array.from({ length: mib }, () => block), last]);
+}
+
+/** A .npy version 1.0 header (magic, dict, padding to 64 bytes) for an array of this dtype and shape. */
+export function npyHeader(descr: string, shape: readonly number[]): Buffer {
+  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  const total = Math.ceil((10 + dict.length + 1) / 64) * 64;
+  const b = Buffer.alloc(total);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(b);
+  b.writeUInt16LE(total - 10, 8);
+  b.write(`${dict.padEnd(total - 11, ' ')}\n`, 10, 'latin1');
+  return b;
+}
+
+/** The CRC-32 of `prefix` followed by `mib` MiB of zeros (what `deflatedZeros` inflates to). */
+export function zerosCrc(prefix: Uint8Array, mib: number): number {
+  const block = Buffer.alloc(1 << 20);
+  let c = crc32(prefix);
+  for (let i = 0; i < mib; i++) c = crc32(block, c);
+  return c;
 }
