@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -191,7 +192,7 @@ describe('longtail CLI basics', () => {
     assert.doesNotMatch(page('0'), /<section id="live">/);
     const bad = runCli(['retrain', '--features', fixture, '--live-mib', '-1', '--out', join(dir, 'bad')]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--live-mib must be at least 0, got -1/);
+    assert.match(bad.stderr, /^longtail: --live-mib -1: must be at least 0\n$/);
     assert.equal(existsSync(join(dir, 'bad')), false);
   });
 
@@ -259,6 +260,22 @@ describe('settings: help, --print-config and errors', () => {
       assert.deepEqual(readdirSync(dir), ['config.yaml']); // printed, nothing written
     });
   }
+
+  it('data summary writes nothing without --out', () => {
+    const dir = tempDir();
+    const r = spawnSync(
+      process.execPath,
+      [join(import.meta.dirname, '..', 'bin', 'longtail.js'), 'data', 'summary'],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /imbalance factor 100/);
+    assert.doesNotMatch(r.stdout, /histogram:/);
+    assert.deepEqual(readdirSync(dir), []);
+  });
 
   it('--help groups the flags by component, the common ones first', () => {
     const r = runCli(['demo', '--help']);
