@@ -17,7 +17,6 @@ export {
 } from './backend/backend.ts';
 export { type NativeStatus, nativeStatus } from './backend/native-kernels.ts';
 export {
-  installWasmTrainingKernels,
   setTrainingKernels,
   type TrainingKernels,
   trainingKernels,
@@ -125,7 +124,7 @@ export type {
   ReadNpyOptions,
   WriteArraysOptions,
 } from './io/npy.ts';
-export { encodeNpy, readArrays, readNpy, readNpz, writeNpyDir, writeNpz } from './io/npy.ts';
+export { readArrays, readNpy, readNpz, writeNpyDir, writeNpz } from './io/npy.ts';
 export type { Backbone, BackboneSpec } from './models/backbone.ts';
 export type { ForwardOptions, ImageSource } from './models/forward.ts';
 export { forwardFeatures } from './models/forward.ts';
@@ -151,7 +150,6 @@ export {
   type ComparisonGroup,
   ComparisonSchema,
   compareRuns,
-  IGNORED_CONFIG_KEYS,
   type LoadedRun,
   summariseRuns,
 } from './report/compare.ts';
