@@ -7,6 +7,14 @@
  * peak RSS is its own); each figure is the median of several timed repeats after a warm-up.
  *
  *   npm run bench [-- --quick] [-- --json] [-- --case PREFIX[,PREFIX...]] [-- --no-torch] [-- --out FILE] [-- --inat] [-- --full-epochs]
+ *                 [-- --rounds N] [-- --torch-blas DIR]
+ *
+ * The yardstick (bench/torch-env.ts, docs/benchmarks.md "How a run is made"): the PyTorch process
+ * runs without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE and with its BLAS and OpenMP thread counts at
+ * the case's threads (--torch-blas DIR: an OpenBLAS libblas.so.3 first on its LD_LIBRARY_PATH);
+ * training, extraction and synthetic stage-2 cases alternate a longtail and a PyTorch process for
+ * N rounds (default 5, --quick 2), the ratio being the ratio of the medians with the rounds' own
+ * ratios as min-max; a case run at a 1-minute load average above 1.5 is marked LOADED.
  *
  * Stage 2 at the paper's scale: the `stage2 ... imagenet-lt` cases (113,158 x 2048 training
  * features, 1000 classes, 20 val and 50 test images per class: ImageNet-LT's sizes) and, with
@@ -28,10 +36,10 @@
  * relative FILE is taken from the current directory).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendInfo, initBackend } from '../src/backend/backend.ts';
 import { createClassifier, type MethodName } from '../src/classifiers/registry.ts';
@@ -46,6 +54,7 @@ import { DataParallel } from '../src/train/parallel/data-parallel.ts';
 import { diskUsage, installTarball, packPackage } from '../test/helpers/package.ts';
 import { type ConvPass, recordConvLayers, timeConvPass } from './conv-layers.ts';
 import { syntheticFeatures } from './synthetic.ts';
+import { LOADED_ABOVE, median, pairedRatio, torchEnv } from './torch-env.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TORCH = join(ROOT, 'bench', 'torch_bench.py');
@@ -159,6 +168,30 @@ interface PackageFigures {
   versionRssMiB: number;
   /** Whether `--version` loaded TensorFlow.js (it must not). */
   versionLoadsTfjs: boolean;
+  /** Whether the installed package rendered a chart to SVG and PNG (it must: no optional peer). */
+  chartsRender: boolean;
+}
+
+/** The install budget (issue 27): a plain install of the tarball, charts included. */
+export const INSTALL_BUDGET_MIB = 150;
+
+/** Renders one chart with the installed package's bundled renderer; whether SVG and PNG came out. */
+function installedChartsRender(project: string, dir: string): boolean {
+  const render = join(project, 'node_modules', 'longtail', 'dist', 'report', 'render.js');
+  const base = join(dir, 'chart');
+  const script =
+    `const { writeChart } = await import(${JSON.stringify(pathToFileURL(render).href)});` +
+    `await writeChart(${JSON.stringify(base)}, { data: { values: [{ a: 'x', b: 1 }] }, mark: 'bar',` +
+    ` encoding: { x: { field: 'a', type: 'nominal' }, y: { field: 'b', type: 'quantitative' } } });`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: project,
+    encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`the installed package did not render a chart: ${r.stderr}`);
+  return (
+    readFileSync(`${base}.svg`, 'utf8').startsWith('<svg') &&
+    readFileSync(`${base}.png`).subarray(1, 4).toString('latin1') === 'PNG'
+  );
 }
 
 /** Packs, installs offline into a temporary project, times `longtail --version`. */
@@ -190,10 +223,18 @@ function packageCase(quick: boolean): { runs: number[]; pkg: PackageFigures } {
       rss.push(p.rss / 1024);
       loadsTfjs ||= p.tf;
     }
+    const installMiB = diskUsage(join(project, 'node_modules')) / 2 ** 20;
+    const chartsRender = installedChartsRender(project, dir);
+    if (!chartsRender) throw new Error('the installed package wrote no SVG / PNG chart');
+    if (installMiB > INSTALL_BUDGET_MIB)
+      throw new Error(
+        `install ${installMiB.toFixed(1)} MiB is over the ${INSTALL_BUDGET_MIB} MiB budget (charts included)`,
+      );
     return {
       runs,
       pkg: {
-        installMiB: diskUsage(join(project, 'node_modules')) / 2 ** 20,
+        chartsRender,
+        installMiB,
         tarballMiB: statSync(tgz).size / 2 ** 20,
         versionRssMiB: median(rss),
         versionLoadsTfjs: loadsTfjs,
@@ -210,6 +251,7 @@ async function runCase(
   quick: boolean,
   file: string | null,
   fullEpochs: boolean,
+  repeats?: number,
 ): Promise<{ runs: number[]; readSeconds?: number }> {
   if (spec.kind === 'stage2-file') {
     await initBackend('wasm');
@@ -226,12 +268,12 @@ async function runCase(
     if (spec.method === 'ncm') clf.logits(fs.test.features, fs.test.labels.length);
     return { runs: [(performance.now() - t) / 1000], readSeconds };
   }
-  return { runs: await runTimed(spec, quick) };
+  return { runs: await runTimed(spec, quick, repeats) };
 }
 
-async function runTimed(spec: CaseSpec, quick: boolean): Promise<number[]> {
+async function runTimed(spec: CaseSpec, quick: boolean, repeatsArg?: number): Promise<number[]> {
   await initBackend('wasm');
-  const repeats = quick ? 2 : 5;
+  const repeats = repeatsArg ?? (quick ? 2 : 5);
   if (spec.kind === 'conv') {
     const layers = recordConvLayers(spec.model!, spec.shape!, quick ? 16 : 128);
     return timeConvPass(layers, spec.pass!, repeats);
@@ -287,28 +329,52 @@ async function runTimed(spec: CaseSpec, quick: boolean): Promise<number[]> {
   return runs;
 }
 
+interface RoundFigures {
+  /** Each round's figure: the median of that round's timed repeats. */
+  rounds: number[];
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** What the PyTorch process ran on (bench/torch_bench.py runtime_info). */
+interface TorchRuntime {
+  threads: number;
+  torchThreads: number;
+  openblasEnv: Record<string, string | null>;
+  pools: { api: string; lib: string; architecture: string | null; threads: number }[] | null;
+  mkldnnConv: boolean;
+  convOps: string[];
+}
+
 interface CaseResult {
   case: string;
   threads: number;
   unit: string;
+  /** Over the rounds' figures (each round: one longtail process, its repeats' median). */
   median: number;
   min: number;
   max: number;
+  rounds: number[];
   peakRssMiB: number;
   /** Kernels on the wasm backend: `native` (the AVX2 addon) or `wasm`. */
   kernels: string;
   runs: number[];
-  torch?: {
-    median: number;
-    min: number;
-    max: number;
-    impl: string;
-    /** Stage-2 file cases: np.load of the file, and the PyTorch process's peak RSS. */
-    readSeconds?: number;
-    peakRssMiB?: number;
-  } | null;
-  /** longtail's speed over PyTorch's (above 1: faster); see the header. */
+  /** The 1-minute load average before and after each round; `loaded` when above LOADED_ABOVE. */
+  load: { min: number; max: number; loaded: boolean };
+  torch?:
+    | (RoundFigures & {
+        impl: string;
+        runtime: TorchRuntime | null;
+        /** Stage-2 file cases: np.load of the file, and the PyTorch process's peak RSS. */
+        readSeconds?: number;
+        peakRssMiB?: number;
+      })
+    | null;
+  /** longtail's speed over PyTorch's (above 1: faster): the ratio of the medians; see the header. */
   ratio?: number | null;
+  /** The lowest and highest ratio of one round's longtail figure to the same round's PyTorch one. */
+  ratioRange?: { min: number; max: number } | null;
   /** Stage-2 file cases: reading the feature file (loadFeatureFile). */
   readSeconds?: number;
   /** 1-epoch file cases: the median times the official epochs (FILES), s. */
@@ -317,23 +383,34 @@ interface CaseResult {
   package?: PackageFigures;
 }
 
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+/** One PyTorch round's figure for a case, with what it ran on. */
+interface TorchRound {
+  figure: number;
+  impl: string;
+  runtime: TorchRuntime | null;
+  readSeconds?: number;
+  peakRssMiB?: number;
+}
 
-/** One bench/torch_bench.py --stage2 run per (file, threads, methods); cached for the run. */
+/** One bench/torch_bench.py --stage2 run per (file, threads, methods, round); cached for the round. */
 const torchStage2Runs = new Map<string, Record<string, unknown> | null>();
+
+interface TorchOpts {
+  quick: boolean;
+  fullEpochs: boolean;
+  blasDir: string | null;
+  round: number;
+}
 
 function torchStage2(
   file: string,
   spec: CaseSpec,
-  quick: boolean,
+  o: TorchOpts,
   epochs: { crt: number; lws: number },
-): CaseResult['torch'] {
+): TorchRound | null {
   const methods =
     spec.threads > 1 || spec.method === 'crt' || spec.method === 'lws' ? 'crt,lws' : 'tau-norm,ncm';
-  const key = `${file} ${spec.threads} ${methods}`;
+  const key = `${file} ${spec.threads} ${methods} ${o.round}`;
   if (!torchStage2Runs.has(key)) {
     const r = spawnSync(
       PYTHON,
@@ -346,19 +423,13 @@ function torchStage2(
         '--threads',
         String(spec.threads),
         '--repeats',
-        spec.kind === 'stage2-file' || quick ? '1' : '3',
+        spec.kind === 'stage2-file' || o.quick ? '1' : '3',
         '--crt-epochs',
         String(epochs.crt),
         '--lws-epochs',
         String(epochs.lws),
       ],
-      {
-        encoding: 'utf8',
-        timeout: 4 * 3600_000,
-        // Waiting OpenMP threads sleep instead of spinning: on a loaded machine spinning threads
-        // made a 2-thread cRT 50-100x slower than 1 thread (measured); set it to override.
-        env: { ...process.env, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'PASSIVE' },
-      },
+      { encoding: 'utf8', timeout: 4 * 3600_000, env: torchEnv(process.env, spec.threads, o.blasDir) },
     );
     torchStage2Runs.set(key, r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').pop()!) : null);
   }
@@ -366,34 +437,29 @@ function torchStage2(
     impl: string;
     read: number;
     peakRssMiB: number;
+    runtime?: TorchRuntime;
     methods: Record<string, { median: number; min: number; max: number }>;
   } | null;
   const m = j?.methods[spec.method!];
   if (!j || !m) return null;
   return {
-    median: m.median,
-    min: m.min,
-    max: m.max,
+    figure: m.median,
     impl: j.impl,
+    runtime: j.runtime ?? null,
     ...(spec.kind === 'stage2-file' ? { readSeconds: j.read, peakRssMiB: Math.round(j.peakRssMiB) } : {}),
   };
 }
 
-function torchFor(
-  spec: CaseSpec,
-  quick: boolean,
-  files: Partial<Record<string, string>>,
-  fullEpochs: boolean,
-): CaseResult['torch'] {
+function torchRound(spec: CaseSpec, files: Partial<Record<string, string>>, o: TorchOpts): TorchRound | null {
   if (!existsSync(PYTHON)) return null;
   if (spec.kind === 'stage2') {
     const file = files.synthetic;
     // The synthetic cases' settings: crt / lws at their defaults (createClassifier in runTimed).
-    return file ? torchStage2(file, spec, quick, { crt: 10, lws: 5 }) : null;
+    return file ? torchStage2(file, spec, o, { crt: 10, lws: 5 }) : null;
   }
   if (spec.kind === 'stage2-file') {
     const file = files[spec.file!];
-    return file ? torchStage2(file, spec, quick, fileEpochs(spec.file!, fullEpochs)) : null;
+    return file ? torchStage2(file, spec, o, fileEpochs(spec.file!, o.fullEpochs)) : null;
   }
   if (spec.kind !== 'train' && spec.kind !== 'extract') return null;
   const [H, W, C] = spec.shape!;
@@ -408,16 +474,33 @@ function torchFor(
       '--threads',
       String(spec.threads),
       '--repeats',
-      quick ? '2' : '5',
+      o.quick ? '2' : '3',
       '--batch',
       spec.kind === 'train' ? '128' : '256',
+      '--part',
+      spec.kind === 'train' ? 'train' : 'infer',
     ],
-    { encoding: 'utf8', timeout: 600_000 },
+    { encoding: 'utf8', timeout: 600_000, env: torchEnv(process.env, spec.threads, o.blasDir) },
   );
   if (r.status !== 0) return null; // no PyTorch here: the ratio is omitted
   const j = JSON.parse(r.stdout.trim().split('\n').pop()!);
   const part = spec.kind === 'train' ? j.train : j.infer;
-  return { median: part.median, min: part.min, max: part.max, impl: j.impl };
+  return { figure: part.median, impl: j.impl, runtime: j.runtime ?? null };
+}
+
+/** Which BLAS kernel and threads PyTorch ran, and whether its convolutions went through oneDNN. */
+function describeRuntime(rt: TorchRuntime | null): string {
+  if (rt === null) return 'runtime unknown';
+  const pools =
+    rt.pools === null
+      ? 'thread pools unknown (no threadpoolctl: apt-get install python3-threadpoolctl)'
+      : rt.pools
+          .map(
+            (p) =>
+              `${p.api} ${p.lib}${p.architecture ? ` kernel ${p.architecture}` : ''} ${p.threads} thread(s)`,
+          )
+          .join(', ');
+  return `${pools}; torch threads ${rt.torchThreads}; convolutions via oneDNN: ${rt.mkldnnConv ? 'yes' : 'no'}`;
 }
 
 async function main(argv: string[]) {
@@ -436,11 +519,13 @@ async function main(argv: string[]) {
       process.stdout.write(`${JSON.stringify({ runs, kernels: '-', peakRssMiB, pkg })}\n`);
       process.exit(0);
     }
+    const repIdx = argv.indexOf('--repeats');
     const { runs, readSeconds } = await runCase(
       spec,
       quick,
       fileIdx >= 0 ? argv[fileIdx + 1]! : null,
       fullEpochs,
+      repIdx >= 0 ? Number(argv[repIdx + 1]) : undefined,
     );
     const kernels = backendInfo().trainingKernels ?? backendInfo().name;
     process.stdout.write(
@@ -458,6 +543,18 @@ async function main(argv: string[]) {
     process.exit(2);
   }
   const outFile = outIdx >= 0 ? resolve(argv[outIdx + 1]!) : DEFAULT_OUT;
+  const roundsIdx = argv.indexOf('--rounds');
+  const rounds = roundsIdx >= 0 ? Number(argv[roundsIdx + 1]) : quick ? 2 : 5;
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    process.stderr.write(`bench: --rounds expects a positive integer, got '${argv[roundsIdx + 1]}'\n`);
+    process.exit(2);
+  }
+  const blasIdx = argv.indexOf('--torch-blas');
+  const blasDir = blasIdx >= 0 ? resolve(argv[blasIdx + 1] ?? '') : null;
+  if (blasDir !== null && !existsSync(join(blasDir, 'libblas.so.3'))) {
+    process.stderr.write(`bench: --torch-blas expects a folder holding libblas.so.3, got '${blasDir}'\n`);
+    process.exit(2);
+  }
   const selected = all
     .map((c, i) => [c, i] as const)
     .filter(([c]) => filter === null || filter.some((f) => c.name.startsWith(f)));
@@ -513,32 +610,66 @@ async function main(argv: string[]) {
       const file = spec.kind === 'stage2' || spec.kind === 'stage2-file' ? fileFor(spec) : null;
       if (spec.kind === 'stage2-file' && file === null) continue;
       if (!json) process.stderr.write(`bench: ${spec.name} (threads ${spec.threads})...\n`);
-      const r = spawnSync(
-        process.execPath,
-        [
-          join(ROOT, 'bin', 'bench.js'),
-          '--child',
-          String(i),
-          ...(quick ? ['--quick'] : []),
-          ...(inat ? ['--inat'] : []),
-          ...(fullEpochs ? ['--full-epochs'] : []),
-          ...(spec.kind === 'stage2-file' ? ['--file', file!] : []),
-        ],
-        {
-          encoding: 'utf8',
-          timeout: 4 * 3600_000,
-        },
-      );
-      if (r.status !== 0) throw new Error(`bench case '${spec.name}' failed:\n${r.stderr}`);
-      const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+      // Rounds alternate a longtail process and a PyTorch one, so both see the same load; the
+      // long file cases and the cases without a PyTorch counterpart run one round.
+      const paired = spec.kind === 'train' || spec.kind === 'extract' || spec.kind === 'stage2';
+      const n = paired ? rounds : 1;
+      const loads: number[] = [];
+      const ours: number[] = [];
+      const allRuns: number[] = [];
+      const theirs: TorchRound[] = [];
+      let out!: {
         runs: number[];
         readSeconds?: number;
         kernels: string;
         peakRssMiB: number;
         pkg?: PackageFigures;
       };
-      const torch = noTorch ? null : torchFor(spec, quick, files, fullEpochs);
-      const speed = (ours: number, theirs: number) => (spec.unit === 's' ? theirs / ours : ours / theirs);
+      let peak = 0;
+      for (let round = 0; round < n; round++) {
+        loads.push(os.loadavg()[0]!);
+        const r = spawnSync(
+          process.execPath,
+          [
+            join(ROOT, 'bin', 'bench.js'),
+            '--child',
+            String(i),
+            ...(quick ? ['--quick'] : []),
+            ...(inat ? ['--inat'] : []),
+            ...(fullEpochs ? ['--full-epochs'] : []),
+            ...(spec.kind === 'stage2-file' ? ['--file', file!] : []),
+            // Several rounds: fewer repeats in each (the rounds carry the spread).
+            ...(paired && n > 1 && !quick ? ['--repeats', '3'] : []),
+          ],
+          { encoding: 'utf8', timeout: 4 * 3600_000 },
+        );
+        if (r.status !== 0) throw new Error(`bench case '${spec.name}' failed:\n${r.stderr}`);
+        out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+        ours.push(median(out.runs));
+        allRuns.push(...out.runs);
+        peak = Math.max(peak, out.peakRssMiB);
+        loads.push(os.loadavg()[0]!);
+        if (!noTorch) {
+          const t = torchRound(spec, files, { quick, fullEpochs, blasDir, round });
+          if (t) theirs.push(t);
+          loads.push(os.loadavg()[0]!);
+        }
+      }
+      const t0 = theirs[0];
+      const torch: CaseResult['torch'] =
+        t0 && theirs.length === n
+          ? {
+              rounds: theirs.map((t) => t.figure),
+              median: median(theirs.map((t) => t.figure)),
+              min: Math.min(...theirs.map((t) => t.figure)),
+              max: Math.max(...theirs.map((t) => t.figure)),
+              impl: t0.impl,
+              runtime: t0.runtime,
+              ...(t0.readSeconds === undefined ? {} : { readSeconds: t0.readSeconds }),
+              ...(t0.peakRssMiB === undefined ? {} : { peakRssMiB: t0.peakRssMiB }),
+            }
+          : null;
+      const ratio = torch ? pairedRatio(ours, torch.rounds, spec.unit) : null;
       const trained = spec.method === 'crt' || spec.method === 'lws' ? (spec.method as 'crt' | 'lws') : null;
       const projectTo =
         spec.kind === 'stage2-file' && trained && !fullEpochs ? FILES[spec.file!].official[trained] : null;
@@ -549,20 +680,23 @@ async function main(argv: string[]) {
             : spec.name,
         threads: spec.threads,
         unit: spec.unit,
-        median: median(out.runs),
-        min: Math.min(...out.runs),
-        max: Math.max(...out.runs),
-        peakRssMiB: Math.round(out.peakRssMiB),
+        median: median(ours),
+        min: Math.min(...ours),
+        max: Math.max(...ours),
+        rounds: ours,
+        peakRssMiB: Math.round(peak),
         kernels: out.kernels,
-        runs: out.runs,
+        runs: allRuns,
+        load: { min: Math.min(...loads), max: Math.max(...loads), loaded: Math.max(...loads) > LOADED_ABOVE },
         torch,
-        ratio: torch ? speed(median(out.runs), torch.median) : null,
+        ratio: ratio ? ratio.median : null,
+        ratioRange: ratio ? { min: ratio.min, max: ratio.max } : null,
         ...(out.readSeconds === undefined ? {} : { readSeconds: out.readSeconds }),
         ...(projectTo
           ? {
               projected: {
                 epochs: projectTo,
-                seconds: median(out.runs) * projectTo,
+                seconds: median(ours) * projectTo,
                 torchSeconds: torch ? torch.median * projectTo : null,
               },
             }
@@ -574,9 +708,14 @@ async function main(argv: string[]) {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+  const loaded = results.filter((r) => r.load.loaded).map((r) => r.case);
   const doc = {
     createdAt: new Date().toISOString(),
     quick,
+    rounds,
+    /** Cases during which the 1-minute load average exceeded LOADED_ABOVE: their figures are not quiet-machine ones. */
+    loaded,
+    loadedAbove: LOADED_ABOVE,
     machine: {
       cpus: os.cpus().length,
       cpuModel: os.cpus()[0]?.model?.trim(),
@@ -592,7 +731,18 @@ async function main(argv: string[]) {
     const f = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(2));
     console.log(
       formatTable(
-        ['case', 'threads', 'unit', 'median', 'min', 'max', 'peak RSS MiB', 'PyTorch', 'speed vs PyTorch'],
+        [
+          'case',
+          'threads',
+          'unit',
+          'median',
+          'min',
+          'max',
+          'peak RSS MiB',
+          'PyTorch',
+          'speed vs PyTorch (min-max)',
+          'load',
+        ],
         results.map((r) => [
           r.case,
           r.threads,
@@ -602,7 +752,10 @@ async function main(argv: string[]) {
           f(r.max),
           r.peakRssMiB,
           r.torch ? f(r.torch.median) : '-',
-          r.ratio ? r.ratio.toFixed(2) : '-',
+          r.ratio && r.ratioRange
+            ? `${r.ratio.toFixed(2)} (${r.ratioRange.min.toFixed(2)}-${r.ratioRange.max.toFixed(2)})`
+            : '-',
+          `${r.load.min.toFixed(1)}-${r.load.max.toFixed(1)}${r.load.loaded ? ' LOADED' : ''}`,
         ]),
       ),
     );
@@ -625,8 +778,24 @@ async function main(argv: string[]) {
         console.log(
           `\npackage: install ${r.package.installMiB.toFixed(1)} MiB (production dependencies), tarball ` +
             `${r.package.tarballMiB.toFixed(1)} MiB, longtail --version ${f(r.median)} s and ` +
-            `${r.package.versionRssMiB.toFixed(0)} MiB RSS (median), TensorFlow.js loaded: ${r.package.versionLoadsTfjs ? 'yes' : 'no'}`,
+            `${r.package.versionRssMiB.toFixed(0)} MiB RSS (median), TensorFlow.js loaded: ${r.package.versionLoadsTfjs ? 'yes' : 'no'}; ` +
+            `charts render (SVG, PNG): ${r.package.chartsRender ? 'yes' : 'no'}; budget ${INSTALL_BUDGET_MIB} MiB`,
         );
+    const seen = new Set<string>();
+    for (const r of results) {
+      if (!r.torch) continue;
+      const line = `PyTorch (${r.threads} thread(s)): ${r.torch.impl}; ${describeRuntime(r.torch.runtime)}`;
+      if (!seen.has(line)) console.log(line);
+      seen.add(line);
+    }
+    if (results.some((r) => r.torch))
+      console.log(
+        `speed vs PyTorch: the ratio of the medians over ${rounds} alternating rounds each; (min-max): the rounds' own ratios`,
+      );
+    if (loaded.length > 0)
+      console.log(
+        `LOADED: the 1-minute load average was above ${LOADED_ABOVE} during ${loaded.length} of ${results.length} case(s); these are not quiet-machine figures`,
+      );
     const kernels = [...new Set(results.map((r) => r.kernels))].join(', ');
     console.log(`\ntraining kernels: ${kernels} (LONGTAIL_NATIVE=0 runs the wasm ones)`);
     const shown = relative(process.cwd(), outFile);

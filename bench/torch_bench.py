@@ -4,7 +4,12 @@
 global average pooling, linear head), the same step (forward, cross-entropy, backward, SGD with
 momentum 0.9 and weight decay 5e-4), on random data. Prints one JSON line per case.
 
-  /usr/bin/python3 bench/torch_bench.py --model resnet8 --shape 1,28,28 --threads 2 --repeats 5
+  /usr/bin/python3 bench/torch_bench.py --model resnet8 --shape 1,28,28 --threads 2 --repeats 5 [--part train|infer]
+
+Every JSON line has `runtime`: the thread pools threadpoolctl finds after limiting them to
+--threads (the BLAS's kernel `architecture` and threads), the OpenBLAS variables this process saw,
+and whether convolutions go through oneDNN (`mkldnnConv`). `npm run bench` starts it with the
+environment of bench/torch-env.ts (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset, thread counts set).
 
 With --stage2 FILE.npz (a feature file as PROTOCOL.md: train/val/test features and labels, the
 joint classifier), stage 2 on those cached features with longtail's settings
@@ -24,6 +29,7 @@ The BLAS it runs on is part of `impl` (see blas_library).
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
 import time
@@ -177,6 +183,30 @@ def blas_library():
         return 'unknown'
 
 
+def runtime_info(threads):
+    """What runs: each thread pool threadpoolctl finds (OpenMP, the BLAS: its kernel
+    `architecture` and thread count) after limiting them to `threads`, the OpenBLAS variables
+    this process saw, and whether a 3x3 convolution goes through oneDNN (mkldnn): read from the
+    profiler's op names, since torch.backends.mkldnn.enabled alone does not say a conv uses it."""
+    info = {'threads': threads, 'torchThreads': torch.get_num_threads(),
+            'openblasEnv': {k: os.environ.get(k) for k in ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')}}
+    try:
+        import threadpoolctl
+        threadpoolctl.threadpool_limits(threads)
+        info['pools'] = [{'api': p['internal_api'], 'lib': os.path.basename(p['filepath']),
+                          'architecture': p.get('architecture'), 'threads': p['num_threads']}
+                         for p in threadpoolctl.threadpool_info()]
+    except ImportError:
+        info['pools'] = None  # Debian: apt-get install python3-threadpoolctl
+    conv = nn.Conv2d(16, 16, 3, 1, 1, bias=False)
+    with torch.autograd.profiler.profile() as prof:
+        conv(torch.rand(8, 16, 16, 16)).sum().backward()
+    names = {e.name for e in prof.function_events}
+    info['mkldnnConv'] = any('mkldnn' in n for n in names)
+    info['convOps'] = sorted(n for n in names if 'conv' in n)
+    return info
+
+
 def stage2(a):
     torch.set_num_threads(a.threads)
     t = time.perf_counter()
@@ -186,7 +216,8 @@ def stage2(a):
         if k.endswith('_labels'):
             data[k] = data[k].long()
     read = time.perf_counter() - t
-    out = {'impl': f'pytorch {torch.__version__} ({blas_library()})', 'threads': a.threads, 'read': read, 'methods': {}}
+    out = {'impl': f'pytorch {torch.__version__} ({blas_library()})', 'threads': a.threads, 'read': read, 'methods': {},
+           'runtime': runtime_info(a.threads)}
     for m in a.methods.split(','):
         fn = {'crt': lambda: train_head('linear', data, a.crt_epochs),
               'lws': lambda: train_head('scaled', data, a.lws_epochs),
@@ -256,12 +287,14 @@ def main():
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--steps', type=int, default=10)
     p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--part', default='both', choices=['both', 'train', 'infer'], help='time training steps, inference, or both')
     a = p.parse_args()
     if a.write_features:
         return write_features(a)
     if a.stage2:
         return stage2(a)
     torch.set_num_threads(a.threads)
+    runtime = runtime_info(a.threads)
     torch.manual_seed(0)
     c, h, w = map(int, a.shape.split(','))
     net = cifar_resnet(int(a.model.replace('resnet', '')), c, 10)
@@ -286,14 +319,17 @@ def main():
             runs.append(a.steps * a.batch / (time.perf_counter() - t))
         return runs
 
-    net.train()
-    train = rate(step)
-    net.eval()
-    with torch.no_grad():
-        infer = rate(lambda: net(x))
-    print(json.dumps({'impl': 'pytorch ' + torch.__version__, 'model': a.model, 'shape': [c, h, w], 'threads': a.threads,
-                      'train': {'median': statistics.median(train), 'min': min(train), 'max': max(train)},
-                      'infer': {'median': statistics.median(infer), 'min': min(infer), 'max': max(infer)}}))
+    summary = lambda r: {'median': statistics.median(r), 'min': min(r), 'max': max(r), 'runs': r}  # noqa: E731
+    out = {'impl': f'pytorch {torch.__version__} ({blas_library()})', 'model': a.model, 'shape': [c, h, w],
+           'threads': a.threads, 'runtime': runtime}
+    if a.part in ('both', 'train'):
+        net.train()
+        out['train'] = summary(rate(step))
+    if a.part in ('both', 'infer'):
+        net.eval()
+        with torch.no_grad():
+            out['infer'] = summary(rate(lambda: net(x)))
+    print(json.dumps(out))
 
 
 if __name__ == '__main__':

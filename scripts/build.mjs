@@ -1,9 +1,11 @@
 // `npm run build` (and prepack): compiles src/ to dist/ (.js, .d.ts, source maps with the sources
 // inlined, since src/ is not in the package), then bundles tfjs-core's gradient and chained-method
-// registrations beside the compiled backend (see bundle-tfjs.mjs) and the live report's page script
-// beside the compiled report (bundle-live.mjs). dist/ is rebuilt from scratch each time.
+// registrations beside the compiled backend (see bundle-tfjs.mjs), the live report's page script
+// beside the compiled report (bundle-live.mjs), the chart renderer (vega + vega-lite, bundle-vega.mjs)
+// and onnx-proto with protobufjs 7 (bundle-onnx-proto.mjs), whose import in dist/ is pointed at the
+// bundled copy. dist/ is rebuilt from scratch each time.
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,3 +23,15 @@ const tsc = createRequire(join(ROOT, 'package.json')).resolve('typescript/packag
 run([join(dirname(tsc), 'bin', 'tsc'), '-p', 'tsconfig.build.json']);
 run([join(ROOT, 'scripts', 'bundle-tfjs.mjs'), join(outDir, 'backend', 'tfjs-registrations.js')]);
 run([join(ROOT, 'scripts', 'bundle-live.mjs'), join(outDir, 'report', 'live', 'page-script.js')]);
+run([join(ROOT, 'scripts', 'bundle-vega.mjs'), join(outDir, 'report', 'vega-bundle.js')]);
+run([join(ROOT, 'scripts', 'bundle-onnx-proto.mjs'), join(outDir, 'vendor', 'onnx-proto.js')]);
+
+// onnx-proto is a dev dependency (its protobufjs 6 is 22 MB): the compiled reader imports the bundle.
+const onnxFile = join(outDir, 'models', 'onnx-file.js');
+const src = readFileSync(onnxFile, 'utf8');
+const from = "from 'onnx-proto';";
+if (src.split(from).length !== 2) {
+  process.stderr.write(`build: expected one import of onnx-proto in ${onnxFile}\n`);
+  process.exit(1);
+}
+writeFileSync(onnxFile, src.replace(from, "from '../vendor/onnx-proto.js';"));

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -94,6 +95,49 @@ describe('predict and export on a trained run', () => {
       inProcess,
     );
     assert.equal(j.predictions[0].top.length, 3);
+  });
+
+  it('predict --out writes CSV or JSON (file, top-k names, probabilities) and refuses a bad --out first', () => {
+    const dir = tempDir();
+    const img = join(dir, 'a, "quoted" name.png');
+    writeFileSync(img, readFileSync(join(out, 'charts', 'class-counts.png')));
+    const j = runCli(['predict', '--run', out, '--top-k', '2', '--json', img]);
+    assert.equal(j.code, 0, j.stderr);
+    const want = JSON.parse(j.stdout).predictions as {
+      file: string;
+      top: { name: string; probability: number }[];
+    }[];
+    const json = join(dir, 'p.json');
+    const csv = join(dir, 'p.csv');
+    for (const f of [json, csv]) {
+      const r = runCli(['predict', '--run', out, '--top-k', '2', '--out', f, img]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /predictions written to/);
+    }
+    assert.deepEqual(JSON.parse(readFileSync(json, 'utf8')).predictions, want);
+    const py = spawnSync(
+      '/usr/bin/python3',
+      [
+        '-c',
+        'import csv,json,sys; print(json.dumps(list(csv.DictReader(open(sys.argv[1], newline="")))))',
+        csv,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(py.status, 0, py.stderr);
+    const [row] = JSON.parse(py.stdout) as Record<string, string>[];
+    assert.equal(row!.file, img);
+    assert.equal(row!.top1_name, want[0]!.top[0]!.name);
+    assert.equal(Number(row!.top2_probability), want[0]!.top[1]!.probability);
+    const before = readFileSync(csv, 'utf8');
+    const exists = runCli(['predict', '--run', out, '--out', csv, img]);
+    assert.equal(exists.code, 2);
+    assert.match(exists.stderr, /--out .*p\.csv: the file exists; --force replaces it/);
+    assert.equal(readFileSync(csv, 'utf8'), before);
+    const ext = runCli(['predict', '--run', out, '--out', join(dir, 'p.txt'), img]);
+    assert.equal(ext.code, 2);
+    assert.match(ext.stderr, /--out .*p\.txt: expected a file name ending in \.csv or \.json/);
+    assert.equal(runCli(['predict', '--run', out, '--out', csv, '--force', img]).code, 0);
   });
 
   it('reports every bad file, predicts the good ones, and exits non-zero', () => {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { installTarball, packPackage, ROOT, tarballFiles } from './helpers/package.ts';
@@ -137,6 +137,62 @@ describe('the packed package, installed into a new project', { timeout: 600_000 
       .filter((l) => !/(node_modules\/@tensorflow\/|node_modules\/@webgpu\/|\/lib\.dom\.d\.ts)/.test(l));
     assert.deepEqual(errors, []);
     assert.ok(r.status === 0 || /error TS/.test(r.stdout), `${r.stdout}${r.stderr}`);
+  });
+
+  it('renders SVG and PNG charts with no optional peer, and the report shows them', () => {
+    // Neither vega nor onnx-proto's protobufjs 6 is installed: the renderer is bundled in dist/.
+    for (const absent of ['vega', 'vega-lite', 'onnx-proto', 'protobufjs'])
+      assert.equal(existsSync(join(project, 'node_modules', absent)), false, `${absent} is not installed`);
+    // A small feature file (3 classes, 8 dims) written through the public API, then retrained by
+    // the CLI: the run folder's charts and report.html.
+    writeFileSync(
+      join(project, 'features.mjs'),
+      `import { saveFeatureFile } from 'longtail';
+const split = (per) => {
+  const labels = Int32Array.from(per.flatMap((n, c) => Array(n).fill(c)));
+  const features = Float32Array.from({ length: labels.length * 8 }, (_, i) =>
+    (labels[Math.floor(i / 8)] === i % 8 ? 3 : 0) + Math.sin(i * 12.9898) * 0.5);
+  return { features, labels };
+};
+const train = split([30, 10, 3]);
+saveFeatureFile('features.npz', { dim: 8, numClasses: 3, classNames: ['cat', 'dog <b>', 'eel'],
+  trainCounts: [30, 10, 3], train, val: split([4, 4, 4]), test: split([6, 6, 6]), classifier: null });
+`,
+    );
+    const f = spawnSync(process.execPath, ['features.mjs'], { cwd: project, encoding: 'utf8' });
+    assert.equal(f.status, 0, f.stderr);
+    const out = join(dir, 'run');
+    const env = { ...process.env, LONGTAIL_BACKEND: '', npm_config_offline: 'true' };
+    const r = spawnSync(
+      'npx',
+      [
+        'longtail',
+        'retrain',
+        '--features',
+        'features.npz',
+        '--method',
+        'ncm,crt',
+        '--crt-epochs',
+        '1',
+        '--stage2-batch-size',
+        '16',
+        '--out',
+        out,
+      ],
+      { cwd: project, encoding: 'utf8', env, timeout: 300_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /vega|Vega-Lite specs only/);
+    const charts = readdirSync(join(out, 'charts'));
+    const svgs = charts.filter((c) => c.endsWith('.svg'));
+    assert.ok(svgs.length >= 3, `charts: ${charts.join(', ')}`);
+    for (const svg of svgs) {
+      assert.match(readFileSync(join(out, 'charts', svg), 'utf8'), /^<svg[^>]*>[\s\S]*<\/svg>$/);
+      const png = readFileSync(join(out, 'charts', svg.replace(/\.svg$/, '.png')));
+      assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    }
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    assert.equal((html.match(/<figure id="[^"]+"><svg/g) ?? []).length, svgs.length);
   });
 
   it('runs `npx longtail doctor --json` and `--version` from the project', () => {

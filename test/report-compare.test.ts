@@ -250,6 +250,7 @@ describe('longtail report: several runs on one page', () => {
     const ok = runCli(['report', stage2('crt-e1-s1'), '--out', out, '--force']);
     assert.equal(ok.code, 0, ok.stderr);
     assert.deepEqual(readdirSync(out).sort(), [
+      '.longtail-manifest.json',
       'charts',
       'notes.txt',
       'report.html',

@@ -4,8 +4,8 @@
  * in saved files exit 2 with one line. (docs/reliability.md lists each case and its test.)
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
@@ -287,5 +287,247 @@ describe('study over a partial grid, seeds and losses', () => {
       [...new Set(JSON.parse(l.stdout).rows.map((x: string[]) => x[0]))],
       ['instance-balanced+ce', 'instance-balanced+balanced-softmax'],
     );
+  });
+});
+
+/** Byte-equal files. */
+const same = (a: string, b: string) => readFileSync(a).equals(readFileSync(b));
+
+describe('--force and half-written outputs (issue 25)', () => {
+  it('a --force that fails on its settings changes nothing; files longtail did not record are never removed', () => {
+    const dir = tempDir();
+    const x = join(dir, 'x');
+    assert.equal(runCli(['train', ...TINY, '--epochs', '1', '--out', x]).code, 0);
+    const config = readFileSync(join(x, 'config.json'), 'utf8');
+    const before = readdirSync(x).sort();
+    // Impossible settings: refused before the old run is touched.
+    expectUserError(
+      runCli([
+        'train',
+        ...TINY.slice(0, -4),
+        '--batch-size',
+        '100000',
+        '--epochs',
+        '1',
+        '--out',
+        x,
+        '--force',
+      ]),
+      /--batch-size 100000 is larger than the \d+ training images/,
+    );
+    expectUserError(
+      runCli(['train', ...TINY, '--many-threshold', '5', '--few-threshold', '50', '--out', x, '--force']),
+      /--few-threshold 50 and --many-threshold 5 contradict each other/,
+    );
+    assert.deepEqual(readdirSync(x).sort(), before);
+    assert.equal(readFileSync(join(x, 'config.json'), 'utf8'), config);
+    const r = join(dir, 'r');
+    assert.equal(runCli(['retrain', '--features', FEATURES, '--method', 'ncm', '--out', r]).code, 0);
+    const rBefore = readdirSync(r).sort();
+    expectUserError(
+      runCli([
+        'retrain',
+        '--features',
+        FEATURES,
+        '--method',
+        'crt',
+        '--stage2-batch-size',
+        '1000000',
+        '--out',
+        r,
+        '--force',
+      ]),
+      /crt: batch size 1000000 is larger than the \d+ training images/,
+    );
+    assert.deepEqual(readdirSync(r).sort(), rBefore);
+
+    // A user's own files with a run's names (or an older longtail's run without a manifest) are refused by name.
+    const mine = join(dir, 'mine');
+    mkdirSync(join(mine, 'charts'), { recursive: true });
+    writeFileSync(join(mine, 'config.json'), '{"mine": true}');
+    writeFileSync(join(mine, 'results.md'), '# my notes');
+    writeFileSync(join(mine, 'data.1.2.tmp'), 'mine');
+    expectUserError(
+      runCli(['train', ...TINY, '--epochs', '1', '--out', mine, '--force']),
+      /--force removes only what longtail recorded writing, and .*config\.json.* are not recorded \(the folder has no \.longtail-manifest\.json/,
+    );
+    assert.deepEqual(readdirSync(mine).sort(), ['charts', 'config.json', 'data.1.2.tmp', 'results.md']);
+    assert.equal(readFileSync(join(mine, 'config.json'), 'utf8'), '{"mine": true}');
+  });
+
+  it('shot thresholds that contradict each other are refused up front by train, data summary and demo', () => {
+    const dir = tempDir();
+    const bad = ['--many-threshold', '5', '--few-threshold', '50'];
+    for (const [cmd, out] of [
+      [['train', ...TINY, '--epochs', '1'], 't'],
+      [['data', 'summary', '--max-per-class', '30'], 'd'],
+      [['demo', ...TINY, '--epochs', '1'], 'm'],
+    ] as const) {
+      const r = runCli([...cmd, ...bad, '--out', join(dir, out)]);
+      expectUserError(r, /--few-threshold 50 and --many-threshold 5 contradict each other/);
+      assert.doesNotMatch(r.stderr, /stage 1/, 'refused before stage 1');
+      assert.equal(existsSync(join(dir, out)), false);
+    }
+  });
+
+  it('a kill -9 during export --force leaves the old export or the new one, whole, never a mix; the next export cleans up', async () => {
+    const dir = tempDir();
+    const x = join(dir, 'x');
+    assert.equal(runCli(['train', ...TINY, '--epochs', '1', '--out', x]).code, 0);
+    assert.equal(runCli(['retrain', '--run', x, '--method', 'ncm,tau-norm', '--mode', 'features']).code, 0);
+    const out = join(dir, 'model');
+    const oldRef = join(dir, 'old-ref');
+    const newRef = join(dir, 'new-ref');
+    for (const [method, o] of [
+      ['ncm', oldRef],
+      ['tau-norm', newRef],
+    ] as const)
+      assert.equal(runCli(['export', '--run', x, '--method', method, '--out', o]).code, 0);
+    assert.equal(same(join(oldRef, 'weights.bin'), join(newRef, 'weights.bin')), false);
+    const pairIs = (ref: string) =>
+      same(join(out, 'model.json'), join(ref, 'model.json')) &&
+      same(join(out, 'weights.bin'), join(ref, 'weights.bin'));
+    const inode = (p: string) => {
+      try {
+        return statSync(p).ino;
+      } catch {
+        return -1;
+      }
+    };
+    const outcomes: string[] = [];
+    for (const delayMs of [0, 0, 1, 3, 10]) {
+      rmSync(out, { recursive: true, force: true });
+      assert.equal(runCli(['export', '--run', x, '--method', 'ncm', '--out', out]).code, 0);
+      const before = [inode(out), inode(join(out, 'weights.bin'))];
+      const child = spawn(
+        process.execPath,
+        [BIN, 'export', '--run', x, '--method', 'tau-norm', '--out', out, '--force'],
+        {
+          stdio: 'ignore',
+        },
+      );
+      const exited = new Promise((res) => child.on('exit', res));
+      // Poll without yielding: kill at the first sign of new weights being written (in --out or beside it).
+      const deadline = Date.now() + 120_000;
+      let seen = false;
+      while (!seen && Date.now() < deadline && child.exitCode === null) {
+        seen =
+          inode(out) !== before[0] ||
+          inode(join(out, 'weights.bin')) !== before[1] ||
+          readdirSync(dir).some((n) => n.startsWith('.model.') && existsSync(join(dir, n, 'weights.bin')));
+        if (child.exitCode !== null) break;
+      }
+      const until = Date.now() + delayMs;
+      while (Date.now() < until) {}
+      child.kill('SIGKILL');
+      await exited;
+      assert.ok(seen, 'the export started writing before it was killed');
+      // Whole or not at all: the old pair, the new pair, or (killed between the two renames) no folder yet.
+      const state = !existsSync(out) ? 'absent' : pairIs(oldRef) ? 'old' : pairIs(newRef) ? 'new' : 'MIXED';
+      outcomes.push(state);
+      assert.notEqual(
+        state,
+        'MIXED',
+        `kill after ${delayMs} ms: model.json and weights.bin from different exports`,
+      );
+      assert.deepEqual(
+        readdirSync(out).filter((n) => n.endsWith('.tmp')),
+        [],
+      );
+      // The next export finishes the job and leaves nothing beside the folder.
+      const again = runCli(['export', '--run', x, '--method', 'tau-norm', '--out', out, '--force']);
+      assert.equal(again.code, 0, again.stderr);
+      assert.ok(pairIs(newRef));
+      assert.deepEqual(
+        readdirSync(dir).filter((n) => n.startsWith('.model.')),
+        [],
+      );
+    }
+    // An export folder is replaced only when it holds an export alone.
+    writeFileSync(join(out, 'index.html'), '<p>my app</p>');
+    expectUserError(
+      runCli(['export', '--run', x, '--method', 'ncm', '--out', out, '--force']),
+      /--out .*model: holds files an export does not write \(index\.html\)/,
+    );
+    assert.ok(pairIs(newRef), outcomes.join(','));
+  });
+
+  it('--out under a read-only mount is a one-line error (EROFS), for train and export', (t) => {
+    const dir = tempDir();
+    const ro = join(dir, 'ro');
+    mkdirSync(ro);
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', ro], { encoding: 'utf8' });
+    if (m.status !== 0) {
+      t.skip(`cannot mount a read-only tmpfs here (${(m.stderr || m.error?.message || '').trim()})`);
+      return;
+    }
+    try {
+      const x = join(dir, 'x');
+      assert.equal(runCli(['train', ...TINY, '--epochs', '1', '--out', x]).code, 0);
+      assert.equal(runCli(['retrain', '--run', x, '--method', 'ncm', '--mode', 'features']).code, 0);
+      expectUserError(
+        runCli(['train', ...TINY, '--epochs', '1', '--out', join(ro, 'a', 'b')]),
+        /cannot write .*ro\/a: the file system is read-only \(EROFS\)/,
+      );
+      expectUserError(
+        runCli(['export', '--run', x, '--method', 'ncm', '--out', join(ro, 'm', 'n')]),
+        /cannot write .*ro\/m: the file system is read-only \(EROFS\)/,
+      );
+      expectUserError(
+        runCli(['data', 'summary', '--max-per-class', '30', '--imbalance', '3', '--out', join(ro, 'd')]),
+        /the file system is read-only \(EROFS\)/,
+      );
+    } finally {
+      spawnSync('umount', [ro]);
+    }
+  });
+});
+
+describe('a demo killed in stage 1 (issue 25)', () => {
+  it('resumed with train --resume, says how to finish its stage 2 with the settings it was started with', async () => {
+    const y = join(tempDir(), 'y');
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'demo',
+        ...TINY,
+        '--epochs',
+        '300',
+        '--method',
+        'ncm,crt',
+        '--stage2-batch-size',
+        '16',
+        '--crt-epochs',
+        '2',
+        '--out',
+        y,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += String(d);
+    });
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    for (let i = 0; i < 600; i++) {
+      const log = join(y, 'epochs.jsonl');
+      if (existsSync(log) && readFileSync(log, 'utf8').trim().length > 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, stderr);
+    const done = readFileSync(join(y, 'epochs.jsonl'), 'utf8').trim().split('\n').length;
+    const resumed = runCli(['train', '--resume', y, '--epochs', String(done)]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const m = /this demo's stage 2 has not run; finish it with: (longtail retrain .*)$/m.exec(resumed.stdout);
+    assert.ok(m, resumed.stdout);
+    assert.equal(m[1], `longtail retrain --run ${y} --method ncm,crt --stage2-batch-size 16 --crt-epochs 2`);
+    // The printed command runs, with those settings.
+    const re = runCli([...m[1]!.split(' ').slice(1), '--mode', 'features', '--json']);
+    assert.equal(re.code, 0, re.stderr);
+    const results = JSON.parse(readFileSync(join(y, 'stage2', 'results.json'), 'utf8'));
+    assert.equal(results.config.stage2BatchSize, 16);
+    assert.equal(results.config.crtEpochs, 2);
   });
 });

@@ -4,7 +4,9 @@
 #include <node_api.h>
 
 #include <cstdint>
+#include <utility>
 
+#include "bf16.h"
 #include "bn.h"
 #include "conv.h"
 #include "gather.h"
@@ -25,6 +27,16 @@ bool cpuHasKernels() {
 bool cpuHasAvx512() {
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
   return cpuHasKernels() && __builtin_cpu_supports("avx512f") && longtail::avx512_compiled();
+#else
+  return false;
+#endif
+}
+
+// vdpbf16ps needs AVX512_BF16 (with AVX-512F/BW for the packing); GCC names it avx512bf16.
+bool cpuHasBf16() {
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 10)
+  return cpuHasAvx512() && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16") &&
+         longtail::bf16_compiled();
 #else
   return false;
 #endif
@@ -177,6 +189,74 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
     longtail::matmul(p[0] + (ba == 1 ? 0 : static_cast<size_t>(i) * M * K),
                      p[1] + (bb == 1 ? 0 : static_cast<size_t>(i) * K * N), p[2] + static_cast<size_t>(i) * M * N, M,
                      K, N);
+  return nullptr;
+}
+
+// The data of a Float32Array of exactly `length` values, or nullptr (then throws `message`).
+float* float32Array(napi_env env, napi_value value, double length, const char* message) {
+  bool is = false;
+  napi_typedarray_type type;
+  size_t n = 0;
+  void* data = nullptr;
+  if (napi_is_typedarray(env, value, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, value, &type, &n, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_float32_array || static_cast<double>(n) != length) {
+    napi_throw_error(env, "ERR_LONGTAIL_NATIVE", message);
+    return nullptr;
+  }
+  return static_cast<float*>(data);
+}
+
+// bf16() -> boolean: whether the bf16 kernels run on this CPU (AVX512_BF16) and build.
+napi_value Bf16(napi_env env, napi_callback_info) {
+  napi_value out;
+  CHECK(napi_get_boolean(env, cpuHasBf16(), &out));
+  return out;
+}
+
+// matmulBf16(a, b, c: Float32Array, M, K, N): c [M, N] = bf16(a) [M, K] x bf16(b) [K, N].
+napi_value MatmulBf16(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc != 6) return throwError(env, "matmulBf16: expected 6 arguments");
+  int32_t M, K, N;
+  CHECK(napi_get_value_int32(env, argv[3], &M));
+  CHECK(napi_get_value_int32(env, argv[4], &K));
+  CHECK(napi_get_value_int32(env, argv[5], &N));
+  if (M <= 0 || K < 0 || N <= 0) return throwError(env, "matmulBf16: sizes must be positive");
+  if (!cpuHasBf16()) return throwError(env, "matmulBf16: this CPU lacks AVX512_BF16");
+  const float* a = float32Array(env, argv[0], static_cast<double>(M) * K, "matmulBf16: a must be a Float32Array of M*K");
+  if (a == nullptr) return nullptr;
+  const float* b = float32Array(env, argv[1], static_cast<double>(K) * N, "matmulBf16: b must be a Float32Array of K*N");
+  if (b == nullptr) return nullptr;
+  float* c = float32Array(env, argv[2], static_cast<double>(M) * N, "matmulBf16: c must be a Float32Array of M*N");
+  if (c == nullptr) return nullptr;
+  longtail::matmul_bf16(a, b, c, M, K, N);
+  return nullptr;
+}
+
+// conv2dBf16(x, w, y: Float32Array, shape: Int32Array(13)): the forward convolution in bf16.
+napi_value Conv2dBf16(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc != 4) return throwError(env, "conv2dBf16: expected 4 arguments");
+  const int32_t* v = int32Array(env, argv[3], 13, "conv2dBf16: shape must be an Int32Array of 13");
+  if (v == nullptr) return nullptr;
+  const longtail::ConvShape s{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]};
+  if (const char* bad = longtail::check_shape(s)) return throwError(env, bad);
+  if (!cpuHasBf16()) return throwError(env, "conv2dBf16: this CPU lacks AVX512_BF16");
+  const float* x = float32Array(env, argv[0], static_cast<double>(s.b) * s.H * s.W * s.ci,
+                                "conv2dBf16: x must be a Float32Array of b*H*W*ci");
+  if (x == nullptr) return nullptr;
+  const float* w = float32Array(env, argv[1], static_cast<double>(s.kh) * s.kw * s.ci * s.co,
+                                "conv2dBf16: w must be a Float32Array of kh*kw*ci*co");
+  if (w == nullptr) return nullptr;
+  float* y = float32Array(env, argv[2], static_cast<double>(s.b) * s.oh * s.ow * s.co,
+                          "conv2dBf16: y must be a Float32Array of b*oh*ow*co");
+  if (y == nullptr) return nullptr;
+  longtail::conv2d_forward_bf16(x, w, y, s);
   return nullptr;
 }
 
@@ -353,6 +433,13 @@ NAPI_MODULE_INIT() {
   // The folded evaluation-mode convolution + batch norm (stage-1 extraction).
   if (napi_create_function(env, "convBn", NAPI_AUTO_LENGTH, ConvBn, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "convBn", fn) != napi_ok) return nullptr;
+  // bf16 products (bf16.cc), where the CPU has AVX512_BF16.
+  for (const auto& [name, f] : {std::pair<const char*, napi_callback>{"bf16", Bf16},
+                                {"matmulBf16", MatmulBf16},
+                                {"conv2dBf16", Conv2dBf16}}) {
+    if (napi_create_function(env, name, NAPI_AUTO_LENGTH, f, nullptr, &fn) != napi_ok) return nullptr;
+    if (napi_set_named_property(env, exports, name, fn) != napi_ok) return nullptr;
+  }
   // The fused SGD-momentum update (stage-1 training).
   if (napi_create_function(env, "sgd", NAPI_AUTO_LENGTH, Sgd, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "sgd", fn) != napi_ok) return nullptr;

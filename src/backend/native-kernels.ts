@@ -52,6 +52,12 @@ export interface NativeAddon {
    * offsets [x, w, gamma, beta, mean, var, y, (res)], shape as conv2d's.
    */
   convBn(heap: ArrayBuffer, offsets: Float64Array, shape: Int32Array, relu: boolean, eps: number): void;
+  /** Whether the bf16 products run here (a CPU with AVX512_BF16, native/src/bf16.cc). */
+  bf16(): boolean;
+  /** c [M, N] = bf16(a) [M, K] x bf16(b) [K, N], fp32 accumulation (vdpbf16ps). */
+  matmulBf16(a: Float32Array, b: Float32Array, c: Float32Array, M: number, K: number, N: number): void;
+  /** The forward convolution (shape as conv2d's) with bf16(x) and bf16(w), fp32 accumulation. */
+  conv2dBf16(x: Float32Array, w: Float32Array, y: Float32Array, shape: Int32Array): void;
   /** One SGD-momentum step over n values: offsets [p, g, buf, pOut, bufOut]. */
   sgd(
     heap: ArrayBuffer,
@@ -152,6 +158,20 @@ export function avx512Status(): NativeStatus {
   if (flag === '0' || flag === 'false')
     return { available: false, reason: `switched off by LONGTAIL_AVX512=${flag}` };
   return { available: false, reason: 'this CPU lacks AVX-512F (or the compiler could not build the tiles)' };
+}
+
+/**
+ * Whether the bf16 products (native/src/bf16.cc: vdpbf16ps, bf16 inputs, fp32 sums) can run, and
+ * why not: no native kernels, or a CPU without AVX512_BF16 (AVX-512F and BW too). For `doctor`.
+ */
+export function bf16Status(): NativeStatus {
+  const a = loadNativeAddon();
+  if (a === null) return { available: false, reason: `no native kernels (${status.reason})` };
+  if (a.bf16()) return { available: true, reason: '' };
+  return {
+    available: false,
+    reason: 'this CPU lacks AVX512_BF16 (or the compiler could not build the bf16 kernels)',
+  };
 }
 
 /** The slice of the wasm backend the kernels need. */

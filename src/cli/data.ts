@@ -102,7 +102,6 @@ export function registerData(program: Command): void {
           [0, 1, 4],
         ),
       );
-      if (chart !== null)
-        console.log(`\nhistogram: ${chart.svg === null ? chart.spec : `${chart.svg}, ${chart.png}`}`);
+      if (chart !== null) console.log(`\nhistogram: ${chart.svg}, ${chart.png}`);
     });
 }

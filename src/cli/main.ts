@@ -111,6 +111,10 @@ const FS_REASONS: Record<string, string> = {
 
 function fileSystemMessage(err: unknown): string | null {
   const e = err as NodeJS.ErrnoException;
+  // A recursive mkdir reports a read-only or forbidden parent as ENOENT (Node): longtail's own
+  // folders are made level by level (io/atomic.ts makeFolder) for the real reason; this is the net.
+  if (e?.code === 'ENOENT' && e.syscall === 'mkdir')
+    return `cannot write ${e.path ?? '(a folder)'}: a folder on the path cannot be created (ENOENT; is the file system read-only?)`;
   const reason = typeof e?.code === 'string' ? FS_REASONS[e.code] : undefined;
   if (reason === undefined) return null;
   const verb =

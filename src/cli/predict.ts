@@ -1,10 +1,19 @@
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { methodNames } from '../classifiers/registry.ts';
 import { expandInputs } from '../data/inputs.ts';
-import { exportModel } from '../deploy/export.ts';
-import { type FilePrediction, loadModel } from '../deploy/predict.ts';
-import { DataError } from '../errors.ts';
+import { checkExportTarget, exportModel } from '../deploy/export.ts';
+import {
+  type FilePrediction,
+  formatPredictions,
+  type LoadedModel,
+  loadModel,
+  predictionFormat,
+} from '../deploy/predict.ts';
+import { type AdaptMethod, predictFilesAdapted } from '../deploy/prior.ts';
+import { ConfigError, DataError } from '../errors.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
 import { printable } from '../io/display.ts';
 import { planRun } from '../io/run-folder.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
@@ -25,16 +34,54 @@ export function registerPredictAndExport(program: Command): void {
     )
     .option('-m, --method <name>', `a method of the run: ${methodNames().join(', ')}`, 'crt')
     .option('--top-k <k>', 'classes to show per image', num('--top-k', true, 1), 5)
+    .addOption(
+      new Option(
+        '--adapt-prior <how>',
+        "estimate the images' class prior (em: maximum likelihood on calibrated probabilities; bbse: from the run's validation confusion matrix), print it, and predict under it; needs at least as many images as classes",
+      ).choices(['em', 'bbse']),
+    )
     .option('--json', 'print one JSON document')
+    .option(
+      '-o, --out <file>',
+      'also write the predictions to FILE: .csv (file, top-k names and probabilities) or .json; an existing file is refused without --force',
+    )
+    .option('-f, --force', 'replace an existing --out file')
     .addOption(backendOption())
     .action(
       async (
         inputs: string[],
-        opts: { run: string; method: string; topK: number; json?: boolean; backend?: string },
+        opts: {
+          run: string;
+          method: string;
+          topK: number;
+          json?: boolean;
+          backend?: string;
+          adaptPrior?: AdaptMethod;
+          out?: string;
+          force?: boolean;
+        },
       ) => {
+        // Checked before any work: a wrong --out costs nothing and changes nothing.
+        const format = opts.out === undefined ? null : predictionFormat(opts.out);
+        if (opts.out !== undefined) {
+          if (format === null)
+            throw new ConfigError(`--out ${opts.out}: expected a file name ending in .csv or .json`);
+          if (existsSync(opts.out) && opts.force !== true)
+            throw new ConfigError(`--out ${opts.out}: the file exists; --force replaces it`);
+          if (!existsSync(dirname(resolve(opts.out))))
+            throw new ConfigError(`--out ${opts.out}: no such folder ${dirname(resolve(opts.out))}`);
+        }
         await startBackend(opts.backend);
         const model = loadModel(opts.run, { method: opts.method });
         const { files, problems } = expandInputs(inputs);
+        if (opts.adaptPrior) {
+          try {
+            await adaptedAction(model, files, problems, opts as typeof opts & { adaptPrior: AdaptMethod });
+          } finally {
+            model.dispose();
+          }
+          return;
+        }
         const results: FilePrediction[] = [];
         const bar = files.length > 20 ? progress('predicting') : null;
         try {
@@ -51,6 +98,13 @@ export function registerPredictAndExport(program: Command): void {
           bar?.stop();
           model.dispose();
         }
+        if (opts.out !== undefined && format !== null && results.length > 0)
+          writeFileAtomic(
+            opts.out,
+            formatPredictions(format, results, { run: opts.run, method: opts.method, topK: opts.topK }),
+          );
+        if (opts.out !== undefined && results.length > 0 && !opts.json)
+          note(`predictions written to ${opts.out}`);
         if (opts.json)
           printJson({ run: opts.run, method: opts.method, predictions: results, errors: problems });
         else {
@@ -96,10 +150,20 @@ export function registerPredictAndExport(program: Command): void {
         .choices(['tfjs', 'onnx'])
         .default('tfjs'),
     )
+    .option(
+      '--target-prior <prior>',
+      'fold a class prior into the exported head: uniform, train (the training frequencies), or a JSON file (an array of numbers in label order, or an object from class name to number) (default: the validation prior the head is calibrated to)',
+    )
+    .option(
+      '--normalize-prior',
+      'rescale a --target-prior file that does not sum to 1 instead of refusing it',
+    )
     .option('--json', 'print one JSON document')
     .addOption(backendOption())
     .action(
       async (opts: {
+        targetPrior?: string;
+        normalizePrior?: boolean;
         run: string;
         method: string;
         out: string;
@@ -108,9 +172,14 @@ export function registerPredictAndExport(program: Command): void {
         backend?: string;
         format: 'tfjs' | 'onnx';
       }) => {
-        planRun('export', opts.out, { force: opts.force === true });
+        // --force replaces a previous export (only: checkExportTarget refuses other files).
+        if (opts.force === true) checkExportTarget(opts.out);
+        else planRun('export', opts.out);
         await startBackend(opts.backend);
-        const r = exportModel(opts.run, opts.method, opts.out, opts.format);
+        const r = exportModel(opts.run, opts.method, opts.out, opts.format, {
+          ...(opts.targetPrior ? { targetPrior: opts.targetPrior } : {}),
+          normalizePrior: opts.normalizePrior === true,
+        });
         if (opts.json) printJson(r);
         else
           console.log(
@@ -118,4 +187,48 @@ export function registerPredictAndExport(program: Command): void {
           );
       },
     );
+}
+
+/** `predict --adapt-prior`: every image read first (the prior is the whole set's), then classified under it. */
+async function adaptedAction(
+  model: LoadedModel,
+  files: string[],
+  problems: string[],
+  opts: { run: string; method: string; topK: number; json?: boolean; adaptPrior: AdaptMethod },
+): Promise<void> {
+  const readable: string[] = [];
+  for (const f of files) {
+    try {
+      await model.logitsOfFiles([f]);
+      readable.push(f);
+    } catch (e) {
+      problems.push(`${f}: not a readable image (${(e as Error).message.split('\n')[0]})`);
+    }
+  }
+  const r = await predictFilesAdapted(model, readable, opts.adaptPrior, opts.topK);
+  if (opts.json)
+    printJson({
+      run: opts.run,
+      method: opts.method,
+      adaptPrior: opts.adaptPrior,
+      temperature: model.calibration.temperature,
+      prior: r.prior,
+      predictions: r.predictions,
+      errors: problems,
+    });
+  else {
+    console.log(
+      printable(
+        `estimated prior (${opts.adaptPrior}, ${readable.length} images): ${r.prior.map((p) => `${p.name} ${(100 * p.probability).toFixed(1)}%`).join(', ')}`,
+      ),
+    );
+    for (const p of r.predictions)
+      console.log(
+        printable(
+          `${p.file}: ${p.top.map((t) => `${t.name} ${(100 * t.probability).toFixed(1)}%`).join(', ')}${p.unadjusted === p.top[0]!.name ? '' : ` (unadjusted: ${p.unadjusted})`}`,
+        ),
+      );
+    for (const p of problems) note(`error: ${p}`);
+  }
+  if (problems.length > 0) process.exitCode = 2;
 }

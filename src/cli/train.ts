@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { TrainConfigSchema } from '../config/schema.ts';
+import { Stage2ConfigSchema, TrainConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { saveFeatureFile } from '../features/feature-set.ts';
 import { runFile } from '../io/run-folder.ts';
@@ -77,10 +78,34 @@ export function registerTrain(program: Command): void {
               ? `features saved (no stage-1 classifier)   run: ${s1.runDir}`
               : `joint classifier test top-1: ${(100 * test).toFixed(2)}%   run: ${s1.runDir}`,
           );
-          console.log(`next: longtail retrain --run ${s1.runDir} --method all`);
+          console.log(`next: ${nextCommand(s1.runDir, resume !== undefined)}`);
         }
       } finally {
         disposeModel(s1.model);
       }
     });
+}
+
+/**
+ * What to run after stage 1: stage 2 with every method, or, for a resumed demo (killed in its
+ * stage 1), stage 2 with the settings the demo was started with, which its config.json keeps.
+ */
+function nextCommand(dir: string, resumed: boolean): string {
+  let saved: Record<string, unknown> = {};
+  try {
+    saved = JSON.parse(readFileSync(runFile(dir, 'config'), 'utf8')) as Record<string, unknown>;
+  } catch {
+    // no settings to carry over
+  }
+  if (!resumed || saved.command !== 'demo') return `longtail retrain --run ${dir} --method all`;
+  const defaults = Stage2ConfigSchema.parse({}) as Record<string, unknown>;
+  const flags = [`--method ${String(saved.methods ?? 'all')}`];
+  for (const [k, v] of Object.entries(saved)) {
+    // Stage-2 keys and method settings (crtEpochs -> --crt-epochs); stage-1 keys stay with the run.
+    if (k === 'command' || k === 'methods' || k === 'threads' || k in TrainConfigSchema.shape) continue;
+    if (v === undefined || typeof v === 'object' || JSON.stringify(v) === JSON.stringify(defaults[k]))
+      continue;
+    flags.push(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${String(v)}`);
+  }
+  return `this demo's stage 2 has not run; finish it with: longtail retrain --run ${dir} ${flags.join(' ')}`;
 }

@@ -276,6 +276,15 @@ export const Stage2ConfigSchema = z.object({
         'MiB of test logits report.html embeds for its live sliders; above it the page works on a stratified subsample of test rows (raise it for many classes; 0: no live section)',
       ),
     ),
+  calibrate: z
+    .enum(['none', 'temperature'])
+    .optional()
+    .meta(
+      help(
+        'temperature: fit a temperature per method on validation (NLL), used by ECE and the prior corrections; none: raw scores',
+        'temperature when there is a validation split',
+      ),
+    ),
 });
 
 export type Stage2Config = z.infer<typeof Stage2ConfigSchema>;

@@ -11,6 +11,7 @@ import { readFileChecked } from '../io/read-file.ts';
 import { resolveInside } from '../io/safe-path.ts';
 import { readClassesFile, sortByCodePoint } from './class-names.ts';
 import { checkSplits } from './dataset.ts';
+import { decodeAndResize } from './preprocess.ts';
 import { countPerClass, type ImageSet, type LongTailDataset } from './types.ts';
 
 /** The square sides a list data set accepts: below 8 nothing is left to learn, above 1024 one image is 3 MB. */
@@ -111,8 +112,8 @@ export function parseImageList(file: string, numClasses?: number, classes?: Clas
 }
 
 /**
- * Decodes one image (a path or its bytes) to [size, size, channels] uint8: shorter side resized to
- * `size`, centre crop. A path is read with readFileChecked, so only a regular file is opened.
+ * Decodes one image (a path or its bytes) to [size, size, channels] uint8 by the preprocessing
+ * contract (preprocess.ts): shorter side resized to `size`, centre crop. A path is read with readFileChecked, so only a regular file is opened.
  */
 export async function decodeImage(
   source: string | Uint8Array,
@@ -120,20 +121,7 @@ export async function decodeImage(
   channels: 1 | 3 = 3,
 ): Promise<Uint8Array> {
   const bytes = typeof source === 'string' ? readFileChecked(source, 'image') : source;
-  // Imported here, not at the top: only the commands that decode images pay for loading sharp.
-  const { default: sharp } = await import('sharp');
-  let img = sharp(bytes, { failOn: 'error' })
-    .rotate()
-    .resize(size, size, { fit: 'cover', position: 'centre' })
-    .removeAlpha();
-  img = channels === 1 ? img.greyscale() : img.toColourspace('srgb');
-  const { data, info } = await img.raw().toBuffer({ resolveWithObject: true });
-  if (info.channels === channels) return new Uint8Array(data.buffer, data.byteOffset, data.length);
-  // sharp keeps one channel for grey input even when asked for sRGB: replicate it.
-  const out = new Uint8Array(size * size * channels);
-  for (let p = 0; p < size * size; p++)
-    for (let c = 0; c < channels; c++) out[p * channels + c] = data[p * info.channels]!;
-  return out;
+  return decodeAndResize(bytes, size, channels);
 }
 
 export interface LoadListOptions {

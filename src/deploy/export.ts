@@ -4,23 +4,138 @@
  * any tfjs program, in Node or a browser, with no longtail code. Input: images [n, H, W, C]
  * with pixels in [0, 1]; output `probabilities` [n, C] (the node `logits` holds the scores).
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { alive, fsyncDir, makeFolder } from '../io/atomic.ts';
 import { isOnnxBackbone } from '../models/onnx-backbone.ts';
 import { GraphBuilder, isExportable } from './graph.ts';
 import { onnxBackboneWithHead, resnetToOnnx } from './onnx-export.ts';
 import { type LoadedModel, loadModel } from './predict.ts';
+import { foldPrior, resolveTargetPrior } from './prior.ts';
 
 export type ExportFormat = 'tfjs' | 'onnx';
 
+/** The files an export writes (either format): an export folder holding only these may be replaced. */
+const EXPORT_FILES = new Set(['model.json', 'weights.bin', 'labels.json', 'model.onnx']);
+
+const json = (v: unknown) => Buffer.from(`${JSON.stringify(v, null, 2)}\n`, 'utf8');
+
+/**
+ * An export's sibling working folders: `.NAME.longtail-export-PID-N` (being written) and
+ * `.NAME.longtail-old-PID-N` (the export it replaces, between the two renames).
+ */
+const WORK = /^\.(.+)\.longtail-(export|old)-(\d+)-(\d+)$/;
+let counter = 0;
+
+/**
+ * Refuses an --out that holds anything but a previous export's files (replacing the folder would
+ * delete them), before any work; also finishes what a killed export left (see recoverExport).
+ */
+export function checkExportTarget(outDir: string): void {
+  recoverExport(outDir);
+  if (!existsSync(outDir)) return;
+  if (!statSync(outDir).isDirectory()) throw new ConfigError(`--out ${outDir}: is a file, expected a folder`);
+  const other = readdirSync(outDir).filter((f) => !EXPORT_FILES.has(f));
+  if (other.length > 0)
+    throw new ConfigError(
+      `--out ${outDir}: holds files an export does not write (${other.slice(0, 4).join(', ')}${other.length > 4 ? ', ...' : ''}); an export replaces its whole folder, so choose a folder of its own`,
+    );
+}
+
+/**
+ * A killed export leaves its sibling working folders: the half-written new one is removed, and
+ * an old export moved aside just before the kill is put back when --out is missing (the kill fell
+ * between the two renames), so the folder is always the old export or the new one, whole.
+ */
+function recoverExport(outDir: string): void {
+  const out = resolve(outDir);
+  const parent = dirname(out);
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return;
+  }
+  const mine = names
+    .map((n) => [n, WORK.exec(n)] as const)
+    .filter(([, m]) => m !== null && m[1] === basename(out) && !alive(Number(m[3])));
+  for (const [n, m] of mine)
+    if (m![2] === 'old' && !existsSync(out)) renameSync(join(parent, n), out);
+    else rmSync(join(parent, n), { recursive: true, force: true });
+}
+
+/**
+ * Writes an export so that it appears whole or not at all: every file into a fresh sibling
+ * folder (flushed to disk), then that folder renamed into place; an existing export is first
+ * renamed aside and removed only after the new one is in place. A browser or a kill -9 never
+ * sees new weights beside an old model.json.
+ */
+function writeExportFolder(outDir: string, files: Record<string, Uint8Array>): void {
+  const out = resolve(outDir);
+  const parent = dirname(out);
+  makeFolder(parent);
+  const tag = `${process.pid}-${++counter}`;
+  const tmp = join(parent, `.${basename(out)}.longtail-export-${tag}`);
+  const old = join(parent, `.${basename(out)}.longtail-old-${tag}`);
+  mkdirSync(tmp);
+  try {
+    for (const [name, bytes] of Object.entries(files)) {
+      const fd = openSync(join(tmp, name), 'wx');
+      try {
+        let off = 0;
+        while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    fsyncDir(tmp);
+    checkExportTarget(outDir); // still only an export there (nothing was added meanwhile)
+    const replacing = existsSync(out);
+    if (replacing) renameSync(out, old);
+    renameSync(tmp, out);
+    fsyncDir(parent);
+    if (replacing) rmSync(old, { recursive: true, force: true });
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (existsSync(old) && !existsSync(out)) renameSync(old, out);
+    throw e;
+  }
+}
+
 /** The model as one ONNX file (model.onnx) and labels.json. */
-function exportOnnx(m: LoadedModel, runDir: string, method: string, outDir: string): ExportResult {
+function exportOnnx(
+  m: LoadedModel,
+  runDir: string,
+  method: string,
+  outDir: string,
+  prior: ExportPriorInfo,
+): ExportResult {
   const inputShape = m.inputShape as [number, number, number];
   const numClasses = m.folded.bias.length;
   const b = m.model.backbone;
-  const head = { ...m.folded, classNames: m.classNames, method };
+  const head = {
+    ...m.folded,
+    classNames: m.classNames,
+    method,
+    meta: {
+      temperature: String(prior.temperature),
+      target_prior: prior.targetPrior,
+      ...(prior.prior ? { prior: JSON.stringify(prior.prior) } : {}),
+    },
+  };
   let bytes: Uint8Array;
   if (isOnnxBackbone(b))
     bytes = onnxBackboneWithHead(
@@ -36,9 +151,7 @@ function exportOnnx(m: LoadedModel, runDir: string, method: string, outDir: stri
   else if (isExportable(b)) bytes = resnetToOnnx(b.exportGraph, inputShape, b.featureDim, head, runDir);
   else
     throw new ConfigError(`${runDir}: backbone ${b.name} cannot be exported (it cannot describe its layers)`);
-  mkdirSync(outDir, { recursive: true });
-  writeFileAtomic(join(outDir, 'model.onnx'), bytes);
-  writeJsonAtomic(join(outDir, 'labels.json'), m.classNames);
+  writeExportFolder(outDir, { 'model.onnx': bytes, 'labels.json': json(m.classNames) });
   return { dir: outDir, files: ['model.onnx', 'labels.json'], inputShape, numClasses };
 }
 
@@ -49,15 +162,39 @@ export interface ExportResult {
   numClasses: number;
 }
 
+/** What the exported model's metadata records of its calibration and prior. */
+export interface ExportPriorInfo {
+  temperature: number;
+  /** `uniform`, `train`, a file path, or `source` (none asked: the head's own, the validation prior). */
+  targetPrior: string;
+  prior: number[] | null;
+}
+
 export function exportModel(
   runDir: string,
   method: string,
   outDir: string,
   format: ExportFormat = 'tfjs',
+  opts: { targetPrior?: string; normalizePrior?: boolean } = {},
 ): ExportResult {
-  const m = loadModel(runDir, { method });
+  checkExportTarget(outDir);
+  const loaded = loadModel(runDir, { method });
   try {
-    if (format === 'onnx') return exportOnnx(m, runDir, method, outDir);
+    // The target prior is resolved (and a bad file refused) before anything is written.
+    const q = opts.targetPrior
+      ? resolveTargetPrior(opts.targetPrior, loaded.classNames, loaded.trainCounts, {
+          normalize: opts.normalizePrior === true,
+        })
+      : null;
+    const m: LoadedModel = q
+      ? { ...loaded, folded: foldPrior(loaded.folded, q, loaded.calibration.sourcePrior) }
+      : loaded;
+    const priorInfo: ExportPriorInfo = {
+      temperature: loaded.calibration.temperature,
+      targetPrior: opts.targetPrior ?? 'source',
+      prior: q,
+    };
+    if (format === 'onnx') return exportOnnx(m, runDir, method, outDir, priorInfo);
     const [H, W, C] = m.inputShape;
     const numClasses = m.folded.bias.length;
     const backbone = m.model.backbone;
@@ -77,12 +214,20 @@ export function exportModel(
     g.softmax(logits, 'probabilities');
     const { modelJson, weights } = g.build(
       { input: 'images', inputShape: [-1, H, W, C], output: 'probabilities', outputShape: [-1, numClasses] },
-      { method, classNames: m.classNames, inputShape: [H, W, C], pixelRange: [0, 1], source: runDir },
+      {
+        method,
+        classNames: m.classNames,
+        inputShape: [H, W, C],
+        pixelRange: [0, 1],
+        source: runDir,
+        ...priorInfo,
+      },
     );
-    mkdirSync(outDir, { recursive: true });
-    writeFileAtomic(join(outDir, 'weights.bin'), weights);
-    writeJsonAtomic(join(outDir, 'model.json'), modelJson);
-    writeJsonAtomic(join(outDir, 'labels.json'), m.classNames);
+    writeExportFolder(outDir, {
+      'weights.bin': weights,
+      'model.json': json(modelJson),
+      'labels.json': json(m.classNames),
+    });
     return {
       dir: outDir,
       files: ['model.json', 'weights.bin', 'labels.json'],
@@ -90,6 +235,6 @@ export function exportModel(
       numClasses,
     };
   } finally {
-    m.dispose();
+    loaded.dispose();
   }
 }

@@ -8,6 +8,7 @@ import { relative, resolve } from 'node:path';
 import type { MethodName } from '../classifiers/registry.ts';
 import type { FeatureTransform, FoldedLinear, Stage2Classifier } from '../classifiers/types.ts';
 import { ConfigError, DataError } from '../errors.ts';
+import type { DeployCalibration } from '../eval/calibration.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { type ArraysToWrite, readNpz, writeNpz } from '../io/npy.ts';
 import { backboneIdentityFile, fileSha256, RUN_FILES, runFile } from '../io/run-folder.ts';
@@ -19,13 +20,38 @@ export interface FoldedRecord {
   backboneSha256: string | null;
   classNames: string[];
   dim: number;
-  methods: Record<string, { transform: FeatureTransform['kind'] }>;
+  /** Training images per class (absent in records written before calibration): `export --target-prior train`. */
+  trainCounts?: number[];
+  /**
+   * Per method: its feature transform, and (absent in older records) the temperature fitted on
+   * validation and the prior the calibrated scores refer to (validation's; null: uniform).
+   * BBSE's validation counts are in classifiers.npz as `<method>/val_confusion`.
+   */
+  methods: Record<
+    string,
+    { transform: FeatureTransform['kind']; temperature?: number; sourcePrior?: number[] | null }
+  >;
+}
+
+/** A head's calibration as deployed: T (already folded into the layer), source prior, BBSE's counts. */
+export interface FoldedCalibration {
+  temperature: number;
+  sourcePrior: number[];
+  /** counts[pred * C + true] on validation, or null (no validation split, or an older run). */
+  valConfusion: Float32Array | null;
 }
 
 export function saveFolded(
   outDir: string,
   classifiers: Map<MethodName, Stage2Classifier>,
-  info: { stage1Run: string | null; backboneSha256: string | null; classNames: string[]; dim: number },
+  info: {
+    stage1Run: string | null;
+    backboneSha256: string | null;
+    classNames: string[];
+    dim: number;
+    trainCounts?: number[];
+    calibrations?: Map<MethodName, DeployCalibration>;
+  },
 ): void {
   const arrays: ArraysToWrite = {};
   const methods: FoldedRecord['methods'] = {};
@@ -34,7 +60,16 @@ export function saveFolded(
     arrays[`${name}/weight`] = { data: f.weight, shape: [clf.numClasses, clf.dim] };
     arrays[`${name}/bias`] = { data: f.bias, shape: [clf.numClasses] };
     if (f.transform.kind === 'cl2n') arrays[`${name}/mean`] = { data: f.transform.mean, shape: [clf.dim] };
-    methods[name] = { transform: f.transform.kind };
+    const cal = info.calibrations?.get(name);
+    methods[name] = {
+      transform: f.transform.kind,
+      ...(cal ? { temperature: cal.temperature, sourcePrior: cal.sourcePrior } : {}),
+    };
+    if (cal?.valConfusion)
+      arrays[`${name}/val_confusion`] = {
+        data: Float32Array.from(cal.valConfusion),
+        shape: [clf.numClasses, clf.numClasses],
+      };
   }
   writeNpz(runFile(outDir, 'classifiers'), arrays);
   const record: FoldedRecord = {
@@ -42,6 +77,7 @@ export function saveFolded(
     backboneSha256: info.backboneSha256,
     classNames: info.classNames,
     dim: info.dim,
+    ...(info.trainCounts ? { trainCounts: info.trainCounts } : {}),
     methods,
   };
   writeJsonAtomic(runFile(outDir, 'classifiersRecord'), record);
@@ -49,7 +85,9 @@ export function saveFolded(
 
 export interface LoadedFolded {
   record: FoldedRecord;
+  /** The method's layer with its temperature folded in (W / T, b / T). */
   layer: FoldedLinear;
+  calibration: FoldedCalibration;
   /** Absolute folder of the stage-1 model, or null. */
   stage1Dir: string | null;
 }
@@ -137,5 +175,16 @@ export function loadFolded(runDir: string, method: string): LoadedFolded {
   };
   const transform: FeatureTransform =
     m.transform === 'cl2n' ? { kind: 'cl2n', mean: get('mean') } : { kind: m.transform };
-  return { record, layer: { weight: get('weight'), bias: get('bias'), transform }, stage1Dir };
+  // The temperature folded into the layer: softmax(T(f) W^T / T + b / T) are the calibrated probabilities.
+  const T = m.temperature ?? 1;
+  const C = record.classNames.length;
+  const conf = arrays.get(`${method}/val_confusion`);
+  const calibration: FoldedCalibration = {
+    temperature: T,
+    sourcePrior: m.sourcePrior ?? new Array<number>(C).fill(1 / C),
+    valConfusion: conf && conf.data instanceof Float32Array ? conf.data : null,
+  };
+  const weight = get('weight').map((v) => v / T);
+  const bias = get('bias').map((v) => v / T);
+  return { record, layer: { weight, bias, transform }, calibration, stage1Dir };
 }

@@ -10,8 +10,10 @@
  *   appended to its feature tensor; its own outputs are replaced by ours.
  */
 
+import { readFileSync } from 'node:fs';
 import type { onnx as P } from 'onnx-proto';
 import type { FeatureTransform } from '../classifiers/types.ts';
+import { makeContract } from '../data/preprocess.ts';
 import type { GraphSink } from '../models/graph-sink.ts';
 import type { BatchNorm, Conv } from '../models/layers.ts';
 import type { OnnxPreprocess } from '../models/onnx-backbone.ts';
@@ -157,6 +159,8 @@ export interface OnnxHead {
   transform: FeatureTransform;
   classNames: string[];
   method: string;
+  /** More metadata_props (e.g. the temperature and target prior folded in). */
+  meta?: Record<string, string>;
 }
 
 function finishModel(
@@ -168,6 +172,7 @@ function finishModel(
   const model: P.IModelProto = {
     irVersion,
     producerName: 'longtail',
+    producerVersion: PRODUCER_VERSION,
     opsetImport: opsets,
     graph,
     metadataProps: Object.entries(meta).map(([key, value]) => ({ key, value })),
@@ -181,7 +186,23 @@ const metaOf = (h: OnnxHead, inputShape: readonly number[], source: string): Rec
   input: `images [n, ${inputShape.join(', ')}] float32 in [0, 1]`,
   outputs: 'probabilities [n, classes], logits [n, classes], features [n, d]',
   source,
+  // The contract images are prepared by before this model (docs/preprocessing.md): resized by
+  // longtail's triangle-antialias resize to the input size, u8 / 255, NHWC; any mean/std and the
+  // transpose are inside the graph, so the contract's own mean/std here are 0 and 1.
+  preprocessing: JSON.stringify(
+    makeContract({
+      size: inputShape[0]!,
+      colour: inputShape[2] === 1 ? 'grey' : 'rgb',
+      layout: 'nhwc',
+    }),
+  ),
+  ...h.meta,
 });
+
+/** longtail's own version, recorded as the exported model's producer_version. */
+export const PRODUCER_VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 /** Our ResNet (its `exportGraph`) with the head, as one ONNX model. */
 export function resnetToOnnx(
@@ -315,5 +336,6 @@ export function onnxBackboneWithHead(
     onnx.StringStringEntryProto.create({ key, value }),
   );
   m.producerName = 'longtail';
+  m.producerVersion = PRODUCER_VERSION; // not the version of the tool that made the backbone
   return onnx.ModelProto.encode(m).finish();
 }

@@ -7,6 +7,7 @@ import { decodeImage } from '../data/image-list.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { forwardFeatures } from '../models/forward.ts';
 import { disposeModel, type Model } from '../models/model.ts';
+import { csvField } from '../report/per-class.ts';
 import { loadStage1Model } from '../train/stage1-model.ts';
 import { type LoadedFolded, loadFolded } from './folded.ts';
 
@@ -26,7 +27,12 @@ export interface LoadedModel {
   /** [height, width, channels] the model takes. */
   inputShape: readonly [number, number, number];
   model: Model;
+  /** The folded layer, temperature included (W / T, b / T). */
   folded: LoadedFolded['layer'];
+  /** The head's calibration (temperature, source prior, BBSE's validation counts). */
+  calibration: LoadedFolded['calibration'];
+  /** Training images per class, where the run recorded them. */
+  trainCounts: number[] | undefined;
   /** images [n, H, W, C], pixels in [0, 1] -> per image the top-k classes. */
   predict(images: Float32Array, n: number, topK?: number): Prediction[];
   /**
@@ -34,12 +40,20 @@ export interface LoadedModel {
    * model's channels) and classifies them; one result per path, in order, carrying its path.
    */
   predictFiles(paths: string[], topK?: number): Promise<FilePrediction[]>;
+  /** Logits [n, C] of image files, decoded as predictFiles does. */
+  logitsOfFiles(paths: string[]): Promise<Float32Array>;
   /** Logits of the folded layer, [n, C]. */
   logits(images: Float32Array, n: number): Float32Array;
   dispose(): void;
 }
 
-function softmaxTop(logits: Float32Array, n: number, C: number, names: string[], k: number): Prediction[] {
+export function softmaxTop(
+  logits: Float32Array,
+  n: number,
+  C: number,
+  names: string[],
+  k: number,
+): Prediction[] {
   const out: Prediction[] = [];
   for (let i = 0; i < n; i++) {
     let m = -Infinity;
@@ -71,6 +85,15 @@ export function loadModel(runDir: string, { method = 'crt' }: { method?: string 
     const feats = forwardFeatures(model.backbone, images, n); // [n, d]
     return foldedLogits(f.layer, feats, n, d, C);
   };
+  const decodeFiles = async (paths: string[]) => {
+    const per = H * W * Ch;
+    const x = new Float32Array(paths.length * per);
+    for (const [i, p] of paths.entries()) {
+      const px = await decodeImage(p, H, Ch === 1 ? 1 : 3);
+      for (let j = 0; j < per; j++) x[i * per + j] = px[j]! / 255;
+    }
+    return x;
+  };
   const predict = (images: Float32Array, n: number, topK = 5) =>
     softmaxTop(logits(images, n), n, C, f.record.classNames, topK);
   return {
@@ -79,17 +102,53 @@ export function loadModel(runDir: string, { method = 'crt' }: { method?: string 
     inputShape: model.inputShape,
     model,
     folded: f.layer,
+    calibration: f.calibration,
+    trainCounts: f.record.trainCounts,
     logits,
     predict,
     async predictFiles(paths, topK = 5) {
-      const per = H * W * Ch;
-      const x = new Float32Array(paths.length * per);
-      for (const [i, p] of paths.entries()) {
-        const px = await decodeImage(p, H, Ch === 1 ? 1 : 3);
-        for (let j = 0; j < per; j++) x[i * per + j] = px[j]! / 255;
-      }
+      const x = await decodeFiles(paths);
       return predict(x, paths.length, topK).map((p, i) => ({ file: paths[i]!, ...p }));
+    },
+    async logitsOfFiles(paths) {
+      return logits(await decodeFiles(paths), paths.length);
     },
     dispose: () => disposeModel(model),
   };
+}
+
+/** The formats `predict --out FILE` writes, by the file's extension. */
+export type PredictionFormat = 'csv' | 'json';
+
+/** The format for an output path (.csv or .json, any case); null for anything else. */
+export function predictionFormat(path: string): PredictionFormat | null {
+  const m = /\.(csv|json)$/i.exec(path);
+  return m ? (m[1]!.toLowerCase() as PredictionFormat) : null;
+}
+
+/**
+ * Predictions as a file's text. CSV: one row per image, `file`, then `top1_name`,
+ * `top1_probability`, ... `topK_...` (RFC 4180 quoting: file and class names are anyone's
+ * text). JSON: { run, method, predictions: [{ file, top: [{ index, name, probability }] }] }.
+ */
+export function formatPredictions(
+  format: PredictionFormat,
+  predictions: readonly FilePrediction[],
+  info: { run: string; method: string; topK: number },
+): string {
+  if (format === 'json')
+    return `${JSON.stringify({ run: info.run, method: info.method, predictions }, null, 2)}\n`;
+  const k = Math.max(info.topK, ...predictions.map((p) => p.top.length));
+  const header = ['file'];
+  for (let i = 1; i <= k; i++) header.push(`top${i}_name`, `top${i}_probability`);
+  const lines = [header.join(',')];
+  for (const p of predictions) {
+    const cells = [csvField(p.file)];
+    for (let i = 0; i < k; i++) {
+      const t = p.top[i];
+      cells.push(t ? csvField(t.name) : '', t ? String(t.probability) : '');
+    }
+    lines.push(cells.join(','));
+  }
+  return `${lines.join('\r\n')}\r\n`;
 }

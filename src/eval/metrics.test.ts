@@ -6,6 +6,7 @@ import {
   evaluateLogits,
   evaluatePredictions,
   expectedCalibrationError,
+  recallSummary,
   splitAccuracies,
 } from './metrics.ts';
 
@@ -70,5 +71,17 @@ describe('metrics against hand-computed confusion matrices', () => {
       const cheap = splitAccuracies(pred, labels, 6, counts);
       assert.deepEqual(cheap, { overall: full.overall, many: full.many, medium: full.medium, few: full.few });
     }
+  });
+});
+
+describe('recall summaries', () => {
+  it('give worst-class, harmonic and geometric mean of recalls, by hand', () => {
+    // Recalls 0.5, 0.8, 1.0 (class 3 absent): H = 3 / (2 + 1.25 + 1) = 0.70588..., G = 0.4^(1/3).
+    const r = recallSummary([0.5, 0.8, 1, null]);
+    assert.equal(r.worstClass, 0.5);
+    assert.ok(Math.abs(r.hmeanRecall! - 3 / 4.25) < 1e-15);
+    assert.ok(Math.abs(r.gmeanRecall! - 0.4 ** (1 / 3)) < 1e-15);
+    assert.deepEqual(recallSummary([0.9, 0]), { worstClass: 0, hmeanRecall: 0, gmeanRecall: 0 });
+    assert.deepEqual(recallSummary([null]), { worstClass: null, hmeanRecall: null, gmeanRecall: null });
   });
 });

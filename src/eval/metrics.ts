@@ -18,6 +18,8 @@ export interface Evaluation {
   few: number | null;
   /** Accuracy of each class; null when the class has no image in the evaluated set. */
   perClass: (number | null)[];
+  /** Precision of each class (hits / times predicted); null when the class was never predicted. */
+  perClassPrecision: (number | null)[];
   /**
    * confusion[true][predicted] counts; [] above `confusionMaxClasses` classes (default
    * CONFUSION_MAX_CLASSES: 8,142 classes would be 66M entries).
@@ -147,6 +149,7 @@ export function evaluatePredictions(
     medium: splitMean(perClass, splits.medium),
     few: splitMean(perClass, splits.few),
     perClass,
+    perClassPrecision: predicted.map((p, c) => (p === 0 ? null : hits[c]! / p)),
     confusion,
     macroF1: f1s.length === 0 ? 0 : f1s.reduce((a, b) => a + b, 0) / f1s.length,
     ece: opts.confidence ? expectedCalibrationError(opts.confidence, isCorrect) : 0,
@@ -277,4 +280,25 @@ export function evaluateLogits(
   const rows = new LogitRows(labels.length, numClasses);
   rows.add(logits, labels.length);
   return rows.evaluate(labels, trainCounts, thresholds ? { thresholds } : {});
+}
+
+/**
+ * Summaries of per-class recall that the long-tail literature reports beside top-1 (e.g.
+ * Narasimhan and Menon, "Training Over-parameterized Models with Non-decomposable Objectives",
+ * NeurIPS 2021): the worst class's recall, and the harmonic and geometric means of the recalls.
+ * Both means are 0 when any class has recall 0. Classes absent from the evaluated set (null) are
+ * left out; null when no class is present.
+ */
+export function recallSummary(perClass: readonly (number | null)[]): {
+  worstClass: number | null;
+  hmeanRecall: number | null;
+  gmeanRecall: number | null;
+} {
+  const r = perClass.filter((v): v is number => v !== null);
+  if (r.length === 0) return { worstClass: null, hmeanRecall: null, gmeanRecall: null };
+  const worst = Math.min(...r);
+  if (worst === 0) return { worstClass: 0, hmeanRecall: 0, gmeanRecall: 0 };
+  const inv = r.reduce((s, v) => s + 1 / v, 0);
+  const logs = r.reduce((s, v) => s + Math.log(v), 0);
+  return { worstClass: worst, hmeanRecall: r.length / inv, gmeanRecall: Math.exp(logs / r.length) };
 }

@@ -23,13 +23,23 @@ export function splitOf(count: number, t: ShotThresholds = DEFAULT_THRESHOLDS): 
   return 'medium';
 }
 
+/**
+ * Refuses thresholds that contradict each other (a class both few- and many-shot): every command
+ * calls this before it opens a run folder, not only when it first splits classes.
+ */
+export function checkShotThresholds(t: ShotThresholds): void {
+  if (!(t.few <= t.many + 1))
+    throw new ConfigError(
+      `--few-threshold ${t.few} and --many-threshold ${t.many} contradict each other: few-shot is fewer than --few-threshold training images and many-shot more than --many-threshold, so --few-threshold must be at most --many-threshold + 1`,
+    );
+}
+
 /** The classes of each split. */
 export function shotSplits(
   trainCounts: readonly number[],
   t: ShotThresholds = DEFAULT_THRESHOLDS,
 ): Record<Split, number[]> {
-  if (!(t.few <= t.many + 1))
-    throw new ConfigError(`shot thresholds need few <= many, got few ${t.few}, many ${t.many}`);
+  checkShotThresholds(t);
   const out: Record<Split, number[]> = { many: [], medium: [], few: [] };
   trainCounts.forEach((n, c) => {
     out[splitOf(n, t)].push(c);

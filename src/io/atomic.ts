@@ -1,8 +1,11 @@
 /**
  * Atomic writes: a temp file in the same folder, flushed to disk (fsync), then renamed over the
  * target, so a crash or power loss leaves either the old file or the new one, never half of
- * one. The temp name carries the writer's pid (`<file>.<pid>.<n>.tmp`), so a temp file orphaned
- * by a killed process can be recognised and removed later (`removeOrphanTemps`).
+ * one. The temp name carries a longtail mark and the writer's pid (`<file>.longtail-<pid>-<n>.tmp`),
+ * so a temp file orphaned by a killed process can be recognised and removed later
+ * (`removeOrphanTemps`) without touching a user's own `*.1.2.tmp` files. Every completed write
+ * is reported to the listener a run folder installs (run-folder.ts records it in the folder's
+ * manifest, which is what `--force` may remove).
  */
 import {
   closeSync,
@@ -12,14 +15,56 @@ import {
   readdirSync,
   renameSync,
   rmSync,
+  statSync,
   writeSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 let counter = 0;
-const TEMP = /^(.+)\.(\d+)\.(\d+)\.tmp$/;
+const TEMP = /^(.+)\.longtail-(\d+)-(\d+)\.tmp$/;
 
-function fsyncDir(dir: string): void {
+/** The temp name of a write to `path` (a sibling; `removeOrphanTemps` recognises it). */
+export function tempPathFor(path: string): string {
+  return `${path}.longtail-${process.pid}-${++counter}.tmp`;
+}
+
+let onWritten: ((path: string) => void) | null = null;
+
+/** Installs the listener told of each completed atomic write (one: the run-folder manifest). */
+export function setWriteListener(listener: ((path: string) => void) | null): void {
+  onWritten = listener;
+}
+
+/**
+ * `mkdir -p` one level at a time: a recursive mkdirSync reports EROFS (a read-only mount) or
+ * EACCES as ENOENT on some platforms and Node versions; creating each missing level itself
+ * gives the real reason, which the command line turns into a one-line error.
+ */
+export function makeFolder(dir: string): void {
+  const missing: string[] = [];
+  let d = resolve(dir);
+  for (;;) {
+    try {
+      if (statSync(d).isDirectory()) break;
+      mkdirSync(d); // a file in the way: the EEXIST / ENOTDIR names it
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    missing.push(d);
+    const up = dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  for (const m of missing.reverse()) {
+    try {
+      mkdirSync(m);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // made meanwhile by another process
+    }
+  }
+}
+
+export function fsyncDir(dir: string): void {
   // Makes the rename itself durable; not every platform can open a folder (Windows), so best effort.
   let fd: number | undefined;
   try {
@@ -45,8 +90,8 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
  * file's descriptor (in pieces, at positions if it likes) before the flush and rename.
  */
 export function writeFileAtomicWith(path: string, write: (fd: number) => void): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${++counter}.tmp`;
+  makeFolder(dirname(path));
+  const tmp = tempPathFor(path);
   let fd: number | undefined;
   try {
     fd = openSync(tmp, 'wx');
@@ -61,6 +106,7 @@ export function writeFileAtomicWith(path: string, write: (fd: number) => void): 
     throw e;
   }
   fsyncDir(dirname(path));
+  onWritten?.(path);
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {

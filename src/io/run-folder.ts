@@ -1,26 +1,29 @@
 /**
  * The run folder: its layout (every file name a run writes, in one place; use
- * `runFile(dir, 'best')`), its lock, and the rules for starting a run in a folder: a new run
- * never clobbers an old one unless told (`--force`), default names are unique, and nothing is
- * written before `openRun`, which a command calls only after validating all of its inputs.
+ * `runFile(dir, 'best')`), its lock, its manifest, and the rules for starting a run in a folder:
+ * a new run never clobbers an old one unless told (`--force`), `--force` removes only what the
+ * manifest says longtail wrote there, default names are unique, and nothing is written before
+ * `openRun`, which a command calls only after validating all of its inputs.
  */
 import { createHash } from 'node:crypto';
 import {
   closeSync,
   existsSync,
+  linkSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
   readSync,
+  renameSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { ConfigError } from '../errors.ts';
-import { alive, removeOrphanTemps } from './atomic.ts';
+import { alive, makeFolder, removeOrphanTemps, setWriteListener, tempPathFor } from './atomic.ts';
 
 export const RUN_FILES = {
   /** The resolved configuration of the command that made the run (validated on read). */
@@ -63,6 +66,8 @@ export const RUN_FILES = {
   studyChart: 'study',
   /** Held while a command writes the folder. */
   lock: '.longtail.lock',
+  /** What longtail wrote in the folder, by command: all that `--force` may remove. */
+  manifest: '.longtail-manifest.json',
 } as const;
 
 export type RunFile = keyof typeof RUN_FILES;
@@ -80,6 +85,18 @@ export interface LockInfo {
   startedAt: string;
 }
 
+function holderOf(text: string): LockInfo | null {
+  let info: LockInfo;
+  try {
+    info = JSON.parse(text) as LockInfo;
+  } catch {
+    // Garbage (the lock is written whole by a link, so never half-written): held; the message says how to clear it.
+    return { pid: 0, host: '?', command: '?', startedAt: '?' };
+  }
+  if (info.host === hostname() && info.pid !== process.pid && !alive(info.pid)) return null;
+  return info;
+}
+
 /** The lock's holder, or null when the folder is free (no lock, or one left by a dead process here). */
 export function lockHolder(dir: string): LockInfo | null {
   let text: string;
@@ -88,15 +105,7 @@ export function lockHolder(dir: string): LockInfo | null {
   } catch {
     return null;
   }
-  let info: LockInfo;
-  try {
-    info = JSON.parse(text) as LockInfo;
-  } catch {
-    // A lock being written this instant, or garbage: treat as held, the message says how to clear it.
-    return { pid: 0, host: '?', command: '?', startedAt: '?' };
-  }
-  if (info.host === hostname() && info.pid !== process.pid && !alive(info.pid)) return null;
-  return info;
+  return holderOf(text);
 }
 
 function heldMessage(dir: string, h: LockInfo): string {
@@ -112,39 +121,112 @@ export function assertNotLocked(dir: string): void {
   if (h && h.pid !== process.pid) throw new ConfigError(heldMessage(dir, h));
 }
 
-const held = new Set<string>();
+/** Locks this process holds, by path, with how many times each was taken (a lock is re-entrant). */
+const held = new Map<string, number>();
 let exitHookInstalled = false;
 
+/** Creates `path` holding `text` only if it does not exist, whole (a hard link of a finished temp file). */
+function createWhole(path: string, text: string): boolean {
+  const tmp = tempPathFor(path);
+  writeFileSync(tmp, text, { flag: 'wx' });
+  try {
+    linkSync(tmp, path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
 /**
- * Takes `dir`'s lock for this process (an exclusive create of `.longtail.lock`, like git's
- * index.lock). A lock left by a process that no longer runs on this host is taken over. The lock
- * is released by `release()` or when the process exits.
+ * Takes `dir`'s lock for this process: an exclusive create of `.longtail.lock` (like git's
+ * index.lock), written whole. A lock left by a process that no longer runs on this host is taken
+ * over, by whoever first creates `.longtail.lock.takeover` (O_EXCL) and, holding it, still finds
+ * the same stale lock: two processes never both take over. The lock is released by `release()`
+ * or when the process exits; taking a lock this process already holds nests.
  */
 export function acquireLock(dir: string, command: string): { release(): void } {
   const path = runFile(dir, 'lock');
+  const count = held.get(path);
+  if (count !== undefined && lockHolder(dir)?.pid === process.pid) {
+    held.set(path, count + 1);
+    return { release: once(() => releasePath(path)) };
+  }
   const info: LockInfo = { pid: process.pid, host: hostname(), command, startedAt: new Date().toISOString() };
+  const text = JSON.stringify(info);
+  const takeover = `${path}.takeover`;
   for (let attempt = 0; ; attempt++) {
+    if (createWhole(path, text)) break;
+    let seen: string;
     try {
-      writeFileSync(path, JSON.stringify(info), { flag: 'wx' });
+      seen = readFileSync(path, 'utf8');
+    } catch {
+      continue; // released meanwhile: try again
+    }
+    const h = holderOf(seen);
+    if (h !== null) throw new ConfigError(heldMessage(dir, h));
+    // Stale. Only the process holding the takeover file may replace it.
+    if (!createWhole(takeover, text)) {
+      if (attempt > 400)
+        throw new ConfigError(
+          `${dir}: another process is taking over its stale lock; try again, or delete ${takeover} if no longtail process runs`,
+        );
+      sleep(5);
+      continue;
+    }
+    try {
+      let now: string | null;
+      try {
+        now = readFileSync(path, 'utf8');
+      } catch {
+        now = null;
+      }
+      // Someone else took it over before this process held the takeover file: theirs now.
+      if (now !== null && now !== seen) {
+        const h2 = holderOf(now);
+        if (h2 !== null) throw new ConfigError(heldMessage(dir, h2));
+      }
+      rmSync(path, { force: true });
+      if (!createWhole(path, text)) {
+        const h3 = lockHolder(dir);
+        throw new ConfigError(heldMessage(dir, h3 ?? info));
+      }
       break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const h = lockHolder(dir);
-      if (h !== null || attempt > 2) throw new ConfigError(heldMessage(dir, h ?? info));
-      rmSync(path, { force: true }); // stale: its process is gone
+    } finally {
+      rmSync(takeover, { force: true });
     }
   }
-  held.add(path);
+  held.set(path, 1);
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     process.on('exit', () => {
-      for (const p of held) rmSync(p, { force: true });
+      for (const p of held.keys()) rmSync(p, { force: true });
     });
   }
-  return {
-    release() {
-      if (held.delete(path)) rmSync(path, { force: true });
-    },
+  return { release: once(() => releasePath(path)) };
+}
+
+function releasePath(path: string): void {
+  const n = held.get(path);
+  if (n === undefined) return;
+  if (n > 1) held.set(path, n - 1);
+  else {
+    held.delete(path);
+    rmSync(path, { force: true });
+  }
+}
+
+function once(f: () => void): () => void {
+  let done = false;
+  return () => {
+    if (!done) {
+      done = true;
+      f();
+    }
   };
 }
 
@@ -158,6 +240,12 @@ export interface RunPlan {
   force: boolean;
   /** Continue the run already in the folder (`--resume`). */
   resume: boolean;
+  /**
+   * The run this folder is part of (`retrain --run X` writes X/stage2): its lock is held too, so
+   * a new `train --force X` cannot replace X while its stage 2 is written, and the sub-run is
+   * recorded in X's manifest (a `--force` of X removes it).
+   */
+  within?: string;
 }
 
 export function timestamp(d = new Date()): string {
@@ -166,10 +254,14 @@ export function timestamp(d = new Date()): string {
 
 function nonEmpty(dir: string): boolean {
   try {
-    return readdirSync(dir).length > 0;
+    return readdirSync(dir).some((f) => f !== RUN_FILES.lock);
   } catch {
     return false;
   }
+}
+
+function listed(names: string[]): string {
+  return `${names.slice(0, 4).join(', ')}${names.length > 4 ? `, ... (${names.length} in all)` : ''}`;
 }
 
 /**
@@ -179,18 +271,27 @@ function nonEmpty(dir: string): boolean {
 export function planRun(
   command: string,
   out: string | undefined,
-  opts: { force?: boolean; resume?: boolean; flag?: string; parent?: string } = {},
+  opts: { force?: boolean; resume?: boolean; flag?: string; parent?: string; within?: string } = {},
 ): RunPlan {
   const flag = opts.flag ?? '--out';
   const isDefault = out === undefined;
   const dir = out ?? join(opts.parent ?? 'runs', `${command.replace(/\s+/g, '-')}-${timestamp()}`);
-  const plan = { dir, command, isDefault, force: opts.force ?? false, resume: opts.resume ?? false };
+  const plan: RunPlan = {
+    dir,
+    command,
+    isDefault,
+    force: opts.force ?? false,
+    resume: opts.resume ?? false,
+    ...(opts.within !== undefined ? { within: opts.within } : {}),
+  };
   if (!existsSync(dir)) return plan;
   if (!statSync(dir).isDirectory()) throw new ConfigError(`${flag} ${dir}: is a file, expected a folder`);
+  // A forced folder is checked by openRun (checkForce), after the command has validated its inputs.
   if (isDefault || plan.resume || plan.force || !nonEmpty(dir)) return plan;
+  const names = readdirSync(dir).filter((f) => f !== RUN_FILES.lock);
   throw new ConfigError(
-    `${flag} ${dir}: the folder is not empty (${readdirSync(dir).slice(0, 3).join(', ')}${readdirSync(dir).length > 3 ? ', ...' : ''}); ` +
-      'choose a new folder, or --force to replace the run in it (files longtail did not write are kept)',
+    `${flag} ${dir}: the folder is not empty (${listed(names)}); ` +
+      'choose a new folder, or --force to replace the run in it (only what longtail recorded writing there is removed)',
   );
 }
 
@@ -204,84 +305,240 @@ export interface RunFolder {
 /** Creates (or, for --resume / --force, takes over) the planned folder and locks it. */
 export function openRun(plan: RunPlan): RunFolder {
   let dir = plan.dir;
-  mkdirSync(dirname(dir), { recursive: true });
-  if (plan.isDefault) {
-    // Two runs started in the same second must not share a folder: mkdir is the arbiter.
-    for (let n = 2; ; n++) {
-      try {
-        mkdirSync(dir);
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        dir = `${plan.dir}-${n}`;
+  const outer = plan.within !== undefined ? acquireLock(plan.within, plan.command) : null;
+  let lock: { release(): void };
+  try {
+    makeFolder(dirname(dir));
+    if (plan.isDefault) {
+      // Two runs started in the same second must not share a folder: mkdir is the arbiter.
+      for (let n = 2; ; n++) {
+        try {
+          mkdirSync(dir);
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+          dir = `${plan.dir}-${n}`;
+        }
       }
-    }
-  } else mkdirSync(dir, { recursive: true });
-  const lock = acquireLock(dir, plan.command);
+    } else makeFolder(dir);
+    lock = acquireLock(dir, plan.command);
+  } catch (e) {
+    outer?.release();
+    throw e;
+  }
+  const release = () => {
+    closeManifest(dir);
+    lock.release();
+    outer?.release();
+  };
   try {
     removeOrphanTemps(dir);
     if (!plan.resume && nonEmpty(dir)) {
-      if (!plan.force && readdirSync(dir).some((f) => f !== RUN_FILES.lock))
+      if (!plan.force)
         throw new ConfigError(
           `${dir}: the folder is not empty (another run started in it); use --force to replace it`,
         );
-      removeRunFiles(dir, true);
+      checkForce(dir, '--out');
+      clearRun(dir);
     }
+    if (plan.within !== undefined) recordSubRun(plan.within, dir, plan.command);
+    else recordNested(dir, plan.command);
+    openManifest(dir, plan.command);
   } catch (e) {
-    lock.release();
+    release();
     throw e;
   }
-  return { dir, path: (f) => runFile(dir, f), release: lock.release };
+  return { dir, path: (f) => runFile(dir, f), release };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The manifest: what longtail wrote in a run folder, kept as the run goes (every atomic write in
+// an open folder is recorded, each sub-run opened inside it too). `--force` removes exactly that.
+
+/** One thing longtail wrote: a file, or (`run`) a run folder inside this one with its own manifest. */
+export interface ManifestEntry {
+  path: string;
+  command: string;
+  run?: true;
+}
+
+interface Manifest {
+  longtail: 'run-manifest';
+  version: 1;
+  entries: ManifestEntry[];
+}
+
+/** Folders open in this process, by absolute path: the command writing each and its entries. */
+const openFolders = new Map<string, { command: string; entries: Map<string, ManifestEntry> }>();
+
+/** The manifest of `dir`: null when there is none; a damaged one is refused (nothing is guessed). */
+export function readManifest(dir: string): ManifestEntry[] | null {
+  const p = runFile(dir, 'manifest');
+  let text: string;
+  try {
+    text = readFileSync(p, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const m = JSON.parse(text) as Manifest;
+    if (m.longtail !== 'run-manifest' || !Array.isArray(m.entries)) throw new Error('not a run manifest');
+    for (const e of m.entries) {
+      const parts = typeof e?.path === 'string' ? e.path.split('/') : [];
+      // Only plain relative paths inside the folder: a manifest must never remove anything outside it.
+      if (parts.length === 0 || parts.some((x) => x === '' || x === '.' || x === '..' || x.includes('\\')))
+        throw new Error(`entry ${JSON.stringify(e?.path)} is not a path inside the folder`);
+    }
+    return m.entries;
+  } catch (e) {
+    throw new ConfigError(
+      `${p}: not a longtail run manifest (${(e as Error).message.split('\n')[0]}); --force will not guess what to remove: delete the run yourself, or choose a new folder`,
+    );
+  }
+}
+
+function saveManifest(dir: string, entries: Iterable<ManifestEntry>): void {
+  const p = runFile(dir, 'manifest');
+  const m: Manifest = { longtail: 'run-manifest', version: 1, entries: [...entries] };
+  // Renamed into place (never half-written); not fsynced: losing it to a power cut only makes --force refuse more.
+  const tmp = tempPathFor(p);
+  writeFileSync(tmp, `${JSON.stringify(m, null, 1)}\n`, { flag: 'wx' });
+  renameSync(tmp, p);
+}
+
+function openManifest(dir: string, command: string): void {
+  const abs = resolve(dir);
+  const entries = new Map((readManifest(dir) ?? []).map((e) => [e.path, e]));
+  openFolders.set(abs, { command, entries });
+  saveManifest(dir, entries.values());
+  setWriteListener(recordWrite);
+}
+
+function closeManifest(dir: string): void {
+  openFolders.delete(resolve(dir));
+  if (openFolders.size === 0) setWriteListener(null);
+}
+
+/** The innermost folder open in this process that holds `path`, and the path relative to it. */
+function ownerOf(path: string): [string, string] | null {
+  let best: string | null = null;
+  for (const d of openFolders.keys())
+    if (path.startsWith(d + sep) && (best === null || d.length > best.length)) best = d;
+  return best === null ? null : [best, relative(best, path).split(sep).join('/')];
+}
+
+function add(dir: string, entry: ManifestEntry): void {
+  const f = openFolders.get(dir);
+  if (f === undefined) {
+    const entries = new Map((readManifest(dir) ?? []).map((e) => [e.path, e]));
+    if (entries.has(entry.path)) return;
+    entries.set(entry.path, entry);
+    saveManifest(dir, entries.values());
+    return;
+  }
+  if (f.entries.has(entry.path)) return;
+  f.entries.set(entry.path, entry);
+  saveManifest(dir, f.entries.values());
+}
+
+/**
+ * Records that longtail wrote `path` (atomic writes report themselves; a file appended to, like
+ * epochs.jsonl, is reported by its writer), in the manifest of the innermost open run folder.
+ */
+export function recordWrite(path: string): void {
+  const abs = resolve(path);
+  const o = ownerOf(abs);
+  if (o === null) return;
+  const [dir, rel] = o;
+  if (rel === RUN_FILES.manifest || rel === RUN_FILES.lock) return;
+  add(dir, { path: rel, command: openFolders.get(dir)!.command });
+}
+
+/** A run opened inside another (a seed of `demo --seeds`, a study's cell, `retrain --run X`'s stage2/). */
+function recordSubRun(within: string, dir: string, command: string): void {
+  const rel = relative(resolve(within), resolve(dir)).split(sep).join('/');
+  if (rel === '' || rel.startsWith('..')) return;
+  add(resolve(within), { path: rel, command, run: true });
+}
+
+/** Commands opened inside a folder this process has open record themselves there as sub-runs. */
+function recordNested(dir: string, command: string): void {
+  const o = ownerOf(resolve(dir));
+  if (o !== null) add(o[0], { path: o[1], command, run: true });
+}
+
+/**
+ * What a `--force` of `dir` would remove, checked before anything is: refuses a damaged manifest,
+ * a sub-run another process holds, and any file or folder a run writes (config.json,
+ * results.md, charts/, ...) that is not in the manifest: a user's own file of that name, or a
+ * run from a longtail that kept no manifest. Those are never removed, and a new run would
+ * overwrite them, so the user decides. Files with other names are kept and do not stop a run.
+ */
+export function checkForce(dir: string, flag = '--out'): void {
+  const entries = readManifest(dir) ?? [];
+  const mine = new Set(entries.map((e) => e.path.split('/')[0]!));
+  const runNames = new Set<string>(Object.values(RUN_FILES));
+  const foreign = readdirSync(dir).filter(
+    (f) =>
+      !mine.has(f) &&
+      f !== RUN_FILES.lock &&
+      f !== RUN_FILES.manifest &&
+      (runNames.has(f) || CHART_EXTENSIONS.some((x) => f === RUN_FILES.studyChart + x)),
+  );
+  if (foreign.length > 0) {
+    const why = existsSync(runFile(dir, 'manifest'))
+      ? `longtail did not record writing ${foreign.length > 1 ? 'them' : 'it'} there`
+      : `the folder has no ${RUN_FILES.manifest} (a run from an older longtail, or your own files)`;
+    throw new ConfigError(
+      `${flag} ${dir}: --force removes only what longtail recorded writing, and ${listed(foreign)} ${foreign.length > 1 ? 'are' : 'is'} not recorded (${why}); ` +
+        'move or delete them yourself, or choose a new folder',
+    );
+  }
+  for (const e of entries) {
+    if (!e.run) continue;
+    const sub = join(dir, e.path);
+    if (!existsSync(sub)) continue;
+    assertNotLocked(sub);
+    checkForce(sub, flag);
+  }
+}
+
+/** Removes what `dir`'s manifest records (sub-runs through theirs), then folders left empty by that. */
+function clearRun(dir: string): void {
+  const entries = readManifest(dir);
+  if (entries === null) return;
+  for (const e of entries) {
+    const target = join(dir, ...e.path.split('/'));
+    if (e.run) {
+      if (!existsSync(target)) continue;
+      const lock = acquireLock(target, 'force');
+      try {
+        clearRun(target);
+      } finally {
+        lock.release();
+      }
+    } else rmSync(target, { force: true });
+    // A sub-run emptied by that, and folders longtail made for the entry (charts/, a study's
+    // sampler folder), go once empty; never `dir` itself.
+    for (
+      let d = e.run ? target : dirname(target);
+      d.length > dir.length && d.startsWith(dir);
+      d = dirname(d)
+    ) {
+      try {
+        if (readdirSync(d).length > 0) break;
+        rmSync(d, { recursive: true, force: true });
+      } catch {
+        if (existsSync(d)) break;
+      }
+    }
+  }
+  rmSync(runFile(dir, 'manifest'), { force: true });
 }
 
 /** Chart files are written as NAME.vl.json, NAME.svg and NAME.png (report/render.ts). */
 const CHART_EXTENSIONS = ['.vl.json', '.svg', '.png'];
-
-/** Commands whose run folder holds other runs (seed-<n>/, a study's cells). */
-const FOLDER_OF_RUNS_COMMANDS = new Set(['seeds', 'study']);
-
-/**
- * `--force`: removes what longtail wrote in `dir` (RUN_FILES) and, when the run it replaces was a
- * folder of runs (demo --seeds, study samplers: its config.json says so), the runs below it: any
- * sub-folder with a config.json is a run and is cleaned the same way, and a folder left empty by
- * that is removed. Without this a rerun with fewer seeds would leave the old seeds' runs beside
- * the new ones, and `longtail report` on the folder would mix them. Sub-folders of any other run
- * are not looked into (a user's folder of runs forced by mistake keeps them), and files longtail
- * does not write are kept at every depth.
- */
-function removeRunFiles(dir: string, top: boolean): boolean {
-  const isRun = top || existsSync(runFile(dir, 'config'));
-  let holdsRun = isRun;
-  if (!top || FOLDER_OF_RUNS_COMMANDS.has(runCommand(dir))) {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (!entry.isDirectory() || entry.name === RUN_FILES.charts || entry.name === RUN_FILES.stage2)
-        continue;
-      const sub = join(dir, entry.name);
-      if (!removeRunFiles(sub, false)) continue; // no run in it: a folder of the user's, untouched
-      holdsRun = true;
-      if (readdirSync(sub).length === 0) rmSync(sub, { recursive: true, force: true });
-    }
-  }
-  if (isRun) {
-    for (const [key, name] of Object.entries(RUN_FILES)) {
-      if (key === 'lock') continue;
-      if (key === 'studyChart')
-        for (const ext of CHART_EXTENSIONS) rmSync(join(dir, name + ext), { force: true });
-      else rmSync(join(dir, name), { recursive: true, force: true });
-    }
-  }
-  return holdsRun;
-}
-
-/** The `command` a run folder's config.json records ('' when absent or unreadable). */
-function runCommand(dir: string): string {
-  try {
-    const c = JSON.parse(readFileSync(runFile(dir, 'config'), 'utf8')) as { command?: unknown };
-    return typeof c.command === 'string' ? c.command : '';
-  } catch {
-    return '';
-  }
-}
 
 /** What backbone.json holds. */
 export interface ExternalBackbone {

@@ -152,8 +152,10 @@ export function createOnnxBackbone(
   // The worker: started here, waited for synchronously.
   const imageDims = layout === 'nchw' ? [channels, size[0], size[1]] : [size[0], size[1], channels];
   const per = channels * size[0] * size[1];
+  const fixedBatch = info.input.dims[0] ?? null;
+  const bufferBatch = Math.max(MAX_BATCH, fixedBatch ?? 0);
   const ctl = new Int32Array(new SharedArrayBuffer(4 * 8));
-  const images = new Float32Array(new SharedArrayBuffer(4 * MAX_BATCH * per));
+  const images = new Float32Array(new SharedArrayBuffer(4 * bufferBatch * per));
   const message = new Uint8Array(new SharedArrayBuffer(4096));
   const data: OnnxWorkerData = {
     bytes,
@@ -163,6 +165,7 @@ export function createOnnxBackbone(
     output,
     threads: o.threads ?? 1,
     maxBatch: MAX_BATCH,
+    fixedBatch,
     ctl,
     images,
     message,
@@ -170,15 +173,34 @@ export function createOnnxBackbone(
   };
   const worker: Worker = startWorker(ENTRY, data as unknown as Record<string, unknown>);
   worker.unref();
+  /**
+   * Asks the worker to quit and waits (bounded) until onnxruntime has released the session; only
+   * then is the thread terminated. Terminating it mid-release, or letting Node tear it down at
+   * exit with the session alive, aborted the process ("terminate called after throwing an
+   * instance of 'Napi::Error'"). Also runs at exit for a backbone nobody disposed.
+   */
+  const release = (): void => {
+    Atomics.store(ctl, CTL.state, STATE.quit);
+    Atomics.notify(ctl, CTL.state);
+    const t0 = Date.now();
+    while (Atomics.load(ctl, CTL.released) === 0 && Date.now() - t0 < 10_000)
+      Atomics.wait(ctl, CTL.released, 0, 100);
+    void worker.terminate();
+  };
+  process.on('exit', release);
   const ready = waitWhile(ctl, CTL.ready, 0, START_TIMEOUT_MS, 'loading the model');
   if (ready < 0) {
-    void worker.terminate();
+    process.off('exit', release);
+    void worker.terminate(); // it has released its session before answering
     const text = readMessage(ctl, message);
     throw ready === -1 ? new ConfigError(text) : new DataError(text);
   }
   const featureDim = Atomics.load(ctl, CTL.featureDim);
+  // Images per run: the model's fixed batch (a short last chunk is padded with zeros), 1 when its
+  // output has a fixed batch of 1, else up to MAX_BATCH.
+  const batch = Atomics.load(ctl, CTL.batch);
   const out: OnnxOutputBuffers = {
-    features: new Float32Array(new SharedArrayBuffer(4 * MAX_BATCH * featureDim)),
+    features: new Float32Array(new SharedArrayBuffer(4 * bufferBatch * featureDim)),
   };
   worker.postMessage(out);
 
@@ -192,7 +214,8 @@ export function createOnnxBackbone(
       for (let i = 0; i < featureDim; i++)
         for (let c = 0; c < Cn; c++) weight[c * featureDim + i] = fc.w.data[i * Cn + c]!;
     } else {
-      void worker.terminate();
+      process.off('exit', release);
+      release();
       throw new ConfigError(
         `--onnx-fc-weight ${o.fcWeight}: shape ${fc.w.dims.join('x')} is not [classes, features] = [${Cn}, ${featureDim}] (or its transpose)`,
       );
@@ -222,10 +245,11 @@ export function createOnnxBackbone(
     });
   const runAll = (xs: Float32Array, n: number, k: number): Float32Array => {
     const result = new Float32Array(n * k);
-    for (let s = 0; s < n; s += MAX_BATCH) {
-      const m = Math.min(MAX_BATCH, n - s);
+    for (let s = 0; s < n; s += batch) {
+      const m = Math.min(batch, n - s);
       images.set(xs.subarray(s * per, (s + m) * per));
-      runChunk(m);
+      if (fixedBatch !== null) images.fill(0, m * per, fixedBatch * per);
+      runChunk(fixedBatch ?? m);
       result.set(out.features.subarray(0, m * k), s * k);
     }
     return result;
@@ -255,9 +279,8 @@ export function createOnnxBackbone(
     dispose() {
       if (closed) return;
       closed = true;
-      Atomics.store(ctl, CTL.state, STATE.quit);
-      Atomics.notify(ctl, CTL.state);
-      void worker.terminate();
+      process.off('exit', release);
+      release();
     },
   };
 }

@@ -14,6 +14,11 @@ type Int64 = number | { toNumber(): number };
 export const toNum = (v: Int64 | null | undefined): number =>
   v === null || v === undefined ? 0 : typeof v === 'number' ? v : v.toNumber();
 
+/** Largest image side (and channel count) an ONNX input may declare: 4096 x 4096 floats is 64 MiB a channel. */
+export const MAX_SIDE = 4096;
+/** Largest fixed input batch (the shared image buffer holds that many). */
+export const MAX_FIXED_BATCH = 256;
+
 /** A dimension: a number, or null when symbolic (batch) or unknown. */
 export type Dim = number | null;
 
@@ -35,8 +40,14 @@ function dimsOf(v: onnxProto.onnx.IValueInfoProto): Dim[] {
   );
 }
 
-/** Decodes and checks an ONNX file: a ModelProto with a graph of nodes and exactly one image input. */
-export function readOnnxFile(path: string): OnnxFileInfo {
+/** A protobuf message (an .onnx without external data) is at most 2 GiB - 1 bytes. */
+export const PROTOBUF_LIMIT = 2 ** 31 - 1;
+
+/**
+ * Checks, before anything reads or hashes it, that `path` is a regular file a protobuf can hold:
+ * a FIFO or /dev/zero named as the model would otherwise block or never end.
+ */
+export function checkOnnxPath(path: string): number {
   let st: ReturnType<typeof statSync>;
   try {
     st = statSync(path);
@@ -44,6 +55,16 @@ export function readOnnxFile(path: string): OnnxFileInfo {
     throw new ConfigError(`${path}: no such ONNX file`);
   }
   if (!st.isFile()) throw new ConfigError(`${path}: not a regular file (expected an .onnx model)`);
+  if (st.size > PROTOBUF_LIMIT)
+    throw new DataError(
+      `${path}: ${st.size} bytes; an .onnx file holds at most 2 GiB (a protobuf limit): save a larger model with its weights as external data`,
+    );
+  return st.size;
+}
+
+/** Decodes and checks an ONNX file: a ModelProto with a graph of nodes and exactly one image input. */
+export function readOnnxFile(path: string): OnnxFileInfo {
+  checkOnnxPath(path);
   const bytes = new Uint8Array(readFileSync(path));
   let model: ModelProto;
   try {
@@ -61,6 +82,11 @@ export function readOnnxFile(path: string): OnnxFileInfo {
       `${path}: the model has ${inputs.length} inputs (${inputs.map((v) => v.name).join(', ')}); an ONNX backbone takes exactly one image input`,
     );
   const input = { name: inputs[0]!.name ?? '', dims: dimsOf(inputs[0]!) };
+  const big = input.dims.slice(1).find((x) => x !== null && x > MAX_SIDE);
+  if (big !== undefined || (input.dims[0] !== null && input.dims[0]! > MAX_FIXED_BATCH))
+    throw new DataError(
+      `${path}: input ${input.name} declares [${input.dims.map((x) => x ?? '?').join(', ')}]; longtail takes images up to ${MAX_SIDE} per side and a fixed batch up to ${MAX_FIXED_BATCH}`,
+    );
   if (input.dims.length !== 4)
     throw new DataError(
       `${path}: input ${input.name} has ${input.dims.length} dimensions; an image input has 4 ([n, C, H, W] or [n, H, W, C])`,

@@ -18,6 +18,10 @@ export const CTL = {
   messageLength: 5,
   /** Rank of the feature output (2, or 4 when it is pooled). */
   outputRank: 6,
+  /** Images per session run the model supports (its fixed batch, 1 when its output has batch 1). */
+  batch: 7,
+  /** Set to 1 by the worker once its session is released (dispose and exit wait for it). */
+  released: 4,
 } as const;
 
 export const STATE = { idle: 0, request: 1, done: 2, failed: 3, quit: 4 } as const;
@@ -32,6 +36,8 @@ export interface OnnxWorkerData {
   output: string;
   threads: number;
   maxBatch: number;
+  /** The model's declared input batch when it is a fixed number, else null (dynamic). */
+  fixedBatch: number | null;
   ctl: Int32Array;
   /** [maxBatch, ...imageDims] */
   images: Float32Array;

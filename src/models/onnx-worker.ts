@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   } catch {
     fail(
       'config',
-      'the ONNX paths need onnxruntime-node, which is not installed (an optional peer dependency, ~290 MB): npm install onnxruntime-node',
+      'the ONNX paths need onnxruntime-node, which is not installed (an optional peer dependency): npm install onnxruntime-node --onnxruntime-node-install=skip (CPU, works offline from a cache; for the CUDA provider on Linux x64: npm install onnxruntime-node --onnxruntime-node-install=cuda12)',
     );
     return;
   }
@@ -74,28 +74,46 @@ async function main(): Promise<void> {
     const x = new ort.Tensor('float32', w.images.slice(0, n * per), [n, ...w.imageDims]);
     return (await session.run({ [w.inputName]: x }, fetches)) as unknown as Record<string, OrtTensor>;
   };
-  // A probe image: the output's rank and size, before anything is promised.
+  // A probe batch: the output's rank and size, and whether its batch follows the input's (a
+  // model exported with a fixed output batch of 1 would otherwise fill only the first row).
   let featureDim: number;
+  const probe = w.fixedBatch ?? 2;
   try {
-    const r = await run(1);
+    const r = await run(probe);
     const f = r[w.output]!;
     if (f.dims.length !== 2 && f.dims.length !== 4) {
+      await session.release();
       fail(
         'data',
         `${w.path}: output ${w.output} is ${f.dims.length}-D [${f.dims.join(', ')}]; a feature output is 2-D [n, d] or 4-D [n, d, h, w] (average-pooled)`,
       );
       return;
     }
+    let batch = w.fixedBatch ?? w.maxBatch;
+    if (f.dims[0] !== probe) {
+      if (w.fixedBatch === null && f.dims[0] === 1) batch = 1;
+      else {
+        await session.release();
+        fail(
+          'data',
+          `${w.path}: output ${w.output} has batch ${f.dims[0]} for ${probe} input images; a feature output has one row per image`,
+        );
+        return;
+      }
+    }
     featureDim = f.dims[1]!;
     if (!finite(f.data as Float32Array, (f.data as Float32Array).length)) {
+      await session.release();
       fail('data', `${w.path}: output ${w.output} has NaN or infinite values (on a blank image)`);
       return;
     }
     Atomics.store(w.ctl, CTL.outputRank, f.dims.length);
+    Atomics.store(w.ctl, CTL.batch, batch);
   } catch (e) {
+    await session.release();
     fail(
       'data',
-      `${w.path}: onnxruntime cannot run it on [1, ${w.imageDims.join(', ')}] (${(e as Error).message.split('\n')[0]}); check --onnx-input-size and --onnx-layout`,
+      `${w.path}: onnxruntime cannot run it on [${probe}, ${w.imageDims.join(', ')}] (${(e as Error).message.split('\n')[0]}); check --onnx-input-size and --onnx-layout`,
     );
     return;
   }
@@ -116,7 +134,9 @@ async function main(): Promise<void> {
     let result: number = STATE.done;
     try {
       const r = await run(n);
-      pooled(r[w.output]!, n, features);
+      const f = r[w.output]!;
+      if (f.dims[0] !== n) throw new Error(`output ${w.output} has batch ${f.dims[0]} for ${n} input images`);
+      pooled(f, n, features);
       if (!finite(features, n * featureDim)) throw new Error(`output ${w.output} has NaN or infinite values`);
     } catch (e) {
       writeMessage(w.ctl, w.message, `${w.path}: ${(e as Error).message.split('\n')[0]}`);
@@ -126,6 +146,10 @@ async function main(): Promise<void> {
     Atomics.notify(w.ctl, CTL.state);
   }
   await session.release();
+  // Only now may the thread be torn down: terminating it while onnxruntime still holds the session
+  // made its finaliser throw a Napi::Error at exit (SIGABRT).
+  Atomics.store(w.ctl, CTL.released, 1);
+  Atomics.notify(w.ctl, CTL.released);
 }
 
 await main();

@@ -24,7 +24,7 @@ import {
 import type { LongTailDataset } from '../data/types.ts';
 import { saveFolded } from '../deploy/folded.ts';
 import { ConfigError, DataError } from '../errors.ts';
-import { type ShotThresholds, shotSplits } from '../eval/shot-splits.ts';
+import { checkShotThresholds, type ShotThresholds, shotSplits } from '../eval/shot-splits.ts';
 import { type FeatureSet, loadFeatureFile } from '../features/feature-set.ts';
 import {
   assertNotLocked,
@@ -111,6 +111,24 @@ function planStage2(
   return { methods, mode };
 }
 
+/**
+ * Refuses a stage-2 batch larger than the training set before any folder is touched (the head's
+ * own check comes only after stage 1, when --force has already replaced the old run).
+ */
+function checkStage2Batch(
+  methods: readonly MethodName[],
+  train: TrainConfig,
+  s2: Stage2Config,
+  n: number,
+): void {
+  const batch = headSettings(train, s2).batchSize;
+  const trained = methods.find((m) => methodEntry(m).trains);
+  if (trained !== undefined && batch > n)
+    throw new ConfigError(
+      `${trained}: batch size ${batch} is larger than the ${n} training images (set --stage2-batch-size)`,
+    );
+}
+
 /** The settings every trained head follows unless its own options say otherwise. */
 function headSettings(train: TrainConfig, s2: Stage2Config) {
   return {
@@ -152,11 +170,18 @@ async function stage2AndReport(
     `stage 2: ${plan.methods.join(', ')} (${plan.mode === 'augmented' ? 'through the frozen backbone, augmented' : 'on cached features'})`,
   );
   const t2 = performance.now();
-  const { results, classifiers } = runStage2(ctx, plan.methods, {
+  const { results, classifiers, calibrations } = runStage2(ctx, plan.methods, {
     settings: s2,
     thresholds: input.thresholds,
+    ...(s2.calibrate ? { calibrate: s2.calibrate } : {}),
     ...(cb.onMethod ? { onMethod: cb.onMethod } : {}),
   });
+  if ((s2.calibrate ?? (input.features.val?.labels.length ? 'temperature' : 'none')) === 'none')
+    warn(
+      s2.calibrate === 'none'
+        ? "calibration off (--calibrate none): ECE and the prior corrections use raw scores; NCM's are not applicable"
+        : "calibration off: no validation split to fit a temperature on; NCM's ECE and prior corrections are not applicable",
+    );
   const stage2 = (performance.now() - t2) / 1000;
   const fs = input.features;
   // Nothing past stage 2 reads the training features (the report evaluates test rows only), and
@@ -203,6 +228,8 @@ async function stage2AndReport(
     backboneSha256: input.stage1Run?.backboneSha256 ?? null,
     classNames: fs.classNames,
     dim: fs.dim,
+    trainCounts: fs.trainCounts,
+    calibrations,
   });
   await writeReport(folder.dir, run, {
     ...cb,
@@ -233,6 +260,7 @@ export async function runPipeline(
   const plan = planRun(command, out, opts);
   const data = await loadRunData(cfg, opts);
   checkModelFits(cfg, data);
+  checkStage2Batch(parseMethods(cfg.methods), cfg, cfg, data.train.labels.length);
   const warnings: string[] = [];
   const warn = (m: string) => {
     warnings.push(m);
@@ -378,10 +406,16 @@ export async function retrain(
       throw new ConfigError(
         `--out ${opts.out}: is the stage-1 run itself; retrain writes next to it (default ${runFile(cfg.run, 'stage2')})`,
       );
-    const plan = planRun('retrain', opts.out ?? runFile(cfg.run, 'stage2'), opts);
+    // Writing X/stage2 holds X's lock too: a new train --force X waits its turn (and vice versa).
+    const plan = planRun('retrain', opts.out ?? runFile(cfg.run, 'stage2'), {
+      ...opts,
+      ...(opts.out === undefined ? { within: cfg.run } : {}),
+    });
     const r = await loadStage1Run(cfg.run, opts);
     try {
       const s2plan = planStage2(cfg, true, r.features, warn);
+      checkStage2Batch(s2plan.methods, { ...r.config, ...overrides }, cfg, r.features.train.labels.length);
+      checkShotThresholds(thresholdsOf(cfg, { ...TRAIN_DEFAULTS, ...r.config }));
       return await inRunFolder(plan, { command: 'retrain', ...cfg }, opts, (folder) =>
         stage2AndReport(
           {
@@ -414,6 +448,8 @@ export async function retrain(
   opts.onPhase?.(`reading ${path}`);
   const features = loadFeatureFile(path);
   const s2plan = planStage2(cfg, false, features, warn);
+  checkStage2Batch(s2plan.methods, { ...TRAIN_DEFAULTS, ...overrides }, cfg, features.train.labels.length);
+  checkShotThresholds(thresholdsOf(cfg));
   return inRunFolder(plan, { command: 'retrain', ...cfg }, opts, (folder) =>
     stage2AndReport(
       {

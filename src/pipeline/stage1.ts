@@ -2,6 +2,7 @@
  * Stage 1 as a run: data -> joint training (checkpoints, best epoch) -> features, in a run folder
  * that is opened only after every input has been validated; and the rules for resuming one.
  */
+
 import os from 'node:os';
 import { resolve } from 'node:path';
 import {
@@ -15,6 +16,7 @@ import {
 import { loadDataset } from '../data/registry.ts';
 import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError } from '../errors.ts';
+import { checkShotThresholds } from '../eval/shot-splits.ts';
 import { type FeatureSet, saveFeatureFile } from '../features/feature-set.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import {
@@ -28,6 +30,7 @@ import {
   runFile,
 } from '../io/run-folder.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
+import { checkOnnxPath } from '../models/onnx-file.ts';
 import { isOnnxSpec } from '../models/registry.ts';
 import type { RunResults } from '../report/results.ts';
 import { ACCURACY_UNIT } from '../train/epoch.ts';
@@ -58,6 +61,7 @@ export async function inRunFolder<T>(
 }
 
 export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): Promise<LongTailDataset> {
+  checkShotThresholds({ many: cfg.manyThreshold, few: cfg.fewThreshold });
   cb.onPhase?.(`loading ${cfg.dataset}`);
   // cfg may be a whole pipeline configuration: the data source takes its own settings.
   return loadDataset(cfg.dataset, cfg, {
@@ -96,6 +100,11 @@ export function jointConfigOf(cfg: TrainConfig): JointConfig {
  */
 export function checkModelFits(cfg: TrainConfig, data: LongTailDataset): void {
   const t = data.train;
+  // The sampler would refuse it too, but only once the folder is open (and --force has cleared it).
+  if (cfg.batchSize > t.labels.length)
+    throw new ConfigError(
+      `--batch-size ${cfg.batchSize} is larger than the ${t.labels.length} training images`,
+    );
   disposeModel(
     createModel(backboneSpec(cfg), [t.height, t.width, t.channels], data.classNames.length, cfg.seed),
   );
@@ -178,6 +187,7 @@ function extractWithOnnx(cfg: TrainConfig, data: LongTailDataset, opts: Pipeline
   const t = data.train;
   const spec = backboneSpec(cfg);
   const file = resolve(String(spec.options!.path));
+  checkOnnxPath(file); // a FIFO or /dev/zero would hang the hash
   const sha256 = fileSha256(file);
   const inputShape: [number, number, number] = [t.height, t.width, t.channels];
   const model = createModel(

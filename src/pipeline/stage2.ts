@@ -5,7 +5,30 @@
  */
 import { createClassifier, type MethodName, methodEntry } from '../classifiers/registry.ts';
 import type { Stage2Classifier, Stage2Context, TunedParam } from '../classifiers/types.ts';
-import { defaultChunkRows, evaluateLogitBlocks, LogitRows, splitAccuracies } from '../eval/metrics.ts';
+import { ConfigError } from '../errors.ts';
+import {
+  calibrationAccumulator,
+  type DeployCalibration,
+  fitTemperature,
+  type LogitBlocks,
+} from '../eval/calibration.ts';
+import {
+  adjustedPredictions,
+  bbsePrior,
+  emPrior,
+  labelPrior,
+  softmaxRows,
+  tvDistance,
+  validationConfusion,
+} from '../eval/label-shift.ts';
+import {
+  BLOCK_FLOATS,
+  defaultChunkRows,
+  evaluateLogitBlocks,
+  LogitRows,
+  recallSummary,
+  splitAccuracies,
+} from '../eval/metrics.ts';
 import { priorName, SHIFTED_PRIORS, shiftedPrior, shiftedTestIndices } from '../eval/shifted-priors.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
 import type { FeatureSet, FeatureSplit } from '../features/feature-set.ts';
@@ -25,6 +48,8 @@ export interface MethodResult {
   /** Validation overall accuracy in percent, when there is a validation set. */
   valOverall: number | null;
   perClass: (number | null)[];
+  /** Test precision of each class; null when never predicted. */
+  perClassPrecision: (number | null)[];
   /** [true][predicted] test counts; [] above CONFUSION_MAX_CLASSES (200) classes. */
   confusion: number[][];
   weightNorms: number[];
@@ -37,6 +62,10 @@ export interface MethodResult {
    * known-prior correction of PC softmax / LADE), in percent.
    */
   shifted: ShiftedResult[];
+  /** Temperature scaling and its effect (eval/calibration.ts); absent in results written before it. */
+  calibration?: CalibrationResult;
+  /** Test metrics the long-tail literature reports beside top-1 (fractions; NLL of the calibrated scores). */
+  recall?: { worstClass: number | null; hmeanRecall: number | null; gmeanRecall: number | null; nll: number };
   /** Trained methods: `features` (cached) or `augmented` (through the frozen backbone); null for the others. */
   mode: 'features' | 'augmented' | null;
   seconds: number;
@@ -55,7 +84,53 @@ export interface ShiftedResult {
   medium: number | null;
   few: number | null;
   knownPrior: number;
+  /**
+   * Accuracy (percent) with the prior estimated from the set's own unlabeled images by EM
+   * (Saerens et al. 2002) and by BBSE (Lipton et al. 2018), and each estimate's total-variation
+   * distance to the set's true prior; null where not estimated (see calibration.note).
+   */
+  em?: number | null;
+  bbse?: number | null;
+  emTv?: number | null;
+  bbseTv?: number | null;
 }
+
+export type CalibrateMode = 'none' | 'temperature';
+
+export interface CalibrationResult {
+  /** `temperature`: softmax(z / T) with T fitted on validation; `none`: T = 1. */
+  method: CalibrateMode;
+  temperature: number;
+  /** Validation NLL at T = 1 and at the fitted T (null without a validation split). */
+  valNllBefore: number | null;
+  valNllAfter: number | null;
+  /** Test ECE (15 bins) and NLL before (T = 1) and after calibration. */
+  eceBefore: number;
+  eceAfter: number;
+  nllBefore: number;
+  nllAfter: number;
+  /** The prior the calibrated scores refer to, the one the prior corrections divide out. */
+  sourcePrior: 'validation' | 'uniform';
+  /** Why a quantity is not meaningful for this method (NCM without calibration), else null. */
+  notApplicable: string | null;
+  /** What was not estimated and why (no validation split for BBSE, too many rows or classes), else null. */
+  note: string | null;
+}
+
+/** Options of the prior corrections on shifted sets (defaults: T = 1, uniform source prior, no estimation). */
+export interface ShiftedOptions {
+  temperature?: number;
+  sourcePrior?: readonly number[];
+  /** Estimate the prior by EM (and BBSE when `val` is given) on each set. */
+  estimate?: boolean;
+  /** The validation split's plain predictions and labels, for BBSE. */
+  val?: { pred: Int32Array; labels: Int32Array } | null;
+}
+
+/** Floats of kept shifted-set logits above which EM / BBSE are skipped (with a note). */
+export const ESTIMATION_MAX_FLOATS = 4 * BLOCK_FLOATS;
+/** Classes above which BBSE's C x C solve is skipped (O(C^3)). */
+export const BBSE_MAX_CLASSES = 2000;
 
 /**
  * The shifted-prior evaluation of one classifier, fed the test logits block by block (rows in
@@ -69,14 +144,24 @@ export class ShiftedEvaluator {
     idx: Int32Array;
     logPrior: number[];
     knownPred: Int32Array;
+    /** The set's rows' logits [idx.length, C], kept for EM / BBSE. */
+    kept: Float32Array | null;
     next: number;
   }[];
+  private readonly T: number;
+  private readonly source: number[];
+  /** Why EM / BBSE were not run, if they were asked for. */
+  readonly note: string | null;
 
   constructor(
     private readonly fs: Pick<FeatureSet, 'numClasses' | 'trainCounts' | 'test'>,
     private readonly seed: number,
+    private readonly opts: ShiftedOptions = {},
   ) {
     const C = fs.numClasses;
+    this.T = opts.temperature ?? 1;
+    this.source = opts.sourcePrior ? [...opts.sourcePrior] : new Array<number>(C).fill(1 / C);
+    const uniformSource = this.source.every((v) => v === this.source[0]);
     const labels = fs.test.labels;
     const counts = new Array<number>(C).fill(0);
     for (const l of labels) counts[l]!++;
@@ -87,27 +172,41 @@ export class ShiftedEvaluator {
         ? []
         : SHIFTED_PRIORS.filter((p) => p.direction !== 'uniform').map((prior) => {
             const idx = shiftedTestIndices(labels, fs.trainCounts, prior, seed);
+            const target = shiftedPrior(fs.trainCounts, perClass, prior);
             return {
               prior,
               idx,
-              logPrior: shiftedPrior(fs.trainCounts, perClass, prior).map(Math.log),
+              // log q - log p; with a uniform source the constant is left out (same argmax).
+              logPrior: target.map((q, c) => Math.log(q) - (uniformSource ? 0 : Math.log(this.source[c]!))),
               knownPred: new Int32Array(idx.length),
+              kept: null as Float32Array | null,
               next: 0,
             };
           });
+    const keptFloats = this.sets.reduce((a, st) => a + st.idx.length * C, 0);
+    const estimate = opts.estimate === true && this.sets.length > 0;
+    this.note = !estimate
+      ? null
+      : keptFloats > ESTIMATION_MAX_FLOATS
+        ? `EM and BBSE skipped: the shifted sets hold ${keptFloats} logits, above ${ESTIMATION_MAX_FLOATS}`
+        : null;
+    if (estimate && this.note === null)
+      for (const st of this.sets) st.kept = new Float32Array(st.idx.length * C);
   }
 
   /** Test logits [m, C] of rows [start, start + m), blocks in order. */
   add(logits: Float32Array, start: number, m: number): void {
     const C = this.fs.numClasses;
     for (const set of this.sets) {
-      const { idx, logPrior, knownPred } = set;
+      const { idx, logPrior, knownPred, kept } = set;
+      const invT = 1 / this.T;
       while (set.next < idx.length && idx[set.next]! < start + m) {
         const o = (idx[set.next]! - start) * C;
+        kept?.set(logits.subarray(o, o + C), set.next * C);
         let best = 0;
-        let bv = Math.fround(logits[o]! + logPrior[0]!);
+        let bv = Math.fround(logits[o]! * invT + logPrior[0]!);
         for (let c = 1; c < C; c++) {
-          const v = Math.fround(logits[o + c]! + logPrior[c]!);
+          const v = Math.fround(logits[o + c]! * invT + logPrior[c]!);
           if (v > bv) {
             bv = v;
             best = c;
@@ -122,13 +221,35 @@ export class ShiftedEvaluator {
   results(rows: LogitRows, thresholds?: ShotThresholds): ShiftedResult[] {
     const C = this.fs.numClasses;
     const labels = this.fs.test.labels;
-    return this.sets.map(({ prior: p, idx, knownPred, next }) => {
+    const acc = (pred: Int32Array, lab: Int32Array) => {
+      let h = 0;
+      for (let k = 0; k < lab.length; k++) if (pred[k] === lab[k]) h++;
+      return pct(h / lab.length)!;
+    };
+    return this.sets.map(({ prior: p, idx, knownPred, kept, next }) => {
       if (next !== idx.length) throw new Error(`shifted evaluation: ${next} of ${idx.length} rows seen`);
       const subLabels = Int32Array.from(idx, (i) => labels[i]!);
       const subPred = Int32Array.from(idx, (i) => rows.pred[i]!);
       const e = splitAccuracies(subPred, subLabels, C, this.fs.trainCounts, thresholds);
       let correct = 0;
       for (let k = 0; k < idx.length; k++) if (knownPred[k] === subLabels[k]) correct++;
+      const est: Pick<ShiftedResult, 'em' | 'bbse' | 'emTv' | 'bbseTv'> = {};
+      if (kept) {
+        const n = idx.length;
+        const truth = labelPrior(subLabels, C);
+        const em = emPrior(softmaxRows(kept, n, C, this.T), n, C, this.source).prior;
+        est.em = acc(adjustedPredictions(kept, n, C, this.T, em, this.source), subLabels);
+        est.emTv = Math.round(tvDistance(em, truth) * 1e4) / 1e4;
+        const val = this.opts.val;
+        if (val && C <= BBSE_MAX_CLASSES) {
+          const bb = bbsePrior(val.pred, val.labels, subPred, C).prior;
+          est.bbse = acc(adjustedPredictions(kept, n, C, this.T, bb, this.source), subLabels);
+          est.bbseTv = Math.round(tvDistance(bb, truth) * 1e4) / 1e4;
+        } else {
+          est.bbse = null;
+          est.bbseTv = null;
+        }
+      }
       return {
         prior: priorName(p),
         ratio: p.ratio,
@@ -140,6 +261,7 @@ export class ShiftedEvaluator {
         medium: pct(e.medium),
         few: pct(e.few),
         knownPrior: pct(correct / idx.length)!,
+        ...est,
       };
     });
   }
@@ -174,11 +296,23 @@ export interface Stage2Options {
    * features a block).
    */
   chunkRows?: number;
+  /** Calibration (default: temperature when there is a validation split, else none). */
+  calibrate?: CalibrateMode;
 }
+
+/** Why NCM's ECE and known-prior correction mean nothing without calibration (issue 27). */
+export const NCM_UNCALIBRATED =
+  "NCM's scores are negative distances, not logits: ECE and the known-prior correction need --calibrate temperature";
+
+/** Validation logits kept in memory for the temperature search up to this many floats; above, recomputed per step. */
+const VAL_CACHE_FLOATS = 4 * BLOCK_FLOATS;
 
 /**
  * Evaluates a classifier on the test set (and validation, if any), `chunkRows` rows of logits at a
- * time (the result does not depend on it).
+ * time (the result does not depend on it). With `calibrate` = `temperature` (the default when
+ * there is a validation split) a temperature is fitted on validation first; the prior
+ * corrections on the shifted sets then work on the calibrated scores z / T, and EM / BBSE
+ * estimate each shifted set's prior from its own images.
  */
 export function evaluateClassifier(
   clf: Stage2Classifier,
@@ -186,27 +320,94 @@ export function evaluateClassifier(
   seconds: number,
   thresholds?: ShotThresholds,
   chunkRows?: number,
+  calibrate?: CalibrateMode,
+  deploy?: (d: DeployCalibration) => void,
 ): MethodResult {
   const fs = ctx.features;
   const d = fs.dim;
+  const C = fs.numClasses;
   const on = (sp: FeatureSplit) => (s: number, m: number) =>
     clf.logits(sp.features.subarray(s * d, (s + m) * d), m); // [m, C]
-  const shifted = new ShiftedEvaluator(fs, ctx.seed ?? 0);
   // The block bounds both the logits [m, C] and the features a method copies or transforms [m, d].
-  const blockOpts = {
-    ...(thresholds ? { thresholds } : {}),
-    chunkRows: chunkRows ?? defaultChunkRows(fs.numClasses, d),
-  };
-  const test = evaluateLogitBlocks(on(fs.test), fs.test.labels, fs.numClasses, fs.trainCounts, {
+  const step = chunkRows ?? defaultChunkRows(C, d);
+  const blockOpts = { ...(thresholds ? { thresholds } : {}), chunkRows: step };
+  const val = fs.val && fs.val.labels.length > 0 ? fs.val : null;
+  const mode: CalibrateMode = calibrate ?? (val ? 'temperature' : 'none');
+  if (mode === 'temperature' && !val)
+    throw new ConfigError(
+      '--calibrate temperature needs a validation split (this data has none); use --calibrate none',
+    );
+  // Validation: accuracy and plain predictions (for BBSE), and its logits kept for the temperature search if small.
+  let valCache: Float32Array | null =
+    val && val.labels.length * C <= VAL_CACHE_FLOATS ? new Float32Array(val.labels.length * C) : null;
+  const v = val
+    ? evaluateLogitBlocks(on(val), val.labels, C, fs.trainCounts, {
+        ...blockOpts,
+        onBlock: (z, s, m) => valCache?.set(z.subarray(0, m * C), s * C),
+      })
+    : null;
+  const valBlocks: LogitBlocks | null = val
+    ? (visit) => {
+        const n = val.labels.length;
+        for (let s = 0; s < n; s += step) {
+          const m = Math.min(step, n - s);
+          visit(valCache ? valCache.subarray(s * C, (s + m) * C) : on(val)(s, m), s, m);
+        }
+      }
+    : null;
+  const fit = mode === 'temperature' && valBlocks && val ? fitTemperature(valBlocks, val.labels, C) : null;
+  valCache = null;
+  const T = fit?.temperature ?? 1;
+  const sourcePrior = val ? labelPrior(val.labels, C) : null;
+  const shifted = new ShiftedEvaluator(fs, ctx.seed ?? 0, {
+    temperature: T,
+    ...(sourcePrior ? { sourcePrior } : {}),
+    estimate: true,
+    val: v && val ? { pred: v.rows.pred, labels: val.labels } : null,
+  });
+  const before = calibrationAccumulator(fs.test.labels, C, 1);
+  const after = calibrationAccumulator(fs.test.labels, C, T);
+  const test = evaluateLogitBlocks(on(fs.test), fs.test.labels, C, fs.trainCounts, {
     ...blockOpts,
-    onBlock: (z, s, m) => shifted.add(z, s, m),
+    onBlock: (z, s, m) => {
+      shifted.add(z, s, m);
+      before.add(z, s, m);
+      if (T !== 1) after.add(z, s, m);
+    },
   });
   const e = test.evaluation;
-  const v = fs.val
-    ? evaluateLogitBlocks(on(fs.val), fs.val.labels, fs.numClasses, fs.trainCounts, blockOpts).evaluation
-    : null;
+  const cb = before.result();
+  const ca = T !== 1 ? after.result() : cb;
   const method = clf.method;
-  const mode = (clf.details.mode as MethodResult['mode']) ?? null;
+  const r4 = (x: number) => Math.round(x * 10000) / 10000;
+  const notes = [
+    shifted.note,
+    !val
+      ? 'BBSE skipped: no validation split'
+      : C > BBSE_MAX_CLASSES
+        ? `BBSE skipped: above ${BBSE_MAX_CLASSES} classes`
+        : null,
+  ].filter((x): x is string => x !== null);
+  const calibration: CalibrationResult = {
+    method: mode,
+    temperature: T,
+    valNllBefore: fit ? r4(fit.nllBefore) : null,
+    valNllAfter: fit ? r4(fit.nllAfter) : null,
+    eceBefore: r4(cb.ece),
+    eceAfter: r4(ca.ece),
+    nllBefore: r4(cb.nll),
+    nllAfter: r4(ca.nll),
+    sourcePrior: sourcePrior ? 'validation' : 'uniform',
+    notApplicable: mode === 'none' && method === 'ncm' ? NCM_UNCALIBRATED : null,
+    note: notes.length > 0 ? notes.join('; ') : null,
+  };
+  deploy?.({
+    temperature: T,
+    sourcePrior,
+    valConfusion: v && val && C <= BBSE_MAX_CLASSES ? validationConfusion(v.rows.pred, val.labels, C) : null,
+  });
+  const rs = recallSummary(e.perClass);
+  const clfMode = (clf.details.mode as MethodResult['mode']) ?? null;
   return {
     method,
     label: methodEntry(method).label,
@@ -214,15 +415,23 @@ export function evaluateClassifier(
     many: pct(e.many),
     medium: pct(e.medium),
     few: pct(e.few),
-    macroF1: Math.round(e.macroF1 * 10000) / 10000,
-    ece: Math.round(e.ece * 10000) / 10000,
-    valOverall: v ? pct(v.overall) : null,
+    macroF1: r4(e.macroF1),
+    ece: r4(e.ece),
+    valOverall: v ? pct(v.evaluation.overall) : null,
     perClass: e.perClass,
+    perClassPrecision: e.perClassPrecision,
     confusion: e.confusion,
     weightNorms: clf.weightNorms(),
     tuned: clf.tuned ?? null,
     shifted: shifted.results(test.rows, thresholds),
-    mode,
+    calibration,
+    recall: {
+      worstClass: rs.worstClass === null ? null : r4(rs.worstClass),
+      hmeanRecall: rs.hmeanRecall === null ? null : r4(rs.hmeanRecall),
+      gmeanRecall: rs.gmeanRecall === null ? null : r4(rs.gmeanRecall),
+      nll: r4(ca.nll),
+    },
+    mode: clfMode,
     seconds: Math.round(seconds * 100) / 100,
     details: clf.details,
   };
@@ -231,11 +440,13 @@ export function evaluateClassifier(
 export interface Stage2Output {
   results: MethodResult[];
   classifiers: Map<MethodName, Stage2Classifier>;
+  calibrations: Map<MethodName, DeployCalibration>;
 }
 
 export function runStage2(ctx: Stage2Context, methods: MethodName[], opts: Stage2Options = {}): Stage2Output {
   const results: MethodResult[] = [];
   const classifiers = new Map<MethodName, Stage2Classifier>();
+  const calibrations = new Map<MethodName, DeployCalibration>();
   for (const m of methods) {
     const t = performance.now();
     const clf = createClassifier(
@@ -243,10 +454,18 @@ export function runStage2(ctx: Stage2Context, methods: MethodName[], opts: Stage
       { ...(opts.thresholds ? { thresholds: opts.thresholds } : {}), ...ctx },
       opts.settings,
     );
-    const r = evaluateClassifier(clf, ctx, (performance.now() - t) / 1000, opts.thresholds, opts.chunkRows);
+    const r = evaluateClassifier(
+      clf,
+      ctx,
+      (performance.now() - t) / 1000,
+      opts.thresholds,
+      opts.chunkRows,
+      opts.calibrate,
+      (d) => calibrations.set(m, d),
+    );
     classifiers.set(m, clf);
     results.push(r);
     opts.onMethod?.(r);
   }
-  return { results, classifiers };
+  return { results, classifiers, calibrations };
 }

@@ -104,6 +104,49 @@ export function chartSizes(page: Page): Promise<BrowserCheck['charts']> {
   );
 }
 
+/** What a reader at this viewport sees of the charts' text and widths. */
+export interface Legibility {
+  /** The smallest rendered text in a static chart (SVG) or live canvas, in CSS pixels, and where. */
+  smallestText: { px: number; chart: string; text: string } | null;
+  /** Figures reaching past the page's width (x: their right edge, page: the page's width). */
+  overflowing: { id: string; right: number; page: number }[];
+  /** SVG text elements measured. */
+  texts: number;
+}
+
+/**
+ * Text sizes as rendered (an SVG's font size times its on-screen scale; a live canvas's drawn
+ * size times its shown / drawn width) and figures wider than the page.
+ */
+export function legibility(page: Page): Promise<Legibility> {
+  // A string, not a function: the test runner's transform would add helpers the page lacks.
+  return page.evaluate(LEGIBILITY_SCRIPT) as Promise<Legibility>;
+}
+
+const LEGIBILITY_SCRIPT = `(() => {
+  let smallest = null;
+  let texts = 0;
+  const note = (px, chart, text) => { if (smallest === null || px < smallest.px) smallest = { px, chart, text }; };
+  for (const t of document.querySelectorAll('figure svg text')) {
+    const text = (t.textContent || '').trim();
+    if (text === '' || t.getClientRects().length === 0) continue;
+    const ctm = t.getScreenCTM();
+    if (!ctm) continue;
+    texts++;
+    note(parseFloat(getComputedStyle(t).fontSize) * Math.hypot(ctm.a, ctm.b), t.closest('figure')?.id ?? '?', text);
+  }
+  for (const c of document.querySelectorAll('figure canvas')) {
+    const font = Number(c.dataset.fontPx), drawn = Number(c.dataset.drawnWidth);
+    const shown = c.getBoundingClientRect().width;
+    if (font > 0 && drawn > 0 && shown > 0) note((font * shown) / drawn, c.closest('figure')?.id ?? '?', '(canvas)');
+  }
+  const page = document.documentElement.clientWidth;
+  const overflowing = [...document.querySelectorAll('figure')]
+    .map((f) => ({ id: f.id, right: (f.querySelector('svg, canvas') ?? f).getBoundingClientRect().right, page }))
+    .filter((f) => f.right > page + 0.5);
+  return { smallestText: smallest, overflowing, texts };
+})()`;
+
 export async function checkReportInBrowser(
   htmlPath: string,
   opts: { screenshot?: string } = {},

@@ -26,6 +26,8 @@ const base = { $schema: SCHEMA, background: 'white', width: 520, height: 280 };
 
 /** Up to this many classes, charts draw one mark (and a name) per class; beyond, a rank axis. */
 export const MAX_NAMED_CLASSES = 50;
+/** Above this many classes the per-class chart draws each method's classes as one faint line, not bars. */
+export const MAX_BARRED_CLASSES = 200;
 /** Confusion matrices are drawn up to this many classes (results.json may hold none beyond). */
 export const MAX_CONFUSION_CLASSES = 50;
 
@@ -135,7 +137,7 @@ export function groupedBars(opts: {
       },
     });
   layers.push({
-    mark: { type: 'text', baseline: 'bottom', dy: -3, fontSize: 8, color: '#222' },
+    mark: { type: 'text', baseline: 'bottom', dy: -3, fontSize: 10, color: '#222' },
     encoding: {
       x,
       xOffset,
@@ -460,6 +462,17 @@ export function perClassChart(r: RunResults): VegaLiteSpec {
       height: 130,
       layer: [
         {
+          // One shade per split (its ranks are contiguous, head to tail), not one per class: a
+          // thousand classes would otherwise be a thousand rectangles per method.
+          transform: [
+            {
+              aggregate: [
+                { op: 'min', field: 'from', as: 'from' },
+                { op: 'max', field: 'to', as: 'to' },
+              ],
+              groupby: ['method', 'split'],
+            },
+          ],
           mark: { type: 'rect', opacity: 0.12 },
           encoding: {
             x,
@@ -472,26 +485,43 @@ export function perClassChart(r: RunResults): VegaLiteSpec {
             ),
           },
         },
-        {
-          mark: few
-            ? { type: 'rect', strokeWidth: 1.5 }
-            : // Hundreds of classes: faint bars, the trend as a line (below).
-              { type: 'rect', opacity: 0.3 },
-          encoding: {
-            x: { field: 'barFrom', type: 'quantitative', scale },
-            x2: { field: 'barTo' },
-            y: { ...y, field: 'accuracy' },
-            y2: { datum: 0 },
-            color: colour,
-            ...(few ? { stroke: colour } : {}),
-            tooltip: [
-              { field: 'method' },
-              { field: 'class' },
-              { field: 'trainCount' },
-              { field: 'accuracy', format: '.1f' },
-            ],
-          },
-        },
+        ...(k > MAX_BARRED_CLASSES
+          ? [
+              // Above MAX_BARRED_CLASSES: each class as a faint line, not a bar (the page stays small).
+              {
+                mark: { type: 'line', strokeWidth: 0.6, opacity: 0.35, interpolate: 'step' },
+                encoding: {
+                  x: { field: 'rank', type: 'quantitative', scale },
+                  y: { ...y, field: 'accuracy' },
+                  color: colour,
+                },
+              },
+            ]
+          : []),
+        ...(k > MAX_BARRED_CLASSES
+          ? []
+          : [
+              {
+                mark: few
+                  ? { type: 'rect', strokeWidth: 1.5 }
+                  : // Hundreds of classes: faint bars, the trend as a line (below).
+                    { type: 'rect', opacity: 0.3 },
+                encoding: {
+                  x: { field: 'barFrom', type: 'quantitative', scale },
+                  x2: { field: 'barTo' },
+                  y: { ...y, field: 'accuracy' },
+                  y2: { datum: 0 },
+                  color: colour,
+                  ...(few ? { stroke: colour } : {}),
+                  tooltip: [
+                    { field: 'method' },
+                    { field: 'class' },
+                    { field: 'trainCount' },
+                    { field: 'accuracy', format: '.1f' },
+                  ],
+                },
+              },
+            ]),
         ...(few
           ? []
           : [
@@ -558,7 +588,7 @@ export function confusionChart(r: RunResults): VegaLiteSpec | null {
     labelLimit: 90,
     // Names at -45 degrees do not overlap at these cell sizes; ranks are thinned.
     labelOverlap: !names,
-    ...(names ? {} : { labelFontSize: 8 }),
+    ...(names ? {} : { labelFontSize: 10 }),
   });
   const layers: Record<string, unknown>[] = [
     {
@@ -578,7 +608,7 @@ export function confusionChart(r: RunResults): VegaLiteSpec | null {
   if (k <= 12)
     layers.push({
       transform: [{ filter: 'datum.count > 0' }],
-      mark: { type: 'text', fontSize: 8 },
+      mark: { type: 'text', fontSize: 10 },
       encoding: {
         text: { field: 'share', type: 'quantitative', format: '.0%' },
         color: { condition: { test: 'datum.share > 0.5', value: 'white' }, value: '#222' },

@@ -213,7 +213,7 @@ ${groupTableHtml(g)}
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>longtail: comparison of ${c.groups.reduce((a, g) => a + g.runs.length, 0)} runs</title>
 <style>
-body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; color: #222; padding: 0 1em; }
+body { font-family: system-ui, sans-serif; max-width: 1480px; margin: 2em auto; color: #222; padding: 0 1em; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; } td, th { border: 1px solid #ccc; padding: 3px 9px; text-align: right; }
 td:first-child, th:first-child { text-align: left; } th { background: #f3f3f3; }
 table.runs td, table.runs th { text-align: left; font-size: 13px; }
@@ -270,7 +270,7 @@ export async function writeComparisonFiles(
   const rendered: { name: string; svg: string }[] = [];
   for (const [name, spec] of Object.entries(charts)) {
     const files = await writeChart(join(runFile(dir, 'charts'), name), spec);
-    if (files.svg !== null) rendered.push({ name, svg: readFileSync(files.svg, 'utf8') });
+    rendered.push({ name, svg: readFileSync(files.svg, 'utf8') });
   }
   const markdown = opts.pageOnly ? null : runFile(dir, 'resultsMarkdown');
   if (markdown)

@@ -9,7 +9,8 @@ import { escapeHtml as esc } from '../io/display.ts';
 import type { LiveData } from './live/data.ts';
 import { PRIOR_RATIOS } from './live/math.ts';
 import { methodColour, SPLIT_COLOURS } from './palette.ts';
-import { type RunResults, TABLE_HEADER, tableRows } from './results.ts';
+import { perClassRows, worstFirst } from './per-class.ts';
+import { gridEdgeWarnings, type RunResults, TABLE_HEADER, tableRows } from './results.ts';
 
 function tableHtml(r: RunResults): string {
   const head = [...TABLE_HEADER, 'macro-F1', 'ECE'];
@@ -23,13 +24,52 @@ function tableHtml(r: RunResults): string {
 <tbody>${rows.join('\n')}</tbody></table>`;
 }
 
+/** The worst classes first (per-class.ts), accuracy (%) per method; every class is in per-class.csv. */
+function worstClassesHtml(r: RunResults, limit = 20): string {
+  const rows = worstFirst(perClassRows(r)).slice(0, limit);
+  const pct = (v: number | null) => (v === null ? '-' : (v * 100).toFixed(1));
+  return `<h2>Per class, worst first</h2>
+<p class="note">The ${rows.length} classes with the lowest test accuracy (mean over the methods) of ${r.dataset.classNames.length}; every class, with precision, recall and F1 per method, is in per-class.csv beside this page.</p>
+<table class="results per-class"><thead><tr><th>class</th><th>train images</th><th>split</th>${r.methods
+    .map(
+      (m) =>
+        `<th><span class="swatch" style="background:${esc(methodColour(m.method))}"></span>${esc(m.label)}</th>`,
+    )
+    .join('')}</tr></thead>
+<tbody>${rows
+    .map(
+      (x) =>
+        `<tr><td>${esc(x.name)}</td><td>${x.train}</td><td>${x.split}</td>${x.methods.map((m) => `<td>${pct(m.accuracy)}</td>`).join('')}</tr>`,
+    )
+    .join('\n')}</tbody></table>`;
+}
+
 /** JSON inside <script type="application/json">: no `<` at all, so nothing can close the element. */
 const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c');
 
-function liveHtml(live: LiveData, script: string): string {
+/** Fewest test images per class, on average, for the live per-class views to be shown. */
+export const MIN_LIVE_ROWS_PER_CLASS = 10;
+
+/** The method with the best validation accuracy (ties: the first), else the best test accuracy without validation. */
+export function bestMethod(r: Pick<RunResults, 'methods'>): string {
+  const withVal = r.methods.filter((m) => m.valOverall !== null);
+  const pool = withVal.length > 0 ? withVal : r.methods;
+  let best = pool[0]!;
+  for (const m of pool) if ((m.valOverall ?? m.overall) > (best.valOverall ?? best.overall)) best = m;
+  return best.method;
+}
+
+function liveHtml(r: RunResults, live: LiveData, script: string): string {
   const tau = live.methods.find((m) => m.kind === 'tau-norm');
   const la = live.methods.find((m) => m.kind === 'logit-adjust');
-  const shown = tau ?? live.methods[0]!;
+  const best = bestMethod(r);
+  // Per-class views need rows per class: with fewer than MIN_LIVE_ROWS_PER_CLASS on average (a
+  // large class count, or a small subsample), hidden with a sentence saying why.
+  const perClassViews = live.k / live.numClasses >= MIN_LIVE_ROWS_PER_CLASS;
+  const hiddenNote = perClassViews
+    ? ''
+    : `<p class="note" id="live-per-class-hidden">The live per-class accuracy and confusion views are hidden: the live section holds ${(live.k / live.numClasses).toFixed(1)} test images per class on average (${live.k} images, ${live.numClasses} classes), fewer than ${MIN_LIVE_ROWS_PER_CLASS}, so a class's live accuracy would be noise. Per-class numbers on all test images are in "Per class, worst first" below, per-class.csv and the static per-class chart.</p>`;
+  const shown = live.methods.find((m) => m.method === best) ?? live.methods[0]!;
   const sample =
     live.k < live.nTest
       ? `Live numbers on ${live.k} of ${live.nTest} test images: a stratified subsample (every class in proportion to its test images, the same images for every method) that keeps the page small; the table above is on all ${live.nTest}.`
@@ -51,10 +91,15 @@ ${la ? slider('live-la-tau', 'logit adjustment: tau', la.tau ?? 1, Math.max(2, M
 <button type="button" id="live-reset">reset</button>
 </div>
 <table class="results" id="live-table"><thead><tr><th>method</th><th>All</th><th>Many</th><th>Medium</th><th>Few</th><th>macro-F1</th><th>ECE</th></tr></thead><tbody></tbody></table>
-<p class="note">The prior slider runs from a forward long tail (the training order, head classes frequent; n_max / n_min 50) through the test set as it is to a backward one (reversed), with the class sizes of src/eval/shifted-priors.ts (by training-count rank; ratios 2, 10, 50 are the results' shifted columns). Under a prior, every number is its <b>expectation</b>: accuracy = sum over classes of prior(c) x accuracy(c), each test image weighted by prior / test images of its class; many / medium / few are means of per-class accuracy, so only the known-prior correction moves them. The shifted columns of results.md are seeded re-samplings of the test set and differ from the expectation by that draw.</p>
+<p class="note">The prior slider runs from a forward long tail (the training order, head classes frequent; n_max / n_min 50) through the test set as it is to a backward one (reversed), with class sizes set by training-count rank, as for the shifted columns of the results (ratios 2, 10, 50). Under a prior, every number is its <b>expectation</b>: accuracy = sum over classes of prior(c) x accuracy(c), each test image weighted by prior / test images of its class; many / medium / few are means of per-class accuracy, so only the known-prior correction moves them. The shifted columns of results.md are seeded re-samplings of the test set and differ from the expectation by that draw.</p>
+${hiddenNote}
 <div class="grid live-grid">
-<figure id="live-class-accuracy" class="live"><canvas width="640" height="280"></canvas><figcaption>Per-class accuracy of the shown method, head to tail; colours: <span style="color:${SPLIT_COLOURS.many}">many</span>, <span style="color:${SPLIT_COLOURS.medium}">medium</span>, <span style="color:${SPLIT_COLOURS.few}">few</span>; black marks: Joint.</figcaption></figure>
-<figure id="live-confusion" class="live"><canvas width="460" height="460"></canvas><figcaption>Confusion matrix of the shown method (rows: true class, head to tail; darker = larger share).</figcaption></figure>
+${
+  perClassViews
+    ? `<figure id="live-class-accuracy" class="live"><canvas width="640" height="280"></canvas><figcaption>Per-class accuracy of the shown method, head to tail; colours: <span style="color:${SPLIT_COLOURS.many}">many</span>, <span style="color:${SPLIT_COLOURS.medium}">medium</span>, <span style="color:${SPLIT_COLOURS.few}">few</span>; black marks: Joint.</figcaption></figure>
+<figure id="live-confusion" class="live"><canvas width="460" height="460"></canvas><figcaption>Confusion matrix of the shown method (rows: true class, head to tail; darker = larger share).</figcaption></figure>`
+    : ''
+}
 <figure id="live-reliability" class="live"><canvas width="420" height="340"></canvas><figcaption>Reliability diagram: accuracy (bars) and mean softmax confidence (red) in 15 equal-width confidence bins; grey: share of the images; ECE as results.json computes it.</figcaption></figure>
 </div>
 <div id="live-tip" role="tooltip" hidden></div>
@@ -63,13 +108,22 @@ ${la ? slider('live-la-tau', 'logit adjustment: tau', la.tau ?? 1, Math.max(2, M
 </section>`;
 }
 
+/** Charts wider than this take the page's whole width instead of a grid column (which would shrink their text). */
+export const WIDE_PX = 680;
+
+/** The width attribute of a rendered SVG (0 when absent). */
+export function svgWidth(svg: string): number {
+  const m = /^<svg[^>]*?\swidth="([\d.]+)"/.exec(svg);
+  return m ? Number(m[1]) : 0;
+}
+
 export function reportHtml(
   r: RunResults,
   charts: { name: string; svg: string }[],
   opts: { live?: LiveData | null; script?: string } = {},
 ): string {
   const env = r.environment;
-  const live = opts.live && opts.script ? liveHtml(opts.live, opts.script) : '';
+  const live = opts.live && opts.script ? liveHtml(r, opts.live, opts.script) : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>longtail: ${esc(r.dataset.name)}</title>
@@ -83,9 +137,10 @@ td:first-child, th:first-child { text-align: left; } th { background: #f3f3f3; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.5em; border-radius: 2px; vertical-align: -0.05em; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 560px), 1fr)); gap: 1em 2em; align-items: start; }
 .live-grid { grid-template-columns: repeat(auto-fill, minmax(min(100%, 400px), 1fr)); }
-@media (min-width: 1250px) { .live-grid { grid-template-columns: 3fr 2fr 2fr; } }
+@media (min-width: 1250px) { .live-grid { grid-template-columns: 1fr 1fr; } #live-class-accuracy { grid-column: 1 / -1; } }
 figure { margin: 0; break-inside: avoid; page-break-inside: avoid; }
 figure svg, figure canvas { max-width: 100%; height: auto; display: block; }
+figure.wide { grid-column: 1 / -1; }
 figcaption { font-size: 12px; color: #555; margin-top: 0.3em; }
 .controls { display: flex; flex-wrap: wrap; gap: 0.6em 2em; align-items: center; padding: 0.8em 1em; background: #f7f7f7; border-radius: 6px; }
 .control { white-space: nowrap; } .control input[type=range] { width: 12em; vertical-align: middle; }
@@ -112,11 +167,12 @@ medium ${r.dataset.thresholds.few}..${r.dataset.thresholds.many}, few &lt; ${r.d
 (${r.dataset.splits.many.length} / ${r.dataset.splits.medium.length} / ${r.dataset.splits.few.length} classes); '-' = no class in that split.
 Macro-F1 over the classes present; ECE of the softmax confidence, 15 bins.</p>
 ${tableHtml(r)}
-${r.warnings.map((w) => `<p class="warn">Warning: ${esc(w)}</p>`).join('\n')}
+${[...gridEdgeWarnings(r), ...r.warnings].map((w) => `<p class="warn">Warning: ${esc(w)}</p>`).join('\n')}
 ${live}
+${worstClassesHtml(r)}
 <h2>Charts</h2>
 <div class="grid">
-${charts.map((c) => `<figure id="${esc(c.name)}">${c.svg}</figure>`).join('\n')}
+${charts.map((c) => `<figure id="${esc(c.name)}"${svgWidth(c.svg) > WIDE_PX ? ' class="wide"' : ''}>${c.svg}</figure>`).join('\n')}
 </div>
 <h2>Environment</h2>
 <p>Backend <b>${esc(env.backend)}</b>, tfjs ${esc(env.tfjs)}, Node ${esc(env.node)}, ${env.cpus} x ${esc(env.cpuModel)} (${esc(env.platform)}).

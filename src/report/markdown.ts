@@ -1,5 +1,14 @@
 /** results.md: the paper's table and the facts a reader needs, in Markdown. */
-import { type RunResults, shiftedColumns, shiftedRows, TABLE_HEADER, tableRows } from './results.ts';
+import { calibrationMarkdown } from './calibration-md.ts';
+import { mdText, worstClassesMarkdown } from './per-class.ts';
+import {
+  gridEdgeWarnings,
+  type RunResults,
+  shiftedColumns,
+  shiftedRows,
+  TABLE_HEADER,
+  tableRows,
+} from './results.ts';
 import { formatTable } from './table.ts';
 
 export function markdownTable(r: Pick<RunResults, 'methods'>): string {
@@ -11,8 +20,11 @@ export function markdownTable(r: Pick<RunResults, 'methods'>): string {
   ].join('\n');
 }
 
+/** The terminal's table, with a warning line for each tuned value at its grid's edge. */
 export function textTable(r: Pick<RunResults, 'methods'>): string {
-  return formatTable(TABLE_HEADER, tableRows(r));
+  return [formatTable(TABLE_HEADER, tableRows(r)), ...gridEdgeWarnings(r).map((w) => `warning: ${w}`)].join(
+    '\n',
+  );
 }
 
 export function resultsMarkdown(r: RunResults, charts: string[]): string {
@@ -34,14 +46,18 @@ export function resultsMarkdown(r: RunResults, charts: string[]): string {
     ),
     '',
     ...shiftedMarkdown(r),
+    ...calibrationMarkdown(r),
     s1
       ? `Stage 1: ${String(r.config.backbone)}, ${String(r.config.sampler)} sampling, ${s1.history.length} epochs in ${s1.seconds.toFixed(0)} s; best validation epoch ${s1.bestEpoch}` +
         (s1.bestValAcc === null ? '' : ` (${s1.bestValAcc.toFixed(1)}%)`) +
         '.'
       : 'Stage 1: features from a file.',
     `Total ${r.seconds.total.toFixed(0)} s on ${r.environment.cpus} x ${r.environment.cpuModel}, backend ${r.environment.backend}, tfjs ${r.environment.tfjs}, Node ${r.environment.node}.`,
-    ...(r.warnings.length ? ['', '**Warnings**', ...r.warnings.map((w) => `- ${w}`)] : []),
+    ...(r.warnings.length + gridEdgeWarnings(r).length
+      ? ['', '**Warnings**', ...[...gridEdgeWarnings(r), ...r.warnings].map((w) => `- ${mdText(w)}`)]
+      : []),
     '',
+    ...worstClassesMarkdown(r),
     ...charts.map((c) => `![${c}](${c}.svg)`),
     '',
   ];

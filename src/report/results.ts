@@ -33,6 +33,8 @@ export const MethodResultSchema = z.object({
   ece: z.number().min(0).max(1),
   valOverall: nullablePct,
   perClass: z.array(z.number().min(0).max(1).nullable()),
+  /** Test precision per class (null: never predicted); absent in runs written before it was kept. */
+  perClassPrecision: z.array(z.number().min(0).max(1).nullable()).optional(),
   // Test confusion[true][predicted] counts, kept up to 200 classes (eval/metrics.ts
   // CONFUSION_MAX_CLASSES); [] above (8,142 classes would be 66M numbers).
   confusion: z.array(z.array(z.number().int().min(0))),
@@ -51,9 +53,37 @@ export const MethodResultSchema = z.object({
         medium: nullablePct,
         few: nullablePct,
         knownPrior: z.number().min(0).max(100),
+        // Prior estimated from the set's unlabeled images (pipeline/stage2.ts); absent before it existed.
+        em: nullablePct.optional(),
+        bbse: nullablePct.optional(),
+        emTv: fraction.nullable().optional(),
+        bbseTv: fraction.nullable().optional(),
       }),
     )
     .default([]),
+  calibration: z
+    .object({
+      method: z.enum(['none', 'temperature']),
+      temperature: z.number().positive(),
+      valNllBefore: z.number().min(0).nullable(),
+      valNllAfter: z.number().min(0).nullable(),
+      eceBefore: fraction,
+      eceAfter: fraction,
+      nllBefore: z.number().min(0),
+      nllAfter: z.number().min(0),
+      sourcePrior: z.enum(['validation', 'uniform']),
+      notApplicable: z.string().nullable(),
+      note: z.string().nullable(),
+    })
+    .optional(),
+  recall: z
+    .object({
+      worstClass: fraction.nullable(),
+      hmeanRecall: fraction.nullable(),
+      gmeanRecall: fraction.nullable(),
+      nll: z.number().min(0),
+    })
+    .optional(),
   mode: z.enum(['features', 'augmented']).nullable(),
   seconds: z.number().min(0),
   details: z.record(z.string(), z.unknown()),
@@ -115,10 +145,34 @@ export type RunResults = z.infer<typeof RunResultsSchema>;
 
 const fmt = (v: number | null) => (v === null ? '-' : v.toFixed(1));
 
-/** The paper's table: method x All / Many / Medium / Few (percent). */
+/**
+ * Whether a parameter chosen on validation sits at the first or last value of its sweep: the best
+ * value may lie beyond the grid, so the choice is a bound, not an optimum.
+ */
+export function atGridEdge(t: RunResults['methods'][number]['tuned']): boolean {
+  if (t === null || t.chosenOn !== 'val' || t.sweep.length < 2) return false;
+  const values = t.sweep.map((s) => s.value);
+  return t.value <= Math.min(...values) || t.value >= Math.max(...values);
+}
+
+/** One sentence per method whose validation-chosen parameter is at the edge of its grid. */
+export function gridEdgeWarnings(r: Pick<RunResults, 'methods'>): string[] {
+  return r.methods
+    .filter((m) => atGridEdge(m.tuned))
+    .map((m) => {
+      const values = m.tuned!.sweep.map((s) => s.value);
+      return (
+        `${m.label}: ${m.tuned!.param} = ${m.tuned!.value} is at the edge of the grid searched on validation ` +
+        `(${Math.min(...values)}..${Math.max(...values)}); the best value may lie beyond it. Give a wider grid or set it.`
+      );
+    });
+}
+
+/** The paper's table: method x All / Many / Medium / Few (percent); `!` marks a tuned value at its grid's edge. */
 export function tableRows(results: Pick<RunResults, 'methods'>): (string | null)[][] {
   return results.methods.map((m) => [
-    m.label + (m.tuned ? ` (${m.tuned.param}=${m.tuned.value})` : ''),
+    m.label +
+      (m.tuned ? ` (${m.tuned.param}=${m.tuned.value}${atGridEdge(m.tuned) ? ', grid edge!' : ''})` : ''),
     fmt(m.overall),
     fmt(m.many),
     fmt(m.medium),

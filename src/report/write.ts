@@ -1,4 +1,4 @@
-/** Writes a run's report into its folder: results.json, results.md, charts (SVG, PNG, spec), report.html. */
+/** Writes a run's report into its folder: results.json, per-class.csv, results.md, charts (SVG, PNG, spec), report.html. */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,8 +8,12 @@ import { allCharts } from './charts.ts';
 import { reportHtml } from './html.ts';
 import type { LiveData } from './live/data.ts';
 import { resultsMarkdown } from './markdown.ts';
+import { perClassCsv } from './per-class.ts';
 import { writeChart } from './render.ts';
 import { type RunResults, RunResultsSchema } from './results.ts';
+
+/** Every class, every method: accuracy, precision, recall, F1 (per-class.ts). */
+export const PER_CLASS_CSV = 'per-class.csv';
 
 /** The live section's script: generated beside this file (src/ by `npm ci`, dist/ by `npm run build`). */
 const PAGE_SCRIPT = fileURLToPath(new URL('./live/page-script.js', import.meta.url));
@@ -38,11 +42,12 @@ export async function writeReport(
   const script = opts.live ? pageScript() : undefined;
   opts.onPhase?.(`writing the report to ${outDir}`);
   writeJsonAtomic(runFile(outDir, 'results'), run);
+  writeFileAtomic(join(outDir, PER_CLASS_CSV), perClassCsv(run));
   const charts = allCharts(run);
   const rendered: { name: string; svg: string }[] = [];
   for (const [name, spec] of Object.entries(charts)) {
     const files = await writeChart(join(runFile(outDir, 'charts'), name), spec);
-    if (files.svg !== null) rendered.push({ name, svg: readFileSync(files.svg, 'utf8') });
+    rendered.push({ name, svg: readFileSync(files.svg, 'utf8') });
   }
   writeFileAtomic(
     runFile(outDir, 'resultsMarkdown'),

@@ -6,7 +6,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
-import { RUN_FILES, runFile } from '../io/run-folder.ts';
+import { RUN_FILES, recordWrite, runFile } from '../io/run-folder.ts';
 import { loadModelArrays, type Model, modelArrays } from '../models/model.ts';
 import { type NamedArrays, ParamMismatchError } from '../models/params.ts';
 import type { Sgd } from '../optim/sgd.ts';
@@ -95,7 +95,10 @@ export class CheckpointStore {
 
   /** A fresh run: an empty epoch log. Returns the first epoch to train (0). */
   begin(): number {
-    if (this.files) writeFileSync(this.files.epochs, '');
+    if (this.files) {
+      writeFileSync(this.files.epochs, '');
+      recordWrite(this.files.epochs); // appended to, not written atomically: into the run's manifest by hand
+    }
     return 0;
   }
 
@@ -138,6 +141,7 @@ export class CheckpointStore {
     const files = this.files!;
     if (existsSync(files.best)) this.bestWeights = loadCheckpoint(files.best).weights;
     writeFileSync(files.epochs, this.history.map((h) => `${JSON.stringify(h)}\n`).join(''));
+    recordWrite(files.epochs);
     return m.epoch;
   }
 

@@ -97,9 +97,8 @@ export function installTarball(tgz: string, dir: string): string {
   for (const [path, entry] of Object.entries(lock.packages as Record<string, LockEntry>)) {
     if (path.startsWith('node_modules/') && !entry.dev && !entry.link) packages[path] = entry;
   }
-  // The repository's `overrides` too: the lockfile's entries follow them (npm ci checks), and npm
-  // applies overrides only in the root project, so a user's project gets the same tree only with
-  // the same entry (README, "Installing the package").
+  // No `overrides`: npm applies them only in the root project, so the user's project is a plain
+  // one (onnx-proto and its protobufjs are bundled into dist/ at build time, not dependencies).
   const user = {
     name: 'longtail-user',
     version: '1.0.0',
@@ -107,10 +106,7 @@ export function installTarball(tgz: string, dir: string): string {
     type: 'module',
     dependencies: { longtail: spec },
   };
-  writeFileSync(
-    join(dir, 'package.json'),
-    `${JSON.stringify({ ...user, ...(pkg.overrides ? { overrides: pkg.overrides } : {}) }, null, 2)}\n`,
-  );
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify(user, null, 2)}\n`);
   writeFileSync(
     join(dir, 'package-lock.json'),
     `${JSON.stringify({ name: 'longtail-user', version: '1.0.0', lockfileVersion: 3, requires: true, packages }, null, 2)}\n`,

@@ -39,6 +39,9 @@ interface State {
   known: boolean;
 }
 
+/** Canvas text size: 10 px or more where the canvas is shown a little smaller than drawn. */
+const CANVAS_FONT_PX = 12;
+
 /** A canvas sized for the device's pixels; returns its 2D context in CSS pixels. */
 function context(canvas: HTMLCanvasElement, w: number, h: number): CanvasRenderingContext2D {
   const dpr = window.devicePixelRatio || 1;
@@ -46,10 +49,13 @@ function context(canvas: HTMLCanvasElement, w: number, h: number): CanvasRenderi
   if (canvas.height !== Math.round(h * dpr)) canvas.height = Math.round(h * dpr);
   canvas.style.width = `${w}px`;
   canvas.style.aspectRatio = `${w} / ${h}`;
+  // For the browser check (browser-check.ts): the text size drawn, in the canvas's own pixels.
+  canvas.dataset.fontPx = String(CANVAS_FONT_PX);
+  canvas.dataset.drawnWidth = String(w);
   const g = canvas.getContext('2d')!;
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, h);
-  g.font = '11px system-ui, sans-serif';
+  g.font = `${CANVAS_FONT_PX}px system-ui, sans-serif`;
   return g;
 }
 
@@ -81,10 +87,12 @@ function main(): void {
   const z = base ? decode(base.z) : null;
 
   const byMethod = new Map(data.methods.map((m) => [m.method, m]));
+  const shownOnLoad = () => document.querySelector<HTMLSelectElement>('#live-method')?.value ?? '';
   const tauNorm = data.methods.find((m) => m.kind === 'tau-norm');
   const la = data.methods.find((m) => m.kind === 'logit-adjust');
   const initial: State = {
-    method: data.methods.find((m) => m.kind === 'tau-norm')?.method ?? data.methods[0]!.method,
+    // The page selects the method with the best validation accuracy (html.ts); else the first.
+    method: byMethod.has(shownOnLoad()) ? shownOnLoad() : data.methods[0]!.method,
     tau: tauNorm?.tau ?? 1,
     laTau: la?.tau ?? 1,
     prior: centre,
@@ -220,7 +228,8 @@ function main(): void {
   const PAD = { l: 44, r: 12, t: 26, b: 40 };
 
   function drawClassAccuracy(e: LiveEval, m: LiveMethod, ref: LiveEval | null): void {
-    const canvas = document.querySelector<HTMLCanvasElement>('#live-class-accuracy canvas')!;
+    const canvas = document.querySelector<HTMLCanvasElement>('#live-class-accuracy canvas');
+    if (!canvas) return; // hidden: too few rows per class (html.ts)
     const W = 640;
     const H = 280;
     const g = context(canvas, W, H);
@@ -271,7 +280,8 @@ function main(): void {
   }
 
   function drawConfusion(e: LiveEval, m: LiveMethod): void {
-    const canvas = document.querySelector<HTMLCanvasElement>('#live-confusion canvas')!;
+    const canvas = document.querySelector<HTMLCanvasElement>('#live-confusion canvas');
+    if (!canvas) return; // hidden: too few rows per class (html.ts)
     const W = 460;
     const H = 460;
     const g = context(canvas, W, H);
@@ -404,8 +414,8 @@ function main(): void {
     const s = W / r.width;
     return { x: (ev.clientX - r.left) * s, y: (ev.clientY - r.top) * s };
   };
-  const classCanvas = document.querySelector<HTMLCanvasElement>('#live-class-accuracy canvas')!;
-  classCanvas.addEventListener('mousemove', (ev) => {
+  const classCanvas = document.querySelector<HTMLCanvasElement>('#live-class-accuracy canvas');
+  classCanvas?.addEventListener('mousemove', (ev) => {
     const { x } = local(ev, classCanvas, 640);
     const i = Math.floor(((x - PAD.l) / (640 - PAD.l - PAD.r)) * C);
     if (i < 0 || i >= C || !lastShown) return showTip(ev, null);
@@ -416,9 +426,9 @@ function main(): void {
       `${data.classNames[c]} (class ${c}, ${splits[c]}): ${data.trainCounts[c]} training images, accuracy ${v === null || v === undefined ? '-' : `${pctText(v)}%`} on ${rowCounts[c]} test images`,
     );
   });
-  classCanvas.addEventListener('mouseleave', (ev) => showTip(ev, null));
-  const confCanvas = document.querySelector<HTMLCanvasElement>('#live-confusion canvas')!;
-  confCanvas.addEventListener('mousemove', (ev) => {
+  classCanvas?.addEventListener('mouseleave', (ev) => showTip(ev, null));
+  const confCanvas = document.querySelector<HTMLCanvasElement>('#live-confusion canvas');
+  confCanvas?.addEventListener('mousemove', (ev) => {
     const { x, y } = local(ev, confCanvas, 460);
     const side = 460 - PAD.t - PAD.b;
     const px = Math.floor(((x - 44) / side) * N);
@@ -439,7 +449,7 @@ function main(): void {
       `true classes ranked ${span(py)}, predicted ranked ${span(px)}: ${pctText(v)}% of their images`,
     );
   });
-  confCanvas.addEventListener('mouseleave', (ev) => showTip(ev, null));
+  confCanvas?.addEventListener('mouseleave', (ev) => showTip(ev, null));
 
   // ---- controls -------------------------------------------------------------------------
   methodSel.value = state.method;

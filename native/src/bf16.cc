@@ -1,0 +1,246 @@
+// bf16 products with fp32 accumulation (`vdpbf16ps`, AVX512_BF16): the inputs are rounded to
+// bfloat16 (round to nearest even), each instruction adds two products per fp32 lane, and the
+// sums stay fp32. Twice the arithmetic per instruction of the fp32 tiles (this machine:
+// 418 GFLOP/s against 225 in bench/fma-peak.c's register-only loops).
+//
+// Layout: A's rows as bf16 with K padded to even, so one 32-bit broadcast carries the pair
+// (a[m][2q], a[m][2q+1]); B packed as [K/2][N][2] (the pair of rows 2q, 2q+1 interleaved per
+// column), so one 512-bit load carries 16 columns' pairs.
+//
+// Everything in this file after the target pragma is compiled for AVX-512F + BF16: none of it
+// may run before addon.cc (compiled without them) checked the CPU (cpuHasBf16).
+#include "bf16.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__)) && \
+    (defined(__clang__) || __GNUC__ >= 10)
+#define LONGTAIL_X86_BF16 1
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512bf16,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC target("avx512f,avx512bw,avx512bf16,avx2,fma")
+#endif
+#include <immintrin.h>
+#endif
+
+namespace longtail {
+
+#ifdef LONGTAIL_X86_BF16
+namespace {
+
+#if defined(__clang__)
+#define LONGTAIL_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define LONGTAIL_UNROLL _Pragma("GCC unroll 16")
+#endif
+
+// Scratch reused across calls (one set per thread).
+thread_local std::vector<uint16_t> tA, tB;
+
+// 16 floats -> 16 bf16, round to nearest even (the instruction's rounding).
+inline __m256i to_bf16(__m512 v) { return reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v)); }
+
+// `n` floats -> bf16 into dst (n need not be a multiple of 16).
+void convert_row(const float* src, uint16_t* dst, int n) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), to_bf16(_mm512_loadu_ps(src + i)));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    alignas(32) uint16_t tmp[16];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), to_bf16(_mm512_maskz_loadu_ps(m, src + i)));
+    std::memcpy(dst + i, tmp, sizeof(uint16_t) * (n - i));
+  }
+}
+
+// B [K, N] (row stride ldb) -> [Kp/2][Np][2] bf16, Np = N rounded up to 16, zeros outside.
+void pack_b(const float* b, int ldb, int K, int N, int Np, uint16_t* out) {
+  const int K2 = (K + 1) / 2;
+  // Interleave two 16-lane bf16 halves: lane 2i from the first row, 2i + 1 from the second.
+  alignas(64) static const uint16_t kIdx[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                                8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const __m512i idx = _mm512_load_si512(kIdx);
+  for (int q = 0; q < K2; ++q) {
+    const float* r0 = b + static_cast<int64_t>(2 * q) * ldb;
+    const bool has1 = 2 * q + 1 < K;
+    const float* r1 = r0 + ldb;
+    uint16_t* o = out + static_cast<int64_t>(q) * Np * 2;
+    for (int n0 = 0; n0 < Np; n0 += 16) {
+      const int w = std::min(16, N - n0);
+      const __mmask16 m = w <= 0 ? 0 : static_cast<__mmask16>(w >= 16 ? 0xFFFF : (1u << w) - 1u);
+      const __m512 v0 = _mm512_maskz_loadu_ps(m, r0 + n0);
+      const __m512 v1 = has1 ? _mm512_maskz_loadu_ps(m, r1 + n0) : _mm512_setzero_ps();
+      // cvtne2ps_pbh(hi, lo): lanes 0-15 from lo, 16-31 from hi.
+      const __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(v1, v0));
+      _mm512_storeu_si512(o + 2 * n0, _mm512_permutexvar_epi16(idx, both));
+    }
+  }
+}
+
+// A gathered, as conv.cc's fp32 product: row m's pair q is the 32-bit word A[mb[m] + kb[q]], so
+// a convolution reads its padded bf16 image in place (no im2col), and a dense matrix is mb[m] =
+// m * K2, kb[q] = q.
+struct PairGather {
+  const uint32_t* A;
+  const int32_t* mb;
+  const int32_t* kb;
+};
+
+// R rows x NV vectors: c[m][n0 + 16j ...] (+)= sum_q pair(A, m, q) . pair(B, q, n).
+template <int R, int NV>
+inline void micro(const PairGather& g, const uint16_t* B, int Np, int K2, float* C, int64_t ldc, int m0, int n0,
+                  int N, bool accumulate) {
+  __m512 acc[R][NV];
+  const int w = N - n0;
+  LONGTAIL_UNROLL
+  for (int i = 0; i < R; ++i)
+    LONGTAIL_UNROLL
+  for (int j = 0; j < NV; ++j) {
+    const int lanes = w - 16 * j;
+    const __mmask16 m = lanes >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << lanes) - 1u);
+    acc[i][j] = accumulate ? _mm512_maskz_loadu_ps(m, C + (m0 + i) * ldc + n0 + 16 * j) : _mm512_setzero_ps();
+  }
+  const uint32_t* a[R];
+  LONGTAIL_UNROLL
+  for (int i = 0; i < R; ++i) a[i] = g.A + g.mb[m0 + i];
+  const int32_t* kb = g.kb;
+  const uint16_t* b = B + static_cast<int64_t>(n0) * 2;
+  for (int q = 0; q < K2; ++q, b += 2 * Np) {
+    __m512bh bv[NV];
+    LONGTAIL_UNROLL
+    for (int j = 0; j < NV; ++j) bv[j] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(b + 32 * j));
+    const int32_t o = kb[q];
+    LONGTAIL_UNROLL
+    for (int i = 0; i < R; ++i) {
+      const __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(a[i][o])));
+      LONGTAIL_UNROLL
+      for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);
+    }
+  }
+  LONGTAIL_UNROLL
+  for (int i = 0; i < R; ++i)
+    LONGTAIL_UNROLL
+  for (int j = 0; j < NV; ++j) {
+    const int lanes = w - 16 * j;
+    const __mmask16 m = lanes >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << lanes) - 1u);
+    _mm512_mask_storeu_ps(C + (m0 + i) * ldc + n0 + 16 * j, m, acc[i][j]);
+  }
+}
+
+template <int MR, int NV>
+void rows(const PairGather& g, const uint16_t* B, int Np, int K2, float* C, int64_t ldc, int M, int n0, int N,
+          bool accumulate) {
+  int m = 0;
+  for (; m + MR <= M; m += MR) micro<MR, NV>(g, B, Np, K2, C, ldc, m, n0, N, accumulate);
+  for (; m + 4 <= M; m += 4) micro<4, NV>(g, B, Np, K2, C, ldc, m, n0, N, accumulate);
+  for (; m < M; ++m) micro<1, NV>(g, B, Np, K2, C, ldc, m, n0, N, accumulate);
+}
+
+// C [M, N] (+)= A (gathered pairs) x B (packed).
+void gemm_packed(const PairGather& g, const uint16_t* B, int Np, int K2, float* C, int64_t ldc, int M, int N,
+                 bool accumulate) {
+  for (int n0 = 0; n0 < N; n0 += 64) {
+    const int nv = std::min(4, (N - n0 + 15) / 16);
+    // Accumulators R x NV + NV B vectors + 1 broadcast within 32 registers.
+    switch (nv) {
+      case 1: rows<12, 1>(g, B, Np, K2, C, ldc, M, n0, N, accumulate); break;
+      case 2: rows<12, 2>(g, B, Np, K2, C, ldc, M, n0, N, accumulate); break;
+      case 3: rows<6, 3>(g, B, Np, K2, C, ldc, M, n0, N, accumulate); break;
+      default: rows<5, 4>(g, B, Np, K2, C, ldc, M, n0, N, accumulate); break;
+    }
+  }
+}
+
+thread_local std::vector<int32_t> tMb, tKb;
+
+}  // namespace
+
+bool bf16_compiled() { return true; }
+
+void matmul_bf16(const float* a, const float* b, float* c, int M, int K, int N) {
+  if (K == 0) {
+    std::fill(c, c + static_cast<int64_t>(M) * N, 0.0f);
+    return;
+  }
+  const int K2 = (K + 1) / 2;
+  const int Np = (N + 15) / 16 * 16;
+  tA.assign(static_cast<size_t>(M) * K2 * 2, 0);
+  for (int m = 0; m < M; ++m) convert_row(a + static_cast<int64_t>(m) * K, tA.data() + static_cast<size_t>(m) * K2 * 2, K);
+  tB.resize(static_cast<size_t>(K2) * Np * 2);
+  pack_b(b, N, K, N, Np, tB.data());
+  tMb.resize(M);
+  for (int m = 0; m < M; ++m) tMb[m] = m * K2;
+  tKb.resize(K2);
+  for (int q = 0; q < K2; ++q) tKb[q] = q;
+  const PairGather g{reinterpret_cast<const uint32_t*>(tA.data()), tMb.data(), tKb.data()};
+  gemm_packed(g, tB.data(), Np, K2, c, N, M, N, false);
+}
+
+void conv2d_forward_bf16(const float* x, const float* w, float* y, const ConvShape& s) {
+  // Channels padded to even (the stem's 1 or 3), so a tap's channel pairs are whole 32-bit words.
+  const int ce = (s.ci + 1) / 2 * 2;
+  const int Hp = std::max(s.H + s.pt, (s.oh - 1) * s.sh + s.kh);
+  const int Wp = std::max(s.W + s.pl, (s.ow - 1) * s.sw + s.kw);
+  const int K2 = s.kh * s.kw * ce / 2;
+  const int Np = (s.co + 15) / 16 * 16;
+  // The filter [kh, kw, ci, co] with zero rows for the padded channels, then packed.
+  std::vector<float> wf;
+  const float* wsrc = w;
+  if (ce != s.ci) {
+    wf.assign(static_cast<size_t>(s.kh) * s.kw * ce * s.co, 0.0f);
+    for (int t = 0; t < s.kh * s.kw; ++t)
+      std::memcpy(wf.data() + static_cast<size_t>(t) * ce * s.co, w + static_cast<size_t>(t) * s.ci * s.co,
+                  sizeof(float) * s.ci * s.co);
+    wsrc = wf.data();
+  }
+  tB.resize(static_cast<size_t>(K2) * Np * 2);
+  pack_b(wsrc, s.co, 2 * K2, s.co, Np, tB.data());
+  // One image at a time: a padded bf16 copy, read in place by the gather offsets (pixel
+  // window mb, tap pair kb, both in 32-bit words).
+  std::vector<uint16_t> img(static_cast<size_t>(Hp) * Wp * ce);
+  const int M = s.oh * s.ow;
+  const int tapWords = ce / 2;
+  tKb.resize(K2);
+  for (int i = 0; i < s.kh; ++i)
+    for (int j = 0; j < s.kw; ++j)
+      for (int c = 0; c < tapWords; ++c) tKb[(i * s.kw + j) * tapWords + c] = (i * Wp + j) * tapWords + c;
+  tMb.resize(M);
+  for (int i = 0; i < s.oh; ++i)
+    for (int j = 0; j < s.ow; ++j) tMb[i * s.ow + j] = (i * s.sh * Wp + j * s.sw) * tapWords;
+  const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
+  std::vector<float> pix(ce, 0.0f);
+  for (int n = 0; n < s.b; ++n) {
+    std::fill(img.begin(), img.end(), 0);
+    const float* xi = x + n * xImage;
+    for (int i = 0; i < s.H; ++i) {
+      uint16_t* dst = img.data() + (static_cast<size_t>(i + s.pt) * Wp + s.pl) * ce;
+      if (ce == s.ci) {
+        convert_row(xi + static_cast<size_t>(i) * s.W * s.ci, dst, s.W * s.ci);
+      } else {
+        for (int j = 0; j < s.W; ++j) {
+          std::memcpy(pix.data(), xi + (static_cast<size_t>(i) * s.W + j) * s.ci, sizeof(float) * s.ci);
+          convert_row(pix.data(), dst + static_cast<size_t>(j) * ce, ce);
+        }
+      }
+    }
+    const PairGather g{reinterpret_cast<const uint32_t*>(img.data()), tMb.data(), tKb.data()};
+    gemm_packed(g, tB.data(), Np, K2, y + static_cast<size_t>(n) * M * s.co, s.co, M, s.co, false);
+  }
+}
+
+#else
+
+bool bf16_compiled() { return false; }
+void matmul_bf16(const float*, const float*, float*, int, int, int) {}
+void conv2d_forward_bf16(const float*, const float*, float*, const ConvShape&) {}
+
+#endif
+
+}  // namespace longtail
+
+#if defined(LONGTAIL_X86_BF16) && defined(__clang__)
+#pragma clang attribute pop
+#endif

@@ -1,0 +1,239 @@
+/**
+ * The class prior of an unlabeled target set, estimated under label shift (p(x | y) fixed, p(y)
+ * changed), and predictions adjusted to it.
+ *
+ * - EM (Saerens, Latinne, Decaestecker, "Adjusting the Outputs of a Classifier to New a Priori
+ *   Probabilities: A Simple Procedure", Neural Computation 2002): maximum likelihood of the target
+ *   prior from calibrated posteriors, by alternating the Bayes re-weighting of each posterior and
+ *   the mean of the re-weighted posteriors.
+ * - BBSE (Lipton, Wang, Smola, "Detecting and Correcting for Label Shift with Black Box
+ *   Predictors", ICML 2018): solve C w = mu, C[i][j] = P_source(yhat = i, y = j) from the labeled
+ *   validation split, mu[i] = P_target(yhat = i), w = q / p. A small validation split makes C
+ *   noisy, so we solve the ridge problem regularised towards "no shift" (w = 1), as RLLS does
+ *   (Azizzadenesheli, Liu, Yang, Anandkumar, "Regularized Learning for Domain Adaptation under
+ *   Label Shifts", ICLR 2019): min ||C w - mu||^2 + lambda ||w - 1||^2, then clip w to >= 0 and
+ *   renormalise q = w p.
+ *
+ * "Source prior" p is the prior the calibrated posteriors refer to: the class mix of the split
+ * the temperature was fitted on (the validation split), not the training counts; the
+ * adjustment adds log q - log p to the calibrated logits z / T.
+ */
+import { ConfigError } from '../errors.ts';
+
+/** softmax(z / T) of each row, in f64. logits [n, C] -> [n, C]. */
+export function softmaxRows(logits: ArrayLike<number>, n: number, C: number, T = 1): Float64Array {
+  const out = new Float64Array(n * C);
+  for (let i = 0; i < n; i++) {
+    const o = i * C;
+    let m = -Infinity;
+    for (let c = 0; c < C; c++) m = Math.max(m, logits[o + c]! / T);
+    let s = 0;
+    for (let c = 0; c < C; c++) {
+      const e = Math.exp(logits[o + c]! / T - m);
+      out[o + c] = e;
+      s += e;
+    }
+    for (let c = 0; c < C; c++) out[o + c]! /= s;
+  }
+  return out;
+}
+
+/** Class frequencies of labels (sums to 1). */
+export function labelPrior(labels: ArrayLike<number>, C: number): number[] {
+  const p = new Array<number>(C).fill(0);
+  for (let i = 0; i < labels.length; i++) p[labels[i]!]! += 1 / labels.length;
+  return p;
+}
+
+/** Total-variation distance: half the L1 distance of two priors. */
+export function tvDistance(a: readonly number[], b: readonly number[]): number {
+  let s = 0;
+  for (let c = 0; c < a.length; c++) s += Math.abs(a[c]! - b[c]!);
+  return s / 2;
+}
+
+export interface PriorEstimate {
+  prior: number[];
+  /** EM iterations, or 1 for BBSE's one solve. */
+  iterations: number;
+}
+
+/**
+ * EM estimate of the target prior from calibrated posteriors probs [n, C] (rows sum to 1) that
+ * refer to `sourcePrior`. Stops when no class's prior moves by more than `tol`.
+ */
+export function emPrior(
+  probs: Float64Array,
+  n: number,
+  C: number,
+  sourcePrior: readonly number[],
+  opts: { tol?: number; maxIter?: number } = {},
+): PriorEstimate {
+  if (n === 0) throw new ConfigError('EM prior estimation needs at least one image');
+  const tol = opts.tol ?? 1e-12;
+  const maxIter = opts.maxIter ?? 10000;
+  let q = [...sourcePrior];
+  const w = new Float64Array(C);
+  const acc = new Float64Array(C);
+  let it = 0;
+  while (it < maxIter) {
+    it++;
+    for (let c = 0; c < C; c++) w[c] = sourcePrior[c]! > 0 ? q[c]! / sourcePrior[c]! : 0;
+    acc.fill(0);
+    for (let i = 0; i < n; i++) {
+      const o = i * C;
+      let s = 0;
+      for (let c = 0; c < C; c++) s += probs[o + c]! * w[c]!;
+      if (s > 0) for (let c = 0; c < C; c++) acc[c]! += (probs[o + c]! * w[c]!) / s;
+    }
+    let total = 0;
+    for (let c = 0; c < C; c++) total += acc[c]!;
+    const next = Array.from(acc, (v) => v / total);
+    let delta = 0;
+    for (let c = 0; c < C; c++) delta = Math.max(delta, Math.abs(next[c]! - q[c]!));
+    q = next;
+    if (delta < tol) break;
+  }
+  return { prior: q, iterations: it };
+}
+
+/** Solves A x = b (A [K, K] row-major, f64) by Gaussian elimination with partial pivoting. */
+export function solveLinear(A: Float64Array, b: Float64Array, K: number): Float64Array {
+  const M = Float64Array.from(A);
+  const x = Float64Array.from(b);
+  for (let k = 0; k < K; k++) {
+    let p = k;
+    for (let r = k + 1; r < K; r++) if (Math.abs(M[r * K + k]!) > Math.abs(M[p * K + k]!)) p = r;
+    if (M[p * K + k] === 0) throw new Error('solveLinear: singular matrix');
+    if (p !== k) {
+      for (let c = 0; c < K; c++) {
+        const t = M[k * K + c]!;
+        M[k * K + c] = M[p * K + c]!;
+        M[p * K + c] = t;
+      }
+      const t = x[k]!;
+      x[k] = x[p]!;
+      x[p] = t;
+    }
+    for (let r = k + 1; r < K; r++) {
+      const f = M[r * K + k]! / M[k * K + k]!;
+      if (f === 0) continue;
+      for (let c = k; c < K; c++) M[r * K + c]! -= f * M[k * K + c]!;
+      x[r]! -= f * x[k]!;
+    }
+  }
+  for (let k = K - 1; k >= 0; k--) {
+    let s = x[k]!;
+    for (let c = k + 1; c < K; c++) s -= M[k * K + c]! * x[c]!;
+    x[k] = s / M[k * K + k]!;
+  }
+  return x;
+}
+
+/**
+ * BBSE estimate of the target prior from hard predictions. `valPred`/`valLabels`: the labeled
+ * source (validation) split; `targetPred`: the unlabeled target set.
+ */
+export function bbsePrior(
+  valPred: ArrayLike<number>,
+  valLabels: ArrayLike<number>,
+  targetPred: ArrayLike<number>,
+  C: number,
+  opts: { lambda?: number } = {},
+): PriorEstimate & { lambda: number } {
+  if (valLabels.length === 0) throw new ConfigError('BBSE needs a validation split with images');
+  return bbsePriorFromCounts(validationConfusion(valPred, valLabels, C), targetPred, C, opts);
+}
+
+/** Validation counts[pred * C + true] (f64), what BBSE needs of the validation split (kept with a deployed head). */
+export function validationConfusion(
+  valPred: ArrayLike<number>,
+  valLabels: ArrayLike<number>,
+  C: number,
+): Float64Array {
+  const counts = new Float64Array(C * C);
+  for (let k = 0; k < valLabels.length; k++) counts[valPred[k]! * C + valLabels[k]!]! += 1;
+  return counts;
+}
+
+/**
+ * BBSE from validation counts[pred * C + true]. `lambda` defaults to trace(C^T C) / n_val, i.e.
+ * a ridge of 1 / (validation images per class) relative to the mean diagonal of C^T C: it
+ * vanishes as the validation split grows.
+ */
+export function bbsePriorFromCounts(
+  counts: ArrayLike<number>,
+  targetPred: ArrayLike<number>,
+  C: number,
+  opts: { lambda?: number } = {},
+): PriorEstimate & { lambda: number } {
+  let nv = 0;
+  for (let k = 0; k < C * C; k++) nv += counts[k]!;
+  if (nv === 0) throw new ConfigError('BBSE needs a validation split with images');
+  if (targetPred.length === 0) throw new ConfigError('BBSE needs at least one target image');
+  const Cm = Float64Array.from({ length: C * C }, (_, k) => counts[k]! / nv); // Cm[i][j] = P(yhat = i, y = j)
+  const p = new Array<number>(C).fill(0);
+  for (let i = 0; i < C; i++) for (let j = 0; j < C; j++) p[j]! += Cm[i * C + j]!;
+  const mu = new Float64Array(C);
+  for (let k = 0; k < targetPred.length; k++) mu[targetPred[k]!]! += 1 / targetPred.length;
+  // Normal equations of min ||Cm w - mu||^2 + lambda ||w - 1||^2 in d = w - 1:
+  // (Cm^T Cm + lambda I) d = Cm^T (mu - Cm 1).
+  const CtC = new Float64Array(C * C);
+  for (let a = 0; a < C; a++)
+    for (let b = 0; b < C; b++) {
+      let s = 0;
+      for (let i = 0; i < C; i++) s += Cm[i * C + a]! * Cm[i * C + b]!;
+      CtC[a * C + b] = s;
+    }
+  let trace = 0;
+  for (let a = 0; a < C; a++) trace += CtC[a * C + a]!;
+  const lambda = opts.lambda ?? trace / nv;
+  for (let a = 0; a < C; a++) CtC[a * C + a]! += lambda;
+  const r = new Float64Array(C); // mu - Cm 1 (= mu - P(yhat))
+  for (let i = 0; i < C; i++) {
+    let s = 0;
+    for (let j = 0; j < C; j++) s += Cm[i * C + j]!;
+    r[i] = mu[i]! - s;
+  }
+  const rhs = new Float64Array(C);
+  for (let a = 0; a < C; a++) {
+    let s = 0;
+    for (let i = 0; i < C; i++) s += Cm[i * C + a]! * r[i]!;
+    rhs[a] = s;
+  }
+  const d = solveLinear(CtC, rhs, C);
+  const q = Array.from(d, (v, j) => Math.max(0, 1 + v) * p[j]!);
+  const total = q.reduce((x, y) => x + y, 0);
+  // Every weight clipped to 0 (never seen in practice): fall back to the source prior.
+  return { prior: total > 0 ? q.map((v) => v / total) : [...p], iterations: 1, lambda };
+}
+
+/**
+ * Argmax of z / T + log q - log p for each row: the Bayes-optimal prediction under the target
+ * prior q for posteriors calibrated to the source prior p. A class with q = 0 is never predicted.
+ */
+export function adjustedPredictions(
+  logits: ArrayLike<number>,
+  n: number,
+  C: number,
+  T: number,
+  target: readonly number[],
+  source: readonly number[],
+): Int32Array {
+  const shift = target.map((q, c) => Math.log(q) - Math.log(source[c]!));
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const o = i * C;
+    let best = 0;
+    let bv = -Infinity;
+    for (let c = 0; c < C; c++) {
+      const v = logits[o + c]! / T + shift[c]!;
+      if (v > bv) {
+        bv = v;
+        best = c;
+      }
+    }
+    out[i] = best;
+  }
+  return out;
+}

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { initBackend } from '../src/backend/backend.ts';
+import { PipelineConfigSchema } from '../src/config/schema.ts';
+import { loadMnistLt } from '../src/data/fashion-mnist.ts';
+import { loadFolded } from '../src/deploy/folded.ts';
+import { readPriorFile } from '../src/deploy/prior.ts';
+import { tvDistance } from '../src/eval/label-shift.ts';
+import { shiftedTestIndices } from '../src/eval/shifted-priors.ts';
+import { runPipeline } from '../src/pipeline/run.ts';
+import type { RunResults } from '../src/report/results.ts';
+import { runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/tmp.ts';
+
+/** TV distance the estimate of a ~300-image backward-50 folder must stay within (measured ~0.05-0.1). */
+const PRIOR_TV_TOLERANCE = 0.15;
+
+describe('deployment under an unknown class prior', () => {
+  const out = tempDir();
+  const data = loadMnistLt('fashion-mnist-lt', { maxPerClass: 150, imbalance: 10 });
+  const folder = join(tempDir(), 'backward50');
+  let truth: number[] = [];
+  const labelOf = new Map<string, number>();
+  before(async () => {
+    await initBackend('wasm');
+    await runPipeline(
+      PipelineConfigSchema.parse({
+        maxPerClass: 150,
+        imbalance: 10,
+        epochs: 3,
+        batchSize: 64,
+        crtEpochs: 2,
+        lwsEpochs: 1,
+        methods: 'joint,ncm,crt',
+      }),
+      out,
+    );
+    // The test set re-sampled to a backward long tail (ratio 50): the training tail is the test head.
+    const labels = data.test.labels;
+    const trainCounts = Array.from({ length: 10 }, (_, c) => data.train.labels.filter((l) => l === c).length);
+    const idx = shiftedTestIndices(labels, trainCounts, { ratio: 50, direction: 'backward' }, 3).filter(
+      (_, k) => k % 4 === 0, // about 600 images is plenty
+    );
+    mkdirSync(folder, { recursive: true });
+    const counts = new Array(10).fill(0);
+    for (const i of idx) {
+      const f = join(folder, `img-${i}.png`);
+      await sharp(Buffer.from(data.test.pixels.subarray(i * 784, (i + 1) * 784)), {
+        raw: { width: 28, height: 28, channels: 1 },
+      })
+        .png()
+        .toFile(f);
+      labelOf.set(f, labels[i]!);
+      counts[labels[i]!]++;
+    }
+    truth = counts.map((k) => k / idx.length);
+  });
+
+  it('records each method calibration in results.json and folds T into the deployed head', () => {
+    const r = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as RunResults;
+    for (const m of r.methods) {
+      const c = m.calibration!;
+      assert.equal(c.method, 'temperature');
+      assert.ok(c.valNllAfter! <= c.valNllBefore!, m.method);
+      const f = loadFolded(out, m.method);
+      assert.equal(f.calibration.temperature, c.temperature);
+      assert.ok(f.calibration.valConfusion !== null);
+      assert.ok(m.shifted.every((s) => typeof s.em === 'number' && typeof s.bbse === 'number'));
+    }
+    assert.match(
+      readFileSync(join(out, 'results.md'), 'utf8'),
+      /\| method \| prior \| none \| EM \| BBSE \| known \|/,
+    );
+  });
+
+  it('predict --adapt-prior on a backward-50 folder: a prior near the true one and better accuracy than without', () => {
+    for (const how of ['em', 'bbse']) {
+      const r = runCli(['predict', '--run', out, '--method', 'crt', '--adapt-prior', how, '--json', folder]);
+      assert.equal(r.code, 0, r.stderr);
+      const doc = JSON.parse(r.stdout) as {
+        prior: { name: string; probability: number }[];
+        predictions: { file: string; top: { index: number }[]; unadjusted: string }[];
+      };
+      const est = doc.prior.map((p) => p.probability);
+      const tv = tvDistance(est, truth);
+      assert.ok(
+        tv < PRIOR_TV_TOLERANCE,
+        `${how}: TV ${tv}; estimate ${est.map((v) => v.toFixed(3))} truth ${truth.map((v) => v.toFixed(3))}`,
+      );
+      const names = doc.prior.map((p) => p.name);
+      let adjusted = 0;
+      let plain = 0;
+      for (const p of doc.predictions) {
+        const y = labelOf.get(p.file)!;
+        if (p.top[0]!.index === y) adjusted++;
+        if (names.indexOf(p.unadjusted) === y) plain++;
+      }
+      assert.ok(
+        adjusted > plain,
+        `${how}: adjusted ${adjusted} vs plain ${plain} of ${doc.predictions.length}`,
+      );
+    }
+  });
+
+  it('refuses bad priors and too few images, one line naming the file or flag, exit 2, nothing written', () => {
+    const dir = tempDir();
+    const classes = JSON.parse(JSON.stringify(loadFolded(out, 'crt').record.classNames)) as string[];
+    const cases: [string, unknown, RegExp][] = [
+      [
+        'neg.json',
+        [-0.1, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
+        /neg\.json: prior of class "T-shirt\/top" is negative/,
+      ],
+      ['sum.json', new Array(10).fill(0.2), /sum\.json: the prior sums to 2, not 1 \(pass --normalize-prior/],
+      ['short.json', [0.5, 0.5], /short\.json: 2 prior entries, the model has 10 classes/],
+      [
+        'names.json',
+        Object.fromEntries(classes.map((c, i) => [i === 3 ? 'Cat' : c, 0.1])),
+        /names\.json: class "Cat" is not one of the model's classes/,
+      ],
+    ];
+    for (const [name, body, re] of cases) {
+      const f = join(dir, name);
+      writeFileSync(f, JSON.stringify(body));
+      const target = join(dir, `out-${name}`);
+      const r = runCli(['export', '--run', out, '--method', 'crt', '--out', target, '--target-prior', f]);
+      assert.equal(r.code, 2, name);
+      assert.match(r.stderr, re);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.ok(!existsSync(join(target, 'model.json')), `${name}: nothing written`);
+    }
+    // --normalize-prior accepts the one that sums to 2.
+    assert.deepEqual(
+      readPriorFile(join(dir, 'sum.json'), classes, { normalize: true }),
+      new Array(10).fill(0.1),
+    );
+    const few = runCli(['predict', '--run', out, '--adapt-prior', 'em', [...labelOf.keys()][0]!]);
+    assert.equal(few.code, 2);
+    assert.match(
+      few.stderr,
+      /--adapt-prior needs at least as many images as classes: 1 images for 10 classes/,
+    );
+  });
+
+  it('export --target-prior records the prior in the model metadata and shifts the bias by log q - log p', () => {
+    const dir = join(tempDir(), 'm');
+    const r = runCli(['export', '--run', out, '--method', 'crt', '--out', dir, '--target-prior', 'train']);
+    assert.equal(r.code, 0, r.stderr);
+    const meta = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')).userDefinedMetadata;
+    assert.equal(meta.targetPrior, 'train');
+    assert.equal(meta.temperature, loadFolded(out, 'crt').calibration.temperature);
+    const counts = JSON.parse(readFileSync(join(out, 'classifiers.json'), 'utf8')).trainCounts as number[];
+    const n = counts.reduce((a, b) => a + b, 0);
+    for (const [c, q] of (meta.prior as number[]).entries()) assert.ok(Math.abs(q - counts[c]! / n) < 1e-12);
+  });
+});
