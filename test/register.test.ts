@@ -111,7 +111,7 @@ describe('a method added with registerClassifier', () => {
         }),
         { out },
       ),
-      /half-bias: halfScale: Too small/,
+      /half-bias: halfScale: must be more than 0 \(got -1\)/,
     );
     assert.equal(existsSync(out), false);
   });

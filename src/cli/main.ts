@@ -80,6 +80,8 @@ export async function buildProgram(argv: string[] = [], { all = false } = {}): P
     )
     .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError('(run with --help for usage)')
+    // One prefix for every error, commander's own ("error: unknown option") included.
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'longtail: ')) })
     .exitOverride();
   const wanted = commandOf(argv);
   const names = all ? Object.keys(COMMANDS) : wanted === null ? [] : [wanted];
