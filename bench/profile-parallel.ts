@@ -8,8 +8,8 @@
  */
 import { initBackend } from '../src/backend/backend.ts';
 import { createModel } from '../src/models/model.ts';
+import { Sgd } from '../src/optim/sgd.ts';
 import { createRng } from '../src/random/rng.ts';
-import { Sgd } from '../src/train/optimizer.ts';
 import { DataParallel, type StepTimings } from '../src/train/parallel/data-parallel.ts';
 
 function arg(name: string, fallback: string): string {

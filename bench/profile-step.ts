@@ -12,8 +12,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/backend.ts';
 import { createModel } from '../src/models/model.ts';
+import { Sgd } from '../src/optim/sgd.ts';
 import { createRng } from '../src/random/rng.ts';
-import { Sgd } from '../src/train/optimizer.ts';
 import { applyGrads, computeGrads } from '../src/train/step.ts';
 
 function arg(name: string, fallback: string): string {

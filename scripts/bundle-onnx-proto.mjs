@@ -31,7 +31,8 @@ await build({
   logLevel: 'warning',
   banner: {
     // CommonJS code in the bundle requires Node's built-ins (stream, fs): an ES module has no `require`.
-    js: "import { createRequire as __longtailRequire } from 'node:module'; const require = __longtailRequire(import.meta.url);\n" +
+    js:
+      "import { createRequire as __longtailRequire } from 'node:module'; const require = __longtailRequire(import.meta.url);\n" +
       '/* longtail: onnx-proto (MIT) with protobufjs 7 (BSD-3-Clause), bundled by scripts/bundle-onnx-proto.mjs (do not edit) */',
   },
 });

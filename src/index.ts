@@ -17,7 +17,6 @@ export {
 } from './backend/backend.ts';
 export { type NativeStatus, nativeStatus } from './backend/native-kernels.ts';
 export {
-  installWasmTrainingKernels,
   setTrainingKernels,
   type TrainingKernels,
   trainingKernels,
@@ -96,7 +95,7 @@ export type { ListDatasetOptions, ListEntry, LoadListOptions } from './data/imag
 export { loadImageList, loadListDataset, parseImageList } from './data/image-list.ts';
 export type { MakeLongTailedOptions } from './data/long-tail.ts';
 export { exponentialCounts, makeLongTailed, numpySubset, paretoCounts } from './data/long-tail.ts';
-export { DATASET_NAMES, DATASETS, type DatasetOptions, loadDataset } from './data/registry.ts';
+export { DATASET_NAMES, DATASETS, type DataHooks, type DatasetEntry, loadDataset } from './data/registry.ts';
 export type { ImageSet, LongTailDataset, LongTailProfile } from './data/types.ts';
 export type { ExportResult } from './deploy/export.ts';
 export { exportModel } from './deploy/export.ts';
@@ -125,7 +124,7 @@ export type {
   ReadNpyOptions,
   WriteArraysOptions,
 } from './io/npy.ts';
-export { encodeNpy, readArrays, readNpy, readNpz, writeNpyDir, writeNpz } from './io/npy.ts';
+export { readArrays, readNpy, readNpz, writeNpyDir, writeNpz } from './io/npy.ts';
 export type { Backbone, BackboneSpec } from './models/backbone.ts';
 export type { ForwardOptions, ImageSource } from './models/forward.ts';
 export { forwardFeatures } from './models/forward.ts';
@@ -151,17 +150,16 @@ export {
   type ComparisonGroup,
   ComparisonSchema,
   compareRuns,
-  IGNORED_CONFIG_KEYS,
   type LoadedRun,
   summariseRuns,
 } from './report/compare.ts';
 export { type RunResults, RunResultsSchema } from './report/results.ts';
 export type { MeanStd } from './report/seeds.ts';
-export { classProbabilities, progressiveProbabilities } from './sampling/probabilities.ts';
+export { classProbabilities, logPrior, progressiveProbabilities } from './sampling/probabilities.ts';
 export type { SamplerContext, SamplerOptions } from './sampling/samplers.ts';
 export { createSampler, SAMPLER_NAMES, SAMPLERS, type Sampler } from './sampling/samplers.ts';
 export type { Augmentation } from './train/augment.ts';
 export type { EpochRecord, StepInfo } from './train/epoch.ts';
 export type { TrainOptions, TrainResult } from './train/joint.ts';
 export { DEFAULT_JOINT_CONFIG, type JointConfig, trainJoint } from './train/joint.ts';
-export { logPrior, lossOffset } from './train/loss.ts';
+export { lossOffset } from './train/loss.ts';

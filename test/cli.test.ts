@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runCli } from './helpers/cli.ts';
@@ -191,7 +192,7 @@ describe('longtail CLI basics', () => {
     assert.doesNotMatch(page('0'), /<section id="live">/);
     const bad = runCli(['retrain', '--features', fixture, '--live-mib', '-1', '--out', join(dir, 'bad')]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--live-mib must be at least 0, got -1/);
+    assert.match(bad.stderr, /^longtail: --live-mib -1: must be at least 0\n$/);
     assert.equal(existsSync(join(dir, 'bad')), false);
   });
 
@@ -217,5 +218,130 @@ describe('longtail CLI basics', () => {
         ['ncm', 'tau-norm'],
       );
     }
+  });
+});
+
+describe('settings: help, --print-config and errors', () => {
+  const fixture = join(import.meta.dirname, 'fixtures', 'features_golden.npz');
+  // Each command that resolves a configuration, with a few settings that differ from the defaults.
+  const COMMANDS: string[][] = [
+    [
+      'train',
+      '--epochs',
+      '3',
+      '--sampler',
+      'class-balanced',
+      '--onnx-mean',
+      '0.5,0.5,0.5',
+      '--image-size',
+      '32',
+    ],
+    ['demo', '-m', 'ncm,crt', '--crt-epochs', '3', '--tau', '0.5', '--imbalance', '10', '-j', '2'],
+    ['retrain', '--features', fixture, '--method', 'lws', '--seed', '4', '--stage2-lr', '0.01'],
+    ['study', 'samplers', '--samplers', 'square-root,class-balanced', '--epochs', '2', '--val-seed', '3'],
+    ['data', 'summary', '--dataset', 'fashion-mnist-lt', '--max-per-class', '50', '--few-threshold', '5'],
+  ];
+
+  for (const args of COMMANDS) {
+    const name = args[0] === 'study' || args[0] === 'data' ? `${args[0]} ${args[1]}` : args[0]!;
+    it(`${name} --print-config prints YAML that --config reads back to the same configuration`, () => {
+      const dir = tempDir();
+      const first = runCli([...args, '--print-config']);
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stdout, /^[a-zA-Z]+: /m);
+      const file = join(dir, 'config.yaml');
+      writeFileSync(file, first.stdout);
+      const command = name.split(' ');
+      // The file alone (with the input the command needs) resolves to the same settings.
+      const extra = command[0] === 'retrain' ? ['--features', fixture] : [];
+      const again = runCli([...command, ...extra, '--config', file, '--print-config']);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(again.stdout, first.stdout);
+      assert.deepEqual(readdirSync(dir), ['config.yaml']); // printed, nothing written
+    });
+  }
+
+  it('data summary writes nothing without --out', () => {
+    const dir = tempDir();
+    const r = spawnSync(
+      process.execPath,
+      [join(import.meta.dirname, '..', 'bin', 'longtail.js'), 'data', 'summary'],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /imbalance factor 100/);
+    assert.doesNotMatch(r.stdout, /histogram:/);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it('--help groups the flags by component, the common ones first', () => {
+    const r = runCli(['demo', '--help']);
+    assert.equal(r.code, 0, r.stderr);
+    const headings = r.stdout.split('\n').filter((l) => /^[A-Z][^:]*:$/.test(l));
+    assert.deepEqual(headings.slice(0, 6), [
+      'Options:',
+      'Data:',
+      'Backbone:',
+      'Stage 1 (representation):',
+      'Stage 2 (classifier):',
+      'Stage 2, NCM:', // Joint has no settings of its own, so no group
+    ]);
+    assert.ok(headings.includes('Stage 2, cRT:') && headings.includes('Output and run:'), headings.join('|'));
+    const common = r.stdout.slice(r.stdout.indexOf('Options:'), r.stdout.indexOf('Data:'));
+    for (const flag of [
+      '--dataset',
+      '--backbone',
+      '--epochs',
+      '--seed',
+      '--method',
+      '--config',
+      '--print-config',
+    ])
+      assert.ok(common.includes(flag), `${flag} is not among the common flags`);
+    // Help text and default come from the schema: the stage-1 epochs, a method's own setting.
+    assert.match(r.stdout, /-e, --epochs <n> +stage-1 epochs \(default: 30\)/);
+    assert.match(r.stdout, /--crt-epochs <n> +cRT epochs \(default: 10\)/);
+  });
+
+  it('errors name the flag, the value and the rule in longtail words, with one prefix', () => {
+    const cases: [string[], RegExp][] = [
+      [['demo', '--epochs', '0'], /^longtail: --epochs 0: must be more than 0\n$/],
+      [['train', '--momentum', '1'], /^longtail: --momentum 1: must be less than 1\n$/],
+      [['demo', '--tau', '9'], /^longtail: --tau 9: must be at most 2\n$/],
+      [['demo', '--image-size', '4'], /^longtail: --image-size 4: must be at least 8\n$/],
+      [
+        ['demo', '--dataset', 'cifar10lt'],
+        /^longtail: --dataset cifar10lt: unknown dataset \(did you mean cifar10-lt\?\); valid: /,
+      ],
+      [
+        ['demo', '--backbone', 'resnet9'],
+        /^longtail: --backbone resnet9: unknown backbone \(did you mean resnet8\?\)/,
+      ],
+      [
+        ['demo', '--sampler', 'squareroot'],
+        /^longtail: --sampler squareroot: unknown sampler \(did you mean square-root\?\)/,
+      ],
+      [
+        ['retrain', '--features', fixture, '--method', 'crtt'],
+        /^longtail: unknown method 'crtt' \(did you mean crt\?\)/,
+      ],
+      [['demo', '--bogus'], /^longtail: unknown option '--bogus'/],
+    ];
+    for (const [args, want] of cases) {
+      const r = runCli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, want, args.join(' '));
+      assert.doesNotMatch(r.stderr, /Too (small|big)|expected number|Invalid|^error:/m, args.join(' '));
+    }
+    // From a file, the setting and the file are named.
+    const dir = tempDir();
+    const cfg = join(dir, 'bad.yaml');
+    writeFileSync(cfg, 'epochs: 0\n');
+    const f = runCli(['demo', '--config', cfg]);
+    assert.equal(f.code, 2);
+    assert.equal(f.stderr, `longtail: epochs: must be more than 0 (got 0 from ${cfg})\n`);
   });
 });

@@ -192,7 +192,7 @@ saveFeatureFile('features.npz', { dim: 8, numClasses: 3, classNames: ['cat', 'do
       assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     }
     const html = readFileSync(join(out, 'report.html'), 'utf8');
-    assert.equal((html.match(/<figure id="[^"]+"><svg/g) ?? []).length, svgs.length);
+    assert.equal((html.match(/<figure id="[^"]+"( class="wide")?><svg/g) ?? []).length, svgs.length);
   });
 
   it('runs `npx longtail doctor --json` and `--version` from the project', () => {

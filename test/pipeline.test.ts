@@ -212,7 +212,7 @@ describe('retrain on a feature file from the command line', () => {
     assert.match(a.stderr, /tau-norm needs the stage-1 classifier/);
     const t = runCli(['retrain', '--features', join(FIX, 'npy', 'tiny_features.npz'), '--threads', '0']);
     assert.equal(t.code, 2);
-    assert.match(t.stderr, /threads: Too small: expected number to be >=1 \(got 0 from flags\)/);
+    assert.match(t.stderr, /^longtail: --threads 0: must be at least 1\n$/);
     const all = runCli([
       'retrain',
       '--features',
@@ -251,7 +251,7 @@ describe('retrain on a feature file from the command line', () => {
     assert.equal(e.code, 2);
     assert.match(
       e.stderr,
-      /backbone: unknown backbone; valid: resnet8, resnet20, resnet32, resnet10, or onnx:PATH \(got "vgg" from flags\)/,
+      /--backbone vgg: unknown backbone; valid: resnet8, resnet20, resnet32, resnet10, or onnx:PATH/,
     );
     for (const x of [a, b, c, d, e]) assert.doesNotMatch(x.stderr, /\n\s+at /); // no stack traces
   });

@@ -91,7 +91,7 @@ export const CHANNEL_AFFINE_KERNEL = 'LongtailChannelAffine';
 export const CONV_BN_KERNEL = 'LongtailConvBn';
 
 /**
- * One SGD step with momentum and weight decay (PyTorch's rule, as src/train/optimizer.ts):
+ * One SGD step with momentum and weight decay (PyTorch's rule, as src/optim/sgd.ts):
  * p, g, buf -> p - lr * buf', buf' = momentum * buf + g + weightDecay * p, in one pass with the
  * tfjs ops' float rounding (bit-identical to them). Attributes: lr, momentum, weightDecay.
  */

@@ -8,7 +8,7 @@
  * prior, and class-aware sampling on top corrects twice (the head then favours the tail).
  */
 import { z } from 'zod';
-import { logPrior } from '../train/loss.ts';
+import { logPrior } from '../sampling/probabilities.ts';
 import { CRT_DEFAULTS, initLinear } from './crt.ts';
 import { linearClassifier } from './joint.ts';
 import { type HeadTrainingOptions, trainHead } from './train-head.ts';

@@ -4,9 +4,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { maxDiff } from '../../test/helpers/arrays.ts';
 import { initBackend } from '../backend/backend.ts';
 import { type HeadKernels, headKernels, nativeHeadKernels, tsHeadKernels } from '../backend/native-head.ts';
+import { Sgd } from '../optim/sgd.ts';
 import { createRng } from '../random/rng.ts';
-import { crossEntropy, logPrior } from '../train/loss.ts';
-import { Sgd } from '../train/optimizer.ts';
+import { logPrior } from '../sampling/probabilities.ts';
+import { crossEntropy } from '../train/loss.ts';
 import { classRanges, combineShardStats, type HeadKind, HeadShard } from './head-shard.ts';
 import { classBalancedWeights } from './weight-balancing.ts';
 

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { FeatureSet } from '../features/feature-set.ts';
-import { logPrior } from '../train/loss.ts';
+import { logPrior } from '../sampling/probabilities.ts';
 import { linearClassifier, requireClassifier } from './joint.ts';
 import { choose, columnSweep, type TauTuningOptions, tauTuningOptions, UNIT_GRID_0_2 } from './tuning.ts';
 import { defineMethod, type Stage2Classifier, type TuningSpec } from './types.ts';

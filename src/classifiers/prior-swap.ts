@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
-import { logPrior } from '../train/loss.ts';
+import { logPrior } from '../sampling/probabilities.ts';
 import { linearClassifier, requireClassifier } from './joint.ts';
 import { defineMethod, type Stage2Classifier } from './types.ts';
 

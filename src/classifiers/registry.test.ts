@@ -95,7 +95,10 @@ describe('every registered stage-2 method keeps the classifier contract', () => 
       for (const [k, s] of Object.entries(e.options.shape))
         assert.ok((s as z.ZodType).description, `${e.name}.${k} has no description (its --help text)`);
     const fs = loadFeatureFile(join(FIX, 'features_golden.npz'));
-    assert.throws(() => createClassifier('tau-norm', { features: fs }, { tau: 3 }), /tau-norm: tau: Too big/);
+    assert.throws(
+      () => createClassifier('tau-norm', { features: fs }, { tau: 3 }),
+      /tau-norm: tau: must be at most 2 \(got 3\)/,
+    );
     // Nested per-method settings (a config file's `methodOptions`) count too.
     const t = createClassifier('tau-norm', { features: fs }, { methodOptions: { 'tau-norm': { tau: 0.5 } } });
     assert.deepEqual([t.tuned!.value, t.tuned!.chosenOn], [0.5, 'given']);

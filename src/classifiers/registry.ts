@@ -8,7 +8,7 @@
 import type { z } from 'zod';
 import { installMethodSettings } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
-import { checkName } from '../registry.ts';
+import { checkName, ruleOf } from '../registry.ts';
 import { balancedSoftmaxMethod } from './balanced-softmax.ts';
 import { crtMethod } from './crt.ts';
 import { jointMethod } from './joint.ts';
@@ -104,7 +104,9 @@ installMethodSettings({
     methodEntries().flatMap((e) => {
       const own = Object.fromEntries(Object.keys(e.options.shape).map((k) => [k, values[k]]));
       const r = e.options.safeParse(own);
-      return r.success ? [] : r.error.issues.map((i) => ({ path: i.path, message: i.message }));
+      return r.success
+        ? []
+        : r.error.issues.map((i) => ({ path: i.path, message: ruleOf(i, own[String(i.path[0])]) }));
     }),
 });
 
@@ -123,7 +125,11 @@ export function methodOptions(
   const r = entry.options.safeParse({ ...settings, ...nested });
   if (!r.success) {
     const i = r.error.issues[0]!;
-    throw new ConfigError(`${entry.name}: ${i.path.join('.') || '(options)'}: ${i.message}`);
+    const key = String(i.path[0]);
+    const got = nested?.[key] ?? settings[key];
+    throw new ConfigError(
+      `${entry.name}: ${i.path.join('.') || '(options)'}: ${ruleOf(i, got)}${got === undefined ? '' : ` (got ${JSON.stringify(got)})`}`,
+    );
   }
   return r.data;
 }

@@ -9,8 +9,8 @@
  */
 import { ConfigError } from '../errors.ts';
 import type { FeatureSplit } from '../features/feature-set.ts';
+import { cosineLr } from '../optim/schedule.ts';
 import { createSampler } from '../sampling/samplers.ts';
-import { cosineLr } from '../train/schedule.ts';
 import type { HeadKind } from './head-shard.ts';
 import { type HeadState, ShardedHead } from './sharded/sharded-head.ts';
 import type { HeadSettings, Stage2Context, TrainFeatureSource } from './types.ts';

@@ -16,16 +16,22 @@ export function registerData(program: Command): void {
     .command('summary')
     .description(
       'class names and training counts, shot split of each class, the imbalance factor, a bar chart in the ' +
-        'terminal, and a class-count histogram written as SVG and PNG',
+        'terminal; with --out, a class-count histogram written as SVG and PNG',
     );
   addDataOptions(summary);
   addConfigOption(summary);
-  addOutOptions(summary, 'where the histogram goes', 'runs/data-summary-<time>');
+  // It inspects: nothing is written unless --out asks for the histogram.
+  addOutOptions(
+    summary,
+    'write the class-count histogram (SVG and PNG) into this folder',
+    'none: nothing is written',
+  );
   summary
     .option('--json', 'print one JSON document instead of the table')
     .action(async (opts: Record<string, unknown>) => {
       const cfg = configFromFlags(DataConfigSchema.strict(), opts);
-      const plan = planRun('data-summary', opts.out as string | undefined, { force: opts.force === true });
+      const out = opts.out as string | undefined;
+      const plan = out === undefined ? null : planRun('data-summary', out, { force: opts.force === true });
       const d = await loadRunData(cfg, { warn: (m) => note(`warning: ${m}`) });
       const thresholds = { many: cfg.manyThreshold, few: cfg.fewThreshold };
       const counts = d.trainCounts;
@@ -37,13 +43,18 @@ export function registerData(program: Command): void {
         train: n,
         split: splitOf(n, thresholds),
       }));
-      const folder = openRun(plan);
-      const outDir = folder.dir;
-      const chart = await writeChart(
-        join(outDir, 'class-counts'),
-        classCountChart({ classNames: d.classNames, trainCounts: counts, thresholds }),
-      );
-      folder.release();
+      let chart: Awaited<ReturnType<typeof writeChart>> | null = null;
+      if (plan !== null) {
+        const folder = openRun(plan);
+        try {
+          chart = await writeChart(
+            join(folder.dir, 'class-counts'),
+            classCountChart({ classNames: d.classNames, trainCounts: counts, thresholds }),
+          );
+        } finally {
+          folder.release();
+        }
+      }
       const summaryJson = {
         dataset: d.name,
         source: d.source,
@@ -61,7 +72,7 @@ export function registerData(program: Command): void {
           few: classes.filter((c) => c.split === 'few').length,
         },
         classes,
-        histogram: { svg: chart.svg, png: chart.png },
+        histogram: chart === null ? null : { svg: chart.svg, png: chart.png },
       };
       if (opts.json) return printJson(summaryJson);
       const max = Math.max(...counts);
@@ -91,6 +102,6 @@ export function registerData(program: Command): void {
           [0, 1, 4],
         ),
       );
-      console.log(`\nhistogram: ${`${chart.svg}, ${chart.png}`}`);
+      if (chart !== null) console.log(`\nhistogram: ${chart.svg}, ${chart.png}`);
     });
 }

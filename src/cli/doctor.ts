@@ -35,15 +35,6 @@ export function optionalParts(): {
       install:
         'npm install onnxruntime-node --onnxruntime-node-install=skip (CUDA: --onnxruntime-node-install=cuda12)',
     },
-    {
-      name: 'vega + vega-lite',
-      version:
-        optionalVersion('vega') && optionalVersion('vega-lite')
-          ? `${optionalVersion('vega')} / ${optionalVersion('vega-lite')}`
-          : null,
-      enables: 'the PNG/SVG charts of `longtail report` (the HTML report works without them)',
-      install: 'npm install vega vega-lite',
-    },
   ];
 }
 

@@ -80,6 +80,8 @@ export async function buildProgram(argv: string[] = [], { all = false } = {}): P
     )
     .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError('(run with --help for usage)')
+    // One prefix for every error, commander's own ("error: unknown option") included.
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'longtail: ')) })
     .exitOverride();
   const wanted = commandOf(argv);
   const names = all ? Object.keys(COMMANDS) : wanted === null ? [] : [wanted];
@@ -146,5 +148,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Resolves once everything written to the stream so far has been handed to the OS. */
+const flushed = (s: NodeJS.WriteStream) => new Promise<void>((resolve) => s.write('', () => resolve()));
+
 const code = await main(process.argv.slice(2));
+// process.exit is needed (worker threads and native handles may keep the loop alive), but it would
+// cut a large piped stdout short (a 438 KB `predict --json` was seen truncated): flush first.
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 process.exit(code);

@@ -42,11 +42,6 @@ export function registerRetrain(program: Command): void {
       '--seed <n>',
       `seed for cRT / LWS (default: the run's, else ${TRAIN_DEFAULTS.seed})`,
       num('--seed', true),
-    )
-    .option(
-      '-j, --threads <n>',
-      'threads to split the cRT / LWS classes over; results do not depend on it (default: all cores)',
-      num('--threads', true),
     );
   addConfigOption(cmd);
   addOutOptions(

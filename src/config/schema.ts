@@ -5,13 +5,13 @@
  * `config.json`, and read back by one function (`readRunConfig`), validated by the same schema.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { closest, distance } from 'fastest-levenshtein';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { DATASET_NAMES } from '../data/registry.ts';
+import { DATASET_NAMES, DATASET_SETTINGS } from '../data/registry.ts';
 import { ConfigError } from '../errors.ts';
 import type { BackboneSpec } from '../models/backbone.ts';
 import { BACKBONE_NAMES, isOnnxSpec, ONNX_PREFIX } from '../models/registry.ts';
+import { nearestName, type RuleIssue, ruleOf } from '../registry.ts';
 import { SAMPLER_NAMES } from '../sampling/samplers.ts';
 
 /**
@@ -51,29 +51,32 @@ function withMethodSettings<S extends z.ZodRawShape>(schema: z.ZodObject<S>) {
   });
 }
 
-const names = (list: readonly string[], what: string) =>
-  z.string().refine((v) => list.includes(v), { message: `unknown ${what}; valid: ${list.join(', ')}` });
+/** A setting's help line (`--help`), and the default the help shows when a loader, not the schema, has it. */
+const help = (description: string, shownDefault?: string) =>
+  shownDefault === undefined ? { description } : { description, shownDefault };
 
+/** A name from a registry; an unknown one is refused with the nearest as a "did you mean". */
+const names = (list: readonly string[], what: string) =>
+  z.string().superRefine((v, ctx) => {
+    if (list.includes(v)) return;
+    const near = nearestName(v, list);
+    ctx.addIssue({
+      code: 'custom',
+      message: `unknown ${what}${near === undefined ? '' : ` (did you mean ${near}?)`}; valid: ${list.join(', ')}`,
+    });
+  });
+
+/**
+ * The data settings: the source's name, every source's own settings (composed from the entries of
+ * data/registry.ts, which own their rules and help) and the shot-split thresholds.
+ */
 export const DataConfigSchema = z.object({
-  dataset: names(DATASET_NAMES, 'dataset').default('fashion-mnist-lt'),
-  dataDir: z.string().optional(),
-  imbalance: z.number().min(1).optional(),
-  maxPerClass: z.number().int().positive().optional(),
-  valPerClass: z.number().int().min(0).optional(),
-  subsetSeed: z.number().int().min(0).optional(),
-  trainList: z.string().optional(),
-  valList: z.string().optional(),
-  testList: z.string().optional(),
-  dataRoot: z.string().optional(),
-  /** List files: a classes file (one name a line, in label order). */
-  classes: z.string().optional(),
-  /** Image folder without val/: seed of the validation images drawn from train/ (default 0). */
-  valSeed: z.number().int().min(0).optional(),
-  /** List files and image folders: the square side images are resized and cropped to. */
-  imageSize: z.number().int().min(8).max(1024).optional(),
-  download: z.boolean().optional(),
-  manyThreshold: z.number().int().min(0).default(100),
-  fewThreshold: z.number().int().min(0).default(20),
+  dataset: names(DATASET_NAMES, 'dataset')
+    .default('fashion-mnist-lt')
+    .meta(help(`data set: ${DATASET_NAMES.join(', ')}`)),
+  ...DATASET_SETTINGS,
+  manyThreshold: z.number().int().min(0).default(100).meta(help('many-shot: more than n training images')),
+  fewThreshold: z.number().int().min(0).default(20).meta(help('few-shot: fewer than n training images')),
 });
 
 export type DataConfig = z.infer<typeof DataConfigSchema>;
@@ -86,42 +89,115 @@ const numberList = z
   )
   .refine((v) => v.split(',').every((x) => Number.isFinite(Number(x))), 'expected comma-separated numbers');
 
-export const TrainConfigSchema = DataConfigSchema.extend({
-  /** A registry name, or `onnx:PATH` (a frozen ONNX feature extractor: `train` then only extracts features). */
+/** The backbone: a registry name or `onnx:PATH`, and the ONNX backbone's settings. */
+export const BACKBONE_SETTINGS = {
   backbone: z
     .string()
-    .refine((v) => BACKBONE_NAMES.includes(v as never) || (isOnnxSpec(v) && v.length > ONNX_PREFIX.length), {
-      message: `unknown backbone; valid: ${BACKBONE_NAMES.join(', ')}, or ${ONNX_PREFIX}PATH`,
+    .superRefine((v, ctx) => {
+      if (BACKBONE_NAMES.includes(v as never) || (isOnnxSpec(v) && v.length > ONNX_PREFIX.length)) return;
+      const near = nearestName(v, BACKBONE_NAMES);
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown backbone${near === undefined ? '' : ` (did you mean ${near}?)`}; valid: ${BACKBONE_NAMES.join(', ')}, or ${ONNX_PREFIX}PATH`,
+      });
     })
-    .default('resnet8'),
-  /** ONNX backbone: the square side the model takes (default its fixed size, else the images'). */
-  onnxInputSize: z.number().int().min(1).max(4096).optional(),
-  onnxLayout: z.enum(['nchw', 'nhwc']).optional(),
-  /** Per-channel mean and std subtracted / divided after scaling to [0, 1], comma-separated. */
-  onnxMean: numberList.optional(),
-  onnxStd: numberList.optional(),
-  /** The feature output (default the first); 4-D outputs are average-pooled. */
-  onnxOutput: z.string().min(1).optional(),
-  /** Initializers of the model's final linear layer (the stage-1 classifier for Joint, tau-norm, LWS). */
-  onnxFcWeight: z.string().min(1).optional(),
-  onnxFcBias: z.string().min(1).optional(),
-  sampler: names(SAMPLER_NAMES, 'sampler').default('instance-balanced'),
-  samplerQ: z.number().min(0).max(1).optional(),
-  epochs: z.number().int().positive().default(30),
-  batchSize: z.number().int().positive().default(128),
-  lr: z.number().positive().default(0.1),
-  weightDecay: z.number().min(0).default(5e-4),
-  momentum: z.number().min(0).lt(1).default(0.9),
-  warmupEpochs: z.number().int().min(0).default(0),
-  seed: z.number().int().min(0).default(0),
-  augment: z.enum(['auto', 'crop-flip', 'resized-crop-flip', 'none']).default('auto'),
-  /** Data-parallel training threads (and stage-2 class shards); default all cores. */
-  threads: z.number().int().min(1).max(64).optional(),
-  /** Stage-1 loss: cross-entropy, or CE(z + tau log prior) (docs/methods.md). */
-  loss: z.enum(LOSS_NAMES).default('ce'),
-  /** tau of the logit-adjusted stage-1 loss (balanced softmax is tau = 1). */
-  lossTau: z.number().min(0).max(5).optional(),
-});
+    .default('resnet8')
+    .meta(
+      help(
+        `backbone: ${BACKBONE_NAMES.join(', ')}, or onnx:PATH (a frozen ONNX feature extractor: train then only extracts features)`,
+      ),
+    ),
+  onnxInputSize: z
+    .number()
+    .int()
+    .min(1)
+    .max(4096)
+    .optional()
+    .meta(
+      help(
+        'ONNX backbone: square side it takes; images are resized (bilinear)',
+        "its fixed size, else the images'",
+      ),
+    ),
+  onnxLayout: z
+    .enum(['nchw', 'nhwc'])
+    .optional()
+    .meta(help('ONNX backbone: input layout', 'guessed from its input shape')),
+  onnxMean: numberList
+    .optional()
+    .meta(
+      help('ONNX backbone: per-channel mean subtracted from pixels in [0, 1], e.g. 0.485,0.456,0.406', '0'),
+    ),
+  onnxStd: numberList
+    .optional()
+    .meta(help('ONNX backbone: per-channel std divided by, e.g. 0.229,0.224,0.225', '1')),
+  onnxOutput: z
+    .string()
+    .min(1)
+    .optional()
+    .meta(help('ONNX backbone: the feature tensor; 4-D is average-pooled', 'its first output')),
+  onnxFcWeight: z
+    .string()
+    .min(1)
+    .optional()
+    .meta(
+      help(
+        "ONNX backbone: initializer of its final linear layer's weight (the stage-1 classifier for joint, tau-norm, lws)",
+      ),
+    ),
+  onnxFcBias: z
+    .string()
+    .min(1)
+    .optional()
+    .meta(help("ONNX backbone: initializer of its final linear layer's bias")),
+};
+
+/** Threads: data-parallel stage 1 and class-split stage-2 heads (a setting of both stages). */
+const threads = z
+  .number()
+  .int()
+  .min(1)
+  .max(64)
+  .optional()
+  .meta(
+    help('threads, each with its own backend: data-parallel stage 1, class-split stage-2 heads', 'all cores'),
+  );
+
+/** Stage 1: sampling, the optimiser and its schedule, the loss, augmentation, the seed. */
+export const STAGE1_SETTINGS = {
+  sampler: names(SAMPLER_NAMES, 'sampler')
+    .default('instance-balanced')
+    .meta(help(`stage-1 sampler: ${SAMPLER_NAMES.join(', ')}`)),
+  samplerQ: z
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .meta(help('sample class j with probability n_j^q / sum n^q (overrides --sampler)')),
+  epochs: z.number().int().positive().default(30).meta(help('stage-1 epochs')),
+  batchSize: z.number().int().positive().default(128).meta(help('batch size')),
+  lr: z.number().positive().default(0.1).meta(help('initial learning rate, cosine to 0')),
+  weightDecay: z.number().min(0).default(5e-4).meta(help('weight decay', '5e-4')),
+  momentum: z.number().min(0).lt(1).default(0.9).meta(help('SGD momentum')),
+  warmupEpochs: z.number().int().min(0).default(0).meta(help('linear warm-up epochs')),
+  seed: z.number().int().min(0).default(0).meta(help('random seed: weights, sampling, augmentation')),
+  augment: z
+    .enum(['auto', 'crop-flip', 'resized-crop-flip', 'none'])
+    .default('auto')
+    .meta(help('training augmentation')),
+  threads,
+  loss: z
+    .enum(LOSS_NAMES)
+    .default('ce')
+    .meta(
+      help(
+        'stage-1 loss: ce, balanced-softmax (CE(z + log prior)) or logit-adjusted (CE(z + tau log prior))',
+      ),
+    ),
+  lossTau: z.number().min(0).max(5).optional().meta(help('tau of --loss logit-adjusted', '1')),
+};
+
+export const TrainConfigSchema = DataConfigSchema.extend({ ...BACKBONE_SETTINGS, ...STAGE1_SETTINGS });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 
@@ -153,23 +229,62 @@ export function backboneSpec(cfg: TrainConfig): BackboneSpec {
  * ...; `methodOptions` holds any method's settings by name, e.g. a registered one's).
  */
 export const Stage2ConfigSchema = z.object({
-  methods: z.string().default('all'),
+  methods: z
+    .string()
+    .default('all')
+    .meta(help('stage-2 methods, comma-separated, or all (the flag is --method)')),
   /** Any method's settings by its name, e.g. those of a method added with registerClassifier. */
   methodOptions: z.record(z.string(), z.record(z.string(), z.unknown())).optional(),
-  stage2Lr: z.number().positive().optional(),
-  /** Default: the stage-1 batch size. */
-  stage2BatchSize: z.number().int().positive().optional(),
-  samplesPerClass: z.number().int().positive().default(4),
-  mode: z.enum(['auto', 'features', 'augmented']).default('auto'),
-  /** Threads the cRT / LWS classes are split over; default all cores. */
-  threads: z.number().int().min(1).max(64).optional(),
-  /**
-   * MiB of test logits report.html embeds for its live section (a stratified subsample of test
-   * rows above it; 0: no live section).
-   */
-  liveMib: z.number().min(0).max(4096).default(8),
-  /** Calibration of every method's scores: a temperature fitted on validation; default temperature when there is a validation split. */
-  calibrate: z.enum(['none', 'temperature']).optional(),
+  stage2Lr: z
+    .number()
+    .positive()
+    .optional()
+    .meta(
+      help(
+        'learning rate of the trained heads (cRT, LWS, ...)',
+        'the stage-1 LR, unless the method sets its own',
+      ),
+    ),
+  stage2BatchSize: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .meta(help('batch size of the trained heads', 'the stage-1 batch size, else 128')),
+  samplesPerClass: z
+    .number()
+    .int()
+    .positive()
+    .default(4)
+    .meta(help('class-aware sampler: images per class in a row')),
+  mode: z
+    .enum(['auto', 'features', 'augmented'])
+    .default('auto')
+    .meta(
+      help(
+        'input of the trained heads: augmented (through the frozen backbone, official) or features (cached, fast); auto = augmented when a backbone is available',
+      ),
+    ),
+  threads,
+  liveMib: z
+    .number()
+    .min(0)
+    .max(4096)
+    .default(8)
+    .meta(
+      help(
+        'MiB of test logits report.html embeds for its live sliders; above it the page works on a stratified subsample of test rows (raise it for many classes; 0: no live section)',
+      ),
+    ),
+  calibrate: z
+    .enum(['none', 'temperature'])
+    .optional()
+    .meta(
+      help(
+        'temperature: fit a temperature per method on validation (NLL), used by ECE and the prior corrections; none: raw scores',
+        'temperature when there is a validation split',
+      ),
+    ),
 });
 
 export type Stage2Config = z.infer<typeof Stage2ConfigSchema>;
@@ -294,18 +409,23 @@ export function resolveConfig<S extends z.ZodType>(
       const from = [...layers].reverse().find((l) => keys.some((k) => l.values[k] !== undefined))?.source;
       const valid = Object.keys(knownKeys(schema));
       const hints = keys.map((k) => {
-        const near = valid.length > 0 ? closest(k, valid) : undefined;
-        return near !== undefined && similar(k, near) ? `${k} (did you mean ${near}?)` : k;
+        const near = nearestName(k, valid);
+        return near !== undefined ? `${k} (did you mean ${near}?)` : k;
       });
       throw new ConfigError(
         `${from ?? '(config)'}: unknown setting(s) ${hints.join(', ')}; settings are the flags in camelCase, e.g. ${valid.slice(0, 6).join(', ')}`,
       );
     }
-    const from =
-      [...layers].reverse().find((l) => l.values[String(issue.path[0])] !== undefined)?.source ?? 'defaults';
-    const got = merged[String(issue.path[0])];
+    const key = String(issue.path[0]);
+    const from = [...layers].reverse().find((l) => l.values[key] !== undefined)?.source ?? 'defaults';
+    let got: unknown = merged;
+    for (const p of issue.path) got = (got as Record<PropertyKey, unknown> | undefined)?.[p as string];
+    const rule = ruleOf(issue as RuleIssue, got);
+    // Said as the user said it: the flag and its value, or the setting and the file it came from.
+    if (from === 'flags' && issue.path.length === 1)
+      throw new ConfigError(`${flagOf(key)} ${showValue(got)}: ${rule}`);
     throw new ConfigError(
-      `${field}: ${issue.message}${got !== undefined ? ` (got ${JSON.stringify(got)} from ${from})` : ` (in ${from})`}`,
+      `${field}: ${rule}${got !== undefined ? ` (got ${JSON.stringify(got)} from ${from})` : ` (in ${from})`}`,
     );
   }
   return r.data;
@@ -318,7 +438,8 @@ function knownKeys(schema: z.ZodType): Record<string, unknown> {
   return { ...shape, ...Object.fromEntries(stage2.map((k) => [k, true])) };
 }
 
-/** Close enough to be a typo: a few letters apart (case ignored). */
-function similar(a: string, b: string): boolean {
-  return distance(a.toLowerCase(), b.toLowerCase()) <= Math.max(2, Math.floor(a.length / 3));
-}
+/** `crtEpochs` -> `--crt-epochs`: every setting's flag is its key in kebab case. */
+export const flagOf = (key: string): string =>
+  key === 'methods' ? '--method' : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+const showValue = (v: unknown) => (Array.isArray(v) ? v.join(',') : String(v));

@@ -1,8 +1,8 @@
 /**
  * Image list files in the ImageNet-LT / Places-LT / iNaturalist format: one
  * `relative/path/to/image.jpg <label>` a line (an integer, or a class name), paths relative to a
- * data root. Images are
- * decoded with sharp, resized (shorter side to `imageSize`) and centre-cropped to a square,
+ * data root. Images are decoded with sharp and resized by the preprocessing contract
+ * (preprocess.ts: shorter side to `imageSize`, centre crop to a square),
  * 3 channels (RGB; grey images are replicated).
  */
 import { ConfigError, DataError } from '../errors.ts';

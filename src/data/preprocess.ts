@@ -162,7 +162,7 @@ export function resizeU8(
         let acc = 0;
         for (let k = 0; k < ws.length; k++) acc += ws[k]! * tmp[((s + k) * size + x) * c + ch]!;
         const v = Math.floor(acc + 0.5);
-        out[(y * size + x) * c + ch] = v < 0 ? 0 : v > 255 ? 255 : v;
+        out[(y * size + x) * c + ch] = Math.min(255, Math.max(0, v));
       }
   }
   return out;

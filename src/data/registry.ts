@@ -1,6 +1,14 @@
-/** The data sets a user names with --dataset. */
+/**
+ * The data sets a user names with --dataset. Each entry owns its settings: a zod object whose
+ * fields carry their rule, their help text (`.meta({ description })`) and, where the loader has
+ * one, the default the help shows. The run configuration, the flags and their help are composed
+ * from these schemas (config/schema.ts, cli/options.ts), and `load` receives its own options,
+ * parsed by its own schema: a setting added to an entry reaches its loader with no other file
+ * touched. Settings several sources share are one schema (below), so they mean one thing.
+ */
+import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
-import { checkName } from '../registry.ts';
+import { checkName, ruleOf } from '../registry.ts';
 import { loadCifarLt } from './cifar.ts';
 import { downloadCifar } from './download.ts';
 import { loadMnistLt } from './fashion-mnist.ts';
@@ -8,77 +16,125 @@ import { loadImageFolder } from './image-folder.ts';
 import { type LoadListOptions, loadListDataset } from './image-list.ts';
 import type { LongTailDataset } from './types.ts';
 
-export interface DatasetOptions {
-  /** Folder with the data set's files (IDX for the MNISTs, binary batches for CIFAR). */
-  dataDir?: string;
-  /** IF = n_max / n_min. */
-  imbalance?: number;
-  /** n_max, images in the largest class. */
-  maxPerClass?: number;
-  /** Balanced validation images per class. Default 20. */
-  valPerClass?: number;
-  /** Seed of a random per-class subset (CIFAR-LT). */
-  subsetSeed?: number;
-  trainList?: string;
-  valList?: string;
-  testList?: string;
-  dataRoot?: string;
-  /** List files: a classes file (one name a line, in label order). */
-  classes?: string;
-  /** Image folder without val/: seed of the validation images drawn from train/. */
-  valSeed?: number;
-  /** Square side for list and image-folder images. */
-  imageSize?: number;
-  /** CIFAR: download the official archive into --data-dir when its files are not there. */
-  download?: boolean;
+/** What a loader reports back while it works; never part of a configuration. */
+export interface DataHooks {
   onProgress?: LoadListOptions['onProgress'];
   /** Told what a loader skipped (e.g. files in an image folder that are not images). */
   onWarning?: (message: string) => void;
 }
+
+/** A setting's help line, and the default the help shows when the loader (not the schema) has it. */
+const help = (description: string, shownDefault?: string) =>
+  shownDefault === undefined ? { description } : { description, shownDefault };
+
+// Settings shared by several sources.
+const dataDir = z
+  .string()
+  .optional()
+  .meta(
+    help(
+      'folder with the data set files (IDX for the MNISTs, binary batches for CIFAR; imagefolder: train/, test/, val/)',
+    ),
+  );
+const imbalance = z.number().min(1).optional().meta(help('imbalance factor n_max / n_min', '100'));
+const maxPerClass = z
+  .number()
+  .int()
+  .positive()
+  .optional()
+  .meta(help('n_max, images in the largest class', '1000; CIFAR 5000 / 500'));
+const valPerClass = z
+  .number()
+  .int()
+  .min(0)
+  .optional()
+  .meta(help('balanced validation images per class', '20'));
+const imageSize = z
+  .number()
+  .int()
+  .min(8)
+  .max(1024)
+  .optional()
+  .meta(help('list, imagefolder: square image side after resize and centre crop, 8-1024', '64'));
+
+const mnistOptions = z.object({ dataDir, imbalance, maxPerClass, valPerClass });
+const cifarOptions = mnistOptions.extend({
+  subsetSeed: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta(help("CIFAR-LT: seed of the per-class subset (0: the reference code's subset)", '0')),
+  download: z
+    .boolean()
+    .optional()
+    .meta(
+      help(
+        'CIFAR: fetch the official binary archive into --data-dir when its files are not there (MD5 checked)',
+      ),
+    ),
+});
+
+/** A data source: its help line, its own settings and its loader, typed by those settings. */
+export interface DatasetEntry<S extends z.ZodObject = z.ZodObject> {
+  readonly description: string;
+  readonly options: S;
+  load(options: z.infer<S>, hooks: DataHooks): Promise<LongTailDataset>;
+}
+
+const entry = <S extends z.ZodObject>(e: DatasetEntry<S>) => e;
 
 function need(value: string | undefined, flag: string, dataset: string): string {
   if (value === undefined || value === '') throw new ConfigError(`--dataset ${dataset} needs ${flag}`);
   return value;
 }
 
-async function cifarDir(kind: 'cifar10' | 'cifar100', o: DatasetOptions): Promise<string> {
-  const dir = need(o.dataDir, '--data-dir', `${kind}-lt`);
-  if (o.download) await downloadCifar(kind, dir);
-  return dir;
-}
+const cifar = (kind: 'cifar10' | 'cifar100', description: string) =>
+  entry({
+    description,
+    options: cifarOptions,
+    load: async ({ subsetSeed, download, ...o }) => {
+      const dir = need(o.dataDir, '--data-dir', `${kind}-lt`);
+      if (download) await downloadCifar(kind, dir);
+      return loadCifarLt(kind, { ...o, seed: subsetSeed, dataDir: dir });
+    },
+  });
 
 export const DATASETS = {
-  'fashion-mnist-lt': {
-    description: 'Fashion-MNIST-LT, bundled (PROTOCOL.md): n_max 1000, IF 100, 2,478 training images',
-    load: async (o: DatasetOptions) => loadMnistLt('fashion-mnist-lt', o),
-  },
-  'mnist-lt': {
+  'fashion-mnist-lt': entry({
+    description: 'Fashion-MNIST-LT, bundled: n_max 1000, IF 100, 2,478 training images',
+    options: mnistOptions,
+    load: async (o) => loadMnistLt('fashion-mnist-lt', o),
+  }),
+  'mnist-lt': entry({
     description: 'MNIST-LT from the four official IDX files in --data-dir, same protocol',
-    load: async (o: DatasetOptions) =>
-      loadMnistLt('mnist-lt', { ...o, dataDir: need(o.dataDir, '--data-dir', 'mnist-lt') }),
-  },
-  'cifar10-lt': {
-    description: 'CIFAR-10-LT (LDAM-DRW protocol) from the official binary files in --data-dir',
-    load: async (o: DatasetOptions) =>
-      loadCifarLt('cifar10', {
-        ...o,
-        seed: o.subsetSeed,
-        dataDir: await cifarDir('cifar10', o),
-      }),
-  },
-  'cifar100-lt': {
-    description: 'CIFAR-100-LT (LDAM-DRW protocol) from the official binary files in --data-dir',
-    load: async (o: DatasetOptions) =>
-      loadCifarLt('cifar100', {
-        ...o,
-        seed: o.subsetSeed,
-        dataDir: await cifarDir('cifar100', o),
-      }),
-  },
-  list: {
+    options: mnistOptions,
+    load: async (o) => loadMnistLt('mnist-lt', { ...o, dataDir: need(o.dataDir, '--data-dir', 'mnist-lt') }),
+  }),
+  'cifar10-lt': cifar(
+    'cifar10',
+    'CIFAR-10-LT (LDAM-DRW protocol) from the official binary files in --data-dir',
+  ),
+  'cifar100-lt': cifar(
+    'cifar100',
+    'CIFAR-100-LT (LDAM-DRW protocol) from the official binary files in --data-dir',
+  ),
+  list: entry({
     description:
       'image list files (ImageNet-LT / Places-LT / iNaturalist format): --train-list, --test-list, --data-root',
-    load: async (o: DatasetOptions) =>
+    options: z.object({
+      trainList: z.string().optional().meta(help('list: training list file (`path label` per line)')),
+      valList: z.string().optional().meta(help('list: validation list file')),
+      testList: z.string().optional().meta(help('list: test list file')),
+      dataRoot: z.string().optional().meta(help('list: folder the list paths are relative to')),
+      dataDir,
+      classes: z
+        .string()
+        .optional()
+        .meta(help('list: class names, one a line in label order', 'the names sorted')),
+      imageSize,
+    }),
+    load: async (o, hooks) =>
       loadListDataset({
         trainList: need(o.trainList, '--train-list', 'list'),
         testList: need(o.testList, '--test-list', 'list'),
@@ -86,32 +142,76 @@ export const DATASETS = {
         ...(o.valList ? { valList: o.valList } : {}),
         ...(o.classes ? { classesFile: o.classes } : {}),
         ...(o.imageSize ? { imageSize: o.imageSize } : {}),
-        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+        ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
       }),
-  },
-  imagefolder: {
+  }),
+  imagefolder: entry({
     description:
       'your own images: --data-dir with train/, test/ (and optionally val/), one subfolder per class (ImageFolder layout)',
-    load: async (o: DatasetOptions) =>
+    options: z.object({
+      dataDir,
+      valPerClass,
+      valSeed: z
+        .number()
+        .int()
+        .min(0)
+        .optional()
+        .meta(help('imagefolder without val/: seed of the validation images drawn from train/', '0')),
+      imageSize,
+    }),
+    load: async (o, hooks) =>
       loadImageFolder({
         dataDir: need(o.dataDir, '--data-dir', 'imagefolder'),
         ...(o.valPerClass !== undefined ? { valPerClass: o.valPerClass } : {}),
         ...(o.valSeed !== undefined ? { valSeed: o.valSeed } : {}),
         ...(o.imageSize ? { imageSize: o.imageSize } : {}),
-        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-        ...(o.onWarning ? { onWarning: o.onWarning } : {}),
+        ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+        ...(hooks.onWarning ? { onWarning: hooks.onWarning } : {}),
       }),
-  },
+  }),
 } as const;
 
 export type DatasetName = keyof typeof DATASETS;
 export const DATASET_NAMES = Object.keys(DATASETS) as DatasetName[];
 
+const ENTRIES = DATASETS as unknown as Record<string, DatasetEntry>;
+
 export function checkDatasetName(name: string): DatasetName {
   return checkName(DATASETS, 'dataset', name);
 }
 
-/** Loads a data set by name. */
-export async function loadDataset(name: string, opts: DatasetOptions = {}): Promise<LongTailDataset> {
-  return DATASETS[checkDatasetName(name)].load(opts);
+/** Every data source's settings in one shape (a key shared by several sources appears once). */
+export const DATASET_SETTINGS = {
+  ...DATASETS['fashion-mnist-lt'].options.shape,
+  ...DATASETS['cifar10-lt'].options.shape,
+  ...DATASETS.list.options.shape,
+  ...DATASETS.imagefolder.options.shape,
+};
+
+/**
+ * Loads a data set by name. `settings` may hold more than this source's (a whole run
+ * configuration): the source takes its own keys, parsed by its schema.
+ */
+export async function loadDataset(
+  name: string,
+  settings: Record<string, unknown> = {},
+  hooks: DataHooks = {},
+): Promise<LongTailDataset> {
+  const e = ENTRIES[checkDatasetName(name)]!;
+  const own = Object.fromEntries(Object.keys(e.options.shape).map((k) => [k, settings[k]]));
+  const r = e.options.safeParse(own);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new ConfigError(`--dataset ${name}: ${String(i.path[0])}: ${ruleOf(i, own[String(i.path[0])])}`);
+  }
+  const h: DataHooks = {
+    ...(typeof settings.onProgress === 'function'
+      ? { onProgress: settings.onProgress as DataHooks['onProgress'] }
+      : {}),
+    ...(typeof settings.onWarning === 'function'
+      ? { onWarning: settings.onWarning as DataHooks['onWarning'] }
+      : {}),
+    ...hooks,
+  };
+  return e.load(r.data, h);
 }

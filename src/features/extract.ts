@@ -1,8 +1,9 @@
 /** Running a frozen backbone over an image set: features in evaluation mode, batched. */
+
+import { plainImages } from '../data/batches.ts';
 import type { ImageSet } from '../data/types.ts';
 import type { Backbone } from '../models/backbone.ts';
 import { forwardFeatures } from '../models/forward.ts';
-import { plainImages } from '../train/augment.ts';
 
 /** Features of every image: [n, d] row-major. Batch statistics are never used (eval mode). */
 export function extractFeatures(

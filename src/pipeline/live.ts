@@ -21,7 +21,7 @@ import { createRng } from '../random/rng.ts';
 import type { LiveArray, LiveData, LiveKind, LiveMethod } from '../report/live/data.ts';
 import { countLabels, encodeRows } from '../report/live/math.ts';
 import { methodColour } from '../report/palette.ts';
-import { logPrior } from '../train/loss.ts';
+import { logPrior } from '../sampling/probabilities.ts';
 
 /** Default bytes of embedded numbers (about 4/3 of it in the page, as base64). */
 export const DEFAULT_LIVE_BUDGET = 8 * 1024 * 1024;

@@ -64,25 +64,8 @@ export async function inRunFolder<T>(
 export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): Promise<LongTailDataset> {
   checkShotThresholds({ many: cfg.manyThreshold, few: cfg.fewThreshold });
   cb.onPhase?.(`loading ${cfg.dataset}`);
-  // Only the data settings: cfg may be a whole pipeline configuration.
-  const keys = [
-    'dataDir',
-    'imbalance',
-    'maxPerClass',
-    'valPerClass',
-    'subsetSeed',
-    'trainList',
-    'valList',
-    'testList',
-    'dataRoot',
-    'classes',
-    'valSeed',
-    'imageSize',
-  ] as const;
-  const opts = Object.fromEntries(keys.filter((k) => cfg[k] !== undefined).map((k) => [k, cfg[k]]));
-  return loadDataset(cfg.dataset, {
-    ...opts,
-    ...(cfg.download ? { download: true } : {}),
+  // cfg may be a whole pipeline configuration: the data source takes its own settings.
+  return loadDataset(cfg.dataset, cfg, {
     onProgress: (d, t) => cb.onFeatures?.('decoding images', d, t),
     ...(cb.warn ? { onWarning: cb.warn } : {}),
   });

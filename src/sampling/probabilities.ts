@@ -20,3 +20,12 @@ export function progressiveProbabilities(counts: readonly number[], epoch: numbe
   const cb = classProbabilities(counts, 0);
   return ib.map((p, j) => (1 - lam) * p + lam * cb[j]!);
 }
+
+/** log(n_j / N) per class (the training prior); a class without training images has none. */
+export function logPrior(counts: readonly number[], what = 'the class prior'): Float32Array {
+  const empty = counts.indexOf(0);
+  if (empty >= 0)
+    throw new ConfigError(`${what}: class ${empty} has no training image, so its prior is 0 (log 0)`);
+  const N = counts.reduce((a, b) => a + b, 0);
+  return Float32Array.from(counts, (n) => Math.log(n / N));
+}

@@ -8,7 +8,6 @@
  */
 
 import type { ImageSet } from '../data/types.ts';
-import type { ImageSource } from '../models/forward.ts';
 import type { Rng } from '../random/rng.ts';
 
 export type Augmentation = 'crop-flip' | 'resized-crop-flip' | 'none';
@@ -82,15 +81,4 @@ export function makeBatch(
     }
   }
   return out;
-}
-
-/** The set's images in order, unaugmented, a batch at a time (for the batched forward loop). */
-export function plainImages(set: ImageSet): ImageSource {
-  return (start, count) =>
-    makeBatch(
-      set,
-      Array.from({ length: count }, (_, k) => start + k),
-      'none',
-      null,
-    );
 }

@@ -9,6 +9,7 @@ import { ConfigError } from '../errors.ts';
 import { RUN_FILES, recordWrite, runFile } from '../io/run-folder.ts';
 import { loadModelArrays, type Model, modelArrays } from '../models/model.ts';
 import { type NamedArrays, ParamMismatchError } from '../models/params.ts';
+import type { Sgd } from '../optim/sgd.ts';
 import {
   CHECKPOINT_FORMAT,
   type Checkpoint,
@@ -19,7 +20,6 @@ import {
 } from './checkpoint.ts';
 import { ACCURACY_UNIT, type EpochRecord, stage1InPercent, TrainingError } from './epoch.ts';
 import { type JointConfig, resolveAugmentation } from './joint-config.ts';
-import type { Sgd } from './optimizer.ts';
 
 /** What a checkpoint was trained as; saved in every checkpoint's meta and checked on resume. */
 export interface RunIdentity {

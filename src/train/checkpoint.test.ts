@@ -8,11 +8,11 @@ import { initBackend } from '../backend/backend.ts';
 import { DataError } from '../errors.ts';
 import { runFile } from '../io/run-folder.ts';
 import { createModel, disposeModel, modelArrays } from '../models/model.ts';
+import { Sgd } from '../optim/sgd.ts';
 import { CHECKPOINT_FORMAT, type CheckpointMeta, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { CheckpointStore, type RunIdentity, resumeConflicts } from './checkpoint-store.ts';
 import { TrainingError } from './epoch.ts';
 import { DEFAULT_JOINT_CONFIG } from './joint-config.ts';
-import { Sgd } from './optimizer.ts';
 
 const identity: RunIdentity = {
   backbone: 'resnet8',

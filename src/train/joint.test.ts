@@ -9,11 +9,11 @@ import { loadMnistLt } from '../data/fashion-mnist.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { runFile } from '../io/run-folder.ts';
 import { createModel, disposeModel, modelArrays } from '../models/model.ts';
+import { cosineLr } from '../optim/schedule.ts';
+import { Sgd } from '../optim/sgd.ts';
 import { makeBatch } from './augment.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { accuracy, DEFAULT_JOINT_CONFIG, TrainingError, trainJoint } from './joint.ts';
-import { Sgd } from './optimizer.ts';
-import { cosineLr } from './schedule.ts';
 import { makeTrainStep } from './step.ts';
 
 // A small slice: 30 down to 10 images per class (186 images), the protocol's 200 validation images.

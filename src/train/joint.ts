@@ -8,19 +8,19 @@
  * Composed of an epoch runner (epoch.ts) and a checkpoint store (checkpoint-store.ts).
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { plainImages } from '../data/batches.ts';
 import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError } from '../errors.ts';
 import { forwardInBatches } from '../models/forward.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
+import { cosineLr } from '../optim/schedule.ts';
+import { Sgd } from '../optim/sgd.ts';
 import { createSampler } from '../sampling/samplers.ts';
-import { plainImages } from './augment.ts';
 import { CheckpointStore, type ResumeFiles, type RunIdentity } from './checkpoint-store.ts';
 import { type EpochRecord, EpochRunner, type StepInfo, toPercent } from './epoch.ts';
 import { type JointConfig, resolveAugmentation, validateJointConfig } from './joint-config.ts';
 import { lossOffset } from './loss.ts';
-import { Sgd } from './optimizer.ts';
 import { DataParallel } from './parallel/data-parallel.ts';
-import { cosineLr } from './schedule.ts';
 
 export { type EpochRecord, type StepInfo, TrainingError } from './epoch.ts';
 export {

@@ -3,7 +3,8 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/backend.ts';
 import { createRng } from '../random/rng.ts';
-import { crossEntropy, logPrior, lossOffset } from './loss.ts';
+import { logPrior } from '../sampling/probabilities.ts';
+import { crossEntropy, lossOffset } from './loss.ts';
 
 describe('cross-entropy with a hand-written gradient', () => {
   before(async () => {

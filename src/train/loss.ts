@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LossName } from '../config/schema.ts';
-import { ConfigError } from '../errors.ts';
+import { logPrior } from '../sampling/probabilities.ts';
 
 export function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D, offset?: tf.Tensor1D): tf.Scalar {
   const B = logits.shape[0];
@@ -31,15 +31,6 @@ export function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D, offset?: 
       },
     };
   })(logits, oneHot) as tf.Scalar;
-}
-
-/** log(n_j / N) per class (the training prior); a class without training images has none. */
-export function logPrior(counts: readonly number[], what = 'the class prior'): Float32Array {
-  const empty = counts.indexOf(0);
-  if (empty >= 0)
-    throw new ConfigError(`${what}: class ${empty} has no training image, so its prior is 0 (log 0)`);
-  const N = counts.reduce((a, b) => a + b, 0);
-  return Float32Array.from(counts, (n) => Math.log(n / N));
 }
 
 /** The per-class logit offset a stage-1 loss adds inside the softmax (null for plain CE). */

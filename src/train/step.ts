@@ -1,8 +1,8 @@
 /** The training step shared by the trainer and its data-parallel workers. */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Model } from '../models/model.ts';
+import type { Sgd } from '../optim/sgd.ts';
 import { crossEntropy } from './loss.ts';
-import type { Sgd } from './optimizer.ts';
 
 /**
  * Loss and gradients of every trainable parameter on a batch (forward in training mode unless

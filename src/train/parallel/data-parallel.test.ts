@@ -4,9 +4,9 @@ import { maxDiffNamed } from '../../../test/helpers/arrays.ts';
 import { initBackend } from '../../backend/backend.ts';
 import { loadMnistLt } from '../../data/fashion-mnist.ts';
 import { createModel, disposeModel, modelArrays } from '../../models/model.ts';
+import { Sgd } from '../../optim/sgd.ts';
 import { makeBatch } from '../augment.ts';
 import { lossOffset } from '../loss.ts';
-import { Sgd } from '../optimizer.ts';
 import { makeTrainStep } from '../step.ts';
 import { DataParallel } from './data-parallel.ts';
 

@@ -10,8 +10,8 @@
 import type { Worker } from 'node:worker_threads';
 import { backendInfo } from '../../backend/backend.ts';
 import { type Model, modelArrays } from '../../models/model.ts';
+import type { Sgd } from '../../optim/sgd.ts';
 import { startWorker } from '../../workers/spawn.ts';
-import type { Sgd } from '../optimizer.ts';
 import { applyGrads, computeGrads, trainableVars } from '../step.ts';
 import { averageStats, getBnStats, setBnStats } from './bn-sync.ts';
 import type { FromWorker, ReplicaSpec, SharedBuffers, ToWorker } from './protocol.ts';

@@ -7,7 +7,7 @@ import { parentPort } from 'node:worker_threads';
 import { initBackend } from '../../backend/backend.ts';
 import { createModel, loadModelArrays, type Model } from '../../models/model.ts';
 import type { NamedArrays } from '../../models/params.ts';
-import { Sgd } from '../optimizer.ts';
+import { Sgd } from '../../optim/sgd.ts';
 import { applyGrads, computeGrads } from '../step.ts';
 import { getBnStats, setBnStats } from './bn-sync.ts';
 import type { FromWorker, SharedBuffers, ToWorker } from './protocol.ts';

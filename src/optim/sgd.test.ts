@@ -10,7 +10,7 @@ import { initBackend } from '../backend/backend.ts';
 import { nativeStatus, SGD_KERNEL } from '../backend/native-kernels.ts';
 import { setTrainingKernels } from '../backend/training-kernels.ts';
 import { createRng, type Rng } from '../random/rng.ts';
-import { Sgd } from './optimizer.ts';
+import { Sgd } from './sgd.ts';
 
 const skip = !nativeStatus().available;
 
