@@ -68,14 +68,17 @@ export function softmaxTop(
   return out;
 }
 
-export function loadModel(runDir: string, { method = 'crt' }: { method?: string } = {}): LoadedModel {
-  const f = loadFolded(runDir, method);
+export function loadModel(
+  runDir: string,
+  { method = 'crt', backboneFile }: { method?: string; backboneFile?: string | undefined } = {},
+): LoadedModel {
+  const f = loadFolded(runDir, method, backboneFile);
   if (f.stage1Dir === null) {
     throw new ConfigError(
       `${runDir}: stage 2 ran on a feature file, so there is no backbone to predict with; use a run of \`longtail demo\` or \`longtail retrain --run\` (an ONNX backbone: \`longtail train --backbone onnx:FILE\` first)`,
     );
   }
-  const model = loadStage1Model(f.stage1Dir);
+  const model = loadStage1Model(f.stage1Dir, backboneFile);
   const C = f.layer.bias.length;
   const d = model.backbone.featureDim;
   if (f.record.dim !== d)

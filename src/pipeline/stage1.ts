@@ -4,7 +4,7 @@
  */
 
 import os from 'node:os';
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import {
   backboneSpec,
   COMMAND_SCHEMAS,
@@ -220,7 +220,11 @@ function extractWithOnnx(cfg: TrainConfig, data: LongTailDataset, opts: Pipeline
 function saveExtraction(x: Extraction, folder: RunFolder): Stage1Output {
   try {
     saveFeatureFile(folder.path('features'), x.features);
-    writeJsonAtomic(folder.path('backbone'), x.record);
+    // The model's path relative to the run (tried first), so a run moved or copied together with
+    // its model still finds it; the absolute path stays as a hint, the SHA-256 decides.
+    const rel = relative(folder.dir, x.record.file).split(sep).join('/');
+    const record: ExternalBackbone = isAbsolute(rel) ? x.record : { ...x.record, relativeFile: rel };
+    writeJsonAtomic(folder.path('backbone'), record);
     const summary: Stage1Summary = { history: [], bestEpoch: 0, bestValAcc: null, seconds: 0 };
     writeJsonAtomic(folder.path('stage1'), summary);
     return {

@@ -4,20 +4,24 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { DataError } from '../errors.ts';
-import { fileSha256, RUN_FILES, readExternalBackbone, runFile } from '../io/run-folder.ts';
+import { locateExternalBackbone, RUN_FILES, readExternalBackbone, runFile } from '../io/run-folder.ts';
 import { createModel, loadModelArrays, type Model } from '../models/model.ts';
 import { loadCheckpoint } from './checkpoint.ts';
 
-/** Loads the best stage-1 model of a run folder. The caller disposes it. */
-export function loadStage1Model(dir: string): Model {
+/**
+ * Loads the best stage-1 model of a run folder. The caller disposes it. An external backbone is
+ * found (relative to the run, then where it was, or at `backboneFile`) and checked by hash.
+ */
+export function loadStage1Model(dir: string, backboneFile?: string): Model {
   const ext = readExternalBackbone(dir);
   if (ext) {
-    const now = existsSync(ext.file) ? fileSha256(ext.file) : 'missing';
-    if (now !== ext.sha256)
-      throw new DataError(
-        `${dir}: its backbone ${ext.file} ${now === 'missing' ? 'is gone' : `has changed (sha256 ${now.slice(0, 12)}, the run has ${ext.sha256.slice(0, 12)})`}; run \`longtail train --backbone onnx:FILE\` again`,
-      );
-    return createModel(ext.spec, ext.inputShape, ext.numClasses, 0);
+    const file = locateExternalBackbone(dir, ext, backboneFile);
+    return createModel(
+      { ...ext.spec, options: { ...ext.spec.options, path: file } },
+      ext.inputShape,
+      ext.numClasses,
+      0,
+    );
   }
   const best = runFile(dir, 'best');
   if (!existsSync(best))
