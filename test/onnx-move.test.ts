@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { makeContract } from '../src/data/preprocess.ts';
 import { onnx } from '../src/models/onnx-file.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
@@ -91,8 +92,12 @@ describe('ONNX-backbone runs that survive a move', () => {
     runCli(['predict', img, '--run', run, '--method', 'ncm', '--json', ...extra]);
   const top = (r: { stdout: string }) => JSON.parse(r.stdout).predictions[0].top;
 
-  it('records the path relative to the run, the absolute one and the SHA-256', () => {
+  it('records the path relative to the run, the absolute one, the SHA-256 and the preprocessing contract', () => {
     const rec = JSON.parse(readFileSync(join(a, 'run', 'backbone.json'), 'utf8'));
+    assert.deepEqual(
+      rec.preprocessing,
+      makeContract({ size: 28, colour: 'grey', mean: [0, 0, 0], std: [1, 1, 1], layout: 'nchw' }),
+    );
     assert.equal(rec.relativeFile, '../models/m.onnx');
     assert.equal(rec.file, join(a, 'models', 'm.onnx'));
     assert.match(rec.sha256, /^[0-9a-f]{64}$/);
@@ -190,8 +195,12 @@ describe('ONNX-backbone runs that survive a move', () => {
       const cp = predict(join(c, 'run'));
       assert.equal(cp.code, 0, cp.stderr);
 
-      // An old record (absolute path only) still works.
-      const { relativeFile: _, ...old } = JSON.parse(readFileSync(join(b, 'run', 'backbone.json'), 'utf8'));
+      // An old record (absolute path only, no preprocessing contract) still works.
+      const {
+        relativeFile: _,
+        preprocessing: __,
+        ...old
+      } = JSON.parse(readFileSync(join(b, 'run', 'backbone.json'), 'utf8'));
       writeFileSync(join(b, 'run', 'backbone.json'), JSON.stringify({ ...old, file: moved }));
       const o = predict(join(b, 'run'));
       assert.equal(o.code, 0, o.stderr);
@@ -200,4 +209,59 @@ describe('ONNX-backbone runs that survive a move', () => {
       renameSync(b, a);
     }
   });
+
+  it('backbone.json records the preprocessing contract; predict and export refuse an unknown or edited one', () => {
+    const path = join(a, 'run', 'backbone.json');
+    const original = readFileSync(path, 'utf8');
+    const rec = JSON.parse(original);
+    // Written by the run of the first test (this one's copy may be an old record by now).
+    assert.ok(rec.preprocessing === undefined || rec.preprocessing.version === 1);
+    const contract = makeContract({
+      size: 28,
+      colour: 'grey',
+      mean: [0, 0, 0],
+      std: [1, 1, 1],
+      layout: 'nchw',
+    });
+    const edit = (preprocessing: unknown) => writeFileSync(path, JSON.stringify({ ...rec, preprocessing }));
+    try {
+      edit(contract);
+      const ok = predict(join(a, 'run'));
+      assert.equal(ok.code, 0, ok.stderr);
+      edit({ ...contract, gamma: 2.2 });
+      expectUserError(
+        predict(join(a, 'run')),
+        /backbone\.json: preprocessing has unknown field gamma \(version 1 has /,
+      );
+      expectUserError(
+        runCli([
+          'export',
+          '--run',
+          join(a, 'run'),
+          '--method',
+          'ncm',
+          '--format',
+          'onnx',
+          '--out',
+          join(dir, 'exp3'),
+        ]),
+        /preprocessing has unknown field gamma/,
+      );
+      edit({ ...contract, version: 2 });
+      expectUserError(predict(join(a, 'run')), /backbone\.json: preprocessing version must be 1, got 2/);
+      edit({ ...contract, mean: [0.5, 0.5, 0.5] });
+      expectUserError(
+        predict(join(a, 'run')),
+        /backbone\.json: preprocessing mean is \[0\.5,0\.5,0\.5\], but the run's images and backbone have \[0\]/,
+      );
+      edit({ ...contract, size: 32 });
+      expectUserError(
+        predict(join(a, 'run')),
+        /preprocessing size is 32, but the run's images and backbone have 28/,
+      );
+    } finally {
+      writeFileSync(path, original);
+    }
+  });
+
 });

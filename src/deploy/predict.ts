@@ -8,7 +8,7 @@ import { ConfigError, DataError } from '../errors.ts';
 import { forwardFeatures } from '../models/forward.ts';
 import { disposeModel, type Model } from '../models/model.ts';
 import { csvField } from '../report/per-class.ts';
-import { loadStage1Model } from '../train/stage1-model.ts';
+import { loadStage1Model, stage1Contract } from '../train/stage1-model.ts';
 import { type LoadedFolded, loadFolded } from './folded.ts';
 
 export interface Prediction {
@@ -79,6 +79,8 @@ export function loadModel(
     );
   }
   const model = loadStage1Model(f.stage1Dir, backboneFile);
+  // Images are decoded and resized as the run's features were (its recorded contract, if any).
+  const mode = stage1Contract(f.stage1Dir)?.resize.mode ?? 'shorter-centre-crop';
   const C = f.layer.bias.length;
   const d = model.backbone.featureDim;
   if (f.record.dim !== d)
@@ -92,7 +94,7 @@ export function loadModel(
     const per = H * W * Ch;
     const x = new Float32Array(paths.length * per);
     for (const [i, p] of paths.entries()) {
-      const px = await decodeImage(p, H, Ch === 1 ? 1 : 3);
+      const px = await decodeImage(p, H, Ch === 1 ? 1 : 3, mode);
       for (let j = 0; j < per; j++) x[i * per + j] = px[j]! / 255;
     }
     return x;

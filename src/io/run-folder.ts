@@ -551,6 +551,11 @@ export interface ExternalBackbone {
   sha256: string;
   inputShape: [number, number, number];
   numClasses: number;
+  /**
+   * The preprocessing contract the features were extracted with (data/preprocess.ts, checked by
+   * its reader with checkContract); absent in older runs.
+   */
+  preprocessing?: unknown;
 }
 
 /** The flag of predict, export and retrain that gives an external backbone's new place. */

@@ -13,6 +13,7 @@ import {
   type TrainConfig,
   TrainConfigSchema,
 } from '../config/schema.ts';
+import { makeContract, type PreprocessContract } from '../data/preprocess.ts';
 import { loadDataset } from '../data/registry.ts';
 import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError } from '../errors.ts';
@@ -30,6 +31,7 @@ import {
   runFile,
 } from '../io/run-folder.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
+import { isOnnxBackbone } from '../models/onnx-backbone.ts';
 import { checkOnnxPath } from '../models/onnx-file.ts';
 import { isOnnxSpec } from '../models/registry.ts';
 import type { RunResults } from '../report/results.ts';
@@ -209,12 +211,41 @@ function extractWithOnnx(cfg: TrainConfig, data: LongTailDataset, opts: Pipeline
       sha256,
       inputShape,
       numClasses: data.classNames.length,
+      preprocessing: onnxContract(model, spec.options ?? {}, inputShape),
     };
     return { data, model, features, record, seconds };
   } catch (e) {
     disposeModel(model);
     throw e;
   }
+}
+
+/**
+ * The preprocessing contract of an ONNX-backbone run: images at the data's side (decoded and
+ * resized by the contract's resize), then the backbone's mean, std and layout. A model that takes
+ * another side resizes once more inside the backbone (bilinear), which the contract cannot say;
+ * docs/preprocessing.md.
+ */
+function onnxContract(
+  model: Model,
+  options: Record<string, unknown>,
+  inputShape: readonly [number, number, number],
+): PreprocessContract {
+  const b = model.backbone;
+  if (!isOnnxBackbone(b)) throw new Error('onnxContract: not an ONNX backbone');
+  const three = (v: Float32Array, given: unknown) => {
+    // The numbers as given (0.485, not its float32), to 3 channels as the contract has them.
+    const ok = Array.isArray(given) && (given.length === 1 || given.length === v.length);
+    const src = ok ? (given as number[]) : Array.from(v);
+    return src.length === 3 ? src : [src[0]!, src[0]!, src[0]!];
+  };
+  return makeContract({
+    size: inputShape[0],
+    colour: inputShape[2] === 1 ? 'grey' : 'rgb',
+    mean: three(b.preprocess.mean, options.mean),
+    std: three(b.preprocess.std, options.std),
+    layout: b.preprocess.layout,
+  });
 }
 
 function saveExtraction(x: Extraction, folder: RunFolder): Stage1Output {
