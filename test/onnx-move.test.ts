@@ -66,6 +66,7 @@ describe('ONNX-backbone runs that survive a move', () => {
   const dir = tempDir();
   const a = join(dir, 'a');
   const img = join(dir, 'img.png');
+  let trainOutput = '';
   before(async () => {
     mkdirSync(join(a, 'models'), { recursive: true });
     tinyBackbone(join(a, 'models', 'm.onnx'));
@@ -78,6 +79,7 @@ describe('ONNX-backbone runs that survive a move', () => {
       join(a, 'run'),
     ]);
     assert.equal(t.code, 0, t.stderr);
+    trainOutput = t.stdout + t.stderr;
     const r = runCli(['retrain', '--run', join(a, 'run'), ...S2]);
     assert.equal(r.code, 0, r.stderr);
     const px = Buffer.alloc(28 * 28);
@@ -264,4 +266,12 @@ describe('ONNX-backbone runs that survive a move', () => {
     }
   });
 
+  it('an ONNX-backbone run prints no best epoch and records no stage-1 training settings', () => {
+    assert.doesNotMatch(trainOutput, /best epoch/);
+    assert.match(trainOutput, /features saved|joint classifier/);
+    const cfg = JSON.parse(readFileSync(join(a, 'run', 'config.json'), 'utf8'));
+    for (const k of ['epochs', 'warmupEpochs', 'sampler', 'loss']) assert.equal(k in cfg, false, k);
+    // What retrain --run starts cRT and LWS from stays.
+    for (const k of ['lr', 'weightDecay', 'seed', 'batchSize']) assert.equal(k in cfg, true, k);
+  });
 });

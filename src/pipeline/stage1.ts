@@ -297,12 +297,28 @@ export async function runStage1(
   }
   try {
     opts.onRunFolder?.(folder.dir);
-    writeJsonAtomic(folder.path('config'), { command: 'train', ...cfg });
+    writeJsonAtomic(folder.path('config'), {
+      command: 'train',
+      ...(extraction ? withoutTraining(cfg) : cfg),
+    });
     if (extraction) return saveExtraction(extraction, folder);
     return await stage1InFolder(cfg, data, folder, opts);
   } finally {
     folder.release();
   }
+}
+
+/**
+ * Settings of stage-1 training that an ONNX-backbone run (features only, no training) never
+ * uses, so its config.json does not record them. lr, weight decay, seed, batch size, augment and
+ * momentum stay: retrain --run starts cRT and LWS from them.
+ */
+const TRAINING_ONLY = ['epochs', 'warmupEpochs', 'sampler', 'samplerQ', 'loss', 'lossTau'] as const;
+
+function withoutTraining(cfg: TrainConfig): Partial<TrainConfig> {
+  return Object.fromEntries(
+    Object.entries(cfg).filter(([k]) => !(TRAINING_ONLY as readonly string[]).includes(k)),
+  ) as Partial<TrainConfig>;
 }
 
 /** Settings a resumed run may change: `epochs` (to extend it) and `threads`. */
