@@ -92,7 +92,12 @@ describe('a method added with registerClassifier', () => {
     assert.ok(existsSync(join(out, 'charts', 'half-bias-norms.svg')));
     // Folded: classifiers.json names it and classifiers.npz holds its layer.
     const record = JSON.parse(readFileSync(join(out, 'classifiers.json'), 'utf8'));
-    assert.deepEqual(record.methods['half-bias'], { transform: 'none' });
+    const entry = record.methods['half-bias'];
+    assert.equal(entry.transform, 'none');
+    // Calibrated on validation (the default): a positive temperature and the prior it was fitted under.
+    assert.ok(Number.isFinite(entry.temperature) && entry.temperature > 0);
+    assert.equal(entry.sourcePrior.length, 5);
+    assert.ok(Math.abs(entry.sourcePrior.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-9);
     assert.ok(readNpz(join(out, 'classifiers.npz')).has('half-bias/weight'));
     const f = loadFolded(out, 'half-bias');
     const jf = loadFolded(out, 'joint');

@@ -148,5 +148,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Resolves once everything written to the stream so far has been handed to the OS. */
+const flushed = (s: NodeJS.WriteStream) => new Promise<void>((resolve) => s.write('', () => resolve()));
+
 const code = await main(process.argv.slice(2));
+// process.exit is needed (worker threads and native handles may keep the loop alive), but it would
+// cut a large piped stdout short (a 438 KB `predict --json` was seen truncated): flush first.
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 process.exit(code);
