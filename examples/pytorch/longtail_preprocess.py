@@ -46,12 +46,18 @@ def default_contract(size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, mode="short
     }
 
 
+FIELDS = ("version", "decode", "colour", "resize", "size", "range", "mean", "std", "layout")
+
+
 def check_contract(c, where="contract"):
     """Raises ValueError naming the field when `c` is not a version-1 contract."""
     if not isinstance(c, dict):
         raise ValueError(f"{where}: expected a JSON object")
     if c.get("version") != VERSION:
         raise ValueError(f"{where}: version must be {VERSION}, got {c.get('version')!r}")
+    unknown = sorted(set(c) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {', '.join(unknown)} (version {VERSION} has {', '.join(FIELDS)})")
     r = c.get("resize") or {}
     if r.get("kernel") != KERNEL:
         raise ValueError(f"{where}: resize.kernel must be {KERNEL!r}, got {r.get('kernel')!r}")

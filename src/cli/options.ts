@@ -186,6 +186,7 @@ export function addStage2Options(cmd: Command): Command {
 /** Flags that say where and how to run, not what: never part of a saved configuration. */
 const NOT_CONFIG = new Set([
   'config',
+  'backboneFile',
   'out',
   'force',
   'json',

@@ -20,6 +20,10 @@ import { backendOption, note, printJson, startBackend } from './common.ts';
 import { num } from './options.ts';
 import { progress } from './progress.ts';
 
+/** --backbone-file: where a moved ONNX backbone is now (predict, export, retrain). */
+export const BACKBONE_FILE_HELP =
+  "an ONNX-backbone run's model at a new place (checked against the SHA-256 the run recorded); by default it is looked for relative to the run, then where it was";
+
 export function registerPredictAndExport(program: Command): void {
   program
     .command('predict')
@@ -46,6 +50,7 @@ export function registerPredictAndExport(program: Command): void {
       'also write the predictions to FILE: .csv (file, top-k names and probabilities) or .json; an existing file is refused without --force',
     )
     .option('-f, --force', 'replace an existing --out file')
+    .option('--backbone-file <path>', BACKBONE_FILE_HELP)
     .addOption(backendOption())
     .action(
       async (
@@ -59,6 +64,7 @@ export function registerPredictAndExport(program: Command): void {
           adaptPrior?: AdaptMethod;
           out?: string;
           force?: boolean;
+          backboneFile?: string;
         },
       ) => {
         // Checked before any work: a wrong --out costs nothing and changes nothing.
@@ -72,7 +78,7 @@ export function registerPredictAndExport(program: Command): void {
             throw new ConfigError(`--out ${opts.out}: no such folder ${dirname(resolve(opts.out))}`);
         }
         await startBackend(opts.backend);
-        const model = loadModel(opts.run, { method: opts.method });
+        const model = loadModel(opts.run, { method: opts.method, backboneFile: opts.backboneFile });
         const { files, problems } = expandInputs(inputs);
         if (opts.adaptPrior) {
           try {
@@ -159,9 +165,11 @@ export function registerPredictAndExport(program: Command): void {
       'rescale a --target-prior file that does not sum to 1 instead of refusing it',
     )
     .option('--json', 'print one JSON document')
+    .option('--backbone-file <path>', BACKBONE_FILE_HELP)
     .addOption(backendOption())
     .action(
       async (opts: {
+        backboneFile?: string;
         targetPrior?: string;
         normalizePrior?: boolean;
         run: string;
@@ -179,6 +187,7 @@ export function registerPredictAndExport(program: Command): void {
         const r = exportModel(opts.run, opts.method, opts.out, opts.format, {
           ...(opts.targetPrior ? { targetPrior: opts.targetPrior } : {}),
           normalizePrior: opts.normalizePrior === true,
+          backboneFile: opts.backboneFile,
         });
         if (opts.json) printJson(r);
         else

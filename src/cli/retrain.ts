@@ -13,6 +13,7 @@ import {
   configFromFlags,
   num,
 } from './options.ts';
+import { BACKBONE_FILE_HELP } from './predict.ts';
 import { cliCallbacks } from './reporting.ts';
 
 export function registerRetrain(program: Command): void {
@@ -24,7 +25,8 @@ export function registerRetrain(program: Command): void {
         `With --run DIR the results and classifiers go to DIR/${RUN_FILES.stage2}, where predict and export on DIR find them.`,
     )
     .option('--run <dir>', 'a stage-1 run folder written by `longtail train` or `longtail demo`')
-    .option('--features <path>', 'a feature file (.npz) or folder of .npy files from your own backbone');
+    .option('--features <path>', 'a feature file (.npz) or folder of .npy files from your own backbone')
+    .option('--backbone-file <path>', BACKBONE_FILE_HELP);
   addStage2Options(cmd);
   addThresholdOptions(cmd);
   cmd
@@ -60,6 +62,7 @@ export function registerRetrain(program: Command): void {
         ...cb,
         ...(typeof opts.out === 'string' ? { out: opts.out } : {}),
         force: opts.force === true,
+        ...(typeof opts.backboneFile === 'string' ? { backboneFile: opts.backboneFile } : {}),
       });
       cb.done();
       const outDir = cb.runDir()!;

@@ -70,9 +70,11 @@ export function registerTrain(program: Command): void {
         };
         if (opts.json) printJson(summary);
         else {
-          note(
-            `best epoch ${s1.summary.bestEpoch}${s1.summary.bestValAcc === null ? '' : ` (validation ${s1.summary.bestValAcc.toFixed(1)}%)`}`,
-          );
+          // An ONNX-backbone run trains nothing: it has no epochs, so no best one.
+          if (s1.summary.history.length > 0)
+            note(
+              `best epoch ${s1.summary.bestEpoch}${s1.summary.bestValAcc === null ? '' : ` (validation ${s1.summary.bestValAcc.toFixed(1)}%)`}`,
+            );
           console.log(
             Number.isNaN(test)
               ? `features saved (no stage-1 classifier)   run: ${s1.runDir}`

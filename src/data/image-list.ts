@@ -12,7 +12,7 @@ import { readFileChecked } from '../io/read-file.ts';
 import { resolveInside } from '../io/safe-path.ts';
 import { readClassesFile, sortByCodePoint } from './class-names.ts';
 import { checkSplits } from './dataset.ts';
-import { decodeAndResize } from './preprocess.ts';
+import { decodeAndResize, type ResizeMode } from './preprocess.ts';
 import { countPerClass, type ImageSet, type LongTailDataset } from './types.ts';
 
 /** The square sides a list data set accepts: below 8 nothing is left to learn, above 1024 one image is 3 MB. */
@@ -138,9 +138,10 @@ export async function decodeImage(
   source: string | Uint8Array,
   size: number,
   channels: 1 | 3 = 3,
+  mode: ResizeMode = 'shorter-centre-crop',
 ): Promise<Uint8Array> {
   const bytes = typeof source === 'string' ? readFileChecked(source, 'image') : source;
-  return decodeAndResize(bytes, size, channels);
+  return decodeAndResize(bytes, size, channels, mode);
 }
 
 export interface LoadListOptions {

@@ -60,6 +60,14 @@ describe('the contract resize', () => {
     );
     assert.throws(() => checkContract({ ...c, std: [1, 0, 1] }, 'm'), /std must be positive/);
     assert.throws(() => checkContract({ ...c, version: 2 }, 'm'), /version must be 1, got 2/);
+    assert.throws(
+      () => checkContract({ ...c, gamma: 2.2 }, 'm'),
+      /^DataError: m: preprocessing has unknown field gamma \(version 1 has version, decode/,
+    );
+    assert.throws(
+      () => checkContract({ ...c, resize: { ...c.resize, antialias: false } }, 'm'),
+      /m: preprocessing resize has unknown field antialias/,
+    );
   });
 });
 

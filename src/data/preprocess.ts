@@ -53,6 +53,19 @@ export function makeContract(opts: {
   };
 }
 
+/** The fields of a version-1 contract, in order. */
+const CONTRACT_FIELDS: readonly string[] = [
+  'version',
+  'decode',
+  'colour',
+  'resize',
+  'size',
+  'range',
+  'mean',
+  'std',
+  'layout',
+];
+
 /** Checks a parsed contract; the error names `where` and the field. */
 export function checkContract(c: unknown, where: string): PreprocessContract {
   const bad = (field: string, expected: string, got: unknown) =>
@@ -60,7 +73,20 @@ export function checkContract(c: unknown, where: string): PreprocessContract {
   if (typeof c !== 'object' || c === null || Array.isArray(c)) throw bad('', 'an object', c);
   const o = c as Record<string, unknown>;
   if (o.version !== PREPROCESS_VERSION) throw bad('version', String(PREPROCESS_VERSION), o.version);
+  // A field this version does not know may change what the pixels are: refused, never ignored.
+  const unknown = Object.keys(o).filter((k) => !CONTRACT_FIELDS.includes(k));
+  if (unknown.length > 0)
+    throw new DataError(
+      `${where}: preprocessing has unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} (version ${PREPROCESS_VERSION} has ${CONTRACT_FIELDS.join(', ')})`,
+    );
   const r = o.resize as Record<string, unknown> | undefined;
+  if (typeof r === 'object' && r !== null) {
+    const extra = Object.keys(r).filter((k) => k !== 'kernel' && k !== 'mode');
+    if (extra.length > 0)
+      throw new DataError(
+        `${where}: preprocessing resize has unknown field ${extra.join(', ')} (it has kernel, mode)`,
+      );
+  }
   if (r?.kernel !== 'triangle-antialias') throw bad('resize.kernel', '"triangle-antialias"', r?.kernel);
   if (r.mode !== 'shorter-centre-crop' && r.mode !== 'stretch')
     throw bad('resize.mode', '"shorter-centre-crop" or "stretch"', r.mode);

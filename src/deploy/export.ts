@@ -175,10 +175,10 @@ export function exportModel(
   method: string,
   outDir: string,
   format: ExportFormat = 'tfjs',
-  opts: { targetPrior?: string; normalizePrior?: boolean } = {},
+  opts: { targetPrior?: string; normalizePrior?: boolean; backboneFile?: string | undefined } = {},
 ): ExportResult {
   checkExportTarget(outDir);
-  const loaded = loadModel(runDir, { method });
+  const loaded = loadModel(runDir, { method, backboneFile: opts.backboneFile });
   try {
     // The target prior is resolved (and a bad file refused) before anything is written.
     const q = opts.targetPrior

@@ -135,7 +135,7 @@ function readRecord(path: string): FoldedRecord {
  * backbone it was trained on is still the one in that run (same best.npz): a head trained on one
  * backbone and used on another predicts the wrong classes.
  */
-export function loadFolded(runDir: string, method: string): LoadedFolded {
+export function loadFolded(runDir: string, method: string, backboneFile?: string): LoadedFolded {
   const dir = classifierFolder(runDir);
   const jsonPath = runFile(dir, 'classifiersRecord');
   const npzPath = runFile(dir, 'classifiers');
@@ -161,7 +161,7 @@ export function loadFolded(runDir: string, method: string): LoadedFolded {
   }
   const stage1Dir = record.stage1Run === null ? null : resolve(dir, record.stage1Run);
   if (stage1Dir !== null && record.backboneSha256 !== null) {
-    const best = backboneIdentityFile(stage1Dir);
+    const best = backboneIdentityFile(stage1Dir, backboneFile);
     const now = existsSync(best) ? fileSha256(best) : 'missing';
     if (now !== record.backboneSha256) {
       throw new DataError(

@@ -8,7 +8,7 @@ import { ConfigError, DataError } from '../errors.ts';
 import { forwardFeatures } from '../models/forward.ts';
 import { disposeModel, type Model } from '../models/model.ts';
 import { csvField } from '../report/per-class.ts';
-import { loadStage1Model } from '../train/stage1-model.ts';
+import { loadStage1Model, stage1Contract } from '../train/stage1-model.ts';
 import { type LoadedFolded, loadFolded } from './folded.ts';
 
 export interface Prediction {
@@ -68,14 +68,19 @@ export function softmaxTop(
   return out;
 }
 
-export function loadModel(runDir: string, { method = 'crt' }: { method?: string } = {}): LoadedModel {
-  const f = loadFolded(runDir, method);
+export function loadModel(
+  runDir: string,
+  { method = 'crt', backboneFile }: { method?: string; backboneFile?: string | undefined } = {},
+): LoadedModel {
+  const f = loadFolded(runDir, method, backboneFile);
   if (f.stage1Dir === null) {
     throw new ConfigError(
       `${runDir}: stage 2 ran on a feature file, so there is no backbone to predict with; use a run of \`longtail demo\` or \`longtail retrain --run\` (an ONNX backbone: \`longtail train --backbone onnx:FILE\` first)`,
     );
   }
-  const model = loadStage1Model(f.stage1Dir);
+  const model = loadStage1Model(f.stage1Dir, backboneFile);
+  // Images are decoded and resized as the run's features were (its recorded contract, if any).
+  const mode = stage1Contract(f.stage1Dir)?.resize.mode ?? 'shorter-centre-crop';
   const C = f.layer.bias.length;
   const d = model.backbone.featureDim;
   if (f.record.dim !== d)
@@ -89,7 +94,7 @@ export function loadModel(runDir: string, { method = 'crt' }: { method?: string 
     const per = H * W * Ch;
     const x = new Float32Array(paths.length * per);
     for (const [i, p] of paths.entries()) {
-      const px = await decodeImage(p, H, Ch === 1 ? 1 : 3);
+      const px = await decodeImage(p, H, Ch === 1 ? 1 : 3, mode);
       for (let j = 0; j < per; j++) x[i * per + j] = px[j]! / 255;
     }
     return x;

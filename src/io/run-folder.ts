@@ -22,7 +22,7 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, DataError } from '../errors.ts';
 import { alive, makeFolder, removeOrphanTemps, setWriteListener, tempPathFor } from './atomic.ts';
 
 export const RUN_FILES = {
@@ -544,12 +544,22 @@ const CHART_EXTENSIONS = ['.vl.json', '.svg', '.png'];
 export interface ExternalBackbone {
   /** The registry spec that rebuilds it ({ name: 'onnx', options: { path, ... } }). */
   spec: { name: string; options: Record<string, unknown> };
-  /** The file whose bytes are the backbone (absolute path). */
+  /** The file whose bytes are the backbone, absolute, as it was when the run was written: a hint. */
   file: string;
+  /** The same file relative to the run folder (tried first, so a run moved with its model works); absent in older runs. */
+  relativeFile?: string;
   sha256: string;
   inputShape: [number, number, number];
   numClasses: number;
+  /**
+   * The preprocessing contract the features were extracted with (data/preprocess.ts, checked by
+   * its reader with checkContract); absent in older runs.
+   */
+  preprocessing?: unknown;
 }
+
+/** The flag of predict, export and retrain that gives an external backbone's new place. */
+export const BACKBONE_FILE_FLAG = '--backbone-file';
 
 export function readExternalBackbone(dir: string): ExternalBackbone | null {
   const p = runFile(dir, 'backbone');
@@ -558,18 +568,69 @@ export function readExternalBackbone(dir: string): ExternalBackbone | null {
     const v = JSON.parse(readFileSync(p, 'utf8')) as ExternalBackbone;
     if (typeof v.file !== 'string' || typeof v.sha256 !== 'string' || typeof v.spec?.name !== 'string')
       throw new Error('needs spec, file, sha256');
+    if (v.relativeFile !== undefined && typeof v.relativeFile !== 'string')
+      throw new Error('relativeFile must be a string');
     return v;
   } catch (e) {
     throw new ConfigError(`${p}: not a longtail backbone record (${(e as Error).message.split('\n')[0]})`);
   }
 }
 
+/** SHA-256 of a regular file, or why there is none ('missing', 'not a file'): a FIFO would hang the hash. */
+function hashIfFile(path: string): string {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
+  } catch {
+    return 'missing';
+  }
+  return st.isFile() ? fileSha256(path) : 'not a file';
+}
+
+/**
+ * Where an external backbone is now: `given` (the --backbone-file flag), else the path relative
+ * to the run folder, else the absolute one recorded; each checked by SHA-256, so a moved or
+ * copied run (or model) is found and a changed model is never used. The error names every file
+ * looked for and the flag that points at the new place.
+ */
+export function locateExternalBackbone(dir: string, ext: ExternalBackbone, given?: string): string {
+  const want = ext.sha256;
+  const short = (h: string) => h.slice(0, 12);
+  if (given !== undefined) {
+    const p = resolve(given);
+    const now = hashIfFile(p);
+    if (now === want) return p;
+    throw new DataError(
+      `${BACKBONE_FILE_FLAG} ${given}: ${now === 'missing' || now === 'not a file' ? `${now === 'missing' ? 'no such file' : 'not a regular file'}` : `is not the run's backbone (sha256 ${short(now)}, ${dir} was made with ${short(want)})`}`,
+    );
+  }
+  const candidates = [
+    ...(ext.relativeFile !== undefined ? [resolve(dir, ext.relativeFile)] : []),
+    resolve(ext.file),
+  ].filter((p, i, a) => a.indexOf(p) === i);
+  const seen: string[] = [];
+  for (const p of candidates) {
+    const now = hashIfFile(p);
+    if (now === want) return p;
+    seen.push(
+      now === 'missing' || now === 'not a file'
+        ? `${p} (${now === 'missing' ? 'missing' : 'not a regular file'})`
+        : `${p} (changed: sha256 ${short(now)})`,
+    );
+  }
+  throw new DataError(
+    `${dir}: its backbone (sha256 ${short(want)}) is not where the run recorded it: looked for ${seen.join(', ')}; give its new place with ${BACKBONE_FILE_FLAG} PATH`,
+  );
+}
+
 /**
  * The backbone's identity file of a stage-1 run: its best.npz, or for an external backbone the
- * file backbone.json names (an .onnx). Stage-2 results record its SHA-256.
+ * file backbone.json names (an .onnx), found and checked by locateExternalBackbone. Stage-2
+ * results record its SHA-256.
  */
-export function backboneIdentityFile(dir: string): string {
-  return readExternalBackbone(dir)?.file ?? runFile(dir, 'best');
+export function backboneIdentityFile(dir: string, backboneFile?: string): string {
+  const ext = readExternalBackbone(dir);
+  return ext ? locateExternalBackbone(dir, ext, backboneFile) : runFile(dir, 'best');
 }
 
 /** SHA-256 of a file, hex: the identity of a backbone (its best.npz or .onnx) that stage-2 results record. */

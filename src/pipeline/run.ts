@@ -314,7 +314,11 @@ export interface Stage1Run {
  * Refuses a run whose stage 1 has not finished (say how to finish it), a retrain run, and a run
  * another process is writing.
  */
-export async function loadStage1Run(dir: string, cb: PipelineCallbacks = {}): Promise<Stage1Run> {
+export async function loadStage1Run(
+  dir: string,
+  cb: PipelineCallbacks = {},
+  backboneFile?: string,
+): Promise<Stage1Run> {
   const rc = readRunConfig(runFile(dir, 'config'));
   if (rc.command === 'retrain') {
     throw new ConfigError(
@@ -335,10 +339,10 @@ export async function loadStage1Run(dir: string, cb: PipelineCallbacks = {}): Pr
       `${dir}: stage 1 stopped after epoch ${p.done} of ${config.epochs}; finish it with \`longtail train --resume ${dir}\` first`,
     );
   }
-  const best = backboneIdentityFile(dir);
+  const best = backboneIdentityFile(dir, backboneFile);
   const backboneSha256 = fileSha256(best);
   const data = await loadRunData(config, cb);
-  const model = loadStage1Model(dir);
+  const model = loadStage1Model(dir, backboneFile);
   try {
     const featPath = runFile(dir, 'features');
     let features: FeatureSet;
@@ -383,12 +387,14 @@ function readJson(path: string): unknown {
  */
 export async function retrain(
   cfg: RetrainConfig,
-  opts: { out?: string; force?: boolean } & PipelineCallbacks = {},
+  opts: { out?: string; force?: boolean; backboneFile?: string } & PipelineCallbacks = {},
 ): Promise<RunResults> {
   const start = performance.now();
   cfg = RetrainConfigSchema.parse(cfg);
   if ((cfg.run === undefined) === (cfg.features === undefined))
     throw new ConfigError('retrain needs exactly one of --run RUN or --features FILE_OR_DIR');
+  if (opts.backboneFile !== undefined && cfg.run === undefined)
+    throw new ConfigError('--backbone-file goes with --run (an ONNX-backbone run whose model has moved)');
   parseMethods(cfg.methods);
   const overrides: Partial<TrainConfig> = {
     ...(cfg.lr !== undefined ? { lr: cfg.lr } : {}),
@@ -411,7 +417,7 @@ export async function retrain(
       ...opts,
       ...(opts.out === undefined ? { within: cfg.run } : {}),
     });
-    const r = await loadStage1Run(cfg.run, opts);
+    const r = await loadStage1Run(cfg.run, opts, opts.backboneFile);
     try {
       const s2plan = planStage2(cfg, true, r.features, warn);
       checkStage2Batch(s2plan.methods, { ...r.config, ...overrides }, cfg, r.features.train.labels.length);

@@ -4,7 +4,7 @@
  */
 
 import os from 'node:os';
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import {
   backboneSpec,
   COMMAND_SCHEMAS,
@@ -13,6 +13,7 @@ import {
   type TrainConfig,
   TrainConfigSchema,
 } from '../config/schema.ts';
+import { makeContract, type PreprocessContract } from '../data/preprocess.ts';
 import { loadDataset } from '../data/registry.ts';
 import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError } from '../errors.ts';
@@ -30,6 +31,7 @@ import {
   runFile,
 } from '../io/run-folder.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
+import { isOnnxBackbone } from '../models/onnx-backbone.ts';
 import { checkOnnxPath } from '../models/onnx-file.ts';
 import { isOnnxSpec } from '../models/registry.ts';
 import type { RunResults } from '../report/results.ts';
@@ -211,6 +213,7 @@ function extractWithOnnx(cfg: TrainConfig, data: LongTailDataset, opts: Pipeline
       sha256,
       inputShape,
       numClasses: data.classNames.length,
+      preprocessing: onnxContract(model, spec.options ?? {}, inputShape),
     };
     return { data, model, features, record, seconds };
   } catch (e) {
@@ -219,10 +222,42 @@ function extractWithOnnx(cfg: TrainConfig, data: LongTailDataset, opts: Pipeline
   }
 }
 
+/**
+ * The preprocessing contract of an ONNX-backbone run: images at the data's side (decoded and
+ * resized by the contract's resize), then the backbone's mean, std and layout. A model that takes
+ * another side resizes once more inside the backbone (bilinear), which the contract cannot say;
+ * docs/preprocessing.md.
+ */
+function onnxContract(
+  model: Model,
+  options: Record<string, unknown>,
+  inputShape: readonly [number, number, number],
+): PreprocessContract {
+  const b = model.backbone;
+  if (!isOnnxBackbone(b)) throw new Error('onnxContract: not an ONNX backbone');
+  const three = (v: Float32Array, given: unknown) => {
+    // The numbers as given (0.485, not its float32), to 3 channels as the contract has them.
+    const ok = Array.isArray(given) && (given.length === 1 || given.length === v.length);
+    const src = ok ? (given as number[]) : Array.from(v);
+    return src.length === 3 ? src : [src[0]!, src[0]!, src[0]!];
+  };
+  return makeContract({
+    size: inputShape[0],
+    colour: inputShape[2] === 1 ? 'grey' : 'rgb',
+    mean: three(b.preprocess.mean, options.mean),
+    std: three(b.preprocess.std, options.std),
+    layout: b.preprocess.layout,
+  });
+}
+
 function saveExtraction(x: Extraction, folder: RunFolder): Stage1Output {
   try {
     saveFeatureFile(folder.path('features'), x.features);
-    writeJsonAtomic(folder.path('backbone'), x.record);
+    // The model's path relative to the run (tried first), so a run moved or copied together with
+    // its model still finds it; the absolute path stays as a hint, the SHA-256 decides.
+    const rel = relative(folder.dir, x.record.file).split(sep).join('/');
+    const record: ExternalBackbone = isAbsolute(rel) ? x.record : { ...x.record, relativeFile: rel };
+    writeJsonAtomic(folder.path('backbone'), record);
     const summary: Stage1Summary = { history: [], bestEpoch: 0, bestValAcc: null, seconds: 0 };
     writeJsonAtomic(folder.path('stage1'), summary);
     return {
@@ -264,12 +299,28 @@ export async function runStage1(
   }
   try {
     opts.onRunFolder?.(folder.dir);
-    writeJsonAtomic(folder.path('config'), { command: 'train', ...cfg });
+    writeJsonAtomic(folder.path('config'), {
+      command: 'train',
+      ...(extraction ? withoutTraining(cfg) : cfg),
+    });
     if (extraction) return saveExtraction(extraction, folder);
     return await stage1InFolder(cfg, data, folder, opts);
   } finally {
     folder.release();
   }
+}
+
+/**
+ * Settings of stage-1 training that an ONNX-backbone run (features only, no training) never
+ * uses, so its config.json does not record them. lr, weight decay, seed, batch size, augment and
+ * momentum stay: retrain --run starts cRT and LWS from them.
+ */
+const TRAINING_ONLY = ['epochs', 'warmupEpochs', 'sampler', 'samplerQ', 'loss', 'lossTau'] as const;
+
+function withoutTraining(cfg: TrainConfig): Partial<TrainConfig> {
+  return Object.fromEntries(
+    Object.entries(cfg).filter(([k]) => !(TRAINING_ONLY as readonly string[]).includes(k)),
+  ) as Partial<TrainConfig>;
 }
 
 /** Settings a resumed run may change: `epochs` (to extend it) and `threads`. */

@@ -3,21 +3,35 @@
  * predict and export alike, and the one test of whether stage 1 has finished.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { checkContract, type PreprocessContract } from '../data/preprocess.ts';
 import { DataError } from '../errors.ts';
-import { fileSha256, RUN_FILES, readExternalBackbone, runFile } from '../io/run-folder.ts';
-import { createModel, loadModelArrays, type Model } from '../models/model.ts';
+import { locateExternalBackbone, RUN_FILES, readExternalBackbone, runFile } from '../io/run-folder.ts';
+import { createModel, disposeModel, loadModelArrays, type Model } from '../models/model.ts';
+import { isOnnxBackbone } from '../models/onnx-backbone.ts';
 import { loadCheckpoint } from './checkpoint.ts';
 
-/** Loads the best stage-1 model of a run folder. The caller disposes it. */
-export function loadStage1Model(dir: string): Model {
+/**
+ * Loads the best stage-1 model of a run folder. The caller disposes it. An external backbone is
+ * found (relative to the run, then where it was, or at `backboneFile`) and checked by hash.
+ */
+export function loadStage1Model(dir: string, backboneFile?: string): Model {
   const ext = readExternalBackbone(dir);
   if (ext) {
-    const now = existsSync(ext.file) ? fileSha256(ext.file) : 'missing';
-    if (now !== ext.sha256)
-      throw new DataError(
-        `${dir}: its backbone ${ext.file} ${now === 'missing' ? 'is gone' : `has changed (sha256 ${now.slice(0, 12)}, the run has ${ext.sha256.slice(0, 12)})`}; run \`longtail train --backbone onnx:FILE\` again`,
-      );
-    return createModel(ext.spec, ext.inputShape, ext.numClasses, 0);
+    const contract = stage1Contract(dir, ext);
+    const file = locateExternalBackbone(dir, ext, backboneFile);
+    const model = createModel(
+      { ...ext.spec, options: { ...ext.spec.options, path: file } },
+      ext.inputShape,
+      ext.numClasses,
+      0,
+    );
+    try {
+      if (contract) checkContractFits(contract, model, ext.inputShape, runFile(dir, 'backbone'));
+    } catch (e) {
+      disposeModel(model);
+      throw e;
+    }
+    return model;
   }
   const best = runFile(dir, 'best');
   if (!existsSync(best))
@@ -27,6 +41,41 @@ export function loadStage1Model(dir: string): Model {
   const model = createModel(ck.meta.backbone, ck.meta.inputShape, ck.meta.numClasses, 0);
   loadModelArrays(model, ck.weights, best);
   return model;
+}
+
+/**
+ * The preprocessing contract an external-backbone run's features were extracted with (its
+ * backbone.json), checked: an unknown version or field is refused. Null for a run longtail
+ * trained (its images are the data's own) and for runs written before the contract was recorded.
+ */
+export function stage1Contract(dir: string, ext = readExternalBackbone(dir)): PreprocessContract | null {
+  if (!ext || ext.preprocessing === undefined) return null;
+  return checkContract(ext.preprocessing, runFile(dir, 'backbone'));
+}
+
+/** The contract must describe the backbone it is stored with: a hand-edited record is refused. */
+function checkContractFits(
+  c: PreprocessContract,
+  model: Model,
+  inputShape: readonly [number, number, number],
+  where: string,
+): void {
+  const b = model.backbone;
+  const differs = (field: string, got: unknown, want: unknown) =>
+    new DataError(
+      `${where}: preprocessing ${field} is ${JSON.stringify(got)}, but the run's images and backbone have ${JSON.stringify(want)}`,
+    );
+  if (c.size !== inputShape[0]) throw differs('size', c.size, inputShape[0]);
+  const colour = inputShape[2] === 1 ? 'grey' : 'rgb';
+  if (c.colour !== colour) throw differs('colour', c.colour, colour);
+  if (!isOnnxBackbone(b)) return;
+  const p = b.preprocess;
+  if (c.layout !== p.layout) throw differs('layout', c.layout, p.layout);
+  for (const k of ['mean', 'std'] as const) {
+    const v = c[k];
+    const same = Array.from(p[k]).every((x, i) => Math.fround(v[i % v.length]!) === x);
+    if (!same) throw differs(k, v, Array.from(p[k]));
+  }
 }
 
 /** How far stage 1 got in a run folder: epochs completed (checkpoint) of those configured, and whether it finished. */
