@@ -10,6 +10,7 @@
  * std, and layout (NCHW, PyTorch's, or NHWC). These run as tfjs ops here, and the ONNX export
  * appends the same as ONNX ops (deploy/onnx-export.ts).
  */
+import { dirname, resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, DataError } from '../errors.ts';
@@ -160,6 +161,7 @@ export function createOnnxBackbone(
   const data: OnnxWorkerData = {
     bytes,
     path: o.path,
+    externalFolder: info.external.length > 0 ? dirname(resolve(o.path)) : null,
     inputName: info.input.name,
     imageDims,
     output,
