@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/backend.ts';
 import { createOnnxBackbone } from '../src/models/onnx-backbone.ts';
 import { onnx } from '../src/models/onnx-file.ts';
-import { runCli } from './helpers/cli.ts';
+import { BIN } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const TINY = ['--max-per-class', '30', '--imbalance', '3', '--batch-size', '32', '--threads', '1'];
@@ -95,6 +95,16 @@ function weightFile(path: string, offset: number, cut = 0): void {
 
 const BYTES = String(D * K * 4);
 
+/**
+ * The CLI started in `cwd`: from the model's own folder, onnxruntime found the weights even before
+ * this change (bytes resolved against the working folder), which is how a changed weight file went
+ * unnoticed; from elsewhere it could not load them at all.
+ */
+function runCli(args: string[], cwd = process.cwd()) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', cwd, timeout: 300_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
 describe('ONNX models with external data', () => {
   before(async () => {
     await initBackend('wasm');
@@ -134,11 +144,11 @@ describe('ONNX models with external data', () => {
     for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-5, `${i}: ${a[i]} vs ${b[i]}`);
   });
 
-  it('through the CLI: train and predict; a changed external file is refused like a changed model', () => {
+  it('through the CLI (started in the model folder): train and predict; a changed external file is refused like a changed model', () => {
     const run = join(dir, 'run');
-    const t = runCli(['train', ...TINY, '--backbone', `onnx:${ext}`, '--out', run, '--json']);
+    const t = runCli(['train', ...TINY, '--backbone', `onnx:${ext}`, '--out', run, '--json'], extDir);
     assert.equal(t.code, 0, t.stderr);
-    const r = runCli(['retrain', '--run', run, '--method', 'ncm', ...S2, '--json']);
+    const r = runCli(['retrain', '--run', run, '--method', 'ncm', ...S2, '--json'], extDir);
     assert.equal(r.code, 0, r.stderr);
     const w = join(extDir, 'weights', 'w.bin');
     const img = join(dir, 'img.png');
@@ -152,19 +162,23 @@ describe('ONNX models with external data', () => {
       { encoding: 'utf8' },
     );
     assert.equal(s.status, 0, s.stderr);
-    const p1 = runCli(['predict', img, '--run', run, '--method', 'ncm', '--json']);
+    const p1 = runCli(['predict', img, '--run', run, '--method', 'ncm', '--json'], extDir);
     assert.equal(p1.code, 0, p1.stderr);
     // The .onnx is untouched; only its external weight file changes (same size).
     const bytes = readFileSync(w);
     bytes[100] = bytes[100]! ^ 0xff;
     writeFileSync(w, bytes);
-    const p2 = runCli(['predict', img, '--run', run, '--method', 'ncm']);
+    const p2 = runCli(['predict', img, '--run', run, '--method', 'ncm'], extDir);
     assert.notEqual(p2.code, 0, 'a changed external weight file must be refused');
     assert.equal(p2.code, 2, p2.stderr);
     assert.match(p2.stderr, /model\.onnx/);
     bytes[100] = bytes[100]! ^ 0xff;
     writeFileSync(w, bytes);
-    assert.equal(runCli(['predict', img, '--run', run, '--method', 'ncm']).code, 0);
+    // Restored, it predicts again, and from another working folder too.
+    assert.equal(runCli(['predict', img, '--run', run, '--method', 'ncm'], extDir).code, 0);
+    const p3 = runCli(['predict', img, '--run', run, '--method', 'ncm', '--json'], dir);
+    assert.equal(p3.code, 0, p3.stderr);
+    assert.deepEqual(JSON.parse(p3.stdout).predictions, JSON.parse(p1.stdout).predictions);
   });
 
   describe('refused in one line naming the model, the tensor and the file; exit 2; nothing written', () => {
