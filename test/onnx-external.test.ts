@@ -164,6 +164,14 @@ describe('ONNX models with external data', () => {
     assert.equal(s.status, 0, s.stderr);
     const p1 = runCli(['predict', img, '--run', run, '--method', 'ncm', '--json'], extDir);
     assert.equal(p1.code, 0, p1.stderr);
+    // export --format onnx writes one self-contained model: the external weights read in.
+    const exp = join(dir, 'exported');
+    const e = runCli(['export', '--run', run, '--format', 'onnx', '--method', 'ncm', '--out', exp], dir);
+    assert.equal(e.code, 0, e.stderr);
+    const em = onnx.ModelProto.decode(readFileSync(join(exp, 'model.onnx')));
+    const ew = em.graph!.initializer!.find((x) => x.name === 'W')!;
+    assert.notEqual(ew.dataLocation, onnx.TensorProto.DataLocation.EXTERNAL);
+    assert.deepEqual(new Float32Array(new Uint8Array(ew.rawData!).buffer), weight());
     // The .onnx is untouched; only its external weight file changes (same size).
     const bytes = readFileSync(w);
     bytes[100] = bytes[100]! ^ 0xff;
