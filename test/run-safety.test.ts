@@ -207,6 +207,35 @@ describe('run folders from the command line', () => {
   });
 });
 
+describe('train --resume of a damaged checkpoint (issue 25 audit)', () => {
+  it('is refused before config.json, the manifest or any other file of the run is rewritten', () => {
+    const dir = tempDir();
+    const x = join(dir, 'x');
+    const first = runCli(['train', ...TINY, '--epochs', '1', '--out', x, '--json']);
+    assert.equal(first.code, 0, first.stderr);
+    const ck = join(x, 'checkpoint.npz');
+    const bytes = readFileSync(ck);
+    const at = Math.floor(bytes.length / 2);
+    bytes[at] = bytes[at]! ^ 0x10; // one flipped bit in the middle of the archive
+    writeFileSync(ck, bytes);
+    const snapshot = () =>
+      new Map(
+        readdirSync(x, { recursive: true, encoding: 'utf8' })
+          .filter((f) => statSync(join(x, f)).isFile())
+          .map((f) => [f, readFileSync(join(x, f)).toString('base64')]),
+      );
+    const before = snapshot();
+    assert.ok(
+      before.has('config.json') && before.has('.longtail-manifest.json'),
+      [...before.keys()].join(' '),
+    );
+    expectUserError(runCli(['train', '--resume', x, '--epochs', '2']), /checkpoint\.npz/);
+    const after = snapshot();
+    assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort());
+    for (const [f, b] of before) assert.equal(after.get(f), b, `${f} was rewritten`);
+  });
+});
+
 describe('demo --seeds', () => {
   it('runs the pipeline per seed into seed-<n>/ and reports the mean ± std of their results', () => {
     const out = join(tempDir(), 'seeds');

@@ -97,7 +97,7 @@ describe('stage-2 classifiers against hand-computed values', () => {
     assert.throws(() => tauNorm(fs), /tau-norm needs the stage-1 classifier/);
     assert.throws(
       () => parseMethods('crt,svm'),
-      /unknown method 'svm'; valid methods: joint, ncm, crt, tau-norm, lws, logit-adjust, balanced-softmax, weight-balancing, prior-swap \(or all\)/,
+      /unknown method 'svm' \(did you mean ncm\?\); valid methods: joint, ncm, crt, tau-norm, lws, logit-adjust, balanced-softmax, weight-balancing, prior-swap \(or all\)/,
     );
     assert.deepEqual(parseMethods('lws,joint'), ['joint', 'lws']);
   });

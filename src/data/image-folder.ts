@@ -22,7 +22,13 @@ import { errCode, resolveInside } from '../io/safe-path.ts';
 import { createRng } from '../random/rng.ts';
 import { compareCodePoints, refuseCaseCollisions, sortByCodePoint } from './class-names.ts';
 import { checkSplits } from './dataset.ts';
-import { checkImageSize, decodeImages, type ImageRef, type LoadListOptions } from './image-list.ts';
+import {
+  checkImageSize,
+  checkSplitFits,
+  decodeImages,
+  type ImageRef,
+  type LoadListOptions,
+} from './image-list.ts';
 import { IMAGE_EXT } from './inputs.ts';
 import type { HeldOutValidation, LongTailDataset } from './types.ts';
 
@@ -229,6 +235,10 @@ export async function loadImageFolder(opts: ImageFolderOptions): Promise<LongTai
   }
 
   const dirOf = (s: Split) => join(dataDir, s);
+  const size = opts.imageSize ?? 64;
+  checkSplitFits(trainFiles.flat().length, size, dirOf('train'));
+  if (valFiles) checkSplitFits(valFiles.flat().length, size, dirOf(validation ? 'train' : 'val'));
+  checkSplitFits(perClass(split.test!).flat().length, size, dirOf('test'));
   const decoded = {
     train: await decodeImages(refsOf(trainFiles, dataDir), dataDir, dirOf('train'), opts),
     val:

@@ -7,6 +7,7 @@
  */
 import { ConfigError, DataError } from '../errors.ts';
 import { quoted } from '../io/display.ts';
+import { MAX_TYPED_ARRAY_LENGTH } from '../io/limits.ts';
 import { readFileChecked } from '../io/read-file.ts';
 import { resolveInside } from '../io/safe-path.ts';
 import { readClassesFile, sortByCodePoint } from './class-names.ts';
@@ -25,6 +26,24 @@ export function checkImageSize(size: number): void {
       `--image-size must be an integer in ${min}..${max} (the square side images are resized to), got ${size}`,
     );
   }
+}
+
+/**
+ * Refuses a split whose decoded images would not fit the one Uint8Array an ImageSet holds them in
+ * (count * side * side * 3 bytes; V8 allows MAX_TYPED_ARRAY_LENGTH), before any image is looked up:
+ * iNaturalist's 437,513 training images at --image-size 64 need 5.38 GB. Says the largest side that fits.
+ */
+export function checkSplitFits(count: number, imageSize: number, source: string): void {
+  const bytes = count * imageSize * imageSize * 3;
+  if (bytes <= MAX_TYPED_ARRAY_LENGTH) return;
+  const fits = Math.floor(Math.sqrt(MAX_TYPED_ARRAY_LENGTH / (3 * count)));
+  const gb = (b: number) => `${(b / 1e9).toFixed(2)} GB`;
+  throw new DataError(
+    `${source}: ${count} images at --image-size ${imageSize} need ${bytes} bytes (${gb(bytes)}) in one array, ` +
+      `more than the ${MAX_TYPED_ARRAY_LENGTH} bytes (${gb(MAX_TYPED_ARRAY_LENGTH)}) one typed array holds; ` +
+      (fits >= IMAGE_SIZE_RANGE.min ? `use --image-size ${fits} or less, or ` : '') +
+      'extract features with your own backbone and train the classifiers on them (longtail retrain --features FILE)',
+  );
 }
 
 export interface ListEntry {
@@ -154,6 +173,7 @@ export async function decodeImages(
 ): Promise<ImageSet> {
   const { imageSize = 64, concurrency = 8, onProgress } = opts;
   checkImageSize(imageSize);
+  checkSplitFits(refs.length, imageSize, source);
   const per = imageSize * imageSize * 3;
   const pixels = new Uint8Array(refs.length * per);
   const labels = Int32Array.from(refs.map((e) => e.label));
@@ -255,6 +275,10 @@ export async function loadListDataset(opts: ListDatasetOptions): Promise<LongTai
   // overflows the stack (about 120k arguments are the most a call takes here).
   const numClasses = classes?.names.length ?? trainEntries.reduce((m, e) => Math.max(m, e.label), -1) + 1;
   const withClasses = { ...opts, ...(classes ? { classes } : {}) };
+  // Every split is checked before the first is decoded: a test list too large is refused at once.
+  checkSplitFits(trainEntries.length, opts.imageSize ?? 64, opts.trainList);
+  for (const list of [opts.valList, opts.testList])
+    if (list !== undefined) checkSplitFits(readImageList(list).length, opts.imageSize ?? 64, list);
   const train = await loadImageList(opts.trainList, opts.dataRoot, numClasses, withClasses);
   const counts = countPerClass(train.labels, numClasses);
   const empty = counts.indexOf(0);

@@ -75,4 +75,102 @@ describe('classifiers.json', () => {
         name,
       );
   });
+
+  /** Edits the run's classifiers.json and expects loadFolded(crt) to refuse with exactly `message`. */
+  const refuses = (
+    // biome-ignore lint/suspicious/noExplicitAny: a hand-edited JSON record, any shape
+    edit: (r: Record<string, any>) => void,
+    message: (json: string) => string,
+    what: string,
+  ) => {
+    const dir = run();
+    const json = join(dir, 'classifiers.json');
+    const r = JSON.parse(readFileSync(json, 'utf8'));
+    edit(r);
+    writeFileSync(json, JSON.stringify(r));
+    assert.throws(
+      () => loadFolded(dir, 'crt'),
+      (e: Error) => e instanceof DataError && e.message === message(json),
+      what,
+    );
+  };
+
+  it('refuses a method entry that is not an object (it was a TypeError, exit 1)', () => {
+    for (const bad of [null, 3, 'crt', [1]])
+      refuses(
+        (r) => {
+          r.methods.crt = bad;
+        },
+        (json) => `${json}: methods.crt is ${JSON.stringify(bad)}; expected an object`,
+        String(bad),
+      );
+  });
+
+  it('refuses a temperature that is not a finite number above 0 (it gave NaN predictions, exit 0)', () => {
+    for (const bad of [0, -1, 'abc', null, '2'])
+      refuses(
+        (r) => {
+          r.methods.crt.temperature = bad;
+        },
+        (json) =>
+          `${json}: methods.crt.temperature is ${JSON.stringify(bad)}; expected a finite number above 0 (or none: 1)`,
+        String(bad),
+      );
+    const dir = run();
+    const json = join(dir, 'classifiers.json');
+    const r = JSON.parse(readFileSync(json, 'utf8'));
+    r.methods.crt.temperature = 2;
+    writeFileSync(json, JSON.stringify(r));
+    assert.deepEqual(
+      loadFolded(dir, 'crt').layer.bias,
+      bias.map((v) => v / 2),
+    );
+  });
+
+  it('refuses a sourcePrior of the wrong length, with a negative, non-number or all-zero entries', () => {
+    const cases: [unknown, string][] = [
+      [[1], 'is 1 entries; expected a list of 3 numbers (one per class of classNames)'],
+      [[0.2, 0.3, 0.2, 0.3], 'is 4 entries; expected a list of 3 numbers (one per class of classNames)'],
+      ['abc', 'is "abc"; expected a list of 3 numbers (one per class of classNames)'],
+      [[0.5, -0.1, 0.6], '[1] is -0.1; expected a finite number >= 0'],
+      [[0.5, null, 0.5], '[1] is null; expected a finite number >= 0'],
+      [[0, 0, 0], ' sums to 0; expected at least one entry above 0'],
+    ];
+    for (const [bad, tail] of cases)
+      refuses(
+        (r) => {
+          r.methods.crt.sourcePrior = bad;
+        },
+        (json) =>
+          `${json}: methods.crt.sourcePrior${tail.startsWith('[') || tail.startsWith(' ') ? '' : ' '}${tail}`,
+        JSON.stringify(bad),
+      );
+  });
+
+  it('refuses classNames, dim or trainCounts that disagree with the arrays in classifiers.npz', () => {
+    refuses(
+      (r) => {
+        r.classNames = ['a', 'b'];
+      },
+      (json) =>
+        `${join(json, '..', 'classifiers.npz')}: crt/weight has shape (3, 2) but ${json} (classNames: 2, dim: 2) needs (2, 2)`,
+      'classNames',
+    );
+    refuses(
+      (r) => {
+        r.dim = 5;
+      },
+      (json) =>
+        `${join(json, '..', 'classifiers.npz')}: crt/weight has shape (3, 2) but ${json} (classNames: 3, dim: 5) needs (3, 5)`,
+      'dim',
+    );
+    refuses(
+      (r) => {
+        r.trainCounts = [5, 1];
+      },
+      (json) =>
+        `${json}: trainCounts is 2 entries; expected a list of 3 numbers (one per class of classNames)`,
+      'trainCounts',
+    );
+  });
 });

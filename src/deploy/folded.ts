@@ -148,6 +148,10 @@ export function loadFolded(runDir: string, method: string): LoadedFolded {
       `${dir}: has no '${method}' classifier; this run has: ${Object.keys(record.methods).join(', ')}`,
     );
   }
+  // A hand-edited or damaged entry: null, a number, a list.
+  if (m === null || typeof m !== 'object' || Array.isArray(m)) {
+    throw new DataError(`${jsonPath}: methods.${method} is ${JSON.stringify(m)}; expected an object`);
+  }
   // An unknown transform would otherwise fall through to the raw features and change every
   // prediction without a word (a hand-edited or newer record).
   if (!TRANSFORMS.includes(m.transform as FeatureTransform['kind'])) {
@@ -166,25 +170,67 @@ export function loadFolded(runDir: string, method: string): LoadedFolded {
       );
     }
   }
+  // The temperature folded into the layer: softmax(T(f) W^T / T + b / T) are the calibrated probabilities.
+  // 0, a negative, a string or NaN would turn every probability into NaN.
+  const field = `${jsonPath}: methods.${method}`;
+  if (
+    m.temperature !== undefined &&
+    !(typeof m.temperature === 'number' && Number.isFinite(m.temperature) && m.temperature > 0)
+  ) {
+    throw new DataError(
+      `${field}.temperature is ${JSON.stringify(m.temperature)}; expected a finite number above 0 (or none: 1)`,
+    );
+  }
+  const T = m.temperature ?? 1;
+  const C = record.classNames.length;
+  if (C < 1 || !record.classNames.every((n) => typeof n === 'string')) {
+    throw new DataError(`${jsonPath}: classNames must be a non-empty list of strings`);
+  }
+  if (record.dim < 1)
+    throw new DataError(`${jsonPath}: dim is ${record.dim}; expected a whole number above 0`);
+  checkCounts(record.trainCounts, C, `${jsonPath}: trainCounts`, false);
+  if (m.sourcePrior !== undefined && m.sourcePrior !== null)
+    checkCounts(m.sourcePrior, C, `${field}.sourcePrior`, true);
   const arrays = readNpz(npzPath);
-  const get = (k: string) => {
+  const get = (k: string, shape: number[]) => {
     const a = arrays.get(`${method}/${k}`);
     if (!a || !(a.data instanceof Float32Array))
       throw new DataError(`${npzPath}: missing or non-float ${method}/${k}`);
+    if (a.shape.length !== shape.length || a.shape.some((s, i) => s !== shape[i])) {
+      throw new DataError(
+        `${npzPath}: ${method}/${k} has shape (${a.shape.join(', ')}) but ${jsonPath} (classNames: ${C}, dim: ${record.dim}) needs (${shape.join(', ')})`,
+      );
+    }
     return a.data;
   };
+  const d = record.dim;
   const transform: FeatureTransform =
-    m.transform === 'cl2n' ? { kind: 'cl2n', mean: get('mean') } : { kind: m.transform };
-  // The temperature folded into the layer: softmax(T(f) W^T / T + b / T) are the calibrated probabilities.
-  const T = m.temperature ?? 1;
-  const C = record.classNames.length;
-  const conf = arrays.get(`${method}/val_confusion`);
+    m.transform === 'cl2n' ? { kind: 'cl2n', mean: get('mean', [d]) } : { kind: m.transform };
+  const conf = arrays.has(`${method}/val_confusion`) ? get('val_confusion', [C, C]) : null;
   const calibration: FoldedCalibration = {
     temperature: T,
     sourcePrior: m.sourcePrior ?? new Array<number>(C).fill(1 / C),
-    valConfusion: conf && conf.data instanceof Float32Array ? conf.data : null,
+    valConfusion: conf,
   };
-  const weight = get('weight').map((v) => v / T);
-  const bias = get('bias').map((v) => v / T);
+  const weight = get('weight', [C, d]).map((v) => v / T);
+  const bias = get('bias', [C]).map((v) => v / T);
   return { record, layer: { weight, bias, transform }, calibration, stage1Dir };
+}
+
+/**
+ * Refuses a per-class list of classifiers.json (trainCounts, a method's sourcePrior) that is not
+ * `C` finite numbers >= 0 (and, for a prior, summing above 0): a wrong length or a NaN would
+ * otherwise give NaN probabilities with exit 0.
+ */
+function checkCounts(v: unknown, C: number, where: string, prior: boolean): void {
+  if (v === undefined && !prior) return;
+  if (!Array.isArray(v) || v.length !== C) {
+    const got = Array.isArray(v) ? `${v.length} entries` : JSON.stringify(v);
+    throw new DataError(`${where} is ${got}; expected a list of ${C} numbers (one per class of classNames)`);
+  }
+  const bad = v.findIndex((x) => typeof x !== 'number' || !Number.isFinite(x) || x < 0);
+  if (bad >= 0)
+    throw new DataError(`${where}[${bad}] is ${JSON.stringify(v[bad])}; expected a finite number >= 0`);
+  if (prior && !(v as number[]).some((x) => x > 0))
+    throw new DataError(`${where} sums to 0; expected at least one entry above 0`);
 }

@@ -33,8 +33,9 @@ import { createModel, disposeModel, type Model } from '../models/model.ts';
 import { checkOnnxPath } from '../models/onnx-file.ts';
 import { isOnnxSpec } from '../models/registry.ts';
 import type { RunResults } from '../report/results.ts';
+import { type ResumeFiles, readResumeFiles } from '../train/checkpoint-store.ts';
 import { ACCURACY_UNIT } from '../train/epoch.ts';
-import { type EpochRecord, type JointConfig, trainJoint } from '../train/joint.ts';
+import { type EpochRecord, type JointConfig, runIdentityOf, trainJoint } from '../train/joint.ts';
 import { stage1Progress } from '../train/stage1-model.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
 import { featuresFromModel } from './features.ts';
@@ -126,7 +127,7 @@ export async function stage1InFolder(
   cfg: TrainConfig,
   data: LongTailDataset,
   folder: RunFolder,
-  opts: { resume?: boolean } & PipelineCallbacks = {},
+  opts: { resume?: boolean; preloaded?: ResumeFiles } & PipelineCallbacks = {},
 ): Promise<Stage1Output> {
   if (isOnnxSpec(cfg.backbone)) return saveExtraction(extractWithOnnx(cfg, data, opts), folder);
   if (data.val === null)
@@ -138,6 +139,7 @@ export async function stage1InFolder(
   const r = await trainJoint(data, jointConfigOf(cfg), {
     runDir: folder.dir,
     ...(opts.resume ? { resume: true } : {}),
+    ...(opts.preloaded ? { preloaded: opts.preloaded } : {}),
     onStep: (s) => opts.onStep?.(s, cfg.epochs),
     onEpoch: (e) => opts.onEpoch?.(e, cfg.epochs),
   });
@@ -325,6 +327,11 @@ export async function resumeStage1(
     );
   const plan = planRun(rc.command, dir, { resume: true });
   const data = await loadRunData(cfg, opts);
+  // Read and check the checkpoint (CRC-32s, finite weights, the run's settings) and best.npz
+  // before the folder is opened: a damaged one is refused with config.json and the manifest as they were.
+  const preloaded = isOnnxSpec(cfg.backbone)
+    ? undefined
+    : readResumeFiles(dir, runIdentityOf(data, jointConfigOf(cfg)));
   const folder = openRun(plan);
   try {
     opts.onRunFolder?.(folder.dir);
@@ -333,7 +340,11 @@ export async function resumeStage1(
       command: rc.command,
       ...schema.parse({ ...rc.config, ...cfg }),
     });
-    return await stage1InFolder(cfg, data, folder, { ...opts, resume: true });
+    return await stage1InFolder(cfg, data, folder, {
+      ...opts,
+      resume: true,
+      ...(preloaded ? { preloaded } : {}),
+    });
   } finally {
     folder.release();
   }

@@ -12,6 +12,7 @@ import { type NamedArrays, ParamMismatchError } from '../models/params.ts';
 import type { Sgd } from '../optim/sgd.ts';
 import {
   CHECKPOINT_FORMAT,
+  type Checkpoint,
   type CheckpointMeta,
   firstNonFinite,
   loadCheckpoint,
@@ -72,6 +73,38 @@ export function resumeConflicts(saved: CheckpointMeta, run: RunIdentity): string
   return out;
 }
 
+/** A run's checkpoint.npz and best.npz (null if absent), read and checked for a resume. */
+export interface ResumeFiles {
+  path: string;
+  checkpoint: Checkpoint;
+  best: Checkpoint | null;
+}
+
+/**
+ * Reads and checks what a resume continues from, writing nothing: checkpoint.npz (its CRC-32s,
+ * finite weights, and settings equal to `run`'s: resumeConflicts) and best.npz if present.
+ * `train --resume` calls it before the run folder is opened, so a damaged checkpoint is refused
+ * before config.json or the manifest are rewritten.
+ */
+export function readResumeFiles(runDir: string | undefined, run: RunIdentity): ResumeFiles {
+  const path = runDir === undefined ? undefined : runFile(runDir, 'checkpoint');
+  if (!path || !existsSync(path))
+    throw new ConfigError(`--resume: no ${RUN_FILES.checkpoint} in ${runDir ?? '(no run folder)'}`);
+  const checkpoint = loadCheckpoint(path);
+  const m = checkpoint.meta;
+  const conflicts = resumeConflicts(m, run);
+  if (conflicts.length > 0) {
+    throw new ConfigError(
+      `${path}: checkpoint is for ${m.backbone}, ${m.numClasses} classes, input ${m.inputShape.join('x')}; ` +
+        `this run is ${run.backbone}, ${run.numClasses} classes, input ${run.inputShape.join('x')}. ` +
+        `Settings that differ (saved vs given): ${conflicts.join('; ')}. ` +
+        'Resume with the saved settings, or train in a new run folder.',
+    );
+  }
+  const bestPath = runFile(runDir!, 'best');
+  return { path, checkpoint, best: existsSync(bestPath) ? loadCheckpoint(bestPath) : null };
+}
+
 export class CheckpointStore {
   readonly history: EpochRecord[] = [];
   bestEpoch = -1;
@@ -107,22 +140,9 @@ export class CheckpointStore {
    * epoch into this store. Returns the number of completed epochs. The checkpoint must be of
    * this run's settings (resumeConflicts), else a ConfigError lists each one that differs.
    */
-  resume(model: Model, opt: Sgd): number {
-    const path = this.files?.checkpoint;
-    if (!path || !existsSync(path))
-      throw new ConfigError(`--resume: no ${RUN_FILES.checkpoint} in ${this.runDir ?? '(no run folder)'}`);
-    const ck = loadCheckpoint(path);
+  resume(model: Model, opt: Sgd, preloaded?: ResumeFiles): number {
+    const { path, checkpoint: ck, best } = preloaded ?? readResumeFiles(this.runDir, this.run);
     const m = ck.meta;
-    const conflicts = resumeConflicts(m, this.run);
-    if (conflicts.length > 0) {
-      const r = this.run;
-      throw new ConfigError(
-        `${path}: checkpoint is for ${m.backbone}, ${m.numClasses} classes, input ${m.inputShape.join('x')}; ` +
-          `this run is ${r.backbone}, ${r.numClasses} classes, input ${r.inputShape.join('x')}. ` +
-          `Settings that differ (saved vs given): ${conflicts.join('; ')}. ` +
-          'Resume with the saved settings, or train in a new run folder.',
-      );
-    }
     try {
       loadModelArrays(model, ck.weights, path);
     } catch (e) {
@@ -139,7 +159,7 @@ export class CheckpointStore {
     this.bestEpoch = (m.bestEpoch as number) ?? -1;
     this.bestValAcc = saved.bestValAcc;
     const files = this.files!;
-    if (existsSync(files.best)) this.bestWeights = loadCheckpoint(files.best).weights;
+    if (best !== null) this.bestWeights = best.weights;
     writeFileSync(files.epochs, this.history.map((h) => `${JSON.stringify(h)}\n`).join(''));
     recordWrite(files.epochs);
     return m.epoch;

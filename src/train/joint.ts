@@ -16,7 +16,7 @@ import { createModel, disposeModel, type Model } from '../models/model.ts';
 import { cosineLr } from '../optim/schedule.ts';
 import { Sgd } from '../optim/sgd.ts';
 import { createSampler } from '../sampling/samplers.ts';
-import { CheckpointStore } from './checkpoint-store.ts';
+import { CheckpointStore, type ResumeFiles, type RunIdentity } from './checkpoint-store.ts';
 import { type EpochRecord, EpochRunner, type StepInfo, toPercent } from './epoch.ts';
 import { type JointConfig, resolveAugmentation, validateJointConfig } from './joint-config.ts';
 import { lossOffset } from './loss.ts';
@@ -35,6 +35,8 @@ export interface TrainOptions {
   runDir?: string;
   /** Continue from the run folder's checkpoint (its settings must match; see checkpoint-store.ts). */
   resume?: boolean;
+  /** With `resume`: the run's checkpoint already read and checked (readResumeFiles), so it is not read twice. */
+  preloaded?: ResumeFiles;
   /** Stop after this many completed epochs (to simulate an interruption in tests). */
   stopAfterEpoch?: number;
   onStep?: (s: StepInfo) => void;
@@ -68,6 +70,18 @@ export function accuracy(model: Model, set: LongTailDataset['test'], batchSize =
   return correct / n;
 }
 
+/** What a checkpoint of this training must match to be resumed (resumeConflicts). */
+export function runIdentityOf(data: LongTailDataset, cfg: JointConfig): RunIdentity {
+  const { train } = data;
+  return {
+    backbone: cfg.backbone,
+    inputShape: [train.height, train.width, train.channels],
+    numClasses: data.classNames.length,
+    dataset: data.name,
+    config: cfg,
+  };
+}
+
 /** Trains stage 1. The returned model is the caller's to dispose. */
 export async function trainJoint(
   data: LongTailDataset,
@@ -91,14 +105,8 @@ export async function trainJoint(
       { labels: train.labels, numClasses, batchSize: cfg.batchSize, seed: cfg.seed, epochs: cfg.epochs },
       cfg.samplerQ !== undefined ? { q: cfg.samplerQ } : {},
     );
-    const store = new CheckpointStore(opts.runDir, {
-      backbone: cfg.backbone,
-      inputShape,
-      numClasses,
-      dataset: data.name,
-      config: cfg,
-    });
-    const start = opts.resume ? store.resume(model, opt) : store.begin();
+    const store = new CheckpointStore(opts.runDir, runIdentityOf(data, cfg));
+    const start = opts.resume ? store.resume(model, opt, opts.preloaded) : store.begin();
     // Each shard needs at least 2 images for its batch statistics.
     const threads = Math.max(1, Math.min(Math.floor(cfg.threads ?? 1), Math.floor(cfg.batchSize / 2)));
     dp = await DataParallel.create(model, opt, threads, {
