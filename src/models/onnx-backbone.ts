@@ -10,12 +10,14 @@
  * std, and layout (NCHW, PyTorch's, or NHWC). These run as tfjs ops here, and the ONNX export
  * appends the same as ONNX ops (deploy/onnx-export.ts).
  */
+import { dirname, resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, DataError } from '../errors.ts';
 import { startWorker } from '../workers/spawn.ts';
 import type { Backbone } from './backbone.ts';
-import { type Dim, initializer, onnx, readOnnxFile, valueNames } from './onnx-file.ts';
+import { readExternalTensor } from './onnx-external.ts';
+import { type Dim, initializer, onnx, PROTOBUF_LIMIT, readOnnxFile, valueNames } from './onnx-file.ts';
 import { CTL, type OnnxOutputBuffers, type OnnxWorkerData, readMessage, STATE } from './onnx-protocol.ts';
 import { ParamSet } from './params.ts';
 
@@ -69,7 +71,7 @@ export interface OnnxBackbone extends Backbone {
 }
 
 export function isOnnxBackbone(b: Backbone): b is OnnxBackbone {
-  return typeof (b as Partial<OnnxBackbone>).modelBytes === 'object';
+  return 'modelBytes' in b && 'preprocess' in b;
 }
 
 function perChannel(v: number[] | undefined, c: number, fill: number, flag: string): Float32Array {
@@ -160,6 +162,7 @@ export function createOnnxBackbone(
   const data: OnnxWorkerData = {
     bytes,
     path: o.path,
+    externalFolder: info.external.length > 0 ? dirname(resolve(o.path)) : null,
     inputName: info.input.name,
     imageDims,
     output,
@@ -270,7 +273,25 @@ export function createOnnxBackbone(
     preprocess: pre,
     output,
     outputRank: Atomics.load(ctl, CTL.outputRank),
-    modelBytes: bytes,
+    /** With external data, the weights are read in (for export: one self-contained .onnx). */
+    get modelBytes(): Uint8Array {
+      if (info.external.length === 0) return bytes;
+      const total = info.external.reduce((a, e) => a + e.length, bytes.length);
+      if (total > PROTOBUF_LIMIT)
+        throw new ConfigError(
+          `${o.path}: its weights are external data (${total} bytes in all); an exported .onnx holds at most 2 GiB, so this model cannot be exported as one file yet`,
+        );
+      const m = onnx.ModelProto.decode(bytes);
+      const byName = new Map(info.external.map((e) => [e.tensor, e]));
+      for (const t of m.graph?.initializer ?? []) {
+        const e = byName.get(t.name ?? '');
+        if (!e) continue;
+        t.rawData = readExternalTensor(e);
+        t.externalData = [];
+        t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+      }
+      return onnx.ModelProto.encode(m).finish();
+    },
     classifier,
     features(x: tf.Tensor4D, _training: boolean): tf.Tensor2D {
       const n = x.shape[0];

@@ -6,6 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import { ConfigError, DataError } from '../errors.ts';
+import { checkExternalData, type ExternalTensor, readExternalTensor } from './onnx-external.ts';
 
 export const { onnx } = onnxProto;
 export type ModelProto = onnxProto.onnx.ModelProto;
@@ -31,6 +32,8 @@ export interface OnnxFileInfo {
   outputs: string[];
   /** The default-domain opset. */
   opset: number;
+  /** Initializers stored in external data files (checked: inside the model's folder, sizes fit). */
+  external: ExternalTensor[];
 }
 
 function dimsOf(v: onnxProto.onnx.IValueInfoProto): Dim[] {
@@ -94,7 +97,8 @@ export function readOnnxFile(path: string): OnnxFileInfo {
   const opset = toNum(
     (model.opsetImport ?? []).find((o) => (o.domain ?? '') === '' || o.domain === 'ai.onnx')?.version,
   );
-  return { path, bytes, model, input, outputs: (g.output ?? []).map((o) => o.name ?? ''), opset };
+  const external = checkExternalData(path, model);
+  return { path, bytes, model, input, outputs: (g.output ?? []).map((o) => o.name ?? ''), opset, external };
 }
 
 /** Every tensor name the graph computes (node outputs and graph inputs). */
@@ -126,7 +130,11 @@ export function initializer(
   const dims = (t.dims ?? []).map(toNum);
   const n = dims.reduce((a, b) => a * b, 1);
   let data: Float32Array;
-  if (t.rawData && t.rawData.length > 0) {
+  const ext = info.external.find((e) => e.tensor === name);
+  if (ext) {
+    const raw = readExternalTensor(ext);
+    data = new Float32Array(raw.buffer, 0, raw.byteLength >> 2);
+  } else if (t.rawData && t.rawData.length > 0) {
     const copy = new Uint8Array(t.rawData); // aligned
     data = new Float32Array(copy.buffer, 0, copy.byteLength / 4);
   } else data = Float32Array.from(t.floatData ?? []);

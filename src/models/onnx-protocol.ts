@@ -30,6 +30,8 @@ export interface OnnxWorkerData {
   /** The model (possibly with the feature tensor added as an output). */
   bytes: Uint8Array;
   path: string;
+  /** The model's folder when it has external data: onnxruntime resolves the files there, not in the working folder. */
+  externalFolder: string | null;
   inputName: string;
   /** Input of one image, as the model takes it: [C, H, W] (nchw) or [H, W, C] (nhwc). */
   imageDims: number[];

@@ -63,6 +63,11 @@ async function main(): Promise<void> {
       intraOpNumThreads: w.threads,
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
+      // External data (checked in onnx-file.ts) is read from the model's folder, never the
+      // working folder onnxruntime would otherwise resolve it against for a model given as bytes.
+      ...(w.externalFolder !== null
+        ? { extra: { session: { model_external_initializers_file_folder_path: w.externalFolder } } }
+        : {}),
     });
   } catch (e) {
     fail('data', `${w.path}: onnxruntime cannot load it (${(e as Error).message.split('\n')[0]})`);
