@@ -5,7 +5,7 @@
 // and onnx-proto with protobufjs 7 (bundle-onnx-proto.mjs), whose import in dist/ is pointed at the
 // bundled copy. dist/ is rebuilt from scratch each time.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,12 +26,27 @@ run([join(ROOT, 'scripts', 'bundle-live.mjs'), join(outDir, 'report', 'live', 'p
 run([join(ROOT, 'scripts', 'bundle-vega.mjs'), join(outDir, 'report', 'vega-bundle.js')]);
 run([join(ROOT, 'scripts', 'bundle-onnx-proto.mjs'), join(outDir, 'vendor', 'onnx-proto.js')]);
 
-// onnx-proto is a dev dependency (its protobufjs 6 is 22 MB): the compiled reader imports the bundle.
-const onnxFile = join(outDir, 'models', 'onnx-file.js');
-const src = readFileSync(onnxFile, 'utf8');
+// onnx-proto is a dev dependency (its protobufjs 6 is 22 MB): each compiled file that imports it
+// (the ONNX reader, the external-data checks) imports the bundle instead.
 const from = "from 'onnx-proto';";
-if (src.split(from).length !== 2) {
-  process.stderr.write(`build: expected one import of onnx-proto in ${onnxFile}\n`);
-  process.exit(1);
+const readers = [join('models', 'onnx-file.js'), join('io', 'onnx-external.js')];
+for (const rel of readers) {
+  const file = join(outDir, rel);
+  const src = readFileSync(file, 'utf8');
+  if (src.split(from).length !== 2) {
+    process.stderr.write(`build: expected one import of onnx-proto in ${file}\n`);
+    process.exit(1);
+  }
+  writeFileSync(file, src.replace(from, "from '../vendor/onnx-proto.js';"));
 }
-writeFileSync(onnxFile, src.replace(from, "from '../vendor/onnx-proto.js';"));
+// Any other compiled import of it would fail in a user's install: refuse to build.
+for (const e of readdirSync(outDir, { recursive: true, withFileTypes: true })) {
+  if (!e.isFile() || !e.name.endsWith('.js') || (e.parentPath ?? e.path).endsWith('vendor')) continue;
+  const file = join(e.parentPath ?? e.path, e.name);
+  if (readFileSync(file, 'utf8').includes(from)) {
+    process.stderr.write(
+      `build: ${file} imports onnx-proto, which the package does not install; add it to the readers\n`,
+    );
+    process.exit(1);
+  }
+}

@@ -23,7 +23,7 @@ import {
 import { hostname } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { ConfigError, DataError } from '../errors.ts';
-import { onnxIdentitySha256 } from '../models/onnx-external.ts';
+import { onnxIdentitySha256 } from './onnx-external.ts';
 import { alive, makeFolder, removeOrphanTemps, setWriteListener, tempPathFor } from './atomic.ts';
 
 export const RUN_FILES = {
@@ -636,7 +636,7 @@ export function backboneIdentityFile(dir: string, backboneFile?: string): string
 
 /** SHA-256 of a file, hex: the identity of a backbone (its best.npz or .onnx) that stage-2 results record. */
 export function fileSha256(path: string): string {
-  // An .onnx's identity covers its external data files too (models/onnx-external.ts).
+  // An .onnx's identity covers its external data files too (io/onnx-external.ts).
   if (!path.endsWith('.npz')) return onnxIdentitySha256(path);
   const h = createHash('sha256');
   const fd = openSync(path, 'r');

@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, DataError } from '../errors.ts';
 import { startWorker } from '../workers/spawn.ts';
 import type { Backbone } from './backbone.ts';
-import { readExternalTensor } from './onnx-external.ts';
+import { readExternalTensor } from '../io/onnx-external.ts';
 import { type Dim, initializer, onnx, PROTOBUF_LIMIT, readOnnxFile, valueNames } from './onnx-file.ts';
 import { CTL, type OnnxOutputBuffers, type OnnxWorkerData, readMessage, STATE } from './onnx-protocol.ts';
 import { ParamSet } from './params.ts';

@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import { ConfigError, DataError } from '../errors.ts';
-import { checkExternalData, type ExternalTensor, readExternalTensor } from './onnx-external.ts';
+import { checkExternalData, type ExternalTensor, readExternalTensor } from '../io/onnx-external.ts';
 
 export const { onnx } = onnxProto;
 export type ModelProto = onnxProto.onnx.ModelProto;
