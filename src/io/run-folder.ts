@@ -23,8 +23,8 @@ import {
 import { hostname } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { ConfigError, DataError } from '../errors.ts';
-import { onnxIdentitySha256 } from './onnx-external.ts';
 import { alive, makeFolder, removeOrphanTemps, setWriteListener, tempPathFor } from './atomic.ts';
+import { onnxIdentitySha256 } from './onnx-external.ts';
 
 export const RUN_FILES = {
   /** The resolved configuration of the command that made the run (validated on read). */
