@@ -11,7 +11,7 @@ Every JSON line has `runtime`: the thread pools threadpoolctl finds after limiti
 and whether convolutions go through oneDNN (`mkldnnConv`). `npm run bench` starts it with the
 environment of bench/torch-env.ts (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset, thread counts set).
 
-With --stage2 FILE.npz (a feature file as PROTOCOL.md: train/val/test features and labels, the
+With --stage2 FILE.npz (a feature file as docs/formats.md: train/val/test features and labels, the
 joint classifier), stage 2 on those cached features with longtail's settings
 (src/classifiers/crt.ts CRT_DEFAULTS, lws.ts, tau-norm.ts, ncm.ts): cRT is a fresh nn.Linear trained
 with class-aware sampling (4 images per class in a row; floor(N / 128) steps an epoch), batch 128,

@@ -1,5 +1,5 @@
 /**
- * Dependencies point one way (docs: DESIGN.md). Every relative import of every non-test source
+ * Dependencies point one way (docs/architecture.md). Every relative import of every non-test source
  * file under src/ (`import`, `import type`, `export ... from`, `import()`, and worker entries
  * located with `new URL('./x.ts', import.meta.url)`) is mapped to the top-level folder it
  * leaves and the one it enters; an import into a higher tier, or a cycle between folders of
@@ -16,7 +16,7 @@ const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 /**
  * Tiers from the top. A unit may import its own tier (if no cycle forms) and any tier below.
  * Files directly in src/ are units of their own: index.ts is the public barrel (top);
- * errors.ts and registry.ts are used by everyone (bottom). `config` is not named in DESIGN.md:
+ * errors.ts and registry.ts are used by everyone (bottom). `config` is not named in docs/architecture.md:
  * it is the run schema (cli and pipeline read it; train validates library calls with it), built
  * on the data, models and sampling registries, so it sits just above them. `workers` is the worker-thread service
  * (boot and spawn): it runs the entries it is handed and imports none of its users. `optim` is

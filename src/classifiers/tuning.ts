@@ -10,7 +10,7 @@ import type { FeatureSet, FeatureSplit } from '../features/feature-set.ts';
 import { linearLogits } from './linear-ops.ts';
 import type { Stage2Context, SweepPoint, TunedParam, TuningSpec } from './types.ts';
 
-/** 0, 0.1, ..., 2.0: the paper's tau grid (METHOD.md). */
+/** 0, 0.1, ..., 2.0: the paper's tau grid (docs/methods.md). */
 export const UNIT_GRID_0_2 = Array.from({ length: 21 }, (_, i) => Math.round(i * 10) / 100);
 
 /** Per value of the parameter, a column-wise affine map of base logits: z[:, c] * scale[c] + shift[c]. */

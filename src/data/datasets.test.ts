@@ -150,7 +150,7 @@ describe('IDX reader', () => {
   });
 });
 
-describe('fashion-mnist-lt (bundled, PROTOCOL.md)', () => {
+describe('fashion-mnist-lt (bundled, docs/formats.md)', () => {
   const d = loadMnistLt('fashion-mnist-lt');
   const full = readIdxImageSet(
     join(BUNDLED_FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'),

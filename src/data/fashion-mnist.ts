@@ -1,5 +1,5 @@
 /**
- * Fashion-MNIST-LT (the embedded default) and MNIST-LT, by PROTOCOL.md: exponential profile in
+ * Fashion-MNIST-LT (the embedded default) and MNIST-LT, by docs/formats.md: exponential profile in
  * label order, first n_c of each class (file order) train, last 20 of each class validate,
  * official test set untouched.
  */
@@ -114,7 +114,7 @@ export interface MnistLtOptions {
   valPerClass?: number;
 }
 
-/** Loads Fashion-MNIST-LT (`fashion: true`) or MNIST-LT from IDX files by PROTOCOL.md. */
+/** Loads Fashion-MNIST-LT (`fashion: true`) or MNIST-LT from IDX files by docs/formats.md. */
 export function loadMnistLt(
   kind: 'fashion-mnist-lt' | 'mnist-lt',
   opts: MnistLtOptions = {},

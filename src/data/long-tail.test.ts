@@ -16,7 +16,7 @@ function fakeSet(labels: number[]): ImageSet {
 }
 
 describe('long-tail profiles', () => {
-  it('exponential counts match PROTOCOL.md and the CIFAR-LT reference sizes', () => {
+  it('exponential counts match docs/formats.md and the CIFAR-LT reference sizes', () => {
     assert.deepEqual(exponentialCounts(10, 1000, 100), [1000, 599, 359, 215, 129, 77, 46, 27, 16, 10]);
     assert.deepEqual(exponentialCounts(10, 5000, 100), [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]);
     assert.equal(

@@ -76,7 +76,7 @@ export function indicesByClass(labels: ArrayLike<number>, numClasses: number): n
 }
 
 /**
- * PROTOCOL.md's file-order split (Fashion-MNIST-LT, MNIST-LT): for class c, the first counts[c]
+ * docs/formats.md's file-order split (Fashion-MNIST-LT, MNIST-LT): for class c, the first counts[c]
  * images in file order train, the last `valPerClass` form the balanced validation set. No RNG.
  */
 export function fileOrderSplit(

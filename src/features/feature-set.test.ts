@@ -19,7 +19,7 @@ const FIX = join(import.meta.dirname, '..', '..', 'test', 'fixtures');
 // NCM 'cl2n' + Euclidean, tau-norm with tau chosen on validation over 0..2.0, and joint.
 const golden = JSON.parse(readFileSync(join(FIX, 'features_golden.json'), 'utf8'));
 
-describe('feature files (PROTOCOL.md)', () => {
+describe('feature files (docs/formats.md)', () => {
   before(async () => {
     await initBackend('wasm');
   });

@@ -1,7 +1,7 @@
 /**
  * A FeatureSet is what stage 2 needs and all it needs: frozen features for train / val / test,
  * labels, and (for Joint, tau-norm and LWS) the stage-1 linear classifier. It comes from our own
- * backbone or from a feature file (PROTOCOL.md) a user exported elsewhere.
+ * backbone or from a feature file (docs/formats.md) a user exported elsewhere.
  */
 
 import { countPerClass } from '../data/types.ts';
@@ -71,7 +71,7 @@ function checkFinite(x: Float32Array, where: string): void {
   }
 }
 
-/** The arrays of PROTOCOL.md's feature-file format; anything else in a file is not read. */
+/** The arrays of docs/formats.md's feature-file format; anything else in a file is not read. */
 export const FEATURE_FILE_ARRAYS = [
   'train_features',
   'train_labels',
@@ -192,7 +192,7 @@ function checkFeatureHeaders(path: string, m: ReadonlyMap<string, ArrayHeader>):
 }
 
 /**
- * Reads a feature file (.npz or folder of .npy, any size) and checks every rule of PROTOCOL.md.
+ * Reads a feature file (.npz or folder of .npy, any size) and checks every rule of docs/formats.md.
  * Class names: `classNames` when given, else the file's `class_names`, else "0".."C-1".
  * Shapes are checked from the headers before any array is read (checkFeatureHeaders).
  * Memory is the arrays as float32 (features) and int32 (labels): float64 and float16 files are
@@ -308,7 +308,7 @@ export function loadFeatureFile(
   };
 }
 
-/** Writes a FeatureSet in PROTOCOL.md's format: `.npz` if the path ends so, else a folder of `.npy`. */
+/** Writes a FeatureSet in docs/formats.md's format: `.npz` if the path ends so, else a folder of `.npy`. */
 export function saveFeatureFile(path: string, fs: FeatureSet): void {
   const arrays: ArraysToWrite = {};
   const put = (prefix: string, s: FeatureSplit | null) => {

@@ -1,6 +1,6 @@
 /**
  * NumPy `.npy` (format 1.0 / 2.0) and `.npz` reading and writing, for the feature-file format of
- * PROTOCOL.md and for checkpoints. Little-endian `<f2`, `<f4`, `<f8`, `<i4`, `<i8`, `|u1`, C
+ * docs/formats.md and for checkpoints. Little-endian `<f2`, `<f4`, `<f8`, `<i4`, `<i8`, `|u1`, C
  * order; anything else is refused with an error that names the file and the problem.
  *
  * Files of any size: nothing reads a whole file into one buffer. A `.npy` file is read by offset,

@@ -73,7 +73,7 @@ const CLAIMS = {
 } as const;
 
 /**
- * Checks the paper's five findings (METHOD.md) against a study's runs. A finding is judged only
+ * Checks the paper's five findings (docs/methods.md) against a study's runs. A finding is judged only
  * where the grid has what it compares (samplers and methods); otherwise it is reported as not
  * judged, with what is missing.
  */

@@ -1,5 +1,5 @@
 /**
- * Samplers: each gives one epoch's image indices, floor(N / batch) * batch of them (METHOD.md:
+ * Samplers: each gives one epoch's image indices, floor(N / batch) * batch of them (docs/methods.md:
  * one epoch = floor(N / batch) steps for every sampler), derived from (seed, epoch) only so a
  * resumed run replays the same order.
  */
