@@ -8,7 +8,7 @@
  * part of the model's identity (`onnxIdentitySha256`), and onnxruntime resolves them relative to
  * the model's folder (the worker sets `session.model_external_initializers_file_folder_path`).
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import onnxProto from 'onnx-proto';
@@ -192,17 +192,22 @@ export function onnxIdentitySha256(path: string): string {
   for (const e of ext) files.set(e.location, e.file);
   for (const loc of [...files.keys()].sort()) {
     h.update(`\0${loc}\0`);
-    const fd = openSync(files.get(loc)!, 'r');
-    try {
-      const buf = Buffer.allocUnsafe(1 << 20);
-      for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, null);
-        if (n === 0) break;
-        h.update(buf.subarray(0, n));
-      }
-    } finally {
-      closeSync(fd);
-    }
+    hashFileInto(h, files.get(loc)!);
   }
   return h.digest('hex');
+}
+
+/** Feeds a file's bytes to a hash, a MiB at a time (never the whole file in memory). */
+export function hashFileInto(h: Hash, path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

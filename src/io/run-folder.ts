@@ -7,14 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  closeSync,
   existsSync,
   linkSync,
   mkdirSync,
-  openSync,
   readdirSync,
   readFileSync,
-  readSync,
   renameSync,
   rmSync,
   statSync,
@@ -24,7 +21,7 @@ import { hostname } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { ConfigError, DataError } from '../errors.ts';
 import { alive, makeFolder, removeOrphanTemps, setWriteListener, tempPathFor } from './atomic.ts';
-import { onnxIdentitySha256 } from './onnx-external.ts';
+import { hashFileInto, onnxIdentitySha256 } from './onnx-external.ts';
 
 export const RUN_FILES = {
   /** The resolved configuration of the command that made the run (validated on read). */
@@ -639,16 +636,6 @@ export function fileSha256(path: string): string {
   // An .onnx's identity covers its external data files too (io/onnx-external.ts).
   if (!path.endsWith('.npz')) return onnxIdentitySha256(path);
   const h = createHash('sha256');
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
+  hashFileInto(h, path);
   return h.digest('hex');
 }
