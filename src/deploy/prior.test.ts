@@ -62,7 +62,7 @@ describe('target priors for a deployed head', () => {
     const logits = Float32Array.from({ length: n * 3 }, () => 2 * rng.normal());
     const source = [0.3, 0.3, 0.4];
     const counts = Float32Array.from([8, 1, 1, 2, 7, 1, 0, 2, 8]);
-    const cal = { temperature: 1, sourcePrior: source, valConfusion: counts };
+    const cal = { temperature: 1, bias: null, sourcePrior: source, valConfusion: counts };
     const em = adaptPrior(logits, n, 3, cal, 'em');
     assert.deepEqual(em.prior, emPrior(softmaxRows(logits, n, 3), n, 3, source).prior);
     assert.deepEqual(em.pred, adjustedPredictions(logits, n, 3, 1, em.prior, source));

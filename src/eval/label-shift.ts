@@ -20,16 +20,22 @@
  */
 import { ConfigError } from '../errors.ts';
 
-/** softmax(z / T) of each row, in f64. logits [n, C] -> [n, C]. */
-export function softmaxRows(logits: ArrayLike<number>, n: number, C: number, T = 1): Float64Array {
+/** softmax(z / T + b) of each row, in f64 (b: BCTS's per-class biases, or none). logits [n, C] -> [n, C]. */
+export function softmaxRows(
+  logits: ArrayLike<number>,
+  n: number,
+  C: number,
+  T = 1,
+  bias: ArrayLike<number> | null = null,
+): Float64Array {
   const out = new Float64Array(n * C);
   for (let i = 0; i < n; i++) {
     const o = i * C;
     let m = -Infinity;
-    for (let c = 0; c < C; c++) m = Math.max(m, logits[o + c]! / T);
+    for (let c = 0; c < C; c++) m = Math.max(m, logits[o + c]! / T + (bias ? bias[c]! : 0));
     let s = 0;
     for (let c = 0; c < C; c++) {
-      const e = Math.exp(logits[o + c]! / T - m);
+      const e = Math.exp(logits[o + c]! / T + (bias ? bias[c]! : 0) - m);
       out[o + c] = e;
       s += e;
     }
@@ -209,8 +215,9 @@ export function bbsePriorFromCounts(
 }
 
 /**
- * Argmax of z / T + log q - log p for each row: the Bayes-optimal prediction under the target
- * prior q for posteriors calibrated to the source prior p. A class with q = 0 is never predicted.
+ * Argmax of z / T + b + log q - log p for each row: the Bayes-optimal prediction under the target
+ * prior q for posteriors calibrated (temperature T, BCTS biases b if any) to the source prior p.
+ * A class with q = 0 is never predicted.
  */
 export function adjustedPredictions(
   logits: ArrayLike<number>,
@@ -219,8 +226,9 @@ export function adjustedPredictions(
   T: number,
   target: readonly number[],
   source: readonly number[],
+  bias: ArrayLike<number> | null = null,
 ): Int32Array {
-  const shift = target.map((q, c) => Math.log(q) - Math.log(source[c]!));
+  const shift = target.map((q, c) => Math.log(q) - Math.log(source[c]!) + (bias ? bias[c]! : 0));
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const o = i * C;
