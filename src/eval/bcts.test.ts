@@ -36,7 +36,10 @@ describe('bias-corrected temperature scaling (BCTS)', () => {
     const ref = JSON.parse(py.stdout) as { temperature: number; bias: number[]; nll: number; nll1: number };
     assert.ok(Math.abs(fit.nllAfter - ref.nll) < 1e-10, `NLL ${fit.nllAfter} vs NumPy ${ref.nll}`);
     assert.ok(Math.abs(fit.nllBefore - ref.nll1) < 1e-10);
-    assert.ok(Math.abs(fit.temperature / ref.temperature - 1) < 1e-5, `T ${fit.temperature} vs ${ref.temperature}`);
+    assert.ok(
+      Math.abs(fit.temperature / ref.temperature - 1) < 1e-5,
+      `T ${fit.temperature} vs ${ref.temperature}`,
+    );
     for (const [c, b] of fit.bias.entries())
       assert.ok(Math.abs(b - ref.bias[c]!) < 1e-5, `b[${c}] ${b} vs NumPy ${ref.bias[c]}`);
     assert.ok(Math.abs(sum(fit.bias)) < 1e-9);
@@ -57,9 +60,15 @@ describe('bias-corrected temperature scaling (BCTS)', () => {
       const blocks = arrayBlocks(z, v.n, C, 16);
       const ts = fitTemperature(blocks, v.labels, C);
       const fit = fitBcts(blocks, v.labels, C);
-      assert.ok(fit.nllAfter <= ts.nllAfter + 1e-12, `seed ${seed}: BCTS ${fit.nllAfter} > TS ${ts.nllAfter}`);
+      assert.ok(
+        fit.nllAfter <= ts.nllAfter + 1e-12,
+        `seed ${seed}: BCTS ${fit.nllAfter} > TS ${ts.nllAfter}`,
+      );
       assert.ok(Math.abs(nllAt(blocks, v.labels, C, fit.temperature, fit.bias) - fit.nllAfter) < 1e-12);
-      assert.ok(fit.gradNorm < 1e-6, `seed ${seed}: gradient ${fit.gradNorm} after ${fit.iterations} iterations`);
+      assert.ok(
+        fit.gradNorm < 1e-6,
+        `seed ${seed}: gradient ${fit.gradNorm} after ${fit.iterations} iterations`,
+      );
       assert.ok(Math.abs(sum(fit.bias)) < 1e-9);
       // A block size does not change the fit.
       const whole = fitBcts(arrayBlocks(z, v.n, C), v.labels, C);
@@ -78,12 +87,21 @@ describe('bias-corrected temperature scaling (BCTS)', () => {
     assert.ok(Math.abs(fit.temperature / scale - 1) < 0.08, `T ${fit.temperature}, true ${scale}`);
     // z / T + b = Bayes logits + delta / T + b: b should cancel delta / T (up to a constant, fixed by sum 0).
     for (const [c, b] of fit.bias.entries())
-      assert.ok(Math.abs(b + delta[c]! / scale) < 0.15, `b[${c}] = ${b}, expected about ${-delta[c]! / scale}`);
+      assert.ok(
+        Math.abs(b + delta[c]! / scale) < 0.15,
+        `b[${c}] = ${b}, expected about ${-delta[c]! / scale}`,
+      );
     // Top-1 of the calibrated scores is the Bayes rule's again, higher than the offset logits'.
     const balanced = prob.draw(new Array(C).fill(300), createRng(32), scale);
     const zb = offset(balanced.logits, C, delta);
     const raw = calibrationStats(arrayBlocks(zb, balanced.n, C), balanced.labels, C);
-    const cal = calibrationStats(arrayBlocks(zb, balanced.n, C), balanced.labels, C, fit.temperature, fit.bias);
+    const cal = calibrationStats(
+      arrayBlocks(zb, balanced.n, C),
+      balanced.labels,
+      C,
+      fit.temperature,
+      fit.bias,
+    );
     assert.ok(cal.accuracy > raw.accuracy + 0.02, `calibrated top-1 ${cal.accuracy} vs raw ${raw.accuracy}`);
     assert.ok(cal.nll < raw.nll);
     // A backward long tail (ratio 20): EM on BCTS's probabilities against EM on temperature scaling's.

@@ -313,7 +313,8 @@ export function fitBcts(
       alpha[j] = rho[j]! * dot(S[j]!, d);
       for (let k = 0; k < K; k++) d[k]! -= alpha[j]! * Y[j]![k]!;
     }
-    const gamma = S.length > 0 ? dot(S.at(-1)!, Y.at(-1)!) / dot(Y.at(-1)!, Y.at(-1)!) : 1 / Math.max(1, maxAbs(g));
+    const gamma =
+      S.length > 0 ? dot(S.at(-1)!, Y.at(-1)!) / dot(Y.at(-1)!, Y.at(-1)!) : 1 / Math.max(1, maxAbs(g));
     for (let k = 0; k < K; k++) d[k]! *= gamma;
     for (let j = 0; j < S.length; j++) {
       const beta = rho[j]! * dot(Y[j]!, d);

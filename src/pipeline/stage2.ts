@@ -203,7 +203,9 @@ export class ShiftedEvaluator {
               // log q - log p (+ b); with a uniform source the constant is left out (same argmax).
               logPrior: target.map(
                 (q, c) =>
-                  Math.log(q) - (uniformSource ? 0 : Math.log(this.source[c]!)) + (this.bias ? this.bias[c]! : 0),
+                  Math.log(q) -
+                  (uniformSource ? 0 : Math.log(this.source[c]!)) +
+                  (this.bias ? this.bias[c]! : 0),
               ),
               knownPred: new Int32Array(idx.length),
               calPred: this.bias ? new Int32Array(idx.length) : null,
@@ -468,7 +470,8 @@ export function evaluateClassifier(
     temperature: T,
     bias,
     sourcePrior,
-    valConfusion: valPred && val && C <= BBSE_MAX_CLASSES ? validationConfusion(valPred, val.labels, C) : null,
+    valConfusion:
+      valPred && val && C <= BBSE_MAX_CLASSES ? validationConfusion(valPred, val.labels, C) : null,
   });
   const rs = recallSummary(e.perClass);
   const clfMode = (clf.details.mode as MethodResult['mode']) ?? null;

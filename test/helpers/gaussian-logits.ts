@@ -41,4 +41,3 @@ export function tail(C: number, nMax: number, ratio: number, backward = false): 
   const k = Array.from({ length: C }, (_, c) => Math.max(1, Math.floor(nMax * ratio ** (-c / (C - 1)))));
   return backward ? k.reverse() : k;
 }
-
