@@ -122,20 +122,10 @@ describe('deployment under an unknown class prior', () => {
       assert.ok(Math.abs(est.reduce((x, y) => x + y, 0) - 1) < 1e-9 && est.every((v) => v >= 0));
       assert.equal(doc.predictions.length, labelOf.size);
       // NOT asserted yet: closeness and accuracy. On this test's weak model (150 per class, 3 epochs)
-      // both estimators miss (BBSE TV 0.31, EM 0.61 measured); a stronger, still quick model is needed.
-      const tv = tvDistance(est, truth);
-      {
-        const names0 = doc.prior.map((p) => p.name);
-        let a0 = 0;
-        let p0 = 0;
-        for (const p of doc.predictions) {
-          const y = labelOf.get(p.file)!;
-          if (p.top[0]!.index === y) a0++;
-          if (names0.indexOf(p.unadjusted) === y) p0++;
-        }
-        console.log('MEASURE', how, tv, a0, p0, doc.predictions.length);
-      }
+      // both estimators miss (with BCTS, the default: BBSE TV 0.40, 258 vs 249 of 699 right; EM TV
+      // 0.60, 206 vs 249); a stronger, still quick model is needed.
       if (how === 'em' || how === 'bbse') continue;
+      const tv = tvDistance(est, truth);
       assert.ok(
         tv < PRIOR_TV_TOLERANCE,
         `${how}: TV ${tv}; estimate ${est.map((v) => v.toFixed(3))} truth ${truth.map((v) => v.toFixed(3))}`,
