@@ -8,29 +8,24 @@ import { PipelineConfigSchema } from '../src/config/schema.ts';
 import { loadMnistLt } from '../src/data/fashion-mnist.ts';
 import { loadFolded } from '../src/deploy/folded.ts';
 import { readPriorFile } from '../src/deploy/prior.ts';
-import { tvDistance } from '../src/eval/label-shift.ts';
 import { shiftedTestIndices } from '../src/eval/shifted-priors.ts';
 import { runPipeline } from '../src/pipeline/run.ts';
 import type { RunResults } from '../src/report/results.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 
-/** TV distance BBSE's estimate of the ~700-image backward-50 folder must stay within. */
-const PRIOR_TV_TOLERANCE = 0.15;
-
 describe('deployment under an unknown class prior', () => {
   const out = tempDir();
-  const data = loadMnistLt('fashion-mnist-lt', { maxPerClass: 150, imbalance: 10 });
+  const data = loadMnistLt('fashion-mnist-lt', { maxPerClass: 60, imbalance: 10 });
   const folder = join(tempDir(), 'backward50');
-  let truth: number[] = [];
   const labelOf = new Map<string, number>();
   before(async () => {
     await initBackend('wasm');
     await runPipeline(
       PipelineConfigSchema.parse({
-        maxPerClass: 150,
+        maxPerClass: 60,
         imbalance: 10,
-        epochs: 3,
+        epochs: 2,
         batchSize: 64,
         crtEpochs: 2,
         lwsEpochs: 1,
@@ -45,7 +40,6 @@ describe('deployment under an unknown class prior', () => {
       (_, k) => k % 4 === 0, // about 600 images is plenty
     );
     mkdirSync(folder, { recursive: true });
-    const counts = new Array(10).fill(0);
     for (const i of idx) {
       const f = join(folder, `img-${i}.png`);
       await sharp(Buffer.from(data.test.pixels.subarray(i * 784, (i + 1) * 784)), {
@@ -54,9 +48,7 @@ describe('deployment under an unknown class prior', () => {
         .png()
         .toFile(f);
       labelOf.set(f, labels[i]!);
-      counts[labels[i]!]++;
     }
-    truth = counts.map((k) => k / idx.length);
   });
 
   it('records each method calibration in results.json and folds T into the deployed head', () => {
@@ -76,11 +68,11 @@ describe('deployment under an unknown class prior', () => {
     );
   });
 
-  it('predict --adapt-prior on a backward-50 folder: a valid prior and predictions from both estimators (closeness: see comment)', () => {
-    // This test's model (150 images per class, 3 epochs) is weak and its cRT head biased per class,
-    // which one temperature cannot calibrate away; EM then may collapse (docs/methods.md). On the
-    // demo's model the same folder gives EM TV 0.116, accuracy 75.5% vs 68.2% unadjusted, and
-    // BBSE TV 0.083, 77.0% (measured in-process, seed 0), so EM's closeness is not asserted here.
+  it('predict --adapt-prior on a backward-50 folder: a valid prior per estimator, written to --out as printed', () => {
+    // The CLI path only: this quick model (60 images per class, 2 epochs) is too weak for either
+    // estimator to land near the truth (at 150 and 3 epochs, with BCTS: BBSE TV 0.40, EM TV 0.60). Closeness and the
+    // accuracy gain are asserted on the same code path from logits (adaptedFromLogits) in
+    // src/deploy/prior.test.ts, with a head-biased head and BCTS folded in.
     const outDir = tempDir();
     for (const how of ['bbse', 'em']) {
       const file = join(outDir, how === 'em' ? 'em.json' : 'bbse.csv');
@@ -121,27 +113,6 @@ describe('deployment under an unknown class prior', () => {
       assert.equal(est.length, 10);
       assert.ok(Math.abs(est.reduce((x, y) => x + y, 0) - 1) < 1e-9 && est.every((v) => v >= 0));
       assert.equal(doc.predictions.length, labelOf.size);
-      // NOT asserted yet: closeness and accuracy. On this test's weak model (150 per class, 3 epochs)
-      // both estimators miss (with BCTS, the default: BBSE TV 0.40, 258 vs 249 of 699 right; EM TV
-      // 0.60, 206 vs 249); a stronger, still quick model is needed.
-      if (how === 'em' || how === 'bbse') continue;
-      const tv = tvDistance(est, truth);
-      assert.ok(
-        tv < PRIOR_TV_TOLERANCE,
-        `${how}: TV ${tv}; estimate ${est.map((v) => v.toFixed(3))} truth ${truth.map((v) => v.toFixed(3))}`,
-      );
-      const names = doc.prior.map((p) => p.name);
-      let adjusted = 0;
-      let plain = 0;
-      for (const p of doc.predictions) {
-        const y = labelOf.get(p.file)!;
-        if (p.top[0]!.index === y) adjusted++;
-        if (names.indexOf(p.unadjusted) === y) plain++;
-      }
-      assert.ok(
-        adjusted > plain,
-        `${how}: adjusted ${adjusted} vs plain ${plain} of ${doc.predictions.length}`,
-      );
     }
   });
 
