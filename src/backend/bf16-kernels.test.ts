@@ -200,6 +200,76 @@ describe('bf16 kernels (vdpbf16ps, fp32 accumulation)', () => {
     assert.ok(worst > 2 ** -12, `largest relative difference ${worst}: were the inputs rounded to bf16?`);
   });
 
+  it('filter gradients stay within the bound of the fp32 kernel, strided, padded, stem channels', {
+    skip: !runs,
+  }, () => {
+    const rng = createRng(13);
+    let worst = 0;
+    for (let t = 0; t < 40; t++) {
+      const k = [1, 3, 3, 5][rng.int(4)]!;
+      const s = 1 + rng.int(2);
+      const ci = [1, 3, 16, 17, 32][rng.int(5)]!;
+      const co = [1, 16, 20, 32, 64][rng.int(5)]!;
+      const [b, H, W] = [1 + rng.int(3), k + rng.int(9), k + rng.int(9)];
+      const p = rng.int(k);
+      const oh = Math.floor((H + 2 * p - k) / s) + 1;
+      const ow = Math.floor((W + 2 * p - k) / s) + 1;
+      const shape = Int32Array.from([b, H, W, ci, k, k, co, s, s, p, p, oh, ow]);
+      const x = randomArray(b * H * W * ci, rng);
+      const dy = randomArray(b * oh * ow * co, rng);
+      const dw = new Float32Array(k * k * ci * co).fill(Number.NaN); // every value must be written
+      addon!.conv2dBf16(x, dy, dw, shape, 2);
+      const fp32 = (a: Float32Array, d: Float32Array) => {
+        const heap = new ArrayBuffer(4 * (a.length + d.length + dw.length));
+        new Float32Array(heap, 0, a.length).set(a);
+        new Float32Array(heap, 4 * a.length, d.length).set(d);
+        addon!.conv2d(2, heap, 0, 4 * a.length, 4 * (a.length + d.length), shape);
+        return new Float32Array(heap, 4 * (a.length + d.length), dw.length);
+      };
+      const dw32 = fp32(x, dy);
+      const mag = fp32(x.map(Math.abs), dy.map(Math.abs));
+      const K = b * oh * ow; // the summed pixels
+      for (let i = 0; i < dw.length; i++) {
+        const d = Math.abs(dw[i]! - dw32[i]!);
+        const bound = (2 * U + U * U + 2 * K * EPS32) * mag[i]! * (1 + 1e-5) + 1e-30;
+        assert.ok(d <= bound, `${JSON.stringify([...shape])} [${i}]: ${dw[i]} against fp32 ${dw32[i]}`);
+        if (mag[i]! > 0) worst = Math.max(worst, d / mag[i]!);
+      }
+    }
+    assert.ok(worst > 2 ** -12, `largest relative difference ${worst}: were the inputs rounded to bf16?`);
+  });
+
+  it('strided input gradients are exact sums of the bf16-rounded inputs, every phase written', {
+    skip: !runs,
+  }, () => {
+    // With inputs already bf16 (and small integers), the products and sums are exact in fp32, so
+    // the phase-split kernel must equal the fp32 kernel exactly, including phases no tap reaches
+    // (1x1 stride 2) and unequal strides.
+    const rng = createRng(17);
+    for (const [k, sh, sw, p, H, W, ci, co] of [
+      [3, 2, 2, 1, 8, 8, 16, 32],
+      [3, 2, 2, 0, 9, 7, 3, 16],
+      [1, 2, 2, 0, 8, 8, 16, 32],
+      [5, 3, 2, 2, 11, 9, 17, 20],
+      [3, 2, 1, 1, 7, 6, 16, 16],
+    ] as const) {
+      const b = 2;
+      const oh = Math.floor((H + 2 * p - k) / sh) + 1;
+      const ow = Math.floor((W + 2 * p - k) / sw) + 1;
+      const shape = Int32Array.from([b, H, W, ci, k, k, co, sh, sw, p, p, oh, ow]);
+      const ints = (n: number) => Float32Array.from({ length: n }, () => rng.int(9) - 4);
+      const dy = ints(b * oh * ow * co);
+      const w = ints(k * k * ci * co);
+      const dx = new Float32Array(b * H * W * ci).fill(Number.NaN);
+      addon!.conv2dBf16(dy, w, dx, shape, 1);
+      const heap = new ArrayBuffer(4 * (dy.length + w.length + dx.length));
+      new Float32Array(heap, 0, dy.length).set(dy);
+      new Float32Array(heap, 4 * dy.length, w.length).set(w);
+      addon!.conv2d(1, heap, 0, 4 * dy.length, 4 * (dy.length + w.length), shape);
+      assert.deepEqual(dx, new Float32Array(heap, 4 * (dy.length + w.length), dx.length), `${[...shape]}`);
+    }
+  });
+
   it('refuse wrong arguments with a message', { skip: !runs }, () => {
     const f = (n: number) => new Float32Array(n);
     assert.throws(() => addon!.matmulBf16(f(5), f(6), f(6), 2, 3, 2), /a must be a Float32Array of M\*K/);
@@ -209,6 +279,7 @@ describe('bf16 kernels (vdpbf16ps, fp32 accumulation)', () => {
     assert.throws(() => addon!.conv2dBf16(f(15), f(9), f(16), shape), /x must be a Float32Array/);
     assert.throws(() => addon!.conv2dBf16(f(16), f(9), f(16), Int32Array.from([1])), /Int32Array of 13/);
     assert.throws(() => addon!.conv2dBf16(f(15), f(9), f(16), shape, 1), /dy must be a Float32Array/);
-    assert.throws(() => addon!.conv2dBf16(f(16), f(9), f(16), shape, 2 as 1), /kind must be 0 or 1/);
+    assert.throws(() => addon!.conv2dBf16(f(16), f(16), f(8), shape, 2), /dw must be a Float32Array/);
+    assert.throws(() => addon!.conv2dBf16(f(16), f(9), f(16), shape, 3 as 1), /kind must be 0, 1 or 2/);
   });
 });
