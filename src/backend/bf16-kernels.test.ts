@@ -2,10 +2,15 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { createModel, disposeModel } from '../models/model.ts';
+import { computeGrads } from '../train/step.ts';
+import { initBackend } from './backend.ts';
 import { randomArray } from '../../test/helpers/arrays.ts';
 import { createRng } from '../random/rng.ts';
 import { bf16Status, loadNativeAddon } from './native-kernels.ts';
+import { enterBf16Training, trainingKernels } from './training-kernels.ts';
 
 /**
  * The bf16 products (native/src/bf16.cc) against float64 references and the fp32 kernels.
@@ -281,5 +286,58 @@ describe('bf16 kernels (vdpbf16ps, fp32 accumulation)', () => {
     assert.throws(() => addon!.conv2dBf16(f(15), f(9), f(16), shape, 1), /dy must be a Float32Array/);
     assert.throws(() => addon!.conv2dBf16(f(16), f(16), f(8), shape, 2), /dw must be a Float32Array/);
     assert.throws(() => addon!.conv2dBf16(f(16), f(9), f(16), shape, 3 as 1), /kind must be 0, 1 or 2/);
+  });
+
+  describe('a training step on the bf16 set (--precision bf16)', () => {
+    after(async () => {
+      await tf.setBackend('wasm');
+    });
+
+    it('gives gradients near fp32 ones, and fp32 bit-identical again after it', { skip: !runs }, async () => {
+      await initBackend('wasm');
+      const model = createModel('resnet8', [12, 12, 1], 10, 3);
+      try {
+        const rng = createRng(5);
+        const batch = randomArray(8 * 12 * 12, rng);
+        const labels = Int32Array.from({ length: 8 }, () => rng.int(10));
+        const step = () => computeGrads(model, batch, labels);
+        const fp32 = step();
+        const leave = enterBf16Training();
+        assert.equal(trainingKernels(), 'bf16');
+        let bf: ReturnType<typeof step>;
+        try {
+          bf = step();
+        } finally {
+          leave();
+        }
+        assert.equal(trainingKernels(), 'native');
+        assert.deepEqual(step().grads, fp32.grads, 'fp32 after bf16 must be bit-identical to fp32 before');
+        assert.ok(Math.abs(bf.loss - fp32.loss) < 1e-3 * fp32.loss, `loss ${bf.loss} against ${fp32.loss}`);
+        let diff = 0;
+        let norm = 0;
+        let changed = 0;
+        for (let i = 0; i < fp32.grads.length; i++) {
+          diff += (bf.grads[i]! - fp32.grads[i]!) ** 2;
+          norm += fp32.grads[i]! ** 2;
+          if (bf.grads[i] !== fp32.grads[i]) changed++;
+        }
+        // This untrained batch-norm net's gradients cancel heavily: rounding only its filters to
+        // bf16, in fp32 arithmetic, moves them by about 10 % (relative L2, measured). A kernel with
+        // a wrong layout moves them by about 100 %; one that did not run moves nothing.
+        const rel = Math.sqrt(diff / norm);
+        assert.ok(changed > fp32.grads.length / 2 && rel > 2 ** -10, `${changed} changed, relative ${rel}`);
+        assert.ok(rel < 0.3, `bf16 gradients ${rel} (relative L2) from fp32`);
+      } finally {
+        disposeModel(model);
+      }
+    });
+
+    it('is refused naming the flag off the wasm native kernels', async () => {
+      await tf.setBackend('cpu');
+      assert.throws(
+        () => enterBf16Training(),
+        /^ConfigError: --precision bf16: cannot run here: it needs the wasm backend with the native kernels \(running: cpu\); use --precision fp32$/,
+      );
+    });
   });
 });
