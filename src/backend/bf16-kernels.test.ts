@@ -4,11 +4,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
+import { randomArray } from '../../test/helpers/arrays.ts';
 import { createModel, disposeModel } from '../models/model.ts';
+import { createRng } from '../random/rng.ts';
 import { computeGrads } from '../train/step.ts';
 import { initBackend } from './backend.ts';
-import { randomArray } from '../../test/helpers/arrays.ts';
-import { createRng } from '../random/rng.ts';
 import { bf16Status, loadNativeAddon } from './native-kernels.ts';
 import { enterBf16Training, trainingKernels } from './training-kernels.ts';
 
