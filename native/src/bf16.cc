@@ -86,11 +86,11 @@ void pack_b(const float* b, int ldb, int K, int N, int Np, uint16_t* out) {
   }
 }
 
-// A gathered, as conv.cc's fp32 product: row m's pair q is the 32-bit word A[mb[m] + kb[q]], so
-// a convolution reads its padded bf16 image in place (no im2col), and a dense matrix is mb[m] =
-// m * K2, kb[q] = q.
+// A gathered, as conv.cc's fp32 product: row m's pair q is the two bf16 values at A + mb[m] +
+// kb[q] (offsets in bf16 values, so a pair may start at an odd one), so a convolution reads its
+// padded bf16 image in place (no im2col), and a dense matrix is mb[m] = m * 2 * K2, kb[q] = 2q.
 struct PairGather {
-  const uint32_t* A;
+  const uint16_t* A;
   const int32_t* mb;
   const int32_t* kb;
 };
@@ -109,7 +109,7 @@ inline void micro(const PairGather& g, const uint16_t* B, int Np, int K2, float*
     const __mmask16 m = lanes >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << lanes) - 1u);
     acc[i][j] = accumulate ? _mm512_maskz_loadu_ps(m, C + (m0 + i) * ldc + n0 + 16 * j) : _mm512_setzero_ps();
   }
-  const uint32_t* a[R];
+  const uint16_t* a[R];
   LONGTAIL_UNROLL
   for (int i = 0; i < R; ++i) a[i] = g.A + g.mb[m0 + i];
   const int32_t* kb = g.kb;
@@ -121,7 +121,9 @@ inline void micro(const PairGather& g, const uint16_t* B, int Np, int K2, float*
     const int32_t o = kb[q];
     LONGTAIL_UNROLL
     for (int i = 0; i < R; ++i) {
-      const __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(a[i][o])));
+      uint32_t pair;
+      std::memcpy(&pair, a[i] + o, sizeof pair);  // one (possibly unaligned) 32-bit load
+      const __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(pair)));
       LONGTAIL_UNROLL
       for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);
     }
@@ -178,10 +180,10 @@ void matmul_bf16(const float* a, const float* b, float* c, int M, int K, int N) 
   tB.resize(static_cast<size_t>(K2) * Np * 2);
   pack_b(b, N, K, N, Np, tB.data());
   tMb.resize(M);
-  for (int m = 0; m < M; ++m) tMb[m] = m * K2;
+  for (int m = 0; m < M; ++m) tMb[m] = m * K2 * 2;
   tKb.resize(K2);
-  for (int q = 0; q < K2; ++q) tKb[q] = q;
-  const PairGather g{reinterpret_cast<const uint32_t*>(tA.data()), tMb.data(), tKb.data()};
+  for (int q = 0; q < K2; ++q) tKb[q] = 2 * q;
+  const PairGather g{tA.data(), tMb.data(), tKb.data()};
   gemm_packed(g, tB.data(), Np, K2, c, N, M, N, false);
 }
 
@@ -212,10 +214,10 @@ void conv2d_forward_bf16(const float* x, const float* w, float* y, const ConvSha
   tKb.resize(K2);
   for (int i = 0; i < s.kh; ++i)
     for (int j = 0; j < s.kw; ++j)
-      for (int c = 0; c < tapWords; ++c) tKb[(i * s.kw + j) * tapWords + c] = (i * Wp + j) * tapWords + c;
+      for (int c = 0; c < tapWords; ++c) tKb[(i * s.kw + j) * tapWords + c] = ((i * Wp + j) * tapWords + c) * 2;
   tMb.resize(M);
   for (int i = 0; i < s.oh; ++i)
-    for (int j = 0; j < s.ow; ++j) tMb[i * s.ow + j] = (i * s.sh * Wp + j * s.sw) * tapWords;
+    for (int j = 0; j < s.ow; ++j) tMb[i * s.ow + j] = (i * s.sh * Wp + j * s.sw) * tapWords * 2;
   const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
   std::vector<float> pix(ce, 0.0f);
   for (int n = 0; n < s.b; ++n) {
@@ -232,7 +234,7 @@ void conv2d_forward_bf16(const float* x, const float* w, float* y, const ConvSha
         }
       }
     }
-    const PairGather g{reinterpret_cast<const uint32_t*>(img.data()), tMb.data(), tKb.data()};
+    const PairGather g{img.data(), tMb.data(), tKb.data()};
     gemm_packed(g, tB.data(), Np, K2, y + static_cast<size_t>(n) * M * s.co, s.co, M, s.co, false);
   }
 }
@@ -312,46 +314,63 @@ void conv2d_backprop_input_bf16(const float* dy, const float* w, float* dx, cons
 }
 
 void conv2d_backprop_filter_bf16(const float* x, const float* dy, float* dw, const ConvShape& s) {
-  // dw [kh kw ci][co] = sum over pixels k of im2col(x)[k][tap, c] dy[k][o]: a product with the
-  // pixels as the summed dimension, in pairs (k, k + 1) as vdpbf16ps takes them. A holds the
-  // im2col rows of a pixel pair interleaved (one 32-bit word per column), B is dy packed.
+  // dw [kh kw ci][co] = sum over pixels of x at the tap (x) dy: a product whose summed dimension
+  // is the output pixels, taken in pairs (j, j + 1) along each output row as vdpbf16ps wants.
+  // x is converted once per image to bf16 planes [ci][Hp][sw][Wq] (padded column q' = sw * u + ph
+  // in phase ph), where the pixel pair's two inputs at any tap are adjacent, so A is read in place
+  // (no im2col); B is dy packed by pixel pairs, a zero for the odd pixel closing an odd row.
   const int cols = s.kh * s.kw * s.ci;
-  const int P = s.oh * s.ow;
+  const int owp = (s.ow + 1) / 2 * 2;
+  const int J2 = owp / 2;
   const int Np = (s.co + 15) / 16 * 16;
-  if (s.b == 0 || P == 0) {
+  if (s.b == 0) {
     std::fill(dw, dw + static_cast<size_t>(cols) * s.co, 0.0f);
     return;
   }
-  // Images per product: A about 1 MiB (cache-resident while B streams), at least one image.
-  const int chunk = std::max(1, std::min(s.b, static_cast<int>((int64_t{1} << 19) / (static_cast<int64_t>(P) * cols))));
+  const int Hp = std::max(s.H + s.pt, (s.oh - 1) * s.sh + s.kh);
+  const int Wq = owp + (s.kw + s.sw - 1) / s.sw + 1;  // the fake pixel's taps stay inside
+  const int Wp = Wq * s.sw;
+  const int64_t plane = static_cast<int64_t>(Hp) * Wp;  // one channel's values
+  const int64_t image = plane * s.ci;
+  const int pairsImage = s.oh * J2;
+  // Images per product: B about 512 KiB (cache-resident while the rows stream), at least one.
+  const int chunk = std::max(1, std::min(s.b, (1 << 17) / (pairsImage * Np)));
   tMb.resize(cols);
-  for (int m = 0; m < cols; ++m) tMb[m] = m;
+  for (int di = 0; di < s.kh; ++di)
+    for (int dj = 0; dj < s.kw; ++dj)
+      for (int c = 0; c < s.ci; ++c)
+        tMb[(di * s.kw + dj) * s.ci + c] =
+            static_cast<int32_t>(c * plane + static_cast<int64_t>(di) * Wp + (dj % s.sw) * Wq + dj / s.sw);
   const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
   for (int n0 = 0; n0 < s.b; n0 += chunk) {
     const int nb = std::min(chunk, s.b - n0);
-    const int K = nb * P;
-    const int K2 = (K + 1) / 2;
-    tA.resize(static_cast<size_t>(K2) * cols * 2);
-    // The input row of pixel k at tap (di, dj), or null in the padding.
-    auto src = [&](int k, int di, int dj) -> const float* {
-      if (k >= K) return nullptr;
-      const int n = n0 + k / P, p = k % P;
-      const int r = (p / s.ow) * s.sh + di - s.pt, q = (p % s.ow) * s.sw + dj - s.pl;
-      if (r < 0 || q < 0 || r >= s.H || q >= s.W) return nullptr;
-      return x + n * xImage + (static_cast<size_t>(r) * s.W + q) * s.ci;
-    };
-    for (int q = 0; q < K2; ++q) {
-      uint16_t* row = tA.data() + static_cast<size_t>(q) * cols * 2;
-      for (int di = 0; di < s.kh; ++di)
-        for (int dj = 0; dj < s.kw; ++dj)
-          interleave(src(2 * q, di, dj), src(2 * q + 1, di, dj), s.ci, s.ci,
-                     row + static_cast<size_t>(di * s.kw + dj) * s.ci * 2);
-    }
+    const int K2 = nb * pairsImage;
+    // x of the chunk in bf16 planes (zeros in the padding).
+    tA.assign(static_cast<size_t>(nb) * image, 0);
+    for (int n = 0; n < nb; ++n)
+      for (int r = 0; r < s.H; ++r)
+        for (int q = 0; q < s.W; ++q) {
+          const float* px = x + (n0 + n) * xImage + (static_cast<size_t>(r) * s.W + q) * s.ci;
+          const int qp = q + s.pl;
+          uint16_t* dst = tA.data() + n * image + static_cast<int64_t>(r + s.pt) * Wp + (qp % s.sw) * Wq + qp / s.sw;
+          for (int c = 0; c < s.ci; ++c) {
+            // Round to nearest even, as the instruction (finite values).
+            uint32_t u;
+            std::memcpy(&u, px + c, 4);
+            dst[c * plane] = static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+          }
+        }
     tB.resize(static_cast<size_t>(K2) * Np * 2);
-    pack_b(dy + static_cast<size_t>(n0) * P * s.co, s.co, K, s.co, Np, tB.data());
     tKb.resize(K2);
-    for (int q = 0; q < K2; ++q) tKb[q] = q * cols;
-    const PairGather g{reinterpret_cast<const uint32_t*>(tA.data()), tMb.data(), tKb.data()};
+    for (int n = 0; n < nb; ++n)
+      for (int i = 0; i < s.oh; ++i)
+        for (int jp = 0; jp < J2; ++jp) {
+          const int q = (n * s.oh + i) * J2 + jp;
+          const float* r0 = dy + ((static_cast<size_t>(n0 + n) * s.oh + i) * s.ow + 2 * jp) * s.co;
+          interleave(r0, 2 * jp + 1 < s.ow ? r0 + s.co : nullptr, s.co, Np, tB.data() + static_cast<size_t>(q) * Np * 2);
+          tKb[q] = static_cast<int32_t>(n * image + static_cast<int64_t>(i) * s.sh * Wp + 2 * jp);
+        }
+    const PairGather g{tA.data(), tMb.data(), tKb.data()};
     gemm_packed(g, tB.data(), Np, K2, dw, s.co, cols, s.co, n0 > 0);
   }
 }
