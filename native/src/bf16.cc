@@ -316,10 +316,9 @@ void conv2d_backprop_input_bf16(const float* dy, const float* w, float* dx, cons
 void conv2d_backprop_filter_bf16(const float* x, const float* dy, float* dw, const ConvShape& s) {
   // dw [kh kw ci][co] = sum over pixels of x at the tap (x) dy: a product whose summed dimension
   // is the output pixels, taken in pairs (j, j + 1) along each output row as vdpbf16ps wants.
-  // Per padded input row and column phase (padded column = sw * u + ph), x is kept in bf16 as
-  // pixel pairs with their channels interleaved, twice: pairs (2v, 2v + 1) and (2v + 1, 2v + 2).
-  // At any tap an output pixel pair reads one pair of one copy, so A is read in place (no
-  // im2col). B is dy packed by pixel pairs, a zero for the odd pixel closing an odd row.
+  // x is converted once per image to bf16 planes [ci][Hp][sw][Wq] (padded column q' = sw * u + ph
+  // in phase ph), where the pixel pair's two inputs at any tap are adjacent, so A is read in place
+  // (no im2col); B is dy packed by pixel pairs, a zero for the odd pixel closing an odd row.
   const int cols = s.kh * s.kw * s.ci;
   const int owp = (s.ow + 1) / 2 * 2;
   const int J2 = owp / 2;
@@ -328,42 +327,37 @@ void conv2d_backprop_filter_bf16(const float* x, const float* dy, float* dw, con
     std::fill(dw, dw + static_cast<size_t>(cols) * s.co, 0.0f);
     return;
   }
-  const int Hp = (s.oh - 1) * s.sh + s.kh;  // the padded rows any tap reads
-  const int Wq2 = (owp + (s.kw - 1) / s.sw + 2) / 2 + 1;  // pairs per row and phase
-  const int64_t pixel = 2 * static_cast<int64_t>(s.ci);  // a pair's values
-  const int64_t row = static_cast<int64_t>(s.sw) * Wq2 * pixel;
-  const int64_t copy = Hp * row;
-  const int64_t image = 2 * copy;
+  const int Hp = std::max(s.H + s.pt, (s.oh - 1) * s.sh + s.kh);
+  const int Wq = owp + (s.kw + s.sw - 1) / s.sw + 1;  // the fake pixel's taps stay inside
+  const int Wp = Wq * s.sw;
+  const int64_t plane = static_cast<int64_t>(Hp) * Wp;  // one channel's values
+  const int64_t image = plane * s.ci;
   const int pairsImage = s.oh * J2;
   // Images per product: B about 512 KiB (cache-resident while the rows stream), at least one.
   const int chunk = std::max(1, std::min(s.b, (1 << 17) / (pairsImage * Np)));
   tMb.resize(cols);
   for (int di = 0; di < s.kh; ++di)
-    for (int dj = 0; dj < s.kw; ++dj) {
-      const int e = dj / s.sw, ph = dj % s.sw;
+    for (int dj = 0; dj < s.kw; ++dj)
       for (int c = 0; c < s.ci; ++c)
         tMb[(di * s.kw + dj) * s.ci + c] =
-            static_cast<int32_t>((e & 1) * copy + di * row + ph * Wq2 * pixel + (e >> 1) * pixel + 2 * c);
-    }
+            static_cast<int32_t>(c * plane + static_cast<int64_t>(di) * Wp + (dj % s.sw) * Wq + dj / s.sw);
   const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
   for (int n0 = 0; n0 < s.b; n0 += chunk) {
     const int nb = std::min(chunk, s.b - n0);
     const int K2 = nb * pairsImage;
-    tA.resize(static_cast<size_t>(nb) * image);
+    // x of the chunk in bf16 planes (zeros in the padding).
+    tA.assign(static_cast<size_t>(nb) * image, 0);
     for (int n = 0; n < nb; ++n)
-      for (int rp = 0; rp < Hp; ++rp)
-        for (int ph = 0; ph < s.sw; ++ph) {
-          // The pixel at column u of this row and phase, or null in the padding.
-          const int r = rp - s.pt;
-          auto px = [&](int u) -> const float* {
-            const int q = u * s.sw + ph - s.pl;
-            if (r < 0 || r >= s.H || q < 0 || q >= s.W) return nullptr;
-            return x + (n0 + n) * xImage + (static_cast<size_t>(r) * s.W + q) * s.ci;
-          };
-          uint16_t* even = tA.data() + n * image + rp * row + ph * Wq2 * pixel;
-          for (int v = 0; v < Wq2; ++v) {
-            interleave(px(2 * v), px(2 * v + 1), s.ci, s.ci, even + v * pixel);
-            interleave(px(2 * v + 1), px(2 * v + 2), s.ci, s.ci, even + copy + v * pixel);
+      for (int r = 0; r < s.H; ++r)
+        for (int q = 0; q < s.W; ++q) {
+          const float* px = x + (n0 + n) * xImage + (static_cast<size_t>(r) * s.W + q) * s.ci;
+          const int qp = q + s.pl;
+          uint16_t* dst = tA.data() + n * image + static_cast<int64_t>(r + s.pt) * Wp + (qp % s.sw) * Wq + qp / s.sw;
+          for (int c = 0; c < s.ci; ++c) {
+            // Round to nearest even, as the instruction (finite values).
+            uint32_t u;
+            std::memcpy(&u, px + c, 4);
+            dst[c * plane] = static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
           }
         }
     tB.resize(static_cast<size_t>(K2) * Np * 2);
@@ -374,7 +368,7 @@ void conv2d_backprop_filter_bf16(const float* x, const float* dy, float* dw, con
           const int q = (n * s.oh + i) * J2 + jp;
           const float* r0 = dy + ((static_cast<size_t>(n0 + n) * s.oh + i) * s.ow + 2 * jp) * s.co;
           interleave(r0, 2 * jp + 1 < s.ow ? r0 + s.co : nullptr, s.co, Np, tB.data() + static_cast<size_t>(q) * Np * 2);
-          tKb[q] = static_cast<int32_t>(n * image + i * s.sh * row + jp * pixel);
+          tKb[q] = static_cast<int32_t>(n * image + static_cast<int64_t>(i) * s.sh * Wp + 2 * jp);
         }
     const PairGather g{tA.data(), tMb.data(), tKb.data()};
     gemm_packed(g, tB.data(), Np, K2, dw, s.co, cols, s.co, n0 > 0);
