@@ -31,7 +31,7 @@ import {
 } from '../eval/metrics.ts';
 import { priorName, SHIFTED_PRIORS, shiftedPrior, shiftedTestIndices } from '../eval/shifted-priors.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
-import type { FeatureSet, FeatureSplit } from '../features/feature-set.ts';
+import { type FeatureSet, type FeatureSplit, featureRows } from '../features/feature-set.ts';
 
 const pct = (v: number | null) => (v === null ? null : Math.round(v * 10000) / 100);
 
@@ -326,8 +326,7 @@ export function evaluateClassifier(
   const fs = ctx.features;
   const d = fs.dim;
   const C = fs.numClasses;
-  const on = (sp: FeatureSplit) => (s: number, m: number) =>
-    clf.logits(sp.features.subarray(s * d, (s + m) * d), m); // [m, C]
+  const on = (sp: FeatureSplit) => (s: number, m: number) => clf.logits(featureRows(sp, d, s, m), m); // [m, C]
   // The block bounds both the logits [m, C] and the features a method copies or transforms [m, d].
   const step = chunkRows ?? defaultChunkRows(C, d);
   const blockOpts = { ...(thresholds ? { thresholds } : {}), chunkRows: step };
