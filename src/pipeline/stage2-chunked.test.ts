@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { longTailedFeatures } from '../../test/helpers/features.ts';
@@ -16,7 +17,13 @@ import {
 } from '../eval/metrics.ts';
 import { type FeatureSet, loadFeatureFile, saveFeatureFile } from '../features/feature-set.ts';
 import { createRng } from '../random/rng.ts';
-import { evaluateClassifier, evaluateShifted, type MethodResult, ShiftedEvaluator } from './stage2.ts';
+import {
+  evaluateClassifier,
+  evaluateShifted,
+  type MethodResult,
+  ShiftedEvaluator,
+  VALIDATION_CACHE,
+} from './stage2.ts';
 
 /** A long-tailed problem with val and test sets and a joint classifier biased to the head. */
 const features = (seed: number, C: number, d: number, testPer = 6): FeatureSet =>
@@ -137,6 +144,26 @@ describe('stage 2 a block of rows at a time equals the whole at once, to the bit
           whole,
           `${m}, ${chunk}`,
         );
+      // The validation logits spilled to a temporary file for the temperature search, or recomputed
+      // when no file can be made: the same numbers, and no file left behind.
+      const saved = { floats: VALIDATION_CACHE.floats, tmp: process.env.TMPDIR };
+      const tmp = tempDir();
+      try {
+        VALIDATION_CACHE.floats = 0;
+        process.env.TMPDIR = tmp;
+        assert.deepEqual(withoutTime(evaluateClassifier(clf, fctx, 0, undefined, 7)), whole, `${m}, spilled`);
+        assert.deepEqual(readdirSync(tmp), []);
+        process.env.TMPDIR = join(tmp, 'missing');
+        assert.deepEqual(
+          withoutTime(evaluateClassifier(clf, fctx, 0, undefined, 7)),
+          whole,
+          `${m}, recomputed`,
+        );
+      } finally {
+        VALIDATION_CACHE.floats = saved.floats;
+        if (saved.tmp === undefined) delete process.env.TMPDIR;
+        else process.env.TMPDIR = saved.tmp;
+      }
     }
   });
 

@@ -3,6 +3,9 @@
  * the paper's table plus everything the report draws (per-class accuracy, weight norms, the tau
  * sweep, confusion matrices, calibration).
  */
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClassifier, type MethodName, methodEntry } from '../classifiers/registry.ts';
 import type { Stage2Classifier, Stage2Context, TunedParam } from '../classifiers/types.ts';
 import { ConfigError } from '../errors.ts';
@@ -304,8 +307,67 @@ export interface Stage2Options {
 export const NCM_UNCALIBRATED =
   "NCM's scores are negative distances, not logits: ECE and the known-prior correction need --calibrate temperature";
 
-/** Validation logits kept in memory for the temperature search up to this many floats; above, recomputed per step. */
-const VAL_CACHE_FLOATS = 4 * BLOCK_FLOATS;
+/**
+ * Validation logits kept in memory for the temperature search up to `floats`; above, spilled to
+ * a file (tests lower it to reach that path on tiny data).
+ */
+export const VALIDATION_CACHE = { floats: 4 * BLOCK_FLOATS };
+
+/**
+ * Logits [n, C] written block by block to a temporary file and read back by blocks: each step
+ * of the temperature search (about 30) then costs a read from the page cache instead of the
+ * validation set's whole matrix product, and no resident memory. The values are the very
+ * float32 logits, so the fitted temperature is the same as recomputing them.
+ */
+class LogitSpill {
+  private readonly dir: string;
+  private readonly fd: number;
+  private buf = new Float32Array(0);
+
+  constructor(private readonly C: number) {
+    this.dir = mkdtempSync(join(tmpdir(), 'longtail-val-logits-'));
+    try {
+      this.fd = openSync(join(this.dir, 'logits.f32'), 'w+');
+    } catch (e) {
+      rmSync(this.dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  write(z: Float32Array, start: number, m: number): void {
+    const n = m * this.C;
+    const bytes = new Uint8Array(z.buffer, z.byteOffset, n * 4);
+    for (let done = 0; done < bytes.length; )
+      done += writeSync(this.fd, bytes, done, bytes.length - done, start * this.C * 4 + done);
+  }
+
+  /** Rows [start, start + m), valid until the next read. */
+  read(start: number, m: number): Float32Array {
+    const n = m * this.C;
+    if (this.buf.length < n) this.buf = new Float32Array(n);
+    const bytes = new Uint8Array(this.buf.buffer, 0, n * 4);
+    for (let got = 0; got < bytes.length; ) {
+      const k = readSync(this.fd, bytes, got, bytes.length - got, start * this.C * 4 + got);
+      if (k === 0) throw new Error('validation logits: the temporary file ended early');
+      got += k;
+    }
+    return this.buf.subarray(0, n);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A spill file for logits, or null where none can be made (the logits are then recomputed). */
+function trySpill(C: number): LogitSpill | null {
+  try {
+    return new LogitSpill(C);
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Evaluates a classifier on the test set (and validation, if any), `chunkRows` rows of logits at a
@@ -336,25 +398,44 @@ export function evaluateClassifier(
     throw new ConfigError(
       '--calibrate temperature needs a validation split (this data has none); use --calibrate none',
     );
-  // Validation: accuracy and plain predictions (for BBSE), and its logits kept for the temperature search if small.
+  // Validation: accuracy and plain predictions (for BBSE), and its logits kept for the temperature
+  // search: in memory if small, else in a temporary file (recomputed only if no file can be made).
+  const fitting = mode === 'temperature' && val !== null;
   let valCache: Float32Array | null =
-    val && val.labels.length * C <= VAL_CACHE_FLOATS ? new Float32Array(val.labels.length * C) : null;
-  const v = val
-    ? evaluateLogitBlocks(on(val), val.labels, C, fs.trainCounts, {
-        ...blockOpts,
-        onBlock: (z, s, m) => valCache?.set(z.subarray(0, m * C), s * C),
-      })
-    : null;
-  const valBlocks: LogitBlocks | null = val
-    ? (visit) => {
-        const n = val.labels.length;
-        for (let s = 0; s < n; s += step) {
-          const m = Math.min(step, n - s);
-          visit(valCache ? valCache.subarray(s * C, (s + m) * C) : on(val)(s, m), s, m);
+    fitting && val.labels.length * C <= VALIDATION_CACHE.floats
+      ? new Float32Array(val.labels.length * C)
+      : null;
+  let spill = fitting && valCache === null ? trySpill(C) : null;
+  let v: ReturnType<typeof evaluateLogitBlocks> | null = null;
+  let fit: ReturnType<typeof fitTemperature> | null = null;
+  try {
+    v = val
+      ? evaluateLogitBlocks(on(val), val.labels, C, fs.trainCounts, {
+          ...blockOpts,
+          onBlock: (z, s, m) => {
+            valCache?.set(z.subarray(0, m * C), s * C);
+            spill?.write(z, s, m);
+          },
+        })
+      : null;
+    const valBlocks: LogitBlocks | null = val
+      ? (visit) => {
+          const n = val.labels.length;
+          for (let s = 0; s < n; s += step) {
+            const m = Math.min(step, n - s);
+            visit(
+              valCache ? valCache.subarray(s * C, (s + m) * C) : spill ? spill.read(s, m) : on(val)(s, m),
+              s,
+              m,
+            );
+          }
         }
-      }
-    : null;
-  const fit = mode === 'temperature' && valBlocks && val ? fitTemperature(valBlocks, val.labels, C) : null;
+      : null;
+    fit = fitting && valBlocks ? fitTemperature(valBlocks, val.labels, C) : null;
+  } finally {
+    spill?.close();
+    spill = null;
+  }
   valCache = null;
   const T = fit?.temperature ?? 1;
   const sourcePrior = val ? labelPrior(val.labels, C) : null;
