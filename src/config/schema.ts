@@ -277,12 +277,12 @@ export const Stage2ConfigSchema = z.object({
       ),
     ),
   calibrate: z
-    .enum(['none', 'temperature'])
+    .enum(['none', 'temperature', 'bcts'])
     .optional()
     .meta(
       help(
-        'temperature: fit a temperature per method on validation (NLL), used by ECE and the prior corrections; none: raw scores',
-        'temperature when there is a validation split',
+        'bcts: fit a temperature and a bias per class per method on validation (NLL); temperature: a temperature only; used by ECE, the prior corrections and the deployed head; none: raw scores',
+        'bcts when there is a validation split',
       ),
     ),
 });
