@@ -7,7 +7,7 @@
  * peak RSS is its own); each figure is the median of several timed repeats after a warm-up.
  *
  *   npm run bench [-- --quick] [-- --json] [-- --case PREFIX[,PREFIX...]] [-- --no-torch] [-- --out FILE] [-- --inat] [-- --full-epochs]
- *                 [-- --rounds N] [-- --torch-blas DIR]
+ *                 [-- --rounds N] [-- --torch-blas DIR] [-- --features-file NAME=FILE]
  *
  * The yardstick (bench/torch-env.ts, docs/benchmarks.md "How a run is made"): the PyTorch process
  * runs without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE and with its BLAS and OpenMP thread counts at
@@ -621,6 +621,20 @@ async function main(argv: string[]) {
     process.stderr.write(`bench: --rounds expects a positive integer, got '${argv[roundsIdx + 1]}'\n`);
     process.exit(2);
   }
+  // A feature file written before (e.g. imagenet-lt=/tmp/f.npz, by torch_bench.py --write-features)
+  // instead of writing one for this run; with --rounds, its cases alternate rounds as the others do.
+  const given = new Map<string, string>();
+  argv.forEach((a, i) => {
+    if (a !== '--features-file') return;
+    const [name, path] = (argv[i + 1] ?? '').split('=');
+    if (!name || !path || !(name in FILES) || !existsSync(path)) {
+      process.stderr.write(
+        `bench: --features-file expects NAME=FILE (NAME one of ${Object.keys(FILES).join(', ')}, FILE existing), got '${argv[i + 1]}'\n`,
+      );
+      process.exit(2);
+    }
+    given.set(name, resolve(path));
+  });
   const blasIdx = argv.indexOf('--torch-blas');
   const blasDir = blasIdx >= 0 ? resolve(argv[blasIdx + 1] ?? '') : null;
   if (blasDir !== null && !existsSync(join(blasDir, 'libblas.so.3'))) {
@@ -637,6 +651,10 @@ async function main(argv: string[]) {
   const fileFor = (spec: CaseSpec): string | null => {
     const key = spec.kind === 'stage2-file' ? spec.file! : 'synthetic';
     if (files[key] !== undefined) return files[key]!;
+    if (given.has(key)) {
+      files[key] = given.get(key)!;
+      return files[key]!;
+    }
     const path = join(tmp, `${key}.npz`);
     if (spec.kind === 'stage2-file') {
       const f = FILES[spec.file!];
@@ -684,7 +702,11 @@ async function main(argv: string[]) {
       if (!json) process.stderr.write(`bench: ${spec.name} (threads ${spec.threads})...\n`);
       // Rounds alternate a longtail process and a PyTorch one, so both see the same load; the
       // long file cases and the cases without a PyTorch counterpart run one round.
-      const paired = spec.kind === 'train' || spec.kind === 'extract' || spec.kind === 'stage2';
+      const paired =
+        spec.kind === 'train' ||
+        spec.kind === 'extract' ||
+        spec.kind === 'stage2' ||
+        (spec.kind === 'stage2-file' && roundsIdx >= 0);
       const n = paired ? rounds : 1;
       const loads: number[] = [];
       const ours: number[] = [];

@@ -114,7 +114,7 @@ export type { Split } from './eval/shot-splits.ts';
 export { DEFAULT_THRESHOLDS, type ShotThresholds, shotSplits, splitOf } from './eval/shot-splits.ts';
 export { extractFeatures } from './features/extract.ts';
 export type { FeatureSplit, LinearWeights, LoadFeatureFileOptions } from './features/feature-set.ts';
-export { type FeatureSet, loadFeatureFile, saveFeatureFile } from './features/feature-set.ts';
+export { type FeatureSet, featureRows, loadFeatureFile, saveFeatureFile } from './features/feature-set.ts';
 export type {
   ArrayHeader,
   ArraysToWrite,

@@ -100,6 +100,55 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// headPackA(a, M, K): a [M, K] packed for headMatmulNT, a new Float32Array; null where the
+// packed product does not run (no AVX-512, or its tiles off).
+napi_value PackA(napi_env env, napi_callback_info info) {
+  ARGS(3, "headPackA");
+  int32_t s[2];
+  if (!ints(env, argv, 1, 2, s)) return nullptr;
+  if (static_cast<double>(s[0]) * s[1] >= 2147483648.0) return fail(env, "headPackA: a larger than 2^31 values");
+  void* a;
+  if (!typed(env, argv[0], static_cast<double>(s[0]) * s[1], false, false, &a, "headPackA: a must be a Float32Array of M * K"))
+    return nullptr;
+  napi_value result;
+  if (!head_packed_available()) {
+    if (napi_get_null(env, &result) != napi_ok) return nullptr;
+    return result;
+  }
+  const size_t n = head_packed_a_size(s[0], s[1]);
+  void* data = nullptr;
+  napi_value buffer;
+  if (napi_create_arraybuffer(env, n * sizeof(float), &data, &buffer) != napi_ok ||
+      napi_create_typedarray(env, napi_float32_array, n, buffer, 0, &result) != napi_ok)
+    return nullptr;
+  head_pack_a(static_cast<const float*>(a), static_cast<float*>(data), s[0], s[1]);
+  return result;
+}
+
+// headMatmulNT(a, packed, x, c, M, K, N): c [M, N] = A x^T, x [N, K]; A is a [M, K], or with
+// `packed` headPackA's array of it.
+napi_value MatmulNT(napi_env env, napi_callback_info info) {
+  ARGS(7, "headMatmulNT");
+  int32_t s[3];
+  if (!ints(env, argv, 4, 3, s)) return nullptr;
+  if (static_cast<double>(s[0]) * s[1] >= 2147483648.0 || static_cast<double>(s[1]) * s[2] >= 2147483648.0 ||
+      static_cast<double>(s[0]) * s[2] >= 2147483648.0)
+    return fail(env, "headMatmulNT: operands larger than 2^31 values");
+  bool packed = false;
+  if (napi_get_value_bool(env, argv[1], &packed) != napi_ok) return fail(env, "headMatmulNT: packed must be a boolean");
+  if (packed && !head_packed_available())
+    return fail(env, "headMatmulNT: a packed a needs the AVX-512 product, which does not run here");
+  const double aSize = packed ? static_cast<double>(head_packed_a_size(s[0], s[1])) : static_cast<double>(s[0]) * s[1];
+  void *a, *x, *c;
+  if (!typed(env, argv[0], aSize, false, false, &a, "headMatmulNT: a must be a Float32Array of M * K (packed: headPackA's)") ||
+      !typed(env, argv[2], static_cast<double>(s[2]) * s[1], false, false, &x, "headMatmulNT: x must be a Float32Array of N * K") ||
+      !typed(env, argv[3], static_cast<double>(s[0]) * s[2], false, false, &c, "headMatmulNT: c must be a Float32Array of M * N"))
+    return nullptr;
+  head_matmul_nt(static_cast<const float*>(a), packed, static_cast<const float*>(x), static_cast<float*>(c), s[0], s[1],
+                 s[2]);
+  return nullptr;
+}
+
 // headForward(a, bias, scale|null, offset|null, e, max, sum, Cw, B)
 napi_value Forward(napi_env env, napi_callback_info info) {
   ARGS(9, "headForward");
@@ -170,8 +219,9 @@ bool register_head(napi_env env, napi_value exports) {
   const struct {
     const char* name;
     napi_callback cb;
-  } fns[] = {{"headTranspose", Transpose}, {"headMatmul", Matmul}, {"headForward", Forward},
-             {"headBackward", Backward},   {"headSgd", Sgd}};
+  } fns[] = {{"headTranspose", Transpose}, {"headMatmul", Matmul},     {"headForward", Forward},
+             {"headBackward", Backward},   {"headSgd", Sgd},           {"headPackA", PackA},
+             {"headMatmulNT", MatmulNT}};
   for (const auto& f : fns) {
     napi_value fn;
     if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn) != napi_ok) return false;
@@ -265,8 +315,28 @@ __attribute__((target("avx512f,avx2,fma"))) inline void gemm_tile(int kc, const 
   }
 }
 
-__attribute__((target("avx512f,avx2,fma"))) void gemm_avx512(const float* a, const float* b, float* c, int M,
-                                                              int K, int N) {
+// A [M, K] in strips of kGR rows per KC block, zero-padded: strip s of the block at p0 starts at
+// p0 * strips(M) * kGR + s * kc * kGR (head_pack_a's layout, and gemm_avx512's packed A).
+void pack_a(const float* a, float* dst, int M, int K, int p0, int kc, int s0, int strips) {
+  for (int ip = 0; ip < strips; ++ip, dst += static_cast<size_t>(kc) * kGR) {
+    for (int i = 0; i < kGR; ++i) {
+      const int row = (s0 + ip) * kGR + i;
+      if (row < M) {
+        const float* src = a + static_cast<size_t>(row) * K + p0;
+        for (int k = 0; k < kc; ++k) dst[k * kGR + i] = src[k];
+      } else {
+        for (int k = 0; k < kc; ++k) dst[k * kGR + i] = 0;
+      }
+    }
+  }
+}
+
+// c [M, N] = A B. A is a [M, K] row-major, or (aPacked) already in pack_a's layout for every
+// block (a frozen weight packed once); B is b [K, N] row-major, or (bT) b [N, K] row-major, i.e.
+// B = b^T packed straight from the batch's rows (no separate transpose).
+__attribute__((target("avx512f,avx2,fma"))) void gemm_avx512(const float* a, bool aPacked, const float* b,
+                                                              bool bT, float* c, int M, int K, int N) {
+  const int allStrips = (M + kGR - 1) / kGR;
   for (int j0 = 0; j0 < N; j0 += kNC) {
     const int nc = N - j0 < kNC ? N - j0 : kNC;
     const int panels = (nc + kGC - 1) / kGC;
@@ -278,28 +348,32 @@ __attribute__((target("avx512f,avx2,fma"))) void gemm_avx512(const float* a, con
         float* dst = tPackB.data() + static_cast<size_t>(jp) * kc * kGC;
         const int col = j0 + jp * kGC;
         const int w = N - col < kGC ? N - col : kGC;
-        for (int k = 0; k < kc; ++k) {
-          const float* src = b + static_cast<size_t>(p0 + k) * N + col;
-          for (int j = 0; j < w; ++j) dst[k * kGC + j] = src[j];
-          for (int j = w; j < kGC; ++j) dst[k * kGC + j] = 0;
+        if (bT) {
+          for (int j = 0; j < w; ++j) {
+            const float* src = b + static_cast<size_t>(col + j) * K + p0;
+            for (int k = 0; k < kc; ++k) dst[k * kGC + j] = src[k];
+          }
+          for (int j = w; j < kGC; ++j)
+            for (int k = 0; k < kc; ++k) dst[k * kGC + j] = 0;
+        } else {
+          for (int k = 0; k < kc; ++k) {
+            const float* src = b + static_cast<size_t>(p0 + k) * N + col;
+            for (int j = 0; j < w; ++j) dst[k * kGC + j] = src[j];
+            for (int j = w; j < kGC; ++j) dst[k * kGC + j] = 0;
+          }
         }
       }
       for (int i0 = 0; i0 < M; i0 += kMC) {
         const int mc = M - i0 < kMC ? M - i0 : kMC;
         const int strips = (mc + kGR - 1) / kGR;
         // A [i0 .. i0 + mc) x [p0 .. p0 + kc) in strips of kGR rows, k-major, zero-padded.
-        tPackA.resize(static_cast<size_t>(strips) * kc * kGR);
-        for (int ip = 0; ip < strips; ++ip) {
-          float* dst = tPackA.data() + static_cast<size_t>(ip) * kc * kGR;
-          for (int i = 0; i < kGR; ++i) {
-            const int row = i0 + ip * kGR + i;
-            if (row < M) {
-              const float* src = a + static_cast<size_t>(row) * K + p0;
-              for (int k = 0; k < kc; ++k) dst[k * kGR + i] = src[k];
-            } else {
-              for (int k = 0; k < kc; ++k) dst[k * kGR + i] = 0;
-            }
-          }
+        const float* ablock;
+        if (aPacked) {
+          ablock = a + static_cast<size_t>(p0) * allStrips * kGR + static_cast<size_t>(i0 / kGR) * kc * kGR;
+        } else {
+          tPackA.resize(static_cast<size_t>(strips) * kc * kGR);
+          pack_a(a, tPackA.data(), M, K, p0, kc, i0 / kGR, strips);
+          ablock = tPackA.data();
         }
         for (int jp = 0; jp < panels; ++jp) {
           const int col = j0 + jp * kGC;
@@ -307,7 +381,7 @@ __attribute__((target("avx512f,avx2,fma"))) void gemm_avx512(const float* a, con
           for (int ip = 0; ip < strips; ++ip) {
             const int row = i0 + ip * kGR;
             const int h = M - row < kGR ? M - row : kGR;
-            gemm_tile(kc, tPackA.data() + static_cast<size_t>(ip) * kc * kGR,
+            gemm_tile(kc, ablock + static_cast<size_t>(ip) * kc * kGR,
                       tPackB.data() + static_cast<size_t>(jp) * kc * kGC, c + static_cast<size_t>(row) * N + col, N,
                       h, w, p0 > 0);
           }
@@ -325,7 +399,34 @@ void head_matmul(const float* a, const float* b, float* c, int M, int K, int N) 
     matmul(a, b, c, M, K, N);
     return;
   }
-  gemm_avx512(a, b, c, M, K, N);
+  gemm_avx512(a, false, b, false, c, M, K, N);
+}
+
+bool head_packed_available() {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  return avx512 && using_avx512();
+}
+
+size_t head_packed_a_size(int M, int K) { return static_cast<size_t>((M + kGR - 1) / kGR) * kGR * K; }
+
+void head_pack_a(const float* a, float* packed, int M, int K) {
+  const int strips = (M + kGR - 1) / kGR;
+  for (int p0 = 0; p0 < K; p0 += kKC) {
+    const int kc = K - p0 < kKC ? K - p0 : kKC;
+    pack_a(a, packed + static_cast<size_t>(p0) * strips * kGR, M, K, p0, kc, 0, strips);
+  }
+}
+
+void head_matmul_nt(const float* a, bool aPacked, const float* x, float* c, int M, int K, int N) {
+  if (K > 0 && head_packed_available()) {
+    gemm_avx512(a, aPacked, x, true, c, M, K, N);
+    return;
+  }
+  // Elsewhere (a packed A needs the AVX-512 path: the binding refuses it): transpose, then the product.
+  thread_local std::vector<float> xt;
+  xt.resize(static_cast<size_t>(K) * N);
+  head_transpose(x, xt.data(), N, K);
+  matmul(a, xt.data(), c, M, K, N);
 }
 
 
@@ -443,6 +544,10 @@ void head_matmul(const float*, const float*, float*, int, int, int) {}
 void head_forward(float*, const float*, const float*, const float*, float*, float*, float*, int, int) {}
 void head_backward(float*, const float*, const int32_t*, const float*, const float*, float*, int, int) {}
 void head_sgd(float*, const float*, float*, int64_t, float, float, float) {}
+bool head_packed_available() { return false; }
+size_t head_packed_a_size(int, int) { return 0; }
+void head_pack_a(const float*, float*, int, int) {}
+void head_matmul_nt(const float*, bool, const float*, float*, int, int, int) {}
 
 #endif
 

@@ -5,6 +5,7 @@
 
 #include <node_api.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace longtail {
@@ -22,6 +23,21 @@ void head_transpose(const float* x, float* xt, int B, int d);
 // c [M, N] = a [M, K] x b [K, N], row-major: a packed AVX-512 product where the CPU has it and
 // the AVX-512 tiles are on (bit-identical to conv.h's matmul, which runs otherwise).
 void head_matmul(const float* a, const float* b, float* c, int M, int K, int N);
+
+// Whether the packed AVX-512 product runs here (the CPU has AVX-512 and its tiles are on): only
+// then does head_pack_a's layout mean anything.
+bool head_packed_available();
+
+// Floats of a [M, K] packed by head_pack_a.
+size_t head_packed_a_size(int M, int K);
+
+// a [M, K] packed once for head_matmul_nt (a frozen weight: LWS's W), head_packed_a_size floats.
+void head_pack_a(const float* a, float* packed, int M, int K);
+
+// c [M, N] = a [M, K] x^T with x [N, K] row-major (the batch as it comes: no transpose kept), a
+// given plain or (aPacked, only where head_packed_available) packed by head_pack_a. The same sums
+// in the same order as head_matmul(a, x^T), so bit-identical to it.
+void head_matmul_nt(const float* a, bool aPacked, const float* x, float* c, int M, int K, int N);
 
 // In place a [Cw, B] = products + bias[c]; z = a * scale[c] + offset[c] (either may be null);
 // max[r] = max_c z, e [Cw, B] = exp(z - max[r]), sum[r] = sum_c e.

@@ -184,4 +184,60 @@ describe('stage-2 head kernels against a plain double-precision reference', () =
       assert.ok(maxRelErr(c, ref) < 1e-5, `${M}x${K}x${N}: ${maxRelErr(c, ref)}`);
     }
   });
+
+  it('A x^T from the batch rows, A plain or packed once: bit-identical to transpose + product', (t) => {
+    const rng = createRng(10);
+    const shapes: [number, number, number][] = [
+      [1, 1, 1],
+      [13, 7, 5],
+      [25, 300, 33],
+      [97, 1030, 70],
+      [130, 513, 129],
+    ];
+    for (const [name, get] of sets) {
+      const k = get();
+      if (k === null) {
+        t.diagnostic(`${name}: native addon not available`);
+        continue;
+      }
+      for (const [M, K, N] of shapes) {
+        const tag = `${name} ${M}x${K}x${N}`;
+        const a = randomArray(M * K, rng);
+        const x = randomArray(N * K, rng); // [N, K]
+        const xt = new Float32Array(K * N);
+        k.transpose(x, xt, N, K);
+        const want = new Float32Array(M * N);
+        k.matmul(a, xt, want, M, K, N);
+        const got = new Float32Array(M * N).fill(Number.NaN);
+        k.matmulNT(a, false, x, got, M, K, N);
+        assert.deepEqual(got, want, `${tag}: plain`);
+        const packed = k.packA(a, M, K);
+        if (name === 'typescript') assert.equal(packed, null);
+        if (packed === null) continue;
+        assert.equal(packed.length, Math.ceil(M / 12) * 12 * K);
+        // The same packed weight against several batches (LWS: packed once, used every step).
+        for (let rep = 0; rep < 2; rep++) {
+          const y = randomArray(N * K, rng);
+          const yt = new Float32Array(K * N);
+          k.transpose(y, yt, N, K);
+          k.matmul(a, yt, want, M, K, N);
+          got.fill(Number.NaN);
+          k.matmulNT(packed, true, y, got, M, K, N);
+          assert.deepEqual(got, want, `${tag}: packed, batch ${rep}`);
+        }
+      }
+    }
+    // Refusals name the function and the argument.
+    const nat = nativeHeadKernels();
+    if (nat?.packA(new Float32Array(4), 2, 2))
+      assert.throws(
+        () => nat.matmulNT(new Float32Array(3), true, new Float32Array(4), new Float32Array(4), 2, 2, 2),
+        /headMatmulNT: a must be a Float32Array of M \* K \(packed: headPackA's\)/,
+      );
+    assert.throws(
+      () =>
+        tsHeadKernels.matmulNT(new Float32Array(4), true, new Float32Array(4), new Float32Array(4), 2, 2, 2),
+      /no packed product in the TypeScript kernels/,
+    );
+  });
 });

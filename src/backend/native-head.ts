@@ -18,6 +18,24 @@ export interface HeadKernels {
   /** c [M, N] = a [M, K] x b [K, N], row-major. */
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, M: number, K: number, N: number): void;
   /**
+   * a [M, K] packed once for matmulNT (a frozen weight), or null where no packed product runs
+   * (then pass `a` itself, unpacked).
+   */
+  packA(a: Float32Array, M: number, K: number): Float32Array | null;
+  /**
+   * c [M, N] = A x^T with x [N, K] row-major (the batch as it comes); A is a [M, K] or, with
+   * `packed`, packA's array of it. The same sums as transpose + matmul, bit for bit.
+   */
+  matmulNT(
+    a: Float32Array,
+    packed: boolean,
+    x: Float32Array,
+    c: Float32Array,
+    M: number,
+    K: number,
+    N: number,
+  ): void;
+  /**
    * In place a [Cw, B] (products) += bias[c]; z = a * scale[c] + offset[c] (either may be null);
    * max[r] = max_c z; e [Cw, B] = exp(z - max[r]); sum[r] = sum_c e (c ascending).
    */
@@ -57,6 +75,8 @@ export interface HeadKernels {
 interface HeadAddon {
   headTranspose: HeadKernels['transpose'];
   headMatmul: HeadKernels['matmul'];
+  headPackA: HeadKernels['packA'];
+  headMatmulNT: HeadKernels['matmulNT'];
   headForward: HeadKernels['forward'];
   headBackward: HeadKernels['backward'];
   headSgd: HeadKernels['sgd'];
@@ -84,6 +104,13 @@ export const tsHeadKernels: HeadKernels = {
     // Read outside tidy (on wasm a read inside tidy is much slower).
     c.set(t.dataSync() as Float32Array);
     t.dispose();
+  },
+  packA: () => null,
+  matmulNT(a, packed, x, c, M, K, N) {
+    if (packed) throw new Error('head kernels: no packed product in the TypeScript kernels');
+    const xt = new Float32Array(K * N);
+    tsHeadKernels.transpose(x, xt, N, K);
+    tsHeadKernels.matmul(a, xt, c, M, K, N);
   },
   forward(a, bias, scale, offset, e, max, sum, Cw, B) {
     max.fill(-Infinity, 0, B);
@@ -159,6 +186,16 @@ export function nativeHeadKernels(): HeadKernels | null {
     native: true,
     transpose: (x, xt, B, d) => h.headTranspose(x, xt, B, d),
     matmul: (x, y, c, M, K, N) => h.headMatmul(x, y, c, M, K, N),
+    // An addon built before headMatmulNT: transpose, then the product (the same sums).
+    packA: (x, M, K) => (typeof h.headPackA === 'function' ? h.headPackA(x, M, K) : null),
+    matmulNT:
+      typeof h.headMatmulNT === 'function'
+        ? (x, packed, y, c, M, K, N) => h.headMatmulNT(x, packed, y, c, M, K, N)
+        : (x, _packed, y, c, M, K, N) => {
+            const yt = new Float32Array(K * N);
+            h.headTranspose(y, yt, N, K);
+            h.headMatmul(x, yt, c, M, K, N);
+          },
     forward: (x, bias, scale, offset, e, max, sum, Cw, B) =>
       h.headForward(x, bias, scale, offset, e, max, sum, Cw, B),
     backward: (e, f, hot, hv, x, out, Cw, B) => h.headBackward(e, f, hot, hv, x, out, Cw, B),

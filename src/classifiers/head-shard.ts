@@ -19,8 +19,9 @@
  *             PyTorch's rule), then, with a max norm, each row of W projected into the ball.
  *
  * Layout: the weight is kept as [Cw, d] and the logits class-major, Z^T [Cw, B] = W X^T, so that
- * the backward product dW = G^T X needs no transpose of the [Cw, B] gradient (only X [B, d] is
- * transposed, once per step), and every per-row statistic is a reduction over contiguous lanes.
+ * the backward product dW = G^T X needs no transpose of the [Cw, B] gradient (X [B, d] is packed
+ * for W X^T straight from its rows, and LWS's frozen W is packed once), and every per-row
+ * statistic is a reduction over contiguous lanes.
  * The element-wise work is fused into two passes forward and one backward (backend/native-head.ts:
  * the native addon's AVX2 kernels, else the same arithmetic in TypeScript).
  */
@@ -102,8 +103,6 @@ interface BatchBuffers {
   B: number;
   /** [B, d] the batch (linear kind: dW = G^T X reads it in backward). */
   x: Float32Array;
-  /** [d, B] */
-  xt: Float32Array;
   /** [Cw, B] logits before scaling and offset (the products plus bias). */
   a: Float32Array;
   /** [Cw, B] exp(z - max) after forward, the gradient G after backward. */
@@ -124,6 +123,8 @@ export class HeadShard {
   private readonly weight: Float32Array; // [Cw, d]
   private readonly bias: Float32Array; // [Cw]
   private readonly scales: Float32Array | null; // [Cw], scaled kind only
+  /** The frozen weight packed once for the product (scaled kind, where the packed product runs). */
+  private readonly packed: Float32Array | null;
   private readonly offset: Float32Array | null; // [Cw]
   /** Momentum buffers: weight and bias (linear), scales (scaled). */
   private readonly mom: Float32Array[];
@@ -158,10 +159,12 @@ export class HeadShard {
       this.dw = new Float32Array(this.width * dim);
     } else {
       this.scales = new Float32Array(this.width).fill(1);
+      // LWS's weight never changes: packed for the product once, not at every step.
       this.mom = [new Float32Array(this.width)];
       this.dw = null;
     }
     this.dv = new Float32Array(this.width);
+    this.packed = kind === 'scaled' ? this.k.packA(this.weight, this.width, dim) : null;
   }
 
   /** The shards' statistics combined with this batch's row weights (the same in every shard). */
@@ -176,7 +179,6 @@ export class HeadShard {
     this.buf = {
       B,
       x: new Float32Array(this.spec.kind === 'linear' ? B * d : 0),
-      xt: new Float32Array(d * B),
       a: new Float32Array(Cw * B),
       e: new Float32Array(Cw * B),
       max: new Float32Array(B),
@@ -203,8 +205,8 @@ export class HeadShard {
       b.x.set(xs);
       xs = b.x;
     }
-    this.k.transpose(xs, b.xt, B, d); // [d, B]
-    this.k.matmul(this.weight, b.xt, b.a, Cw, d, B); // [Cw, B] = W X^T
+    // [Cw, B] = W X^T, X packed for the product straight from its rows.
+    this.k.matmulNT(this.packed ?? this.weight, this.packed !== null, xs, b.a, Cw, d, B);
     this.k.forward(b.a, this.bias, this.scales, this.offset, b.e, b.max, b.sum, Cw, B);
     // The (weighted) sum of the label logits z = a * s + o of the rows whose label is here.
     let labelLogitSum = 0;

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { defaultChunkRows, splitAccuracies } from '../eval/metrics.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
-import type { FeatureSet, FeatureSplit } from '../features/feature-set.ts';
+import { type FeatureSet, type FeatureSplit, featureRows } from '../features/feature-set.ts';
 import { linearLogits } from './linear-ops.ts';
 import type { Stage2Context, SweepPoint, TunedParam, TuningSpec } from './types.ts';
 
@@ -45,10 +45,10 @@ export function columnSweep(
     try {
       for (let s = 0; s < n; s += step) {
         const m = Math.min(step, n - s);
-        const z = tf.tensor2d(
-          linearLogits(sp.features.subarray(s * d, (s + m) * d), m, d, layer.weight, layer.bias, C),
-          [m, C],
-        ); // [m, C]
+        const z = tf.tensor2d(linearLogits(featureRows(sp, d, s, m), m, d, layer.weight, layer.bias, C), [
+          m,
+          C,
+        ]); // [m, C]
         try {
           cols.forEach(({ scale, shift }, g) => {
             const p = tf.tidy(() => {

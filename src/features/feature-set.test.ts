@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
+import { deflateRawSync } from 'node:zlib';
 import { runIsolated } from '../../test/helpers/isolated.ts';
 import { tempDir } from '../../test/helpers/tmp.ts';
 import { deflatedZeros, makeZip, npyHeader, zerosCrc } from '../../test/helpers/zip.ts';
@@ -11,8 +12,8 @@ import { joint } from '../classifiers/joint.ts';
 import { ncm } from '../classifiers/ncm.ts';
 import { tauNorm } from '../classifiers/tau-norm.ts';
 import { argmaxRows } from '../eval/metrics.ts';
-import { encodeNpy, writeNpyDir, writeNpz } from '../io/npy.ts';
-import { loadFeatureFile, saveFeatureFile } from './feature-set.ts';
+import { encodeNpy, readArrays, writeNpyDir, writeNpz } from '../io/npy.ts';
+import { featureRows, loadFeatureFile, saveFeatureFile } from './feature-set.ts';
 
 const FIX = join(import.meta.dirname, '..', '..', 'test', 'fixtures');
 // Written by NumPy, with predictions computed there independently (float64):
@@ -199,6 +200,96 @@ describe('feature files (docs/formats.md)', () => {
     assert.ok(out.growthMiB < 64, `peak RSS grew by ${out.growthMiB} MiB`);
     console.log(
       `feature file declaring 1 GiB, refused from headers: peak RSS growth ${out.growthMiB.toFixed(1)} MiB`,
+    );
+  });
+
+  it('leave validation and test in the file (evalInFile): the rows read equal the arrays in memory', () => {
+    const dir = tempDir();
+    const fs = loadFeatureFile(join(FIX, 'features_golden.npz'));
+    const d = fs.dim;
+    const npz = join(dir, 'f.npz');
+    const folder = join(dir, 'f');
+    saveFeatureFile(npz, fs);
+    saveFeatureFile(folder, fs);
+    // float64 test features in a folder: converted by blocks as read.
+    const f8 = join(dir, 'f8');
+    saveFeatureFile(f8, fs);
+    writeFileSync(
+      join(f8, 'test_features.npy'),
+      encodeNpy(Float64Array.from(fs.test.features), [fs.test.labels.length, d]),
+    );
+    for (const path of [npz, folder, f8]) {
+      const f = loadFeatureFile(path, undefined, { evalInFile: true, chunkBytes: 100 });
+      assert.ok(f.test.inFile && f.val?.inFile, path);
+      assert.equal(f.train.inFile, undefined);
+      assert.deepEqual(f.train.features, fs.train.features);
+      assert.deepEqual(f.test.labels, fs.test.labels);
+      assert.throws(() => f.test.features, /left in the file; read them with featureRows\(\)/);
+      for (const [sp, whole] of [
+        [f.test, fs.test],
+        [f.val!, fs.val!],
+      ] as const) {
+        const n = whole.labels.length;
+        assert.deepEqual(featureRows(sp, d, 0, n), whole.features, path);
+        for (const [s, m] of [
+          [0, 1],
+          [n - 1, 1],
+          [3, 7],
+          [n, 0],
+        ] as const)
+          assert.deepEqual(
+            featureRows(sp, d, s, m),
+            whole.features.subarray(s * d, (s + m) * d),
+            `${path} ${s}`,
+          );
+      }
+      assert.throws(() => featureRows(f.test, d, 1, f.test.labels.length), /outside 0\.\./);
+    }
+    // A deflated entry cannot be read by offset: it is read whole, as without the option.
+    const m = readArrays(npz);
+    const entry = (name: string, data: Uint8Array, deflate: boolean) => ({
+      name: `${name}.npy`,
+      method: (deflate ? 8 : 0) as 0 | 8,
+      data: deflate ? deflateRawSync(data) : data,
+      declared: data.length,
+    });
+    const names = [
+      'train_features',
+      'train_labels',
+      'val_features',
+      'val_labels',
+      'test_features',
+      'test_labels',
+    ];
+    const zipped = join(dir, 'z.npz');
+    writeFileSync(
+      zipped,
+      makeZip(
+        names.map((n) =>
+          entry(n, encodeNpy(m.get(n)!.data as Float32Array, m.get(n)!.shape), n === 'test_features'),
+        ),
+      ),
+    );
+    const z = loadFeatureFile(zipped, undefined, { evalInFile: true });
+    assert.equal(z.test.inFile, undefined);
+    assert.deepEqual(z.test.features, fs.test.features);
+    assert.ok(z.val!.inFile);
+    // A non-finite value is refused at load, named as the in-memory reader names it.
+    const bad = Float32Array.from(fs.test.features);
+    bad[2 * d + 5] = Number.NaN;
+    writeFileSync(join(folder, 'test_features.npy'), encodeNpy(bad, [fs.test.labels.length, d]));
+    assert.throws(
+      () => loadFeatureFile(folder, undefined, { evalInFile: true, chunkBytes: 64 }),
+      (e: Error) =>
+        e.message ===
+        `${folder}: test_features: value NaN at flat index ${2 * d + 5} is not finite (NaN or Inf)`,
+    );
+    // The file changed after it was read: its rows are refused, not read from the new bytes.
+    const g = loadFeatureFile(npz, undefined, { evalInFile: true });
+    utimesSync(npz, new Date(), new Date(Date.now() + 5000));
+    assert.throws(
+      () => featureRows(g.test, d, 0, 1),
+      /f\.npz:test_features\.npy: the file changed since it was read; read it again/,
     );
   });
 

@@ -10,15 +10,42 @@ import {
   type ArrayHeader,
   type ArraysToWrite,
   type NpyArray,
+  NpyRowReader,
   readArrays,
   writeNpyDir,
   writeNpz,
 } from '../io/npy.ts';
 
 export interface FeatureSplit {
-  /** [n, dim] row-major. */
+  /**
+   * [n, dim] row-major. A split left in its file (`inFile`) has none: reading this throws, so
+   * a caller that forgot featureRows fails loudly instead of reading nothing.
+   */
   features: Float32Array;
   labels: Int32Array;
+  /** Set when the features stay in the feature file (loadFeatureFile's `evalInFile`). */
+  inFile?: NpyRowReader;
+}
+
+/**
+ * Rows [start, start + m) of a split's features [m, d]: a view of the array in memory, or read
+ * from the file for a split left there (then valid until the split's next read).
+ */
+export function featureRows(s: FeatureSplit, d: number, start: number, m: number): Float32Array {
+  return s.inFile ? s.inFile.read(start, m) : s.features.subarray(start * d, (start + m) * d);
+}
+
+/** A split whose features stay in the file, read by rows (featureRows). */
+function splitInFile(reader: NpyRowReader, labels: Int32Array): FeatureSplit {
+  return {
+    labels,
+    inFile: reader,
+    get features(): Float32Array {
+      throw new Error(
+        `${reader.array.where}: the features were left in the file; read them with featureRows()`,
+      );
+    },
+  };
 }
 
 export interface LinearWeights {
@@ -56,19 +83,23 @@ function asLabels(a: NpyArray, where: string): Int32Array {
   throw new DataError(`${where}: expected integer labels (<i4, <i8 or |u1), got ${a.dtype}`);
 }
 
-function checkFinite(x: Float32Array, where: string): void {
+/** The index of the first NaN or +-Inf, or -1. */
+function firstNonFinite(x: Float32Array): number {
   // v - v is 0 for a finite v and NaN for NaN or +-Inf, and a NaN stays in the sum: one cheap pass
-  // over every value, and the per-element scan only to name the first bad one.
+  // over every value, and the per-element scan only to find the first bad one.
   let acc = 0;
   for (let i = 0; i < x.length; i++) {
     const v = x[i]!;
     acc += v - v;
   }
-  if (acc === 0) return;
-  for (let i = 0; i < x.length; i++) {
-    if (!Number.isFinite(x[i]!))
-      throw new DataError(`${where}: value ${x[i]} at flat index ${i} is not finite (NaN or Inf)`);
-  }
+  if (acc === 0) return -1;
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!)) return i;
+  return -1;
+}
+
+function checkFinite(x: Float32Array, where: string): void {
+  const i = firstNonFinite(x);
+  if (i >= 0) throw new DataError(`${where}: value ${x[i]} at flat index ${i} is not finite (NaN or Inf)`);
 }
 
 /** The arrays of docs/formats.md's feature-file format; anything else in a file is not read. */
@@ -122,6 +153,13 @@ export interface LoadFeatureFileOptions {
   sharedFeatures?: boolean;
   /** Bytes read per step (src/io/npy.ts); default 64 MiB. */
   chunkBytes?: number;
+  /**
+   * Leave the validation and test features in the file where it can be read in place (a stored
+   * .npz entry, as np.savez writes, or a .npy file): they are read once to check them, then by
+   * blocks of rows when evaluated (featureRows), so memory holds the training features only.
+   * Default false (every split in memory).
+   */
+  evalInFile?: boolean;
 }
 
 const FLOAT_DTYPES = new Set(['<f2', '<f4', '<f8']);
@@ -203,12 +241,24 @@ export function loadFeatureFile(
   classNames?: string[],
   opts: LoadFeatureFileOptions = {},
 ): FeatureSet {
+  // A split left in the file is checked for finiteness as it streams past (its flat index kept).
+  const firstBad = new Map<string, { at: number; value: number }>();
   const m = readArrays(path, {
     wanted: [...FEATURE_FILE_ARRAYS, CLASS_NAMES_ARRAY],
     shared: opts.sharedFeatures === false ? false : FEATURE_ARRAYS,
     float32: FLOAT_ARRAYS,
     chunkBytes: opts.chunkBytes,
     checkHeaders: (headers) => checkFeatureHeaders(path, headers),
+    ...(opts.evalInFile
+      ? {
+          inPlace: ['val_features', 'test_features'],
+          scan: (name: string, v: Float32Array, at: number) => {
+            if (firstBad.has(name)) return;
+            const i = firstNonFinite(v);
+            if (i >= 0) firstBad.set(name, { at: at + i, value: v[i]! });
+          },
+        }
+      : {}),
   });
   const get = (name: string, required: boolean): NpyArray | undefined => {
     const a = m.get(name);
@@ -235,9 +285,16 @@ export function loadFeatureFile(
         `${path}: ${prefix}_labels has ${l.shape[0]} entries but ${prefix}_features has ${f.shape[0]} rows`,
       );
     }
+    const labels = asLabels(l, `${path}: ${prefix}_labels`);
+    if (f.inFile) {
+      const bad = firstBad.get(`${prefix}_features`);
+      if (bad)
+        throw new DataError(`${w}: value ${bad.value} at flat index ${bad.at} is not finite (NaN or Inf)`);
+      return splitInFile(new NpyRowReader(f.inFile), labels);
+    }
     const features = asFloat32(f, w);
     checkFinite(features, w);
-    return { features, labels: asLabels(l, `${path}: ${prefix}_labels`) };
+    return { features, labels };
   };
   const train = split('train', true)!;
   const test = split('test', true)!;
@@ -247,11 +304,9 @@ export function loadFeatureFile(
     ['test', test],
     ['val', val],
   ] as const) {
-    if (s && s.features.length / Math.max(1, rows(s)) !== dim && rows(s) > 0) {
-      throw new DataError(
-        `${path}: ${name}_features has ${s.features.length / rows(s)} columns, train_features has ${dim}`,
-      );
-    }
+    const cols = s === null ? dim : s.inFile ? s.inFile.cols : s.features.length / Math.max(1, rows(s));
+    if (s && cols !== dim && rows(s) > 0)
+      throw new DataError(`${path}: ${name}_features has ${cols} columns, train_features has ${dim}`);
   }
   let classifier: LinearWeights | null = null;
   const w = get('classifier_weight', false);
@@ -313,7 +368,8 @@ export function saveFeatureFile(path: string, fs: FeatureSet): void {
   const arrays: ArraysToWrite = {};
   const put = (prefix: string, s: FeatureSplit | null) => {
     if (!s) return;
-    arrays[`${prefix}_features`] = { data: s.features, shape: [rows(s), fs.dim] };
+    const data = s.inFile ? s.inFile.read(0, rows(s), new Float32Array(rows(s) * fs.dim)) : s.features;
+    arrays[`${prefix}_features`] = { data, shape: [rows(s), fs.dim] };
     arrays[`${prefix}_labels`] = { data: s.labels, shape: [rows(s)] };
   };
   put('train', fs.train);

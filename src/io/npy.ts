@@ -10,7 +10,16 @@
  * f8 -> f32 on request, i8 -> i32) happen chunk by chunk, so the destination array is the only
  * full-size allocation. Writers stream the same way.
  */
-import { existsSync, readdirSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  openSync,
+  readdirSync,
+  readSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.ts';
 import { writeFileAtomicWith } from './atomic.ts';
@@ -31,6 +40,25 @@ export interface NpyArray {
    * SharedArrayBuffer with the `shared` option.
    */
   data: Float32Array | Float64Array | Int32Array | Uint8Array;
+  /**
+   * Set for an array read with `inPlace` that could stay in its file: `data` is then empty and
+   * the values are read by rows with NpyRowReader.
+   */
+  inFile?: ArrayInFile;
+}
+
+/** Where an array left in its file lies (a .npy file, or a stored .npz entry). */
+export interface ArrayInFile {
+  path: string;
+  /** The file (and entry) for messages. */
+  where: string;
+  dtype: NpyDtype;
+  shape: number[];
+  /** Offset of the array's first data byte in the file. */
+  offset: number;
+  /** The file's size and modification time when it was read: a later read refuses a changed file. */
+  size: number;
+  mtimeMs: number;
 }
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
@@ -302,6 +330,168 @@ class NpyDecoder implements ByteSink {
   }
 }
 
+/** Converts `count` elements of a float dtype (bytes in `src`) to float32 into `out` at `at`. */
+function floatsInto(
+  dtype: NpyDtype,
+  src: ArrayBuffer,
+  srcOffset: number,
+  count: number,
+  out: Float32Array,
+  at: number,
+): void {
+  switch (dtype) {
+    case '<f4':
+      out.set(new Float32Array(src, srcOffset, count), at);
+      return;
+    case '<f8':
+      out.set(new Float64Array(src, srcOffset, count), at);
+      return;
+    case '<f2': {
+      const table = halfToFloatBits();
+      const h16 = new Uint16Array(src, srcOffset, count);
+      const o = new Uint32Array(out.buffer, out.byteOffset + 4 * at, count);
+      for (let i = 0; i < count; i++) o[i] = table[h16[i]!]!;
+      return;
+    }
+    default:
+      throw new Error(`floatsInto: ${dtype} is not a float dtype`);
+  }
+}
+
+/**
+ * A sink that keeps nothing: the data bytes of one float array, converted to float32 a chunk at a
+ * time and shown to `visit` (for arrays left in their file, read once to check their values).
+ */
+class ScanSink implements ByteSink {
+  private readonly scratch: Uint8Array;
+  private readonly values: Float32Array;
+  private fill = 0;
+  private at = 0;
+  private readonly item: number;
+
+  constructor(
+    private readonly h: NpyHeader,
+    chunkBytes: number,
+    private readonly visit: (values: Float32Array, at: number) => void,
+  ) {
+    this.item = ITEM[h.dtype];
+    const size = Math.max(this.item, Math.floor(Math.min(chunkBytes, 1 << 22) / this.item) * this.item);
+    this.scratch = new Uint8Array(size);
+    this.values = new Float32Array(size / this.item);
+  }
+
+  direct(): Uint8Array | null {
+    return null;
+  }
+
+  advance(): void {}
+
+  write(piece: Uint8Array): void {
+    for (let p = 0; p < piece.length; ) {
+      const take = Math.min(piece.length - p, this.scratch.length - this.fill);
+      this.scratch.set(piece.subarray(p, p + take), this.fill);
+      this.fill += take;
+      p += take;
+      if (this.fill === this.scratch.length) this.flush();
+    }
+  }
+
+  private flush(): void {
+    const whole = Math.floor(this.fill / this.item);
+    if (whole === 0) return;
+    floatsInto(this.h.dtype, this.scratch.buffer as ArrayBuffer, 0, whole, this.values, 0);
+    this.visit(this.values.subarray(0, whole), this.at);
+    this.at += whole;
+    this.scratch.copyWithin(0, whole * this.item, this.fill);
+    this.fill -= whole * this.item;
+  }
+
+  /** Checks every byte arrived (after the last piece). */
+  finish(where: string): void {
+    this.flush();
+    const done = this.at * this.item + this.fill;
+    if (done !== this.h.dataBytes)
+      throw new DataError(
+        `${where}: truncated: shape (${this.h.shape}) needs ${this.h.dataBytes} bytes of data, got ${done}`,
+      );
+  }
+}
+
+/**
+ * Rows of a 2-D float array left in its file (ArrayInFile), read by offset and converted to
+ * float32. The file is opened for each read and must still be the one that was checked (same
+ * size and modification time).
+ */
+export class NpyRowReader {
+  readonly rows: number;
+  readonly cols: number;
+  private scratch: Float32Array | null = null;
+  private bytes: Uint8Array | null = null;
+
+  constructor(readonly array: ArrayInFile) {
+    this.rows = array.shape[0] ?? 1;
+    this.cols = array.shape.length > 1 ? array.shape.slice(1).reduce((a, b) => a * b, 1) : 1;
+  }
+
+  /**
+   * Rows [start, start + m) as float32 [m, cols]: into `out` when given, else into the reader's
+   * own buffer (valid until its next read).
+   */
+  read(start: number, m: number, out?: Float32Array): Float32Array {
+    const a = this.array;
+    if (
+      !(
+        Number.isSafeInteger(start) &&
+        Number.isSafeInteger(m) &&
+        start >= 0 &&
+        m >= 0 &&
+        start + m <= this.rows
+      )
+    )
+      throw new Error(`${a.where}: rows ${start}..${start + m} are outside 0..${this.rows}`);
+    const count = m * this.cols;
+    let dest = out;
+    if (dest === undefined) {
+      if (!this.scratch || this.scratch.length < count) this.scratch = new Float32Array(count);
+      dest = this.scratch.subarray(0, count);
+    } else if (dest.length < count)
+      throw new Error(`${a.where}: output holds ${dest.length} values, ${count} needed`);
+    const item = ITEM[a.dtype];
+    const length = count * item;
+    // float32 lands in place; the other dtypes go through a byte buffer and are converted.
+    let target: Uint8Array;
+    if (a.dtype === '<f4') target = new Uint8Array(dest.buffer, dest.byteOffset, length);
+    else {
+      if (!this.bytes || this.bytes.length < length) this.bytes = new Uint8Array(length);
+      target = this.bytes.subarray(0, length);
+    }
+    let fd: number;
+    try {
+      fd = openSync(a.path, 'r');
+    } catch (e) {
+      throw new DataError(
+        `${a.where}: cannot reopen to read rows (${(e as NodeJS.ErrnoException).code ?? e})`,
+      );
+    }
+    try {
+      const st = fstatSync(fd);
+      if (st.size !== a.size || st.mtimeMs !== a.mtimeMs)
+        throw new DataError(`${a.where}: the file changed since it was read; read it again`);
+      const position = a.offset + start * this.cols * item;
+      for (let got = 0; got < length; ) {
+        const n = readSync(fd, target, got, Math.min(length - got, 1 << 30), position + got);
+        if (n === 0) throw new DataError(`${a.where}: ended at byte ${position + got} (truncated)`);
+        got += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    if (a.dtype !== '<f4')
+      floatsInto(a.dtype, target.buffer as ArrayBuffer, target.byteOffset, count, dest, 0);
+    return dest.subarray(0, count);
+  }
+}
+
 /** Reads the header of a source holding exactly a .npy file, checked against the source's size. */
 function npyHeaderFrom(src: ByteSource): NpyHeader {
   const where = src.where;
@@ -415,6 +605,15 @@ export interface ReadArraysOptions extends Omit<ReadNpyOptions, 'shared' | 'floa
    * (rows of features and labels), so a file declaring gigabytes costs nothing to refuse.
    */
   checkHeaders?: (headers: ReadonlyMap<string, ArrayHeader>) => void;
+  /**
+   * Float arrays (read as float32) to leave in the file where they can be read in place (a `.npy`
+   * file, or a stored `.npz` entry as np.savez writes): their values stream past `scan` once (and
+   * a zip entry's CRC is checked) but are not kept; the result's `inFile` says where they are.
+   * A deflated entry cannot be read by offset and is read whole as usual.
+   */
+  inPlace?: Iterable<string>;
+  /** Sees every value of an `inPlace` array left in its file, in order, a chunk at a time. */
+  scan?: (name: string, values: Float32Array, at: number) => void;
 }
 
 /** What an array's header says, before its data is read. */
@@ -434,6 +633,35 @@ function resolve(opts: ReadArraysOptions, shared: boolean, float32: boolean): Ar
   if (!Number.isSafeInteger(chunkBytes) || chunkBytes < 1)
     throw new Error(`chunkBytes must be a positive whole number, got ${chunkBytes}`);
   return { limit: maxArrayBytes(opts.maxArrayBytes), chunkBytes, shared, float32 };
+}
+
+const FLOAT_DTYPES: ReadonlySet<NpyDtype> = new Set(['<f2', '<f4', '<f8']);
+
+/** An `inPlace` array of a float dtype read as float32 (the only kind left in a file). */
+const inPlaceOk = (opts: ReadArraysOptions, name: string, h: NpyHeader) =>
+  pick(opts.inPlace, name) && pick(opts.float32, name) && FLOAT_DTYPES.has(h.dtype);
+
+function fileStamp(path: string): { size: number; mtimeMs: number } {
+  const st = statSync(path);
+  return { size: st.size, mtimeMs: st.mtimeMs };
+}
+
+function leftInFile(
+  path: string,
+  where: string,
+  h: NpyHeader,
+  offset: number,
+  stamp: { size: number; mtimeMs: number },
+): NpyArray {
+  const now = fileStamp(path);
+  if (now.size !== stamp.size || now.mtimeMs !== stamp.mtimeMs)
+    throw new DataError(`${where}: the file changed while it was being read; read it again`);
+  return {
+    dtype: h.dtype,
+    shape: h.shape,
+    data: new Float32Array(0),
+    inFile: { path, where, dtype: h.dtype, shape: h.shape, offset, ...stamp },
+  };
 }
 
 /** Reads one .npy file (a regular file of any size), by chunks straight into its array. */
@@ -484,7 +712,16 @@ export function readNpz(path: string, opts: ReadArraysOptions = {}): Map<string,
     });
     opts.checkHeaders?.(headersOf(plan));
     const out = new Map<string, NpyArray>();
+    const stamp = fileStamp(path);
     for (const { name, e, where, h } of plan) {
+      const at = inPlaceOk(opts, name, h) ? zip.storedOffset(e) : null;
+      if (at !== null) {
+        const sink = new ScanSink(h, base.chunkBytes, (v, i) => opts.scan?.(name, v, i));
+        zip.stream(e, h.start, sink, base.chunkBytes);
+        sink.finish(where);
+        out.set(name, leftInFile(path, where, h, at + h.start, stamp));
+        continue;
+      }
       const o = { ...base, shared: pick(opts.shared, name), float32: pick(opts.float32, name) };
       const dec = new NpyDecoder(h, where, o);
       zip.stream(e, h.start, dec, o.chunkBytes);
@@ -532,11 +769,30 @@ export function readArrays(fileOrDir: string, opts: ReadArraysOptions = {}): Map
       opts.checkHeaders(headersOf(plan));
     }
     const out = new Map<string, NpyArray>();
-    for (const [name, p] of selected)
+    for (const [name, p] of selected) {
+      if (pick(opts.inPlace, name)) {
+        const stamp = fileStamp(p);
+        const src = fileSource(p, '.npy file');
+        try {
+          const h = npyHeaderFrom(src);
+          if (inPlaceOk(opts, name, h)) {
+            const sink = new ScanSink(h, opts.chunkBytes ?? DEFAULT_CHUNK_BYTES, (v, i) =>
+              opts.scan?.(name, v, i),
+            );
+            pumpRange(src, h.start, h.dataBytes, sink, opts.chunkBytes ?? DEFAULT_CHUNK_BYTES);
+            sink.finish(p);
+            out.set(name, leftInFile(p, p, h, h.start, stamp));
+            continue;
+          }
+        } finally {
+          src.close();
+        }
+      }
       out.set(
         name,
         readNpy(p, { ...opts, shared: pick(opts.shared, name), float32: pick(opts.float32, name) }),
       );
+    }
     return out;
   }
   return readNpz(fileOrDir, opts);

@@ -270,6 +270,15 @@ export class ZipArchive {
   }
 
   /**
+   * Where a stored entry's bytes start in the file (checked as `stream` checks them), so they can
+   * be read in place by offset; null for a deflated entry.
+   */
+  storedOffset(e: ZipEntry): number | null {
+    const start = this.dataOffset(e);
+    return e.method === 0 ? start : null;
+  }
+
+  /**
    * Streams bytes `skip`..size of an entry into `sink`: stored bytes are read straight into the
    * sink's memory where it allows, `chunkBytes` at a time; deflated ones are inflated from the
    * compressed bytes read `chunkBytes` at a time. Decompression stops as soon as the output would

@@ -16,7 +16,7 @@ import { linearLogits, rowNorms } from '../classifiers/linear-ops.ts';
 import type { MethodName } from '../classifiers/registry.ts';
 import type { Stage2Classifier } from '../classifiers/types.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
-import type { FeatureSet } from '../features/feature-set.ts';
+import { type FeatureSet, featureRows } from '../features/feature-set.ts';
 import { createRng } from '../random/rng.ts';
 import type { LiveArray, LiveData, LiveKind, LiveMethod } from '../report/live/data.ts';
 import { countLabels, encodeRows } from '../report/live/math.ts';
@@ -121,7 +121,7 @@ export function liveReportData(
     const m = Math.min(chunk, k - s);
     for (let j = 0; j < m; j++) {
       const r = rows[s + j]!;
-      feats.set(fs.test.features.subarray(r * d, (r + 1) * d), j * d);
+      feats.set(featureRows(fs.test, d, r, 1), j * d);
     }
     const f = feats.subarray(0, m * d); // [m, d]
     for (const t of targets) {

@@ -1,7 +1,7 @@
 /** Overall test top-1 of the stage-1 (joint) classifier on a FeatureSet. */
 import { linearLogits } from '../classifiers/linear-ops.ts';
 import { argmaxRows, defaultChunkRows } from '../eval/metrics.ts';
-import type { FeatureSet } from '../features/feature-set.ts';
+import { type FeatureSet, featureRows } from '../features/feature-set.ts';
 
 /** A block of test rows at a time (defaultChunkRows): the test logits [n, C] never exist whole. */
 export function accuracyOfFeatures(
@@ -17,11 +17,7 @@ export function accuracyOfFeatures(
   let c = 0;
   for (let s = 0; s < n; s += step) {
     const m = Math.min(step, n - s);
-    const p = argmaxRows(
-      linearLogits(fs.test.features.subarray(s * d, (s + m) * d), m, d, weight, bias, C),
-      m,
-      C,
-    );
+    const p = argmaxRows(linearLogits(featureRows(fs.test, d, s, m), m, d, weight, bias, C), m, C);
     for (let i = 0; i < m; i++) if (p[i] === labels[s + i]) c++;
   }
   return c / n;

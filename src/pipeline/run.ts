@@ -452,7 +452,8 @@ export async function retrain(
   const path = cfg.features!;
   const plan = planRun('retrain', opts.out, opts);
   opts.onPhase?.(`reading ${path}`);
-  const features = loadFeatureFile(path);
+  // Validation and test stay in the file and are evaluated by blocks of rows (peak memory).
+  const features = loadFeatureFile(path, undefined, { evalInFile: true });
   const s2plan = planStage2(cfg, false, features, warn);
   checkStage2Batch(s2plan.methods, { ...TRAIN_DEFAULTS, ...overrides }, cfg, features.train.labels.length);
   checkShotThresholds(thresholdsOf(cfg));

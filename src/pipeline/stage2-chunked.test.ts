@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { longTailedFeatures } from '../../test/helpers/features.ts';
+import { tempDir } from '../../test/helpers/tmp.ts';
 import { initBackend } from '../backend/backend.ts';
 import { ncm } from '../classifiers/ncm.ts';
 import { createClassifier, methodNames } from '../classifiers/registry.ts';
@@ -12,9 +15,15 @@ import {
   evaluatePredictions,
   LogitRows,
 } from '../eval/metrics.ts';
-import type { FeatureSet } from '../features/feature-set.ts';
+import { type FeatureSet, loadFeatureFile, saveFeatureFile } from '../features/feature-set.ts';
 import { createRng } from '../random/rng.ts';
-import { evaluateClassifier, evaluateShifted, type MethodResult, ShiftedEvaluator } from './stage2.ts';
+import {
+  evaluateClassifier,
+  evaluateShifted,
+  type MethodResult,
+  ShiftedEvaluator,
+  VALIDATION_CACHE,
+} from './stage2.ts';
 
 /** A long-tailed problem with val and test sets and a joint classifier biased to the head. */
 const features = (seed: number, C: number, d: number, testPer = 6): FeatureSet =>
@@ -109,6 +118,51 @@ describe('stage 2 a block of rows at a time equals the whole at once, to the bit
           whole,
           `${m}, ${chunk}`,
         );
+      }
+    }
+  });
+
+  it('every method with validation and test left in the file (evalInFile), any block size, equals them in memory', () => {
+    const fs = features(5, 9, 24);
+    const path = join(tempDir(), 'f.npz');
+    saveFeatureFile(path, fs);
+    const inFile = loadFeatureFile(path, undefined, { evalInFile: true });
+    assert.ok(inFile.test.inFile && inFile.val?.inFile);
+    const settings = { crtEpochs: 1, lwsEpochs: 1, bsEpochs: 1, wbEpochs: 1 };
+    const head = { batchSize: 16, epochs: 1 };
+    for (const m of methodNames()) {
+      const ctx = { features: fs, seed: 1, head };
+      const whole = withoutTime(
+        evaluateClassifier(createClassifier(m, ctx, settings), ctx, 0, undefined, 1_000_000),
+      );
+      // Built on the file-backed set too: the tau sweeps read validation and test from the file.
+      const fctx = { features: inFile, seed: 1, head };
+      const clf = createClassifier(m, fctx, settings);
+      for (const chunk of [1, 7, 1_000_000])
+        assert.deepEqual(
+          withoutTime(evaluateClassifier(clf, fctx, 0, undefined, chunk)),
+          whole,
+          `${m}, ${chunk}`,
+        );
+      // The validation logits spilled to a temporary file for the temperature search, or recomputed
+      // when no file can be made: the same numbers, and no file left behind.
+      const saved = { floats: VALIDATION_CACHE.floats, tmp: process.env.TMPDIR };
+      const tmp = tempDir();
+      try {
+        VALIDATION_CACHE.floats = 0;
+        process.env.TMPDIR = tmp;
+        assert.deepEqual(withoutTime(evaluateClassifier(clf, fctx, 0, undefined, 7)), whole, `${m}, spilled`);
+        assert.deepEqual(readdirSync(tmp), []);
+        process.env.TMPDIR = join(tmp, 'missing');
+        assert.deepEqual(
+          withoutTime(evaluateClassifier(clf, fctx, 0, undefined, 7)),
+          whole,
+          `${m}, recomputed`,
+        );
+      } finally {
+        VALIDATION_CACHE.floats = saved.floats;
+        if (saved.tmp === undefined) delete process.env.TMPDIR;
+        else process.env.TMPDIR = saved.tmp;
       }
     }
   });

@@ -3,6 +3,9 @@
  * the paper's table plus everything the report draws (per-class accuracy, weight norms, the tau
  * sweep, confusion matrices, calibration).
  */
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClassifier, type MethodName, methodEntry } from '../classifiers/registry.ts';
 import type { Stage2Classifier, Stage2Context, TunedParam } from '../classifiers/types.ts';
 import { ConfigError } from '../errors.ts';
@@ -32,7 +35,7 @@ import {
 } from '../eval/metrics.ts';
 import { priorName, SHIFTED_PRIORS, shiftedPrior, shiftedTestIndices } from '../eval/shifted-priors.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
-import type { FeatureSet, FeatureSplit } from '../features/feature-set.ts';
+import { type FeatureSet, type FeatureSplit, featureRows } from '../features/feature-set.ts';
 
 const pct = (v: number | null) => (v === null ? null : Math.round(v * 10000) / 100);
 
@@ -347,8 +350,67 @@ export interface Stage2Options {
 export const NCM_UNCALIBRATED =
   "NCM's scores are negative distances, not logits: ECE and the known-prior correction need --calibrate temperature or bcts";
 
-/** Validation logits kept in memory for the temperature search up to this many floats; above, recomputed per step. */
-const VAL_CACHE_FLOATS = 4 * BLOCK_FLOATS;
+/**
+ * Validation logits kept in memory for the temperature search up to `floats`; above, spilled to
+ * a file (tests lower it to reach that path on tiny data).
+ */
+export const VALIDATION_CACHE = { floats: 4 * BLOCK_FLOATS };
+
+/**
+ * Logits [n, C] written block by block to a temporary file and read back by blocks: each step
+ * of the temperature search (about 30) then costs a read from the page cache instead of the
+ * validation set's whole matrix product, and no resident memory. The values are the very
+ * float32 logits, so the fitted temperature is the same as recomputing them.
+ */
+class LogitSpill {
+  private readonly dir: string;
+  private readonly fd: number;
+  private buf = new Float32Array(0);
+
+  constructor(private readonly C: number) {
+    this.dir = mkdtempSync(join(tmpdir(), 'longtail-val-logits-'));
+    try {
+      this.fd = openSync(join(this.dir, 'logits.f32'), 'w+');
+    } catch (e) {
+      rmSync(this.dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  write(z: Float32Array, start: number, m: number): void {
+    const n = m * this.C;
+    const bytes = new Uint8Array(z.buffer, z.byteOffset, n * 4);
+    for (let done = 0; done < bytes.length; )
+      done += writeSync(this.fd, bytes, done, bytes.length - done, start * this.C * 4 + done);
+  }
+
+  /** Rows [start, start + m), valid until the next read. */
+  read(start: number, m: number): Float32Array {
+    const n = m * this.C;
+    if (this.buf.length < n) this.buf = new Float32Array(n);
+    const bytes = new Uint8Array(this.buf.buffer, 0, n * 4);
+    for (let got = 0; got < bytes.length; ) {
+      const k = readSync(this.fd, bytes, got, bytes.length - got, start * this.C * 4 + got);
+      if (k === 0) throw new Error('validation logits: the temporary file ended early');
+      got += k;
+    }
+    return this.buf.subarray(0, n);
+  }
+
+  close(): void {
+    closeSync(this.fd);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A spill file for logits, or null where none can be made (the logits are then recomputed). */
+function trySpill(C: number): LogitSpill | null {
+  try {
+    return new LogitSpill(C);
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Evaluates a classifier on the test set (and validation, if any), `chunkRows` rows of logits at a
@@ -370,8 +432,7 @@ export function evaluateClassifier(
   const fs = ctx.features;
   const d = fs.dim;
   const C = fs.numClasses;
-  const on = (sp: FeatureSplit) => (s: number, m: number) =>
-    clf.logits(sp.features.subarray(s * d, (s + m) * d), m); // [m, C]
+  const on = (sp: FeatureSplit) => (s: number, m: number) => clf.logits(featureRows(sp, d, s, m), m); // [m, C]
   // The block bounds both the logits [m, C] and the features a method copies or transforms [m, d].
   const step = chunkRows ?? defaultChunkRows(C, d);
   const blockOpts = { ...(thresholds ? { thresholds } : {}), chunkRows: step };
@@ -381,43 +442,67 @@ export function evaluateClassifier(
     throw new ConfigError(
       `--calibrate ${mode} needs a validation split (this data has none); use --calibrate none`,
     );
-  // Validation: accuracy and plain predictions (for BBSE), and its logits kept for the temperature search if small.
+  // Validation: accuracy and plain predictions (for BBSE), and its logits kept for the calibration
+  // fit: in memory if small, else in a temporary file (recomputed only if no file can be made).
+  const fitting = (mode === 'temperature' || mode === 'bcts') && val !== null;
   let valCache: Float32Array | null =
-    val && val.labels.length * C <= VAL_CACHE_FLOATS ? new Float32Array(val.labels.length * C) : null;
-  const v = val
-    ? evaluateLogitBlocks(on(val), val.labels, C, fs.trainCounts, {
-        ...blockOpts,
-        onBlock: (z, s, m) => valCache?.set(z.subarray(0, m * C), s * C),
-      })
-    : null;
-  const valBlocks: LogitBlocks | null = val
-    ? (visit) => {
-        const n = val.labels.length;
-        for (let s = 0; s < n; s += step) {
-          const m = Math.min(step, n - s);
-          visit(valCache ? valCache.subarray(s * C, (s + m) * C) : on(val)(s, m), s, m);
+    fitting && val.labels.length * C <= VALIDATION_CACHE.floats
+      ? new Float32Array(val.labels.length * C)
+      : null;
+  let spill = fitting && valCache === null ? trySpill(C) : null;
+  let v: ReturnType<typeof evaluateLogitBlocks> | null = null;
+  let tsFit: ReturnType<typeof fitTemperature> | null = null;
+  let bcFit: ReturnType<typeof fitBcts> | null = null;
+  let valPred: Int32Array | null = null;
+  try {
+    v = val
+      ? evaluateLogitBlocks(on(val), val.labels, C, fs.trainCounts, {
+          ...blockOpts,
+          onBlock: (z, s, m) => {
+            valCache?.set(z.subarray(0, m * C), s * C);
+            spill?.write(z, s, m);
+          },
+        })
+      : null;
+    const valBlocks: LogitBlocks | null = val
+      ? (visit) => {
+          const n = val.labels.length;
+          for (let s = 0; s < n; s += step) {
+            const m = Math.min(step, n - s);
+            visit(
+              valCache ? valCache.subarray(s * C, (s + m) * C) : spill ? spill.read(s, m) : on(val)(s, m),
+              s,
+              m,
+            );
+          }
         }
-      }
-    : null;
-  const tsFit = mode === 'temperature' && valBlocks && val ? fitTemperature(valBlocks, val.labels, C) : null;
-  const bcFit = mode === 'bcts' && valBlocks && val ? fitBcts(valBlocks, val.labels, C) : null;
+      : null;
+    tsFit = mode === 'temperature' && valBlocks && val ? fitTemperature(valBlocks, val.labels, C) : null;
+    bcFit = mode === 'bcts' && valBlocks && val ? fitBcts(valBlocks, val.labels, C) : null;
+    // BBSE's black box is the calibrated argmax (the deployed head's): with biases it differs from the raw one.
+    valPred = v?.rows.pred ?? null;
+    const bc = bcFit;
+    if (bc?.bias && valBlocks) {
+      const Tb = bc.temperature;
+      const bb = bc.bias;
+      const vp = new Int32Array(val!.labels.length);
+      valBlocks((z, s, m) => {
+        for (let i = 0; i < m; i++) {
+          let best = 0;
+          for (let c = 1; c < C; c++)
+            if (z[i * C + c]! / Tb + bb[c]! > z[i * C + best]! / Tb + bb[best]!) best = c;
+          vp[s + i] = best;
+        }
+      });
+      valPred = vp;
+    }
+  } finally {
+    spill?.close();
+    spill = null;
+  }
   const fit = tsFit ?? bcFit;
   const T = fit?.temperature ?? 1;
   const bias = bcFit?.bias ?? null;
-  // BBSE's black box is the calibrated argmax (the deployed head's): with biases it differs from the raw one.
-  let valPred = v?.rows.pred ?? null;
-  if (bias && valBlocks) {
-    const vp = new Int32Array(val!.labels.length);
-    valBlocks((z, s, m) => {
-      for (let i = 0; i < m; i++) {
-        let best = 0;
-        for (let c = 1; c < C; c++)
-          if (z[i * C + c]! / T + bias[c]! > z[i * C + best]! / T + bias[best]!) best = c;
-        vp[s + i] = best;
-      }
-    });
-    valPred = vp;
-  }
   valCache = null;
   const sourcePrior = val ? labelPrior(val.labels, C) : null;
   const shifted = new ShiftedEvaluator(fs, ctx.seed ?? 0, {
