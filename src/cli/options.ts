@@ -101,7 +101,14 @@ interface SettingMeta {
   shownDefault?: string;
 }
 
-type Def = { type: string; innerType?: z.ZodType; defaultValue?: unknown; element?: z.ZodType };
+type Def = {
+  type: string;
+  innerType?: z.ZodType;
+  defaultValue?: unknown;
+  element?: z.ZodType;
+  /** A pipe's (preprocess's) output schema, which says what the flag's value is. */
+  out?: z.ZodType;
+};
 
 /**
  * The one flag builder: a setting's flag, value parser, help line and default, all from its zod
@@ -113,16 +120,19 @@ export function settingOption(key: string, schema: z.ZodType, group?: string): O
   const meta = (schema.meta() ?? {}) as SettingMeta;
   let t = schema as z.ZodType & { def: Def };
   let fallback: unknown;
-  while (t.def.type === 'optional' || t.def.type === 'default') {
+  while (t.def.type === 'optional' || t.def.type === 'default' || t.def.type === 'pipe') {
     if (t.def.type === 'default') fallback = t.def.defaultValue;
-    t = t.def.innerType as typeof t;
+    t = (t.def.type === 'pipe' ? t.def.out : t.def.innerType) as typeof t;
   }
   const flag = flagOf(key);
   const names = SHORT[key] !== undefined ? `${SHORT[key]}, ${flag}` : flag;
   const shown = meta.shownDefault ?? (fallback === undefined ? undefined : String(fallback));
-  const help = `${meta.description ?? key}${shown === undefined ? '' : ` (default: ${shown})`}`;
-  let o: Option;
   const type = t.def.type;
+  const description = meta.description ?? key;
+  // A list's help says how to write one, unless its example already shows it.
+  const listHint = type === 'array' && !/\d,\d/.test(description) ? ', comma-separated' : '';
+  const help = `${description}${listHint}${shown === undefined ? '' : ` (default: ${shown})`}`;
+  let o: Option;
   if (type === 'enum') {
     o = new Option(`${names} <kind>`, help).choices((t as unknown as { options: string[] }).options);
   } else if (type === 'number') {
@@ -130,7 +140,7 @@ export function settingOption(key: string, schema: z.ZodType, group?: string): O
     o = new Option(`${names} <${ARG[key] ?? (integer ? 'n' : 'value')}>`, help).argParser(num(flag, integer));
   } else if (type === 'array') {
     const parse = num(flag);
-    o = new Option(`${names} <list>`, `${help}, comma-separated`).argParser((v: string) =>
+    o = new Option(`${names} <list>`, help).argParser((v: string) =>
       v.split(',').map((x) => parse(x.trim())),
     );
   } else if (type === 'boolean') o = new Option(names, help);

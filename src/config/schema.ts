@@ -9,8 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DATASET_NAMES, DATASET_SETTINGS } from '../data/registry.ts';
 import { ConfigError } from '../errors.ts';
-import type { BackboneSpec } from '../models/backbone.ts';
-import { BACKBONE_NAMES, isOnnxSpec, ONNX_PREFIX } from '../models/registry.ts';
+import { BACKBONE_NAMES, backboneSettings, isOnnxSpec, ONNX_PREFIX } from '../models/registry.ts';
 import { nearestName, type RuleIssue, ruleOf } from '../registry.ts';
 import { SAMPLER_NAMES } from '../sampling/samplers.ts';
 
@@ -81,15 +80,11 @@ export const DataConfigSchema = z.object({
 
 export type DataConfig = z.infer<typeof DataConfigSchema>;
 
-const numberList = z
-  .string()
-  .regex(
-    /^\s*-?[\d.e+-]+(\s*,\s*-?[\d.e+-]+)*\s*$/,
-    'expected comma-separated numbers, e.g. 0.485,0.456,0.406',
-  )
-  .refine((v) => v.split(',').every((x) => Number.isFinite(Number(x))), 'expected comma-separated numbers');
-
-/** The backbone: a registry name or `onnx:PATH`, and the ONNX backbone's settings. */
+/**
+ * The backbone: a registry name or `onnx:PATH`, and every backbone's own options as settings
+ * (`onnxInputSize`, ...), composed from the entries of models/registry.ts, which own their rules,
+ * help and defaults.
+ */
 export const BACKBONE_SETTINGS = {
   backbone: z
     .string()
@@ -107,49 +102,7 @@ export const BACKBONE_SETTINGS = {
         `backbone: ${BACKBONE_NAMES.join(', ')}, or onnx:PATH (a frozen ONNX feature extractor: train then only extracts features)`,
       ),
     ),
-  onnxInputSize: z
-    .number()
-    .int()
-    .min(1)
-    .max(4096)
-    .optional()
-    .meta(
-      help(
-        'ONNX backbone: square side it takes; images are resized (bilinear)',
-        "its fixed size, else the images'",
-      ),
-    ),
-  onnxLayout: z
-    .enum(['nchw', 'nhwc'])
-    .optional()
-    .meta(help('ONNX backbone: input layout', 'guessed from its input shape')),
-  onnxMean: numberList
-    .optional()
-    .meta(
-      help('ONNX backbone: per-channel mean subtracted from pixels in [0, 1], e.g. 0.485,0.456,0.406', '0'),
-    ),
-  onnxStd: numberList
-    .optional()
-    .meta(help('ONNX backbone: per-channel std divided by, e.g. 0.229,0.224,0.225', '1')),
-  onnxOutput: z
-    .string()
-    .min(1)
-    .optional()
-    .meta(help('ONNX backbone: the feature tensor; 4-D is average-pooled', 'its first output')),
-  onnxFcWeight: z
-    .string()
-    .min(1)
-    .optional()
-    .meta(
-      help(
-        "ONNX backbone: initializer of its final linear layer's weight (the stage-1 classifier for joint, tau-norm, lws)",
-      ),
-    ),
-  onnxFcBias: z
-    .string()
-    .min(1)
-    .optional()
-    .meta(help("ONNX backbone: initializer of its final linear layer's bias")),
+  ...backboneSettings(),
 };
 
 /** Threads: data-parallel stage 1 and class-split stage-2 heads (a setting of both stages). */
@@ -200,28 +153,6 @@ export const STAGE1_SETTINGS = {
 export const TrainConfigSchema = DataConfigSchema.extend({ ...BACKBONE_SETTINGS, ...STAGE1_SETTINGS });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
-
-const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map(Number));
-
-/** The backbone a configuration names, with its options (the ONNX flags, and `threads` for onnxruntime). */
-export function backboneSpec(cfg: TrainConfig): BackboneSpec {
-  if (!isOnnxSpec(cfg.backbone)) return { name: cfg.backbone };
-  const options = {
-    path: cfg.backbone.slice(ONNX_PREFIX.length),
-    inputSize: cfg.onnxInputSize,
-    layout: cfg.onnxLayout,
-    mean: list(cfg.onnxMean),
-    std: list(cfg.onnxStd),
-    output: cfg.onnxOutput,
-    fcWeight: cfg.onnxFcWeight,
-    fcBias: cfg.onnxFcBias,
-    threads: cfg.threads,
-  };
-  return {
-    name: 'onnx',
-    options: Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
-  };
-}
 
 /**
  * Stage 2: the methods, the settings every trained head shares, and each method's own settings,

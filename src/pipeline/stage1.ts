@@ -6,7 +6,6 @@
 import os from 'node:os';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import {
-  backboneSpec,
   COMMAND_SCHEMAS,
   type DataConfig,
   readRunConfig,
@@ -33,7 +32,7 @@ import {
 import { createModel, disposeModel, type Model } from '../models/model.ts';
 import { isOnnxBackbone } from '../models/onnx-backbone.ts';
 import { checkOnnxPath } from '../models/onnx-file.ts';
-import { isOnnxSpec } from '../models/registry.ts';
+import { backboneSpec, isOnnxSpec } from '../models/registry.ts';
 import type { RunResults } from '../report/results.ts';
 import { type ResumeFiles, readResumeFiles } from '../train/checkpoint-store.ts';
 import { ACCURACY_UNIT } from '../train/epoch.ts';
@@ -80,7 +79,7 @@ export function withThreads<T extends TrainConfig>(cfg: T): T {
 
 export function jointConfigOf(cfg: TrainConfig): JointConfig {
   return {
-    backbone: cfg.backbone,
+    backbone: backboneSpec(cfg),
     sampler: cfg.sampler,
     ...(cfg.samplerQ !== undefined ? { samplerQ: cfg.samplerQ } : {}),
     epochs: cfg.epochs,

@@ -5,10 +5,12 @@
  */
 import { type LossName, resolveConfig, TrainConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
+import type { BackboneSpec } from '../models/backbone.ts';
 import type { Augmentation } from './augment.ts';
 
 export interface JointConfig {
-  backbone: string;
+  /** The backbone and its options (a bare registry name is that backbone at its defaults). */
+  backbone: string | BackboneSpec;
   sampler: string;
   /** Overrides `sampler` with the q family, p_j proportional to n_j^q. */
   samplerQ?: number;

@@ -13,6 +13,7 @@ import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError } from '../errors.ts';
 import { forwardInBatches } from '../models/forward.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
+import { resolveBackboneSpec, showBackboneSpec } from '../models/registry.ts';
 import { cosineLr } from '../optim/schedule.ts';
 import { Sgd } from '../optim/sgd.ts';
 import { createSampler } from '../sampling/samplers.ts';
@@ -74,7 +75,7 @@ export function accuracy(model: Model, set: LongTailDataset['test'], batchSize =
 export function runIdentityOf(data: LongTailDataset, cfg: JointConfig): RunIdentity {
   const { train } = data;
   return {
-    backbone: cfg.backbone,
+    backbone: resolveBackboneSpec(cfg.backbone),
     inputShape: [train.height, train.width, train.channels],
     numClasses: data.classNames.length,
     dataset: data.name,
@@ -98,7 +99,7 @@ export async function trainJoint(
   try {
     if (!model.backbone.trainable)
       throw new ConfigError(
-        `backbone ${cfg.backbone} is frozen: stage 1 cannot train it; use its features for stage 2`,
+        `backbone ${showBackboneSpec(cfg.backbone)} is frozen: stage 1 cannot train it; use its features for stage 2`,
       );
     const sampler = createSampler(
       cfg.sampler,
