@@ -231,13 +231,27 @@ export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
  * LWS follow (LR, weight decay, seed, batch size) come from the run, else from TRAIN_DEFAULTS;
  * given here, they override. Thresholds likewise default to the run's.
  */
+export const TRAIN_DEFAULTS: TrainConfig = TrainConfigSchema.parse({});
+
+/** A stage-1 setting that retrain takes from the run, else from the stage-1 default. */
+const fromRun = <K extends 'lr' | 'weightDecay' | 'seed'>(key: K, description: string) =>
+  STAGE1_SETTINGS[key]
+    .unwrap()
+    .optional()
+    .meta(
+      help(
+        description,
+        `the run's, else ${STAGE1_SETTINGS[key].meta()?.shownDefault ?? TRAIN_DEFAULTS[key]}`,
+      ),
+    );
+
 export const RetrainConfigSchema = withMethodSettings(
   Stage2ConfigSchema.extend({
     run: z.string().optional(),
     features: z.string().optional(),
-    lr: z.number().positive().optional(),
-    weightDecay: z.number().min(0).optional(),
-    seed: z.number().int().min(0).optional(),
+    lr: fromRun('lr', 'the stage-1 learning rate cRT / LWS start from, unless --stage2-lr'),
+    weightDecay: fromRun('weightDecay', 'weight decay for cRT / LWS'),
+    seed: fromRun('seed', 'seed for cRT / LWS'),
     batchSize: z.number().int().positive().optional(),
     manyThreshold: z.number().int().min(0).optional(),
     fewThreshold: z.number().int().min(0).optional(),
@@ -257,7 +271,6 @@ export const StudyConfigSchema = withMethodSettings(
 );
 export type StudyConfig = z.infer<typeof StudyConfigSchema>;
 
-export const TRAIN_DEFAULTS: TrainConfig = TrainConfigSchema.parse({});
 export const STAGE2_DEFAULTS: Stage2Config = Stage2ConfigSchema.parse({});
 export const PIPELINE_DEFAULTS: PipelineConfig = PipelineConfigSchema.parse({});
 

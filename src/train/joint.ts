@@ -27,6 +27,7 @@ export { type EpochRecord, type StepInfo, TrainingError } from './epoch.ts';
 export {
   DEFAULT_JOINT_CONFIG,
   type JointConfig,
+  jointConfigOf,
   resolveAugmentation,
   validateJointConfig,
 } from './joint-config.ts';
