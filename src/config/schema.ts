@@ -11,7 +11,7 @@ import { DATASET_NAMES, DATASET_SETTINGS } from '../data/registry.ts';
 import { ConfigError } from '../errors.ts';
 import { BACKBONE_NAMES, backboneSettings, isOnnxSpec, ONNX_PREFIX } from '../models/registry.ts';
 import { nearestName, type RuleIssue, ruleOf } from '../registry.ts';
-import { SAMPLER_NAMES } from '../sampling/samplers.ts';
+import { SAMPLER_NAMES, samplerSettings } from '../sampling/samplers.ts';
 
 /**
  * Stage-1 losses: plain cross-entropy, balanced softmax (Ren et al., NeurIPS 2020: CE(z + log prior))
@@ -127,6 +127,8 @@ export const STAGE1_SETTINGS = {
     .max(1)
     .optional()
     .meta(help('sample class j with probability n_j^q / sum n^q (overrides --sampler)')),
+  // Each sampler's own options (`classAwareSamplesPerClass`), from its entry in sampling/samplers.ts.
+  ...samplerSettings(),
   epochs: z.number().int().positive().default(30).meta(help('stage-1 epochs')),
   batchSize: z.number().int().positive().default(128).meta(help('batch size')),
   lr: z.number().positive().default(0.1).meta(help('initial learning rate, cosine to 0')),

@@ -12,6 +12,7 @@ import { loadModelArrays, type Model, modelArrays } from '../models/model.ts';
 import { type NamedArrays, ParamMismatchError } from '../models/params.ts';
 import { resolveBackboneSpec, showBackboneSpec } from '../models/registry.ts';
 import type { Sgd } from '../optim/sgd.ts';
+import { samplerOptions } from '../sampling/samplers.ts';
 import {
   CHECKPOINT_FORMAT,
   type Checkpoint,
@@ -69,6 +70,12 @@ export function resumeConflicts(saved: CheckpointMeta, run: RunIdentity): string
   const cfg = saved.config as JointConfig | undefined;
   if (cfg === undefined) return out; // no settings saved: the identity above is all there is to check
   for (const k of MUST_MATCH) differ(k, cfg[k], run.config[k]);
+  // The sampler's own options as resolved: a checkpoint from before samplers had options holds
+  // none, which is the sampler at its defaults.
+  if (cfg.sampler !== undefined && cfg.sampler === run.config.sampler) {
+    const opts = (c: JointConfig) => JSON.stringify(samplerOptions(c.sampler, c.samplerOptions ?? {}));
+    differ('sampler options', opts(cfg), opts(run.config));
+  }
   // Compared as resolved: 'auto' and what it means for these images are the same augmentation.
   const height = run.inputShape[0];
   differ(

@@ -8,6 +8,7 @@ import { type LossName, resolveConfig, type TrainConfig, TrainConfigSchema } fro
 import { ConfigError } from '../errors.ts';
 import type { BackboneSpec } from '../models/backbone.ts';
 import { backboneSpec } from '../models/registry.ts';
+import { samplerOptionsOf } from '../sampling/samplers.ts';
 import type { Augmentation } from './augment.ts';
 
 export interface JointConfig {
@@ -16,6 +17,8 @@ export interface JointConfig {
   sampler: string;
   /** Overrides `sampler` with the q family, p_j proportional to n_j^q. */
   samplerQ?: number;
+  /** The sampler's own options (its entry's schema; defaults where absent). */
+  samplerOptions?: Record<string, unknown>;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -43,6 +46,7 @@ export function jointConfigOf(cfg: TrainConfig): JointConfig {
     backbone: backboneSpec(cfg),
     sampler: cfg.sampler,
     ...(cfg.samplerQ !== undefined ? { samplerQ: cfg.samplerQ } : {}),
+    samplerOptions: samplerOptionsOf(cfg),
     epochs: cfg.epochs,
     batchSize: cfg.batchSize,
     lr: cfg.lr,

@@ -105,7 +105,7 @@ export async function trainJoint(
     const sampler = createSampler(
       cfg.sampler,
       { labels: train.labels, numClasses, batchSize: cfg.batchSize, seed: cfg.seed, epochs: cfg.epochs },
-      cfg.samplerQ !== undefined ? { q: cfg.samplerQ } : {},
+      cfg.samplerQ !== undefined ? { q: cfg.samplerQ } : (cfg.samplerOptions ?? {}),
     );
     const store = new CheckpointStore(opts.runDir, runIdentityOf(data, cfg));
     const start = opts.resume ? store.resume(model, opt, opts.preloaded) : store.begin();
