@@ -67,10 +67,20 @@ function needsSize(name: string, shape: Shape, min: number): void {
 const cifar = (depth: 8 | 20 | 32, description: string) =>
   entry({
     description,
-    options: NO_OPTIONS,
-    create: (_o, s, seed) => {
+    options: z
+      .object({
+        width: z
+          .number()
+          .int()
+          .min(1)
+          .max(256)
+          .default(16)
+          .meta(help(`resnet${depth}: channels of the first stage (then 2x, 4x; features 4x)`)),
+      })
+      .strict(),
+    create: (o, s, seed) => {
       needsSize(`resnet${depth}`, s, 8);
-      return cifarResNet(depth, { inputShape: s, rng: createRng(seed, 0xb0b) });
+      return cifarResNet(depth, { inputShape: s, rng: createRng(seed, 0xb0b), width: o.width });
     },
   });
 
