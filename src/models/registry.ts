@@ -258,10 +258,14 @@ export function resolveBackboneSpec(spec: string | BackboneSpec): BackboneSpec {
   return { name: key, options: checkBackboneOptions(key, options) as Record<string, unknown> };
 }
 
-/** A spec's options without those at their default, for messages: `resnet8`, `tiny (width 8)`. */
+/** A spec for messages, with only the options not at their default: `resnet8`, `resnet8 (width 8)`. */
 export function showBackboneSpec(spec: string | BackboneSpec): string {
   if (typeof spec === 'string') return spec;
-  const o = Object.entries(spec.options ?? {}).filter(([, v]) => v !== undefined);
+  const defaults = ENTRIES[spec.name]?.options.safeParse({});
+  const d = (defaults?.success ? defaults.data : {}) as Record<string, unknown>;
+  const o = Object.entries(spec.options ?? {}).filter(
+    ([k, v]) => v !== undefined && JSON.stringify(v) !== JSON.stringify(d[k]),
+  );
   return o.length === 0
     ? spec.name
     : `${spec.name} (${o.map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(', ')})`;
