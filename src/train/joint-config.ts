@@ -38,6 +38,11 @@ export interface JointConfig {
   loss?: LossName;
   /** tau of the logit-adjusted loss (default 1). */
   lossTau?: number;
+  /**
+   * `bf16`: the training step's convolutions in bf16 where that is faster (fp32 sums, master
+   * weights, optimiser state and batch norm); needs AVX512_BF16. Default `fp32`.
+   */
+  precision?: 'fp32' | 'bf16';
 }
 
 /** Stage 1's part of a run configuration, the backbone as its spec (options parsed by its entry). */
@@ -58,6 +63,7 @@ export function jointConfigOf(cfg: TrainConfig): JointConfig {
     loss: cfg.loss,
     ...(cfg.lossTau !== undefined ? { lossTau: cfg.lossTau } : {}),
     threads: cfg.threads ?? os.availableParallelism(),
+    precision: cfg.precision,
   };
 }
 
@@ -87,6 +93,7 @@ const JOINT_RULES = TrainConfigSchema.pick({
   threads: true,
   loss: true,
   lossTau: true,
+  precision: true,
 });
 
 /** Throws a ConfigError naming the first setting that breaks a rule (`epochs: Too small: ...`). */
