@@ -3,6 +3,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { Command } from 'commander';
+import { registerData } from '../src/cli/data.ts';
+import { registerDemo } from '../src/cli/demo.ts';
+import { registerRetrain } from '../src/cli/retrain.ts';
+import { registerStudy } from '../src/cli/study.ts';
+import { registerTrain } from '../src/cli/train.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 
@@ -221,6 +227,24 @@ describe('longtail CLI basics', () => {
   });
 });
 
+/** A command's `--help` and `--help-all` text, in this process (no child process), and its flags. */
+async function helpOf(argv: string[]): Promise<{ help: string; all: string; cmd: Command }> {
+  // The commands as main.ts registers them (importing main.ts would run the CLI).
+  const program = new Command().exitOverride();
+  for (const register of [registerTrain, registerDemo, registerRetrain, registerStudy, registerData])
+    register(program);
+  let cmd: Command = program;
+  for (const w of argv) cmd = cmd.commands.find((c) => c.name() === w)!;
+  const run = async (flag: string) => {
+    let out = '';
+    cmd.configureOutput({ writeOut: (t) => (out += t), writeErr: (t) => (out += t) });
+    await assert.rejects(program.parseAsync([...argv, flag], { from: 'user' }), { exitCode: 0 });
+    return out;
+  };
+  const help = await run('--help'); // before --help-all, which stays on for this command
+  return { help, all: await run('--help-all'), cmd };
+}
+
 describe('settings: help, --print-config and errors', () => {
   const fixture = join(import.meta.dirname, 'fixtures', 'features_golden.npz');
   // Each command that resolves a configuration, with a few settings that differ from the defaults.
@@ -277,8 +301,8 @@ describe('settings: help, --print-config and errors', () => {
     assert.deepEqual(readdirSync(dir), []);
   });
 
-  it('--help groups the flags by component, the common ones first', () => {
-    const r = runCli(['demo', '--help']);
+  it('--help-all groups the flags by component, the common ones first', async () => {
+    const r = { code: 0, stderr: '', stdout: (await helpOf(['demo'])).all };
     assert.equal(r.code, 0, r.stderr);
     const headings = r.stdout.split('\n').filter((l) => /^[A-Z][^:]*:$/.test(l));
     assert.deepEqual(headings.slice(0, 6), [
@@ -304,6 +328,51 @@ describe('settings: help, --print-config and errors', () => {
     // Help text and default come from the schema: the stage-1 epochs, a method's own setting.
     assert.match(r.stdout, /-e, --epochs <n> +stage-1 epochs \(default: 30\)/);
     assert.match(r.stdout, /--crt-epochs <n> +cRT epochs \(default: 10\)/);
+  });
+
+  it('--help folds each group to one line; --help-all lists every flag with its help', async () => {
+    const counts: string[] = [];
+    for (const argv of [['train'], ['demo'], ['retrain'], ['study', 'samplers'], ['data', 'summary']]) {
+      const { help, all, cmd } = await helpOf(argv);
+      const name = argv.join(' ');
+      const lines = (t: string) => t.trimEnd().split('\n').length;
+      counts.push(`${name} ${lines(help)}/${lines(all)}`);
+      for (const o of cmd.options) {
+        const flag = o.long ?? o.short!;
+        // Every flag is listed in full by --help-all, with its help line beside it.
+        assert.match(
+          all,
+          new RegExp(
+            `${flag}\\b[^\\n]*  ${o.description.slice(0, 12).replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}`,
+          ),
+          `${name}: ${flag} in --help-all`,
+        );
+      }
+      // Each folded group is one line in --help: its heading, its first flags, and how many it holds.
+      const groups = new Map<string, string[]>();
+      for (const o of cmd.options)
+        if (o.helpGroupHeading !== undefined && o.helpGroupHeading !== 'Output and run:')
+          groups.set(o.helpGroupHeading, [...(groups.get(o.helpGroupHeading) ?? []), o.long!]);
+      for (const [heading, flags] of groups) {
+        const line = help.split('\n').filter((l) => l.startsWith(`  ${heading} `));
+        assert.equal(line.length, 1, `${name}: one line for ${heading}`);
+        assert.ok(line[0]!.includes(flags[0]!), line[0]);
+        assert.ok(line[0]!.length <= 80, line[0]);
+        if (!line[0]!.includes(flags.at(-1)!))
+          assert.ok(line[0]!.endsWith(`(${flags.length} flags)`), line[0]);
+        assert.ok(!new RegExp(`^  ${flags[0]} `, 'm').test(help), `${name}: ${flags[0]} folded`);
+        assert.ok(all.includes(`\n${heading}\n`), `${name}: ${heading} in --help-all`);
+      }
+      // The common flags stay in --help, in full.
+      for (const flag of ['--config', '--print-config', '--help-all'])
+        assert.match(help, new RegExp(`^  (-\\w, )?${flag} `, 'm'), `${name}: ${flag}`);
+      assert.ok(
+        // At most a screen, whatever the number of methods and settings registered.
+        lines(help) <= 65 && lines(help) < lines(all),
+        `${name}: --help ${lines(help)} lines, --help-all ${lines(all)}`,
+      );
+    }
+    assert.equal(counts.length, 5);
   });
 
   it('errors name the flag, the value and the rule in longtail words, with one prefix', () => {

@@ -2,7 +2,7 @@
  * Flag groups shared by commands, and the one place flags become a configuration:
  * defaults < --config file < flags, validated by the schema of src/config/schema.ts.
  */
-import { type Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { type Command, CommanderError, Help, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
 import type { z } from 'zod';
 import { methodEntries, methodNames } from '../classifiers/registry.ts';
@@ -90,9 +90,63 @@ export function addOutOptions(cmd: Command, what: string, defaultDir: string): C
  * `--print-config`: the resolved settings as YAML that --config takes back, then exit.
  */
 export function addConfigOption(cmd: Command): Command {
-  return cmd
+  cmd
     .option('-c, --config <file>', 'YAML or JSON file with any of these settings (flags win)')
     .option('--print-config', 'print the resolved settings as YAML (a file --config takes) and exit');
+  return addCompactHelp(cmd);
+}
+
+/** Groups `--help` folds to one line each (every group but the output flags). */
+const folded = (o: Option) => o.helpGroupHeading !== undefined && o.helpGroupHeading !== GROUPS.output;
+
+/**
+ * `--help` lists the common flags, the command's own and the output flags, and one line per
+ * other group (its first flags and how many it has); `--help-all` lists every flag. Flags added
+ * to a group later (another helper's, a registered method's) are folded and counted the same way.
+ */
+export function addCompactHelp(cmd: Command): Command {
+  let all = false;
+  cmd.option('--help-all', 'list every flag, group by group (--help folds each group to one line)');
+  cmd.on('option:help-all', () => {
+    all = true;
+    cmd.help();
+  });
+  cmd.configureHelp({
+    visibleOptions(this: Help, c: Command) {
+      const visible = Help.prototype.visibleOptions.call(this, c);
+      return all ? visible : visible.filter((o) => !folded(o));
+    },
+    formatHelp(this: Help, c: Command, helper: Help) {
+      const text = Help.prototype.formatHelp.call(this, c, helper);
+      if (all) return text;
+      return `${text}\n${foldedGroups(c, helper.helpWidth ?? 80).join('\n')}\n`;
+    },
+  });
+  return cmd;
+}
+
+/** `  Stage 2, cRT: --crt-epochs, --crt-lr, ... (5 flags)`, one line per folded group. */
+function foldedGroups(cmd: Command, width: number): string[] {
+  const groups = new Map<string, string[]>();
+  for (const o of cmd.options) {
+    if (o.hidden || !folded(o)) continue;
+    const heading = o.helpGroupHeading!;
+    groups.set(heading, [...(groups.get(heading) ?? []), o.long ?? o.flags]);
+  }
+  if (groups.size === 0) return [];
+  const lines = ['More settings (--help-all lists each with its help and default):'];
+  for (const [heading, flags] of groups) {
+    let line = `  ${heading}`;
+    const more = (k: number) => (k < flags.length ? `, ... (${flags.length} flags)` : '');
+    let k = 0;
+    for (; k < flags.length; k++) {
+      const next = `${line}${k === 0 ? ' ' : ', '}${flags[k]}`;
+      if (next.length + more(k + 1).length > width && k > 0) break;
+      line = next;
+    }
+    lines.push(`${line}${more(k)}`);
+  }
+  return lines;
 }
 
 interface SettingMeta {
@@ -101,7 +155,14 @@ interface SettingMeta {
   shownDefault?: string;
 }
 
-type Def = { type: string; innerType?: z.ZodType; defaultValue?: unknown; element?: z.ZodType };
+type Def = {
+  type: string;
+  innerType?: z.ZodType;
+  defaultValue?: unknown;
+  element?: z.ZodType;
+  /** A pipe's (preprocess's) output schema, which says what the flag's value is. */
+  out?: z.ZodType;
+};
 
 /**
  * The one flag builder: a setting's flag, value parser, help line and default, all from its zod
@@ -113,16 +174,19 @@ export function settingOption(key: string, schema: z.ZodType, group?: string): O
   const meta = (schema.meta() ?? {}) as SettingMeta;
   let t = schema as z.ZodType & { def: Def };
   let fallback: unknown;
-  while (t.def.type === 'optional' || t.def.type === 'default') {
+  while (t.def.type === 'optional' || t.def.type === 'default' || t.def.type === 'pipe') {
     if (t.def.type === 'default') fallback = t.def.defaultValue;
-    t = t.def.innerType as typeof t;
+    t = (t.def.type === 'pipe' ? t.def.out : t.def.innerType) as typeof t;
   }
   const flag = flagOf(key);
   const names = SHORT[key] !== undefined ? `${SHORT[key]}, ${flag}` : flag;
   const shown = meta.shownDefault ?? (fallback === undefined ? undefined : String(fallback));
-  const help = `${meta.description ?? key}${shown === undefined ? '' : ` (default: ${shown})`}`;
-  let o: Option;
   const type = t.def.type;
+  const description = meta.description ?? key;
+  // A list's help says how to write one, unless its example already shows it.
+  const listHint = type === 'array' && !/\d,\d/.test(description) ? ', comma-separated' : '';
+  const help = `${description}${listHint}${shown === undefined ? '' : ` (default: ${shown})`}`;
+  let o: Option;
   if (type === 'enum') {
     o = new Option(`${names} <kind>`, help).choices((t as unknown as { options: string[] }).options);
   } else if (type === 'number') {
@@ -130,7 +194,7 @@ export function settingOption(key: string, schema: z.ZodType, group?: string): O
     o = new Option(`${names} <${ARG[key] ?? (integer ? 'n' : 'value')}>`, help).argParser(num(flag, integer));
   } else if (type === 'array') {
     const parse = num(flag);
-    o = new Option(`${names} <list>`, `${help}, comma-separated`).argParser((v: string) =>
+    o = new Option(`${names} <list>`, help).argParser((v: string) =>
       v.split(',').map((x) => parse(x.trim())),
     );
   } else if (type === 'boolean') o = new Option(names, help);

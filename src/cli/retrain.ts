@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { RetrainConfigSchema, TRAIN_DEFAULTS } from '../config/schema.ts';
+import { RetrainConfigSchema } from '../config/schema.ts';
 import { RUN_FILES, runFile } from '../io/run-folder.ts';
 import { retrain } from '../pipeline/run.ts';
 import { textTable } from '../report/markdown.ts';
@@ -8,10 +8,11 @@ import { backendOption, printJson, startBackend } from './common.ts';
 import {
   addConfigOption,
   addOutOptions,
+  addSettings,
   addStage2Options,
   addThresholdOptions,
   configFromFlags,
-  num,
+  GROUPS,
 } from './options.ts';
 import { BACKBONE_FILE_HELP } from './predict.ts';
 import { cliCallbacks } from './reporting.ts';
@@ -29,22 +30,8 @@ export function registerRetrain(program: Command): void {
     .option('--backbone-file <path>', BACKBONE_FILE_HELP);
   addStage2Options(cmd);
   addThresholdOptions(cmd);
-  cmd
-    .option(
-      '--lr <rate>',
-      `the stage-1 learning rate cRT / LWS start from, unless --stage2-lr (default: the run's, else ${TRAIN_DEFAULTS.lr})`,
-      num('--lr'),
-    )
-    .option(
-      '--weight-decay <wd>',
-      `weight decay for cRT / LWS (default: the run's, else ${TRAIN_DEFAULTS.weightDecay})`,
-      num('--weight-decay'),
-    )
-    .option(
-      '--seed <n>',
-      `seed for cRT / LWS (default: the run's, else ${TRAIN_DEFAULTS.seed})`,
-      num('--seed', true),
-    );
+  const { lr, weightDecay, seed } = RetrainConfigSchema.shape;
+  addSettings(cmd, { lr, weightDecay, seed }, GROUPS.stage2);
   addConfigOption(cmd);
   addOutOptions(
     cmd,

@@ -9,10 +9,9 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DATASET_NAMES, DATASET_SETTINGS } from '../data/registry.ts';
 import { ConfigError } from '../errors.ts';
-import type { BackboneSpec } from '../models/backbone.ts';
-import { BACKBONE_NAMES, isOnnxSpec, ONNX_PREFIX } from '../models/registry.ts';
+import { BACKBONE_NAMES, backboneSettings, isOnnxSpec, ONNX_PREFIX } from '../models/registry.ts';
 import { nearestName, type RuleIssue, ruleOf } from '../registry.ts';
-import { SAMPLER_NAMES } from '../sampling/samplers.ts';
+import { SAMPLER_NAMES, samplerSettings } from '../sampling/samplers.ts';
 
 /**
  * Stage-1 losses: plain cross-entropy, balanced softmax (Ren et al., NeurIPS 2020: CE(z + log prior))
@@ -81,15 +80,11 @@ export const DataConfigSchema = z.object({
 
 export type DataConfig = z.infer<typeof DataConfigSchema>;
 
-const numberList = z
-  .string()
-  .regex(
-    /^\s*-?[\d.e+-]+(\s*,\s*-?[\d.e+-]+)*\s*$/,
-    'expected comma-separated numbers, e.g. 0.485,0.456,0.406',
-  )
-  .refine((v) => v.split(',').every((x) => Number.isFinite(Number(x))), 'expected comma-separated numbers');
-
-/** The backbone: a registry name or `onnx:PATH`, and the ONNX backbone's settings. */
+/**
+ * The backbone: a registry name or `onnx:PATH`, and every backbone's own options as settings
+ * (`onnxInputSize`, ...), composed from the entries of models/registry.ts, which own their rules,
+ * help and defaults.
+ */
 export const BACKBONE_SETTINGS = {
   backbone: z
     .string()
@@ -107,49 +102,7 @@ export const BACKBONE_SETTINGS = {
         `backbone: ${BACKBONE_NAMES.join(', ')}, or onnx:PATH (a frozen ONNX feature extractor: train then only extracts features)`,
       ),
     ),
-  onnxInputSize: z
-    .number()
-    .int()
-    .min(1)
-    .max(4096)
-    .optional()
-    .meta(
-      help(
-        'ONNX backbone: square side it takes; images are resized (bilinear)',
-        "its fixed size, else the images'",
-      ),
-    ),
-  onnxLayout: z
-    .enum(['nchw', 'nhwc'])
-    .optional()
-    .meta(help('ONNX backbone: input layout', 'guessed from its input shape')),
-  onnxMean: numberList
-    .optional()
-    .meta(
-      help('ONNX backbone: per-channel mean subtracted from pixels in [0, 1], e.g. 0.485,0.456,0.406', '0'),
-    ),
-  onnxStd: numberList
-    .optional()
-    .meta(help('ONNX backbone: per-channel std divided by, e.g. 0.229,0.224,0.225', '1')),
-  onnxOutput: z
-    .string()
-    .min(1)
-    .optional()
-    .meta(help('ONNX backbone: the feature tensor; 4-D is average-pooled', 'its first output')),
-  onnxFcWeight: z
-    .string()
-    .min(1)
-    .optional()
-    .meta(
-      help(
-        "ONNX backbone: initializer of its final linear layer's weight (the stage-1 classifier for joint, tau-norm, lws)",
-      ),
-    ),
-  onnxFcBias: z
-    .string()
-    .min(1)
-    .optional()
-    .meta(help("ONNX backbone: initializer of its final linear layer's bias")),
+  ...backboneSettings(),
 };
 
 /** Threads: data-parallel stage 1 and class-split stage-2 heads (a setting of both stages). */
@@ -174,6 +127,8 @@ export const STAGE1_SETTINGS = {
     .max(1)
     .optional()
     .meta(help('sample class j with probability n_j^q / sum n^q (overrides --sampler)')),
+  // Each sampler's own options (`classAwareSamplesPerClass`), from its entry in sampling/samplers.ts.
+  ...samplerSettings(),
   epochs: z.number().int().positive().default(30).meta(help('stage-1 epochs')),
   batchSize: z.number().int().positive().default(128).meta(help('batch size')),
   lr: z.number().positive().default(0.1).meta(help('initial learning rate, cosine to 0')),
@@ -208,28 +163,6 @@ export const STAGE1_SETTINGS = {
 export const TrainConfigSchema = DataConfigSchema.extend({ ...BACKBONE_SETTINGS, ...STAGE1_SETTINGS });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
-
-const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map(Number));
-
-/** The backbone a configuration names, with its options (the ONNX flags, and `threads` for onnxruntime). */
-export function backboneSpec(cfg: TrainConfig): BackboneSpec {
-  if (!isOnnxSpec(cfg.backbone)) return { name: cfg.backbone };
-  const options = {
-    path: cfg.backbone.slice(ONNX_PREFIX.length),
-    inputSize: cfg.onnxInputSize,
-    layout: cfg.onnxLayout,
-    mean: list(cfg.onnxMean),
-    std: list(cfg.onnxStd),
-    output: cfg.onnxOutput,
-    fcWeight: cfg.onnxFcWeight,
-    fcBias: cfg.onnxFcBias,
-    threads: cfg.threads,
-  };
-  return {
-    name: 'onnx',
-    options: Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
-  };
-}
 
 /**
  * Stage 2: the methods, the settings every trained head shares, and each method's own settings,
@@ -308,13 +241,27 @@ export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
  * LWS follow (LR, weight decay, seed, batch size) come from the run, else from TRAIN_DEFAULTS;
  * given here, they override. Thresholds likewise default to the run's.
  */
+export const TRAIN_DEFAULTS: TrainConfig = TrainConfigSchema.parse({});
+
+/** A stage-1 setting that retrain takes from the run, else from the stage-1 default. */
+const fromRun = <K extends 'lr' | 'weightDecay' | 'seed'>(key: K, description: string) =>
+  STAGE1_SETTINGS[key]
+    .unwrap()
+    .optional()
+    .meta(
+      help(
+        description,
+        `the run's, else ${STAGE1_SETTINGS[key].meta()?.shownDefault ?? TRAIN_DEFAULTS[key]}`,
+      ),
+    );
+
 export const RetrainConfigSchema = withMethodSettings(
   Stage2ConfigSchema.extend({
     run: z.string().optional(),
     features: z.string().optional(),
-    lr: z.number().positive().optional(),
-    weightDecay: z.number().min(0).optional(),
-    seed: z.number().int().min(0).optional(),
+    lr: fromRun('lr', 'the stage-1 learning rate cRT / LWS start from, unless --stage2-lr'),
+    weightDecay: fromRun('weightDecay', 'weight decay for cRT / LWS'),
+    seed: fromRun('seed', 'seed for cRT / LWS'),
     batchSize: z.number().int().positive().optional(),
     manyThreshold: z.number().int().min(0).optional(),
     fewThreshold: z.number().int().min(0).optional(),
@@ -334,7 +281,6 @@ export const StudyConfigSchema = withMethodSettings(
 );
 export type StudyConfig = z.infer<typeof StudyConfigSchema>;
 
-export const TRAIN_DEFAULTS: TrainConfig = TrainConfigSchema.parse({});
 export const STAGE2_DEFAULTS: Stage2Config = Stage2ConfigSchema.parse({});
 export const PIPELINE_DEFAULTS: PipelineConfig = PipelineConfigSchema.parse({});
 

@@ -3,10 +3,12 @@ import { createRng } from '../random/rng.ts';
 import type { Backbone, BackboneSpec } from './backbone.ts';
 import { type LinearHead, makeLinearHead } from './linear.ts';
 import type { NamedArrays } from './params.ts';
-import { createBackbone } from './registry.ts';
+import { createBackbone, resolveBackboneSpec } from './registry.ts';
 
 export interface Model {
   backboneName: string;
+  /** The backbone as its registry entry builds it again (a worker, a checkpoint): name and parsed options. */
+  backboneSpec: BackboneSpec;
   inputShape: readonly [number, number, number];
   numClasses: number;
   backbone: Backbone;
@@ -19,9 +21,10 @@ export function createModel(
   numClasses: number,
   seed: number,
 ): Model {
-  const bb = createBackbone(backbone, inputShape, seed);
+  const spec = resolveBackboneSpec(backbone);
+  const bb = createBackbone(spec, inputShape, seed);
   const head = makeLinearHead(bb.featureDim, numClasses, createRng(seed, 0x4ead));
-  return { backboneName: bb.name, inputShape, numClasses, backbone: bb, head };
+  return { backboneName: bb.name, backboneSpec: spec, inputShape, numClasses, backbone: bb, head };
 }
 
 /** Every parameter and buffer of the model, backbone and head, under their logical names. */

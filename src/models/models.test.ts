@@ -70,11 +70,21 @@ describe('the backbone registry', () => {
       assert.equal(bb.name, name);
       assert.ok(bb.trainable && bb.params.countParams() > 0, `${name}: trainable with parameters`);
       bb.dispose();
+      const valid = name === 'resnet10' ? 'none' : 'width';
       assert.throws(
-        () => createBackbone({ name, options: { width: 2 } }, [32, 32, 3], 0),
-        new RegExp(`^ConfigError: backbone ${name}: unknown option\\(s\\) width; valid options: none$`),
+        () => createBackbone({ name, options: { depth: 2 } }, [32, 32, 3], 0),
+        new RegExp(`^ConfigError: backbone ${name}: unknown option\\(s\\) depth; valid options: ${valid}$`),
       );
     }
+    // The CIFAR ResNets' width: stages of w, 2w, 4w channels, features of 4w; the rule is the entry's.
+    const narrow = createBackbone({ name: 'resnet8', options: { width: 4 } }, [32, 32, 3], 0);
+    assert.equal(narrow.featureDim, 16);
+    assert.deepEqual(narrow.params.params.get('conv1.weight')!.shape, [3, 3, 3, 4]);
+    narrow.dispose();
+    assert.throws(
+      () => createBackbone({ name: 'resnet20', options: { width: 0 } }, [32, 32, 3], 0),
+      /^ConfigError: backbone resnet20: option width: must be at least 1 \(got 0\)$/,
+    );
   });
 
   it('splits saved weights into backbone and head by what the head holds', () => {

@@ -1,22 +1,31 @@
 /**
  * Backbones by name (timm's create_model idea): config names a backbone and its options, never a
- * source file. Each entry documents its options as a strict schema, so an unknown option is an
- * error naming the valid ones.
+ * source file. Each entry owns its options as a strict zod schema whose fields carry their rule,
+ * help line (`.meta({ description })`) and default; an unknown option is an error naming the valid
+ * ones. A backbone's option `x` is the run setting `<name>X` and the flag `--<name>-x`
+ * (`onnx`'s `inputSize`: `--onnx-input-size`), composed by `backboneSettings` and read back by
+ * `backboneSpec`, so an option added to an entry reaches the flags, config.json, checkpoints and
+ * the training workers with no other file touched.
  */
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { createRng } from '../random/rng.ts';
-import { checkName } from '../registry.ts';
+import { checkName, type RuleIssue, ruleOf } from '../registry.ts';
 import type { Backbone, BackboneSpec } from './backbone.ts';
 import { createOnnxBackbone } from './onnx-backbone.ts';
 import { cifarResNet, resnet10 } from './resnet.ts';
 
 type Shape = readonly [number, number, number];
 
-interface BackboneEntry {
+export interface BackboneEntry {
   readonly description: string;
   /** The entry's options; `.strict()`, so unknown keys are refused. */
   readonly options: z.ZodObject;
+  /**
+   * Options longtail fills itself rather than a flag: the ONNX file from `onnx:PATH`, the
+   * onnxruntime threads from `--threads`.
+   */
+  readonly given?: readonly string[];
   /** Weights come from a file named in the options (`onnx:PATH`), not from the seed. */
   readonly fromFile?: boolean;
   /** Builds the backbone for images of `inputShape`; `options` have passed `options`. */
@@ -27,11 +36,27 @@ interface BackboneEntry {
 const entry = <S extends z.ZodObject>(e: {
   description: string;
   fromFile?: boolean;
+  given?: readonly string[];
   options: S;
   create: (options: z.infer<S>, inputShape: Shape, seed: number) => Backbone;
 }) => e;
 
 const NO_OPTIONS = z.object({}).strict();
+
+/** A setting's help line, and the default the help shows when the backbone (not the schema) has it. */
+const help = (description: string, shownDefault?: string) =>
+  shownDefault === undefined ? { description } : { description, shownDefault };
+
+/** Per-channel numbers: a list, or comma-separated as a flag and older config.json files give them. */
+const numberList = (description: string, shownDefault: string) =>
+  z
+    .preprocess(
+      (v) =>
+        typeof v === 'string' ? v.split(',').map((x) => (x.trim() === '' ? Number.NaN : Number(x))) : v,
+      z.array(z.number()).min(1),
+    )
+    .optional()
+    .meta(help(description, shownDefault));
 
 function needsSize(name: string, shape: Shape, min: number): void {
   const [h, w] = shape;
@@ -42,10 +67,20 @@ function needsSize(name: string, shape: Shape, min: number): void {
 const cifar = (depth: 8 | 20 | 32, description: string) =>
   entry({
     description,
-    options: NO_OPTIONS,
-    create: (_o, s, seed) => {
+    options: z
+      .object({
+        width: z
+          .number()
+          .int()
+          .min(1)
+          .max(256)
+          .default(16)
+          .meta(help(`resnet${depth}: channels of the first stage (then 2x, 4x; features 4x)`)),
+      })
+      .strict(),
+    create: (o, s, seed) => {
       needsSize(`resnet${depth}`, s, 8);
-      return cifarResNet(depth, { inputShape: s, rng: createRng(seed, 0xb0b) });
+      return cifarResNet(depth, { inputShape: s, rng: createRng(seed, 0xb0b), width: o.width });
     },
   });
 
@@ -64,18 +99,52 @@ export const BACKBONES = {
   }),
   onnx: entry({
     fromFile: true,
+    given: ['path', 'threads'],
     description:
       'a frozen feature extractor from an ONNX file (`--backbone onnx:PATH`), run by onnxruntime-node; not trainable',
     options: z
       .object({
         path: z.string().min(1),
-        inputSize: z.number().int().min(1).max(4096).optional(),
-        layout: z.enum(['nchw', 'nhwc']).optional(),
-        mean: z.array(z.number()).min(1).optional(),
-        std: z.array(z.number()).min(1).optional(),
-        output: z.string().min(1).optional(),
-        fcWeight: z.string().min(1).optional(),
-        fcBias: z.string().min(1).optional(),
+        inputSize: z
+          .number()
+          .int()
+          .min(1)
+          .max(4096)
+          .optional()
+          .meta(
+            help(
+              'ONNX backbone: square side it takes; images are resized (bilinear)',
+              "its fixed size, else the images'",
+            ),
+          ),
+        layout: z
+          .enum(['nchw', 'nhwc'])
+          .optional()
+          .meta(help('ONNX backbone: input layout', 'guessed from its input shape')),
+        mean: numberList(
+          'ONNX backbone: per-channel mean subtracted from pixels in [0, 1], e.g. 0.485,0.456,0.406',
+          '0',
+        ),
+        std: numberList('ONNX backbone: per-channel std divided by, e.g. 0.229,0.224,0.225', '1'),
+        output: z
+          .string()
+          .min(1)
+          .optional()
+          .meta(help('ONNX backbone: the feature tensor; 4-D is average-pooled', 'its first output')),
+        fcWeight: z
+          .string()
+          .min(1)
+          .optional()
+          .meta(
+            help(
+              "ONNX backbone: initializer of its final linear layer's weight (the stage-1 classifier for joint, tau-norm, lws)",
+            ),
+          ),
+        fcBias: z
+          .string()
+          .min(1)
+          .optional()
+          .meta(help("ONNX backbone: initializer of its final linear layer's bias")),
         threads: z.number().int().min(1).optional(),
       })
       .strict(),
@@ -84,6 +153,7 @@ export const BACKBONES = {
 } as const satisfies Record<string, BackboneEntry>;
 
 export type BackboneName = keyof typeof BACKBONES;
+const ENTRIES = BACKBONES as unknown as Record<string, BackboneEntry>;
 /** Backbones built from a seed alone (every entry but the file-backed `onnx:PATH`). */
 export const BACKBONE_NAMES = (Object.keys(BACKBONES) as BackboneName[]).filter(
   (k) => !(BACKBONES[k] as BackboneEntry).fromFile,
@@ -94,12 +164,12 @@ export const ONNX_PREFIX = 'onnx:';
 export const isOnnxSpec = (name: string): boolean => name.startsWith(ONNX_PREFIX);
 
 export function checkBackboneName(name: string): BackboneName {
-  return checkName(BACKBONES, 'backbone', name);
+  return checkName(ENTRIES as typeof BACKBONES, 'backbone', name);
 }
 
 /** A backbone entry's options, checked against its schema; errors name the backbone and option. */
 export function checkBackboneOptions(name: BackboneName, options: Record<string, unknown> = {}): object {
-  const schema: z.ZodObject = BACKBONES[name].options;
+  const schema: z.ZodObject = ENTRIES[name]!.options;
   const r = schema.safeParse(options);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
@@ -109,20 +179,101 @@ export function checkBackboneOptions(name: BackboneName, options: Record<string,
     throw new ConfigError(`backbone ${name}: unknown option(s) ${issue.keys.join(', ')}; ${validText}`);
   const field = String(issue.path[0]);
   throw new ConfigError(
-    `backbone ${name}: option ${field}: ${issue.message} (got ${JSON.stringify(options[field])})`,
+    `backbone ${name}: option ${field}: ${ruleOf(issue as RuleIssue, options[field])} (got ${JSON.stringify(options[field])})`,
   );
+}
+
+/** The run setting of a backbone's option: `onnx`, `inputSize` -> `onnxInputSize` (flag `--onnx-input-size`). */
+export function backboneSettingKey(name: string, option: string): string {
+  const camel = name.replace(/[-_:]+([a-zA-Z0-9])/g, (_m, c: string) => c.toUpperCase());
+  return `${camel}${option[0]!.toUpperCase()}${option.slice(1)}`;
+}
+
+/** The options of `name` a user sets (every option but those longtail fills: `given`). */
+function settableOptions(name: string): [option: string, schema: z.ZodType][] {
+  const e = ENTRIES[name]!;
+  return Object.entries(e.options.shape as Record<string, z.ZodType>).filter(
+    ([k]) => !(e.given ?? []).includes(k),
+  );
+}
+
+/**
+ * Every backbone's options as run settings (`onnxInputSize`, ...), each optional: the entry's
+ * default is applied when the entry parses its options, so config.json records only what was set,
+ * and the help shows the default.
+ */
+export function backboneSettings(): Record<string, z.ZodType> {
+  const out: Record<string, z.ZodType> = {};
+  for (const name of Object.keys(ENTRIES)) {
+    for (const [option, schema] of settableOptions(name)) {
+      let inner = schema as z.ZodType & {
+        def: { type: string; innerType?: z.ZodType; defaultValue?: unknown };
+      };
+      const meta = (schema.meta() ?? {}) as { description?: string; shownDefault?: string };
+      let fallback: unknown;
+      while (inner.def.type === 'optional' || inner.def.type === 'default') {
+        if (inner.def.type === 'default') fallback = inner.def.defaultValue;
+        inner = inner.def.innerType as typeof inner;
+      }
+      const shownDefault = meta.shownDefault ?? (fallback === undefined ? undefined : String(fallback));
+      out[backboneSettingKey(name, option)] = inner.optional().meta({
+        description: meta.description ?? `${name} backbone: ${option}`,
+        ...(shownDefault !== undefined ? { shownDefault } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * The backbone a run configuration names (`backbone`: a registry name or `onnx:PATH`) with its
+ * options taken from the settings (`<name>X`), parsed by the entry's schema (defaults applied):
+ * what JointConfig, checkpoints, workers and the model receive. `threads` is onnxruntime's.
+ */
+export function backboneSpec(
+  settings: { backbone: string; threads?: number | undefined } & Record<string, unknown>,
+): BackboneSpec {
+  const onnx = isOnnxSpec(settings.backbone);
+  const name = onnx ? 'onnx' : checkBackboneName(settings.backbone);
+  const options: Record<string, unknown> = onnx
+    ? { path: settings.backbone.slice(ONNX_PREFIX.length), threads: settings.threads }
+    : {};
+  for (const [option] of settableOptions(name)) options[option] = settings[backboneSettingKey(name, option)];
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  return { name, options: checkBackboneOptions(name as BackboneName, given) as Record<string, unknown> };
+}
+
+/**
+ * A spec as configuration, a checkpoint or a library caller gives it: a bare name (checkpoints
+ * before specs carried options, `onnx:PATH`) or `{ name, options }`, with its options parsed.
+ */
+export function resolveBackboneSpec(spec: string | BackboneSpec): BackboneSpec {
+  const { name, options } =
+    typeof spec === 'string'
+      ? isOnnxSpec(spec)
+        ? { name: 'onnx', options: { path: spec.slice(ONNX_PREFIX.length) } }
+        : { name: spec, options: {} }
+      : spec;
+  const key = checkBackboneName(name);
+  return { name: key, options: checkBackboneOptions(key, options) as Record<string, unknown> };
+}
+
+/** A spec for messages, with only the options not at their default: `resnet8`, `resnet8 (width 8)`. */
+export function showBackboneSpec(spec: string | BackboneSpec): string {
+  if (typeof spec === 'string') return spec;
+  const defaults = ENTRIES[spec.name]?.options.safeParse({});
+  const d = (defaults?.success ? defaults.data : {}) as Record<string, unknown>;
+  const o = Object.entries(spec.options ?? {}).filter(
+    ([k, v]) => v !== undefined && JSON.stringify(v) !== JSON.stringify(d[k]),
+  );
+  return o.length === 0
+    ? spec.name
+    : `${spec.name} (${o.map(([k, v]) => `${k} ${JSON.stringify(v)}`).join(', ')})`;
 }
 
 /** Builds a backbone for images of [height, width, channels]; weights from the seed. */
 export function createBackbone(spec: string | BackboneSpec, inputShape: Shape, seed: number): Backbone {
-  const { name, options } =
-    typeof spec === 'string'
-      ? isOnnxSpec(spec)
-        ? { name: 'onnx', options: { path: spec.slice(5) } }
-        : { name: spec, options: {} }
-      : spec;
   if (!(inputShape[2] >= 1)) throw new ConfigError(`images need at least one channel, got ${inputShape[2]}`);
-  const key = checkBackboneName(name);
-  const e: BackboneEntry = BACKBONES[key];
-  return e.create(checkBackboneOptions(key, options) as never, inputShape, seed);
+  const { name, options } = resolveBackboneSpec(spec);
+  return ENTRIES[name]!.create(options as never, inputShape, seed);
 }

@@ -63,6 +63,8 @@ export interface ResNetOptions {
   /** Input [height, width, channels]. */
   inputShape: readonly [number, number, number];
   rng: Rng;
+  /** CIFAR ResNets: channels of the first stage (the stages have w, 2w, 4w); 16 in the paper's. */
+  width?: number;
 }
 
 /** CIFAR-style ResNet of depth 6n + 2 (8, 20, 32, ...). */
@@ -71,11 +73,12 @@ export function cifarResNet(depth: number, opts: ResNetOptions): ResNet {
   const n = (depth - 2) / 6;
   const [, , channels] = opts.inputShape;
   const ps = new ParamSet();
-  const stem = makeConv(ps, 'conv1', 3, channels, 16, 1, opts.rng, 1);
-  const stemBn = makeBatchNorm(ps, 'bn1', 16);
+  const w = opts.width ?? 16;
+  const stem = makeConv(ps, 'conv1', 3, channels, w, 1, opts.rng, 1);
+  const stemBn = makeBatchNorm(ps, 'bn1', w);
   const blocks: Block[] = [];
-  let cin = 16;
-  [16, 32, 64].forEach((cout, stage) => {
+  let cin = w;
+  [w, 2 * w, 4 * w].forEach((cout, stage) => {
     for (let i = 0; i < n; i++) {
       const stride = stage > 0 && i === 0 ? 2 : 1;
       blocks.push(makeBlock(ps, `layer${stage + 1}.${i}`, cin, cout, stride, opts.rng));
@@ -84,14 +87,14 @@ export function cifarResNet(depth: number, opts: ResNetOptions): ResNet {
   });
   return {
     name: `resnet${depth}`,
-    featureDim: 64,
+    featureDim: 4 * w,
     inputShape: opts.inputShape,
     trainable: true,
     params: ps,
     features(x, training) {
-      let h = convBn(stem, stemBn, x, training, true); // [b, H, W, 16]
-      for (const b of blocks) h = block(b, h, training); // [b, H/4, W/4, 64]
-      return globalAvgPool(h); // [b, 64]
+      let h = convBn(stem, stemBn, x, training, true); // [b, H, W, w]
+      for (const b of blocks) h = block(b, h, training); // [b, H/4, W/4, 4w]
+      return globalAvgPool(h); // [b, 4w]
     },
     exportGraph(g, input) {
       let h = g.convBn(input, stem, stemBn, true);

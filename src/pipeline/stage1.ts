@@ -6,7 +6,6 @@
 import os from 'node:os';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import {
-  backboneSpec,
   COMMAND_SCHEMAS,
   type DataConfig,
   readRunConfig,
@@ -33,11 +32,11 @@ import {
 import { createModel, disposeModel, type Model } from '../models/model.ts';
 import { isOnnxBackbone } from '../models/onnx-backbone.ts';
 import { checkOnnxPath } from '../models/onnx-file.ts';
-import { isOnnxSpec } from '../models/registry.ts';
+import { backboneSpec, isOnnxSpec } from '../models/registry.ts';
 import type { RunResults } from '../report/results.ts';
 import { type ResumeFiles, readResumeFiles } from '../train/checkpoint-store.ts';
 import { ACCURACY_UNIT } from '../train/epoch.ts';
-import { type EpochRecord, type JointConfig, runIdentityOf, trainJoint } from '../train/joint.ts';
+import { type EpochRecord, jointConfigOf, runIdentityOf, trainJoint } from '../train/joint.ts';
 import { stage1Progress } from '../train/stage1-model.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
 import { featuresFromModel } from './features.ts';
@@ -76,26 +75,6 @@ export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): 
 /** The thread count made explicit (all cores unless set), so the saved configuration says it. */
 export function withThreads<T extends TrainConfig>(cfg: T): T {
   return { ...cfg, threads: cfg.threads ?? os.availableParallelism() };
-}
-
-export function jointConfigOf(cfg: TrainConfig): JointConfig {
-  return {
-    backbone: cfg.backbone,
-    sampler: cfg.sampler,
-    ...(cfg.samplerQ !== undefined ? { samplerQ: cfg.samplerQ } : {}),
-    epochs: cfg.epochs,
-    batchSize: cfg.batchSize,
-    lr: cfg.lr,
-    weightDecay: cfg.weightDecay,
-    momentum: cfg.momentum,
-    warmupEpochs: cfg.warmupEpochs,
-    seed: cfg.seed,
-    augment: cfg.augment,
-    loss: cfg.loss,
-    ...(cfg.lossTau !== undefined ? { lossTau: cfg.lossTau } : {}),
-    threads: cfg.threads ?? os.availableParallelism(),
-    precision: cfg.precision,
-  };
 }
 
 /**

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { exponentialCounts } from '../data/long-tail.ts';
 import { classProbabilities, progressiveProbabilities } from './probabilities.ts';
-import { createSampler, SAMPLER_NAMES } from './samplers.ts';
+import {
+  createSampler,
+  SAMPLER_NAMES,
+  samplerOptions,
+  samplerOptionsOf,
+  samplerSettings,
+} from './samplers.ts';
 
 function labelsFor(counts: number[]): Int32Array {
   const out: number[] = [];
@@ -121,5 +127,47 @@ describe('samplers', () => {
       /larger than the 2478 training images/,
     );
     assert.equal(createSampler('instance-balanced', ctx, { q: 0.25 }).name, 'q=0.25');
+  });
+});
+
+describe('a sampler owns its options', () => {
+  it('class-aware perClass: a setting with its default, parsed once, reaching the sampler', () => {
+    const s = samplerSettings();
+    assert.deepEqual(Object.keys(s), ['classAwarePerClass']);
+    assert.equal((s.classAwarePerClass!.meta() as { shownDefault?: string }).shownDefault, '4');
+    // Unset, the entry's default; set, the value; another sampler's setting is not this one's.
+    assert.deepEqual(samplerOptionsOf({ sampler: 'class-aware' }), { perClass: 4 });
+    assert.deepEqual(samplerOptionsOf({ sampler: 'class-aware', classAwarePerClass: 3 }), { perClass: 3 });
+    assert.deepEqual(samplerOptionsOf({ sampler: 'square-root', classAwarePerClass: 3 }), {});
+    assert.throws(
+      () => samplerOptionsOf({ sampler: 'class-aware', classAwarePerClass: 0 }),
+      /^ConfigError: sampler class-aware: option perClass: must be more than 0$/,
+    );
+    assert.throws(
+      () => samplerOptions('square-root', { perClass: 2 }),
+      /unknown option\(s\) perClass; valid options: none/,
+    );
+    // Runs of exactly perClass images of one class (class-aware's contract), for 3 and for 5.
+    for (const per of [3, 5]) {
+      const ctx = { labels, numClasses: 10, batchSize: 30, seed: 1, epochs: 1 };
+      const idx = createSampler(
+        'class-aware',
+        ctx,
+        samplerOptionsOf({ sampler: 'class-aware', classAwarePerClass: per }),
+      ).epoch(0);
+      const runs: number[] = [];
+      let run = 1;
+      for (let i = 1; i < idx.length; i++) {
+        if (labels[idx[i]!] === labels[idx[i - 1]!] && run < per) run++;
+        else {
+          runs.push(run);
+          run = 1;
+        }
+      }
+      assert.ok(
+        runs.every((r) => r === per),
+        `perClass ${per}: runs ${[...new Set(runs)].join(',')}`,
+      );
+    }
   });
 });

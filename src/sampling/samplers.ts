@@ -3,9 +3,10 @@
  * one epoch = floor(N / batch) steps for every sampler), derived from (seed, epoch) only so a
  * resumed run replays the same order.
  */
+import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { createRng, type Rng } from '../random/rng.ts';
-import { checkName } from '../registry.ts';
+import { checkName, type RuleIssue, ruleOf } from '../registry.ts';
 import { classProbabilities, progressiveProbabilities } from './probabilities.ts';
 
 export interface SamplerContext {
@@ -156,45 +157,145 @@ export function classAware(ctx: SamplerContext, samplesPerClass = 4): Sampler {
 }
 
 export interface SamplerOptions {
-  /** Exponent for `--sampler-q` (any q in [0, 1]). */
+  /** Exponent for `--sampler-q` (any q in [0, 1]): overrides the name with the q family. */
   q?: number;
-  /** Images per class in a row for class-aware. Default 4 (official). */
+  /** Images per class in a row for class-aware (its option `perClass`, as stage 2 names it). Default 4 (official). */
   samplesPerClass?: number;
 }
 
+/**
+ * A sampler: its help line, its own options (a strict zod object whose fields carry their rule,
+ * default and `.meta({ description })`) and its constructor, typed by those options. Option `x`
+ * of sampler `name` is the stage-1 setting `<name>X` and the flag `--<name>-x` (samplerSettings).
+ */
+export interface SamplerEntry<S extends z.ZodObject = z.ZodObject> {
+  readonly description: string;
+  readonly options: S;
+  create(ctx: SamplerContext, options: z.infer<S>): Sampler;
+}
+
+const entry = <S extends z.ZodObject>(e: SamplerEntry<S>) => e;
+const NO_OPTIONS = z.object({}).strict();
+
 export const SAMPLERS = {
-  'instance-balanced': {
+  'instance-balanced': entry({
     description: 'q = 1: every image equally likely (ordinary shuffled epoch)',
-    create: (c: SamplerContext) => instanceBalanced(c),
-  },
-  'square-root': {
+    options: NO_OPTIONS,
+    create: (c) => instanceBalanced(c),
+  }),
+  'square-root': entry({
     description: 'q = 1/2: p_j proportional to sqrt(n_j)',
-    create: (c: SamplerContext) => qSampler(c, 0.5, 'square-root'),
-  },
-  'class-balanced': {
+    options: NO_OPTIONS,
+    create: (c) => qSampler(c, 0.5, 'square-root'),
+  }),
+  'class-balanced': entry({
     description: 'q = 0: every class equally likely',
-    create: (c: SamplerContext) => qSampler(c, 0, 'class-balanced'),
-  },
-  'progressively-balanced': {
+    options: NO_OPTIONS,
+    create: (c) => qSampler(c, 0, 'class-balanced'),
+  }),
+  'progressively-balanced': entry({
     description: 'instance-balanced at the first epoch moving linearly to class-balanced at the last',
-    create: (c: SamplerContext) => progressivelyBalanced(c),
-  },
-  'class-aware': {
+    options: NO_OPTIONS,
+    create: (c) => progressivelyBalanced(c),
+  }),
+  'class-aware': entry({
     description: 'official stage-2 class-balanced sampler: shuffled class cycle, 4 images per class in a row',
-    create: (c: SamplerContext, o: SamplerOptions = {}) => classAware(c, o.samplesPerClass),
-  },
+    options: z
+      .object({
+        perClass: z
+          .number()
+          .int()
+          .positive()
+          .default(4)
+          .meta({ description: 'stage-1 class-aware sampler: images per class in a row' }),
+      })
+      .strict(),
+    create: (c, o) => classAware(c, o.perClass),
+  }),
 } as const;
 
 export type SamplerName = keyof typeof SAMPLERS;
 export const SAMPLER_NAMES = Object.keys(SAMPLERS) as SamplerName[];
+const ENTRIES = SAMPLERS as unknown as Record<string, SamplerEntry>;
 
 export function checkSamplerName(name: string): SamplerName {
   return checkName(SAMPLERS, 'sampler', name);
 }
 
-/** A sampler by name; `q` (from --sampler-q) overrides the name with the general q family. */
-export function createSampler(name: string, ctx: SamplerContext, opts: SamplerOptions = {}): Sampler {
-  if (opts.q !== undefined) return qSampler(ctx, opts.q);
+/** The stage-1 setting of a sampler's option: `class-aware`, `perClass` -> `classAwarePerClass`. */
+export function samplerSettingKey(name: string, option: string): string {
+  const camel = name.replace(/[-_]+([a-zA-Z0-9])/g, (_m, c: string) => c.toUpperCase());
+  return `${camel}${option[0]!.toUpperCase()}${option.slice(1)}`;
+}
+
+type Def = { type: string; innerType?: z.ZodType; defaultValue?: unknown };
+
+/**
+ * Every sampler's options as stage-1 settings, each optional (the entry applies its default, so
+ * config.json records only what was set), its help showing the default.
+ */
+export function samplerSettings(): Record<string, z.ZodType> {
+  const out: Record<string, z.ZodType> = {};
+  for (const [name, e] of Object.entries(ENTRIES)) {
+    for (const [option, schema] of Object.entries(e.options.shape as Record<string, z.ZodType>)) {
+      const meta = (schema.meta() ?? {}) as { description?: string; shownDefault?: string };
+      let inner = schema as z.ZodType & { def: Def };
+      let fallback: unknown;
+      while (inner.def.type === 'optional' || inner.def.type === 'default') {
+        if (inner.def.type === 'default') fallback = inner.def.defaultValue;
+        inner = inner.def.innerType as typeof inner;
+      }
+      const shownDefault = meta.shownDefault ?? (fallback === undefined ? undefined : String(fallback));
+      out[samplerSettingKey(name, option)] = inner.optional().meta({
+        description: meta.description ?? `${name} sampler: ${option}`,
+        ...(shownDefault !== undefined ? { shownDefault } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+/** A sampler's options, parsed by its schema (defaults applied); errors name the sampler and option. */
+export function samplerOptions(name: string, options: Record<string, unknown> = {}): Record<string, unknown> {
+  const e = ENTRIES[checkSamplerName(name)]!;
+  const r = e.options.safeParse(options);
+  if (r.success) return r.data as Record<string, unknown>;
+  const i = r.error.issues[0]!;
+  if (i.code === 'unrecognized_keys')
+    throw new ConfigError(
+      `sampler ${name}: unknown option(s) ${i.keys.join(', ')}; valid options: ${Object.keys(e.options.shape).join(', ') || 'none'}`,
+    );
+  const field = String(i.path[0]);
+  throw new ConfigError(`sampler ${name}: option ${field}: ${ruleOf(i as RuleIssue, options[field])}`);
+}
+
+/** The options of the sampler `settings.sampler` names, from its settings (`<name>X`), parsed. */
+export function samplerOptionsOf(
+  settings: { sampler: string } & Record<string, unknown>,
+): Record<string, unknown> {
+  const name = checkSamplerName(settings.sampler);
+  const given: Record<string, unknown> = {};
+  for (const option of Object.keys(ENTRIES[name]!.options.shape)) {
+    const v = settings[samplerSettingKey(name, option)];
+    if (v !== undefined) given[option] = v;
+  }
+  return samplerOptions(name, given);
+}
+
+/**
+ * A sampler by name with its options (parsed by its entry's schema); `q` (from --sampler-q)
+ * overrides the name with the general q family.
+ */
+export function createSampler(
+  name: string,
+  ctx: SamplerContext,
+  opts: SamplerOptions & Record<string, unknown> = {},
+): Sampler {
+  const { q, samplesPerClass, ...rest } = opts;
+  if (q !== undefined) return qSampler(ctx, q);
   const n = checkSamplerName(name);
-  return n === 'class-aware' ? SAMPLERS[n].create(ctx, opts) : SAMPLERS[n].create(ctx);
+  const options = samplesPerClass === undefined ? rest : { perClass: samplesPerClass, ...rest };
+  // Options of another sampler (class-aware's, given to any stage-2 sampler) are not this one's.
+  const own = Object.fromEntries(Object.entries(options).filter(([k]) => k in ENTRIES[n]!.options.shape));
+  return ENTRIES[n]!.create(ctx, samplerOptions(n, own) as never);
 }

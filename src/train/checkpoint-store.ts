@@ -7,9 +7,12 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../errors.ts';
 import { RUN_FILES, recordWrite, runFile } from '../io/run-folder.ts';
+import type { BackboneSpec } from '../models/backbone.ts';
 import { loadModelArrays, type Model, modelArrays } from '../models/model.ts';
 import { type NamedArrays, ParamMismatchError } from '../models/params.ts';
+import { resolveBackboneSpec, showBackboneSpec } from '../models/registry.ts';
 import type { Sgd } from '../optim/sgd.ts';
+import { samplerOptions } from '../sampling/samplers.ts';
 import {
   CHECKPOINT_FORMAT,
   type Checkpoint,
@@ -23,7 +26,8 @@ import { type JointConfig, resolveAugmentation } from './joint-config.ts';
 
 /** What a checkpoint was trained as; saved in every checkpoint's meta and checked on resume. */
 export interface RunIdentity {
-  backbone: string;
+  /** The backbone and its options (a bare name: that backbone at its defaults). */
+  backbone: string | BackboneSpec;
   inputShape: [number, number, number];
   numClasses: number;
   dataset: string;
@@ -55,12 +59,23 @@ export function resumeConflicts(saved: CheckpointMeta, run: RunIdentity): string
   const differ = (name: string, a: unknown, b: unknown) => {
     if (a !== b) out.push(`${name} ${show(a)} vs ${show(b)}`);
   };
-  differ('backbone', saved.backbone, run.backbone);
+  // A bare name (older checkpoints) is that backbone at its default options.
+  differ(
+    'backbone',
+    showBackboneSpec(resolveBackboneSpec(saved.backbone)),
+    showBackboneSpec(resolveBackboneSpec(run.backbone)),
+  );
   differ('classes', saved.numClasses, run.numClasses);
   differ('input', saved.inputShape.join('x'), run.inputShape.join('x'));
   const cfg = saved.config as JointConfig | undefined;
   if (cfg === undefined) return out; // no settings saved: the identity above is all there is to check
   for (const k of MUST_MATCH) differ(k, cfg[k], run.config[k]);
+  // The sampler's own options as resolved: a checkpoint from before samplers had options holds
+  // none, which is the sampler at its defaults.
+  if (cfg.sampler !== undefined && cfg.sampler === run.config.sampler) {
+    const opts = (c: JointConfig) => JSON.stringify(samplerOptions(c.sampler, c.samplerOptions ?? {}));
+    differ('sampler options', opts(cfg), opts(run.config));
+  }
   // Compared as resolved: 'auto' and what it means for these images are the same augmentation.
   const height = run.inputShape[0];
   // Absent in checkpoints written before the setting existed: those trained in fp32.
@@ -97,8 +112,8 @@ export function readResumeFiles(runDir: string | undefined, run: RunIdentity): R
   const conflicts = resumeConflicts(m, run);
   if (conflicts.length > 0) {
     throw new ConfigError(
-      `${path}: checkpoint is for ${m.backbone}, ${m.numClasses} classes, input ${m.inputShape.join('x')}; ` +
-        `this run is ${run.backbone}, ${run.numClasses} classes, input ${run.inputShape.join('x')}. ` +
+      `${path}: checkpoint is for ${showBackboneSpec(m.backbone)}, ${m.numClasses} classes, input ${m.inputShape.join('x')}; ` +
+        `this run is ${showBackboneSpec(run.backbone)}, ${run.numClasses} classes, input ${run.inputShape.join('x')}. ` +
         `Settings that differ (saved vs given): ${conflicts.join('; ')}. ` +
         'Resume with the saved settings, or train in a new run folder.',
     );

@@ -7,6 +7,7 @@
 
 import { DataError } from '../errors.ts';
 import { type ArraysToWrite, type NpyArray, readNpz, writeNpz } from '../io/npy.ts';
+import type { BackboneSpec } from '../models/backbone.ts';
 import type { NamedArrays } from '../models/params.ts';
 
 export const CHECKPOINT_FORMAT = 'longtail-checkpoint';
@@ -14,7 +15,8 @@ export const CHECKPOINT_FORMAT = 'longtail-checkpoint';
 export interface CheckpointMeta {
   format: typeof CHECKPOINT_FORMAT;
   version: 1;
-  backbone: string;
+  /** Name and options; a bare name in checkpoints written before backbones had options. */
+  backbone: string | BackboneSpec;
   inputShape: [number, number, number];
   numClasses: number;
   /** Epochs completed. */

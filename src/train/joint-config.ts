@@ -1,17 +1,24 @@
 /**
- * Stage 1's settings: the type, the defaults and their validation. Validation is the run
- * configuration's own schema (config/schema.ts), so a library caller of trainJoint gets the same
- * rule and the same message, naming the field as the config does, as a CLI user.
+ * Stage 1's settings: the type, the defaults and their validation. Defaults and validation are
+ * the run configuration's own schema (config/schema.ts), so a library caller of trainJoint gets the
+ * same defaults, rule and message, naming the field as the config does, as a CLI user.
  */
-import { type LossName, resolveConfig, TrainConfigSchema } from '../config/schema.ts';
+import os from 'node:os';
+import { type LossName, resolveConfig, type TrainConfig, TrainConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
+import type { BackboneSpec } from '../models/backbone.ts';
+import { backboneSpec } from '../models/registry.ts';
+import { samplerOptionsOf } from '../sampling/samplers.ts';
 import type { Augmentation } from './augment.ts';
 
 export interface JointConfig {
-  backbone: string;
+  /** The backbone and its options (a bare registry name is that backbone at its defaults). */
+  backbone: string | BackboneSpec;
   sampler: string;
   /** Overrides `sampler` with the q family, p_j proportional to n_j^q. */
   samplerQ?: number;
+  /** The sampler's own options (its entry's schema; defaults where absent). */
+  samplerOptions?: Record<string, unknown>;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -38,18 +45,36 @@ export interface JointConfig {
   precision?: 'fp32' | 'bf16';
 }
 
-export const DEFAULT_JOINT_CONFIG: JointConfig = {
-  backbone: 'resnet8',
-  sampler: 'instance-balanced',
-  epochs: 30,
-  batchSize: 128,
-  lr: 0.1,
-  weightDecay: 5e-4,
-  momentum: 0.9,
-  warmupEpochs: 0,
-  seed: 0,
-  augment: 'auto',
-};
+/** Stage 1's part of a run configuration, the backbone as its spec (options parsed by its entry). */
+export function jointConfigOf(cfg: TrainConfig): JointConfig {
+  return {
+    backbone: backboneSpec(cfg),
+    sampler: cfg.sampler,
+    ...(cfg.samplerQ !== undefined ? { samplerQ: cfg.samplerQ } : {}),
+    samplerOptions: samplerOptionsOf(cfg),
+    epochs: cfg.epochs,
+    batchSize: cfg.batchSize,
+    lr: cfg.lr,
+    weightDecay: cfg.weightDecay,
+    momentum: cfg.momentum,
+    warmupEpochs: cfg.warmupEpochs,
+    seed: cfg.seed,
+    augment: cfg.augment,
+    loss: cfg.loss,
+    ...(cfg.lossTau !== undefined ? { lossTau: cfg.lossTau } : {}),
+    threads: cfg.threads ?? os.availableParallelism(),
+    precision: cfg.precision,
+  };
+}
+
+/**
+ * The run configuration's stage-1 defaults (the schema's, not a copy), on one thread: what a
+ * library caller of trainJoint spreads and overrides.
+ */
+export const DEFAULT_JOINT_CONFIG: JointConfig = (() => {
+  const { threads: _, ...defaults } = jointConfigOf(TrainConfigSchema.parse({}));
+  return defaults;
+})();
 
 /**
  * The schema's rules for the numeric settings. Backbone and sampler names are left to their

@@ -14,6 +14,7 @@ import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError } from '../errors.ts';
 import { forwardInBatches } from '../models/forward.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
+import { resolveBackboneSpec, showBackboneSpec } from '../models/registry.ts';
 import { cosineLr } from '../optim/schedule.ts';
 import { Sgd } from '../optim/sgd.ts';
 import { createSampler } from '../sampling/samplers.ts';
@@ -27,6 +28,7 @@ export { type EpochRecord, type StepInfo, TrainingError } from './epoch.ts';
 export {
   DEFAULT_JOINT_CONFIG,
   type JointConfig,
+  jointConfigOf,
   resolveAugmentation,
   validateJointConfig,
 } from './joint-config.ts';
@@ -75,7 +77,7 @@ export function accuracy(model: Model, set: LongTailDataset['test'], batchSize =
 export function runIdentityOf(data: LongTailDataset, cfg: JointConfig): RunIdentity {
   const { train } = data;
   return {
-    backbone: cfg.backbone,
+    backbone: resolveBackboneSpec(cfg.backbone),
     inputShape: [train.height, train.width, train.channels],
     numClasses: data.classNames.length,
     dataset: data.name,
@@ -102,12 +104,12 @@ export async function trainJoint(
     if (cfg.precision === 'bf16') leaveBf16 = enterBf16Training();
     if (!model.backbone.trainable)
       throw new ConfigError(
-        `backbone ${cfg.backbone} is frozen: stage 1 cannot train it; use its features for stage 2`,
+        `backbone ${showBackboneSpec(cfg.backbone)} is frozen: stage 1 cannot train it; use its features for stage 2`,
       );
     const sampler = createSampler(
       cfg.sampler,
       { labels: train.labels, numClasses, batchSize: cfg.batchSize, seed: cfg.seed, epochs: cfg.epochs },
-      cfg.samplerQ !== undefined ? { q: cfg.samplerQ } : {},
+      cfg.samplerQ !== undefined ? { q: cfg.samplerQ } : (cfg.samplerOptions ?? {}),
     );
     const store = new CheckpointStore(opts.runDir, runIdentityOf(data, cfg));
     const start = opts.resume ? store.resume(model, opt, opts.preloaded) : store.begin();

@@ -121,7 +121,7 @@ export class DataParallel {
     const replicas = Array.from({ length: Math.max(0, threads - 1) }, () => new Replica());
     const full: ReplicaSpec = {
       ...spec,
-      backbone: model.backboneName,
+      backbone: model.backboneSpec,
       inputShape: [...model.inputShape] as [number, number, number],
       numClasses: model.numClasses,
       backend: backendInfo().name,

@@ -1,8 +1,10 @@
 /** Messages between the training thread and its data-parallel workers. */
+import type { BackboneSpec } from '../../models/backbone.ts';
 import type { NamedArrays } from '../../models/params.ts';
 
 export interface ReplicaSpec {
-  backbone: string;
+  /** The backbone with its options, so a replica builds the very model the trainer holds. */
+  backbone: BackboneSpec;
   inputShape: [number, number, number];
   numClasses: number;
   seed: number;
