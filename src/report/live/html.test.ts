@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { reportHtml } from '../html.ts';
+import { textTable } from '../markdown.ts';
 import type { RunResults } from '../results.ts';
 import type { LiveData } from './data.ts';
 
@@ -91,5 +92,39 @@ describe('report.html with a live section', () => {
   it('without live data (or its script) the page is static', () => {
     assert.doesNotMatch(reportHtml(run, []), /<script/);
     assert.doesNotMatch(reportHtml(run, [], { live }), /<script/);
+  });
+});
+
+describe('a tau at the edge of its grid', () => {
+  // A registered method's label is anyone's text: markup and terminal escapes in it.
+  const label = `Evil \u001b[31mred\u001b[0m\n<img src=x onerror=alert(1)>`;
+  const sweep = [0, 1, 2].map((value) => ({
+    value,
+    val: 0.5,
+    test: { overall: 0.5, many: null, medium: null, few: 0.5 },
+  }));
+  const edgy = {
+    ...run,
+    methods: [{ ...run.methods[0]!, label, tuned: { param: 'tau', value: 2, chosenOn: 'val', sweep } }],
+  } as unknown as RunResults;
+
+  it('is one printable warning line in the terminal, no escape character', () => {
+    const lines = textTable(edgy).split('\n');
+    const warn = lines.filter((l) => l.startsWith('warning: '));
+    assert.equal(warn.length, 1, lines.join('\n'));
+    assert.match(warn[0]!, /tau = 2 is at the edge of the grid/);
+    assert.match(warn[0]!, /Evil \\x1b\[31mred/);
+    assert.equal(lines.length, 3, "header, the method's row, the warning");
+    assert.ok(!textTable(edgy).includes('\u001b'), 'no escape character');
+  });
+
+  it('is escaped in the HTML: a warning paragraph, no markup from the label', () => {
+    const html = reportHtml(edgy, []);
+    assert.match(
+      html,
+      /<p class="warn">Warning: Evil \\x1b\[31mred\\x1b\[0m\\x0a&lt;img src=x onerror=alert\(1\)&gt;: tau = 2 is at the edge/,
+    );
+    assert.match(html, /grid edge!/);
+    assert.doesNotMatch(html, /<img/);
   });
 });
