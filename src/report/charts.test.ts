@@ -165,9 +165,9 @@ describe('chart colours', () => {
         }
       }
     assert.ok(scales >= 8, `${scales} method colour scales`);
-    // The palette's fixed colours (Tableau 10), not an order-dependent scheme.
+    // The registry's fixed colours, not an order-dependent scheme.
     assert.equal(seen.get('Joint'), '#4e79a7');
-    assert.equal(seen.get('LWS'), '#59a14f');
+    assert.equal(seen.get('LWS'), '#007700');
     assert.equal(new Set(seen.values()).size, all.length);
   });
 
