@@ -18,6 +18,8 @@ import type { VegaLiteSpec } from './charts/common.ts';
 import { confusionChart } from './charts/confusion.ts';
 import { f1EceChart } from './charts/f1-ece.ts';
 import { perClassChart } from './charts/per-class.ts';
+import { perClassBySplitChart } from './charts/per-class-splits.ts';
+import { priorCorrectionChart } from './charts/prior-correction.ts';
 import { shiftedPriorsChart } from './charts/shifted-priors.ts';
 import { splitBarsChart } from './charts/split-accuracy.ts';
 import { methodCharts } from './charts/sweep.ts';
@@ -40,6 +42,8 @@ export { f1EceChart } from './charts/f1-ece.ts';
 export { groupedBars } from './charts/grouped-bars.ts';
 export { methodMetricBars } from './charts/metric-bars.ts';
 export { perClassChart } from './charts/per-class.ts';
+export { perClassBySplitChart, perClassSplitSummary, quantile } from './charts/per-class-splits.ts';
+export { bestMethods, CORRECTIONS, priorCorrectionChart } from './charts/prior-correction.ts';
 export { shiftedPriorsChart } from './charts/shifted-priors.ts';
 export { splitBarsChart } from './charts/split-accuracy.ts';
 export { methodCharts, sweepChart } from './charts/sweep.ts';
@@ -52,10 +56,12 @@ export function allCharts(r: RunResults): Record<string, VegaLiteSpec> {
     'weight-norms': weightNormChart(r),
     'split-accuracy': splitBarsChart(r),
     'shifted-priors': shiftedPriorsChart(r),
+    'prior-correction': priorCorrectionChart(r),
     'class-counts': classCountChart(r.dataset),
     'training-curves': trainingCurvesChart(r),
     'f1-ece': f1EceChart(r),
     'per-class-accuracy': perClassChart(r),
+    'per-class-by-split': perClassBySplitChart(r),
     confusion: confusionChart(r),
     ...methodCharts(r),
   };

@@ -1,6 +1,8 @@
 /** results.md: the paper's table and the facts a reader needs, in Markdown. */
 import { printable } from '../io/display.ts';
 import { calibrationMarkdown } from './calibration-md.ts';
+import { MAX_CONFUSION_CLASSES } from './charts/common.ts';
+import { confusedPairsMarkdown } from './confused-pairs.ts';
 import { mdText, worstClassesMarkdown } from './per-class.ts';
 import {
   gridEdgeWarnings,
@@ -64,6 +66,9 @@ export function resultsMarkdown(r: RunResults, charts: string[]): string {
       : []),
     '',
     ...worstClassesMarkdown(r),
+    ...(r.dataset.classNames.length > MAX_CONFUSION_CLASSES
+      ? ['## Most-confused classes (true -> predicted)', ...confusedPairsMarkdown(r), '']
+      : []),
     ...charts.map((c) => `![${c}](${c}.svg)`),
     '',
   ];
