@@ -98,10 +98,10 @@ ${hiddenNote}
 ${
   perClassViews
     ? `<figure id="live-class-accuracy" class="live"><canvas width="640" height="280"></canvas><figcaption>Per-class accuracy of the shown method, head to tail; colours: <span style="color:${SPLIT_COLOURS.many}">many</span>, <span style="color:${SPLIT_COLOURS.medium}">medium</span>, <span style="color:${SPLIT_COLOURS.few}">few</span>; black marks: Joint.</figcaption></figure>
-<figure id="live-confusion" class="live"><canvas width="460" height="460"></canvas><figcaption>Confusion matrix of the shown method (rows: true class, head to tail; darker = larger share).</figcaption></figure>`
+<figure id="live-confusion" class="live"><canvas width="520" height="460"></canvas><figcaption>Confusion matrix of the shown method (rows: true class, head to tail; darker = larger share).</figcaption></figure>`
     : ''
 }
-<figure id="live-reliability" class="live"><canvas width="420" height="340"></canvas><figcaption>Reliability diagram: accuracy (bars) and mean softmax confidence (red) in 15 equal-width confidence bins; grey: share of the images; ECE as results.json computes it.</figcaption></figure>
+<figure id="live-reliability" class="live"><canvas width="420" height="340"></canvas><figcaption>Reliability diagram: accuracy (bars) and mean softmax confidence (black marks) in 15 equal-width confidence bins; grey: share of the images; ECE as results.json computes it.</figcaption></figure>
 </div>
 <div id="live-tip" role="tooltip" hidden></div>
 <script type="application/json" id="live-data">${scriptJson(live)}</script>

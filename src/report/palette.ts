@@ -5,16 +5,9 @@
  * name), so the same method is the same colour in every report ever written.
  */
 import { hasMethod, methodEntry } from '../classifiers/registry.ts';
+import { SPLIT_COLOURS, SPLIT_ORDER } from './colours.ts';
 
-/** All / many / medium / few: dark grey for All, then head to tail from blue to red. */
-export const SPLIT_COLOURS: Readonly<Record<'All' | 'many' | 'medium' | 'few', string>> = {
-  All: '#4d4d4d',
-  many: '#2166ac',
-  medium: '#7fbc41',
-  few: '#d6604d',
-};
-
-export const SPLIT_ORDER = ['All', 'many', 'medium', 'few'] as const;
+export { MARK_COLOUR, SPLIT_COLOURS, SPLIT_ORDER } from './colours.ts';
 
 /**
  * For methods without a colour of their own (registered at run time): colours apart from the
@@ -56,9 +49,3 @@ export function splitColourScale(splits: readonly string[] = SPLIT_ORDER): {
   const present = SPLIT_ORDER.filter((s) => splits.includes(s));
   return { domain: [...present], range: present.map((s) => SPLIT_COLOURS[s]) };
 }
-
-/**
- * Marks drawn on top of a method's colour (the live reliability diagram's confidence marks):
- * near-black, with contrast 3 or more on every method colour (palette.test.ts).
- */
-export const MARK_COLOUR = '#111111';

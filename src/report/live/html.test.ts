@@ -1,6 +1,7 @@
 /** The live section in report.html: data from outside (class names, labels) cannot become markup. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { confusedPairsHtml, confusedPairsOf } from '../confused-pairs.ts';
 import { reportHtml } from '../html.ts';
 import { textTable } from '../markdown.ts';
 import type { RunResults } from '../results.ts';
@@ -126,5 +127,40 @@ describe('a tau at the edge of its grid', () => {
     );
     assert.match(html, /grid edge!/);
     assert.doesNotMatch(html, /<img/);
+  });
+});
+
+describe('the most-confused pairs', () => {
+  it('name both classes escaped (markup and terminal escapes shown as text), with count and share', () => {
+    const ansi = 'red \u001b[31mclass';
+    const r = {
+      ...run,
+      dataset: { ...run.dataset, classNames: [EVIL, ansi] },
+      methods: [{ ...run.methods[0]!, confusedPairs: [{ true: 1, predicted: 0, count: 3, share: 0.75 }] }],
+    } as unknown as RunResults;
+    const html = confusedPairsHtml(r);
+    assert.match(
+      html,
+      /<tr><td>red \\x1b\[31mclass<\/td><td>&lt;\/script&gt;&lt;img src=x onerror=alert\(1\)&gt;&lt;!--<\/td><td>3<\/td><td>75\.0%<\/td><\/tr>/,
+    );
+    assert.doesNotMatch(html, /<img|<\/script/);
+    // Without pairs, from the confusion matrix (older runs): the off-diagonal cells by count.
+    const old = {
+      ...r,
+      methods: [
+        {
+          ...run.methods[0]!,
+          confusedPairs: undefined,
+          confusion: [
+            [1, 3],
+            [2, 0],
+          ],
+        },
+      ],
+    } as unknown as RunResults;
+    assert.deepEqual(confusedPairsOf(old.methods[0]!), [
+      { true: 0, predicted: 1, count: 3, share: 0.75 },
+      { true: 1, predicted: 0, count: 2, share: 1 },
+    ]);
   });
 });
