@@ -1,5 +1,5 @@
 /**
- * bf16 against fp32: the forward convolution and input-gradient kernels alone (native/src/bf16.cc against conv.cc /
+ * bf16 against fp32: the forward convolution, input- and filter-gradient kernels alone (native/src/bf16.cc against conv.cc /
  * conv512.cc) on the CIFAR ResNets' convolution shapes (3x32x32 input, batch 128), alternating
  * the two kernels repeat by repeat so both see the same load; GFLOP/s (2 x multiply-adds over
  * this process's CPU seconds, so time the scheduler gave other processes does not count; cache
@@ -7,7 +7,7 @@
  * single-core peaks (bench/fma-peak.c: 225 GFLOP/s fp32 with 512-bit FMA, 418 with vdpbf16ps).
  * Prints the 1-minute load average before and after; above 1.5 the figures are marked loaded.
  *
- *   node --import tsx bench/bf16-conv.ts [repeats (default 15)] [batch (default 128)] [forward,input]
+ *   node --import tsx bench/bf16-conv.ts [repeats (default 15)] [batch (default 128)] [forward,input,filter]
  */
 import os from 'node:os';
 import { loadNativeAddon } from '../src/backend/native-kernels.ts';
@@ -42,26 +42,26 @@ const layers: [string, number, number, number, number, number, number, number][]
 const rng = createRng(0);
 const load0 = os.loadavg()[0]!;
 const rows: (string | number)[][] = [];
-const passes = (process.argv[4] ?? 'forward,input').split(',');
+const passes = (process.argv[4] ?? 'forward,input,filter').split(',');
 for (const pass of passes)
   for (const [label, H, W, ci, k, co, s, p] of layers) {
-    const kind = pass === 'input' ? 1 : 0;
+    const kind = pass === 'input' ? 1 : pass === 'filter' ? 2 : 0;
     const oh = Math.ceil(H / s);
     const ow = Math.ceil(W / s);
     const shape = Int32Array.from([b, H, W, ci, k, k, co, s, s, p, p, oh, ow]);
     const nx = b * H * W * ci;
     const nw = k * k * ci * co;
     const ny = b * oh * ow * co;
-    // Forward: x -> y; input gradient: dy (in x's place, y's size) -> dx (x's size).
-    const [na, nc] = kind === 0 ? [nx, ny] : [ny, nx];
-    const heap = new ArrayBuffer(4 * (na + nw + nc));
+    // Forward: x, w -> y; input gradient: dy, w -> dx; filter gradient: x, dy -> dw.
+    const [na, nb, nc] = kind === 0 ? [nx, nw, ny] : kind === 1 ? [ny, nw, nx] : [nx, ny, nw];
+    const heap = new ArrayBuffer(4 * (na + nb + nc));
     const x = new Float32Array(heap, 0, na);
-    const w = new Float32Array(heap, 4 * na, nw);
-    const y = new Float32Array(heap, 4 * (na + nw), nc);
+    const w = new Float32Array(heap, 4 * na, nb);
+    const y = new Float32Array(heap, 4 * (na + nb), nc);
     for (let i = 0; i < na; i++) x[i] = rng.normal();
-    for (let i = 0; i < nw; i++) w[i] = rng.normal();
+    for (let i = 0; i < nb; i++) w[i] = rng.normal();
     const flop = 2 * b * oh * ow * co * k * k * ci;
-    const fp32 = () => addon.conv2d(kind, heap, 0, 4 * na, 4 * (na + nw), shape);
+    const fp32 = () => addon.conv2d(kind, heap, 0, 4 * na, 4 * (na + nb), shape);
     const bf16 = () => addon.conv2dBf16(x, w, y, shape, kind);
     for (let i = 0; i < 2; i++) {
       fp32();

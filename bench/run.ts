@@ -42,6 +42,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendInfo, initBackend } from '../src/backend/backend.ts';
+import { enterBf16Training } from '../src/backend/training-kernels.ts';
 import { createClassifier, type MethodName } from '../src/classifiers/registry.ts';
 import { loadFeatureFile } from '../src/features/feature-set.ts';
 import { writeJsonAtomic } from '../src/io/atomic.ts';
@@ -73,9 +74,9 @@ const fileEpochs = (file: FileName, full: boolean) => (full ? FILES[file].offici
 
 interface CaseSpec {
   name: string;
-  unit: 'images/s' | 's' | 'GFLOP/s';
+  unit: 'images/s' | 's' | 'GFLOP/s' | 'bf16/fp32';
   threads: number;
-  kind: 'train' | 'extract' | 'stage2' | 'stage2-file' | 'conv' | 'package';
+  kind: 'train' | 'extract' | 'stage2' | 'stage2-file' | 'conv' | 'package' | 'bf16';
   file?: FileName;
   pass?: ConvPass;
   model?: string;
@@ -106,6 +107,20 @@ export function cases(opts: { inat?: boolean; quick?: boolean; fullEpochs?: bool
       }
     }
   }
+  // --precision bf16 against fp32: training speed, alternating in one process (no PyTorch side).
+  for (const [model, label, shape] of [
+    ['resnet20', '3x32x32', [32, 32, 3]],
+    ['resnet8', '1x28x28', [28, 28, 1]],
+  ] as const)
+    for (const t of [...new Set([1, Math.min(2, cores)])])
+      out.push({
+        name: `bf16 train ${model} ${label} b128`,
+        unit: 'bf16/fp32',
+        threads: t,
+        kind: 'bf16',
+        model,
+        shape: [...shape],
+      });
   for (const model of ['resnet8', 'resnet20']) {
     for (const [label, shape] of shapes)
       out.push({
@@ -271,9 +286,63 @@ async function runCase(
   return { runs: await runTimed(spec, quick, repeats) };
 }
 
+/** A case's figures beyond its runs (the bf16 cases: each precision's images/s), for the table's notes. */
+let caseDetail: string | undefined;
+
+/**
+ * bf16 against fp32 training (`--precision bf16`): two data-parallel trainers, one per precision,
+ * stepped in turn (the order swapped every repeat) so both see the same load; each run is one
+ * repeat's bf16 images/s over fp32's.
+ */
+async function bf16Ratios(spec: CaseSpec, quick: boolean, repeats: number): Promise<number[]> {
+  const [H, W, Ch] = spec.shape!;
+  const B = 128;
+  const rng = createRng(0);
+  const x = Float32Array.from({ length: B * H * W * Ch }, () => rng.next());
+  const y = Int32Array.from({ length: B }, (_, i) => i % 10);
+  const steps = quick ? 2 : 5;
+  const trainer = async (precision: 'fp32' | 'bf16') => {
+    const model = createModel(spec.model!, spec.shape!, 10, 0);
+    const opt = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
+    const cfg = { seed: 0, momentum: 0.9, weightDecay: 5e-4, precision };
+    const dp = await DataParallel.create(model, opt, spec.threads, cfg);
+    // This thread computes a shard too: its kernels switch for the bf16 trainer's steps.
+    const time = async (n: number) => {
+      const leave = precision === 'bf16' ? enterBf16Training() : null;
+      try {
+        const t = performance.now();
+        for (let s = 0; s < n; s++) await dp.step(x, y, 0.01);
+        return (n * B) / ((performance.now() - t) / 1000);
+      } finally {
+        leave?.();
+      }
+    };
+    await time(2);
+    return { dp, time };
+  };
+  const fp32 = await trainer('fp32');
+  const bf16 = await trainer('bf16');
+  const r32: number[] = [];
+  const r16: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    if (r % 2 === 0) {
+      r32.push(await fp32.time(steps));
+      r16.push(await bf16.time(steps));
+    } else {
+      r16.push(await bf16.time(steps));
+      r32.push(await fp32.time(steps));
+    }
+  }
+  await fp32.dp.dispose();
+  await bf16.dp.dispose();
+  caseDetail = `fp32 ${median(r32).toFixed(0)}, bf16 ${median(r16).toFixed(0)} images/s (medians)`;
+  return r16.map((v, i) => v / r32[i]!);
+}
+
 async function runTimed(spec: CaseSpec, quick: boolean, repeatsArg?: number): Promise<number[]> {
   await initBackend('wasm');
   const repeats = repeatsArg ?? (quick ? 2 : 5);
+  if (spec.kind === 'bf16') return bf16Ratios(spec, quick, repeatsArg ?? (quick ? 2 : 7));
   if (spec.kind === 'conv') {
     const layers = recordConvLayers(spec.model!, spec.shape!, quick ? 16 : 128);
     return timeConvPass(layers, spec.pass!, repeats);
@@ -351,6 +420,8 @@ interface CaseResult {
   case: string;
   threads: number;
   unit: string;
+  /** The bf16 cases: each precision's images/s. */
+  detail?: string;
   /** Over the rounds' figures (each round: one longtail process, its repeats' median). */
   median: number;
   min: number;
@@ -528,8 +599,9 @@ async function main(argv: string[]) {
       repIdx >= 0 ? Number(argv[repIdx + 1]) : undefined,
     );
     const kernels = backendInfo().trainingKernels ?? backendInfo().name;
+    const peakRssMiB = process.resourceUsage().maxRSS / 1024;
     process.stdout.write(
-      `${JSON.stringify({ runs, readSeconds, kernels, peakRssMiB: process.resourceUsage().maxRSS / 1024 })}\n`,
+      `${JSON.stringify({ runs, readSeconds, kernels, peakRssMiB, detail: caseDetail })}\n`,
     );
     process.exit(0);
   }
@@ -624,6 +696,7 @@ async function main(argv: string[]) {
         kernels: string;
         peakRssMiB: number;
         pkg?: PackageFigures;
+        detail?: string;
       };
       let peak = 0;
       for (let round = 0; round < n; round++) {
@@ -681,8 +754,9 @@ async function main(argv: string[]) {
         threads: spec.threads,
         unit: spec.unit,
         median: median(ours),
-        min: Math.min(...ours),
-        max: Math.max(...ours),
+        // One round for a bf16 case: the spread is its repeats' ratios.
+        min: Math.min(...(spec.kind === 'bf16' ? allRuns : ours)),
+        max: Math.max(...(spec.kind === 'bf16' ? allRuns : ours)),
         rounds: ours,
         peakRssMiB: Math.round(peak),
         kernels: out.kernels,
@@ -692,6 +766,7 @@ async function main(argv: string[]) {
         ratio: ratio ? ratio.median : null,
         ratioRange: ratio ? { min: ratio.min, max: ratio.max } : null,
         ...(out.readSeconds === undefined ? {} : { readSeconds: out.readSeconds }),
+        ...(out.detail === undefined ? {} : { detail: out.detail }),
         ...(projectTo
           ? {
               projected: {
@@ -759,6 +834,8 @@ async function main(argv: string[]) {
         ]),
       ),
     );
+    for (const r of results)
+      if (r.detail !== undefined) console.log(`${r.case} (threads ${r.threads}): ${r.detail}`);
     for (const r of results) {
       if (r.readSeconds === undefined) continue;
       const t = r.torch;

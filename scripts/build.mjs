@@ -11,7 +11,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const outDir = join(ROOT, 'dist');
+// `--out DIR` builds elsewhere (the test runner's compiled CLI, scripts/run-tests.mjs); DIR must sit
+// in a folder laid out like the repository (package.json, native/, data/ beside it).
+const at = process.argv.indexOf('--out');
+const outDir = at > 0 && process.argv[at + 1] ? process.argv[at + 1] : join(ROOT, 'dist');
 
 function run(args) {
   const r = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit' });
@@ -20,7 +23,7 @@ function run(args) {
 
 rmSync(outDir, { recursive: true, force: true });
 const tsc = createRequire(join(ROOT, 'package.json')).resolve('typescript/package.json');
-run([join(dirname(tsc), 'bin', 'tsc'), '-p', 'tsconfig.build.json']);
+run([join(dirname(tsc), 'bin', 'tsc'), '-p', 'tsconfig.build.json', '--outDir', outDir]);
 run([join(ROOT, 'scripts', 'bundle-tfjs.mjs'), join(outDir, 'backend', 'tfjs-registrations.js')]);
 run([join(ROOT, 'scripts', 'bundle-live.mjs'), join(outDir, 'report', 'live', 'page-script.js')]);
 run([join(ROOT, 'scripts', 'bundle-vega.mjs'), join(outDir, 'report', 'vega-bundle.js')]);

@@ -8,29 +8,24 @@ import { PipelineConfigSchema } from '../src/config/schema.ts';
 import { loadMnistLt } from '../src/data/fashion-mnist.ts';
 import { loadFolded } from '../src/deploy/folded.ts';
 import { readPriorFile } from '../src/deploy/prior.ts';
-import { tvDistance } from '../src/eval/label-shift.ts';
 import { shiftedTestIndices } from '../src/eval/shifted-priors.ts';
 import { runPipeline } from '../src/pipeline/run.ts';
 import type { RunResults } from '../src/report/results.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 
-/** TV distance BBSE's estimate of the ~700-image backward-50 folder must stay within. */
-const PRIOR_TV_TOLERANCE = 0.15;
-
 describe('deployment under an unknown class prior', () => {
   const out = tempDir();
-  const data = loadMnistLt('fashion-mnist-lt', { maxPerClass: 150, imbalance: 10 });
+  const data = loadMnistLt('fashion-mnist-lt', { maxPerClass: 60, imbalance: 10 });
   const folder = join(tempDir(), 'backward50');
-  let truth: number[] = [];
   const labelOf = new Map<string, number>();
   before(async () => {
     await initBackend('wasm');
     await runPipeline(
       PipelineConfigSchema.parse({
-        maxPerClass: 150,
+        maxPerClass: 60,
         imbalance: 10,
-        epochs: 3,
+        epochs: 2,
         batchSize: 64,
         crtEpochs: 2,
         lwsEpochs: 1,
@@ -45,7 +40,6 @@ describe('deployment under an unknown class prior', () => {
       (_, k) => k % 4 === 0, // about 600 images is plenty
     );
     mkdirSync(folder, { recursive: true });
-    const counts = new Array(10).fill(0);
     for (const i of idx) {
       const f = join(folder, `img-${i}.png`);
       await sharp(Buffer.from(data.test.pixels.subarray(i * 784, (i + 1) * 784)), {
@@ -54,16 +48,14 @@ describe('deployment under an unknown class prior', () => {
         .png()
         .toFile(f);
       labelOf.set(f, labels[i]!);
-      counts[labels[i]!]++;
     }
-    truth = counts.map((k) => k / idx.length);
   });
 
   it('records each method calibration in results.json and folds T into the deployed head', () => {
     const r = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as RunResults;
     for (const m of r.methods) {
       const c = m.calibration!;
-      assert.equal(c.method, 'temperature');
+      assert.equal(c.method, 'bcts');
       assert.ok(c.valNllAfter! <= c.valNllBefore!, m.method);
       const f = loadFolded(out, m.method);
       assert.equal(f.calibration.temperature, c.temperature);
@@ -76,12 +68,14 @@ describe('deployment under an unknown class prior', () => {
     );
   });
 
-  it('predict --adapt-prior on a backward-50 folder: a valid prior and predictions from both estimators (closeness: see comment)', () => {
-    // This test's model (150 images per class, 3 epochs) is weak and its cRT head biased per class,
-    // which one temperature cannot calibrate away; EM then may collapse (docs/methods.md). On the
-    // demo's model the same folder gives EM TV 0.116, accuracy 75.5% vs 68.2% unadjusted, and
-    // BBSE TV 0.083, 77.0% (measured in-process, seed 0), so EM's closeness is not asserted here.
+  it('predict --adapt-prior on a backward-50 folder: a valid prior per estimator, written to --out as printed', () => {
+    // The CLI path only: this quick model (60 images per class, 2 epochs) is too weak for either
+    // estimator to land near the truth (at 150 and 3 epochs, with BCTS: BBSE TV 0.40, EM TV 0.60). Closeness and the
+    // accuracy gain are asserted on the same code path from logits (adaptedFromLogits) in
+    // src/deploy/prior.test.ts, with a head-biased head and BCTS folded in.
+    const outDir = tempDir();
     for (const how of ['bbse', 'em']) {
+      const file = join(outDir, how === 'em' ? 'em.json' : 'bbse.csv');
       const r = runCli([
         'predict',
         '--run',
@@ -93,9 +87,24 @@ describe('deployment under an unknown class prior', () => {
         '--top-k',
         '1',
         '--json',
+        '--out',
+        file,
         folder,
       ]);
       assert.equal(r.code, 0, r.stderr);
+      // --out holds what --json printed: the JSON file with the prior, the CSV one row per image.
+      const written = readFileSync(file, 'utf8');
+      if (how === 'em') {
+        const doc = JSON.parse(written);
+        const printed = JSON.parse(r.stdout);
+        assert.equal(doc.adaptPrior, 'em');
+        assert.deepEqual(doc.prior, printed.prior);
+        assert.deepEqual(doc.predictions, printed.predictions);
+      } else {
+        const lines = written.trim().split('\r\n');
+        assert.equal(lines[0], 'file,top1_name,top1_probability,unadjusted');
+        assert.equal(lines.length, labelOf.size + 1);
+      }
       const doc = JSON.parse(r.stdout) as {
         prior: { name: string; probability: number }[];
         predictions: { file: string; top: { index: number }[]; unadjusted: string }[];
@@ -104,26 +113,6 @@ describe('deployment under an unknown class prior', () => {
       assert.equal(est.length, 10);
       assert.ok(Math.abs(est.reduce((x, y) => x + y, 0) - 1) < 1e-9 && est.every((v) => v >= 0));
       assert.equal(doc.predictions.length, labelOf.size);
-      // NOT asserted yet: closeness and accuracy. On this test's weak model (150 per class, 3 epochs)
-      // both estimators miss (BBSE TV 0.31, EM 0.61 measured); a stronger, still quick model is needed.
-      if (how === 'em' || how === 'bbse') continue;
-      const tv = tvDistance(est, truth);
-      assert.ok(
-        tv < PRIOR_TV_TOLERANCE,
-        `${how}: TV ${tv}; estimate ${est.map((v) => v.toFixed(3))} truth ${truth.map((v) => v.toFixed(3))}`,
-      );
-      const names = doc.prior.map((p) => p.name);
-      let adjusted = 0;
-      let plain = 0;
-      for (const p of doc.predictions) {
-        const y = labelOf.get(p.file)!;
-        if (p.top[0]!.index === y) adjusted++;
-        if (names.indexOf(p.unadjusted) === y) plain++;
-      }
-      assert.ok(
-        adjusted > plain,
-        `${how}: adjusted ${adjusted} vs plain ${plain} of ${doc.predictions.length}`,
-      );
     }
   });
 
@@ -167,7 +156,7 @@ describe('deployment under an unknown class prior', () => {
     assert.equal(few.code, 2);
     assert.match(
       few.stderr,
-      /--adapt-prior needs at least as many images as classes: 1 images for 10 classes/,
+      /--adapt-prior needs at least as many images as classes: 1 readable images for 10 classes/,
     );
   });
 

@@ -17,6 +17,7 @@ import { retrain } from '../src/pipeline/run.ts';
 import { runSeeds } from '../src/pipeline/seeds.ts';
 import { checkReportInBrowser, findChromium } from '../src/report/browser-check.ts';
 import { type Comparison, ComparisonSchema, compareRuns } from '../src/report/compare.ts';
+import { comparisonText } from '../src/report/compare-page.ts';
 import type { RunResults } from '../src/report/results.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
@@ -151,6 +152,58 @@ describe('longtail report: several runs on one page', () => {
     }
     const md = readFileSync(join(out, 'results.md'), 'utf8');
     assert.ok(md.includes(`| ${rows[1]!.join(' | ')} |`), md);
+  });
+
+  it('the calibration and unknown-prior table: recall summaries, NLL, ECE before / after, backward-50 none / EM / BBSE / known, mean ± std by hand', () => {
+    const { comparison: c } = compareRuns([seedsDir]);
+    const g = c.groups[0]!;
+    const per = [0, 1].map((s) => results(join(seedsDir, `seed-${s}`)));
+    type M = RunResults['methods'][number];
+    const b50 = (m: M) => m.shifted.find((x) => x.prior === 'backward 50')!;
+    const picks: [string, (m: M) => number, number][] = [
+      ['worstClass', (m) => m.recall!.worstClass!, 3],
+      ['nll', (m) => m.recall!.nll, 3],
+      ['eceBefore', (m) => m.calibration!.eceBefore, 3],
+      ['eceAfter', (m) => m.calibration!.eceAfter, 3],
+      ['b50None', (m) => b50(m).overall, 1],
+      ['b50Em', (m) => b50(m).em!, 1],
+      ['b50Bbse', (m) => b50(m).bbse!, 1],
+      ['b50Known', (m) => b50(m).knownPrior, 1],
+      ['b50EmTv', (m) => b50(m).emTv!, 3],
+    ];
+    const text = comparisonText(c);
+    for (const m of g.methods) {
+      const runs = per.map((p) => p.methods.find((x) => x.method === m.method)!);
+      const cells: string[] = [];
+      for (const [k, get, digits] of picks) {
+        const want = byHand(runs.map(get));
+        const got = (m as unknown as Record<string, { mean: number; std: number; n: number }>)[k]!;
+        assert.ok(
+          Math.abs(got.mean - want.mean) < 1e-9 && Math.abs(got.std - want.std) < 1e-9,
+          `${m.method} ${k}`,
+        );
+        assert.equal(got.n, 2);
+        cells.push(`${want.mean.toFixed(digits)} ± ${want.std.toFixed(digits)}`);
+      }
+      // The terminal's second table: worst class and NLL are its 1st and 4th numbers.
+      const line = text.split('\n').find((l) => l.startsWith(`${m.label} `) && l.includes(cells[1]!));
+      assert.ok(line?.includes(cells[0]!), `${m.method}: ${cells[0]} in ${line}`);
+    }
+  });
+
+  it('reads runs whose methods this process has not registered, by name', () => {
+    const dir = join(tempDir(), 'other-program');
+    mkdirSync(dir);
+    const r = results(join(seedsDir, 'seed-0'));
+    const theirs = { ...r.methods[2]!, method: 'my-head', label: 'My head' };
+    writeFileSync(join(dir, 'results.json'), JSON.stringify({ ...r, methods: [...r.methods, theirs] }));
+    const { comparison: c } = compareRuns([dir]);
+    const m = c.groups[0]!.methods.find((x) => x.method === 'my-head')!;
+    assert.equal(m.label, 'My head');
+    assert.equal(m.overall!.mean, theirs.overall);
+    // Listed after the registered methods; every page renders it.
+    assert.equal(c.groups[0]!.methods.at(-1)!.method, 'my-head');
+    assert.match(comparisonText(c), /\nMy head +\d/);
   });
 
   it('runs that differ in a setting are groups side by side, named by that setting', () => {

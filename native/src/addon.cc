@@ -214,6 +214,15 @@ napi_value Bf16(napi_env env, napi_callback_info) {
   return out;
 }
 
+// The bf16 bindings take three Float32Arrays: each must have exactly its length, else the call
+// throws that array's message. False with the exception pending.
+bool float32Arrays(napi_env env, const napi_value* argv, const double (&lengths)[3], const char* const (&messages)[3],
+                   float* (&out)[3]) {
+  for (int i = 0; i < 3; ++i)
+    if ((out[i] = float32Array(env, argv[i], lengths[i], messages[i])) == nullptr) return false;
+  return true;
+}
+
 // matmulBf16(a, b, c: Float32Array, M, K, N): c [M, N] = bf16(a) [M, K] x bf16(b) [K, N].
 napi_value MatmulBf16(napi_env env, napi_callback_info info) {
   size_t argc = 6;
@@ -226,18 +235,20 @@ napi_value MatmulBf16(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_int32(env, argv[5], &N));
   if (M <= 0 || K < 0 || N <= 0) return throwError(env, "matmulBf16: sizes must be positive");
   if (!cpuHasBf16()) return throwError(env, "matmulBf16: this CPU lacks AVX512_BF16");
-  const float* a = float32Array(env, argv[0], static_cast<double>(M) * K, "matmulBf16: a must be a Float32Array of M*K");
-  if (a == nullptr) return nullptr;
-  const float* b = float32Array(env, argv[1], static_cast<double>(K) * N, "matmulBf16: b must be a Float32Array of K*N");
-  if (b == nullptr) return nullptr;
-  float* c = float32Array(env, argv[2], static_cast<double>(M) * N, "matmulBf16: c must be a Float32Array of M*N");
-  if (c == nullptr) return nullptr;
-  longtail::matmul_bf16(a, b, c, M, K, N);
+  float* p[3];
+  if (!float32Arrays(env, argv,
+                     {static_cast<double>(M) * K, static_cast<double>(K) * N, static_cast<double>(M) * N},
+                     {"matmulBf16: a must be a Float32Array of M*K", "matmulBf16: b must be a Float32Array of K*N",
+                      "matmulBf16: c must be a Float32Array of M*N"},
+                     p))
+    return nullptr;
+  longtail::matmul_bf16(p[0], p[1], p[2], M, K, N);
   return nullptr;
 }
 
-// conv2dBf16(x, w, y: Float32Array, shape: Int32Array(13)[, kind]): the forward convolution in
-// bf16 (kind 0), or the input gradient (kind 1: x = dy, y = dx; the array checks name the forward's).
+// conv2dBf16(a, b, out: Float32Array, shape: Int32Array(13)[, kind]), as conv2d's kinds: 0 the
+// forward convolution (x, w -> y), 1 the input gradient (dy, w -> dx), 2 the filter gradient
+// (x, dy -> dw), all with bf16 inputs and fp32 sums.
 napi_value Conv2dBf16(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
@@ -245,27 +256,29 @@ napi_value Conv2dBf16(napi_env env, napi_callback_info info) {
   if (argc != 4 && argc != 5) return throwError(env, "conv2dBf16: expected 4 or 5 arguments");
   int32_t kind = 0;
   if (argc == 5) CHECK(napi_get_value_int32(env, argv[4], &kind));
-  if (kind != 0 && kind != 1) return throwError(env, "conv2dBf16: kind must be 0 or 1");
+  if (kind < 0 || kind > 2) return throwError(env, "conv2dBf16: kind must be 0, 1 or 2");
   const int32_t* v = int32Array(env, argv[3], 13, "conv2dBf16: shape must be an Int32Array of 13");
   if (v == nullptr) return nullptr;
   const longtail::ConvShape s{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]};
   if (const char* bad = longtail::check_shape(s)) return throwError(env, bad);
   if (!cpuHasBf16()) return throwError(env, "conv2dBf16: this CPU lacks AVX512_BF16");
-  const double nx = static_cast<double>(s.b) * s.H * s.W * s.ci;
-  const double ny = static_cast<double>(s.b) * s.oh * s.ow * s.co;
-  const float* x = float32Array(env, argv[0], kind == 0 ? nx : ny,
-                                kind == 0 ? "conv2dBf16: x must be a Float32Array of b*H*W*ci"
-                                          : "conv2dBf16: dy must be a Float32Array of b*oh*ow*co");
-  if (x == nullptr) return nullptr;
-  const float* w = float32Array(env, argv[1], static_cast<double>(s.kh) * s.kw * s.ci * s.co,
-                                "conv2dBf16: w must be a Float32Array of kh*kw*ci*co");
-  if (w == nullptr) return nullptr;
-  float* y = float32Array(env, argv[2], kind == 0 ? ny : nx,
-                          kind == 0 ? "conv2dBf16: y must be a Float32Array of b*oh*ow*co"
-                                    : "conv2dBf16: dx must be a Float32Array of b*H*W*ci");
-  if (y == nullptr) return nullptr;
-  if (kind == 0) longtail::conv2d_forward_bf16(x, w, y, s);
-  else longtail::conv2d_backprop_input_bf16(x, w, y, s);
+  const double x = static_cast<double>(s.b) * s.H * s.W * s.ci;
+  const double w = static_cast<double>(s.kh) * s.kw * s.ci * s.co;
+  const double y = static_cast<double>(s.b) * s.oh * s.ow * s.co;
+  static const char* const kX = "conv2dBf16: x must be a Float32Array of b*H*W*ci";
+  static const char* const kW = "conv2dBf16: w must be a Float32Array of kh*kw*ci*co";
+  static const char* const kY = "conv2dBf16: y must be a Float32Array of b*oh*ow*co";
+  static const char* const kDy = "conv2dBf16: dy must be a Float32Array of b*oh*ow*co";
+  static const char* const kDx = "conv2dBf16: dx must be a Float32Array of b*H*W*ci";
+  static const char* const kDw = "conv2dBf16: dw must be a Float32Array of kh*kw*ci*co";
+  float* p[3];
+  const bool ok = kind == 0   ? float32Arrays(env, argv, {x, w, y}, {kX, kW, kY}, p)
+                  : kind == 1 ? float32Arrays(env, argv, {y, w, x}, {kDy, kW, kDx}, p)
+                              : float32Arrays(env, argv, {x, y, w}, {kX, kDy, kDw}, p);
+  if (!ok) return nullptr;
+  if (kind == 0) longtail::conv2d_forward_bf16(p[0], p[1], p[2], s);
+  else if (kind == 1) longtail::conv2d_backprop_input_bf16(p[0], p[1], p[2], s);
+  else longtail::conv2d_backprop_filter_bf16(p[0], p[1], p[2], s);
   return nullptr;
 }
 

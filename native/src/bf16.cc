@@ -56,35 +56,41 @@ void convert_row(const float* src, uint16_t* dst, int n) {
   }
 }
 
-// B [K, N] (row stride ldb) -> [Kp/2][Np][2] bf16, Np = N rounded up to 16, zeros outside.
-void pack_b(const float* b, int ldb, int K, int N, int Np, uint16_t* out) {
-  const int K2 = (K + 1) / 2;
-  // Interleave two 16-lane bf16 halves: lane 2i from the first row, 2i + 1 from the second.
-  alignas(64) static const uint16_t kIdx[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-                                                8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+// Interleave two 16-lane bf16 halves: lane 2i from the first row, 2i + 1 from the second.
+alignas(64) const uint16_t kIdx[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+
+// out[2i] = bf16(r0[i]), out[2i + 1] = bf16(r1[i]) for i < n, zeros for n <= i < end (a null row
+// reads as zeros); writes exactly 2 * end values.
+inline void interleave(const float* r0, const float* r1, int n, int end, uint16_t* out) {
   const __m512i idx = _mm512_load_si512(kIdx);
-  for (int q = 0; q < K2; ++q) {
-    const float* r0 = b + static_cast<int64_t>(2 * q) * ldb;
-    const bool has1 = 2 * q + 1 < K;
-    const float* r1 = r0 + ldb;
-    uint16_t* o = out + static_cast<int64_t>(q) * Np * 2;
-    for (int n0 = 0; n0 < Np; n0 += 16) {
-      const int w = std::min(16, N - n0);
-      const __mmask16 m = w <= 0 ? 0 : static_cast<__mmask16>(w >= 16 ? 0xFFFF : (1u << w) - 1u);
-      const __m512 v0 = _mm512_maskz_loadu_ps(m, r0 + n0);
-      const __m512 v1 = has1 ? _mm512_maskz_loadu_ps(m, r1 + n0) : _mm512_setzero_ps();
-      // cvtne2ps_pbh(hi, lo): lanes 0-15 from lo, 16-31 from hi.
-      const __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(v1, v0));
-      _mm512_storeu_si512(o + 2 * n0, _mm512_permutexvar_epi16(idx, both));
-    }
+  for (int i = 0; i < end; i += 16) {
+    const int w = std::min(16, n - i);
+    const __mmask16 m = w <= 0 ? 0 : static_cast<__mmask16>(w >= 16 ? 0xFFFF : (1u << w) - 1u);
+    const __m512 v0 = r0 != nullptr ? _mm512_maskz_loadu_ps(m, r0 + i) : _mm512_setzero_ps();
+    const __m512 v1 = r1 != nullptr ? _mm512_maskz_loadu_ps(m, r1 + i) : _mm512_setzero_ps();
+    // cvtne2ps_pbh(hi, lo): lanes 0-15 from lo, 16-31 from hi.
+    const __m512i both = _mm512_permutexvar_epi16(idx, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(v1, v0)));
+    const int e = std::min(16, end - i);
+    const __mmask32 m2 = e >= 16 ? 0xFFFFFFFFu : static_cast<__mmask32>((1u << (2 * e)) - 1u);
+    _mm512_mask_storeu_epi16(out + 2 * i, m2, both);
   }
 }
 
-// A gathered, as conv.cc's fp32 product: row m's pair q is the 32-bit word A[mb[m] + kb[q]], so
-// a convolution reads its padded bf16 image in place (no im2col), and a dense matrix is mb[m] =
-// m * K2, kb[q] = q.
+// B [K, N] (row stride ldb) -> [Kp/2][Np][2] bf16, Np = N rounded up to 16, zeros outside.
+void pack_b(const float* b, int ldb, int K, int N, int Np, uint16_t* out) {
+  const int K2 = (K + 1) / 2;
+  for (int q = 0; q < K2; ++q) {
+    const float* r0 = b + static_cast<int64_t>(2 * q) * ldb;
+    interleave(r0, 2 * q + 1 < K ? r0 + ldb : nullptr, N, Np, out + static_cast<int64_t>(q) * Np * 2);
+  }
+}
+
+// A gathered, as conv.cc's fp32 product: row m's pair q is the two bf16 values at A + mb[m] +
+// kb[q] (offsets in bf16 values, so a pair may start at an odd one), so a convolution reads its
+// padded bf16 image in place (no im2col), and a dense matrix is mb[m] = m * 2 * K2, kb[q] = 2q.
 struct PairGather {
-  const uint32_t* A;
+  const uint16_t* A;
   const int32_t* mb;
   const int32_t* kb;
 };
@@ -103,7 +109,7 @@ inline void micro(const PairGather& g, const uint16_t* B, int Np, int K2, float*
     const __mmask16 m = lanes >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << lanes) - 1u);
     acc[i][j] = accumulate ? _mm512_maskz_loadu_ps(m, C + (m0 + i) * ldc + n0 + 16 * j) : _mm512_setzero_ps();
   }
-  const uint32_t* a[R];
+  const uint16_t* a[R];
   LONGTAIL_UNROLL
   for (int i = 0; i < R; ++i) a[i] = g.A + g.mb[m0 + i];
   const int32_t* kb = g.kb;
@@ -115,7 +121,9 @@ inline void micro(const PairGather& g, const uint16_t* B, int Np, int K2, float*
     const int32_t o = kb[q];
     LONGTAIL_UNROLL
     for (int i = 0; i < R; ++i) {
-      const __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(a[i][o])));
+      uint32_t pair;
+      std::memcpy(&pair, a[i] + o, sizeof pair);  // one (possibly unaligned) 32-bit load
+      const __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(pair)));
       LONGTAIL_UNROLL
       for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);
     }
@@ -172,10 +180,10 @@ void matmul_bf16(const float* a, const float* b, float* c, int M, int K, int N) 
   tB.resize(static_cast<size_t>(K2) * Np * 2);
   pack_b(b, N, K, N, Np, tB.data());
   tMb.resize(M);
-  for (int m = 0; m < M; ++m) tMb[m] = m * K2;
+  for (int m = 0; m < M; ++m) tMb[m] = m * K2 * 2;
   tKb.resize(K2);
-  for (int q = 0; q < K2; ++q) tKb[q] = q;
-  const PairGather g{reinterpret_cast<const uint32_t*>(tA.data()), tMb.data(), tKb.data()};
+  for (int q = 0; q < K2; ++q) tKb[q] = 2 * q;
+  const PairGather g{tA.data(), tMb.data(), tKb.data()};
   gemm_packed(g, tB.data(), Np, K2, c, N, M, N, false);
 }
 
@@ -206,10 +214,10 @@ void conv2d_forward_bf16(const float* x, const float* w, float* y, const ConvSha
   tKb.resize(K2);
   for (int i = 0; i < s.kh; ++i)
     for (int j = 0; j < s.kw; ++j)
-      for (int c = 0; c < tapWords; ++c) tKb[(i * s.kw + j) * tapWords + c] = (i * Wp + j) * tapWords + c;
+      for (int c = 0; c < tapWords; ++c) tKb[(i * s.kw + j) * tapWords + c] = ((i * Wp + j) * tapWords + c) * 2;
   tMb.resize(M);
   for (int i = 0; i < s.oh; ++i)
-    for (int j = 0; j < s.ow; ++j) tMb[i * s.ow + j] = (i * s.sh * Wp + j * s.sw) * tapWords;
+    for (int j = 0; j < s.ow; ++j) tMb[i * s.ow + j] = (i * s.sh * Wp + j * s.sw) * tapWords * 2;
   const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
   std::vector<float> pix(ce, 0.0f);
   for (int n = 0; n < s.b; ++n) {
@@ -226,37 +234,145 @@ void conv2d_forward_bf16(const float* x, const float* w, float* y, const ConvSha
         }
       }
     }
-    const PairGather g{reinterpret_cast<const uint32_t*>(img.data()), tMb.data(), tKb.data()};
+    const PairGather g{img.data(), tMb.data(), tKb.data()};
     gemm_packed(g, tB.data(), Np, K2, y + static_cast<size_t>(n) * M * s.co, s.co, M, s.co, false);
   }
 }
 
-void conv2d_backprop_input_bf16(const float* dy, const float* w, float* dx, const ConvShape& s) {
-  // dx is the forward convolution of dy (with stride - 1 zeros between its pixels when strided)
-  // by the filter turned 180 degrees with in and out channels swapped, padded kh - 1 - pt on top.
-  std::vector<float> wt(static_cast<size_t>(s.kh) * s.kw * s.co * s.ci);
-  for (int i = 0; i < s.kh; ++i)
-    for (int j = 0; j < s.kw; ++j)
+namespace {
+
+// The input gradient is a forward convolution of dy by the filter turned 180 degrees with in and
+// out channels swapped: wt [th][tw][co][ci] holds the taps di = di0 - sh * t, dj = dj0 - sw * u
+// (zeros where that falls outside the filter).
+void turned_filter(const float* w, const ConvShape& s, int di0, int th, int sh, int dj0, int tw, int sw,
+                   std::vector<float>& wt) {
+  wt.assign(static_cast<size_t>(th) * tw * s.co * s.ci, 0.0f);
+  for (int t = 0; t < th; ++t)
+    for (int u = 0; u < tw; ++u) {
+      const int di = di0 - sh * t;
+      const int dj = dj0 - sw * u;
+      if (di < 0 || di >= s.kh || dj < 0 || dj >= s.kw) continue;
       for (int c = 0; c < s.ci; ++c)
         for (int o = 0; o < s.co; ++o)
-          wt[((static_cast<size_t>(s.kh - 1 - i) * s.kw + (s.kw - 1 - j)) * s.co + o) * s.ci + c] =
-              w[((static_cast<size_t>(i) * s.kw + j) * s.ci + c) * s.co + o];
-  const float* src = dy;
-  int h = s.oh, wd = s.ow;
-  std::vector<float> up;
-  if (s.sh != 1 || s.sw != 1) {
-    h = (s.oh - 1) * s.sh + 1;
-    wd = (s.ow - 1) * s.sw + 1;
-    up.assign(static_cast<size_t>(s.b) * h * wd * s.co, 0.0f);
-    for (int n = 0; n < s.b; ++n)
-      for (int i = 0; i < s.oh; ++i)
-        for (int j = 0; j < s.ow; ++j)
-          std::memcpy(up.data() + ((static_cast<size_t>(n) * h + i * s.sh) * wd + j * s.sw) * s.co,
-                      dy + ((static_cast<size_t>(n) * s.oh + i) * s.ow + j) * s.co, sizeof(float) * s.co);
-    src = up.data();
+          wt[((static_cast<size_t>(t) * tw + u) * s.co + o) * s.ci + c] =
+              w[((static_cast<size_t>(di) * s.kw + dj) * s.ci + c) * s.co + o];
+    }
+}
+
+// Output phase a of a strided input gradient along one axis (stride st, padding p, filter k):
+// input rows r = a + st * R take the taps di = a + p - st * e from dy rows R + e. Sets the first
+// tap di0 (at e = eLo), the tap count th (e = eLo ... eLo + th - 1; a tap outside the filter is a
+// zero) and eLo <= 0 (the sub-convolution's top padding is -eLo); th = 0 when no tap reaches it.
+void phase_taps(int a, int p, int st, int k, int& di0, int& th, int& eLo) {
+  int eMin = 1 << 30, eMax = -(1 << 30);
+  for (int di = 0; di < k; ++di) {
+    const int d = a + p - di;
+    if (((d % st) + st) % st != 0) continue;
+    eMin = std::min(eMin, d / st);
+    eMax = std::max(eMax, d / st);
   }
-  const ConvShape t{s.b, h, wd, s.co, s.kh, s.kw, s.ci, 1, 1, s.kh - 1 - s.pt, s.kw - 1 - s.pl, s.H, s.W};
-  conv2d_forward_bf16(src, wt.data(), dx, t);
+  th = 0;
+  if (eMax < eMin) return;
+  eLo = std::min(eMin, 0);  // a positive first offset: leading zero taps keep the padding >= 0
+  th = eMax - eLo + 1;
+  di0 = a + p - st * eLo;
+}
+
+}  // namespace
+
+void conv2d_backprop_input_bf16(const float* dy, const float* w, float* dx, const ConvShape& s) {
+  std::vector<float> wt;
+  if (s.sh == 1 && s.sw == 1) {
+    // dx = dy convolved with the turned filter, padded kh - 1 - pt on top.
+    turned_filter(w, s, s.kh - 1, s.kh, 1, s.kw - 1, s.kw, 1, wt);
+    const ConvShape t{s.b, s.oh, s.ow, s.co, s.kh, s.kw, s.ci, 1, 1, s.kh - 1 - s.pt, s.kw - 1 - s.pl, s.H, s.W};
+    conv2d_forward_bf16(dy, wt.data(), dx, t);
+    return;
+  }
+  // Strided: split dx by output phase (r mod sh, q mod sw); each phase is a stride-1 convolution
+  // of dy with the taps that reach it, so no product with an inserted zero is computed.
+  std::vector<float> part;
+  for (int a = 0; a < s.sh && a < s.H; ++a)
+    for (int b = 0; b < s.sw && b < s.W; ++b) {
+      const int ha = (s.H - a + s.sh - 1) / s.sh;
+      const int wb = (s.W - b + s.sw - 1) / s.sw;
+      int di0 = 0, th = 0, eTop = 0, dj0 = 0, tw = 0, eLeft = 0;
+      phase_taps(a, s.pt, s.sh, s.kh, di0, th, eTop);
+      phase_taps(b, s.pl, s.sw, s.kw, dj0, tw, eLeft);
+      part.assign(static_cast<size_t>(s.b) * ha * wb * s.ci, 0.0f);
+      if (th > 0 && tw > 0) {
+        turned_filter(w, s, di0, th, s.sh, dj0, tw, s.sw, wt);
+        const ConvShape t{s.b, s.oh, s.ow, s.co, th, tw, s.ci, 1, 1, -eTop, -eLeft, ha, wb};
+        conv2d_forward_bf16(dy, wt.data(), part.data(), t);
+      }
+      for (int n = 0; n < s.b; ++n)
+        for (int i = 0; i < ha; ++i)
+          for (int j = 0; j < wb; ++j)
+            std::memcpy(dx + ((static_cast<size_t>(n) * s.H + a + i * s.sh) * s.W + b + j * s.sw) * s.ci,
+                        part.data() + ((static_cast<size_t>(n) * ha + i) * wb + j) * s.ci, sizeof(float) * s.ci);
+    }
+}
+
+void conv2d_backprop_filter_bf16(const float* x, const float* dy, float* dw, const ConvShape& s) {
+  // dw [kh kw ci][co] = sum over pixels of x at the tap (x) dy: a product whose summed dimension
+  // is the output pixels, taken in pairs (j, j + 1) along each output row as vdpbf16ps wants.
+  // x is converted once per image to bf16 planes [ci][Hp][sw][Wq] (padded column q' = sw * u + ph
+  // in phase ph), where the pixel pair's two inputs at any tap are adjacent, so A is read in place
+  // (no im2col); B is dy packed by pixel pairs, a zero for the odd pixel closing an odd row.
+  const int cols = s.kh * s.kw * s.ci;
+  const int owp = (s.ow + 1) / 2 * 2;
+  const int J2 = owp / 2;
+  const int Np = (s.co + 15) / 16 * 16;
+  if (s.b == 0) {
+    std::fill(dw, dw + static_cast<size_t>(cols) * s.co, 0.0f);
+    return;
+  }
+  const int Hp = std::max(s.H + s.pt, (s.oh - 1) * s.sh + s.kh);
+  const int Wq = owp + (s.kw + s.sw - 1) / s.sw + 1;  // the fake pixel's taps stay inside
+  const int Wp = Wq * s.sw;
+  const int64_t plane = static_cast<int64_t>(Hp) * Wp;  // one channel's values
+  const int64_t image = plane * s.ci;
+  const int pairsImage = s.oh * J2;
+  // Images per product: B about 512 KiB (cache-resident while the rows stream), at least one.
+  const int chunk = std::max(1, std::min(s.b, (1 << 17) / (pairsImage * Np)));
+  tMb.resize(cols);
+  for (int di = 0; di < s.kh; ++di)
+    for (int dj = 0; dj < s.kw; ++dj)
+      for (int c = 0; c < s.ci; ++c)
+        tMb[(di * s.kw + dj) * s.ci + c] =
+            static_cast<int32_t>(c * plane + static_cast<int64_t>(di) * Wp + (dj % s.sw) * Wq + dj / s.sw);
+  const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
+  for (int n0 = 0; n0 < s.b; n0 += chunk) {
+    const int nb = std::min(chunk, s.b - n0);
+    const int K2 = nb * pairsImage;
+    // x of the chunk in bf16 planes (zeros in the padding).
+    tA.assign(static_cast<size_t>(nb) * image, 0);
+    for (int n = 0; n < nb; ++n)
+      for (int r = 0; r < s.H; ++r)
+        for (int q = 0; q < s.W; ++q) {
+          const float* px = x + (n0 + n) * xImage + (static_cast<size_t>(r) * s.W + q) * s.ci;
+          const int qp = q + s.pl;
+          uint16_t* dst = tA.data() + n * image + static_cast<int64_t>(r + s.pt) * Wp + (qp % s.sw) * Wq + qp / s.sw;
+          for (int c = 0; c < s.ci; ++c) {
+            // Round to nearest even, as the instruction (finite values).
+            uint32_t u;
+            std::memcpy(&u, px + c, 4);
+            dst[c * plane] = static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+          }
+        }
+    tB.resize(static_cast<size_t>(K2) * Np * 2);
+    tKb.resize(K2);
+    for (int n = 0; n < nb; ++n)
+      for (int i = 0; i < s.oh; ++i)
+        for (int jp = 0; jp < J2; ++jp) {
+          const int q = (n * s.oh + i) * J2 + jp;
+          const float* r0 = dy + ((static_cast<size_t>(n0 + n) * s.oh + i) * s.ow + 2 * jp) * s.co;
+          interleave(r0, 2 * jp + 1 < s.ow ? r0 + s.co : nullptr, s.co, Np, tB.data() + static_cast<size_t>(q) * Np * 2);
+          tKb[q] = static_cast<int32_t>(n * image + static_cast<int64_t>(i) * s.sh * Wp + 2 * jp);
+        }
+    const PairGather g{tA.data(), tMb.data(), tKb.data()};
+    gemm_packed(g, tB.data(), Np, K2, dw, s.co, cols, s.co, n0 > 0);
+  }
 }
 
 #else
@@ -265,6 +381,7 @@ bool bf16_compiled() { return false; }
 void matmul_bf16(const float*, const float*, float*, int, int, int) {}
 void conv2d_forward_bf16(const float*, const float*, float*, const ConvShape&) {}
 void conv2d_backprop_input_bf16(const float*, const float*, float*, const ConvShape&) {}
+void conv2d_backprop_filter_bf16(const float*, const float*, float*, const ConvShape&) {}
 
 #endif
 

@@ -15,8 +15,13 @@ void matmul_bf16(const float* a, const float* b, float* c, int M, int K, int N);
 // The forward convolution of conv.h with bf16(x) and bf16(w), fp32 accumulation.
 void conv2d_forward_bf16(const float* x, const float* w, float* y, const ConvShape& s);
 
-// The input gradient of conv.h in bf16: dy (zero-stuffed when strided) convolved with the
-// turned filter by conv2d_forward_bf16.
+// The input gradient of conv.h in bf16: dy convolved with the turned filter by
+// conv2d_forward_bf16; when strided, one stride-1 convolution per output phase (r mod sh,
+// q mod sw) with only the taps that reach it (no products with inserted zeros).
 void conv2d_backprop_input_bf16(const float* dy, const float* w, float* dx, const ConvShape& s);
+
+// The filter gradient of conv.h in bf16: dw = sum over images and pixels of x (x) dy, with the
+// pixels as the summed dimension (pairs of pixels per vdpbf16ps), fp32 sums.
+void conv2d_backprop_filter_bf16(const float* x, const float* dy, float* dw, const ConvShape& s);
 
 }  // namespace longtail

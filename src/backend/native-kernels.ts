@@ -57,10 +57,10 @@ export interface NativeAddon {
   /** c [M, N] = bf16(a) [M, K] x bf16(b) [K, N], fp32 accumulation (vdpbf16ps). */
   matmulBf16(a: Float32Array, b: Float32Array, c: Float32Array, M: number, K: number, N: number): void;
   /**
-   * The forward convolution (shape as conv2d's) with bf16(x) and bf16(w), fp32 accumulation; with
-   * kind 1 the input gradient instead (x is dy, y is dx).
+   * conv2d's three kinds (shape and argument order as conv2d's: 0 x, w -> y; 1 dy, w -> dx; 2 x,
+   * dy -> dw) with the inputs rounded to bf16 and fp32 sums.
    */
-  conv2dBf16(x: Float32Array, w: Float32Array, y: Float32Array, shape: Int32Array, kind?: 0 | 1): void;
+  conv2dBf16(a: Float32Array, b: Float32Array, out: Float32Array, shape: Int32Array, kind?: 0 | 1 | 2): void;
   /** One SGD-momentum step over n values: offsets [p, g, buf, pOut, bufOut]. */
   sgd(
     heap: ArrayBuffer,
@@ -240,14 +240,32 @@ interface ConvCall {
 }
 
 /**
+ * Whether the bf16 kernel of a convolution pass beats the fp32 one (bench/bf16-conv.ts, batch
+ * 128, CIFAR ResNet shapes, bf16 / fp32 per CPU-second at load 15-30): 3x3 forward with at least
+ * 16 input channels 1.5-1.9x at strides 1 and 2; 3x3 stride-1 input gradient 1.6-2.0x; 3x3
+ * stride-1 filter gradient at 64 channels 1.0-1.4x. Slower, so fp32: the stem (3 channels), the
+ * 1x1 shortcuts, the stride-2 input gradient (0.7-1.1x, split by phase), the filter gradient
+ * below 64 channels (0.5-1.07x: converting x costs about what the products save).
+ */
+export function bf16Wins(kind: 0 | 1 | 2, shape: Int32Array): boolean {
+  const [, , , ci, kh, kw, , sh, sw] = shape as unknown as Shape13;
+  if (kh !== 3 || kw !== 3 || ci < 16) return false;
+  if (kind === 0) return true;
+  if (sh !== 1 || sw !== 1) return false;
+  return kind === 1 || ci >= 64;
+}
+
+/**
  * A native convolution kernel (kind 0 forward, 1 input gradient, 2 filter gradient): `parse`
  * reads the call's inputs and attributes; what the addon does not cover goes to `fallback`.
+ * With `bf16`, the passes bf16Wins names run the bf16 kernels (inputs rounded to bf16, fp32 sums).
  */
 function nativeConvKernel(
   a: NativeAddon,
   kind: 0 | 1 | 2,
   fallback: KernelFunc,
   parse: (args: Parameters<KernelFunc>[0]) => ConvCall,
+  bf16 = false,
 ): KernelFunc {
   return (args) => {
     const { first, second, info, dataFormat, outShape } = parse(args);
@@ -263,9 +281,20 @@ function nativeConvKernel(
       return out;
     }
     // The heap's buffer can change when makeOutput grows memory: read it afterwards.
+    const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer;
+    if (bf16 && bf16Wins(kind, shape)) {
+      const view = (t: TensorInfo) =>
+        new Float32Array(
+          heap,
+          backend.getMemoryOffset(t.dataId),
+          t.shape.reduce((p, d) => p * d, 1),
+        );
+      a.conv2dBf16(view(first), view(second), view(out), shape, kind);
+      return out;
+    }
     a.conv2d(
       kind,
-      backend.wasm.HEAPU8.buffer as ArrayBuffer,
+      heap,
       backend.getMemoryOffset(first.dataId),
       backend.getMemoryOffset(second.dataId),
       backend.getMemoryOffset(out.dataId),
@@ -277,54 +306,72 @@ function nativeConvKernel(
 
 type Shape4 = [number, number, number, number];
 
-export function nativeConv2D(a: NativeAddon, fallback: KernelFunc): KernelFunc {
-  return nativeConvKernel(a, 0, fallback, ({ inputs, attrs }) => {
-    const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
-    const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs as unknown as Conv2DAttrs;
-    const info = backend_util.computeConv2DInfo(
-      x.shape as Shape4,
-      filter.shape as Shape4,
-      strides,
-      dilations,
-      pad,
-      dimRoundingMode,
-    );
-    return { first: x, second: filter, info, dataFormat, outShape: info.outShape };
-  });
+export function nativeConv2D(a: NativeAddon, fallback: KernelFunc, bf16 = false): KernelFunc {
+  return nativeConvKernel(
+    a,
+    0,
+    fallback,
+    ({ inputs, attrs }) => {
+      const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
+      const { strides, pad, dataFormat, dilations, dimRoundingMode } = attrs as unknown as Conv2DAttrs;
+      const info = backend_util.computeConv2DInfo(
+        x.shape as Shape4,
+        filter.shape as Shape4,
+        strides,
+        dilations,
+        pad,
+        dimRoundingMode,
+      );
+      return { first: x, second: filter, info, dataFormat, outShape: info.outShape };
+    },
+    bf16,
+  );
 }
 
-export function nativeConv2DBackpropInput(a: NativeAddon, fallback: KernelFunc): KernelFunc {
-  return nativeConvKernel(a, 1, fallback, ({ inputs, attrs }) => {
-    const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
-      attrs as unknown as Conv2DBackpropInputAttrs;
-    const info = backend_util.computeConv2DInfo(
-      inputShape,
-      filter.shape as Shape4,
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-    );
-    return { first: dy, second: filter, info, dataFormat, outShape: [...inputShape] };
-  });
+export function nativeConv2DBackpropInput(a: NativeAddon, fallback: KernelFunc, bf16 = false): KernelFunc {
+  return nativeConvKernel(
+    a,
+    1,
+    fallback,
+    ({ inputs, attrs }) => {
+      const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+      const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
+        attrs as unknown as Conv2DBackpropInputAttrs;
+      const info = backend_util.computeConv2DInfo(
+        inputShape,
+        filter.shape as Shape4,
+        strides,
+        1,
+        pad,
+        dimRoundingMode,
+      );
+      return { first: dy, second: filter, info, dataFormat, outShape: [...inputShape] };
+    },
+    bf16,
+  );
 }
 
-export function nativeConv2DBackpropFilter(a: NativeAddon, fallback: KernelFunc): KernelFunc {
-  return nativeConvKernel(a, 2, fallback, ({ inputs, attrs }) => {
-    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-      attrs as unknown as Conv2DBackpropFilterAttrs;
-    const info = backend_util.computeConv2DInfo(
-      x.shape as Shape4,
-      filterShape,
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-    );
-    return { first: x, second: dy, info, dataFormat, outShape: [...filterShape] };
-  });
+export function nativeConv2DBackpropFilter(a: NativeAddon, fallback: KernelFunc, bf16 = false): KernelFunc {
+  return nativeConvKernel(
+    a,
+    2,
+    fallback,
+    ({ inputs, attrs }) => {
+      const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+      const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+        attrs as unknown as Conv2DBackpropFilterAttrs;
+      const info = backend_util.computeConv2DInfo(
+        x.shape as Shape4,
+        filterShape,
+        strides,
+        1,
+        pad,
+        dimRoundingMode,
+      );
+      return { first: x, second: dy, info, dataFormat, outShape: [...filterShape] };
+    },
+    bf16,
+  );
 }
 
 /** Rows and channels of a channels-last tensor. */

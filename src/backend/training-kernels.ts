@@ -8,6 +8,9 @@
  * - `wasm`: tfjs-wasm alone, so it runs wherever that backend runs: the backend's own (XNNPACK)
  *   kernels and compositions of them (kernels/), which add the Conv2DBackpropFilter the backend
  *   lacks and replace kernels too slow to train with.
+ * - `bf16`: the `native` set with the convolution passes that gain from it in bf16 (bf16Wins:
+ *   inputs rounded to bf16, fp32 sums; a CPU with AVX512_BF16). Never chosen by itself: stage 1
+ *   switches to it for `--precision bf16` and back afterwards.
  *
  * The names are public (`setTrainingKernels`, `LONGTAIL_NATIVE=0`, `doctor`, bench results), so
  * `wasm` keeps its name although it is also the backend's.
@@ -17,6 +20,7 @@ import {
   Conv2D,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
+  getBackend,
   getKernel,
   Identity,
   type KernelConfig,
@@ -24,6 +28,7 @@ import {
   registerKernel,
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors.ts';
 import { checkName } from '../registry.ts';
 import { batchMatMulConfig } from './kernels/BatchMatMul.ts';
 import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.ts';
@@ -32,6 +37,7 @@ import { identityConfig } from './kernels/Identity.ts';
 import {
   BATCH_NORM_GRAD_KERNEL,
   BATCH_NORM_KERNEL,
+  bf16Status,
   CHANNEL_AFFINE_KERNEL,
   CONV_BN_KERNEL,
   loadNativeAddon,
@@ -78,15 +84,18 @@ function wasmKernels(own: OwnKernels): KernelSet {
   };
 }
 
-function nativeKernels(own: OwnKernels): KernelSet {
+function nativeKernels(own: OwnKernels, bf16 = false): KernelSet {
   const addon = loadNativeAddon();
   if (addon === null) throw new Error(`native kernels are not available: ${nativeStatus().reason}`);
   const { backendName } = own;
   const wasm = wasmKernels(own);
   /** The wasm set's kernel of that name, run by the addon where it can. */
-  const native = (name: string, kernel: (a: NativeAddon, fallback: KernelFunc) => KernelFunc) => {
+  const native = (
+    name: string,
+    kernel: (a: NativeAddon, fallback: KernelFunc, bf16: boolean) => KernelFunc,
+  ) => {
     const fallback = wasm[name]!;
-    return { ...fallback, kernelFunc: kernel(addon, fallback.kernelFunc) };
+    return { ...fallback, kernelFunc: kernel(addon, fallback.kernelFunc, bf16) };
   };
   return {
     ...wasm,
@@ -112,21 +121,33 @@ function nativeKernels(own: OwnKernels): KernelSet {
   };
 }
 
-/** The training-kernel sets, in preference order (the first that runs here is installed). */
+/**
+ * The training-kernel sets; of `native` and `wasm`, in that order of preference, the first that
+ * runs here is installed. `bf16` only when asked for (setTrainingKernels).
+ */
 export const TRAINING_KERNELS = {
   native: {
     unavailable: () => nativeStatus().reason,
-    build: nativeKernels,
+    build: (own) => nativeKernels(own),
   },
   wasm: {
     unavailable: () => '',
     build: wasmKernels,
   },
+  bf16: {
+    unavailable: () => bf16Status().reason,
+    build: (own) => nativeKernels(own, true),
+  },
 } as const satisfies Record<string, TrainingKernelSet>;
 
-/** `native`: the AVX2 addon; `wasm`: tfjs-wasm's own kernels and compositions of them. */
+/**
+ * `native`: the AVX2 addon; `wasm`: tfjs-wasm's own kernels and compositions of them; `bf16`:
+ * `native` with bf16 convolutions where they are faster.
+ */
 export type TrainingKernels = keyof typeof TRAINING_KERNELS;
 const KINDS = Object.keys(TRAINING_KERNELS) as TrainingKernels[];
+/** The sets installed by default, in order of preference. */
+const DEFAULT_KINDS: TrainingKernels[] = ['native', 'wasm'];
 
 let installed = false;
 /** The sets that run here, built once at install, and which one is registered now. */
@@ -161,7 +182,7 @@ export function installWasmTrainingKernels(backendName = 'wasm'): void {
     if (TRAINING_KERNELS[kind].unavailable() === '') sets[kind] = TRAINING_KERNELS[kind].build(own);
   }
   kernelSets = sets;
-  register(KINDS.find((kind) => sets[kind] !== undefined)!);
+  register(DEFAULT_KINDS.find((kind) => sets[kind] !== undefined)!);
 }
 
 function register(kind: TrainingKernels): void {
@@ -191,4 +212,23 @@ export function setTrainingKernels(kind: TrainingKernels): void {
     throw new Error(`${kind} kernels are not available: ${TRAINING_KERNELS[kind].unavailable()}`);
   }
   register(kind);
+}
+
+/**
+ * Switches this thread's wasm backend to the `bf16` set for a stage-1 run (`--precision bf16`)
+ * and returns the function that switches back. Refuses with a ConfigError naming the flag where
+ * it cannot run: another backend, no native kernels, or a CPU without AVX512_BF16.
+ */
+export function enterBf16Training(): () => void {
+  const backend = getBackend();
+  const why =
+    backend !== 'wasm'
+      ? `it needs the wasm backend with the native kernels (running: ${backend})`
+      : kernelSets?.bf16 === undefined
+        ? TRAINING_KERNELS.bf16.unavailable() || 'the wasm training kernels are not installed'
+        : '';
+  if (why !== '') throw new ConfigError(`--precision bf16: cannot run here: ${why}; use --precision fp32`);
+  const before = active;
+  register('bf16');
+  return () => register(before);
 }

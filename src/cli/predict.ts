@@ -9,9 +9,10 @@ import {
   formatPredictions,
   type LoadedModel,
   loadModel,
+  type PredictionFormat,
   predictionFormat,
 } from '../deploy/predict.ts';
-import { type AdaptMethod, predictFilesAdapted } from '../deploy/prior.ts';
+import { type AdaptMethod, adaptedFromLogits, formatAdaptedPredictions } from '../deploy/prior.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { printable } from '../io/display.ts';
@@ -82,7 +83,11 @@ export function registerPredictAndExport(program: Command): void {
         const { files, problems } = expandInputs(inputs);
         if (opts.adaptPrior) {
           try {
-            await adaptedAction(model, files, problems, opts as typeof opts & { adaptPrior: AdaptMethod });
+            await adaptedAction(model, files, problems, {
+              ...opts,
+              adaptPrior: opts.adaptPrior,
+              ...(format !== null ? { format } : {}),
+            });
           } finally {
             model.dispose();
           }
@@ -198,23 +203,57 @@ export function registerPredictAndExport(program: Command): void {
     );
 }
 
-/** `predict --adapt-prior`: every image read first (the prior is the whole set's), then classified under it. */
+/**
+ * `predict --adapt-prior`: every image decoded once, its logits kept (the prior is the whole
+ * set's), then all classified under the estimated prior; `--out` as plain predict.
+ */
 async function adaptedAction(
   model: LoadedModel,
   files: string[],
   problems: string[],
-  opts: { run: string; method: string; topK: number; json?: boolean; adaptPrior: AdaptMethod },
+  opts: {
+    run: string;
+    method: string;
+    topK: number;
+    json?: boolean;
+    adaptPrior: AdaptMethod;
+    out?: string;
+    format?: PredictionFormat;
+  },
 ): Promise<void> {
+  const C = model.classNames.length;
   const readable: string[] = [];
-  for (const f of files) {
-    try {
-      await model.logitsOfFiles([f]);
-      readable.push(f);
-    } catch (e) {
-      problems.push(`${f}: not a readable image (${(e as Error).message.split('\n')[0]})`);
+  const rows: Float32Array[] = [];
+  const bar = files.length > 20 ? progress('reading images') : null;
+  try {
+    for (const [i, f] of files.entries()) {
+      try {
+        rows.push(await model.logitsOfFiles([f]));
+        readable.push(f);
+      } catch (e) {
+        problems.push(`${f}: not a readable image (${(e as Error).message.split('\n')[0]})`);
+      }
+      bar?.update(i + 1, files.length);
     }
+  } finally {
+    bar?.stop();
   }
-  const r = await predictFilesAdapted(model, readable, opts.adaptPrior, opts.topK);
+  const logits = new Float32Array(readable.length * C);
+  rows.forEach((z, i) => {
+    logits.set(z, i * C);
+  });
+  if (readable.length < C)
+    throw new ConfigError(
+      `--adapt-prior needs at least as many images as classes: ${readable.length} readable images for ${C} classes`,
+    );
+  const r = adaptedFromLogits(model, readable, logits, opts.adaptPrior, opts.topK);
+  if (opts.out !== undefined && opts.format !== undefined) {
+    writeFileAtomic(
+      opts.out,
+      formatAdaptedPredictions(opts.format, r, { ...opts, adaptPrior: opts.adaptPrior }),
+    );
+    if (!opts.json) note(`predictions written to ${opts.out}`);
+  }
   if (opts.json)
     printJson({
       run: opts.run,

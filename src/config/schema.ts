@@ -195,6 +195,14 @@ export const STAGE1_SETTINGS = {
       ),
     ),
   lossTau: z.number().min(0).max(5).optional().meta(help('tau of --loss logit-adjusted', '1')),
+  precision: z
+    .enum(['fp32', 'bf16'])
+    .default('fp32')
+    .meta(
+      help(
+        'stage-1 arithmetic: fp32, or bf16 convolutions with fp32 sums, master weights and optimiser state (a CPU with AVX512_BF16)',
+      ),
+    ),
 };
 
 export const TrainConfigSchema = DataConfigSchema.extend({ ...BACKBONE_SETTINGS, ...STAGE1_SETTINGS });
@@ -277,12 +285,12 @@ export const Stage2ConfigSchema = z.object({
       ),
     ),
   calibrate: z
-    .enum(['none', 'temperature'])
+    .enum(['none', 'temperature', 'bcts'])
     .optional()
     .meta(
       help(
-        'temperature: fit a temperature per method on validation (NLL), used by ECE and the prior corrections; none: raw scores',
-        'temperature when there is a validation split',
+        'bcts: fit a temperature and a bias per class per method on validation (NLL); temperature: a temperature only; used by ECE, the prior corrections and the deployed head; none: raw scores',
+        'bcts when there is a validation split',
       ),
     ),
 });

@@ -132,6 +132,7 @@ function exportOnnx(
     method,
     meta: {
       temperature: String(prior.temperature),
+      ...(prior.calibrationBias ? { calibration_bias: JSON.stringify(prior.calibrationBias) } : {}),
       target_prior: prior.targetPrior,
       ...(prior.prior ? { prior: JSON.stringify(prior.prior) } : {}),
     },
@@ -165,6 +166,8 @@ export interface ExportResult {
 /** What the exported model's metadata records of its calibration and prior. */
 export interface ExportPriorInfo {
   temperature: number;
+  /** BCTS's per-class biases folded in after W / T, b / T; absent for temperature scaling. */
+  calibrationBias?: number[];
   /** `uniform`, `train`, a file path, or `source` (none asked: the head's own, the validation prior). */
   targetPrior: string;
   prior: number[] | null;
@@ -191,6 +194,7 @@ export function exportModel(
       : loaded;
     const priorInfo: ExportPriorInfo = {
       temperature: loaded.calibration.temperature,
+      ...(loaded.calibration.bias ? { calibrationBias: loaded.calibration.bias } : {}),
       targetPrior: opts.targetPrior ?? 'source',
       prior: q,
     };

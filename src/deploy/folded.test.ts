@@ -127,6 +127,33 @@ describe('classifiers.json', () => {
     );
   });
 
+  it('folds BCTS biases after the temperature (b / T + b_cal), and refuses a calibrationBias of the wrong length or with a non-number', () => {
+    for (const [bad, got] of [
+      [[1, 2], '2 entries'],
+      [[0, null, 1], '3 entries'],
+      [[0, Number.NaN, 1], '3 entries'],
+      ['abc', '"abc"'],
+    ] as const)
+      refuses(
+        (r) => {
+          r.methods.crt.calibrationBias = bad;
+        },
+        (json) =>
+          `${json}: methods.crt.calibrationBias is ${got}; expected a list of 3 finite numbers (one per class of classNames)`,
+        String(bad),
+      );
+    const dir = run();
+    const json = join(dir, 'classifiers.json');
+    const r = JSON.parse(readFileSync(json, 'utf8'));
+    r.methods.crt.temperature = 2;
+    r.methods.crt.calibrationBias = [0.1, -0.3, 0.2];
+    writeFileSync(json, JSON.stringify(r));
+    const f = loadFolded(dir, 'crt');
+    // 0.5 / 2 + 0.1, 0 / 2 - 0.3, -0.5 / 2 + 0.2 (in f32).
+    assert.deepEqual(f.layer.bias, Float32Array.from([0.35, -0.3, -0.05]));
+    assert.deepEqual(f.calibration.bias, [0.1, -0.3, 0.2]);
+  });
+
   it('refuses a sourcePrior of the wrong length, with a negative, non-number or all-zero entries', () => {
     const cases: [unknown, string][] = [
       [[1], 'is 1 entries; expected a list of 3 numbers (one per class of classNames)'],

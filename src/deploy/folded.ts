@@ -24,18 +24,26 @@ export interface FoldedRecord {
   trainCounts?: number[];
   /**
    * Per method: its feature transform, and (absent in older records) the temperature fitted on
-   * validation and the prior the calibrated scores refer to (validation's; null: uniform).
+   * validation and the prior the calibrated scores refer to (validation's; null: uniform), and
+   * BCTS's per-class biases `calibrationBias` (absent for temperature scaling and in older records).
    * BBSE's validation counts are in classifiers.npz as `<method>/val_confusion`.
    */
   methods: Record<
     string,
-    { transform: FeatureTransform['kind']; temperature?: number; sourcePrior?: number[] | null }
+    {
+      transform: FeatureTransform['kind'];
+      temperature?: number;
+      calibrationBias?: number[];
+      sourcePrior?: number[] | null;
+    }
   >;
 }
 
-/** A head's calibration as deployed: T (already folded into the layer), source prior, BBSE's counts. */
+/** A head's calibration as deployed: T and BCTS's biases (already folded into the layer), source prior, BBSE's counts. */
 export interface FoldedCalibration {
   temperature: number;
+  /** BCTS's per-class biases, or null (temperature scaling, none, an older record). */
+  bias: number[] | null;
   sourcePrior: number[];
   /** counts[pred * C + true] on validation, or null (no validation split, or an older run). */
   valConfusion: Float32Array | null;
@@ -64,6 +72,7 @@ export function saveFolded(
     methods[name] = {
       transform: f.transform.kind,
       ...(cal ? { temperature: cal.temperature, sourcePrior: cal.sourcePrior } : {}),
+      ...(cal?.bias ? { calibrationBias: cal.bias } : {}),
     };
     if (cal?.valConfusion)
       arrays[`${name}/val_confusion`] = {
@@ -170,7 +179,7 @@ export function loadFolded(runDir: string, method: string, backboneFile?: string
       );
     }
   }
-  // The temperature folded into the layer: softmax(T(f) W^T / T + b / T) are the calibrated probabilities.
+  // The calibration folded into the layer: softmax(T(f) W^T / T + b / T + b_cal) are the calibrated probabilities.
   // 0, a negative, a string or NaN would turn every probability into NaN.
   const field = `${jsonPath}: methods.${method}`;
   if (
@@ -191,6 +200,14 @@ export function loadFolded(runDir: string, method: string, backboneFile?: string
   checkCounts(record.trainCounts, C, `${jsonPath}: trainCounts`, false);
   if (m.sourcePrior !== undefined && m.sourcePrior !== null)
     checkCounts(m.sourcePrior, C, `${field}.sourcePrior`, true);
+  // A wrong length or a NaN would shift every score (or make it NaN) with exit 0.
+  const cb = m.calibrationBias;
+  if (cb !== undefined && !(Array.isArray(cb) && cb.length === C && cb.every((v) => Number.isFinite(v)))) {
+    const got = Array.isArray(cb) ? `${cb.length} entries` : JSON.stringify(cb);
+    throw new DataError(
+      `${field}.calibrationBias is ${got}; expected a list of ${C} finite numbers (one per class of classNames)`,
+    );
+  }
   const arrays = readNpz(npzPath);
   const get = (k: string, shape: number[]) => {
     const a = arrays.get(`${method}/${k}`);
@@ -209,11 +226,12 @@ export function loadFolded(runDir: string, method: string, backboneFile?: string
   const conf = arrays.has(`${method}/val_confusion`) ? get('val_confusion', [C, C]) : null;
   const calibration: FoldedCalibration = {
     temperature: T,
+    bias: cb ?? null,
     sourcePrior: m.sourcePrior ?? new Array<number>(C).fill(1 / C),
     valConfusion: conf,
   };
   const weight = get('weight', [C, d]).map((v) => v / T);
-  const bias = get('bias', [C]).map((v) => v / T);
+  const bias = get('bias', [C]).map((v, c) => v / T + (cb ? cb[c]! : 0));
   return { record, layer: { weight, bias, transform }, calibration, stage1Dir };
 }
 

@@ -10,8 +10,14 @@ import type { FoldedLinear } from '../classifiers/types.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { adjustedPredictions, bbsePriorFromCounts, emPrior, softmaxRows } from '../eval/label-shift.ts';
 import { argmaxRows } from '../eval/metrics.ts';
+import { csvField } from '../report/per-class.ts';
 import type { FoldedCalibration } from './folded.ts';
-import type { FilePrediction, LoadedModel } from './predict.ts';
+import {
+  type FilePrediction,
+  formatPredictions,
+  type LoadedModel,
+  type PredictionFormat,
+} from './predict.ts';
 
 /** Entries of a prior file must sum to 1 within this, unless normalised. */
 export const PRIOR_SUM_TOLERANCE = 1e-6;
@@ -155,6 +161,11 @@ export function adaptPrior(
 /** Images decoded and classified at once when adapting to a folder (bounds the decoded pixels held). */
 const ADAPT_BATCH = 256;
 
+export interface AdaptedFiles {
+  prior: { name: string; probability: number }[];
+  predictions: (FilePrediction & { unadjusted: string })[];
+}
+
 /**
  * `predict --adapt-prior`: classifies image files, estimates their class prior with EM or BBSE,
  * and returns the prior with each file's top-k under it (and its unadjusted top class).
@@ -164,10 +175,7 @@ export async function predictFilesAdapted(
   paths: string[],
   method: AdaptMethod,
   topK = 5,
-): Promise<{
-  prior: { name: string; probability: number }[];
-  predictions: (FilePrediction & { unadjusted: string })[];
-}> {
+): Promise<AdaptedFiles> {
   const C = model.classNames.length;
   if (paths.length < C)
     throw new ConfigError(
@@ -178,6 +186,18 @@ export async function predictFilesAdapted(
     const part = paths.slice(s, s + ADAPT_BATCH);
     logits.set(await model.logitsOfFiles(part), s * C);
   }
+  return adaptedFromLogits(model, paths, logits, method, topK);
+}
+
+/** As predictFilesAdapted, for files whose logits [n, C] (the folded head's) are already computed: no image decoded again. */
+export function adaptedFromLogits(
+  model: Pick<LoadedModel, 'classNames' | 'calibration'>,
+  paths: string[],
+  logits: Float32Array,
+  method: AdaptMethod,
+  topK = 5,
+): AdaptedFiles {
+  const C = model.classNames.length;
   const a = adaptPrior(logits, paths.length, C, model.calibration, method);
   const k = Math.max(1, Math.min(topK, C));
   const predictions = paths.map((file, i) => {
@@ -189,4 +209,23 @@ export async function predictFilesAdapted(
     return { file, top: row.slice(0, k), unadjusted: model.classNames[a.plainPred[i]!]! };
   });
   return { prior: a.prior.map((p, c) => ({ name: model.classNames[c]!, probability: p })), predictions };
+}
+
+/**
+ * `predict --adapt-prior --out FILE`: JSON as plain predict's plus `adaptPrior` and the estimated
+ * `prior` (each prediction carries `unadjusted`, its top class without adaptation); CSV as plain
+ * predict's plus an `unadjusted` column (the prior itself is only in the JSON and on the screen).
+ */
+export function formatAdaptedPredictions(
+  format: PredictionFormat,
+  r: AdaptedFiles,
+  info: { run: string; method: string; topK: number; adaptPrior: AdaptMethod },
+): string {
+  if (format === 'json')
+    return `${JSON.stringify({ run: info.run, method: info.method, adaptPrior: info.adaptPrior, prior: r.prior, predictions: r.predictions }, null, 2)}\n`;
+  const lines = formatPredictions('csv', r.predictions, info).split('\r\n');
+  return `${lines
+    .slice(0, r.predictions.length + 1)
+    .map((l, i) => `${l},${i === 0 ? 'unadjusted' : csvField(r.predictions[i - 1]!.unadjusted)}`)
+    .join('\r\n')}\r\n`;
 }

@@ -51,7 +51,7 @@ import {
   stage1InFolder,
   withThreads,
 } from './stage1.ts';
-import { runStage2 } from './stage2.ts';
+import { defaultCalibrate, runStage2 } from './stage2.ts';
 
 export type { PipelineCallbacks } from './callbacks.ts';
 
@@ -176,7 +176,7 @@ async function stage2AndReport(
     ...(s2.calibrate ? { calibrate: s2.calibrate } : {}),
     ...(cb.onMethod ? { onMethod: cb.onMethod } : {}),
   });
-  if ((s2.calibrate ?? (input.features.val?.labels.length ? 'temperature' : 'none')) === 'none')
+  if ((s2.calibrate ?? defaultCalibrate((input.features.val?.labels.length ?? 0) > 0)) === 'none')
     warn(
       s2.calibrate === 'none'
         ? "calibration off (--calibrate none): ECE and the prior corrections use raw scores; NCM's are not applicable"

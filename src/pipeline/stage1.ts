@@ -94,6 +94,7 @@ export function jointConfigOf(cfg: TrainConfig): JointConfig {
     loss: cfg.loss,
     ...(cfg.lossTau !== undefined ? { lossTau: cfg.lossTau } : {}),
     threads: cfg.threads ?? os.availableParallelism(),
+    precision: cfg.precision,
   };
 }
 
@@ -315,7 +316,15 @@ export async function runStage1(
  * uses, so its config.json does not record them. lr, weight decay, seed, batch size, augment and
  * momentum stay: retrain --run starts cRT and LWS from them.
  */
-const TRAINING_ONLY = ['epochs', 'warmupEpochs', 'sampler', 'samplerQ', 'loss', 'lossTau'] as const;
+const TRAINING_ONLY = [
+  'epochs',
+  'warmupEpochs',
+  'sampler',
+  'samplerQ',
+  'loss',
+  'lossTau',
+  'precision',
+] as const;
 
 function withoutTraining(cfg: TrainConfig): Partial<TrainConfig> {
   return Object.fromEntries(

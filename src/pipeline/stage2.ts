@@ -9,6 +9,7 @@ import { ConfigError } from '../errors.ts';
 import {
   calibrationAccumulator,
   type DeployCalibration,
+  fitBcts,
   fitTemperature,
   type LogitBlocks,
 } from '../eval/calibration.ts';
@@ -97,15 +98,32 @@ export interface ShiftedResult {
   bbseTv?: number | null;
 }
 
-export type CalibrateMode = 'none' | 'temperature';
+export type CalibrateMode = 'none' | 'temperature' | 'bcts';
+
+/**
+ * The calibration used when none is asked for: BCTS where there is a validation split (EM needs
+ * it on head-biased heads: docs/methods.md), else none.
+ */
+export function defaultCalibrate(hasValidation: boolean): CalibrateMode {
+  return hasValidation ? 'bcts' : 'none';
+}
 
 export interface CalibrationResult {
-  /** `temperature`: softmax(z / T) with T fitted on validation; `none`: T = 1. */
+  /**
+   * `temperature`: softmax(z / T) with T fitted on validation; `bcts`: softmax(z / T + b) with T
+   * and a bias per class fitted on validation; `none`: T = 1.
+   */
   method: CalibrateMode;
   temperature: number;
-  /** Validation NLL at T = 1 and at the fitted T (null without a validation split). */
+  /** BCTS's per-class biases (4 decimals); absent for the other modes. */
+  bias?: number[];
+  /** Validation NLL at T = 1 and at the fit (null without a validation split). */
   valNllBefore: number | null;
   valNllAfter: number | null;
+  /** BCTS: validation NLL of temperature scaling alone, its starting point. */
+  valNllTemperature?: number;
+  /** Test top-1 (fraction) of the calibrated scores: BCTS's biases can move the argmax, unlike T. */
+  accuracyAfter?: number;
   /** Test ECE (15 bins) and NLL before (T = 1) and after calibration. */
   eceBefore: number;
   eceAfter: number;
@@ -122,6 +140,8 @@ export interface CalibrationResult {
 /** Options of the prior corrections on shifted sets (defaults: T = 1, uniform source prior, no estimation). */
 export interface ShiftedOptions {
   temperature?: number;
+  /** BCTS's per-class biases, added after z / T; the estimators then also use the calibrated argmax. */
+  bias?: readonly number[] | null;
   sourcePrior?: readonly number[];
   /** Estimate the prior by EM (and BBSE when `val` is given) on each set. */
   estimate?: boolean;
@@ -146,11 +166,14 @@ export class ShiftedEvaluator {
     idx: Int32Array;
     logPrior: number[];
     knownPred: Int32Array;
+    /** The argmax of the calibrated scores (BBSE's black box) when there are biases; else the raw one is used. */
+    calPred: Int32Array | null;
     /** The set's rows' logits [idx.length, C], kept for EM / BBSE. */
     kept: Float32Array | null;
     next: number;
   }[];
   private readonly T: number;
+  private readonly bias: number[] | null;
   private readonly source: number[];
   /** Why EM / BBSE were not run, if they were asked for. */
   readonly note: string | null;
@@ -162,6 +185,7 @@ export class ShiftedEvaluator {
   ) {
     const C = fs.numClasses;
     this.T = opts.temperature ?? 1;
+    this.bias = opts.bias ? [...opts.bias] : null;
     this.source = opts.sourcePrior ? [...opts.sourcePrior] : new Array<number>(C).fill(1 / C);
     const uniformSource = this.source.every((v) => v === this.source[0]);
     const labels = fs.test.labels;
@@ -178,9 +202,15 @@ export class ShiftedEvaluator {
             return {
               prior,
               idx,
-              // log q - log p; with a uniform source the constant is left out (same argmax).
-              logPrior: target.map((q, c) => Math.log(q) - (uniformSource ? 0 : Math.log(this.source[c]!))),
+              // log q - log p (+ b); with a uniform source the constant is left out (same argmax).
+              logPrior: target.map(
+                (q, c) =>
+                  Math.log(q) -
+                  (uniformSource ? 0 : Math.log(this.source[c]!)) +
+                  (this.bias ? this.bias[c]! : 0),
+              ),
               knownPred: new Int32Array(idx.length),
+              calPred: this.bias ? new Int32Array(idx.length) : null,
               kept: null as Float32Array | null,
               next: 0,
             };
@@ -200,8 +230,9 @@ export class ShiftedEvaluator {
   add(logits: Float32Array, start: number, m: number): void {
     const C = this.fs.numClasses;
     for (const set of this.sets) {
-      const { idx, logPrior, knownPred, kept } = set;
+      const { idx, logPrior, knownPred, calPred, kept } = set;
       const invT = 1 / this.T;
+      const b = this.bias;
       while (set.next < idx.length && idx[set.next]! < start + m) {
         const o = (idx[set.next]! - start) * C;
         kept?.set(logits.subarray(o, o + C), set.next * C);
@@ -213,6 +244,18 @@ export class ShiftedEvaluator {
             bv = v;
             best = c;
           }
+        }
+        if (calPred && b) {
+          let cb = 0;
+          let cv = logits[o]! * invT + b[0]!;
+          for (let c = 1; c < C; c++) {
+            const v = logits[o + c]! * invT + b[c]!;
+            if (v > cv) {
+              cv = v;
+              cb = c;
+            }
+          }
+          calPred[set.next] = cb;
         }
         knownPred[set.next++] = best;
       }
@@ -228,7 +271,7 @@ export class ShiftedEvaluator {
       for (let k = 0; k < lab.length; k++) if (pred[k] === lab[k]) h++;
       return pct(h / lab.length)!;
     };
-    return this.sets.map(({ prior: p, idx, knownPred, kept, next }) => {
+    return this.sets.map(({ prior: p, idx, knownPred, calPred, kept, next }) => {
       if (next !== idx.length) throw new Error(`shifted evaluation: ${next} of ${idx.length} rows seen`);
       const subLabels = Int32Array.from(idx, (i) => labels[i]!);
       const subPred = Int32Array.from(idx, (i) => rows.pred[i]!);
@@ -239,13 +282,13 @@ export class ShiftedEvaluator {
       if (kept) {
         const n = idx.length;
         const truth = labelPrior(subLabels, C);
-        const em = emPrior(softmaxRows(kept, n, C, this.T), n, C, this.source).prior;
-        est.em = acc(adjustedPredictions(kept, n, C, this.T, em, this.source), subLabels);
+        const em = emPrior(softmaxRows(kept, n, C, this.T, this.bias), n, C, this.source).prior;
+        est.em = acc(adjustedPredictions(kept, n, C, this.T, em, this.source, this.bias), subLabels);
         est.emTv = Math.round(tvDistance(em, truth) * 1e4) / 1e4;
         const val = this.opts.val;
         if (val && C <= BBSE_MAX_CLASSES) {
-          const bb = bbsePrior(val.pred, val.labels, subPred, C).prior;
-          est.bbse = acc(adjustedPredictions(kept, n, C, this.T, bb, this.source), subLabels);
+          const bb = bbsePrior(val.pred, val.labels, calPred ?? subPred, C).prior;
+          est.bbse = acc(adjustedPredictions(kept, n, C, this.T, bb, this.source, this.bias), subLabels);
           est.bbseTv = Math.round(tvDistance(bb, truth) * 1e4) / 1e4;
         } else {
           est.bbse = null;
@@ -298,23 +341,24 @@ export interface Stage2Options {
    * features a block).
    */
   chunkRows?: number;
-  /** Calibration (default: temperature when there is a validation split, else none). */
+  /** Calibration (default: defaultCalibrate, bcts when there is a validation split, else none). */
   calibrate?: CalibrateMode;
 }
 
 /** Why NCM's ECE and known-prior correction mean nothing without calibration (issue 27). */
 export const NCM_UNCALIBRATED =
-  "NCM's scores are negative distances, not logits: ECE and the known-prior correction need --calibrate temperature";
+  "NCM's scores are negative distances, not logits: ECE and the known-prior correction need --calibrate temperature or bcts";
 
 /** Validation logits kept in memory for the temperature search up to this many floats; above, recomputed per step. */
 const VAL_CACHE_FLOATS = 4 * BLOCK_FLOATS;
 
 /**
  * Evaluates a classifier on the test set (and validation, if any), `chunkRows` rows of logits at a
- * time (the result does not depend on it). With `calibrate` = `temperature` (the default when
- * there is a validation split) a temperature is fitted on validation first; the prior
- * corrections on the shifted sets then work on the calibrated scores z / T, and EM / BBSE
- * estimate each shifted set's prior from its own images.
+ * time (the result does not depend on it). With `calibrate` = `temperature` a temperature, with
+ * `bcts` (the default when there is a validation split) a temperature and a bias per class are
+ * fitted on validation first; the prior corrections on the shifted sets then work on the
+ * calibrated scores z / T + b, and EM / BBSE estimate each shifted set's prior from its own
+ * images (BBSE's black box being the calibrated argmax, as in a deployed head).
  */
 export function evaluateClassifier(
   clf: Stage2Classifier,
@@ -334,10 +378,10 @@ export function evaluateClassifier(
   const step = chunkRows ?? defaultChunkRows(C, d);
   const blockOpts = { ...(thresholds ? { thresholds } : {}), chunkRows: step };
   const val = fs.val && fs.val.labels.length > 0 ? fs.val : null;
-  const mode: CalibrateMode = calibrate ?? (val ? 'temperature' : 'none');
-  if (mode === 'temperature' && !val)
+  const mode: CalibrateMode = calibrate ?? defaultCalibrate(val !== null);
+  if (mode !== 'none' && !val)
     throw new ConfigError(
-      '--calibrate temperature needs a validation split (this data has none); use --calibrate none',
+      `--calibrate ${mode} needs a validation split (this data has none); use --calibrate none`,
     );
   // Validation: accuracy and plain predictions (for BBSE), and its logits kept for the temperature search if small.
   let valCache: Float32Array | null =
@@ -357,29 +401,47 @@ export function evaluateClassifier(
         }
       }
     : null;
-  const fit = mode === 'temperature' && valBlocks && val ? fitTemperature(valBlocks, val.labels, C) : null;
-  valCache = null;
+  const tsFit = mode === 'temperature' && valBlocks && val ? fitTemperature(valBlocks, val.labels, C) : null;
+  const bcFit = mode === 'bcts' && valBlocks && val ? fitBcts(valBlocks, val.labels, C) : null;
+  const fit = tsFit ?? bcFit;
   const T = fit?.temperature ?? 1;
+  const bias = bcFit?.bias ?? null;
+  // BBSE's black box is the calibrated argmax (the deployed head's): with biases it differs from the raw one.
+  let valPred = v?.rows.pred ?? null;
+  if (bias && valBlocks) {
+    const vp = new Int32Array(val!.labels.length);
+    valBlocks((z, s, m) => {
+      for (let i = 0; i < m; i++) {
+        let best = 0;
+        for (let c = 1; c < C; c++)
+          if (z[i * C + c]! / T + bias[c]! > z[i * C + best]! / T + bias[best]!) best = c;
+        vp[s + i] = best;
+      }
+    });
+    valPred = vp;
+  }
+  valCache = null;
   const sourcePrior = val ? labelPrior(val.labels, C) : null;
   const shifted = new ShiftedEvaluator(fs, ctx.seed ?? 0, {
     temperature: T,
+    bias,
     ...(sourcePrior ? { sourcePrior } : {}),
     estimate: true,
-    val: v && val ? { pred: v.rows.pred, labels: val.labels } : null,
+    val: valPred && val ? { pred: valPred, labels: val.labels } : null,
   });
   const before = calibrationAccumulator(fs.test.labels, C, 1);
-  const after = calibrationAccumulator(fs.test.labels, C, T);
+  const after = calibrationAccumulator(fs.test.labels, C, T, bias);
   const test = evaluateLogitBlocks(on(fs.test), fs.test.labels, C, fs.trainCounts, {
     ...blockOpts,
     onBlock: (z, s, m) => {
       shifted.add(z, s, m);
       before.add(z, s, m);
-      if (T !== 1) after.add(z, s, m);
+      if (T !== 1 || bias) after.add(z, s, m);
     },
   });
   const e = test.evaluation;
   const cb = before.result();
-  const ca = T !== 1 ? after.result() : cb;
+  const ca = T !== 1 || bias ? after.result() : cb;
   const method = clf.method;
   const r4 = (x: number) => Math.round(x * 10000) / 10000;
   const notes = [
@@ -393,8 +455,11 @@ export function evaluateClassifier(
   const calibration: CalibrationResult = {
     method: mode,
     temperature: T,
+    ...(bias ? { bias: bias.map(r4) } : {}),
     valNllBefore: fit ? r4(fit.nllBefore) : null,
     valNllAfter: fit ? r4(fit.nllAfter) : null,
+    ...(bcFit ? { valNllTemperature: r4(bcFit.nllTemperature) } : {}),
+    accuracyAfter: r4(ca.accuracy),
     eceBefore: r4(cb.ece),
     eceAfter: r4(ca.ece),
     nllBefore: r4(cb.nll),
@@ -405,8 +470,10 @@ export function evaluateClassifier(
   };
   deploy?.({
     temperature: T,
+    bias,
     sourcePrior,
-    valConfusion: v && val && C <= BBSE_MAX_CLASSES ? validationConfusion(v.rows.pred, val.labels, C) : null,
+    valConfusion:
+      valPred && val && C <= BBSE_MAX_CLASSES ? validationConfusion(valPred, val.labels, C) : null,
   });
   const rs = recallSummary(e.perClass);
   const clfMode = (clf.details.mode as MethodResult['mode']) ?? null;

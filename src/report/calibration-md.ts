@@ -14,16 +14,19 @@ export function calibrationMarkdown(r: RunResults): string[] {
   if (ms.length === 0) return [];
   const c0 = ms[0]!.calibration!;
   const lines = [
-    c0.method === 'temperature'
-      ? 'Calibration: a temperature T per method fitted on the validation split (minimum NLL); test ECE (15 bins) and NLL before (T = 1) and after.'
-      : 'Calibration: none (--calibrate none, or no validation split); ECE and the prior corrections use raw scores.',
+    c0.method === 'bcts'
+      ? "Calibration: bias-corrected temperature scaling (BCTS), softmax(z / T + b) with T and a bias per class fitted on the validation split (minimum NLL); test ECE (15 bins) and NLL before (raw scores) and after. The biases can change the argmax: \"top-1 after\" is the calibrated scores' (the deployed head's), the main table the raw ones'."
+      : c0.method === 'temperature'
+        ? 'Calibration: a temperature T per method fitted on the validation split (minimum NLL); test ECE (15 bins) and NLL before (T = 1) and after.'
+        : 'Calibration: none (--calibrate none, or no validation split); ECE and the prior corrections use raw scores.',
     '',
-    '| method | T | ECE before | ECE after | NLL before | NLL after | worst class | H-mean recall | G-mean recall | note |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| method | T | ECE before | ECE after | NLL before | NLL after | top-1 after | worst class | H-mean recall | G-mean recall | note |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     ...ms.map((m) => {
       const c = m.calibration!;
       const rc = m.recall;
-      return `| ${m.label} | ${f(c.temperature, 3)} | ${f(c.eceBefore, 4)} | ${f(c.eceAfter, 4)} | ${f(c.nllBefore, 3)} | ${f(c.nllAfter, 3)} | ${f(rc?.worstClass, 3)} | ${f(rc?.hmeanRecall, 3)} | ${f(rc?.gmeanRecall, 3)} | ${c.notApplicable ?? ''} |`;
+      const top1 = c.accuracyAfter === undefined ? undefined : c.accuracyAfter * 100;
+      return `| ${m.label} | ${f(c.temperature, 3)} | ${f(c.eceBefore, 4)} | ${f(c.eceAfter, 4)} | ${f(c.nllBefore, 3)} | ${f(c.nllAfter, 3)} | ${f(top1, 2)} | ${f(rc?.worstClass, 3)} | ${f(rc?.hmeanRecall, 3)} | ${f(rc?.gmeanRecall, 3)} | ${c.notApplicable ?? ''} |`;
     }),
     '',
   ];

@@ -12,7 +12,7 @@ import { groupedBars, methodMetricBars, type VegaLiteSpec } from './charts.ts';
 import { type Comparison, type ComparisonGroup, ComparisonSchema, groupTitle, showValue } from './compare.ts';
 import { SPLIT_ORDER } from './palette.ts';
 import { writeChart } from './render.ts';
-import type { MeanStd } from './seeds.ts';
+import { EXTRA_CAPTION, EXTRA_TABLE_HEADER, extraMarkdown, extraRows, type MeanStd } from './seeds.ts';
 import { formatTable } from './table.ts';
 
 const SPLITS = [
@@ -133,9 +133,17 @@ function rows(g: ComparisonGroup): string[][] {
   ]);
 }
 
-/** The comparison for a terminal: a table per group, the group's name and seeds above it. */
+/** The calibration and unknown-prior table of a group (none for runs without these numbers). */
+const extra = (g: ComparisonGroup) => extraRows(g.methods, pm);
+
+/** The comparison for a terminal: tables per group, the group's name and seeds above them. */
 export function comparisonText(c: Comparison): string {
-  return c.groups.map((g) => `${groupTitle(g)}\n${formatTable(HEADER, rows(g))}`).join('\n\n');
+  return c.groups
+    .map((g) => {
+      const x = extra(g);
+      return `${groupTitle(g)}\n${formatTable(HEADER, rows(g))}${x.length ? `\n\n${formatTable(EXTRA_TABLE_HEADER, x)}` : ''}`;
+    })
+    .join('\n\n');
 }
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');
@@ -168,6 +176,7 @@ export function comparisonMarkdown(c: Comparison, charts: string[]): string {
       `|${HEADER.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
       ...rows(g).map((r) => `| ${r.map((x) => cell(printable(x))).join(' | ')} |`),
       '',
+      ...extraMarkdown(extra(g).map((r) => r.map((x) => printable(x)))),
     );
   }
   if (c.warnings.length) lines.push('**Warnings**', '', ...c.warnings.map((w) => `- ${printable(w)}`), '');
@@ -180,7 +189,13 @@ function groupTableHtml(g: ComparisonGroup): string {
   const body = rows(g)
     .map((r) => `<tr>${r.map((x) => `<td>${esc(x)}</td>`).join('')}</tr>`)
     .join('\n');
-  return `<table class="results">${head}\n${body}</table>`;
+  const x = extra(g);
+  const extraTable = x.length
+    ? `\n<p>${esc(EXTRA_CAPTION)}</p>\n<table class="results"><tr>${EXTRA_TABLE_HEADER.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>\n${x
+        .map((r) => `<tr>${r.map((v) => `<td>${esc(v)}</td>`).join('')}</tr>`)
+        .join('\n')}</table>`
+    : '';
+  return `<table class="results">${head}\n${body}</table>${extraTable}`;
 }
 
 /** report.html of a comparison: tables, charts (inline SVG), runs and how they were grouped. */

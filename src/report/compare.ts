@@ -19,8 +19,8 @@ import { ConfigError } from '../errors.ts';
 import { printable, quoted } from '../io/display.ts';
 import { readFileChecked } from '../io/read-file.ts';
 import { assertNotLocked, RUN_FILES, runFile } from '../io/run-folder.ts';
-import { type RunResults, RunResultsSchema } from './results.ts';
-import { summariseSeeds } from './seeds.ts';
+import { MethodResultSchema, type RunResults, RunResultsSchema } from './results.ts';
+import { EXTRA_KEYS, summariseSeeds } from './seeds.ts';
 
 /** Configuration keys left out of the grouping key, and why (shown on the page). */
 export const IGNORED_CONFIG_KEYS: Readonly<Record<string, string>> = {
@@ -92,6 +92,9 @@ export const ComparisonSchema = z.object({
             few: meanStdSchema.nullable(),
             macroF1: meanStdSchema.nullable(),
             ece: meanStdSchema.nullable(),
+            // Recall summaries, NLL, ECE before / after calibration, backward-50 none / EM / BBSE /
+            // known and TV errors (report/seeds.ts EXTRA_METRICS); absent in older comparisons.
+            ...Object.fromEntries(EXTRA_KEYS.map((k) => [k, meanStdSchema.nullable().optional()])),
           }),
         ),
       }),
@@ -202,6 +205,14 @@ function parseJsonFile(path: string): unknown {
   }
 }
 
+/**
+ * A run's results as `report` reads them: any method name, registered in this process or not (a
+ * method added with registerClassifier in the program that made the run is known here by name).
+ */
+const ReadableResultsSchema = RunResultsSchema.extend({
+  methods: z.array(MethodResultSchema.extend({ method: z.string().min(1) })).min(1),
+});
+
 /** Reads and validates one run's results.json; errors are one line naming the file. */
 export function readRunResults(dir: string): RunResults {
   const path = runFile(dir, 'results');
@@ -211,7 +222,7 @@ export function readRunResults(dir: string): RunResults {
     throw new ConfigError(
       `${path}: is a comparison written by longtail report, not a run's results; give the runs it compared`,
     );
-  const r = RunResultsSchema.safeParse(value);
+  const r = ReadableResultsSchema.safeParse(value);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const field = issue.path.join('.') || '(top level)';
@@ -295,6 +306,7 @@ export function summariseRuns(
         label: m.label,
         runs: g.runs.filter((r) => r.results.methods.some((x) => x.method === m.method)).length,
         ...Object.fromEntries(METRICS.map((k) => [k, m[k]])),
+        ...Object.fromEntries(EXTRA_KEYS.map((k) => [k, m[k]])),
       }))
       .sort((a, b) => rank(a.method) - rank(b.method)) as ComparisonGroup['methods'];
     return {

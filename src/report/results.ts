@@ -75,10 +75,14 @@ export const MethodResultSchema = z.object({
     .default([]),
   calibration: z
     .object({
-      method: z.enum(['none', 'temperature']),
+      method: z.enum(['none', 'temperature', 'bcts']),
       temperature: z.number().positive(),
+      // BCTS (absent before it existed and for the other modes).
+      bias: z.array(z.number()).optional(),
       valNllBefore: z.number().min(0).nullable(),
       valNllAfter: z.number().min(0).nullable(),
+      valNllTemperature: z.number().min(0).optional(),
+      accuracyAfter: fraction.optional(),
       eceBefore: fraction,
       eceAfter: fraction,
       nllBefore: z.number().min(0),

@@ -24,10 +24,60 @@ export function meanStd(values: readonly (number | null)[]): MeanStd | null {
 const METRICS = ['overall', 'many', 'medium', 'few', 'macroF1', 'ece'] as const;
 type Metric = (typeof METRICS)[number];
 
+type MethodRow = RunResults['methods'][number];
+// Hand-built rows (tests, the library) may lack `shifted`: treated as no shifted sets.
+const b50 = (m: MethodRow) =>
+  (m.shifted as MethodRow['shifted'] | undefined)?.find((s) => s.prior === 'backward 50');
+
+/**
+ * Calibration and unknown-prior numbers beside top-1 (pipeline/stage2.ts), per method: recall
+ * summaries and NLL (fractions / nats), test ECE before and after calibration, and on the
+ * backward-50 shifted test set the top-1 (%) with no correction, the EM- and BBSE-estimated and
+ * the known prior, and the estimators' TV errors. null where a run lacks them (older runs).
+ */
+export const EXTRA_METRICS = {
+  worstClass: (m: MethodRow) => m.recall?.worstClass ?? null,
+  hmeanRecall: (m: MethodRow) => m.recall?.hmeanRecall ?? null,
+  gmeanRecall: (m: MethodRow) => m.recall?.gmeanRecall ?? null,
+  nll: (m: MethodRow) => m.recall?.nll ?? null,
+  eceBefore: (m: MethodRow) => m.calibration?.eceBefore ?? null,
+  eceAfter: (m: MethodRow) => m.calibration?.eceAfter ?? null,
+  b50None: (m: MethodRow) => b50(m)?.overall ?? null,
+  b50Em: (m: MethodRow) => b50(m)?.em ?? null,
+  b50Bbse: (m: MethodRow) => b50(m)?.bbse ?? null,
+  b50Known: (m: MethodRow) => b50(m)?.knownPrior ?? null,
+  b50EmTv: (m: MethodRow) => b50(m)?.emTv ?? null,
+  b50BbseTv: (m: MethodRow) => b50(m)?.bbseTv ?? null,
+} as const;
+export type ExtraMetric = keyof typeof EXTRA_METRICS;
+export const EXTRA_KEYS = Object.keys(EXTRA_METRICS) as ExtraMetric[];
+
+/** Column titles of the extra table, and digits shown, per EXTRA_KEYS entry. */
+export const EXTRA_HEADER: Readonly<Record<ExtraMetric, [string, number]>> = {
+  worstClass: ['worst class', 3],
+  hmeanRecall: ['H-mean recall', 3],
+  gmeanRecall: ['G-mean recall', 3],
+  nll: ['NLL', 3],
+  eceBefore: ['ECE before', 3],
+  eceAfter: ['ECE after', 3],
+  b50None: ['B50 none', 1],
+  b50Em: ['B50 EM', 1],
+  b50Bbse: ['B50 BBSE', 1],
+  b50Known: ['B50 known', 1],
+  b50EmTv: ['EM TV', 3],
+  b50BbseTv: ['BBSE TV', 3],
+};
+
+/** The sentence under the extra table's title. */
+export const EXTRA_CAPTION =
+  'Beside top-1: worst-class, harmonic- and geometric-mean recall and NLL (of the calibrated scores), test ECE before and after calibration (fractions); ' +
+  "on the backward-50 shifted test set, top-1 (%) with no correction, with the prior estimated by EM and by BBSE from its unlabeled images, and with the known prior, and the estimates' total-variation errors.";
+
 export interface SeedSummary {
   seeds: number[];
   runs: string[];
-  methods: ({ method: string; label: string } & Record<Metric, MeanStd | null>)[];
+  methods: ({ method: string; label: string } & Record<Metric, MeanStd | null> &
+    Record<ExtraMetric, MeanStd | null>)[];
 }
 
 /**
@@ -45,6 +95,7 @@ export function summariseSeeds(seeds: number[], runs: RunResults[], dirs: string
       const per = runs.map((r) => r.methods.find((m) => m.method === m0.method));
       const row = { method: m0.method, label: m0.label } as SeedSummary['methods'][number];
       for (const k of METRICS) row[k] = meanStd(per.map((m) => (m ? m[k] : null)));
+      for (const k of EXTRA_KEYS) row[k] = meanStd(per.map((m) => (m ? EXTRA_METRICS[k](m) : null)));
       return row;
     }),
   };
@@ -67,8 +118,23 @@ function rows(s: SeedSummary): string[][] {
   ]);
 }
 
+/** The extra table's rows (method label first), or none when no method of any run has these numbers. */
+export function extraRows(
+  methods: readonly ({ label: string } & Partial<Record<ExtraMetric, MeanStd | null>>)[],
+  show: (v: MeanStd | null, digits: number) => string = fmt,
+): string[][] {
+  if (!methods.some((m) => EXTRA_KEYS.some((k) => m[k] != null))) return [];
+  return methods.map((m) => [m.label, ...EXTRA_KEYS.map((k) => show(m[k] ?? null, EXTRA_HEADER[k][1]))]);
+}
+
+export const EXTRA_TABLE_HEADER = ['method', ...EXTRA_KEYS.map((k) => EXTRA_HEADER[k][0])];
+
 export function seedsTextTable(s: SeedSummary): string {
-  return formatTable(HEADER, rows(s));
+  const extra = extraRows(s.methods);
+  return [
+    formatTable(HEADER, rows(s)),
+    ...(extra.length ? [formatTable(EXTRA_TABLE_HEADER, extra)] : []),
+  ].join('\n\n');
 }
 
 export function seedsMarkdown(s: SeedSummary, title: string): string {
@@ -82,7 +148,21 @@ export function seedsMarkdown(s: SeedSummary, title: string): string {
     `|${HEADER.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
     ...rows(s).map((r) => `| ${r.join(' | ')} |`),
     '',
+    ...extraMarkdown(extraRows(s.methods)),
   ].join('\n');
+}
+
+/** The extra table as markdown lines (caption, table), or none. */
+export function extraMarkdown(extra: string[][]): string[] {
+  if (extra.length === 0) return [];
+  return [
+    EXTRA_CAPTION,
+    '',
+    `| ${EXTRA_TABLE_HEADER.join(' | ')} |`,
+    `|${EXTRA_TABLE_HEADER.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    ...extra.map((r) => `| ${r.map((x) => x.replace(/\|/g, '\\|')).join(' | ')} |`),
+    '',
+  ];
 }
 
 const avg = (values: readonly (number | null | undefined)[]): number | null => {

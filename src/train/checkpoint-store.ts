@@ -63,6 +63,8 @@ export function resumeConflicts(saved: CheckpointMeta, run: RunIdentity): string
   for (const k of MUST_MATCH) differ(k, cfg[k], run.config[k]);
   // Compared as resolved: 'auto' and what it means for these images are the same augmentation.
   const height = run.inputShape[0];
+  // Absent in checkpoints written before the setting existed: those trained in fp32.
+  differ('precision', cfg.precision ?? 'fp32', run.config.precision ?? 'fp32');
   differ(
     'augment',
     resolveAugmentation(cfg.augment ?? 'auto', height),

@@ -122,6 +122,7 @@ describe('checkpoints', () => {
         momentum: 0.5,
         warmupEpochs: 1,
         augment: 'none',
+        precision: 'bf16',
       },
     };
     assert.deepEqual(resumeConflicts(meta(), given), [
@@ -136,8 +137,12 @@ describe('checkpoints', () => {
       'weightDecay 0.0005 vs 0',
       'momentum 0.9 vs 0.5',
       'warmupEpochs 0 vs 1',
+      'precision fp32 vs bf16',
       'augment crop-flip vs none',
     ]);
+    // A checkpoint from before the setting (none saved) trained in fp32.
+    const fp32 = { ...identity, config: { ...identity.config, precision: 'fp32' as const } };
+    assert.deepEqual(resumeConflicts(meta(), fp32), []);
     // More epochs extend the run, and the thread count may change; fewer epochs than done may not.
     const more = { ...identity, config: { ...identity.config, epochs: 10, threads: 4 } };
     assert.deepEqual(resumeConflicts(meta(), more), []);

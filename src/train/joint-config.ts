@@ -31,6 +31,11 @@ export interface JointConfig {
   loss?: LossName;
   /** tau of the logit-adjusted loss (default 1). */
   lossTau?: number;
+  /**
+   * `bf16`: the training step's convolutions in bf16 where that is faster (fp32 sums, master
+   * weights, optimiser state and batch norm); needs AVX512_BF16. Default `fp32`.
+   */
+  precision?: 'fp32' | 'bf16';
 }
 
 export const DEFAULT_JOINT_CONFIG: JointConfig = {
@@ -63,6 +68,7 @@ const JOINT_RULES = TrainConfigSchema.pick({
   threads: true,
   loss: true,
   lossTau: true,
+  precision: true,
 });
 
 /** Throws a ConfigError naming the first setting that breaks a rule (`epochs: Too small: ...`). */

@@ -8,6 +8,7 @@
  * Composed of an epoch runner (epoch.ts) and a checkpoint store (checkpoint-store.ts).
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import { enterBf16Training } from '../backend/training-kernels.ts';
 import { plainImages } from '../data/batches.ts';
 import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError } from '../errors.ts';
@@ -95,7 +96,10 @@ export async function trainJoint(
   const model = createModel(cfg.backbone, inputShape, numClasses, cfg.seed);
   const opt = new Sgd({ momentum: cfg.momentum, weightDecay: cfg.weightDecay });
   let dp: DataParallel | null = null;
+  let leaveBf16: (() => void) | null = null;
   try {
+    // Refused before anything is written; this thread's kernels switch back when training ends.
+    if (cfg.precision === 'bf16') leaveBf16 = enterBf16Training();
     if (!model.backbone.trainable)
       throw new ConfigError(
         `backbone ${cfg.backbone} is frozen: stage 1 cannot train it; use its features for stage 2`,
@@ -114,6 +118,7 @@ export async function trainJoint(
       momentum: cfg.momentum,
       weightDecay: cfg.weightDecay,
       logitOffset: lossOffset(cfg.loss ?? 'ce', data.trainCounts, cfg.lossTau),
+      precision: cfg.precision ?? 'fp32',
     });
     const runner = new EpochRunner(train, sampler, dp, {
       batchSize: cfg.batchSize,
@@ -140,5 +145,6 @@ export async function trainJoint(
   } finally {
     await dp?.dispose();
     opt.dispose();
+    leaveBf16?.();
   }
 }

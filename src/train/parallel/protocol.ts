@@ -11,6 +11,8 @@ export interface ReplicaSpec {
   backend: string;
   /** The stage-1 loss's per-class logit offset [C] (balanced softmax, logit adjustment); none for CE. */
   logitOffset?: Float32Array | null;
+  /** `bf16`: the replica trains on the bf16 kernel set (JointConfig.precision). */
+  precision?: 'fp32' | 'bf16';
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { initBackend } from '../../backend/backend.ts';
+import { enterBf16Training } from '../../backend/training-kernels.ts';
 import { createModel, loadModelArrays, type Model } from '../../models/model.ts';
 import type { NamedArrays } from '../../models/params.ts';
 import { Sgd } from '../../optim/sgd.ts';
@@ -27,6 +28,7 @@ async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'init':
       await initBackend(msg.spec.backend);
+      if (msg.spec.precision === 'bf16') enterBf16Training(); // for the worker's life
       model = createModel(msg.spec.backbone, msg.spec.inputShape, msg.spec.numClasses, msg.spec.seed);
       loadModelArrays(model, msg.weights, 'data-parallel init');
       opt = new Sgd({ momentum: msg.spec.momentum, weightDecay: msg.spec.weightDecay });
