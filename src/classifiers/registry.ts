@@ -20,17 +20,21 @@ import { tauNormMethod } from './tau-norm.ts';
 import type { MethodEntry, Stage2Classifier, Stage2Context } from './types.ts';
 import { weightBalancingMethod } from './weight-balancing.ts';
 
-/** The built-in methods, by name. */
+/**
+ * The built-in methods, by name, each with its chart colour: chosen so that every pair differs by
+ * a CIEDE2000 distance of 25 or more, and every colour is light enough for a black mark on it
+ * (report/palette.test.ts checks both).
+ */
 export const CLASSIFIERS = {
-  joint: jointMethod,
-  ncm: ncmMethod,
-  crt: crtMethod,
-  'tau-norm': tauNormMethod,
-  lws: lwsMethod,
-  'logit-adjust': logitAdjustMethod,
-  'balanced-softmax': balancedSoftmaxMethod,
-  'weight-balancing': weightBalancingMethod,
-  'prior-swap': priorSwapMethod,
+  joint: { ...jointMethod, colour: '#4e79a7' },
+  ncm: { ...ncmMethod, colour: '#ee9922' },
+  crt: { ...crtMethod, colour: '#cc0044' },
+  'tau-norm': { ...tauNormMethod, colour: '#00bbaa' },
+  lws: { ...lwsMethod, colour: '#007700' },
+  'logit-adjust': { ...logitAdjustMethod, colour: '#99aa00' },
+  'balanced-softmax': { ...balancedSoftmaxMethod, colour: '#9933aa' },
+  'weight-balancing': { ...weightBalancingMethod, colour: '#ee88ee' },
+  'prior-swap': { ...priorSwapMethod, colour: '#995511' },
 } as const;
 
 export type BuiltinMethodName = keyof typeof CLASSIFIERS;
@@ -77,6 +81,10 @@ export function registerClassifier<S extends z.ZodRawShape>(entry: MethodEntry<S
   if (!/^[a-z][a-z0-9-]*$/.test(entry.name))
     throw new ConfigError(
       `registerClassifier: name '${entry.name}' must be lower-case letters, digits and dashes`,
+    );
+  if (entry.colour !== undefined && !/^#[0-9a-fA-F]{6}$/.test(entry.colour))
+    throw new ConfigError(
+      `registerClassifier: colour '${entry.colour}' of '${entry.name}' must be #rrggbb (six hexadecimal digits)`,
     );
   if (entry.name === 'all' || hasMethod(entry.name))
     throw new ConfigError(`registerClassifier: a method named '${entry.name}' exists already`);

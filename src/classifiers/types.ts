@@ -86,6 +86,11 @@ export interface MethodEntry<S extends z.ZodRawShape = z.ZodRawShape> {
   description: string;
   /** Table order, smaller first (the paper's four: 10-50; later baselines: 60 on). */
   order: number;
+  /**
+   * Its colour in every chart, table swatch and live view (`#rrggbb`). Without one, a method gets
+   * a colour from report/palette.ts's spare list by a hash of its name.
+   */
+  colour?: string;
   /** Needs the stage-1 classifier (classifier_weight / classifier_bias); skipped by `all` without it. */
   needsClassifier: boolean;
   /** Trains on batches of training features (follows --mode, --stage2-lr, --stage2-batch-size, --threads). */

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { createRng } from '../random/rng.ts';
 import {
   argmaxRows,
+  CONFUSED_PAIRS_KEPT,
   evaluateLogits,
   evaluatePredictions,
   expectedCalibrationError,
@@ -32,6 +33,36 @@ describe('metrics against hand-computed confusion matrices', () => {
     assert.equal(e.few, 0.5);
     // F1: class 0: P = 3/5, R = 3/4 -> 2/3; class 1: P = 1/2, R = 1/2 -> 1/2; class 2: P = 1, R = 1/2 -> 2/3.
     assert.ok(Math.abs(e.macroF1 - (2 / 3 + 1 / 2 + 2 / 3) / 3) < 1e-12);
+    // The off-diagonal cells, by count then true class: 0 -> 1 (1 of 4), 1 -> 0 (1 of 2), 2 -> 0 (1 of 2).
+    assert.deepEqual(e.confusedPairs, [
+      { true: 0, predicted: 1, count: 1, share: 0.25 },
+      { true: 1, predicted: 0, count: 1, share: 0.5 },
+      { true: 2, predicted: 0, count: 1, share: 0.5 },
+    ]);
+  });
+
+  it('keeps the most-confused pairs without a matrix, above CONFUSION_MAX_CLASSES classes', () => {
+    // 1,000 classes, no matrix kept; errors: 7 -> 3 three times, 999 -> 0 twice, 5 -> 6 once.
+    const C = 1000;
+    const labels = [7, 7, 7, 7, 999, 999, 999, 5, 5, 42];
+    const pred = [3, 3, 3, 7, 0, 0, 999, 6, 5, 42];
+    const e = evaluatePredictions(pred, labels, C, new Array<number>(C).fill(10));
+    assert.deepEqual(e.confusion, []);
+    assert.deepEqual(e.confusedPairs, [
+      { true: 7, predicted: 3, count: 3, share: 0.75 },
+      { true: 999, predicted: 0, count: 2, share: 2 / 3 },
+      { true: 5, predicted: 6, count: 1, share: 0.5 },
+    ]);
+    // At most CONFUSED_PAIRS_KEPT, the largest first.
+    const many = Array.from({ length: 100 }, (_, i) => i);
+    const e2 = evaluatePredictions(
+      many.map((i) => (i + 1) % C),
+      many,
+      C,
+      new Array<number>(C).fill(10),
+    );
+    assert.equal(e2.confusedPairs.length, CONFUSED_PAIRS_KEPT);
+    assert.deepEqual(e2.confusedPairs[0], { true: 0, predicted: 1, count: 1, share: 1 });
   });
 
   it('reports an empty split as null and skips a class absent from the test set', () => {

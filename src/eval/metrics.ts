@@ -25,12 +25,21 @@ export interface Evaluation {
    * CONFUSION_MAX_CLASSES: 8,142 classes would be 66M entries).
    */
   confusion: number[][];
+  /**
+   * The most frequent errors, whatever the class count: (true, predicted) pairs by count (ties:
+   * true class, then predicted, by index), at most CONFUSED_PAIRS_KEPT; `share` is count / the
+   * true class's images.
+   */
+  confusedPairs: { true: number; predicted: number; count: number; share: number }[];
   /** Mean F1 over the classes present in the evaluated set. */
   macroF1: number;
   /** Expected calibration error of the softmax confidence, 15 equal-width bins. */
   ece: number;
   n: number;
 }
+
+/** Most-confused (true, predicted) pairs kept (results.json's `confusedPairs`). */
+export const CONFUSED_PAIRS_KEPT = 30;
 
 /** Largest class count for which a confusion matrix is kept (results.json's `confusion`). */
 export const CONFUSION_MAX_CLASSES = 200;
@@ -121,10 +130,13 @@ export function evaluatePredictions(
   const hits = new Array<number>(C).fill(0);
   let correct = 0;
   const isCorrect = new Array<boolean>(n);
+  // Errors only, keyed t * C + p: as many entries as distinct errors, never C^2.
+  const errors = new Map<number, number>();
   for (let i = 0; i < n; i++) {
     const t = labels[i]!;
     const p = pred[i]!;
     if (keep) confusion[t]![p]!++;
+    if (t !== p) errors.set(t * C + p, (errors.get(t * C + p) ?? 0) + 1);
     support[t]!++;
     predicted[p]!++;
     isCorrect[i] = t === p;
@@ -151,6 +163,13 @@ export function evaluatePredictions(
     perClass,
     perClassPrecision: predicted.map((p, c) => (p === 0 ? null : hits[c]! / p)),
     confusion,
+    confusedPairs: [...errors]
+      .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+      .slice(0, CONFUSED_PAIRS_KEPT)
+      .map(([key, count]) => {
+        const t = Math.floor(key / C);
+        return { true: t, predicted: key % C, count, share: count / support[t]! };
+      }),
     macroF1: f1s.length === 0 ? 0 : f1s.reduce((a, b) => a + b, 0) / f1s.length,
     ece: opts.confidence ? expectedCalibrationError(opts.confidence, isCorrect) : 0,
     n,

@@ -11,7 +11,7 @@ import type { Stage2Classifier } from '../classifiers/types.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
 import { gaussianClasses } from '../features/synthetic.ts';
 import { createRng } from '../random/rng.ts';
-import type { LiveArray } from '../report/live/data.ts';
+import { type LiveArray, MIN_LIVE_ROWS_PER_CLASS } from '../report/live/data.ts';
 import {
   classSplits,
   classWeights,
@@ -163,6 +163,25 @@ describe('live report data', () => {
     for (let j = 0; j < exact.length; j++)
       assert.ok(Math.abs(got[j]! - exact[j]!) <= 2e-3 * (1 + Math.abs(exact[j]!)));
     assert.equal(liveReportData(fs, clfs, results(), T, { budgetBytes: perRow - 1 }), null);
+  });
+
+  it('with too few rows a class for the per-class views, only the rows the table needs', () => {
+    const C = fs.numClasses;
+    const perRow = 2 * (2 * C + 4) + 4;
+    // 100 rows fit (8.3 a class, under MIN_LIVE_ROWS_PER_CLASS): the cap applies.
+    const capped = liveReportData(fs, clfs, results(), T, {
+      budgetBytes: perRow * 100,
+      rowsWithoutPerClass: 40,
+    })!;
+    assert.equal(capped.k, 40);
+    assert.equal(b64(capped.base!.z.halves).length, 40 * C * 2);
+    // All 600 rows fit (50 a class): the per-class views are shown and nothing is cut.
+    const whole = liveReportData(fs, clfs, results(), T, {
+      budgetBytes: perRow * 600,
+      rowsWithoutPerClass: 40,
+    })!;
+    assert.equal(whole.k, 600);
+    assert.ok(whole.k / C >= MIN_LIVE_ROWS_PER_CLASS);
   });
 
   it('stratifiedRows: proportional quotas (largest remainder), sorted, distinct, seeded', () => {

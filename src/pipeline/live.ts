@@ -9,7 +9,9 @@
  * computes them (classifiers/joint.ts, tau-norm.ts, logit-adjust.ts); every other method's logits
  * are embedded as they are. Bounded: when every test row would exceed `budgetBytes`, a stratified
  * subsample (each class in proportion to its test count, seeded), the same rows for every method,
- * and logits are computed for those rows only, a chunk of rows at a time.
+ * and logits are computed for those rows only, a chunk of rows at a time. When the budget leaves
+ * fewer than MIN_LIVE_ROWS_PER_CLASS rows a class, the page hides its per-class views and the
+ * subsample stops at LIVE_ROWS_WITHOUT_PER_CLASS rows (what the table needs).
  */
 
 import { linearLogits, rowNorms } from '../classifiers/linear-ops.ts';
@@ -18,7 +20,14 @@ import type { Stage2Classifier } from '../classifiers/types.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
 import { type FeatureSet, featureRows } from '../features/feature-set.ts';
 import { createRng } from '../random/rng.ts';
-import type { LiveArray, LiveData, LiveKind, LiveMethod } from '../report/live/data.ts';
+import {
+  LIVE_ROWS_WITHOUT_PER_CLASS,
+  type LiveArray,
+  type LiveData,
+  type LiveKind,
+  type LiveMethod,
+  MIN_LIVE_ROWS_PER_CLASS,
+} from '../report/live/data.ts';
 import { countLabels, encodeRows } from '../report/live/math.ts';
 import { methodColour } from '../report/palette.ts';
 import { logPrior } from '../sampling/probabilities.ts';
@@ -33,6 +42,8 @@ export interface LiveOptions {
   seed?: number;
   /** Rows per chunk of logits (default 2048). */
   chunkRows?: number;
+  /** Rows at most when the per-class views are hidden (default LIVE_ROWS_WITHOUT_PER_CLASS). */
+  rowsWithoutPerClass?: number;
 }
 
 const b64 = (a: Float32Array | Uint16Array | Int32Array) =>
@@ -103,8 +114,12 @@ export function liveReportData(
   const hasBase = base !== null && plan.some((m) => m.kind !== 'stored');
   const arrays = stored.length + (hasBase ? 1 : 0);
   const perRow = arrays * (2 * C + 4) + 4; // halves, offset, label
-  const k = Math.min(n, Math.floor(budget / perRow));
+  let k = Math.min(n, Math.floor(budget / perRow));
   if (k < 1 || plan.length === 0) return null;
+  // Too few rows a class for the per-class views (report.html hides them): only the table and the
+  // reliability diagram remain, and they need no more than LIVE_ROWS_WITHOUT_PER_CLASS.
+  if (k / C < MIN_LIVE_ROWS_PER_CLASS)
+    k = Math.min(k, opts.rowsWithoutPerClass ?? LIVE_ROWS_WITHOUT_PER_CLASS);
   const rows = stratifiedRows(fs.test.labels, C, k, opts.seed ?? 0);
 
   // Every embedded array, filled a chunk of rows at a time: [k] offsets and [k, C] halves.

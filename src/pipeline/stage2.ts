@@ -56,6 +56,8 @@ export interface MethodResult {
   perClassPrecision: (number | null)[];
   /** [true][predicted] test counts; [] above CONFUSION_MAX_CLASSES (200) classes. */
   confusion: number[][];
+  /** The most frequent test errors (eval/metrics.ts: confusedPairs). */
+  confusedPairs: { true: number; predicted: number; count: number; share: number }[];
   weightNorms: number[];
   /** The parameter a method chose on validation (tau-norm's tau, ...) and its sweep; null for the others. */
   tuned: TunedParam | null;
@@ -573,6 +575,7 @@ export function evaluateClassifier(
     perClass: e.perClass,
     perClassPrecision: e.perClassPrecision,
     confusion: e.confusion,
+    confusedPairs: e.confusedPairs,
     weightNorms: clf.weightNorms(),
     tuned: clf.tuned ?? null,
     shifted: shifted.results(test.rows, thresholds),

@@ -32,18 +32,21 @@ export interface PageWatch {
   failedRequests: string[];
 }
 
-/** An open report page; `close()` ends its browser. */
+/** An open report page; `close()` closes it (and ends its browser when openReportPage launched one for it). */
 export interface ReportPage {
   page: Page;
   watch: PageWatch;
   close(): Promise<void>;
 }
 
-/** Opens `htmlPath` in headless Chromium (viewport 1440 x 900 unless given) and waits for it to load. */
-export async function openReportPage(
-  htmlPath: string,
-  opts: { viewport?: { width: number; height: number } } = {},
-): Promise<ReportPage> {
+/** One headless Chromium: `open` loads a report in a new page of it (several may be open at once). */
+export interface ReportBrowser {
+  open(htmlPath: string, opts?: { viewport?: { width: number; height: number } }): Promise<ReportPage>;
+  close(): Promise<void>;
+}
+
+/** Launches headless Chromium once; its pages share it (a launch costs about a second per report otherwise). */
+export async function launchReportBrowser(): Promise<ReportBrowser> {
   const executablePath = findChromium();
   if (!executablePath)
     throw new Error('no Chromium found (apt-get install chromium, or set LONGTAIL_CHROMIUM)');
@@ -59,20 +62,48 @@ export async function openReportPage(
       '--no-first-run',
     ],
   });
+  return {
+    async open(htmlPath, opts = {}) {
+      // A context per page: nothing (cache, storage) is shared between two reports.
+      const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1440, height: 900 } });
+      try {
+        const page = await context.newPage();
+        const watch: PageWatch = { consoleErrors: [], failedRequests: [] };
+        page.on('console', (m) => {
+          if (m.type() === 'error') watch.consoleErrors.push(m.text());
+        });
+        page.on('pageerror', (e) => watch.consoleErrors.push(String(e)));
+        page.on('requestfailed', (r) => watch.failedRequests.push(r.url()));
+        page.on('request', (r) => {
+          if (!r.url().startsWith('file:') && !r.url().startsWith('data:'))
+            watch.failedRequests.push(`network request: ${r.url()}`);
+        });
+        await page.goto(pathToFileURL(resolve(htmlPath)).href, { waitUntil: 'load' });
+        return { page, watch, close: () => context.close() };
+      } catch (e) {
+        await context.close();
+        throw e;
+      }
+    },
+    close: () => browser.close(),
+  };
+}
+
+/** Opens `htmlPath` in headless Chromium (viewport 1440 x 900 unless given) and waits for it to load. */
+export async function openReportPage(
+  htmlPath: string,
+  opts: { viewport?: { width: number; height: number } } = {},
+): Promise<ReportPage> {
+  const browser = await launchReportBrowser();
   try {
-    const page = await browser.newPage({ viewport: opts.viewport ?? { width: 1440, height: 900 } });
-    const watch: PageWatch = { consoleErrors: [], failedRequests: [] };
-    page.on('console', (m) => {
-      if (m.type() === 'error') watch.consoleErrors.push(m.text());
-    });
-    page.on('pageerror', (e) => watch.consoleErrors.push(String(e)));
-    page.on('requestfailed', (r) => watch.failedRequests.push(r.url()));
-    page.on('request', (r) => {
-      if (!r.url().startsWith('file:') && !r.url().startsWith('data:'))
-        watch.failedRequests.push(`network request: ${r.url()}`);
-    });
-    await page.goto(pathToFileURL(resolve(htmlPath)).href, { waitUntil: 'load' });
-    return { page, watch, close: () => browser.close() };
+    const r = await browser.open(htmlPath, opts);
+    return {
+      ...r,
+      close: async () => {
+        await r.close();
+        await browser.close();
+      },
+    };
   } catch (e) {
     await browser.close();
     throw e;

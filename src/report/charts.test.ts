@@ -2,12 +2,18 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   allCharts,
+  bestMethods,
+  CORRECTIONS,
   classCountChart,
   confusionChart,
   f1EceChart,
   integerTicks,
   MAX_CONFUSION_CLASSES,
+  perClassBySplitChart,
   perClassChart,
+  perClassSplitSummary,
+  priorCorrectionChart,
+  quantile,
   splitBarsChart,
   trainingCurvesChart,
   type VegaLiteSpec,
@@ -165,9 +171,9 @@ describe('chart colours', () => {
         }
       }
     assert.ok(scales >= 8, `${scales} method colour scales`);
-    // The palette's fixed colours (Tableau 10), not an order-dependent scheme.
+    // The registry's fixed colours, not an order-dependent scheme.
     assert.equal(seen.get('Joint'), '#4e79a7');
-    assert.equal(seen.get('LWS'), '#59a14f');
+    assert.equal(seen.get('LWS'), '#007700');
     assert.equal(new Set(seen.values()).size, all.length);
   });
 
@@ -382,5 +388,102 @@ describe('charts of what results.json holds', () => {
       assert.ok(svg.includes('\\x1b[31mred'));
       assert.ok(svg.includes('Joint\\x1b[2J'));
     }
+  });
+});
+
+describe('charts for many classes and shifted priors', () => {
+  it('per-class accuracy by split: quartiles as NumPy computes them (linear), only above 50 classes', () => {
+    // 60 classes: 20 many (> 100), 20 medium, 20 few (< 20) training images.
+    const counts = [...new Array(20).fill(300), ...new Array(20).fill(50), ...new Array(20).fill(5)];
+    // Few classes' accuracies: 0, 0, 0.5, 1, 1/3, 0, 1, then 13 without test images (null).
+    const few = [0, 0, 0.5, 1, 1 / 3, 0, 1, ...new Array<null>(13).fill(null)];
+    const perClass = [...new Array(20).fill(0.9), ...new Array(20).fill(0.5), ...few];
+    const r = run([method('joint', 'Joint', 60, { perClass, confusion: [] })], counts);
+    const s = perClassSplitSummary(r);
+    const f = s.find((x) => x.split === 'few')!;
+    // np.quantile([0, 0, 50, 100, 33.3, 0, 100], [0.25, 0.5, 0.75]) = [0, 33.33, 75].
+    assert.equal(f.classes, 7);
+    assert.deepEqual([f.min, f.q1, f.q3, f.max], [0, 0, 75, 100]);
+    assert.ok(Math.abs(f.median - 100 / 3) < 1e-9);
+    assert.deepEqual(
+      s.map((x) => [x.split, x.median]),
+      [
+        ['many', 90],
+        ['medium', 50],
+        ['few', f.median],
+      ],
+    );
+    assert.equal(quantile([1, 2, 3, 4], 0.5), 2.5);
+    const spec = perClassBySplitChart(r)!;
+    assert.equal(JSON.stringify(spec).includes('"median"'), true);
+    assert.equal(perClassBySplitChart(run([method('joint', 'Joint', 6)], [300, 120, 50, 30, 10, 5])), null);
+  });
+
+  it('accuracy against the shift ratio: four lines per best method from results.json, ratio 1 the test set', () => {
+    const shifted = [2, 10, 50].flatMap((ratio) =>
+      (['forward', 'backward'] as const).map((direction) => ({
+        prior: `${direction} ${ratio}`,
+        ratio,
+        direction,
+        n: 100,
+        seed: 0,
+        overall: 40 - ratio / 10,
+        many: null,
+        medium: null,
+        few: null,
+        knownPrior: 45 + ratio / 10,
+        em: 43,
+        bbse: direction === 'forward' ? 42 : null,
+      })),
+    );
+    const methods = [
+      method('joint', 'Joint', 6, { valOverall: 30, shifted }),
+      method('ncm', 'NCM', 6, { valOverall: 50, shifted }),
+      method('crt', 'cRT', 6, { valOverall: 40, shifted }),
+      method('lws', 'LWS', 6, { valOverall: 10, shifted }),
+    ];
+    const r = run(methods, [300, 120, 50, 30, 10, 5]);
+    assert.deepEqual(
+      bestMethods(r, 3).map((m) => m.method),
+      ['ncm', 'crt', 'joint'],
+    );
+    const spec = priorCorrectionChart(r)! as unknown as {
+      data: {
+        values: { method: string; direction: string; ratio: number; correction: string; accuracy: number }[];
+      };
+    };
+    const v = spec.data.values;
+    assert.deepEqual([...new Set(v.map((x) => x.method))], ['NCM', 'cRT', 'Joint']);
+    const at = (m: string, d: string, ratio: number, c: string) =>
+      v.filter((x) => x.method === m && x.direction === d && x.ratio === ratio && x.correction === c);
+    assert.deepEqual(
+      at('NCM', 'backward', 50, 'known prior (oracle)').map((x) => x.accuracy),
+      [50],
+    );
+    assert.deepEqual(
+      at('NCM', 'backward', 50, 'no correction').map((x) => x.accuracy),
+      [35],
+    );
+    assert.deepEqual(
+      at('NCM', 'forward', 10, 'BBSE-estimated prior').map((x) => x.accuracy),
+      [42],
+    );
+    assert.deepEqual(at('NCM', 'backward', 10, 'BBSE-estimated prior'), [], 'a null estimate draws no point');
+    assert.deepEqual(
+      at('cRT', 'forward', 1, 'no correction').map((x) => x.accuracy),
+      [50],
+    );
+    // Four lines, each its own colour.
+    // (strokeDash is a scale over the same field: dashes, not colours.)
+    const maps = colourMaps(spec, 'correction').filter((m) =>
+      [...m.values()].every((c) => c.startsWith('#')),
+    );
+    assert.equal(maps.length, 1);
+    assert.deepEqual(
+      [...maps[0]!.keys()],
+      CORRECTIONS.map((c) => c.label),
+    );
+    assert.equal(new Set(maps[0]!.values()).size, 4);
+    assert.equal(priorCorrectionChart(run([method('joint', 'Joint', 6)], [300, 120, 50, 30, 10, 5])), null);
   });
 });

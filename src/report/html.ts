@@ -6,7 +6,9 @@
  * No network, no CDN: it works from file://.
  */
 import { escapeHtml as esc } from '../io/display.ts';
-import type { LiveData } from './live/data.ts';
+import { MAX_CONFUSION_CLASSES } from './charts/common.ts';
+import { confusedPairsHtml } from './confused-pairs.ts';
+import { LIVE_ROWS_WITHOUT_PER_CLASS, type LiveData, MIN_LIVE_ROWS_PER_CLASS } from './live/data.ts';
 import { PRIOR_RATIOS } from './live/math.ts';
 import { methodColour, SPLIT_COLOURS } from './palette.ts';
 import { perClassRows, worstFirst } from './per-class.ts';
@@ -47,8 +49,7 @@ function worstClassesHtml(r: RunResults, limit = 20): string {
 /** JSON inside <script type="application/json">: no `<` at all, so nothing can close the element. */
 const scriptJson = (v: unknown) => JSON.stringify(v).replace(/</g, '\\u003c');
 
-/** Fewest test images per class, on average, for the live per-class views to be shown. */
-export const MIN_LIVE_ROWS_PER_CLASS = 10;
+export { MIN_LIVE_ROWS_PER_CLASS };
 
 /** The method with the best validation accuracy (ties: the first), else the best test accuracy without validation. */
 export function bestMethod(r: Pick<RunResults, 'methods'>): string {
@@ -68,7 +69,7 @@ function liveHtml(r: RunResults, live: LiveData, script: string): string {
   const perClassViews = live.k / live.numClasses >= MIN_LIVE_ROWS_PER_CLASS;
   const hiddenNote = perClassViews
     ? ''
-    : `<p class="note" id="live-per-class-hidden">The live per-class accuracy and confusion views are hidden: the live section holds ${(live.k / live.numClasses).toFixed(1)} test images per class on average (${live.k} images, ${live.numClasses} classes), fewer than ${MIN_LIVE_ROWS_PER_CLASS}, so a class's live accuracy would be noise. Per-class numbers on all test images are in "Per class, worst first" below, per-class.csv and the static per-class chart.</p>`;
+    : `<p class="note" id="live-per-class-hidden">The live per-class accuracy and confusion views are hidden: the live section holds ${(live.k / live.numClasses).toFixed(1)} test images per class on average (${live.k} images, ${live.numClasses} classes), fewer than ${MIN_LIVE_ROWS_PER_CLASS}, so a class's live accuracy would be noise. Without those views the page embeds at most ${LIVE_ROWS_WITHOUT_PER_CLASS} test images, enough for the table and the reliability diagram: a live accuracy on ${live.k} images has a standard error of at most ${(50 / Math.sqrt(live.k)).toFixed(1)} points. Per-class numbers on all test images are in "Per class, worst first" below, per-class.csv and the static per-class chart.</p>`;
   const shown = live.methods.find((m) => m.method === best) ?? live.methods[0]!;
   const sample =
     live.k < live.nTest
@@ -97,10 +98,10 @@ ${hiddenNote}
 ${
   perClassViews
     ? `<figure id="live-class-accuracy" class="live"><canvas width="640" height="280"></canvas><figcaption>Per-class accuracy of the shown method, head to tail; colours: <span style="color:${SPLIT_COLOURS.many}">many</span>, <span style="color:${SPLIT_COLOURS.medium}">medium</span>, <span style="color:${SPLIT_COLOURS.few}">few</span>; black marks: Joint.</figcaption></figure>
-<figure id="live-confusion" class="live"><canvas width="460" height="460"></canvas><figcaption>Confusion matrix of the shown method (rows: true class, head to tail; darker = larger share).</figcaption></figure>`
+<figure id="live-confusion" class="live"><canvas width="520" height="460"></canvas><figcaption>Confusion matrix of the shown method (rows: true class, head to tail; darker = larger share).</figcaption></figure>`
     : ''
 }
-<figure id="live-reliability" class="live"><canvas width="420" height="340"></canvas><figcaption>Reliability diagram: accuracy (bars) and mean softmax confidence (red) in 15 equal-width confidence bins; grey: share of the images; ECE as results.json computes it.</figcaption></figure>
+<figure id="live-reliability" class="live"><canvas width="420" height="340"></canvas><figcaption>Reliability diagram: accuracy (bars) and mean softmax confidence (black marks) in 15 equal-width confidence bins; grey: share of the images; ECE as results.json computes it.</figcaption></figure>
 </div>
 <div id="live-tip" role="tooltip" hidden></div>
 <script type="application/json" id="live-data">${scriptJson(live)}</script>
@@ -142,6 +143,7 @@ figure { margin: 0; break-inside: avoid; page-break-inside: avoid; }
 figure svg, figure canvas { max-width: 100%; height: auto; display: block; }
 figure.wide { grid-column: 1 / -1; }
 figcaption { font-size: 12px; color: #555; margin-top: 0.3em; }
+figure.pairs figcaption { font-size: 14px; color: #222; } table.confused td:nth-child(2) { text-align: left; }
 .controls { display: flex; flex-wrap: wrap; gap: 0.6em 2em; align-items: center; padding: 0.8em 1em; background: #f7f7f7; border-radius: 6px; }
 .control { white-space: nowrap; } .control input[type=range] { width: 12em; vertical-align: middle; }
 .print-only { display: none; }
@@ -170,6 +172,7 @@ ${tableHtml(r)}
 ${[...gridEdgeWarnings(r), ...r.warnings].map((w) => `<p class="warn">Warning: ${esc(w)}</p>`).join('\n')}
 ${live}
 ${worstClassesHtml(r)}
+${r.dataset.classNames.length > MAX_CONFUSION_CLASSES ? confusedPairsHtml(r) : ''}
 <h2>Charts</h2>
 <div class="grid">
 ${charts.map((c) => `<figure id="${esc(c.name)}"${svgWidth(c.svg) > WIDE_PX ? ' class="wide"' : ''}>${c.svg}</figure>`).join('\n')}

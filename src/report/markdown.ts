@@ -1,5 +1,8 @@
 /** results.md: the paper's table and the facts a reader needs, in Markdown. */
+import { printable } from '../io/display.ts';
 import { calibrationMarkdown } from './calibration-md.ts';
+import { MAX_CONFUSION_CLASSES } from './charts/common.ts';
+import { confusedPairsMarkdown } from './confused-pairs.ts';
 import { mdText, worstClassesMarkdown } from './per-class.ts';
 import {
   gridEdgeWarnings,
@@ -20,11 +23,16 @@ export function markdownTable(r: Pick<RunResults, 'methods'>): string {
   ].join('\n');
 }
 
-/** The terminal's table, with a warning line for each tuned value at its grid's edge. */
+/**
+ * The terminal's table, with a warning line for each tuned value at its grid's edge. A warning
+ * carries the method's label (anyone's text, via registerClassifier): `printable`, so it cannot
+ * colour the terminal or start a line of its own.
+ */
 export function textTable(r: Pick<RunResults, 'methods'>): string {
-  return [formatTable(TABLE_HEADER, tableRows(r)), ...gridEdgeWarnings(r).map((w) => `warning: ${w}`)].join(
-    '\n',
-  );
+  return [
+    formatTable(TABLE_HEADER, tableRows(r)),
+    ...gridEdgeWarnings(r).map((w) => `warning: ${printable(w)}`),
+  ].join('\n');
 }
 
 export function resultsMarkdown(r: RunResults, charts: string[]): string {
@@ -58,6 +66,9 @@ export function resultsMarkdown(r: RunResults, charts: string[]): string {
       : []),
     '',
     ...worstClassesMarkdown(r),
+    ...(r.dataset.classNames.length > MAX_CONFUSION_CLASSES
+      ? ['## Most-confused classes (true -> predicted)', ...confusedPairsMarkdown(r), '']
+      : []),
     ...charts.map((c) => `![${c}](${c}.svg)`),
     '',
   ];

@@ -1,43 +1,36 @@
 /**
  * One fixed colour per split and per method, everywhere: every chart of a report, the live page and
- * the comparison page, and between runs. A method's colour follows from its name alone (the
- * built-in methods have their own; a method added with registerClassifier gets one from a second
- * list by a hash of its name), so the same method is the same colour in every report ever written.
+ * the comparison page, and between runs. A method's colour follows from its name alone (its
+ * registry entry's `colour`; a method registered without one gets a spare colour by a hash of its
+ * name), so the same method is the same colour in every report ever written.
  */
+import { hasMethod, methodEntry } from '../classifiers/registry.ts';
+import { SPLIT_COLOURS, SPLIT_ORDER } from './colours.ts';
 
-/** All / many / medium / few: dark grey for All, then head to tail from blue to red. */
-export const SPLIT_COLOURS: Readonly<Record<'All' | 'many' | 'medium' | 'few', string>> = {
-  All: '#4d4d4d',
-  many: '#2166ac',
-  medium: '#7fbc41',
-  few: '#d6604d',
-};
+export { MARK_COLOUR, SPLIT_COLOURS, SPLIT_ORDER } from './colours.ts';
 
-export const SPLIT_ORDER = ['All', 'many', 'medium', 'few'] as const;
+/**
+ * For methods without a colour of their own (registered at run time): colours apart from the
+ * built-in ones (CIEDE2000 18 or more from every other colour here and in the registry).
+ */
+export const SPARE_METHOD_COLOURS = [
+  '#ff8888',
+  '#11bbee',
+  '#007766',
+  '#22bb55',
+  '#99aaee',
+  '#887733',
+  '#aa6688',
+  '#dd5533',
+] as const;
 
-/** The built-in methods (Tableau 10, in table order). */
-const METHOD_COLOURS: Readonly<Record<string, string>> = {
-  joint: '#4e79a7',
-  ncm: '#f28e2b',
-  crt: '#e15759',
-  'tau-norm': '#76b7b2',
-  lws: '#59a14f',
-  'logit-adjust': '#edc948',
-  'balanced-softmax': '#b07aa1',
-  'weight-balancing': '#ff9da7',
-  'prior-swap': '#9c755f',
-};
-
-/** For methods registered at run time: colours none of the built-ins uses. */
-const EXTRA = ['#bab0ac', '#17becf', '#8c564b', '#bcbd22', '#7f7f7f', '#1f77b4', '#aec7e8', '#98df8a'];
-
-/** The colour of a method, by its registry name. */
+/** The colour of a method, by its registry name: its entry's own, else a spare one by a hash of the name. */
 export function methodColour(name: string): string {
-  const fixed = METHOD_COLOURS[name];
-  if (fixed) return fixed;
+  const own = hasMethod(name) ? methodEntry(name).colour : undefined;
+  if (own) return own;
   let h = 0;
   for (const ch of name) h = (h * 31 + ch.codePointAt(0)!) >>> 0;
-  return EXTRA[h % EXTRA.length]!;
+  return SPARE_METHOD_COLOURS[h % SPARE_METHOD_COLOURS.length]!;
 }
 
 /** A Vega-Lite colour scale that pins each method label to its method's colour. */

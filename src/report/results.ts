@@ -38,6 +38,18 @@ export const MethodResultSchema = z.object({
   // Test confusion[true][predicted] counts, kept up to 200 classes (eval/metrics.ts
   // CONFUSION_MAX_CLASSES); [] above (8,142 classes would be 66M numbers).
   confusion: z.array(z.array(z.number().int().min(0))),
+  /** The most frequent test errors, by count (eval/metrics.ts); absent in runs written before it was kept. */
+  confusedPairs: z
+    .array(
+      z.object({
+        true: z.number().int().min(0),
+        predicted: z.number().int().min(0),
+        count: z.number().int().positive(),
+        /** count / the true class's test images. */
+        share: z.number().min(0).max(1),
+      }),
+    )
+    .optional(),
   weightNorms: z.array(z.number().min(0)),
   tuned: TunedParamSchema.nullable(),
   shifted: z

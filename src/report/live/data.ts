@@ -8,6 +8,16 @@
  * float16 residuals (logit - offset). Near the top of a row, where the argmax is decided, the
  * residuals are small and float16 is fine-grained there, so near-ties keep their order.
  */
+/** Fewest test images per class, on average, for the live per-class views to be shown. */
+export const MIN_LIVE_ROWS_PER_CLASS = 10;
+
+/**
+ * Rows embedded at most when the per-class views are hidden: the table and the reliability diagram
+ * are all that is left, and an accuracy over 1,200 images has a binomial standard error of at most
+ * 1.45 points (at 50%). More rows would only grow the page.
+ */
+export const LIVE_ROWS_WITHOUT_PER_CLASS = 1200;
+
 export interface LiveArray {
   /** base64 of Float32Array [k]. */
   offsets: string;

@@ -1,7 +1,9 @@
 /** The live section in report.html: data from outside (class names, labels) cannot become markup. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { confusedPairsHtml, confusedPairsOf } from '../confused-pairs.ts';
 import { reportHtml } from '../html.ts';
+import { textTable } from '../markdown.ts';
 import type { RunResults } from '../results.ts';
 import type { LiveData } from './data.ts';
 
@@ -91,5 +93,74 @@ describe('report.html with a live section', () => {
   it('without live data (or its script) the page is static', () => {
     assert.doesNotMatch(reportHtml(run, []), /<script/);
     assert.doesNotMatch(reportHtml(run, [], { live }), /<script/);
+  });
+});
+
+describe('a tau at the edge of its grid', () => {
+  // A registered method's label is anyone's text: markup and terminal escapes in it.
+  const label = `Evil \u001b[31mred\u001b[0m\n<img src=x onerror=alert(1)>`;
+  const sweep = [0, 1, 2].map((value) => ({
+    value,
+    val: 0.5,
+    test: { overall: 0.5, many: null, medium: null, few: 0.5 },
+  }));
+  const edgy = {
+    ...run,
+    methods: [{ ...run.methods[0]!, label, tuned: { param: 'tau', value: 2, chosenOn: 'val', sweep } }],
+  } as unknown as RunResults;
+
+  it('is one printable warning line in the terminal, no escape character', () => {
+    const lines = textTable(edgy).split('\n');
+    const warn = lines.filter((l) => l.startsWith('warning: '));
+    assert.equal(warn.length, 1, lines.join('\n'));
+    assert.match(warn[0]!, /tau = 2 is at the edge of the grid/);
+    assert.match(warn[0]!, /Evil \\x1b\[31mred/);
+    assert.equal(lines.length, 3, "header, the method's row, the warning");
+    assert.ok(!textTable(edgy).includes('\u001b'), 'no escape character');
+  });
+
+  it('is escaped in the HTML: a warning paragraph, no markup from the label', () => {
+    const html = reportHtml(edgy, []);
+    assert.match(
+      html,
+      /<p class="warn">Warning: Evil \\x1b\[31mred\\x1b\[0m\\x0a&lt;img src=x onerror=alert\(1\)&gt;: tau = 2 is at the edge/,
+    );
+    assert.match(html, /grid edge!/);
+    assert.doesNotMatch(html, /<img/);
+  });
+});
+
+describe('the most-confused pairs', () => {
+  it('name both classes escaped (markup and terminal escapes shown as text), with count and share', () => {
+    const ansi = 'red \u001b[31mclass';
+    const r = {
+      ...run,
+      dataset: { ...run.dataset, classNames: [EVIL, ansi] },
+      methods: [{ ...run.methods[0]!, confusedPairs: [{ true: 1, predicted: 0, count: 3, share: 0.75 }] }],
+    } as unknown as RunResults;
+    const html = confusedPairsHtml(r);
+    assert.match(
+      html,
+      /<tr><td>red \\x1b\[31mclass<\/td><td>&lt;\/script&gt;&lt;img src=x onerror=alert\(1\)&gt;&lt;!--<\/td><td>3<\/td><td>75\.0%<\/td><\/tr>/,
+    );
+    assert.doesNotMatch(html, /<img|<\/script/);
+    // Without pairs, from the confusion matrix (older runs): the off-diagonal cells by count.
+    const old = {
+      ...r,
+      methods: [
+        {
+          ...run.methods[0]!,
+          confusedPairs: undefined,
+          confusion: [
+            [1, 3],
+            [2, 0],
+          ],
+        },
+      ],
+    } as unknown as RunResults;
+    assert.deepEqual(confusedPairsOf(old.methods[0]!), [
+      { true: 0, predicted: 1, count: 3, share: 0.75 },
+      { true: 1, predicted: 0, count: 2, share: 1 },
+    ]);
   });
 });

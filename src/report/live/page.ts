@@ -4,7 +4,7 @@
  * math.ts and redraws the shown method's per-class accuracy, confusion heat map and reliability
  * diagram. Text from the data (class names) goes in only through textContent or canvas text.
  */
-import { SPLIT_COLOURS } from '../palette.ts';
+import { MARK_COLOUR, SPLIT_COLOURS } from '../colours.ts';
 import type { LiveArray, LiveData, LiveMethod } from './data.ts';
 import {
   classSplits,
@@ -74,6 +74,8 @@ function main(): void {
     rankOf[c] = r;
   });
   const CELLS = 400;
+  /** Up to this many classes the per-class chart names its classes (charts/common.ts: MAX_NAMED_CLASSES). */
+  const NAMED_CLASSES = 50;
   const B = Math.ceil(C / CELLS); // classes a confusion cell
   const N = Math.ceil(C / B); // cells a side
   let lastCells: Float64Array | null = null;
@@ -231,10 +233,13 @@ function main(): void {
     const canvas = document.querySelector<HTMLCanvasElement>('#live-class-accuracy canvas');
     if (!canvas) return; // hidden: too few rows per class (html.ts)
     const W = 640;
-    const H = 280;
+    // Up to NAMED_CLASSES classes, their names under the bars (room below for them).
+    const named = C <= NAMED_CLASSES;
+    const NAMES_PX = named ? 90 : 0;
+    const H = 280 + NAMES_PX;
     const g = context(canvas, W, H);
     const pw = W - PAD.l - PAD.r;
-    const ph = H - PAD.t - PAD.b;
+    const ph = H - PAD.t - PAD.b - NAMES_PX;
     g.fillStyle = '#222';
     g.fillText(`${m.label}: accuracy of each class, head to tail (by training images)`, PAD.l, 14);
     axesY(g, PAD.l, PAD.t, pw, ph);
@@ -243,14 +248,31 @@ function main(): void {
       const v = e.perClass[c];
       if (v === null || v === undefined) return;
       g.fillStyle = SPLIT_COLOURS[splits[c]!];
-      const h = Math.max(1, v * ph); // a 0 stays visible as a line
+      const h = Math.max(3, v * ph); // a 0 stays visible as a thick line on the axis
       g.fillRect(
         PAD.l + x * bw + (bw > 4 ? 0.5 : 0),
         PAD.t + ph - h,
         Math.max(bw - (bw > 4 ? 1 : 0), 0.5),
         h,
       );
+      if (named && v === 0) {
+        g.fillStyle = '#222';
+        g.fillText('0', PAD.l + x * bw + bw / 2 - 3, PAD.t + ph - 6);
+      }
     });
+    if (named) {
+      // Names at -60 degrees, in their split's colour, cut to 14 characters (the tip has them whole).
+      order.forEach((c, x) => {
+        const name = data.classNames[c] ?? String(c);
+        g.save();
+        g.translate(PAD.l + (x + 0.5) * bw + 4, PAD.t + ph + 6);
+        g.rotate(-Math.PI / 3);
+        g.textAlign = 'right';
+        g.fillStyle = SPLIT_COLOURS[splits[c]!];
+        g.fillText(name.length > 14 ? `${name.slice(0, 13)}…` : name, 0, 0);
+        g.restore();
+      });
+    }
     if (ref) {
       g.fillStyle = '#111';
       order.forEach((c, x) => {
@@ -282,7 +304,7 @@ function main(): void {
   function drawConfusion(e: LiveEval, m: LiveMethod): void {
     const canvas = document.querySelector<HTMLCanvasElement>('#live-confusion canvas');
     if (!canvas) return; // hidden: too few rows per class (html.ts)
-    const W = 460;
+    const W = 520; // the numbered colour bar at the right
     const H = 460;
     const g = context(canvas, W, H);
     const side = H - PAD.t - PAD.b;
@@ -346,9 +368,17 @@ function main(): void {
       g.fillStyle = `rgb(${Math.round(255 - a * 247)},${Math.round(255 - a * 207)},${Math.round(255 - a * 148)})`;
       g.fillRect(lx, PAD.t + side - (i + 1) * 16, 14, 16);
     }
+    // Numbered: the share of the true class's row at each tick (the shade is its square root).
     g.fillStyle = '#222';
-    g.fillText('1', lx + 17, PAD.t + side - 10 * 16);
-    g.fillText('0', lx + 17, PAD.t + side);
+    for (const v of [0, 0.05, 0.25, 0.5, 1]) {
+      const y = PAD.t + side - Math.sqrt(v) * 10 * 16;
+      g.fillRect(lx + 14, y - 0.5, 3, 1);
+      g.fillText(v === 0 ? '0' : `${Math.round(v * 100)}%`, lx + 19, y + 4);
+    }
+    g.save();
+    g.translate(lx + 4, PAD.t + side - 10 * 16 - 6);
+    g.fillText('share of row', -4, 0);
+    g.restore();
     canvas.dataset.signature = sig.toFixed(6);
   }
 
@@ -368,8 +398,12 @@ function main(): void {
       const x = PAD.l + (i / B) * pw;
       g.fillStyle = m.colour;
       g.fillRect(x + 1, PAD.t + ph - b.accuracy * ph, pw / B - 2, Math.max(1, b.accuracy * ph));
-      g.fillStyle = '#d6604d'; // the bin's mean confidence: the gap to the bar is its calibration error
-      g.fillRect(x + 1, PAD.t + ph - b.confidence * ph - 1, pw / B - 2, 2);
+      // The bin's mean confidence (the gap to the bar is its calibration error): near-black on a
+      // white halo, visible on every method's colour and on the white background.
+      g.fillStyle = '#ffffff';
+      g.fillRect(x, PAD.t + ph - b.confidence * ph - 2.5, pw / B, 5);
+      g.fillStyle = MARK_COLOUR;
+      g.fillRect(x + 1, PAD.t + ph - b.confidence * ph - 1.5, pw / B - 2, 3);
       g.fillStyle = '#888';
       g.fillRect(x + 1, PAD.t + ph + 2, (pw / B - 2) * Math.min(1, b.weight * 3), 3);
     });
@@ -382,7 +416,7 @@ function main(): void {
     g.setLineDash([]);
     g.fillStyle = '#444';
     for (let i = 0; i <= 5; i++) g.fillText((i / 5).toFixed(1), PAD.l + (i / 5) * pw - 8, PAD.t + ph + 16);
-    g.fillText('confidence; bars: accuracy, red: mean confidence, grey: share', PAD.l, H - 8);
+    g.fillText('confidence; bars: accuracy, black: mean confidence, grey: share', PAD.l, H - 8);
   }
 
   function axesY(g: CanvasRenderingContext2D, x: number, y: number, w: number, h: number): void {
@@ -429,7 +463,7 @@ function main(): void {
   classCanvas?.addEventListener('mouseleave', (ev) => showTip(ev, null));
   const confCanvas = document.querySelector<HTMLCanvasElement>('#live-confusion canvas');
   confCanvas?.addEventListener('mousemove', (ev) => {
-    const { x, y } = local(ev, confCanvas, 460);
+    const { x, y } = local(ev, confCanvas, 520); // drawn 520 wide (drawConfusion)
     const side = 460 - PAD.t - PAD.b;
     const px = Math.floor(((x - 44) / side) * N);
     const py = Math.floor(((y - PAD.t) / side) * N);
