@@ -13,6 +13,7 @@
 import { dirname, resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
+import { resizeU8To } from '../data/preprocess.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { readExternalTensor } from '../io/onnx-external.ts';
 import { startWorker } from '../workers/spawn.ts';
@@ -91,6 +92,27 @@ function waitWhile(ctl: Int32Array, i: number, v: number, ms: number, what: stri
     if (r === 'timed-out')
       throw new DataError(`the ONNX runtime worker did not answer within ${ms / 1000} s (${what})`);
   }
+}
+
+/**
+ * [n, H, W, C] in [0, 1] -> [n, side0, side1, C] by the preprocessing contract's kernel (the
+ * images' uint8 values, u8 / 255 as the data stores them, stretched to the model's sides), so
+ * that a model whose side is not the run's --image-size sees the contract's resize only, never
+ * a second kernel. Decoding at the model's side (--image-size equal to it) resizes only once.
+ */
+function contractResize(x: tf.Tensor4D, side: readonly [number, number]): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const v = x.dataSync();
+  const per = h * w * c;
+  const outPer = side[0] * side[1] * c;
+  const out = new Float32Array(n * outPer);
+  const u8 = new Uint8Array(per);
+  for (let k = 0; k < n; k++) {
+    for (let i = 0; i < per; i++) u8[i] = Math.min(255, Math.max(0, Math.round(v[k * per + i]! * 255)));
+    const r = resizeU8To(u8, h, w, c, side[0], side[1]);
+    for (let i = 0; i < outPer; i++) out[k * outPer + i] = r[i]! / 255;
+  }
+  return tf.tensor4d(out, [n, side[0], side[1], c]);
 }
 
 /** Creates an ONNX backbone for our images of `inputShape` [H, W, C]. */
@@ -241,7 +263,7 @@ export function createOnnxBackbone(
   const prepare = (x: tf.Tensor4D): tf.Tensor4D =>
     tf.tidy(() => {
       let y: tf.Tensor4D = x;
-      if (size[0] !== x.shape[1] || size[1] !== x.shape[2]) y = tf.image.resizeBilinear(y, size, false, true);
+      if (size[0] !== x.shape[1] || size[1] !== x.shape[2]) y = contractResize(y, size);
       if (channels !== x.shape[3]) y = tf.tile(y, [1, 1, 1, channels]);
       y = tf.div(tf.sub(y, tf.tensor1d(pre.mean)), tf.tensor1d(pre.std));
       return layout === 'nchw' ? tf.transpose(y, [0, 3, 1, 2]) : y;
