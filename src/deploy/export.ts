@@ -123,9 +123,18 @@ function exportOnnx(
   outDir: string,
   prior: ExportPriorInfo,
 ): ExportResult {
-  const inputShape = m.inputShape as [number, number, number];
+  let inputShape = m.inputShape as [number, number, number];
   const numClasses = m.folded.bias.length;
   const b = m.model.backbone;
+  // A square ONNX model whose side is not the run's: the exported model takes images at the
+  // model's side, resized once by the preprocessing contract when served (no Resize node, which
+  // would be a second resize with another kernel).
+  if (
+    isOnnxBackbone(b) &&
+    b.preprocess.size[0] === b.preprocess.size[1] &&
+    b.preprocess.size[0] !== inputShape[0]
+  )
+    inputShape = [b.preprocess.size[0], b.preprocess.size[1], inputShape[2]];
   const head = {
     ...m.folded,
     classNames: m.classNames,
