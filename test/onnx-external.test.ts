@@ -15,6 +15,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { initBackend } from '../src/backend/backend.ts';
+import { exportModel } from '../src/deploy/export.ts';
 import { UserError } from '../src/errors.ts';
 import { createOnnxBackbone } from '../src/models/onnx-backbone.ts';
 import { onnx, readOnnxFile } from '../src/models/onnx-file.ts';
@@ -128,6 +129,49 @@ describe('ONNX models with external data', () => {
     const p3 = runCli(['predict', img, '--run', run, '--method', 'ncm', '--json'], dir);
     assert.equal(p3.code, 0, p3.stderr);
     assert.deepEqual(JSON.parse(p3.stdout).predictions, JSON.parse(p1.stdout).predictions);
+  });
+
+  it('export --format onnx past the size limit (lowered here to 1000 bytes): weights in model.onnx.data, loaded back by onnxruntime-node and by longtail', async (t) => {
+    const run = join(dir, 'run'); // from the test above
+    const out = join(dir, 'exported-external');
+    const r = exportModel(run, 'ncm', out, 'onnx', { externalDataAbove: 1000 });
+    assert.deepEqual(r.files, ['model.onnx', 'model.onnx.data', 'labels.json']);
+    const model = join(out, 'model.onnx');
+    const m = onnx.ModelProto.decode(readFileSync(model));
+    const w = m.graph!.initializer!.find((x) => x.name === 'W')!;
+    assert.equal(w.dataLocation, onnx.TensorProto.DataLocation.EXTERNAL);
+    const entry = Object.fromEntries(w.externalData!.map((e) => [e.key, e.value]));
+    assert.equal(entry.location, 'model.onnx.data'); // relative: the folder can move
+    assert.equal(entry.length, BYTES);
+    const data = readFileSync(join(out, 'model.onnx.data'));
+    const off = Number(entry.offset);
+    assert.deepEqual(new Float32Array(new Uint8Array(data.subarray(off, off + D * K * 4)).buffer), weight());
+    // longtail's own checks read it (paths confined to the folder, sizes).
+    const info = readOnnxFile(model);
+    assert.ok(info.external.some((e) => e.tensor === 'W'));
+    // onnxruntime-node, from another working folder: the same outputs as the one-file export.
+    const ort = await import('onnxruntime-node');
+    const x = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: D }, (_, i) => (i % 17) / 17),
+      [1, 28, 28, 1],
+    );
+    const run1 = async (path: string) => {
+      const s = await ort.InferenceSession.create(path);
+      try {
+        return (await s.run({ images: x })).probabilities!.data as Float32Array;
+      } finally {
+        await s.release();
+      }
+    };
+    const one = await run1(join(dir, 'exported', 'model.onnx'));
+    const ext = await run1(model);
+    t.diagnostic(
+      `probabilities ${Array.from(ext)
+        .map((v) => v.toFixed(4))
+        .join(' ')}`,
+    );
+    assert.deepEqual(Array.from(ext), Array.from(one));
   });
 
   describe('refused in one line naming the model, the tensor and the file; exit 2; nothing written', () => {

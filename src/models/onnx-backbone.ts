@@ -18,7 +18,15 @@ import { ConfigError, DataError } from '../errors.ts';
 import { readExternalTensor } from '../io/onnx-external.ts';
 import { startWorker } from '../workers/spawn.ts';
 import type { Backbone } from './backbone.ts';
-import { type Dim, initializer, onnx, PROTOBUF_LIMIT, readOnnxFile, valueNames } from './onnx-file.ts';
+import {
+  type Dim,
+  initializer,
+  type ModelProto,
+  onnx,
+  PROTOBUF_LIMIT,
+  readOnnxFile,
+  valueNames,
+} from './onnx-file.ts';
 import { CTL, type OnnxOutputBuffers, type OnnxWorkerData, readMessage, STATE } from './onnx-protocol.ts';
 import { ParamSet } from './params.ts';
 
@@ -67,6 +75,11 @@ export interface OnnxBackbone extends Backbone {
   readonly outputRank: number;
   /** The ONNX model as loaded (with the feature output added when it was an inner tensor). */
   readonly modelBytes: Uint8Array;
+  /**
+   * The same model decoded, external data read into its initializers: not bound by protobuf's
+   * 2 GiB (an export writes it back with external data when it is that large).
+   */
+  modelProto(): ModelProto;
   /** The stage-1 classifier from the model (fc initializers), or null. */
   readonly classifier: { weight: Float32Array; bias: Float32Array; numClasses: number } | null;
 }
@@ -301,8 +314,11 @@ export function createOnnxBackbone(
       const total = info.external.reduce((a, e) => a + e.length, bytes.length);
       if (total > PROTOBUF_LIMIT)
         throw new ConfigError(
-          `${o.path}: its weights are external data (${total} bytes in all); an exported .onnx holds at most 2 GiB, so this model cannot be exported as one file yet`,
+          `${o.path}: its weights are external data (${total} bytes in all); one .onnx file holds at most 2 GiB`,
         );
+      return onnx.ModelProto.encode(this.modelProto()).finish();
+    },
+    modelProto(): ModelProto {
       const m = onnx.ModelProto.decode(bytes);
       const byName = new Map(info.external.map((e) => [e.tensor, e]));
       for (const t of m.graph?.initializer ?? []) {
@@ -312,7 +328,7 @@ export function createOnnxBackbone(
         t.externalData = [];
         t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
       }
-      return onnx.ModelProto.encode(m).finish();
+      return m;
     },
     classifier,
     features(x: tf.Tensor4D, _training: boolean): tf.Tensor2D {
