@@ -243,11 +243,10 @@ describe('ONNX models with external data', () => {
     // predict and export do); one case goes through the CLI for the exit code, the single line
     // and nothing written (the CLI's handling of these errors is the same for every case).
     const root = tempDir();
-    let k = 0;
-    for (const [name, make, pattern] of cases) {
+    for (const [k, [name, make, pattern]] of cases.entries()) {
       const viaCli = k === 0;
       it(viaCli ? `${name} (through the CLI: exit 2, one line, nothing written)` : name, () => {
-        const d = join(root, `case${k++}`, 'model');
+        const d = join(root, `case${k}`, 'model');
         mkdirSync(d, { recursive: true });
         const entry = make(d);
         const model = join(d, 'bad.onnx');
