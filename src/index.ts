@@ -95,6 +95,12 @@ export type { ListDatasetOptions, ListEntry, LoadListOptions } from './data/imag
 export { loadImageList, loadListDataset, parseImageList } from './data/image-list.ts';
 export type { MakeLongTailedOptions } from './data/long-tail.ts';
 export { exponentialCounts, makeLongTailed, numpySubset, paretoCounts } from './data/long-tail.ts';
+export {
+  decodeAndResize,
+  type PreprocessContract,
+  type ResizeMode,
+  resizeU8,
+} from './data/preprocess.ts';
 export { DATASET_NAMES, DATASETS, type DataHooks, type DatasetEntry, loadDataset } from './data/registry.ts';
 export type { ImageSet, LongTailDataset, LongTailProfile } from './data/types.ts';
 export type { ExportResult } from './deploy/export.ts';

@@ -13,16 +13,30 @@ import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
+import sharp from 'sharp';
 import { initBackend } from '../src/backend/backend.ts';
+import { exportModel } from '../src/deploy/export.ts';
+import { UserError } from '../src/errors.ts';
 import { createOnnxBackbone } from '../src/models/onnx-backbone.ts';
-import { onnx } from '../src/models/onnx-file.ts';
+import { onnx, readOnnxFile } from '../src/models/onnx-file.ts';
 import { BIN } from './helpers/cli.ts';
+import {
+  MATMUL_BYTES,
+  MATMUL_IN,
+  MATMUL_OUT,
+  matmulModel,
+  matmulWeight,
+  matmulWeightFile,
+} from './helpers/onnx-models.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const TINY = ['--max-per-class', '30', '--imbalance', '3', '--batch-size', '32', '--threads', '1'];
 const S2 = ['--crt-epochs', '1', '--lws-epochs', '1', '--threads', '1'];
-const D = 28 * 28;
-const K = 8;
+const D = MATMUL_IN;
+const K = MATMUL_OUT;
+const BYTES = MATMUL_BYTES;
+const weight = matmulWeight;
+const weightFile = matmulWeightFile;
 
 function expectUserError(r: { code: number | null; stderr: string }, pattern: RegExp) {
   assert.equal(r.code, 2, r.stderr);
@@ -30,70 +44,6 @@ function expectUserError(r: { code: number | null; stderr: string }, pattern: Re
   assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('longtail:')).length, 1, r.stderr);
   assert.doesNotMatch(r.stderr, /\n\s+at .*\.ts:\d+/);
 }
-
-/** The weight [784, 8] of the MatMul, deterministic and all different. */
-function weight(): Float32Array {
-  const w = new Float32Array(D * K);
-  for (let i = 0; i < w.length; i++) w[i] = (((i * 7919) % 211) - 105) / 1000;
-  return w;
-}
-
-/**
- * x [n, 1, 28, 28] -> Flatten -> MatMul W [784, 8] -> y [n, 8]. W embedded, or external:
- * `external` gives the entry's location, offset and length (strings as ONNX stores them; a
- * missing key is left out).
- */
-function matmulModel(path: string, external?: { location: string; offset?: string; length?: string }): void {
-  const w = weight();
-  const raw = new Uint8Array(w.buffer.slice(0));
-  const init = external
-    ? {
-        name: 'W',
-        dims: [D, K],
-        dataType: 1,
-        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
-        externalData: Object.entries(external)
-          .filter(([, v]) => v !== undefined)
-          .map(([key, value]) => ({ key, value })),
-      }
-    : { name: 'W', dims: [D, K], dataType: 1, rawData: raw };
-  const m = onnx.ModelProto.create({
-    irVersion: 7,
-    opsetImport: [{ domain: '', version: 13 }],
-    graph: {
-      name: 'matmul',
-      input: [
-        {
-          name: 'x',
-          type: {
-            tensorType: {
-              elemType: 1,
-              shape: { dim: [{ dimParam: 'n' }, { dimValue: 1 }, { dimValue: 28 }, { dimValue: 28 }] },
-            },
-          },
-        },
-      ],
-      output: [{ name: 'y' }],
-      node: [
-        { opType: 'Flatten', input: ['x'], output: ['f'], attribute: [{ name: 'axis', type: 2, i: 1 }] },
-        { opType: 'MatMul', input: ['f', 'W'], output: ['y'] },
-      ],
-      initializer: [init],
-    },
-  });
-  writeFileSync(path, onnx.ModelProto.encode(m).finish());
-}
-
-/** The weight's bytes at `offset` in a file (padding before it). */
-function weightFile(path: string, offset: number, cut = 0): void {
-  const raw = new Uint8Array(weight().buffer);
-  const buf = new Uint8Array(offset + raw.length - cut);
-  buf.fill(7, 0, offset);
-  buf.set(raw.subarray(0, raw.length - cut), offset);
-  writeFileSync(path, buf);
-}
-
-const BYTES = String(D * K * 4);
 
 /**
  * The CLI started in `cwd`: from the model's own folder, onnxruntime found the weights even before
@@ -144,7 +94,7 @@ describe('ONNX models with external data', () => {
     for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-5, `${i}: ${a[i]} vs ${b[i]}`);
   });
 
-  it('through the CLI (started in the model folder): train and predict; a changed external file is refused like a changed model', () => {
+  it('through the CLI (started in the model folder): train and predict; a changed external file is refused like a changed model', async () => {
     const run = join(dir, 'run');
     const t = runCli(['train', ...TINY, '--backbone', `onnx:${ext}`, '--out', run, '--json'], extDir);
     assert.equal(t.code, 0, t.stderr);
@@ -152,16 +102,9 @@ describe('ONNX models with external data', () => {
     assert.equal(r.code, 0, r.stderr);
     const w = join(extDir, 'weights', 'w.bin');
     const img = join(dir, 'img.png');
-    // A 28x28 grey PNG written by sharp through the CLI's own dependency.
-    const s = spawnSync(
-      process.execPath,
-      [
-        '-e',
-        `require('sharp')(Buffer.alloc(784, 90), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(${JSON.stringify(img)})`,
-      ],
-      { encoding: 'utf8' },
-    );
-    assert.equal(s.status, 0, s.stderr);
+    await sharp(Buffer.alloc(784, 90), { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toFile(img);
     const p1 = runCli(['predict', img, '--run', run, '--method', 'ncm', '--json'], extDir);
     assert.equal(p1.code, 0, p1.stderr);
     // export --format onnx writes one self-contained model: the external weights read in.
@@ -182,11 +125,53 @@ describe('ONNX models with external data', () => {
     assert.match(p2.stderr, /model\.onnx/);
     bytes[100] = bytes[100]! ^ 0xff;
     writeFileSync(w, bytes);
-    // Restored, it predicts again, and from another working folder too.
-    assert.equal(runCli(['predict', img, '--run', run, '--method', 'ncm'], extDir).code, 0);
+    // Restored, it predicts again (from another working folder).
     const p3 = runCli(['predict', img, '--run', run, '--method', 'ncm', '--json'], dir);
     assert.equal(p3.code, 0, p3.stderr);
     assert.deepEqual(JSON.parse(p3.stdout).predictions, JSON.parse(p1.stdout).predictions);
+  });
+
+  it('export --format onnx past the size limit (lowered here to 1000 bytes): weights in model.onnx.data, loaded back by onnxruntime-node and by longtail', async (t) => {
+    const run = join(dir, 'run'); // from the test above
+    const out = join(dir, 'exported-external');
+    const r = exportModel(run, 'ncm', out, 'onnx', { externalDataAbove: 1000 });
+    assert.deepEqual(r.files, ['model.onnx', 'model.onnx.data', 'labels.json']);
+    const model = join(out, 'model.onnx');
+    const m = onnx.ModelProto.decode(readFileSync(model));
+    const w = m.graph!.initializer!.find((x) => x.name === 'W')!;
+    assert.equal(w.dataLocation, onnx.TensorProto.DataLocation.EXTERNAL);
+    const entry = Object.fromEntries(w.externalData!.map((e) => [e.key, e.value]));
+    assert.equal(entry.location, 'model.onnx.data'); // relative: the folder can move
+    assert.equal(entry.length, BYTES);
+    const data = readFileSync(join(out, 'model.onnx.data'));
+    const off = Number(entry.offset);
+    assert.deepEqual(new Float32Array(new Uint8Array(data.subarray(off, off + D * K * 4)).buffer), weight());
+    // longtail's own checks read it (paths confined to the folder, sizes).
+    const info = readOnnxFile(model);
+    assert.ok(info.external.some((e) => e.tensor === 'W'));
+    // onnxruntime-node, from another working folder: the same outputs as the one-file export.
+    const ort = await import('onnxruntime-node');
+    const x = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: D }, (_, i) => (i % 17) / 17),
+      [1, 28, 28, 1],
+    );
+    const run1 = async (path: string) => {
+      const s = await ort.InferenceSession.create(path);
+      try {
+        return (await s.run({ images: x })).probabilities!.data as Float32Array;
+      } finally {
+        await s.release();
+      }
+    };
+    const one = await run1(join(dir, 'exported', 'model.onnx'));
+    const ext = await run1(model);
+    t.diagnostic(
+      `probabilities ${Array.from(ext)
+        .map((v) => v.toFixed(4))
+        .join(' ')}`,
+    );
+    assert.deepEqual(Array.from(ext), Array.from(one));
   });
 
   describe('refused in one line naming the model, the tensor and the file; exit 2; nothing written', () => {
@@ -254,18 +239,27 @@ describe('ONNX models with external data', () => {
         /initializer W: external data pipe\.bin is not a regular file/,
       ],
     ];
+    // Each entry is checked where longtail reads the model (readOnnxFile, as train, retrain,
+    // predict and export do); one case goes through the CLI for the exit code, the single line
+    // and nothing written (the CLI's handling of these errors is the same for every case).
     const root = tempDir();
-    let k = 0;
-    for (const [name, make, pattern] of cases) {
-      it(name, () => {
-        const d = join(root, `case${k++}`, 'model');
+    for (const [k, [name, make, pattern]] of cases.entries()) {
+      const viaCli = k === 0;
+      it(viaCli ? `${name} (through the CLI: exit 2, one line, nothing written)` : name, () => {
+        const d = join(root, `case${k}`, 'model');
         mkdirSync(d, { recursive: true });
         const entry = make(d);
         const model = join(d, 'bad.onnx');
         matmulModel(model, entry as { location: string });
+        const expected = new RegExp(`bad\\.onnx: ${pattern.source}`);
+        assert.throws(
+          () => readOnnxFile(model),
+          (e: Error) => e instanceof UserError && expected.test(e.message) && !e.message.includes('\n'),
+        );
+        if (!viaCli) return;
         const out = join(root, `out${k}`);
         const r = runCli(['train', ...TINY, '--backbone', `onnx:${model}`, '--out', out]);
-        expectUserError(r, new RegExp(`bad\\.onnx: ${pattern.source}`));
+        expectUserError(r, expected);
         assert.equal(existsSync(out), false, 'nothing written');
       });
     }

@@ -16,8 +16,8 @@ import {
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { makeContract } from '../src/data/preprocess.ts';
-import { onnx } from '../src/models/onnx-file.ts';
 import { runCli } from './helpers/cli.ts';
+import { matmulModel } from './helpers/onnx-models.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const TINY = ['--max-per-class', '20', '--imbalance', '2', '--batch-size', '32', '--threads', '1'];
@@ -31,37 +31,6 @@ function expectUserError(r: { code: number | null; stderr: string }, pattern: Re
   assert.doesNotMatch(r.stderr, /\n\s+at .*\.ts:\d+/);
 }
 
-/** [n, 1, 28, 28] -> Flatten -> MatMul [784, 8]: an 8-d feature extractor. */
-function tinyBackbone(path: string): void {
-  const d = 8;
-  const w = Array.from({ length: 784 * d }, (_, i) => Math.sin(i * 0.37) * 0.05);
-  const m = onnx.ModelProto.create({
-    irVersion: 7,
-    opsetImport: [{ domain: '', version: 13 }],
-    graph: {
-      name: 'tiny',
-      input: [
-        {
-          name: 'x',
-          type: {
-            tensorType: {
-              elemType: 1,
-              shape: { dim: [{ dimParam: 'n' }, { dimValue: 1 }, { dimValue: 28 }, { dimValue: 28 }] },
-            },
-          },
-        },
-      ],
-      output: [{ name: 'y' }],
-      node: [
-        { opType: 'Flatten', input: ['x'], output: ['f'] },
-        { opType: 'MatMul', input: ['f', 'w'], output: ['y'] },
-      ],
-      initializer: [{ name: 'w', dims: [784, d], dataType: 1, floatData: w }],
-    },
-  });
-  writeFileSync(path, onnx.ModelProto.encode(m).finish());
-}
-
 describe('ONNX-backbone runs that survive a move', () => {
   const dir = tempDir();
   const a = join(dir, 'a');
@@ -69,7 +38,7 @@ describe('ONNX-backbone runs that survive a move', () => {
   let trainOutput = '';
   before(async () => {
     mkdirSync(join(a, 'models'), { recursive: true });
-    tinyBackbone(join(a, 'models', 'm.onnx'));
+    matmulModel(join(a, 'models', 'm.onnx'));
     const t = runCli([
       'train',
       ...TINY,

@@ -1,239 +1,198 @@
 /**
- * examples/pytorch/export_backbone.py, where PyTorch is installed (skipped cleanly elsewhere): a
- * torchvision ResNet-18 with seeded random weights, exported to ONNX, gives through longtail's
- * ONNX backbone the features PyTorch computes on the same images; its feature file feeds
- * `longtail retrain --features` with every method.
+ * examples/pytorch/export_backbone.py end to end, where PyTorch is installed (skipped cleanly
+ * elsewhere). The same 64 PNGs (list files, varied sizes, so every image is resized down or up
+ * and cropped) go through
+ *   (a) the exporter's feature path: longtail_preprocess.py (the contract in NumPy) + PyTorch,
+ *       a seeded torchvision ResNet-18;
+ *   (b) longtail's own extraction through that ONNX export (`longtail train --config OUT.json`:
+ *       sharp decode, the contract's resize in TypeScript, onnxruntime-node);
+ *   (c) the deployable model (`longtail export --format onnx`) served by onnxruntime-node with the
+ *       serving recipe of docs/deploy.md (decode, the contract's resize, feed), against `predict`.
+ * (a) and (b) agree within 1e-4 relative L2 (7.8 % apart before the contract: PIL bilinear vs
+ * sharp's lanczos3); (c)'s probabilities are predict's. The exporter's feature file also runs
+ * every stage-2 method.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
-import * as tf from '@tensorflow/tfjs-core';
+import { before, describe, it } from 'node:test';
+import { decodeAndResize } from 'longtail';
 import sharp from 'sharp';
-import { initBackend } from '../src/backend/backend.ts';
 import { methodNames } from '../src/classifiers/registry.ts';
-import { decodeImage } from '../src/data/image-list.ts';
-import { readNpy, readNpz } from '../src/io/npy.ts';
-import { createBackbone } from '../src/models/registry.ts';
+import { readNpz } from '../src/io/npy.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const PYTHON = process.env.LONGTAIL_PYTHON ?? '/usr/bin/python3';
 const SCRIPT = join(import.meta.dirname, '..', 'examples', 'pytorch', 'export_backbone.py');
-const EXAMPLES = join(import.meta.dirname, '..', 'examples', 'pytorch');
-
-/**
- * Python: a seeded torchvision resnet18 (its fc split off), exported to ONNX with a dynamic batch,
- * and its features on the given PNGs preprocessed by longtail_preprocess.py (the contract).
- */
-const TORCH_SIDE = `
-import sys, numpy as np, torch, torchvision
-sys.path.insert(0, sys.argv[1])
-import longtail_preprocess as lp
-onnx_path, out, paths = sys.argv[2], sys.argv[3], sys.argv[4:]
-torch.manual_seed(0)
-m = torchvision.models.resnet18(weights=None, num_classes=10)
-m.fc = torch.nn.Identity()
-m.eval()
-c = lp.default_contract(size=64)
-x = torch.from_numpy(np.stack([lp.load_image(p, c) for p in paths]))
-with torch.no_grad():
-    f = m(x).numpy()
-torch.onnx.export(m, x[:1], onnx_path, input_names=['input'], output_names=['features'],
-                  dynamic_axes={'input': {0: 'n'}, 'features': {0: 'n'}}, opset_version=13)
-np.save(out, f.astype(np.float32))
-`;
 const hasTorch =
   spawnSync(PYTHON, ['-c', 'import torch, torchvision, PIL'], { encoding: 'utf8' }).status === 0;
+const hasOrt = await import('onnxruntime-node').then(
+  () => true,
+  () => false,
+);
+const S = 64;
+const SPLITS = ['train', 'val', 'test'] as const;
+const THRESHOLDS = ['--few-threshold', '6', '--many-threshold', '10', '--threads', '1'];
 
-describe('examples/pytorch/export_backbone.py', {
+/** Relative L2 difference |a - b| / |b| and the largest absolute difference. */
+function difference(a: ArrayLike<number>, b: ArrayLike<number>): { rel: number; maxAbs: number } {
+  assert.equal(a.length, b.length);
+  let num = 0;
+  let den = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i]! - b[i]!) ** 2;
+    den += b[i]! ** 2;
+    maxAbs = Math.max(maxAbs, Math.abs(a[i]! - b[i]!));
+  }
+  return { rel: Math.sqrt(num / den), maxAbs };
+}
+
+describe('examples/pytorch/export_backbone.py: 64 images through PyTorch, longtail and the served model', {
   skip: hasTorch ? false : `no PyTorch at ${PYTHON}`,
 }, () => {
   const dir = tempDir();
-  const S = 64;
+  const root = join(dir, 'data');
+  const files: string[] = []; // the 64 images, in split order (train, val, test)
+  const torchFeatures = join(dir, 'r18.npz');
+  const run = join(dir, 'run');
 
-  it('a seeded torchvision resnet18 through the ONNX backbone gives PyTorch features within 1e-4', async () => {
-    const out = join(dir, 'r18');
-    const ref = join(dir, 'ref.npz');
-    const r = spawnSync(
-      PYTHON,
-      [
-        SCRIPT,
-        '--model',
-        'resnet18',
-        '--seed',
-        '0',
-        '--num-classes',
-        '10',
-        '--image-size',
-        String(S),
-        '--out',
-        out,
-        '--reference',
-        ref,
-      ],
-      { encoding: 'utf8', timeout: 300_000 },
-    );
-    assert.equal(r.status, 0, r.stderr);
-    const a = readNpz(ref);
-    const images = a.get('images')!.data as Float32Array;
-    const theirs = a.get('features')!.data as Float32Array;
-    const n = images.length / (S * S * 3);
-    await initBackend('cpu');
-    const bb = createBackbone(
-      {
-        name: 'onnx',
-        options: {
-          path: `${out}.onnx`,
-          output: 'features',
-          mean: [0.485, 0.456, 0.406],
-          std: [0.229, 0.224, 0.225],
-          fcWeight: 'head.weight',
-          fcBias: 'head.bias',
-        },
-      },
-      [S, S, 3],
-      0,
-    );
-    try {
-      assert.equal(bb.featureDim, 512);
-      assert.equal(bb.trainable, false);
-      const mine = tf.tidy(() => bb.features(tf.tensor4d(images, [n, S, S, 3]), false)).dataSync();
-      let err = 0;
-      let scale = 0;
-      for (let i = 0; i < mine.length; i++) {
-        err = Math.max(err, Math.abs(mine[i]! - theirs[i]!));
-        scale = Math.max(scale, Math.abs(theirs[i]!));
-      }
-      assert.ok(err <= 1e-4 * Math.max(1, scale), `max difference ${err} (scale ${scale})`);
-    } finally {
-      bb.dispose();
-    }
-  });
-
-  it('64 PNGs: longtail decoding + the ONNX export agree with longtail_preprocess.py + PyTorch within 1e-4', async () => {
-    const root = join(dir, 'contract');
-    mkdirSync(root, { recursive: true });
-    const paths: string[] = [];
+  before(async () => {
+    // 32 train images (18 / 9 / 5 by class: many, medium, few), 16 val, 16 test.
+    const lists: Record<string, string[]> = { train: [], val: [], test: [] };
+    for (const s of SPLITS) mkdirSync(join(root, s), { recursive: true });
     for (let i = 0; i < 64; i++) {
-      // Different sizes and aspect ratios: every image is resized (down and up) and cropped.
+      const split = i < 32 ? 'train' : i < 48 ? 'val' : 'test';
+      const label = i < 32 ? (i < 18 ? 0 : i < 27 ? 1 : 2) : i % 3;
+      // Different sizes and aspect ratios (40-159 x 40-139): every image is resized and cropped.
       const w = 40 + ((i * 37) % 120);
       const h = 40 + ((i * 53) % 100);
       const px = Buffer.alloc(w * h * 3);
-      for (let k = 0; k < px.length; k++) px[k] = (((k * (i + 3)) >> 2) + ((k / (w * 3)) | 0) * 5) % 256;
-      const p = join(root, `${i}.png`);
+      for (let k = 0; k < px.length; k++)
+        px[k] = (((k * (i + 3)) >> 2) + ((k / (w * 3)) | 0) * 5 + 60 * label) % 256;
+      const rel = `${split}/${i}.png`;
       await sharp(px, { raw: { width: w, height: h, channels: 3 } })
         .png()
-        .toFile(p);
-      paths.push(p);
+        .toFile(join(root, rel));
+      files.push(join(root, rel));
+      lists[split]!.push(`${rel} ${label}`);
     }
-    const model = join(root, 'r18.onnx');
-    const ref = join(root, 'torch.npy');
-    const r = spawnSync(PYTHON, ['-c', TORCH_SIDE, EXAMPLES, model, ref, ...paths], {
-      encoding: 'utf8',
-      timeout: 600_000,
-    });
-    assert.equal(r.status, 0, r.stderr);
-    const theirs = readNpy(ref).data as Float32Array;
-    const S = 64;
-    const images = new Float32Array(paths.length * S * S * 3);
-    for (const [i, p] of paths.entries()) {
-      const u8 = await decodeImage(p, S);
-      for (let k = 0; k < u8.length; k++) images[i * S * S * 3 + k] = u8[k]! / 255;
-    }
-    await initBackend('cpu');
-    const bb = createBackbone(
-      {
-        name: 'onnx',
-        options: { path: model, output: 'features', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
-      },
-      [S, S, 3],
-      0,
-    );
-    try {
-      const mine = tf.tidy(() => bb.features(tf.tensor4d(images, [paths.length, S, S, 3]), false)).dataSync();
-      assert.equal(mine.length, theirs.length);
-      let num = 0;
-      let den = 0;
-      for (let i = 0; i < mine.length; i++) {
-        num += (mine[i]! - theirs[i]!) ** 2;
-        den += theirs[i]! ** 2;
-      }
-      const rel = Math.sqrt(num / den);
-      assert.ok(rel <= 1e-4, `relative L2 difference ${rel}`);
-    } finally {
-      bb.dispose();
-    }
-  });
+    for (const s of SPLITS) writeFileSync(join(root, `${s}.txt`), `${lists[s]!.join('\n')}\n`);
 
-  it('its feature file (three splits and the classifier) runs every stage-2 method', async () => {
-    const root = join(dir, 'data');
-    const lists: Record<string, string[]> = { train: [], val: [], test: [] };
-    for (const [split, per] of [
-      ['train', [6, 3, 2]],
-      ['val', [2, 2, 2]],
-      ['test', [2, 2, 2]],
-    ] as const) {
-      mkdirSync(join(root, split), { recursive: true });
-      for (const [c, count] of per.entries()) {
-        for (let k = 0; k < count; k++) {
-          const px = Buffer.alloc(40 * 48 * 3);
-          for (let i = 0; i < px.length; i++) px[i] = (i * (c + 2) + k * 17) % 256;
-          const p = `${split}/${c}_${k}.png`;
-          await sharp(px, { raw: { width: 48, height: 40, channels: 3 } })
-            .png()
-            .toFile(join(root, p));
-          lists[split]!.push(`${p} ${c}`);
-        }
-      }
-      writeFileSync(join(root, `${split}.txt`), `${lists[split]!.join('\n')}\n`);
-    }
-    const npz = join(dir, 'features.npz');
+    // (a) One Python process: the ONNX export, OUT.json, and the features of the three splits.
+    const out = join(dir, 'r18');
+    const lf = (s: string) => join(root, `${s}.txt`);
     const r = spawnSync(
       PYTHON,
       [
         SCRIPT,
-        '--model',
-        'resnet18',
-        '--num-classes',
-        '3',
-        '--image-size',
-        '32',
-        '--out',
-        join(dir, 'small'),
-        '--data-root',
-        root,
-        '--train-list',
-        join(root, 'train.txt'),
-        '--val-list',
-        join(root, 'val.txt'),
-        '--test-list',
-        join(root, 'test.txt'),
-        '--features',
-        npz,
+        ...['--model', 'resnet18', '--seed', '0', '--num-classes', '3', '--image-size', String(S)],
+        ...['--out', out, '--data-root', root, '--train-list', lf('train'), '--val-list', lf('val')],
+        ...['--test-list', lf('test'), '--features', torchFeatures],
       ],
-      { encoding: 'utf8', timeout: 300_000 },
+      { encoding: 'utf8', timeout: 600_000, env: { ...process.env, OMP_NUM_THREADS: '1' } },
     );
     assert.equal(r.status, 0, r.stderr);
+    // (b) longtail's extraction: a run folder from the exporter's config file, as it is.
+    const t = runCli(['train', '--config', `${out}.json`, '--out', run, ...THRESHOLDS]);
+    assert.equal(t.code, 0, t.stderr);
+  });
+
+  it('(a) PyTorch features = (b) longtail ONNX-backbone features within 1e-4 relative L2', (t) => {
+    const a = readNpz(torchFeatures);
+    const b = readNpz(join(run, 'features.npz'));
+    for (const s of SPLITS) {
+      const fa = a.get(`${s}_features`)!;
+      const fb = b.get(`${s}_features`)!;
+      assert.deepEqual(fb.shape, fa.shape);
+      assert.deepEqual(Array.from(b.get(`${s}_labels`)!.data), Array.from(a.get(`${s}_labels`)!.data));
+      const d = difference(fb.data as Float32Array, fa.data as Float32Array);
+      t.diagnostic(
+        `${s} (${fa.shape[0]} images, ${fa.shape[1]}-d): relative L2 ${d.rel.toExponential(2)}, max abs ${d.maxAbs.toExponential(2)}`,
+      );
+      assert.ok(d.rel <= 1e-4, `${s}: relative L2 difference ${d.rel}`);
+    }
+  });
+
+  it("(c) the exported model, served by onnxruntime-node with the documented recipe, gives predict's probabilities", {
+    skip: hasOrt ? false : 'onnxruntime-node is not installed',
+  }, async (t) => {
+    const rr = runCli([
+      'retrain',
+      '--run',
+      run,
+      '--method',
+      'crt',
+      '--crt-epochs',
+      '1',
+      '--mode',
+      'features',
+      '--stage2-batch-size',
+      '8',
+      ...THRESHOLDS,
+    ]);
+    assert.equal(rr.code, 0, rr.stderr);
+    const deploy = join(dir, 'deploy');
+    const e = runCli(['export', '--run', run, '--method', 'crt', '--format', 'onnx', '--out', deploy]);
+    assert.equal(e.code, 0, e.stderr);
+    const p = runCli(['predict', ...files, '--run', run, '--method', 'crt', '--top-k', '3', '--json']);
+    assert.equal(p.code, 0, p.stderr);
+    const predicted: { file: string; top: { name: string; probability: number }[] }[] = JSON.parse(
+      p.stdout,
+    ).predictions;
+    assert.equal(predicted.length, files.length);
+
+    // The recipe of docs/deploy.md ("Serving the ONNX model from Node"), step by step.
+    const ort = await import('onnxruntime-node');
+    const session = await ort.InferenceSession.create(join(deploy, 'model.onnx'));
+    const labels: string[] = JSON.parse(readFileSync(join(deploy, 'labels.json'), 'utf8'));
+    const input = session.inputMetadata[0]!;
+    assert.ok(input.isTensor);
+    // [n, H, W, C]: the contract's size is the model's side.
+    const [, size, , channels] = input.shape as readonly number[];
+    assert.equal(size, S);
+    let maxAbs = 0;
+    let agree = 0;
+    for (const [i, f] of files.entries()) {
+      const px = await decodeAndResize(readFileSync(f), size!, channels as 1 | 3);
+      const x = new ort.Tensor(
+        'float32',
+        Float32Array.from(px, (v) => v / 255),
+        [1, size!, size!, channels!],
+      );
+      const { probabilities } = await session.run({ [input.name]: x });
+      const served = probabilities!.data as Float32Array;
+      assert.equal(predicted[i]!.file, f);
+      for (const { name, probability } of predicted[i]!.top) {
+        maxAbs = Math.max(maxAbs, Math.abs(served[labels.indexOf(name)]! - probability));
+      }
+      const best = served.indexOf(Math.max(...served));
+      if (labels[best] === predicted[i]!.top[0]!.name) agree++;
+    }
+    t.diagnostic(
+      `served vs predict on ${files.length} images: max |p - p'| ${maxAbs.toExponential(2)}, same top-1 ${agree}/${files.length}`,
+    );
+    // Two runtimes (tfjs for predict's head, onnxruntime for the Gemm): float32 rounding only.
+    assert.ok(maxAbs <= 1e-5, `probabilities differ by ${maxAbs}`);
+    assert.equal(agree, files.length);
+  });
+
+  it('its feature file (three splits, class names and the classifier) runs every stage-2 method', () => {
     const rt = runCli([
       'retrain',
       '--features',
-      npz,
+      torchFeatures,
       '--method',
       'all',
       '--crt-epochs',
       '1',
       '--lws-epochs',
       '1',
-      '--threads',
-      '1',
       '--stage2-batch-size',
-      '4',
-      '--few-threshold',
-      '3',
-      '--many-threshold',
-      '5',
+      '8',
+      ...THRESHOLDS,
       '--out',
       join(dir, 'retrain'),
       '--json',

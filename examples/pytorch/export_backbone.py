@@ -53,8 +53,6 @@ def parse_args(argv):
     ap.add_argument("--features", help="write the splits' features here (.npz)")
     ap.add_argument("--batch", type=int, default=64, help="images per forward pass for --features")
     ap.add_argument("--force", action="store_true", help="overwrite an existing model or feature file")
-    ap.add_argument("--reference", help="tests: write seeded random images and PyTorch's features here (.npz)")
-    ap.add_argument("--reference-count", type=int, default=16)
     return ap.parse_args(argv)
 
 
@@ -308,15 +306,6 @@ def run(args):
             arrays[f"{split}_labels"] = np.array([y for _, y in rows], dtype=np.int64)
         lt.atomic_write(args.features, lambda p: np.savez(open(p, "wb"), **arrays))
         print(f"{PROG}: wrote {args.features}: " + ", ".join(f"{k} {list(v.shape)}" for k, v in arrays.items()))
-
-    if args.reference:
-        g = np.random.default_rng(args.seed)
-        images = g.random((args.reference_count, size, size, 3), dtype=np.float32)
-        t = torch.from_numpy(images).permute(0, 3, 1, 2)
-        t = (t - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
-        with torch.no_grad():
-            feats = net.cpu()(t.float())[0].numpy()
-        np.savez(args.reference, images=images, features=feats.astype(np.float32))
 
 
 def image(root, rel, contract):

@@ -11,7 +11,14 @@ import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { tempDir } from '../../test/helpers/tmp.ts';
 import { readNpy } from '../io/npy.ts';
-import { checkContract, decodeAndResize, makeContract, resizedDims, resizeU8 } from './preprocess.ts';
+import {
+  checkContract,
+  decodeAndResize,
+  makeContract,
+  resizedDims,
+  resizeU8,
+  resizeU8To,
+} from './preprocess.ts';
 
 const PY = '/usr/bin/python3';
 const SCRIPT = resolve(import.meta.dirname, '../../examples/pytorch/longtail_preprocess.py');
@@ -49,6 +56,17 @@ describe('the contract resize', () => {
     assert.deepEqual(resizedDims(150, 100, 64, 'shorter-centre-crop'), [96, 64]);
     assert.deepEqual(resizedDims(53, 37, 64, 'shorter-centre-crop'), [92, 64]); // 91.68 -> 92
     assert.deepEqual(resizedDims(53, 37, 64, 'stretch'), [64, 64]);
+  });
+
+  it('resizeU8To: any output sides; square it is the stretch mode; a 1x4 row to 1x2 by hand', () => {
+    // scale 2, support 2: output 0 (centre 1) takes 0, 40, 80 with weights .75, .75, .25;
+    // output 1 (centre 3) takes 40, 80, 120 with .25, .75, .75 (divided by 1.75).
+    assert.deepEqual(Array.from(resizeU8To(Uint8Array.from([0, 40, 80, 120]), 1, 4, 1, 1, 2)), [29, 91]);
+    const src = Uint8Array.from({ length: 37 * 53 * 3 }, (_, i) => (i * 131 + 7) % 256);
+    assert.deepEqual(resizeU8To(src, 37, 53, 3, 20, 20), resizeU8(src, 37, 53, 3, 20, 'stretch'));
+    const flat = resizeU8To(new Uint8Array(5 * 3).fill(77), 5, 3, 1, 9, 4);
+    assert.equal(flat.length, 36);
+    assert.ok(flat.every((v) => v === 77));
   });
 
   it('checks a contract field by field, naming the field', () => {

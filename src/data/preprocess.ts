@@ -166,29 +166,57 @@ export function resizeU8(
   const [rw, rh] = resizedDims(w, h, size, mode);
   const left = Math.floor((rw - size) / 2);
   const top = Math.floor((rh - size) / 2);
-  const tx = taps(w, rw, left, size);
-  const tmp = new Float64Array(h * size * c);
+  return resample(src, h, w, c, taps(w, rw, left, size), taps(h, rh, top, size), size, size);
+}
+
+/**
+ * uint8 [h, w, c] -> uint8 [outH, outW, c]: the contract's kernel stretching the whole image (no
+ * crop), for sides that are not the contract's square (a model's input, an augmentation's crop).
+ * With outH = outW = size it is resizeU8(..., 'stretch').
+ */
+export function resizeU8To(
+  src: Uint8Array,
+  h: number,
+  w: number,
+  c: number,
+  outH: number,
+  outW: number,
+): Uint8Array {
+  return resample(src, h, w, c, taps(w, outW, 0, outW), taps(h, outH, 0, outH), outH, outW);
+}
+
+/** The two passes: horizontal (taps tx) in float64, then vertical (taps ty), rounded half up. */
+function resample(
+  src: Uint8Array,
+  h: number,
+  w: number,
+  c: number,
+  tx: Taps,
+  ty: Taps,
+  outH: number,
+  outW: number,
+): Uint8Array {
+  const tmp = new Float64Array(h * outW * c);
   for (let y = 0; y < h; y++)
-    for (let x = 0; x < size; x++) {
+    for (let x = 0; x < outW; x++) {
       const s = tx.start[x]!;
       const ws = tx.weights[x]!;
       for (let ch = 0; ch < c; ch++) {
         let acc = 0;
         for (let k = 0; k < ws.length; k++) acc += ws[k]! * src[(y * w + s + k) * c + ch]!;
-        tmp[(y * size + x) * c + ch] = acc;
+        tmp[(y * outW + x) * c + ch] = acc;
       }
     }
-  const ty = taps(h, rh, top, size);
-  const out = new Uint8Array(size * size * c);
-  for (let y = 0; y < size; y++) {
+  const out = new Uint8Array(outH * outW * c);
+  for (let y = 0; y < outH; y++) {
     const s = ty.start[y]!;
     const ws = ty.weights[y]!;
-    for (let x = 0; x < size; x++)
+    for (let x = 0; x < outW; x++)
       for (let ch = 0; ch < c; ch++) {
         let acc = 0;
-        for (let k = 0; k < ws.length; k++) acc += ws[k]! * tmp[((s + k) * size + x) * c + ch]!;
+        for (let k = 0; k < ws.length; k++) acc += ws[k]! * tmp[((s + k) * outW + x) * c + ch]!;
         const v = Math.floor(acc + 0.5);
-        out[(y * size + x) * c + ch] = Math.min(255, Math.max(0, v));
+        out[(y * outW + x) * c + ch] = Math.min(255, Math.max(0, v));
       }
   }
   return out;

@@ -21,14 +21,14 @@ import { ConfigError } from '../errors.ts';
 import { alive, fsyncDir, makeFolder } from '../io/atomic.ts';
 import { isOnnxBackbone } from '../models/onnx-backbone.ts';
 import { GraphBuilder, isExportable } from './graph.ts';
-import { onnxBackboneWithHead, resnetToOnnx } from './onnx-export.ts';
+import { encodeWithExternalData, onnxBackboneWithHead, resnetToOnnx } from './onnx-export.ts';
 import { type LoadedModel, loadModel } from './predict.ts';
 import { foldPrior, resolveTargetPrior } from './prior.ts';
 
 export type ExportFormat = 'tfjs' | 'onnx';
 
 /** The files an export writes (either format): an export folder holding only these may be replaced. */
-const EXPORT_FILES = new Set(['model.json', 'weights.bin', 'labels.json', 'model.onnx']);
+const EXPORT_FILES = new Set(['model.json', 'weights.bin', 'labels.json', 'model.onnx', 'model.onnx.data']);
 
 const json = (v: unknown) => Buffer.from(`${JSON.stringify(v, null, 2)}\n`, 'utf8');
 
@@ -82,7 +82,7 @@ function recoverExport(outDir: string): void {
  * renamed aside and removed only after the new one is in place. A browser or a kill -9 never
  * sees new weights beside an old model.json.
  */
-function writeExportFolder(outDir: string, files: Record<string, Uint8Array>): void {
+function writeExportFolder(outDir: string, files: Record<string, Uint8Array | Uint8Array[]>): void {
   const out = resolve(outDir);
   const parent = dirname(out);
   makeFolder(parent);
@@ -91,11 +91,14 @@ function writeExportFolder(outDir: string, files: Record<string, Uint8Array>): v
   const old = join(parent, `.${basename(out)}.longtail-old-${tag}`);
   mkdirSync(tmp);
   try {
-    for (const [name, bytes] of Object.entries(files)) {
+    for (const [name, content] of Object.entries(files)) {
       const fd = openSync(join(tmp, name), 'wx');
       try {
-        let off = 0;
-        while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+        // In chunks: external data can pass what one buffer holds.
+        for (const bytes of Array.isArray(content) ? content : [content]) {
+          let off = 0;
+          while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+        }
         fsyncSync(fd);
       } finally {
         closeSync(fd);
@@ -122,10 +125,20 @@ function exportOnnx(
   method: string,
   outDir: string,
   prior: ExportPriorInfo,
+  externalAbove?: number,
 ): ExportResult {
-  const inputShape = m.inputShape as [number, number, number];
+  let inputShape = m.inputShape as [number, number, number];
   const numClasses = m.folded.bias.length;
   const b = m.model.backbone;
+  // A square ONNX model whose side is not the run's: the exported model takes images at the
+  // model's side, resized once by the preprocessing contract when served (no Resize node, which
+  // would be a second resize with another kernel).
+  if (
+    isOnnxBackbone(b) &&
+    b.preprocess.size[0] === b.preprocess.size[1] &&
+    b.preprocess.size[0] !== inputShape[0]
+  )
+    inputShape = [b.preprocess.size[0], b.preprocess.size[1], inputShape[2]];
   const head = {
     ...m.folded,
     classNames: m.classNames,
@@ -137,10 +150,10 @@ function exportOnnx(
       ...(prior.prior ? { prior: JSON.stringify(prior.prior) } : {}),
     },
   };
-  let bytes: Uint8Array;
-  if (isOnnxBackbone(b))
-    bytes = onnxBackboneWithHead(
-      b.modelBytes,
+  const files: Record<string, Uint8Array | Uint8Array[]> = {};
+  if (isOnnxBackbone(b)) {
+    const model = onnxBackboneWithHead(
+      b.modelProto(),
       b.preprocess,
       b.output,
       b.outputRank,
@@ -149,11 +162,17 @@ function exportOnnx(
       head,
       runDir,
     );
-  else if (isExportable(b)) bytes = resnetToOnnx(b.exportGraph, inputShape, b.featureDim, head, runDir);
+    // Past protobuf's 2 GiB (ViT-L/g class encoders), the weights go to model.onnx.data.
+    const { model: bytes, data } = encodeWithExternalData(model, 'model.onnx.data', externalAbove);
+    files['model.onnx'] = bytes;
+    if (data) files['model.onnx.data'] = data;
+  } else if (isExportable(b))
+    files['model.onnx'] = resnetToOnnx(b.exportGraph, inputShape, b.featureDim, head, runDir);
   else
     throw new ConfigError(`${runDir}: backbone ${b.name} cannot be exported (it cannot describe its layers)`);
-  writeExportFolder(outDir, { 'model.onnx': bytes, 'labels.json': json(m.classNames) });
-  return { dir: outDir, files: ['model.onnx', 'labels.json'], inputShape, numClasses };
+  files['labels.json'] = json(m.classNames);
+  writeExportFolder(outDir, files);
+  return { dir: outDir, files: Object.keys(files), inputShape, numClasses };
 }
 
 export interface ExportResult {
@@ -178,7 +197,13 @@ export function exportModel(
   method: string,
   outDir: string,
   format: ExportFormat = 'tfjs',
-  opts: { targetPrior?: string; normalizePrior?: boolean; backboneFile?: string | undefined } = {},
+  opts: {
+    targetPrior?: string;
+    normalizePrior?: boolean;
+    backboneFile?: string | undefined;
+    /** ONNX: initializers past this many bytes in all go to model.onnx.data (default 2 GiB; tests lower it). */
+    externalDataAbove?: number;
+  } = {},
 ): ExportResult {
   checkExportTarget(outDir);
   const loaded = loadModel(runDir, { method, backboneFile: opts.backboneFile });
@@ -198,7 +223,7 @@ export function exportModel(
       targetPrior: opts.targetPrior ?? 'source',
       prior: q,
     };
-    if (format === 'onnx') return exportOnnx(m, runDir, method, outDir, priorInfo);
+    if (format === 'onnx') return exportOnnx(m, runDir, method, outDir, priorInfo, opts.externalDataAbove);
     const [H, W, C] = m.inputShape;
     const numClasses = m.folded.bias.length;
     const backbone = m.model.backbone;

@@ -17,7 +17,7 @@ import { makeContract } from '../data/preprocess.ts';
 import type { GraphSink } from '../models/graph-sink.ts';
 import type { BatchNorm, Conv } from '../models/layers.ts';
 import type { OnnxPreprocess } from '../models/onnx-backbone.ts';
-import { type ModelProto, onnx, toNum } from '../models/onnx-file.ts';
+import { type ModelProto, onnx, PROTOBUF_LIMIT, toNum } from '../models/onnx-file.ts';
 import { foldedBatchNorm } from './graph.ts';
 
 const OPSET = 13;
@@ -239,7 +239,7 @@ export function resnetToOnnx(
  * -> preprocessing -> the model's input -> ... -> its feature tensor (pooled if 4-D) -> head.
  */
 export function onnxBackboneWithHead(
-  bytes: Uint8Array,
+  model: Uint8Array | ModelProto,
   pre: OnnxPreprocess,
   featureTensor: string,
   featureRank: number,
@@ -247,8 +247,8 @@ export function onnxBackboneWithHead(
   featureDim: number,
   h: OnnxHead,
   source: string,
-): Uint8Array {
-  const m: ModelProto = onnx.ModelProto.decode(bytes);
+): ModelProto {
+  const m: ModelProto = model instanceof Uint8Array ? onnx.ModelProto.decode(model) : model;
   const graph = m.graph!;
   // Our names (the input and the outputs) must not meet the model's: rename its tensors that do.
   const reserved = new Set([
@@ -337,5 +337,49 @@ export function onnxBackboneWithHead(
   );
   m.producerName = 'longtail';
   m.producerVersion = PRODUCER_VERSION; // not the version of the tool that made the backbone
-  return onnx.ModelProto.encode(m).finish();
+  return m;
+}
+
+/** Initializers smaller than this stay in the .onnx when the others go to external data. */
+const EXTERNAL_MIN_BYTES = 1024;
+
+/**
+ * The bytes of an exported model: one .onnx when its initializers stay under `limit` bytes (by
+ * default protobuf's 2 GiB), else the .onnx without the weights and the weights in
+ * `dataName` (written beside it; each tensor's entry names that file, relative, with its offset
+ * and length, as ONNX's external data format says).
+ */
+export function encodeWithExternalData(
+  m: ModelProto,
+  dataName: string,
+  limit: number = PROTOBUF_LIMIT,
+): { model: Uint8Array; data: Uint8Array[] | null } {
+  const inits = m.graph?.initializer ?? [];
+  const sizeOf = (t: P.ITensorProto) =>
+    (t.rawData?.length ?? 0) +
+    4 * ((t.floatData?.length ?? 0) + (t.int32Data?.length ?? 0)) +
+    8 * ((t.int64Data?.length ?? 0) + (t.doubleData?.length ?? 0));
+  // A margin for the graph itself (nodes, names, metadata).
+  const total = inits.reduce((a, t) => a + sizeOf(t), 0) + (1 << 20);
+  if (total <= limit) return { model: onnx.ModelProto.encode(m).finish(), data: null };
+  const data: Uint8Array[] = [];
+  let offset = 0;
+  for (const t of inits) {
+    const raw = t.rawData ?? null;
+    if (raw === null || raw.length < EXTERNAL_MIN_BYTES) continue; // only raw bytes move (our writers' form)
+    // 64-byte alignment, so a runtime may map the file and read tensors in place.
+    const pad = (64 - (offset % 64)) % 64;
+    if (pad > 0) data.push(new Uint8Array(pad));
+    offset += pad;
+    data.push(raw);
+    t.externalData = [
+      { key: 'location', value: dataName },
+      { key: 'offset', value: String(offset) },
+      { key: 'length', value: String(raw.length) },
+    ].map((e) => onnx.StringStringEntryProto.create(e));
+    t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    t.rawData = new Uint8Array(0);
+    offset += raw.length;
+  }
+  return { model: onnx.ModelProto.encode(m).finish(), data };
 }

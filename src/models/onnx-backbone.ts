@@ -13,11 +13,20 @@
 import { dirname, resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
+import { resizeU8To } from '../data/preprocess.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { readExternalTensor } from '../io/onnx-external.ts';
 import { startWorker } from '../workers/spawn.ts';
 import type { Backbone } from './backbone.ts';
-import { type Dim, initializer, onnx, PROTOBUF_LIMIT, readOnnxFile, valueNames } from './onnx-file.ts';
+import {
+  type Dim,
+  initializer,
+  type ModelProto,
+  onnx,
+  PROTOBUF_LIMIT,
+  readOnnxFile,
+  valueNames,
+} from './onnx-file.ts';
 import { CTL, type OnnxOutputBuffers, type OnnxWorkerData, readMessage, STATE } from './onnx-protocol.ts';
 import { ParamSet } from './params.ts';
 
@@ -66,6 +75,11 @@ export interface OnnxBackbone extends Backbone {
   readonly outputRank: number;
   /** The ONNX model as loaded (with the feature output added when it was an inner tensor). */
   readonly modelBytes: Uint8Array;
+  /**
+   * The same model decoded, external data read into its initializers: not bound by protobuf's
+   * 2 GiB (an export writes it back with external data when it is that large).
+   */
+  modelProto(): ModelProto;
   /** The stage-1 classifier from the model (fc initializers), or null. */
   readonly classifier: { weight: Float32Array; bias: Float32Array; numClasses: number } | null;
 }
@@ -91,6 +105,27 @@ function waitWhile(ctl: Int32Array, i: number, v: number, ms: number, what: stri
     if (r === 'timed-out')
       throw new DataError(`the ONNX runtime worker did not answer within ${ms / 1000} s (${what})`);
   }
+}
+
+/**
+ * [n, H, W, C] in [0, 1] -> [n, side0, side1, C] by the preprocessing contract's kernel (the
+ * images' uint8 values, u8 / 255 as the data stores them, stretched to the model's sides), so
+ * that a model whose side is not the run's --image-size sees the contract's resize only, never
+ * a second kernel. Decoding at the model's side (--image-size equal to it) resizes only once.
+ */
+function contractResize(x: tf.Tensor4D, side: readonly [number, number]): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const v = x.dataSync();
+  const per = h * w * c;
+  const outPer = side[0] * side[1] * c;
+  const out = new Float32Array(n * outPer);
+  const u8 = new Uint8Array(per);
+  for (let k = 0; k < n; k++) {
+    for (let i = 0; i < per; i++) u8[i] = Math.min(255, Math.max(0, Math.round(v[k * per + i]! * 255)));
+    const r = resizeU8To(u8, h, w, c, side[0], side[1]);
+    for (let i = 0; i < outPer; i++) out[k * outPer + i] = r[i]! / 255;
+  }
+  return tf.tensor4d(out, [n, side[0], side[1], c]);
 }
 
 /** Creates an ONNX backbone for our images of `inputShape` [H, W, C]. */
@@ -241,7 +276,7 @@ export function createOnnxBackbone(
   const prepare = (x: tf.Tensor4D): tf.Tensor4D =>
     tf.tidy(() => {
       let y: tf.Tensor4D = x;
-      if (size[0] !== x.shape[1] || size[1] !== x.shape[2]) y = tf.image.resizeBilinear(y, size, false, true);
+      if (size[0] !== x.shape[1] || size[1] !== x.shape[2]) y = contractResize(y, size);
       if (channels !== x.shape[3]) y = tf.tile(y, [1, 1, 1, channels]);
       y = tf.div(tf.sub(y, tf.tensor1d(pre.mean)), tf.tensor1d(pre.std));
       return layout === 'nchw' ? tf.transpose(y, [0, 3, 1, 2]) : y;
@@ -279,8 +314,11 @@ export function createOnnxBackbone(
       const total = info.external.reduce((a, e) => a + e.length, bytes.length);
       if (total > PROTOBUF_LIMIT)
         throw new ConfigError(
-          `${o.path}: its weights are external data (${total} bytes in all); an exported .onnx holds at most 2 GiB, so this model cannot be exported as one file yet`,
+          `${o.path}: its weights are external data (${total} bytes in all); one .onnx file holds at most 2 GiB`,
         );
+      return onnx.ModelProto.encode(this.modelProto()).finish();
+    },
+    modelProto(): ModelProto {
       const m = onnx.ModelProto.decode(bytes);
       const byName = new Map(info.external.map((e) => [e.tensor, e]));
       for (const t of m.graph?.initializer ?? []) {
@@ -290,7 +328,7 @@ export function createOnnxBackbone(
         t.externalData = [];
         t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
       }
-      return onnx.ModelProto.encode(m).finish();
+      return m;
     },
     classifier,
     features(x: tf.Tensor4D, _training: boolean): tf.Tensor2D {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { resizeU8To } from '../data/preprocess.ts';
 import type { ImageSet } from '../data/types.ts';
 import type { Rng } from '../random/rng.ts';
 import { makeBatch } from './augment.ts';
@@ -74,5 +75,52 @@ describe('crop-flip augmentation', () => {
     const want = set.pixels.subarray(per, 2 * per);
     assert.equal(out.length, per);
     for (const [i, v] of out.entries()) assert.ok(Math.abs(v - want[i]! / 255) <= 1e-7, `pixel ${i}: ${v}`);
+  });
+});
+
+describe('resized-crop-flip augmentation', () => {
+  // Two 8x8 RGB images with distinct pixel values.
+  const set: ImageSet = {
+    pixels: Uint8Array.from({ length: 2 * 8 * 8 * 3 }, (_, i) => (i * 37 + 11) % 256),
+    labels: Int32Array.from([0, 1]),
+    height: 8,
+    width: 8,
+    channels: 3,
+  };
+
+  it("is the drawn crop resized back by the contract's kernel (not nearest), flipped when drawn", () => {
+    // Per image: flip, area fraction, log aspect (next()), then the crop's left and top (int()).
+    // Area 0.35 + 0.65 * 0.5 of 64 = 43.2 and aspect 1: a 7x7 crop; 0.2: 0.48 * 64 = 30.7 and
+    // aspect (3/4)^0.7 * (4/3)^0.3 = 0.891: 5 wide, 6 high.
+    const rng = scripted({ next: [0.25, 0.5, 0.5, 0.75, 0.2, 0.3], int: [1, 0, 2, 1] });
+    const out = makeBatch(set, [1, 0], 'resized-crop-flip', rng);
+    const cases = [
+      { k: 1, flip: true, w: 7, h: 7, left: 1, top: 0 },
+      { k: 0, flip: false, w: 5, h: 6, left: 2, top: 1 },
+    ];
+    const per = 8 * 8 * 3;
+    let differsFromNearest = false;
+    cases.forEach(({ k, flip, w, h, left, top }, b) => {
+      const crop = new Uint8Array(h * w * 3);
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++)
+          for (let c = 0; c < 3; c++)
+            crop[(y * w + x) * 3 + c] = at(set.pixels, set, k, top + y, left + x, c);
+      const want = resizeU8To(crop, h, w, 3, 8, 8);
+      for (let y = 0; y < 8; y++)
+        for (let x = 0; x < 8; x++)
+          for (let c = 0; c < 3; c++) {
+            const sx = flip ? 7 - x : x;
+            const got = out[b * per + (y * 8 + x) * 3 + c]!;
+            assert.ok(
+              Math.abs(got - want[(y * 8 + sx) * 3 + c]! / 255) <= 1e-7,
+              `image ${b} at ${y},${x},${c}`,
+            );
+            const ny = Math.min(h - 1, Math.floor(((y + 0.5) * h) / 8));
+            const nx = Math.min(w - 1, Math.floor(((sx + 0.5) * w) / 8));
+            if (Math.abs(got - crop[(ny * w + nx) * 3 + c]! / 255) > 1e-6) differsFromNearest = true;
+          }
+    });
+    assert.ok(differsFromNearest, 'the result is what nearest neighbour gives: not the contract');
   });
 });

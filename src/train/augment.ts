@@ -3,10 +3,12 @@
  * - `crop-flip` (small images, CIFAR practice): zero-pad 4, random crop back to size, random
  *   horizontal flip;
  * - `resized-crop-flip` (list-file images): random crop of 35%..100% of the area with aspect
- *   3/4..4/3, resized back (nearest), random horizontal flip;
+ *   3/4..4/3, resized back with the preprocessing contract's kernel (src/data/preprocess.ts;
+ *   torchvision's RandomResizedCrop resizes with bilinear), random horizontal flip;
  * - `none`: the images as they are (evaluation, feature extraction).
  */
 
+import { resizeU8To } from '../data/preprocess.ts';
 import type { ImageSet } from '../data/types.ts';
 import type { Rng } from '../random/rng.ts';
 
@@ -68,16 +70,18 @@ export function makeBatch(
           break;
         }
       }
-      for (let y = 0; y < H; y++) {
-        const sy = y0 + Math.min(ch - 1, Math.floor(((y + 0.5) * ch) / H));
-        for (let x = 0; x < W; x++) {
-          const xx = flip ? W - 1 - x : x;
-          const sx = x0 + Math.min(cw - 1, Math.floor(((xx + 0.5) * cw) / W));
-          const s = src + (sy * W + sx) * C;
-          const o = dst + (y * W + x) * C;
-          for (let c = 0; c < C; c++) out[o + c] = pixels[s + c]! * scale;
-        }
+      const crop = new Uint8Array(ch * cw * C);
+      for (let y = 0; y < ch; y++) {
+        const s = src + ((y0 + y) * W + x0) * C;
+        crop.set(pixels.subarray(s, s + cw * C), y * cw * C);
       }
+      const resized = resizeU8To(crop, ch, cw, C, H, W);
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++) {
+          const s = (y * W + (flip ? W - 1 - x : x)) * C;
+          const o = dst + (y * W + x) * C;
+          for (let c = 0; c < C; c++) out[o + c] = resized[s + c]! * scale;
+        }
     }
   }
   return out;
