@@ -17,6 +17,7 @@ const CHARTS = [
   'weight-norms',
   'split-accuracy',
   'shifted-priors',
+  'prior-correction',
   'class-counts',
   'training-curves',
   'f1-ece',
