@@ -106,7 +106,38 @@ export type { ImageSet, LongTailDataset, LongTailProfile } from './data/types.ts
 export type { ExportResult } from './deploy/export.ts';
 export { exportModel } from './deploy/export.ts';
 export { type FilePrediction, type LoadedModel, loadModel, type Prediction } from './deploy/predict.ts';
+export {
+  type AdaptedFiles,
+  type AdaptedPrior,
+  type AdaptMethod,
+  adaptedFromLogits,
+  adaptPrior,
+  foldPrior,
+  predictFilesAdapted,
+  readPriorFile,
+  resolveTargetPrior,
+} from './deploy/prior.ts';
 export { ConfigError, DataError, UserError } from './errors.ts';
+export {
+  arrayBlocks,
+  type BctsFit,
+  type CalibrationStats,
+  calibrationStats,
+  fitBcts,
+  fitTemperature,
+  type LogitBlocks,
+  nllAt,
+  type TemperatureFit,
+} from './eval/calibration.ts';
+export {
+  adjustedPredictions,
+  bbsePrior,
+  emPrior,
+  labelPrior,
+  type PriorEstimate,
+  softmaxRows,
+  tvDistance,
+} from './eval/label-shift.ts';
 export {
   CONFUSION_MAX_CLASSES,
   type Evaluation,
