@@ -180,35 +180,43 @@ describe('label shift on seeded synthetic data', () => {
 
   it("accelerated EM reaches plain EM's fixed point in far fewer steps (head-biased, under-confident, 8 seeds)", () => {
     // A head-biased classifier: Bayes scores for a forward-50 training prior (logits + log prior),
-    // under-confident (x0.5), on a backward-50 target: a flat likelihood, EM's slow case.
+    // under-confident (x0.5), on a backward-50 target: a flat likelihood, EM's slow case. Second
+    // pass: the same with one class absent from the source (prior 0, as a class missing from the
+    // validation split), which EM leaves at 0.
     const fwd = tail(C, 1000, 50).map((k, _, all) => k / all.reduce((x, y) => x + y, 0));
+    const withZero = fwd.map((v, c) => (c === 3 ? 0 : v / (1 - fwd[3]!)));
     // Plain EM written out here, run until it stops moving: the reference fixed point.
-    const plainEm = (probs: Float64Array, n: number) => {
-      let q = [...fwd];
+    const plainEm = (probs: Float64Array, n: number, src: number[]) => {
+      let q = [...src];
+      const w = (c: number) => (src[c]! > 0 ? q[c]! / src[c]! : 0);
       for (let it = 1; it <= 1_000_000; it++) {
         const acc = new Array<number>(C).fill(0);
         for (let i = 0; i < n; i++) {
           let s = 0;
-          for (let c = 0; c < C; c++) s += (probs[i * C + c]! * q[c]!) / fwd[c]!;
-          for (let c = 0; c < C; c++) acc[c]! += (probs[i * C + c]! * q[c]!) / fwd[c]! / s;
+          for (let c = 0; c < C; c++) s += probs[i * C + c]! * w(c);
+          for (let c = 0; c < C; c++) acc[c]! += (probs[i * C + c]! * w(c)) / s;
         }
-        const next = acc.map((v) => v / n);
+        const total = acc.reduce((x, y) => x + y, 0);
+        const next = acc.map((v) => v / total);
         const moved = Math.max(...next.map((v, c) => Math.abs(v - q[c]!)));
         q = next;
         if (moved < 1e-13) return { q, it };
       }
       throw new Error('plain EM did not converge');
     };
-    for (let k = 0; k < 8; k++) {
-      const t = prob.draw(tail(C, 200, 50, true), createRng(5, k), 0.5);
-      for (let i = 0; i < t.n; i++) for (let c = 0; c < C; c++) t.logits[i * C + c]! += Math.log(fwd[c]!);
-      const probs = softmaxRows(t.logits, t.n, C);
-      const ref = plainEm(probs, t.n);
-      const em = emPrior(probs, t.n, C, fwd);
-      const diff = Math.max(...em.prior.map((v, c) => Math.abs(v - ref.q[c]!)));
-      assert.ok(diff < 1e-9, `seed ${k}: ${diff} from plain EM's fixed point`);
-      assert.ok(em.iterations * 3 < ref.it, `seed ${k}: ${em.iterations} steps vs plain ${ref.it}`);
-    }
+    for (const src of [fwd, withZero])
+      for (let k = 0; k < 8; k++) {
+        const t = prob.draw(tail(C, 200, 50, true), createRng(5, k), 0.5);
+        for (let i = 0; i < t.n; i++) for (let c = 0; c < C; c++) t.logits[i * C + c]! += Math.log(fwd[c]!);
+        const probs = softmaxRows(t.logits, t.n, C);
+        const ref = plainEm(probs, t.n, src);
+        const em = emPrior(probs, t.n, C, src);
+        const diff = Math.max(...em.prior.map((v, c) => Math.abs(v - ref.q[c]!)));
+        const label = `seed ${k}${src === withZero ? ', a class at 0' : ''}`;
+        assert.ok(diff < 1e-9, `${label}: ${diff} from plain EM's fixed point`);
+        assert.ok(em.iterations * 3 < ref.it, `${label}: ${em.iterations} steps vs plain ${ref.it}`);
+        if (src === withZero) assert.equal(em.prior[3], 0);
+      }
   });
 
   it('refuse what they cannot estimate from', () => {

@@ -145,7 +145,8 @@ export function emPrior(
     while (a < -1) {
       const cand = q0.map((v0, c) => v0 - 2 * a * (q1[c]! - v0) + a * a * (q2[c]! - 2 * q1[c]! + v0));
       const sum = cand.reduce((t, v) => t + v, 0);
-      if (cand.every((v) => v > 0 && Number.isFinite(v))) {
+      // A class at 0 (no source prior, so no weight) stays at 0; every other must stay above it.
+      if (cand.every((v, c) => Number.isFinite(v) && (v > 0 || (v === 0 && q0[c] === 0)))) {
         const prior = cand.map((v) => v / sum);
         const e = step(prior);
         if (e.logLik >= s1.logLik) {
