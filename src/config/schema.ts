@@ -223,7 +223,7 @@ export const Stage2ConfigSchema = z.object({
     .meta(
       help(
         'bcts: fit a temperature and a bias per class per method on validation (NLL); temperature: a temperature only; used by ECE, the prior corrections and the deployed head; none: raw scores',
-        'bcts when there is a validation split',
+        'bcts with 10+ validation images a class, temperature with fewer, none without',
       ),
     ),
 });

@@ -8,7 +8,7 @@ import { adjustedPredictions, bbsePrior, emPrior, labelPrior, softmaxRows } from
 import { argmaxRows } from '../eval/metrics.ts';
 import { SHIFTED_PRIORS, shiftedTestIndices } from '../eval/shifted-priors.ts';
 import { RunResultsSchema } from '../report/results.ts';
-import { evaluateClassifier, NCM_UNCALIBRATED } from './stage2.ts';
+import { BCTS_MIN_VAL_PER_CLASS, defaultCalibrate, evaluateClassifier, NCM_UNCALIBRATED } from './stage2.ts';
 
 const problem = (seed: number, valPer: number | null) =>
   longTailedFeatures({
@@ -87,6 +87,19 @@ describe('stage-2 evaluation with calibration and prior estimation', () => {
         assert.ok(row.emTv! >= 0 && row.emTv! <= 1 && row.bbseTv! >= 0 && row.bbseTv! <= 1);
       }
     }
+  });
+
+  it('the default: BCTS with 10+ validation images a class, a temperature with fewer, none without', () => {
+    assert.equal(BCTS_MIN_VAL_PER_CLASS, 10);
+    assert.equal(defaultCalibrate(0, 6), 'none');
+    assert.equal(defaultCalibrate(60, 6), 'bcts');
+    assert.equal(defaultCalibrate(59, 6), 'temperature');
+    // Through the evaluation: 3 validation images a class (18 < 60) get a temperature only.
+    const fs = problem(4, 3);
+    const ctx = { features: fs, seed: 4, head: { batchSize: 32, epochs: 2 } };
+    const r = evaluateClassifier(createClassifier('ncm', ctx, SETTINGS), ctx, 0, undefined, 11);
+    assert.equal(r.calibration!.method, 'temperature');
+    assert.equal(r.calibration!.bias, undefined);
   });
 
   it("BCTS for every method: validation NLL at most temperature scaling's, and the shifted columns match the library with the biases", () => {

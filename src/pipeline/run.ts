@@ -176,7 +176,10 @@ async function stage2AndReport(
     ...(s2.calibrate ? { calibrate: s2.calibrate } : {}),
     ...(cb.onMethod ? { onMethod: cb.onMethod } : {}),
   });
-  if ((s2.calibrate ?? defaultCalibrate((input.features.val?.labels.length ?? 0) > 0)) === 'none')
+  if (
+    (s2.calibrate ?? defaultCalibrate(input.features.val?.labels.length ?? 0, input.features.numClasses)) ===
+    'none'
+  )
     warn(
       s2.calibrate === 'none'
         ? "calibration off (--calibrate none): ECE and the prior corrections use raw scores; NCM's are not applicable"

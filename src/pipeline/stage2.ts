@@ -107,8 +107,18 @@ export type CalibrateMode = 'none' | 'temperature' | 'bcts';
  * The calibration used when none is asked for: BCTS where there is a validation split (EM needs
  * it on head-biased heads: docs/methods.md), else none.
  */
-export function defaultCalibrate(hasValidation: boolean): CalibrateMode {
-  return hasValidation ? 'bcts' : 'none';
+/**
+ * Validation images a class BCTS needs on average before it is the default. Its C + 1 parameters
+ * are fitted by L-BFGS over the whole validation split: with a few images a class the biases
+ * fit noise and the fit runs to its iteration cap (at 8,142 classes and 3 validation images a
+ * class, many minutes a method); a temperature is then the better default.
+ */
+export const BCTS_MIN_VAL_PER_CLASS = 10;
+
+/** The calibration when none is asked for: none without validation, BCTS with enough of it, else a temperature. */
+export function defaultCalibrate(valImages: number, classes: number): CalibrateMode {
+  if (valImages === 0) return 'none';
+  return valImages >= BCTS_MIN_VAL_PER_CLASS * classes ? 'bcts' : 'temperature';
 }
 
 export interface CalibrationResult {
@@ -344,7 +354,7 @@ export interface Stage2Options {
    * features a block).
    */
   chunkRows?: number;
-  /** Calibration (default: defaultCalibrate, bcts when there is a validation split, else none). */
+  /** Calibration (default: defaultCalibrate: bcts with 10+ validation images a class, temperature with fewer, none without). */
   calibrate?: CalibrateMode;
 }
 
@@ -439,7 +449,7 @@ export function evaluateClassifier(
   const step = chunkRows ?? defaultChunkRows(C, d);
   const blockOpts = { ...(thresholds ? { thresholds } : {}), chunkRows: step };
   const val = fs.val && fs.val.labels.length > 0 ? fs.val : null;
-  const mode: CalibrateMode = calibrate ?? defaultCalibrate(val !== null);
+  const mode: CalibrateMode = calibrate ?? defaultCalibrate(val?.labels.length ?? 0, C);
   if (mode !== 'none' && !val)
     throw new ConfigError(
       `--calibrate ${mode} needs a validation split (this data has none); use --calibrate none`,
