@@ -110,8 +110,8 @@ export type CalibrateMode = 'none' | 'temperature' | 'bcts';
 /**
  * Validation images a class BCTS needs on average before it is the default. Its C + 1 parameters
  * are fitted by L-BFGS over the whole validation split: with a few images a class the biases
- * fit noise and the fit runs to its iteration cap (at 8,142 classes and 3 validation images a
- * class, many minutes a method); a temperature is then the better default.
+ * fit noise, and the fit is slow (at 8,142 classes and 2 validation images a class, three
+ * methods took over 20 CPU minutes without finishing); a temperature is then the better default.
  */
 export const BCTS_MIN_VAL_PER_CLASS = 10;
 
