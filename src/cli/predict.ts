@@ -141,7 +141,7 @@ export function registerPredictAndExport(program: Command): void {
     .command('export')
     .description(
       'write the backbone with a folded stage-2 classifier as one TensorFlow.js graph model (model.json + ' +
-        'weights.bin) and labels.json, loadable with tf.loadGraphModel by any tfjs program (see README)',
+        'weights.bin) and labels.json, loadable with tf.loadGraphModel by any tfjs program (docs/deploy.md)',
     )
     .requiredOption('--run <dir>', 'a run folder of `longtail demo` or `longtail retrain --run`')
     .option('-m, --method <name>', `a method of the run: ${methodNames().join(', ')}`, 'crt')

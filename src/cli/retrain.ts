@@ -22,7 +22,7 @@ export function registerRetrain(program: Command): void {
     .command('retrain')
     .description(
       'stage 2: re-balance only the classifier (every method of --method) on a finished stage-1 run (--run) or on a ' +
-        'feature file (--features: .npz or a folder of .npy, see README "Feature files"), and print the paper\'s table. ' +
+        "feature file (--features: .npz or a folder of .npy, format in docs/formats.md), and print the paper's table. " +
         `With --run DIR the results and classifiers go to DIR/${RUN_FILES.stage2}, where predict and export on DIR find them.`,
     )
     .option('--run <dir>', 'a stage-1 run folder written by `longtail train` or `longtail demo`')
