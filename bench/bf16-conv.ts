@@ -10,7 +10,7 @@
  *   node --import tsx bench/bf16-conv.ts [repeats (default 15)] [batch (default 128)] [forward,input,filter]
  */
 import os from 'node:os';
-import { loadNativeAddon } from '../src/backend/native-kernels.ts';
+import { loadNativeAddon } from '../src/native-addon.ts';
 import { createRng } from '../src/random/rng.ts';
 import { formatTable } from '../src/report/table.ts';
 import { LOADED_ABOVE, median } from './torch-env.ts';

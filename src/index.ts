@@ -15,7 +15,6 @@ export {
   type BackendName,
   initBackend,
 } from './backend/backend.ts';
-export { type NativeStatus, nativeStatus } from './backend/native-kernels.ts';
 export {
   setTrainingKernels,
   type TrainingKernels,
@@ -169,6 +168,7 @@ export type { LinearHead } from './models/linear.ts';
 export { createModel, disposeModel, type Model } from './models/model.ts';
 export type { NamedArrays, ParamSet } from './models/params.ts';
 export { BACKBONE_NAMES, BACKBONES, createBackbone } from './models/registry.ts';
+export { type NativeStatus, nativeStatus } from './native-addon.ts';
 export type { PipelineCallbacks } from './pipeline/callbacks.ts';
 export {
   reportRuns,

@@ -16,7 +16,8 @@ const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 /**
  * Tiers from the top. A unit may import its own tier (if no cycle forms) and any tier below.
  * Files directly in src/ are units of their own: index.ts is the public barrel (top);
- * errors.ts and registry.ts are used by everyone (bottom). `config` is not named in docs/architecture.md:
+ * errors.ts and registry.ts are used by everyone (bottom), and so is native-addon.ts, the one
+ * loader of the native addon (backend's kernels and io's huge pages both use it). `config` is not named in docs/architecture.md:
  * it is the run schema (cli and pipeline read it; train validates library calls with it), built
  * on the data, models and sampling registries, so it sits just above them. `workers` is the worker-thread service
  * (boot and spawn): it runs the entries it is handed and imports none of its users. `optim` is
@@ -33,7 +34,7 @@ const TIERS: readonly (readonly string[])[] = [
   ['config'],
   ['models', 'sampling', 'data', 'optim'],
   ['backend', 'eval', 'random', 'io', 'workers'],
-  ['errors.ts', 'registry.ts'],
+  ['errors.ts', 'registry.ts', 'native-addon.ts'],
 ];
 
 /**

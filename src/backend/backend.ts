@@ -13,7 +13,7 @@ import '@tensorflow/tfjs-backend-wasm';
 // and `npm run build`). It comes after tfjs-core so that both share the engine tfjs-core created.
 import './tfjs-registrations.js';
 import { ConfigError, UserError } from '../errors.ts';
-import { nativeStatus } from './native-kernels.ts';
+import { nativeStatus } from '../native-addon.ts';
 import { installWasmTrainingKernels, type TrainingKernels, trainingKernels } from './training-kernels.ts';
 
 // PROD silences tfjs's console advice (e.g. the cpu backend's "install tfjs-node" banner on

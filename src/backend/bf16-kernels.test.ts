@@ -6,10 +6,10 @@ import { after, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { randomArray } from '../../test/helpers/arrays.ts';
 import { createModel, disposeModel } from '../models/model.ts';
+import { bf16Status, loadNativeAddon } from '../native-addon.ts';
 import { createRng } from '../random/rng.ts';
 import { computeGrads } from '../train/step.ts';
 import { initBackend } from './backend.ts';
-import { bf16Status, loadNativeAddon } from './native-kernels.ts';
 import { enterBf16Training, trainingKernels } from './training-kernels.ts';
 
 /**

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { maxRelErr, randomArray } from '../../test/helpers/arrays.ts';
+import { loadNativeAddon } from '../native-addon.ts';
 import { createRng } from '../random/rng.ts';
 import { initBackend } from './backend.ts';
 import { type HeadKernels, nativeHeadKernels, tsHeadKernels } from './native-head.ts';
-import { loadNativeAddon } from './native-kernels.ts';
 
 /** The kernel sets to check: TypeScript always, native where the addon is built and enabled. */
 const sets: [string, () => HeadKernels | null][] = [

@@ -8,7 +8,7 @@
  * the products' sums.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNativeAddon } from './native-kernels.ts';
+import { loadNativeAddon } from '../native-addon.ts';
 
 export interface HeadKernels {
   /** True for the native addon's kernels. */

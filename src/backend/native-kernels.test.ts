@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { maxRelErr, randomArray } from '../../test/helpers/arrays.ts';
+import { loadNativeAddon, nativeStatus } from '../native-addon.ts';
 import { createRng } from '../random/rng.ts';
 import { initBackend } from './backend.ts';
-import { loadNativeAddon, nativeStatus } from './native-kernels.ts';
 import { setTrainingKernels, type TrainingKernels, trainingKernels } from './training-kernels.ts';
 
 /** Where the addon must build and run: x86-64 Linux with AVX2 + FMA (this project's CI machines). */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { getKernel } from '@tensorflow/tfjs-core';
 import { initBackend } from './backend.ts';
-import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL } from './native-kernels.ts';
+import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL } from './native-kernels/names.ts';
 import {
   setTrainingKernels,
   TRAINING_KERNELS,

@@ -2,7 +2,7 @@
  * The training kernels of the tfjs `wasm` backend: two sets, keyed by tfjs kernel name, one
  * registered at a time. Both run on the wasm backend; the names say what computes:
  *
- * - `native`: the C++ addon (native-kernels.ts; AVX2 + FMA): convolutions and both their
+ * - `native`: the C++ addon (native-kernels/, one kernel a file; AVX2 + FMA): convolutions and both their
  *   gradients, training batch norm and its gradient, matrix products. A call it does not cover
  *   (dilation, NCHW, other dtypes) goes to the `wasm` set's kernel of the same name.
  * - `wasm`: tfjs-wasm alone, so it runs wherever that backend runs: the backend's own (XNNPACK)
@@ -24,36 +24,17 @@ import {
   getKernel,
   Identity,
   type KernelConfig,
-  type KernelFunc,
   registerKernel,
   unregisterKernel,
 } from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors.ts';
+import { bf16Status, nativeStatus } from '../native-addon.ts';
 import { checkName } from '../registry.ts';
 import { batchMatMulConfig } from './kernels/BatchMatMul.ts';
 import { conv2DBackpropFilterConfig } from './kernels/Conv2DBackpropFilter.ts';
 import { conv2DBackpropInputConfig } from './kernels/Conv2DBackpropInput.ts';
 import { identityConfig } from './kernels/Identity.ts';
-import {
-  BATCH_NORM_GRAD_KERNEL,
-  BATCH_NORM_KERNEL,
-  bf16Status,
-  CHANNEL_AFFINE_KERNEL,
-  CONV_BN_KERNEL,
-  loadNativeAddon,
-  type NativeAddon,
-  nativeBatchMatMul,
-  nativeBatchNorm,
-  nativeBatchNormGrad,
-  nativeChannelAffine,
-  nativeConv2D,
-  nativeConv2DBackpropFilter,
-  nativeConv2DBackpropInput,
-  nativeConvBn,
-  nativeSgd,
-  nativeStatus,
-  SGD_KERNEL,
-} from './native-kernels.ts';
+import { nativeKernelSet } from './native-kernels/kernel-set.ts';
 
 /** Kernel configs keyed by tfjs kernel name. */
 export type KernelSet = Record<string, KernelConfig>;
@@ -84,43 +65,6 @@ function wasmKernels(own: OwnKernels): KernelSet {
   };
 }
 
-function nativeKernels(own: OwnKernels, bf16 = false): KernelSet {
-  const addon = loadNativeAddon();
-  if (addon === null) throw new Error(`native kernels are not available: ${nativeStatus().reason}`);
-  const { backendName } = own;
-  const wasm = wasmKernels(own);
-  /** The wasm set's kernel of that name, run by the addon where it can. */
-  const native = (
-    name: string,
-    kernel: (a: NativeAddon, fallback: KernelFunc, bf16: boolean) => KernelFunc,
-  ) => {
-    const fallback = wasm[name]!;
-    return { ...fallback, kernelFunc: kernel(addon, fallback.kernelFunc, bf16) };
-  };
-  return {
-    ...wasm,
-    // The native product takes no transposes: the wasm set's wrapper transposes first.
-    [BatchMatMul]: batchMatMulConfig(backendName, native(BatchMatMul, nativeBatchMatMul)),
-    [Conv2D]: native(Conv2D, nativeConv2D),
-    [Conv2DBackpropInput]: native(Conv2DBackpropInput, nativeConv2DBackpropInput),
-    [Conv2DBackpropFilter]: native(Conv2DBackpropFilter, nativeConv2DBackpropFilter),
-    // Not in the wasm set: models use tfjs ops for batch norm when these are not registered.
-    [BATCH_NORM_KERNEL]: { kernelName: BATCH_NORM_KERNEL, backendName, kernelFunc: nativeBatchNorm(addon) },
-    [BATCH_NORM_GRAD_KERNEL]: {
-      kernelName: BATCH_NORM_GRAD_KERNEL,
-      backendName,
-      kernelFunc: nativeBatchNormGrad(addon),
-    },
-    [CHANNEL_AFFINE_KERNEL]: {
-      kernelName: CHANNEL_AFFINE_KERNEL,
-      backendName,
-      kernelFunc: nativeChannelAffine(addon),
-    },
-    [CONV_BN_KERNEL]: { kernelName: CONV_BN_KERNEL, backendName, kernelFunc: nativeConvBn(addon) },
-    [SGD_KERNEL]: { kernelName: SGD_KERNEL, backendName, kernelFunc: nativeSgd(addon) },
-  };
-}
-
 /**
  * The training-kernel sets; of `native` and `wasm`, in that order of preference, the first that
  * runs here is installed. `bf16` only when asked for (setTrainingKernels).
@@ -128,7 +72,7 @@ function nativeKernels(own: OwnKernels, bf16 = false): KernelSet {
 export const TRAINING_KERNELS = {
   native: {
     unavailable: () => nativeStatus().reason,
-    build: (own) => nativeKernels(own),
+    build: (own) => nativeKernelSet(wasmKernels(own), own.backendName),
   },
   wasm: {
     unavailable: () => '',
@@ -136,7 +80,7 @@ export const TRAINING_KERNELS = {
   },
   bf16: {
     unavailable: () => bf16Status().reason,
-    build: (own) => nativeKernels(own, true),
+    build: (own) => nativeKernelSet(wasmKernels(own), own.backendName, true),
   },
 } as const satisfies Record<string, TrainingKernelSet>;
 

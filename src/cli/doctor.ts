@@ -4,8 +4,8 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { availableBackends } from '../backend/backend.ts';
-import { avx512Status, bf16Status } from '../backend/native-kernels.ts';
 import { checkBundledFashionMnist } from '../data/fashion-mnist.ts';
+import { avx512Status, bf16Status } from '../native-addon.ts';
 import { formatTable } from '../report/table.ts';
 import { backendOption, printJson, startBackend } from './common.ts';
 

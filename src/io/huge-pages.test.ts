@@ -3,10 +3,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { runIsolated } from '../../test/helpers/isolated.ts';
+import { ADDON_PATH } from '../native-addon.ts';
 import { adviseHugePages, HUGE_PAGE_MIN_BYTES } from './huge-pages.ts';
 
-const ADDON = fileURLToPath(new URL('../../native/build/Release/longtail_native.node', import.meta.url));
-const skip = process.platform !== 'linux' || !existsSync(ADDON) ? 'needs Linux and the native addon' : false;
+const skip =
+  process.platform !== 'linux' || !existsSync(ADDON_PATH) ? 'needs Linux and the native addon' : false;
 
 /** KiB of this process's mappings the kernel marks as advised for huge pages (VmFlags `hg`). */
 function advisedKiB(): number {

@@ -6,30 +6,17 @@
  * Advice only: without the addon, off Linux, with LONGTAIL_NATIVE=0 or when the kernel grants
  * none, nothing changes.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadAddonModule } from '../native-addon.ts';
 
 /** Arrays smaller than this are left alone (NumPy's threshold). */
 export const HUGE_PAGE_MIN_BYTES = 4 << 20;
 
-const ADDON = fileURLToPath(new URL('../../native/build/Release/longtail_native.node', import.meta.url));
-
-type Advise = (view: ArrayBufferView) => number;
-let advise: Advise | null | undefined;
-
-function load(): Advise | null {
-  if (advise !== undefined) return advise;
-  advise = null;
-  const flag = process.env.LONGTAIL_NATIVE;
-  if (process.platform !== 'linux' || flag === '0' || flag === 'false' || !existsSync(ADDON)) return null;
-  try {
-    const addon = createRequire(import.meta.url)(ADDON) as { adviseHugePages?: Advise };
-    advise = typeof addon.adviseHugePages === 'function' ? addon.adviseHugePages : null;
-  } catch {
-    advise = null; // an addon that does not load is doctor's business, not the reader's
-  }
-  return advise;
+/** The addon's madvise, or null: off Linux, without the addon, with LONGTAIL_NATIVE=0. */
+function advise(): ((view: ArrayBufferView) => number) | null {
+  if (process.platform !== 'linux') return null;
+  // An addon that does not load is doctor's business, not the reader's (loadAddonModule says why).
+  const addon = loadAddonModule();
+  return addon !== null && typeof addon.adviseHugePages === 'function' ? addon.adviseHugePages : null;
 }
 
 /**
@@ -38,6 +25,6 @@ function load(): Advise | null {
  */
 export function adviseHugePages(view: ArrayBufferView): number {
   if (view.byteLength < HUGE_PAGE_MIN_BYTES) return 0;
-  const fn = load();
+  const fn = advise();
   return fn ? fn(view) : 0;
 }

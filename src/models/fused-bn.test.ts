@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/backend.ts';
-import { nativeStatus } from '../backend/native-kernels.ts';
+import { nativeStatus } from '../native-addon.ts';
 import { createRng } from '../random/rng.ts';
 import { batchNorm, batchNormTrain, makeBatchNorm } from './layers.ts';
 import { ParamSet } from './params.ts';

@@ -9,7 +9,7 @@ import {
   BATCH_NORM_KERNEL,
   CHANNEL_AFFINE_KERNEL,
   CONV_BN_KERNEL,
-} from '../backend/native-kernels.ts';
+} from '../backend/native-kernels/names.ts';
 import type { Rng } from '../random/rng.ts';
 import { normalTensor, type ParamSet } from './params.ts';
 

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/backend.ts';
-import { nativeStatus, SGD_KERNEL } from '../backend/native-kernels.ts';
+import { SGD_KERNEL } from '../backend/native-kernels/names.ts';
 import { setTrainingKernels } from '../backend/training-kernels.ts';
+import { nativeStatus } from '../native-addon.ts';
 import { createRng, type Rng } from '../random/rng.ts';
 import { Sgd } from './sgd.ts';
 

@@ -6,7 +6,7 @@
  * same float rounding as the tfjs ops below, which are the fallback).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { SGD_KERNEL } from '../backend/native-kernels.ts';
+import { SGD_KERNEL } from '../backend/native-kernels/names.ts';
 import { paramName } from '../models/params.ts';
 
 export interface SgdOptions {

@@ -1,0 +1,30 @@
+/**
+ * The names of the kernels the native set adds to tfjs (no tfjs kernel does what they do): models
+ * and the optimiser look them up (`tf.getKernel(name, backend)`) and fall back to tfjs ops where
+ * the set is not registered.
+ */
+
+/**
+ * Training-mode batch norm (+ a residual branch) (+ ReLU): x, gamma, beta (, res) -> y, batch
+ * mean, biased batch variance; y = relu(bn(x) + res), the tail of a residual block in one pass.
+ */
+export const BATCH_NORM_KERNEL = 'LongtailBatchNorm';
+/** Its gradient: dy, x, y, mean, invstd, gamma -> dx, dgamma, dbeta (, dres when `residual`). */
+export const BATCH_NORM_GRAD_KERNEL = 'LongtailBatchNormGrad';
+/** Evaluation-mode batch norm: x, scale, shift (, res) -> x * scale + shift (+ res) (then ReLU). */
+export const CHANNEL_AFFINE_KERNEL = 'LongtailChannelAffine';
+
+/**
+ * Evaluation-mode convolution + batch norm (+ residual) (+ ReLU) in one call, the batch norm folded
+ * into the filter (w * gamma / sqrt(var + eps) per output channel, shift beta - mean * scale):
+ * x, filter, gamma, beta, mean, variance (, res) -> y. Attributes: strides, pad (as tf.conv2d's),
+ * relu, epsilon. No gradient: layers.ts uses it only when no gradient is being recorded.
+ */
+export const CONV_BN_KERNEL = 'LongtailConvBn';
+
+/**
+ * One SGD step with momentum and weight decay (PyTorch's rule, as src/optim/sgd.ts):
+ * p, g, buf -> p - lr * buf', buf' = momentum * buf + g + weightDecay * p, in one pass with the
+ * tfjs ops' float rounding (bit-identical to them). Attributes: lr, momentum, weightDecay.
+ */
+export const SGD_KERNEL = 'LongtailSgd';
