@@ -4,13 +4,16 @@
  * time is split into those kernels and the rest (tfjs dispatch, tape, JavaScript between them).
  *
  *   node --import tsx bench/profile-step.ts [--model resnet20] [--shape 32,32,3] [--extract]
- *       [--batch 128] [--steps 10]
+ *       [--batch 128] [--steps 10] [--precision bf16] [--by-shape]
+ *
+ * `--by-shape` splits each kernel's time by its inputs' shapes (which layer a convolution is).
  *
  * For a sampling profile of the same loop: `node --cpu-prof --cpu-prof-dir DIR --import tsx
  * bench/profile-step.ts --no-kernel-timers ...`, then `node bench/cpuprofile-top.mjs DIR/*.cpuprofile`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/backend.ts';
+import { enterBf16Training } from '../src/backend/training-kernels.ts';
 import { createModel } from '../src/models/model.ts';
 import { Sgd } from '../src/optim/sgd.ts';
 import { createRng } from '../src/random/rng.ts';
@@ -27,8 +30,13 @@ const extract = process.argv.includes('--extract');
 const B = Number(arg('batch', extract ? '256' : '128'));
 const steps = Number(arg('steps', '10'));
 const timers = !process.argv.includes('--no-kernel-timers');
+const byShape = process.argv.includes('--by-shape');
+const precision = arg('precision', 'fp32');
+if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`--precision fp32|bf16, got ${precision}`);
 
 await initBackend('wasm');
+// Before the timers wrap the registered kernels: the bf16 set is another set of kernel objects.
+if (precision === 'bf16') enterBf16Training();
 
 /** Wall time and calls per kernel name. */
 const spent = new Map<string, { ms: number; calls: number }>();
@@ -37,8 +45,12 @@ if (timers) {
   // wraps what the engine calls.
   for (const k of tf.getKernelsForBackend('wasm')) {
     const inner = k.kernelFunc;
-    const name = k.kernelName;
     (k as { kernelFunc: tf.KernelFunc }).kernelFunc = (args) => {
+      const name = byShape
+        ? `${k.kernelName} ${Object.values(args.inputs)
+            .map((t) => `[${(t as tf.TensorInfo).shape}]`)
+            .join(' ')}`
+        : k.kernelName;
       const t = performance.now();
       const out = inner(args);
       const e = spent.get(name) ?? { ms: 0, calls: 0 };
@@ -88,16 +100,16 @@ times.sort((a, b) => a - b);
 const med = times[Math.floor(times.length / 2)]!;
 const total = times.reduce((a, b) => a + b, 0);
 console.log(
-  `${extract ? 'extract' : 'train'} ${model} ${H}x${W}x${C} b${B}: median ${med.toFixed(1)} ms per step ` +
+  `${extract ? 'extract' : 'train'} ${model} ${H}x${W}x${C} b${B} ${precision}: median ${med.toFixed(1)} ms per step ` +
     `(min ${times[0]!.toFixed(1)}), ${((B * 1000) / med).toFixed(0)} images/s`,
 );
 if (timers) {
   const rows = [...spent.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const inKernels = rows.reduce((p, [, v]) => p + v.ms, 0);
   console.log(`kernels ${((100 * inKernels) / total).toFixed(1)}% of the step; per step:`);
-  for (const [name, v] of rows.slice(0, 25))
+  for (const [name, v] of rows.slice(0, byShape ? 60 : 25))
     console.log(
-      `  ${name.padEnd(24)} ${(v.ms / steps).toFixed(2).padStart(8)} ms ${((100 * v.ms) / total).toFixed(1).padStart(5)}%  ${(v.calls / steps).toFixed(0).padStart(4)} calls`,
+      `  ${name.padEnd(byShape ? 60 : 24)} ${(v.ms / steps).toFixed(2).padStart(8)} ms ${((100 * v.ms) / total).toFixed(1).padStart(5)}%  ${(v.calls / steps).toFixed(0).padStart(4)} calls`,
     );
   console.log(
     `  ${'(outside kernels)'.padEnd(24)} ${((total - inKernels) / steps).toFixed(2).padStart(8)} ms ${((100 * (total - inKernels)) / total).toFixed(1).padStart(5)}%`,

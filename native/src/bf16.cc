@@ -313,6 +313,46 @@ void conv2d_backprop_input_bf16(const float* dy, const float* w, float* dx, cons
     }
 }
 
+namespace {
+
+// One image x [H][W][ci] (fp32) into the filter gradient's bf16 planes: channel c, padded row
+// r + pt, padded column qp = q + pl at [c][r + pt][qp mod sw][qp / sw] of dst (zeros elsewhere
+// left as they are). The columns of one phase are every sw-th input column, so each row of a
+// plane is 16 gathered values (stride sw * ci floats) rounded by one instruction, nearest even
+// as vdpbf16ps's own conversion; a scalar loop per value was about as slow as the products it
+// feeds at 16 channels.
+void to_planes(const float* x, const ConvShape& s, int Wq, int Wp, int64_t plane, uint16_t* dst) {
+  for (int ph = 0; ph < s.sw; ++ph) {
+    const int q0 = ((ph - s.pl) % s.sw + s.sw) % s.sw;  // the first input column of phase ph
+    if (q0 >= s.W) continue;
+    const int count = (s.W - q0 + s.sw - 1) / s.sw;
+    const int col0 = (q0 + s.pl) / s.sw;  // its place in the phase's columns
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(s.sw * s.ci));
+    for (int r = 0; r < s.H; ++r) {
+      const float* row = x + (static_cast<int64_t>(r) * s.W + q0) * s.ci;
+      uint16_t* out = dst + static_cast<int64_t>(r + s.pt) * Wp + ph * Wq + col0;
+      for (int c = 0; c < s.ci; ++c, out += plane) {
+        int u = 0;
+        for (; u + 16 <= count; u += 16) {
+          const __m512 v = _mm512_i32gather_ps(idx, row + static_cast<int64_t>(u) * s.sw * s.ci + c, 4);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + u), to_bf16(v));
+        }
+        if (u < count) {
+          const __mmask16 m = static_cast<__mmask16>((1u << (count - u)) - 1u);
+          const __m512 v =
+              _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, row + static_cast<int64_t>(u) * s.sw * s.ci + c, 4);
+          alignas(32) uint16_t tmp[16];
+          _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), to_bf16(v));
+          std::memcpy(out + u, tmp, sizeof(uint16_t) * (count - u));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void conv2d_backprop_filter_bf16(const float* x, const float* dy, float* dw, const ConvShape& s) {
   // dw [kh kw ci][co] = sum over pixels of x at the tap (x) dy: a product whose summed dimension
   // is the output pixels, taken in pairs (j, j + 1) along each output row as vdpbf16ps wants.
@@ -347,19 +387,7 @@ void conv2d_backprop_filter_bf16(const float* x, const float* dy, float* dw, con
     const int K2 = nb * pairsImage;
     // x of the chunk in bf16 planes (zeros in the padding).
     tA.assign(static_cast<size_t>(nb) * image, 0);
-    for (int n = 0; n < nb; ++n)
-      for (int r = 0; r < s.H; ++r)
-        for (int q = 0; q < s.W; ++q) {
-          const float* px = x + (n0 + n) * xImage + (static_cast<size_t>(r) * s.W + q) * s.ci;
-          const int qp = q + s.pl;
-          uint16_t* dst = tA.data() + n * image + static_cast<int64_t>(r + s.pt) * Wp + (qp % s.sw) * Wq + qp / s.sw;
-          for (int c = 0; c < s.ci; ++c) {
-            // Round to nearest even, as the instruction (finite values).
-            uint32_t u;
-            std::memcpy(&u, px + c, 4);
-            dst[c * plane] = static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
-          }
-        }
+    for (int n = 0; n < nb; ++n) to_planes(x + (n0 + n) * xImage, s, Wq, Wp, plane, tA.data() + n * image);
     tB.resize(static_cast<size_t>(K2) * Np * 2);
     tKb.resize(K2);
     for (int n = 0; n < nb; ++n)
