@@ -170,13 +170,13 @@ export { createModel, disposeModel, type Model } from './models/model.ts';
 export type { NamedArrays, ParamSet } from './models/params.ts';
 export { BACKBONE_NAMES, BACKBONES, createBackbone } from './models/registry.ts';
 export type { PipelineCallbacks } from './pipeline/callbacks.ts';
+export { featuresFromModel } from './pipeline/features-from-model.ts';
 export {
   reportRuns,
   type WriteComparisonOptions,
   type WrittenComparison,
   writeComparison,
-} from './pipeline/compare.ts';
-export { featuresFromModel } from './pipeline/features.ts';
+} from './pipeline/report-runs.ts';
 export { loadStage1Run, retrain, runPipeline, type Stage1Run } from './pipeline/run.ts';
 export { resumeStage1, runStage1, type Stage1Output } from './pipeline/stage1.ts';
 export type { ShiftedResult, Stage2Options, Stage2Output } from './pipeline/stage2.ts';
@@ -189,7 +189,7 @@ export {
   compareRuns,
   type LoadedRun,
   summariseRuns,
-} from './report/compare.ts';
+} from './report/group-runs.ts';
 export { type RunResults, RunResultsSchema } from './report/results.ts';
 export type { MeanStd } from './report/seeds.ts';
 export { classProbabilities, logPrior, progressiveProbabilities } from './sampling/probabilities.ts';
