@@ -31,14 +31,12 @@ export { type PriorSwapOptions, priorSwap, targetPrior } from './classifiers/pri
 export {
   type BuiltinMethodName,
   CLASSIFIERS,
-  checkMethodName,
   createClassifier,
   hasMethod,
   type MethodName,
   methodEntries,
   methodEntry,
   methodNames,
-  parseMethods,
   registerClassifier,
   unregisterClassifier,
 } from './classifiers/registry.ts';
@@ -89,14 +87,15 @@ export type { CifarLtOptions } from './data/cifar.ts';
 export { loadCifarLt, readCifarBinary } from './data/cifar.ts';
 export type { MnistLtOptions } from './data/fashion-mnist.ts';
 export { loadMnistLt } from './data/fashion-mnist.ts';
-export type { IdxArray } from './data/idx.ts';
-export { readIdx, readIdxImageSet } from './data/idx.ts';
-export type { ListDatasetOptions, ListEntry, LoadListOptions } from './data/image-list.ts';
-export { loadImageList, loadListDataset, parseImageList } from './data/image-list.ts';
+export { readIdxImageSet } from './data/idx.ts';
+export type { ListDatasetOptions, LoadListOptions } from './data/image-list.ts';
+export { loadImageList, loadListDataset } from './data/image-list.ts';
 export type { MakeLongTailedOptions } from './data/long-tail.ts';
-export { exponentialCounts, makeLongTailed, numpySubset, paretoCounts } from './data/long-tail.ts';
+export { exponentialCounts, makeLongTailed, paretoCounts } from './data/long-tail.ts';
 export {
+  checkContract,
   decodeAndResize,
+  makeContract,
   type PreprocessContract,
   type ResizeMode,
   resizeU8,
@@ -178,9 +177,17 @@ export {
   writeComparison,
 } from './pipeline/report-runs.ts';
 export { loadStage1Run, retrain, runPipeline, type Stage1Run } from './pipeline/run.ts';
+export { runSeeds } from './pipeline/seeds.ts';
 export { resumeStage1, runStage1, type Stage1Output } from './pipeline/stage1.ts';
 export type { ShiftedResult, Stage2Options, Stage2Output } from './pipeline/stage2.ts';
 export { type MethodResult, runStage2 } from './pipeline/stage2.ts';
+export {
+  type Finding,
+  runSamplerStudy,
+  STUDY_SAMPLERS,
+  type StudyCell,
+  type StudyResult,
+} from './pipeline/study.ts';
 export { createRng, Rng } from './random/rng.ts';
 export {
   type Comparison,
@@ -191,7 +198,7 @@ export {
   summariseRuns,
 } from './report/group-runs.ts';
 export { type RunResults, RunResultsSchema } from './report/results.ts';
-export type { MeanStd } from './report/seeds.ts';
+export type { MeanStd, SeedSummary } from './report/seeds.ts';
 export { classProbabilities, logPrior, progressiveProbabilities } from './sampling/probabilities.ts';
 export type { SamplerContext, SamplerOptions } from './sampling/samplers.ts';
 export { createSampler, SAMPLER_NAMES, SAMPLERS, type Sampler } from './sampling/samplers.ts';
@@ -199,4 +206,3 @@ export type { Augmentation } from './train/augment.ts';
 export type { EpochRecord, StepInfo } from './train/epoch.ts';
 export type { TrainOptions, TrainResult } from './train/joint.ts';
 export { DEFAULT_JOINT_CONFIG, type JointConfig, trainJoint } from './train/joint.ts';
-export { lossOffset } from './train/loss.ts';
