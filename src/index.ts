@@ -177,7 +177,7 @@ export {
   writeComparison,
 } from './pipeline/report-runs.ts';
 export { loadStage1Run, retrain, runPipeline, type Stage1Run } from './pipeline/run.ts';
-export { runSeeds } from './pipeline/seeds.ts';
+export { runSeeds } from './pipeline/run-seeds.ts';
 export { resumeStage1, runStage1, type Stage1Output } from './pipeline/stage1.ts';
 export type { ShiftedResult, Stage2Options, Stage2Output } from './pipeline/stage2.ts';
 export { type MethodResult, runStage2 } from './pipeline/stage2.ts';
@@ -198,7 +198,7 @@ export {
   summariseRuns,
 } from './report/group-runs.ts';
 export { type RunResults, RunResultsSchema } from './report/results.ts';
-export type { MeanStd, SeedSummary } from './report/seeds.ts';
+export type { MeanStd, SeedSummary } from './report/seed-summary.ts';
 export { classProbabilities, logPrior, progressiveProbabilities } from './sampling/probabilities.ts';
 export type { SamplerContext, SamplerOptions } from './sampling/samplers.ts';
 export { createSampler, SAMPLER_NAMES, SAMPLERS, type Sampler } from './sampling/samplers.ts';

@@ -14,7 +14,7 @@ import { initBackend } from '../src/backend/backend.ts';
 import { PipelineConfigSchema, RetrainConfigSchema } from '../src/config/schema.ts';
 import { reportRuns, writeComparison } from '../src/pipeline/report-runs.ts';
 import { retrain } from '../src/pipeline/run.ts';
-import { runSeeds } from '../src/pipeline/seeds.ts';
+import { runSeeds } from '../src/pipeline/run-seeds.ts';
 import { checkReportInBrowser, findChromium } from '../src/report/browser-check.ts';
 import { comparisonText } from '../src/report/comparison-files.ts';
 import { type Comparison, ComparisonSchema, compareRuns } from '../src/report/group-runs.ts';

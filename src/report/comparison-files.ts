@@ -18,7 +18,7 @@ import {
 } from './group-runs.ts';
 import { SPLIT_ORDER } from './palette.ts';
 import { writeChart } from './render.ts';
-import { EXTRA_CAPTION, EXTRA_TABLE_HEADER, extraMarkdown, extraRows, type MeanStd } from './seeds.ts';
+import { EXTRA_CAPTION, EXTRA_TABLE_HEADER, extraMarkdown, extraRows, type MeanStd } from './seed-summary.ts';
 import { formatTable } from './table.ts';
 
 const SPLITS = [

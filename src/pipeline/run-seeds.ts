@@ -14,7 +14,7 @@ import { planRun, runFile } from '../io/run-folder.ts';
 import { writeComparisonFiles } from '../report/comparison-files.ts';
 import { summariseRuns } from '../report/group-runs.ts';
 import type { RunResults } from '../report/results.ts';
-import { type SeedSummary, seedsMarkdown, summariseSeeds } from '../report/seeds.ts';
+import { type SeedSummary, seedsMarkdown, summariseSeeds } from '../report/seed-summary.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
 import { runPipeline } from './run.ts';
 import { checkModelFits, inRunFolder, loadRunData } from './stage1.ts';
