@@ -88,7 +88,7 @@ export { loadCifarLt, readCifarBinary } from './data/cifar.ts';
 export type { MnistLtOptions } from './data/fashion-mnist.ts';
 export { loadMnistLt } from './data/fashion-mnist.ts';
 export { readIdxImageSet } from './data/idx.ts';
-export type { ListDatasetOptions, LoadListOptions } from './data/image-list.ts';
+export type { ClassOrder, ListDatasetOptions, LoadListOptions } from './data/image-list.ts';
 export { loadImageList, loadListDataset } from './data/image-list.ts';
 export type { MakeLongTailedOptions } from './data/long-tail.ts';
 export { exponentialCounts, makeLongTailed, paretoCounts } from './data/long-tail.ts';
@@ -101,9 +101,10 @@ export {
   resizeU8,
 } from './data/preprocess.ts';
 export { DATASET_NAMES, DATASETS, type DataHooks, type DatasetEntry, loadDataset } from './data/registry.ts';
-export type { ImageSet, LongTailDataset, LongTailProfile } from './data/types.ts';
-export type { ExportResult } from './deploy/export.ts';
+export type { HeldOutValidation, ImageSet, LongTailDataset, LongTailProfile } from './data/types.ts';
+export type { ExportFormat, ExportResult } from './deploy/export.ts';
 export { exportModel } from './deploy/export.ts';
+export type { FoldedCalibration } from './deploy/folded.ts';
 export { type FilePrediction, type LoadedModel, loadModel, type Prediction } from './deploy/predict.ts';
 export {
   type AdaptedFiles,
@@ -121,7 +122,9 @@ export {
   arrayBlocks,
   type BctsFit,
   type CalibrationStats,
+  type ClassBias,
   calibrationStats,
+  type DeployCalibration,
   fitBcts,
   fitTemperature,
   type LogitBlocks,
@@ -153,9 +156,11 @@ export type { FeatureSplit, LinearWeights, LoadFeatureFileOptions } from './feat
 export { type FeatureSet, featureRows, loadFeatureFile, saveFeatureFile } from './features/feature-set.ts';
 export type {
   ArrayHeader,
+  ArrayInFile,
   ArraysToWrite,
   NpyArray,
   NpyDtype,
+  NpyRowReader,
   ReadArraysOptions,
   ReadNpyOptions,
   WriteArraysOptions,
@@ -179,7 +184,13 @@ export {
 export { loadStage1Run, retrain, runPipeline, type Stage1Run } from './pipeline/run.ts';
 export { runSeeds } from './pipeline/run-seeds.ts';
 export { resumeStage1, runStage1, type Stage1Output } from './pipeline/stage1.ts';
-export type { ShiftedResult, Stage2Options, Stage2Output } from './pipeline/stage2.ts';
+export type {
+  CalibrateMode,
+  CalibrationResult,
+  ShiftedResult,
+  Stage2Options,
+  Stage2Output,
+} from './pipeline/stage2.ts';
 export { type MethodResult, runStage2 } from './pipeline/stage2.ts';
 export {
   type Finding,
@@ -200,7 +211,7 @@ export {
 export { type RunResults, RunResultsSchema } from './report/results.ts';
 export type { MeanStd, SeedSummary } from './report/seed-summary.ts';
 export { classProbabilities, logPrior, progressiveProbabilities } from './sampling/probabilities.ts';
-export type { SamplerContext, SamplerOptions } from './sampling/samplers.ts';
+export type { SamplerContext, SamplerEntry, SamplerOptions } from './sampling/samplers.ts';
 export { createSampler, SAMPLER_NAMES, SAMPLERS, type Sampler } from './sampling/samplers.ts';
 export type { Augmentation } from './train/augment.ts';
 export type { EpochRecord, StepInfo } from './train/epoch.ts';
