@@ -89,3 +89,4 @@ export function ruleOf(issue: RuleIssue, got?: unknown): string {
       return issue.message;
   }
 }
+
