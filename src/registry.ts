@@ -89,4 +89,3 @@ export function ruleOf(issue: RuleIssue, got?: unknown): string {
       return issue.message;
   }
 }
-

@@ -29,9 +29,10 @@ export interface OptionsEntry {
 export type EntrySettings<E extends Record<string, OptionsEntry>> = Intersection<
   {
     [N in keyof E & string]: {
-      [O in Exclude<keyof E[N]['options']['shape'] & string, GivenOf<E[N]>> as SettingKey<N, O>]: z.ZodOptional<
-        z.ZodType<z.output<E[N]['options']['shape'][O]>>
-      >;
+      [O in Exclude<keyof E[N]['options']['shape'] & string, GivenOf<E[N]>> as SettingKey<
+        N,
+        O
+      >]: z.ZodOptional<z.ZodType<z.output<E[N]['options']['shape'][O]>>>;
     };
   }[keyof E & string]
 >;
@@ -76,7 +77,10 @@ export function asSetting(schema: z.ZodType, description: string): z.ZodType {
  * entry applies its default when it parses its options, so config.json records only what was set,
  * and the help line shows the default (`what` names the kind in a help line without one).
  */
-export function entrySettings<E extends Record<string, OptionsEntry>>(entries: E, what: string): EntrySettings<E> {
+export function entrySettings<E extends Record<string, OptionsEntry>>(
+  entries: E,
+  what: string,
+): EntrySettings<E> {
   const out: Record<string, z.ZodType> = {};
   for (const [name, e] of Object.entries(entries))
     for (const [option, schema] of settableOptions(e))
@@ -114,7 +118,11 @@ export function markParsed<T extends object>(value: T): T {
  * `value` if a schema's validation produced it (resolveConfig, markParsed), else `value` validated
  * by `schema`, errors worded as resolveConfig's and naming `source`.
  */
-export function parseOnce<S extends z.ZodType>(schema: S, value: z.input<S> | z.output<S>, source: string): z.output<S> {
+export function parseOnce<S extends z.ZodType>(
+  schema: S,
+  value: z.input<S> | z.output<S>,
+  source: string,
+): z.output<S> {
   if (parsed.has(value as object)) return value as z.output<S>;
   return resolveConfig(schema, [{ source, values: value as Record<string, unknown> }]);
 }

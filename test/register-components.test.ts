@@ -77,7 +77,10 @@ describe('a data source and a backbone registered at run time', () => {
     assert.match(yaml, /^tinyMaxPerClass: 9$/m);
     assert.doesNotMatch(yaml, /tinynetStem/);
     // A rule of the registered schema, in longtail's words.
-    await assert.rejects(train(['--tinynet-stem', '0', '--print-config']), /^ConfigError: --tinynet-stem 0: must be at least 1$/);
+    await assert.rejects(
+      train(['--tinynet-stem', '0', '--print-config']),
+      /^ConfigError: --tinynet-stem 0: must be at least 1$/,
+    );
   });
 
   it('are refused when a name or a setting is taken', () => {
@@ -90,8 +93,9 @@ describe('a data source and a backbone registered at run time', () => {
     assert.throws(
       () =>
         registerDataset('other-lt', {
-          ...tinyData,
+          description: 'a source reusing a setting name with another rule',
           options: z.object({ maxPerClass: z.number().int().positive().optional() }),
+          load: tinyData.load as never,
         }),
       /^ConfigError: registerDataset: setting 'maxPerClass' of 'other-lt' is another source's/,
     );

@@ -8,8 +8,8 @@
  * prior, and class-aware sampling on top corrects twice (the head then favours the tail).
  */
 import { z } from 'zod';
-import { logPrior } from '../sampling/probabilities.ts';
 import { SGD_DEFAULTS } from '../optim/settings.ts';
+import { logPrior } from '../sampling/probabilities.ts';
 import { initLinear } from './crt.ts';
 import { linearClassifier } from './joint.ts';
 import { type HeadTrainingOptions, trainHead } from './train-head.ts';

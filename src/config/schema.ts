@@ -12,7 +12,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { CLASSIFIERS, methodEntries } from '../classifiers/registry.ts';
+import { type CLASSIFIERS, methodEntries } from '../classifiers/registry.ts';
 import { datasetNames, datasetSettings } from '../data/registry.ts';
 import { ConfigError } from '../errors.ts';
 import { asSetting, resolveConfig } from '../settings.ts';
@@ -25,8 +25,8 @@ import {
   threadsSetting,
 } from '../train/joint-config.ts';
 
-export { type LossName, LOSS_NAMES } from '../train/joint-config.ts';
 export { flagOf, resolveConfig } from '../settings.ts';
+export { LOSS_NAMES, type LossName } from '../train/joint-config.ts';
 
 /**
  * The data settings: the source's name, every source's own settings (composed from the entries of
@@ -158,7 +158,10 @@ export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
 function fromRun(key: 'lr' | 'weightDecay' | 'seed', description: string) {
   const s = jointSettings()[key];
   const fallback = s.meta()?.shownDefault ?? String((s.def as { defaultValue?: unknown }).defaultValue);
-  return s.unwrap().optional().meta(help(description, `the run's, else ${fallback}`));
+  return s
+    .unwrap()
+    .optional()
+    .meta(help(description, `the run's, else ${fallback}`));
 }
 
 /**
@@ -295,4 +298,3 @@ export function readConfigFile(path: string): Record<string, unknown> {
   }
   return withRenamedSettings(value as Record<string, unknown>);
 }
-

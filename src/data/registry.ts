@@ -220,8 +220,12 @@ export function datasetSettings(): typeof DATASET_SETTINGS & Record<string, z.Zo
 export function registerDataset<S extends z.ZodObject>(name: string, e: DatasetEntry<S>): void {
   if (!/^[a-z][a-z0-9-]*$/.test(name))
     throw new ConfigError(`registerDataset: name '${name}' must be lower-case letters, digits and dashes`);
-  if (Object.hasOwn(ENTRIES, name)) throw new ConfigError(`registerDataset: a data set named '${name}' exists already`);
-  const taken: Record<string, unknown> = Object.assign({}, ...Object.values(ENTRIES).map((x) => x.options.shape));
+  if (Object.hasOwn(ENTRIES, name))
+    throw new ConfigError(`registerDataset: a data set named '${name}' exists already`);
+  const taken: Record<string, unknown> = Object.assign(
+    {},
+    ...Object.values(ENTRIES).map((x) => x.options.shape),
+  );
   for (const [k, v] of Object.entries(e.options.shape as Record<string, z.ZodType>)) {
     if (taken[k] !== undefined && taken[k] !== v)
       throw new ConfigError(

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { DataError } from '../errors.ts';
 import { tempDir } from '../../test/helpers/tmp.ts';
+import { DataError } from '../errors.ts';
 import { readExternalBackbone, readStage1Summary, runFile } from './run-folder.ts';
 
 const record = { epoch: 1, lr: 0.1, loss: 2.3, trainAcc: 10, valAcc: null, imagesPerSec: 100, seconds: 1 };
@@ -15,7 +15,13 @@ describe('typed run-file readers', () => {
   it('read stage1.json once, typed; refuse a damaged one; null when absent', () => {
     const dir = tempDir();
     assert.equal(readStage1Summary(dir), null);
-    const summary = { history: [record], bestEpoch: 1, bestValAcc: null, seconds: 1, accuracyUnit: 'percent' };
+    const summary = {
+      history: [record],
+      bestEpoch: 1,
+      bestValAcc: null,
+      seconds: 1,
+      accuracyUnit: 'percent',
+    };
     writeFileSync(runFile(dir, 'stage1'), JSON.stringify(summary));
     assert.deepEqual(readStage1Summary(dir), summary);
     writeFileSync(runFile(dir, 'stage1'), JSON.stringify({ ...summary, history: [{ ...record, epoch: 0 }] }));
@@ -27,7 +33,10 @@ describe('typed run-file readers', () => {
           `${runFile(dir, 'stage1')}: not a stage-1 summary: history.0.epoch must be more than 0 (the run folder is damaged)`,
     );
     writeFileSync(runFile(dir, 'stage1'), '{"history": [');
-    assert.throws(() => readStage1Summary(dir), /stage1\.json: not valid JSON \(.*; the run folder is damaged\)$/);
+    assert.throws(
+      () => readStage1Summary(dir),
+      /stage1\.json: not valid JSON \(.*; the run folder is damaged\)$/,
+    );
   });
 
   it('read backbone.json typed, naming a missing field', () => {
@@ -44,6 +53,9 @@ describe('typed run-file readers', () => {
     assert.deepEqual(readExternalBackbone(dir), ext);
     const { sha256: _, ...noHash } = ext;
     writeFileSync(runFile(dir, 'backbone'), JSON.stringify(noHash));
-    assert.throws(() => readExternalBackbone(dir), /backbone\.json: not a longtail backbone record: sha256 is required/);
+    assert.throws(
+      () => readExternalBackbone(dir),
+      /backbone\.json: not a longtail backbone record: sha256 is required/,
+    );
   });
 });

@@ -101,7 +101,9 @@ export function readRunJson<S extends z.ZodType>(
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new DataError(`${path}: not valid JSON (${(e as Error).message.split('\n')[0]}; the run folder is damaged)`);
+    throw new DataError(
+      `${path}: not valid JSON (${(e as Error).message.split('\n')[0]}; the run folder is damaged)`,
+    );
   }
   const r = schema.safeParse(value);
   if (r.success) return r.data;

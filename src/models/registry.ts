@@ -190,7 +190,8 @@ export function registerBackbone(name: string, e: BackboneEntry & { module: stri
   const existing = ENTRIES[name];
   // A worker imports the registering module again: the same module registering again is a no-op.
   if (existing !== undefined && existing.module === e.module) return;
-  if (existing !== undefined) throw new ConfigError(`registerBackbone: a backbone named '${name}' exists already`);
+  if (existing !== undefined)
+    throw new ConfigError(`registerBackbone: a backbone named '${name}' exists already`);
   ENTRIES[name] = e;
 }
 

@@ -1,11 +1,3 @@
-/**
- * The decoupled pipeline as runs, one library function per command:
- * - `runPipeline` (demo): data -> stage 1 -> features -> stage 2 -> report, in one run folder;
- * - `retrain`: stage 2 and its report on a finished stage-1 run or on a feature file.
- * Each validates every input (configuration, data, the stage-1 run) before it opens its run
- * folder, and derives what the results record (data set, thresholds, stage 1) itself.
- */
-import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { basename, resolve } from 'node:path';
 import { type MethodName, methodEntry, methodOptions, parseMethods } from '../classifiers/registry.ts';
@@ -14,7 +6,6 @@ import {
   type PipelineConfig,
   pipelineConfigSchema,
   type RetrainConfig,
-  readRunConfig,
   retrainConfigSchema,
   type Stage2Config,
   TRAIN_DEFAULTS,
@@ -22,26 +13,17 @@ import {
 } from '../config/schema.ts';
 import type { LongTailDataset } from '../data/types.ts';
 import { saveFolded } from '../deploy/folded.ts';
-import { ConfigError, DataError } from '../errors.ts';
+import { ConfigError } from '../errors.ts';
 import { checkShotThresholds, type ShotThresholds, shotSplits } from '../eval/shot-splits.ts';
 import { type FeatureSet, loadFeatureFile } from '../features/feature-set.ts';
-import {
-  assertNotLocked,
-  backboneIdentityFile,
-  fileSha256,
-  planRun,
-  type RunFolder,
-  runFile,
-} from '../io/run-folder.ts';
+import { backboneIdentityFile, fileSha256, planRun, type RunFolder, runFile } from '../io/run-folder.ts';
 import { disposeModel, type Model } from '../models/model.ts';
-import { parseOnce } from '../settings.ts';
 import { type RunResults, RunResultsSchema } from '../report/results.ts';
 import { writeReport } from '../report/write.ts';
-import { stage1InPercent } from '../train/epoch.ts';
+import { parseOnce } from '../settings.ts';
 import { resolveAugmentation } from '../train/joint.ts';
-import { loadStage1Model, stage1Progress } from '../train/stage1-model.ts';
 import { environment, type PipelineCallbacks } from './callbacks.ts';
-import { augmentedSource, featuresFromModel } from './features.ts';
+import { augmentedSource } from './features.ts';
 import { liveReportData } from './live.ts';
 import {
   checkModelFits,
@@ -54,6 +36,7 @@ import {
 } from './stage1.ts';
 
 export { loadStage1Run, type Stage1Run } from './stage1.ts';
+
 import { defaultCalibrate, runStage2 } from './stage2.ts';
 
 export type { PipelineCallbacks } from './callbacks.ts';

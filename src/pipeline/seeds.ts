@@ -8,7 +8,6 @@
 import { join } from 'node:path';
 import { parseMethods } from '../classifiers/registry.ts';
 import { type PipelineConfig, pipelineConfigSchema } from '../config/schema.ts';
-import { markParsed, parseOnce } from '../settings.ts';
 import { ConfigError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { planRun, runFile } from '../io/run-folder.ts';
@@ -16,6 +15,7 @@ import { summariseRuns } from '../report/compare.ts';
 import { writeComparisonFiles } from '../report/compare-page.ts';
 import type { RunResults } from '../report/results.ts';
 import { type SeedSummary, seedsMarkdown, summariseSeeds } from '../report/seeds.ts';
+import { markParsed, parseOnce } from '../settings.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
 import { runPipeline } from './run.ts';
 import { checkModelFits, inRunFolder, loadRunData } from './stage1.ts';
@@ -43,7 +43,11 @@ export async function runSeeds(
       opts.onPhase?.(`seed ${seed} (${dirs.length + 1} of ${seeds.length})`);
       const dir = join(folder.dir, `seed-${seed}`);
       runs.push(
-        await runPipeline(markParsed({ ...cfg, seed }), dir, { ...opts, onRunFolder: undefined, command: 'demo' }),
+        await runPipeline(markParsed({ ...cfg, seed }), dir, {
+          ...opts,
+          onRunFolder: undefined,
+          command: 'demo',
+        }),
       );
       dirs.push(`seed-${seed}`);
     }

@@ -3,8 +3,8 @@
  * that is opened only after every input has been validated; and the rules for resuming one.
  */
 
-import os from 'node:os';
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { type DataConfig, readRunConfig, type TrainConfig, trainConfigSchema } from '../config/schema.ts';
 import { makeContract, type PreprocessContract } from '../data/preprocess.ts';
@@ -31,9 +31,9 @@ import { isOnnxBackbone } from '../models/onnx-backbone.ts';
 import { checkOnnxPath } from '../models/onnx-file.ts';
 import { backboneSpec, isOnnxSpec } from '../models/registry.ts';
 import type { RunResults } from '../report/results.ts';
+import { markParsed, parseOnce } from '../settings.ts';
 import { type ResumeFiles, readResumeFiles } from '../train/checkpoint-store.ts';
 import { ACCURACY_UNIT, stage1InPercent } from '../train/epoch.ts';
-import { markParsed, parseOnce } from '../settings.ts';
 import { type EpochRecord, runIdentityOf, trainJoint } from '../train/joint.ts';
 import { loadStage1Model, stage1Progress } from '../train/stage1-model.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
@@ -376,9 +376,7 @@ export async function resumeStage1(
   const data = await loadRunData(cfg, opts);
   // Read and check the checkpoint (CRC-32s, finite weights, the run's settings) and best.npz
   // before the folder is opened: a damaged one is refused with config.json and the manifest as they were.
-  const preloaded = isOnnxSpec(cfg.backbone)
-    ? undefined
-    : readResumeFiles(dir, runIdentityOf(data, cfg));
+  const preloaded = isOnnxSpec(cfg.backbone) ? undefined : readResumeFiles(dir, runIdentityOf(data, cfg));
   const folder = openRun(plan);
   try {
     opts.onRunFolder?.(folder.dir);
@@ -392,7 +390,6 @@ export async function resumeStage1(
     folder.release();
   }
 }
-
 
 /** A finished stage-1 run, loaded for stage 2. The caller disposes `model`. */
 export interface Stage1Run {

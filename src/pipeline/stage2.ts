@@ -618,7 +618,8 @@ export function runStage2(ctx: Stage2Context, methods: MethodName[], opts: Stage
     const t = performance.now();
     const c = { ...(opts.thresholds ? { thresholds: opts.thresholds } : {}), ...ctx };
     const parsed = opts.options?.get(m);
-    const clf = parsed !== undefined ? methodEntry(m).create(c, parsed) : createClassifier(m, c, opts.settings);
+    const clf =
+      parsed !== undefined ? methodEntry(m).create(c, parsed) : createClassifier(m, c, opts.settings);
     const r = evaluateClassifier(
       clf,
       ctx,

@@ -6,7 +6,6 @@
 import { join } from 'node:path';
 import { methodEntries, parseMethods } from '../classifiers/registry.ts';
 import { type PipelineConfig, type StudyConfig, studyConfigSchema } from '../config/schema.ts';
-import { markParsed, parseOnce } from '../settings.ts';
 import { ConfigError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { planRun, runFile } from '../io/run-folder.ts';
@@ -16,6 +15,7 @@ import { writeChart } from '../report/render.ts';
 import type { RunResults } from '../report/results.ts';
 import { meanOfRuns, seedsMarkdown, summariseSeeds } from '../report/seeds.ts';
 import { checkSamplerName } from '../sampling/samplers.ts';
+import { markParsed, parseOnce } from '../settings.ts';
 import { type PipelineCallbacks, runPipeline } from './run.ts';
 import { checkModelFits, inRunFolder, loadRunData } from './stage1.ts';
 

@@ -1,7 +1,7 @@
 /** results.json: its schema (validated in tests and on read) and the paper's table. */
 import { z } from 'zod';
-import { Stage1SummarySchema } from '../io/run-folder.ts';
 import { hasMethod, methodNames } from '../classifiers/registry.ts';
+import { Stage1SummarySchema } from '../io/run-folder.ts';
 
 const nullablePct = z.number().min(0).max(100).nullable();
 const fraction = z.number().min(0).max(1);

@@ -201,12 +201,9 @@ export const SAMPLERS = {
     description: 'official stage-2 class-balanced sampler: shuffled class cycle, 4 images per class in a row',
     options: z
       .object({
-        perClass: z
-          .number()
-          .int()
-          .positive()
-          .default(4)
-          .meta({ description: 'class-aware sampler (stage 1, and the stage-2 heads): images per class in a row' }),
+        perClass: z.number().int().positive().default(4).meta({
+          description: 'class-aware sampler (stage 1, and the stage-2 heads): images per class in a row',
+        }),
       })
       .strict(),
     create: (c, o) => classAware(c, o.perClass),
