@@ -24,7 +24,7 @@ import { loadCheckpoint } from '../src/train/checkpoint.ts';
 import { tinyData, tinyNet } from './fixtures/registered-components.ts';
 import { tempDir } from './helpers/tmp.ts';
 
-/** `longtail train ARGS` in this process, its stdout captured; rejects with commander's exit. */
+/** `longtail train ARGS` in this process, its help and --print-config output captured; rejects with commander's exit. */
 async function train(args: string[]): Promise<string> {
   const program = new Command().exitOverride();
   // Built after the registration, as the CLI builds a command when it runs.
@@ -37,16 +37,19 @@ async function train(args: string[]): Promise<string> {
     },
     getOutHelpWidth: () => 1000,
   });
-  const log = console.log;
-  console.log = (...a: unknown[]) => {
-    out += `${a.join(' ')}\n`;
-  };
+  // --print-config's YAML goes to stdout (captured for that short call only; a run prints as usual).
+  const write = process.stdout.write;
+  if (args.includes('--print-config'))
+    process.stdout.write = ((chunk: string | Uint8Array) => {
+      out += String(chunk);
+      return true;
+    }) as typeof process.stdout.write;
   try {
     await program.parseAsync(['train', ...args], { from: 'user' });
   } catch (e) {
     if (!(e instanceof CommanderError) || e.exitCode !== 0) throw e;
   } finally {
-    console.log = log;
+    process.stdout.write = write;
   }
   return out;
 }
