@@ -103,6 +103,8 @@ int main(int argc, char** argv) {
   const int b = argc > 4 ? std::atoi(argv[4]) : 128;
   const int rounds = argc > 5 ? std::atoi(argv[5]) : 3;
   const double budget = 0.15;
+  const std::string only = argc > 6 ? argv[6] : "";  // a layer name to run alone (profiling)
+  const int onlyPass = argc > 7 ? std::atoi(argv[7]) : -1;
   const int depth = std::atoi(model.c_str() + 6);
   longtail::set_avx512(__builtin_cpu_supports("avx512f"));
 #ifdef OLD_DIR
@@ -122,6 +124,7 @@ int main(int argc, char** argv) {
 #endif
   );
   for (const Layer& l : layers) {
+    if (!only.empty() && l.name != only) continue;
     const auto& s = l.s;
     std::vector<float> x(static_cast<size_t>(s.b) * s.H * s.W * s.ci), w(static_cast<size_t>(s.kh) * s.kw * s.ci * s.co),
         dy(static_cast<size_t>(s.b) * s.oh * s.ow * s.co);
@@ -129,6 +132,7 @@ int main(int argc, char** argv) {
       for (float& f : *v) f = normal(gen);
     const double flop = 2.0 * s.b * s.oh * s.ow * s.co * s.kh * s.kw * s.ci;
     for (int pass = 0; pass < 3; ++pass) {
+      if (onlyPass >= 0 && pass != onlyPass) continue;
       const size_t outSize = pass == 0 ? dy.size() : pass == 1 ? x.size() : w.size();
       std::vector<float> outNew(outSize);
       auto fNew = [&] {

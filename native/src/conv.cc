@@ -158,8 +158,11 @@ int paddedRows(int in, int pad, int out, int stride, int k) { return std::max(in
 // stride 1: the gather product there has one 16-lane vector per tile row and so a broadcast
 // load per multiply-add (56 % of peak); over pixels, 8 x 3 tiles need 11 loads per 24.
 int gPlanarMax = 16;  // the widest output the planar product takes (LONGTAIL_PLANAR_MAX while tuning)
-bool usePlanar(int outChannels, int inChannels) {
-  return gUseAvx512 && outChannels % 16 == 0 && outChannels <= gPlanarMax && inChannels <= 64;
+// Measured: slower than the gather product for 1x1 filters and a 3-channel stem (too few
+// multiply-adds per output to pay for the two transposes).
+bool usePlanar(int outChannels, int inChannels, int taps) {
+  return gUseAvx512 && outChannels % 16 == 0 && outChannels <= gPlanarMax && inChannels % 16 == 0 &&
+         inChannels <= 64 && taps > 1;
 }
 
 thread_local std::vector<float> tPlanes, tOut;
@@ -238,7 +241,7 @@ void conv2d_forward(const float* x, const float* w, float* y, const ConvShape& s
       tCb[i * s.ow + j] = (i * s.ow + j) * s.co;
     }
   const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
-  if (s.sh == 1 && s.sw == 1 && usePlanar(s.co, s.ci)) {
+  if (s.sh == 1 && s.sw == 1 && usePlanar(s.co, s.ci, s.kh * s.kw)) {
     forwardPlanar(x, w, y, s, Hp, Wp);
     return;
   }
@@ -346,7 +349,7 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
   for (int r = 0; r < s.sh; ++r) gaps = gaps || !reached(s.sh, s.pt, s.kh, r);
   for (int q = 0; q < s.sw; ++q) gaps = gaps || !reached(s.sw, s.pl, s.kw, q);
   if (gaps) std::memset(dx, 0, sizeof(float) * dxSize);
-  const bool planar = usePlanar(s.ci, s.co);
+  const bool planar = usePlanar(s.ci, s.co, s.kh * s.kw);
   const int64_t ps = planeSize(Hp, Wp);
   tPhases.clear();
   for (int r = 0; r < s.sh && r < s.H; ++r)
@@ -442,7 +445,7 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
     for (int i = 0; i < s.oh; ++i)
       for (int j = 0; j < s.ow; ++j, ++p) tKb[p] = ((n * Hp + i * s.sh) * Wp + j * s.sw) * s.ci;
   const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
-  if (gUseAvx512 && (s.ci == 16 || s.ci == 32) && s.kw == 3) {
+  if (gUseAvx512 && s.ci == 16 && s.kw == 3) {
     // Vectorised over input channels (conv512.cc): x's channels are contiguous, so a tile
     // holds 8 (or 4) output channels x a filter row's taps x 16 (or 32) input channels and
     // broadcasts dy once per output channel; the result is dw transposed, [co][taps * ci].

@@ -256,10 +256,12 @@ void cvecRow(const FilterCvec& f, int t0, int p0, int p1, bool accumulate) {
 }  // namespace
 
 void planar_gemm_avx512(const Planar& p) {
+  // Pixels outer: the output-channel groups of one pixel block reuse its input rows in L1.
   const int mr = (p.M + 15) / 16 * 16;
+  int m = 0;
+  for (; m + 48 <= mr; m += 48)
+    for (int o0 = 0; o0 < p.N; o0 += 8) planarMicro<8, 3>(p, o0, m);
   for (int o0 = 0; o0 < p.N; o0 += 8) {
-    int m = 0;
-    for (; m + 48 <= mr; m += 48) planarMicro<8, 3>(p, o0, m);
     if (mr - m == 32) planarMicro<8, 2>(p, o0, m);
     else if (mr - m == 16) planarMicro<8, 1>(p, o0, m);
   }
