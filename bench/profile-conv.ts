@@ -33,7 +33,9 @@ if (perLayer) {
     const key = JSON.stringify([l.x, l.filter, l.attrs.strides, l.attrs.pad]);
     groups.set(key, [...(groups.get(key) ?? []), l]);
   }
-  console.log('layer (x -> filter, stride) | count | share of FLOPs | forward | input | filter (CPU GFLOP/s)');
+  console.log(
+    'layer (x -> filter, stride) | count | share of FLOPs | forward | input | filter (CPU GFLOP/s)',
+  );
   for (const group of groups.values()) {
     const l = group[0]!;
     const rates = passes.map((p) => med(timeConvPass([l], p, 5, 'cpu')).toFixed(1));

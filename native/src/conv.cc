@@ -286,11 +286,30 @@ void conv2d_forward_bn(const float* x, const float* w, const float* gamma, const
   const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
   const size_t yImage = static_cast<size_t>(M) * co;
   const float* sh = tShift.data();
+  const bool planar = s.sh == 1 && s.sw == 1 && usePlanar(co, s.ci, s.kh * s.kw);
+  const int64_t ps = planeSize(Hp, Wp);
+  const int Mp = (s.oh - 1) * Wp + s.ow;
+  const int64_t ldy = (Mp + 15) / 16 * 16;
+  if (planar) {
+    tKofs.resize(K);
+    for (int i = 0; i < s.kh; ++i)
+      for (int j = 0; j < s.kw; ++j)
+        for (int c = 0; c < s.ci; ++c) tKofs[(i * s.kw + j) * s.ci + c] = static_cast<int32_t>(c * ps + i * Wp + j);
+    tPlanes.assign(static_cast<size_t>(s.ci * ps + 16), 0.0f);
+    tOut.resize(static_cast<size_t>(co * ldy));
+  }
   for (int n = 0; n < s.b; ++n) {
-    const float* xp = pad(x + n * xImage, 1, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
     float* yn = y + n * yImage;
-    const Gather g{xp, tMb.data(), M, tKb.data(), tFolded.data(), co, co, yn, tCb.data()};
-    gather_gemm(g, 0, K, false);
+    if (planar) {  // as conv2d_forward's planar path, with the folded filter
+      toPlanes(x + n * xImage, s.H, s.W, s.ci, s.pt, s.pl, Wp, ps, tPlanes.data());
+      const Planar p{tPlanes.data(), tKofs.data(), K, tFolded.data(), co, Mp, tOut.data(), static_cast<int>(ldy)};
+      planar_gemm_avx512(p);
+      fromPlanes(tOut.data(), ldy, s.oh, s.ow, Wp, co, yn, static_cast<int64_t>(s.ow) * co, co);
+    } else {
+      const float* xp = pad(x + n * xImage, 1, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
+      const Gather g{xp, tMb.data(), M, tKb.data(), tFolded.data(), co, co, yn, tCb.data()};
+      gather_gemm(g, 0, K, false);
+    }
     // The tail on this image's output while it is in cache.
     const float* rn = res != nullptr ? res + n * yImage : nullptr;
     for (int m = 0; m < M; ++m) {
