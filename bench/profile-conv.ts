@@ -40,9 +40,10 @@ if (perLayer) {
     const l = group[0]!;
     const rates = passes.map((p) => med(timeConvPass([l], p, 5, 'cpu')).toFixed(1));
     const share = ((100 * flopOf(l) * group.length) / total).toFixed(1);
-    const strides = l.attrs.strides as number[];
+    const strides = l.attrs.strides as number | number[];
+    const stride = Array.isArray(strides) ? strides[0] : strides;
     console.log(
-      `${l.x.join('x')} -> ${l.filter.join('x')} s${strides[0]} | ${group.length} | ${share} % | ${rates.join(' | ')}`,
+      `${l.x.join('x')} -> ${l.filter.join('x')} s${stride} | ${group.length} | ${share} % | ${rates.join(' | ')}`,
     );
   }
 }
