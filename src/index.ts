@@ -8,6 +8,8 @@
  * import { initBackend, runPipeline, PipelineConfigSchema } from 'longtail';
  * await initBackend();
  * const results = await runPipeline(PipelineConfigSchema.parse({ epochs: 30 }), 'runs/mine');
+ *
+ * @packageDocumentation
  */
 export {
   availableBackends,
