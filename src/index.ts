@@ -4,12 +4,11 @@
  * that it can be named and is in the reference (docs/api/; `npm run docs` warns about any that
  * is not).
  *
+ * @packageDocumentation
  * @example
  * import { initBackend, runPipeline, PipelineConfigSchema } from 'longtail';
  * await initBackend();
  * const results = await runPipeline(PipelineConfigSchema.parse({ epochs: 30 }), 'runs/mine');
- *
- * @packageDocumentation
  */
 export {
   availableBackends,
