@@ -23,8 +23,8 @@ import { writeReport } from '../report/write.ts';
 import { parseOnce } from '../settings.ts';
 import { resolveAugmentation } from '../train/joint.ts';
 import { environment, type PipelineCallbacks } from './callbacks.ts';
-import { augmentedSource } from './features.ts';
-import { liveReportData } from './live.ts';
+import { augmentedSource } from './features-from-model.ts';
+import { liveReportData } from './live-report-data.ts';
 import {
   checkModelFits,
   inRunFolder,

@@ -37,7 +37,7 @@ import { ACCURACY_UNIT, stage1InPercent } from '../train/epoch.ts';
 import { type EpochRecord, runIdentityOf, trainJoint } from '../train/joint.ts';
 import { loadStage1Model, stage1Progress } from '../train/stage1-model.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
-import { featuresFromModel } from './features.ts';
+import { featuresFromModel } from './features-from-model.ts';
 
 /**
  * Opens a planned run folder (after the caller has validated every input), reports it, records
