@@ -1,10 +1,12 @@
 /**
- * longtail's public API. Deep imports are private and may change. Every type a function here
- * takes or returns is exported too, so that it can be named and is in the reference (docs/api/,
- * `npm run docs`).
+ * longtail's public API: what a user needs (docs/architecture.md says what belongs). Deep imports
+ * are private and may change. Every type a function here takes or returns is exported too, so
+ * that it can be named and is in the reference (docs/api/; `npm run docs` warns about any that
+ * is not).
  *
+ * @packageDocumentation
  * @example
- * import { initBackend, loadDataset, runPipeline, PipelineConfigSchema } from 'longtail';
+ * import { initBackend, runPipeline, PipelineConfigSchema } from 'longtail';
  * await initBackend();
  * const results = await runPipeline(PipelineConfigSchema.parse({ epochs: 30 }), 'runs/mine');
  */
@@ -65,22 +67,29 @@ export {
   weightBalancing,
 } from './classifiers/weight-balancing.ts';
 export type { RunConfig } from './config/schema.ts';
+// Each `*Schema` is the command's schema with the built-in registries; the builder beside it
+// (`trainConfigSchema()`, ...) composes it again, with whatever was registered since.
 export {
   type DataConfig,
   DataConfigSchema,
+  dataConfigSchema,
   LOSS_NAMES,
   type LossName,
   type PipelineConfig,
   PipelineConfigSchema,
+  pipelineConfigSchema,
   type RetrainConfig,
   RetrainConfigSchema,
   readRunConfig,
+  retrainConfigSchema,
   type Stage2Config,
   Stage2ConfigSchema,
   type StudyConfig,
   StudyConfigSchema,
+  studyConfigSchema,
   type TrainConfig,
   TrainConfigSchema,
+  trainConfigSchema,
 } from './config/schema.ts';
 export type { CifarLtOptions } from './data/cifar.ts';
 export { loadCifarLt, readCifarBinary } from './data/cifar.ts';
@@ -99,7 +108,17 @@ export {
   type ResizeMode,
   resizeU8,
 } from './data/preprocess.ts';
-export { DATASET_NAMES, DATASETS, type DataHooks, type DatasetEntry, loadDataset } from './data/registry.ts';
+export {
+  DATASET_NAMES,
+  DATASETS,
+  type DataHooks,
+  type DatasetEntry,
+  datasetNames,
+  defineDataset,
+  loadDataset,
+  registerDataset,
+  unregisterDataset,
+} from './data/registry.ts';
 export type { HeldOutValidation, ImageSet, LongTailDataset, LongTailProfile } from './data/types.ts';
 export type { ExportFormat, ExportResult } from './deploy/export.ts';
 export { exportModel } from './deploy/export.ts';
@@ -171,7 +190,16 @@ export { forwardFeatures } from './models/forward.ts';
 export type { LinearHead } from './models/linear.ts';
 export { createModel, disposeModel, type Model } from './models/model.ts';
 export type { NamedArrays, ParamSet } from './models/params.ts';
-export { BACKBONE_NAMES, BACKBONES, createBackbone } from './models/registry.ts';
+export {
+  BACKBONE_NAMES,
+  BACKBONES,
+  type BackboneEntry,
+  backboneNames,
+  createBackbone,
+  defineBackbone,
+  registerBackbone,
+  unregisterBackbone,
+} from './models/registry.ts';
 export { type NativeStatus, nativeStatus } from './native-addon.ts';
 export type { PipelineCallbacks } from './pipeline/callbacks.ts';
 export { featuresFromModel } from './pipeline/features-from-model.ts';
@@ -216,4 +244,10 @@ export { createSampler, SAMPLER_NAMES, SAMPLERS, type Sampler } from './sampling
 export type { Augmentation } from './train/augment.ts';
 export type { EpochRecord, StepInfo } from './train/epoch.ts';
 export type { TrainOptions, TrainResult } from './train/joint.ts';
-export { DEFAULT_JOINT_CONFIG, type JointConfig, trainJoint } from './train/joint.ts';
+export {
+  DEFAULT_JOINT_CONFIG,
+  type JointConfig,
+  JointConfigSchema,
+  jointConfigSchema,
+  trainJoint,
+} from './train/joint.ts';
