@@ -4,7 +4,7 @@
  */
 import { workerData } from 'node:worker_threads';
 import { initBackend } from '../../backend/backend.ts';
-import { HeadShard, type ShardSpec } from '../head-shard.ts';
+import { HeadShard, type ShardSpec } from './shard-step.ts';
 import { CTL, type HeadBuffers, readStats, waitFor, writeError, writeStats } from './head-protocol.ts';
 
 const { index, spec, backend, buf } = workerData as {

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { initBackend } from '../../backend/backend.ts';
+import { nativeHeadKernels } from '../../backend/native-head.ts';
+import { createRng } from '../../random/rng.ts';
+import { packedLinearSize, specLogits } from '../linear-ops.ts';
+import type { LinearLogits } from '../types.ts';
+import { type LogitJob, LogitThreads, logitSession, logitThreads } from './logit-threads.ts';
+
+const packedRuns = nativeHeadKernels() !== null && packedLinearSize(1, 1) > 0;
+
+/** A random spec of every kind the methods use: plain, bias, cl2n / l2n transforms, NCM's distance. */
+function randomSpec(seed: number, C: number, d: number): LinearLogits {
+  const rng = createRng(seed);
+  const w = Float32Array.from({ length: C * d }, () => rng.normal());
+  const vec = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+  switch (seed % 4) {
+    case 0:
+      return { transform: { kind: 'none' }, weight: w, bias: vec(C) };
+    case 1:
+      return { transform: { kind: 'l2n' }, weight: w, bias: null };
+    case 2:
+      return {
+        transform: { kind: 'cl2n', mean: vec(d) },
+        weight: w,
+        bias: null,
+        sqDistance: Float32Array.from({ length: C }, () => 1 + rng.next()),
+      };
+    default:
+      return { transform: { kind: 'none' }, weight: w, bias: null, sqDistance: vec(C).map((v) => v * v) };
+  }
+}
+
+describe('logits split by rows over threads', { skip: !packedRuns && 'no packed native product here' }, () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+
+  it('equal one thread to the bit: every kind of spec, 2 and 3 threads, row counts down to 1', () => {
+    const pools = [new LogitThreads(2), new LogitThreads(3)];
+    try {
+      for (let seed = 0; seed < 8; seed++) {
+        const rng = createRng(50 + seed);
+        // Past the product's tiles: C beyond 12-row strips and 96-row blocks, d beyond 512.
+        const C = 1 + rng.int(seed < 4 ? 40 : 200);
+        const d = 1 + rng.int(seed % 2 === 0 ? 64 : 700);
+        const spec = randomSpec(seed, C, d);
+        const single = logitSession(spec, C, d, 1)!;
+        for (const pool of pools) {
+          const before = pool.jobs;
+          let jobs = 0;
+          const s = pool.open(spec, C, d)!;
+          for (const m of [1, 2, 3, 7, 1 + rng.int(300)]) {
+            jobs += Math.min(pool.threads, m) - 1;
+            const f = Float32Array.from({ length: m * d }, () => 2 * rng.normal());
+            const want = specLogits(spec, f, m, d, C);
+            assert.deepEqual(single.logits(f, m), want, `seed ${seed}, one thread, ${m} rows`);
+            assert.deepEqual(s.logits(f, m), want, `seed ${seed}, ${pool.threads} threads, ${m} rows`);
+          }
+          s.close();
+          // The workers computed their share: a row range per worker and block.
+          assert.equal(pool.jobs - before, jobs);
+        }
+      }
+    } finally {
+      for (const p of pools) p.dispose();
+    }
+  });
+
+  it('one pool a process, for the thread count asked; none for one thread', () => {
+    assert.equal(logitThreads(1), null);
+    const p = logitThreads(2)!;
+    assert.equal(logitThreads(2), p);
+    assert.equal(p.threads, 2);
+    const q = logitThreads(3)!;
+    assert.notEqual(q, p);
+    q.dispose();
+  });
+
+  it("a worker's failure is reported with its message, and the next pool works", () => {
+    const pool = new LogitThreads(2);
+    const C = 5;
+    const d = 4;
+    const spec = randomSpec(0, C, d);
+    const f = Float32Array.from({ length: 4 * d }, (_, i) => i / 7);
+    // A job for a session the worker never opened (private access: no public way to break a worker).
+    const x = new Float32Array(new SharedArrayBuffer(4 * 4 * d));
+    const out = new Float32Array(new SharedArrayBuffer(4 * 4 * C));
+    (pool as unknown as { post(job: LogitJob, k?: number): void }).post({ kind: 'rows', id: 99, x, out, lo: 0, hi: 1 }, 0);
+    const s = pool.open(spec, C, d)!;
+    assert.throws(() => s.logits(f, 4), /a stage-2 head worker failed: Error: logit worker: no session 99/);
+    assert.throws(() => pool.open(spec, C, d), /used after dispose/);
+    assert.throws(() => s.logits(f, 4), /used after dispose/);
+    const again = logitThreads(2)!;
+    assert.notEqual(again, pool);
+    const s2 = again.open(spec, C, d)!;
+    assert.throws(() => s2.logits(new Float32Array(3), 1), /3 features for 1 rows of 4/);
+    assert.deepEqual(s2.logits(f, 4), specLogits(spec, f, 4, d, C));
+    s2.close();
+  });
+});
