@@ -7,7 +7,7 @@ import { tempDir } from '../../test/helpers/tmp.ts';
 import { initBackend } from '../backend/backend.ts';
 import { ncm } from '../classifiers/ncm.ts';
 import { createClassifier, methodNames } from '../classifiers/registry.ts';
-import { logitThreads } from '../classifiers/sharded/logit-threads.ts';
+import { EVAL_SPLIT, logitThreads } from '../classifiers/sharded/logit-threads.ts';
 import { columnSweep, UNIT_GRID_0_2 } from '../classifiers/tuning.ts';
 import {
   CONFUSION_MAX_CLASSES,
@@ -129,16 +129,23 @@ describe('stage 2 a block of rows at a time equals the whole at once, to the bit
     const settings = { crtEpochs: 1, lwsEpochs: 1, bsEpochs: 1, wbEpochs: 1 };
     const pool = logitThreads(2);
     const jobs = pool?.jobs ?? 0;
-    for (const m of methodNames()) {
-      const clf = createClassifier(m, ctx, settings);
-      assert.ok(clf.linear, `${m} gives its logits as data`);
-      const one = withoutTime(evaluateClassifier(clf, ctx, 0, undefined, 7));
-      assert.deepEqual(withoutTime(evaluateClassifier(clf, { ...ctx, threads: 2 }, 0, undefined, 7)), one, m);
-      // And through the method's own logits (no session): the same again.
-      const { linear: _, ...plain } = clf;
-      assert.deepEqual(withoutTime(evaluateClassifier(plain, ctx, 0, undefined, 7)), one, `${m}, own logits`);
+    const saved = EVAL_SPLIT.minWeights;
+    try {
+      for (const m of methodNames()) {
+        const clf = createClassifier(m, ctx, settings);
+        assert.ok(clf.linear, `${m} gives its logits as data`);
+        const one = withoutTime(evaluateClassifier(clf, ctx, 0, undefined, 7));
+        EVAL_SPLIT.minWeights = 0; // this tiny head (9 x 24) split anyway
+        assert.deepEqual(withoutTime(evaluateClassifier(clf, { ...ctx, threads: 2 }, 0, undefined, 7)), one, m);
+        EVAL_SPLIT.minWeights = saved;
+        // And through the method's own logits (no session): the same again.
+        const { linear: _, ...plain } = clf;
+        assert.deepEqual(withoutTime(evaluateClassifier(plain, ctx, 0, undefined, 7)), one, `${m}, own logits`);
+      }
+    } finally {
+      EVAL_SPLIT.minWeights = saved;
     }
-    // The second thread did its share of every block (where the packed product runs).
+    // The second thread did its share of the blocks (where the packed product runs).
     if (pool) assert.ok(pool.jobs - jobs >= methodNames().length * 2, `${pool.jobs - jobs} blocks`);
   });
 

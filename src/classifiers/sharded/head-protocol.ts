@@ -2,8 +2,10 @@
  * Shared memory of the class-sharded head training (head-threads.ts, head-worker.ts): a control
  * block of counters waited on with Atomics, double-buffered batch and statistics slots (step s
  * uses slot s % 2, so a fast shard can publish step s + 1 while a slow one still reads step s),
- * and each worker's result rows.
+ * and each worker's result rows. And the evaluation pool's (logit-threads.ts, logit-worker.ts):
+ * a counter of row jobs done and the failure slot, with its jobs as messages.
  */
+import type { LinearLogits } from '../types.ts';
 import type { ShardStats } from './shard-step.ts';
 
 /** Indices into the control block. */
@@ -23,6 +25,15 @@ export const CTL = {
   errorCode: 1,
   abortCode: 2,
 } as const;
+
+/** Index of the evaluation pool's counter of row jobs done (CTL.error is its failure slot too). */
+export const JOBS_DONE = 0;
+
+/** Messages to an evaluation worker. Arrays on SharedArrayBuffers are shared, not copied. */
+export type LogitJob =
+  | { kind: 'open'; id: number; spec: LinearLogits; packed: Float32Array; C: number; d: number }
+  | { kind: 'rows'; id: number; x: Float32Array; out: Float32Array; lo: number; hi: number }
+  | { kind: 'close'; id: number };
 
 /** What a failure and a wait need: the control block and the error text (the evaluation pool has only these). */
 export interface SyncBuffers {

@@ -5,7 +5,8 @@ import { nativeHeadKernels } from '../../backend/native-head.ts';
 import { createRng } from '../../random/rng.ts';
 import { packedLinearSize, specLogits } from '../linear-ops.ts';
 import type { LinearLogits } from '../types.ts';
-import { type LogitJob, LogitThreads, logitSession, logitThreads } from './logit-threads.ts';
+import type { LogitJob } from './head-protocol.ts';
+import { LogitThreads, logitSession, logitThreads } from './logit-threads.ts';
 
 const packedRuns = nativeHeadKernels() !== null && packedLinearSize(1, 1) > 0;
 

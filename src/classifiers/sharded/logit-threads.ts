@@ -14,23 +14,15 @@ import type { Worker } from 'node:worker_threads';
 import { nativeHeadKernels } from '../../backend/native-head.ts';
 import { startWorker } from '../../workers/spawn.ts';
 import { LinearRows, packedLinearSize } from '../linear-ops.ts';
+import { MIN_SPLIT_WEIGHTS } from '../train-head.ts';
 import type { LinearLogits } from '../types.ts';
-import { CTL, type SyncBuffers, waitFor, writeError } from './head-protocol.ts';
+import { CTL, JOBS_DONE, type LogitJob, type SyncBuffers, waitFor, writeError } from './head-protocol.ts';
 import { classRanges } from './shard-step.ts';
 
 const ENTRY = new URL('./logit-worker.ts', import.meta.url);
 
-/** Index of the counter of row jobs done, in the pool's control block (CTL.error is the failure slot). */
-export const JOBS_DONE = 0;
-
 /** Time allowed for one block (a worker's start included: tfjs-core and the addon load there). */
 const BLOCK_TIMEOUT_MS = 600_000;
-
-/** Messages to a worker. Arrays on SharedArrayBuffers are shared, not copied. */
-export type LogitJob =
-  | { kind: 'open'; id: number; spec: LinearLogits; packed: Float32Array; C: number; d: number }
-  | { kind: 'rows'; id: number; x: Float32Array; out: Float32Array; lo: number; hi: number }
-  | { kind: 'close'; id: number };
 
 /** Logits of one method, block by block. */
 export interface LogitSession {
@@ -172,12 +164,20 @@ export function logitThreads(threads: number): LogitThreads | null {
 }
 
 /**
- * Logits of `spec` [C, d] for evaluation: over the process's pool with `threads` > 1, else on this
- * thread with the weight packed once; null where the packed product does not run (the method's
- * own `logits` then serves, with the same bits).
+ * Weights (C x d) from which logits are split over threads: below, a worker's start (about half
+ * a second, once a process) costs more than it saves, and the tests' and the demo's runs stay on
+ * one thread (the heads' rule, MIN_SPLIT_WEIGHTS). Tests lower it to reach the pool on tiny data.
+ */
+export const EVAL_SPLIT = { minWeights: MIN_SPLIT_WEIGHTS };
+
+/**
+ * Logits of `spec` [C, d] for evaluation: over the process's pool with `threads` > 1 (for a
+ * weight of EVAL_SPLIT.minWeights or more), else on this thread with the weight packed once;
+ * null where the packed product does not run (the method's own `logits` then serves, with the
+ * same bits).
  */
 export function logitSession(spec: LinearLogits, C: number, d: number, threads = 1): LogitSession | null {
-  const pool = logitThreads(threads);
+  const pool = C * d >= EVAL_SPLIT.minWeights ? logitThreads(threads) : null;
   if (pool) return pool.open(spec, C, d);
   const rows = C > 0 && d > 0 ? LinearRows.create(spec, C, d) : null;
   if (rows === null) return null;

@@ -6,8 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { LinearRows } from '../linear-ops.ts';
-import { CTL, type SyncBuffers, writeError } from './head-protocol.ts';
-import { JOBS_DONE, type LogitJob } from './logit-threads.ts';
+import { CTL, JOBS_DONE, type LogitJob, type SyncBuffers, writeError } from './head-protocol.ts';
 
 const { sync } = workerData as { sync: SyncBuffers };
 const sessions = new Map<number, { rows: LinearRows; C: number; d: number }>();
