@@ -22,7 +22,9 @@ const arg = (name: string, fallback: string) => {
 };
 const file = argv[0];
 if (!file || file.startsWith('--')) {
-  process.stderr.write('usage: node --import tsx bench/profile-eval.ts FILE [--methods joint] [--threads 2] [--rounds 3]\n');
+  process.stderr.write(
+    'usage: node --import tsx bench/profile-eval.ts FILE [--methods joint] [--threads 2] [--rounds 3]\n',
+  );
   process.exit(2);
 }
 const methods = arg('methods', 'joint').split(',') as MethodName[];

@@ -146,7 +146,13 @@ export function packedLinearSize(C: number, d: number): number {
 }
 
 /** The logits of a LinearLogits spec on one thread: f [n, d] -> [n, C] (the methods' `logits`). */
-export function specLogits(spec: LinearLogits, f: Float32Array, n: number, d: number, C: number): Float32Array {
+export function specLogits(
+  spec: LinearLogits,
+  f: Float32Array,
+  n: number,
+  d: number,
+  C: number,
+): Float32Array {
   const x = transformFeatures(f, n, d, spec.transform);
   const z = linearLogits(x, n, d, spec.weight, spec.bias, C);
   const sq = spec.sqDistance;

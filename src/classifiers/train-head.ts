@@ -11,8 +11,8 @@ import { ConfigError } from '../errors.ts';
 import type { FeatureSplit } from '../features/feature-set.ts';
 import { cosineLr } from '../optim/schedule.ts';
 import { createSampler } from '../sampling/samplers.ts';
-import type { HeadKind } from './sharded/shard-step.ts';
 import { type HeadState, ShardedHead } from './sharded/head-threads.ts';
+import type { HeadKind } from './sharded/shard-step.ts';
 import type { HeadSettings, Stage2Context, TrainFeatureSource } from './types.ts';
 
 export interface HeadTrainingOptions extends HeadSettings {

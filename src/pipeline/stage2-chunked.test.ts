@@ -136,11 +136,19 @@ describe('stage 2 a block of rows at a time equals the whole at once, to the bit
         assert.ok(clf.linear, `${m} gives its logits as data`);
         const one = withoutTime(evaluateClassifier(clf, ctx, 0, undefined, 7));
         EVAL_SPLIT.minWeights = 0; // this tiny head (9 x 24) split anyway
-        assert.deepEqual(withoutTime(evaluateClassifier(clf, { ...ctx, threads: 2 }, 0, undefined, 7)), one, m);
+        assert.deepEqual(
+          withoutTime(evaluateClassifier(clf, { ...ctx, threads: 2 }, 0, undefined, 7)),
+          one,
+          m,
+        );
         EVAL_SPLIT.minWeights = saved;
         // And through the method's own logits (no session): the same again.
         const { linear: _, ...plain } = clf;
-        assert.deepEqual(withoutTime(evaluateClassifier(plain, ctx, 0, undefined, 7)), one, `${m}, own logits`);
+        assert.deepEqual(
+          withoutTime(evaluateClassifier(plain, ctx, 0, undefined, 7)),
+          one,
+          `${m}, own logits`,
+        );
       }
     } finally {
       EVAL_SPLIT.minWeights = saved;

@@ -10,8 +10,8 @@
 import type { Worker } from 'node:worker_threads';
 import { backendInfo } from '../../backend/backend.ts';
 import { startWorker } from '../../workers/spawn.ts';
-import { classRanges, type HeadKind, HeadShard, type ShardSpec, type ShardStats } from './shard-step.ts';
 import { CTL, type HeadBuffers, readStats, waitFor, writeError, writeStats } from './head-protocol.ts';
+import { classRanges, type HeadKind, HeadShard, type ShardSpec, type ShardStats } from './shard-step.ts';
 
 const ENTRY = new URL('./head-worker.ts', import.meta.url);
 

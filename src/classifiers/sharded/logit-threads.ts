@@ -141,7 +141,8 @@ export class LogitThreads {
   dispose(): void {
     if (this.closed) return;
     this.closed = true;
-    if (Atomics.load(this.sync.ctl, CTL.error) === 0) writeError(this.sync, 'stopped by the main thread', CTL.abortCode);
+    if (Atomics.load(this.sync.ctl, CTL.error) === 0)
+      writeError(this.sync, 'stopped by the main thread', CTL.abortCode);
     for (const w of this.workers) void w.terminate();
     if (pool === this) pool = null;
   }

@@ -3,13 +3,18 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { maxDiff } from '../../../test/helpers/arrays.ts';
 import { initBackend } from '../../backend/backend.ts';
-import { type HeadKernels, headKernels, nativeHeadKernels, tsHeadKernels } from '../../backend/native-head.ts';
+import {
+  type HeadKernels,
+  headKernels,
+  nativeHeadKernels,
+  tsHeadKernels,
+} from '../../backend/native-head.ts';
 import { Sgd } from '../../optim/sgd.ts';
 import { createRng } from '../../random/rng.ts';
 import { logPrior } from '../../sampling/probabilities.ts';
 import { crossEntropy } from '../../train/loss.ts';
-import { classRanges, combineShardStats, type HeadKind, HeadShard } from './shard-step.ts';
 import { classBalancedWeights } from '../weight-balancing.ts';
+import { classRanges, combineShardStats, type HeadKind, HeadShard } from './shard-step.ts';
 
 interface Problem {
   C: number;
