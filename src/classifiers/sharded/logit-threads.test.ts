@@ -71,11 +71,22 @@ describe('logits split by rows over threads', {
     }
   });
 
-  it('one pool a process, for the thread count asked; none for one thread', () => {
+  it('one pool a process, for the thread count asked; none for one thread; two sessions open at once', () => {
     assert.equal(logitThreads(1), null);
     const p = logitThreads(2)!;
     assert.equal(logitThreads(2), p);
     assert.equal(p.threads, 2);
+    // The second session gets its own packed weight: interleaved blocks stay right.
+    const rng = createRng(9);
+    const [a, b] = [randomSpec(0, 30, 20), randomSpec(2, 50, 20)];
+    const [sa, sb] = [p.open(a, 30, 20)!, p.open(b, 50, 20)!];
+    for (let r = 0; r < 3; r++) {
+      const f = Float32Array.from({ length: 9 * 20 }, () => rng.normal());
+      assert.deepEqual(sa.logits(f, 9), specLogits(a, f, 9, 20, 30));
+      assert.deepEqual(sb.logits(f, 9), specLogits(b, f, 9, 20, 50));
+    }
+    sa.close();
+    sb.close();
   });
 
   it("a worker's failure is reported with its message, and the next call gets a new pool", () => {

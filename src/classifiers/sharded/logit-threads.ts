@@ -46,6 +46,11 @@ export class LogitThreads {
   private posted = 0;
   private sessions = 0;
   private closed = false;
+  /** The packed weight of the open session, and the blocks of features in and logits out. */
+  private packed = shared(0);
+  private packedInUse = false;
+  private x = shared(0);
+  private out = shared(0);
 
   /** `threads` in all: this one and threads - 1 workers. */
   constructor(readonly threads: number) {
@@ -73,10 +78,15 @@ export class LogitThreads {
     if (this.closed) throw new Error('logit threads: used after dispose');
     const size = C > 0 && d > 0 ? packedLinearSize(C, d) : 0;
     if (size === 0) return null;
-    const packed = shared(size).subarray(0, size);
+    // The pool's packed weight, reused from method to method (a second session open at once gets
+    // its own): a fresh shared array per method would stay alive in an idle worker's garbage.
+    const own = this.packedInUse;
+    if (!own && this.packed.length < size) this.packed = shared(size);
+    const packed = (own ? shared(size) : this.packed).subarray(0, size);
     nativeHeadKernels()!.packA(spec.weight, C, d, packed);
     const mine = LinearRows.create(spec, C, d, packed);
     if (mine === null) return null;
+    if (!own) this.packedInUse = true;
     const id = ++this.sessions;
     // The workers get the small arrays shared and the packed weight, not W itself.
     const t = spec.transform;
@@ -87,8 +97,6 @@ export class LogitThreads {
       sqDistance: spec.sqDistance ? sharedCopy(spec.sqDistance) : null,
     };
     this.post({ kind: 'open', id, spec: theirs, packed, C, d });
-    let x = shared(0);
-    let out = shared(0);
     let open = true;
     return {
       logits: (f, m) => {
@@ -96,12 +104,15 @@ export class LogitThreads {
         if (!open) throw new Error('logit threads: session used after close');
         if (f.length < m * d) throw new Error(`logit threads: ${f.length} features for ${m} rows of ${d}`);
         if (m === 0) return new Float32Array(0);
-        if (out.length < m * C) out = shared(m * C);
+        // Blocks in and out, kept by the pool (grown, never shrunk) for the same reason.
+        if (this.out.length < m * C) this.out = shared(m * C);
+        const out = this.out;
         const parts = classRanges(m, Math.min(this.threads, m));
         const [lo0, hi0] = parts[0]!;
         if (parts.length > 1) {
           const from = parts[1]![0];
-          if (x.length < m * d) x = shared(m * d);
+          if (this.x.length < m * d) this.x = shared(m * d);
+          const x = this.x;
           x.set(f.subarray(from * d, m * d), from * d);
           for (let k = 1; k < parts.length; k++) {
             const [lo, hi] = parts[k]!;
@@ -123,6 +134,7 @@ export class LogitThreads {
       close: () => {
         if (!open) return;
         open = false;
+        if (!own) this.packedInUse = false;
         if (!this.closed) this.post({ kind: 'close', id });
       },
     };
