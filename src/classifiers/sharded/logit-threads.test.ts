@@ -6,7 +6,7 @@ import { createRng } from '../../random/rng.ts';
 import { packedLinearSize, specLogits } from '../linear-ops.ts';
 import type { LinearLogits } from '../types.ts';
 import type { LogitJob } from './head-protocol.ts';
-import { LogitThreads, logitSession, logitThreads } from './logit-threads.ts';
+import { EVAL_SPLIT, LogitThreads, logitSession, logitThreads } from './logit-threads.ts';
 
 const packedRuns = nativeHeadKernels() !== null && packedLinearSize(1, 1) > 0;
 
@@ -87,6 +87,21 @@ describe('logits split by rows over threads', {
     }
     sa.close();
     sb.close();
+    // Through logitSession the pool stops with its last session (its worker's memory goes back),
+    // unless told to keep its workers.
+    const spec = randomSpec(1, 300, 256);
+    const s1 = logitSession(spec, 300, 256, 2)!;
+    assert.equal(logitThreads(2), p);
+    s1.close();
+    assert.throws(() => p.open(spec, 300, 256), /used after dispose/);
+    EVAL_SPLIT.keepWorkers = true;
+    try {
+      const q = logitThreads(2)!;
+      logitSession(spec, 300, 256, 2)!.close();
+      assert.equal(logitThreads(2), q);
+    } finally {
+      EVAL_SPLIT.keepWorkers = false;
+    }
   });
 
   it("a worker's failure is reported with its message, and the next call gets a new pool", () => {

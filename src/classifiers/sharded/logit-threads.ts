@@ -49,6 +49,8 @@ export class LogitThreads {
   /** The packed weight of the open session, and the blocks of features in and logits out. */
   private packed = shared(0);
   private packedInUse = false;
+  /** Sessions open. */
+  private live = 0;
   private x = shared(0);
   private out = shared(0);
 
@@ -87,6 +89,7 @@ export class LogitThreads {
     const mine = LinearRows.create(spec, C, d, packed);
     if (mine === null) return null;
     if (!own) this.packedInUse = true;
+    this.live++;
     const id = ++this.sessions;
     // The workers get the small arrays shared and the packed weight, not W itself.
     const t = spec.transform;
@@ -118,6 +121,7 @@ export class LogitThreads {
             const [lo, hi] = parts[k]!;
             this.post({ kind: 'rows', id, x, out, lo, hi }, k - 1);
             this.posted++;
+            jobsPosted++;
           }
         }
         mine.compute(f.subarray(lo0 * d, hi0 * d), hi0 - lo0, out, lo0 * C);
@@ -134,6 +138,7 @@ export class LogitThreads {
       close: () => {
         if (!open) return;
         open = false;
+        this.live--;
         if (!own) this.packedInUse = false;
         if (!this.closed) this.post({ kind: 'close', id });
       },
@@ -143,6 +148,11 @@ export class LogitThreads {
   /** Row jobs handed to the workers so far. */
   get jobs(): number {
     return this.posted;
+  }
+
+  /** No session is open. */
+  get idle(): boolean {
+    return this.live === 0;
   }
 
   /** To worker `k`, or to all when k is undefined. */
@@ -161,6 +171,9 @@ export class LogitThreads {
 }
 
 let pool: LogitThreads | null = null;
+/** Row jobs handed to workers by every pool of the process (tests: the work was split). */
+let jobsPosted = 0;
+export const rowJobsPosted = () => jobsPosted;
 
 /**
  * The process's pool of `threads` threads (this one included), started on first use; null for one
@@ -181,7 +194,16 @@ export function logitThreads(threads: number): LogitThreads | null {
  * a second, once a process) costs more than it saves, and the tests' and the demo's runs stay on
  * one thread (the heads' rule, MIN_SPLIT_WEIGHTS). Tests lower it to reach the pool on tiny data.
  */
-export const EVAL_SPLIT = { minWeights: MIN_SPLIT_WEIGHTS };
+export const EVAL_SPLIT = {
+  minWeights: MIN_SPLIT_WEIGHTS,
+  /**
+   * Keep the workers between sessions. Off: the pool stops when its last session closes, so an
+   * idle worker (its runtime, tens of MiB, and the pool's packed weight and blocks) does not sit
+   * beside the next method's training, the run's memory peak; a start costs about half a second
+   * a method. Tests turn it on to start one worker for many tiny sessions.
+   */
+  keepWorkers: false,
+};
 
 /**
  * Logits of `spec` [C, d] for evaluation: over the process's pool with `threads` > 1 (for a
@@ -191,7 +213,17 @@ export const EVAL_SPLIT = { minWeights: MIN_SPLIT_WEIGHTS };
  */
 export function logitSession(spec: LinearLogits, C: number, d: number, threads = 1): LogitSession | null {
   const pool = C * d >= EVAL_SPLIT.minWeights ? logitThreads(threads) : null;
-  if (pool) return pool.open(spec, C, d);
+  if (pool) {
+    const s = pool.open(spec, C, d);
+    if (s === null || EVAL_SPLIT.keepWorkers) return s;
+    return {
+      logits: s.logits,
+      close: () => {
+        s.close();
+        if (pool.idle) pool.dispose();
+      },
+    };
+  }
   const rows = C > 0 && d > 0 ? LinearRows.create(spec, C, d) : null;
   if (rows === null) return null;
   return {
