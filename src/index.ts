@@ -1,10 +1,12 @@
 /**
- * longtail's public API. Deep imports are private and may change. Every type a function here
- * takes or returns is exported too, so that it can be named and is in the reference (docs/api/,
- * `npm run docs`).
+ * longtail's public API: what a user needs (docs/architecture.md says what belongs). Deep imports
+ * are private and may change. Every type a function here takes or returns is exported too, so
+ * that it can be named and is in the reference (docs/api/; `npm run docs` warns about any that
+ * is not).
  *
+ * @packageDocumentation
  * @example
- * import { initBackend, loadDataset, runPipeline, PipelineConfigSchema } from 'longtail';
+ * import { initBackend, runPipeline, PipelineConfigSchema } from 'longtail';
  * await initBackend();
  * const results = await runPipeline(PipelineConfigSchema.parse({ epochs: 30 }), 'runs/mine');
  */
