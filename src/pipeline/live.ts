@@ -134,7 +134,8 @@ export function liveReportData(
     });
     calBytes += (cal.bias ? 24 * C : 0) + (pairs ? pairs.byteLength : 0);
   }
-  const sourcePrior = [...opts.calibrations?.values() ?? []].find((c) => c.sourcePrior)?.sourcePrior ?? null;
+  const sourcePrior =
+    [...(opts.calibrations?.values() ?? [])].find((c) => c.sourcePrior)?.sourcePrior ?? null;
   if (sourcePrior) calBytes += 24 * C;
   let k = Math.min(n, Math.floor((budget - calBytes) / perRow));
   if (k < 1 || plan.length === 0) return null;

@@ -112,7 +112,9 @@ describe('report.html with a live section', () => {
       ...withCal,
       methods: withCal.methods.map((m) => ({ ...m, calibration: { ...cal, valConfusion: pairs } })),
     };
-    assert.deepEqual(opts(reportHtml(run, [], { live: withBbse, script: 'void 0;' })).slice(3), [['bbse', '']]);
+    assert.deepEqual(opts(reportHtml(run, [], { live: withBbse, script: 'void 0;' })).slice(3), [
+      ['bbse', ''],
+    ]);
   });
 
   it('without live data (or its script) the page is static', () => {

@@ -341,12 +341,22 @@ export function sourceOf(sourcePrior: readonly number[] | null | undefined, C: n
 }
 
 /** Calibrated posteriors softmax(z / T + b) [k, C] of a method's rows (what EM reads). */
-export function livePosteriors(logits: Float32Array, k: number, C: number, cal: LiveCalibration): Float64Array {
+export function livePosteriors(
+  logits: Float32Array,
+  k: number,
+  C: number,
+  cal: LiveCalibration,
+): Float64Array {
   return softmaxRows(logits, k, C, cal.temperature, cal.bias);
 }
 
 /** The calibrated argmax of each row (first maximum; the deployed head's, BBSE's black box) [k]. */
-export function livePredictions(logits: Float32Array, k: number, C: number, cal: LiveCalibration): Int32Array {
+export function livePredictions(
+  logits: Float32Array,
+  k: number,
+  C: number,
+  cal: LiveCalibration,
+): Int32Array {
   const T = cal.temperature;
   const b = cal.bias;
   const out = new Int32Array(k);
@@ -388,7 +398,11 @@ export function estimateLivePrior(
 }
 
 /** The shift evaluateLive adds after z / T under a target prior q: log q - log p + b (priorShift). */
-export function correctionShift(q: readonly number[], source: readonly number[], cal: LiveCalibration): number[] {
+export function correctionShift(
+  q: readonly number[],
+  source: readonly number[],
+  cal: LiveCalibration,
+): number[] {
   return priorShift(q, source, cal.bias);
 }
 

@@ -4,8 +4,9 @@
  * math.ts and redraws the shown method's per-class accuracy, confusion heat map and reliability
  * diagram. Text from the data (class names) goes in only through textContent or canvas text.
  */
-import { MARK_COLOUR, SPLIT_COLOURS } from '../colours.ts';
+
 import { tvDistance } from '../../eval/label-shift.ts';
+import { MARK_COLOUR, SPLIT_COLOURS } from '../colours.ts';
 import type { LiveArray, LiveCalibration, LiveData, LiveMethod } from './data.ts';
 import {
   type Correction,
@@ -253,10 +254,7 @@ function main(): void {
     setText('live-tau-value', state.tau.toFixed(2));
     setText('live-la-tau-value', state.laTau.toFixed(2));
     setText('live-prior-value', priorLabel(state.prior));
-    setText(
-      'live-correction-value',
-      correctionSel.selectedOptions[0]?.textContent ?? state.correction,
-    );
+    setText('live-correction-value', correctionSel.selectedOptions[0]?.textContent ?? state.correction);
     setText('live-method-value', byMethod.get(state.method)!.label);
     // The table: every method under the current knobs.
     const rows: HTMLTableRowElement[] = [];
