@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { initBackend } from '../src/backend/backend.ts';
 import { PipelineConfigSchema, RetrainConfigSchema } from '../src/config/schema.ts';
+import { tvDistance } from '../src/eval/label-shift.ts';
 import { reportRuns } from '../src/pipeline/compare.ts';
 import { retrain, runPipeline } from '../src/pipeline/run.ts';
 import {
@@ -25,7 +26,6 @@ import {
   legibility,
   type ReportBrowser,
 } from '../src/report/browser-check.ts';
-import { tvDistance } from '../src/eval/label-shift.ts';
 import { LIVE_ROWS_WITHOUT_PER_CLASS, type LiveArray, type LiveData } from '../src/report/live/data.ts';
 import {
   classSplits,
@@ -141,7 +141,7 @@ describe('reports a researcher can read at 1400 px', { skip, timeout: 900_000 },
     assert.ok(mb < 8, `${mb.toFixed(2)} MiB`);
   });
 
-  it('demo: the live prior correction estimated by EM or BBSE gives the library\'s numbers on the page\'s rows', async () => {
+  it("demo: the live prior correction estimated by EM or BBSE gives the library's numbers on the page's rows", async () => {
     const html = readFileSync(reports.demo, 'utf8');
     const live = JSON.parse(
       /<script type="application\/json" id="live-data">([^<]*)<\/script>/.exec(html)![1]!,
