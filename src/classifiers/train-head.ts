@@ -10,7 +10,7 @@
 import { ConfigError } from '../errors.ts';
 import type { FeatureSplit } from '../features/feature-set.ts';
 import { cosineLr } from '../optim/schedule.ts';
-import { createSampler } from '../sampling/samplers.ts';
+import { createSampler, samplerOptionsOf } from '../sampling/samplers.ts';
 import type { HeadKind } from './head-shard.ts';
 import { type HeadState, ShardedHead } from './sharded/sharded-head.ts';
 import type { HeadSettings, Stage2Context, TrainFeatureSource } from './types.ts';
@@ -76,10 +76,10 @@ export function trainHead(
   method: string,
   ctx: Stage2Context,
   head: { kind: HeadKind; weight: Float32Array; bias: Float32Array } & HeadLoss,
-  opts: Required<HeadSettings> & HeadTrainingOptions,
+  opts: Required<Omit<HeadSettings, 'classAwarePerClass'>> & HeadTrainingOptions,
 ): HeadTrainingOutput {
   const fs = ctx.features;
-  const { epochs, batchSize, lr, weightDecay, momentum, samplesPerClass, seed } = opts;
+  const { epochs, batchSize, lr, weightDecay, momentum, seed } = opts;
   const samplerName = opts.sampler ?? 'class-aware';
   if (!(epochs >= 1 && Number.isInteger(epochs)))
     throw new ConfigError(`${method}: epochs must be a positive integer, got ${epochs}`);
@@ -98,7 +98,8 @@ export function trainHead(
   const sampler = createSampler(
     samplerName,
     { labels: fs.train.labels, numClasses: fs.numClasses, batchSize, seed, epochs },
-    samplerName === 'class-aware' ? { samplesPerClass } : {},
+    // The class-aware sampler's options from its own setting (classAwarePerClass), parsed by its entry.
+    samplerName === 'class-aware' ? samplerOptionsOf({ ...opts, sampler: samplerName }) : {},
   );
   const trainer = new ShardedHead({
     ...head,

@@ -136,14 +136,18 @@ export interface Stage2Context {
   onProgress?: (method: string, done: number, total: number) => void;
 }
 
-/** The shared stage-2 training settings (defaults: CRT_DEFAULTS). */
+/**
+ * The shared stage-2 training settings. Unset, a head takes the optimiser's defaults
+ * (optim/settings.ts: SGD_DEFAULTS), the context's seed and its method's own epochs.
+ */
 export interface HeadSettings {
   epochs?: number;
   batchSize?: number;
   lr?: number;
   weightDecay?: number;
   momentum?: number;
-  samplesPerClass?: number;
+  /** The class-aware sampler's own setting (images per class in a row; its entry's default, 4). */
+  classAwarePerClass?: number;
   seed?: number;
 }
 

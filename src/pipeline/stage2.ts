@@ -342,6 +342,8 @@ export interface Stage2Options {
    * `methodOptions: { name: { ... } }` for any method; each method takes its own, validated.
    */
   settings?: Record<string, unknown>;
+  /** Each method's options already parsed by its schema (the pipeline's plan); `settings` are then not read. */
+  options?: ReadonlyMap<MethodName, Record<string, unknown>>;
   thresholds?: ShotThresholds;
   /** Called after each method, e.g. to print a line. */
   onMethod?: (r: MethodResult) => void;
@@ -610,11 +612,10 @@ export function runStage2(ctx: Stage2Context, methods: MethodName[], opts: Stage
   const calibrations = new Map<MethodName, DeployCalibration>();
   for (const m of methods) {
     const t = performance.now();
-    const clf = createClassifier(
-      m,
-      { ...(opts.thresholds ? { thresholds: opts.thresholds } : {}), ...ctx },
-      opts.settings,
-    );
+    const c = { ...(opts.thresholds ? { thresholds: opts.thresholds } : {}), ...ctx };
+    const parsed = opts.options?.get(m);
+    const clf =
+      parsed !== undefined ? methodEntry(m).create(c, parsed) : createClassifier(m, c, opts.settings);
     const r = evaluateClassifier(
       clf,
       ctx,
