@@ -179,3 +179,20 @@ export const flagOf = (key: string): string =>
   key === 'methods' ? '--method' : `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 const showValue = (v: unknown) => (Array.isArray(v) ? v.join(',') : String(v));
+
+/**
+ * Settings renamed since a run was written, old -> new: stage 2's `samplesPerClass` is the
+ * class-aware sampler's own `classAwarePerClass` (one idea, one name), for both stages.
+ */
+export const RENAMED_SETTINGS: Record<string, string> = { samplesPerClass: 'classAwarePerClass' };
+
+/** `values` with renamed settings under their new names (a value given under the new name wins). */
+export function withRenamedSettings(values: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...values };
+  for (const [old, now] of Object.entries(RENAMED_SETTINGS)) {
+    if (!(old in out)) continue;
+    if (out[now] === undefined) out[now] = out[old];
+    delete out[old];
+  }
+  return out;
+}

@@ -2,7 +2,7 @@
  * Balanced softmax as a stage-2 head (Ren et al., "Balanced Meta-Softmax for Long-Tailed Visual
  * Recognition", NeurIPS 2020; the logit-adjusted loss of Menon et al., ICLR 2021): a re-initialised
  * linear layer (as cRT, with cRT's schedule) trained with CE(z + tau log pi), pi the training prior,
- * and used with z alone. The offset enters the softmax only (head-shard.ts).
+ * and used with z alone. The offset enters the softmax only (sharded/shard-step.ts).
  *
  * Sampling defaults to instance-balanced, as the official recipe: the loss already corrects for the
  * prior, and class-aware sampling on top corrects twice (the head then favours the tail).

@@ -3,7 +3,7 @@
  * class-aware sampling (the official stage-2 sampler) or instance-balanced, cross-entropy (with
  * the head's per-class logit offset or class weights, if any), SGD with momentum and weight
  * decay, cosine learning rate per epoch, and an optional max-norm projection after each step.
- * The gradient is written out (head-shard.ts) and the classes can be split over threads.
+ * The gradient is written out (sharded/shard-step.ts) and the classes can be split over threads.
  * Batches come from a TrainFeatureSource: cached features, or the frozen backbone with training
  * augmentation (the official code's way).
  */
@@ -11,8 +11,8 @@ import { ConfigError } from '../errors.ts';
 import type { FeatureSplit } from '../features/feature-set.ts';
 import { cosineLr } from '../optim/schedule.ts';
 import { createSampler, samplerOptionsOf } from '../sampling/samplers.ts';
-import type { HeadKind } from './head-shard.ts';
-import { type HeadState, ShardedHead } from './sharded/sharded-head.ts';
+import { type HeadState, ShardedHead } from './sharded/head-threads.ts';
+import type { HeadKind } from './sharded/shard-step.ts';
 import type { HeadSettings, Stage2Context, TrainFeatureSource } from './types.ts';
 
 export interface HeadTrainingOptions extends HeadSettings {

@@ -8,14 +8,8 @@ import { type Command, CommanderError, Help, InvalidArgumentError, Option } from
 import { stringify } from 'yaml';
 import type { z } from 'zod';
 import { methodEntries, methodNames } from '../classifiers/registry.ts';
-import {
-  dataSettings,
-  methodSettings,
-  readConfigFile,
-  stage2SharedSettings,
-  withRenamedSettings,
-} from '../config/schema.ts';
-import { flagOf, resolveConfig } from '../settings.ts';
+import { dataSettings, methodSettings, readConfigFile, stage2SharedSettings } from '../config/schema.ts';
+import { flagOf, resolveConfig, withRenamedSettings } from '../settings.ts';
 import { backboneGroup, stage1Group } from '../train/joint-config.ts';
 
 /** A numeric flag's parser; `min` refuses values below it (e.g. `--top-k 0`). */

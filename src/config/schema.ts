@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { type CLASSIFIERS, methodEntries } from '../classifiers/registry.ts';
 import { datasetNames, datasetSettings } from '../data/registry.ts';
 import { ConfigError } from '../errors.ts';
-import { asSetting, resolveConfig } from '../settings.ts';
+import { asSetting, resolveConfig, withRenamedSettings } from '../settings.ts';
 import {
   help,
   jointRules,
@@ -232,23 +232,6 @@ export function commandSchemas() {
 }
 export type RunCommand = keyof ReturnType<typeof commandSchemas>;
 const COMMANDS: readonly RunCommand[] = ['train', 'demo', 'retrain', 'study samplers', 'seeds', 'study'];
-
-/**
- * Settings renamed since a run was written, old -> new: stage 2's `samplesPerClass` is the
- * class-aware sampler's own `classAwarePerClass` (one idea, one name), for both stages.
- */
-const RENAMED: Record<string, string> = { samplesPerClass: 'classAwarePerClass' };
-
-/** `values` with renamed settings under their new names (a value given under the new name wins). */
-export function withRenamedSettings(values: Record<string, unknown>): Record<string, unknown> {
-  const out = { ...values };
-  for (const [old, now] of Object.entries(RENAMED)) {
-    if (!(old in out)) continue;
-    if (out[now] === undefined) out[now] = out[old];
-    delete out[old];
-  }
-  return out;
-}
 
 /** A run folder's `config.json`, validated by its command's schema. */
 export type RunConfig =

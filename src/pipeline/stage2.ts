@@ -7,6 +7,7 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClassifier, type MethodName, methodEntry } from '../classifiers/registry.ts';
+import { logitSession } from '../classifiers/sharded/logit-threads.ts';
 import type { Stage2Classifier, Stage2Context, TunedParam } from '../classifiers/types.ts';
 import { ConfigError } from '../errors.ts';
 import {
@@ -442,7 +443,40 @@ export function evaluateClassifier(
   const fs = ctx.features;
   const d = fs.dim;
   const C = fs.numClasses;
-  const on = (sp: FeatureSplit) => (s: number, m: number) => clf.logits(featureRows(sp, d, s, m), m); // [m, C]
+  // The logits split over ctx.threads by rows, the weight packed once (the same bits as clf.logits).
+  const session = clf.linear ? logitSession(clf.linear, C, d, ctx.threads ?? 1) : null;
+  try {
+    return evaluateWith(
+      clf,
+      ctx,
+      (sp) => (s, m) => {
+        const f = featureRows(sp, d, s, m);
+        return session ? session.logits(f, m) : clf.logits(f, m); // [m, C]
+      },
+      seconds,
+      thresholds,
+      chunkRows,
+      calibrate,
+      deploy,
+    );
+  } finally {
+    session?.close();
+  }
+}
+
+function evaluateWith(
+  clf: Stage2Classifier,
+  ctx: Stage2Context,
+  on: (sp: FeatureSplit) => (s: number, m: number) => Float32Array,
+  seconds: number,
+  thresholds?: ShotThresholds,
+  chunkRows?: number,
+  calibrate?: CalibrateMode,
+  deploy?: (d: DeployCalibration) => void,
+): MethodResult {
+  const fs = ctx.features;
+  const d = fs.dim;
+  const C = fs.numClasses;
   // The block bounds both the logits [m, C] and the features a method copies or transforms [m, d].
   const step = chunkRows ?? defaultChunkRows(C, d);
   const blockOpts = { ...(thresholds ? { thresholds } : {}), chunkRows: step };
