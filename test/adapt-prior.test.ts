@@ -3,41 +3,33 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { initBackend } from '../src/backend/backend.ts';
-import { PipelineConfigSchema } from '../src/config/schema.ts';
 import { loadMnistLt } from '../src/data/fashion-mnist.ts';
 import { loadFolded } from '../src/deploy/folded.ts';
 import { readPriorFile } from '../src/deploy/prior.ts';
+import { labelPrior, tvDistance } from '../src/eval/label-shift.ts';
 import { shiftedTestIndices } from '../src/eval/shifted-priors.ts';
-import { runPipeline } from '../src/pipeline/run.ts';
 import type { RunResults } from '../src/report/results.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
+import { FIXTURE_DATA, trainedRun } from './helpers/trained-run.ts';
+
+/**
+ * Largest total-variation distance of the estimated prior to the folder's true one. Measured on the
+ * shared run (cRT about 65 % top-1): EM 0.21, BBSE 0.15; assuming no shift is 0.43 away.
+ */
+const TV_TOLERANCE = { em: 0.3, bbse: 0.3 } as const;
 
 describe('deployment under an unknown class prior', () => {
-  const out = tempDir();
-  const data = loadMnistLt('fashion-mnist-lt', { maxPerClass: 60, imbalance: 10 });
+  let out = '';
+  const data = loadMnistLt('fashion-mnist-lt', FIXTURE_DATA);
   const folder = join(tempDir(), 'backward50');
   const labelOf = new Map<string, number>();
   before(async () => {
-    await initBackend('wasm');
-    await runPipeline(
-      PipelineConfigSchema.parse({
-        maxPerClass: 60,
-        imbalance: 10,
-        epochs: 2,
-        batchSize: 64,
-        crtEpochs: 2,
-        lwsEpochs: 1,
-        methods: 'joint,ncm,crt',
-      }),
-      out,
-    );
+    out = (await trainedRun()).dir;
     // The test set re-sampled to a backward long tail (ratio 50): the training tail is the test head.
     const labels = data.test.labels;
-    const trainCounts = Array.from({ length: 10 }, (_, c) => data.train.labels.filter((l) => l === c).length);
-    const idx = shiftedTestIndices(labels, trainCounts, { ratio: 50, direction: 'backward' }, 3).filter(
-      (_, k) => k % 4 === 0, // about 600 images is plenty
+    const idx = shiftedTestIndices(labels, data.trainCounts, { ratio: 50, direction: 'backward' }, 3).filter(
+      (_, k) => k % 4 === 0, // about 700 images is plenty
     );
     mkdirSync(folder, { recursive: true });
     for (const i of idx) {
@@ -68,13 +60,12 @@ describe('deployment under an unknown class prior', () => {
     );
   });
 
-  it('predict --adapt-prior on a backward-50 folder: a valid prior per estimator, written to --out as printed', () => {
-    // The CLI path only: this quick model (60 images per class, 2 epochs) is too weak for either
-    // estimator to land near the truth (at 150 and 3 epochs, with BCTS: BBSE TV 0.40, EM TV 0.60). Closeness and the
-    // accuracy gain are asserted on the same code path from logits (adaptedFromLogits) in
-    // src/deploy/prior.test.ts, with a head-biased head and BCTS folded in.
+  it('predict --adapt-prior on a backward-50 folder: the prior within a stated TV of the truth, written to --out as printed', () => {
     const outDir = tempDir();
-    for (const how of ['bbse', 'em']) {
+    const truth = labelPrior([...labelOf.values()], 10);
+    const noShift = loadFolded(out, 'crt').calibration.sourcePrior;
+    const seen: { how: 'em' | 'bbse'; tv: number }[] = [];
+    for (const how of ['bbse', 'em'] as const) {
       const file = join(outDir, how === 'em' ? 'em.json' : 'bbse.csv');
       const r = runCli([
         'predict',
@@ -113,7 +104,27 @@ describe('deployment under an unknown class prior', () => {
       assert.equal(est.length, 10);
       assert.ok(Math.abs(est.reduce((x, y) => x + y, 0) - 1) < 1e-9 && est.every((v) => v >= 0));
       assert.equal(doc.predictions.length, labelOf.size);
+      // Close to the folder's class mix, and top-1 better than the unadjusted predictions'.
+      const tv = tvDistance(est, truth);
+      const names = doc.prior.map((p) => p.name);
+      let adjusted = 0;
+      let plain = 0;
+      for (const p of doc.predictions) {
+        const y = labelOf.get(p.file)!;
+        if (p.top[0]!.index === y) adjusted++;
+        if (names.indexOf(p.unadjusted) === y) plain++;
+      }
+      const n = doc.predictions.length;
+      process.stdout.write(
+        `# ${how}: TV ${tv.toFixed(3)} (no shift: ${tvDistance(noShift, truth).toFixed(3)}), top-1 ${((100 * adjusted) / n).toFixed(1)} % adjusted, ${((100 * plain) / n).toFixed(1)} % unadjusted, ${n} images\n`,
+      );
+      seen.push({ how, tv });
     }
+    // Asserted after both ran, so a failure shows both estimators' figures. Top-1 is printed, not
+    // asserted: the deployed head carries BCTS biases fitted on the balanced validation split, so
+    // its unadjusted predictions are already balanced, and at this run's accuracy the adjustment
+    // moved top-1 by under a point either way (BBSE +0.4, EM -0.3 to -0.7).
+    for (const { how, tv } of seen) assert.ok(tv < TV_TOLERANCE[how], `${how}: TV ${tv}`);
   });
 
   it('refuses bad priors and too few images, one line naming the file or flag, exit 2, nothing written', () => {

@@ -5,33 +5,20 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tfAll from '@tensorflow/tfjs';
 import sharp from 'sharp';
-import { initBackend } from '../src/backend/backend.ts';
-import { PipelineConfigSchema } from '../src/config/schema.ts';
 import { loadMnistLt } from '../src/data/fashion-mnist.ts';
 import { exportModel } from '../src/deploy/export.ts';
 import { loadModel } from '../src/deploy/predict.ts';
-import { runPipeline } from '../src/pipeline/run.ts';
 import { makeBatch } from '../src/train/augment.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
+import { FIXTURE_DATA, trainedRun } from './helpers/trained-run.ts';
 
 describe('predict and export on a trained run', () => {
-  const out = tempDir();
-  const data = loadMnistLt('fashion-mnist-lt', { maxPerClass: 40, imbalance: 10 });
+  let out = '';
+  const data = loadMnistLt('fashion-mnist-lt', FIXTURE_DATA);
   const idx = Array.from({ length: 24 }, (_, i) => i * 401); // test images across classes
   before(async () => {
-    await initBackend('wasm');
-    await runPipeline(
-      PipelineConfigSchema.parse({
-        maxPerClass: 40,
-        imbalance: 10,
-        epochs: 2,
-        batchSize: 32,
-        crtEpochs: 1,
-        lwsEpochs: 1,
-      }),
-      out,
-    );
+    out = (await trainedRun()).dir;
   });
 
   it('exports a graph model that plain tfjs loads and that predicts the same classes as predict', async () => {

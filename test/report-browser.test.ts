@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { initBackend } from '../src/backend/backend.ts';
 import { PipelineConfigSchema, RetrainConfigSchema } from '../src/config/schema.ts';
+import { tvDistance } from '../src/eval/label-shift.ts';
 import { reportRuns } from '../src/pipeline/report-runs.ts';
 import { retrain, runPipeline } from '../src/pipeline/run.ts';
 import {
@@ -25,7 +26,24 @@ import {
   legibility,
   type ReportBrowser,
 } from '../src/report/browser-check.ts';
-import { LIVE_ROWS_WITHOUT_PER_CLASS } from '../src/report/live/data.ts';
+import { LIVE_ROWS_WITHOUT_PER_CLASS, type LiveArray, type LiveData } from '../src/report/live/data.ts';
+import {
+  classSplits,
+  classWeights,
+  confusionCounts,
+  correctionShift,
+  countLabels,
+  decodeRows,
+  estimateLivePrior,
+  evaluateLive,
+  fractionText,
+  livePosteriors,
+  livePredictions,
+  pctText,
+  rowWeights,
+  sourceOf,
+  targetPrior,
+} from '../src/report/live/math.ts';
 import { writeSyntheticFeatures } from './helpers/synthetic-features.ts';
 import { tempDir } from './helpers/tmp.ts';
 
@@ -121,5 +139,84 @@ describe('reports a researcher can read at 1400 px', { skip, timeout: 900_000 },
     const mb = statSync(reports.many).size / 2 ** 20;
     process.stdout.write(`# 1,000-class report.html: ${mb.toFixed(2)} MiB\n`);
     assert.ok(mb < 8, `${mb.toFixed(2)} MiB`);
+  });
+
+  it("demo: the live prior correction estimated by EM or BBSE gives the library's numbers on the page's rows", async () => {
+    const html = readFileSync(reports.demo, 'utf8');
+    const live = JSON.parse(
+      /<script type="application\/json" id="live-data">([^<]*)<\/script>/.exec(html)![1]!,
+    ) as LiveData;
+    const method = 'crt'; // stored logits: no knob, its calibration always applies
+    const m = live.methods.find((x) => x.method === method)!;
+    const cal = m.calibration!;
+    assert.ok(cal.temperature > 0 && cal.valConfusion, 'the page carries the calibration and BBSE counts');
+    const buf = (s: string) => {
+      const b = Buffer.from(s, 'base64');
+      return b.buffer.slice(b.byteOffset, b.byteOffset + b.length);
+    };
+    const C = live.numClasses;
+    const k = live.k;
+    const decode = (a: LiveArray) =>
+      decodeRows(new Float32Array(buf(a.offsets)), new Uint16Array(buf(a.halves)), k, C);
+    const labels = new Int32Array(buf(live.labels));
+    const z = decode(m.logits!);
+    const counts = countLabels(labels, C);
+    const q = targetPrior(live.trainCounts, live.testCounts, { ratio: 50, direction: 'backward' });
+    const w = classWeights(q, counts);
+    const source = sourceOf(live.sourcePrior, C);
+    const splits = classSplits(live.trainCounts, live.thresholds);
+    const want = (how: 'em' | 'bbse') => {
+      const est = estimateLivePrior(
+        how,
+        { probs: livePosteriors(z, k, C, cal), pred: livePredictions(z, k, C, cal) },
+        k,
+        C,
+        rowWeights(labels, w),
+        source,
+        confusionCounts(new Int32Array(buf(cal.valConfusion!)), C),
+      );
+      const e = evaluateLive(z, labels, C, w, splits, {
+        shift: correctionShift(est, source, cal),
+        temperature: cal.temperature,
+      });
+      return { overall: pctText(e.overall), tv: fractionText(tvDistance(est, Array.from(q))) };
+    };
+    const open = await browser!.open(reports.demo, { viewport: VIEWPORT });
+    try {
+      const { page } = open;
+      const row = () =>
+        page.$eval(`#live-table tr[data-method="${method}"]`, (tr) => ({
+          overall: tr.querySelector('td[data-col="overall"]')!.textContent!,
+          tv: tr.querySelector('td[data-col="tv"]')!.textContent!,
+        }));
+      const options = await page.$$eval('#live-correction option', (os) =>
+        os.map((o) => [(o as HTMLOptionElement).value, (o as HTMLOptionElement).disabled]),
+      );
+      assert.deepEqual(options, [
+        ['none', false],
+        ['known', false],
+        ['em', false],
+        ['bbse', false],
+      ]);
+      await page.$eval('#live-prior', (el) => {
+        (el as HTMLInputElement).value = '8'; // backward 50
+        el.dispatchEvent(new Event('input', { bubbles: true }));
+      });
+      const none = await row();
+      const got: Record<string, { overall: string; tv: string }> = {};
+      for (const how of ['em', 'bbse', 'known'] as const) {
+        await page.selectOption('#live-correction', how);
+        got[how] = await row();
+      }
+      process.stdout.write(`# demo live, crt at backward 50: ${JSON.stringify({ none, ...got })}\n`);
+      assert.equal(none.tv, '-');
+      for (const how of ['em', 'bbse'] as const) {
+        assert.deepEqual(got[how], want(how), how);
+        assert.notEqual(got[how]!.overall, none.overall, `${how} changes the numbers`);
+      }
+      assert.deepEqual(open.watch.consoleErrors, []);
+    } finally {
+      await open.close();
+    }
   });
 });

@@ -66,7 +66,8 @@ export interface PriorEstimate {
 
 /**
  * One EM step from prior q: the mean of the posteriors re-weighted by w = q / p, and the
- * log-likelihood of q, sum_i log sum_c probs[i][c] w[c] (the same pass computes both).
+ * log-likelihood of q, sum_i log sum_c probs[i][c] w[c] (the same pass computes both). With row
+ * weights r_i both are weighted: a row of weight 2 counts as that row twice.
  */
 function emStep(
   probs: Float64Array,
@@ -74,18 +75,21 @@ function emStep(
   C: number,
   sourcePrior: readonly number[],
   q: readonly number[],
+  rowWeights: ArrayLike<number> | null,
 ): { next: number[]; logLik: number } {
   const w = new Float64Array(C);
   for (let c = 0; c < C; c++) w[c] = sourcePrior[c]! > 0 ? q[c]! / sourcePrior[c]! : 0;
   const acc = new Float64Array(C);
   let logLik = 0;
   for (let i = 0; i < n; i++) {
+    const r = rowWeights ? rowWeights[i]! : 1;
+    if (r === 0) continue;
     const o = i * C;
     let s = 0;
     for (let c = 0; c < C; c++) s += probs[o + c]! * w[c]!;
     if (!(s > 0)) continue;
-    logLik += Math.log(s);
-    const inv = 1 / s;
+    logLik += r * Math.log(s);
+    const inv = r / s;
     for (let c = 0; c < C; c++) acc[c]! += probs[o + c]! * w[c]! * inv;
   }
   let total = 0;
@@ -109,22 +113,27 @@ const maxChange = (a: readonly number[], b: readonly number[]) =>
  * likelihood is not below q0's; otherwise a is halved towards -1, where the extrapolation is q2
  * itself (plain EM, whose likelihood never falls). Each accepted point is followed by one EM step.
  * The fixed point is EM's; `iterations` counts EM steps.
+ *
+ * `weights` (one a row, >= 0, default 1) make the target a weighted set of rows: the live report
+ * estimates the prior of its test rows re-weighted to a target prior this way.
  */
 export function emPrior(
   probs: Float64Array,
   n: number,
   C: number,
   sourcePrior: readonly number[],
-  opts: { tol?: number; maxIter?: number } = {},
+  opts: { tol?: number; maxIter?: number; weights?: ArrayLike<number> } = {},
 ): PriorEstimate {
   if (n === 0) throw new ConfigError('EM prior estimation needs at least one image');
+  const weights = opts.weights ?? null;
+  if (weights && weights.length !== n) throw new Error(`emPrior: ${weights.length} weights for ${n} rows`);
   const tol = opts.tol ?? 1e-12;
   const maxIter = opts.maxIter ?? 10000;
   let q0 = [...sourcePrior];
   let it = 0;
   const step = (q: readonly number[]) => {
     it++;
-    return emStep(probs, n, C, sourcePrior, q);
+    return emStep(probs, n, C, sourcePrior, q, weights);
   };
   while (it < maxIter) {
     const s1 = step(q0);
@@ -204,7 +213,7 @@ export function bbsePrior(
   valLabels: ArrayLike<number>,
   targetPred: ArrayLike<number>,
   C: number,
-  opts: { lambda?: number } = {},
+  opts: { lambda?: number; weights?: ArrayLike<number> } = {},
 ): PriorEstimate & { lambda: number } {
   if (valLabels.length === 0) throw new ConfigError('BBSE needs a validation split with images');
   return bbsePriorFromCounts(validationConfusion(valPred, valLabels, C), targetPred, C, opts);
@@ -224,13 +233,14 @@ export function validationConfusion(
 /**
  * BBSE from validation counts[pred * C + true]. `lambda` defaults to trace(C^T C) / n_val, i.e.
  * a ridge of 1 / (validation images per class) relative to the mean diagonal of C^T C: it
- * vanishes as the validation split grows.
+ * vanishes as the validation split grows. `weights` (one a target row, >= 0, default 1): the
+ * target's prediction shares mu are weighted, as emPrior's rows.
  */
 export function bbsePriorFromCounts(
   counts: ArrayLike<number>,
   targetPred: ArrayLike<number>,
   C: number,
-  opts: { lambda?: number } = {},
+  opts: { lambda?: number; weights?: ArrayLike<number> } = {},
 ): PriorEstimate & { lambda: number } {
   let nv = 0;
   for (let k = 0; k < C * C; k++) nv += counts[k]!;
@@ -240,7 +250,13 @@ export function bbsePriorFromCounts(
   const p = new Array<number>(C).fill(0);
   for (let i = 0; i < C; i++) for (let j = 0; j < C; j++) p[j]! += Cm[i * C + j]!;
   const mu = new Float64Array(C);
-  for (let k = 0; k < targetPred.length; k++) mu[targetPred[k]!]! += 1 / targetPred.length;
+  const tw = opts.weights ?? null;
+  if (tw && tw.length !== targetPred.length)
+    throw new Error(`bbsePrior: ${tw.length} weights for ${targetPred.length} target rows`);
+  let wsum = 0;
+  for (let k = 0; k < targetPred.length; k++) wsum += tw ? tw[k]! : 1;
+  if (!(wsum > 0)) throw new ConfigError('BBSE needs at least one target image of positive weight');
+  for (let k = 0; k < targetPred.length; k++) mu[targetPred[k]!]! += (tw ? tw[k]! : 1) / wsum;
   // Normal equations of min ||Cm w - mu||^2 + lambda ||w - 1||^2 in d = w - 1:
   // (Cm^T Cm + lambda I) d = Cm^T (mu - Cm 1).
   const CtC = new Float64Array(C * C);
@@ -274,6 +290,18 @@ export function bbsePriorFromCounts(
 }
 
 /**
+ * The column shift log q - log p + b that turns calibrated scores z / T into scores under the
+ * target prior q (b: BCTS's biases, if any). A class with q = 0 gets -Infinity.
+ */
+export function priorShift(
+  target: readonly number[],
+  source: readonly number[],
+  bias: ArrayLike<number> | null = null,
+): number[] {
+  return target.map((q, c) => Math.log(q) - Math.log(source[c]!) + (bias ? bias[c]! : 0));
+}
+
+/**
  * Argmax of z / T + b + log q - log p for each row: the Bayes-optimal prediction under the target
  * prior q for posteriors calibrated (temperature T, BCTS biases b if any) to the source prior p.
  * A class with q = 0 is never predicted.
@@ -287,7 +315,7 @@ export function adjustedPredictions(
   source: readonly number[],
   bias: ArrayLike<number> | null = null,
 ): Int32Array {
-  const shift = target.map((q, c) => Math.log(q) - Math.log(source[c]!) + (bias ? bias[c]! : 0));
+  const shift = priorShift(target, source, bias);
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const o = i * C;

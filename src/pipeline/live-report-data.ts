@@ -17,18 +17,21 @@
 import { linearLogits, rowNorms } from '../classifiers/linear-ops.ts';
 import type { MethodName } from '../classifiers/registry.ts';
 import type { Stage2Classifier } from '../classifiers/types.ts';
+import type { DeployCalibration } from '../eval/calibration.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
 import { type FeatureSet, featureRows } from '../features/feature-set.ts';
 import { createRng } from '../random/rng.ts';
 import {
+  LIVE_BBSE_MAX_CLASSES,
   LIVE_ROWS_WITHOUT_PER_CLASS,
   type LiveArray,
+  type LiveCalibration,
   type LiveData,
   type LiveKind,
   type LiveMethod,
   MIN_LIVE_ROWS_PER_CLASS,
 } from '../report/live/data.ts';
-import { countLabels, encodeRows } from '../report/live/math.ts';
+import { confusionPairs, countLabels, encodeRows } from '../report/live/math.ts';
 import { methodColour } from '../report/palette.ts';
 import { logPrior } from '../sampling/probabilities.ts';
 
@@ -44,6 +47,8 @@ export interface LiveOptions {
   chunkRows?: number;
   /** Rows at most when the per-class views are hidden (default LIVE_ROWS_WITHOUT_PER_CLASS). */
   rowsWithoutPerClass?: number;
+  /** Each method's calibration (stage 2's), for the page's estimated-prior correction; counted in the budget. */
+  calibrations?: ReadonlyMap<string, DeployCalibration>;
 }
 
 const b64 = (a: Float32Array | Uint16Array | Int32Array) =>
@@ -114,7 +119,25 @@ export function liveReportData(
   const hasBase = base !== null && plan.some((m) => m.kind !== 'stored');
   const arrays = stored.length + (hasBase ? 1 : 0);
   const perRow = arrays * (2 * C + 4) + 4; // halves, offset, label
-  let k = Math.min(n, Math.floor(budget / perRow));
+  // Calibrations: BCTS biases and, up to LIVE_BBSE_MAX_CLASSES, BBSE's validation counts; their
+  // bytes come out of the budget (biases as JSON, at most 24 characters a number).
+  const cals = new Map<string, LiveCalibration>();
+  let calBytes = 0;
+  for (const m of plan) {
+    const cal = opts.calibrations?.get(m.method);
+    if (!cal) continue;
+    const pairs = cal.valConfusion && C <= LIVE_BBSE_MAX_CLASSES ? confusionPairs(cal.valConfusion) : null;
+    cals.set(m.method, {
+      temperature: cal.temperature,
+      bias: cal.bias ? [...cal.bias] : null,
+      valConfusion: pairs ? b64(pairs) : null,
+    });
+    calBytes += (cal.bias ? 24 * C : 0) + (pairs ? pairs.byteLength : 0);
+  }
+  const sourcePrior =
+    [...(opts.calibrations?.values() ?? [])].find((c) => c.sourcePrior)?.sourcePrior ?? null;
+  if (sourcePrior) calBytes += 24 * C;
+  let k = Math.min(n, Math.floor((budget - calBytes) / perRow));
   if (k < 1 || plan.length === 0) return null;
   // Too few rows a class for the per-class views (report.html hides them): only the table and the
   // reliability diagram remain, and they need no more than LIVE_ROWS_WITHOUT_PER_CLASS.
@@ -158,6 +181,7 @@ export function liveReportData(
     kind: m.kind,
     tau: m.kind === 'tau-norm' || m.kind === 'logit-adjust' ? (m.tuned?.value ?? 1) : null,
     logits: m.kind === 'stored' ? arr(m.method) : null,
+    ...(opts.calibrations ? { calibration: cals.get(m.method) ?? null } : {}),
   }));
   return {
     version: 1,
@@ -178,5 +202,6 @@ export function liveReportData(
         }
       : null,
     methods: liveMethods,
+    ...(opts.calibrations ? { sourcePrior: sourcePrior ? [...sourcePrior] : null } : {}),
   };
 }

@@ -228,7 +228,10 @@ async function stage2AndReport(
   });
   await writeReport(folder.dir, run, {
     ...cb,
-    live: liveReportData(fs, classifiers, results, input.thresholds, { budgetBytes: s2.liveMib * 2 ** 20 }),
+    live: liveReportData(fs, classifiers, results, input.thresholds, {
+      budgetBytes: s2.liveMib * 2 ** 20,
+      calibrations,
+    }),
   });
   return run;
 }

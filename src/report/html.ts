@@ -8,7 +8,12 @@
 import { escapeHtml as esc } from '../io/display.ts';
 import { MAX_CONFUSION_CLASSES } from './charts/common.ts';
 import { confusedPairsHtml } from './confused-pairs.ts';
-import { LIVE_ROWS_WITHOUT_PER_CLASS, type LiveData, MIN_LIVE_ROWS_PER_CLASS } from './live/data.ts';
+import {
+  LIVE_BBSE_MAX_CLASSES,
+  LIVE_ROWS_WITHOUT_PER_CLASS,
+  type LiveData,
+  MIN_LIVE_ROWS_PER_CLASS,
+} from './live/data.ts';
 import { PRIOR_RATIOS } from './live/math.ts';
 import { methodColour, SPLIT_COLOURS } from './palette.ts';
 import { perClassRows, worstFirst } from './per-class.ts';
@@ -60,6 +65,34 @@ export function bestMethod(r: Pick<RunResults, 'methods'>): string {
   return best.method;
 }
 
+/** Why the page offers no BBSE, or null when it does. */
+function noBbse(live: LiveData): string | null {
+  if (live.methods.some((m) => m.calibration?.valConfusion)) return null;
+  if (!live.methods.some((m) => m.calibration)) return 'this page carries no calibration';
+  if (live.numClasses > LIVE_BBSE_MAX_CLASSES)
+    return `above ${LIVE_BBSE_MAX_CLASSES} classes its C x C solve would stall the page on every move; results.json has it`;
+  return 'it needs a labeled validation split, and this run had none';
+}
+
+/** The prior-correction select: none, the known prior, or the prior estimated by EM or BBSE. */
+function correctionControl(live: LiveData): string {
+  const calibrated = live.methods.some((m) => m.calibration);
+  const bbse = noBbse(live);
+  const opt = (value: string, text: string, off: string | null = null) =>
+    `<option value="${value}"${off ? ` disabled title="${esc(off)}"` : ''}>${esc(text)}</option>`;
+  return `<label class="control">Prior correction <select id="live-correction">${[
+    opt('none', 'none'),
+    opt('known', 'known prior (the oracle)'),
+    opt('em', 'estimated by EM', calibrated ? null : 'this page carries no calibration'),
+    opt('bbse', 'estimated by BBSE', bbse),
+  ].join('')}</select> <output id="live-correction-value" class="print-only">none</output></label>`;
+}
+
+function correctionNote(live: LiveData): string {
+  const bbse = noBbse(live);
+  return `The prior correction adds log(q) - log(p) + b to each method's calibrated scores z / T (T and the biases b fitted on validation, p the validation split's class shares; with no calibration, log q to the raw scores), where q is the known target prior, or the prior estimated from the test images re-weighted to the target prior, unlabeled: by EM (maximum likelihood on the calibrated probabilities) or by BBSE (the validation confusion matrix${bbse ? `; not offered here: ${esc(bbse)}` : ''}), as the shifted columns of results.md are. "prior TV" is the total-variation distance of the estimate to the target prior. The calibration is the run's: for tau-norm and logit adjustment at the run's tau only.`;
+}
+
 function liveHtml(r: RunResults, live: LiveData, script: string): string {
   const tau = live.methods.find((m) => m.kind === 'tau-norm');
   const la = live.methods.find((m) => m.kind === 'logit-adjust');
@@ -88,11 +121,12 @@ function liveHtml(r: RunResults, live: LiveData, script: string): string {
 ${tau ? slider('live-tau', 'tau-norm: tau', tau.tau ?? 1, 2) : ''}
 ${la ? slider('live-la-tau', 'logit adjustment: tau', la.tau ?? 1, Math.max(2, Math.ceil(la.tau ?? 1))) : ''}
 <label class="control">Target class prior of the test set <input type="range" id="live-prior" min="${-n}" max="${n}" step="1" value="0"> <output id="live-prior-value">uniform</output></label>
-<label class="control"><input type="checkbox" id="live-known-prior"> known prior: add log(target prior) to the logits <output id="live-known-value">off</output></label>
+${correctionControl(live)}
 <button type="button" id="live-reset">reset</button>
 </div>
-<table class="results" id="live-table"><thead><tr><th>method</th><th>All</th><th>Many</th><th>Medium</th><th>Few</th><th>macro-F1</th><th>ECE</th></tr></thead><tbody></tbody></table>
-<p class="note">The prior slider runs from a forward long tail (the training order, head classes frequent; n_max / n_min 50) through the test set as it is to a backward one (reversed), with class sizes set by training-count rank, as for the shifted columns of the results (ratios 2, 10, 50). Under a prior, every number is its <b>expectation</b>: accuracy = sum over classes of prior(c) x accuracy(c), each test image weighted by prior / test images of its class; many / medium / few are means of per-class accuracy, so only the known-prior correction moves them. The shifted columns of results.md are seeded re-samplings of the test set and differ from the expectation by that draw.</p>
+<table class="results" id="live-table"><thead><tr><th>method</th><th>All</th><th>Many</th><th>Medium</th><th>Few</th><th>macro-F1</th><th>ECE</th><th>prior TV</th></tr></thead><tbody></tbody></table>
+<p class="note" id="live-correction-note"></p>
+<p class="note">The prior slider runs from a forward long tail (the training order, head classes frequent; n_max / n_min 50) through the test set as it is to a backward one (reversed), with class sizes set by training-count rank, as for the shifted columns of the results (ratios 2, 10, 50). Under a prior, every number is its <b>expectation</b>: accuracy = sum over classes of prior(c) x accuracy(c), each test image weighted by prior / test images of its class; many / medium / few are means of per-class accuracy, so only a prior correction moves them. ${correctionNote(live)} The shifted columns of results.md are seeded re-samplings of the test set and differ from the expectation by that draw.</p>
 ${hiddenNote}
 <div class="grid live-grid">
 ${

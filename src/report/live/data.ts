@@ -32,6 +32,26 @@ export interface LiveArray {
  */
 export type LiveKind = 'stored' | 'joint' | 'tau-norm' | 'logit-adjust';
 
+/**
+ * A method's calibration as the run fitted it on validation (eval/calibration.ts), at the run's
+ * settings (tau-norm's and logit adjustment's tau as the run chose them): softmax(z / T + b).
+ * The page's prior corrections use it as the CLI's shifted columns do.
+ */
+export interface LiveCalibration {
+  temperature: number;
+  /** BCTS's per-class biases [C]; null for a temperature alone (or none: T = 1). */
+  bias: number[] | null;
+  /**
+   * What BBSE needs of the validation split: base64 of Int32Array pairs (pred * C + true, count),
+   * the non-zero counts of the calibrated argmax against the labels; null without a validation
+   * split or above LIVE_BBSE_MAX_CLASSES classes.
+   */
+  valConfusion: string | null;
+}
+
+/** Classes above which the page offers no BBSE (its C x C solve would stall the page on each move). */
+export const LIVE_BBSE_MAX_CLASSES = 200;
+
 export interface LiveMethod {
   method: string;
   label: string;
@@ -41,6 +61,8 @@ export interface LiveMethod {
   tau: number | null;
   /** `stored` only. */
   logits: LiveArray | null;
+  /** Absent in pages written before the estimated-prior option (or built without calibrations). */
+  calibration?: LiveCalibration | null;
 }
 
 export interface LiveBase {
@@ -69,4 +91,9 @@ export interface LiveData {
   labels: string;
   base: LiveBase | null;
   methods: LiveMethod[];
+  /**
+   * The prior the calibrated scores refer to (the validation split's class shares), divided out by
+   * every prior correction; null: uniform (no validation split). Absent in older pages.
+   */
+  sourcePrior?: number[] | null;
 }

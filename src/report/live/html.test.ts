@@ -90,6 +90,33 @@ describe('report.html with a live section', () => {
     assert.match(html, /NCM &lt;\/script&gt;&lt;img src=x onerror=alert\(1\)&gt;/);
   });
 
+  it('offers the estimated prior only with calibrations, and says why not', () => {
+    const opts = (h: string) =>
+      [...h.matchAll(/<option value="(none|known|em|bbse)"([^>]*)>/g)].map((m) => [m[1], m[2]]);
+    assert.deepEqual(opts(html), [
+      ['none', ''],
+      ['known', ''],
+      ['em', ' disabled title="this page carries no calibration"'],
+      ['bbse', ' disabled title="this page carries no calibration"'],
+    ]);
+    const cal = { temperature: 1.5, bias: [0.1, -0.1], valConfusion: null };
+    const withCal = { ...live, methods: live.methods.map((m) => ({ ...m, calibration: cal })) };
+    const h2 = reportHtml(run, [], { live: withCal, script: 'void 0;' });
+    assert.deepEqual(opts(h2).slice(2), [
+      ['em', ''],
+      ['bbse', ' disabled title="it needs a labeled validation split, and this run had none"'],
+    ]);
+    assert.match(h2, /BBSE \(the validation confusion matrix; not offered here: it needs a labeled/);
+    const pairs = Buffer.from(Int32Array.from([0, 3]).buffer).toString('base64');
+    const withBbse = {
+      ...withCal,
+      methods: withCal.methods.map((m) => ({ ...m, calibration: { ...cal, valConfusion: pairs } })),
+    };
+    assert.deepEqual(opts(reportHtml(run, [], { live: withBbse, script: 'void 0;' })).slice(3), [
+      ['bbse', ''],
+    ]);
+  });
+
   it('without live data (or its script) the page is static', () => {
     assert.doesNotMatch(reportHtml(run, []), /<script/);
     assert.doesNotMatch(reportHtml(run, [], { live }), /<script/);

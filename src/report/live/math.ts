@@ -9,8 +9,10 @@
  * under the prior q. With q the test set's own class shares and every test row embedded, every
  * weight is 1 / n and the numbers are exactly the CLI's.
  */
+import { bbsePriorFromCounts, emPrior, priorShift, softmaxRows } from '../../eval/label-shift.ts';
 import { type ShiftedPrior, shiftedPrior } from '../../eval/shifted-priors.ts';
 import { type ShotThresholds, type Split, splitOf } from '../../eval/shot-splits.ts';
+import type { LiveCalibration } from './data.ts';
 
 // ---------------------------------------------------------------------------------------------
 // float16
@@ -208,7 +210,9 @@ const meanOf = (v: readonly (number | null)[], classes: readonly number[]): numb
 
 /**
  * Evaluates logits [k, C] (plus, if given, a column shift such as log q for the known-prior
- * correction) against labels, each row weighted by its class's weight.
+ * correction) against labels, each row weighted by its class's weight. With a `temperature` T the
+ * scores are z / T + shift in f64, exactly as eval/label-shift.ts's adjustedPredictions takes its
+ * argmax (the shift then holds log q - log p + b: priorShift); without, z + shift in float32.
  */
 export function evaluateLive(
   logits: Float32Array,
@@ -216,10 +220,11 @@ export function evaluateLive(
   C: number,
   weights: Float64Array,
   splits: readonly Split[],
-  opts: { shift?: Float64Array | null; confusion?: boolean } = {},
+  opts: { shift?: ArrayLike<number> | null; temperature?: number; confusion?: boolean } = {},
 ): LiveEval {
   const k = labels.length;
   const shift = opts.shift ?? null;
+  const T = opts.temperature;
   const hits = new Int32Array(C);
   const rows = new Int32Array(C);
   const tpW = new Float64Array(C);
@@ -238,7 +243,11 @@ export function evaluateLive(
     let best = 0;
     let bv = -Infinity;
     for (let c = 0; c < C; c++) {
-      const v = shift ? Math.fround(logits[i * C + c]! + shift[c]!) : logits[i * C + c]!;
+      const v = !shift
+        ? logits[i * C + c]!
+        : T === undefined
+          ? Math.fround(logits[i * C + c]! + shift[c]!)
+          : logits[i * C + c]! / T + shift[c]!;
       row[c] = v;
       if (c === 0 || v > bv) {
         bv = v;
@@ -295,6 +304,106 @@ export function evaluateLive(
     bins,
     confusion,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// prior corrections: known, or estimated from the rows (eval/label-shift.ts, the CLI's code)
+
+/**
+ * What the page adds to a method's scores under a target prior: nothing; the known target prior
+ * (the oracle); or the prior estimated from the prior-weighted rows themselves, unlabeled, by EM
+ * (Saerens et al. 2002) or BBSE (Lipton et al. 2018), as the CLI's shifted columns do.
+ */
+export type Correction = 'none' | 'known' | 'em' | 'bbse';
+
+/** Each row's weight, its class's: [k]. */
+export function rowWeights(labels: ArrayLike<number>, classW: ArrayLike<number>): Float64Array {
+  return Float64Array.from({ length: labels.length }, (_, i) => classW[labels[i]!]!);
+}
+
+/** Non-zero counts[pred * C + true] as (index, count) pairs, compactly (LiveCalibration.valConfusion). */
+export function confusionPairs(counts: ArrayLike<number>): Int32Array {
+  const out: number[] = [];
+  for (let i = 0; i < counts.length; i++) if (counts[i]! !== 0) out.push(i, counts[i]!);
+  return Int32Array.from(out);
+}
+
+/** The inverse of confusionPairs: counts [C * C] (f64, as eval/label-shift.ts's validationConfusion). */
+export function confusionCounts(pairs: ArrayLike<number>, C: number): Float64Array {
+  const counts = new Float64Array(C * C);
+  for (let i = 0; i + 1 < pairs.length; i += 2) counts[pairs[i]!] = pairs[i + 1]!;
+  return counts;
+}
+
+/** The source prior p the calibrated scores refer to: the validation shares, else uniform. */
+export function sourceOf(sourcePrior: readonly number[] | null | undefined, C: number): number[] {
+  return sourcePrior ? [...sourcePrior] : new Array<number>(C).fill(1 / C);
+}
+
+/** Calibrated posteriors softmax(z / T + b) [k, C] of a method's rows (what EM reads). */
+export function livePosteriors(
+  logits: Float32Array,
+  k: number,
+  C: number,
+  cal: LiveCalibration,
+): Float64Array {
+  return softmaxRows(logits, k, C, cal.temperature, cal.bias);
+}
+
+/** The calibrated argmax of each row (first maximum; the deployed head's, BBSE's black box) [k]. */
+export function livePredictions(
+  logits: Float32Array,
+  k: number,
+  C: number,
+  cal: LiveCalibration,
+): Int32Array {
+  const T = cal.temperature;
+  const b = cal.bias;
+  const out = new Int32Array(k);
+  for (let i = 0; i < k; i++) {
+    const o = i * C;
+    let best = 0;
+    let bv = logits[o]! / T + (b ? b[0]! : 0);
+    for (let c = 1; c < C; c++) {
+      const v = logits[o + c]! / T + (b ? b[c]! : 0);
+      if (v > bv) {
+        bv = v;
+        best = c;
+      }
+    }
+    out[i] = best;
+  }
+  return out;
+}
+
+/**
+ * The target prior estimated from k unlabeled rows weighted by `weights` [k] (rowWeights: the
+ * test rows re-weighted to the slider's prior): EM on the calibrated posteriors `probs`
+ * (livePosteriors), or BBSE on the calibrated predictions `pred` (livePredictions) against the
+ * validation counts. The library's own functions, so the page's estimate is the CLI's on the same
+ * rows.
+ */
+export function estimateLivePrior(
+  how: 'em' | 'bbse',
+  rows: { probs?: Float64Array; pred?: Int32Array },
+  k: number,
+  C: number,
+  weights: Float64Array,
+  source: readonly number[],
+  valCounts: Float64Array | null = null,
+): number[] {
+  if (how === 'em') return emPrior(rows.probs!, k, C, source, { weights }).prior;
+  if (!valCounts) throw new Error('BBSE needs the validation counts');
+  return bbsePriorFromCounts(valCounts, rows.pred!, C, { weights }).prior;
+}
+
+/** The shift evaluateLive adds after z / T under a target prior q: log q - log p + b (priorShift). */
+export function correctionShift(
+  q: readonly number[],
+  source: readonly number[],
+  cal: LiveCalibration,
+): number[] {
+  return priorShift(q, source, cal.bias);
 }
 
 /** A fraction as the results' percent (two decimals, results.json) shown with one (results.md). */

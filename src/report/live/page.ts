@@ -4,20 +4,30 @@
  * math.ts and redraws the shown method's per-class accuracy, confusion heat map and reliability
  * diagram. Text from the data (class names) goes in only through textContent or canvas text.
  */
+
+import { tvDistance } from '../../eval/label-shift.ts';
 import { MARK_COLOUR, SPLIT_COLOURS } from '../colours.ts';
-import type { LiveArray, LiveData, LiveMethod } from './data.ts';
+import type { LiveArray, LiveCalibration, LiveData, LiveMethod } from './data.ts';
 import {
+  type Correction,
   classSplits,
   classWeights,
   columnMap,
+  confusionCounts,
+  correctionShift,
   countLabels,
   decodeRows,
+  estimateLivePrior,
   evaluateLive,
   fractionText,
   headToTail,
   type LiveEval,
+  livePosteriors,
+  livePredictions,
   pctText,
   priorGrid,
+  rowWeights,
+  sourceOf,
   targetPrior,
   tauScale,
 } from './math.ts';
@@ -36,7 +46,7 @@ interface State {
   tau: number;
   laTau: number;
   prior: number;
-  known: boolean;
+  correction: Correction;
 }
 
 /** Canvas text size: 10 px or more where the canvas is shown a little smaller than drawn. */
@@ -98,7 +108,7 @@ function main(): void {
     tau: tauNorm?.tau ?? 1,
     laTau: la?.tau ?? 1,
     prior: centre,
-    known: false,
+    correction: 'none',
   };
   const state: State = { ...initial };
 
@@ -130,30 +140,102 @@ function main(): void {
     return l;
   }
 
-  const evalCache = new Map<string, LiveEval>();
-  function evaluate(m: LiveMethod, withConfusion: boolean): LiveEval {
-    const key = `${logitsKey(m)}|${state.prior}|${state.known}|${withConfusion}`;
-    let e = evalCache.get(key);
-    if (e) return e;
+  // The prior corrections use each method's calibration as the run fitted it (at the run's tau for
+  // tau-norm and logit adjustment): with the knob moved away it no longer describes the scores,
+  // so EM and BBSE give no number, and the known prior is added to the raw logits.
+  const source = sourceOf(data.sourcePrior, C);
+  const KNOB_MATCH = 0.005; // half the sliders' step
+  function calibrationOf(m: LiveMethod): LiveCalibration | null {
+    const cal = m.calibration ?? null;
+    if (!cal) return null;
+    if (m.kind === 'tau-norm' && Math.abs(state.tau - (m.tau ?? 1)) > KNOB_MATCH) return null;
+    if (m.kind === 'logit-adjust' && Math.abs(state.laTau - (m.tau ?? 1)) > KNOB_MATCH) return null;
+    return cal;
+  }
+  /** Why a method has no estimated prior under the current knobs, or null. */
+  function noEstimate(m: LiveMethod, how: 'em' | 'bbse'): string | null {
+    if (!m.calibration) return 'no calibration in this page';
+    if (!calibrationOf(m)) return "its calibration was fitted at the run's tau; move the slider back";
+    if (how === 'bbse' && !m.calibration.valConfusion) return 'no validation counts for BBSE';
+    return null;
+  }
+  // Per method (and knob): calibrated posteriors and predictions, read by EM and BBSE.
+  const rowsCache = new Map<string, { probs?: Float64Array; pred?: Int32Array }>();
+  function calibratedRows(m: LiveMethod, cal: LiveCalibration, how: 'em' | 'bbse') {
+    const key = logitsKey(m);
+    let r = rowsCache.get(key);
+    if (!r) {
+      if (rowsCache.size > 24) rowsCache.clear();
+      r = {};
+      rowsCache.set(key, r);
+    }
+    if (how === 'em') r.probs ??= livePosteriors(logitsOf(m), k, C, cal);
+    else r.pred ??= livePredictions(logitsOf(m), k, C, cal);
+    return r;
+  }
+  const estimateCache = new Map<string, number[]>();
+  function estimate(m: LiveMethod, cal: LiveCalibration, how: 'em' | 'bbse', w: Float64Array): number[] {
+    const key = `${logitsKey(m)}|${state.prior}|${how}`;
+    let est = estimateCache.get(key);
+    if (est) return est;
+    const counts = how === 'bbse' ? confusionCounts(new Int32Array(bytes(cal.valConfusion!)), C) : null;
+    est = estimateLivePrior(how, calibratedRows(m, cal, how), k, C, rowWeights(labels, w), source, counts);
+    if (estimateCache.size > 400) estimateCache.clear();
+    estimateCache.set(key, est);
+    return est;
+  }
+
+  interface Shown {
+    e: LiveEval;
+    /** Total-variation distance of the estimated prior to the target prior (EM / BBSE), else null. */
+    tv: number | null;
+    /** Why the asked correction gives no number for this method (e is then uncorrected), else null. */
+    missing: string | null;
+  }
+  const evalCache = new Map<string, Shown>();
+  function evaluate(m: LiveMethod, withConfusion: boolean): Shown {
+    const key = `${logitsKey(m)}|${state.prior}|${state.correction}|${withConfusion}`;
+    let s = evalCache.get(key);
+    if (s) return s;
     const q = targetPrior(data.trainCounts, data.testCounts, grid[state.prior]!);
     const w = classWeights(q, rowCounts);
-    const shift = state.known ? Float64Array.from(q, (v) => Math.log(v)) : null;
-    e = evaluateLive(logitsOf(m), labels, C, w, splits, { shift, confusion: withConfusion });
+    const cal = calibrationOf(m);
+    const how = state.correction;
+    let shift: ArrayLike<number> | null = null;
+    let temperature: number | undefined;
+    let tv: number | null = null;
+    const missing = how === 'em' || how === 'bbse' ? noEstimate(m, how) : null;
+    if (how === 'known' && !cal) shift = Float64Array.from(q, (v) => Math.log(v));
+    else if (how === 'known' && cal) {
+      shift = correctionShift(Array.from(q), source, cal);
+      temperature = cal.temperature;
+    } else if ((how === 'em' || how === 'bbse') && missing === null && cal) {
+      const est = estimate(m, cal, how, w);
+      shift = correctionShift(est, source, cal);
+      temperature = cal.temperature;
+      tv = tvDistance(est, Array.from(q));
+    }
+    const e = evaluateLive(logitsOf(m), labels, C, w, splits, {
+      shift,
+      ...(temperature === undefined ? {} : { temperature }),
+      confusion: withConfusion,
+    });
+    s = { e, tv, missing };
     if (evalCache.size > 400) evalCache.clear();
-    evalCache.set(key, e);
-    return e;
+    evalCache.set(key, s);
+    return s;
   }
 
   const methodSel = byId<HTMLSelectElement>('live-method')!;
   const tauIn = byId<HTMLInputElement>('live-tau');
   const laIn = byId<HTMLInputElement>('live-la-tau');
   const priorIn = byId<HTMLInputElement>('live-prior')!;
-  const knownIn = byId<HTMLInputElement>('live-known-prior')!;
+  const correctionSel = byId<HTMLSelectElement>('live-correction')!;
   const tbody = document.querySelector<HTMLTableSectionElement>('#live-table tbody')!;
   const tip = byId<HTMLDivElement>('live-tip')!;
   if (!canShift) {
     priorIn.disabled = true;
-    knownIn.disabled = true;
+    correctionSel.disabled = true;
   }
 
   const priorLabel = (i: number) => {
@@ -172,12 +254,14 @@ function main(): void {
     setText('live-tau-value', state.tau.toFixed(2));
     setText('live-la-tau-value', state.laTau.toFixed(2));
     setText('live-prior-value', priorLabel(state.prior));
-    setText('live-known-value', state.known ? 'on' : 'off');
+    setText('live-correction-value', correctionSel.selectedOptions[0]?.textContent ?? state.correction);
     setText('live-method-value', byMethod.get(state.method)!.label);
     // The table: every method under the current knobs.
     const rows: HTMLTableRowElement[] = [];
+    const missing: string[] = [];
     for (const m of data.methods) {
-      const e = evaluate(m, m.method === state.method);
+      const { e, tv, missing: why } = evaluate(m, m.method === state.method);
+      if (why) missing.push(`${m.label}: ${why}`);
       const tr = document.createElement('tr');
       tr.dataset.method = m.method;
       if (m.method === state.method) tr.className = 'shown';
@@ -187,19 +271,23 @@ function main(): void {
           : m.kind === 'logit-adjust'
             ? ` (tau=${state.laTau.toFixed(2)})`
             : '';
-      const cells = [
-        m.label + knob,
-        pctText(e.overall),
-        pctText(e.many),
-        pctText(e.medium),
-        pctText(e.few),
-        fractionText(e.macroF1),
-        fractionText(e.ece),
-      ];
+      // No estimate for this method: '-' rather than numbers that would read as corrected.
+      const cells = why
+        ? [m.label + knob, '-', '-', '-', '-', '-', '-', '-']
+        : [
+            m.label + knob,
+            pctText(e.overall),
+            pctText(e.many),
+            pctText(e.medium),
+            pctText(e.few),
+            fractionText(e.macroF1),
+            fractionText(e.ece),
+            tv === null ? '-' : fractionText(tv),
+          ];
       cells.forEach((text, i) => {
         const td = document.createElement('td');
         td.textContent = text;
-        if (i > 0) td.dataset.col = ['overall', 'many', 'medium', 'few', 'macroF1', 'ece'][i - 1]!;
+        if (i > 0) td.dataset.col = ['overall', 'many', 'medium', 'few', 'macroF1', 'ece', 'tv'][i - 1]!;
         if (i === 0) {
           const sw = document.createElement('span');
           sw.className = 'swatch';
@@ -216,11 +304,17 @@ function main(): void {
       rows.push(tr);
     }
     tbody.replaceChildren(...rows);
+    setText(
+      'live-correction-note',
+      missing.length === 0
+        ? ''
+        : `No estimated prior (row shown as -, charts uncorrected) for ${missing.join('; ')}.`,
+    );
     const shown = byMethod.get(state.method)!;
-    const e = evaluate(shown, true);
+    const e = evaluate(shown, true).e;
     lastShown = e;
     const ref =
-      byMethod.get('joint') && state.method !== 'joint' ? evaluate(byMethod.get('joint')!, false) : null;
+      byMethod.get('joint') && state.method !== 'joint' ? evaluate(byMethod.get('joint')!, false).e : null;
     drawClassAccuracy(e, shown, ref);
     drawConfusion(e, shown);
     drawReliability(e, shown);
@@ -506,8 +600,8 @@ function main(): void {
     state.prior = centre + Number(priorIn.value);
     update();
   });
-  knownIn.addEventListener('change', () => {
-    state.known = knownIn.checked;
+  correctionSel.addEventListener('change', () => {
+    state.correction = correctionSel.value as Correction;
     update();
   });
   byId('live-reset')?.addEventListener('click', () => {
@@ -516,7 +610,7 @@ function main(): void {
     if (tauIn) tauIn.value = String(state.tau);
     if (laIn) laIn.value = String(state.laTau);
     priorIn.value = '0';
-    knownIn.checked = false;
+    correctionSel.value = 'none';
     update();
   });
   update();
