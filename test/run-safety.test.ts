@@ -122,7 +122,10 @@ describe('run folders from the command line', () => {
 
     // A head retrained elsewhere, then its backbone replaced: refused, not silently mixed.
     const b = join(dir, 'b');
-    assert.equal((await lt(['retrain', '--run', x, '--method', 'ncm', '--mode', 'features', '--out', b])).code, 0);
+    assert.equal(
+      (await lt(['retrain', '--run', x, '--method', 'ncm', '--mode', 'features', '--out', b])).code,
+      0,
+    );
     assert.equal((await lt(['predict', '--run', b, '--method', 'ncm', img])).code, 0);
     const again = runCli(['train', ...TINY, '--epochs', '1', '--seed', '5', '--out', x, '--force']);
     assert.equal(again.code, 0, again.stderr);
@@ -434,7 +437,10 @@ describe('--force and half-written outputs (issue 25)', () => {
   it('a kill -9 during export --force leaves the old export or the new one, whole, never a mix; the next export cleans up', async () => {
     const dir = tempDir();
     const x = copyOfRun(join(dir, 'x'));
-    assert.equal((await lt(['retrain', '--run', x, '--method', 'ncm,tau-norm', '--mode', 'features'])).code, 0);
+    assert.equal(
+      (await lt(['retrain', '--run', x, '--method', 'ncm,tau-norm', '--mode', 'features'])).code,
+      0,
+    );
     const out = join(dir, 'model');
     const oldRef = join(dir, 'old-ref');
     const newRef = join(dir, 'new-ref');

@@ -124,6 +124,7 @@ function fileSystemMessage(err: unknown): string | null {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  const sigint = new Set(process.listeners('SIGINT'));
   try {
     const program = await buildProgram(argv);
     await program.parseAsync(argv, { from: 'user' });
@@ -146,6 +147,10 @@ export async function main(argv: string[]): Promise<number> {
       `longtail: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );
     return 1;
+  } finally {
+    // A command's Ctrl-C handler ends with the command, also when it failed before removing it:
+    // `main` may run again in the same process (the tests' in-process entry).
+    for (const l of process.listeners('SIGINT')) if (!sigint.has(l)) process.off('SIGINT', l);
   }
 }
 

@@ -48,7 +48,8 @@ function captureOutput(): void {
     const write = stream.write;
     stream.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
       const sink = sinks.getStore();
-      if (sink === undefined || !sink.open) return (write as (...a: unknown[]) => boolean).apply(this, [chunk, ...rest]);
+      if (sink === undefined || !sink.open)
+        return (write as (...a: unknown[]) => boolean).apply(this, [chunk, ...rest]);
       sink[name] += typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
       const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
       if (done !== undefined) process.nextTick(done);
@@ -58,9 +59,21 @@ function captureOutput(): void {
 }
 
 /**
+ * Whether a variable that was set changed or went away, or a LONGTAIL_ one appeared. (A native
+ * library may set its own on first load, as sharp sets VIPSHOME: once, the same for every call.)
+ */
+function envChanged(before: NodeJS.ProcessEnv): boolean {
+  const now = process.env;
+  return (
+    Object.keys(before).some((k) => now[k] !== before[k]) ||
+    Object.keys(now).some((k) => k.startsWith('LONGTAIL_') && !(k in before))
+  );
+}
+
+/**
  * `longtail ARGS` in this process: the `main(argv)` that bin/longtail.js runs (src/cli/main.ts,
- * through tsx), with its stdout, stderr and exit code captured as `runCli` gives them, at a few
- * milliseconds a call instead of a Node start (about 1.2 s of CPU). For calls that check a message,
+ * through tsx), with its stdout, stderr and exit code captured as `runCli` gives them, without a
+ * Node start of its own (about 1.2 s of CPU each). For calls that check a message,
  * an exit code and the files: the process itself (its exit, signals, a flushed pipe, environment
  * variables read at start) is `runCli`'s to test. One call at a time; a call that leaves a
  * process-wide trace (a SIGINT handler, the working directory, the environment) fails; the exit
@@ -74,7 +87,7 @@ export async function runInProcess(args: string[]): Promise<CliResult> {
     exitCode: process.exitCode,
     sigint: process.listenerCount('SIGINT'),
     cwd: process.cwd(),
-    env: JSON.stringify(process.env),
+    env: { ...process.env },
   };
   process.exitCode = undefined;
   const sink: Sink = { stdout: '', stderr: '', open: true };
@@ -84,7 +97,7 @@ export async function runInProcess(args: string[]): Promise<CliResult> {
     const leaks = [
       process.listenerCount('SIGINT') !== before.sigint && 'a SIGINT handler',
       process.cwd() !== before.cwd && `the working directory (${process.cwd()})`,
-      JSON.stringify(process.env) !== before.env && 'process.env',
+      envChanged(before.env) && 'process.env',
     ].filter((l) => l !== false);
     if (leaks.length > 0)
       throw new Error(`longtail ${args.join(' ')} left a process-wide trace: ${leaks.join(', ')}`);
