@@ -55,7 +55,7 @@ import { DataParallel } from '../src/train/parallel/data-parallel.ts';
 import { diskUsage, installTarball, packPackage } from '../test/helpers/package.ts';
 import { type ConvPass, recordConvLayers, timeConvPass } from './conv-layers.ts';
 import { syntheticFeatures } from './synthetic.ts';
-import { LOADED_ABOVE, median, pairedRatio, torchEnv } from './torch-env.ts';
+import { LOADED_ABOVE, loadedLimit, median, pairedRatio, torchEnv } from './torch-env.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TORCH = join(ROOT, 'bench', 'torch_bench.py');
@@ -431,7 +431,7 @@ interface CaseResult {
   /** Kernels on the wasm backend: `native` (the AVX2 addon) or `wasm`. */
   kernels: string;
   runs: number[];
-  /** The 1-minute load average before and after each round; `loaded` when above LOADED_ABOVE. */
+  /** The 1-minute load average before and after each round; `loaded` when above the case's threads + LOADED_ABOVE. */
   load: { min: number; max: number; loaded: boolean };
   torch?:
     | (RoundFigures & {
@@ -783,7 +783,11 @@ async function main(argv: string[]) {
         peakRssMiB: Math.round(peak),
         kernels: out.kernels,
         runs: allRuns,
-        load: { min: Math.min(...loads), max: Math.max(...loads), loaded: Math.max(...loads) > LOADED_ABOVE },
+        load: {
+          min: Math.min(...loads),
+          max: Math.max(...loads),
+          loaded: Math.max(...loads) > loadedLimit(spec.threads),
+        },
         torch,
         ratio: ratio ? ratio.median : null,
         ratioRange: ratio ? { min: ratio.min, max: ratio.max } : null,
@@ -810,7 +814,7 @@ async function main(argv: string[]) {
     createdAt: new Date().toISOString(),
     quick,
     rounds,
-    /** Cases during which the 1-minute load average exceeded LOADED_ABOVE: their figures are not quiet-machine ones. */
+    /** Cases during which the 1-minute load average exceeded their threads + LOADED_ABOVE: not quiet-machine figures. */
     loaded,
     loadedAbove: LOADED_ABOVE,
     machine: {
@@ -893,7 +897,7 @@ async function main(argv: string[]) {
       );
     if (loaded.length > 0)
       console.log(
-        `LOADED: the 1-minute load average was above ${LOADED_ABOVE} during ${loaded.length} of ${results.length} case(s); these are not quiet-machine figures`,
+        `LOADED: the 1-minute load average was above the case's threads + ${LOADED_ABOVE} during ${loaded.length} of ${results.length} case(s); these are not quiet-machine figures`,
       );
     const kernels = [...new Set(results.map((r) => r.kernels))].join(', ');
     console.log(`\ntraining kernels: ${kernels} (LONGTAIL_NATIVE=0 runs the wasm ones)`);

@@ -11,6 +11,20 @@
 /** Variables removed from the PyTorch process's environment. */
 export const UNSET_FOR_TORCH = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'] as const;
 
+/**
+ * glibc malloc settings for the PyTorch process: every allocation from the heap, which is never
+ * trimmed. By default glibc serves blocks of 128 KiB and more (PyTorch's activations) with mmap and
+ * returns them on free, so every step faults its buffers in again; first touches are slow on this
+ * VM, and a ResNet-8 extraction took 37 CPU s (16 of them in the kernel) against 6 with these
+ * (docs/benchmarks.md, 2026-12-04). Tuned PyTorch CPU installs do the same with jemalloc or
+ * tcmalloc; longtail's kernels reuse one arena and never pay it.
+ */
+export const MALLOC_FOR_TORCH = {
+  MALLOC_MMAP_THRESHOLD_: String(2 ** 32),
+  MALLOC_TRIM_THRESHOLD_: String(2 ** 32),
+  MALLOC_TOP_PAD_: String(2 ** 30),
+} as const;
+
 /** Thread-count variables set to the case's threads (OpenMP, OpenBLAS, MKL and BLIS pools). */
 export const THREAD_VARS = [
   'OMP_NUM_THREADS',
@@ -22,7 +36,8 @@ export const THREAD_VARS = [
 /**
  * The environment for one PyTorch process: a copy of `base` without UNSET_FOR_TORCH, with every
  * THREAD_VARS entry set to `threads`, OMP_WAIT_POLICY PASSIVE unless `base` sets it (spinning
- * OpenMP threads made a 2-thread cRT 50-100x slower on a loaded machine), and `blasDir` (a
+ * OpenMP threads made a 2-thread cRT 50-100x slower on a loaded machine), MALLOC_FOR_TORCH
+ * unless `base` sets a variable of it, and `blasDir` (a
  * folder with an OpenBLAS libblas.so.3, --torch-blas) first on LD_LIBRARY_PATH. `base` is not changed.
  */
 export function torchEnv(
@@ -36,13 +51,21 @@ export function torchEnv(
   for (const k of UNSET_FOR_TORCH) delete env[k];
   for (const k of THREAD_VARS) env[k] = String(threads);
   env.OMP_WAIT_POLICY = base.OMP_WAIT_POLICY ?? 'PASSIVE';
+  for (const [k, v] of Object.entries(MALLOC_FOR_TORCH)) env[k] = base[k] ?? v;
   if (blasDir !== null)
     env.LD_LIBRARY_PATH = base.LD_LIBRARY_PATH ? `${blasDir}:${base.LD_LIBRARY_PATH}` : blasDir;
   return env;
 }
 
-/** A run whose 1-minute load average exceeded this while a case ran is marked as loaded. */
-export const LOADED_ABOVE = 1.5;
+/**
+ * A case whose 1-minute load average exceeded its own threads plus this while it ran is marked as
+ * loaded: the case itself holds the load near its thread count, so a fixed limit marked every
+ * 2-thread case of a quiet run.
+ */
+export const LOADED_ABOVE = 0.5;
+
+/** The load average above which a case of `threads` threads counts as loaded. */
+export const loadedLimit = (threads: number): number => threads + LOADED_ABOVE;
 
 /** The ratio of medians and the min-max of the paired rounds' ratios (above 1: longtail faster). */
 export function pairedRatio(

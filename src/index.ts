@@ -1,10 +1,12 @@
 /**
- * longtail's public API. Deep imports are private and may change. Every type a function here
- * takes or returns is exported too, so that it can be named and is in the reference (docs/api/,
- * `npm run docs`).
+ * longtail's public API: what a user needs (docs/architecture.md says what belongs). Deep imports
+ * are private and may change. Every type a function here takes or returns is exported too, so
+ * that it can be named and is in the reference (docs/api/; `npm run docs` warns about any that
+ * is not).
  *
+ * @packageDocumentation
  * @example
- * import { initBackend, loadDataset, runPipeline, PipelineConfigSchema } from 'longtail';
+ * import { initBackend, runPipeline, PipelineConfigSchema } from 'longtail';
  * await initBackend();
  * const results = await runPipeline(PipelineConfigSchema.parse({ epochs: 30 }), 'runs/mine');
  */
@@ -31,14 +33,12 @@ export { type PriorSwapOptions, priorSwap, targetPrior } from './classifiers/pri
 export {
   type BuiltinMethodName,
   CLASSIFIERS,
-  checkMethodName,
   createClassifier,
   hasMethod,
   type MethodName,
   methodEntries,
   methodEntry,
   methodNames,
-  parseMethods,
   registerClassifier,
   unregisterClassifier,
 } from './classifiers/registry.ts';
@@ -89,22 +89,24 @@ export type { CifarLtOptions } from './data/cifar.ts';
 export { loadCifarLt, readCifarBinary } from './data/cifar.ts';
 export type { MnistLtOptions } from './data/fashion-mnist.ts';
 export { loadMnistLt } from './data/fashion-mnist.ts';
-export type { IdxArray } from './data/idx.ts';
-export { readIdx, readIdxImageSet } from './data/idx.ts';
-export type { ListDatasetOptions, ListEntry, LoadListOptions } from './data/image-list.ts';
-export { loadImageList, loadListDataset, parseImageList } from './data/image-list.ts';
+export { readIdxImageSet } from './data/idx.ts';
+export type { ClassOrder, ListDatasetOptions, LoadListOptions } from './data/image-list.ts';
+export { loadImageList, loadListDataset } from './data/image-list.ts';
 export type { MakeLongTailedOptions } from './data/long-tail.ts';
-export { exponentialCounts, makeLongTailed, numpySubset, paretoCounts } from './data/long-tail.ts';
+export { exponentialCounts, makeLongTailed, paretoCounts } from './data/long-tail.ts';
 export {
+  checkContract,
   decodeAndResize,
+  makeContract,
   type PreprocessContract,
   type ResizeMode,
   resizeU8,
 } from './data/preprocess.ts';
 export { DATASET_NAMES, DATASETS, type DataHooks, type DatasetEntry, loadDataset } from './data/registry.ts';
-export type { ImageSet, LongTailDataset, LongTailProfile } from './data/types.ts';
-export type { ExportResult } from './deploy/export.ts';
+export type { HeldOutValidation, ImageSet, LongTailDataset, LongTailProfile } from './data/types.ts';
+export type { ExportFormat, ExportResult } from './deploy/export.ts';
 export { exportModel } from './deploy/export.ts';
+export type { FoldedCalibration } from './deploy/folded.ts';
 export { type FilePrediction, type LoadedModel, loadModel, type Prediction } from './deploy/predict.ts';
 export {
   type AdaptedFiles,
@@ -122,7 +124,9 @@ export {
   arrayBlocks,
   type BctsFit,
   type CalibrationStats,
+  type ClassBias,
   calibrationStats,
+  type DeployCalibration,
   fitBcts,
   fitTemperature,
   type LogitBlocks,
@@ -154,9 +158,11 @@ export type { FeatureSplit, LinearWeights, LoadFeatureFileOptions } from './feat
 export { type FeatureSet, featureRows, loadFeatureFile, saveFeatureFile } from './features/feature-set.ts';
 export type {
   ArrayHeader,
+  ArrayInFile,
   ArraysToWrite,
   NpyArray,
   NpyDtype,
+  NpyRowReader,
   ReadArraysOptions,
   ReadNpyOptions,
   WriteArraysOptions,
@@ -170,17 +176,31 @@ export { createModel, disposeModel, type Model } from './models/model.ts';
 export type { NamedArrays, ParamSet } from './models/params.ts';
 export { BACKBONE_NAMES, BACKBONES, createBackbone } from './models/registry.ts';
 export type { PipelineCallbacks } from './pipeline/callbacks.ts';
+export { featuresFromModel } from './pipeline/features-from-model.ts';
 export {
   reportRuns,
   type WriteComparisonOptions,
   type WrittenComparison,
   writeComparison,
-} from './pipeline/compare.ts';
-export { featuresFromModel } from './pipeline/features.ts';
+} from './pipeline/report-runs.ts';
 export { loadStage1Run, retrain, runPipeline, type Stage1Run } from './pipeline/run.ts';
+export { runSeeds } from './pipeline/run-seeds.ts';
 export { resumeStage1, runStage1, type Stage1Output } from './pipeline/stage1.ts';
-export type { ShiftedResult, Stage2Options, Stage2Output } from './pipeline/stage2.ts';
+export type {
+  CalibrateMode,
+  CalibrationResult,
+  ShiftedResult,
+  Stage2Options,
+  Stage2Output,
+} from './pipeline/stage2.ts';
 export { type MethodResult, runStage2 } from './pipeline/stage2.ts';
+export {
+  type Finding,
+  runSamplerStudy,
+  STUDY_SAMPLERS,
+  type StudyCell,
+  type StudyResult,
+} from './pipeline/study.ts';
 export { createRng, Rng } from './random/rng.ts';
 export {
   type Comparison,
@@ -189,14 +209,13 @@ export {
   compareRuns,
   type LoadedRun,
   summariseRuns,
-} from './report/compare.ts';
+} from './report/group-runs.ts';
 export { type RunResults, RunResultsSchema } from './report/results.ts';
-export type { MeanStd } from './report/seeds.ts';
+export type { MeanStd, SeedSummary } from './report/seed-summary.ts';
 export { classProbabilities, logPrior, progressiveProbabilities } from './sampling/probabilities.ts';
-export type { SamplerContext, SamplerOptions } from './sampling/samplers.ts';
+export type { SamplerContext, SamplerEntry, SamplerOptions } from './sampling/samplers.ts';
 export { createSampler, SAMPLER_NAMES, SAMPLERS, type Sampler } from './sampling/samplers.ts';
 export type { Augmentation } from './train/augment.ts';
 export type { EpochRecord, StepInfo } from './train/epoch.ts';
 export type { TrainOptions, TrainResult } from './train/joint.ts';
 export { DEFAULT_JOINT_CONFIG, type JointConfig, trainJoint } from './train/joint.ts';
-export { lossOffset } from './train/loss.ts';

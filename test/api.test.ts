@@ -54,3 +54,48 @@ describe('calibration and label shift from the package', () => {
     assert.ok(tvDistance(em.prior, truth) < 0.02, `EM ${em.prior} vs ${truth}`);
   });
 });
+
+describe('what the package exports', () => {
+  it('a library function for every command, and no internals', async () => {
+    const api: Record<string, unknown> = await import('longtail');
+    // demo, demo --seeds, train, train --resume, retrain, study samplers, report, predict, export,
+    // predict --adapt-prior, data summary's loader.
+    for (const name of [
+      'runPipeline',
+      'runSeeds',
+      'runStage1',
+      'resumeStage1',
+      'retrain',
+      'runSamplerStudy',
+      'reportRuns',
+      'loadModel',
+      'exportModel',
+      'adaptPrior',
+      'loadDataset',
+    ])
+      assert.equal(typeof api[name], 'function', name);
+    // Plumbing that a command or a loader uses and a user never calls (issue 24's review).
+    for (const name of [
+      'installWasmTrainingKernels',
+      'encodeNpy',
+      'IGNORED_CONFIG_KEYS',
+      'lossOffset',
+      'parseMethods',
+      'checkMethodName',
+      'numpySubset',
+      'parseImageList',
+      'readIdx',
+    ])
+      assert.ok(!(name in api), `${name} is exported`);
+  });
+
+  it('makeContract writes what checkContract reads back, and checkContract names the bad field', async () => {
+    const { checkContract, makeContract } = await import('longtail');
+    const c = makeContract({ size: 96, mean: [0.5, 0.4, 0.3], std: [0.2, 0.2, 0.2], layout: 'nhwc' });
+    assert.deepEqual(checkContract(JSON.parse(JSON.stringify(c)), 'c.json'), c);
+    assert.throws(
+      () => checkContract({ ...c, resize: { kernel: 'triangle-antialias', mode: 'fill' } }, 'c.json'),
+      { message: 'c.json: preprocessing resize.mode must be "shorter-centre-crop" or "stretch", got "fill"' },
+    );
+  });
+});

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LOADED_ABOVE, pairedRatio, THREAD_VARS, torchEnv, UNSET_FOR_TORCH } from '../bench/torch-env.ts';
+import {
+  LOADED_ABOVE,
+  loadedLimit,
+  MALLOC_FOR_TORCH,
+  pairedRatio,
+  THREAD_VARS,
+  torchEnv,
+  UNSET_FOR_TORCH,
+} from '../bench/torch-env.ts';
 
 // The PyTorch yardstick's environment, checked without starting PyTorch.
 describe('bench: the PyTorch process environment', () => {
@@ -22,7 +30,18 @@ describe('bench: the PyTorch process environment', () => {
       assert.equal(env.PATH, '/usr/bin');
       assert.equal(env.OMP_WAIT_POLICY, 'PASSIVE');
       assert.equal(env.LD_LIBRARY_PATH, '/opt/lib');
+      // glibc keeps PyTorch's freed buffers (no mmap per activation, no trim).
+      assert.equal(env.MALLOC_MMAP_THRESHOLD_, '4294967296');
+      assert.equal(env.MALLOC_TRIM_THRESHOLD_, '4294967296');
+      assert.equal(env.MALLOC_TOP_PAD_, '1073741824');
     }
+    assert.deepEqual(Object.keys(MALLOC_FOR_TORCH).sort(), [
+      'MALLOC_MMAP_THRESHOLD_',
+      'MALLOC_TOP_PAD_',
+      'MALLOC_TRIM_THRESHOLD_',
+    ]);
+    // A malloc setting the user made is kept.
+    assert.equal(torchEnv({ MALLOC_TOP_PAD_: '0' }, 1).MALLOC_TOP_PAD_, '0');
     assert.deepEqual([...UNSET_FOR_TORCH], ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE']);
     assert.equal(THREAD_VARS.length, 4);
   });
@@ -62,6 +81,9 @@ describe('bench: ratios over alternating rounds', () => {
     assert.equal(s.median, 6 / 3);
     assert.deepEqual([s.min, s.max], [1, 4]);
     assert.throws(() => pairedRatio([1], [1, 2], 's'), /1 rounds of longtail against 2 of PyTorch/);
-    assert.equal(LOADED_ABOVE, 1.5);
+    assert.equal(LOADED_ABOVE, 0.5);
+    // A case holds the load near its own thread count: the limit is above it.
+    assert.equal(loadedLimit(1), 1.5);
+    assert.equal(loadedLimit(2), 2.5);
   });
 });

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { initBackend } from '../src/backend/backend.ts';
 import { PipelineConfigSchema, RetrainConfigSchema } from '../src/config/schema.ts';
-import { reportRuns } from '../src/pipeline/compare.ts';
+import { reportRuns } from '../src/pipeline/report-runs.ts';
 import { retrain, runPipeline } from '../src/pipeline/run.ts';
 import {
   findChromium,

@@ -32,7 +32,7 @@ export interface HeadLoss {
 
 /**
  * Cached features as a training source: a gather of rows into one reused array (a fresh array a
- * step pays its page faults every step: an LWS epoch at ImageNet-LT size went from 3.92 to 3.60 s).
+ * step pays its page faults every step; docs/benchmarks.md has the cost).
  */
 export function cachedSource(train: FeatureSplit, d: number): TrainFeatureSource {
   let out = new Float32Array(0);
@@ -57,8 +57,8 @@ export interface HeadTrainingResult {
 
 /**
  * Heads smaller than this many weights (C x d) train on one thread whatever `threads` says: a
- * worker costs about 0.6 s to start and a barrier per step, more than a small head's products
- * (a 10-class head on 64-d features takes microseconds a step). 1000 x 512 is far above.
+ * worker's start and a barrier per step cost more than a small head's products (a 10-class head
+ * on 64-d features is 640 multiply-adds a row). 1000 x 512 is far above.
  */
 export const MIN_SPLIT_WEIGHTS = 1 << 16;
 

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { RUN_FILES } from '../io/run-folder.ts';
-import { reportRuns } from '../pipeline/compare.ts';
-import { IGNORED_CONFIG_KEYS } from '../report/compare.ts';
-import { comparisonText } from '../report/compare-page.ts';
+import { reportRuns } from '../pipeline/report-runs.ts';
+import { comparisonText } from '../report/comparison-files.ts';
+import { IGNORED_CONFIG_KEYS } from '../report/group-runs.ts';
 import { note, printJson } from './common.ts';
 import { addOutOptions } from './options.ts';
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { StudyConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { runSamplerStudy, STUDY_SAMPLERS } from '../pipeline/study.ts';
-import { type MeanStd, summariseSeeds } from '../report/seeds.ts';
+import { type MeanStd, summariseSeeds } from '../report/seed-summary.ts';
 import { formatTable } from '../report/table.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
 import {

@@ -32,6 +32,7 @@ export interface PreprocessContract {
 
 export const DECODE_RULE = '8-bit, EXIF orientation applied, alpha dropped, grey replicated';
 
+/** A version-1 contract with the given side and, unless given, RGB, mean 0, std 1, NCHW, shorter-side centre crop. */
 export function makeContract(opts: {
   size: number;
   mean?: readonly number[];

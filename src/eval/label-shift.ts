@@ -101,7 +101,7 @@ const maxChange = (a: readonly number[], b: readonly number[]) =>
  * refer to `sourcePrior`. Stops when an EM step moves no class's prior by more than `tol`.
  *
  * Plain EM converges linearly, and slowly when the likelihood is flat or a class's prior heads for
- * 0: on the demo's shifted test sets it took 300-8,000 steps (most of a run's stage-2 time). The
+ * 0 (on the demo's shifted test sets, hundreds to thousands of steps: docs/benchmarks.md). The
  * steps are therefore accelerated with SQUAREM (Varadhan and Roland, "Simple and Globally Convergent
  * Methods for Accelerating the Convergence of Any EM Algorithm", Scand. J. Statist. 2008, scheme
  * S3): from q0, two EM steps q1, q2 give r = q1 - q0 and v = q2 - 2 q1 + q0, and the extrapolation

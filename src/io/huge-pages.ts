@@ -1,8 +1,8 @@
 /**
  * Transparent huge pages for the big arrays a feature file is read into (Linux, through the
  * native addon's madvise; NumPy does the same for arrays of 4 MiB and more). A fresh array is
- * filled one page fault per 4 KiB page; reading 900 MiB into fresh memory and a first pass over
- * it took 4.7 s with 2 MiB pages against 10.2 s on the 2-core VM at load 7 (docs/benchmarks.md).
+ * filled one page fault per 4 KiB page, which on a VM can cost as much as the read itself
+ * (docs/benchmarks.md, "Reading: page faults").
  * Advice only: without the addon, off Linux, with LONGTAIL_NATIVE=0 or when the kernel grants
  * none, nothing changes.
  */

@@ -1,7 +1,7 @@
 /**
  * The building blocks of the backbones, as plain functions over a ParamSet. Written with
- * broadcasting ops rather than tf.batchNorm: on wasm, tf.batchNorm's gradient goes through Tile
- * and trained a ResNet-8 step about 1.6x slower.
+ * broadcasting ops rather than tf.batchNorm: on wasm, tf.batchNorm's gradient goes through Tile,
+ * which made a ResNet-8 training step markedly slower (docs/benchmarks.md).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -143,8 +143,8 @@ export function convBn(
 
 /**
  * Global average pooling x [b, h, w, c] -> [b, c]. With no gradient being recorded, an average
- * pool over the whole image (on wasm, tf.mean over axes 1-2 transposes first: 1.8 ms of a
- * 40 ms ResNet-8 extraction batch); under a tape tf.mean, whose gradient every backend has.
+ * pool over the whole image (on wasm, tf.mean over axes 1-2 transposes the tensor first); under a
+ * tape tf.mean, whose gradient every backend has.
  */
 export function globalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
   const [b, h, w, c] = x.shape;
@@ -277,8 +277,8 @@ function makeBnTrain(relu: boolean) {
 
 /**
  * Per-channel mean over [b, h, w] of x [b, h, w, c] -> [c]: an average pool over the whole
- * image, then a mean over the small [b, c]. On wasm, tf.mean over axes 0-2 transposes the tensor
- * first and took 3.0 ms on [128, 28, 28, 16]; this takes 0.4.
+ * image, then a mean over the small [b, c]. On wasm, tf.mean over axes 0-2 transposes the whole
+ * tensor first; this reads it once.
  */
 export function channelMean(x: tf.Tensor4D): tf.Tensor1D {
   const [b, h, w, c] = x.shape;
@@ -287,7 +287,7 @@ export function channelMean(x: tf.Tensor4D): tf.Tensor1D {
 
 /**
  * x * scale + shift per channel, optionally then ReLU, as one fused 1x1 depthwise convolution:
- * on wasm 0.8 ms on [128, 28, 28, 16] against 4.6 for the broadcast multiply, add and ReLU.
+ * on wasm one pass over x instead of three (broadcast multiply, add, ReLU, each its own output).
  * With its own gradient (the wasm backend has no depthwise-convolution gradient kernels).
  */
 export function channelAffine(

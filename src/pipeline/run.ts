@@ -41,8 +41,8 @@ import { stage1InPercent } from '../train/epoch.ts';
 import { resolveAugmentation } from '../train/joint.ts';
 import { loadStage1Model, stage1Progress } from '../train/stage1-model.ts';
 import { environment, type PipelineCallbacks } from './callbacks.ts';
-import { augmentedSource, featuresFromModel } from './features.ts';
-import { liveReportData } from './live.ts';
+import { augmentedSource, featuresFromModel } from './features-from-model.ts';
+import { liveReportData } from './live-report-data.ts';
 import {
   checkModelFits,
   inRunFolder,

@@ -39,7 +39,7 @@ import { ACCURACY_UNIT } from '../train/epoch.ts';
 import { type EpochRecord, jointConfigOf, runIdentityOf, trainJoint } from '../train/joint.ts';
 import { stage1Progress } from '../train/stage1-model.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
-import { featuresFromModel } from './features.ts';
+import { featuresFromModel } from './features-from-model.ts';
 
 /**
  * Opens a planned run folder (after the caller has validated every input), reports it, records

@@ -104,14 +104,10 @@ export interface ShiftedResult {
 export type CalibrateMode = 'none' | 'temperature' | 'bcts';
 
 /**
- * The calibration used when none is asked for: BCTS where there is a validation split (EM needs
- * it on head-biased heads: docs/methods.md), else none.
- */
-/**
  * Validation images a class BCTS needs on average before it is the default. Its C + 1 parameters
  * are fitted by L-BFGS over the whole validation split: with a few images a class the biases
- * fit noise, and the fit is slow (at 8,142 classes and 2 validation images a class, three
- * methods took over 20 CPU minutes without finishing); a temperature is then the better default.
+ * fit noise, and at many classes the fit is slow (every iteration is a pass over [n, C] validation
+ * logits; docs/benchmarks.md); a temperature is then the better default.
  */
 export const BCTS_MIN_VAL_PER_CLASS = 10;
 

@@ -13,7 +13,7 @@ import type { VegaLiteSpec } from '../report/charts.ts';
 import { markdownTable } from '../report/markdown.ts';
 import { writeChart } from '../report/render.ts';
 import type { RunResults } from '../report/results.ts';
-import { meanOfRuns, seedsMarkdown, summariseSeeds } from '../report/seeds.ts';
+import { meanOfRuns, seedsMarkdown, summariseSeeds } from '../report/seed-summary.ts';
 import { checkSamplerName } from '../sampling/samplers.ts';
 import { type PipelineCallbacks, runPipeline } from './run.ts';
 import { checkModelFits, inRunFolder, loadRunData } from './stage1.ts';

@@ -34,7 +34,7 @@ export async function writeReport(
   run: RunResults,
   opts: {
     onPhase?: (name: string) => void;
-    /** The live section's data (src/pipeline/live.ts); without it the page is static. */
+    /** The live section's data (src/pipeline/live-report-data.ts); without it the page is static. */
     live?: LiveData | null;
   } = {},
 ): Promise<void> {

@@ -74,8 +74,9 @@ const FEW_CHANNELS = 4;
 /**
  * Filter gradient for few input channels (the first layer: 1 or 3): the kh*kw shifted copies of
  * x stacked into taps [kh*kw*ci, b*oh*ow], times dy [b*oh*ow, co]. The convolution form above
- * has only kh*kw*ci output rows to spread over a 28x28 "filter" and ran at about 2 GFLOP/s here;
- * this was 7x faster on [128, 28, 28, 1] -> 16 channels, and slower from 16 channels on.
+ * has only kh*kw*ci output rows to spread over a 28x28 "filter", which the wasm convolution runs
+ * slowly; this form is faster for the first layer and slower from 16 input channels on
+ * (docs/benchmarks.md).
  */
 function tapFilterGrad(
   scope: KernelScope,

@@ -1,5 +1,5 @@
 /**
- * What a report page carries for its live section (src/pipeline/live.ts builds it, html.ts embeds
+ * What a report page carries for its live section (src/pipeline/live-report-data.ts builds it, html.ts embeds
  * it as JSON, page.ts reads it). Arrays of numbers travel as base64 of little-endian typed arrays.
  */
 

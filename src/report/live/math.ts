@@ -1,5 +1,5 @@
 /**
- * The live report's arithmetic, written once: Node (src/pipeline/live.ts, the tests) and the page
+ * The live report's arithmetic, written once: Node (src/pipeline/live-report-data.ts, the tests) and the page
  * (page.ts, bundled into report.html) both use it. No DOM, no Node API.
  *
  * Evaluation follows src/eval/metrics.ts (top-1, many / medium / few as the mean of the split's

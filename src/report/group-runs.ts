@@ -20,7 +20,7 @@ import { printable, quoted } from '../io/display.ts';
 import { readFileChecked } from '../io/read-file.ts';
 import { assertNotLocked, RUN_FILES, runFile } from '../io/run-folder.ts';
 import { MethodResultSchema, type RunResults, RunResultsSchema } from './results.ts';
-import { EXTRA_KEYS, summariseSeeds } from './seeds.ts';
+import { EXTRA_KEYS, summariseSeeds } from './seed-summary.ts';
 
 /** Configuration keys left out of the grouping key, and why (shown on the page). */
 export const IGNORED_CONFIG_KEYS: Readonly<Record<string, string>> = {
@@ -93,7 +93,7 @@ export const ComparisonSchema = z.object({
             macroF1: meanStdSchema.nullable(),
             ece: meanStdSchema.nullable(),
             // Recall summaries, NLL, ECE before / after calibration, backward-50 none / EM / BBSE /
-            // known and TV errors (report/seeds.ts EXTRA_METRICS); absent in older comparisons.
+            // known and TV errors (report/seed-summary.ts EXTRA_METRICS); absent in older comparisons.
             ...Object.fromEntries(EXTRA_KEYS.map((k) => [k, meanStdSchema.nullable().optional()])),
           }),
         ),

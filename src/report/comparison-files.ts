@@ -9,10 +9,16 @@ import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { escapeHtml as esc, printable } from '../io/display.ts';
 import { RUN_FILES, runFile } from '../io/run-folder.ts';
 import { groupedBars, methodMetricBars, type VegaLiteSpec } from './charts.ts';
-import { type Comparison, type ComparisonGroup, ComparisonSchema, groupTitle, showValue } from './compare.ts';
+import {
+  type Comparison,
+  type ComparisonGroup,
+  ComparisonSchema,
+  groupTitle,
+  showValue,
+} from './group-runs.ts';
 import { SPLIT_ORDER } from './palette.ts';
 import { writeChart } from './render.ts';
-import { EXTRA_CAPTION, EXTRA_TABLE_HEADER, extraMarkdown, extraRows, type MeanStd } from './seeds.ts';
+import { EXTRA_CAPTION, EXTRA_TABLE_HEADER, extraMarkdown, extraRows, type MeanStd } from './seed-summary.ts';
 import { formatTable } from './table.ts';
 
 const SPLITS = [

@@ -22,7 +22,7 @@ import {
   pctText,
   tauScale,
 } from '../report/live/math.ts';
-import { liveReportData, stratifiedRows } from './live.ts';
+import { liveReportData, stratifiedRows } from './live-report-data.ts';
 import { evaluateClassifier } from './stage2.ts';
 
 const T = { many: 100, few: 20 };

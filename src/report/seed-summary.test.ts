@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RunResults } from './results.ts';
-import { meanOfRuns, meanStd, seedsTextTable, summariseSeeds } from './seeds.ts';
+import { meanOfRuns, meanStd, seedsTextTable, summariseSeeds } from './seed-summary.ts';
 
 const run = (overall: number, few: number | null) =>
   ({

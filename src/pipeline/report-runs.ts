@@ -6,8 +6,8 @@
 import { resolve } from 'node:path';
 import { ConfigError } from '../errors.ts';
 import { openRun, planRun } from '../io/run-folder.ts';
-import { type Comparison, ComparisonSchema, compareRuns, type LoadedRun } from '../report/compare.ts';
-import { writeComparisonFiles } from '../report/compare-page.ts';
+import { writeComparisonFiles } from '../report/comparison-files.ts';
+import { type Comparison, ComparisonSchema, compareRuns, type LoadedRun } from '../report/group-runs.ts';
 
 export interface WriteComparisonOptions {
   /** Replace what longtail wrote in a non-empty `out` folder. */
