@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -135,7 +136,7 @@ thread_local std::vector<int32_t> tMb, tKb, tCb;
 // One phase of the strided input gradient: its packed filter rows and gather offsets.
 struct Phase {
   std::vector<float> filter;
-  std::vector<int32_t> kb, mb, cb;
+  std::vector<int32_t> kb, mb, cb, kofs;  // kofs: the planar product's offsets (stride 1)
 };
 thread_local std::vector<Phase> tPhases;
 
@@ -153,11 +154,74 @@ const float* pad(const float* x, int b, int H, int W, int C, int pt, int pl, int
 
 int paddedRows(int in, int pad, int out, int stride, int k) { return std::max(in + pad, (out - 1) * stride + k); }
 
+// The pixel-vectorised product (conv512.cc) where its outputs have 16 channels and the pass is
+// stride 1: the gather product there has one 16-lane vector per tile row and so a broadcast
+// load per multiply-add (56 % of peak); over pixels, 8 x 3 tiles need 11 loads per 24.
+int gPlanarMax = 16;  // the widest output the planar product takes (LONGTAIL_PLANAR_MAX while tuning)
+// Measured: slower than the gather product for 1x1 filters and a 3-channel stem (too few
+// multiply-adds per output to pay for the two transposes).
+bool usePlanar(int outChannels, int inChannels, int taps) {
+  return gUseAvx512 && outChannels % 16 == 0 && outChannels <= gPlanarMax && inChannels % 16 == 0 &&
+         inChannels <= 64 && taps > 1;
+}
+
+thread_local std::vector<float> tPlanes, tOut;
+thread_local std::vector<int32_t> tKofs;
+
+// One image [rows, cols, C] into zero-padded planes [C][Hp * Wp (+ slack)] at (pt, pl): the
+// interior only (the border was zeroed once for the call).
+void toPlanes(const float* x, int rows, int cols, int C, int pt, int pl, int Wp, int64_t ps, float* planes) {
+  if (C % 16 == 0) {
+    for (int i = 0; i < rows; ++i)
+      to_planes_avx512(x + static_cast<int64_t>(i) * cols * C, cols, C, planes + (i + pt) * Wp + pl, ps);
+    return;
+  }
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j)
+      for (int c = 0; c < C; ++c) planes[c * ps + (i + pt) * Wp + j + pl] = x[(static_cast<int64_t>(i) * cols + j) * C + c];
+}
+
+// The planar product's output [C][ldy] at flattened padded positions i * Wp + j back to pixel
+// rows `rowPitch` floats apart, pixels `pixelPitch` floats apart (C, or a multiple of it for
+// one phase of a strided input gradient).
+void fromPlanes(const float* out, int64_t ldy, int rows, int cols, int Wp, int C, float* y, int64_t rowPitch,
+                int64_t pixelPitch) {
+  for (int i = 0; i < rows; ++i)
+    from_planes_avx512(out + static_cast<int64_t>(i) * Wp, ldy, cols, C, y + i * rowPitch, pixelPitch);
+}
+
+// Plane size for an image of Hp x Wp, with slack for the last tile's reads past the end.
+int64_t planeSize(int Hp, int Wp) { return static_cast<int64_t>(Hp) * Wp + 64; }
+
+void forwardPlanar(const float* x, const float* w, float* y, const ConvShape& s, int Hp, int Wp) {
+  const int64_t ps = planeSize(Hp, Wp);
+  const int K = s.kh * s.kw * s.ci;
+  tKofs.resize(K);
+  for (int i = 0; i < s.kh; ++i)
+    for (int j = 0; j < s.kw; ++j)
+      for (int c = 0; c < s.ci; ++c) tKofs[(i * s.kw + j) * s.ci + c] = static_cast<int32_t>(c * ps + i * Wp + j);
+  const int M = (s.oh - 1) * Wp + s.ow;  // flattened over the padded width: Wp - ow columns wasted a row
+  const int64_t ldy = (M + 15) / 16 * 16;
+  tPlanes.assign(static_cast<size_t>(s.ci * ps + 16), 0.0f);
+  tOut.resize(static_cast<size_t>(s.co * ldy));
+  const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
+  const size_t yImage = static_cast<size_t>(s.oh) * s.ow * s.co;
+  for (int n = 0; n < s.b; ++n) {
+    toPlanes(x + n * xImage, s.H, s.W, s.ci, s.pt, s.pl, Wp, ps, tPlanes.data());
+    const Planar p{tPlanes.data(), tKofs.data(), K, w, s.co, M, tOut.data(), static_cast<int>(ldy)};
+    planar_gemm_avx512(p);
+    fromPlanes(tOut.data(), ldy, s.oh, s.ow, Wp, s.co, y + n * yImage, static_cast<int64_t>(s.ow) * s.co, s.co);
+  }
+}
+
 }  // namespace
 
 bool kernels_compiled() { return true; }
 
-void set_avx512(bool on) { gUseAvx512 = on && avx512_compiled(); }
+void set_avx512(bool on) {
+  gUseAvx512 = on && avx512_compiled();
+  if (const char* v = std::getenv("LONGTAIL_PLANAR_MAX")) gPlanarMax = std::atoi(v);
+}
 bool using_avx512() { return gUseAvx512; }
 
 void conv2d_forward(const float* x, const float* w, float* y, const ConvShape& s) {
@@ -177,6 +241,10 @@ void conv2d_forward(const float* x, const float* w, float* y, const ConvShape& s
       tCb[i * s.ow + j] = (i * s.ow + j) * s.co;
     }
   const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
+  if (s.sh == 1 && s.sw == 1 && usePlanar(s.co, s.ci, s.kh * s.kw)) {
+    forwardPlanar(x, w, y, s, Hp, Wp);
+    return;
+  }
   for (int n = 0; n < s.b; ++n) {
     // Per image (padded while it is in cache): [oh*ow, kh*kw*ci] (gathered) x w [kh*kw*ci, co].
     const float* xp = pad(x + n * xImage, 1, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
@@ -218,11 +286,30 @@ void conv2d_forward_bn(const float* x, const float* w, const float* gamma, const
   const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
   const size_t yImage = static_cast<size_t>(M) * co;
   const float* sh = tShift.data();
+  const bool planar = s.sh == 1 && s.sw == 1 && usePlanar(co, s.ci, s.kh * s.kw);
+  const int64_t ps = planeSize(Hp, Wp);
+  const int Mp = (s.oh - 1) * Wp + s.ow;
+  const int64_t ldy = (Mp + 15) / 16 * 16;
+  if (planar) {
+    tKofs.resize(K);
+    for (int i = 0; i < s.kh; ++i)
+      for (int j = 0; j < s.kw; ++j)
+        for (int c = 0; c < s.ci; ++c) tKofs[(i * s.kw + j) * s.ci + c] = static_cast<int32_t>(c * ps + i * Wp + j);
+    tPlanes.assign(static_cast<size_t>(s.ci * ps + 16), 0.0f);
+    tOut.resize(static_cast<size_t>(co * ldy));
+  }
   for (int n = 0; n < s.b; ++n) {
-    const float* xp = pad(x + n * xImage, 1, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
     float* yn = y + n * yImage;
-    const Gather g{xp, tMb.data(), M, tKb.data(), tFolded.data(), co, co, yn, tCb.data()};
-    gather_gemm(g, 0, K, false);
+    if (planar) {  // as conv2d_forward's planar path, with the folded filter
+      toPlanes(x + n * xImage, s.H, s.W, s.ci, s.pt, s.pl, Wp, ps, tPlanes.data());
+      const Planar p{tPlanes.data(), tKofs.data(), K, tFolded.data(), co, Mp, tOut.data(), static_cast<int>(ldy)};
+      planar_gemm_avx512(p);
+      fromPlanes(tOut.data(), ldy, s.oh, s.ow, Wp, co, yn, static_cast<int64_t>(s.ow) * co, co);
+    } else {
+      const float* xp = pad(x + n * xImage, 1, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
+      const Gather g{xp, tMb.data(), M, tKb.data(), tFolded.data(), co, co, yn, tCb.data()};
+      gather_gemm(g, 0, K, false);
+    }
     // The tail on this image's output while it is in cache.
     const float* rn = res != nullptr ? res + n * yImage : nullptr;
     for (int m = 0; m < M; ++m) {
@@ -281,6 +368,8 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
   for (int r = 0; r < s.sh; ++r) gaps = gaps || !reached(s.sh, s.pt, s.kh, r);
   for (int q = 0; q < s.sw; ++q) gaps = gaps || !reached(s.sw, s.pl, s.kw, q);
   if (gaps) std::memset(dx, 0, sizeof(float) * dxSize);
+  const bool planar = usePlanar(s.ci, s.co, s.kh * s.kw);
+  const int64_t ps = planeSize(Hp, Wp);
   tPhases.clear();
   for (int r = 0; r < s.sh && r < s.H; ++r)
     for (int q = 0; q < s.sw && q < s.W; ++q) {
@@ -297,6 +386,7 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
           const float* wt = w + static_cast<size_t>(kh * s.kw + kw) * s.ci * s.co;
           for (int o = 0; o < s.co; ++o) {
             ph.kb.push_back((d * Wp + e) * s.co + o);
+            ph.kofs.push_back(static_cast<int32_t>(o * ps + (d + PT) * Wp + e + PL));
             for (int c = 0; c < s.ci; ++c) ph.filter.push_back(wt[c * s.co + o]);
           }
         }
@@ -312,6 +402,29 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
       tPhases.push_back(std::move(ph));
     }
   const size_t dyImage = static_cast<size_t>(s.oh) * s.ow * s.co;
+  if (planar) {
+    // Per phase (r, q), dx[a * sh + r, c * sw + q] at flattened padded position a * Wp + c of
+    // dy's planes.
+    tPlanes.assign(static_cast<size_t>(s.co * ps + 16), 0.0f);
+    const int64_t ldy = ((s.H - 1) * Wp + s.W + 15) / 16 * 16;  // enough for every phase
+    tOut.resize(static_cast<size_t>(s.ci * ldy));
+    const size_t dxImage = static_cast<size_t>(s.H) * s.W * s.ci;
+    for (int n = 0; n < s.b; ++n) {
+      toPlanes(dy + n * dyImage, s.oh, s.ow, s.co, PT, PL, Wp, ps, tPlanes.data());
+      for (const Phase& ph : tPhases) {
+        const int r = ph.cb[0] / s.ci / s.W;  // the phase's first pixel is (r, q)
+        const int q = ph.cb[0] / s.ci % s.W;
+        const int rows = (s.H - r + s.sh - 1) / s.sh;
+        const int cols = (s.W - q + s.sw - 1) / s.sw;
+        const Planar p{tPlanes.data(), ph.kofs.data(), static_cast<int>(ph.kofs.size()), ph.filter.data(), s.ci,
+                       (rows - 1) * Wp + cols, tOut.data(), static_cast<int>(ldy)};
+        planar_gemm_avx512(p);
+        fromPlanes(tOut.data(), ldy, rows, cols, Wp, s.ci, dx + n * dxImage + (static_cast<size_t>(r) * s.W + q) * s.ci,
+                   static_cast<int64_t>(s.sh) * s.W * s.ci, static_cast<int64_t>(s.sw) * s.ci);
+      }
+    }
+    return;
+  }
   for (int n = 0; n < s.b; ++n) {
     const float* dyp = pad(dy + n * dyImage, 1, s.oh, s.ow, s.co, PT, PL, Hp, Wp);
     for (const Phase& ph : tPhases) {
@@ -351,6 +464,26 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
     for (int i = 0; i < s.oh; ++i)
       for (int j = 0; j < s.ow; ++j, ++p) tKb[p] = ((n * Hp + i * s.sh) * Wp + j * s.sw) * s.ci;
   const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
+  if (gUseAvx512 && s.ci == 16 && s.kw == 3) {
+    // Vectorised over input channels (conv512.cc): x's channels are contiguous, so a tile
+    // holds 8 (or 4) output channels x a filter row's taps x 16 (or 32) input channels and
+    // broadcasts dy once per output channel; the result is dw transposed, [co][taps * ci].
+    tOut.resize(static_cast<size_t>(M) * s.co);
+    tKofs.resize(s.kh * s.kw);
+    for (int i = 0; i < s.kh; ++i)
+      for (int j = 0; j < s.kw; ++j) tKofs[i * s.kw + j] = (i * Wp + j) * s.ci;
+    for (int n0 = 0; n0 < s.b; n0 += group) {
+      const int g = std::min(group, s.b - n0);
+      const float* xp = pad(x + n0 * xImage, g, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
+      const FilterCvec f{xp, tKb.data(), tKofs.data(), s.kh * s.kw, s.kw, s.ci,
+                         dy + static_cast<size_t>(n0) * pixels * s.co, s.co, tOut.data()};
+      const int P = g * pixels;
+      for (int k0 = 0; k0 < P; k0 += chunk) filter_cvec_avx512(f, k0, std::min(P, k0 + chunk), n0 > 0 || k0 > 0);
+    }
+    for (int k = 0; k < M; ++k)
+      for (int o = 0; o < s.co; ++o) dw[static_cast<size_t>(k) * s.co + o] = tOut[static_cast<size_t>(o) * M + k];
+    return;
+  }
   for (int n0 = 0; n0 < s.b; n0 += group) {
     const int g = std::min(group, s.b - n0);
     const float* xp = pad(x + n0 * xImage, g, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);

@@ -127,6 +127,188 @@ void gather_gemm_avx512(const Gather& g, int k0, int k1, bool accumulate) {
   }
 }
 
+namespace {
+
+// 16 x 16 floats transposed in registers (unpack, then 128-bit lane shuffles twice).
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  // r[4i + j] now holds, in each 128-bit lane L, elements (4i .. 4i+3) x column 4L + j.
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 4; ++j) {
+      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+      t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xDD);
+    }
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xDD);
+  }
+}
+
+// Pixel-vectorised tile: O output channels x V vectors of 16 consecutive (flattened, padded)
+// pixels; per k, V loads of the input plane and O broadcasts of the filter row: (O + V) loads
+// for O * V multiply-adds (8 x 3: 11 for 24), where the gather product's 16-channel tiles
+// need a broadcast per multiply-add. Each output is one FMA chain over k ascending from 0, as
+// there, so the bits are the same (x * w is exact inside an FMA either way round).
+template <int O, int V>
+inline void planarMicro(const Planar& p, int o0, int m0) {
+  __m512 acc[O][V];
+  LONGTAIL_UNROLL
+  for (int o = 0; o < O; ++o) {
+    LONGTAIL_UNROLL
+    for (int v = 0; v < V; ++v) acc[o][v] = _mm512_setzero_ps();
+  }
+  const float* x = p.X + m0;
+  const float* b = p.B + o0;
+  const int32_t* kofs = p.kofs;
+  const int N = p.N;
+  for (int k = 0; k < p.K; ++k, b += N) {
+    const float* xk = x + kofs[k];
+    __m512 xv[V];
+    LONGTAIL_UNROLL
+    for (int v = 0; v < V; ++v) xv[v] = _mm512_loadu_ps(xk + 16 * v);
+    LONGTAIL_UNROLL
+    for (int o = 0; o < O; ++o) {
+      const __m512 a = _mm512_set1_ps(b[o]);
+      LONGTAIL_UNROLL
+      for (int v = 0; v < V; ++v) acc[o][v] = _mm512_fmadd_ps(xv[v], a, acc[o][v]);
+    }
+  }
+  LONGTAIL_UNROLL
+  for (int o = 0; o < O; ++o) {
+    LONGTAIL_UNROLL
+    for (int v = 0; v < V; ++v) _mm512_storeu_ps(p.Y + static_cast<int64_t>(o0 + o) * p.ldy + m0 + 16 * v, acc[o][v]);
+  }
+}
+
+// Filter-gradient tile: O output channels x T taps (one row of the filter) x CV vectors of 16
+// input channels; per pixel T * CV loads of x and O broadcasts of dy for O * T * CV
+// multiply-adds (8 x 3 x 1: 11 for 24; 4 x 3 x 2: 10 for 24). One FMA chain per output over
+// the pixels ascending, as the gather product's.
+template <int O, int T, int CV>
+inline void cvecMicro(const FilterCvec& f, int o0, int t0, int p0, int p1, bool accumulate) {
+  const int K = f.taps * f.ci;
+  __m512 acc[O][T][CV];
+  LONGTAIL_UNROLL
+  for (int o = 0; o < O; ++o) {
+    LONGTAIL_UNROLL
+    for (int t = 0; t < T; ++t) {
+      LONGTAIL_UNROLL
+      for (int c = 0; c < CV; ++c) {
+        const float* d = f.dwT + static_cast<int64_t>(o0 + o) * K + (t0 + t) * f.ci + 16 * c;
+        acc[o][t][c] = accumulate ? _mm512_loadu_ps(d) : _mm512_setzero_ps();
+      }
+    }
+  }
+  int32_t to[T];
+  LONGTAIL_UNROLL
+  for (int t = 0; t < T; ++t) to[t] = f.tofs[t0 + t];
+  const int co = f.co;
+  const float* dy = f.dy + static_cast<int64_t>(p0) * co + o0;
+  for (int p = p0; p < p1; ++p, dy += co) {
+    const float* xb = f.X + f.pix[p];
+    __m512 xv[T][CV];
+    LONGTAIL_UNROLL
+    for (int t = 0; t < T; ++t) {
+      LONGTAIL_UNROLL
+      for (int c = 0; c < CV; ++c) xv[t][c] = _mm512_loadu_ps(xb + to[t] + 16 * c);
+    }
+    LONGTAIL_UNROLL
+    for (int o = 0; o < O; ++o) {
+      const __m512 a = _mm512_set1_ps(dy[o]);
+      LONGTAIL_UNROLL
+      for (int t = 0; t < T; ++t) {
+        LONGTAIL_UNROLL
+        for (int c = 0; c < CV; ++c) acc[o][t][c] = _mm512_fmadd_ps(xv[t][c], a, acc[o][t][c]);
+      }
+    }
+  }
+  LONGTAIL_UNROLL
+  for (int o = 0; o < O; ++o) {
+    LONGTAIL_UNROLL
+    for (int t = 0; t < T; ++t) {
+      LONGTAIL_UNROLL
+      for (int c = 0; c < CV; ++c)
+        _mm512_storeu_ps(f.dwT + static_cast<int64_t>(o0 + o) * K + (t0 + t) * f.ci + 16 * c, acc[o][t][c]);
+    }
+  }
+}
+
+// All output channels of one tap row, O at a time, the remainder (co not a multiple of O) by
+// smaller tiles.
+template <int OMAX, int T, int CV>
+void cvecRow(const FilterCvec& f, int t0, int p0, int p1, bool accumulate) {
+  int o = 0;
+  for (; o + OMAX <= f.co; o += OMAX) cvecMicro<OMAX, T, CV>(f, o, t0, p0, p1, accumulate);
+  for (; o + 2 <= f.co; o += 2) cvecMicro<2, T, CV>(f, o, t0, p0, p1, accumulate);
+  for (; o < f.co; ++o) cvecMicro<1, T, CV>(f, o, t0, p0, p1, accumulate);
+}
+
+}  // namespace
+
+void planar_gemm_avx512(const Planar& p) {
+  // Pixels outer: the output-channel groups of one pixel block reuse its input rows in L1.
+  const int mr = (p.M + 15) / 16 * 16;
+  int m = 0;
+  for (; m + 48 <= mr; m += 48)
+    for (int o0 = 0; o0 < p.N; o0 += 8) planarMicro<8, 3>(p, o0, m);
+  for (int o0 = 0; o0 < p.N; o0 += 8) {
+    if (mr - m == 32) planarMicro<8, 2>(p, o0, m);
+    else if (mr - m == 16) planarMicro<8, 1>(p, o0, m);
+  }
+}
+
+void filter_cvec_avx512(const FilterCvec& f, int p0, int p1, bool accumulate) {
+  for (int t0 = 0; t0 < f.taps; t0 += f.kw) {
+    if (f.ci == 16 && f.kw == 3) cvecRow<8, 3, 1>(f, t0, p0, p1, accumulate);
+    else if (f.ci == 32 && f.kw == 3) cvecRow<4, 3, 2>(f, t0, p0, p1, accumulate);
+    else if (f.ci == 16) {
+      for (int t = t0; t < t0 + f.kw; ++t) cvecRow<8, 1, 1>(f, t, p0, p1, accumulate);
+    } else {
+      for (int t = t0; t < t0 + f.kw; ++t) cvecRow<8, 1, 2>(f, t, p0, p1, accumulate);
+    }
+  }
+}
+
+// x [rows, C] (row pitch C floats) -> planes[c * ps + r] for r < rows, C a multiple of 16:
+// 16 x 16 blocks transposed in registers.
+void to_planes_avx512(const float* x, int rows, int C, float* planes, int64_t ps) {
+  for (int c0 = 0; c0 < C; c0 += 16) {
+    for (int r0 = 0; r0 < rows; r0 += 16) {
+      const int n = std::min(16, rows - r0);
+      __m512 v[16];
+      for (int i = 0; i < 16; ++i)
+        v[i] = i < n ? _mm512_loadu_ps(x + static_cast<int64_t>(r0 + i) * C + c0) : _mm512_setzero_ps();
+      transpose16(v);
+      const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1u);
+      for (int i = 0; i < 16; ++i) _mm512_mask_storeu_ps(planes + (c0 + i) * ps + r0, mask, v[i]);
+    }
+  }
+}
+
+// planes[c * ps + r] (c < C, a multiple of 16) -> y[r * pitch + c] for r < rows.
+void from_planes_avx512(const float* planes, int64_t ps, int rows, int C, float* y, int64_t pitch) {
+  for (int c0 = 0; c0 < C; c0 += 16) {
+    for (int r0 = 0; r0 < rows; r0 += 16) {
+      const int n = std::min(16, rows - r0);
+      const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1u);
+      __m512 v[16];
+      for (int i = 0; i < 16; ++i) v[i] = _mm512_maskz_loadu_ps(mask, planes + (c0 + i) * ps + r0);
+      transpose16(v);
+      for (int i = 0; i < n; ++i) _mm512_storeu_ps(y + (r0 + i) * pitch + c0, v[i]);
+    }
+  }
+}
+
 #else
 
 bool avx512_compiled() { return false; }

@@ -27,4 +27,42 @@ bool avx512_compiled();
 // k per output, k ascending), so the results are bit-identical; only the tiles are wider.
 void gather_gemm_avx512(const Gather& g, int k0, int k1, bool accumulate);
 
+// The product vectorised over pixels (conv512.cc), for few output channels (16) where the gather
+// product has one vector per tile row and a broadcast per multiply-add: the input in planar
+// layout (one plane per channel, rows padded), outputs at flattened padded positions m:
+// Y[n * ldy + m] = sum_k X[m + kofs[k]] * B[k * N + n] for m in [0, M), n in [0, N), k
+// ascending from 0 (the gather product's order, so the same bits). N a multiple of 8; X and Y
+// are read and written up to M rounded up to 16 (the caller's slack).
+struct Planar {
+  const float* X;
+  const int32_t* kofs;
+  int K;
+  const float* B;
+  int N;
+  int M;
+  float* Y;
+  int ldy;
+};
+void planar_gemm_avx512(const Planar& p);
+
+// The filter gradient vectorised over input channels (conv512.cc): dwT[o * K + t * ci + c] (+)=
+// sum over p in [p0, p1) of X[pix[p] + tofs[t] + c] * dy[p * co + o], K = taps * ci, taps in
+// rows of kw (tofs ascending within a row). The sum runs over p ascending, as the gather product's.
+// ci a multiple of 16 (at most 32), kw <= 3.
+struct FilterCvec {
+  const float* X;
+  const int32_t* pix;
+  const int32_t* tofs;
+  int taps, kw, ci;
+  const float* dy;
+  int co;
+  float* dwT;
+};
+void filter_cvec_avx512(const FilterCvec& f, int p0, int p1, bool accumulate);
+
+// x [rows, C] -> planes[c * ps + r], and back (to rows `pitch` floats apart); C a multiple of 16
+// (16 x 16 register transposes).
+void to_planes_avx512(const float* x, int rows, int C, float* planes, int64_t ps);
+void from_planes_avx512(const float* planes, int64_t ps, int rows, int C, float* y, int64_t pitch);
+
 }  // namespace longtail

@@ -203,6 +203,62 @@ describe('native convolution kernels', () => {
     }
   });
 
+  it("pixel- and channel-vectorised AVX-512 paths (16-channel layers) give the gather product's bits", {
+    skip: !available || !loadNativeAddon()?.avx512(),
+  }, () => {
+    // The planar product (16 output channels and 16-64 input channels, filters larger than 1x1:
+    // the forward pass at stride 1, the input gradient at any stride) and the channel-vectorised
+    // filter gradient (16 input channels, filters 3 wide) keep each
+    // output's sum in the gather product's order, so AVX-512 on and off must agree bit for bit;
+    // and both must match the cpu backend. Odd sizes, every padding, stride 2 (which takes the
+    // gather product for the forward pass, strided phases for the input gradient) and batch 1.
+    setTrainingKernels('native');
+    const addon = loadNativeAddon()!;
+    const rng = createRng(1616);
+    const pick = <T>(xs: T[]) => xs[rng.int(xs.length)]!;
+    let checked = 0;
+    for (let i = 0; i < 30; i++) {
+      const k = pick([1, 2, 3, 3, 3, 5]);
+      const c: Case = {
+        b: i % 4 === 0 ? 1 : 1 + rng.int(3),
+        h: 3 + rng.int(10),
+        w: 3 + rng.int(10),
+        ci: pick([3, 16, 16, 16, 32, 48]),
+        co: pick([16, 16, 32, 32, 48]),
+        k,
+        s: pick([1, 1, 1, 2]),
+        pad: pick(['same', 'valid', 0, Math.floor(k / 2)] as Case['pad'][]),
+      };
+      const p = c.pad === 'valid' ? 0 : c.pad === 'same' ? c.k : 2 * c.pad;
+      if (c.h + p < c.k || c.w + p < c.k) continue;
+      const x = randomArray(c.b * c.h * c.w * c.ci, rng);
+      const f = randomArray(c.k * c.k * c.ci * c.co, rng);
+      const seed = rng.int(1 << 30);
+      addon.avx512(false);
+      const gather = kernelsOn('wasm', c, x, f, createRng(seed));
+      addon.avx512(true);
+      const vectorised = kernelsOn('wasm', c, x, f, createRng(seed));
+      const label = JSON.stringify(c);
+      assert.deepEqual(vectorised.y, gather.y, `forward ${label}`);
+      assert.deepEqual(vectorised.dx, gather.dx, `input grad ${label}`);
+      assert.deepEqual(vectorised.dw, gather.dw, `filter grad ${label}`);
+      // The gather product is checked against the cpu backend above; a few cases here directly
+      // (the cpu backend's convolutions are the slow part of this file).
+      if (i % 4 === 0) {
+        const ref = kernelsOn('cpu', c, x, f, createRng(seed));
+        tf.setBackend('wasm');
+        assert.ok(
+          maxRelErr(vectorised.y, ref.y) <= 1e-5,
+          `forward ${label}: ${maxRelErr(vectorised.y, ref.y)}`,
+        );
+        assert.ok(maxRelErr(vectorised.dx, ref.dx) <= 1e-5, `input grad ${label}`);
+        assert.ok(maxRelErr(vectorised.dw, ref.dw) <= 1e-5, `filter grad ${label}`);
+      }
+      checked++;
+    }
+    assert.ok(checked >= 24, `only ${checked} cases ran`);
+  });
+
   it('refuse a filter larger than the padded input with a message (wasm would write out of bounds)', {
     skip: !available,
   }, () => {
