@@ -10,7 +10,7 @@
  */
 import os from 'node:os';
 import { initBackend } from '../src/backend/backend.ts';
-import { ShardedHead } from '../src/classifiers/sharded/sharded-head.ts';
+import { ShardedHead } from '../src/classifiers/sharded/head-threads.ts';
 import { createRng } from '../src/random/rng.ts';
 
 function arg(name: string, fallback: string): string {

@@ -9,7 +9,9 @@
  * /proc/self/clear_refs, Linux), the RSS at its end, and the main thread's V8 heap, `external`,
  * `arrayBuffers` (SharedArrayBuffers included) and the wasm heap of the tfjs backend (its
  * Memory never shrinks once grown). Worker threads' own heaps count in RSS only. `--epochs`
- * sets every trained method's epochs (the official schedules when absent).
+ * sets every trained method's epochs (the official schedules when absent). Run with
+ * `node --expose-gc` and each phase's end is measured after a full collection too (`live`: the
+ * ArrayBuffers still reachable, not garbage waiting for the collector).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
@@ -56,6 +58,8 @@ interface Row {
   wasmHeap: number;
   tfBytes: number;
   seconds: number;
+  /** ArrayBuffers (MiB) after a full collection; null without --expose-gc. */
+  liveArrayBuffers: number | null;
 }
 const rows: Row[] = [];
 let phase = 'start';
@@ -65,6 +69,9 @@ function close(next: string): void {
   const s = status();
   overall = Math.max(overall, s.hwm);
   const m = process.memoryUsage();
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const live = gc ? process.memoryUsage().arrayBuffers / MiB : null;
   rows.push({
     phase,
     peakRss: s.hwm,
@@ -75,10 +82,11 @@ function close(next: string): void {
     wasmHeap: wasmHeap(),
     tfBytes: tf.memory().numBytes / MiB,
     seconds: (performance.now() - t0) / 1000,
+    liveArrayBuffers: live,
   });
   const r = rows.at(-1)!;
   process.stderr.write(
-    `${r.phase.padEnd(28)} peak ${r.peakRss.toFixed(0).padStart(5)} MiB  end ${r.endRss.toFixed(0).padStart(5)}  heap ${r.heapUsed.toFixed(0).padStart(4)}  ext ${r.external.toFixed(0).padStart(5)}  ab ${r.arrayBuffers.toFixed(0).padStart(5)}  wasm ${r.wasmHeap.toFixed(0).padStart(4)}  tf ${r.tfBytes.toFixed(0).padStart(4)}  ${r.seconds.toFixed(1)} s\n`,
+    `${r.phase.padEnd(28)} peak ${r.peakRss.toFixed(0).padStart(5)} MiB  end ${r.endRss.toFixed(0).padStart(5)}  heap ${r.heapUsed.toFixed(0).padStart(4)}  ext ${r.external.toFixed(0).padStart(5)}  ab ${r.arrayBuffers.toFixed(0).padStart(5)}  wasm ${r.wasmHeap.toFixed(0).padStart(4)}  tf ${r.tfBytes.toFixed(0).padStart(4)}${r.liveArrayBuffers === null ? '' : `  live ab ${r.liveArrayBuffers.toFixed(0).padStart(5)}`}  ${r.seconds.toFixed(1)} s\n`,
   );
   phase = next;
   t0 = performance.now();

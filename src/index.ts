@@ -68,22 +68,29 @@ export {
   weightBalancing,
 } from './classifiers/weight-balancing.ts';
 export type { RunConfig } from './config/schema.ts';
+// Each `*Schema` is the command's schema with the built-in registries; the builder beside it
+// (`trainConfigSchema()`, ...) composes it again, with whatever was registered since.
 export {
   type DataConfig,
   DataConfigSchema,
+  dataConfigSchema,
   LOSS_NAMES,
   type LossName,
   type PipelineConfig,
   PipelineConfigSchema,
+  pipelineConfigSchema,
   type RetrainConfig,
   RetrainConfigSchema,
   readRunConfig,
+  retrainConfigSchema,
   type Stage2Config,
   Stage2ConfigSchema,
   type StudyConfig,
   StudyConfigSchema,
+  studyConfigSchema,
   type TrainConfig,
   TrainConfigSchema,
+  trainConfigSchema,
 } from './config/schema.ts';
 export type { CifarLtOptions } from './data/cifar.ts';
 export { loadCifarLt, readCifarBinary } from './data/cifar.ts';
@@ -102,7 +109,17 @@ export {
   type ResizeMode,
   resizeU8,
 } from './data/preprocess.ts';
-export { DATASET_NAMES, DATASETS, type DataHooks, type DatasetEntry, loadDataset } from './data/registry.ts';
+export {
+  DATASET_NAMES,
+  DATASETS,
+  type DataHooks,
+  type DatasetEntry,
+  datasetNames,
+  defineDataset,
+  loadDataset,
+  registerDataset,
+  unregisterDataset,
+} from './data/registry.ts';
 export type { HeldOutValidation, ImageSet, LongTailDataset, LongTailProfile } from './data/types.ts';
 export type { ExportFormat, ExportResult } from './deploy/export.ts';
 export { exportModel } from './deploy/export.ts';
@@ -174,7 +191,16 @@ export { forwardFeatures } from './models/forward.ts';
 export type { LinearHead } from './models/linear.ts';
 export { createModel, disposeModel, type Model } from './models/model.ts';
 export type { NamedArrays, ParamSet } from './models/params.ts';
-export { BACKBONE_NAMES, BACKBONES, createBackbone } from './models/registry.ts';
+export {
+  BACKBONE_NAMES,
+  BACKBONES,
+  type BackboneEntry,
+  backboneNames,
+  createBackbone,
+  defineBackbone,
+  registerBackbone,
+  unregisterBackbone,
+} from './models/registry.ts';
 export type { PipelineCallbacks } from './pipeline/callbacks.ts';
 export { featuresFromModel } from './pipeline/features-from-model.ts';
 export {
@@ -218,4 +244,10 @@ export { createSampler, SAMPLER_NAMES, SAMPLERS, type Sampler } from './sampling
 export type { Augmentation } from './train/augment.ts';
 export type { EpochRecord, StepInfo } from './train/epoch.ts';
 export type { TrainOptions, TrainResult } from './train/joint.ts';
-export { DEFAULT_JOINT_CONFIG, type JointConfig, trainJoint } from './train/joint.ts';
+export {
+  DEFAULT_JOINT_CONFIG,
+  type JointConfig,
+  JointConfigSchema,
+  jointConfigSchema,
+  trainJoint,
+} from './train/joint.ts';

@@ -16,24 +16,24 @@ const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 /**
  * Tiers from the top. A unit may import its own tier (if no cycle forms) and any tier below.
  * Files directly in src/ are units of their own: index.ts is the public barrel (top);
- * errors.ts and registry.ts are used by everyone (bottom). `config` is not named in docs/architecture.md:
- * it is the run schema (cli and pipeline read it; train validates library calls with it), built
- * on the data, models and sampling registries, so it sits just above them. `workers` is the worker-thread service
+ * errors.ts, registry.ts and settings.ts are used by everyone (bottom). `config` composes the
+ * command schemas from the registries' own settings (data sources, stage 1 with its backbones and
+ * samplers, stage-2 methods), so it sits at the pipeline's tier, above every registry it composes;
+ * nothing below imports it (no hook). `workers` is the worker-thread service
  * (boot and spawn): it runs the entries it is handed and imports none of its users. `optim` is
  * SGD and the LR schedule, which stage 1 and the stage-2 heads share.
  */
 const TIERS: readonly (readonly string[])[] = [
   ['index.ts'],
   ['cli'],
-  ['pipeline'],
+  ['pipeline', 'config'],
   ['deploy', 'report'],
   ['classifiers'],
   ['features'],
   ['train'],
-  ['config'],
   ['models', 'sampling', 'data', 'optim'],
   ['backend', 'eval', 'random', 'io', 'workers'],
-  ['errors.ts', 'registry.ts'],
+  ['errors.ts', 'registry.ts', 'settings.ts'],
 ];
 
 /**

@@ -100,10 +100,15 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// headPackA(a, M, K): a [M, K] packed for headMatmulNT, a new Float32Array; null where the
-// packed product does not run (no AVX-512, or its tiles off).
+// headPackA(a, M, K[, out]): a [M, K] packed for headMatmulNT, into `out` (a Float32Array of at
+// least headPackedSize(M, K) values, e.g. on a SharedArrayBuffer that worker threads read) or a
+// new Float32Array; null where the packed product does not run (no AVX-512, or its tiles off).
 napi_value PackA(napi_env env, napi_callback_info info) {
-  ARGS(3, "headPackA");
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  if (argc != 3 && argc != 4) return fail(env, "headPackA: expected 3 or 4 arguments");
+  if (!cpuOk()) return fail(env, "headPackA: this CPU lacks AVX2 + FMA");
   int32_t s[2];
   if (!ints(env, argv, 1, 2, s)) return nullptr;
   if (static_cast<double>(s[0]) * s[1] >= 2147483648.0) return fail(env, "headPackA: a larger than 2^31 values");
@@ -117,11 +122,28 @@ napi_value PackA(napi_env env, napi_callback_info info) {
   }
   const size_t n = head_packed_a_size(s[0], s[1]);
   void* data = nullptr;
-  napi_value buffer;
-  if (napi_create_arraybuffer(env, n * sizeof(float), &data, &buffer) != napi_ok ||
-      napi_create_typedarray(env, napi_float32_array, n, buffer, 0, &result) != napi_ok)
-    return nullptr;
+  if (argc == 4) {
+    if (!typed(env, argv[3], static_cast<double>(n), false, false, &data, "headPackA: out must be a Float32Array of headPackedSize(M, K)"))
+      return nullptr;
+    result = argv[3];
+  } else {
+    napi_value buffer;
+    if (napi_create_arraybuffer(env, n * sizeof(float), &data, &buffer) != napi_ok ||
+        napi_create_typedarray(env, napi_float32_array, n, buffer, 0, &result) != napi_ok)
+      return nullptr;
+  }
   head_pack_a(static_cast<const float*>(a), static_cast<float*>(data), s[0], s[1]);
+  return result;
+}
+
+// headPackedSize(M, K): the floats headPackA writes for a [M, K], or 0 where it would return null.
+napi_value PackedSize(napi_env env, napi_callback_info info) {
+  ARGS(2, "headPackedSize");
+  int32_t s[2];
+  if (!ints(env, argv, 0, 2, s)) return nullptr;
+  napi_value result;
+  const double n = head_packed_available() ? static_cast<double>(head_packed_a_size(s[0], s[1])) : 0;
+  if (napi_create_double(env, n, &result) != napi_ok) return nullptr;
   return result;
 }
 
@@ -221,7 +243,7 @@ bool register_head(napi_env env, napi_value exports) {
     napi_callback cb;
   } fns[] = {{"headTranspose", Transpose}, {"headMatmul", Matmul},     {"headForward", Forward},
              {"headBackward", Backward},   {"headSgd", Sgd},           {"headPackA", PackA},
-             {"headMatmulNT", MatmulNT}};
+             {"headMatmulNT", MatmulNT}, {"headPackedSize", PackedSize}};
   for (const auto& f : fns) {
     napi_value fn;
     if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn) != napi_ok) return false;

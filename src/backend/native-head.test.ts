@@ -215,6 +215,11 @@ describe('stage-2 head kernels against a plain double-precision reference', () =
         if (name === 'typescript') assert.equal(packed, null);
         if (packed === null) continue;
         assert.equal(packed.length, Math.ceil(M / 12) * 12 * K);
+        assert.equal(k.packedSize(M, K), packed.length);
+        // Packed into a caller's array, shared with worker threads: the same floats.
+        const into = new Float32Array(new SharedArrayBuffer(4 * packed.length)).fill(Number.NaN);
+        assert.equal(k.packA(a, M, K, into), into);
+        assert.deepEqual(into, packed, `${tag}: packed into a shared array`);
         // The same packed weight against several batches (LWS: packed once, used every step).
         for (let rep = 0; rep < 2; rep++) {
           const y = randomArray(N * K, rng);
@@ -229,6 +234,13 @@ describe('stage-2 head kernels against a plain double-precision reference', () =
     }
     // Refusals name the function and the argument.
     const nat = nativeHeadKernels();
+    assert.equal(tsHeadKernels.packedSize(24, 5), 0);
+    if (nat?.packA(new Float32Array(4), 2, 2)) {
+      assert.throws(
+        () => nat.packA(new Float32Array(4), 2, 2, new Float32Array(nat.packedSize(2, 2) - 1)),
+        /headPackA: out must be a Float32Array of headPackedSize\(M, K\)/,
+      );
+    }
     if (nat?.packA(new Float32Array(4), 2, 2))
       assert.throws(
         () => nat.matmulNT(new Float32Array(3), true, new Float32Array(4), new Float32Array(4), 2, 2, 2),

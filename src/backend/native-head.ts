@@ -1,5 +1,5 @@
 /**
- * The kernels of a stage-2 head step (classifiers/head-shard.ts) on plain Float32Arrays: the
+ * The kernels of a stage-2 head step (classifiers/sharded/shard-step.ts) on plain Float32Arrays: the
  * native addon's (native/src/head.cc: AVX2 exp, one pass per statistic over the class-major
  * [Cw, B] logits; a packed AVX-512 matrix product, bit-identical to the addon's general one and
  * 1.1-1.6x its speed on the head's shapes) or, where the addon is missing or
@@ -18,10 +18,13 @@ export interface HeadKernels {
   /** c [M, N] = a [M, K] x b [K, N], row-major. */
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, M: number, K: number, N: number): void;
   /**
-   * a [M, K] packed once for matmulNT (a frozen weight), or null where no packed product runs
-   * (then pass `a` itself, unpacked).
+   * a [M, K] packed once for matmulNT (a frozen weight), into `out` when given (at least
+   * packedSize(M, K) floats, e.g. shared with worker threads) or a new array; null where no
+   * packed product runs (then pass `a` itself, unpacked).
    */
-  packA(a: Float32Array, M: number, K: number): Float32Array | null;
+  packA(a: Float32Array, M: number, K: number, out?: Float32Array): Float32Array | null;
+  /** The floats packA writes for a [M, K]; 0 where no packed product runs. */
+  packedSize(M: number, K: number): number;
   /**
    * c [M, N] = A x^T with x [N, K] row-major (the batch as it comes); A is a [M, K] or, with
    * `packed`, packA's array of it. The same sums as transpose + matmul, bit for bit.
@@ -76,6 +79,7 @@ interface HeadAddon {
   headTranspose: HeadKernels['transpose'];
   headMatmul: HeadKernels['matmul'];
   headPackA: HeadKernels['packA'];
+  headPackedSize: HeadKernels['packedSize'];
   headMatmulNT: HeadKernels['matmulNT'];
   headForward: HeadKernels['forward'];
   headBackward: HeadKernels['backward'];
@@ -106,6 +110,7 @@ export const tsHeadKernels: HeadKernels = {
     t.dispose();
   },
   packA: () => null,
+  packedSize: () => 0,
   matmulNT(a, packed, x, c, M, K, N) {
     if (packed) throw new Error('head kernels: no packed product in the TypeScript kernels');
     const xt = new Float32Array(K * N);
@@ -187,7 +192,10 @@ export function nativeHeadKernels(): HeadKernels | null {
     transpose: (x, xt, B, d) => h.headTranspose(x, xt, B, d),
     matmul: (x, y, c, M, K, N) => h.headMatmul(x, y, c, M, K, N),
     // An addon built before headMatmulNT: transpose, then the product (the same sums).
-    packA: (x, M, K) => (typeof h.headPackA === 'function' ? h.headPackA(x, M, K) : null),
+    packA: (x, M, K, out) =>
+      typeof h.headPackA !== 'function' ? null : out ? h.headPackA(x, M, K, out) : h.headPackA(x, M, K),
+    // An addon built before headPackedSize: no packing into a caller's array.
+    packedSize: (M, K) => (typeof h.headPackedSize === 'function' ? h.headPackedSize(M, K) : 0),
     matmulNT:
       typeof h.headMatmulNT === 'function'
         ? (x, packed, y, c, M, K, N) => h.headMatmulNT(x, packed, y, c, M, K, N)

@@ -2,17 +2,28 @@
  * Balanced softmax as a stage-2 head (Ren et al., "Balanced Meta-Softmax for Long-Tailed Visual
  * Recognition", NeurIPS 2020; the logit-adjusted loss of Menon et al., ICLR 2021): a re-initialised
  * linear layer (as cRT, with cRT's schedule) trained with CE(z + tau log pi), pi the training prior,
- * and used with z alone. The offset enters the softmax only (head-shard.ts).
+ * and used with z alone. The offset enters the softmax only (sharded/shard-step.ts).
  *
  * Sampling defaults to instance-balanced, as the official recipe: the loss already corrects for the
  * prior, and class-aware sampling on top corrects twice (the head then favours the tail).
  */
 import { z } from 'zod';
+import { SGD_DEFAULTS } from '../optim/settings.ts';
 import { logPrior } from '../sampling/probabilities.ts';
-import { CRT_DEFAULTS, initLinear } from './crt.ts';
+import { initLinear } from './crt.ts';
 import { linearClassifier } from './joint.ts';
 import { type HeadTrainingOptions, trainHead } from './train-head.ts';
 import { defineMethod, type Stage2Classifier, type Stage2Context } from './types.ts';
+
+/** Balanced softmax's own settings (the head's LR, batch size and weight decay follow stage 1: ctx.head). */
+const options = z.object({
+  bsEpochs: z.number().int().positive().default(10).describe('balanced softmax: epochs'),
+  bsSampler: z
+    .enum(['instance-balanced', 'class-aware'])
+    .default('instance-balanced')
+    .describe('balanced softmax: stage-2 sampler (class-aware with this loss corrects the prior twice)'),
+  bsTau: z.number().min(0).max(5).default(1).describe('balanced softmax: scale of the log-prior offset'),
+});
 
 export interface BalancedSoftmaxOptions extends HeadTrainingOptions {
   /** The offset's scale: 1 is balanced softmax. */
@@ -20,8 +31,9 @@ export interface BalancedSoftmaxOptions extends HeadTrainingOptions {
 }
 
 export function balancedSoftmax(ctx: Stage2Context, opts: BalancedSoftmaxOptions = {}): Stage2Classifier {
-  const { tau = 1, ...rest } = opts;
-  const o = { ...CRT_DEFAULTS, sampler: 'instance-balanced' as const, seed: ctx.seed ?? 0, ...rest };
+  const own = options.parse({});
+  const { tau = own.bsTau, ...rest } = opts;
+  const o = { ...SGD_DEFAULTS, epochs: own.bsEpochs, sampler: own.bsSampler, seed: ctx.seed ?? 0, ...rest };
   const fs = ctx.features;
   const offset = logPrior(fs.trainCounts, 'balanced-softmax').map((v) => tau * v); // [C]
   const init = initLinear(fs, o.seed, 0xb5, 'balanced-softmax');
@@ -42,14 +54,7 @@ export const balancedSoftmaxMethod = defineMethod({
   order: 70,
   needsClassifier: false,
   trains: true,
-  options: z.object({
-    bsEpochs: z.number().int().positive().default(CRT_DEFAULTS.epochs).describe('balanced softmax: epochs'),
-    bsSampler: z
-      .enum(['instance-balanced', 'class-aware'])
-      .default('instance-balanced')
-      .describe('balanced softmax: stage-2 sampler (class-aware with this loss corrects the prior twice)'),
-    bsTau: z.number().min(0).max(5).default(1).describe('balanced softmax: scale of the log-prior offset'),
-  }),
+  options,
   create: (ctx, o) =>
     balancedSoftmax(ctx, { ...ctx.head, epochs: o.bsEpochs, sampler: o.bsSampler, tau: o.bsTau }),
 });

@@ -6,20 +6,16 @@
 import { z } from 'zod';
 import type { FeatureSet } from '../features/feature-set.ts';
 import { makeLinearHead } from '../models/linear.ts';
+import { SGD_DEFAULTS } from '../optim/settings.ts';
 import { createRng } from '../random/rng.ts';
 import { linearClassifier } from './joint.ts';
 import { type HeadTrainingOptions, trainHead } from './train-head.ts';
 import { defineMethod, type Stage2Classifier, type Stage2Context } from './types.ts';
 
-export const CRT_DEFAULTS = {
-  epochs: 10,
-  batchSize: 128,
-  lr: 0.1,
-  weightDecay: 5e-4,
-  momentum: 0.9,
-  samplesPerClass: 4,
-  seed: 0,
-};
+/** cRT's own settings (the head's LR, batch size and weight decay follow stage 1: ctx.head). */
+const options = z.object({
+  crtEpochs: z.number().int().positive().default(10).describe('cRT epochs'),
+});
 
 /** A fresh linear layer [C, d] + [C] initialised as PyTorch's nn.Linear, from the stream (seed, salt). */
 export function initLinear(fs: FeatureSet, seed: number, salt = 0xc47, name = 'crt') {
@@ -34,7 +30,7 @@ export function initLinear(fs: FeatureSet, seed: number, salt = 0xc47, name = 'c
 }
 
 export function crt(ctx: Stage2Context, opts: HeadTrainingOptions = {}): Stage2Classifier {
-  const o = { ...CRT_DEFAULTS, seed: ctx.seed ?? 0, ...opts };
+  const o = { ...SGD_DEFAULTS, seed: ctx.seed ?? 0, epochs: options.parse({}).crtEpochs, ...opts };
   const fs = ctx.features;
   // The initial layer as PyTorch's nn.Linear, drawn from the same stream as before.
   const { state, ...r } = trainHead('crt', ctx, initLinear(fs, o.seed), o);
@@ -54,8 +50,6 @@ export const crtMethod = defineMethod({
   order: 30,
   needsClassifier: false,
   trains: true,
-  options: z.object({
-    crtEpochs: z.number().int().positive().default(CRT_DEFAULTS.epochs).describe('cRT epochs'),
-  }),
+  options,
   create: (ctx, o) => crt(ctx, { ...ctx.head, epochs: o.crtEpochs }),
 });

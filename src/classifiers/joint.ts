@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
-import { foldedLogits, rowNorms } from './linear-ops.ts';
+import { rowNorms, specLogits } from './linear-ops.ts';
 import { defineMethod, type FoldedLinear, type Stage2Classifier } from './types.ts';
 
 export function requireClassifier(fs: FeatureSet, method: string) {
@@ -21,11 +21,13 @@ export function linearClassifier(
   d: number,
   details: Record<string, unknown> = {},
 ): Stage2Classifier {
+  const linear = { transform: layer.transform, weight: layer.weight, bias: layer.bias };
   return {
     method,
     numClasses: C,
     dim: d,
-    logits: (f, n) => foldedLogits(layer, f, n, d, C),
+    logits: (f, n) => specLogits(linear, f, n, d, C),
+    linear,
     weightNorms: () => rowNorms(layer.weight, C, d),
     folded: () => layer,
     details,

@@ -1,7 +1,8 @@
 /** Dense helpers shared by the stage-2 classifiers. */
 import * as tf from '@tensorflow/tfjs-core';
+import { type HeadKernels, nativeHeadKernels } from '../backend/native-head.ts';
 import { defaultChunkRows } from '../eval/metrics.ts';
-import type { FeatureTransform, FoldedLinear } from './types.ts';
+import type { FeatureTransform, FoldedLinear, LinearLogits } from './types.ts';
 
 /** Applies a feature transform to [n, d] features (a new array). */
 export function transformFeatures(f: Float32Array, n: number, d: number, t: FeatureTransform): Float32Array {
@@ -32,10 +33,12 @@ export function transformFeatures(f: Float32Array, n: number, d: number, t: Feat
 }
 
 /**
- * logits = f W^T + b, batched on the tfjs backend. f [n, d], W [C, d], b [C] -> [n, C].
- * `batch` rows at a time (default: defaultChunkRows(C, d), 8 MiB of features or logits): the
- * backend's heap holds W^T and one batch, and on wasm it never shrinks once grown. Each row's
- * logits do not depend on the batch (the product computes every row alike).
+ * logits = f W^T + b. f [n, d], W [C, d], b [C] -> [n, C]. `batch` rows at a time (default:
+ * defaultChunkRows(C, d), 8 MiB of features or logits). Where the native packed product runs, W
+ * is packed once and each batch's products come from it (LinearRows); elsewhere on the tfjs
+ * backend, whose heap then holds W^T and one batch (on wasm it never shrinks once grown). Each
+ * row's logits do not depend on the batch (the product computes every row alike), and both paths
+ * give the same bits where both run (the native product is the tfjs backend's there).
  */
 export function linearLogits(
   f: Float32Array,
@@ -48,6 +51,14 @@ export function linearLogits(
 ): Float32Array {
   const out = new Float32Array(n * C);
   const step = Math.max(1, Math.floor(batch));
+  const rows = n > 0 ? LinearRows.create({ transform: { kind: 'none' }, weight, bias }, C, d) : null;
+  if (rows) {
+    for (let s = 0; s < n; s += step) {
+      const m = Math.min(step, n - s);
+      rows.compute(f.subarray(s * d, (s + m) * d), m, out, s * C);
+    }
+    return out;
+  }
   // W^T once (what matMul's transposeB would do on every batch: the same values).
   const wT = tf.tidy(() => tf.transpose(tf.tensor2d(weight, [C, d]))); // [d, C]
   const b = bias ? tf.tensor1d(bias) : null;
@@ -67,6 +78,92 @@ export function linearLogits(
     b?.dispose();
   }
   return out;
+}
+
+/**
+ * The logits of a LinearLogits, rows [m, C] for features [m, d]: with the weight packed once
+ * (the native AVX-512 product, where it runs) instead of W^T built for every block. The products
+ * are the class-major Z^T = W X^T of the head's training (each logit the same FMA chain over the
+ * features, in order, as linearLogits' product), transposed on the way out with the bias added:
+ * the very bits of linearLogits, whatever the rows' split into blocks or threads.
+ */
+export class LinearRows {
+  private readonly k: HeadKernels;
+  /** [C, m] products of the last block. */
+  private zt = new Float32Array(0);
+
+  private constructor(
+    private readonly spec: LinearLogits,
+    private readonly packed: Float32Array,
+    private readonly C: number,
+    private readonly d: number,
+    k: HeadKernels,
+  ) {
+    this.k = k;
+  }
+
+  /**
+   * For `spec` [C, d]: `packed` is the weight already packed (packedLinearSize floats, e.g. shared
+   * by threads), else packed here. Null where the packed product does not run (no addon, no
+   * AVX-512): linearLogits (tfjs) then computes the logits.
+   */
+  static create(spec: LinearLogits, C: number, d: number, packed?: Float32Array): LinearRows | null {
+    const k = nativeHeadKernels();
+    if (k === null || !(C > 0 && d > 0) || k.packedSize(C, d) === 0) return null;
+    const p = packed ?? k.packA(spec.weight, C, d);
+    return p === null ? null : new LinearRows(spec, p, C, d, k);
+  }
+
+  /** Logits of features f [m, d] into out [m, C] from `offset` (floats). */
+  compute(f: Float32Array, m: number, out: Float32Array, offset = 0): void {
+    const { C, d, spec } = this;
+    if (m === 0) return;
+    const x = transformFeatures(f.subarray(0, m * d), m, d, spec.transform);
+    if (this.zt.length < C * m) this.zt = new Float32Array(C * m);
+    const zt = this.zt;
+    this.k.matmulNT(this.packed, true, x, zt, C, d, m); // [C, m] = W X^T
+    const b = spec.bias;
+    const sq = spec.sqDistance;
+    for (let i = 0; i < m; i++) {
+      const o = offset + i * C;
+      if (sq) {
+        // NCM's l2 score as ncm.ts computes it: -sqrt(||x||^2 - 2 x.c + ||c||^2) in double.
+        let xx = 0;
+        for (let j = 0; j < d; j++) xx += x[i * d + j]! ** 2;
+        for (let c = 0; c < C; c++) out[o + c] = -Math.sqrt(Math.max(0, xx - 2 * zt[c * m + i]! + sq[c]!));
+      } else if (b) {
+        for (let c = 0; c < C; c++) out[o + c] = zt[c * m + i]! + b[c]!;
+      } else {
+        for (let c = 0; c < C; c++) out[o + c] = zt[c * m + i]!;
+      }
+    }
+  }
+}
+
+/** The floats of a packed [C, d] weight (LinearRows), or 0 where the packed product does not run. */
+export function packedLinearSize(C: number, d: number): number {
+  return nativeHeadKernels()?.packedSize(C, d) ?? 0;
+}
+
+/** The logits of a LinearLogits spec on one thread: f [n, d] -> [n, C] (the methods' `logits`). */
+export function specLogits(
+  spec: LinearLogits,
+  f: Float32Array,
+  n: number,
+  d: number,
+  C: number,
+): Float32Array {
+  const x = transformFeatures(f, n, d, spec.transform);
+  const z = linearLogits(x, n, d, spec.weight, spec.bias, C);
+  const sq = spec.sqDistance;
+  if (!sq) return z;
+  // -||x - c|| = -sqrt(||x||^2 - 2 x.c + ||c||^2)
+  for (let i = 0; i < n; i++) {
+    let xx = 0;
+    for (let j = 0; j < d; j++) xx += x[i * d + j]! ** 2;
+    for (let c = 0; c < C; c++) z[i * C + c] = -Math.sqrt(Math.max(0, xx - 2 * z[i * C + c]! + sq[c]!));
+  }
+  return z;
 }
 
 export function foldedLogits(

@@ -28,6 +28,8 @@ export function logitAdjust(fs: FeatureSet, opts: LogitAdjustOptions = {}): Stag
     spec.grid,
     (tau) => ({ shift: shift(tau) }),
     opts.thresholds,
+    undefined,
+    opts.threads,
   );
   const tuned = choose('logit-adjust', spec, sweep, opts.tau, opts.warn);
   const s = shift(tuned.value);

@@ -4,15 +4,18 @@
  * scaled too, as the official code multiplies the layer's output. Official: 5 epochs.
  */
 import { z } from 'zod';
-import { CRT_DEFAULTS } from './crt.ts';
+import { SGD_DEFAULTS } from '../optim/settings.ts';
 import { linearClassifier, requireClassifier } from './joint.ts';
 import { type HeadTrainingOptions, trainHead } from './train-head.ts';
 import { defineMethod, type Stage2Classifier, type Stage2Context } from './types.ts';
 
-export const LWS_DEFAULTS = { ...CRT_DEFAULTS, epochs: 5 };
+/** LWS's own settings (the head's LR, batch size and weight decay follow stage 1: ctx.head). */
+const options = z.object({
+  lwsEpochs: z.number().int().positive().default(5).describe('LWS epochs'),
+});
 
 export function lws(ctx: Stage2Context, opts: HeadTrainingOptions = {}): Stage2Classifier {
-  const o = { ...LWS_DEFAULTS, seed: ctx.seed ?? 0, ...opts };
+  const o = { ...SGD_DEFAULTS, seed: ctx.seed ?? 0, epochs: options.parse({}).lwsEpochs, ...opts };
   const fs = ctx.features;
   const { weight, bias } = requireClassifier(fs, 'lws');
   const C = fs.numClasses;
@@ -40,8 +43,6 @@ export const lwsMethod = defineMethod({
   order: 50,
   needsClassifier: true,
   trains: true,
-  options: z.object({
-    lwsEpochs: z.number().int().positive().default(LWS_DEFAULTS.epochs).describe('LWS epochs'),
-  }),
+  options,
   create: (ctx, o) => lws(ctx, { ...ctx.head, epochs: o.lwsEpochs }),
 });

@@ -8,8 +8,8 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { defaultChunkRows } from '../eval/metrics.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
-import { linearLogits, rowNorms, transformFeatures } from './linear-ops.ts';
-import { defineMethod, type FeatureTransform, type Stage2Classifier } from './types.ts';
+import { rowNorms, specLogits, transformFeatures } from './linear-ops.ts';
+import { defineMethod, type FeatureTransform, type LinearLogits, type Stage2Classifier } from './types.ts';
 
 export interface NcmOptions {
   featureType?: 'cl2n' | 'l2n' | 'raw';
@@ -66,24 +66,16 @@ export function ncm(
         unitCentroids[c * d + j] = centroids[c * d + j]! / Math.max(cNorms[c]!, 1e-12);
   const sqNorms = Float32Array.from(cNorms, (v) => v * v);
 
-  const logits = (f: Float32Array, m: number): Float32Array => {
-    const x = transformFeatures(f, m, d, transform);
-    if (distance === 'cos') {
-      // cos(x, c) = (x / ||x||) . (c / ||c||)
-      const xn = transform.kind === 'none' ? transformFeatures(x, m, d, { kind: 'l2n' }) : x;
-      return linearLogits(xn, m, d, unitCentroids, null, C);
-    }
-    // -||x - c|| = -sqrt(||x||^2 - 2 x.c + ||c||^2)
-    const dots = linearLogits(x, m, d, centroids, null, C);
-    const out = new Float32Array(m * C);
-    for (let i = 0; i < m; i++) {
-      let xx = 0;
-      for (let j = 0; j < d; j++) xx += x[i * d + j]! ** 2;
-      for (let c = 0; c < C; c++)
-        out[i * C + c] = -Math.sqrt(Math.max(0, xx - 2 * dots[i * C + c]! + sqNorms[c]!));
-    }
-    return out;
-  };
+  // cos(x, c) = (x / ||x||) . (c / ||c||); l2: -||x - c|| = -sqrt(||x||^2 - 2 x.c + ||c||^2).
+  const linear: LinearLogits =
+    distance === 'cos'
+      ? {
+          transform: transform.kind === 'none' ? { kind: 'l2n' } : transform,
+          weight: unitCentroids,
+          bias: null,
+        }
+      : { transform, weight: centroids, bias: null, sqDistance: sqNorms };
+  const logits = (f: Float32Array, m: number): Float32Array => specLogits(linear, f, m, d, C);
   // Folded: on transformed x, argmax of 2 x.c - ||c||^2 ranks like -||x - c|| when ||x|| is the
   // same for every class (always true per sample); cosine is already linear in c / ||c||.
   const folded = () => {
@@ -105,6 +97,7 @@ export function ncm(
     numClasses: C,
     dim: d,
     logits,
+    linear,
     weightNorms: () => cNorms,
     folded,
     details: { featureType, distance },

@@ -6,7 +6,6 @@
  * run time (library API), which then appears everywhere the built-in ones do.
  */
 import type { z } from 'zod';
-import { installMethodSettings } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { checkName, ruleOf } from '../registry.ts';
 import { balancedSoftmaxMethod } from './balanced-softmax.ts';
@@ -103,20 +102,6 @@ export function unregisterClassifier(name: string): void {
   if (Object.hasOwn(CLASSIFIERS, name)) throw new ConfigError(`unregisterClassifier: '${name}' is built in`);
   delete ENTRIES[name];
 }
-
-// The stage-2 configuration (config/schema.ts, below this folder) accepts and checks every
-// registered method's settings.
-installMethodSettings({
-  keys: () => methodEntries().flatMap((e) => Object.keys(e.options.shape)),
-  issues: (values) =>
-    methodEntries().flatMap((e) => {
-      const own = Object.fromEntries(Object.keys(e.options.shape).map((k) => [k, values[k]]));
-      const r = e.options.safeParse(own);
-      return r.success
-        ? []
-        : r.error.issues.map((i) => ({ path: i.path, message: ruleOf(i, own[String(i.path[0])]) }));
-    }),
-});
 
 /**
  * A method's options from flat settings (a stage-2 configuration: other methods' keys are ignored)

@@ -41,6 +41,8 @@ export function tauNorm(fs: FeatureSet, opts: TauNormOptions = {}): Stage2Classi
     spec.grid,
     (tau) => ({ scale: Float32Array.from(norms, (v) => v ** -tau) }),
     opts.thresholds,
+    undefined,
+    opts.threads,
   );
   const tuned = choose('tau-norm', spec, sweep, opts.tau, opts.warn);
   const w = tauNormalize(weight, C, d, { tau: tuned.value });

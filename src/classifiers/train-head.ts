@@ -3,16 +3,16 @@
  * class-aware sampling (the official stage-2 sampler) or instance-balanced, cross-entropy (with
  * the head's per-class logit offset or class weights, if any), SGD with momentum and weight
  * decay, cosine learning rate per epoch, and an optional max-norm projection after each step.
- * The gradient is written out (head-shard.ts) and the classes can be split over threads.
+ * The gradient is written out (sharded/shard-step.ts) and the classes can be split over threads.
  * Batches come from a TrainFeatureSource: cached features, or the frozen backbone with training
  * augmentation (the official code's way).
  */
 import { ConfigError } from '../errors.ts';
 import type { FeatureSplit } from '../features/feature-set.ts';
 import { cosineLr } from '../optim/schedule.ts';
-import { createSampler } from '../sampling/samplers.ts';
-import type { HeadKind } from './head-shard.ts';
-import { type HeadState, ShardedHead } from './sharded/sharded-head.ts';
+import { createSampler, samplerOptionsOf } from '../sampling/samplers.ts';
+import { type HeadState, ShardedHead } from './sharded/head-threads.ts';
+import type { HeadKind } from './sharded/shard-step.ts';
 import type { HeadSettings, Stage2Context, TrainFeatureSource } from './types.ts';
 
 export interface HeadTrainingOptions extends HeadSettings {
@@ -76,10 +76,10 @@ export function trainHead(
   method: string,
   ctx: Stage2Context,
   head: { kind: HeadKind; weight: Float32Array; bias: Float32Array } & HeadLoss,
-  opts: Required<HeadSettings> & HeadTrainingOptions,
+  opts: Required<Omit<HeadSettings, 'classAwarePerClass'>> & HeadTrainingOptions,
 ): HeadTrainingOutput {
   const fs = ctx.features;
-  const { epochs, batchSize, lr, weightDecay, momentum, samplesPerClass, seed } = opts;
+  const { epochs, batchSize, lr, weightDecay, momentum, seed } = opts;
   const samplerName = opts.sampler ?? 'class-aware';
   if (!(epochs >= 1 && Number.isInteger(epochs)))
     throw new ConfigError(`${method}: epochs must be a positive integer, got ${epochs}`);
@@ -98,7 +98,8 @@ export function trainHead(
   const sampler = createSampler(
     samplerName,
     { labels: fs.train.labels, numClasses: fs.numClasses, batchSize, seed, epochs },
-    samplerName === 'class-aware' ? { samplesPerClass } : {},
+    // The class-aware sampler's options from its own setting (classAwarePerClass), parsed by its entry.
+    samplerName === 'class-aware' ? samplerOptionsOf({ ...opts, sampler: samplerName }) : {},
   );
   const trainer = new ShardedHead({
     ...head,

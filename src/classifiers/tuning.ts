@@ -8,6 +8,7 @@ import { defaultChunkRows, splitAccuracies } from '../eval/metrics.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
 import { type FeatureSet, type FeatureSplit, featureRows } from '../features/feature-set.ts';
 import { linearLogits } from './linear-ops.ts';
+import { logitSession } from './sharded/logit-threads.ts';
 import type { Stage2Context, SweepPoint, TunedParam, TuningSpec } from './types.ts';
 
 /** 0, 0.1, ..., 2.0: the paper's tau grid (docs/methods.md). */
@@ -21,7 +22,7 @@ export type ColumnMap = (value: number) => { scale?: Float32Array; shift?: Float
  * the parameter: one matrix product per block of rows, then a cheap column map and argmax per
  * value. Blocks of `chunkRows` rows (default defaultChunkRows(C, d), 8 MiB of logits or features):
  * a split's [n, C] logits never exist whole, and each row's argmax, so the sweep, is the same for
- * any block size.
+ * any block size. The products are split by rows over `threads` (logit-threads.ts: the same bits).
  */
 export function columnSweep(
   fs: FeatureSet,
@@ -30,9 +31,11 @@ export function columnSweep(
   map: ColumnMap,
   thresholds?: ShotThresholds,
   chunkRows: number = defaultChunkRows(fs.numClasses, fs.dim),
+  threads = 1,
 ): SweepPoint[] {
   const C = fs.numClasses;
   const d = fs.dim;
+  const session = logitSession({ transform: { kind: 'none' }, ...layer }, C, d, threads);
   const maps = grid.map((v) => map(v));
   const step = Math.max(1, Math.floor(chunkRows));
   const on = (sp: FeatureSplit) => {
@@ -45,10 +48,11 @@ export function columnSweep(
     try {
       for (let s = 0; s < n; s += step) {
         const m = Math.min(step, n - s);
-        const z = tf.tensor2d(linearLogits(featureRows(sp, d, s, m), m, d, layer.weight, layer.bias, C), [
-          m,
-          C,
-        ]); // [m, C]
+        const f = featureRows(sp, d, s, m);
+        const z = tf.tensor2d(
+          session ? session.logits(f, m) : linearLogits(f, m, d, layer.weight, layer.bias, C),
+          [m, C],
+        ); // [m, C]
         try {
           cols.forEach(({ scale, shift }, g) => {
             const p = tf.tidy(() => {
@@ -69,9 +73,13 @@ export function columnSweep(
     }
     return preds.map((pred) => splitAccuracies(pred, sp.labels, C, fs.trainCounts, thresholds));
   };
-  const val = fs.val && fs.val.labels.length > 0 ? on(fs.val) : null;
-  const test = on(fs.test);
-  return grid.map((value, i) => ({ value, val: val ? val[i]! : null, test: test[i]! }));
+  try {
+    const val = fs.val && fs.val.labels.length > 0 ? on(fs.val) : null;
+    const test = on(fs.test);
+    return grid.map((value, i) => ({ value, val: val ? val[i]! : null, test: test[i]! }));
+  } finally {
+    session?.close();
+  }
 }
 
 /**
@@ -103,6 +111,8 @@ export interface TauTuningOptions {
   thresholds?: ShotThresholds;
   /** Called when tau must be chosen but there is no validation set (the fallback is used then). */
   warn?: (message: string) => void;
+  /** Threads the sweep's products are split over (the results do not depend on it). */
+  threads?: number;
 }
 
 /** A registry entry's tuning options: the given tau, and the context's thresholds and warn. */
@@ -111,5 +121,6 @@ export function tauTuningOptions(ctx: Stage2Context, tau: number | undefined): T
     ...(tau !== undefined ? { tau } : {}),
     ...(ctx.thresholds ? { thresholds: ctx.thresholds } : {}),
     ...(ctx.warn ? { warn: ctx.warn } : {}),
+    ...(ctx.threads ? { threads: ctx.threads } : {}),
   };
 }

@@ -15,12 +15,30 @@ export interface FoldedLinear extends LinearWeights {
   transform: FeatureTransform;
 }
 
+/**
+ * A method's logits as data, exactly (unlike `folded`, which for NCM only ranks alike):
+ * z = T(f) W^T + b, and with `sqDistance` NCM's l2 score -sqrt(max(0, ||x||^2 - 2 z + ||c||^2))
+ * of x = T(f). Evaluation computes such logits a block of rows at a time on several threads
+ * (classifiers/sharded/logit-threads.ts) with the same bits as `logits`.
+ */
+export interface LinearLogits {
+  transform: FeatureTransform;
+  /** [C, d] */
+  weight: Float32Array;
+  /** [C], or null for none. */
+  bias: Float32Array | null;
+  /** [C] ||c||^2 of the weight's rows: the logits are NCM's negative distances (no bias then). */
+  sqDistance?: Float32Array | null;
+}
+
 export interface Stage2Classifier {
   readonly method: string;
   readonly numClasses: number;
   readonly dim: number;
   /** features [n, d] -> logits [n, C]. */
   logits(features: Float32Array, n: number): Float32Array;
+  /** The same logits as data, when they have that form (every built-in method): evaluation splits them over threads. */
+  linear?: LinearLogits;
   /** ||w_i|| per class of the effective classifier (the paper's weight-norm figure). */
   weightNorms(): number[];
   folded(): FoldedLinear;
@@ -136,14 +154,18 @@ export interface Stage2Context {
   onProgress?: (method: string, done: number, total: number) => void;
 }
 
-/** The shared stage-2 training settings (defaults: CRT_DEFAULTS). */
+/**
+ * The shared stage-2 training settings. Unset, a head takes the optimiser's defaults
+ * (optim/settings.ts: SGD_DEFAULTS), the context's seed and its method's own epochs.
+ */
 export interface HeadSettings {
   epochs?: number;
   batchSize?: number;
   lr?: number;
   weightDecay?: number;
   momentum?: number;
-  samplesPerClass?: number;
+  /** The class-aware sampler's own setting (images per class in a row; its entry's default, 4). */
+  classAwarePerClass?: number;
   seed?: number;
 }
 

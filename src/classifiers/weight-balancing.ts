@@ -11,13 +11,24 @@
  */
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
-import { CRT_DEFAULTS } from './crt.ts';
+import { SGD_DEFAULTS } from '../optim/settings.ts';
 import { linearClassifier, requireClassifier } from './joint.ts';
 import { rowNorms } from './linear-ops.ts';
 import { type HeadTrainingOptions, trainHead } from './train-head.ts';
 import { defineMethod, type Stage2Classifier, type Stage2Context } from './types.ts';
 
-export const WB_DEFAULTS = { ...CRT_DEFAULTS, epochs: 10, lr: 0.01, weightDecay: 0.1, threshold: 0.1 };
+/** Weight balancing's own settings, the official recipe's (its LR and weight decay are its own, not stage 1's). */
+const options = z.object({
+  wbEpochs: z.number().int().positive().default(10).describe('weight balancing: epochs'),
+  wbLr: z.number().positive().default(0.01).describe('weight balancing: learning rate'),
+  wbWeightDecay: z.number().min(0).default(0.1).describe('weight balancing: weight decay'),
+  wbThreshold: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.1)
+    .describe('weight balancing: MaxNorm radius, from the smallest (0) to the largest (1) stage-1 row norm'),
+});
 
 export interface WeightBalancingOptions extends HeadTrainingOptions {
   /** MaxNorm radius as a fraction of the way from the smallest to the largest stage-1 row norm. */
@@ -36,8 +47,17 @@ export function classBalancedWeights(counts: readonly number[]): Float32Array {
 }
 
 export function weightBalancing(ctx: Stage2Context, opts: WeightBalancingOptions = {}): Stage2Classifier {
-  const { threshold = WB_DEFAULTS.threshold, maxNorm, ...rest } = opts;
-  const o = { ...WB_DEFAULTS, sampler: 'instance-balanced' as const, seed: ctx.seed ?? 0, ...rest };
+  const own = options.parse({});
+  const { threshold = own.wbThreshold, maxNorm, ...rest } = opts;
+  const o = {
+    ...SGD_DEFAULTS,
+    epochs: own.wbEpochs,
+    lr: own.wbLr,
+    weightDecay: own.wbWeightDecay,
+    sampler: 'instance-balanced' as const,
+    seed: ctx.seed ?? 0,
+    ...rest,
+  };
   const fs = ctx.features;
   const { weight, bias } = requireClassifier(fs, 'weight-balancing');
   const C = fs.numClasses;
@@ -76,23 +96,7 @@ export const weightBalancingMethod = defineMethod({
   order: 80,
   needsClassifier: true,
   trains: true,
-  options: z.object({
-    wbEpochs: z.number().int().positive().default(WB_DEFAULTS.epochs).describe('weight balancing: epochs'),
-    wbLr: z.number().positive().default(WB_DEFAULTS.lr).describe('weight balancing: learning rate'),
-    wbWeightDecay: z
-      .number()
-      .min(0)
-      .default(WB_DEFAULTS.weightDecay)
-      .describe('weight balancing: weight decay'),
-    wbThreshold: z
-      .number()
-      .min(0)
-      .max(1)
-      .default(WB_DEFAULTS.threshold)
-      .describe(
-        'weight balancing: MaxNorm radius, from the smallest (0) to the largest (1) stage-1 row norm',
-      ),
-  }),
+  options,
   create: (ctx, o) =>
     weightBalancing(ctx, {
       ...ctx.head,

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { DataConfigSchema } from '../config/schema.ts';
+import { dataConfigSchema } from '../config/schema.ts';
 import { splitOf } from '../eval/shot-splits.ts';
 import { openRun, planRun } from '../io/run-folder.ts';
 import { loadRunData } from '../pipeline/stage1.ts';
@@ -29,7 +29,7 @@ export function registerData(program: Command): void {
   summary
     .option('--json', 'print one JSON document instead of the table')
     .action(async (opts: Record<string, unknown>) => {
-      const cfg = configFromFlags(DataConfigSchema.strict(), opts);
+      const cfg = configFromFlags(dataConfigSchema(), opts);
       const out = opts.out as string | undefined;
       const plan = out === undefined ? null : planRun('data-summary', out, { force: opts.force === true });
       const d = await loadRunData(cfg, { warn: (m) => note(`warning: ${m}`) });

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { PipelineConfigSchema } from '../config/schema.ts';
+import { pipelineConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { runFile } from '../io/run-folder.ts';
 import { runPipeline } from '../pipeline/run.ts';
@@ -41,7 +41,7 @@ export function registerDemo(program: Command): void {
     .addOption(backendOption())
     .action(async (opts: Record<string, unknown>) => {
       const { seeds: seedList, ...rest } = opts;
-      const cfg = configFromFlags(PipelineConfigSchema, rest);
+      const cfg = configFromFlags(pipelineConfigSchema(), rest);
       if (typeof seedList === 'string') {
         if (opts.seed !== undefined) throw new ConfigError('--seeds and --seed exclude each other');
         const seeds = seedList.split(',').map((s) => {

@@ -1,20 +1,16 @@
 /**
  * Flag groups shared by commands, and the one place flags become a configuration:
- * defaults < --config file < flags, validated by the schema of src/config/schema.ts.
+ * defaults < --config file < flags, validated once by the command's schema (src/config/schema.ts).
+ * Flags are derived from the schemas when a command is built, so a data source, backbone or
+ * method registered before then has its flags and help lines.
  */
 import { type Command, CommanderError, Help, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
 import type { z } from 'zod';
 import { methodEntries, methodNames } from '../classifiers/registry.ts';
-import {
-  BACKBONE_SETTINGS,
-  DataConfigSchema,
-  flagOf,
-  readConfigFile,
-  resolveConfig,
-  STAGE1_SETTINGS,
-  Stage2ConfigSchema,
-} from '../config/schema.ts';
+import { dataSettings, methodSettings, readConfigFile, stage2SharedSettings } from '../config/schema.ts';
+import { flagOf, resolveConfig, withRenamedSettings } from '../settings.ts';
+import { backboneGroup, stage1Group } from '../train/joint-config.ts';
 
 /** A numeric flag's parser; `min` refuses values below it (e.g. `--top-k 0`). */
 export function num(flag: string, integer = false, min?: number) {
@@ -215,24 +211,24 @@ export function addSettings(cmd: Command, shape: Record<string, unknown>, group?
 }
 
 export function addDataOptions(cmd: Command): Command {
-  const { manyThreshold, fewThreshold, ...data } = DataConfigSchema.shape;
+  const { manyThreshold, fewThreshold, ...data } = dataSettings();
   addSettings(cmd, data, GROUPS.data);
   return addThresholdOptions(cmd);
 }
 
 /** Shot-split thresholds, shared by every command that scores splits. */
 export function addThresholdOptions(cmd: Command): Command {
-  const { manyThreshold, fewThreshold } = DataConfigSchema.shape;
+  const { manyThreshold, fewThreshold } = dataSettings();
   return addSettings(cmd, { manyThreshold, fewThreshold }, GROUPS.data);
 }
 
 export function addTrainOptions(cmd: Command): Command {
-  addSettings(cmd, BACKBONE_SETTINGS, GROUPS.backbone);
-  return addSettings(cmd, STAGE1_SETTINGS, GROUPS.stage1);
+  addSettings(cmd, backboneGroup(), GROUPS.backbone);
+  return addSettings(cmd, stage1Group(), GROUPS.stage1);
 }
 
 export function addStage2Options(cmd: Command): Command {
-  const { methods, ...shared } = Stage2ConfigSchema.shape;
+  const { methods, ...shared } = stage2SharedSettings();
   cmd.addOption(
     settingOption(
       'methods',
@@ -243,7 +239,11 @@ export function addStage2Options(cmd: Command): Command {
   );
   addSettings(cmd, shared, GROUPS.stage2);
   // Each method's own settings, from its registry entry, in a group of its own.
-  for (const e of methodEntries()) addSettings(cmd, e.options.shape, `Stage 2, ${e.label}:`);
+  const settings = methodSettings() as Record<string, z.ZodType>;
+  for (const e of methodEntries()) {
+    const own = Object.fromEntries(Object.keys(e.options.shape).map((k) => [k, settings[k]]));
+    addSettings(cmd, own, `Stage 2, ${e.label}:`);
+  }
   return cmd;
 }
 
@@ -299,11 +299,13 @@ function settingLayers(opts: Record<string, unknown>): { source: string; values:
     flags[k === 'method' ? 'methods' : k] = v;
   }
   const layers: { source: string; values: Record<string, unknown> }[] = [];
+  // readConfigFile renames a file's old settings (`samplesPerClass`); the same for a library caller's options.
+  const renamed = withRenamedSettings(flags);
   if (typeof opts.config === 'string') {
     // A file may name the methods as the flag does (`method: crt,lws`) or as the schema (`methods`).
     const { method, ...file } = readConfigFile(opts.config);
     layers.push({ source: opts.config, values: method === undefined ? file : { methods: method, ...file } });
   }
-  layers.push({ source: 'flags', values: flags });
+  layers.push({ source: 'flags', values: renamed });
   return layers;
 }

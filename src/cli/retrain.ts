@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { RetrainConfigSchema } from '../config/schema.ts';
+import { retrainConfigSchema } from '../config/schema.ts';
 import { RUN_FILES, runFile } from '../io/run-folder.ts';
 import { retrain } from '../pipeline/run.ts';
 import { textTable } from '../report/markdown.ts';
@@ -30,8 +30,8 @@ export function registerRetrain(program: Command): void {
     .option('--backbone-file <path>', BACKBONE_FILE_HELP);
   addStage2Options(cmd);
   addThresholdOptions(cmd);
-  const { lr, weightDecay, seed } = RetrainConfigSchema.shape;
-  addSettings(cmd, { lr, weightDecay, seed }, GROUPS.stage2);
+  const { lr, weightDecay, seed, classAwarePerClass } = retrainConfigSchema().shape;
+  addSettings(cmd, { lr, weightDecay, seed, classAwarePerClass }, GROUPS.stage2);
   addConfigOption(cmd);
   addOutOptions(
     cmd,
@@ -42,7 +42,7 @@ export function registerRetrain(program: Command): void {
     .option('--json', 'print one JSON document: per method overall / many / medium / few (%), tau, mode')
     .addOption(backendOption())
     .action(async (opts: Record<string, unknown>) => {
-      const cfg = configFromFlags(RetrainConfigSchema, opts);
+      const cfg = configFromFlags(retrainConfigSchema(), opts);
       await startBackend(opts.backend as string | undefined);
       const cb = cliCallbacks();
       const result = await retrain(cfg, {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { StudyConfigSchema } from '../config/schema.ts';
+import { studyConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { runSamplerStudy, STUDY_SAMPLERS } from '../pipeline/study.ts';
 import { type MeanStd, summariseSeeds } from '../report/seed-summary.ts';
@@ -60,7 +60,7 @@ export function registerStudy(program: Command): void {
         return n;
       });
       if (seedList && opts.seed !== undefined) throw new ConfigError('--seeds and --seed exclude each other');
-      const cfg = configFromFlags(StudyConfigSchema.strict(), {
+      const cfg = configFromFlags(studyConfigSchema(), {
         ...rest,
         ...(samplers !== undefined ? { samplers: list(samplers) } : {}),
         ...(losses !== undefined ? { losses: list(losses) } : {}),

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { Stage2ConfigSchema, TrainConfigSchema } from '../config/schema.ts';
+import { stage2ConfigSchema, trainConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { saveFeatureFile } from '../features/feature-set.ts';
 import { runFile } from '../io/run-folder.ts';
@@ -43,19 +43,15 @@ export function registerTrain(program: Command): void {
       if (resume !== undefined && (opts.out !== undefined || opts.force))
         throw new ConfigError('--resume continues the run in its own folder: drop --out / --force');
       // Validate everything (flags, config file) before the backend starts or a file is written.
-      const cfg =
-        resume === undefined
-          ? configFromFlags(TrainConfigSchema.strict(), opts)
-          : givenSettings(TrainConfigSchema.strict(), opts);
+      const schema = trainConfigSchema();
+      const cfg = resume === undefined ? configFromFlags(schema, opts) : null;
+      const given = resume === undefined ? null : givenSettings(schema, opts);
       await startBackend(opts.backend as string | undefined);
       const cb = cliCallbacks();
       const s1 =
-        resume === undefined
-          ? await runStage1(TrainConfigSchema.parse(cfg), opts.out as string | undefined, {
-              ...cb,
-              force: opts.force === true,
-            })
-          : await resumeStage1(resume, cfg, cb);
+        cfg !== null
+          ? await runStage1(cfg, opts.out as string | undefined, { ...cb, force: opts.force === true })
+          : await resumeStage1(resume!, given!, cb);
       cb.done();
       try {
         if (typeof opts.exportFeatures === 'string') saveFeatureFile(opts.exportFeatures, s1.features);
@@ -100,11 +96,12 @@ function nextCommand(dir: string, resumed: boolean): string {
     // no settings to carry over
   }
   if (!resumed || saved.command !== 'demo') return `longtail retrain --run ${dir} --method all`;
-  const defaults = Stage2ConfigSchema.parse({}) as Record<string, unknown>;
+  const defaults = stage2ConfigSchema().parse({}) as Record<string, unknown>;
+  const stage1 = trainConfigSchema().shape;
   const flags = [`--method ${String(saved.methods ?? 'all')}`];
   for (const [k, v] of Object.entries(saved)) {
     // Stage-2 keys and method settings (crtEpochs -> --crt-epochs); stage-1 keys stay with the run.
-    if (k === 'command' || k === 'methods' || k === 'threads' || k in TrainConfigSchema.shape) continue;
+    if (k === 'command' || k === 'methods' || k === 'threads' || k in stage1) continue;
     if (v === undefined || typeof v === 'object' || JSON.stringify(v) === JSON.stringify(defaults[k]))
       continue;
     flags.push(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${String(v)}`);

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { checkName, ruleOf } from '../registry.ts';
+import { asSetting } from '../settings.ts';
 import { loadCifarLt } from './cifar.ts';
 import { downloadCifar } from './download.ts';
 import { loadMnistLt } from './fashion-mnist.ts';
@@ -82,7 +83,9 @@ export interface DatasetEntry<S extends z.ZodObject = z.ZodObject> {
   load(options: z.infer<S>, hooks: DataHooks): Promise<LongTailDataset>;
 }
 
-const entry = <S extends z.ZodObject>(e: DatasetEntry<S>) => e;
+/** An entry with its loader typed by its own settings (for registerDataset too). */
+export const defineDataset = <S extends z.ZodObject>(e: DatasetEntry<S>) => e;
+const entry = defineDataset;
 
 function need(value: string | undefined, flag: string, dataset: string): string {
   if (value === undefined || value === '') throw new ConfigError(`--dataset ${dataset} needs ${flag}`);
@@ -171,22 +174,72 @@ export const DATASETS = {
   }),
 } as const;
 
-export type DatasetName = keyof typeof DATASETS;
-export const DATASET_NAMES = Object.keys(DATASETS) as DatasetName[];
+/** A data source's name: a built-in one, or one added with registerDataset. */
+export type DatasetName = keyof typeof DATASETS | (string & {});
+/** The built-in data sources. */
+export const DATASET_NAMES = Object.keys(DATASETS) as (keyof typeof DATASETS)[];
 
-const ENTRIES = DATASETS as unknown as Record<string, DatasetEntry>;
+// Every entry, built-in and registered, by name.
+const ENTRIES: Record<string, DatasetEntry> = { ...(DATASETS as unknown as Record<string, DatasetEntry>) };
 
-export function checkDatasetName(name: string): DatasetName {
-  return checkName(DATASETS, 'dataset', name);
+/** Every data source a run can name, built-in and registered. */
+export function datasetNames(): string[] {
+  return Object.keys(ENTRIES);
 }
 
-/** Every data source's settings in one shape (a key shared by several sources appears once). */
+export function checkDatasetName(name: string): DatasetName {
+  return checkName(ENTRIES, 'dataset', name);
+}
+
+/** The built-in sources' settings in one shape (a key shared by several sources appears once). */
 export const DATASET_SETTINGS = {
   ...DATASETS['fashion-mnist-lt'].options.shape,
   ...DATASETS['cifar10-lt'].options.shape,
   ...DATASETS.list.options.shape,
   ...DATASETS.imagefolder.options.shape,
 };
+
+/**
+ * Every source's settings, built-in and registered, in one shape (composed when asked): each
+ * optional, so config.json records only what was set; a source applies its defaults when it
+ * parses its own settings (loadDataset).
+ */
+export function datasetSettings(): typeof DATASET_SETTINGS & Record<string, z.ZodType> {
+  const out: Record<string, z.ZodType> = { ...DATASET_SETTINGS };
+  for (const [name, e] of Object.entries(ENTRIES))
+    for (const [k, v] of Object.entries(e.options.shape as Record<string, z.ZodType>))
+      if (!Object.hasOwn(DATASET_SETTINGS, k)) out[k] = asSetting(v, `${name}: ${k}`);
+  return out as typeof DATASET_SETTINGS & Record<string, z.ZodType>;
+}
+
+/**
+ * Adds a data source at run time (library API). Its settings become run settings, flags and help
+ * lines of every command built after this call; a setting another source has must be that
+ * source's very schema (shared settings mean one thing).
+ */
+export function registerDataset<S extends z.ZodObject>(name: string, e: DatasetEntry<S>): void {
+  if (!/^[a-z][a-z0-9-]*$/.test(name))
+    throw new ConfigError(`registerDataset: name '${name}' must be lower-case letters, digits and dashes`);
+  if (Object.hasOwn(ENTRIES, name))
+    throw new ConfigError(`registerDataset: a data set named '${name}' exists already`);
+  const taken: Record<string, unknown> = Object.assign(
+    {},
+    ...Object.values(ENTRIES).map((x) => x.options.shape),
+  );
+  for (const [k, v] of Object.entries(e.options.shape as Record<string, z.ZodType>)) {
+    if (taken[k] !== undefined && taken[k] !== v)
+      throw new ConfigError(
+        `registerDataset: setting '${k}' of '${name}' is another source's; use that source's schema or another name`,
+      );
+  }
+  ENTRIES[name] = e as unknown as DatasetEntry;
+}
+
+/** Removes a data source added with registerDataset (the built-in ones stay). */
+export function unregisterDataset(name: string): void {
+  if (Object.hasOwn(DATASETS, name)) throw new ConfigError(`unregisterDataset: '${name}' is built in`);
+  delete ENTRIES[name];
+}
 
 /**
  * Loads a data set by name. `settings` may hold more than this source's (a whole run

@@ -19,7 +19,9 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { z } from 'zod';
 import { ConfigError, DataError } from '../errors.ts';
+import { ruleOf } from '../registry.ts';
 import { alive, makeFolder, removeOrphanTemps, setWriteListener, tempPathFor } from './atomic.ts';
 import { hashFileInto, onnxIdentitySha256 } from './onnx-external.ts';
 
@@ -73,6 +75,71 @@ export type RunFile = keyof typeof RUN_FILES;
 /** The path of one of a run folder's files. */
 export function runFile(dir: string, file: RunFile): string {
   return join(dir, RUN_FILES[file]);
+}
+
+/**
+ * A run file read as JSON and validated by its schema, once: the typed reader of that file
+ * (readStage1Summary, readExternalBackbone; config.json's is config/schema.ts's readRunConfig, as
+ * its schema is composed above this folder). Null when the file is absent; a damaged one is a
+ * DataError naming the file, the field and the rule.
+ */
+export function readRunJson<S extends z.ZodType>(
+  dir: string,
+  file: RunFile,
+  schema: S,
+  what: string,
+): z.output<S> | null {
+  const path = runFile(dir, file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new DataError(
+      `${path}: not valid JSON (${(e as Error).message.split('\n')[0]}; the run folder is damaged)`,
+    );
+  }
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const i = r.error.issues[0]!;
+  let got: unknown = value;
+  for (const k of i.path) got = (got as Record<PropertyKey, unknown> | undefined)?.[k as string];
+  throw new DataError(
+    `${path}: not ${what}: ${i.path.join('.') || '(file)'} ${ruleOf(i, got)} (the run folder is damaged)`,
+  );
+}
+
+/** One completed stage-1 epoch, as stage1.json, checkpoints and results.json record it. */
+export const EpochRecordSchema = z.object({
+  epoch: z.number().int().positive(),
+  lr: z.number(),
+  loss: z.number(),
+  trainAcc: z.number(),
+  valAcc: z.number().nullable(),
+  imagesPerSec: z.number(),
+  seconds: z.number(),
+});
+
+/** What stage1.json holds (and results.json's `stage1`): stage 1's summary once it has finished. */
+export const Stage1SummarySchema = z.object({
+  history: z.array(EpochRecordSchema),
+  bestEpoch: z.number().int(),
+  bestValAcc: z.number().nullable(),
+  seconds: z.number(),
+  /** 'percent' (absent in stage-1 summaries written before 0.2: fractions). */
+  accuracyUnit: z.literal('percent').optional(),
+});
+export type Stage1SummaryFile = z.infer<typeof Stage1SummarySchema>;
+
+/** A run's stage1.json, validated; null when stage 1 has not finished (or the run has none). */
+export function readStage1Summary(dir: string): Stage1SummaryFile | null {
+  return readRunJson(dir, 'stage1', Stage1SummarySchema, 'a stage-1 summary');
 }
 
 /** Who holds a run folder's lock. */
@@ -539,39 +606,30 @@ function clearRun(dir: string): void {
 const CHART_EXTENSIONS = ['.vl.json', '.svg', '.png'];
 
 /** What backbone.json holds. */
-export interface ExternalBackbone {
+const ExternalBackboneSchema = z.object({
   /** The registry spec that rebuilds it ({ name: 'onnx', options: { path, ... } }). */
-  spec: { name: string; options: Record<string, unknown> };
+  spec: z.object({ name: z.string(), options: z.record(z.string(), z.unknown()) }),
   /** The file whose bytes are the backbone, absolute, as it was when the run was written: a hint. */
-  file: string;
+  file: z.string(),
   /** The same file relative to the run folder (tried first, so a run moved with its model works); absent in older runs. */
-  relativeFile?: string;
-  sha256: string;
-  inputShape: [number, number, number];
-  numClasses: number;
+  relativeFile: z.string().optional(),
+  sha256: z.string(),
+  inputShape: z.tuple([z.number(), z.number(), z.number()]),
+  numClasses: z.number().int(),
   /**
    * The preprocessing contract the features were extracted with (data/preprocess.ts, checked by
    * its reader with checkContract); absent in older runs.
    */
-  preprocessing?: unknown;
-}
+  preprocessing: z.unknown().optional(),
+});
+export type ExternalBackbone = z.infer<typeof ExternalBackboneSchema>;
 
 /** The flag of predict, export and retrain that gives an external backbone's new place. */
 export const BACKBONE_FILE_FLAG = '--backbone-file';
 
+/** A run's backbone.json, validated; null for a run whose backbone it trained itself. */
 export function readExternalBackbone(dir: string): ExternalBackbone | null {
-  const p = runFile(dir, 'backbone');
-  if (!existsSync(p)) return null;
-  try {
-    const v = JSON.parse(readFileSync(p, 'utf8')) as ExternalBackbone;
-    if (typeof v.file !== 'string' || typeof v.sha256 !== 'string' || typeof v.spec?.name !== 'string')
-      throw new Error('needs spec, file, sha256');
-    if (v.relativeFile !== undefined && typeof v.relativeFile !== 'string')
-      throw new Error('relativeFile must be a string');
-    return v;
-  } catch (e) {
-    throw new ConfigError(`${p}: not a longtail backbone record (${(e as Error).message.split('\n')[0]})`);
-  }
+  return readRunJson(dir, 'backbone', ExternalBackboneSchema, 'a longtail backbone record');
 }
 
 /** SHA-256 of a regular file, or why there is none ('missing', 'not a file'): a FIFO would hang the hash. */

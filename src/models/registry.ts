@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { createRng } from '../random/rng.ts';
 import { checkName, type RuleIssue, ruleOf } from '../registry.ts';
+import { type EntrySettings, entrySettings, optionsFromSettings, settingKey } from '../settings.ts';
 import type { Backbone, BackboneSpec } from './backbone.ts';
 import { createOnnxBackbone } from './onnx-backbone.ts';
 import { cifarResNet, resnet10 } from './resnet.ts';
@@ -28,15 +29,18 @@ export interface BackboneEntry {
   readonly given?: readonly string[];
   /** Weights come from a file named in the options (`onnx:PATH`), not from the seed. */
   readonly fromFile?: boolean;
+  /** Registered at run time: the module that registers it (workers import it). */
+  readonly module?: string;
   /** Builds the backbone for images of `inputShape`; `options` have passed `options`. */
   create(options: never, inputShape: Shape, seed: number): Backbone;
 }
 
-/** An entry whose `create` is typed by its own options schema. */
-const entry = <S extends z.ZodObject>(e: {
+/** An entry whose `create` is typed by its own options schema (for registerBackbone too). */
+export const defineBackbone = <S extends z.ZodObject, const G extends readonly string[] = readonly []>(e: {
   description: string;
   fromFile?: boolean;
-  given?: readonly string[];
+  given?: G;
+  module?: string;
   options: S;
   create: (options: z.infer<S>, inputShape: Shape, seed: number) => Backbone;
 }) => e;
@@ -65,7 +69,7 @@ function needsSize(name: string, shape: Shape, min: number): void {
 }
 
 const cifar = (depth: 8 | 20 | 32, description: string) =>
-  entry({
+  defineBackbone({
     description,
     options: z
       .object({
@@ -88,7 +92,7 @@ export const BACKBONES = {
   resnet8: cifar(8, 'CIFAR-style ResNet-8 (3 stages x 1 basic block, widths 16/32/64), 64-d features'),
   resnet20: cifar(20, 'CIFAR-style ResNet-20 (3 x 3 blocks), 64-d features'),
   resnet32: cifar(32, 'CIFAR-style ResNet-32 (3 x 5 blocks), 64-d features'),
-  resnet10: entry({
+  resnet10: defineBackbone({
     description:
       'ImageNet-style ResNet-10 (7x7 stem, 4 stages x 1 block), 512-d features, for images >= 32x32',
     options: NO_OPTIONS,
@@ -97,7 +101,7 @@ export const BACKBONES = {
       return resnet10({ inputShape: s, rng: createRng(seed, 0xb0b) });
     },
   }),
-  onnx: entry({
+  onnx: defineBackbone({
     fromFile: true,
     given: ['path', 'threads'],
     description:
@@ -152,23 +156,58 @@ export const BACKBONES = {
   }),
 } as const satisfies Record<string, BackboneEntry>;
 
-export type BackboneName = keyof typeof BACKBONES;
-const ENTRIES = BACKBONES as unknown as Record<string, BackboneEntry>;
-/** Backbones built from a seed alone (every entry but the file-backed `onnx:PATH`). */
-export const BACKBONE_NAMES = (Object.keys(BACKBONES) as BackboneName[]).filter(
+/** A backbone's name: a built-in one, or one added with registerBackbone. */
+export type BackboneName = keyof typeof BACKBONES | (string & {});
+// Every entry, built-in and registered, by name.
+const ENTRIES: Record<string, BackboneEntry> = { ...(BACKBONES as unknown as Record<string, BackboneEntry>) };
+/** The built-in backbones built from a seed alone (every entry but the file-backed `onnx:PATH`). */
+export const BACKBONE_NAMES = (Object.keys(BACKBONES) as (keyof typeof BACKBONES)[]).filter(
   (k) => !(BACKBONES[k] as BackboneEntry).fromFile,
 );
+
+/** Every backbone a run can name, built-in and registered (not `onnx`, which is `onnx:PATH`). */
+export function backboneNames(): string[] {
+  return Object.keys(ENTRIES).filter((k) => !ENTRIES[k]!.fromFile);
+}
 
 /** `onnx:PATH` names an ONNX file as the backbone. */
 export const ONNX_PREFIX = 'onnx:';
 export const isOnnxSpec = (name: string): boolean => name.startsWith(ONNX_PREFIX);
 
 export function checkBackboneName(name: string): BackboneName {
-  return checkName(ENTRIES as typeof BACKBONES, 'backbone', name);
+  return checkName(ENTRIES, 'backbone', name);
+}
+
+/**
+ * Adds a backbone at run time (library API). `module` is the URL of the module that registers it
+ * (`import.meta.url`): the data-parallel training workers import it before they build their replica,
+ * since a worker thread starts with the built-in registry only. Its options become settings and
+ * flags (`<name>X`) like a built-in backbone's, for every command built after this call.
+ */
+export function registerBackbone(name: string, e: BackboneEntry & { module: string }): void {
+  if (!/^[a-z][a-z0-9-]*$/.test(name))
+    throw new ConfigError(`registerBackbone: name '${name}' must be lower-case letters, digits and dashes`);
+  const existing = ENTRIES[name];
+  // A worker imports the registering module again: the same module registering again is a no-op.
+  if (existing !== undefined && existing.module === e.module) return;
+  if (existing !== undefined)
+    throw new ConfigError(`registerBackbone: a backbone named '${name}' exists already`);
+  ENTRIES[name] = e;
+}
+
+/** Removes a backbone added with registerBackbone (the built-in ones stay). */
+export function unregisterBackbone(name: string): void {
+  if (Object.hasOwn(BACKBONES, name)) throw new ConfigError(`unregisterBackbone: '${name}' is built in`);
+  delete ENTRIES[name];
+}
+
+/** The modules that registered backbones at run time, for the training workers to import. */
+export function backboneModule(name: string): string | undefined {
+  return ENTRIES[name]?.module;
 }
 
 /** A backbone entry's options, checked against its schema; errors name the backbone and option. */
-export function checkBackboneOptions(name: BackboneName, options: Record<string, unknown> = {}): object {
+export function checkBackboneOptions(name: string, options: Record<string, unknown> = {}): object {
   const schema: z.ZodObject = ENTRIES[name]!.options;
   const r = schema.safeParse(options);
   if (r.success) return r.data;
@@ -184,45 +223,11 @@ export function checkBackboneOptions(name: BackboneName, options: Record<string,
 }
 
 /** The run setting of a backbone's option: `onnx`, `inputSize` -> `onnxInputSize` (flag `--onnx-input-size`). */
-export function backboneSettingKey(name: string, option: string): string {
-  const camel = name.replace(/[-_:]+([a-zA-Z0-9])/g, (_m, c: string) => c.toUpperCase());
-  return `${camel}${option[0]!.toUpperCase()}${option.slice(1)}`;
-}
+export const backboneSettingKey = settingKey;
 
-/** The options of `name` a user sets (every option but those longtail fills: `given`). */
-function settableOptions(name: string): [option: string, schema: z.ZodType][] {
-  const e = ENTRIES[name]!;
-  return Object.entries(e.options.shape as Record<string, z.ZodType>).filter(
-    ([k]) => !(e.given ?? []).includes(k),
-  );
-}
-
-/**
- * Every backbone's options as run settings (`onnxInputSize`, ...), each optional: the entry's
- * default is applied when the entry parses its options, so config.json records only what was set,
- * and the help shows the default.
- */
-export function backboneSettings(): Record<string, z.ZodType> {
-  const out: Record<string, z.ZodType> = {};
-  for (const name of Object.keys(ENTRIES)) {
-    for (const [option, schema] of settableOptions(name)) {
-      let inner = schema as z.ZodType & {
-        def: { type: string; innerType?: z.ZodType; defaultValue?: unknown };
-      };
-      const meta = (schema.meta() ?? {}) as { description?: string; shownDefault?: string };
-      let fallback: unknown;
-      while (inner.def.type === 'optional' || inner.def.type === 'default') {
-        if (inner.def.type === 'default') fallback = inner.def.defaultValue;
-        inner = inner.def.innerType as typeof inner;
-      }
-      const shownDefault = meta.shownDefault ?? (fallback === undefined ? undefined : String(fallback));
-      out[backboneSettingKey(name, option)] = inner.optional().meta({
-        description: meta.description ?? `${name} backbone: ${option}`,
-        ...(shownDefault !== undefined ? { shownDefault } : {}),
-      });
-    }
-  }
-  return out;
+/** Every backbone's options as run settings (`resnet8Width`, `onnxInputSize`, ...), typed for the built-in ones. */
+export function backboneSettings(): EntrySettings<typeof BACKBONES> {
+  return entrySettings(ENTRIES, 'backbone') as unknown as EntrySettings<typeof BACKBONES>;
 }
 
 /**
@@ -238,9 +243,9 @@ export function backboneSpec(
   const options: Record<string, unknown> = onnx
     ? { path: settings.backbone.slice(ONNX_PREFIX.length), threads: settings.threads }
     : {};
-  for (const [option] of settableOptions(name)) options[option] = settings[backboneSettingKey(name, option)];
+  Object.assign(options, optionsFromSettings(name, ENTRIES[name]!, settings));
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  return { name, options: checkBackboneOptions(name as BackboneName, given) as Record<string, unknown> };
+  return { name, options: checkBackboneOptions(name, given) as Record<string, unknown> };
 }
 
 /**

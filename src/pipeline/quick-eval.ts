@@ -1,5 +1,6 @@
 /** Overall test top-1 of the stage-1 (joint) classifier on a FeatureSet. */
 import { linearLogits } from '../classifiers/linear-ops.ts';
+import { logitSession } from '../classifiers/sharded/logit-threads.ts';
 import { argmaxRows, defaultChunkRows } from '../eval/metrics.ts';
 import { type FeatureSet, featureRows } from '../features/feature-set.ts';
 
@@ -14,11 +15,18 @@ export function accuracyOfFeatures(
   const labels = fs.test.labels;
   const n = labels.length;
   const step = Math.max(1, Math.floor(chunkRows));
+  // The weight packed once, not at every block (the same logits as linearLogits).
+  const session = logitSession({ transform: { kind: 'none' }, weight, bias }, C, d);
   let c = 0;
-  for (let s = 0; s < n; s += step) {
-    const m = Math.min(step, n - s);
-    const p = argmaxRows(linearLogits(featureRows(fs.test, d, s, m), m, d, weight, bias, C), m, C);
-    for (let i = 0; i < m; i++) if (p[i] === labels[s + i]) c++;
+  try {
+    for (let s = 0; s < n; s += step) {
+      const m = Math.min(step, n - s);
+      const f = featureRows(fs.test, d, s, m);
+      const p = argmaxRows(session ? session.logits(f, m) : linearLogits(f, m, d, weight, bias, C), m, C);
+      for (let i = 0; i < m; i++) if (p[i] === labels[s + i]) c++;
+    }
+  } finally {
+    session?.close();
   }
   return c / n;
 }

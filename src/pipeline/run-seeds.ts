@@ -7,7 +7,7 @@
  */
 import { join } from 'node:path';
 import { parseMethods } from '../classifiers/registry.ts';
-import { type PipelineConfig, PipelineConfigSchema } from '../config/schema.ts';
+import { type PipelineConfig, pipelineConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { planRun, runFile } from '../io/run-folder.ts';
@@ -15,6 +15,7 @@ import { writeComparisonFiles } from '../report/comparison-files.ts';
 import { summariseRuns } from '../report/group-runs.ts';
 import type { RunResults } from '../report/results.ts';
 import { type SeedSummary, seedsMarkdown, summariseSeeds } from '../report/seed-summary.ts';
+import { markParsed, parseOnce } from '../settings.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
 import { runPipeline } from './run.ts';
 import { checkModelFits, inRunFolder, loadRunData } from './stage1.ts';
@@ -25,7 +26,7 @@ export async function runSeeds(
   out?: string,
   opts: PipelineCallbacks & { force?: boolean } = {},
 ): Promise<{ summary: SeedSummary; runs: RunResults[]; runDir: string }> {
-  cfg = PipelineConfigSchema.parse(cfg);
+  cfg = parseOnce(pipelineConfigSchema(), cfg, 'the pipeline configuration');
   if (seeds.length === 0) throw new ConfigError('--seeds: give at least one seed');
   for (const s of seeds)
     if (!Number.isInteger(s) || s < 0) throw new ConfigError(`--seeds: seeds are integers >= 0, got ${s}`);
@@ -42,7 +43,11 @@ export async function runSeeds(
       opts.onPhase?.(`seed ${seed} (${dirs.length + 1} of ${seeds.length})`);
       const dir = join(folder.dir, `seed-${seed}`);
       runs.push(
-        await runPipeline({ ...cfg, seed }, dir, { ...opts, onRunFolder: undefined, command: 'demo' }),
+        await runPipeline(markParsed({ ...cfg, seed }), dir, {
+          ...opts,
+          onRunFolder: undefined,
+          command: 'demo',
+        }),
       );
       dirs.push(`seed-${seed}`);
     }

@@ -1,56 +1,42 @@
-/**
- * The decoupled pipeline as runs, one library function per command:
- * - `runPipeline` (demo): data -> stage 1 -> features -> stage 2 -> report, in one run folder;
- * - `retrain`: stage 2 and its report on a finished stage-1 run or on a feature file.
- * Each validates every input (configuration, data, the stage-1 run) before it opens its run
- * folder, and derives what the results record (data set, thresholds, stage 1) itself.
- */
-import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { basename, resolve } from 'node:path';
 import { type MethodName, methodEntry, methodOptions, parseMethods } from '../classifiers/registry.ts';
 import type { Stage2Context } from '../classifiers/types.ts';
 import {
   type PipelineConfig,
-  PipelineConfigSchema,
+  pipelineConfigSchema,
   type RetrainConfig,
-  RetrainConfigSchema,
-  readRunConfig,
+  retrainConfigSchema,
   type Stage2Config,
   TRAIN_DEFAULTS,
   type TrainConfig,
-  TrainConfigSchema,
 } from '../config/schema.ts';
 import type { LongTailDataset } from '../data/types.ts';
 import { saveFolded } from '../deploy/folded.ts';
-import { ConfigError, DataError } from '../errors.ts';
+import { ConfigError } from '../errors.ts';
 import { checkShotThresholds, type ShotThresholds, shotSplits } from '../eval/shot-splits.ts';
 import { type FeatureSet, loadFeatureFile } from '../features/feature-set.ts';
-import {
-  assertNotLocked,
-  backboneIdentityFile,
-  fileSha256,
-  planRun,
-  type RunFolder,
-  runFile,
-} from '../io/run-folder.ts';
+import { backboneIdentityFile, fileSha256, planRun, type RunFolder, runFile } from '../io/run-folder.ts';
 import { disposeModel, type Model } from '../models/model.ts';
 import { type RunResults, RunResultsSchema } from '../report/results.ts';
 import { writeReport } from '../report/write.ts';
-import { stage1InPercent } from '../train/epoch.ts';
+import { parseOnce } from '../settings.ts';
 import { resolveAugmentation } from '../train/joint.ts';
-import { loadStage1Model, stage1Progress } from '../train/stage1-model.ts';
 import { environment, type PipelineCallbacks } from './callbacks.ts';
-import { augmentedSource, featuresFromModel } from './features-from-model.ts';
+import { augmentedSource } from './features-from-model.ts';
 import { liveReportData } from './live-report-data.ts';
 import {
   checkModelFits,
   inRunFolder,
   loadRunData,
+  loadStage1Run,
   type Stage1Summary,
   stage1InFolder,
   withThreads,
 } from './stage1.ts';
+
+export { loadStage1Run, type Stage1Run } from './stage1.ts';
+
 import { defaultCalibrate, runStage2 } from './stage2.ts';
 
 export type { PipelineCallbacks } from './callbacks.ts';
@@ -79,11 +65,16 @@ interface Stage2Input {
 interface Stage2Plan {
   methods: MethodName[];
   mode: 'features' | 'augmented';
+  /** Each method's options, parsed once by its schema (defaults applied). */
+  options: Map<MethodName, Record<string, unknown>>;
 }
+
+/** Stage 2's settings, with the class-aware sampler's own (a stage-1 setting in a demo, retrain's own). */
+type Stage2Settings = Stage2Config & { classAwarePerClass?: number | undefined };
 
 /** Checks the stage-2 settings against what the input offers, before anything is written. */
 function planStage2(
-  s2: Stage2Config,
+  s2: Stage2Settings,
   hasModel: boolean,
   fs: FeatureSet,
   warn: (m: string) => void,
@@ -103,12 +94,12 @@ function planStage2(
       );
     }
   }
-  // Each method's own settings, validated by its schema before anything is written.
-  for (const m of methods) methodOptions(methodEntry(m), s2);
+  // Each method's own settings, parsed by its schema once, before anything is written.
+  const options = new Map(methods.map((m) => [m, methodOptions(methodEntry(m), s2)]));
   if (s2.mode === 'augmented' && !hasModel)
     throw new ConfigError('--mode augmented needs a stage-1 run (--run), not a feature file');
   const mode = s2.mode === 'auto' ? (hasModel ? 'augmented' : 'features') : s2.mode;
-  return { methods, mode };
+  return { methods, mode, options };
 }
 
 /**
@@ -118,7 +109,7 @@ function planStage2(
 function checkStage2Batch(
   methods: readonly MethodName[],
   train: TrainConfig,
-  s2: Stage2Config,
+  s2: Stage2Settings,
   n: number,
 ): void {
   const batch = headSettings(train, s2).batchSize;
@@ -130,12 +121,13 @@ function checkStage2Batch(
 }
 
 /** The settings every trained head follows unless its own options say otherwise. */
-function headSettings(train: TrainConfig, s2: Stage2Config) {
+function headSettings(train: TrainConfig, s2: Stage2Settings) {
+  const perClass = s2.classAwarePerClass ?? train.classAwarePerClass;
   return {
     batchSize: s2.stage2BatchSize ?? train.batchSize,
     lr: s2.stage2Lr ?? train.lr,
     weightDecay: train.weightDecay,
-    samplesPerClass: s2.samplesPerClass,
+    ...(perClass !== undefined ? { classAwarePerClass: perClass } : {}),
     seed: train.seed,
   };
 }
@@ -143,7 +135,7 @@ function headSettings(train: TrainConfig, s2: Stage2Config) {
 /** Stage 2 and the report into an open run folder. */
 async function stage2AndReport(
   input: Stage2Input,
-  s2: Stage2Config,
+  s2: Stage2Settings,
   plan: Stage2Plan,
   folder: RunFolder,
   cb: PipelineCallbacks,
@@ -171,7 +163,7 @@ async function stage2AndReport(
   );
   const t2 = performance.now();
   const { results, classifiers, calibrations } = runStage2(ctx, plan.methods, {
-    settings: s2,
+    options: plan.options,
     thresholds: input.thresholds,
     ...(s2.calibrate ? { calibrate: s2.calibrate } : {}),
     ...(cb.onMethod ? { onMethod: cb.onMethod } : {}),
@@ -211,7 +203,7 @@ async function stage2AndReport(
     config: {
       ...input.config,
       ...s2,
-      ...Object.assign({}, ...plan.methods.map((m) => methodOptions(methodEntry(m), s2))),
+      ...Object.assign({}, ...plan.options.values()),
       mode: plan.mode,
     },
     environment: environment(),
@@ -258,7 +250,7 @@ export async function runPipeline(
 ): Promise<RunResults> {
   const start = performance.now();
   const command = opts.command ?? 'demo';
-  cfg = withThreads(PipelineConfigSchema.parse(cfg));
+  cfg = withThreads(parseOnce(pipelineConfigSchema(), cfg, 'the pipeline configuration'));
   parseMethods(cfg.methods);
   const plan = planRun(command, out, opts);
   const data = await loadRunData(cfg, opts);
@@ -300,87 +292,6 @@ export async function runPipeline(
   });
 }
 
-/** A finished stage-1 run, loaded for stage 2. The caller disposes `model`. */
-export interface Stage1Run {
-  dir: string;
-  config: TrainConfig;
-  data: LongTailDataset;
-  model: Model;
-  features: FeatureSet;
-  summary: Stage1Summary | null;
-  /** SHA-256 of its best.npz: the identity of the backbone stage-2 results record. */
-  backboneSha256: string;
-}
-
-/**
- * Loads a finished stage-1 run: its validated configuration, data set, best model and features.
- * Refuses a run whose stage 1 has not finished (say how to finish it), a retrain run, and a run
- * another process is writing.
- */
-export async function loadStage1Run(
-  dir: string,
-  cb: PipelineCallbacks = {},
-  backboneFile?: string,
-): Promise<Stage1Run> {
-  const rc = readRunConfig(runFile(dir, 'config'));
-  if (rc.command === 'retrain') {
-    throw new ConfigError(
-      `${dir}: is a retrain run (stage 2 only); give the stage-1 run it was made from${rc.config.run ? ` (${rc.config.run})` : ''}`,
-    );
-  }
-  if (rc.command === 'study' || rc.command === 'seeds')
-    throw new ConfigError(
-      `${dir}: holds several runs (${rc.command}); give one of them (${dir}/${rc.command === 'study' ? '<sampler>' : 'seed-<n>'})`,
-    );
-  const config = TrainConfigSchema.parse(
-    Object.fromEntries(Object.entries(rc.config).filter(([k]) => k in TrainConfigSchema.shape)),
-  );
-  assertNotLocked(dir);
-  const p = stage1Progress(dir, config.epochs);
-  if (!p.finished) {
-    throw new ConfigError(
-      `${dir}: stage 1 stopped after epoch ${p.done} of ${config.epochs}; finish it with \`longtail train --resume ${dir}\` first`,
-    );
-  }
-  const best = backboneIdentityFile(dir, backboneFile);
-  const backboneSha256 = fileSha256(best);
-  const data = await loadRunData(config, cb);
-  const model = loadStage1Model(dir, backboneFile);
-  try {
-    const featPath = runFile(dir, 'features');
-    let features: FeatureSet;
-    if (existsSync(featPath)) {
-      features = loadFeatureFile(featPath, data.classNames);
-      features.trainCounts = data.trainCounts;
-    } else {
-      cb.onPhase?.('extracting features (train, val, test)');
-      features = featuresFromModel(model, data, cb.onFeatures);
-    }
-    if (fileSha256(best) !== backboneSha256)
-      throw new DataError(
-        `${best}: changed while it was being read (another run is writing ${dir}); try again`,
-      );
-    const summaryPath = runFile(dir, 'stage1');
-    const parsed = RunResultsSchema.shape.stage1.safeParse(readJson(summaryPath));
-    if (!parsed.success)
-      throw new DataError(`${summaryPath}: not a stage-1 summary (the run folder is damaged)`);
-    // Runs written before 0.2 hold fractions.
-    const summary = parsed.data === null ? null : stage1InPercent(parsed.data, parsed.data.accuracyUnit);
-    return { dir, config, data, model, features, summary, backboneSha256 };
-  } catch (e) {
-    disposeModel(model);
-    throw e;
-  }
-}
-
-function readJson(path: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new DataError(`${path}: cannot read it as JSON (${(e as Error).message.split('\n')[0]})`);
-  }
-}
-
 /**
  * `longtail retrain`: stage 2 and its report on a finished stage-1 run (`cfg.run`) or a feature
  * file (`cfg.features`). Results go to `out`, by default `<run>/stage2` (so predict and export on
@@ -393,7 +304,7 @@ export async function retrain(
   opts: { out?: string; force?: boolean; backboneFile?: string } & PipelineCallbacks = {},
 ): Promise<RunResults> {
   const start = performance.now();
-  cfg = RetrainConfigSchema.parse(cfg);
+  cfg = parseOnce(retrainConfigSchema(), cfg, 'the retrain configuration');
   if ((cfg.run === undefined) === (cfg.features === undefined))
     throw new ConfigError('retrain needs exactly one of --run RUN or --features FILE_OR_DIR');
   if (opts.backboneFile !== undefined && cfg.run === undefined)

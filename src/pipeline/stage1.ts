@@ -3,23 +3,20 @@
  * that is opened only after every input has been validated; and the rules for resuming one.
  */
 
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import {
-  COMMAND_SCHEMAS,
-  type DataConfig,
-  readRunConfig,
-  type TrainConfig,
-  TrainConfigSchema,
-} from '../config/schema.ts';
+import { type DataConfig, readRunConfig, type TrainConfig, trainConfigSchema } from '../config/schema.ts';
 import { makeContract, type PreprocessContract } from '../data/preprocess.ts';
 import { loadDataset } from '../data/registry.ts';
 import type { LongTailDataset } from '../data/types.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, DataError } from '../errors.ts';
 import { checkShotThresholds } from '../eval/shot-splits.ts';
-import { type FeatureSet, saveFeatureFile } from '../features/feature-set.ts';
+import { type FeatureSet, loadFeatureFile, saveFeatureFile } from '../features/feature-set.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import {
+  assertNotLocked,
+  backboneIdentityFile,
   type ExternalBackbone,
   fileSha256,
   openRun,
@@ -34,10 +31,11 @@ import { isOnnxBackbone } from '../models/onnx-backbone.ts';
 import { checkOnnxPath } from '../models/onnx-file.ts';
 import { backboneSpec, isOnnxSpec } from '../models/registry.ts';
 import type { RunResults } from '../report/results.ts';
+import { markParsed, parseOnce } from '../settings.ts';
 import { type ResumeFiles, readResumeFiles } from '../train/checkpoint-store.ts';
-import { ACCURACY_UNIT } from '../train/epoch.ts';
-import { type EpochRecord, jointConfigOf, runIdentityOf, trainJoint } from '../train/joint.ts';
-import { stage1Progress } from '../train/stage1-model.ts';
+import { ACCURACY_UNIT, stage1InPercent } from '../train/epoch.ts';
+import { type EpochRecord, runIdentityOf, trainJoint } from '../train/joint.ts';
+import { loadStage1Model, stage1Progress } from '../train/stage1-model.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
 import { featuresFromModel } from './features-from-model.ts';
 
@@ -72,9 +70,12 @@ export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): 
   });
 }
 
-/** The thread count made explicit (all cores unless set), so the saved configuration says it. */
+/**
+ * The thread count made explicit (all cores unless set), so the saved configuration says it; a
+ * parsed configuration stays one (no other setting changes).
+ */
 export function withThreads<T extends TrainConfig>(cfg: T): T {
-  return { ...cfg, threads: cfg.threads ?? os.availableParallelism() };
+  return markParsed({ ...cfg, threads: cfg.threads ?? os.availableParallelism() });
 }
 
 /**
@@ -118,7 +119,8 @@ export async function stage1InFolder(
     `stage 1: ${cfg.backbone}, ${cfg.samplerQ !== undefined ? `q = ${cfg.samplerQ}` : cfg.sampler}, ${cfg.epochs} epochs`,
   );
   const t0 = performance.now();
-  const r = await trainJoint(data, jointConfigOf(cfg), {
+  // The stage-1 part of the run configuration is the JointConfig, already parsed.
+  const r = await trainJoint(data, cfg, {
     runDir: folder.dir,
     ...(opts.resume ? { resume: true } : {}),
     ...(opts.preloaded ? { preloaded: opts.preloaded } : {}),
@@ -264,7 +266,7 @@ export async function runStage1(
   out?: string,
   opts: { force?: boolean } & PipelineCallbacks = {},
 ): Promise<Stage1Output> {
-  cfg = withThreads(TrainConfigSchema.parse(cfg));
+  cfg = withThreads(parseOnce(trainConfigSchema(), cfg, 'the training configuration'));
   const plan = planRun('train', out, opts);
   const data = await loadRunData(cfg, opts);
   // An ONNX backbone: everything that can fail (the model, its outputs, NaN) fails before the folder opens.
@@ -332,7 +334,13 @@ export function resumedConfig(saved: TrainConfig, given: Partial<TrainConfig>, d
       `--resume ${dir}: ${conflicts.join(', ')}: a resumed run keeps its settings; only ${RESUME_MAY_CHANGE.join(' (to extend it) and ')} may change. Start a new run with --out for other settings`,
     );
   }
-  return cfg;
+  // The saved settings were validated when read, the given ones when resolved, and the rule
+  // across them (warm-up below epochs) is checked here: nothing to parse again.
+  if (!(cfg.warmupEpochs < cfg.epochs))
+    throw new ConfigError(
+      `--resume ${dir}: --epochs ${cfg.epochs}: must be more than the run's warmupEpochs (${cfg.warmupEpochs})`,
+    );
+  return markParsed(cfg);
 }
 
 /**
@@ -351,9 +359,9 @@ export async function resumeStage1(
     throw new ConfigError(
       `--resume ${dir}: a ${rc.command} folder has no stage 1 of its own to resume; resume its stage-1 run`,
     );
-  const saved = TrainConfigSchema.parse(
-    Object.fromEntries(Object.entries(rc.config).filter(([k]) => k in TrainConfigSchema.shape)),
-  );
+  // Validated by its command's schema as it was read: a demo's holds stage 2's settings too, which
+  // stage 1 ignores and the rewritten config.json keeps.
+  const saved: TrainConfig = rc.config;
   const cfg = resumedConfig(saved, given, dir);
   const done = stage1Progress(dir, saved.epochs).done;
   if (done === 0)
@@ -368,17 +376,11 @@ export async function resumeStage1(
   const data = await loadRunData(cfg, opts);
   // Read and check the checkpoint (CRC-32s, finite weights, the run's settings) and best.npz
   // before the folder is opened: a damaged one is refused with config.json and the manifest as they were.
-  const preloaded = isOnnxSpec(cfg.backbone)
-    ? undefined
-    : readResumeFiles(dir, runIdentityOf(data, jointConfigOf(cfg)));
+  const preloaded = isOnnxSpec(cfg.backbone) ? undefined : readResumeFiles(dir, runIdentityOf(data, cfg));
   const folder = openRun(plan);
   try {
     opts.onRunFolder?.(folder.dir);
-    const schema = COMMAND_SCHEMAS[rc.command];
-    writeJsonAtomic(folder.path('config'), {
-      command: rc.command,
-      ...schema.parse({ ...rc.config, ...cfg }),
-    });
+    writeJsonAtomic(folder.path('config'), { command: rc.command, ...cfg });
     return await stage1InFolder(cfg, data, folder, {
       ...opts,
       resume: true,
@@ -386,6 +388,73 @@ export async function resumeStage1(
     });
   } finally {
     folder.release();
+  }
+}
+
+/** A finished stage-1 run, loaded for stage 2. The caller disposes `model`. */
+export interface Stage1Run {
+  dir: string;
+  config: TrainConfig;
+  data: LongTailDataset;
+  model: Model;
+  features: FeatureSet;
+  summary: Stage1Summary | null;
+  /** SHA-256 of its best.npz: the identity of the backbone stage-2 results record. */
+  backboneSha256: string;
+}
+
+/**
+ * Loads a finished stage-1 run: its validated configuration, data set, best model and features.
+ * Refuses a run whose stage 1 has not finished (say how to finish it), a retrain run, and a run
+ * another process is writing.
+ */
+export async function loadStage1Run(
+  dir: string,
+  cb: PipelineCallbacks = {},
+  backboneFile?: string,
+): Promise<Stage1Run> {
+  const rc = readRunConfig(runFile(dir, 'config'));
+  if (rc.command === 'retrain') {
+    throw new ConfigError(
+      `${dir}: is a retrain run (stage 2 only); give the stage-1 run it was made from${rc.config.run ? ` (${rc.config.run})` : ''}`,
+    );
+  }
+  if (rc.command === 'study' || rc.command === 'seeds')
+    throw new ConfigError(
+      `${dir}: holds several runs (${rc.command}); give one of them (${dir}/${rc.command === 'study' ? '<sampler>' : 'seed-<n>'})`,
+    );
+  const config: TrainConfig = rc.config;
+  assertNotLocked(dir);
+  const p = stage1Progress(dir, config.epochs);
+  if (!p.finished) {
+    throw new ConfigError(
+      `${dir}: stage 1 stopped after epoch ${p.done} of ${config.epochs}; finish it with \`longtail train --resume ${dir}\` first`,
+    );
+  }
+  const best = backboneIdentityFile(dir, backboneFile);
+  const backboneSha256 = fileSha256(best);
+  const data = await loadRunData(config, cb);
+  const model = loadStage1Model(dir, backboneFile);
+  try {
+    const featPath = runFile(dir, 'features');
+    let features: FeatureSet;
+    if (existsSync(featPath)) {
+      features = loadFeatureFile(featPath, data.classNames);
+      features.trainCounts = data.trainCounts;
+    } else {
+      cb.onPhase?.('extracting features (train, val, test)');
+      features = featuresFromModel(model, data, cb.onFeatures);
+    }
+    if (fileSha256(best) !== backboneSha256)
+      throw new DataError(
+        `${best}: changed while it was being read (another run is writing ${dir}); try again`,
+      );
+    // stage1.json as stage1Progress read and validated it (runs written before 0.2 hold fractions).
+    const summary = p.summary === null ? null : stage1InPercent(p.summary, p.summary.accuracyUnit);
+    return { dir, config, data, model, features, summary, backboneSha256 };
+  } catch (e) {
+    disposeModel(model);
+    throw e;
   }
 }
 

@@ -5,8 +5,10 @@ import { before, describe, it } from 'node:test';
 import { longTailedFeatures } from '../../test/helpers/features.ts';
 import { tempDir } from '../../test/helpers/tmp.ts';
 import { initBackend } from '../backend/backend.ts';
+import { packedLinearSize } from '../classifiers/linear-ops.ts';
 import { ncm } from '../classifiers/ncm.ts';
 import { createClassifier, methodNames } from '../classifiers/registry.ts';
+import { EVAL_SPLIT, logitThreads, rowJobsPosted } from '../classifiers/sharded/logit-threads.ts';
 import { columnSweep, UNIT_GRID_0_2 } from '../classifiers/tuning.ts';
 import {
   CONFUSION_MAX_CLASSES,
@@ -120,6 +122,42 @@ describe('stage 2 a block of rows at a time equals the whole at once, to the bit
         );
       }
     }
+  });
+
+  it('every method evaluated on 1 and 2 threads (logits split by rows) gives the same result', () => {
+    const fs = features(6, 9, 24);
+    const ctx = { features: fs, seed: 1, head: { batchSize: 16, epochs: 1 } };
+    const settings = { crtEpochs: 1, lwsEpochs: 1, bsEpochs: 1, wbEpochs: 1 };
+    const jobs = rowJobsPosted();
+    const saved = { ...EVAL_SPLIT };
+    EVAL_SPLIT.keepWorkers = true; // one worker for the 9 tiny evaluations
+    try {
+      for (const m of methodNames()) {
+        const clf = createClassifier(m, ctx, settings);
+        assert.ok(clf.linear, `${m} gives its logits as data`);
+        const one = withoutTime(evaluateClassifier(clf, ctx, 0, undefined, 7));
+        EVAL_SPLIT.minWeights = 0; // this tiny head (9 x 24) split anyway
+        assert.deepEqual(
+          withoutTime(evaluateClassifier(clf, { ...ctx, threads: 2 }, 0, undefined, 7)),
+          one,
+          m,
+        );
+        EVAL_SPLIT.minWeights = saved.minWeights;
+        // And through the method's own logits (no session): the same again.
+        const { linear: _, ...plain } = clf;
+        assert.deepEqual(
+          withoutTime(evaluateClassifier(plain, ctx, 0, undefined, 7)),
+          one,
+          `${m}, own logits`,
+        );
+      }
+    } finally {
+      Object.assign(EVAL_SPLIT, saved);
+      logitThreads(2)?.dispose();
+    }
+    // The second thread did its share of the blocks (where the packed product runs).
+    if (packedLinearSize(1, 1) > 0)
+      assert.ok(rowJobsPosted() - jobs >= methodNames().length * 2, `${rowJobsPosted() - jobs} blocks`);
   });
 
   it('every method with validation and test left in the file (evalInFile), any block size, equals them in memory', () => {

@@ -7,6 +7,7 @@ import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClassifier, type MethodName, methodEntry } from '../classifiers/registry.ts';
+import { logitSession } from '../classifiers/sharded/logit-threads.ts';
 import type { Stage2Classifier, Stage2Context, TunedParam } from '../classifiers/types.ts';
 import { ConfigError } from '../errors.ts';
 import {
@@ -342,6 +343,8 @@ export interface Stage2Options {
    * `methodOptions: { name: { ... } }` for any method; each method takes its own, validated.
    */
   settings?: Record<string, unknown>;
+  /** Each method's options already parsed by its schema (the pipeline's plan); `settings` are then not read. */
+  options?: ReadonlyMap<MethodName, Record<string, unknown>>;
   thresholds?: ShotThresholds;
   /** Called after each method, e.g. to print a line. */
   onMethod?: (r: MethodResult) => void;
@@ -440,7 +443,40 @@ export function evaluateClassifier(
   const fs = ctx.features;
   const d = fs.dim;
   const C = fs.numClasses;
-  const on = (sp: FeatureSplit) => (s: number, m: number) => clf.logits(featureRows(sp, d, s, m), m); // [m, C]
+  // The logits split over ctx.threads by rows, the weight packed once (the same bits as clf.logits).
+  const session = clf.linear ? logitSession(clf.linear, C, d, ctx.threads ?? 1) : null;
+  try {
+    return evaluateWith(
+      clf,
+      ctx,
+      (sp) => (s, m) => {
+        const f = featureRows(sp, d, s, m);
+        return session ? session.logits(f, m) : clf.logits(f, m); // [m, C]
+      },
+      seconds,
+      thresholds,
+      chunkRows,
+      calibrate,
+      deploy,
+    );
+  } finally {
+    session?.close();
+  }
+}
+
+function evaluateWith(
+  clf: Stage2Classifier,
+  ctx: Stage2Context,
+  on: (sp: FeatureSplit) => (s: number, m: number) => Float32Array,
+  seconds: number,
+  thresholds?: ShotThresholds,
+  chunkRows?: number,
+  calibrate?: CalibrateMode,
+  deploy?: (d: DeployCalibration) => void,
+): MethodResult {
+  const fs = ctx.features;
+  const d = fs.dim;
+  const C = fs.numClasses;
   // The block bounds both the logits [m, C] and the features a method copies or transforms [m, d].
   const step = chunkRows ?? defaultChunkRows(C, d);
   const blockOpts = { ...(thresholds ? { thresholds } : {}), chunkRows: step };
@@ -610,11 +646,10 @@ export function runStage2(ctx: Stage2Context, methods: MethodName[], opts: Stage
   const calibrations = new Map<MethodName, DeployCalibration>();
   for (const m of methods) {
     const t = performance.now();
-    const clf = createClassifier(
-      m,
-      { ...(opts.thresholds ? { thresholds: opts.thresholds } : {}), ...ctx },
-      opts.settings,
-    );
+    const c = { ...(opts.thresholds ? { thresholds: opts.thresholds } : {}), ...ctx };
+    const parsed = opts.options?.get(m);
+    const clf =
+      parsed !== undefined ? methodEntry(m).create(c, parsed) : createClassifier(m, c, opts.settings);
     const r = evaluateClassifier(
       clf,
       ctx,

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { methodEntries, parseMethods } from '../classifiers/registry.ts';
-import { type PipelineConfig, type StudyConfig, StudyConfigSchema } from '../config/schema.ts';
+import { type PipelineConfig, type StudyConfig, studyConfigSchema } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { planRun, runFile } from '../io/run-folder.ts';
@@ -15,6 +15,7 @@ import { writeChart } from '../report/render.ts';
 import type { RunResults } from '../report/results.ts';
 import { meanOfRuns, seedsMarkdown, summariseSeeds } from '../report/seed-summary.ts';
 import { checkSamplerName } from '../sampling/samplers.ts';
+import { markParsed, parseOnce } from '../settings.ts';
 import { type PipelineCallbacks, runPipeline } from './run.ts';
 import { checkModelFits, inRunFolder, loadRunData } from './stage1.ts';
 
@@ -234,7 +235,7 @@ export async function runSamplerStudy(
   out?: string,
   opts: PipelineCallbacks & { force?: boolean } = {},
 ): Promise<StudyResult & { runDir: string }> {
-  cfg = StudyConfigSchema.parse(cfg);
+  cfg = parseOnce(studyConfigSchema(), cfg, 'the study configuration');
   const samplers = cfg.samplers ?? [...STUDY_SAMPLERS];
   for (const s of samplers) checkSamplerName(s);
   const { samplers: _s, losses: _l, seeds: _n, ...pipeline } = cfg;
@@ -266,7 +267,8 @@ export async function runSamplerStudy(
           );
           const dir = seeds.length > 1 ? join(folder.dir, key, `seed-${seed}`) : join(folder.dir, key);
           runs.push(
-            await runPipeline({ ...pipeline, sampler, loss, seed }, dir, {
+            // A cell: the parsed settings with the grid's sampler, loss and seed, each checked above.
+            await runPipeline(markParsed({ ...pipeline, sampler, loss, seed }), dir, {
               ...opts,
               onRunFolder: undefined,
               command: 'study samplers',

@@ -19,6 +19,7 @@ import { ConfigError } from '../errors.ts';
 import { printable, quoted } from '../io/display.ts';
 import { readFileChecked } from '../io/read-file.ts';
 import { assertNotLocked, RUN_FILES, runFile } from '../io/run-folder.ts';
+import { withRenamedSettings } from '../settings.ts';
 import { MethodResultSchema, type RunResults, RunResultsSchema } from './results.ts';
 import { EXTRA_KEYS, summariseSeeds } from './seed-summary.ts';
 
@@ -246,8 +247,10 @@ function canonical(v: unknown): string {
 /** The configuration that decides a run's group (IGNORED_CONFIG_KEYS removed, the data set's name in). */
 export function groupingConfig(r: RunResults): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(r.config).sort())
-    if (!Object.hasOwn(IGNORED_CONFIG_KEYS, k) && r.config[k] !== undefined) out[k] = r.config[k];
+  // Runs written before a setting was renamed group with the runs written after.
+  const config = withRenamedSettings(r.config);
+  for (const k of Object.keys(config).sort())
+    if (!Object.hasOwn(IGNORED_CONFIG_KEYS, k) && config[k] !== undefined) out[k] = config[k];
   out[DATASET_KEY] = r.dataset.name;
   return out;
 }

@@ -1,6 +1,7 @@
 /** results.json: its schema (validated in tests and on read) and the paper's table. */
 import { z } from 'zod';
 import { hasMethod, methodNames } from '../classifiers/registry.ts';
+import { Stage1SummarySchema } from '../io/run-folder.ts';
 
 const nullablePct = z.number().min(0).max(100).nullable();
 const fraction = z.number().min(0).max(1);
@@ -105,15 +106,8 @@ export const MethodResultSchema = z.object({
   details: z.record(z.string(), z.unknown()),
 });
 
-export const EpochRecordSchema = z.object({
-  epoch: z.number().int().positive(),
-  lr: z.number(),
-  loss: z.number(),
-  trainAcc: z.number(),
-  valAcc: z.number().nullable(),
-  imagesPerSec: z.number(),
-  seconds: z.number(),
-});
+// Stage 1's records are a run file's too (stage1.json): their schemas live with its reader.
+export { EpochRecordSchema } from '../io/run-folder.ts';
 
 export const RunResultsSchema = z.object({
   /** 2: stage-1 accuracies (history, bestValAcc) in percent, as the methods' (1: fractions). */
@@ -142,16 +136,7 @@ export const RunResultsSchema = z.object({
     cpuModel: z.string(),
     platform: z.string(),
   }),
-  stage1: z
-    .object({
-      history: z.array(EpochRecordSchema),
-      bestEpoch: z.number().int(),
-      bestValAcc: z.number().nullable(),
-      seconds: z.number(),
-      /** 'percent' (absent in stage-1 summaries written before 0.2: fractions). */
-      accuracyUnit: z.literal('percent').optional(),
-    })
-    .nullable(),
+  stage1: Stage1SummarySchema.nullable(),
   methods: z.array(MethodResultSchema).min(1),
   warnings: z.array(z.string()),
   seconds: z.object({ total: z.number(), stage1: z.number(), features: z.number(), stage2: z.number() }),

@@ -87,7 +87,7 @@ describe('samplers', () => {
     });
     assert.equal(new Set(s.epoch(0)).size, 2400);
   });
-  it('class-aware takes samplesPerClass consecutive images of a class, each class equally often', () => {
+  it('class-aware takes perClass consecutive images of a class, each class equally often', () => {
     const many = exponentialCounts(40, 200, 50);
     const lab = labelsFor(many);
     for (const spc of [1, 4, 8]) {
@@ -95,7 +95,7 @@ describe('samplers', () => {
         const s = createSampler(
           'class-aware',
           { labels: lab, numClasses: 40, batchSize: 128, seed, epochs: 1 },
-          { samplesPerClass: spc },
+          { perClass: spc },
         );
         const idx = s.epoch(0);
         for (let g = 0; g + spc <= idx.length; g += spc) {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { createRng, type Rng } from '../random/rng.ts';
 import { checkName, type RuleIssue, ruleOf } from '../registry.ts';
+import { type EntrySettings, entrySettings, optionsFromSettings, settingKey } from '../settings.ts';
 import { classProbabilities, progressiveProbabilities } from './probabilities.ts';
 
 export interface SamplerContext {
@@ -114,15 +115,15 @@ export function progressivelyBalanced(ctx: SamplerContext): Sampler {
 
 /**
  * Class-aware (the official stage-2 class-balanced sampler): walk a shuffled cycle of the
- * classes; from each, take `samplesPerClass` consecutive images of that class's own shuffled
+ * classes; from each, take `perClass` consecutive images of that class's own shuffled
  * cycle (reshuffled when exhausted). A batch of 128 with 4 per class holds 32 classes x 4.
  * The official iterators carry over between epochs; here they restart from (seed, epoch) so an
  * epoch is reproducible on its own.
  */
-export function classAware(ctx: SamplerContext, samplesPerClass = 4): Sampler {
+export function classAware(ctx: SamplerContext, perClass = 4): Sampler {
   const { steps, byClass } = prepare(ctx);
-  if (!(samplesPerClass >= 1) || !Number.isInteger(samplesPerClass)) {
-    throw new ConfigError(`samples per class must be a positive integer, got ${samplesPerClass}`);
+  if (!(perClass >= 1) || !Number.isInteger(perClass)) {
+    throw new ConfigError(`class-aware: perClass must be a positive integer, got ${perClass}`);
   }
   const present = byClass.map((m, c) => (m.length > 0 ? c : -1)).filter((c) => c >= 0);
   return {
@@ -149,7 +150,7 @@ export function classAware(ctx: SamplerContext, samplesPerClass = 4): Sampler {
       let k = 0;
       while (k < total) {
         const it = memberIters[nextClass()]!;
-        for (let j = 0; j < samplesPerClass && k < total; j++) out[k++] = it();
+        for (let j = 0; j < perClass && k < total; j++) out[k++] = it();
       }
       return out;
     },
@@ -159,8 +160,6 @@ export function classAware(ctx: SamplerContext, samplesPerClass = 4): Sampler {
 export interface SamplerOptions {
   /** Exponent for `--sampler-q` (any q in [0, 1]): overrides the name with the q family. */
   q?: number;
-  /** Images per class in a row for class-aware (its option `perClass`, as stage 2 names it). Default 4 (official). */
-  samplesPerClass?: number;
 }
 
 /**
@@ -202,12 +201,9 @@ export const SAMPLERS = {
     description: 'official stage-2 class-balanced sampler: shuffled class cycle, 4 images per class in a row',
     options: z
       .object({
-        perClass: z
-          .number()
-          .int()
-          .positive()
-          .default(4)
-          .meta({ description: 'stage-1 class-aware sampler: images per class in a row' }),
+        perClass: z.number().int().positive().default(4).meta({
+          description: 'class-aware sampler (stage 1, and the stage-2 heads): images per class in a row',
+        }),
       })
       .strict(),
     create: (c, o) => classAware(c, o.perClass),
@@ -216,43 +212,23 @@ export const SAMPLERS = {
 
 export type SamplerName = keyof typeof SAMPLERS;
 export const SAMPLER_NAMES = Object.keys(SAMPLERS) as SamplerName[];
+export const samplerNames = (): string[] => SAMPLER_NAMES;
 const ENTRIES = SAMPLERS as unknown as Record<string, SamplerEntry>;
 
 export function checkSamplerName(name: string): SamplerName {
   return checkName(SAMPLERS, 'sampler', name);
 }
 
-/** The stage-1 setting of a sampler's option: `class-aware`, `perClass` -> `classAwarePerClass`. */
-export function samplerSettingKey(name: string, option: string): string {
-  const camel = name.replace(/[-_]+([a-zA-Z0-9])/g, (_m, c: string) => c.toUpperCase());
-  return `${camel}${option[0]!.toUpperCase()}${option.slice(1)}`;
-}
-
-type Def = { type: string; innerType?: z.ZodType; defaultValue?: unknown };
+/** The setting of a sampler's option: `class-aware`, `perClass` -> `classAwarePerClass`. */
+export const samplerSettingKey = settingKey;
 
 /**
- * Every sampler's options as stage-1 settings, each optional (the entry applies its default, so
- * config.json records only what was set), its help showing the default.
+ * Every sampler's options as settings (`classAwarePerClass`), typed, each optional (the entry
+ * applies its default, so config.json records only what was set), its help showing the default.
+ * Stage 1's sampler and the stage-2 heads' class-aware sampler read the same settings.
  */
-export function samplerSettings(): Record<string, z.ZodType> {
-  const out: Record<string, z.ZodType> = {};
-  for (const [name, e] of Object.entries(ENTRIES)) {
-    for (const [option, schema] of Object.entries(e.options.shape as Record<string, z.ZodType>)) {
-      const meta = (schema.meta() ?? {}) as { description?: string; shownDefault?: string };
-      let inner = schema as z.ZodType & { def: Def };
-      let fallback: unknown;
-      while (inner.def.type === 'optional' || inner.def.type === 'default') {
-        if (inner.def.type === 'default') fallback = inner.def.defaultValue;
-        inner = inner.def.innerType as typeof inner;
-      }
-      const shownDefault = meta.shownDefault ?? (fallback === undefined ? undefined : String(fallback));
-      out[samplerSettingKey(name, option)] = inner.optional().meta({
-        description: meta.description ?? `${name} sampler: ${option}`,
-        ...(shownDefault !== undefined ? { shownDefault } : {}),
-      });
-    }
-  }
-  return out;
+export function samplerSettings(): EntrySettings<typeof SAMPLERS> {
+  return entrySettings(SAMPLERS, 'sampler');
 }
 
 /** A sampler's options, parsed by its schema (defaults applied); errors name the sampler and option. */
@@ -274,12 +250,7 @@ export function samplerOptionsOf(
   settings: { sampler: string } & Record<string, unknown>,
 ): Record<string, unknown> {
   const name = checkSamplerName(settings.sampler);
-  const given: Record<string, unknown> = {};
-  for (const option of Object.keys(ENTRIES[name]!.options.shape)) {
-    const v = settings[samplerSettingKey(name, option)];
-    if (v !== undefined) given[option] = v;
-  }
-  return samplerOptions(name, given);
+  return samplerOptions(name, optionsFromSettings(name, ENTRIES[name]!, settings));
 }
 
 /**
@@ -291,10 +262,9 @@ export function createSampler(
   ctx: SamplerContext,
   opts: SamplerOptions & Record<string, unknown> = {},
 ): Sampler {
-  const { q, samplesPerClass, ...rest } = opts;
+  const { q, ...options } = opts;
   if (q !== undefined) return qSampler(ctx, q);
   const n = checkSamplerName(name);
-  const options = samplesPerClass === undefined ? rest : { perClass: samplesPerClass, ...rest };
   // Options of another sampler (class-aware's, given to any stage-2 sampler) are not this one's.
   const own = Object.fromEntries(Object.entries(options).filter(([k]) => k in ENTRIES[n]!.options.shape));
   return ENTRIES[n]!.create(ctx, samplerOptions(n, own) as never);

@@ -12,7 +12,7 @@ import { loadModelArrays, type Model, modelArrays } from '../models/model.ts';
 import { type NamedArrays, ParamMismatchError } from '../models/params.ts';
 import { resolveBackboneSpec, showBackboneSpec } from '../models/registry.ts';
 import type { Sgd } from '../optim/sgd.ts';
-import { samplerOptions } from '../sampling/samplers.ts';
+import { samplerOptions, samplerOptionsOf } from '../sampling/samplers.ts';
 import {
   CHECKPOINT_FORMAT,
   type Checkpoint,
@@ -51,6 +51,9 @@ const MUST_MATCH = [
   'warmupEpochs',
 ] as const satisfies readonly (keyof JointConfig)[];
 
+/** A checkpoint's settings: a JointConfig, or an older checkpoint's (sampler options nested). */
+type SavedJointConfig = JointConfig & { samplerOptions?: Record<string, unknown> };
+
 const show = (v: unknown) => (v === undefined ? '(unset)' : String(v));
 
 /** Every setting in which the run differs from the checkpoint, as `name saved vs given`. */
@@ -67,13 +70,17 @@ export function resumeConflicts(saved: CheckpointMeta, run: RunIdentity): string
   );
   differ('classes', saved.numClasses, run.numClasses);
   differ('input', saved.inputShape.join('x'), run.inputShape.join('x'));
-  const cfg = saved.config as JointConfig | undefined;
+  const cfg = saved.config as SavedJointConfig | undefined;
   if (cfg === undefined) return out; // no settings saved: the identity above is all there is to check
   for (const k of MUST_MATCH) differ(k, cfg[k], run.config[k]);
   // The sampler's own options as resolved: a checkpoint from before samplers had options holds
   // none, which is the sampler at its defaults.
   if (cfg.sampler !== undefined && cfg.sampler === run.config.sampler) {
-    const opts = (c: JointConfig) => JSON.stringify(samplerOptions(c.sampler, c.samplerOptions ?? {}));
+    // Checkpoints written before the options were settings hold them as `samplerOptions`.
+    const opts = (c: SavedJointConfig) =>
+      JSON.stringify(
+        c.samplerOptions !== undefined ? samplerOptions(c.sampler, c.samplerOptions) : samplerOptionsOf(c),
+      );
     differ('sampler options', opts(cfg), opts(run.config));
   }
   // Compared as resolved: 'auto' and what it means for these images are the same augmentation.

@@ -145,7 +145,10 @@ describe('stage 1 training on wasm', () => {
       [{ batchSize: 0 }, /^batchSize: .*\(got 0 from the training config\)/],
       [{ momentum: 1 }, /^momentum: .*\(got 1 from/],
       [{ epochs: 2.5 }, /^epochs: /],
-      [{ warmupEpochs: 3 }, /^warmupEpochs: must be less than epochs \(got 3 with epochs 3\)/],
+      [
+        { warmupEpochs: 3 },
+        /^warmupEpochs: must be less than epochs \(3\) \(got 3 from the training config\)$/,
+      ],
     ] as const) {
       await assert.rejects(
         trainJoint(data, { ...small, ...bad }),

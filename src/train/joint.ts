@@ -14,13 +14,13 @@ import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError } from '../errors.ts';
 import { forwardInBatches } from '../models/forward.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
-import { resolveBackboneSpec, showBackboneSpec } from '../models/registry.ts';
+import { backboneSpec, showBackboneSpec } from '../models/registry.ts';
 import { cosineLr } from '../optim/schedule.ts';
 import { Sgd } from '../optim/sgd.ts';
-import { createSampler } from '../sampling/samplers.ts';
+import { createSampler, samplerOptionsOf } from '../sampling/samplers.ts';
 import { CheckpointStore, type ResumeFiles, type RunIdentity } from './checkpoint-store.ts';
 import { type EpochRecord, EpochRunner, type StepInfo, toPercent } from './epoch.ts';
-import { type JointConfig, resolveAugmentation, validateJointConfig } from './joint-config.ts';
+import { type JointConfig, jointPart, resolveAugmentation, validateJointConfig } from './joint-config.ts';
 import { lossOffset } from './loss.ts';
 import { DataParallel } from './parallel/data-parallel.ts';
 
@@ -28,7 +28,8 @@ export { type EpochRecord, type StepInfo, TrainingError } from './epoch.ts';
 export {
   DEFAULT_JOINT_CONFIG,
   type JointConfig,
-  jointConfigOf,
+  JointConfigSchema,
+  jointConfigSchema,
   resolveAugmentation,
   validateJointConfig,
 } from './joint-config.ts';
@@ -77,11 +78,11 @@ export function accuracy(model: Model, set: LongTailDataset['test'], batchSize =
 export function runIdentityOf(data: LongTailDataset, cfg: JointConfig): RunIdentity {
   const { train } = data;
   return {
-    backbone: resolveBackboneSpec(cfg.backbone),
+    backbone: backboneSpec(cfg),
     inputShape: [train.height, train.width, train.channels],
     numClasses: data.classNames.length,
     dataset: data.name,
-    config: cfg,
+    config: jointPart(cfg),
   };
 }
 
@@ -91,11 +92,15 @@ export async function trainJoint(
   cfg: JointConfig,
   opts: TrainOptions = {},
 ): Promise<TrainResult> {
-  validateJointConfig(cfg);
+  // A configuration the CLI or the pipeline validated is not validated again; a library caller's is.
+  cfg = validateJointConfig(cfg);
   const { train, val } = data;
   const numClasses = data.classNames.length;
   const inputShape: [number, number, number] = [train.height, train.width, train.channels];
-  const model = createModel(cfg.backbone, inputShape, numClasses, cfg.seed);
+  // The backbone with its options (`<name>X` settings) parsed by its entry: the model, the
+  // checkpoint and the workers receive this spec.
+  const spec = backboneSpec(cfg);
+  const model = createModel(spec, inputShape, numClasses, cfg.seed);
   const opt = new Sgd({ momentum: cfg.momentum, weightDecay: cfg.weightDecay });
   let dp: DataParallel | null = null;
   let leaveBf16: (() => void) | null = null;
@@ -104,12 +109,12 @@ export async function trainJoint(
     if (cfg.precision === 'bf16') leaveBf16 = enterBf16Training();
     if (!model.backbone.trainable)
       throw new ConfigError(
-        `backbone ${showBackboneSpec(cfg.backbone)} is frozen: stage 1 cannot train it; use its features for stage 2`,
+        `backbone ${showBackboneSpec(spec)} is frozen: stage 1 cannot train it; use its features for stage 2`,
       );
     const sampler = createSampler(
       cfg.sampler,
       { labels: train.labels, numClasses, batchSize: cfg.batchSize, seed: cfg.seed, epochs: cfg.epochs },
-      cfg.samplerQ !== undefined ? { q: cfg.samplerQ } : (cfg.samplerOptions ?? {}),
+      cfg.samplerQ !== undefined ? { q: cfg.samplerQ } : samplerOptionsOf(cfg),
     );
     const store = new CheckpointStore(opts.runDir, runIdentityOf(data, cfg));
     const start = opts.resume ? store.resume(model, opt, opts.preloaded) : store.begin();

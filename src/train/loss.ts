@@ -7,8 +7,8 @@
  * (softmax(z + offset) - onehot) / B, and the model predicts with z alone.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LossName } from '../config/schema.ts';
 import { logPrior } from '../sampling/probabilities.ts';
+import type { LossName } from './joint-config.ts';
 
 export function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D, offset?: tf.Tensor1D): tf.Scalar {
   const B = logits.shape[0];

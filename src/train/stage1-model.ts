@@ -2,10 +2,17 @@
  * The one loader of a stage-1 run's model (its best validation epoch, `best.npz`), for stage 2,
  * predict and export alike, and the one test of whether stage 1 has finished.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { checkContract, type PreprocessContract } from '../data/preprocess.ts';
 import { DataError } from '../errors.ts';
-import { locateExternalBackbone, RUN_FILES, readExternalBackbone, runFile } from '../io/run-folder.ts';
+import {
+  locateExternalBackbone,
+  RUN_FILES,
+  readExternalBackbone,
+  readStage1Summary,
+  runFile,
+  type Stage1SummaryFile,
+} from '../io/run-folder.ts';
 import { createModel, disposeModel, loadModelArrays, type Model } from '../models/model.ts';
 import { isOnnxBackbone } from '../models/onnx-backbone.ts';
 import { loadCheckpoint } from './checkpoint.ts';
@@ -78,21 +85,22 @@ function checkContractFits(
   }
 }
 
-/** How far stage 1 got in a run folder: epochs completed (checkpoint) of those configured, and whether it finished. */
-export function stage1Progress(dir: string, configuredEpochs: number): { done: number; finished: boolean } {
+/**
+ * How far stage 1 got in a run folder: epochs completed (checkpoint) of those configured, whether
+ * it finished, and its stage1.json as read (validated once; null until stage 1 has finished).
+ */
+export function stage1Progress(
+  dir: string,
+  configuredEpochs: number,
+): { done: number; finished: boolean; summary: Stage1SummaryFile | null } {
+  const summary = readStage1Summary(dir);
   // An external backbone has no stage-1 training: its run is finished once features are saved.
-  if (existsSync(runFile(dir, 'backbone'))) return { done: configuredEpochs, finished: true };
-  const summary = runFile(dir, 'stage1');
-  if (existsSync(summary)) {
-    try {
-      const s = JSON.parse(readFileSync(summary, 'utf8')) as { history?: unknown[] };
-      const done = Array.isArray(s.history) ? s.history.length : configuredEpochs;
-      return { done, finished: done >= configuredEpochs };
-    } catch {
-      throw new DataError(`${summary}: not valid JSON (the run folder is damaged)`);
-    }
+  if (existsSync(runFile(dir, 'backbone'))) return { done: configuredEpochs, finished: true, summary };
+  if (summary !== null) {
+    const done = summary.history.length;
+    return { done, finished: done >= configuredEpochs, summary };
   }
   const ck = runFile(dir, 'checkpoint');
   const done = existsSync(ck) ? loadCheckpoint(ck).meta.epoch : 0;
-  return { done, finished: false };
+  return { done, finished: false, summary };
 }

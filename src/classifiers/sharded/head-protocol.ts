@@ -1,10 +1,12 @@
 /**
- * Shared memory of the class-sharded head training (sharded-head.ts, head-worker.ts): a control
+ * Shared memory of the class-sharded head training (head-threads.ts, head-worker.ts): a control
  * block of counters waited on with Atomics, double-buffered batch and statistics slots (step s
  * uses slot s % 2, so a fast shard can publish step s + 1 while a slow one still reads step s),
- * and each worker's result rows.
+ * and each worker's result rows. And the evaluation pool's (logit-threads.ts, logit-worker.ts):
+ * a counter of row jobs done and the failure slot, with its jobs as messages.
  */
-import type { ShardStats } from '../head-shard.ts';
+import type { LinearLogits } from '../types.ts';
+import type { ShardStats } from './shard-step.ts';
 
 /** Indices into the control block. */
 export const CTL = {
@@ -24,8 +26,23 @@ export const CTL = {
   abortCode: 2,
 } as const;
 
-export interface HeadBuffers {
+/** Index of the evaluation pool's counter of row jobs done (CTL.error is its failure slot too). */
+export const JOBS_DONE = 0;
+
+/** Messages to an evaluation worker. Arrays on SharedArrayBuffers are shared, not copied. */
+export type LogitJob =
+  | { kind: 'open'; id: number; spec: LinearLogits; packed: Float32Array; C: number; d: number }
+  | { kind: 'rows'; id: number; x: Float32Array; out: Float32Array; lo: number; hi: number }
+  | { kind: 'close'; id: number };
+
+/** What a failure and a wait need: the control block and the error text (the evaluation pool has only these). */
+export interface SyncBuffers {
   ctl: Int32Array;
+  /** UTF-8 error text. */
+  message: Uint8Array;
+}
+
+export interface HeadBuffers extends SyncBuffers {
   /** [2, B, d] */
   x: Float32Array;
   /** [2, B] */
@@ -36,8 +53,6 @@ export interface HeadBuffers {
   stats: Float32Array;
   /** Per shard, its [Cw, d] weight, [Cw] bias and [Cw] scales after the last step. */
   results: Float32Array[];
-  /** UTF-8 error text. */
-  message: Uint8Array;
   shards: number;
   batch: number;
 }
@@ -71,7 +86,7 @@ const WRITING = -1;
  * written, and only then the code published: a waiter that saw the code before the message was
  * in place read an empty one (seen once in CI).
  */
-export function writeError(b: HeadBuffers, text: string, code: number = CTL.errorCode): void {
+export function writeError(b: SyncBuffers, text: string, code: number = CTL.errorCode): void {
   if (Atomics.compareExchange(b.ctl, CTL.error, 0, WRITING) !== 0) return;
   const bytes = new TextEncoder().encode(text).subarray(0, b.message.length - 1);
   b.message.fill(0);
@@ -87,7 +102,7 @@ export class HeadWorkerError extends Error {}
  * wait exceeds `timeoutMs` (a worker that died without reporting).
  */
 export function waitFor(
-  b: HeadBuffers,
+  b: SyncBuffers,
   index: number,
   ok: (v: number) => boolean,
   what: string,

@@ -4,8 +4,8 @@
  */
 import { workerData } from 'node:worker_threads';
 import { initBackend } from '../../backend/backend.ts';
-import { HeadShard, type ShardSpec } from '../head-shard.ts';
 import { CTL, type HeadBuffers, readStats, waitFor, writeError, writeStats } from './head-protocol.ts';
+import { HeadShard, type ShardSpec } from './shard-step.ts';
 
 const { index, spec, backend, buf } = workerData as {
   index: number;

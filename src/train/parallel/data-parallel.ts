@@ -10,6 +10,7 @@
 import type { Worker } from 'node:worker_threads';
 import { backendInfo } from '../../backend/backend.ts';
 import { type Model, modelArrays } from '../../models/model.ts';
+import { backboneModule } from '../../models/registry.ts';
 import type { Sgd } from '../../optim/sgd.ts';
 import { startWorker } from '../../workers/spawn.ts';
 import { applyGrads, computeGrads, trainableVars } from '../step.ts';
@@ -116,12 +117,14 @@ export class DataParallel {
     model: Model,
     opt: Sgd,
     threads: number,
-    spec: Omit<ReplicaSpec, 'backend' | 'inputShape' | 'numClasses' | 'backbone'>,
+    spec: Omit<ReplicaSpec, 'backend' | 'inputShape' | 'numClasses' | 'backbone' | 'backboneModule'>,
   ): Promise<DataParallel> {
     const replicas = Array.from({ length: Math.max(0, threads - 1) }, () => new Replica());
+    const module = backboneModule(model.backboneSpec.name);
     const full: ReplicaSpec = {
       ...spec,
       backbone: model.backboneSpec,
+      ...(module !== undefined ? { backboneModule: module } : {}),
       inputShape: [...model.inputShape] as [number, number, number],
       numClasses: model.numClasses,
       backend: backendInfo().name,

@@ -5,6 +5,11 @@ import type { NamedArrays } from '../../models/params.ts';
 export interface ReplicaSpec {
   /** The backbone with its options, so a replica builds the very model the trainer holds. */
   backbone: BackboneSpec;
+  /**
+   * The module that registered the backbone at run time (registerBackbone), which the worker
+   * imports first: a worker thread starts with the built-in registry only.
+   */
+  backboneModule?: string;
   inputShape: [number, number, number];
   numClasses: number;
   seed: number;

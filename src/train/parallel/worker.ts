@@ -28,6 +28,8 @@ async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'init':
       await initBackend(msg.spec.backend);
+      // A backbone registered at run time: its module registers it in this thread too.
+      if (msg.spec.backboneModule !== undefined) await import(msg.spec.backboneModule);
       if (msg.spec.precision === 'bf16') enterBf16Training(); // for the worker's life
       model = createModel(msg.spec.backbone, msg.spec.inputShape, msg.spec.numClasses, msg.spec.seed);
       loadModelArrays(model, msg.weights, 'data-parallel init');

@@ -1,7 +1,7 @@
 /**
  * Stage-2 head training split by classes over worker_threads (model parallel, not data
  * parallel): this thread holds the first class shard and the workers the others (see
- * classifiers/head-shard.ts for the arithmetic). Per step this thread publishes the batch in
+ * classifiers/sharded/shard-step.ts for the arithmetic). Per step this thread publishes the batch in
  * shared memory, every shard computes its logits, the shards exchange two numbers per row and
  * meet at one barrier, then each updates its own rows. No gradient crosses threads, so the
  * update is exactly the one-thread update, and the API stays synchronous (the coordination is
@@ -10,8 +10,8 @@
 import type { Worker } from 'node:worker_threads';
 import { backendInfo } from '../../backend/backend.ts';
 import { startWorker } from '../../workers/spawn.ts';
-import { classRanges, type HeadKind, HeadShard, type ShardSpec, type ShardStats } from '../head-shard.ts';
 import { CTL, type HeadBuffers, readStats, waitFor, writeError, writeStats } from './head-protocol.ts';
+import { classRanges, type HeadKind, HeadShard, type ShardSpec, type ShardStats } from './shard-step.ts';
 
 const ENTRY = new URL('./head-worker.ts', import.meta.url);
 

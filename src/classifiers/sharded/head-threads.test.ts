@@ -9,7 +9,7 @@ import { crt } from '../crt.ts';
 import { lws } from '../lws.ts';
 import { MIN_SPLIT_WEIGHTS } from '../train-head.ts';
 import { weightBalancing } from '../weight-balancing.ts';
-import { ShardedHead } from './sharded-head.ts';
+import { ShardedHead } from './head-threads.ts';
 
 /** A long-tailed problem: C classes (100 down to 4 rows), d-dimensional class means plus noise. */
 const features = (seed: number, C: number, d: number): FeatureSet =>

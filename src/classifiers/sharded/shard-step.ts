@@ -25,7 +25,7 @@
  * The element-wise work is fused into two passes forward and one backward (backend/native-head.ts:
  * the native addon's AVX2 kernels, else the same arithmetic in TypeScript).
  */
-import { type HeadKernels, headKernels } from '../backend/native-head.ts';
+import { type HeadKernels, headKernels } from '../../backend/native-head.ts';
 
 export type HeadKind = 'linear' | 'scaled';
 

@@ -1,15 +1,20 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { maxDiff } from '../../test/helpers/arrays.ts';
-import { initBackend } from '../backend/backend.ts';
-import { type HeadKernels, headKernels, nativeHeadKernels, tsHeadKernels } from '../backend/native-head.ts';
-import { Sgd } from '../optim/sgd.ts';
-import { createRng } from '../random/rng.ts';
-import { logPrior } from '../sampling/probabilities.ts';
-import { crossEntropy } from '../train/loss.ts';
-import { classRanges, combineShardStats, type HeadKind, HeadShard } from './head-shard.ts';
-import { classBalancedWeights } from './weight-balancing.ts';
+import { maxDiff } from '../../../test/helpers/arrays.ts';
+import { initBackend } from '../../backend/backend.ts';
+import {
+  type HeadKernels,
+  headKernels,
+  nativeHeadKernels,
+  tsHeadKernels,
+} from '../../backend/native-head.ts';
+import { Sgd } from '../../optim/sgd.ts';
+import { createRng } from '../../random/rng.ts';
+import { logPrior } from '../../sampling/probabilities.ts';
+import { crossEntropy } from '../../train/loss.ts';
+import { classBalancedWeights } from '../weight-balancing.ts';
+import { classRanges, combineShardStats, type HeadKind, HeadShard } from './shard-step.ts';
 
 interface Problem {
   C: number;
