@@ -17,7 +17,7 @@ if (existsSync(source)) {
     process.exit(1);
   }
   register();
-  await import(source.href);
+  await (await import(source.href)).runAsProcess();
 } else {
-  await import('../dist/cli/main.js');
+  await (await import('../dist/cli/main.js')).runAsProcess();
 }

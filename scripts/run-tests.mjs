@@ -12,7 +12,7 @@
 // check is skipped, with a note.
 import { spawnSync } from 'node:child_process';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -154,6 +154,11 @@ if (files.some((f) => readFileSync(join(ROOT, f), 'utf8').includes('helpers/cli.
   env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --enable-source-maps`.trim();
 }
 
+// Files run side by side, one per core and at least two (a file often waits on a child process it
+// started); LONGTAIL_TEST_CONCURRENCY overrides, e.g. where a CPU quota hides behind many cores.
+const concurrency = Number(process.env.LONGTAIL_TEST_CONCURRENCY) || Math.max(2, availableParallelism());
+env.LONGTAIL_TEST_CONCURRENCY = String(concurrency); // for scripts/test-times.mjs's summary
+
 const before = snapshot();
 if (typeof before === 'string')
   console.error(`note: ${before}; skipping the check that tests write nothing inside the repository`);
@@ -165,7 +170,7 @@ const r = spawnSync(
     '--import',
     'tsx',
     '--test',
-    '--test-concurrency=2',
+    `--test-concurrency=${concurrency}`,
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
     `--test-reporter=${join(ROOT, 'scripts', 'test-times.mjs')}`,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Command } from 'commander';
@@ -9,8 +9,35 @@ import { registerDemo } from '../src/cli/demo.ts';
 import { registerRetrain } from '../src/cli/retrain.ts';
 import { registerStudy } from '../src/cli/study.ts';
 import { registerTrain } from '../src/cli/train.ts';
-import { runCli } from './helpers/cli.ts';
+import { type CliResult, runCli, runInProcess } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
+
+// A `longtail` process costs about 1.2 s of CPU to start: calls that check a message, an exit code
+// and the files run in this process (`lt`, test/helpers/cli.ts); `runCli` starts the real command
+// for help, an unknown command, doctor (whose answers depend on environment variables read at
+// start), one data summary, the training runs, and bin/longtail.js itself.
+const lt = runInProcess;
+
+/** For the runs made once for the whole file (removed when the file ends). */
+const FILE_DIR = tempDir();
+
+/** `doctor --json` with the default backend: asked once, read by two tests. */
+let doctorDefault: CliResult | undefined;
+const doctorJson = () => (doctorDefault ??= runCli(['doctor', '--json'], { LONGTAIL_BACKEND: '' }));
+
+/**
+ * `train --config run.yaml --seed 3` (1 epoch, 30 images a class), trained on first use: the --config
+ * test checks what it saved and the --resume test continues a copy of it.
+ */
+let configured: { r: CliResult; out: string } | undefined;
+function trainedFromConfig() {
+  if (configured !== undefined) return configured;
+  const cfg = join(FILE_DIR, 'run.yaml');
+  writeFileSync(cfg, 'epochs: 1\nmaxPerClass: 30\nimbalance: 3\nbatchSize: 32\nseed: 1\nthreads: 1\n');
+  const out = join(FILE_DIR, 'run');
+  configured = { r: runCli(['train', '--config', cfg, '--seed', '3', '--out', out, '--json']), out };
+  return configured;
+}
 
 describe('longtail CLI basics', () => {
   it('--help lists the commands and exits 0', () => {
@@ -26,7 +53,7 @@ describe('longtail CLI basics', () => {
     assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/); // no stack trace
   });
   it('doctor reports the wasm backend here and the bundled data intact', () => {
-    const r = runCli(['doctor', '--json'], { LONGTAIL_BACKEND: '' });
+    const r = doctorJson();
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
     assert.equal(j.backend, 'wasm');
@@ -50,7 +77,7 @@ describe('longtail CLI basics', () => {
     // Where the native kernels run at all (this machine: AVX2 + FMA), the switch is named.
     if (/training kernels +native/.test(off.stdout))
       assert.match(off.stdout, /AVX-512 tiles +off: switched off by LONGTAIL_AVX512=0/);
-    const on = JSON.parse(runCli(['doctor', '--json'], { LONGTAIL_BACKEND: '' }).stdout);
+    const on = JSON.parse(doctorJson().stdout);
     if (!existsSync('/proc/cpuinfo')) return; // (the CPU's flags are read from Linux's /proc)
     const cpuHas = /\bavx512f\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
     if (on.trainingKernels === 'native')
@@ -59,18 +86,18 @@ describe('longtail CLI basics', () => {
         cpuHas ? 'on' : 'off: this CPU lacks AVX-512F (or the compiler could not build the tiles)',
       );
   });
-  it('an unknown backend lists the valid ones, exit code 2', () => {
-    const r = runCli(['doctor', '--backend', 'gpu']);
+  it('an unknown backend lists the valid ones, exit code 2', async () => {
+    const r = await lt(['doctor', '--backend', 'gpu']);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /unknown backend 'gpu' \(--backend\); valid backends: tensorflow, wasm, cpu/);
-    const n = runCli(['doctor', '--backend', 'tensorflow']);
+    const n = await lt(['doctor', '--backend', 'tensorflow']);
     assert.equal(n.code, 2);
     assert.match(
       n.stderr,
       /backend 'tensorflow' is not available.*install @tensorflow\/tfjs-node.*available: wasm, cpu/,
     );
   });
-  it('data summary shows counts, splits and the imbalance factor, and writes the histogram', () => {
+  it('data summary shows counts, splits and the imbalance factor, and writes the histogram', async () => {
     const dir = tempDir();
     const r = runCli(['data', 'summary', '--json', '--out', dir]);
     assert.equal(r.code, 0, r.stderr);
@@ -83,7 +110,7 @@ describe('longtail CLI basics', () => {
     assert.deepEqual(j.splits, { many: 5, medium: 3, few: 2 });
     assert.equal(j.classes[9].name, 'Ankle boot');
     assert.ok(existsSync(j.histogram.svg) && existsSync(j.histogram.png));
-    const t = runCli([
+    const t = await lt([
       'data',
       'summary',
       '--imbalance',
@@ -97,16 +124,13 @@ describe('longtail CLI basics', () => {
     assert.equal(t.code, 0, t.stderr);
     assert.match(t.stdout, /imbalance factor 10\b/);
     assert.match(t.stdout, /T-shirt\/top\s+500\s+many\s+#{40}/);
-    const bad = runCli(['data', 'summary', '--max-per-class', '5990', '--imbalance', '2']);
+    const bad = await lt(['data', 'summary', '--max-per-class', '5990', '--imbalance', '2']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /would overlap/);
   });
-  it('--config reads YAML, flags win over it, the resolved configuration is saved, bad files are named', () => {
-    const dir = tempDir();
-    const cfg = join(dir, 'run.yaml');
-    writeFileSync(cfg, 'epochs: 1\nmaxPerClass: 30\nimbalance: 3\nbatchSize: 32\nseed: 1\nthreads: 1\n');
-    const out = join(dir, 'run');
-    const r = runCli(['train', '--config', cfg, '--seed', '3', '--out', out, '--json']);
+  it('--config reads YAML, flags win over it, the resolved configuration is saved, bad files are named', async () => {
+    const { r, out } = trainedFromConfig();
+    const cfg = join(tempDir(), 'run.yaml');
     assert.equal(r.code, 0, r.stderr);
     const saved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     assert.equal(saved.seed, 3); // the flag
@@ -114,40 +138,27 @@ describe('longtail CLI basics', () => {
     assert.equal(saved.lr, 0.1); // the default
     assert.equal(JSON.parse(r.stdout).bestEpoch, 1);
     writeFileSync(cfg, 'epochs: 1\nlearningRate: 0.1\n');
-    const bad = runCli(['train', '--config', cfg]);
+    const bad = await lt(['train', '--config', cfg]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /unknown setting\(s\) learningRate/);
     writeFileSync(cfg, 'epochs: [1,\n');
-    const broken = runCli(['train', '--config', cfg]);
+    const broken = await lt(['train', '--config', cfg]);
     assert.equal(broken.code, 2);
     assert.match(broken.stderr, new RegExp(`${cfg}: not valid YAML`));
     writeFileSync(cfg, 'epochs: -2\n');
-    const neg = runCli(['train', '--config', cfg]);
+    const neg = await lt(['train', '--config', cfg]);
     assert.equal(neg.code, 2);
     assert.match(neg.stderr, new RegExp(`epochs: .*\\(got -2 from ${cfg}\\)`));
   });
-  it('train --resume continues a run from its checkpoint with its saved settings', () => {
+  it('train --resume continues a run from its checkpoint with its saved settings', async () => {
     const dir = tempDir();
     const out = join(dir, 'run');
-    const first = runCli([
-      'train',
-      '--epochs',
-      '1',
-      '--max-per-class',
-      '30',
-      '--imbalance',
-      '3',
-      '--batch-size',
-      '32',
-      '--threads',
-      '1',
-      '--out',
-      out,
-      '--json',
-    ]);
-    assert.equal(first.code, 0, first.stderr);
+    // A copy of a 1-epoch run (30 images a class, the default backbone and learning rate).
+    const first = trainedFromConfig();
+    assert.equal(first.r.code, 0, first.r.stderr);
+    cpSync(first.out, out, { recursive: true });
     // Settings that would change the run are refused, each named with the run's value.
-    const clash = runCli([
+    const clash = await lt([
       'train',
       '--resume',
       out,
@@ -169,18 +180,18 @@ describe('longtail CLI basics', () => {
       .map((l) => JSON.parse(l).epoch);
     assert.deepEqual(epochs, [1, 2]); // epoch 1 kept from the first run, only epoch 2 trained
     assert.doesNotMatch(resumed.stderr, /epoch 1\/2/);
-    const none = runCli(['train', '--resume', join(dir, 'nothing')]);
+    const none = await lt(['train', '--resume', join(dir, 'nothing')]);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /config.json: no such file \(not a longtail run folder\)/);
     assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).epochs, 2);
   });
 
-  it('--live-mib sets what report.html embeds for its live section: all rows, a subsample, or none', () => {
+  it('--live-mib sets what report.html embeds for its live section: all rows, a subsample, or none', async () => {
     const dir = tempDir();
     const fixture = join(import.meta.dirname, 'fixtures', 'features_golden.npz');
-    const page = (mib: string | null) => {
+    const page = async (mib: string | null) => {
       const out = join(dir, `live-${mib}`);
-      const r = runCli([
+      const r = await lt([
         'retrain',
         '--features',
         fixture,
@@ -193,22 +204,22 @@ describe('longtail CLI basics', () => {
       assert.equal(r.code, 0, r.stderr);
       return readFileSync(join(out, 'report.html'), 'utf8');
     };
-    assert.match(page(null), /<section id="live">[\s\S]*all \d+ test images/);
-    assert.match(page('0.002'), /Live numbers on \d+ of \d+ test images/);
-    assert.doesNotMatch(page('0'), /<section id="live">/);
-    const bad = runCli(['retrain', '--features', fixture, '--live-mib', '-1', '--out', join(dir, 'bad')]);
+    assert.match(await page(null), /<section id="live">[\s\S]*all \d+ test images/);
+    assert.match(await page('0.002'), /Live numbers on \d+ of \d+ test images/);
+    assert.doesNotMatch(await page('0'), /<section id="live">/);
+    const bad = await lt(['retrain', '--features', fixture, '--live-mib', '-1', '--out', join(dir, 'bad')]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^longtail: --live-mib -1: must be at least 0\n$/);
     assert.equal(existsSync(join(dir, 'bad')), false);
   });
 
-  it('a config file may name the stage-2 methods as the flag does (method) or as the schema (methods)', () => {
+  it('a config file may name the stage-2 methods as the flag does (method) or as the schema (methods)', async () => {
     const dir = tempDir();
     const fixture = join(import.meta.dirname, 'fixtures', 'features_golden.npz');
     for (const key of ['method', 'methods']) {
       const cfg = join(dir, `${key}.yaml`);
       writeFileSync(cfg, `${key}: ncm,tau-norm\n`);
-      const r = runCli([
+      const r = await lt([
         'retrain',
         '--features',
         fixture,
@@ -268,9 +279,9 @@ describe('settings: help, --print-config and errors', () => {
 
   for (const args of COMMANDS) {
     const name = args[0] === 'study' || args[0] === 'data' ? `${args[0]} ${args[1]}` : args[0]!;
-    it(`${name} --print-config prints YAML that --config reads back to the same configuration`, () => {
+    it(`${name} --print-config prints YAML that --config reads back to the same configuration`, async () => {
       const dir = tempDir();
-      const first = runCli([...args, '--print-config']);
+      const first = await lt([...args, '--print-config']);
       assert.equal(first.code, 0, first.stderr);
       assert.match(first.stdout, /^[a-zA-Z]+: /m);
       const file = join(dir, 'config.yaml');
@@ -278,7 +289,7 @@ describe('settings: help, --print-config and errors', () => {
       const command = name.split(' ');
       // The file alone (with the input the command needs) resolves to the same settings.
       const extra = command[0] === 'retrain' ? ['--features', fixture] : [];
-      const again = runCli([...command, ...extra, '--config', file, '--print-config']);
+      const again = await lt([...command, ...extra, '--config', file, '--print-config']);
       assert.equal(again.code, 0, again.stderr);
       assert.equal(again.stdout, first.stdout);
       assert.deepEqual(readdirSync(dir), ['config.yaml']); // printed, nothing written
@@ -375,7 +386,7 @@ describe('settings: help, --print-config and errors', () => {
     assert.equal(counts.length, 5);
   });
 
-  it('errors name the flag, the value and the rule in longtail words, with one prefix', () => {
+  it('errors name the flag, the value and the rule in longtail words, with one prefix', async () => {
     const cases: [string[], RegExp][] = [
       [['demo', '--epochs', '0'], /^longtail: --epochs 0: must be more than 0\n$/],
       [['train', '--momentum', '1'], /^longtail: --momentum 1: must be less than 1\n$/],
@@ -400,7 +411,7 @@ describe('settings: help, --print-config and errors', () => {
       [['demo', '--bogus'], /^longtail: unknown option '--bogus'/],
     ];
     for (const [args, want] of cases) {
-      const r = runCli(args);
+      const r = await lt(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, want, args.join(' '));
       assert.doesNotMatch(r.stderr, /Too (small|big)|expected number|Invalid|^error:/m, args.join(' '));
@@ -409,7 +420,7 @@ describe('settings: help, --print-config and errors', () => {
     const dir = tempDir();
     const cfg = join(dir, 'bad.yaml');
     writeFileSync(cfg, 'epochs: 0\n');
-    const f = runCli(['demo', '--config', cfg]);
+    const f = await lt(['demo', '--config', cfg]);
     assert.equal(f.code, 2);
     assert.equal(f.stderr, `longtail: epochs: must be more than 0 (got 0 from ${cfg})\n`);
   });

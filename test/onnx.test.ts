@@ -13,7 +13,7 @@ import sharp from 'sharp';
 import { decodeImage } from '../src/data/image-list.ts';
 import { readNpz } from '../src/io/npy.ts';
 import { onnx } from '../src/models/onnx-file.ts';
-import { runCli } from './helpers/cli.ts';
+import { runCli, runInProcess } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const TINY = ['--max-per-class', '30', '--imbalance', '3', '--batch-size', '32', '--threads', '1'];
@@ -203,19 +203,20 @@ describe('ONNX backbones and the ONNX export', () => {
     const pr = runCli(['predict', p, '--run', ox, '--method', 'ncm', '--json']);
     assert.equal(pr.code, 0, pr.stderr);
     expectUserError(
-      runCli(['export', '--run', ox, '--method', 'ncm', '--out', join(dir, 'tfjs')]),
+      await runInProcess(['export', '--run', ox, '--method', 'ncm', '--out', join(dir, 'tfjs')]),
       /--format onnx/,
     );
   });
 
-  it('bad ONNX inputs: one line naming the file or option, exit 2, the existing run unchanged', () => {
+  it('bad ONNX inputs: one line naming the file or option, exit 2, the existing run unchanged', async () => {
     const before = snapshot(r8);
     const model = join(exp, 'model.onnx');
+    // In this process (test/helpers/cli.ts): a refusal needs no Node start of its own.
     const train = (backbone: string, ...extra: string[]) =>
-      runCli(['train', ...TINY, '--backbone', `onnx:${backbone}`, ...extra, '--out', r8, '--force']);
+      runInProcess(['train', ...TINY, '--backbone', `onnx:${backbone}`, ...extra, '--out', r8, '--force']);
     const text = join(dir, 'not.onnx');
     writeFileSync(text, 'this is not a model\n');
-    expectUserError(train(text), /not\.onnx: not an ONNX model/);
+    expectUserError(await train(text), /not\.onnx: not an ONNX model/);
     const two = join(dir, 'two.onnx');
     tinyModel(
       two,
@@ -226,13 +227,13 @@ describe('ONNX backbones and the ONNX export', () => {
       [{ op: 'Add', inputs: ['a', 'b'], output: 'y' }],
       ['y'],
     );
-    expectUserError(train(two), /two\.onnx: the model has 2 inputs \(a, b\)/);
+    expectUserError(await train(two), /two\.onnx: the model has 2 inputs \(a, b\)/);
     expectUserError(
-      train(model, '--onnx-input-size', '32'),
+      await train(model, '--onnx-input-size', '32'),
       /--onnx-input-size 32: .*model\.onnx takes 28x28/,
     );
     expectUserError(
-      train(model, '--onnx-output', 'nope'),
+      await train(model, '--onnx-output', 'nope'),
       /--onnx-output nope: .*model\.onnx has no tensor of that name/,
     );
     const threeD = join(dir, 'three-d.onnx');
@@ -243,7 +244,7 @@ describe('ONNX backbones and the ONNX export', () => {
       ['y'],
       [{ name: 'axes', data: [1], int64: true }],
     );
-    expectUserError(train(threeD), /three-d\.onnx: output y is 3-D/);
+    expectUserError(await train(threeD), /three-d\.onnx: output y is 3-D/);
     const nan = join(dir, 'nan.onnx');
     tinyModel(
       nan,
@@ -255,9 +256,9 @@ describe('ONNX backbones and the ONNX export', () => {
       ['y'],
       [{ name: 'two', data: [2] }],
     );
-    expectUserError(train(nan), /nan\.onnx: output y has NaN/);
+    expectUserError(await train(nan), /nan\.onnx: output y has NaN/);
     expectUserError(
-      train(model, '--onnx-fc-weight', 'nope', '--onnx-fc-bias', 'classifier.bias'),
+      await train(model, '--onnx-fc-weight', 'nope', '--onnx-fc-bias', 'classifier.bias'),
       /--onnx-fc-weight nope: .*has no initializer/,
     );
     // onnxruntime-node absent (simulated by naming a module that does not exist).
@@ -271,7 +272,7 @@ describe('ONNX backbones and the ONNX export', () => {
     // The .onnx an ONNX-backbone run was made with changes: its heads are refused, not misused.
     appendFileSync(model, Buffer.from([0]));
     expectUserError(
-      runCli(['predict', join(dir, 'img0.png'), '--run', ox, '--method', 'ncm']),
+      await runInProcess(['predict', join(dir, 'img0.png'), '--run', ox, '--method', 'ncm']),
       /not where the run recorded it: looked for .*model\.onnx \(changed: sha256 [0-9a-f]+\); give its new place with --backbone-file PATH/,
     );
   });

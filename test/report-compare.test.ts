@@ -19,7 +19,7 @@ import { checkReportInBrowser, findChromium } from '../src/report/browser-check.
 import { comparisonText } from '../src/report/comparison-files.ts';
 import { type Comparison, ComparisonSchema, compareRuns } from '../src/report/group-runs.ts';
 import type { RunResults } from '../src/report/results.ts';
-import { runCli } from './helpers/cli.ts';
+import { type CliResult, runCli, runInProcess } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const FEATURES = join(import.meta.dirname, 'fixtures', 'features_golden.npz');
@@ -36,7 +36,7 @@ function byHand(xs: number[]): { mean: number; std: number } {
 const results = (dir: string): RunResults => JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
 
 /** A refused command: exit 2, one `longtail:` line matching `pattern`, no stack trace. */
-function refused(r: ReturnType<typeof runCli>, pattern: RegExp) {
+function refused(r: CliResult, pattern: RegExp) {
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, pattern);
   const lines = r.stderr.trim().split('\n');
@@ -206,10 +206,11 @@ describe('longtail report: several runs on one page', () => {
     assert.match(comparisonText(c), /\nMy head +\d/);
   });
 
-  it('runs that differ in a setting are groups side by side, named by that setting', () => {
+  it('runs that differ in a setting are groups side by side, named by that setting', async () => {
     const out = join(root, 'cmp-groups');
     const dirs = ['crt-e1-s1', 'crt-e1-s2', 'crt-e1-s3', 'crt-e2-s1'].map(stage2);
-    const r = runCli(['report', ...dirs, '--out', out]);
+    // In this process (test/helpers/cli.ts); the first and the browser test start the real command.
+    const r = await runInProcess(['report', ...dirs, '--out', out]);
     assert.equal(r.code, 0, r.stderr);
     const c = ComparisonSchema.parse(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')));
     assert.deepEqual(c.differingKeys, ['crtEpochs']);
@@ -253,8 +254,8 @@ describe('longtail report: several runs on one page', () => {
     const bad = tempDir();
     const out = join(bad, 'out');
     // From the command line: exit 2, one line, no --out folder.
-    const cli = (args: string[], pattern: RegExp) => {
-      refused(runCli(['report', ...args, '--out', out]), pattern);
+    const cli = async (args: string[], pattern: RegExp) => {
+      refused(await runInProcess(['report', ...args, '--out', out]), pattern);
       assert.ok(!existsSync(out), 'nothing written');
     };
     // From the library (the same code path after argument parsing): a ConfigError naming the file.
@@ -267,12 +268,12 @@ describe('longtail report: several runs on one page', () => {
       });
       assert.ok(!existsSync(out), 'nothing written');
     };
-    cli([join(bad, 'missing')], new RegExp(`${join(bad, 'missing')}: no such folder`));
+    await cli([join(bad, 'missing')], new RegExp(`${join(bad, 'missing')}: no such folder`));
     const broken = join(bad, 'broken');
     cpSync(stage2('crt-e1-s1'), broken, { recursive: true });
     writeFileSync(join(broken, 'results.json'), '{"schemaVersion": 2, "methods": [');
     // The good run first: nothing is written before every input has been read.
-    cli([stage2('crt-e1-s2'), broken], new RegExp(`${join(broken, 'results.json')}: not valid JSON`));
+    await cli([stage2('crt-e1-s2'), broken], new RegExp(`${join(broken, 'results.json')}: not valid JSON`));
     const wrong = join(bad, 'wrong');
     cpSync(stage2('crt-e1-s1'), wrong, { recursive: true });
     const r = results(wrong);
@@ -290,7 +291,7 @@ describe('longtail report: several runs on one page', () => {
     await lib([FEATURES], /is a file; expected a run folder/);
     // A comparison is not a run.
     await lib([join(root, 'cmp-groups')], /is a comparison written by longtail report, not a run's results/);
-    const none = runCli(['report']);
+    const none = await runInProcess(['report']);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /missing required argument 'run/);
   });
@@ -298,9 +299,12 @@ describe('longtail report: several runs on one page', () => {
   it('refuses a non-empty --out unless --force, and never writes into a compared folder', async () => {
     const out = tempDir();
     writeFileSync(join(out, 'notes.txt'), 'mine');
-    refused(runCli(['report', stage2('crt-e1-s1'), '--out', out]), /the folder is not empty \(notes.txt\)/);
+    refused(
+      await runInProcess(['report', stage2('crt-e1-s1'), '--out', out]),
+      /the folder is not empty \(notes.txt\)/,
+    );
     assert.deepEqual(readdirSync(out), ['notes.txt']);
-    const ok = runCli(['report', stage2('crt-e1-s1'), '--out', out, '--force']);
+    const ok = await runInProcess(['report', stage2('crt-e1-s1'), '--out', out, '--force']);
     assert.equal(ok.code, 0, ok.stderr);
     assert.deepEqual(readdirSync(out).sort(), [
       '.longtail-manifest.json',

@@ -2,14 +2,29 @@
  * Hardening, as a user meets it from the command line: runs are never clobbered or mixed, a
  * stage-2 head is never used on another backbone, Ctrl-C leaves a resumable run, and mistakes
  * in saved files exit 2 with one line. (docs/reliability.md lists each case and its test.)
+ *
+ * Cost: a `longtail` process costs about 1.2 s of CPU to start, so the calls that check a message,
+ * an exit code and the files run in this process (`lt`, test/helpers/cli.ts); `runCli` and `spawn`
+ * start the real command where the process is the point (exit codes through process.exit, Ctrl-C,
+ * kill -9, a lock held by another process) and once per command family. The tests that need a
+ * trained run copy one tiny run trained once per file (`copyOfRun`).
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { BIN, runCli } from './helpers/cli.ts';
+import { BIN, type CliResult, runCli, runInProcess } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const TINY = ['--max-per-class', '30', '--imbalance', '3', '--batch-size', '32', '--threads', '1'];
@@ -17,7 +32,31 @@ const FEATURES = join(import.meta.dirname, 'fixtures', 'features_golden.npz');
 
 const noStack = (stderr: string) => assert.doesNotMatch(stderr, /\n\s+at .*\.ts:\d+/);
 
-function expectUserError(r: { code: number | null; stderr: string }, pattern: RegExp) {
+/** `longtail ARGS` in this process (test/helpers/cli.ts). */
+const lt = runInProcess;
+
+/** Where the once-trained run lives: removed when the file ends. */
+const FIXTURE = tempDir('longtail-safety-');
+let trained: string | undefined;
+
+/**
+ * A copy at `dest` of a run made by `train TINY --epochs 1` (as a user would, in a child process),
+ * trained on the first call of the file and copied after (a run folder holds no absolute path of
+ * its own, so a copy is a run in its own right).
+ */
+function copyOfRun(dest: string): string {
+  if (trained === undefined) {
+    const run = join(FIXTURE, 'run');
+    const r = runCli(['train', ...TINY, '--epochs', '1', '--out', run, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).runDir, run);
+    trained = run;
+  }
+  cpSync(trained, dest, { recursive: true });
+  return dest;
+}
+
+function expectUserError(r: CliResult, pattern: RegExp) {
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, pattern);
   assert.equal(
@@ -45,16 +84,16 @@ describe('run folders from the command line', () => {
     const x = join(dir, 'x');
     const img = join(dir, 'shirt.png');
     await png(img);
-    const first = runCli(['train', ...TINY, '--epochs', '1', '--out', x, '--json']);
-    assert.equal(first.code, 0, first.stderr);
+    copyOfRun(x);
     const config = readFileSync(join(x, 'config.json'), 'utf8');
 
     // An existing run is never overwritten without --force, and a failing command changes nothing.
+    // (A real process: exit code 2 through process.exit, one line, no stack trace.)
     expectUserError(
       runCli(['train', ...TINY, '--epochs', '1', '--out', x]),
       /--out .*x: the folder is not empty/,
     );
-    const failing = runCli([
+    const failing = await lt([
       'train',
       '--dataset',
       'list',
@@ -74,7 +113,7 @@ describe('run folders from the command line', () => {
     const re = runCli(['retrain', '--run', x, '--method', 'ncm,tau-norm', '--mode', 'features', '--json']);
     assert.equal(re.code, 0, re.stderr);
     assert.equal(JSON.parse(re.stdout).runDir, join(x, 'stage2'));
-    expectUserError(runCli(['retrain', '--run', x, '--method', 'ncm']), /stage2: the folder is not empty/);
+    expectUserError(await lt(['retrain', '--run', x, '--method', 'ncm']), /stage2: the folder is not empty/);
     const ex = runCli(['export', '--run', x, '--method', 'ncm', '--out', join(dir, 'model'), '--json']);
     assert.equal(ex.code, 0, ex.stderr);
     const pr = runCli(['predict', '--run', x, '--method', 'tau-norm', img, '--json']);
@@ -84,19 +123,19 @@ describe('run folders from the command line', () => {
     // A head retrained elsewhere, then its backbone replaced: refused, not silently mixed.
     const b = join(dir, 'b');
     assert.equal(
-      runCli(['retrain', '--run', x, '--method', 'ncm', '--mode', 'features', '--out', b]).code,
+      (await lt(['retrain', '--run', x, '--method', 'ncm', '--mode', 'features', '--out', b])).code,
       0,
     );
-    assert.equal(runCli(['predict', '--run', b, '--method', 'ncm', img]).code, 0);
+    assert.equal((await lt(['predict', '--run', b, '--method', 'ncm', img])).code, 0);
     const again = runCli(['train', ...TINY, '--epochs', '1', '--seed', '5', '--out', x, '--force']);
     assert.equal(again.code, 0, again.stderr);
     expectUserError(
-      runCli(['predict', '--run', b, '--method', 'ncm', img]),
+      await lt(['predict', '--run', b, '--method', 'ncm', img]),
       /its classifiers were trained on the backbone .*best\.npz had then \(sha256 [0-9a-f]{12}\), which has since changed/,
     );
     // --force replaced the whole run, its stage2/ included.
     expectUserError(
-      runCli(['export', '--run', x, '--out', join(dir, 'm2')]),
+      await lt(['export', '--run', x, '--out', join(dir, 'm2')]),
       /no stage-2 classifiers here or in/,
     );
   });
@@ -118,10 +157,10 @@ describe('run folders from the command line', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expectUserError(
-      runCli(['train', '--resume', y]),
-      /y is in use by another longtail process \(train, pid \d+/,
+      await lt(['train', '--resume', y]),
+      new RegExp(`y is in use by another longtail process \\(train, pid ${child.pid}`),
     );
-    expectUserError(runCli(['retrain', '--run', y]), /in use by another longtail process/);
+    expectUserError(await lt(['retrain', '--run', y]), /in use by another longtail process/);
     child.kill('SIGINT');
     assert.equal(await exited, 130, stderr);
     const m =
@@ -133,7 +172,7 @@ describe('run folders from the command line', () => {
     const done = Number(m[1]);
     // A partial run is not silently used for stage 2.
     expectUserError(
-      runCli(['retrain', '--run', y]),
+      await lt(['retrain', '--run', y]),
       new RegExp(
         `stage 1 stopped after epoch ${done} of 300; finish it with \`longtail train --resume .*y\``,
       ),
@@ -146,47 +185,46 @@ describe('run folders from the command line', () => {
 
   it('damaged run files and impossible outputs are one-line errors with exit code 2', async () => {
     const dir = tempDir();
-    const z = join(dir, 'z');
-    assert.equal(runCli(['train', ...TINY, '--epochs', '1', '--out', z]).code, 0);
+    const z = copyOfRun(join(dir, 'z'));
     const cfgPath = join(z, 'config.json');
     const good = readFileSync(cfgPath, 'utf8');
     writeFileSync(cfgPath, '{"command": "train", "epochs": ');
-    expectUserError(runCli(['retrain', '--run', z]), /z\/config\.json: not valid JSON/);
-    expectUserError(runCli(['train', '--resume', z]), /z\/config\.json: not valid JSON/);
+    expectUserError(await lt(['retrain', '--run', z]), /z\/config\.json: not valid JSON/);
+    expectUserError(await lt(['train', '--resume', z]), /z\/config\.json: not valid JSON/);
     writeFileSync(cfgPath, JSON.stringify({ ...JSON.parse(good), epochs: -1 }));
-    expectUserError(runCli(['retrain', '--run', z]), /epochs: .*\(got -1 from .*z\/config\.json\)/);
+    expectUserError(await lt(['retrain', '--run', z]), /epochs: .*\(got -1 from .*z\/config\.json\)/);
     writeFileSync(cfgPath, good);
-    assert.equal(runCli(['retrain', '--run', z, '--method', 'ncm', '--mode', 'features']).code, 0);
+    assert.equal((await lt(['retrain', '--run', z, '--method', 'ncm', '--mode', 'features'])).code, 0);
     writeFileSync(join(z, 'stage2', 'classifiers.json'), '[1, 2');
     expectUserError(
-      runCli(['predict', '--run', z, join(dir, 'none.png')]),
+      await lt(['predict', '--run', z, join(dir, 'none.png')]),
       /classifiers\.json: not valid JSON/,
     );
 
     const file = join(dir, 'a-file');
     writeFileSync(file, 'x');
-    expectUserError(runCli(['retrain', '--features', FEATURES, '--out', join(file, 'sub')]), /a-file/);
+    expectUserError(await lt(['retrain', '--features', FEATURES, '--out', join(file, 'sub')]), /a-file/);
     expectUserError(
-      runCli(['export', '--run', z, '--out', file]),
+      await lt(['export', '--run', z, '--out', file]),
       /--out .*a-file: is a file, expected a folder/,
     );
     // The flag parser refuses it (commander's own one-line message, exit 2).
-    const topK = runCli(['predict', '--run', z, '--top-k', '0', file]);
+    const topK = await lt(['predict', '--run', z, '--top-k', '0', file]);
     assert.equal(topK.code, 2);
     assert.match(topK.stderr, /--top-k must be at least 1, got 0/);
     mkdirSync(join(dir, 'study'));
     expectUserError(
-      runCli(['study', 'samplers', '--samplers', 'square-root,bogus', '--out', join(dir, 'study', 's')]),
+      await lt(['study', 'samplers', '--samplers', 'square-root,bogus', '--out', join(dir, 'study', 's')]),
       /unknown sampler 'bogus'/,
     );
     assert.equal(existsSync(join(dir, 'study', 's')), false);
   });
 
-  it('retrain --config takes the stage-1 settings cRT follows, and an unknown key names its file and the likely key', () => {
+  it('retrain --config takes the stage-1 settings cRT follows, and an unknown key names its file and the likely key', async () => {
     const dir = tempDir();
     const cfg = join(dir, 'r.yaml');
     writeFileSync(cfg, 'lr: 0.05\nmethod: crt\ncrtEpochs: 1\n');
-    const ok = runCli([
+    const ok = await lt([
       'retrain',
       '--features',
       FEATURES,
@@ -201,18 +239,16 @@ describe('run folders from the command line', () => {
     assert.equal(saved.lr, 0.05);
     writeFileSync(cfg, 'lrr: 0.05\n');
     expectUserError(
-      runCli(['retrain', '--features', FEATURES, '--config', cfg]),
+      await lt(['retrain', '--features', FEATURES, '--config', cfg]),
       new RegExp(`${cfg}: unknown setting\\(s\\) lrr \\(did you mean lr\\?\\)`),
     );
   });
 });
 
 describe('train --resume of a damaged checkpoint (issue 25 audit)', () => {
-  it('is refused before config.json, the manifest or any other file of the run is rewritten', () => {
+  it('is refused before config.json, the manifest or any other file of the run is rewritten', async () => {
     const dir = tempDir();
-    const x = join(dir, 'x');
-    const first = runCli(['train', ...TINY, '--epochs', '1', '--out', x, '--json']);
-    assert.equal(first.code, 0, first.stderr);
+    const x = copyOfRun(join(dir, 'x'));
     const ck = join(x, 'checkpoint.npz');
     const bytes = readFileSync(ck);
     const at = Math.floor(bytes.length / 2);
@@ -229,7 +265,7 @@ describe('train --resume of a damaged checkpoint (issue 25 audit)', () => {
       before.has('config.json') && before.has('.longtail-manifest.json'),
       [...before.keys()].join(' '),
     );
-    expectUserError(runCli(['train', '--resume', x, '--epochs', '2']), /checkpoint\.npz/);
+    expectUserError(await lt(['train', '--resume', x, '--epochs', '2']), /checkpoint\.npz/);
     const after = snapshot();
     assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort());
     for (const [f, b] of before) assert.equal(after.get(f), b, `${f} was rewritten`);
@@ -237,7 +273,7 @@ describe('train --resume of a damaged checkpoint (issue 25 audit)', () => {
 });
 
 describe('demo --seeds', () => {
-  it('runs the pipeline per seed into seed-<n>/ and reports the mean ± std of their results', () => {
+  it('runs the pipeline per seed into seed-<n>/ and reports the mean ± std of their results', async () => {
     const out = join(tempDir(), 'seeds');
     const r = runCli([
       'demo',
@@ -262,7 +298,7 @@ describe('demo --seeds', () => {
     }
     assert.notDeepEqual(per[0].methods, per[1].methods, 'the seeds trained different models');
     assert.ok(existsSync(join(out, 'summary.md')));
-    expectUserError(runCli(['demo', '--seeds', '0,x']), /--seeds expects integers >= 0/);
+    expectUserError(await lt(['demo', '--seeds', '0,x']), /--seeds expects integers >= 0/);
   });
 });
 
@@ -323,15 +359,14 @@ describe('study over a partial grid, seeds and losses', () => {
 const same = (a: string, b: string) => readFileSync(a).equals(readFileSync(b));
 
 describe('--force and half-written outputs (issue 25)', () => {
-  it('a --force that fails on its settings changes nothing; files longtail did not record are never removed', () => {
+  it('a --force that fails on its settings changes nothing; files longtail did not record are never removed', async () => {
     const dir = tempDir();
-    const x = join(dir, 'x');
-    assert.equal(runCli(['train', ...TINY, '--epochs', '1', '--out', x]).code, 0);
+    const x = copyOfRun(join(dir, 'x'));
     const config = readFileSync(join(x, 'config.json'), 'utf8');
     const before = readdirSync(x).sort();
     // Impossible settings: refused before the old run is touched.
     expectUserError(
-      runCli([
+      await lt([
         'train',
         ...TINY.slice(0, -4),
         '--batch-size',
@@ -345,16 +380,16 @@ describe('--force and half-written outputs (issue 25)', () => {
       /--batch-size 100000 is larger than the \d+ training images/,
     );
     expectUserError(
-      runCli(['train', ...TINY, '--many-threshold', '5', '--few-threshold', '50', '--out', x, '--force']),
+      await lt(['train', ...TINY, '--many-threshold', '5', '--few-threshold', '50', '--out', x, '--force']),
       /--few-threshold 50 and --many-threshold 5 contradict each other/,
     );
     assert.deepEqual(readdirSync(x).sort(), before);
     assert.equal(readFileSync(join(x, 'config.json'), 'utf8'), config);
     const r = join(dir, 'r');
-    assert.equal(runCli(['retrain', '--features', FEATURES, '--method', 'ncm', '--out', r]).code, 0);
+    assert.equal((await lt(['retrain', '--features', FEATURES, '--method', 'ncm', '--out', r])).code, 0);
     const rBefore = readdirSync(r).sort();
     expectUserError(
-      runCli([
+      await lt([
         'retrain',
         '--features',
         FEATURES,
@@ -377,14 +412,14 @@ describe('--force and half-written outputs (issue 25)', () => {
     writeFileSync(join(mine, 'results.md'), '# my notes');
     writeFileSync(join(mine, 'data.1.2.tmp'), 'mine');
     expectUserError(
-      runCli(['train', ...TINY, '--epochs', '1', '--out', mine, '--force']),
+      await lt(['train', ...TINY, '--epochs', '1', '--out', mine, '--force']),
       /--force removes only what longtail recorded writing, and .*config\.json.* are not recorded \(the folder has no \.longtail-manifest\.json/,
     );
     assert.deepEqual(readdirSync(mine).sort(), ['charts', 'config.json', 'data.1.2.tmp', 'results.md']);
     assert.equal(readFileSync(join(mine, 'config.json'), 'utf8'), '{"mine": true}');
   });
 
-  it('shot thresholds that contradict each other are refused up front by train, data summary and demo', () => {
+  it('shot thresholds that contradict each other are refused up front by train, data summary and demo', async () => {
     const dir = tempDir();
     const bad = ['--many-threshold', '5', '--few-threshold', '50'];
     for (const [cmd, out] of [
@@ -392,7 +427,7 @@ describe('--force and half-written outputs (issue 25)', () => {
       [['data', 'summary', '--max-per-class', '30'], 'd'],
       [['demo', ...TINY, '--epochs', '1'], 'm'],
     ] as const) {
-      const r = runCli([...cmd, ...bad, '--out', join(dir, out)]);
+      const r = await lt([...cmd, ...bad, '--out', join(dir, out)]);
       expectUserError(r, /--few-threshold 50 and --many-threshold 5 contradict each other/);
       assert.doesNotMatch(r.stderr, /stage 1/, 'refused before stage 1');
       assert.equal(existsSync(join(dir, out)), false);
@@ -401,9 +436,11 @@ describe('--force and half-written outputs (issue 25)', () => {
 
   it('a kill -9 during export --force leaves the old export or the new one, whole, never a mix; the next export cleans up', async () => {
     const dir = tempDir();
-    const x = join(dir, 'x');
-    assert.equal(runCli(['train', ...TINY, '--epochs', '1', '--out', x]).code, 0);
-    assert.equal(runCli(['retrain', '--run', x, '--method', 'ncm,tau-norm', '--mode', 'features']).code, 0);
+    const x = copyOfRun(join(dir, 'x'));
+    assert.equal(
+      (await lt(['retrain', '--run', x, '--method', 'ncm,tau-norm', '--mode', 'features'])).code,
+      0,
+    );
     const out = join(dir, 'model');
     const oldRef = join(dir, 'old-ref');
     const newRef = join(dir, 'new-ref');
@@ -411,7 +448,7 @@ describe('--force and half-written outputs (issue 25)', () => {
       ['ncm', oldRef],
       ['tau-norm', newRef],
     ] as const)
-      assert.equal(runCli(['export', '--run', x, '--method', method, '--out', o]).code, 0);
+      assert.equal((await lt(['export', '--run', x, '--method', method, '--out', o])).code, 0);
     assert.equal(same(join(oldRef, 'weights.bin'), join(newRef, 'weights.bin')), false);
     const pairIs = (ref: string) =>
       same(join(out, 'model.json'), join(ref, 'model.json')) &&
@@ -426,7 +463,7 @@ describe('--force and half-written outputs (issue 25)', () => {
     const outcomes: string[] = [];
     for (const delayMs of [0, 0, 1, 3, 10]) {
       rmSync(out, { recursive: true, force: true });
-      assert.equal(runCli(['export', '--run', x, '--method', 'ncm', '--out', out]).code, 0);
+      assert.equal((await lt(['export', '--run', x, '--method', 'ncm', '--out', out])).code, 0);
       const before = [inode(out), inode(join(out, 'weights.bin'))];
       const child = spawn(
         process.execPath,
@@ -464,7 +501,7 @@ describe('--force and half-written outputs (issue 25)', () => {
         [],
       );
       // The next export finishes the job and leaves nothing beside the folder.
-      const again = runCli(['export', '--run', x, '--method', 'tau-norm', '--out', out, '--force']);
+      const again = await lt(['export', '--run', x, '--method', 'tau-norm', '--out', out, '--force']);
       assert.equal(again.code, 0, again.stderr);
       assert.ok(pairIs(newRef));
       assert.deepEqual(
@@ -475,13 +512,13 @@ describe('--force and half-written outputs (issue 25)', () => {
     // An export folder is replaced only when it holds an export alone.
     writeFileSync(join(out, 'index.html'), '<p>my app</p>');
     expectUserError(
-      runCli(['export', '--run', x, '--method', 'ncm', '--out', out, '--force']),
+      await lt(['export', '--run', x, '--method', 'ncm', '--out', out, '--force']),
       /--out .*model: holds files an export does not write \(index\.html\)/,
     );
     assert.ok(pairIs(newRef), outcomes.join(','));
   });
 
-  it('--out under a read-only mount is a one-line error (EROFS), for train and export', (t) => {
+  it('--out under a read-only mount is a one-line error (EROFS), for train and export', async (t) => {
     const dir = tempDir();
     const ro = join(dir, 'ro');
     mkdirSync(ro);
@@ -491,19 +528,18 @@ describe('--force and half-written outputs (issue 25)', () => {
       return;
     }
     try {
-      const x = join(dir, 'x');
-      assert.equal(runCli(['train', ...TINY, '--epochs', '1', '--out', x]).code, 0);
-      assert.equal(runCli(['retrain', '--run', x, '--method', 'ncm', '--mode', 'features']).code, 0);
+      const x = copyOfRun(join(dir, 'x'));
+      assert.equal((await lt(['retrain', '--run', x, '--method', 'ncm', '--mode', 'features'])).code, 0);
       expectUserError(
-        runCli(['train', ...TINY, '--epochs', '1', '--out', join(ro, 'a', 'b')]),
+        await lt(['train', ...TINY, '--epochs', '1', '--out', join(ro, 'a', 'b')]),
         /cannot write .*ro\/a: the file system is read-only \(EROFS\)/,
       );
       expectUserError(
-        runCli(['export', '--run', x, '--method', 'ncm', '--out', join(ro, 'm', 'n')]),
+        await lt(['export', '--run', x, '--method', 'ncm', '--out', join(ro, 'm', 'n')]),
         /cannot write .*ro\/m: the file system is read-only \(EROFS\)/,
       );
       expectUserError(
-        runCli(['data', 'summary', '--max-per-class', '30', '--imbalance', '3', '--out', join(ro, 'd')]),
+        await lt(['data', 'summary', '--max-per-class', '30', '--imbalance', '3', '--out', join(ro, 'd')]),
         /the file system is read-only \(EROFS\)/,
       );
     } finally {
@@ -553,7 +589,7 @@ describe('a demo killed in stage 1 (issue 25)', () => {
     assert.ok(m, resumed.stdout);
     assert.equal(m[1], `longtail retrain --run ${y} --method ncm,crt --stage2-batch-size 16 --crt-epochs 2`);
     // The printed command runs, with those settings.
-    const re = runCli([...m[1]!.split(' ').slice(1), '--mode', 'features', '--json']);
+    const re = await lt([...m[1]!.split(' ').slice(1), '--mode', 'features', '--json']);
     assert.equal(re.code, 0, re.stderr);
     const results = JSON.parse(readFileSync(join(y, 'stage2', 'results.json'), 'utf8'));
     assert.equal(results.config.stage2BatchSize, 16);

@@ -2,7 +2,8 @@
  * The `longtail` command line. Thin: parse, resolve the configuration, call the library.
  * Exit codes: 0 success, 2 a user's mistake (bad flag, bad file), 1 an internal error.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.ts';
 import { printableLines } from '../io/display.ts';
@@ -123,6 +124,7 @@ function fileSystemMessage(err: unknown): string | null {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  const sigint = new Set(process.listeners('SIGINT'));
   try {
     const program = await buildProgram(argv);
     await program.parseAsync(argv, { from: 'user' });
@@ -145,14 +147,38 @@ export async function main(argv: string[]): Promise<number> {
       `longtail: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );
     return 1;
+  } finally {
+    // A command's Ctrl-C handler ends with the command, also when it failed before removing it:
+    // `main` may run again in the same process (the tests' in-process entry).
+    for (const l of process.listeners('SIGINT')) if (!sigint.has(l)) process.off('SIGINT', l);
   }
 }
 
 /** Resolves once everything written to the stream so far has been handed to the OS. */
 const flushed = (s: NodeJS.WriteStream) => new Promise<void>((resolve) => s.write('', () => resolve()));
 
-const code = await main(process.argv.slice(2));
-// process.exit is needed (worker threads and native handles may keep the loop alive), but it would
-// cut a large piped stdout short (a 438 KB `predict --json` was seen truncated): flush first.
-await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
-process.exit(code);
+/**
+ * `longtail` as a process: `main`, then exit with its code. bin/longtail.js calls this, and so does
+ * this module when it is the script Node started (`node dist/cli/main.js`); importing the module
+ * for `main` alone (the tests' in-process entry, test/helpers/cli.ts) runs nothing.
+ */
+export async function runAsProcess(argv: string[] = process.argv.slice(2)): Promise<never> {
+  const code = await main(argv);
+  // process.exit is needed (worker threads and native handles may keep the loop alive), but it would
+  // cut a large piped stdout short (a 438 KB `predict --json` was seen truncated): flush first.
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
+/** Whether Node was started on this file (symbolic links resolved). */
+function startedAsScript(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false; // `node -e`, or a script path that no longer exists
+  }
+}
+
+if (startedAsScript()) await runAsProcess();
