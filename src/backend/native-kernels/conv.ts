@@ -69,12 +69,12 @@ export interface ConvCall {
 }
 
 /**
- * Whether the bf16 kernel of a convolution pass beats the fp32 one (bench/bf16-conv.ts, batch
- * 128, CIFAR ResNet shapes, bf16 / fp32 per CPU-second at load 15-30): 3x3 forward with at least
- * 16 input channels 1.5-1.9x at strides 1 and 2; 3x3 stride-1 input gradient 1.6-2.0x; 3x3
- * stride-1 filter gradient at 64 channels 1.0-1.4x. Slower, so fp32: the stem (3 channels), the
- * 1x1 shortcuts, the stride-2 input gradient (0.7-1.1x, split by phase), the filter gradient
- * below 64 channels (0.5-1.07x: converting x costs about what the products save).
+ * Whether the bf16 kernel of a convolution pass beats the fp32 one, as bench/bf16-conv.ts measured
+ * it on the CIFAR ResNet shapes (figures: docs/benchmarks.md, bf16 sections): the 3x3 forward with
+ * at least 16 input channels, the 3x3 stride-1 input gradient, and the 3x3 stride-1 filter gradient
+ * at 64 channels. The rest stays fp32: the stem (3 channels), the 1x1 shortcuts, the stride-2 input
+ * gradient and the filter gradient below 64 channels, where rounding the inputs to bf16 costs about
+ * what the products save.
  */
 export function bf16Wins(kind: 0 | 1 | 2, shape: Int32Array): boolean {
   const [, , , ci, kh, kw, , sh, sw] = shape as unknown as Shape13;
