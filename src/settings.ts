@@ -18,8 +18,12 @@ type GivenOf<E> = E extends { given?: readonly (infer G)[] } ? G : never;
 /** An entry of a registry whose options are run settings (a backbone, a sampler). */
 export interface OptionsEntry {
   readonly options: z.ZodObject;
-  /** Options longtail fills itself (not settings). */
-  readonly given?: readonly string[];
+  /**
+   * Options longtail fills itself (not settings). `| undefined`: an entry made by defineBackbone
+   * has `given?: G | undefined` in the emitted .d.ts, which a user compiling with
+   * exactOptionalPropertyTypes must still accept (test/package.test.ts).
+   */
+  readonly given?: readonly string[] | undefined;
 }
 
 /**
