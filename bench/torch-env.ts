@@ -15,9 +15,8 @@ export const UNSET_FOR_TORCH = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'] as cons
  * glibc malloc settings for the PyTorch process: every allocation from the heap, which is never
  * trimmed. By default glibc serves blocks of 128 KiB and more (PyTorch's activations) with mmap and
  * returns them on free, so every step faults its buffers in again; first touches are slow on this
- * VM, and a ResNet-8 extraction took 37 CPU s (16 of them in the kernel) against 6 with these
- * (docs/benchmarks.md, 2026-12-04). Tuned PyTorch CPU installs do the same with jemalloc or
- * tcmalloc; longtail's kernels reuse one arena and never pay it.
+ * VM, and that cost PyTorch several times its CPU time (measured in docs/benchmarks.md). Tuned
+ * PyTorch CPU installs do the same with jemalloc or tcmalloc; longtail's kernels reuse one arena.
  */
 export const MALLOC_FOR_TORCH = {
   MALLOC_MMAP_THRESHOLD_: String(2 ** 32),
