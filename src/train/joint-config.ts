@@ -40,7 +40,7 @@ export const registryName = (list: () => readonly string[], what: string, more =
     });
   });
 
-/** Threads: data-parallel stage 1 and class-split stage-2 heads (a setting of both stages). */
+/** Threads: data-parallel stage 1, class-split stage-2 heads and stage 2's evaluation (a setting of both stages). */
 export const threadsSetting = z
   .number()
   .int()
@@ -48,7 +48,10 @@ export const threadsSetting = z
   .max(64)
   .optional()
   .meta(
-    help('threads, each with its own backend: data-parallel stage 1, class-split stage-2 heads', 'all cores'),
+    help(
+      'threads, each with its own backend: data-parallel stage 1, class-split stage-2 heads, evaluation',
+      'all cores',
+    ),
   );
 
 /**
