@@ -8,7 +8,7 @@ import { relative, resolve } from 'node:path';
 import type { MethodName } from '../classifiers/registry.ts';
 import type { FeatureTransform, FoldedLinear, Stage2Classifier } from '../classifiers/types.ts';
 import { ConfigError, DataError } from '../errors.ts';
-import type { DeployCalibration } from '../eval/calibration.ts';
+import { type DeployCalibration, denseConfusion } from '../eval/calibration.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { type ArraysToWrite, readNpz, writeNpz } from '../io/npy.ts';
 import { backboneIdentityFile, fileSha256, RUN_FILES, runFile } from '../io/run-folder.ts';
@@ -76,7 +76,7 @@ export function saveFolded(
     };
     if (cal?.valConfusion)
       arrays[`${name}/val_confusion`] = {
-        data: Float32Array.from(cal.valConfusion),
+        data: denseConfusion(cal.valConfusion, new Float32Array(clf.numClasses * clf.numClasses)),
         shape: [clf.numClasses, clf.numClasses],
       };
   }

@@ -381,6 +381,67 @@ export interface DeployCalibration {
   bias: number[] | null;
   /** Validation label frequencies; null without a validation split (then uniform is assumed). */
   sourcePrior: number[] | null;
-  /** Validation counts[pred * C + true]; null without a validation split or above the BBSE class limit (pipeline/stage2.ts). */
-  valConfusion: Float64Array | null;
+  /** Validation counts of (predicted, true) pairs; null without a validation split or above the BBSE class limit (pipeline/stage2.ts). */
+  valConfusion: SparseConfusion | null;
+}
+
+/**
+ * Validation counts of (predicted, true) pairs, only the pairs that occur: what BBSE needs of the
+ * validation split. A run keeps one per method until classifiers.npz and the report are written;
+ * dense, that was C x C float64 a method (7.6 MiB at 1,000 classes), sparse it is at most two
+ * int32 per validation image (160 KiB for 20,000 images).
+ */
+export interface SparseConfusion {
+  classes: number;
+  /** [index, count] pairs, index = pred * C + true ascending, count >= 1 (the live report's layout). */
+  pairs: Int32Array;
+}
+
+/** The sparse counts of (valPred[k], valLabels[k]) (sorting n keys: no C x C array is made). */
+export function sparseConfusion(
+  valPred: ArrayLike<number>,
+  valLabels: ArrayLike<number>,
+  C: number,
+): SparseConfusion {
+  const n = valLabels.length;
+  if (valPred.length !== n) throw new Error(`sparseConfusion: ${valPred.length} predictions for ${n} labels`);
+  // pred * C + true must fit an int32 key.
+  if (!(Number.isInteger(C) && C >= 1 && C * C <= 2 ** 31 - 1))
+    throw new Error(`sparseConfusion: ${C} classes; expected 1 to 46340`);
+  const keys = new Int32Array(n);
+  for (let k = 0; k < n; k++) {
+    const p = valPred[k]!;
+    const t = valLabels[k]!;
+    if (!(p >= 0 && p < C && t >= 0 && t < C && Number.isInteger(p) && Number.isInteger(t)))
+      throw new Error(
+        `sparseConfusion: row ${k} has prediction ${p} and label ${t}; expected integers in [0, ${C})`,
+      );
+    keys[k] = p * C + t;
+  }
+  keys.sort();
+  let distinct = 0;
+  for (let k = 0; k < n; k++) if (k === 0 || keys[k] !== keys[k - 1]) distinct++;
+  const pairs = new Int32Array(2 * distinct);
+  let j = -2;
+  for (let k = 0; k < n; k++) {
+    if (k === 0 || keys[k] !== keys[k - 1]) {
+      j += 2;
+      pairs[j] = keys[k]!;
+    }
+    pairs[j + 1]!++;
+  }
+  return { classes: C, pairs };
+}
+
+/** The dense counts[pred * C + true] of a SparseConfusion, as float64 (what BBSE solves with) or into `out`. */
+export function denseConfusion<T extends Float32Array | Float64Array = Float64Array>(
+  s: SparseConfusion,
+  out?: T,
+): T {
+  const C = s.classes;
+  const counts = out ?? (new Float64Array(C * C) as T);
+  if (counts.length !== C * C) throw new Error(`denseConfusion: ${counts.length} entries for ${C} classes`);
+  counts.fill(0);
+  for (let i = 0; i + 1 < s.pairs.length; i += 2) counts[s.pairs[i]!] = s.pairs[i + 1]!;
+  return counts;
 }

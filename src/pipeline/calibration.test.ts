@@ -3,8 +3,22 @@ import { before, describe, it } from 'node:test';
 import { longTailedFeatures } from '../../test/helpers/features.ts';
 import { initBackend } from '../backend/backend.ts';
 import { createClassifier, methodNames } from '../classifiers/registry.ts';
-import { arrayBlocks, calibrationStats, fitBcts, fitTemperature } from '../eval/calibration.ts';
-import { adjustedPredictions, bbsePrior, emPrior, labelPrior, softmaxRows } from '../eval/label-shift.ts';
+import {
+  arrayBlocks,
+  calibrationStats,
+  type DeployCalibration,
+  denseConfusion,
+  fitBcts,
+  fitTemperature,
+} from '../eval/calibration.ts';
+import {
+  adjustedPredictions,
+  bbsePrior,
+  emPrior,
+  labelPrior,
+  softmaxRows,
+  validationConfusion,
+} from '../eval/label-shift.ts';
 import { argmaxRows } from '../eval/metrics.ts';
 import { SHIFTED_PRIORS, shiftedTestIndices } from '../eval/shifted-priors.ts';
 import { RunResultsSchema } from '../report/results.ts';
@@ -111,7 +125,7 @@ describe('stage-2 evaluation with calibration and prior estimation', () => {
     const nt = fs.test.labels.length;
     for (const m of methodNames()) {
       const clf = createClassifier(m, ctx, SETTINGS);
-      let deployed: { bias: number[] | null; valConfusion: Float64Array | null } | null = null;
+      let deployed: DeployCalibration | null = null;
       const r = evaluateClassifier(clf, ctx, 0, undefined, 11, undefined, (d) => {
         deployed = d;
       });
@@ -149,6 +163,12 @@ describe('stage-2 evaluation with calibration and prior estimation', () => {
       const T = fit.temperature;
       const em = emPrior(softmaxRows(sub, n, 6, T, fit.bias), n, 6, src).prior;
       const bb = bbsePrior(calArgmax(zv, nv), val.labels, calArgmax(sub, n), 6).prior;
+      // What the deployed head keeps for BBSE: the sparse counts of the calibrated argmax on validation.
+      assert.deepEqual(
+        denseConfusion((deployed as DeployCalibration | null)!.valConfusion!),
+        validationConfusion(calArgmax(zv, nv), val.labels, 6),
+        `${m}: validation counts`,
+      );
       const row = r.shifted.find((s) => s.prior === 'backward 50')!;
       assert.equal(row.em, acc(adjustedPredictions(sub, n, 6, T, em, src, fit.bias)), `${m} EM`);
       assert.equal(row.bbse, acc(adjustedPredictions(sub, n, 6, T, bb, src, fit.bias)), `${m} BBSE`);

@@ -31,7 +31,7 @@ import {
   type LiveMethod,
   MIN_LIVE_ROWS_PER_CLASS,
 } from '../report/live/data.ts';
-import { confusionPairs, countLabels, encodeRows } from '../report/live/math.ts';
+import { countLabels, encodeRows } from '../report/live/math.ts';
 import { methodColour } from '../report/palette.ts';
 import { logPrior } from '../sampling/probabilities.ts';
 
@@ -126,7 +126,7 @@ export function liveReportData(
   for (const m of plan) {
     const cal = opts.calibrations?.get(m.method);
     if (!cal) continue;
-    const pairs = cal.valConfusion && C <= LIVE_BBSE_MAX_CLASSES ? confusionPairs(cal.valConfusion) : null;
+    const pairs = cal.valConfusion && C <= LIVE_BBSE_MAX_CLASSES ? cal.valConfusion.pairs : null;
     cals.set(m.method, {
       temperature: cal.temperature,
       bias: cal.bias ? [...cal.bias] : null,

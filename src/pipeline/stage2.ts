@@ -16,6 +16,7 @@ import {
   fitBcts,
   fitTemperature,
   type LogitBlocks,
+  sparseConfusion,
 } from '../eval/calibration.ts';
 import {
   adjustedPredictions,
@@ -24,7 +25,6 @@ import {
   labelPrior,
   softmaxRows,
   tvDistance,
-  validationConfusion,
 } from '../eval/label-shift.ts';
 import {
   BLOCK_FLOATS,
@@ -599,8 +599,7 @@ function evaluateWith(
     temperature: T,
     bias,
     sourcePrior,
-    valConfusion:
-      valPred && val && C <= BBSE_MAX_CLASSES ? validationConfusion(valPred, val.labels, C) : null,
+    valConfusion: valPred && val && C <= BBSE_MAX_CLASSES ? sparseConfusion(valPred, val.labels, C) : null,
   });
   const rs = recallSummary(e.perClass);
   const clfMode = (clf.details.mode as MethodResult['mode']) ?? null;
