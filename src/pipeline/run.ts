@@ -162,78 +162,84 @@ async function stage2AndReport(
     `stage 2: ${plan.methods.join(', ')} (${plan.mode === 'augmented' ? 'through the frozen backbone, augmented' : 'on cached features'})`,
   );
   const t2 = performance.now();
-  const { results, classifiers, calibrations } = runStage2(ctx, plan.methods, {
+  const { results, classifiers, calibrations, release } = runStage2(ctx, plan.methods, {
+    // Each method's classifier waits in a temporary file until classifiers.npz and the report.
+    park: true,
     options: plan.options,
     thresholds: input.thresholds,
     ...(s2.calibrate ? { calibrate: s2.calibrate } : {}),
     ...(cb.onMethod ? { onMethod: cb.onMethod } : {}),
   });
-  if (
-    (s2.calibrate ?? defaultCalibrate(input.features.val?.labels.length ?? 0, input.features.numClasses)) ===
-    'none'
-  )
-    warn(
-      s2.calibrate === 'none'
-        ? "calibration off (--calibrate none): ECE and the prior corrections use raw scores; NCM's are not applicable"
-        : "calibration off: no validation split to fit a temperature on; NCM's ECE and prior corrections are not applicable",
-    );
-  const stage2 = (performance.now() - t2) / 1000;
-  const fs = input.features;
-  // Nothing past stage 2 reads the training features (the report evaluates test rows only), and
-  // writing the report is the run's largest runtime (charts): let them go first. The FeatureSet
-  // is this run's own (loaded or extracted by the functions below).
-  fs.train = { features: new Float32Array(0), labels: fs.train.labels };
-  const run: RunResults = {
-    schemaVersion: 2,
-    tool: 'longtail',
-    command: input.command,
-    createdAt: new Date().toISOString(),
-    dataset: {
-      name: input.datasetName,
+  try {
+    if (
+      (s2.calibrate ??
+        defaultCalibrate(input.features.val?.labels.length ?? 0, input.features.numClasses)) === 'none'
+    )
+      warn(
+        s2.calibrate === 'none'
+          ? "calibration off (--calibrate none): ECE and the prior corrections use raw scores; NCM's are not applicable"
+          : "calibration off: no validation split to fit a temperature on; NCM's ECE and prior corrections are not applicable",
+      );
+    const stage2 = (performance.now() - t2) / 1000;
+    const fs = input.features;
+    // Nothing past stage 2 reads the training features (the report evaluates test rows only), and
+    // writing the report is the run's largest runtime (charts): let them go first. The FeatureSet
+    // is this run's own (loaded or extracted by the functions below).
+    fs.train = { features: new Float32Array(0), labels: fs.train.labels };
+    const run: RunResults = {
+      schemaVersion: 2,
+      tool: 'longtail',
+      command: input.command,
+      createdAt: new Date().toISOString(),
+      dataset: {
+        name: input.datasetName,
+        classNames: fs.classNames,
+        trainCounts: fs.trainCounts,
+        valSize: fs.val?.labels.length ?? 0,
+        testSize: fs.test.labels.length,
+        splits: shotSplits(fs.trainCounts, input.thresholds),
+        thresholds: input.thresholds,
+        source: input.source,
+        ...(input.data ? { profile: { ...input.data.profile } } : {}),
+      },
+      // With each method's settings as it ran them (its defaults included).
+      config: {
+        ...input.config,
+        ...s2,
+        ...Object.assign({}, ...plan.options.values()),
+        mode: plan.mode,
+      },
+      environment: environment(),
+      stage1: input.stage1,
+      methods: results,
+      warnings,
+      seconds: {
+        total: (performance.now() - input.seconds.start) / 1000,
+        stage1: input.seconds.stage1,
+        features: input.seconds.features,
+        stage2,
+      },
+    };
+    RunResultsSchema.parse(run);
+    saveFolded(folder.dir, classifiers, {
+      stage1Run: input.stage1Run?.dir ?? null,
+      backboneSha256: input.stage1Run?.backboneSha256 ?? null,
       classNames: fs.classNames,
+      dim: fs.dim,
       trainCounts: fs.trainCounts,
-      valSize: fs.val?.labels.length ?? 0,
-      testSize: fs.test.labels.length,
-      splits: shotSplits(fs.trainCounts, input.thresholds),
-      thresholds: input.thresholds,
-      source: input.source,
-      ...(input.data ? { profile: { ...input.data.profile } } : {}),
-    },
-    // With each method's settings as it ran them (its defaults included).
-    config: {
-      ...input.config,
-      ...s2,
-      ...Object.assign({}, ...plan.options.values()),
-      mode: plan.mode,
-    },
-    environment: environment(),
-    stage1: input.stage1,
-    methods: results,
-    warnings,
-    seconds: {
-      total: (performance.now() - input.seconds.start) / 1000,
-      stage1: input.seconds.stage1,
-      features: input.seconds.features,
-      stage2,
-    },
-  };
-  RunResultsSchema.parse(run);
-  saveFolded(folder.dir, classifiers, {
-    stage1Run: input.stage1Run?.dir ?? null,
-    backboneSha256: input.stage1Run?.backboneSha256 ?? null,
-    classNames: fs.classNames,
-    dim: fs.dim,
-    trainCounts: fs.trainCounts,
-    calibrations,
-  });
-  await writeReport(folder.dir, run, {
-    ...cb,
-    live: liveReportData(fs, classifiers, results, input.thresholds, {
-      budgetBytes: s2.liveMib * 2 ** 20,
       calibrations,
-    }),
-  });
-  return run;
+    });
+    await writeReport(folder.dir, run, {
+      ...cb,
+      live: liveReportData(fs, classifiers, results, input.thresholds, {
+        budgetBytes: s2.liveMib * 2 ** 20,
+        calibrations,
+      }),
+    });
+    return run;
+  } finally {
+    release();
+  }
 }
 
 const thresholdsOf = (c: { manyThreshold?: number; fewThreshold?: number }, base = TRAIN_DEFAULTS) => ({

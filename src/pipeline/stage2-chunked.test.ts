@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { longTailedFeatures } from '../../test/helpers/features.ts';
@@ -23,6 +24,8 @@ import {
   evaluateClassifier,
   evaluateShifted,
   type MethodResult,
+  PARKING,
+  runStage2,
   ShiftedEvaluator,
   VALIDATION_CACHE,
 } from './stage2.ts';
@@ -239,6 +242,57 @@ describe('stage 2 a block of rows at a time equals the whole at once, to the bit
         );
       }
     }
+  });
+});
+
+describe('classifiers parked in a temporary file until the report (runStage2 park)', () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+
+  it('every method: the same results, logits, folded layer and weight norms to the bit; the file goes with release()', () => {
+    const fs = features(11, 9, 24);
+    const ctx = { features: fs, seed: 2, head: { batchSize: 16, epochs: 1 } };
+    const nt = fs.test.labels.length;
+    const saved = { min: PARKING.minFloats, tmp: process.env.TMPDIR };
+    const dir = tempDir();
+    PARKING.minFloats = 1; // park every array, the small ones of this problem too
+    process.env.TMPDIR = dir; // where the park's folder goes (os.tmpdir() reads it)
+    try {
+      for (const ncmDistance of ['l2', 'cos']) {
+        const settings = { crtEpochs: 1, lwsEpochs: 1, bsEpochs: 1, wbEpochs: 1, ncmDistance };
+        const plain = runStage2(ctx, methodNames(), { settings });
+        const parked = runStage2(ctx, methodNames(), { settings, park: true });
+        assert.equal(readdirSync(dir).filter((f) => f.startsWith('longtail-classifiers-')).length, 1);
+        assert.deepEqual(parked.results.map(withoutTime), plain.results.map(withoutTime));
+        assert.deepEqual(parked.calibrations, plain.calibrations);
+        for (const m of methodNames()) {
+          const a = plain.classifiers.get(m)!;
+          const b = parked.classifiers.get(m)!;
+          assert.notEqual(a, b, `${m}: parked`);
+          assert.deepEqual(b.logits(fs.test.features, nt), a.logits(fs.test.features, nt), `${m} logits`);
+          assert.deepEqual(b.folded(), a.folded(), `${m} folded`);
+          assert.deepEqual(b.linear, a.linear, `${m} linear`);
+          assert.deepEqual(b.weightNorms(), a.weightNorms(), `${m} norms`);
+          assert.deepEqual(
+            [b.method, b.numClasses, b.dim, b.tuned, b.details],
+            [a.method, a.numClasses, a.dim, a.tuned, a.details],
+          );
+        }
+        parked.release();
+        plain.release(); // a no-op without parking
+        assert.deepEqual(readdirSync(dir), [], 'the park folder is removed');
+        assert.throws(
+          () => parked.classifiers.get('crt')!.folded(),
+          /^Error: stage 2: a parked classifier was read after its release$/,
+        );
+      }
+    } finally {
+      PARKING.minFloats = saved.min;
+      if (saved.tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved.tmp;
+    }
+    assert.notEqual(tmpdir(), dir);
   });
 });
 

@@ -6,9 +6,17 @@
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { specLogits } from '../classifiers/linear-ops.ts';
 import { createClassifier, type MethodName, methodEntry } from '../classifiers/registry.ts';
 import { logitSession } from '../classifiers/sharded/logit-threads.ts';
-import type { Stage2Classifier, Stage2Context, TunedParam } from '../classifiers/types.ts';
+import type {
+  FeatureTransform,
+  FoldedLinear,
+  LinearLogits,
+  Stage2Classifier,
+  Stage2Context,
+  TunedParam,
+} from '../classifiers/types.ts';
 import { ConfigError } from '../errors.ts';
 import {
   calibrationAccumulator,
@@ -637,30 +645,180 @@ export interface Stage2Output {
   results: MethodResult[];
   classifiers: Map<MethodName, Stage2Classifier>;
   calibrations: Map<MethodName, DeployCalibration>;
+  /**
+   * Removes the temporary file of parked classifiers (Stage2Options.park); their arrays can no
+   * longer be read after it. A no-op without parking.
+   */
+  release(): void;
 }
 
-export function runStage2(ctx: Stage2Context, methods: MethodName[], opts: Stage2Options = {}): Stage2Output {
+/** Arrays of at least `minFloats` are parked (tests lower it to reach the file on tiny data). */
+export const PARKING = { minFloats: 1 << 18 };
+
+/**
+ * A temporary file holding the large arrays (weights, [C, d]) of the classifiers a run keeps for
+ * classifiers.npz and the report. Each method's classifier waits there from the end of its
+ * evaluation to the run's end, instead of in memory beside the later methods' training, where
+ * the run's memory peaks (8 MiB a method at 1,000 x 2,048; docs/benchmarks.md). Read back as the
+ * very float32 values, on each use.
+ */
+class ClassifierPark {
+  private readonly dir: string;
+  private readonly fd: number;
+  private end = 0;
+  private closed = false;
+
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'longtail-classifiers-'));
+    try {
+      this.fd = openSync(join(this.dir, 'arrays.f32'), 'w+');
+    } catch (e) {
+      rmSync(this.dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Writes `a` and returns a reader of a fresh copy of it. */
+  put(a: Float32Array): () => Float32Array {
+    const at = this.end;
+    const n = a.length;
+    const bytes = new Uint8Array(a.buffer, a.byteOffset, n * 4);
+    for (let done = 0; done < bytes.length; )
+      done += writeSync(this.fd, bytes, done, bytes.length - done, at + done);
+    this.end += n * 4;
+    return () => {
+      if (this.closed) throw new Error('stage 2: a parked classifier was read after its release');
+      const out = new Float32Array(n);
+      const b = new Uint8Array(out.buffer);
+      for (let got = 0; got < b.length; ) {
+        const k = readSync(this.fd, b, got, b.length - got, at + got);
+        if (k === 0) throw new Error('stage 2: the parked classifiers file ended early');
+        got += k;
+      }
+      return out;
+    };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `clf` with its large arrays in `park`: the same logits (from its `linear` data, which by
+ * contract gives its logits), folded layer and weight norms, read back on each use. Arrays in
+ * `keep` (the FeatureSet's own classifier, which stays in memory anyway) and small ones stay.
+ * A classifier without `linear` is returned as it is.
+ */
+function parkClassifier(
+  clf: Stage2Classifier,
+  park: ClassifierPark,
+  keep: ReadonlySet<Float32Array>,
+  norms: number[],
+): Stage2Classifier {
+  const lin = clf.linear;
+  if (!lin) return clf;
+  const readers = new Map<Float32Array, () => Float32Array>();
+  const put = (a: Float32Array): (() => Float32Array) => {
+    if (a.length < PARKING.minFloats || keep.has(a)) return () => a;
+    let r = readers.get(a);
+    if (!r) {
+      r = park.put(a);
+      readers.set(a, r);
+    }
+    return r;
+  };
+  const putNull = (a: Float32Array | null | undefined) => (a ? put(a) : () => null);
+  const putTransform = (t: FeatureTransform): (() => FeatureTransform) => {
+    if (t.kind !== 'cl2n') return () => t;
+    const mean = put(t.mean);
+    return () => ({ kind: 'cl2n', mean: mean() });
+  };
+  const f = clf.folded();
+  const linear = {
+    transform: putTransform(lin.transform),
+    weight: put(lin.weight),
+    bias: putNull(lin.bias),
+    sqDistance: putNull(lin.sqDistance),
+  };
+  const folded = { transform: putTransform(f.transform), weight: put(f.weight), bias: put(f.bias) };
+  const readLinear = (): LinearLogits => ({
+    transform: linear.transform(),
+    weight: linear.weight(),
+    bias: linear.bias(),
+    ...(lin.sqDistance !== undefined ? { sqDistance: linear.sqDistance() } : {}),
+  });
+  const C = clf.numClasses;
+  const d = clf.dim;
+  return {
+    method: clf.method,
+    numClasses: C,
+    dim: d,
+    logits: (x, n) => specLogits(readLinear(), x, n, d, C),
+    get linear() {
+      return readLinear();
+    },
+    weightNorms: () => [...norms],
+    folded: (): FoldedLinear => ({
+      transform: folded.transform(),
+      weight: folded.weight(),
+      bias: folded.bias(),
+    }),
+    ...(clf.tuned ? { tuned: clf.tuned } : {}),
+    details: clf.details,
+  };
+}
+
+export function runStage2(
+  ctx: Stage2Context,
+  methods: MethodName[],
+  opts: Stage2Options & {
+    /**
+     * Park each method's classifier in a temporary file once it is evaluated (ClassifierPark):
+     * the caller then calls `release()` when done with the classifiers.
+     */
+    park?: boolean;
+  } = {},
+): Stage2Output {
   const results: MethodResult[] = [];
   const classifiers = new Map<MethodName, Stage2Classifier>();
   const calibrations = new Map<MethodName, DeployCalibration>();
-  for (const m of methods) {
-    const t = performance.now();
-    const c = { ...(opts.thresholds ? { thresholds: opts.thresholds } : {}), ...ctx };
-    const parsed = opts.options?.get(m);
-    const clf =
-      parsed !== undefined ? methodEntry(m).create(c, parsed) : createClassifier(m, c, opts.settings);
-    const r = evaluateClassifier(
-      clf,
-      ctx,
-      (performance.now() - t) / 1000,
-      opts.thresholds,
-      opts.chunkRows,
-      opts.calibrate,
-      (d) => calibrations.set(m, d),
-    );
-    classifiers.set(m, clf);
-    results.push(r);
-    opts.onMethod?.(r);
+  let park: ClassifierPark | null = null;
+  if (opts.park) {
+    try {
+      park = new ClassifierPark();
+    } catch {
+      park = null; // no temporary folder: the classifiers stay in memory
+    }
   }
-  return { results, classifiers, calibrations };
+  const own = ctx.features.classifier;
+  const keep = new Set<Float32Array>(own ? [own.weight, own.bias] : []);
+  try {
+    for (const m of methods) {
+      const t = performance.now();
+      const c = { ...(opts.thresholds ? { thresholds: opts.thresholds } : {}), ...ctx };
+      const parsed = opts.options?.get(m);
+      const clf =
+        parsed !== undefined ? methodEntry(m).create(c, parsed) : createClassifier(m, c, opts.settings);
+      const r = evaluateClassifier(
+        clf,
+        ctx,
+        (performance.now() - t) / 1000,
+        opts.thresholds,
+        opts.chunkRows,
+        opts.calibrate,
+        (d) => calibrations.set(m, d),
+      );
+      classifiers.set(m, park ? parkClassifier(clf, park, keep, r.weightNorms) : clf);
+      results.push(r);
+      opts.onMethod?.(r);
+    }
+  } catch (e) {
+    park?.close();
+    throw e;
+  }
+  return { results, classifiers, calibrations, release: () => park?.close() };
 }
