@@ -147,6 +147,7 @@ export {
   fitTemperature,
   type LogitBlocks,
   nllAt,
+  type SparseConfusion,
   type TemperatureFit,
 } from './eval/calibration.ts';
 export {
