@@ -477,7 +477,8 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
   }
   for (int id = 0; id <= n; ++id) {
     BufPlan& B = buf[id];
-    B.nhwc = id == 0 || id == n;
+    // Every step but a chain step writes its output pixel-major.
+    B.nhwc = id == 0 || id == n || !plan[id - 1].chain;
     for (int j = 0; j < n; ++j) {
       if (steps[j].in == id) {
         B.lastUse = j;
