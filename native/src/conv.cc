@@ -526,6 +526,13 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
   for (int j = 0; j < n; ++j)
     if (plan[j].planar && !(buf[steps[j].in].hasPlanes && buf[steps[j].in].g == plan[j].gin))
       inPlanes[j].assign(plan[j].gin.floats(), 0.0f);
+  // A gather step whose input needs padding copies it into its own zero-bordered buffer.
+  std::vector<std::vector<float>> padded(n);
+  for (int j = 0; j < n; ++j) {
+    const ConvShape& s = steps[j].s;
+    if (!plan[j].planar && !(s.pt == 0 && s.pl == 0 && plan[j].Hp == s.H && plan[j].Wp == s.W))
+      padded[j].assign(static_cast<size_t>(plan[j].Hp) * plan[j].Wp * s.ci, 0.0f);
+  }
   size_t outFloats = 0;
   for (int j = 0; j < n; ++j)
     if (plan[j].planar && !plan[j].chain) outFloats = std::max(outFloats, static_cast<size_t>(steps[j].s.co * plan[j].ldy));
@@ -599,7 +606,15 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
         }
       } else {
         float* yn = nhwcOf(id, img);
-        const float* xp = pad(nhwcOf(st.in, img), 1, s.H, s.W, s.ci, s.pt, s.pl, P.Hp, P.Wp);
+        // The padded image in the step's own buffer, its border zeroed once per call.
+        const float* xp = nhwcOf(st.in, img);
+        if (!padded[i].empty()) {
+          float* dst = padded[i].data();
+          for (int r = 0; r < s.H; ++r)
+            std::memcpy(dst + (static_cast<size_t>(r + s.pt) * P.Wp + s.pl) * s.ci, xp + static_cast<size_t>(r) * s.W * s.ci,
+                        sizeof(float) * s.W * s.ci);
+          xp = dst;
+        }
         const Gather g{xp, P.mb.data(), P.M, P.kb.data(), P.folded.data(), co, co, yn, P.cb.data()};
         gather_gemm(g, 0, K, false);
         tailPixels(yn, st.res >= 0 ? nhwcOf(st.res, img) : nullptr, sh, P.M, co, st.relu);
