@@ -66,7 +66,10 @@ export function nativeKernelSet(
     [BATCH_NORM_GRAD_KERNEL]: own(BATCH_NORM_GRAD_KERNEL, nativeBatchNormGrad(addon)),
     [CHANNEL_AFFINE_KERNEL]: own(CHANNEL_AFFINE_KERNEL, nativeChannelAffine(addon)),
     [CONV_BN_KERNEL]: own(CONV_BN_KERNEL, nativeConvBn(addon)),
-    [CONV_BN_PROGRAM_KERNEL]: own(CONV_BN_PROGRAM_KERNEL, nativeConvBnProgram(addon)),
+    // An addon built before the chain existed lacks it: models then run convBn layer by layer.
+    ...(typeof addon.convBnProgram === 'function'
+      ? { [CONV_BN_PROGRAM_KERNEL]: own(CONV_BN_PROGRAM_KERNEL, nativeConvBnProgram(addon)) }
+      : {}),
     [SGD_KERNEL]: own(SGD_KERNEL, nativeSgd(addon)),
   };
 }
