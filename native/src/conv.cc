@@ -389,6 +389,7 @@ struct StepPlan {
   Geom gin;             // its input as planes (planar steps)
   bool planar = false;  // the pixel-vectorised product
   bool chain = false;   // planar, output the input's size: its output is planes of gin's geometry (C = co)
+  bool direct = false;  // a gather step reading its input's buffer in place (its border is the padding)
 };
 
 // Where one image's activation lives: pixel-major and/or channel planes of `g`.
@@ -396,6 +397,7 @@ struct BufPlan {
   bool nhwc = false;
   bool hasPlanes = false;
   Geom g;
+  Geom pg;  // the pixel-major form: H x W x C inside a zero border (pt, pl; Hp x Wp in all)
   int nhwcSlot = -1, planesSlot = -1;
   int lastUse = -1;
 };
@@ -490,15 +492,51 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
       }
     }
   }
-  // Scratch slots per image, reused once a buffer is dead: pixel-major ones by size, planes by
-  // geometry (their border stays zero: every writer writes the interior only, or re-zeroes it).
+  // Pixel-major buffers between steps carry the widest border their gather readers pad with, so
+  // those read them in place (no copy per image); the program's input and output have none.
+  for (int id = 0; id <= n; ++id) {
+    BufPlan& B = buf[id];
+    const int H = id == 0 ? steps[0].s.H : steps[id - 1].s.oh;
+    const int W = id == 0 ? steps[0].s.W : steps[id - 1].s.ow;
+    const int C = id == 0 ? steps[0].s.ci : steps[id - 1].s.co;
+    int top = 0, left = 0, bottom = 0, right = 0;
+    if (id > 0 && id < n)
+      for (int j = 0; j < n; ++j)
+        if (steps[j].in == id && !plan[j].planar) {
+          top = std::max(top, steps[j].s.pt);
+          left = std::max(left, steps[j].s.pl);
+          bottom = std::max(bottom, plan[j].Hp - H - steps[j].s.pt);
+          right = std::max(right, plan[j].Wp - W - steps[j].s.pl);
+        }
+    B.pg = Geom{C, H, W, top, left, H + top + bottom, W + left + right};
+  }
+  for (int j = 0; j < n; ++j) {
+    StepPlan& P = plan[j];
+    const ConvShape& s = steps[j].s;
+    if (P.planar) continue;
+    const Geom& gi = buf[steps[j].in].pg;
+    P.direct = gi.pt >= s.pt && gi.pl >= s.pl && gi.Hp - gi.pt - s.H >= P.Hp - s.pt - s.H &&
+               gi.Wp - gi.pl - s.W >= P.Wp - s.pl - s.W;
+    const Geom& go = buf[j + 1].pg;
+    for (int a = 0; a < s.oh; ++a)
+      for (int c = 0; c < s.ow; ++c) P.cb[a * s.ow + c] = (a * go.Wp + c) * s.co;
+    if (!P.direct) continue;  // copied into its own padded buffer: kb and mb as planned
+    // Offsets from the buffer's interior origin (its pixel (0, 0)).
+    for (int a = 0; a < s.kh; ++a)
+      for (int c = 0; c < s.kw; ++c)
+        for (int ch = 0; ch < s.ci; ++ch) P.kb[(a * s.kw + c) * s.ci + ch] = (a * gi.Wp + c) * s.ci + ch;
+    for (int a = 0; a < s.oh; ++a)
+      for (int c = 0; c < s.ow; ++c) P.mb[a * s.ow + c] = ((a * s.sh - s.pt) * gi.Wp + c * s.sw - s.pl) * s.ci;
+  }
+  // Scratch slots per image, reused once a buffer is dead, by geometry (a border stays zero:
+  // every writer writes the interior only, or re-zeroes what it wrote outside).
   std::vector<std::vector<float>> slots;
   std::vector<size_t> slotSize;
   std::vector<Geom> slotGeom;
   std::vector<char> slotPlanes, slotFree;
   auto take = [&](bool planes, size_t size, const Geom& g) {
     for (size_t k = 0; k < slots.size(); ++k)
-      if (slotFree[k] && slotPlanes[k] == planes && (planes ? slotGeom[k] == g : slotSize[k] == size)) {
+      if (slotFree[k] && slotPlanes[k] == planes && slotGeom[k] == g && slotSize[k] == (planes ? g.floats() : size)) {
         slotFree[k] = 0;
         return static_cast<int>(k);
       }
@@ -513,7 +551,7 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
   for (int i = 0; i < n; ++i) {
     BufPlan& B = buf[i + 1];
     const ConvShape& s = steps[i].s;
-    if (B.nhwc && i + 1 < n) B.nhwcSlot = take(false, static_cast<size_t>(s.oh) * s.ow * s.co, Geom{});
+    if (B.nhwc && i + 1 < n) B.nhwcSlot = take(false, static_cast<size_t>(B.pg.Hp) * B.pg.Wp * s.co, B.pg);
     if (B.hasPlanes) B.planesSlot = take(true, 0, B.g);
     for (int id = 0; id <= i; ++id)
       if (buf[id].lastUse == i) {
@@ -530,7 +568,7 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
   std::vector<std::vector<float>> padded(n);
   for (int j = 0; j < n; ++j) {
     const ConvShape& s = steps[j].s;
-    if (!plan[j].planar && !(s.pt == 0 && s.pl == 0 && plan[j].Hp == s.H && plan[j].Wp == s.W))
+    if (!plan[j].planar && !plan[j].direct)
       padded[j].assign(static_cast<size_t>(plan[j].Hp) * plan[j].Wp * s.ci, 0.0f);
   }
   size_t outFloats = 0;
@@ -542,15 +580,36 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
   const size_t xImage = static_cast<size_t>(s0.H) * s0.W * s0.ci;
   const ConvShape& sl = steps[n - 1].s;
   const size_t yImage = static_cast<size_t>(sl.oh) * sl.ow * sl.co;
+  // A pixel-major buffer's pixel (0, 0) and its row pitch in floats.
   auto nhwcOf = [&](int id, int img) -> float* {
     if (id == 0) return const_cast<float*>(x) + img * xImage;
     if (id == n) return y + img * yImage;
-    return slots[buf[id].nhwcSlot].data();
+    const Geom& g = buf[id].pg;
+    return slots[buf[id].nhwcSlot].data() + (static_cast<size_t>(g.pt) * g.Wp + g.pl) * g.C;
+  };
+  auto pitchOf = [&](int id) { return static_cast<int64_t>(buf[id].pg.Wp) * buf[id].pg.C; };
+  // The tail of one image's output, row by row (rows may have borders between them).
+  auto tailRows = [&](int id, int img, int res, const float* sh, bool relu) {
+    const Geom& g = buf[id].pg;
+    float* yo = nhwcOf(id, img);
+    const float* ro = res >= 0 ? nhwcOf(res, img) : nullptr;
+    for (int r = 0; r < g.H; ++r)
+      tailPixels(yo + r * pitchOf(id), ro != nullptr ? ro + r * pitchOf(res) : nullptr, sh, g.W, g.C, relu);
+  };
+  // toPlanes from a pixel-major buffer with a border.
+  auto planesFrom = [&](int id, int img, const Geom& to, float* planes) {
+    const Geom& g = buf[id].pg;
+    const float* src = nhwcOf(id, img);
+    if (g.Wp == g.W) {
+      toPlanes(src, g.H, g.W, g.C, to.pt, to.pl, to.Wp, to.ps(), planes);
+      return;
+    }
+    for (int r = 0; r < g.H; ++r)
+      toPlanes(src + r * pitchOf(id), 1, g.W, g.C, to.pt + r, to.pl, to.Wp, to.ps(), planes);
   };
   auto planesOf = [&](int id) { return slots[buf[id].planesSlot].data(); };
   for (int img = 0; img < b; ++img) {
-    if (buf[0].hasPlanes)
-      toPlanes(nhwcOf(0, img), s0.H, s0.W, s0.ci, buf[0].g.pt, buf[0].g.pl, buf[0].g.Wp, buf[0].g.ps(), planesOf(0));
+    if (buf[0].hasPlanes) planesFrom(0, img, buf[0].g, planesOf(0));
     for (int i = 0; i < n; ++i) {
       const ConvBnStep& st = steps[i];
       const ConvShape& s = st.s;
@@ -565,7 +624,7 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
         if (In.hasPlanes && In.g == P.gin) {
           xin = planesOf(st.in);
         } else {
-          toPlanes(nhwcOf(st.in, img), s.H, s.W, s.ci, s.pt, s.pl, P.Wp, P.gin.ps(), inPlanes[i].data());
+          planesFrom(st.in, img, P.gin, inPlanes[i].data());
           xin = inPlanes[i].data();
         }
         if (P.chain) {
@@ -596,32 +655,32 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
             for (int a = 0; a + 1 < s.oh; ++a) std::fill(yr + a * g.Wp + s.ow, yr + (a + 1) * g.Wp, 0.0f);
             std::fill(yr + P.Mp, yr + P.ldy, 0.0f);
           }
-          if (buf[id].nhwc) fromPlanes(yp + base, ps, s.oh, s.ow, g.Wp, co, nhwcOf(id, img), static_cast<int64_t>(s.ow) * co, co);
+          if (buf[id].nhwc) fromPlanes(yp + base, ps, s.oh, s.ow, g.Wp, co, nhwcOf(id, img), pitchOf(id), co);
         } else {
           const Planar p{xin, P.kofs.data(), K, P.folded.data(), co, P.Mp, out.data(), static_cast<int>(P.ldy)};
           planar_gemm_avx512(p);
           float* yn = nhwcOf(id, img);
-          fromPlanes(out.data(), P.ldy, s.oh, s.ow, P.Wp, co, yn, static_cast<int64_t>(s.ow) * co, co);
-          tailPixels(yn, st.res >= 0 ? nhwcOf(st.res, img) : nullptr, sh, P.M, co, st.relu);
+          fromPlanes(out.data(), P.ldy, s.oh, s.ow, P.Wp, co, yn, pitchOf(id), co);
+          tailRows(id, img, st.res, sh, st.relu);
         }
       } else {
         float* yn = nhwcOf(id, img);
         // The padded image in the step's own buffer, its border zeroed once per call.
         const float* xp = nhwcOf(st.in, img);
-        if (!padded[i].empty()) {
+        if (!P.direct) {
           float* dst = padded[i].data();
           for (int r = 0; r < s.H; ++r)
-            std::memcpy(dst + (static_cast<size_t>(r + s.pt) * P.Wp + s.pl) * s.ci, xp + static_cast<size_t>(r) * s.W * s.ci,
+            std::memcpy(dst + (static_cast<size_t>(r + s.pt) * P.Wp + s.pl) * s.ci, xp + r * pitchOf(st.in),
                         sizeof(float) * s.W * s.ci);
           xp = dst;
         }
         const Gather g{xp, P.mb.data(), P.M, P.kb.data(), P.folded.data(), co, co, yn, P.cb.data()};
         gather_gemm(g, 0, K, false);
-        tailPixels(yn, st.res >= 0 ? nhwcOf(st.res, img) : nullptr, sh, P.M, co, st.relu);
+        tailRows(id, img, st.res, sh, st.relu);
       }
       if (buf[id].hasPlanes && !P.chain) {
         const Geom& g = buf[id].g;
-        toPlanes(nhwcOf(id, img), s.oh, s.ow, co, g.pt, g.pl, g.Wp, g.ps(), planesOf(id));
+        planesFrom(id, img, g, planesOf(id));
       }
     }
   }
