@@ -15,7 +15,8 @@ import type { Sgd } from '../../optim/sgd.ts';
 import { startWorker } from '../../workers/spawn.ts';
 import { applyGrads, computeGrads, trainableVars } from '../step.ts';
 import { averageStats, getBnStats, setBnStats } from './bn-sync.ts';
-import type { FromWorker, ReplicaSpec, SharedBuffers, ToWorker } from './protocol.ts';
+import type { FromWorker, ReplicaSpec, SharedBuffers, ToWorker, WorkerTiming } from './protocol.ts';
+import { threadClock } from './thread-clock.ts';
 
 const ENTRY = new URL('./worker.ts', import.meta.url);
 
@@ -89,6 +90,13 @@ export interface StepTimings {
   reduce: number;
   /** This thread's optimiser update. */
   apply: number;
+  /** When the step began, epoch ms (performance.timeOrigin + now: comparable with the workers'). */
+  start: number;
+  /** With `profile`: this thread's time on a core and waiting for one during its own shard, ms. */
+  cpu?: number;
+  queued?: number;
+  /** Each worker's shard (null where it had none). */
+  workers: (WorkerTiming | null)[];
 }
 
 export class DataParallel {
@@ -98,7 +106,9 @@ export class DataParallel {
   private readonly mine: Float32Array;
   private readonly shared: SharedBuffers[] = [];
   /** The last step's breakdown on this thread. */
-  lastTimings: StepTimings = { post: 0, compute: 0, wait: 0, reduce: 0, apply: 0 };
+  lastTimings: StepTimings = { post: 0, compute: 0, wait: 0, reduce: 0, apply: 0, start: 0, workers: [] };
+  /** Read every thread's scheduler clock around its shard (a file read per thread and step). */
+  profile = false;
 
   private constructor(
     private readonly model: Model,
@@ -161,15 +171,18 @@ export class DataParallel {
         id: r.id(),
         count,
         batchStats,
+        profile: this.profile,
       });
     });
     const t1 = performance.now();
+    const c0 = this.profile ? threadClock() : null;
     const mine = computeGrads(
       this.model,
       batch.subarray(0, bounds[1]! * per),
       labels.subarray(0, bounds[1]!),
       { batchStats, out: this.mine, logitOffset: this.logitOffset },
     );
+    const c1 = c0 ? threadClock() : null;
     const t2 = performance.now();
     const theirs = await Promise.all(pending);
     const t3 = performance.now();
@@ -193,7 +206,16 @@ export class DataParallel {
       applyGrads(this.model, this.opt, avg, lr);
     }
     const t5 = performance.now();
-    this.lastTimings = { post: t1 - t0, compute: t2 - t1, wait: t3 - t2, reduce: t4 - t3, apply: t5 - t4 };
+    this.lastTimings = {
+      post: t1 - t0,
+      compute: t2 - t1,
+      wait: t3 - t2,
+      reduce: t4 - t3,
+      apply: t5 - t4,
+      start: performance.timeOrigin + t0,
+      ...(c0 && c1 ? { cpu: (c1.cpuNs - c0.cpuNs) / 1e6, queued: (c1.queuedNs - c0.queuedNs) / 1e6 } : {}),
+      workers: theirs.map((r) => r?.timing ?? null),
+    };
     return { loss, correct };
   }
 
