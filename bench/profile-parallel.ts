@@ -10,8 +10,13 @@
  *       [--batch 128] [--steps 30] [--rounds 3] [--augment none|crop-flip]
  *
  * `--augment crop-flip` assembles every step's batch on the main thread as training does
- * (src/train/epoch.ts: makeBatch between steps, while the workers wait), from 4,096 random
- * images; without it every step reuses one batch (as `npm run bench` does).
+ * (src/train/epoch.ts: the next batch while the workers compute, DataParallel.step's
+ * `whileWaiting`), from 4,096 random images; without it every step reuses one batch (as
+ * `npm run bench` does).
+ *
+ * A third trainer, one thread on half the batch, runs in the same rounds: its on-core time
+ * against a 2-thread shard's (the same number of images) is what running both cores at once
+ * costs each of them (shared cache and memory), apart from waiting.
  */
 import { initBackend } from '../src/backend/backend.ts';
 import type { ImageSet } from '../src/data/types.ts';
@@ -69,6 +74,7 @@ const make = async (t: number) => {
   return dp;
 };
 const one = await make(1);
+const half = await make(1);
 const many = await make(threads);
 const pct = (v: number[], q: number) => [...v].sort((a, b) => a - b)[Math.floor(q * (v.length - 1))]!;
 const med = (v: number[]) => pct(v, 0.5);
@@ -81,13 +87,16 @@ interface Round {
   cpu: number[];
 }
 
-async function run(dp: DataParallel): Promise<Round> {
+async function run(dp: DataParallel, part = 1): Promise<Round> {
   const r: Round = { wall: [], batch: [], parts: [], cpu: [] };
+  const n = Math.round(B * part);
+  const xs = x.subarray(0, n * H * W * C);
+  const ys = y.subarray(0, n);
+  nextBatch();
   for (let s = 0; s < steps; s++) {
     const t = performance.now();
     const c0 = threadClock();
-    r.batch.push(nextBatch());
-    await dp.step(x, y, 0.01);
+    await dp.step(xs, ys, 0.01, { whileWaiting: () => r.batch.push(nextBatch()) });
     const c1 = threadClock();
     r.wall.push(performance.now() - t);
     r.parts.push(dp.lastTimings);
@@ -109,8 +118,8 @@ function timeline(label: string, res: Round) {
       `; main thread CPU per step ${res.cpu.length ? f(med(res.cpu)) : '-'} ms`,
   );
   console.log(
-    `    main:     batch ${f(med(res.batch))}, post ${m((t) => t.post)}, gradients ${m((t) => t.compute)} ` +
-      `(on core ${m((t) => t.cpu)}, queued ${m((t) => t.queued)}), wait ${m((t) => t.wait)}, ` +
+    `    main:     post ${m((t) => t.post)}, gradients ${m((t) => t.compute)} ` +
+      `(on core ${m((t) => t.cpu)}, queued ${m((t) => t.queued)}), next batch ${m((t) => t.meanwhile)}, wait ${m((t) => t.wait)}, ` +
       `mean ${m((t) => t.reduce)}, update ${m((t) => t.apply)}`,
   );
   const k = p[0]!.workers.length;
@@ -133,14 +142,17 @@ function timeline(label: string, res: Round) {
 const speedups: number[] = [];
 for (let r = 0; r < rounds; r++) {
   const a = await run(one);
+  const h = await run(half, 1 / threads);
   const b = await run(many);
   speedups.push(med(a.wall) / med(b.wall));
   console.log(`round ${r + 1} (${model} ${H}x${W}x${C} b${B}, augment ${augment}):`);
   timeline('1 thread', a);
+  timeline(`1 thread on 1/${threads} of the batch`, h);
   timeline(`${threads} threads`, b);
 }
 console.log(
   `speed-up of ${threads} threads (median step against median step), per round: ${speedups.map((s) => s.toFixed(2)).join(', ')}`,
 );
 await one.dispose();
+await half.dispose();
 await many.dispose();

@@ -84,7 +84,9 @@ export interface StepTimings {
   post: number;
   /** This thread's own shard: forward, backward, gradients read out. */
   compute: number;
-  /** Waiting for the workers' gradients after this thread's were done. */
+  /** `whileWaiting`: the caller's work after this thread's gradients (the next batch). */
+  meanwhile: number;
+  /** Waiting for the workers' gradients after that. */
   wait: number;
   /** The size-weighted mean of the gradients. */
   reduce: number;
@@ -106,7 +108,16 @@ export class DataParallel {
   private readonly mine: Float32Array;
   private readonly shared: SharedBuffers[] = [];
   /** The last step's breakdown on this thread. */
-  lastTimings: StepTimings = { post: 0, compute: 0, wait: 0, reduce: 0, apply: 0, start: 0, workers: [] };
+  lastTimings: StepTimings = {
+    post: 0,
+    compute: 0,
+    meanwhile: 0,
+    wait: 0,
+    reduce: 0,
+    apply: 0,
+    start: 0,
+    workers: [],
+  };
   /** Read every thread's scheduler clock around its shard (a file read per thread and step). */
   profile = false;
 
@@ -146,12 +157,17 @@ export class DataParallel {
     return new DataParallel(model, opt, replicas, threads, spec.logitOffset ?? null);
   }
 
-  /** One synchronous step on the whole batch. */
+  /**
+   * One synchronous step on the whole batch. `whileWaiting` runs once, as soon as `batch` and
+   * `labels` are no longer read (the workers' shards are in shared memory and this thread's are
+   * in its backend), while the workers may still compute: the trainer assembles the next batch
+   * there instead of between steps, when the workers would wait for it.
+   */
   async step(
     batch: Float32Array,
     labels: Int32Array,
     lr: number,
-    { batchStats = true } = {},
+    { batchStats = true, whileWaiting }: { batchStats?: boolean; whileWaiting?: () => void } = {},
   ): Promise<StepResult> {
     const t0 = performance.now();
     const B = labels.length;
@@ -184,6 +200,8 @@ export class DataParallel {
     );
     const c1 = c0 ? threadClock() : null;
     const t2 = performance.now();
+    whileWaiting?.();
+    const t2b = performance.now();
     const theirs = await Promise.all(pending);
     const t3 = performance.now();
     // The size-weighted mean of the shards' gradients, into the buffer every replica reads.
@@ -209,7 +227,8 @@ export class DataParallel {
     this.lastTimings = {
       post: t1 - t0,
       compute: t2 - t1,
-      wait: t3 - t2,
+      meanwhile: t2b - t2,
+      wait: t3 - t2b,
       reduce: t4 - t3,
       apply: t5 - t4,
       start: performance.timeOrigin + t0,
