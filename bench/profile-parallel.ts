@@ -85,10 +85,12 @@ interface Round {
   parts: StepTimings[];
   /** Main thread's CPU ms per step, whole step (batch assembly included). */
   cpu: number[];
+  /** The process's CPU ms per step: every thread, V8's own background threads included. */
+  proc: number[];
 }
 
 async function run(dp: DataParallel, part = 1): Promise<Round> {
-  const r: Round = { wall: [], batch: [], parts: [], cpu: [] };
+  const r: Round = { wall: [], batch: [], parts: [], cpu: [], proc: [] };
   const n = Math.round(B * part);
   const xs = x.subarray(0, n * H * W * C);
   const ys = y.subarray(0, n);
@@ -96,8 +98,11 @@ async function run(dp: DataParallel, part = 1): Promise<Round> {
   for (let s = 0; s < steps; s++) {
     const t = performance.now();
     const c0 = threadClock();
+    const p0 = process.cpuUsage();
     await dp.step(xs, ys, 0.01, { whileWaiting: () => r.batch.push(nextBatch()) });
+    const p = process.cpuUsage(p0);
     const c1 = threadClock();
+    r.proc.push((p.user + p.system) / 1000);
     r.wall.push(performance.now() - t);
     r.parts.push(dp.lastTimings);
     if (c0 && c1) r.cpu.push((c1.cpuNs - c0.cpuNs) / 1e6);
@@ -115,7 +120,8 @@ function timeline(label: string, res: Round) {
   };
   console.log(
     `  ${label}: step p10 ${f(pct(res.wall, 0.1))} median ${f(med(res.wall))} p90 ${f(pct(res.wall, 0.9))} ms` +
-      `; main thread CPU per step ${res.cpu.length ? f(med(res.cpu)) : '-'} ms`,
+      `; CPU per step: main thread ${res.cpu.length ? f(med(res.cpu)) : '-'} ms, process ${f(med(res.proc))} ms` +
+      ` (the rest: workers and V8's background threads)`,
   );
   console.log(
     `    main:     post ${m((t) => t.post)}, gradients ${m((t) => t.compute)} ` +
