@@ -116,7 +116,10 @@ export const ncmMethod = defineMethod({
   trains: false,
   options: z.object({
     ncmFeatures: z.enum(['cl2n', 'l2n', 'raw']).default('cl2n').describe('NCM feature normalisation'),
-    ncmDistance: z.enum(['l2', 'cos']).default('l2').describe('NCM score: l2 (negative half squared distance) or cos'),
+    ncmDistance: z
+      .enum(['l2', 'cos'])
+      .default('l2')
+      .describe('NCM score: l2 (negative half squared distance) or cos'),
   }),
   create: (ctx, o) => ncm(ctx.features, { featureType: o.ncmFeatures, distance: o.ncmDistance }),
 });
