@@ -52,11 +52,9 @@ export function registerDemo(program: Command): void {
         });
         await startBackend(opts.backend as string | undefined);
         const cb = cliCallbacks();
-        const r = await runSeeds(cfg, seeds, opts.out as string | undefined, {
-          ...cb,
-          force: opts.force === true,
-        });
-        cb.done();
+        const r = await cb.during(() =>
+          runSeeds(cfg, seeds, opts.out as string | undefined, { ...cb, force: opts.force === true }),
+        );
         if (opts.json) return printJson({ runDir: r.runDir, ...r.summary });
         console.log(
           `\n${r.runs[0]!.dataset.name}, ${cfg.backbone}, ${cfg.sampler} stage 1 (${cfg.epochs} epochs), top-1 % over seeds ${seeds.join(', ')} (mean ± std)\n`,
@@ -70,12 +68,13 @@ export function registerDemo(program: Command): void {
       const info = await startBackend(opts.backend as string | undefined);
       note(`longtail demo: backend ${info.name}`);
       const cb = cliCallbacks();
-      const r = await runPipeline(cfg, opts.out as string | undefined, {
-        ...cb,
-        command: 'demo',
-        force: opts.force === true,
-      });
-      cb.done();
+      const r = await cb.during(() =>
+        runPipeline(cfg, opts.out as string | undefined, {
+          ...cb,
+          command: 'demo',
+          force: opts.force === true,
+        }),
+      );
       const outDir = cb.runDir()!;
       if (opts.json) return printJson({ ...compactResults(r), runDir: outDir });
       console.log(

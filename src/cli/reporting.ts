@@ -7,6 +7,8 @@ import { type Progress, progress } from './progress.ts';
 export interface CliCallbacks extends PipelineCallbacks {
   /** Stops the progress bar and the Ctrl-C handler. */
   done(): void;
+  /** Runs the command's work and then `done()`, also when it throws (the error line is not drawn over a bar). */
+  during<T>(work: () => Promise<T>): Promise<T>;
   /** The run folder, once opened. */
   runDir(): string | null;
 }
@@ -32,6 +34,10 @@ export function cliCallbacks(): CliCallbacks {
     barKey = '';
   };
   const stopInterrupt = onInterrupt(finish, () => stage1Saved(dir, epoch, epochs, stage2));
+  const done = () => {
+    finish();
+    stopInterrupt();
+  };
   return {
     onPhase: (name) => {
       finish();
@@ -74,9 +80,13 @@ export function cliCallbacks(): CliCallbacks {
       finish();
       note(`warning: ${m}`);
     },
-    done: () => {
-      finish();
-      stopInterrupt();
+    done,
+    during: async (work) => {
+      try {
+        return await work();
+      } finally {
+        done();
+      }
     },
     runDir: () => dir,
   };

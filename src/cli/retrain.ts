@@ -45,13 +45,14 @@ export function registerRetrain(program: Command): void {
       const cfg = configFromFlags(retrainConfigSchema(), opts);
       await startBackend(opts.backend as string | undefined);
       const cb = cliCallbacks();
-      const result = await retrain(cfg, {
-        ...cb,
-        ...(typeof opts.out === 'string' ? { out: opts.out } : {}),
-        force: opts.force === true,
-        ...(typeof opts.backboneFile === 'string' ? { backboneFile: opts.backboneFile } : {}),
-      });
-      cb.done();
+      const result = await cb.during(() =>
+        retrain(cfg, {
+          ...cb,
+          ...(typeof opts.out === 'string' ? { out: opts.out } : {}),
+          force: opts.force === true,
+          ...(typeof opts.backboneFile === 'string' ? { backboneFile: opts.backboneFile } : {}),
+        }),
+      );
       const outDir = cb.runDir()!;
       if (opts.json) printJson({ ...compactResults(result), runDir: outDir });
       else {

@@ -68,11 +68,9 @@ export function registerStudy(program: Command): void {
       });
       await startBackend(opts.backend as string | undefined);
       const cb = cliCallbacks();
-      const r = await runSamplerStudy(cfg, opts.out as string | undefined, {
-        ...cb,
-        force: opts.force === true,
-      });
-      cb.done();
+      const r = await cb.during(() =>
+        runSamplerStudy(cfg, opts.out as string | undefined, { ...cb, force: opts.force === true }),
+      );
       const outDir = r.runDir;
       // Per cell of the grid and method: the mean over seeds (± the sample std with several seeds).
       const cell = (v: MeanStd | null) =>

@@ -48,11 +48,11 @@ export function registerTrain(program: Command): void {
       const given = resume === undefined ? null : givenSettings(schema, opts);
       await startBackend(opts.backend as string | undefined);
       const cb = cliCallbacks();
-      const s1 =
+      const s1 = await cb.during(() =>
         cfg !== null
-          ? await runStage1(cfg, opts.out as string | undefined, { ...cb, force: opts.force === true })
-          : await resumeStage1(resume!, given!, cb);
-      cb.done();
+          ? runStage1(cfg, opts.out as string | undefined, { ...cb, force: opts.force === true })
+          : resumeStage1(resume!, given!, cb),
+      );
       try {
         if (typeof opts.exportFeatures === 'string') saveFeatureFile(opts.exportFeatures, s1.features);
         const test = accuracyOfFeatures(s1.features);
