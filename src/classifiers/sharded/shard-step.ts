@@ -26,6 +26,7 @@
  * the native addon's AVX2 kernels, else the same arithmetic in TypeScript).
  */
 import { type HeadKernels, headKernels } from '../../backend/native-head.ts';
+import { bigFloats } from '../linear-ops.ts';
 
 export type HeadKind = 'linear' | 'scaled';
 
@@ -212,15 +213,27 @@ export class HeadShard {
     const d = this.spec.dim;
     const Cw = this.width;
     const cap = Math.floor(this.spec.cacheRows ?? 0);
+    const hitR: number[] = [];
+    const hitSlot: number[] = [];
     const miss: number[] = [];
     for (let r = 0; r < B; r++) {
       const slot = rows[r]! >= 0 ? this.slots.get(rows[r]!) : undefined;
-      if (slot === undefined) {
-        miss.push(r);
-        continue;
+      if (slot === undefined) miss.push(r);
+      else {
+        hitR.push(r);
+        hitSlot.push(slot);
       }
-      const o = slot * Cw;
-      for (let c = 0; c < Cw; c++) a[c * B + r] = this.cache[o + c]!;
+    }
+    // Copies between the row-major cache and the class-major block eight rows at a time, so
+    // that both sides are read and written a few contiguous floats at once, not one per line.
+    const G = 8;
+    const cache = this.cache;
+    for (let g = 0; g < hitR.length; g += G) {
+      const e = Math.min(g + G, hitR.length);
+      for (let c = 0; c < Cw; c++) {
+        const o = c * B;
+        for (let i = g; i < e; i++) a[o + hitR[i]!] = cache[hitSlot[i]! * Cw + c]!;
+      }
     }
     const m = miss.length;
     if (m === 0) return;
@@ -230,17 +243,31 @@ export class HeadShard {
     for (let k = 0; k < m; k++) xm.set(xs.subarray(miss[k]! * d, (miss[k]! + 1) * d), k * d);
     const am = this.missA;
     this.k.matmulNT(this.packed ?? this.weight, this.packed !== null, xm, am, Cw, d, m);
+    for (let c = 0; c < Cw; c++) {
+      const o = c * B;
+      const q = c * m;
+      for (let k = 0; k < m; k++) a[o + miss[k]!] = am[q + k]!;
+    }
+    // Keep the new rows while there is room (a row twice in the batch is kept once).
+    const newK: number[] = [];
+    const newSlot: number[] = [];
     for (let k = 0; k < m; k++) {
-      const r = miss[k]!;
-      for (let c = 0; c < Cw; c++) a[c * B + r] = am[c * m + k]!;
-      const row = rows[r]!;
+      const row = rows[miss[k]!]!;
       if (row < 0 || this.slots.size >= cap || this.slots.has(row)) continue;
-      const slot = this.slots.size;
-      // Grown by doubling up to the cap: memory follows the rows actually drawn.
-      if (this.cache.length < (slot + 1) * Cw)
-        this.cache = grow(this.cache, Math.min(cap, Math.max(2 * slot, 1024)) * Cw);
-      this.slots.set(row, slot);
-      for (let c = 0; c < Cw; c++) this.cache[slot * Cw + c] = am[c * m + k]!;
+      // The whole cap at once, on huge pages: the kernel backs only what is written (the rows
+      // actually drawn), and growing by copies paid every page fault twice on this VM.
+      if (this.cache.length === 0) this.cache = bigFloats(cap * Cw);
+      newK.push(k);
+      newSlot.push(this.slots.size);
+      this.slots.set(row, this.slots.size);
+    }
+    const store = this.cache;
+    for (let g = 0; g < newK.length; g += G) {
+      const e = Math.min(g + G, newK.length);
+      for (let c = 0; c < Cw; c++) {
+        const q = c * m;
+        for (let i = g; i < e; i++) store[newSlot[i]! * Cw + c] = am[q + newK[i]!]!;
+      }
     }
   }
 
@@ -338,10 +365,4 @@ export class HeadShard {
     this.slots.clear();
     this.cache = new Float32Array(0);
   }
-}
-
-function grow(a: Float32Array, length: number): Float32Array<ArrayBuffer> {
-  const b = new Float32Array(length);
-  b.set(a);
-  return b;
 }
