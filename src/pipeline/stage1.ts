@@ -4,14 +4,11 @@
  */
 
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { type DataConfig, readRunConfig, type TrainConfig, trainConfigSchema } from '../config/schema.ts';
+import { readRunConfig, type TrainConfig, trainConfigSchema } from '../config/schema.ts';
 import { makeContract, type PreprocessContract } from '../data/preprocess.ts';
-import { loadDataset } from '../data/registry.ts';
 import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError, DataError } from '../errors.ts';
-import { checkShotThresholds } from '../eval/shot-splits.ts';
 import { type FeatureSet, loadFeatureFile, saveFeatureFile } from '../features/feature-set.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import {
@@ -23,7 +20,6 @@ import {
   planRun,
   RUN_FILES,
   type RunFolder,
-  type RunPlan,
   runFile,
 } from '../io/run-folder.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
@@ -38,7 +34,7 @@ import { type EpochRecord, runIdentityOf, trainJoint } from '../train/joint.ts';
 import { loadStage1Model, stage1Progress } from '../train/stage1-model.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
 import { featuresFromModel } from './features-from-model.ts';
-import { checkModelFits, inRunFolder, loadRunData, withThreads } from './run-setup.ts';
+import { checkModelFits, loadRunData, withThreads } from './run-setup.ts';
 
 export type Stage1Summary = NonNullable<RunResults['stage1']>;
 
