@@ -14,6 +14,7 @@
  * prototypical-network classifier (Snell, Swersky, Zemel, NeurIPS 2017).
  */
 import { z } from 'zod';
+import { headKernels } from '../backend/native-head.ts';
 import { ConfigError } from '../errors.ts';
 import { defaultChunkRows } from '../eval/metrics.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
@@ -37,12 +38,10 @@ export function ncm(
 ): Stage2Classifier {
   const { dim: d, numClasses: C, train } = fs;
   const n = train.labels.length;
+  const k = headKernels();
   const mean = new Float32Array(d);
   const f = train.features;
-  for (let i = 0; i < n; i++) {
-    const o = i * d;
-    for (let j = 0; j < d; j++) mean[j]! += f[o + j]! / n;
-  }
+  k.meanRows(f, n, d, n, mean);
   const transform: FeatureTransform =
     featureType === 'cl2n'
       ? { kind: 'cl2n', mean }
@@ -51,17 +50,13 @@ export function ncm(
         : { kind: 'none' };
   const centroids = new Float32Array(C * d);
   const counts = new Array<number>(C).fill(0);
+  for (let i = 0; i < n; i++) counts[train.labels[i]!]!++;
   const step = Math.max(1, Math.floor(chunkRows));
+  const buffer = transform.kind === 'none' ? undefined : new Float32Array(Math.min(step, n) * d);
   for (let s = 0; s < n; s += step) {
     const m = Math.min(step, n - s);
-    const x = transformFeatures(f.subarray(s * d, (s + m) * d), m, d, transform); // [m, d]
-    for (let i = 0; i < m; i++) {
-      const c = train.labels[s + i]!;
-      counts[c]!++;
-      const o = c * d;
-      const xo = i * d;
-      for (let j = 0; j < d; j++) centroids[o + j]! += x[xo + j]!;
-    }
+    const x = transformFeatures(f.subarray(s * d, (s + m) * d), m, d, transform, buffer); // [m, d]
+    k.addRows(x, train.labels.subarray(s, s + m), centroids, m, d, C);
   }
   const empty = counts.indexOf(0);
   if (empty >= 0) throw new ConfigError(`ncm: class ${empty} has no training feature, so it has no mean`);
