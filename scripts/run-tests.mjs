@@ -194,13 +194,7 @@ if (typeof before === 'string')
 
 const r = spawnSync(
   process.execPath,
-  [
-    '--conditions=longtail-source',
-    '--import',
-    'tsx',
-    join(ROOT, 'scripts', 'test-files.mjs'),
-    ...files,
-  ],
+  ['--conditions=longtail-source', '--import', 'tsx', join(ROOT, 'scripts', 'test-files.mjs'), ...files],
   { stdio: 'inherit', cwd: ROOT, env },
 );
 let status = r.status ?? 1;
