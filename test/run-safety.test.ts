@@ -174,8 +174,8 @@ describe('run folders from the command line', () => {
       stderr += String(d);
     });
     const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-    // Wait for a completed epoch (epochs.jsonl has a line).
-    for (let i = 0; i < 600; i++) {
+    // Wait for a completed epoch (epochs.jsonl has a line); up to 5 minutes, for a loaded machine.
+    for (let i = 0; i < 3000 && child.exitCode === null; i++) {
       const log = join(y, 'epochs.jsonl');
       if (existsSync(log) && readFileSync(log, 'utf8').trim().length > 0) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -599,7 +599,7 @@ describe('a demo killed in stage 1 (issue 25)', () => {
       stderr += String(d);
     });
     const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-    for (let i = 0; i < 600; i++) {
+    for (let i = 0; i < 3000 && child.exitCode === null; i++) {
       const log = join(y, 'epochs.jsonl');
       if (existsSync(log) && readFileSync(log, 'utf8').trim().length > 0) break;
       await new Promise((r) => setTimeout(r, 100));
