@@ -10,8 +10,18 @@
 // clean checkout, so the developer's own uncommitted or ignored files do not count. node_modules/,
 // native/build/ and tools/docs/node_modules/ (all written by npm ci) are left out. Without git the
 // check is skipped, with a note.
-import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -166,20 +176,41 @@ function buildCli() {
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   for (const name of readdirSync(ROOT))
     if (!['dist', 'src', '.git'].includes(name)) symlinkSync(join(ROOT, name), join(dir, name));
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--out', join(dir, 'dist')], {
+  const status = join(dir, 'build-status.json');
+  let output = '';
+  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--out', join(dir, 'dist')], {
     cwd: ROOT,
-    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (r.status !== 0) {
-    console.error(`building the command line for the tests failed:\n${r.stdout}${r.stderr}`);
-    process.exit(1);
-  }
-  return join(dir, 'dist', 'cli', 'main.js');
+  child.stdout.on('data', (d) => {
+    output += d;
+  });
+  child.stderr.on('data', (d) => {
+    output += d;
+  });
+  child.on('error', (e) => {
+    output += String(e);
+  });
+  /** Resolves when the build has ended: null, or the compiler's output when it failed. */
+  const finished = new Promise((resolve) =>
+    child.on('close', (code) => {
+      writeFileSync(`${status}.tmp`, JSON.stringify({ ok: code === 0, output }));
+      renameSync(`${status}.tmp`, status);
+      resolve(code === 0 ? null : output);
+    }),
+  );
+  return { bin: join(dir, 'dist', 'cli', 'main.js'), status, finished };
 }
 
+// The build (tsc over the whole project: about half a minute of one core) runs beside the first
+// test files: test/helpers/cli.ts waits for LONGTAIL_TEST_CLI_STATUS, the file written when the build
+// ends, so only the files that use the command line wait, and the others use the second core.
 const env = { ...process.env };
+let build = null;
 if (files.some((f) => readFileSync(join(ROOT, f), 'utf8').includes('helpers/cli.ts'))) {
-  env.LONGTAIL_TEST_CLI = buildCli();
+  build = buildCli();
+  env.LONGTAIL_TEST_CLI = build.bin;
+  env.LONGTAIL_TEST_CLI_STATUS = build.status;
   env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --enable-source-maps`.trim();
 }
 
@@ -192,12 +223,17 @@ const before = snapshot();
 if (typeof before === 'string')
   console.error(`note: ${before}; skipping the check that tests write nothing inside the repository`);
 
-const r = spawnSync(
+const tests = spawn(
   process.execPath,
   ['--conditions=longtail-source', '--import', 'tsx', join(ROOT, 'scripts', 'test-files.mjs'), ...files],
   { stdio: 'inherit', cwd: ROOT, env },
 );
-let status = r.status ?? 1;
+let status = (await new Promise((resolve) => tests.on('close', resolve))) ?? 1;
+const buildError = build === null ? null : await build.finished;
+if (buildError !== null) {
+  console.error(`building the command line for the tests failed:\n${buildError}`);
+  status = 1;
+}
 
 if (typeof before !== 'string') {
   const after = snapshot();

@@ -485,6 +485,7 @@ describe('--force and half-written outputs (issue 25)', () => {
       }
     };
     const outcomes: string[] = [];
+    const nap = new Int32Array(new SharedArrayBuffer(4));
     for (const delayMs of [0, 0, 1, 3, 10]) {
       rmSync(out, { recursive: true, force: true });
       assert.equal((await lt(['export', '--run', x, '--method', 'ncm', '--out', out])).code, 0);
@@ -497,7 +498,9 @@ describe('--force and half-written outputs (issue 25)', () => {
         },
       );
       const exited = new Promise((res) => child.on('exit', res));
-      // Poll without yielding: kill at the first sign of new weights being written (in --out or beside it).
+      // Poll without yielding to the event loop: kill at the first sign of new weights being written
+      // (in --out or beside it). Between polls the thread sleeps 0.1 ms (Atomics.wait) instead of
+      // spinning, so the child's start (about a CPU second) does not share its core with this loop.
       const deadline = Date.now() + 120_000;
       let seen = false;
       while (!seen && Date.now() < deadline && child.exitCode === null) {
@@ -506,6 +509,7 @@ describe('--force and half-written outputs (issue 25)', () => {
           inode(join(out, 'weights.bin')) !== before[1] ||
           readdirSync(dir).some((n) => n.startsWith('.model.') && existsSync(join(dir, n, 'weights.bin')));
         if (child.exitCode !== null) break;
+        if (!seen) Atomics.wait(nap, 0, 0, 0.1);
       }
       const until = Date.now() + delayMs;
       while (Date.now() < until) {}
