@@ -7,12 +7,16 @@
  *       [--batch 128] [--steps 10] [--precision bf16] [--by-shape]
  *
  * `--by-shape` splits each kernel's time by its inputs' shapes (which layer a convolution is).
+ * `--extract --compare-chain [--rounds 6]` alternates rounds with and without the whole-backbone
+ * native call (CONV_BN_PROGRAM_KERNEL unregistered: layer by layer) in this one process and prints
+ * each round's median CPU ms per batch and the ratio of the medians (what survives a loaded machine).
  *
  * For a sampling profile of the same loop: `node --cpu-prof --cpu-prof-dir DIR --import tsx
  * bench/profile-step.ts --no-kernel-timers ...`, then `node bench/cpuprofile-top.mjs DIR/*.cpuprofile`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/backend.ts';
+import { CONV_BN_PROGRAM_KERNEL } from '../src/backend/native-kernels/names.ts';
 import { enterBf16Training } from '../src/backend/training-kernels.ts';
 import { createModel } from '../src/models/model.ts';
 import { Sgd } from '../src/optim/sgd.ts';
@@ -81,6 +85,38 @@ const once = extract
 
 for (let i = 0; i < 3; i++) once();
 spent.clear();
+
+if (process.argv.includes('--compare-chain')) {
+  const config = tf.getKernel(CONV_BN_PROGRAM_KERNEL, 'wasm');
+  if (config === undefined) throw new Error('the chain kernel is not registered (no native addon?)');
+  const cpuMs = () => {
+    const c = process.cpuUsage();
+    return (c.user + c.system) / 1000;
+  };
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  const rounds = Number(arg('rounds', '6'));
+  const per: Record<'chain' | 'layers', number[]> = { chain: [], layers: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const mode of r % 2 === 0 ? (['chain', 'layers'] as const) : (['layers', 'chain'] as const)) {
+      if (mode === 'layers') tf.unregisterKernel(CONV_BN_PROGRAM_KERNEL, 'wasm');
+      once();
+      const t: number[] = [];
+      for (let i = 0; i < steps; i++) {
+        const c0 = cpuMs();
+        once();
+        t.push(cpuMs() - c0);
+      }
+      if (mode === 'layers') tf.registerKernel(config);
+      per[mode].push(median(t));
+    }
+  }
+  const fmt = (v: number[]) => v.map((x) => x.toFixed(1)).join(', ');
+  console.log(`${model} ${H}x${W}x${C} b${B}, CPU ms per batch, median of ${steps} per round`);
+  console.log(`  chain:  ${fmt(per.chain)}`);
+  console.log(`  layers: ${fmt(per.layers)}`);
+  console.log(`  layers / chain (ratio of medians): ${(median(per.layers) / median(per.chain)).toFixed(3)}`);
+  process.exit(0);
+}
 const times: number[] = [];
 // CPU time of this process per step: what a loaded shared machine disturbs least.
 const cpu: number[] = [];

@@ -41,6 +41,11 @@ export interface NativeAddon {
    * offsets [x, w, gamma, beta, mean, var, y, (res)], shape as conv2d's.
    */
   convBn(heap: ArrayBuffer, offsets: Float64Array, shape: Int32Array, relu: boolean, eps: number): void;
+  /**
+   * convBn's steps one image at a time: offsets [x, y, then w, gamma, beta, mean, var per step],
+   * steps 16 numbers each (convBn's shape, input buffer, residual buffer or -1, relu 0/1).
+   */
+  convBnProgram(heap: ArrayBuffer, offsets: Float64Array, steps: Int32Array, eps: number): void;
   /** Whether the bf16 products run here (a CPU with AVX512_BF16, native/src/bf16.cc). */
   bf16(): boolean;
   /** c [M, N] = bf16(a) [M, K] x bf16(b) [K, N], fp32 accumulation (vdpbf16ps). */

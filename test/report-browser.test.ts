@@ -41,8 +41,8 @@ import {
   livePredictions,
   pctText,
   rowWeights,
+  sliderPrior,
   sourceOf,
-  targetPrior,
 } from '../src/report/live/math.ts';
 import { writeSyntheticFeatures } from './helpers/synthetic-features.ts';
 import { tempDir } from './helpers/tmp.ts';
@@ -161,7 +161,7 @@ describe('reports a researcher can read at 1400 px', { skip, timeout: 900_000 },
     const labels = new Int32Array(buf(live.labels));
     const z = decode(m.logits!);
     const counts = countLabels(labels, C);
-    const q = targetPrior(live.trainCounts, live.testCounts, { ratio: 50, direction: 'backward' });
+    const q = sliderPrior(live.trainCounts, live.testCounts, { ratio: 50, direction: 'backward' });
     const w = classWeights(q, counts);
     const source = sourceOf(live.sourcePrior, C);
     const splits = classSplits(live.trainCounts, live.thresholds);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "bf16.h"
 #include "bn.h"
@@ -380,6 +381,56 @@ napi_value ConvBn(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// convBnProgram(heap, offsets: Float64Array [x, y, then w, gamma, beta, mean, var per step],
+// steps: Int32Array of 16 per step (the 13 of convBn's shape, input buffer, residual buffer or -1,
+// ReLU 0/1), eps): convBn's steps run one image at a time (conv.h conv_bn_program).
+napi_value ConvBnProgram(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc != 4) return throwError(env, "convBnProgram: expected 4 arguments");
+  Heap heap;
+  if (!heap.open(env, argv[0], "convBnProgram: heap must be an ArrayBuffer")) return nullptr;
+  napi_typedarray_type type;
+  size_t nOff = 0, nSteps = 0;
+  void* offData = nullptr;
+  void* stepData = nullptr;
+  CHECK(napi_get_typedarray_info(env, argv[1], &type, &nOff, &offData, nullptr, nullptr));
+  if (type != napi_float64_array) return throwError(env, "convBnProgram: offsets must be a Float64Array");
+  CHECK(napi_get_typedarray_info(env, argv[2], &type, &nSteps, &stepData, nullptr, nullptr));
+  if (type != napi_int32_array || nSteps == 0 || nSteps % 16 != 0)
+    return throwError(env, "convBnProgram: steps must be an Int32Array of 16 per step");
+  const int n = static_cast<int>(nSteps / 16);
+  if (nOff != 2 + 5 * static_cast<size_t>(n))
+    return throwError(env, "convBnProgram: offsets must hold x, y and 5 per step");
+  double eps;
+  CHECK(napi_get_value_double(env, argv[3], &eps));
+  if (!cpuHasKernels()) return throwError(env, "convBnProgram: this CPU lacks AVX2 + FMA");
+  const int32_t* v = static_cast<const int32_t*>(stepData);
+  const double* off = static_cast<const double*>(offData);
+  std::vector<longtail::ConvBnStep> steps(n);
+  for (int i = 0; i < n; ++i) {
+    const int32_t* q = v + 16 * i;
+    const longtail::ConvShape s{q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], q[10], q[11], q[12]};
+    if (s.b != v[0]) return throwError(env, "convBnProgram: every step must have the same batch");
+    const double w = static_cast<double>(s.kh) * s.kw * s.ci * s.co;
+    float* p[5];
+    for (int k = 0; k < 5; ++k)
+      if (!(p[k] = heap.at(off[2 + 5 * i + k], k == 0 ? w : s.co)))
+        return throwError(env, "convBnProgram: a tensor lies outside the heap or is not 4-byte aligned");
+    steps[i] = longtail::ConvBnStep{s, p[0], p[1], p[2], p[3], p[4], q[13], q[14], q[15] != 0};
+  }
+  if (const char* bad = longtail::check_program(steps.data(), n)) return throwError(env, bad);
+  const longtail::ConvShape& first = steps[0].s;
+  const longtail::ConvShape& last = steps[n - 1].s;
+  float* x = heap.at(off[0], static_cast<double>(first.b) * first.H * first.W * first.ci);
+  float* y = heap.at(off[1], static_cast<double>(last.b) * last.oh * last.ow * last.co);
+  if (x == nullptr || y == nullptr)
+    return throwError(env, "convBnProgram: a tensor lies outside the heap or is not 4-byte aligned");
+  longtail::conv_bn_program(x, first.b, steps.data(), n, y, static_cast<float>(eps));
+  return nullptr;
+}
+
 // sgd(heap, offsets: Float64Array [p, g, buf, pOut, bufOut], n, lr, momentum, weightDecay): one
 // SGD-momentum step over n values (bn.h), outputs possibly aliasing inputs. Offsets in bytes.
 napi_value Sgd(napi_env env, napi_callback_info info) {
@@ -455,6 +506,9 @@ NAPI_MODULE_INIT() {
   // The folded evaluation-mode convolution + batch norm (stage-1 extraction).
   if (napi_create_function(env, "convBn", NAPI_AUTO_LENGTH, ConvBn, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "convBn", fn) != napi_ok) return nullptr;
+  if (napi_create_function(env, "convBnProgram", NAPI_AUTO_LENGTH, ConvBnProgram, nullptr, &fn) != napi_ok)
+    return nullptr;
+  if (napi_set_named_property(env, exports, "convBnProgram", fn) != napi_ok) return nullptr;
   // bf16 products (bf16.cc), where the CPU has AVX512_BF16.
   for (const auto& [name, f] : {std::pair<const char*, napi_callback>{"bf16", Bf16},
                                 {"matmulBf16", MatmulBf16},

@@ -27,6 +27,29 @@ const char* check_shape(const ConvShape& s) {
   return nullptr;
 }
 
+const char* check_program(const ConvBnStep* steps, int n) {
+  if (n <= 0) return "an inference program needs at least one step";
+  for (int i = 0; i < n; ++i) {
+    const ConvShape& s = steps[i].s;
+    if (const char* bad = check_shape(s)) return bad;
+    if (steps[i].in < 0 || steps[i].in > i) return "a step reads a buffer no earlier step wrote";
+    if (steps[i].res < -1 || steps[i].res > i) return "a step adds a buffer no earlier step wrote";
+    if (steps[i].in > 0) {
+      const ConvShape& p = steps[steps[i].in - 1].s;
+      if (p.oh != s.H || p.ow != s.W || p.co != s.ci) return "a step's input does not have the shape it expects";
+    } else if (s.H != steps[0].s.H || s.W != steps[0].s.W || s.ci != steps[0].s.ci) {
+      return "a step's input does not have the shape it expects";
+    }
+    if (steps[i].res > 0) {
+      const ConvShape& r = steps[steps[i].res - 1].s;
+      if (r.oh != s.oh || r.ow != s.ow || r.co != s.co) return "a step's residual does not have its output's shape";
+    } else if (steps[i].res == 0 && (s.oh != steps[0].s.H || s.ow != steps[0].s.W || s.co != steps[0].s.ci)) {
+      return "a step's residual does not have its output's shape";
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace longtail
 
 #include "kernel_target.h"
@@ -253,22 +276,50 @@ void conv2d_forward(const float* x, const float* w, float* y, const ConvShape& s
   }
 }
 
+namespace {
+
 thread_local std::vector<float> tFolded, tShift;
+
+// The batch norm folded into the filter, in the same float operations as the unfolded evaluation
+// path (layers.ts): scale = gamma * (1 / sqrt(var + eps)), w' = w * scale, shift = beta - mean * scale.
+void fold(const float* w, const float* gamma, const float* beta, const float* mean, const float* var, int K, int co,
+          float eps, std::vector<float>& folded, std::vector<float>& shift) {
+  shift.resize(co);
+  std::vector<float> scale(co);
+  for (int o = 0; o < co; ++o) {
+    scale[o] = gamma[o] * (1.0f / std::sqrt(var[o] + eps));
+    shift[o] = beta[o] - mean[o] * scale[o];
+  }
+  folded.resize(static_cast<size_t>(K) * co);
+  for (int k = 0; k < K; ++k)
+    for (int o = 0; o < co; ++o) folded[static_cast<size_t>(k) * co + o] = w[static_cast<size_t>(k) * co + o] * scale[o];
+}
+
+// y = y + shift (+ res) (then ReLU) over M pixels of co channels, each sum in that order.
+void tailPixels(float* y, const float* res, const float* sh, int M, int co, bool relu) {
+  for (int m = 0; m < M; ++m) {
+    float* yr = y + static_cast<size_t>(m) * co;
+    if (res != nullptr) {
+      const float* rr = res + static_cast<size_t>(m) * co;
+      if (relu)
+        for (int o = 0; o < co; ++o) yr[o] = std::max(0.0f, yr[o] + sh[o] + rr[o]);
+      else
+        for (int o = 0; o < co; ++o) yr[o] = yr[o] + sh[o] + rr[o];
+    } else if (relu) {
+      for (int o = 0; o < co; ++o) yr[o] = std::max(0.0f, yr[o] + sh[o]);
+    } else {
+      for (int o = 0; o < co; ++o) yr[o] += sh[o];
+    }
+  }
+}
+
+}  // namespace
 
 void conv2d_forward_bn(const float* x, const float* w, const float* gamma, const float* beta, const float* mean,
                        const float* var, const float* res, float* y, const ConvShape& s, float eps, bool relu) {
   const int co = s.co;
   const int K = s.kh * s.kw * s.ci;
-  // The folding, in the same float operations as the unfolded evaluation path (layers.ts).
-  tShift.resize(co);
-  std::vector<float> scale(co);
-  for (int o = 0; o < co; ++o) {
-    scale[o] = gamma[o] * (1.0f / std::sqrt(var[o] + eps));
-    tShift[o] = beta[o] - mean[o] * scale[o];
-  }
-  tFolded.resize(static_cast<size_t>(K) * co);
-  for (int k = 0; k < K; ++k)
-    for (int o = 0; o < co; ++o) tFolded[static_cast<size_t>(k) * co + o] = w[static_cast<size_t>(k) * co + o] * scale[o];
+  fold(w, gamma, beta, mean, var, K, co, eps, tFolded, tShift);
   const int Hp = paddedRows(s.H, s.pt, s.oh, s.sh, s.kh);
   const int Wp = paddedRows(s.W, s.pl, s.ow, s.sw, s.kw);
   const int M = s.oh * s.ow;
@@ -311,19 +362,325 @@ void conv2d_forward_bn(const float* x, const float* w, const float* gamma, const
       gather_gemm(g, 0, K, false);
     }
     // The tail on this image's output while it is in cache.
-    const float* rn = res != nullptr ? res + n * yImage : nullptr;
-    for (int m = 0; m < M; ++m) {
-      float* yr = yn + static_cast<size_t>(m) * co;
-      if (rn != nullptr) {
-        const float* rr = rn + static_cast<size_t>(m) * co;
-        if (relu)
-          for (int o = 0; o < co; ++o) yr[o] = std::max(0.0f, yr[o] + sh[o] + rr[o]);
-        else
-          for (int o = 0; o < co; ++o) yr[o] = yr[o] + sh[o] + rr[o];
-      } else if (relu) {
-        for (int o = 0; o < co; ++o) yr[o] = std::max(0.0f, yr[o] + sh[o]);
+    tailPixels(yn, res != nullptr ? res + n * yImage : nullptr, sh, M, co, relu);
+  }
+}
+
+namespace {
+
+// Channel planes of one image: C planes of Hp x Wp (+ slack), the image at row pt, column pl, the
+// border zero.
+struct Geom {
+  int C = 0, H = 0, W = 0, pt = 0, pl = 0, Hp = 0, Wp = 0;
+  bool operator==(const Geom& o) const {
+    return C == o.C && H == o.H && W == o.W && pt == o.pt && pl == o.pl && Hp == o.Hp && Wp == o.Wp;
+  }
+  bool operator!=(const Geom& o) const { return !(*this == o); }
+  int64_t ps() const { return planeSize(Hp, Wp); }
+  size_t floats() const { return static_cast<size_t>(C * ps() + 16); }
+};
+
+// A step prepared once per call: the folded filter, its offsets, and how it runs.
+struct StepPlan {
+  std::vector<float> folded, shift;
+  std::vector<int32_t> kb, mb, cb, kofs;
+  int Hp = 0, Wp = 0, M = 0, Mp = 0;
+  int64_t ldy = 0;
+  Geom gin;             // its input as planes (planar steps)
+  bool planar = false;  // the pixel-vectorised product
+  bool chain = false;   // planar, output the input's size: its output is planes of gin's geometry (C = co)
+  bool direct = false;  // a gather step reading its input's buffer in place (its border is the padding)
+};
+
+// Where one image's activation lives: pixel-major and/or channel planes of `g`.
+struct BufPlan {
+  bool nhwc = false;
+  bool hasPlanes = false;
+  Geom g;
+  Geom pg;  // the pixel-major form: H x W x C inside a zero border (pt, pl; Hp x Wp in all)
+  int nhwcSlot = -1, planesSlot = -1;
+  int lastUse = -1;
+};
+
+}  // namespace
+
+void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, float* y, float eps) {
+  std::vector<StepPlan> plan(n);
+  for (int i = 0; i < n; ++i) {
+    StepPlan& P = plan[i];
+    const ConvShape& s = steps[i].s;
+    const int K = s.kh * s.kw * s.ci;
+    fold(steps[i].w, steps[i].gamma, steps[i].beta, steps[i].mean, steps[i].var, K, s.co, eps, P.folded, P.shift);
+    P.Hp = paddedRows(s.H, s.pt, s.oh, s.sh, s.kh);
+    P.Wp = paddedRows(s.W, s.pl, s.ow, s.sw, s.kw);
+    P.M = s.oh * s.ow;
+    P.Mp = (s.oh - 1) * P.Wp + s.ow;
+    P.ldy = (P.Mp + 15) / 16 * 16;
+    P.planar = s.sh == 1 && s.sw == 1 && usePlanar(s.co, s.ci, s.kh * s.kw);
+    P.chain = P.planar && s.oh == s.H && s.ow == s.W;
+    P.gin = Geom{s.ci, s.H, s.W, s.pt, s.pl, P.Hp, P.Wp};
+    P.kb.resize(K);
+    for (int a = 0; a < s.kh; ++a)
+      for (int c = 0; c < s.kw; ++c)
+        for (int ch = 0; ch < s.ci; ++ch) P.kb[(a * s.kw + c) * s.ci + ch] = (a * P.Wp + c) * s.ci + ch;
+    P.mb.resize(P.M);
+    P.cb.resize(P.M);
+    for (int a = 0; a < s.oh; ++a)
+      for (int c = 0; c < s.ow; ++c) {
+        P.mb[a * s.ow + c] = (a * s.sh * P.Wp + c * s.sw) * s.ci;
+        P.cb[a * s.ow + c] = (a * s.ow + c) * s.co;
+      }
+    if (P.planar) {
+      const int64_t ps = P.gin.ps();
+      P.kofs.resize(K);
+      for (int a = 0; a < s.kh; ++a)
+        for (int c = 0; c < s.kw; ++c)
+          for (int ch = 0; ch < s.ci; ++ch)
+            P.kofs[(a * s.kw + c) * s.ci + ch] = static_cast<int32_t>(ch * ps + a * P.Wp + c);
+    }
+  }
+  auto gout = [&](int i) {
+    Geom g = plan[i].gin;
+    g.C = steps[i].s.co;
+    return g;
+  };
+  // Which buffers live as planes: a chain step's output always; another buffer when every planar
+  // step reading it wants the same planes. A chain step whose residual is not in its output's
+  // planes writes pixel-major instead; repeat until nothing changes.
+  std::vector<BufPlan> buf(n + 1);
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (int id = 0; id <= n; ++id) {
+      BufPlan& B = buf[id];
+      B.hasPlanes = id > 0 && plan[id - 1].chain;
+      if (B.hasPlanes) {
+        B.g = gout(id - 1);
+        continue;
+      }
+      bool any = false, agree = true;
+      Geom want;
+      for (int j = 0; j < n; ++j) {
+        Geom g;
+        if (steps[j].in == id && plan[j].planar) g = plan[j].gin;
+        else if (steps[j].res == id && plan[j].chain) g = gout(j);
+        else continue;
+        if (!any) want = g;
+        else if (g != want) agree = false;
+        any = true;
+      }
+      B.hasPlanes = any && agree && want.C % 16 == 0;
+      B.g = want;
+    }
+    for (int j = 0; j < n; ++j)
+      if (plan[j].chain && steps[j].res >= 0 && (!buf[steps[j].res].hasPlanes || buf[steps[j].res].g != gout(j))) {
+        plan[j].chain = false;
+        changed = true;
+      }
+  }
+  for (int id = 0; id <= n; ++id) {
+    BufPlan& B = buf[id];
+    // Every step but a chain step writes its output pixel-major.
+    B.nhwc = id == 0 || id == n || !plan[id - 1].chain;
+    for (int j = 0; j < n; ++j) {
+      if (steps[j].in == id) {
+        B.lastUse = j;
+        if (!(plan[j].planar && B.hasPlanes && B.g == plan[j].gin)) B.nhwc = true;
+      }
+      if (steps[j].res == id) {
+        B.lastUse = j;
+        if (!plan[j].chain) B.nhwc = true;
+      }
+    }
+  }
+  // Pixel-major buffers between steps carry the widest border their gather readers pad with, so
+  // those read them in place (no copy per image); the program's input and output have none.
+  for (int id = 0; id <= n; ++id) {
+    BufPlan& B = buf[id];
+    const int H = id == 0 ? steps[0].s.H : steps[id - 1].s.oh;
+    const int W = id == 0 ? steps[0].s.W : steps[id - 1].s.ow;
+    const int C = id == 0 ? steps[0].s.ci : steps[id - 1].s.co;
+    int top = 0, left = 0, bottom = 0, right = 0;
+    if (id > 0 && id < n)
+      for (int j = 0; j < n; ++j)
+        if (steps[j].in == id && !plan[j].planar) {
+          top = std::max(top, steps[j].s.pt);
+          left = std::max(left, steps[j].s.pl);
+          bottom = std::max(bottom, plan[j].Hp - H - steps[j].s.pt);
+          right = std::max(right, plan[j].Wp - W - steps[j].s.pl);
+        }
+    B.pg = Geom{C, H, W, top, left, H + top + bottom, W + left + right};
+  }
+  for (int j = 0; j < n; ++j) {
+    StepPlan& P = plan[j];
+    const ConvShape& s = steps[j].s;
+    if (P.planar) continue;
+    const Geom& gi = buf[steps[j].in].pg;
+    P.direct = gi.pt >= s.pt && gi.pl >= s.pl && gi.Hp - gi.pt - s.H >= P.Hp - s.pt - s.H &&
+               gi.Wp - gi.pl - s.W >= P.Wp - s.pl - s.W;
+    const Geom& go = buf[j + 1].pg;
+    for (int a = 0; a < s.oh; ++a)
+      for (int c = 0; c < s.ow; ++c) P.cb[a * s.ow + c] = (a * go.Wp + c) * s.co;
+    if (!P.direct) continue;  // copied into its own padded buffer: kb and mb as planned
+    // Offsets from the buffer's interior origin (its pixel (0, 0)).
+    for (int a = 0; a < s.kh; ++a)
+      for (int c = 0; c < s.kw; ++c)
+        for (int ch = 0; ch < s.ci; ++ch) P.kb[(a * s.kw + c) * s.ci + ch] = (a * gi.Wp + c) * s.ci + ch;
+    for (int a = 0; a < s.oh; ++a)
+      for (int c = 0; c < s.ow; ++c) P.mb[a * s.ow + c] = ((a * s.sh - s.pt) * gi.Wp + c * s.sw - s.pl) * s.ci;
+  }
+  // Scratch slots per image, reused once a buffer is dead, by geometry (a border stays zero:
+  // every writer writes the interior only, or re-zeroes what it wrote outside).
+  std::vector<std::vector<float>> slots;
+  std::vector<size_t> slotSize;
+  std::vector<Geom> slotGeom;
+  std::vector<char> slotPlanes, slotFree;
+  auto take = [&](bool planes, size_t size, const Geom& g) {
+    for (size_t k = 0; k < slots.size(); ++k)
+      if (slotFree[k] && slotPlanes[k] == planes && slotGeom[k] == g && slotSize[k] == (planes ? g.floats() : size)) {
+        slotFree[k] = 0;
+        return static_cast<int>(k);
+      }
+    slots.emplace_back(planes ? g.floats() : size, 0.0f);
+    slotSize.push_back(planes ? g.floats() : size);
+    slotGeom.push_back(g);
+    slotPlanes.push_back(planes);
+    slotFree.push_back(0);
+    return static_cast<int>(slots.size() - 1);
+  };
+  if (buf[0].hasPlanes) buf[0].planesSlot = take(true, 0, buf[0].g);
+  for (int i = 0; i < n; ++i) {
+    BufPlan& B = buf[i + 1];
+    const ConvShape& s = steps[i].s;
+    if (B.nhwc && i + 1 < n) B.nhwcSlot = take(false, static_cast<size_t>(B.pg.Hp) * B.pg.Wp * s.co, B.pg);
+    if (B.hasPlanes) B.planesSlot = take(true, 0, B.g);
+    for (int id = 0; id <= i; ++id)
+      if (buf[id].lastUse == i) {
+        if (buf[id].nhwcSlot >= 0) slotFree[buf[id].nhwcSlot] = 1;
+        if (buf[id].planesSlot >= 0) slotFree[buf[id].planesSlot] = 1;
+      }
+  }
+  // A planar step whose input has no planes of its geometry converts it (as conv2d_forward_bn).
+  std::vector<std::vector<float>> inPlanes(n);
+  for (int j = 0; j < n; ++j)
+    if (plan[j].planar && !(buf[steps[j].in].hasPlanes && buf[steps[j].in].g == plan[j].gin))
+      inPlanes[j].assign(plan[j].gin.floats(), 0.0f);
+  // A gather step whose input needs padding copies it into its own zero-bordered buffer.
+  std::vector<std::vector<float>> padded(n);
+  for (int j = 0; j < n; ++j) {
+    const ConvShape& s = steps[j].s;
+    if (!plan[j].planar && !plan[j].direct)
+      padded[j].assign(static_cast<size_t>(plan[j].Hp) * plan[j].Wp * s.ci, 0.0f);
+  }
+  size_t outFloats = 0;
+  for (int j = 0; j < n; ++j)
+    if (plan[j].planar && !plan[j].chain) outFloats = std::max(outFloats, static_cast<size_t>(steps[j].s.co * plan[j].ldy));
+  std::vector<float> out(outFloats);
+
+  const ConvShape& s0 = steps[0].s;
+  const size_t xImage = static_cast<size_t>(s0.H) * s0.W * s0.ci;
+  const ConvShape& sl = steps[n - 1].s;
+  const size_t yImage = static_cast<size_t>(sl.oh) * sl.ow * sl.co;
+  // A pixel-major buffer's pixel (0, 0) and its row pitch in floats.
+  auto nhwcOf = [&](int id, int img) -> float* {
+    if (id == 0) return const_cast<float*>(x) + img * xImage;
+    if (id == n) return y + img * yImage;
+    const Geom& g = buf[id].pg;
+    return slots[buf[id].nhwcSlot].data() + (static_cast<size_t>(g.pt) * g.Wp + g.pl) * g.C;
+  };
+  auto pitchOf = [&](int id) { return static_cast<int64_t>(buf[id].pg.Wp) * buf[id].pg.C; };
+  // The tail of one image's output, row by row (rows may have borders between them).
+  auto tailRows = [&](int id, int img, int res, const float* sh, bool relu) {
+    const Geom& g = buf[id].pg;
+    float* yo = nhwcOf(id, img);
+    const float* ro = res >= 0 ? nhwcOf(res, img) : nullptr;
+    for (int r = 0; r < g.H; ++r)
+      tailPixels(yo + r * pitchOf(id), ro != nullptr ? ro + r * pitchOf(res) : nullptr, sh, g.W, g.C, relu);
+  };
+  // toPlanes from a pixel-major buffer with a border.
+  auto planesFrom = [&](int id, int img, const Geom& to, float* planes) {
+    const Geom& g = buf[id].pg;
+    const float* src = nhwcOf(id, img);
+    if (g.Wp == g.W) {
+      toPlanes(src, g.H, g.W, g.C, to.pt, to.pl, to.Wp, to.ps(), planes);
+      return;
+    }
+    for (int r = 0; r < g.H; ++r)
+      toPlanes(src + r * pitchOf(id), 1, g.W, g.C, to.pt + r, to.pl, to.Wp, to.ps(), planes);
+  };
+  auto planesOf = [&](int id) { return slots[buf[id].planesSlot].data(); };
+  for (int img = 0; img < b; ++img) {
+    if (buf[0].hasPlanes) planesFrom(0, img, buf[0].g, planesOf(0));
+    for (int i = 0; i < n; ++i) {
+      const ConvBnStep& st = steps[i];
+      const ConvShape& s = st.s;
+      StepPlan& P = plan[i];
+      const int K = s.kh * s.kw * s.ci;
+      const int co = s.co;
+      const int id = i + 1;
+      const float* sh = P.shift.data();
+      if (P.planar) {
+        const float* xin;
+        const BufPlan& In = buf[st.in];
+        if (In.hasPlanes && In.g == P.gin) {
+          xin = planesOf(st.in);
+        } else {
+          planesFrom(st.in, img, P.gin, inPlanes[i].data());
+          xin = inPlanes[i].data();
+        }
+        if (P.chain) {
+          // Output pixel (a, c) at flattened position a * Wp + c of the product lands at
+          // (a + pt) * Wp + c + pl of the output planes: one offset; the product's values at the
+          // padding columns (and past the last pixel) are overwritten with zeros after the tail.
+          const Geom g = gout(i);
+          const int64_t ps = g.ps();
+          const int64_t base = static_cast<int64_t>(g.pt) * g.Wp + g.pl;
+          float* yp = planesOf(id);
+          const Planar p{xin, P.kofs.data(), K, P.folded.data(), co, P.Mp, yp + base, static_cast<int>(ps)};
+          planar_gemm_avx512(p);
+          const float* rp = st.res >= 0 ? planesOf(st.res) : nullptr;
+          for (int o = 0; o < co; ++o) {
+            float* yr = yp + o * ps + base;
+            const float so = sh[o];
+            if (rp != nullptr) {
+              const float* rr = rp + o * ps + base;
+              if (st.relu)
+                for (int m = 0; m < P.Mp; ++m) yr[m] = std::max(0.0f, yr[m] + so + rr[m]);
+              else
+                for (int m = 0; m < P.Mp; ++m) yr[m] = yr[m] + so + rr[m];
+            } else if (st.relu) {
+              for (int m = 0; m < P.Mp; ++m) yr[m] = std::max(0.0f, yr[m] + so);
+            } else {
+              for (int m = 0; m < P.Mp; ++m) yr[m] += so;
+            }
+            for (int a = 0; a + 1 < s.oh; ++a) std::fill(yr + a * g.Wp + s.ow, yr + (a + 1) * g.Wp, 0.0f);
+            std::fill(yr + P.Mp, yr + P.ldy, 0.0f);
+          }
+          if (buf[id].nhwc) fromPlanes(yp + base, ps, s.oh, s.ow, g.Wp, co, nhwcOf(id, img), pitchOf(id), co);
+        } else {
+          const Planar p{xin, P.kofs.data(), K, P.folded.data(), co, P.Mp, out.data(), static_cast<int>(P.ldy)};
+          planar_gemm_avx512(p);
+          float* yn = nhwcOf(id, img);
+          fromPlanes(out.data(), P.ldy, s.oh, s.ow, P.Wp, co, yn, pitchOf(id), co);
+          tailRows(id, img, st.res, sh, st.relu);
+        }
       } else {
-        for (int o = 0; o < co; ++o) yr[o] += sh[o];
+        float* yn = nhwcOf(id, img);
+        // The padded image in the step's own buffer, its border zeroed once per call.
+        const float* xp = nhwcOf(st.in, img);
+        if (!P.direct) {
+          float* dst = padded[i].data();
+          for (int r = 0; r < s.H; ++r)
+            std::memcpy(dst + (static_cast<size_t>(r + s.pt) * P.Wp + s.pl) * s.ci, xp + r * pitchOf(st.in),
+                        sizeof(float) * s.W * s.ci);
+          xp = dst;
+        }
+        const Gather g{xp, P.mb.data(), P.M, P.kb.data(), P.folded.data(), co, co, yn, P.cb.data()};
+        gather_gemm(g, 0, K, false);
+        tailRows(id, img, st.res, sh, st.relu);
+      }
+      if (buf[id].hasPlanes && !P.chain) {
+        const Geom& g = buf[id].g;
+        planesFrom(id, img, g, planesOf(id));
       }
     }
   }
@@ -529,6 +886,7 @@ void conv2d_backprop_input(const float*, const float*, float*, const ConvShape&)
 void conv2d_backprop_filter(const float*, const float*, float*, const ConvShape&) {}
 void conv2d_forward_bn(const float*, const float*, const float*, const float*, const float*, const float*,
                        const float*, float*, const ConvShape&, float, bool) {}
+void conv_bn_program(const float*, int, const ConvBnStep*, int, float*, float) {}
 void matmul(const float*, const float*, float*, int, int, int) {}
 
 #endif

@@ -32,6 +32,26 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
 void conv2d_forward_bn(const float* x, const float* w, const float* gamma, const float* beta, const float* mean,
                        const float* var, const float* res, float* y, const ConvShape& s, float eps, bool relu);
 
+// One step of an inference program: conv2d_forward_bn's operation (s.b ignored: the program's
+// batch) reading buffer `in` and (+) buffer `res` (-1: none), writing buffer (its index + 1);
+// buffer 0 is the program's input image.
+struct ConvBnStep {
+  ConvShape s;
+  const float *w, *gamma, *beta, *mean, *var;
+  int in, res;
+  bool relu;
+};
+
+// Whether the steps chain: buffer ids refer to earlier steps, each input and residual has the
+// shape the step expects. An error message or nullptr.
+const char* check_program(const ConvBnStep* steps, int n);
+
+// Runs the steps on one image of x [b, H, W, ci] at a time, writing the last step's output to
+// y [b, oh, ow, co]: the activations between steps stay in cache, and between 16-channel
+// stride-1 layers in channel planes (no transposes). Every output is bit-identical to calling
+// conv2d_forward_bn step by step.
+void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, float* y, float eps);
+
 // c [M, N] = a [M, K] x b [K, N], row-major (the same tiles as the convolutions).
 void matmul(const float* a, const float* b, float* c, int M, int K, int N);
 

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { dataConfigSchema } from '../config/schema.ts';
 import { splitOf } from '../eval/shot-splits.ts';
 import { openRun, planRun } from '../io/run-folder.ts';
-import { loadRunData } from '../pipeline/stage1.ts';
+import { loadRunData } from '../pipeline/run-setup.ts';
 import { classCountChart } from '../report/charts.ts';
 import { writeChart } from '../report/render.ts';
 import { formatTable } from '../report/table.ts';

@@ -5,9 +5,9 @@
 import { foldedLogits } from '../classifiers/linear-ops.ts';
 import { decodeImage } from '../data/image-list.ts';
 import { ConfigError, DataError } from '../errors.ts';
+import { csvField } from '../io/display.ts';
 import { forwardFeatures } from '../models/forward.ts';
 import { disposeModel, type Model } from '../models/model.ts';
-import { csvField } from '../report/per-class.ts';
 import { loadStage1Model, stage1Contract } from '../train/stage1-model.ts';
 import { type LoadedFolded, loadFolded } from './folded.ts';
 

@@ -10,7 +10,7 @@ import type { FoldedLinear } from '../classifiers/types.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { adjustedPredictions, bbsePriorFromCounts, emPrior, softmaxRows } from '../eval/label-shift.ts';
 import { argmaxRows } from '../eval/metrics.ts';
-import { csvField } from '../report/per-class.ts';
+import { csvField } from '../io/display.ts';
 import type { FoldedCalibration } from './folded.ts';
 import {
   type FilePrediction,

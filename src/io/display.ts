@@ -1,7 +1,8 @@
 /**
  * Showing text that came from outside (class names are folder names, file names are anyone's):
  * in a terminal, a control character could colour, move or hide text (ANSI escapes, `\r`) and a
- * bidirectional override could reorder it; in HTML and SVG, `<` or `&` could become markup.
+ * bidirectional override could reorder it; in HTML and SVG, `<` or `&` could become markup; in
+ * CSV, a comma or a line break would start another field or row.
  * Every place that shows such text to a person goes through one of these.
  */
 
@@ -40,4 +41,9 @@ export function escapeHtml(text: string): string {
 /** A name inside a message: quoted, with anything unprintable shown. */
 export function quoted(name: string): string {
   return `'${printable(name)}'`;
+}
+
+/** One CSV field (RFC 4180): quoted when it holds a comma, quote, line break or edge space. */
+export function csvField(s: string): string {
+  return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }

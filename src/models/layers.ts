@@ -9,6 +9,7 @@ import {
   BATCH_NORM_KERNEL,
   CHANNEL_AFFINE_KERNEL,
   CONV_BN_KERNEL,
+  CONV_BN_PROGRAM_KERNEL,
 } from '../backend/native-kernels/names.ts';
 import type { Rng } from '../random/rng.ts';
 import { normalTensor, type ParamSet } from './params.ts';
@@ -139,6 +140,43 @@ export function convBn(
     return tf.engine().runKernel(CONV_BN_KERNEL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
   }
   return batchNorm(bn, conv(c, x), training, relu, residual);
+}
+
+/** One step of an evaluation-mode chain (convBnChain): buffer 0 is the chain's input, buffer i + 1 step i's output. */
+export interface ChainStep {
+  c: Conv;
+  bn: BatchNorm;
+  input: number;
+  /** A buffer added before the ReLU (a residual), as convBn's `residual`. */
+  res?: number;
+  relu: boolean;
+}
+
+/**
+ * Evaluation-mode convBn steps as one native call that runs every step on one image before the
+ * next image (the activations stay in cache; no dispatch between layers): the last step's output,
+ * bit-identical to calling convBn step by step. null where it does not run (no native kernel, a
+ * gradient being recorded, a padding given as a string): the caller then runs convBn per step.
+ */
+export function convBnChain(x: tf.Tensor4D, steps: readonly ChainStep[]): tf.Tensor4D | null {
+  if (tf.getKernel(CONV_BN_PROGRAM_KERNEL, tf.getBackend()) === undefined) return null;
+  if ((tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0) return null;
+  if (steps.some((s) => typeof s.c.pad !== 'number')) return null;
+  const inputs: tf.NamedTensorMap = { x };
+  const flat: number[] = [];
+  steps.forEach((s, i) => {
+    inputs[`w${i}`] = s.c.w;
+    inputs[`gamma${i}`] = s.bn.gamma;
+    inputs[`beta${i}`] = s.bn.beta;
+    inputs[`mean${i}`] = s.bn.runningMean;
+    inputs[`variance${i}`] = s.bn.runningVar;
+    const pad = s.c.pad as number;
+    flat.push(s.input, s.res ?? -1, s.relu ? 1 : 0, s.c.stride, pad, pad);
+  });
+  const attrs = { steps: flat, epsilon: BN_EPS };
+  return tf
+    .engine()
+    .runKernel(CONV_BN_PROGRAM_KERNEL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor4D;
 }
 
 /**

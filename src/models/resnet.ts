@@ -12,7 +12,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '../random/rng.ts';
 import type { Backbone } from './backbone.ts';
 import type { DescribeGraph, GraphSink } from './graph-sink.ts';
-import { type BatchNorm, type Conv, convBn, globalAvgPool, makeBatchNorm, makeConv } from './layers.ts';
+import {
+  type BatchNorm,
+  type ChainStep,
+  type Conv,
+  convBn,
+  convBnChain,
+  globalAvgPool,
+  makeBatchNorm,
+  makeConv,
+} from './layers.ts';
 import { ParamSet } from './params.ts';
 
 /** A ResNet: a trainable backbone that can also describe itself as a graph (for export). */
@@ -59,6 +68,21 @@ function block(b: Block, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
   return convBn(b.conv2, b.bn2, h, training, true, sc);
 }
 
+/**
+ * The stem and the blocks as chain steps (convBnChain), in features()'s order: step i writes
+ * buffer i + 1 (the steps' count after pushing it), buffer 0 is the image.
+ */
+function chainSteps(stem: Conv, stemBn: BatchNorm, blocks: readonly Block[]): ChainStep[] {
+  const steps: ChainStep[] = [{ c: stem, bn: stemBn, input: 0, relu: true }];
+  for (const b of blocks) {
+    const x = steps.length;
+    const h = steps.push({ c: b.conv1, bn: b.bn1, input: x, relu: true });
+    const sc = b.shortcut ? steps.push({ c: b.shortcut.conv, bn: b.shortcut.bn, input: x, relu: false }) : x;
+    steps.push({ c: b.conv2, bn: b.bn2, input: h, res: sc, relu: true });
+  }
+  return steps;
+}
+
 export interface ResNetOptions {
   /** Input [height, width, channels]. */
   inputShape: readonly [number, number, number];
@@ -92,6 +116,9 @@ export function cifarResNet(depth: number, opts: ResNetOptions): ResNet {
     trainable: true,
     params: ps,
     features(x, training) {
+      // Evaluation on the native kernels: the whole backbone one image at a time.
+      const chained = training ? null : convBnChain(x, chainSteps(stem, stemBn, blocks));
+      if (chained) return globalAvgPool(chained);
       let h = convBn(stem, stemBn, x, training, true); // [b, H, W, w]
       for (const b of blocks) h = block(b, h, training); // [b, H/4, W/4, 4w]
       return globalAvgPool(h); // [b, 4w]

@@ -18,7 +18,7 @@ import { type SeedSummary, seedsMarkdown, summariseSeeds } from '../report/seed-
 import { markParsed, parseOnce } from '../settings.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
 import { runPipeline } from './run.ts';
-import { checkModelFits, inRunFolder, loadRunData } from './stage1.ts';
+import { checkModelFits, inRunFolder, loadRunData } from './run-setup.ts';
 
 export async function runSeeds(
   cfg: PipelineConfig,

@@ -25,15 +25,8 @@ import { resolveAugmentation } from '../train/joint.ts';
 import { environment, type PipelineCallbacks } from './callbacks.ts';
 import { augmentedSource } from './features-from-model.ts';
 import { liveReportData } from './live-report-data.ts';
-import {
-  checkModelFits,
-  inRunFolder,
-  loadRunData,
-  loadStage1Run,
-  type Stage1Summary,
-  stage1InFolder,
-  withThreads,
-} from './stage1.ts';
+import { checkModelFits, inRunFolder, loadRunData, withThreads } from './run-setup.ts';
+import { loadStage1Run, type Stage1Summary, stage1InFolder } from './stage1.ts';
 
 export { loadStage1Run, type Stage1Run } from './stage1.ts';
 

@@ -4,14 +4,11 @@
  */
 
 import { existsSync } from 'node:fs';
-import os from 'node:os';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { type DataConfig, readRunConfig, type TrainConfig, trainConfigSchema } from '../config/schema.ts';
+import { readRunConfig, type TrainConfig, trainConfigSchema } from '../config/schema.ts';
 import { makeContract, type PreprocessContract } from '../data/preprocess.ts';
-import { loadDataset } from '../data/registry.ts';
 import type { LongTailDataset } from '../data/types.ts';
 import { ConfigError, DataError } from '../errors.ts';
-import { checkShotThresholds } from '../eval/shot-splits.ts';
 import { type FeatureSet, loadFeatureFile, saveFeatureFile } from '../features/feature-set.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import {
@@ -23,7 +20,6 @@ import {
   planRun,
   RUN_FILES,
   type RunFolder,
-  type RunPlan,
   runFile,
 } from '../io/run-folder.ts';
 import { createModel, disposeModel, type Model } from '../models/model.ts';
@@ -38,61 +34,7 @@ import { type EpochRecord, runIdentityOf, trainJoint } from '../train/joint.ts';
 import { loadStage1Model, stage1Progress } from '../train/stage1-model.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
 import { featuresFromModel } from './features-from-model.ts';
-
-/**
- * Opens a planned run folder (after the caller has validated every input), reports it, records
- * the configuration as `config.json`, runs `work` in it, and releases the folder's lock, also on
- * error. Every command that writes a run goes through here.
- */
-export async function inRunFolder<T>(
-  plan: RunPlan,
-  config: Record<string, unknown>,
-  opts: PipelineCallbacks,
-  work: (folder: RunFolder) => Promise<T>,
-): Promise<T> {
-  const folder = openRun(plan);
-  try {
-    opts.onRunFolder?.(folder.dir);
-    writeJsonAtomic(folder.path('config'), config);
-    return await work(folder);
-  } finally {
-    folder.release();
-  }
-}
-
-export async function loadRunData(cfg: DataConfig, cb: PipelineCallbacks = {}): Promise<LongTailDataset> {
-  checkShotThresholds({ many: cfg.manyThreshold, few: cfg.fewThreshold });
-  cb.onPhase?.(`loading ${cfg.dataset}`);
-  // cfg may be a whole pipeline configuration: the data source takes its own settings.
-  return loadDataset(cfg.dataset, cfg, {
-    onProgress: (d, t) => cb.onFeatures?.('decoding images', d, t),
-    ...(cb.warn ? { onWarning: cb.warn } : {}),
-  });
-}
-
-/**
- * The thread count made explicit (all cores unless set), so the saved configuration says it; a
- * parsed configuration stays one (no other setting changes).
- */
-export function withThreads<T extends TrainConfig>(cfg: T): T {
-  return markParsed({ ...cfg, threads: cfg.threads ?? os.availableParallelism() });
-}
-
-/**
- * Refuses a configuration the data cannot take (a backbone too large for the images, ...) by
- * building the model once, before any folder is touched.
- */
-export function checkModelFits(cfg: TrainConfig, data: LongTailDataset): void {
-  const t = data.train;
-  // The sampler would refuse it too, but only once the folder is open (and --force has cleared it).
-  if (cfg.batchSize > t.labels.length)
-    throw new ConfigError(
-      `--batch-size ${cfg.batchSize} is larger than the ${t.labels.length} training images`,
-    );
-  disposeModel(
-    createModel(backboneSpec(cfg), [t.height, t.width, t.channels], data.classNames.length, cfg.seed),
-  );
-}
+import { checkModelFits, loadRunData, withThreads } from './run-setup.ts';
 
 export type Stage1Summary = NonNullable<RunResults['stage1']>;
 

@@ -17,7 +17,7 @@ import { meanOfRuns, seedsMarkdown, summariseSeeds } from '../report/seed-summar
 import { checkSamplerName } from '../sampling/samplers.ts';
 import { markParsed, parseOnce } from '../settings.ts';
 import { type PipelineCallbacks, runPipeline } from './run.ts';
-import { checkModelFits, inRunFolder, loadRunData } from './stage1.ts';
+import { checkModelFits, inRunFolder, loadRunData } from './run-setup.ts';
 
 export const STUDY_SAMPLERS = [
   'instance-balanced',

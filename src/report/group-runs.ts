@@ -37,7 +37,7 @@ export const IGNORED_CONFIG_KEYS: Readonly<Record<string, string>> = {
   download: 'how the data was fetched',
   methods: 'each method is summarised over the runs that have it',
   threads:
-    'the same recipe on another machine (stage 1 normalises each thread\'s share of a batch, so its numbers move as a seed\'s do)',
+    "the same recipe on another machine (stage 1 normalises each thread's share of a batch, so its numbers move as a seed's do)",
 };
 
 /** The key the data set's name is recorded under in a group's configuration. */

@@ -2,6 +2,7 @@
  * Per-class outputs: per-class.csv (every class, every method) and the worst classes first for
  * results.md and report.html. Class names are user data: quoted in CSV, escaped in Markdown.
  */
+import { csvField } from '../io/display.ts';
 import type { RunResults } from './results.ts';
 
 type Split = 'many' | 'medium' | 'few';
@@ -64,11 +65,6 @@ export function worstFirst(rows: PerClassRow[]): PerClassRow[] {
       a.train - b.train ||
       a.class - b.class,
   );
-}
-
-/** One CSV field (RFC 4180): quoted when it holds a comma, quote, line break or edge space. */
-export function csvField(s: string): string {
-  return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
 const num = (v: number | null) => (v === null ? '' : String(Math.round(v * 1e6) / 1e6));

@@ -19,6 +19,7 @@ import { nativeBatchNorm } from './batch-norm.ts';
 import { nativeBatchNormGrad } from './batch-norm-grad.ts';
 import { nativeChannelAffine } from './channel-affine.ts';
 import { nativeConvBn } from './conv-bn.ts';
+import { nativeConvBnProgram } from './conv-bn-program.ts';
 import { nativeConv2D } from './conv2d.ts';
 import { nativeConv2DBackpropFilter } from './conv2d-backprop-filter.ts';
 import { nativeConv2DBackpropInput } from './conv2d-backprop-input.ts';
@@ -27,6 +28,7 @@ import {
   BATCH_NORM_KERNEL,
   CHANNEL_AFFINE_KERNEL,
   CONV_BN_KERNEL,
+  CONV_BN_PROGRAM_KERNEL,
   SGD_KERNEL,
 } from './names.ts';
 import { nativeSgd } from './sgd.ts';
@@ -64,6 +66,10 @@ export function nativeKernelSet(
     [BATCH_NORM_GRAD_KERNEL]: own(BATCH_NORM_GRAD_KERNEL, nativeBatchNormGrad(addon)),
     [CHANNEL_AFFINE_KERNEL]: own(CHANNEL_AFFINE_KERNEL, nativeChannelAffine(addon)),
     [CONV_BN_KERNEL]: own(CONV_BN_KERNEL, nativeConvBn(addon)),
+    // An addon built before the chain existed lacks it: models then run convBn layer by layer.
+    ...(typeof addon.convBnProgram === 'function'
+      ? { [CONV_BN_PROGRAM_KERNEL]: own(CONV_BN_PROGRAM_KERNEL, nativeConvBnProgram(addon)) }
+      : {}),
     [SGD_KERNEL]: own(SGD_KERNEL, nativeSgd(addon)),
   };
 }

@@ -23,6 +23,15 @@ export const CHANNEL_AFFINE_KERNEL = 'LongtailChannelAffine';
 export const CONV_BN_KERNEL = 'LongtailConvBn';
 
 /**
+ * A chain of CONV_BN_KERNEL steps run one image at a time (the activations between steps stay in
+ * cache, and in channel planes between 16-channel layers), bit-identical to the steps called one
+ * by one: x, then w<i>, gamma<i>, beta<i>, mean<i>, variance<i> per step -> the last step's output.
+ * Attributes: `steps`, 6 numbers per step [input buffer, residual buffer or -1, relu 0/1, stride,
+ * pad top, pad left] (buffer 0 is x, buffer i + 1 step i's output); epsilon. No gradient.
+ */
+export const CONV_BN_PROGRAM_KERNEL = 'LongtailConvBnProgram';
+
+/**
  * One SGD step with momentum and weight decay (PyTorch's rule, as src/optim/sgd.ts):
  * p, g, buf -> p - lr * buf', buf' = momentum * buf + g + weightDecay * p, in one pass with the
  * tfjs ops' float rounding (bit-identical to them). Attributes: lr, momentum, weightDecay.

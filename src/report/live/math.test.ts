@@ -33,7 +33,7 @@ import {
   livePredictions,
   pctText,
   rowWeights,
-  targetPrior,
+  sliderPrior,
   toHalf,
 } from './math.ts';
 
@@ -181,7 +181,7 @@ describe('live math: evaluation', () => {
     const { logits, labels, trainCounts } = problem(5, 2000, C);
     const counts = countLabels(labels, C);
     const testCounts = Array.from(counts);
-    const q = targetPrior(trainCounts, testCounts, { ratio: 50, direction: 'forward' });
+    const q = sliderPrior(trainCounts, testCounts, { ratio: 50, direction: 'forward' });
     // By hand: ranks by training count (here class c has rank c), sizes floor(m 50^(-c/9)).
     const m = Math.min(...testCounts);
     const sizes = Array.from({ length: C }, (_, c) => Math.max(1, Math.floor(m * 50 ** (-c / 9))));
@@ -203,7 +203,7 @@ describe('live math: evaluation', () => {
     const C = 8;
     const { logits, labels, trainCounts } = problem(9, 500, C);
     const counts = countLabels(labels, C);
-    const q = targetPrior(trainCounts, Array.from(counts), { ratio: 10, direction: 'backward' });
+    const q = sliderPrior(trainCounts, Array.from(counts), { ratio: 10, direction: 'backward' });
     const shift = Float64Array.from(q, Math.log);
     const shifted = Float32Array.from(logits, (v, i) => v + shift[i % C]!);
     const prior = Array.from(counts, (v) => v / 500);
@@ -328,7 +328,7 @@ describe('live math: the estimated-prior correction is the library on the same r
   }, () => {
     const { C, trainCounts, val, valPred, valCounts, cal, rows, labels, k, source } = estimationCase(4);
     const counts = countLabels(labels, C);
-    const q = targetPrior(trainCounts, Array.from(counts), { ratio: 50, direction: 'backward' });
+    const q = sliderPrior(trainCounts, Array.from(counts), { ratio: 50, direction: 'backward' });
     const w = classWeights(q, counts);
     const rw = rowWeights(labels, w);
     const py = spawnSync(PY, [join(import.meta.dirname, '..', '..', 'eval', 'label-shift.numpy.py')], {

@@ -146,12 +146,13 @@ export function priorGrid(): ShiftedPrior[] {
 }
 
 /**
- * The class prior q [C] of a setting: the test set's own class shares for `uniform` (the CLI's
- * main numbers; uniform for a balanced test set), else src/eval/shifted-priors.ts's shifted
- * prior (ranks by training count, sizes floor(m * ratio^(-rank / (C - 1))), m the smallest
- * per-class test count), so the page's priors are the CLI's shifted sets' priors.
+ * The class prior q [C] at a setting of the page's prior slider: the test set's own class shares
+ * for `uniform` (the CLI's main numbers; uniform for a balanced test set), else the shifted
+ * prior of src/eval/shifted-priors.ts (ranks by training count, sizes
+ * floor(m * ratio^(-rank / (C - 1))), m the smallest per-class test count), so the page's priors
+ * are the CLI's shifted sets' priors.
  */
-export function targetPrior(trainCounts: readonly number[], testCounts: readonly number[], p: ShiftedPrior) {
+export function sliderPrior(trainCounts: readonly number[], testCounts: readonly number[], p: ShiftedPrior) {
   if (p.direction === 'uniform') {
     const n = testCounts.reduce((a, b) => a + b, 0);
     return Float64Array.from(testCounts, (v) => (n === 0 ? 0 : v / n));

@@ -27,8 +27,8 @@ import {
   pctText,
   priorGrid,
   rowWeights,
+  sliderPrior,
   sourceOf,
-  targetPrior,
   tauScale,
 } from './math.ts';
 
@@ -197,7 +197,7 @@ function main(): void {
     const key = `${logitsKey(m)}|${state.prior}|${state.correction}|${withConfusion}`;
     let s = evalCache.get(key);
     if (s) return s;
-    const q = targetPrior(data.trainCounts, data.testCounts, grid[state.prior]!);
+    const q = sliderPrior(data.trainCounts, data.testCounts, grid[state.prior]!);
     const w = classWeights(q, rowCounts);
     const cal = calibrationOf(m);
     const how = state.correction;
