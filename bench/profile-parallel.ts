@@ -1,16 +1,31 @@
 /**
- * Where a data-parallel training step's time goes on the main thread, 1 thread against N
- * (alternating, so both see the same machine load): per step, posting the workers' shards,
- * this thread's own gradients, waiting for the workers, the gradient mean, the update.
+ * Where a data-parallel training step's time goes, 1 thread against N (alternating, so both see
+ * the same machine load): per step on the main thread, posting the workers' shards, its own
+ * gradients, waiting for the workers, the gradient mean, the update; per worker, the delay until
+ * it starts its shard, its gradients, the delay until the main thread reads them, its update.
+ * Every thread's time on a core and time waiting for one (Linux scheduler clock) is given beside
+ * its gradients: under load, the queued time says how much of a slow shard was the machine.
  *
  *   node --import tsx bench/profile-parallel.ts [--model resnet8] [--shape 28,28,1] [--threads 2]
- *       [--steps 30] [--rounds 3]
+ *       [--batch 128] [--steps 30] [--rounds 3] [--augment none|crop-flip]
+ *
+ * `--augment crop-flip` assembles every step's batch on the main thread as training does
+ * (src/train/epoch.ts: the next batch while the workers compute, DataParallel.step's
+ * `whileWaiting`), from 4,096 random images; without it every step reuses one batch (as
+ * `npm run bench` does).
+ *
+ * A third trainer, one thread on half the batch, runs in the same rounds: its on-core time
+ * against a 2-thread shard's (the same number of images) is what running both cores at once
+ * costs each of them (shared cache and memory), apart from waiting.
  */
 import { initBackend } from '../src/backend/backend.ts';
+import type { ImageSet } from '../src/data/types.ts';
 import { createModel } from '../src/models/model.ts';
 import { Sgd } from '../src/optim/sgd.ts';
 import { createRng } from '../src/random/rng.ts';
+import { type Augmentation, makeBatch } from '../src/train/augment.ts';
 import { DataParallel, type StepTimings } from '../src/train/parallel/data-parallel.ts';
+import { threadClock } from '../src/train/parallel/thread-clock.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -21,54 +36,129 @@ const [H, W, C] = arg('shape', '28,28,1').split(',').map(Number) as [number, num
 const threads = Number(arg('threads', '2'));
 const steps = Number(arg('steps', '30'));
 const rounds = Number(arg('rounds', '3'));
-const B = 128;
+const B = Number(arg('batch', '128'));
+const augment = arg('augment', 'none') as Augmentation;
+if (augment !== 'none' && augment !== 'crop-flip')
+  throw new Error(`--augment none|crop-flip, got ${augment}`);
 
 await initBackend('wasm');
 const rng = createRng(0);
 const x = Float32Array.from({ length: B * H * W * C }, () => rng.next());
 const y = Int32Array.from({ length: B }, (_, i) => i % 10);
+const N = 4096;
+const images: ImageSet = {
+  pixels: Uint8Array.from({ length: augment === 'none' ? 0 : N * H * W * C }, () => rng.int(256)),
+  labels: Int32Array.from({ length: N }, (_, i) => i % 10),
+  height: H,
+  width: W,
+  channels: C,
+};
+const augRng = createRng(1);
+const idx = new Int32Array(B);
+/** The next step's batch: the fixed one, or a fresh augmented one as an epoch makes it. */
+function nextBatch(): number {
+  if (augment === 'none') return 0;
+  const t = performance.now();
+  for (let k = 0; k < B; k++) idx[k] = augRng.int(N);
+  makeBatch(images, idx, augment, augRng, x);
+  for (let k = 0; k < B; k++) y[k] = images.labels[idx[k]!]!;
+  return performance.now() - t;
+}
+
 const make = async (t: number) => {
   const m = createModel(model, [H, W, C], 10, 0);
   const opt = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
   const dp = await DataParallel.create(m, opt, t, { seed: 0, momentum: 0.9, weightDecay: 5e-4 });
+  dp.profile = true;
   for (let i = 0; i < 3; i++) await dp.step(x, y, 0.01);
   return dp;
 };
 const one = await make(1);
+const half = await make(1);
 const many = await make(threads);
 const pct = (v: number[], q: number) => [...v].sort((a, b) => a - b)[Math.floor(q * (v.length - 1))]!;
+const med = (v: number[]) => pct(v, 0.5);
 
-async function run(dp: DataParallel) {
-  const wall: number[] = [];
-  const parts: StepTimings[] = [];
+interface Round {
+  wall: number[];
+  batch: number[];
+  parts: StepTimings[];
+  /** Main thread's CPU ms per step, whole step (batch assembly included). */
+  cpu: number[];
+  /** The process's CPU ms per step: every thread, V8's own background threads included. */
+  proc: number[];
+}
+
+async function run(dp: DataParallel, part = 1): Promise<Round> {
+  const r: Round = { wall: [], batch: [], parts: [], cpu: [], proc: [] };
+  const n = Math.round(B * part);
+  const xs = x.subarray(0, n * H * W * C);
+  const ys = y.subarray(0, n);
+  nextBatch();
   for (let s = 0; s < steps; s++) {
     const t = performance.now();
-    await dp.step(x, y, 0.01);
-    wall.push(performance.now() - t);
-    parts.push(dp.lastTimings);
+    const c0 = threadClock();
+    const p0 = process.cpuUsage();
+    await dp.step(xs, ys, 0.01, { whileWaiting: () => r.batch.push(nextBatch()) });
+    const p = process.cpuUsage(p0);
+    const c1 = threadClock();
+    r.proc.push((p.user + p.system) / 1000);
+    r.wall.push(performance.now() - t);
+    r.parts.push(dp.lastTimings);
+    if (c0 && c1) r.cpu.push((c1.cpuNs - c0.cpuNs) / 1e6);
   }
-  return { wall, parts };
+  return r;
+}
+
+const f = (v: number) => v.toFixed(1);
+/** The per-step timeline of a round, medians over its steps, ms. */
+function timeline(label: string, res: Round) {
+  const p = res.parts;
+  const m = (g: (t: StepTimings) => number | undefined) => {
+    const v = p.map(g).filter((e): e is number => e !== undefined);
+    return v.length ? f(med(v)) : '-';
+  };
+  console.log(
+    `  ${label}: step p10 ${f(pct(res.wall, 0.1))} median ${f(med(res.wall))} p90 ${f(pct(res.wall, 0.9))} ms` +
+      `; CPU per step: main thread ${res.cpu.length ? f(med(res.cpu)) : '-'} ms, process ${f(med(res.proc))} ms` +
+      ` (the rest: workers and V8's background threads)`,
+  );
+  console.log(
+    `    main:     post ${m((t) => t.post)}, gradients ${m((t) => t.compute)} ` +
+      `(on core ${m((t) => t.cpu)}, queued ${m((t) => t.queued)}), next batch ${m((t) => t.meanwhile)}, wait ${m((t) => t.wait)}, ` +
+      `mean ${m((t) => t.reduce)}, update ${m((t) => t.apply)}`,
+  );
+  const k = p[0]!.workers.length;
+  for (let w = 0; w < k; w++) {
+    const wk = (g: (t: StepTimings, x: NonNullable<StepTimings['workers'][number]>) => number | undefined) =>
+      m((t) => {
+        const x = t.workers[w];
+        return x ? g(t, x) : undefined;
+      });
+    // The main thread's own shard ends at start + post + compute; its wait ends at + wait.
+    console.log(
+      `    worker ${w + 1}: starts ${wk((t, x) => x.start - (t.start + t.post))} after the post, ` +
+        `gradients ${wk((_, x) => x.end - x.start)} (on core ${wk((_, x) => x.cpu)}, queued ${wk((_, x) => x.queued)}), ` +
+        `ends ${wk((t, x) => x.end - (t.start + t.post + t.compute))} after the main shard, ` +
+        `read ${wk((t, x) => t.start + t.post + t.compute + t.wait - x.end)} later, update ${wk((_, x) => (x.apply > 0 ? x.apply : undefined))}`,
+    );
+  }
 }
 
 const speedups: number[] = [];
 for (let r = 0; r < rounds; r++) {
   const a = await run(one);
+  const h = await run(half, 1 / threads);
   const b = await run(many);
-  const med = (v: number[]) => pct(v, 0.5);
   speedups.push(med(a.wall) / med(b.wall));
-  for (const [label, res] of [
-    ['1 thread', a],
-    [`${threads} threads`, b],
-  ] as const) {
-    const keys = ['post', 'compute', 'wait', 'reduce', 'apply'] as const;
-    const parts = keys.map((k) => `${k} ${med(res.parts.map((p) => p[k])).toFixed(1)}`).join(', ');
-    console.log(
-      `round ${r + 1} ${label}: step p10 ${pct(res.wall, 0.1).toFixed(1)} median ${med(res.wall).toFixed(1)} p90 ${pct(res.wall, 0.9).toFixed(1)} ms; medians: ${parts}`,
-    );
-  }
+  console.log(`round ${r + 1} (${model} ${H}x${W}x${C} b${B}, augment ${augment}):`);
+  timeline('1 thread', a);
+  timeline(`1 thread on 1/${threads} of the batch`, h);
+  timeline(`${threads} threads`, b);
 }
 console.log(
   `speed-up of ${threads} threads (median step against median step), per round: ${speedups.map((s) => s.toFixed(2)).join(', ')}`,
 );
 await one.dispose();
+await half.dispose();
 await many.dispose();

@@ -1,7 +1,8 @@
 /**
  * Where a stage-1 training step (or an extraction batch) spends its time, on one thread:
- * every tfjs kernel registered for the wasm backend is wrapped with a timer, and the step's wall
- * time is split into those kernels and the rest (tfjs dispatch, tape, JavaScript between them).
+ * every tfjs kernel registered for the wasm backend is wrapped with a timer, and the step's CPU
+ * time (this process's user + system: a loaded machine disturbs it least) is split into those
+ * kernels and the rest (tfjs dispatch, tape, JavaScript between them).
  *
  *   node --import tsx bench/profile-step.ts [--model resnet20] [--shape 32,32,3] [--extract]
  *       [--batch 128] [--steps 10] [--precision bf16] [--by-shape]
@@ -42,7 +43,7 @@ await initBackend('wasm');
 // Before the timers wrap the registered kernels: the bf16 set is another set of kernel objects.
 if (precision === 'bf16') enterBf16Training();
 
-/** Wall time and calls per kernel name. */
+/** CPU time and calls per kernel name. */
 const spent = new Map<string, { ms: number; calls: number }>();
 if (timers) {
   // getKernelsForBackend returns the registry's own config objects: wrapping kernelFunc there
@@ -55,10 +56,13 @@ if (timers) {
             .map((t) => `[${(t as tf.TensorInfo).shape}]`)
             .join(' ')}`
         : k.kernelName;
-      const t = performance.now();
+      // CPU time of the process (one thread here): on a loaded machine, wall time per kernel
+      // mostly measures the scheduler.
+      const t = process.cpuUsage();
       const out = inner(args);
       const e = spent.get(name) ?? { ms: 0, calls: 0 };
-      e.ms += performance.now() - t;
+      const d = process.cpuUsage(t);
+      e.ms += (d.user + d.system) / 1000;
       e.calls++;
       spent.set(name, e);
       return out;
@@ -134,7 +138,8 @@ console.log(
 );
 times.sort((a, b) => a - b);
 const med = times[Math.floor(times.length / 2)]!;
-const total = times.reduce((a, b) => a + b, 0);
+// Kernel shares are of the steps' CPU time.
+const total = cpu.reduce((a, b) => a + b, 0);
 console.log(
   `${extract ? 'extract' : 'train'} ${model} ${H}x${W}x${C} b${B} ${precision}: median ${med.toFixed(1)} ms per step ` +
     `(min ${times[0]!.toFixed(1)}), ${((B * 1000) / med).toFixed(0)} images/s`,
@@ -142,7 +147,7 @@ console.log(
 if (timers) {
   const rows = [...spent.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const inKernels = rows.reduce((p, [, v]) => p + v.ms, 0);
-  console.log(`kernels ${((100 * inKernels) / total).toFixed(1)}% of the step; per step:`);
+  console.log(`kernels ${((100 * inKernels) / total).toFixed(1)}% of the step's CPU time; CPU ms per step:`);
   for (const [name, v] of rows.slice(0, byShape ? 60 : 25))
     console.log(
       `  ${name.padEnd(byShape ? 60 : 24)} ${(v.ms / steps).toFixed(2).padStart(8)} ms ${((100 * v.ms) / total).toFixed(1).padStart(5)}%  ${(v.calls / steps).toFixed(0).padStart(4)} calls`,

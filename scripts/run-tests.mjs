@@ -10,8 +10,18 @@
 // clean checkout, so the developer's own uncommitted or ignored files do not count. node_modules/,
 // native/build/ and tools/docs/node_modules/ (all written by npm ci) are left out. Without git the
 // check is skipped, with a note.
-import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,11 +125,40 @@ function traces(before, after) {
     .sort(([a], [b]) => (a < b ? -1 : 1));
 }
 
+/**
+ * The slowest files, slowest first (sums of top-level durations from the last whole runs, which
+ * scripts/test-times.mjs prints at the end). Node's runner starts files in the order given, so
+ * these start first and the short files fill the gaps: started last (as in alphabetical order),
+ * a 2-minute file alone on one core would be the suite's tail. Keep it roughly in step with the
+ * printed list; a file missing here just starts in alphabetical order after these.
+ */
+const SLOW_FIRST = [
+  'test/run-safety.test.ts',
+  'test/report-browser.test.ts',
+  'test/package.test.ts',
+  'test/report-compare.test.ts',
+  'test/pipeline.test.ts',
+  'test/torchrun.test.ts',
+  'test/adapt-prior.test.ts',
+  'src/data/image-folder.test.ts',
+  'test/onnx.test.ts',
+  'test/pytorch-example.test.ts',
+  'test/deploy.test.ts',
+  'test/onnx-move.test.ts',
+  'test/report-live.test.ts',
+  'test/cli.test.ts',
+];
+const rank = (f) => {
+  const i = SLOW_FIRST.indexOf(f);
+  return i === -1 ? SLOW_FIRST.length : i;
+};
+
 const filter = process.argv.slice(2);
 const files = ['src', 'test']
   .flatMap((d) => find(join(ROOT, d)).map((f) => f.slice(ROOT.length + 1)))
   .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
-  .sort();
+  .sort()
+  .sort((a, b) => rank(a) - rank(b));
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
@@ -137,49 +176,64 @@ function buildCli() {
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   for (const name of readdirSync(ROOT))
     if (!['dist', 'src', '.git'].includes(name)) symlinkSync(join(ROOT, name), join(dir, name));
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--out', join(dir, 'dist')], {
+  const status = join(dir, 'build-status.json');
+  let output = '';
+  const child = spawn(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--out', join(dir, 'dist')], {
     cwd: ROOT,
-    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (r.status !== 0) {
-    console.error(`building the command line for the tests failed:\n${r.stdout}${r.stderr}`);
-    process.exit(1);
-  }
-  return join(dir, 'dist', 'cli', 'main.js');
+  child.stdout.on('data', (d) => {
+    output += d;
+  });
+  child.stderr.on('data', (d) => {
+    output += d;
+  });
+  child.on('error', (e) => {
+    output += String(e);
+  });
+  /** Resolves when the build has ended: null, or the compiler's output when it failed. */
+  const finished = new Promise((resolve) =>
+    child.on('close', (code) => {
+      writeFileSync(`${status}.tmp`, JSON.stringify({ ok: code === 0, output }));
+      renameSync(`${status}.tmp`, status);
+      resolve(code === 0 ? null : output);
+    }),
+  );
+  return { bin: join(dir, 'dist', 'cli', 'main.js'), status, finished };
 }
 
+// The build (tsc over the whole project: about half a minute of one core) runs beside the first
+// test files: test/helpers/cli.ts waits for LONGTAIL_TEST_CLI_STATUS, the file written when the build
+// ends, so only the files that use the command line wait, and the others use the second core.
 const env = { ...process.env };
+let build = null;
 if (files.some((f) => readFileSync(join(ROOT, f), 'utf8').includes('helpers/cli.ts'))) {
-  env.LONGTAIL_TEST_CLI = buildCli();
+  build = buildCli();
+  env.LONGTAIL_TEST_CLI = build.bin;
+  env.LONGTAIL_TEST_CLI_STATUS = build.status;
   env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --enable-source-maps`.trim();
 }
 
 // Files run side by side, one per core and at least two (a file often waits on a child process it
 // started); LONGTAIL_TEST_CONCURRENCY overrides, e.g. where a CPU quota hides behind many cores.
 const concurrency = Number(process.env.LONGTAIL_TEST_CONCURRENCY) || Math.max(2, availableParallelism());
-env.LONGTAIL_TEST_CONCURRENCY = String(concurrency); // for scripts/test-times.mjs's summary
+env.LONGTAIL_TEST_CONCURRENCY = String(concurrency); // for scripts/test-files.mjs and test-times.mjs
 
 const before = snapshot();
 if (typeof before === 'string')
   console.error(`note: ${before}; skipping the check that tests write nothing inside the repository`);
 
-const r = spawnSync(
+const tests = spawn(
   process.execPath,
-  [
-    '--conditions=longtail-source',
-    '--import',
-    'tsx',
-    '--test',
-    `--test-concurrency=${concurrency}`,
-    '--test-reporter=spec',
-    '--test-reporter-destination=stdout',
-    `--test-reporter=${join(ROOT, 'scripts', 'test-times.mjs')}`,
-    '--test-reporter-destination=stdout',
-    ...files,
-  ],
+  ['--conditions=longtail-source', '--import', 'tsx', join(ROOT, 'scripts', 'test-files.mjs'), ...files],
   { stdio: 'inherit', cwd: ROOT, env },
 );
-let status = r.status ?? 1;
+let status = (await new Promise((resolve) => tests.on('close', resolve))) ?? 1;
+const buildError = build === null ? null : await build.finished;
+if (buildError !== null) {
+  console.error(`building the command line for the tests failed:\n${buildError}`);
+  status = 1;
+}
 
 if (typeof before !== 'string') {
   const after = snapshot();

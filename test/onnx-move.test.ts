@@ -2,6 +2,8 @@
  * ONNX-backbone runs that survive a move (issue 26, item 4): backbone.json keeps the model's path
  * relative to the run and its SHA-256; a moved run (with its model) still predicts and exports, a
  * moved model is given with --backbone-file, a changed one is refused, old records still work.
+ * The `longtail` calls run inside this process (runInProcess, test/helpers/cli.ts): a process start
+ * costs about 1.2 s of CPU, and the command line's own process is tested elsewhere.
  */
 import assert from 'node:assert/strict';
 import {
@@ -16,7 +18,7 @@ import {
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { makeContract } from '../src/data/preprocess.ts';
-import { runCli } from './helpers/cli.ts';
+import { runInProcess } from './helpers/cli.ts';
 import { matmulModel } from './helpers/onnx-models.ts';
 import { tempDir } from './helpers/tmp.ts';
 
@@ -39,7 +41,7 @@ describe('ONNX-backbone runs that survive a move', () => {
   before(async () => {
     mkdirSync(join(a, 'models'), { recursive: true });
     matmulModel(join(a, 'models', 'm.onnx'));
-    const t = runCli([
+    const t = await runInProcess([
       'train',
       ...TINY,
       '--backbone',
@@ -49,7 +51,7 @@ describe('ONNX-backbone runs that survive a move', () => {
     ]);
     assert.equal(t.code, 0, t.stderr);
     trainOutput = t.stdout + t.stderr;
-    const r = runCli(['retrain', '--run', join(a, 'run'), ...S2]);
+    const r = await runInProcess(['retrain', '--run', join(a, 'run'), ...S2]);
     assert.equal(r.code, 0, r.stderr);
     const px = Buffer.alloc(28 * 28);
     for (let i = 0; i < px.length; i++) px[i] = (i * 37) % 251;
@@ -60,7 +62,7 @@ describe('ONNX-backbone runs that survive a move', () => {
   });
 
   const predict = (run: string, ...extra: string[]) =>
-    runCli(['predict', img, '--run', run, '--method', 'ncm', '--json', ...extra]);
+    runInProcess(['predict', img, '--run', run, '--method', 'ncm', '--json', ...extra]);
   const top = (r: { stdout: string }) => JSON.parse(r.stdout).predictions[0].top;
 
   it('records the path relative to the run, the absolute one, the SHA-256 and the preprocessing contract', () => {
@@ -74,16 +76,16 @@ describe('ONNX-backbone runs that survive a move', () => {
     assert.match(rec.sha256, /^[0-9a-f]{64}$/);
   });
 
-  it('a moved run (with its model) predicts and exports; a moved model is given with --backbone-file', () => {
-    const expected = predict(join(a, 'run'));
+  it('a moved run (with its model) predicts and exports; a moved model is given with --backbone-file', async () => {
+    const expected = await predict(join(a, 'run'));
     assert.equal(expected.code, 0, expected.stderr);
     const b = join(dir, 'b');
     renameSync(a, b);
     try {
-      const p = predict(join(b, 'run'));
+      const p = await predict(join(b, 'run'));
       assert.equal(p.code, 0, p.stderr);
       assert.deepEqual(top(p), top(expected));
-      const e = runCli([
+      const e = await runInProcess([
         'export',
         '--run',
         join(b, 'run'),
@@ -100,15 +102,15 @@ describe('ONNX-backbone runs that survive a move', () => {
       const moved = join(dir, 'elsewhere.onnx');
       renameSync(join(b, 'models', 'm.onnx'), moved);
       expectUserError(
-        predict(join(b, 'run')),
+        await predict(join(b, 'run')),
         new RegExp(
           `its backbone \\(sha256 [0-9a-f]{12}\\) is not where the run recorded it: looked for ${join(b, 'models', 'm.onnx')} \\(missing\\), ${join(a, 'models', 'm.onnx')} \\(missing\\); give its new place with --backbone-file PATH`,
         ),
       );
-      const q = predict(join(b, 'run'), '--backbone-file', moved);
+      const q = await predict(join(b, 'run'), '--backbone-file', moved);
       assert.equal(q.code, 0, q.stderr);
       assert.deepEqual(top(q), top(expected));
-      const e2 = runCli([
+      const e2 = await runInProcess([
         'export',
         '--run',
         join(b, 'run'),
@@ -122,7 +124,7 @@ describe('ONNX-backbone runs that survive a move', () => {
         moved,
       ]);
       assert.equal(e2.code, 0, e2.stderr);
-      const r = runCli([
+      const r = await runInProcess([
         'retrain',
         '--run',
         join(b, 'run'),
@@ -134,7 +136,7 @@ describe('ONNX-backbone runs that survive a move', () => {
       ]);
       assert.equal(r.code, 0, r.stderr);
       expectUserError(
-        runCli(['retrain', '--run', join(b, 'run'), ...S2, '--out', join(dir, 're2')]),
+        await runInProcess(['retrain', '--run', join(b, 'run'), ...S2, '--out', join(dir, 're2')]),
         /--backbone-file PATH/,
       );
 
@@ -143,15 +145,15 @@ describe('ONNX-backbone runs that survive a move', () => {
       copyFileSync(moved, changed);
       appendFileSync(changed, Buffer.from([0]));
       expectUserError(
-        predict(join(b, 'run'), '--backbone-file', changed),
+        await predict(join(b, 'run'), '--backbone-file', changed),
         /--backbone-file .*changed\.onnx: is not the run's backbone \(sha256 [0-9a-f]{12}, .* was made with [0-9a-f]{12}\)/,
       );
       expectUserError(
-        predict(join(b, 'run'), '--backbone-file', join(dir, 'nope.onnx')),
+        await predict(join(b, 'run'), '--backbone-file', join(dir, 'nope.onnx')),
         /nope\.onnx: no such file/,
       );
       copyFileSync(changed, join(b, 'models', 'm.onnx'));
-      expectUserError(predict(join(b, 'run')), /models\/m\.onnx \(changed: sha256 [0-9a-f]{12}\)/);
+      expectUserError(await predict(join(b, 'run')), /models\/m\.onnx \(changed: sha256 [0-9a-f]{12}\)/);
       copyFileSync(moved, join(b, 'models', 'm.onnx'));
 
       // A copied run folder (model left behind) finds it at the recorded absolute path, by hash.
@@ -163,7 +165,7 @@ describe('ONNX-backbone runs that survive a move', () => {
         join(c, 'run', 'backbone.json'),
         JSON.stringify({ ...rec, file: join(b, 'models', 'm.onnx') }),
       );
-      const cp = predict(join(c, 'run'));
+      const cp = await predict(join(c, 'run'));
       assert.equal(cp.code, 0, cp.stderr);
 
       // An old record (absolute path only, no preprocessing contract) still works.
@@ -173,7 +175,7 @@ describe('ONNX-backbone runs that survive a move', () => {
         ...old
       } = JSON.parse(readFileSync(join(b, 'run', 'backbone.json'), 'utf8'));
       writeFileSync(join(b, 'run', 'backbone.json'), JSON.stringify({ ...old, file: moved }));
-      const o = predict(join(b, 'run'));
+      const o = await predict(join(b, 'run'));
       assert.equal(o.code, 0, o.stderr);
       assert.deepEqual(top(o), top(expected));
     } finally {
@@ -181,7 +183,7 @@ describe('ONNX-backbone runs that survive a move', () => {
     }
   });
 
-  it('backbone.json records the preprocessing contract; predict and export refuse an unknown or edited one', () => {
+  it('backbone.json records the preprocessing contract; predict and export refuse an unknown or edited one', async () => {
     const path = join(a, 'run', 'backbone.json');
     const original = readFileSync(path, 'utf8');
     const rec = JSON.parse(original);
@@ -197,15 +199,15 @@ describe('ONNX-backbone runs that survive a move', () => {
     const edit = (preprocessing: unknown) => writeFileSync(path, JSON.stringify({ ...rec, preprocessing }));
     try {
       edit(contract);
-      const ok = predict(join(a, 'run'));
+      const ok = await predict(join(a, 'run'));
       assert.equal(ok.code, 0, ok.stderr);
       edit({ ...contract, gamma: 2.2 });
       expectUserError(
-        predict(join(a, 'run')),
+        await predict(join(a, 'run')),
         /backbone\.json: preprocessing has unknown field gamma \(version 1 has /,
       );
       expectUserError(
-        runCli([
+        await runInProcess([
           'export',
           '--run',
           join(a, 'run'),
@@ -219,15 +221,18 @@ describe('ONNX-backbone runs that survive a move', () => {
         /preprocessing has unknown field gamma/,
       );
       edit({ ...contract, version: 2 });
-      expectUserError(predict(join(a, 'run')), /backbone\.json: preprocessing version must be 1, got 2/);
+      expectUserError(
+        await predict(join(a, 'run')),
+        /backbone\.json: preprocessing version must be 1, got 2/,
+      );
       edit({ ...contract, mean: [0.5, 0.5, 0.5] });
       expectUserError(
-        predict(join(a, 'run')),
+        await predict(join(a, 'run')),
         /backbone\.json: preprocessing mean is \[0\.5,0\.5,0\.5\], but the run's images and backbone have \[0\]/,
       );
       edit({ ...contract, size: 32 });
       expectUserError(
-        predict(join(a, 'run')),
+        await predict(join(a, 'run')),
         /preprocessing size is 32, but the run's images and backbone have 28/,
       );
     } finally {

@@ -3,6 +3,8 @@
  * exported as one ONNX model, loaded back as an `onnx:` backbone (same features, same NCM and
  * tau-norm results), the exported model run by onnxruntime-node (same predictions as `predict`),
  * and each bad input refused in one line with exit 2, leaving an existing run untouched.
+ * The `longtail` calls run inside this process (runInProcess, test/helpers/cli.ts), but the one that
+ * reads an environment variable at start; the command line's own process is tested elsewhere.
  */
 import assert from 'node:assert/strict';
 import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -86,19 +88,29 @@ describe('ONNX backbones and the ONNX export', () => {
   const r8 = join(dir, 'r8');
   const exp = join(dir, 'exported');
   const ox = join(dir, 'ox');
-  before(() => {
-    const t = runCli(['train', ...TINY, '--epochs', '1', '--out', r8, '--json']);
+  before(async () => {
+    const t = await runInProcess(['train', ...TINY, '--epochs', '1', '--out', r8, '--json']);
     assert.equal(t.code, 0, t.stderr);
-    const r = runCli(['retrain', '--run', r8, '--method', 'joint,ncm,tau-norm', ...S2, '--json']);
+    const r = await runInProcess(['retrain', '--run', r8, '--method', 'joint,ncm,tau-norm', ...S2, '--json']);
     assert.equal(r.code, 0, r.stderr);
     // Joint: its folded layer is the stage-1 classifier itself, which the onnx: run then reads back.
-    const e = runCli(['export', '--run', r8, '--format', 'onnx', '--method', 'joint', '--out', exp]);
+    const e = await runInProcess([
+      'export',
+      '--run',
+      r8,
+      '--format',
+      'onnx',
+      '--method',
+      'joint',
+      '--out',
+      exp,
+    ]);
     assert.equal(e.code, 0, e.stderr);
   });
 
-  it('round trip: the exported ResNet-8 as an onnx: backbone gives the same features, NCM and tau-norm results', () => {
+  it('round trip: the exported ResNet-8 as an onnx: backbone gives the same features, NCM and tau-norm results', async () => {
     const model = join(exp, 'model.onnx');
-    const t = runCli([
+    const t = await runInProcess([
       'train',
       ...TINY,
       '--backbone',
@@ -134,7 +146,7 @@ describe('ONNX backbones and the ONNX export', () => {
       assert.ok(err <= 1e-4 * scale, `${split}: max difference ${err} (scale ${scale})`);
       if (split === 'test') assert.ok(x.length >= 256 * 64);
     }
-    const r = runCli(['retrain', '--run', ox, '--method', 'ncm,tau-norm', ...S2, '--json']);
+    const r = await runInProcess(['retrain', '--run', ox, '--method', 'ncm,tau-norm', ...S2, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const mine = JSON.parse(readFileSync(join(r8, 'stage2', 'results.json'), 'utf8'));
     const theirs = JSON.parse(readFileSync(join(ox, 'stage2', 'results.json'), 'utf8'));
@@ -158,7 +170,17 @@ describe('ONNX backbones and the ONNX export', () => {
         .toFile(p);
       imgs.push(p);
     }
-    const pr = runCli(['predict', ...imgs, '--run', r8, '--method', 'joint', '--top-k', '10', '--json']);
+    const pr = await runInProcess([
+      'predict',
+      ...imgs,
+      '--run',
+      r8,
+      '--method',
+      'joint',
+      '--top-k',
+      '10',
+      '--json',
+    ]);
     assert.equal(pr.code, 0, pr.stderr);
     const predicted = JSON.parse(pr.stdout).predictions as {
       top: { index: number; probability: number }[];
@@ -185,7 +207,17 @@ describe('ONNX backbones and the ONNX export', () => {
 
   it('an ONNX-backbone run exports one ONNX model and predicts', async () => {
     const out = join(dir, 'ox-export');
-    const e = runCli(['export', '--run', ox, '--format', 'onnx', '--method', 'ncm', '--out', out]);
+    const e = await runInProcess([
+      'export',
+      '--run',
+      ox,
+      '--format',
+      'onnx',
+      '--method',
+      'ncm',
+      '--out',
+      out,
+    ]);
     assert.equal(e.code, 0, e.stderr);
     const session = await ort.InferenceSession.create(join(out, 'model.onnx'));
     const r = await session.run({
@@ -200,7 +232,7 @@ describe('ONNX backbones and the ONNX export', () => {
     assert.equal(new Set(names).size, names.length);
     assert.ok(names.includes('orig_classifier.weight') && names.includes('classifier.weight'));
     const p = join(dir, 'img0.png');
-    const pr = runCli(['predict', p, '--run', ox, '--method', 'ncm', '--json']);
+    const pr = await runInProcess(['predict', p, '--run', ox, '--method', 'ncm', '--json']);
     assert.equal(pr.code, 0, pr.stderr);
     expectUserError(
       await runInProcess(['export', '--run', ox, '--method', 'ncm', '--out', join(dir, 'tfjs')]),

@@ -10,7 +10,8 @@
  *       serving recipe of docs/deploy.md (decode, the contract's resize, feed), against `predict`.
  * (a) and (b) agree within 1e-4 relative L2 (7.8 % apart before the contract: PIL bilinear vs
  * sharp's lanczos3); (c)'s probabilities are predict's. The exporter's feature file also runs
- * every stage-2 method.
+ * every stage-2 method. The `longtail` calls run inside this process (runInProcess,
+ * test/helpers/cli.ts); the command line's own process is tested elsewhere.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -21,7 +22,7 @@ import { decodeAndResize } from 'longtail';
 import sharp from 'sharp';
 import { methodNames } from '../src/classifiers/registry.ts';
 import { readNpz } from '../src/io/npy.ts';
-import { runCli } from './helpers/cli.ts';
+import { runInProcess } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const PYTHON = process.env.LONGTAIL_PYTHON ?? '/usr/bin/python3';
@@ -96,7 +97,7 @@ describe('examples/pytorch/export_backbone.py: 64 images through PyTorch, longta
     );
     assert.equal(r.status, 0, r.stderr);
     // (b) longtail's extraction: a run folder from the exporter's config file, as it is.
-    const t = runCli(['train', '--config', `${out}.json`, '--out', run, ...THRESHOLDS]);
+    const t = await runInProcess(['train', '--config', `${out}.json`, '--out', run, ...THRESHOLDS]);
     assert.equal(t.code, 0, t.stderr);
   });
 
@@ -119,7 +120,7 @@ describe('examples/pytorch/export_backbone.py: 64 images through PyTorch, longta
   it("(c) the exported model, served by onnxruntime-node with the documented recipe, gives predict's probabilities", {
     skip: hasOrt ? false : 'onnxruntime-node is not installed',
   }, async (t) => {
-    const rr = runCli([
+    const rr = await runInProcess([
       'retrain',
       '--run',
       run,
@@ -135,9 +136,29 @@ describe('examples/pytorch/export_backbone.py: 64 images through PyTorch, longta
     ]);
     assert.equal(rr.code, 0, rr.stderr);
     const deploy = join(dir, 'deploy');
-    const e = runCli(['export', '--run', run, '--method', 'crt', '--format', 'onnx', '--out', deploy]);
+    const e = await runInProcess([
+      'export',
+      '--run',
+      run,
+      '--method',
+      'crt',
+      '--format',
+      'onnx',
+      '--out',
+      deploy,
+    ]);
     assert.equal(e.code, 0, e.stderr);
-    const p = runCli(['predict', ...files, '--run', run, '--method', 'crt', '--top-k', '3', '--json']);
+    const p = await runInProcess([
+      'predict',
+      ...files,
+      '--run',
+      run,
+      '--method',
+      'crt',
+      '--top-k',
+      '3',
+      '--json',
+    ]);
     assert.equal(p.code, 0, p.stderr);
     const predicted: { file: string; top: { name: string; probability: number }[] }[] = JSON.parse(
       p.stdout,
@@ -179,8 +200,8 @@ describe('examples/pytorch/export_backbone.py: 64 images through PyTorch, longta
     assert.equal(agree, files.length);
   });
 
-  it('its feature file (three splits, class names and the classifier) runs every stage-2 method', () => {
-    const rt = runCli([
+  it('its feature file (three splits, class names and the classifier) runs every stage-2 method', async () => {
+    const rt = await runInProcess([
       'retrain',
       '--features',
       torchFeatures,

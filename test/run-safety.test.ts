@@ -7,7 +7,8 @@
  * an exit code and the files run in this process (`lt`, test/helpers/cli.ts); `runCli` and `spawn`
  * start the real command where the process is the point (exit codes through process.exit, Ctrl-C,
  * kill -9, a lock held by another process) and once per command family. The tests that need a
- * trained run copy one tiny run trained once per file (`copyOfRun`).
+ * trained run copy one tiny run trained once per file (`copyOfRun`); runs that go through stage 2
+ * use a tiny image folder (`small`), since a stage 2 on Fashion-MNIST-LT evaluates 10,000 test images.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -25,8 +26,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { BIN, type CliResult, runCli, runInProcess } from './helpers/cli.ts';
+import { tinyFolderArgs, writeImageFolder } from './helpers/image-folder.ts';
 import { tempDir } from './helpers/tmp.ts';
 
+/** Fashion-MNIST-LT, small: where the data set is Fashion-MNIST's or an epoch must take a while. */
 const TINY = ['--max-per-class', '30', '--imbalance', '3', '--batch-size', '32', '--threads', '1'];
 const FEATURES = join(import.meta.dirname, 'fixtures', 'features_golden.npz');
 
@@ -35,19 +38,30 @@ const noStack = (stderr: string) => assert.doesNotMatch(stderr, /\n\s+at .*\.ts:
 /** `longtail ARGS` in this process (test/helpers/cli.ts). */
 const lt = runInProcess;
 
-/** Where the once-trained run lives: removed when the file ends. */
+/** Where the once-trained run and the tiny image folder live: removed when the file ends. */
 const FIXTURE = tempDir('longtail-safety-');
 let trained: string | undefined;
+let folder: Promise<string> | undefined;
 
 /**
- * A copy at `dest` of a run made by `train TINY --epochs 1` (as a user would, in a child process),
- * trained on the first call of the file and copied after (a run folder holds no absolute path of
- * its own, so a copy is a run in its own right).
+ * The data flags of a run on a tiny image folder (test/helpers/image-folder.ts, written on first use):
+ * every stage 2 on Fashion-MNIST-LT extracts and evaluates its 10,000 test images (several CPU
+ * seconds each), and these tests check files, exit codes and bookkeeping, not accuracy.
  */
-function copyOfRun(dest: string): string {
+async function small(): Promise<string[]> {
+  folder ??= writeImageFolder(join(FIXTURE, 'data'));
+  return [...tinyFolderArgs(await folder), '--batch-size', '8', '--threads', '1'];
+}
+
+/**
+ * A copy at `dest` of a run made by `train SMALL --epochs 1` (as a user would, in a child process),
+ * trained on the first call of the file and copied after (a run folder holds no absolute path of
+ * its own, so a copy is a run in its own right; its data folder stays where it was).
+ */
+async function copyOfRun(dest: string): Promise<string> {
   if (trained === undefined) {
     const run = join(FIXTURE, 'run');
-    const r = runCli(['train', ...TINY, '--epochs', '1', '--out', run, '--json']);
+    const r = runCli(['train', ...(await small()), '--epochs', '1', '--out', run, '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).runDir, run);
     trained = run;
@@ -84,7 +98,7 @@ describe('run folders from the command line', () => {
     const x = join(dir, 'x');
     const img = join(dir, 'shirt.png');
     await png(img);
-    copyOfRun(x);
+    await copyOfRun(x);
     const config = readFileSync(join(x, 'config.json'), 'utf8');
 
     // An existing run is never overwritten without --force, and a failing command changes nothing.
@@ -127,7 +141,17 @@ describe('run folders from the command line', () => {
       0,
     );
     assert.equal((await lt(['predict', '--run', b, '--method', 'ncm', img])).code, 0);
-    const again = runCli(['train', ...TINY, '--epochs', '1', '--seed', '5', '--out', x, '--force']);
+    const again = runCli([
+      'train',
+      ...(await small()),
+      '--epochs',
+      '1',
+      '--seed',
+      '5',
+      '--out',
+      x,
+      '--force',
+    ]);
     assert.equal(again.code, 0, again.stderr);
     expectUserError(
       await lt(['predict', '--run', b, '--method', 'ncm', img]),
@@ -150,8 +174,8 @@ describe('run folders from the command line', () => {
       stderr += String(d);
     });
     const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-    // Wait for a completed epoch (epochs.jsonl has a line).
-    for (let i = 0; i < 600; i++) {
+    // Wait for a completed epoch (epochs.jsonl has a line); up to 5 minutes, for a loaded machine.
+    for (let i = 0; i < 3000 && child.exitCode === null; i++) {
       const log = join(y, 'epochs.jsonl');
       if (existsSync(log) && readFileSync(log, 'utf8').trim().length > 0) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -185,7 +209,7 @@ describe('run folders from the command line', () => {
 
   it('damaged run files and impossible outputs are one-line errors with exit code 2', async () => {
     const dir = tempDir();
-    const z = copyOfRun(join(dir, 'z'));
+    const z = await copyOfRun(join(dir, 'z'));
     const cfgPath = join(z, 'config.json');
     const good = readFileSync(cfgPath, 'utf8');
     writeFileSync(cfgPath, '{"command": "train", "epochs": ');
@@ -248,7 +272,7 @@ describe('run folders from the command line', () => {
 describe('train --resume of a damaged checkpoint (issue 25 audit)', () => {
   it('is refused before config.json, the manifest or any other file of the run is rewritten', async () => {
     const dir = tempDir();
-    const x = copyOfRun(join(dir, 'x'));
+    const x = await copyOfRun(join(dir, 'x'));
     const ck = join(x, 'checkpoint.npz');
     const bytes = readFileSync(ck);
     const at = Math.floor(bytes.length / 2);
@@ -277,7 +301,7 @@ describe('demo --seeds', () => {
     const out = join(tempDir(), 'seeds');
     const r = runCli([
       'demo',
-      ...TINY,
+      ...(await small()),
       '--epochs',
       '1',
       '--method',
@@ -303,9 +327,9 @@ describe('demo --seeds', () => {
 });
 
 describe('study over a partial grid, seeds and losses', () => {
-  it('runs every cell per seed, tabulates the means, and judges only the findings the grid supports', () => {
+  it('runs every cell per seed, tabulates the means, and judges only the findings the grid supports', async () => {
     const out = join(tempDir(), 'study');
-    const grid = ['--method', 'joint,ncm,tau-norm', '--epochs', '1', ...TINY];
+    const grid = ['--method', 'joint,ncm,tau-norm', '--epochs', '1', ...(await small())];
     const r = runCli([
       'study',
       'samplers',
@@ -335,7 +359,7 @@ describe('study over a partial grid, seeds and losses', () => {
     const study = JSON.parse(readFileSync(join(out, 'study.json'), 'utf8'));
     assert.equal(study.cells.length, 2);
 
-    const l = runCli([
+    const l = await lt([
       'study',
       'samplers',
       ...grid,
@@ -361,7 +385,7 @@ const same = (a: string, b: string) => readFileSync(a).equals(readFileSync(b));
 describe('--force and half-written outputs (issue 25)', () => {
   it('a --force that fails on its settings changes nothing; files longtail did not record are never removed', async () => {
     const dir = tempDir();
-    const x = copyOfRun(join(dir, 'x'));
+    const x = await copyOfRun(join(dir, 'x'));
     const config = readFileSync(join(x, 'config.json'), 'utf8');
     const before = readdirSync(x).sort();
     // Impossible settings: refused before the old run is touched.
@@ -436,7 +460,7 @@ describe('--force and half-written outputs (issue 25)', () => {
 
   it('a kill -9 during export --force leaves the old export or the new one, whole, never a mix; the next export cleans up', async () => {
     const dir = tempDir();
-    const x = copyOfRun(join(dir, 'x'));
+    const x = await copyOfRun(join(dir, 'x'));
     assert.equal(
       (await lt(['retrain', '--run', x, '--method', 'ncm,tau-norm', '--mode', 'features'])).code,
       0,
@@ -461,6 +485,7 @@ describe('--force and half-written outputs (issue 25)', () => {
       }
     };
     const outcomes: string[] = [];
+    const nap = new Int32Array(new SharedArrayBuffer(4));
     for (const delayMs of [0, 0, 1, 3, 10]) {
       rmSync(out, { recursive: true, force: true });
       assert.equal((await lt(['export', '--run', x, '--method', 'ncm', '--out', out])).code, 0);
@@ -473,7 +498,9 @@ describe('--force and half-written outputs (issue 25)', () => {
         },
       );
       const exited = new Promise((res) => child.on('exit', res));
-      // Poll without yielding: kill at the first sign of new weights being written (in --out or beside it).
+      // Poll without yielding to the event loop: kill at the first sign of new weights being written
+      // (in --out or beside it). Between polls the thread sleeps 0.1 ms (Atomics.wait) instead of
+      // spinning, so the child's start (about a CPU second) does not share its core with this loop.
       const deadline = Date.now() + 120_000;
       let seen = false;
       while (!seen && Date.now() < deadline && child.exitCode === null) {
@@ -482,6 +509,7 @@ describe('--force and half-written outputs (issue 25)', () => {
           inode(join(out, 'weights.bin')) !== before[1] ||
           readdirSync(dir).some((n) => n.startsWith('.model.') && existsSync(join(dir, n, 'weights.bin')));
         if (child.exitCode !== null) break;
+        if (!seen) Atomics.wait(nap, 0, 0, 0.1);
       }
       const until = Date.now() + delayMs;
       while (Date.now() < until) {}
@@ -528,7 +556,7 @@ describe('--force and half-written outputs (issue 25)', () => {
       return;
     }
     try {
-      const x = copyOfRun(join(dir, 'x'));
+      const x = await copyOfRun(join(dir, 'x'));
       assert.equal((await lt(['retrain', '--run', x, '--method', 'ncm', '--mode', 'features'])).code, 0);
       expectUserError(
         await lt(['train', ...TINY, '--epochs', '1', '--out', join(ro, 'a', 'b')]),
@@ -556,9 +584,9 @@ describe('a demo killed in stage 1 (issue 25)', () => {
       [
         BIN,
         'demo',
-        ...TINY,
+        ...(await small()),
         '--epochs',
-        '300',
+        '2000',
         '--method',
         'ncm,crt',
         '--stage2-batch-size',
@@ -575,7 +603,7 @@ describe('a demo killed in stage 1 (issue 25)', () => {
       stderr += String(d);
     });
     const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-    for (let i = 0; i < 600; i++) {
+    for (let i = 0; i < 3000 && child.exitCode === null; i++) {
       const log = join(y, 'epochs.jsonl');
       if (existsSync(log) && readFileSync(log, 'utf8').trim().length > 0) break;
       await new Promise((r) => setTimeout(r, 100));

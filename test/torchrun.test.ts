@@ -9,6 +9,9 @@
  * the same function. They train in float64 (--float64): on 32-pixel images this network's
  * float32 gradients move by ~1e-3 with the summation order (measured: 0.5 % after one step),
  * which would hide a real difference behind rounding; one float64 step agrees to ~1e-9.
+ *
+ * The `longtail` calls run inside this process (runInProcess, test/helpers/cli.ts): what is tested
+ * here is the scripts' output reaching longtail; the command line's own process is tested elsewhere.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -17,7 +20,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { onnx } from '../src/models/onnx-file.ts';
-import { runCli } from './helpers/cli.ts';
+import { runInProcess } from './helpers/cli.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const PYTHON = process.env.LONGTAIL_PYTHON ?? '/usr/bin/python3';
@@ -202,7 +205,7 @@ describe('examples/pytorch/train_stage1.py under torchrun', {
     assert.equal(ex.status, 0, ex.stderr);
 
     const thresholds = ['--few-threshold', '3', '--many-threshold', '8', '--threads', '1'];
-    const rt = runCli([
+    const rt = await runInProcess([
       'retrain',
       '--features',
       feats,
@@ -226,9 +229,9 @@ describe('examples/pytorch/train_stage1.py under torchrun', {
     assert.deepEqual(JSON.parse(names ?? 'null'), CLASSES);
 
     const run = join(dir, 'run');
-    const tr = runCli(['train', '--config', `${out}.json`, '--out', run, ...thresholds]);
+    const tr = await runInProcess(['train', '--config', `${out}.json`, '--out', run, ...thresholds]);
     assert.equal(tr.code, 0, tr.stderr);
-    const rr = runCli([
+    const rr = await runInProcess([
       'retrain',
       '--run',
       run,
@@ -245,7 +248,7 @@ describe('examples/pytorch/train_stage1.py under torchrun', {
     assert.equal(rr.code, 0, rr.stderr);
     const results = JSON.parse(readFileSync(join(run, 'stage2', 'results.json'), 'utf8'));
     assert.deepEqual(results.dataset.classNames, CLASSES);
-    const exp = runCli([
+    const exp = await runInProcess([
       'export',
       '--run',
       run,

@@ -353,7 +353,165 @@ void to_planes(const float* x, const ConvShape& s, int Wq, int Wp, int64_t plane
 
 }  // namespace
 
+namespace {
+
+// The filter gradient with the output channels as rows, for ci a multiple of 16:
+// dwT [co][kh kw ci] = sum over pixel pairs of dy (broadcast, one channel's pair) times x (one
+// 16-lane vector of 16 input channels' pairs at a tap). x is held as "pair planes" P [n][r][c]
+// [ci][2]: at padded row r, column c, each channel's two values (x[r][c], x[r][c + sw]), i.e. the
+// inputs that the output pixels (j, j + 1) of a pair see at a tap; built by one conversion and
+// interleave a vector (about 1 % of the products), read in place by offsets. Each broadcast feeds
+// 3 vectors and each vector 8 rows (24 vdpbf16ps per 11 loads), where the x-as-rows layout below
+// fed one vector per broadcast at 16 output channels and was bound by its loads.
+constexpr int kPairRows = 8;  // output channels per tile
+constexpr int kPairVecs = 3;  // 16-channel vectors per tile
+constexpr int kPairBlock = 64;  // pixel pairs per pass over the tiles
+
+// Rows o0 ... o0 + R - 1 of C [co][ldc] += the pairs q0 ... q1 - 1 for the vectors v0 ... v0 + NV - 1.
+template <int R, int NV>
+inline void pair_tile(const uint16_t* A, int Np, const uint16_t* P, const int32_t* xq, const int32_t* xv, float* C,
+                      int ldc, int o0, int v0, int q0, int q1) {
+  __m512 acc[R][NV];
+  LONGTAIL_UNROLL
+  for (int i = 0; i < R; ++i)
+    LONGTAIL_UNROLL
+  for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_loadu_ps(C + static_cast<int64_t>(o0 + i) * ldc + 16 * (v0 + j));
+  int32_t off[NV];
+  LONGTAIL_UNROLL
+  for (int j = 0; j < NV; ++j) off[j] = xv[v0 + j];
+  const uint16_t* a = A + static_cast<int64_t>(q0) * Np * 2 + 2 * o0;
+  for (int q = q0; q < q1; ++q, a += 2 * Np) {
+    const uint16_t* xb = P + xq[q];
+    __m512bh bv[NV];
+    LONGTAIL_UNROLL
+    for (int j = 0; j < NV; ++j) bv[j] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(xb + off[j]));
+    LONGTAIL_UNROLL
+    for (int i = 0; i < R; ++i) {
+      uint32_t pair;
+      std::memcpy(&pair, a + 2 * i, sizeof pair);
+      const __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(pair)));
+      LONGTAIL_UNROLL
+      for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], av, bv[j]);
+    }
+  }
+  LONGTAIL_UNROLL
+  for (int i = 0; i < R; ++i)
+    LONGTAIL_UNROLL
+  for (int j = 0; j < NV; ++j) _mm512_storeu_ps(C + static_cast<int64_t>(o0 + i) * ldc + 16 * (v0 + j), acc[i][j]);
+}
+
+template <int R>
+void pair_row_tiles(const uint16_t* A, int Np, const uint16_t* P, const int32_t* xq, const int32_t* xv, float* C,
+                    int ldc, int o0, int V, int q0, int q1) {
+  int v = 0;
+  for (; v + kPairVecs <= V; v += kPairVecs) pair_tile<R, kPairVecs>(A, Np, P, xq, xv, C, ldc, o0, v, q0, q1);
+  for (; v + 2 <= V; v += 2) pair_tile<R, 2>(A, Np, P, xq, xv, C, ldc, o0, v, q0, q1);
+  for (; v < V; ++v) pair_tile<R, 1>(A, Np, P, xq, xv, C, ldc, o0, v, q0, q1);
+}
+
+thread_local std::vector<float> tC;
+thread_local std::vector<int32_t> tXq, tXv;
+
+void filter_grad_pairs(const float* x, const float* dy, float* dw, const ConvShape& s) {
+  const int J2 = (s.ow + 1) / 2;
+  const int Np = (s.co + 15) / 16 * 16;
+  const int V = s.kh * s.kw * s.ci / 16;  // 16-channel vectors of a dw row
+  const int N = 16 * V;
+  // Padded rows and columns of the pair planes: every tap of every pair (the odd row's closing
+  // fake pixel included, its dy is zero) lands inside; outside x reads as zeros.
+  const int Hp = std::max(s.H + s.pt, (s.oh - 1) * s.sh + s.kh);
+  const int Wp = std::max(s.W + s.pl, (2 * J2 - 2) * s.sw + s.kw);
+  const int E = 2 * s.ci;  // bf16 values of one (r, c) entry
+  const int64_t imageP = static_cast<int64_t>(Hp) * Wp * E;
+  const int pairsImage = s.oh * J2;
+  // Images per chunk: the pair planes and packed dy of a chunk within about 512 KiB (L2).
+  const int64_t perImage = 2 * (imageP + static_cast<int64_t>(pairsImage) * Np * 2);
+  const int chunk = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(s.b, (int64_t{1} << 19) / perImage)));
+  tC.assign(static_cast<size_t>(s.co) * N, 0.0f);
+  tXv.resize(V);
+  for (int di = 0; di < s.kh; ++di)
+    for (int dj = 0; dj < s.kw; ++dj)
+      for (int cb = 0; cb < s.ci / 16; ++cb)
+        tXv[(di * s.kw + dj) * (s.ci / 16) + cb] = static_cast<int32_t>((di * Wp + dj) * E + 32 * cb);
+  const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
+  for (int n0 = 0; n0 < s.b; n0 += chunk) {
+    const int nb = std::min(chunk, s.b - n0);
+    // 64-byte aligned, so no vector load of the products crosses a cache line.
+    tA.resize(static_cast<size_t>(nb) * imageP + 32);
+    uint16_t* planes = tA.data() + (-(reinterpret_cast<uintptr_t>(tA.data()) / 2) & 31);
+    const __m512i idx = _mm512_load_si512(kIdx);
+    for (int n = 0; n < nb; ++n) {
+      const float* xi = x + (n0 + n) * xImage;
+      uint16_t* out = planes + n * imageP;
+      for (int r = 0; r < Hp; ++r) {
+        const int xr = r - s.pt;
+        if (xr < 0 || xr >= s.H) {
+          std::memset(out, 0, sizeof(uint16_t) * Wp * E);
+          out += static_cast<int64_t>(Wp) * E;
+          continue;
+        }
+        const float* row = xi + static_cast<size_t>(xr) * s.W * s.ci;
+        for (int c = 0; c < Wp; ++c, out += E) {
+          const int c0 = c - s.pl;
+          const int c1 = c0 + s.sw;
+          if (c0 >= 0 && c1 < s.W) {
+            // Both inside: 16 channels a step, no masks.
+            const float* p0 = row + static_cast<size_t>(c0) * s.ci;
+            const float* p1 = p0 + static_cast<size_t>(s.sw) * s.ci;
+            for (int k = 0; k < s.ci; k += 16) {
+              const __m512bh both = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(p1 + k), _mm512_loadu_ps(p0 + k));
+              _mm512_store_si512(out + 2 * k, _mm512_permutexvar_epi16(idx, reinterpret_cast<__m512i>(both)));
+            }
+          } else {
+            interleave(c0 >= 0 && c0 < s.W ? row + static_cast<size_t>(c0) * s.ci : nullptr,
+                       c1 >= 0 && c1 < s.W ? row + static_cast<size_t>(c1) * s.ci : nullptr, s.ci, s.ci, out);
+          }
+        }
+      }
+    }
+    const int K2 = nb * pairsImage;
+    tB.resize(static_cast<size_t>(K2) * Np * 2);
+    tXq.resize(K2);
+    for (int n = 0; n < nb; ++n)
+      for (int i = 0; i < s.oh; ++i)
+        for (int jp = 0; jp < J2; ++jp) {
+          const int q = (n * s.oh + i) * J2 + jp;
+          const float* r0 = dy + ((static_cast<size_t>(n0 + n) * s.oh + i) * s.ow + 2 * jp) * s.co;
+          uint16_t* out = tB.data() + static_cast<size_t>(q) * Np * 2;
+          if (s.co == Np && 2 * jp + 1 < s.ow) {
+            for (int k = 0; k < s.co; k += 16) {
+              const __m512bh both = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(r0 + s.co + k), _mm512_loadu_ps(r0 + k));
+              _mm512_storeu_si512(out + 2 * k, _mm512_permutexvar_epi16(idx, reinterpret_cast<__m512i>(both)));
+            }
+          } else {
+            interleave(r0, 2 * jp + 1 < s.ow ? r0 + s.co : nullptr, s.co, Np, out);
+          }
+          tXq[q] = static_cast<int32_t>(n * imageP + (static_cast<int64_t>(i) * s.sh * Wp + 2 * jp * s.sw) * E);
+        }
+    // Blocks of pairs small enough that their x rows and dy stay in L1 across the tiles.
+    for (int q0 = 0; q0 < K2; q0 += kPairBlock) {
+      const int q1 = std::min(K2, q0 + kPairBlock);
+      int o = 0;
+      for (; o + kPairRows <= s.co; o += kPairRows)
+        pair_row_tiles<kPairRows>(tB.data(), Np, planes, tXq.data(), tXv.data(), tC.data(), N, o, V, q0, q1);
+      for (; o + 4 <= s.co; o += 4)
+        pair_row_tiles<4>(tB.data(), Np, planes, tXq.data(), tXv.data(), tC.data(), N, o, V, q0, q1);
+      for (; o < s.co; ++o)
+        pair_row_tiles<1>(tB.data(), Np, planes, tXq.data(), tXv.data(), tC.data(), N, o, V, q0, q1);
+    }
+  }
+  // dwT [co][N] -> dw [N][co].
+  for (int k = 0; k < N; ++k)
+    for (int o = 0; o < s.co; ++o) dw[static_cast<size_t>(k) * s.co + o] = tC[static_cast<size_t>(o) * N + k];
+}
+
+}  // namespace
+
 void conv2d_backprop_filter_bf16(const float* x, const float* dy, float* dw, const ConvShape& s) {
+  if (s.ci % 16 == 0 && s.b > 0) {
+    filter_grad_pairs(x, dy, dw, s);
+    return;
+  }
   // dw [kh kw ci][co] = sum over pixels of x at the tap (x) dy: a product whose summed dimension
   // is the output pixels, taken in pairs (j, j + 1) along each output row as vdpbf16ps wants.
   // x is converted once per image to bf16 planes [ci][Hp][sw][Wq] (padded column q' = sw * u + ph

@@ -21,7 +21,9 @@ void conv2d_forward_bf16(const float* x, const float* w, float* y, const ConvSha
 void conv2d_backprop_input_bf16(const float* dy, const float* w, float* dx, const ConvShape& s);
 
 // The filter gradient of conv.h in bf16: dw = sum over images and pixels of x (x) dy, with the
-// pixels as the summed dimension (pairs of pixels per vdpbf16ps), fp32 sums.
+// pixels as the summed dimension (pairs of pixels per vdpbf16ps), fp32 sums. Input channels a
+// multiple of 16: output channels as rows, x read as 16-channel vectors of pixel pairs;
+// otherwise x's taps as rows (the stem's 3 channels).
 void conv2d_backprop_filter_bf16(const float* x, const float* dy, float* dw, const ConvShape& s);
 
 }  // namespace longtail

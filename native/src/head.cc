@@ -233,6 +233,78 @@ napi_value Sgd(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// headMeanRows(f, n, d, divisor, mean): mean [d] accumulates f [n, d] / divisor row by row.
+napi_value MeanRows(napi_env env, napi_callback_info info) {
+  ARGS(5, "headMeanRows");
+  int32_t s[2];
+  if (!ints(env, argv, 1, 2, s)) return nullptr;
+  double divisor = 0;
+  if (napi_get_value_double(env, argv[3], &divisor) != napi_ok || !(divisor > 0))
+    return fail(env, "headMeanRows: divisor must be a positive number");
+  void *f, *mean;
+  if (!typed(env, argv[0], static_cast<double>(s[0]) * s[1], false, false, &f, "headMeanRows: f must be a Float32Array of n * d") ||
+      !typed(env, argv[4], s[1], false, false, &mean, "headMeanRows: mean must be a Float32Array of d"))
+    return nullptr;
+  head_mean_rows(static_cast<const float*>(f), s[0], s[1], divisor, static_cast<float*>(mean));
+  return nullptr;
+}
+
+// headTransformRows(f, mean|null, out, n, d): centred (mean given) and L2-normalised rows.
+napi_value TransformRows(napi_env env, napi_callback_info info) {
+  ARGS(5, "headTransformRows");
+  int32_t s[2];
+  if (!ints(env, argv, 3, 2, s)) return nullptr;
+  const double n = static_cast<double>(s[0]) * s[1];
+  void *f, *mean, *out;
+  if (!typed(env, argv[0], n, false, false, &f, "headTransformRows: f must be a Float32Array of n * d") ||
+      !typed(env, argv[1], s[1], true, false, &mean, "headTransformRows: mean must be a Float32Array of d or null") ||
+      !typed(env, argv[2], n, false, false, &out, "headTransformRows: out must be a Float32Array of n * d"))
+    return nullptr;
+  head_transform_rows(static_cast<const float*>(f), static_cast<const float*>(mean), static_cast<float*>(out), s[0],
+                      s[1]);
+  return nullptr;
+}
+
+// headAddRows(x, labels: Int32Array, out, n, d, C): out [C, d] row labels[i] += x[i].
+napi_value AddRows(napi_env env, napi_callback_info info) {
+  ARGS(6, "headAddRows");
+  int32_t s[3];
+  if (!ints(env, argv, 3, 3, s)) return nullptr;
+  void *x, *labels, *out;
+  if (!typed(env, argv[0], static_cast<double>(s[0]) * s[1], false, false, &x, "headAddRows: x must be a Float32Array of n * d") ||
+      !typed(env, argv[1], s[0], false, true, &labels, "headAddRows: labels must be an Int32Array of n") ||
+      !typed(env, argv[2], static_cast<double>(s[2]) * s[1], false, false, &out, "headAddRows: out must be a Float32Array of C * d"))
+    return nullptr;
+  const int32_t* l = static_cast<const int32_t*>(labels);
+  for (int i = 0; i < s[0]; ++i)
+    if (l[i] < 0 || l[i] >= s[2]) return fail(env, "headAddRows: a label is outside 0 .. C-1");
+  head_add_rows(static_cast<const float*>(x), l, static_cast<float*>(out), s[0], s[1]);
+  return nullptr;
+}
+
+// headLogitRows(zt, C, m, out, offset, bias|null, sq|null, x|null, d): out [m, C] from `offset`
+// (floats) out of the class-major zt [C, m]; with sq, x [m, d] is required.
+napi_value LogitRows(napi_env env, napi_callback_info info) {
+  ARGS(9, "headLogitRows");
+  int32_t s[2];
+  int32_t dd[1];
+  if (!ints(env, argv, 1, 2, s) || !ints(env, argv, 8, 1, dd)) return nullptr;
+  double offset = -1;
+  if (napi_get_value_double(env, argv[4], &offset) != napi_ok || !(offset >= 0) || offset != static_cast<double>(static_cast<int64_t>(offset)))
+    return fail(env, "headLogitRows: offset must be a non-negative integer");
+  const double big = static_cast<double>(s[0]) * s[1];
+  void *zt, *out, *bias, *sq, *x;
+  if (!typed(env, argv[0], big, false, false, &zt, "headLogitRows: zt must be a Float32Array of C * m") ||
+      !typed(env, argv[3], offset + big, false, false, &out, "headLogitRows: out must hold offset + m * C floats") ||
+      !typed(env, argv[5], s[0], true, false, &bias, "headLogitRows: bias must be a Float32Array of C or null") ||
+      !typed(env, argv[6], s[0], true, false, &sq, "headLogitRows: sq must be a Float32Array of C or null") ||
+      !typed(env, argv[7], static_cast<double>(s[1]) * dd[0], sq == nullptr, false, &x, "headLogitRows: x must be a Float32Array of m * d (required with sq)"))
+    return nullptr;
+  head_logit_rows(static_cast<const float*>(zt), s[0], s[1], static_cast<float*>(out) + static_cast<int64_t>(offset),
+                  static_cast<const float*>(bias), static_cast<const float*>(sq), static_cast<const float*>(x), dd[0]);
+  return nullptr;
+}
+
 #undef ARGS
 
 }  // namespace
@@ -243,7 +315,9 @@ bool register_head(napi_env env, napi_value exports) {
     napi_callback cb;
   } fns[] = {{"headTranspose", Transpose}, {"headMatmul", Matmul},     {"headForward", Forward},
              {"headBackward", Backward},   {"headSgd", Sgd},           {"headPackA", PackA},
-             {"headMatmulNT", MatmulNT}, {"headPackedSize", PackedSize}};
+             {"headMatmulNT", MatmulNT}, {"headPackedSize", PackedSize},
+             {"headMeanRows", MeanRows},   {"headTransformRows", TransformRows},
+             {"headAddRows", AddRows},     {"headLogitRows", LogitRows}};
   for (const auto& f : fns) {
     napi_value fn;
     if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn) != napi_ok) return false;
@@ -558,6 +632,100 @@ void head_sgd(float* p, const float* g, float* buf, int64_t n, float momentum, f
   }
 }
 
+
+// The stage-2 row kernels (NCM's means and scores, evaluation's logits). Each reproduces the
+// TypeScript it replaces operation for operation (classifiers/linear-ops.ts, ncm.ts), in double
+// where that code computes in double, so the results are the same bits: a sum keeps its order;
+// only independent rows or columns run side by side.
+
+void head_mean_rows(const float* f, int n, int d, double divisor, float* mean) {
+  for (int i = 0; i < n; ++i) {
+    const float* row = f + static_cast<size_t>(i) * d;
+    for (int j = 0; j < d; ++j) mean[j] = static_cast<float>(static_cast<double>(mean[j]) + row[j] / divisor);
+  }
+}
+
+void head_transform_rows(const float* f, const float* mean, float* out, int n, int d) {
+  // Eight rows side by side: each row's sum of squares is one chain over j ascending, as the
+  // TypeScript's, but eight chains hide the adds' latency.
+  constexpr int R = 8;
+  for (int i0 = 0; i0 < n; i0 += R) {
+    const int r = n - i0 < R ? n - i0 : R;
+    double s[R] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int j = 0; j < d; ++j) {
+      for (int k = 0; k < r; ++k) {
+        const size_t o = static_cast<size_t>(i0 + k) * d + j;
+        const double v = mean ? static_cast<double>(f[o]) - static_cast<double>(mean[j]) : static_cast<double>(f[o]);
+        out[o] = static_cast<float>(v);
+        const double sq = v * v;
+        s[k] = s[k] + sq;
+      }
+    }
+    for (int k = 0; k < r; ++k) {
+      const double norm = std::sqrt(s[k]);
+      const double inv = 1 / (norm > 1e-12 ? norm : 1e-12);
+      float* row = out + static_cast<size_t>(i0 + k) * d;
+      for (int j = 0; j < d; ++j) row[j] = static_cast<float>(static_cast<double>(row[j]) * inv);
+    }
+  }
+}
+
+void head_add_rows(const float* x, const int32_t* labels, float* out, int n, int d) {
+  for (int i = 0; i < n; ++i) {
+    const float* row = x + static_cast<size_t>(i) * d;
+    float* dst = out + static_cast<size_t>(labels[i]) * d;
+    for (int j = 0; j < d; ++j) dst[j] += row[j];
+  }
+}
+
+void head_logit_rows(const float* zt, int C, int m, float* out, const float* bias, const float* sq, const float* x,
+                     int d) {
+  // xx[i] = ||x_i||^2 in double, each a chain over j ascending (eight rows side by side).
+  thread_local std::vector<double> xx;
+  if (sq) {
+    xx.assign(static_cast<size_t>(m), 0.0);
+    constexpr int R = 8;
+    for (int i0 = 0; i0 < m; i0 += R) {
+      const int r = m - i0 < R ? m - i0 : R;
+      double s[R] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int j = 0; j < d; ++j)
+        for (int k = 0; k < r; ++k) {
+          const double v = x[static_cast<size_t>(i0 + k) * d + j];
+          const double p = v * v;
+          s[k] = s[k] + p;
+        }
+      for (int k = 0; k < r; ++k) xx[i0 + k] = s[k];
+    }
+  }
+  // out [m, C] from zt [C, m] by 32 x 32 tiles, so neither side is read a cache line per value.
+  constexpr int T = 32;
+  for (int c0 = 0; c0 < C; c0 += T) {
+    const int c1 = c0 + T < C ? c0 + T : C;
+    for (int i0 = 0; i0 < m; i0 += T) {
+      const int i1 = i0 + T < m ? i0 + T : m;
+      for (int i = i0; i < i1; ++i) {
+        float* o = out + static_cast<size_t>(i) * C;
+        if (sq) {
+          // -sqrt(max(0, ||x||^2 - 2 x.c + ||c||^2)) in double (Math.max(0, NaN) is NaN).
+          const double xi = xx[i];
+          for (int c = c0; c < c1; ++c) {
+            double v = (xi - 2.0 * static_cast<double>(zt[static_cast<size_t>(c) * m + i])) + static_cast<double>(sq[c]);
+            if (v != v) {
+            } else if (!(v > 0)) {
+              v = 0;
+            }
+            o[c] = static_cast<float>(-std::sqrt(v));
+          }
+        } else if (bias) {
+          for (int c = c0; c < c1; ++c) o[c] = zt[static_cast<size_t>(c) * m + i] + bias[c];
+        } else {
+          for (int c = c0; c < c1; ++c) o[c] = zt[static_cast<size_t>(c) * m + i];
+        }
+      }
+    }
+  }
+}
+
 #else  // not x86-64: the caller never gets here (head_kernels_compiled() is false)
 
 bool head_kernels_compiled() { return false; }
@@ -570,6 +738,10 @@ bool head_packed_available() { return false; }
 size_t head_packed_a_size(int, int) { return 0; }
 void head_pack_a(const float*, float*, int, int) {}
 void head_matmul_nt(const float*, bool, const float*, float*, int, int, int) {}
+void head_mean_rows(const float*, int, int, double, float*) {}
+void head_transform_rows(const float*, const float*, float*, int, int) {}
+void head_add_rows(const float*, const int32_t*, float*, int, int) {}
+void head_logit_rows(const float*, int, int, float*, const float*, const float*, const float*, int) {}
 
 #endif
 

@@ -53,4 +53,17 @@ void head_backward(float* e, const float* f, const int32_t* hot, const float* hv
 // d = g + wd * p; buf = momentum * buf + d; p = p - lr * buf.
 void head_sgd(float* p, const float* g, float* buf, int64_t n, float momentum, float wd, float lr);
 
+// The stage-2 row kernels: the same bits as the TypeScript they replace (linear-ops.ts, ncm.ts).
+// mean[j] = float(mean[j] + f[i, j] / divisor) for i = 0 .. n-1 in order (double arithmetic).
+void head_mean_rows(const float* f, int n, int d, double divisor, float* mean);
+// out [n, d]: each row of f minus mean (null: nothing) in double, stored as float, then times
+// 1 / max(||row||, 1e-12) with the norm summed in double over the unrounded differences.
+void head_transform_rows(const float* f, const float* mean, float* out, int n, int d);
+// out[labels[i]] += x[i] (float adds, rows in order); labels already checked to be in range.
+void head_add_rows(const float* x, const int32_t* labels, float* out, int n, int d);
+// out [m, C] from the class-major products zt [C, m]: zt + bias (bias null: zt), or with sq the
+// NCM score -sqrt(max(0, ||x_i||^2 - 2 zt + sq[c])) in double, x [m, d] the transformed rows.
+void head_logit_rows(const float* zt, int C, int m, float* out, const float* bias, const float* sq, const float* x,
+                     int d);
+
 }  // namespace longtail

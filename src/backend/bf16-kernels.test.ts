@@ -275,6 +275,39 @@ describe('bf16 kernels (vdpbf16ps, fp32 accumulation)', () => {
     }
   });
 
+  it('filter gradients at 16-channel multiples are exact sums of bf16 inputs, across image chunks', {
+    skip: !runs,
+  }, () => {
+    // Input channels a multiple of 16 take the pair-plane kernel (output channels as rows); on
+    // small integers every product and sum is exact in fp32, so any misplaced tap, channel, pixel
+    // pair or chunk shows as a difference from the fp32 kernel. The first shape spans three image
+    // chunks (two images each); the others have odd output widths (a fake closing pixel), strides,
+    // 1x1 taps and output channels that are not a multiple of 8.
+    const rng = createRng(19);
+    for (const [b, H, W, ci, k, co, s, p] of [
+      [5, 24, 24, 64, 3, 64, 1, 1],
+      [3, 9, 9, 16, 3, 32, 2, 0],
+      [2, 7, 11, 32, 3, 20, 1, 1],
+      [2, 10, 10, 16, 1, 32, 2, 0],
+      [1, 6, 5, 48, 5, 3, 1, 2],
+      [2, 8, 8, 16, 3, 16, 2, 1],
+    ] as const) {
+      const oh = Math.floor((H + 2 * p - k) / s) + 1;
+      const ow = Math.floor((W + 2 * p - k) / s) + 1;
+      const shape = Int32Array.from([b, H, W, ci, k, k, co, s, s, p, p, oh, ow]);
+      const ints = (n: number) => Float32Array.from({ length: n }, () => rng.int(9) - 4);
+      const x = ints(b * H * W * ci);
+      const dy = ints(b * oh * ow * co);
+      const dw = new Float32Array(k * k * ci * co).fill(Number.NaN);
+      addon!.conv2dBf16(x, dy, dw, shape, 2);
+      const heap = new ArrayBuffer(4 * (x.length + dy.length + dw.length));
+      new Float32Array(heap, 0, x.length).set(x);
+      new Float32Array(heap, 4 * x.length, dy.length).set(dy);
+      addon!.conv2d(2, heap, 0, 4 * x.length, 4 * (x.length + dy.length), shape);
+      assert.deepEqual(dw, new Float32Array(heap, 4 * (x.length + dy.length), dw.length), `${[...shape]}`);
+    }
+  });
+
   it('refuse wrong arguments with a message', { skip: !runs }, () => {
     const f = (n: number) => new Float32Array(n);
     assert.throws(() => addon!.matmulBf16(f(5), f(6), f(6), 2, 3, 2), /a must be a Float32Array of M\*K/);

@@ -253,3 +253,105 @@ describe('stage-2 head kernels against a plain double-precision reference', () =
     );
   });
 });
+
+describe('stage-2 row kernels (NCM centroids and scores, evaluation logits)', () => {
+  it('by hand: centring and normalising, class sums, logits with bias, NCM distances', () => {
+    for (const [name, get] of sets) {
+      const k = get();
+      if (k === null) continue;
+      const mean = new Float32Array(2);
+      k.meanRows(Float32Array.of(1, 4, 3, 8), 2, 2, 2, mean);
+      assert.deepEqual(Array.from(mean), [2, 6], name);
+      const out = new Float32Array(6);
+      // [5, 10] - [2, 6] = [3, 4] -> [0.6, 0.8]; a row equal to the mean stays 0 (norm clamped).
+      k.transformRows(Float32Array.of(5, 10, 2, 6, -1, 6), mean, out, 3, 2);
+      assert.deepEqual(Array.from(out), [0.6, 0.8, 0, 0, -1, 0].map(Math.fround), name);
+      const sums = new Float32Array(4);
+      k.addRows(Float32Array.of(1, 2, 3, 4, 5, 6), Int32Array.of(1, 0, 1), sums, 3, 2, 2);
+      assert.deepEqual(Array.from(sums), [3, 4, 6, 8], name);
+      // zt [C=2, m=2]: class-major products; out row-major with the bias, from offset 1.
+      const z = new Float32Array(5);
+      k.logitRows(Float32Array.of(1, 2, 3, 4), 2, 2, z, 1, Float32Array.of(10, 20), null, null, 2);
+      assert.deepEqual(Array.from(z), [0, 11, 23, 12, 24], name);
+      // NCM: x = [0.6, 0.8], c0 = [1, 0], c1 = [0.6, 0.8]: -||x - c|| = -sqrt(0.8), 0.
+      const x = Float32Array.of(0.6, 0.8);
+      const dot = [Math.fround(0.6), Math.fround(0.6 * 0.6 + 0.8 * 0.8)];
+      const s = new Float32Array(2);
+      k.logitRows(Float32Array.from(dot), 2, 1, s, 0, null, Float32Array.of(1, dot[1]!), x, 2);
+      assert.ok(Math.abs(s[0]! + Math.sqrt(0.8)) < 1e-6 && Math.abs(s[1]!) < 1e-3, `${name}: ${s}`);
+      assert.throws(
+        () => k.addRows(Float32Array.of(1, 2), Int32Array.of(2), new Float32Array(4), 1, 2, 2),
+        /a label is outside 0 .. C-1/,
+      );
+    }
+  });
+
+  it("native: the TypeScript kernels' bits over random shapes, clamps and NaN", (t) => {
+    const nat = nativeHeadKernels();
+    if (nat === null || !nat.native) return t.skip('native addon not available');
+    for (let seed = 0; seed < 24; seed++) {
+      const rng = createRng(500 + seed);
+      const n = 1 + Math.floor(rng.next() * 70);
+      const d = 1 + Math.floor(rng.next() * 90);
+      const C = 1 + Math.floor(rng.next() * 75);
+      const tag = `seed ${seed} n ${n} d ${d} C ${C}`;
+      const f = randomArray(n * d, rng);
+      for (let i = 0; i < n * d; i++) f[i] = f[i]! * 3 + 1; // off-centre, so centring matters
+      if (seed % 4 === 0) f.fill(0.25, 0, d); // a row that may equal the mean
+      const mTs = new Float32Array(d);
+      const mNat = new Float32Array(d);
+      tsHeadKernels.meanRows(f, n, d, n, mTs);
+      nat.meanRows(f, n, d, n, mNat);
+      assert.deepEqual(mNat, mTs, `${tag}: mean`);
+      for (const mean of [mTs, null]) {
+        const a = new Float32Array(n * d);
+        const b = new Float32Array(n * d);
+        tsHeadKernels.transformRows(f, mean, a, n, d);
+        nat.transformRows(f, mean, b, n, d);
+        assert.deepEqual(b, a, `${tag}: transform ${mean ? 'cl2n' : 'l2n'}`);
+      }
+      const labels = Int32Array.from({ length: n }, () => Math.floor(rng.next() * C));
+      const cTs = randomArray(C * d, rng);
+      const cNat = cTs.slice();
+      tsHeadKernels.addRows(f, labels, cTs, n, d, C);
+      nat.addRows(f, labels, cNat, n, d, C);
+      assert.deepEqual(cNat, cTs, `${tag}: class sums`);
+      // zt [C, n]; sq chosen so some distances go below 0 (clamped) and one is NaN.
+      const zt = randomArray(C * n, rng);
+      const sq = Float32Array.from(randomArray(C, rng), (v) => v * 4);
+      sq[0] = Number.NaN;
+      const bias = randomArray(C, rng);
+      for (const [b, q] of [
+        [bias, null],
+        [null, null],
+        [null, sq],
+      ] as const) {
+        const off = seed % 3;
+        const want = new Float32Array(off + n * C).fill(7);
+        const got = new Float32Array(off + n * C).fill(7);
+        tsHeadKernels.logitRows(zt, C, n, want, off, b, q, q ? f : null, d);
+        nat.logitRows(zt, C, n, got, off, b, q, q ? f : null, d);
+        const bad = got.findIndex((v, i) => !Object.is(v, want[i]));
+        assert.equal(
+          bad,
+          -1,
+          `${tag}: logits ${b ? 'bias' : q ? 'ncm' : 'plain'} at ${bad}: ${got[bad]} vs ${want[bad]}`,
+        );
+      }
+    }
+    // Refusals name the function and the argument.
+    assert.throws(
+      () => nat.logitRows(new Float32Array(4), 2, 2, new Float32Array(4), 1, null, null, null, 1),
+      /headLogitRows: out must hold offset \+ m \* C floats/,
+    );
+    assert.throws(
+      () =>
+        nat.logitRows(new Float32Array(4), 2, 2, new Float32Array(4), 0, null, new Float32Array(2), null, 3),
+      /headLogitRows: x must be a Float32Array of m \* d \(required with sq\)/,
+    );
+    assert.throws(
+      () => nat.transformRows(new Float32Array(6), null, new Float32Array(5), 2, 3),
+      /headTransformRows: out must be a Float32Array of n \* d/,
+    );
+  });
+});

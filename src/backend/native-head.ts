@@ -69,6 +69,34 @@ export interface HeadKernels {
   ): void;
   /** PyTorch's SGD: d = g + wd * p; buf = momentum * buf + d; p = p - lr * buf (float32 each). */
   sgd(p: Float32Array, g: Float32Array, buf: Float32Array, momentum: number, wd: number, lr: number): void;
+  // The stage-2 row kernels (NCM's centroids and scores, evaluation's logits): the native ones
+  // give the very bits of the TypeScript ones (double where it computes in double, every sum in
+  // its order), so which one runs never changes a result.
+  /** mean [d]: mean[j] = float32(mean[j] + f[i, j] / divisor) for the rows of f [n, d] in order. */
+  meanRows(f: Float32Array, n: number, d: number, divisor: number, mean: Float32Array): void;
+  /**
+   * out [n, d] = each row of f minus `mean` (null: unchanged), computed in double and stored as
+   * float32, then times 1 / max(||row||, 1e-12), the norm summed in double over the differences.
+   */
+  transformRows(f: Float32Array, mean: Float32Array | null, out: Float32Array, n: number, d: number): void;
+  /** out [C, d]: row labels[i] += x[i] (float32 adds, rows in order); a label outside 0..C-1 throws. */
+  addRows(x: Float32Array, labels: Int32Array, out: Float32Array, n: number, d: number, C: number): void;
+  /**
+   * out [m, C] from `offset` (floats) out of the class-major products zt [C, m]: zt + bias[c]
+   * (bias null: zt), or with `sq` NCM's -sqrt(max(0, ||x_i||^2 - 2 zt + sq[c])) in double, x [m, d]
+   * the transformed rows and ||x_i||^2 summed in double over j ascending.
+   */
+  logitRows(
+    zt: Float32Array,
+    C: number,
+    m: number,
+    out: Float32Array,
+    offset: number,
+    bias: Float32Array | null,
+    sq: Float32Array | null,
+    x: Float32Array | null,
+    d: number,
+  ): void;
 }
 
 /**
@@ -84,6 +112,10 @@ interface HeadAddon {
   headForward: HeadKernels['forward'];
   headBackward: HeadKernels['backward'];
   headSgd: HeadKernels['sgd'];
+  headMeanRows: HeadKernels['meanRows'];
+  headTransformRows: HeadKernels['transformRows'];
+  headAddRows: HeadKernels['addRows'];
+  headLogitRows: HeadKernels['logitRows'];
 }
 
 const fr = Math.fround;
@@ -174,6 +206,49 @@ export const tsHeadKernels: HeadKernels = {
       p[i] = fr(p[i]! - fr(b * l));
     }
   },
+  meanRows(f, n, d, divisor, mean) {
+    for (let i = 0; i < n; i++) {
+      const o = i * d;
+      for (let j = 0; j < d; j++) mean[j]! += f[o + j]! / divisor;
+    }
+  },
+  transformRows(f, mean, out, n, d) {
+    for (let i = 0; i < n; i++) {
+      const o = i * d;
+      let s = 0;
+      // The difference in double, stored as f32; the norm sums the double differences.
+      for (let j = 0; j < d; j++) {
+        const v = mean ? f[o + j]! - mean[j]! : f[o + j]!;
+        out[o + j] = v;
+        s += v * v;
+      }
+      const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
+      for (let j = 0; j < d; j++) out[o + j]! *= inv;
+    }
+  },
+  addRows(x, labels, out, n, d, C) {
+    for (let i = 0; i < n; i++) {
+      const c = labels[i]!;
+      if (!(c >= 0 && c < C)) throw new Error('head kernels: a label is outside 0 .. C-1');
+      const o = c * d;
+      const xo = i * d;
+      for (let j = 0; j < d; j++) out[o + j]! += x[xo + j]!;
+    }
+  },
+  logitRows(zt, C, m, out, offset, bias, sq, x, d) {
+    for (let i = 0; i < m; i++) {
+      const o = offset + i * C;
+      if (sq) {
+        let xx = 0;
+        for (let j = 0; j < d; j++) xx += x![i * d + j]! ** 2;
+        for (let c = 0; c < C; c++) out[o + c] = -Math.sqrt(Math.max(0, xx - 2 * zt[c * m + i]! + sq[c]!));
+      } else if (bias) {
+        for (let c = 0; c < C; c++) out[o + c] = zt[c * m + i]! + bias[c]!;
+      } else {
+        for (let c = 0; c < C; c++) out[o + c] = zt[c * m + i]!;
+      }
+    }
+  },
 };
 
 let cached: HeadKernels | null | undefined;
@@ -208,6 +283,28 @@ export function nativeHeadKernels(): HeadKernels | null {
       h.headForward(x, bias, scale, offset, e, max, sum, Cw, B),
     backward: (e, f, hot, hv, x, out, Cw, B) => h.headBackward(e, f, hot, hv, x, out, Cw, B),
     sgd: (p, g, buf, m, wd, lr) => h.headSgd(p, g, buf, m, wd, lr),
+    // An addon built before the row kernels: the TypeScript ones (the same bits).
+    ...(typeof h.headLogitRows === 'function'
+      ? {
+          meanRows: (f, n, d, divisor, mean) => {
+            if (n > 0) h.headMeanRows(f, n, d, divisor, mean);
+          },
+          transformRows: (f, mean, out, n, d) => {
+            if (n > 0) h.headTransformRows(f, mean, out, n, d);
+          },
+          addRows: (x, labels, out, n, d, C) => {
+            if (n > 0) h.headAddRows(x, labels, out, n, d, C);
+          },
+          logitRows: (zt, C, m, out, offset, bias, sq, x, d) => {
+            if (m > 0) h.headLogitRows(zt, C, m, out, offset, bias, sq, x, d);
+          },
+        }
+      : {
+          meanRows: tsHeadKernels.meanRows,
+          transformRows: tsHeadKernels.transformRows,
+          addRows: tsHeadKernels.addRows,
+          logitRows: tsHeadKernels.logitRows,
+        }),
   };
   return cached;
 }

@@ -1,35 +1,37 @@
 /** Dense helpers shared by the stage-2 classifiers. */
 import * as tf from '@tensorflow/tfjs-core';
-import { type HeadKernels, nativeHeadKernels } from '../backend/native-head.ts';
+import { type HeadKernels, headKernels, nativeHeadKernels } from '../backend/native-head.ts';
 import { defaultChunkRows } from '../eval/metrics.ts';
+import { adviseHugePages } from '../io/huge-pages.ts';
 import type { FeatureTransform, FoldedLinear, LinearLogits } from './types.ts';
 
-/** Applies a feature transform to [n, d] features (a new array). */
-export function transformFeatures(f: Float32Array, n: number, d: number, t: FeatureTransform): Float32Array {
+/**
+ * A new Float32Array of n zeros on huge pages where the kernel grants them: logits are hundreds
+ * of MiB (50,000 x 1000 is 200 MB), and filling one 4 KiB page fault at a time cost about 1 CPU s
+ * of NCM's 2 on this VM (docs/benchmarks.md, 2026-12-04 "Stage 2: NCM").
+ */
+export function bigFloats(n: number): Float32Array<ArrayBuffer> {
+  const a = new Float32Array(n);
+  adviseHugePages(a);
+  return a;
+}
+
+/**
+ * Applies a feature transform to [n, d] features: f itself for 'none', else a new array (or
+ * `out`, at least n * d floats). The arithmetic is the head kernels' transformRows (native where
+ * it runs: the same bits).
+ */
+export function transformFeatures(
+  f: Float32Array,
+  n: number,
+  d: number,
+  t: FeatureTransform,
+  out?: Float32Array,
+): Float32Array {
   if (t.kind === 'none') return f;
-  const out = new Float32Array(n * d);
-  const mean = t.kind === 'cl2n' ? t.mean : null;
-  for (let i = 0; i < n; i++) {
-    const o = i * d;
-    let s = 0;
-    // The difference in double, stored as f32; the norm sums the double differences.
-    if (mean) {
-      for (let j = 0; j < d; j++) {
-        const v = f[o + j]! - mean[j]!;
-        out[o + j] = v;
-        s += v * v;
-      }
-    } else {
-      for (let j = 0; j < d; j++) {
-        const v = f[o + j]!;
-        out[o + j] = v;
-        s += v * v;
-      }
-    }
-    const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
-    for (let j = 0; j < d; j++) out[o + j]! *= inv;
-  }
-  return out;
+  const x = out ?? bigFloats(n * d);
+  headKernels().transformRows(f, t.kind === 'cl2n' ? t.mean : null, x, n, d);
+  return x;
 }
 
 /**
@@ -49,7 +51,7 @@ export function linearLogits(
   C: number,
   batch: number = defaultChunkRows(C, d),
 ): Float32Array {
-  const out = new Float32Array(n * C);
+  const out = bigFloats(n * C);
   const step = Math.max(1, Math.floor(batch));
   const rows = n > 0 ? LinearRows.create({ transform: { kind: 'none' }, weight, bias }, C, d) : null;
   if (rows) {
@@ -114,29 +116,31 @@ export class LinearRows {
     return p === null ? null : new LinearRows(spec, p, C, d, k);
   }
 
+  /** [m, d] transformed rows of the last block (a transform but 'none'). */
+  private xt = new Float32Array(0);
+
   /** Logits of features f [m, d] into out [m, C] from `offset` (floats). */
   compute(f: Float32Array, m: number, out: Float32Array, offset = 0): void {
     const { C, d, spec } = this;
     if (m === 0) return;
-    const x = transformFeatures(f.subarray(0, m * d), m, d, spec.transform);
-    if (this.zt.length < C * m) this.zt = new Float32Array(C * m);
+    if (spec.transform.kind !== 'none' && this.xt.length < m * d) this.xt = bigFloats(m * d);
+    const x = transformFeatures(f.subarray(0, m * d), m, d, spec.transform, this.xt);
+    if (this.zt.length < C * m) this.zt = bigFloats(C * m);
     const zt = this.zt;
     this.k.matmulNT(this.packed, true, x, zt, C, d, m); // [C, m] = W X^T
-    const b = spec.bias;
-    const sq = spec.sqDistance;
-    for (let i = 0; i < m; i++) {
-      const o = offset + i * C;
-      if (sq) {
-        // NCM's l2 score as ncm.ts computes it: -sqrt(||x||^2 - 2 x.c + ||c||^2) in double.
-        let xx = 0;
-        for (let j = 0; j < d; j++) xx += x[i * d + j]! ** 2;
-        for (let c = 0; c < C; c++) out[o + c] = -Math.sqrt(Math.max(0, xx - 2 * zt[c * m + i]! + sq[c]!));
-      } else if (b) {
-        for (let c = 0; c < C; c++) out[o + c] = zt[c * m + i]! + b[c]!;
-      } else {
-        for (let c = 0; c < C; c++) out[o + c] = zt[c * m + i]!;
-      }
-    }
+    // Out row by row, by tiles (the class-major zt read one value a cache line cost more than
+    // the product): + bias, or NCM's l2 score as ncm.ts defines it.
+    this.k.logitRows(
+      zt,
+      C,
+      m,
+      out,
+      offset,
+      spec.bias,
+      spec.sqDistance ?? null,
+      spec.sqDistance ? x : null,
+      d,
+    );
   }
 }
 
@@ -153,6 +157,17 @@ export function specLogits(
   d: number,
   C: number,
 ): Float32Array {
+  // Packed: a block of rows at a time, transformed, multiplied and scored (no whole [n, d] copy).
+  const rows = n > 0 ? LinearRows.create(spec, C, d) : null;
+  if (rows) {
+    const out = bigFloats(n * C);
+    const step = Math.max(1, Math.floor(defaultChunkRows(C, d)));
+    for (let s = 0; s < n; s += step) {
+      const m = Math.min(step, n - s);
+      rows.compute(f.subarray(s * d, (s + m) * d), m, out, s * C);
+    }
+    return out;
+  }
   const x = transformFeatures(f, n, d, spec.transform);
   const z = linearLogits(x, n, d, spec.weight, spec.bias, C);
   const sq = spec.sqDistance;

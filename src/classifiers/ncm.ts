@@ -1,10 +1,20 @@
 /**
  * Nearest class mean. Centroids are the class means of the (transformed) training features, as
  * the official code: 'cl2n' (default) centres by the training mean then L2-normalises, 'l2n'
- * only normalises, 'raw' leaves features as they are. Scores: 'l2' = -||x - c|| (the official
- * default), 'cos' = cosine similarity between x and c.
+ * only normalises, 'raw' leaves features as they are. Scores: 'l2' = x.c - ||c||^2 / 2, which is
+ * -||x - c||^2 / 2 plus a per-row constant ||x||^2 / 2, so it ranks the classes as the official
+ * nearest mean does; 'cos' = cosine similarity between x and c.
+ *
+ * Why half the squared distance and not -||x - c||: both give the same argmax, but the calibrated
+ * probabilities softmax(z / T + b) must be those the deployed head computes, and the deployed head is
+ * one linear layer (deploy/folded.ts, ONNX, tfjs). softmax is blind to a per-row constant, so a
+ * temperature and BCTS biases fitted on these scores hold for the folded layer exactly; fitted on
+ * -||x - c||, they were applied to squared distances in deployment (predict --adapt-prior's NCM
+ * prior and probabilities differed from the run's). The squared-distance softmax is also the
+ * prototypical-network classifier (Snell, Swersky, Zemel, NeurIPS 2017).
  */
 import { z } from 'zod';
+import { headKernels } from '../backend/native-head.ts';
 import { ConfigError } from '../errors.ts';
 import { defaultChunkRows } from '../eval/metrics.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
@@ -28,12 +38,10 @@ export function ncm(
 ): Stage2Classifier {
   const { dim: d, numClasses: C, train } = fs;
   const n = train.labels.length;
+  const k = headKernels();
   const mean = new Float32Array(d);
   const f = train.features;
-  for (let i = 0; i < n; i++) {
-    const o = i * d;
-    for (let j = 0; j < d; j++) mean[j]! += f[o + j]! / n;
-  }
+  k.meanRows(f, n, d, n, mean);
   const transform: FeatureTransform =
     featureType === 'cl2n'
       ? { kind: 'cl2n', mean }
@@ -42,17 +50,13 @@ export function ncm(
         : { kind: 'none' };
   const centroids = new Float32Array(C * d);
   const counts = new Array<number>(C).fill(0);
+  for (let i = 0; i < n; i++) counts[train.labels[i]!]!++;
   const step = Math.max(1, Math.floor(chunkRows));
+  const buffer = transform.kind === 'none' ? undefined : new Float32Array(Math.min(step, n) * d);
   for (let s = 0; s < n; s += step) {
     const m = Math.min(step, n - s);
-    const x = transformFeatures(f.subarray(s * d, (s + m) * d), m, d, transform); // [m, d]
-    for (let i = 0; i < m; i++) {
-      const c = train.labels[s + i]!;
-      counts[c]!++;
-      const o = c * d;
-      const xo = i * d;
-      for (let j = 0; j < d; j++) centroids[o + j]! += x[xo + j]!;
-    }
+    const x = transformFeatures(f.subarray(s * d, (s + m) * d), m, d, transform, buffer); // [m, d]
+    k.addRows(x, train.labels.subarray(s, s + m), centroids, m, d, C);
   }
   const empty = counts.indexOf(0);
   if (empty >= 0) throw new ConfigError(`ncm: class ${empty} has no training feature, so it has no mean`);
@@ -64,9 +68,9 @@ export function ncm(
     for (let c = 0; c < C; c++)
       for (let j = 0; j < d; j++)
         unitCentroids[c * d + j] = centroids[c * d + j]! / Math.max(cNorms[c]!, 1e-12);
-  const sqNorms = Float32Array.from(cNorms, (v) => v * v);
+  const halfSqNorms = Float32Array.from(cNorms, (v) => -(v * v) / 2);
 
-  // cos(x, c) = (x / ||x||) . (c / ||c||); l2: -||x - c|| = -sqrt(||x||^2 - 2 x.c + ||c||^2).
+  // cos(x, c) = (x / ||x||) . (c / ||c||); l2: x.c - ||c||^2 / 2. Both linear: the folded layer is the scores' own.
   const linear: LinearLogits =
     distance === 'cos'
       ? {
@@ -74,10 +78,8 @@ export function ncm(
           weight: unitCentroids,
           bias: null,
         }
-      : { transform, weight: centroids, bias: null, sqDistance: sqNorms };
+      : { transform, weight: centroids, bias: halfSqNorms };
   const logits = (f: Float32Array, m: number): Float32Array => specLogits(linear, f, m, d, C);
-  // Folded: on transformed x, argmax of 2 x.c - ||c||^2 ranks like -||x - c|| when ||x|| is the
-  // same for every class (always true per sample); cosine is already linear in c / ||c||.
   const folded = () => {
     if (distance === 'cos') {
       return {
@@ -86,11 +88,7 @@ export function ncm(
         transform: transform.kind === 'none' ? ({ kind: 'l2n' } as const) : transform,
       };
     }
-    return {
-      weight: Float32Array.from(centroids, (v) => 2 * v),
-      bias: Float32Array.from(sqNorms, (v) => -v),
-      transform,
-    };
+    return { weight: Float32Array.from(centroids), bias: Float32Array.from(halfSqNorms), transform };
   };
   return {
     method: 'ncm',
@@ -113,7 +111,10 @@ export const ncmMethod = defineMethod({
   trains: false,
   options: z.object({
     ncmFeatures: z.enum(['cl2n', 'l2n', 'raw']).default('cl2n').describe('NCM feature normalisation'),
-    ncmDistance: z.enum(['l2', 'cos']).default('l2').describe('NCM score: l2 (negative distance) or cos'),
+    ncmDistance: z
+      .enum(['l2', 'cos'])
+      .default('l2')
+      .describe('NCM score: l2 (negative half squared distance) or cos'),
   }),
   create: (ctx, o) => ncm(ctx.features, { featureType: o.ncmFeatures, distance: o.ncmDistance }),
 });

@@ -27,7 +27,7 @@ export interface LinearLogits {
   weight: Float32Array;
   /** [C], or null for none. */
   bias: Float32Array | null;
-  /** [C] ||c||^2 of the weight's rows: the logits are NCM's negative distances (no bias then). */
+  /** [C] ||c||^2 of the weight's rows: the logits are negative distances -||x - c|| (no bias then; no method uses it since NCM's l2 score became linear). */
   sqDistance?: Float32Array | null;
 }
 

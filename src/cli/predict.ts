@@ -12,7 +12,13 @@ import {
   type PredictionFormat,
   predictionFormat,
 } from '../deploy/predict.ts';
-import { type AdaptMethod, adaptedFromLogits, formatAdaptedPredictions } from '../deploy/prior.ts';
+import {
+  ADAPT_BATCH,
+  type AdaptMethod,
+  adaptedFromLogits,
+  BBSE_NEEDS_COUNTS,
+  formatAdaptedPredictions,
+} from '../deploy/prior.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { printable } from '../io/display.ts';
@@ -81,6 +87,11 @@ export function registerPredictAndExport(program: Command): void {
         await startBackend(opts.backend);
         const model = loadModel(opts.run, { method: opts.method, backboneFile: opts.backboneFile });
         const { files, problems } = expandInputs(inputs);
+        // Refused before any image is read: without validation counts BBSE has nothing to solve.
+        if (opts.adaptPrior === 'bbse' && model.calibration.valConfusion === null) {
+          model.dispose();
+          throw new ConfigError(BBSE_NEEDS_COUNTS);
+        }
         if (opts.adaptPrior) {
           try {
             await adaptedAction(model, files, problems, {
@@ -224,24 +235,42 @@ async function adaptedAction(
   const C = model.classNames.length;
   const readable: string[] = [];
   const rows: Float32Array[] = [];
+  // Each file decoded alone (an unreadable one is skipped with a note), then classified
+  // ADAPT_BATCH at a time: one forward pass per image costs several times more.
+  const [H, W, Ch] = model.inputShape;
+  const per = H * W * Ch;
+  let pending: Float32Array[] = [];
+  const flush = () => {
+    if (pending.length === 0) return;
+    const x = new Float32Array(pending.length * per);
+    pending.forEach((p, i) => {
+      x.set(p, i * per);
+    });
+    rows.push(model.logits(x, pending.length));
+    pending = [];
+  };
   const bar = files.length > 20 ? progress('reading images') : null;
   try {
     for (const [i, f] of files.entries()) {
       try {
-        rows.push(await model.logitsOfFiles([f]));
+        pending.push(await model.decodeFiles([f]));
         readable.push(f);
       } catch (e) {
         problems.push(`${f}: not a readable image (${(e as Error).message.split('\n')[0]})`);
       }
+      if (pending.length === ADAPT_BATCH) flush();
       bar?.update(i + 1, files.length);
     }
+    flush();
   } finally {
     bar?.stop();
   }
   const logits = new Float32Array(readable.length * C);
-  rows.forEach((z, i) => {
-    logits.set(z, i * C);
-  });
+  let at = 0;
+  for (const z of rows) {
+    logits.set(z, at);
+    at += z.length;
+  }
   if (readable.length < C)
     throw new ConfigError(
       `--adapt-prior needs at least as many images as classes: ${readable.length} readable images for ${C} classes`,

@@ -2,7 +2,7 @@
  * Image folders (train/ test/ val/, one subfolder per class) and class-name labels in list files:
  * loading, the drawn validation split, every refusal with its message, and class names shown
  * escaped from results.json to report.html, the SVG charts, the terminal and predict (through
- * the real CLI).
+ * the command line: the demo as a real process, the rest in this process).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -10,7 +10,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileS
 import { dirname, join, relative } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { runCli } from '../../test/helpers/cli.ts';
+import { runCli, runInProcess } from '../../test/helpers/cli.ts';
 import { tempDir } from '../../test/helpers/tmp.ts';
 import { DataError } from '../errors.ts';
 import { printable } from '../io/display.ts';
@@ -260,7 +260,7 @@ describe('imagefolder refusals (one line, naming the folder or file)', () => {
   }
 
   // Each CLI run costs seconds; every refusal above is a DataError, so two stand for the path to stderr.
-  it('refuses through the CLI: one line, exit 2, an existing run folder unchanged', () => {
+  it('refuses through the CLI: one line, exit 2, an existing run folder unchanged', async () => {
     const run = tempDir();
     writeFileSync(join(run, 'config.json'), '{"command":"demo"}\n');
     writeFileSync(join(run, 'results.json'), '{}\n');
@@ -268,7 +268,7 @@ describe('imagefolder refusals (one line, naming the folder or file)', () => {
     for (const [i, c] of cases.entries()) {
       if (!['a class folder missing from test/', 'an image that fails to decode'].includes(c.name)) continue;
       const dir = join(top, `case${i}`);
-      const r = runCli([
+      const r = await runInProcess([
         ...['data', 'summary', '--dataset', 'imagefolder', '--data-dir', dir, '--image-size', '16'],
         ...['--val-per-class', '2', '--out', run, '--force'],
       ]);
@@ -410,23 +410,23 @@ describe('imagefolder end to end (CLI): class names in results, report, charts, 
     assert.ok(counts.includes('&lt;img src=x onerror=alert(1)&gt;') && counts.includes('\\x1b[31mred'));
   });
 
-  it('predict prints the names as text; --json and the exported labels keep them exact', () => {
+  it('predict prints the names as text; --json and the exported labels keep them exact', async () => {
     const img = join(root, 'test', ansi, 'img000.png');
-    const p = runCli(['predict', '--run', out, '--method', 'crt', '--top-k', '3', img]);
+    const p = await runInProcess(['predict', '--run', out, '--method', 'crt', '--top-k', '3', img]);
     assert.equal(p.code, 0, p.stderr);
     assert.ok(!p.stdout.includes(ESC));
     for (const n of names) assert.ok(p.stdout.includes(printable(n)), p.stdout);
-    const j = runCli(['predict', '--run', out, '--method', 'crt', '--top-k', '3', '--json', img]);
+    const j = await runInProcess(['predict', '--run', out, '--method', 'crt', '--top-k', '3', '--json', img]);
     const top = JSON.parse(j.stdout).predictions[0].top.map((t: { name: string }) => t.name);
     assert.deepEqual([...top].sort(), [...names].sort());
     const exp = join(tempDir(), 'model');
-    const e = runCli(['export', '--run', out, '--method', 'crt', '--out', exp]);
+    const e = await runInProcess(['export', '--run', out, '--method', 'crt', '--out', exp]);
     assert.equal(e.code, 0, e.stderr);
     assert.deepEqual(JSON.parse(readFileSync(join(exp, 'labels.json'), 'utf8')), [ansi, html, 'cat']);
   });
 
-  it('data summary prints the names in its table as text', () => {
-    const r = runCli([
+  it('data summary prints the names in its table as text', async () => {
+    const r = await runInProcess([
       ...['data', 'summary', '--dataset', 'imagefolder', '--data-dir', root, '--image-size', '16'],
       ...['--val-per-class', '2', '--out', join(tempDir(), 'summary')],
     ]);
@@ -470,7 +470,7 @@ describe('a class folder named __proto__', () => {
     assert.deepEqual(d.classNames, ['__proto__', 'cat', 'dog']);
     assert.deepEqual(d.trainCounts, [4, 6, 2]);
     const out = join(tempDir(), 'summary');
-    const r = runCli([
+    const r = await runInProcess([
       ...['data', 'summary', '--dataset', 'imagefolder', '--data-dir', root, '--image-size', '16'],
       ...['--val-per-class', '1', '--out', out],
     ]);

@@ -42,6 +42,8 @@ export interface LoadedModel {
   predictFiles(paths: string[], topK?: number): Promise<FilePrediction[]>;
   /** Logits [n, C] of image files, decoded as predictFiles does. */
   logitsOfFiles(paths: string[]): Promise<Float32Array>;
+  /** Pixels [n, H, W, C] in [0, 1] of image files, decoded as predictFiles does (for `logits`). */
+  decodeFiles(paths: string[]): Promise<Float32Array>;
   /** Logits of the folded layer, [n, C]. */
   logits(images: Float32Array, n: number): Float32Array;
   dispose(): void;
@@ -118,6 +120,7 @@ export function loadModel(
     async logitsOfFiles(paths) {
       return logits(await decodeFiles(paths), paths.length);
     },
+    decodeFiles,
     dispose: () => disposeModel(model),
   };
 }

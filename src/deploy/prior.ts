@@ -110,6 +110,10 @@ export function foldPrior(
 
 export type AdaptMethod = 'em' | 'bbse';
 
+/** Why `--adapt-prior bbse` is refused on a head without BBSE's validation counts. */
+export const BBSE_NEEDS_COUNTS =
+  '--adapt-prior bbse needs validation counts (classifiers.npz <method>/val_confusion); this run had no validation split or more classes than BBSE solves for (use --adapt-prior em)';
+
 export interface AdaptedPrior {
   method: AdaptMethod;
   prior: number[];
@@ -140,10 +144,7 @@ export function adaptPrior(
   let prior: number[];
   if (method === 'em') prior = emPrior(softmaxRows(logits, n, C), n, C, source).prior;
   else {
-    if (!cal.valConfusion)
-      throw new ConfigError(
-        '--adapt-prior bbse needs validation counts; this run had no validation split (use --adapt-prior em)',
-      );
+    if (!cal.valConfusion) throw new ConfigError(BBSE_NEEDS_COUNTS);
     prior = bbsePriorFromCounts(cal.valConfusion, plainPred, C).prior;
   }
   const floored = prior.map((q) => Math.max(q, PRIOR_FLOOR));
@@ -159,7 +160,7 @@ export function adaptPrior(
 }
 
 /** Images decoded and classified at once when adapting to a folder (bounds the decoded pixels held). */
-const ADAPT_BATCH = 256;
+export const ADAPT_BATCH = 256;
 
 export interface AdaptedFiles {
   prior: { name: string; probability: number }[];

@@ -182,14 +182,27 @@ export function convBnChain(x: tf.Tensor4D, steps: readonly ChainStep[]): tf.Ten
 /**
  * Global average pooling x [b, h, w, c] -> [b, c]. With no gradient being recorded, an average
  * pool over the whole image (on wasm, tf.mean over axes 1-2 transposes the tensor first); under a
- * tape tf.mean, whose gradient every backend has.
+ * tape tf.mean with the gradient below.
  */
 export function globalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
   const [b, h, w, c] = x.shape;
-  if ((tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0)
-    return tf.mean(x, [1, 2]) as tf.Tensor2D;
+  if ((tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0) return meanPool(x);
   return tf.reshape(tf.avgPool(x, [h, w], 1, 'valid'), [b, c]);
 }
+
+/**
+ * tf.mean over axes 1-2 whose gradient is dy / (h w) broadcast over the image: tfjs's own Mean
+ * gradient fills a ones tensor of x's whole shape in JavaScript and multiplies dy by it, about 6 %
+ * of a ResNet-8 step (tf.broadcastTo's Tile kernel is slower still). A product of [b, 1, 1, c]
+ * with ones [1, h, w, 1] broadcasts both sides: the same values (x 1 is exact), 50x less time.
+ */
+const meanPool = tf.customGrad((x) => {
+  const [b, h, w, c] = (x as tf.Tensor4D).shape;
+  return {
+    value: tf.mean(x as tf.Tensor, [1, 2]),
+    gradFunc: (dy: tf.Tensor) => tf.mul(tf.reshape(tf.div(dy, h * w), [b, 1, 1, c]), tf.ones([1, h, w, 1])),
+  };
+}) as (x: tf.Tensor4D) => tf.Tensor2D;
 
 /** The folded kernel is registered here and no gradient tape is recording (it has no gradient). */
 function foldedAvailable(): boolean {

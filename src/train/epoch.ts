@@ -67,7 +67,16 @@ export class TrainingError extends UserError {
 
 /** What runs the optimiser steps: this thread alone, or data-parallel replicas. */
 export interface Stepper {
-  step(batch: Float32Array, labels: Int32Array, lr: number): Promise<{ loss: number; correct: number }>;
+  /**
+   * One optimiser step. `whileWaiting` must run exactly once, after `batch` and `labels` were
+   * last read (the runner fills them with the next batch there).
+   */
+  step(
+    batch: Float32Array,
+    labels: Int32Array,
+    lr: number,
+    o: { whileWaiting?: () => void },
+  ): Promise<{ loss: number; correct: number }>;
   /** Brings the replicas' batch-norm running statistics together (at the end of every epoch). */
   syncBatchNorm(): Promise<void>;
 }
@@ -108,11 +117,17 @@ export class EpochRunner {
     const te = performance.now();
     let lossSum = 0;
     let correct = 0;
-    for (let step = 0; step < steps; step++) {
+    // Batches are made in step order from one generator, whenever the stepper calls for the next.
+    const prepare = (step: number) => {
       const idx = order.subarray(step * B, (step + 1) * B);
       makeBatch(train, idx, this.o.augmentation, rng, batch);
       for (let k = 0; k < B; k++) labels[k] = train.labels[idx[k]!]!;
-      const { loss, correct: c } = await this.stepper.step(batch, labels, lr);
+    };
+    if (steps > 0) prepare(0);
+    for (let step = 0; step < steps; step++) {
+      // The next batch is assembled while the workers compute this one's shards.
+      const whileWaiting = step + 1 < steps ? () => prepare(step + 1) : () => {};
+      const { loss, correct: c } = await this.stepper.step(batch, labels, lr, { whileWaiting });
       if (!Number.isFinite(loss)) {
         throw new TrainingError(
           `the loss became ${loss} at epoch ${epoch + 1}, step ${step + 1} (learning rate ${lr.toPrecision(3)}); ` +

@@ -9,7 +9,7 @@
  *   thread, so the worker starts in boot.mjs, which registers tsx and then imports the entry.
  */
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { type ResourceLimits, Worker } from 'node:worker_threads';
 
 const COMPILED = import.meta.url.endsWith('.js');
 
@@ -18,11 +18,22 @@ export function workerEntry(entry: URL): URL {
   return COMPILED && entry.pathname.endsWith('.ts') ? new URL(entry.href.replace(/\.ts$/, '.js')) : entry;
 }
 
-/** Starts a worker thread on `entry`; the entry reads `workerData` as given (plus `entry`). */
-export function startWorker(entry: URL, workerData: Record<string, unknown> = {}): Worker {
+/**
+ * Starts a worker thread on `entry`; the entry reads `workerData` as given (plus `entry`).
+ * `resourceLimits` as Node's Worker takes them (the heap's generations).
+ */
+export function startWorker(
+  entry: URL,
+  workerData: Record<string, unknown> = {},
+  resourceLimits?: ResourceLimits,
+): Worker {
   const target = workerEntry(entry);
+  const limits = resourceLimits ? { resourceLimits } : {};
   if (COMPILED)
-    return new Worker(fileURLToPath(target), { workerData: { ...workerData, entry: target.href } });
+    return new Worker(fileURLToPath(target), {
+      workerData: { ...workerData, entry: target.href },
+      ...limits,
+    });
   const boot = fileURLToPath(new URL('./boot.mjs', import.meta.url));
-  return new Worker(boot, { workerData: { ...workerData, entry: target.href } });
+  return new Worker(boot, { workerData: { ...workerData, entry: target.href }, ...limits });
 }

@@ -1,6 +1,26 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+/**
+ * scripts/run-tests.mjs compiles the command line while the first test files run, and writes the
+ * file LONGTAIL_TEST_CLI_STATUS names when the build has ended: a test file that imports this
+ * module waits here for it (sleeping, so the build has the core), then fails with the compiler's
+ * output if the build failed. Without the variable (a test file run by hand) nothing waits.
+ */
+function waitForBuild(status: string | undefined): void {
+  if (status === undefined || status === '') return;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  const until = Date.now() + 900_000;
+  while (!existsSync(status)) {
+    if (Date.now() > until) throw new Error(`the command line for the tests was not built within 15 minutes`);
+    Atomics.wait(nap, 0, 0, 100);
+  }
+  const built = JSON.parse(readFileSync(status, 'utf8')) as { ok: boolean; output: string };
+  if (!built.ok) throw new Error(`building the command line for the tests failed:\n${built.output}`);
+}
+waitForBuild(process.env.LONGTAIL_TEST_CLI_STATUS);
 
 /**
  * The `longtail` the tests start: the compiled build scripts/run-tests.mjs makes once per run

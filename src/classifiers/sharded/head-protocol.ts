@@ -47,6 +47,8 @@ export interface HeadBuffers extends SyncBuffers {
   x: Float32Array;
   /** [2, B] */
   labels: Int32Array;
+  /** [2, B] the batch's training-row indices (-1: none given), for LWS's product cache. */
+  rows: Int32Array;
   /** [2] */
   lr: Float64Array;
   /** [2, shards, 2B + 1]: per slot and shard, row maxima, row softmax maxima, label-logit sum. */

@@ -4,6 +4,7 @@ import { maxDiff } from '../../../test/helpers/arrays.ts';
 import { longTailedFeatures } from '../../../test/helpers/features.ts';
 import { initBackend } from '../../backend/backend.ts';
 import type { FeatureSet } from '../../features/feature-set.ts';
+import { createRng } from '../../random/rng.ts';
 import { balancedSoftmax } from '../balanced-softmax.ts';
 import { crt } from '../crt.ts';
 import { lws } from '../lws.ts';
@@ -29,6 +30,60 @@ const features = (seed: number, C: number, d: number): FeatureSet =>
 describe('stage-2 heads split by classes over worker threads', () => {
   before(async () => {
     await initBackend('wasm');
+  });
+
+  it("LWS's kept products: the same scales to the bit with no cache, a small one and a full one (1 and 2 threads)", () => {
+    // 40 training rows drawn with repeats, as class-aware sampling does.
+    const C = 24;
+    const d = 40;
+    const B = 16;
+    const rng = createRng(9);
+    const train = Float32Array.from({ length: 40 * d }, () => rng.normal());
+    const trainLabels = Int32Array.from({ length: 40 }, (_, i) => i % C);
+    const weight = Float32Array.from({ length: C * d }, () => rng.normal() * 0.05);
+    const bias = Float32Array.from({ length: C }, () => rng.normal() * 0.1);
+    const batches = Array.from({ length: 12 }, () =>
+      Int32Array.from({ length: B }, () => Math.floor(rng.next() * 40)),
+    );
+    const run = (threads: number, cacheRows: number, withRows: boolean) => {
+      const head = new ShardedHead({
+        kind: 'scaled',
+        dim: d,
+        numClasses: C,
+        weight,
+        bias,
+        momentum: 0.9,
+        weightDecay: 5e-4,
+        batchSize: B,
+        threads,
+        cacheRows,
+      });
+      const x = new Float32Array(B * d);
+      const y = new Int32Array(B);
+      const losses: number[] = [];
+      try {
+        for (const rows of batches) {
+          rows.forEach((r, k) => {
+            x.set(train.subarray(r * d, (r + 1) * d), k * d);
+            y[k] = trainLabels[r]!;
+          });
+          losses.push(head.step(x, y, 0.5, withRows ? rows : null));
+        }
+        return { scales: head.finish().scales!, losses };
+      } finally {
+        head.dispose();
+      }
+    };
+    // (1 and 2 threads differ in the softmax's combination, up to rounding: each is its own reference.)
+    for (const threads of [1, 2]) {
+      const want = run(threads, 0, false);
+      assert.ok(want.losses.at(-1)! < want.losses[0]!, `trained: ${want.losses}`);
+      for (const cacheRows of threads === 1 ? [0, 5, 1000] : [5]) {
+        const got = run(threads, cacheRows, true);
+        assert.deepEqual(got.scales, want.scales, `scales, ${threads} threads, cache ${cacheRows}`);
+        assert.deepEqual(got.losses, want.losses, `losses, ${threads} threads, cache ${cacheRows}`);
+      }
+    }
   });
 
   it('cRT and LWS learn the same head on 1, 2 and 3 threads', () => {

@@ -33,6 +33,8 @@ export interface ShardedHeadSpec {
   classWeights?: Float32Array | null;
   /** Max norm of each weight row after every step (weight balancing). */
   maxNorm?: number | null;
+  /** Scaled kind: training rows whose products each shard keeps (ShardSpec.cacheRows); 0: none. */
+  cacheRows?: number;
 }
 
 export interface HeadState {
@@ -74,6 +76,7 @@ export class ShardedHead {
         offset: spec.offset ? spec.offset.slice(lo, hi) : null,
         classWeights: spec.classWeights ?? null,
         maxNorm: spec.maxNorm ?? null,
+        cacheRows: spec.cacheRows ?? 0,
       };
     };
     this.buf = n > 1 ? allocBuffers(n, B, d, this.ranges) : null;
@@ -107,8 +110,11 @@ export class ShardedHead {
     return this.ranges.length;
   }
 
-  /** One SGD step on features x [B, d] with labels [B]; returns the batch's mean cross-entropy. */
-  step(x: Float32Array, labels: Int32Array, lr: number): number {
+  /**
+   * One SGD step on features x [B, d] with labels [B]; returns the batch's mean cross-entropy.
+   * `rows`: the batch's training-row indices, which let the scaled kind reuse a row's products.
+   */
+  step(x: Float32Array, labels: Int32Array, lr: number, rows: Int32Array | null = null): number {
     const { batchSize: B, dim: d } = this.spec;
     if (labels.length !== B || x.length < B * d)
       throw new Error(`head step: expected ${B} rows of ${d} features, got ${labels.length} labels`);
@@ -116,15 +122,17 @@ export class ShardedHead {
     const buf = this.buf;
     let stats: ShardStats[];
     if (buf === null) {
-      stats = [this.shard.forward(x, labels)];
+      stats = [this.shard.forward(x, labels, rows)];
     } else {
       const slot = s % 2;
       buf.x.set(x.subarray(0, B * d), slot * B * d);
       buf.labels.set(labels, slot * B);
+      if (rows) buf.rows.set(rows.subarray(0, B), slot * B);
+      else buf.rows.fill(-1, slot * B, (slot + 1) * B);
       buf.lr[slot] = lr;
       Atomics.store(buf.ctl, CTL.published, s + 1);
       Atomics.notify(buf.ctl, CTL.published);
-      writeStats(buf, slot, 0, this.shard.forward(x, labels));
+      writeStats(buf, slot, 0, this.shard.forward(x, labels, rows));
       Atomics.add(buf.ctl, CTL.arrived, 1);
       Atomics.notify(buf.ctl, CTL.arrived);
       const n = this.ranges.length;
@@ -192,6 +200,7 @@ function allocBuffers(n: number, B: number, d: number, ranges: [number, number][
     ctl: new Int32Array(new SharedArrayBuffer(4 * 16)),
     x: f32(2 * B * d),
     labels: new Int32Array(new SharedArrayBuffer(4 * 2 * B)),
+    rows: new Int32Array(new SharedArrayBuffer(4 * 2 * B)),
     lr: new Float64Array(new SharedArrayBuffer(8 * 2)),
     stats: f32(2 * n * (2 * B + 1)),
     results: ranges.map(([lo, hi]) => f32((hi - lo) * (d + 2))),

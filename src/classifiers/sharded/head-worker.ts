@@ -35,6 +35,7 @@ async function run(): Promise<void> {
     const stats = shard.forward(
       buf.x.subarray(slot * B * d, (slot + 1) * B * d),
       buf.labels.subarray(slot * B, (slot + 1) * B),
+      buf.rows.subarray(slot * B, (slot + 1) * B),
     );
     writeStats(buf, slot, index, stats);
     Atomics.add(buf.ctl, CTL.arrived, 1);

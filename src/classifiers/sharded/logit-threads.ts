@@ -13,7 +13,7 @@
 import type { Worker } from 'node:worker_threads';
 import { nativeHeadKernels } from '../../backend/native-head.ts';
 import { startWorker } from '../../workers/spawn.ts';
-import { LinearRows, packedLinearSize } from '../linear-ops.ts';
+import { bigFloats, LinearRows, packedLinearSize } from '../linear-ops.ts';
 import { MIN_SPLIT_WEIGHTS } from '../train-head.ts';
 import type { LinearLogits } from '../types.ts';
 import { CTL, JOBS_DONE, type LogitJob, type SyncBuffers, waitFor, writeError } from './head-protocol.ts';
@@ -228,7 +228,7 @@ export function logitSession(spec: LinearLogits, C: number, d: number, threads =
   if (rows === null) return null;
   return {
     logits: (f, m) => {
-      const out = new Float32Array(m * C);
+      const out = bigFloats(m * C);
       rows.compute(f, m, out);
       return out;
     },

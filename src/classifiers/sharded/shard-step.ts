@@ -26,6 +26,7 @@
  * the native addon's AVX2 kernels, else the same arithmetic in TypeScript).
  */
 import { type HeadKernels, headKernels } from '../../backend/native-head.ts';
+import { bigFloats } from '../linear-ops.ts';
 
 export type HeadKind = 'linear' | 'scaled';
 
@@ -47,6 +48,14 @@ export interface ShardSpec {
   classWeights?: Float32Array | null;
   /** After each step, each weight row w_j is rescaled to norm <= maxNorm (linear kind; MaxNorm). */
   maxNorm?: number | null;
+  /**
+   * Scaled kind: training rows whose products X W^T (this shard's Cw values each) are kept after
+   * their first use and reused when the row comes back (0 or absent: none). W is frozen, so a
+   * row's products never change, and each is the same FMA chain whichever batch computes it: the
+   * very bits. Class-aware sampling repeats the tail's rows: one epoch at ImageNet-LT's shape
+   * draws 30 % distinct rows, so most of the product is skipped.
+   */
+  cacheRows?: number;
 }
 
 /** What a shard tells the others after its forward pass: per row, its max logit and max softmax. */
@@ -138,6 +147,12 @@ export class HeadShard {
   private buf: BatchBuffers | null = null;
   /** Whether forward ran since the last backward. */
   private pending = false;
+  /** Scaled kind: training row -> its slot in `cache` ([slots, Cw], row-major), filled in first-use order. */
+  private readonly slots = new Map<number, number>();
+  private cache = new Float32Array(0);
+  /** The batch's rows whose products are computed this step, gathered [m, d], and their [Cw, m] products. */
+  private missX = new Float32Array(0);
+  private missA = new Float32Array(0);
 
   constructor(
     readonly spec: ShardSpec,
@@ -190,8 +205,77 @@ export class HeadShard {
     return this.buf;
   }
 
-  /** Forward on features x [B, d] (row-major) with global labels; keeps what backward needs. */
-  forward(x: Float32Array, labels: Int32Array): ShardStats {
+  /**
+   * The products [Cw, B] = W X^T of the scaled kind from the cache where it holds a row, computed
+   * for the others (gathered into one product) and kept while the cache has room.
+   */
+  private cachedProducts(xs: Float32Array, rows: Int32Array, a: Float32Array, B: number): void {
+    const d = this.spec.dim;
+    const Cw = this.width;
+    const cap = Math.floor(this.spec.cacheRows ?? 0);
+    const hitR: number[] = [];
+    const hitSlot: number[] = [];
+    const miss: number[] = [];
+    for (let r = 0; r < B; r++) {
+      const slot = rows[r]! >= 0 ? this.slots.get(rows[r]!) : undefined;
+      if (slot === undefined) miss.push(r);
+      else {
+        hitR.push(r);
+        hitSlot.push(slot);
+      }
+    }
+    // Copies between the row-major cache and the class-major block eight rows at a time, so
+    // that both sides are read and written a few contiguous floats at once, not one per line.
+    const G = 8;
+    const cache = this.cache;
+    for (let g = 0; g < hitR.length; g += G) {
+      const e = Math.min(g + G, hitR.length);
+      for (let c = 0; c < Cw; c++) {
+        const o = c * B;
+        for (let i = g; i < e; i++) a[o + hitR[i]!] = cache[hitSlot[i]! * Cw + c]!;
+      }
+    }
+    const m = miss.length;
+    if (m === 0) return;
+    if (this.missX.length < m * d) this.missX = new Float32Array(B * d);
+    if (this.missA.length < m * Cw) this.missA = new Float32Array(B * Cw);
+    const xm = this.missX;
+    for (let k = 0; k < m; k++) xm.set(xs.subarray(miss[k]! * d, (miss[k]! + 1) * d), k * d);
+    const am = this.missA;
+    this.k.matmulNT(this.packed ?? this.weight, this.packed !== null, xm, am, Cw, d, m);
+    for (let c = 0; c < Cw; c++) {
+      const o = c * B;
+      const q = c * m;
+      for (let k = 0; k < m; k++) a[o + miss[k]!] = am[q + k]!;
+    }
+    // Keep the new rows while there is room (a row twice in the batch is kept once).
+    const newK: number[] = [];
+    const newSlot: number[] = [];
+    for (let k = 0; k < m; k++) {
+      const row = rows[miss[k]!]!;
+      if (row < 0 || this.slots.size >= cap || this.slots.has(row)) continue;
+      // The whole cap at once, on huge pages: the kernel backs only what is written (the rows
+      // actually drawn), and growing by copies paid every page fault twice on this VM.
+      if (this.cache.length === 0) this.cache = bigFloats(cap * Cw);
+      newK.push(k);
+      newSlot.push(this.slots.size);
+      this.slots.set(row, this.slots.size);
+    }
+    const store = this.cache;
+    for (let g = 0; g < newK.length; g += G) {
+      const e = Math.min(g + G, newK.length);
+      for (let c = 0; c < Cw; c++) {
+        const q = c * m;
+        for (let i = g; i < e; i++) store[newSlot[i]! * Cw + c] = am[q + newK[i]!]!;
+      }
+    }
+  }
+
+  /**
+   * Forward on features x [B, d] (row-major) with global labels; keeps what backward needs.
+   * `rows`: the batch's training-row indices (-1: not a training row), for the scaled kind's cache.
+   */
+  forward(x: Float32Array, labels: Int32Array, rows: Int32Array | null = null): ShardStats {
     const B = labels.length;
     const { lo, hi, dim: d } = this.spec;
     if (x.length < B * d) throw new Error(`head shard: expected ${B} rows of ${d} features`);
@@ -206,7 +290,8 @@ export class HeadShard {
       xs = b.x;
     }
     // [Cw, B] = W X^T, X packed for the product straight from its rows.
-    this.k.matmulNT(this.packed ?? this.weight, this.packed !== null, xs, b.a, Cw, d, B);
+    if (this.scales && rows && (this.spec.cacheRows ?? 0) > 0) this.cachedProducts(xs, rows, b.a, B);
+    else this.k.matmulNT(this.packed ?? this.weight, this.packed !== null, xs, b.a, Cw, d, B);
     this.k.forward(b.a, this.bias, this.scales, this.offset, b.e, b.max, b.sum, Cw, B);
     // The (weighted) sum of the label logits z = a * s + o of the rows whose label is here.
     let labelLogitSum = 0;
@@ -277,5 +362,7 @@ export class HeadShard {
   dispose(): void {
     this.buf = null;
     this.pending = false;
+    this.slots.clear();
+    this.cache = new Float32Array(0);
   }
 }

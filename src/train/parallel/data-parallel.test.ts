@@ -33,7 +33,17 @@ describe('data-parallel training over worker threads', () => {
       const dp2 = await DataParallel.create(two, opt2, 2, spec);
       for (let s = 0; s < 3; s++) {
         const a = await dp1.step(x, y, 0.05, { batchStats: false });
-        const b = await dp2.step(x, y, 0.05, { batchStats: false });
+        // Once `whileWaiting` runs the batch may be overwritten (the trainer makes the next one
+        // there while the worker computes): the step must have taken its shards already.
+        const [xs, ys] = [x.slice(), y.slice()];
+        let called = 0;
+        const whileWaiting = () => {
+          xs.fill(Number.NaN);
+          ys.fill(0);
+          called++;
+        };
+        const b = await dp2.step(xs, ys, 0.05, { batchStats: false, whileWaiting });
+        assert.equal(called, 1);
         assert.ok(Math.abs(a.loss - b.loss) < 1e-5, `loss ${a.loss} vs ${b.loss}`);
         assert.equal(a.correct, b.correct);
       }

@@ -15,9 +15,17 @@ import type { Sgd } from '../../optim/sgd.ts';
 import { startWorker } from '../../workers/spawn.ts';
 import { applyGrads, computeGrads, trainableVars } from '../step.ts';
 import { averageStats, getBnStats, setBnStats } from './bn-sync.ts';
-import type { FromWorker, ReplicaSpec, SharedBuffers, ToWorker } from './protocol.ts';
+import type { FromWorker, ReplicaSpec, SharedBuffers, ToWorker, WorkerTiming } from './protocol.ts';
+import { threadClock } from './thread-clock.ts';
 
 const ENTRY = new URL('./worker.ts', import.meta.url);
+
+/**
+ * A replica's young generation, MB. With Node's default a worker scavenged about 2 times a
+ * ResNet-8 step against the main thread's 1.1 (a step allocates a few MB of tfjs objects), and
+ * each scavenge makes that replica's shard late while the other waits; at 48, 1.3 times.
+ */
+const WORKER_YOUNG_MB = 48;
 
 class Replica {
   private readonly worker: Worker;
@@ -28,7 +36,7 @@ class Replica {
   readonly ready: Promise<void>;
 
   constructor() {
-    this.worker = startWorker(ENTRY);
+    this.worker = startWorker(ENTRY, {}, { maxYoungGenerationSizeMb: WORKER_YOUNG_MB });
     this.ready = new Promise((resolve) => {
       this.readyResolve = resolve;
     });
@@ -83,12 +91,21 @@ export interface StepTimings {
   post: number;
   /** This thread's own shard: forward, backward, gradients read out. */
   compute: number;
-  /** Waiting for the workers' gradients after this thread's were done. */
+  /** `whileWaiting`: the caller's work after this thread's gradients (the next batch). */
+  meanwhile: number;
+  /** Waiting for the workers' gradients after that. */
   wait: number;
   /** The size-weighted mean of the gradients. */
   reduce: number;
   /** This thread's optimiser update. */
   apply: number;
+  /** When the step began, epoch ms (performance.timeOrigin + now: comparable with the workers'). */
+  start: number;
+  /** With `profile`: this thread's time on a core and waiting for one during its own shard, ms. */
+  cpu?: number;
+  queued?: number;
+  /** Each worker's shard (null where it had none). */
+  workers: (WorkerTiming | null)[];
 }
 
 export class DataParallel {
@@ -98,7 +115,18 @@ export class DataParallel {
   private readonly mine: Float32Array;
   private readonly shared: SharedBuffers[] = [];
   /** The last step's breakdown on this thread. */
-  lastTimings: StepTimings = { post: 0, compute: 0, wait: 0, reduce: 0, apply: 0 };
+  lastTimings: StepTimings = {
+    post: 0,
+    compute: 0,
+    meanwhile: 0,
+    wait: 0,
+    reduce: 0,
+    apply: 0,
+    start: 0,
+    workers: [],
+  };
+  /** Read every thread's scheduler clock around its shard (a file read per thread and step). */
+  profile = false;
 
   private constructor(
     private readonly model: Model,
@@ -136,12 +164,17 @@ export class DataParallel {
     return new DataParallel(model, opt, replicas, threads, spec.logitOffset ?? null);
   }
 
-  /** One synchronous step on the whole batch. */
+  /**
+   * One synchronous step on the whole batch. `whileWaiting` runs once, as soon as `batch` and
+   * `labels` are no longer read (the workers' shards are in shared memory and this thread's are
+   * in its backend), while the workers may still compute: the trainer assembles the next batch
+   * there instead of between steps, when the workers would wait for it.
+   */
   async step(
     batch: Float32Array,
     labels: Int32Array,
     lr: number,
-    { batchStats = true } = {},
+    { batchStats = true, whileWaiting }: { batchStats?: boolean; whileWaiting?: () => void } = {},
   ): Promise<StepResult> {
     const t0 = performance.now();
     const B = labels.length;
@@ -161,16 +194,21 @@ export class DataParallel {
         id: r.id(),
         count,
         batchStats,
+        profile: this.profile,
       });
     });
     const t1 = performance.now();
+    const c0 = this.profile ? threadClock() : null;
     const mine = computeGrads(
       this.model,
       batch.subarray(0, bounds[1]! * per),
       labels.subarray(0, bounds[1]!),
       { batchStats, out: this.mine, logitOffset: this.logitOffset },
     );
+    const c1 = c0 ? threadClock() : null;
     const t2 = performance.now();
+    whileWaiting?.();
+    const t2b = performance.now();
     const theirs = await Promise.all(pending);
     const t3 = performance.now();
     // The size-weighted mean of the shards' gradients, into the buffer every replica reads.
@@ -193,7 +231,17 @@ export class DataParallel {
       applyGrads(this.model, this.opt, avg, lr);
     }
     const t5 = performance.now();
-    this.lastTimings = { post: t1 - t0, compute: t2 - t1, wait: t3 - t2, reduce: t4 - t3, apply: t5 - t4 };
+    this.lastTimings = {
+      post: t1 - t0,
+      compute: t2 - t1,
+      meanwhile: t2b - t2,
+      wait: t3 - t2b,
+      reduce: t4 - t3,
+      apply: t5 - t4,
+      start: performance.timeOrigin + t0,
+      ...(c0 && c1 ? { cpu: (c1.cpuNs - c0.cpuNs) / 1e6, queued: (c1.queuedNs - c0.queuedNs) / 1e6 } : {}),
+      workers: theirs.map((r) => r?.timing ?? null),
+    };
     return { loss, correct };
   }
 

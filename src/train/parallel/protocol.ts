@@ -40,7 +40,7 @@ export type ToWorker =
   /** Shared memory for the step exchange (sent again when the batch outgrows it). */
   | { type: 'buffers'; shared: SharedBuffers }
   /** Gradients on the first `count` examples of the shared batch, into the shared gradients. */
-  | { type: 'grads'; id: number; count: number; batchStats: boolean }
+  | { type: 'grads'; id: number; count: number; batchStats: boolean; profile?: boolean }
   /** Apply the averaged gradients in the shared `avg`. */
   | { type: 'apply'; lr: number }
   | { type: 'getBn'; id: number }
@@ -49,7 +49,22 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'ready' }
-  | { type: 'grads'; id: number; loss: number; correct: number }
+  | { type: 'grads'; id: number; loss: number; correct: number; timing: WorkerTiming }
   | { type: 'bn'; id: number; stats: NamedArrays }
   | { type: 'weights'; id: number; weights: NamedArrays }
   | { type: 'error'; message: string };
+
+/**
+ * Where a worker's time went around one shard (for profiling: bench/profile-parallel.ts). Times
+ * are epoch milliseconds (performance.timeOrigin + now), comparable across threads.
+ */
+export interface WorkerTiming {
+  /** When the worker began the shard and when its gradients were written. */
+  start: number;
+  end: number;
+  /** Its update after the previous shard, ms (0 before the first). */
+  apply: number;
+  /** With `profile`: this thread's time on a core and waiting for one during the shard, ms. */
+  cpu?: number;
+  queued?: number;
+}

@@ -12,12 +12,16 @@ import { Sgd } from '../../optim/sgd.ts';
 import { applyGrads, computeGrads } from '../step.ts';
 import { getBnStats, setBnStats } from './bn-sync.ts';
 import type { FromWorker, SharedBuffers, ToWorker } from './protocol.ts';
+import { threadClock } from './thread-clock.ts';
 
 const port = parentPort!;
 let model: Model | null = null;
 let opt: Sgd | null = null;
 let shared: SharedBuffers | null = null;
 let logitOffset: Float32Array | null = null;
+/** The last update's duration, ms (reported with the next shard's gradients). */
+let lastApply = 0;
+const now = () => performance.timeOrigin + performance.now();
 
 const send = (m: FromWorker) => port.postMessage(m);
 
@@ -44,17 +48,29 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'grads': {
       const s = shared!;
       const per = s.batch.length / s.labels.length;
+      const start = now();
+      const c0 = msg.profile ? threadClock() : null;
       const r = computeGrads(model!, s.batch.subarray(0, msg.count * per), s.labels.subarray(0, msg.count), {
         batchStats: msg.batchStats,
         out: s.grads,
         logitOffset,
       });
-      send({ type: 'grads', id: msg.id, loss: r.loss, correct: r.correct });
+      const c1 = c0 ? threadClock() : null;
+      const timing = {
+        start,
+        end: now(),
+        apply: lastApply,
+        ...(c0 && c1 ? { cpu: (c1.cpuNs - c0.cpuNs) / 1e6, queued: (c1.queuedNs - c0.queuedNs) / 1e6 } : {}),
+      };
+      send({ type: 'grads', id: msg.id, loss: r.loss, correct: r.correct, timing });
       break;
     }
-    case 'apply':
+    case 'apply': {
+      const t = performance.now();
       applyGrads(model!, opt!, shared!.avg, msg.lr);
+      lastApply = performance.now() - t;
       break;
+    }
     case 'getBn':
       send({ type: 'bn', id: msg.id, stats: getBnStats(model!) });
       break;
