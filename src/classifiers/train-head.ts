@@ -63,11 +63,12 @@ export interface HeadTrainingResult {
 export const MIN_SPLIT_WEIGHTS = 1 << 16;
 
 /**
- * LWS (the scaled kind) keeps the frozen products X W^T of up to this share of the training
- * features' bytes and reuses them when class-aware sampling draws a row again (same bits; the
- * cache grows with the rows drawn). At ImageNet-LT's shape one epoch draws 30 % distinct rows.
+ * LWS (the scaled kind) can keep the frozen products X W^T of up to this share of the training
+ * features' bytes and reuse them when class-aware sampling draws a row again (same bits). Off:
+ * at ImageNet-LT's shape a share of 0.25 took 2.3-2.4 s an epoch against 2.2-2.3 s without, and
+ * 140 MiB more, which put stage 2's peak over 1.5x its training features (docs/benchmarks.md).
  */
-export const SCALED_CACHE_SHARE = 0.25;
+export const SCALED_CACHE_SHARE = 0;
 
 export interface HeadTrainingOutput extends HeadTrainingResult {
   state: HeadState;
