@@ -8,23 +8,16 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
+import { randomizeBnStats, randomTensor } from '../../test/helpers/model-stats.ts';
 import { initBackend } from '../backend/backend.ts';
 import { CONV_BN_PROGRAM_KERNEL } from '../backend/native-kernels/names.ts';
 import { nativeStatus } from '../native-addon.ts';
-import { createRng, type Rng } from '../random/rng.ts';
+import { createRng } from '../random/rng.ts';
 import { type ChainStep, convBn, convBnChain, makeBatchNorm, makeConv } from './layers.ts';
 import { createModel, disposeModel } from './model.ts';
 import { ParamSet } from './params.ts';
 
 const skip = !nativeStatus().available;
-
-function randomTensor(rng: Rng, shape: number[], scale = 1, offset = 0): tf.Tensor {
-  const n = shape.reduce((p, d) => p * d, 1);
-  return tf.tensor(
-    Float32Array.from({ length: n }, () => offset + scale * rng.normal()),
-    shape,
-  );
-}
 
 /** The index of the first element whose bits differ, or -1. */
 function firstDifference(a: Float32Array, b: Float32Array): number {
@@ -113,19 +106,7 @@ describe('evaluation-mode convolution + batch norm chains in one native call', (
     }, () => {
       const model = createModel(name, shape, 10, 3);
       const rng = createRng(17);
-      const { params, buffers } = model.backbone.params;
-      for (const [pname, v] of [...params, ...buffers]) {
-        if (pname.endsWith('running_mean')) tf.tidy(() => v.assign(randomTensor(rng, v.shape, 0.3)));
-        if (pname.endsWith('running_var'))
-          tf.tidy(() =>
-            v.assign(
-              tf.tensor(
-                Float32Array.from({ length: v.size }, () => 0.5 + rng.next()),
-                v.shape,
-              ),
-            ),
-          );
-      }
+      randomizeBnStats(model, rng);
       const images = Float32Array.from({ length: n * shape[0] * shape[1] * shape[2] }, () => rng.next());
       const forward = () =>
         tf.tidy(() =>

@@ -8,24 +8,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
+import { randomTensor } from '../../test/helpers/model-stats.ts';
 import { initBackend } from '../backend/backend.ts';
 import { CONV_BN_KERNEL } from '../backend/native-kernels/names.ts';
 import { setTrainingKernels, trainingKernels } from '../backend/training-kernels.ts';
 import { nativeStatus } from '../native-addon.ts';
-import { createRng, type Rng } from '../random/rng.ts';
+import { createRng } from '../random/rng.ts';
 import { BN_EPS, convBn, makeBatchNorm, makeConv } from './layers.ts';
 import { createModel, disposeModel } from './model.ts';
 import { ParamSet } from './params.ts';
 
 const skip = !nativeStatus().available;
-
-function randomTensor(rng: Rng, shape: number[], scale = 1, offset = 0): tf.Tensor {
-  const n = shape.reduce((p, d) => p * d, 1);
-  return tf.tensor(
-    Float32Array.from({ length: n }, () => offset + scale * rng.normal()),
-    shape,
-  );
-}
 
 /** max |a - b| / (1 + |b|): relative where values are large, absolute near zero. */
 function maxScaledDiff(a: tf.Tensor, b: tf.Tensor): number {
