@@ -1,6 +1,7 @@
 // The training batch-norm kernels alone (native/src/bn.cc), at the CIFAR ResNets' activation
 // sizes: CPU ms per call (CLOCK_THREAD_CPUTIME_ID) and the bytes a call must stream (read x,
-// y, dy, res; write y, dx, dres) per CPU second. With -DOLD_DIR (a directory holding an older
+// y, dy, res; write y, dx, dres) per CPU second. A batch norm + ReLU without a residual takes
+// its backward mask from x (y is not read). With -DOLD_DIR (a directory holding an older
 // bn.cc, bn.h and kernel_target.h) the old kernels are compiled into namespace `longtail_old`,
 // the two alternate call by call, and every output is compared bit for bit.
 //
@@ -63,7 +64,8 @@ int main(int argc, char** argv) {
   struct Layer {
     int hw, C;
   };
-  const Layer layers[] = {{side, 16}, {(side + 1) / 2, 32}, {(side + 3) / 4, 64}};
+  // 5 and 128 channels: the plain loops (the AVX2 passes take 8, 16, ..., 64).
+  const Layer layers[] = {{side, 16}, {(side + 1) / 2, 32}, {(side + 3) / 4, 64}, {side, 5}, {(side + 7) / 8, 128}};
   const int reps = 15;
   std::printf("batch %d, CPU ms per call (median of %d), GB/s = bytes that must move / CPU s\n", batch, reps);
   for (const Layer& L : layers) {
@@ -80,42 +82,51 @@ int main(int argc, char** argv) {
       const bool relu = variant != 2;
       const float* r = variant == 1 ? res.data() : nullptr;
       std::vector<float> y(n), mean(C), var(C), invstd(C), dx(n), dg(C), db(C), dres(variant == 1 ? n : 0);
+      std::vector<float> scale(C), shift(C), rm(C, 0.0f), rv(C, 1.0f), rm1(C), rv1(C);
+      longtail::BnTrainExtras extras{invstd.data(), scale.data(), shift.data(), rm.data(), rv.data(),
+                                     rm1.data(),    rv1.data(),   0.1,          M / (M - 1.0)};
       std::vector<double> tf, tb;
       for (int i = 0; i < reps; ++i) {
         double t0 = cpuMs();
         longtail::bn_forward(x.data(), gamma.data(), beta.data(), y.data(), mean.data(), var.data(), M, C, 1e-5f,
-                             relu, r);
+                             relu, r, &extras);
         tf.push_back(cpuMs() - t0);
-        for (int c = 0; c < C; ++c) invstd[c] = 1.0f / std::sqrt(var[c] + 1e-5f);
         t0 = cpuMs();
-        longtail::bn_backward(dy.data(), x.data(), y.data(), mean.data(), invstd.data(), gamma.data(), dx.data(),
-                              dg.data(), db.data(), M, C, relu, variant == 1 ? dres.data() : nullptr);
+        // bn + ReLU: the mask from x (y is not read).
+        if (variant == 0)
+          longtail::bn_backward(dy.data(), x.data(), x.data(), mean.data(), invstd.data(), gamma.data(), dx.data(),
+                                dg.data(), db.data(), M, C, relu, nullptr, scale.data(), shift.data());
+        else
+          longtail::bn_backward(dy.data(), x.data(), y.data(), mean.data(), invstd.data(), gamma.data(), dx.data(),
+                                dg.data(), db.data(), M, C, relu, variant == 1 ? dres.data() : nullptr);
         tb.push_back(cpuMs() - t0);
       }
       // Must move: forward reads x (twice: statistics, then normalisation) and res, writes y;
       // backward reads dy, x, y (twice) and writes dx (and dres).
       const double mb = n * 4.0 / 1e6;
       const double fwdBytes = mb * (3 + (r ? 1 : 0));
-      const double bwdBytes = mb * ((relu ? 6 : 4) + 1 + (variant == 1 ? 1 : 0));
+      const double bwdBytes = mb * ((variant == 1 ? 6 : 4) + 1 + (variant == 1 ? 1 : 0));
       const double f = median(tf), b = median(tb);
       std::printf("%2dx%-2d C=%-2d %-9s fwd %6.2f ms %5.1f GB/s  bwd %6.2f ms %5.1f GB/s", L.hw, L.hw, C,
                   variant == 0 ? "relu" : variant == 1 ? "res+relu" : "plain", f, fwdBytes / f, b, bwdBytes / b);
 #ifdef OLD_DIR
-      std::vector<float> y0(n), mean0(C), var0(C), dx0(n), dg0(C), db0(C), dres0(dres.size());
+      std::vector<float> y0(n), mean0(C), var0(C), dx0(n), dg0(C), db0(C), dres0(dres.size()), inv0(C);
       std::vector<double> of, ob;
       for (int i = 0; i < reps; ++i) {
         double t0 = cpuMs();
         longtail_old::bn_forward(x.data(), gamma.data(), beta.data(), y0.data(), mean0.data(), var0.data(), M, C,
                                  1e-5f, relu, r);
         of.push_back(cpuMs() - t0);
+        // invstd as the TypeScript side computed it for the old kernel (tf.rsqrt(var + eps)).
+        for (int c = 0; c < C; ++c) inv0[c] = 1.0f / std::sqrt(var0[c] + 1e-5f);
         t0 = cpuMs();
-        longtail_old::bn_backward(dy.data(), x.data(), y0.data(), mean0.data(), invstd.data(), gamma.data(),
+        longtail_old::bn_backward(dy.data(), x.data(), y0.data(), mean0.data(), inv0.data(), gamma.data(),
                                   dx0.data(), dg0.data(), db0.data(), M, C, relu,
                                   variant == 1 ? dres0.data() : nullptr);
         ob.push_back(cpuMs() - t0);
       }
       const size_t bad = differ(y, y0) + differ(mean, mean0) + differ(var, var0) + differ(dx, dx0) +
-                         differ(dg, dg0) + differ(db, db0) + differ(dres, dres0);
+                         differ(dg, dg0) + differ(db, db0) + differ(dres, dres0) + differ(invstd, inv0);
       std::printf("  | old fwd %6.2f bwd %6.2f  (x%.2f, x%.2f)  %s", median(of), median(ob), median(of) / f,
                   median(ob) / b, bad == 0 ? "bit-identical" : (std::to_string(bad) + " values differ").c_str());
 #endif

@@ -55,6 +55,23 @@ export interface NativeAddon {
    * dy -> dw) with the inputs rounded to bf16 and fp32 sums.
    */
   conv2dBf16(a: Float32Array, b: Float32Array, out: Float32Array, shape: Int32Array, kind?: 0 | 1 | 2): void;
+  /**
+   * A training step's batch norm (offsets as in native/src/addon.cc): kind 0 forward with invstd,
+   * the affine it applied and the running statistics moved by `momentum`; kind 1 the gradient of
+   * batch norm + ReLU without a residual, its mask recomputed from x.
+   */
+  batchNormTrain(
+    kind: 0 | 1,
+    heap: ArrayBuffer,
+    offsets: Float64Array,
+    M: number,
+    C: number,
+    relu: boolean,
+    eps: number,
+    momentum: number,
+  ): void;
+  /** Batch norm's AVX2 passes on or off (bit-identical to its plain loops either way; for tests). */
+  bnVector(on: boolean): void;
   /** One SGD-momentum step over n values: offsets [p, g, buf, pOut, bufOut]. */
   sgd(
     heap: ArrayBuffer,

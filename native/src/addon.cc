@@ -3,6 +3,7 @@
 // and asking `supported` is safe on any x86-64 CPU.
 #include <node_api.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -341,6 +342,75 @@ napi_value BatchNorm(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// batchNormTrain(kind, heap, offsets: Float64Array, M, C, relu, eps, momentum) over [M, C], a
+// training step's batch norm (bn.h BnTrainExtras). kind 0: forward, offsets [x, gamma, beta,
+// runningMean, runningVar, y, mean, var, invstd, scale, shift, runningMeanOut, runningVarOut,
+// (res)], the running statistics moved by `momentum` (unbiased by M / (M - 1)); kind 1: the
+// gradient of a batch norm + ReLU without a residual, its mask from x and the forward's affine,
+// offsets [dy, x, mean, invstd, gamma, scale, shift, dx, dgamma, dbeta]. Offsets in bytes.
+napi_value BatchNormTrain(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc != 8) return throwError(env, "batchNormTrain: expected 8 arguments");
+  int32_t kind, C;
+  int64_t M;
+  bool relu;
+  double eps, momentum;
+  CHECK(napi_get_value_int32(env, argv[0], &kind));
+  CHECK(napi_get_value_int64(env, argv[3], &M));
+  CHECK(napi_get_value_int32(env, argv[4], &C));
+  CHECK(napi_get_value_bool(env, argv[5], &relu));
+  CHECK(napi_get_value_double(env, argv[6], &eps));
+  CHECK(napi_get_value_double(env, argv[7], &momentum));
+  if (kind < 0 || kind > 1) return throwError(env, "batchNormTrain: kind must be 0 or 1");
+  if (M <= 0 || C <= 0) return throwError(env, "batchNormTrain: sizes must be positive");
+  Heap heap;
+  if (!heap.open(env, argv[1], "batchNormTrain: heap must be an ArrayBuffer")) return nullptr;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* offData = nullptr;
+  CHECK(napi_get_typedarray_info(env, argv[2], &type, &length, &offData, nullptr, nullptr));
+  if (type != napi_float64_array || (kind == 0 ? length != 13 && length != 14 : length != 10))
+    return throwError(env, kind == 0 ? "batchNormTrain: offsets must be a Float64Array of 13 or 14"
+                                     : "batchNormTrain: offsets must be a Float64Array of 10");
+  if (!cpuHasKernels()) return throwError(env, "batchNormTrain: this CPU lacks AVX2 + FMA");
+  const double* off = static_cast<const double*>(offData);
+  // Which offsets point at [M, C] tensors (the rest are [C]).
+  static const bool big[2][14] = {
+      {true, false, false, false, false, true, false, false, false, false, false, false, false, true},
+      {true, true, false, false, false, false, false, true, false, false}};
+  float* p[14] = {nullptr};
+  for (size_t i = 0; i < length; ++i) {
+    const double n = big[kind][i] ? static_cast<double>(M) * C : C;
+    if (!(p[i] = heap.at(off[i], n)))
+      return throwError(env, "batchNormTrain: a tensor lies outside the heap or is not 4-byte aligned");
+  }
+  if (kind == 0) {
+    const longtail::BnTrainExtras extras{p[8],  p[9],  p[10], p[3], p[4], p[11], p[12], momentum,
+                                         static_cast<double>(M) / static_cast<double>(std::max<int64_t>(M - 1, 1))};
+    longtail::bn_forward(p[0], p[1], p[2], p[5], p[6], p[7], static_cast<long>(M), C, static_cast<float>(eps), relu,
+                         length == 14 ? p[13] : nullptr, &extras);
+  } else {
+    if (!relu) return throwError(env, "batchNormTrain: the mask from x needs relu");
+    longtail::bn_backward(p[0], p[1], p[1], p[2], p[3], p[4], p[7], p[8], p[9], static_cast<long>(M), C, true,
+                          nullptr, p[5], p[6]);
+  }
+  return nullptr;
+}
+
+// bnVector(on): batch norm's AVX2 passes on or off (bit-identical to the plain loops; tests).
+napi_value BnVector(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  bool on = true;
+  if (argc != 1 || napi_get_value_bool(env, argv[0], &on) != napi_ok)
+    return throwError(env, "bnVector: expected a boolean");
+  if (cpuHasKernels()) longtail::bn_vector(on);
+  return nullptr;
+}
+
 // convBn(heap, offsets: Float64Array [x, w, gamma, beta, mean, var, y, (res)], shape: Int32Array(13),
 // relu, eps): evaluation-mode convolution with its batch norm folded into the filter, then
 // (+ res) (then ReLU), per image in cache (conv.h). Offsets in bytes, 4-aligned.
@@ -516,6 +586,12 @@ NAPI_MODULE_INIT() {
     if (napi_create_function(env, name, NAPI_AUTO_LENGTH, f, nullptr, &fn) != napi_ok) return nullptr;
     if (napi_set_named_property(env, exports, name, fn) != napi_ok) return nullptr;
   }
+  // A training step's batch norm with its running statistics, and the AVX2 switch (bn.cc).
+  if (napi_create_function(env, "batchNormTrain", NAPI_AUTO_LENGTH, BatchNormTrain, nullptr, &fn) != napi_ok)
+    return nullptr;
+  if (napi_set_named_property(env, exports, "batchNormTrain", fn) != napi_ok) return nullptr;
+  if (napi_create_function(env, "bnVector", NAPI_AUTO_LENGTH, BnVector, nullptr, &fn) != napi_ok) return nullptr;
+  if (napi_set_named_property(env, exports, "bnVector", fn) != napi_ok) return nullptr;
   // The fused SGD-momentum update (stage-1 training).
   if (napi_create_function(env, "sgd", NAPI_AUTO_LENGTH, Sgd, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "sgd", fn) != napi_ok) return nullptr;

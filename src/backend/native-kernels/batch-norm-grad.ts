@@ -5,15 +5,34 @@ import { rowsChannels, type WasmBackend } from './heap.ts';
 
 export function nativeBatchNormGrad(a: NativeAddon): KernelFunc {
   return ({ inputs, backend, attrs }) => {
-    const { dy, x, y, mean, invstd, gamma } = inputs as Record<string, TensorInfo>;
+    const { dy, x, y, mean, invstd, gamma, scale, shift } = inputs as Record<string, TensorInfo | undefined>;
     const { relu, residual } = attrs as unknown as { relu: boolean; residual?: boolean };
     const be = backend as unknown as WasmBackend;
     const [M, C] = rowsChannels(x!);
     const dx = be.makeOutput([...x!.shape], 'float32');
     const dgamma = be.makeOutput([C], 'float32');
     const dbeta = be.makeOutput([C], 'float32');
-    const dres = residual ? be.makeOutput([...x!.shape], 'float32') : null;
     const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
+    const heap = be.wasm.HEAPU8.buffer as ArrayBuffer;
+    if (scale !== undefined && shift !== undefined) {
+      // ReLU without a residual: its mask recomputed from x and the forward's affine (no y).
+      if (!relu || residual) throw new Error('batch norm gradient: the mask from x is for ReLU without a residual');
+      const offsets = Float64Array.of(
+        off(dy!),
+        off(x!),
+        off(mean!),
+        off(invstd!),
+        off(gamma!),
+        off(scale),
+        off(shift),
+        off(dx),
+        off(dgamma),
+        off(dbeta),
+      );
+      a.batchNormTrain(1, heap, offsets, M, C, true, 0, 0);
+      return [dx, dgamma, dbeta];
+    }
+    const dres = residual ? be.makeOutput([...x!.shape], 'float32') : null;
     const offsets = Float64Array.of(
       off(dy!),
       off(x!),
@@ -26,7 +45,7 @@ export function nativeBatchNormGrad(a: NativeAddon): KernelFunc {
       off(dbeta),
       ...(dres ? [off(dres)] : []),
     );
-    a.batchNorm(1, be.wasm.HEAPU8.buffer as ArrayBuffer, offsets, M, C, relu, 0);
+    a.batchNorm(1, heap, offsets, M, C, relu, 0);
     return dres ? [dx, dgamma, dbeta, dres] : [dx, dgamma, dbeta];
   };
 }

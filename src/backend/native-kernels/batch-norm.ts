@@ -5,8 +5,8 @@ import { rowsChannels, sameShape, type WasmBackend } from './heap.ts';
 
 export function nativeBatchNorm(a: NativeAddon): KernelFunc {
   return ({ inputs, backend, attrs }) => {
-    const { x, gamma, beta, res } = inputs as Record<string, TensorInfo | undefined>;
-    const { relu, epsilon } = attrs as unknown as { relu: boolean; epsilon: number };
+    const { x, gamma, beta, res, runningMean, runningVar } = inputs as Record<string, TensorInfo | undefined>;
+    const { relu, epsilon, momentum } = attrs as unknown as { relu: boolean; epsilon: number; momentum?: number };
     const be = backend as unknown as WasmBackend;
     const [M, C] = rowsChannels(x!);
     sameShape(res, x!, 'residual');
@@ -14,16 +14,47 @@ export function nativeBatchNorm(a: NativeAddon): KernelFunc {
     const mean = be.makeOutput([C], 'float32');
     const variance = be.makeOutput([C], 'float32');
     const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
+    const heap = be.wasm.HEAPU8.buffer as ArrayBuffer;
+    if (runningMean === undefined || runningVar === undefined) {
+      const offsets = Float64Array.of(
+        off(x!),
+        off(gamma!),
+        off(beta!),
+        off(y),
+        off(mean),
+        off(variance),
+        ...(res ? [off(res)] : []),
+      );
+      a.batchNorm(0, heap, offsets, M, C, relu, epsilon);
+      return [y, mean, variance];
+    }
+    // A training step's: also invstd, the affine applied (the backward pass's ReLU mask) and
+    // the running statistics moved by `momentum`, in the same call.
+    if (momentum === undefined) throw new Error('batch norm: running statistics need a momentum');
+    for (const [name, t] of [
+      ['running mean', runningMean],
+      ['running variance', runningVar],
+    ] as const)
+      if (t.shape.length !== 1 || t.shape[0] !== C) throw new Error(`batch norm: the ${name} [${t.shape}] must be [${C}]`);
+    const extra = [C, C, C, C, C].map((n) => be.makeOutput([n], 'float32'));
+    const [invstd, scale, shift, rmOut, rvOut] = extra as [TensorInfo, TensorInfo, TensorInfo, TensorInfo, TensorInfo];
     const offsets = Float64Array.of(
       off(x!),
       off(gamma!),
       off(beta!),
+      off(runningMean),
+      off(runningVar),
       off(y),
       off(mean),
       off(variance),
+      off(invstd),
+      off(scale),
+      off(shift),
+      off(rmOut),
+      off(rvOut),
       ...(res ? [off(res)] : []),
     );
-    a.batchNorm(0, be.wasm.HEAPU8.buffer as ArrayBuffer, offsets, M, C, relu, epsilon);
-    return [y, mean, variance];
+    a.batchNormTrain(0, heap, offsets, M, C, relu, epsilon, momentum);
+    return [y, mean, variance, invstd, scale, shift, rmOut, rvOut];
   };
 }
