@@ -279,13 +279,11 @@ function makeNativeBnTrain(relu: boolean, withRes: boolean) {
         runningVar: bn.runningVar,
       };
       if (withRes) inputs.res = args[3] as tf.Tensor4D;
-      const [y, mean, , invstd, scale, shift, rm, rv] = tf
-        .engine()
-        .runKernel(BATCH_NORM_KERNEL, inputs, {
-          relu,
-          epsilon: BN_EPS,
-          momentum: BN_MOMENTUM,
-        } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const [y, mean, , invstd, scale, shift, rm, rv] = tf.engine().runKernel(BATCH_NORM_KERNEL, inputs, {
+        relu,
+        epsilon: BN_EPS,
+        momentum: BN_MOMENTUM,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor[];
       bn.runningMean.assign(rm!);
       bn.runningVar.assign(rv!);
       save(maskFromX ? [xi, mean!, invstd!, g, scale!, shift!] : [xi, y!, mean!, invstd!, g]);

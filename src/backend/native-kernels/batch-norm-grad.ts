@@ -16,7 +16,8 @@ export function nativeBatchNormGrad(a: NativeAddon): KernelFunc {
     const heap = be.wasm.HEAPU8.buffer as ArrayBuffer;
     if (scale !== undefined && shift !== undefined) {
       // ReLU without a residual: its mask recomputed from x and the forward's affine (no y).
-      if (!relu || residual) throw new Error('batch norm gradient: the mask from x is for ReLU without a residual');
+      if (!relu || residual)
+        throw new Error('batch norm gradient: the mask from x is for ReLU without a residual');
       const offsets = Float64Array.of(
         off(dy!),
         off(x!),

@@ -6,7 +6,11 @@ import { rowsChannels, sameShape, type WasmBackend } from './heap.ts';
 export function nativeBatchNorm(a: NativeAddon): KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const { x, gamma, beta, res, runningMean, runningVar } = inputs as Record<string, TensorInfo | undefined>;
-    const { relu, epsilon, momentum } = attrs as unknown as { relu: boolean; epsilon: number; momentum?: number };
+    const { relu, epsilon, momentum } = attrs as unknown as {
+      relu: boolean;
+      epsilon: number;
+      momentum?: number;
+    };
     const be = backend as unknown as WasmBackend;
     const [M, C] = rowsChannels(x!);
     sameShape(res, x!, 'residual');
@@ -35,9 +39,16 @@ export function nativeBatchNorm(a: NativeAddon): KernelFunc {
       ['running mean', runningMean],
       ['running variance', runningVar],
     ] as const)
-      if (t.shape.length !== 1 || t.shape[0] !== C) throw new Error(`batch norm: the ${name} [${t.shape}] must be [${C}]`);
+      if (t.shape.length !== 1 || t.shape[0] !== C)
+        throw new Error(`batch norm: the ${name} [${t.shape}] must be [${C}]`);
     const extra = [C, C, C, C, C].map((n) => be.makeOutput([n], 'float32'));
-    const [invstd, scale, shift, rmOut, rvOut] = extra as [TensorInfo, TensorInfo, TensorInfo, TensorInfo, TensorInfo];
+    const [invstd, scale, shift, rmOut, rvOut] = extra as [
+      TensorInfo,
+      TensorInfo,
+      TensorInfo,
+      TensorInfo,
+      TensorInfo,
+    ];
     const offsets = Float64Array.of(
       off(x!),
       off(gamma!),

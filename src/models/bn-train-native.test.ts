@@ -1,0 +1,163 @@
+/**
+ * The native training batch norm's one-call forms against the calls they replace, bit for bit,
+ * over random shapes with odd sizes: the forward call that also moves the running statistics and
+ * returns invstd (against the plain kernel followed by the tfjs ops layers.ts ran before), the
+ * gradient of batch norm + ReLU whose mask comes from x (against the one that reads y), and
+ * bn.cc's AVX2 passes against its plain loops.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../backend/backend.ts';
+import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL } from '../backend/native-kernels/names.ts';
+import { loadNativeAddon, nativeStatus } from '../native-addon.ts';
+import { createRng, type Rng } from '../random/rng.ts';
+import { BN_EPS, BN_MOMENTUM } from './layers.ts';
+
+/** Indices where a and b differ in their bits (NaN never appears here). */
+function bitDiffs(a: tf.Tensor, b: tf.Tensor, label: string): void {
+  const x = new Uint32Array((a.dataSync() as Float32Array).slice().buffer);
+  const y = new Uint32Array((b.dataSync() as Float32Array).slice().buffer);
+  assert.equal(x.length, y.length, `${label}: sizes`);
+  for (let i = 0; i < x.length; i++)
+    if (x[i] !== y[i])
+      assert.fail(`${label}: index ${i} of ${x.length}: ${a.dataSync()[i]} vs ${b.dataSync()[i]}`);
+}
+
+const run = (name: string, inputs: tf.NamedTensorMap, attrs: Record<string, unknown>) =>
+  tf.engine().runKernel(name, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+
+function randn(rng: Rng, n: number, scale = 1, offset = 0): Float32Array {
+  return Float32Array.from({ length: n }, () => rng.normal() * scale + offset);
+}
+
+/** The new calls and the ones they replace on one random case; every output compared bit for bit. */
+function compareCase(
+  rng: Rng,
+  shape: [number, number, number, number],
+  relu: boolean,
+  withRes: boolean,
+): void {
+  const [, , , c] = shape;
+  const n = shape.reduce((p, d) => p * d, 1);
+  const label = `[${shape}] relu ${relu} residual ${withRes}`;
+  tf.tidy(() => {
+    const x = tf.tensor4d(randn(rng, n, 2, 0.3), shape);
+    const res = tf.tensor4d(randn(rng, n), shape);
+    const dy = tf.tensor4d(randn(rng, n), shape);
+    const gamma = tf.tensor1d(randn(rng, c, 0.3, 1));
+    const beta = tf.tensor1d(randn(rng, c, 0.3));
+    const rm = tf.tensor1d(randn(rng, c));
+    const rv = tf.tensor1d(Float32Array.from({ length: c }, () => 0.5 + rng.next()));
+    const base: tf.NamedTensorMap = withRes ? { x, gamma, beta, res } : { x, gamma, beta };
+    // Before: the plain call, then tfjs ops for invstd and the running statistics.
+    const [y0, mean0, var0] = run(BATCH_NORM_KERNEL, base, { relu, epsilon: BN_EPS });
+    const invstd0 = tf.rsqrt(tf.add(var0!, BN_EPS));
+    const m = BN_MOMENTUM;
+    const rows = n / c;
+    const rm0 = tf.add(tf.mul(rm, 1 - m), tf.mul(mean0!, m));
+    const rv0 = tf.add(tf.mul(rv, 1 - m), tf.mul(tf.mul(var0!, rows / Math.max(rows - 1, 1)), m));
+    // Now: one call.
+    const [y1, mean1, var1, invstd1, scale, shift, rm1, rv1] = run(
+      BATCH_NORM_KERNEL,
+      { ...base, runningMean: rm, runningVar: rv },
+      { relu, epsilon: BN_EPS, momentum: m },
+    );
+    bitDiffs(y1!, y0!, `${label} y`);
+    bitDiffs(mean1!, mean0!, `${label} mean`);
+    bitDiffs(var1!, var0!, `${label} variance`);
+    bitDiffs(invstd1!, invstd0, `${label} invstd`);
+    bitDiffs(rm1!, rm0, `${label} running mean`);
+    bitDiffs(rv1!, rv0, `${label} running variance`);
+    // The affine it reports is the one it applied (the backward mask depends on it).
+    const g = gamma.dataSync();
+    const inv = invstd1!.dataSync();
+    const mu = mean1!.dataSync();
+    const b = beta.dataSync();
+    const sc = scale!.dataSync();
+    const sh = shift!.dataSync();
+    for (let k = 0; k < c; k++) {
+      assert.equal(sc[k], Math.fround(g[k]! * inv[k]!), `${label} scale ${k}`);
+      // beta - mean * scale, rounded once (bn.cc's compiler fuses it into one FMA).
+      const want = b[k]! - mu[k]! * sc[k]!;
+      assert.ok(
+        Math.abs(sh[k]! - want) <= Math.abs(want) * 2 ** -24,
+        `${label} shift ${k}: ${sh[k]} vs ${want}`,
+      );
+    }
+    const grad = { dy, x, y: y0!, mean: mean0!, invstd: invstd0, gamma };
+    const before = run(BATCH_NORM_GRAD_KERNEL, grad, { relu, residual: withRes });
+    assert.ok(
+      before[0]!.dataSync().some((v) => v !== 0),
+      `${label}: the gradient is not all zero`,
+    );
+    if (relu && !withRes) {
+      const [dx, dgamma, dbeta] = run(
+        BATCH_NORM_GRAD_KERNEL,
+        { dy, x, mean: mean1!, invstd: invstd1!, gamma, scale: scale!, shift: shift! },
+        { relu, residual: false },
+      );
+      bitDiffs(dx!, before[0]!, `${label} dx (mask from x)`);
+      bitDiffs(dgamma!, before[1]!, `${label} dgamma (mask from x)`);
+      bitDiffs(dbeta!, before[2]!, `${label} dbeta (mask from x)`);
+    }
+  });
+}
+
+describe('native training batch norm: one-call forms', { skip: !nativeStatus().available }, () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+  after(() => loadNativeAddon()?.bnVector(true));
+
+  it('equal the calls they replace bit for bit (running statistics, invstd, the mask from x), AVX2 and plain', () => {
+    const addon = loadNativeAddon()!;
+    const rng = createRng(2029);
+    // Channels: multiples of 8 (the AVX2 passes, one or more 64-channel groups) and others (plain loops).
+    const widths = [8, 16, 24, 32, 64, 72, 128, 3, 5, 17];
+    let trial = 0;
+    for (const vector of [true, false]) {
+      addon.bnVector(vector);
+      for (const c of widths) {
+        const shape: [number, number, number, number] = [1 + rng.int(5), 1 + rng.int(9), 1 + rng.int(9), c];
+        if (shape[0] * shape[1] * shape[2] < 2) shape[0] = 2;
+        compareCase(rng, shape, trial % 3 !== 2, trial % 2 === 0);
+        compareCase(rng, shape, true, false);
+        trial++;
+      }
+    }
+  });
+
+  it('AVX2 passes equal the plain loops bit for bit, over more rows than one 64-row block', () => {
+    const addon = loadNativeAddon()!;
+    const rng = createRng(2030);
+    for (const c of [16, 40, 64, 136]) {
+      const shape: [number, number, number, number] = [3, 7 + rng.int(9), 5 + rng.int(9), c];
+      const n = shape.reduce((p, d) => p * d, 1);
+      tf.tidy(() => {
+        const x = tf.tensor4d(randn(rng, n, 2, 0.3), shape);
+        const res = tf.tensor4d(randn(rng, n), shape);
+        const dy = tf.tensor4d(randn(rng, n), shape);
+        const gamma = tf.tensor1d(randn(rng, c, 0.3, 1));
+        const beta = tf.tensor1d(randn(rng, c, 0.3));
+        const outs = [true, false].map((vector) => {
+          addon.bnVector(vector);
+          const [y, mean, variance] = run(
+            BATCH_NORM_KERNEL,
+            { x, gamma, beta, res },
+            { relu: true, epsilon: BN_EPS },
+          );
+          const invstd = tf.rsqrt(tf.add(variance!, BN_EPS));
+          const grads = run(
+            BATCH_NORM_GRAD_KERNEL,
+            { dy, x, y: y!, mean: mean!, invstd, gamma },
+            { relu: true, residual: true },
+          );
+          return [y!, mean!, variance!, ...grads];
+        });
+        addon.bnVector(true);
+        for (const [k, t] of outs[0]!.entries()) bitDiffs(t, outs[1]![k]!, `C ${c} [${shape}] output ${k}`);
+      });
+    }
+  });
+});
