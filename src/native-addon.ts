@@ -70,6 +70,8 @@ export interface NativeAddon {
     eps: number,
     momentum: number,
   ): void;
+  /** Global average pooling [B, P, C] -> [B, C] at byte offsets x, y (tf.mean's arithmetic). */
+  channelMean(heap: ArrayBuffer, x: number, y: number, B: number, P: number, C: number): void;
   /** Batch norm's AVX2 passes on or off (bit-identical to its plain loops either way; for tests). */
   bnVector(on: boolean): void;
   /** One SGD-momentum step over n values: offsets [p, g, buf, pOut, bufOut]. */

@@ -411,6 +411,32 @@ napi_value BnVector(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// channelMean(heap, x, y, B, P, C): global average pooling [B, P, C] -> [B, C] (bn.h channel_mean);
+// x and y are byte offsets into the heap.
+napi_value ChannelMean(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc != 6) return throwError(env, "channelMean: expected 6 arguments");
+  Heap heap;
+  if (!heap.open(env, argv[0], "channelMean: heap must be an ArrayBuffer")) return nullptr;
+  double off[2];
+  if (!readOffsets(env, argv, 1, 2, off)) return nullptr;
+  int64_t B, P;
+  int32_t C;
+  CHECK(napi_get_value_int64(env, argv[3], &B));
+  CHECK(napi_get_value_int64(env, argv[4], &P));
+  CHECK(napi_get_value_int32(env, argv[5], &C));
+  if (B <= 0 || P <= 0 || C <= 0) return throwError(env, "channelMean: sizes must be positive");
+  if (!cpuHasKernels()) return throwError(env, "channelMean: this CPU lacks AVX2 + FMA");
+  const float* x = heap.at(off[0], static_cast<double>(B) * P * C);
+  float* y = heap.at(off[1], static_cast<double>(B) * C);
+  if (x == nullptr || y == nullptr)
+    return throwError(env, "channelMean: a tensor lies outside the heap or is not 4-byte aligned");
+  longtail::channel_mean(x, y, static_cast<long>(B), static_cast<long>(P), C);
+  return nullptr;
+}
+
 // convBn(heap, offsets: Float64Array [x, w, gamma, beta, mean, var, y, (res)], shape: Int32Array(13),
 // relu, eps): evaluation-mode convolution with its batch norm folded into the filter, then
 // (+ res) (then ReLU), per image in cache (conv.h). Offsets in bytes, 4-aligned.
@@ -586,12 +612,15 @@ NAPI_MODULE_INIT() {
     if (napi_create_function(env, name, NAPI_AUTO_LENGTH, f, nullptr, &fn) != napi_ok) return nullptr;
     if (napi_set_named_property(env, exports, name, fn) != napi_ok) return nullptr;
   }
-  // A training step's batch norm with its running statistics, and the AVX2 switch (bn.cc).
+  // A training step's batch norm with its running statistics, the AVX2 switch, global average pooling (bn.cc).
   if (napi_create_function(env, "batchNormTrain", NAPI_AUTO_LENGTH, BatchNormTrain, nullptr, &fn) != napi_ok)
     return nullptr;
   if (napi_set_named_property(env, exports, "batchNormTrain", fn) != napi_ok) return nullptr;
   if (napi_create_function(env, "bnVector", NAPI_AUTO_LENGTH, BnVector, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "bnVector", fn) != napi_ok) return nullptr;
+  if (napi_create_function(env, "channelMean", NAPI_AUTO_LENGTH, ChannelMean, nullptr, &fn) != napi_ok)
+    return nullptr;
+  if (napi_set_named_property(env, exports, "channelMean", fn) != napi_ok) return nullptr;
   // The fused SGD-momentum update (stage-1 training).
   if (napi_create_function(env, "sgd", NAPI_AUTO_LENGTH, Sgd, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "sgd", fn) != napi_ok) return nullptr;

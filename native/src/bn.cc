@@ -456,6 +456,21 @@ LONGTAIL_NO_CONTRACT void sgd_momentum(const float* p, const float* g, const flo
   }
 }
 
+void channel_mean(const float* x, float* y, long B, long P, int C) {
+  const float n = static_cast<float>(P);
+  std::vector<float>& acc = tCoef;
+  for (long b = 0; b < B; ++b) {
+    acc.assign(C, 0.0f);
+    float* s = acc.data();
+    const float* xb = x + b * P * C;
+    for (long p = 0; p < P; ++p) {
+      const float* xr = xb + p * C;
+      for (int c = 0; c < C; ++c) s[c] += xr[c];
+    }
+    for (int c = 0; c < C; ++c) y[b * C + c] = s[c] / n;
+  }
+}
+
 LONGTAIL_NO_CONTRACT void bn_running_update(const float* mean, const float* var, const BnTrainExtras* e, int C) {
 #if defined(__clang__)
 #pragma clang fp contract(off)

@@ -49,6 +49,11 @@ void bn_backward(const float* dy, const float* x, const float* y, const float* m
                  const float* gamma, float* dx, float* dgamma, float* dbeta, long M, int C, bool relu,
                  float* dres = nullptr, const float* scale = nullptr, const float* shift = nullptr);
 
+// Global average pooling of x [B, P, C] (P = height * width) into y [B, C]: each channel's sum
+// over the P pixels in order, in float, then divided by P, the arithmetic of tfjs-wasm's Mean
+// over axes 1-2 (bit-identical) without its transpose to [B, C, P] first.
+void channel_mean(const float* x, float* y, long B, long P, int C);
+
 // One SGD step with momentum and weight decay over n values, PyTorch's rule (dampening 0, no
 // Nesterov): d = g + wd * p; buf = momentum * buf + d; p = p - lr * buf. Each product and sum
 // rounded to float in that order (no FMA contraction), as the tfjs ops compute it, so the result

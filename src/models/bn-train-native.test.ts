@@ -2,17 +2,21 @@
  * The native training batch norm's one-call forms against the calls they replace, bit for bit,
  * over random shapes with odd sizes: the forward call that also moves the running statistics and
  * returns invstd (against the plain kernel followed by the tfjs ops layers.ts ran before), the
- * gradient of batch norm + ReLU whose mask comes from x (against the one that reads y), and
- * bn.cc's AVX2 passes against its plain loops.
+ * gradient of batch norm + ReLU whose mask comes from x (against the one that reads y), bn.cc's
+ * AVX2 passes against its plain loops, and the native global average pooling against tf.mean.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/backend.ts';
-import { BATCH_NORM_GRAD_KERNEL, BATCH_NORM_KERNEL } from '../backend/native-kernels/names.ts';
+import {
+  BATCH_NORM_GRAD_KERNEL,
+  BATCH_NORM_KERNEL,
+  CHANNEL_MEAN_KERNEL,
+} from '../backend/native-kernels/names.ts';
 import { loadNativeAddon, nativeStatus } from '../native-addon.ts';
 import { createRng, type Rng } from '../random/rng.ts';
-import { BN_EPS, BN_MOMENTUM } from './layers.ts';
+import { BN_EPS, BN_MOMENTUM, globalAvgPool } from './layers.ts';
 
 /** Indices where a and b differ in their bits (NaN never appears here). */
 function bitDiffs(a: tf.Tensor, b: tf.Tensor, label: string): void {
@@ -157,6 +161,33 @@ describe('native training batch norm: one-call forms', { skip: !nativeStatus().a
         });
         addon.bnVector(true);
         for (const [k, t] of outs[0]!.entries()) bitDiffs(t, outs[1]![k]!, `C ${c} [${shape}] output ${k}`);
+      });
+    }
+  });
+
+  it('global average pooling equals tf.mean over axes 1-2 bit for bit, with and without a gradient tape', () => {
+    const rng = createRng(2031);
+    for (let trial = 0; trial < 10; trial++) {
+      const shape: [number, number, number, number] = [
+        1 + rng.int(5),
+        1 + rng.int(9),
+        1 + rng.int(9),
+        [1, 3, 16, 64, 70][trial % 5]!,
+      ];
+      const n = shape.reduce((p, d) => p * d, 1);
+      tf.tidy(() => {
+        const x = tf.tensor4d(randn(rng, n, 3, 1), shape);
+        const native = tf.engine().runKernel(CHANNEL_MEAN_KERNEL, { x }, {}) as tf.Tensor;
+        bitDiffs(native, tf.mean(x, [1, 2]), `[${shape}]`);
+        // Through the model's pooling under a tape (training): the same values, the gradient
+        // dy / (h w) at every pixel.
+        const dy = tf.tensor2d(randn(rng, shape[0] * shape[3]), [shape[0], shape[3]]);
+        const [dx] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(globalAvgPool(a as tf.Tensor4D), dy)))([x]);
+        const want = tf.mul(
+          tf.reshape(tf.div(dy, shape[1] * shape[2]), [shape[0], 1, 1, shape[3]]),
+          tf.ones(shape),
+        );
+        bitDiffs(dx!, want, `[${shape}] gradient`);
       });
     }
   });

@@ -8,6 +8,7 @@ import {
   BATCH_NORM_GRAD_KERNEL,
   BATCH_NORM_KERNEL,
   CHANNEL_AFFINE_KERNEL,
+  CHANNEL_MEAN_KERNEL,
   CONV_BN_KERNEL,
   CONV_BN_PROGRAM_KERNEL,
 } from '../backend/native-kernels/names.ts';
@@ -198,8 +199,12 @@ export function globalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
  */
 const meanPool = tf.customGrad((x) => {
   const [b, h, w, c] = (x as tf.Tensor4D).shape;
+  // The native kernel: tf.mean's arithmetic without wasm's transpose of x first (bit-identical).
+  const native = tf.getKernel(CHANNEL_MEAN_KERNEL, tf.getBackend()) !== undefined;
   return {
-    value: tf.mean(x as tf.Tensor, [1, 2]),
+    value: native
+      ? (tf.engine().runKernel(CHANNEL_MEAN_KERNEL, { x: x as tf.Tensor }, {}) as tf.Tensor)
+      : tf.mean(x as tf.Tensor, [1, 2]),
     gradFunc: (dy: tf.Tensor) => tf.mul(tf.reshape(tf.div(dy, h * w), [b, 1, 1, c]), tf.ones([1, h, w, 1])),
   };
 }) as (x: tf.Tensor4D) => tf.Tensor2D;

@@ -13,7 +13,8 @@ export function nativeBatchNormGrad(a: NativeAddon): KernelFunc {
     const dgamma = be.makeOutput([C], 'float32');
     const dbeta = be.makeOutput([C], 'float32');
     const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
-    const heap = be.wasm.HEAPU8.buffer as ArrayBuffer;
+    // Read at each call, after every makeOutput: an allocation can grow (replace) the heap.
+    const heap = () => be.wasm.HEAPU8.buffer as ArrayBuffer;
     if (scale !== undefined && shift !== undefined) {
       // ReLU without a residual: its mask recomputed from x and the forward's affine (no y).
       if (!relu || residual)
@@ -30,7 +31,7 @@ export function nativeBatchNormGrad(a: NativeAddon): KernelFunc {
         off(dgamma),
         off(dbeta),
       );
-      a.batchNormTrain(1, heap, offsets, M, C, true, 0, 0);
+      a.batchNormTrain(1, heap(), offsets, M, C, true, 0, 0);
       return [dx, dgamma, dbeta];
     }
     const dres = residual ? be.makeOutput([...x!.shape], 'float32') : null;
@@ -46,7 +47,7 @@ export function nativeBatchNormGrad(a: NativeAddon): KernelFunc {
       off(dbeta),
       ...(dres ? [off(dres)] : []),
     );
-    a.batchNorm(1, heap, offsets, M, C, relu, 0);
+    a.batchNorm(1, heap(), offsets, M, C, relu, 0);
     return dres ? [dx, dgamma, dbeta, dres] : [dx, dgamma, dbeta];
   };
 }

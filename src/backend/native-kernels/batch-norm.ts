@@ -18,7 +18,8 @@ export function nativeBatchNorm(a: NativeAddon): KernelFunc {
     const mean = be.makeOutput([C], 'float32');
     const variance = be.makeOutput([C], 'float32');
     const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
-    const heap = be.wasm.HEAPU8.buffer as ArrayBuffer;
+    // Read at each call, after every makeOutput: an allocation can grow (replace) the heap.
+    const heap = () => be.wasm.HEAPU8.buffer as ArrayBuffer;
     if (runningMean === undefined || runningVar === undefined) {
       const offsets = Float64Array.of(
         off(x!),
@@ -29,7 +30,7 @@ export function nativeBatchNorm(a: NativeAddon): KernelFunc {
         off(variance),
         ...(res ? [off(res)] : []),
       );
-      a.batchNorm(0, heap, offsets, M, C, relu, epsilon);
+      a.batchNorm(0, heap(), offsets, M, C, relu, epsilon);
       return [y, mean, variance];
     }
     // A training step's: also invstd, the affine applied (the backward pass's ReLU mask) and
@@ -65,7 +66,7 @@ export function nativeBatchNorm(a: NativeAddon): KernelFunc {
       off(rvOut),
       ...(res ? [off(res)] : []),
     );
-    a.batchNormTrain(0, heap, offsets, M, C, relu, epsilon, momentum);
+    a.batchNormTrain(0, heap(), offsets, M, C, relu, epsilon, momentum);
     return [y, mean, variance, invstd, scale, shift, rmOut, rvOut];
   };
 }

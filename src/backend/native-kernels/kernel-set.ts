@@ -18,6 +18,7 @@ import { nativeBatchMatMul } from './batch-mat-mul.ts';
 import { nativeBatchNorm } from './batch-norm.ts';
 import { nativeBatchNormGrad } from './batch-norm-grad.ts';
 import { nativeChannelAffine } from './channel-affine.ts';
+import { nativeChannelMean } from './channel-mean.ts';
 import { nativeConvBn } from './conv-bn.ts';
 import { nativeConvBnProgram } from './conv-bn-program.ts';
 import { nativeConv2D } from './conv2d.ts';
@@ -27,6 +28,7 @@ import {
   BATCH_NORM_GRAD_KERNEL,
   BATCH_NORM_KERNEL,
   CHANNEL_AFFINE_KERNEL,
+  CHANNEL_MEAN_KERNEL,
   CONV_BN_KERNEL,
   CONV_BN_PROGRAM_KERNEL,
   SGD_KERNEL,
@@ -71,5 +73,9 @@ export function nativeKernelSet(
       ? { [CONV_BN_PROGRAM_KERNEL]: own(CONV_BN_PROGRAM_KERNEL, nativeConvBnProgram(addon)) }
       : {}),
     [SGD_KERNEL]: own(SGD_KERNEL, nativeSgd(addon)),
+    // An addon built before it existed lacks it: global average pooling then runs tf.mean.
+    ...(typeof addon.channelMean === 'function'
+      ? { [CHANNEL_MEAN_KERNEL]: own(CHANNEL_MEAN_KERNEL, nativeChannelMean(addon)) }
+      : {}),
   };
 }

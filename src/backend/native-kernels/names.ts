@@ -15,6 +15,13 @@ export const BATCH_NORM_GRAD_KERNEL = 'LongtailBatchNormGrad';
 export const CHANNEL_AFFINE_KERNEL = 'LongtailChannelAffine';
 
 /**
+ * Global average pooling x [b, h, w, c] -> [b, c] with tf.mean's arithmetic over axes 1-2 (each
+ * channel's float sum over the pixels in order, divided by h * w: bit-identical) without the
+ * transpose tfjs-wasm's Mean makes first.
+ */
+export const CHANNEL_MEAN_KERNEL = 'LongtailChannelMean';
+
+/**
  * Evaluation-mode convolution + batch norm (+ residual) (+ ReLU) in one call, the batch norm folded
  * into the filter (w * gamma / sqrt(var + eps) per output channel, shift beta - mean * scale):
  * x, filter, gamma, beta, mean, variance (, res) -> y. Attributes: strides, pad (as tf.conv2d's),
