@@ -107,7 +107,7 @@ export class OnnxNodes {
           this.constF(weight, [C, d], 'classifier.weight', true),
           this.constF(distance.sqNorms, [C], 'sq_norms'),
         ],
-        [attr('transB', 1), attr('alpha', -2)],
+        [attr('transB', 1), { name: 'alpha', type: A.FLOAT, f: -2 }],
       ); // [n, C] = ||c||^2 - 2 x.c
       const xx = this.node('MatMul', [
         this.node('Mul', [h, h]),
