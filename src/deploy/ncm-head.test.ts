@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
 import { tempDir } from '../../test/helpers/tmp.ts';
 import { initBackend } from '../backend/backend.ts';
 import { foldedLogits } from '../classifiers/linear-ops.ts';
@@ -19,6 +21,8 @@ import type { FeatureSet } from '../features/feature-set.ts';
 import { writeNpz } from '../io/npy.ts';
 import { createRng } from '../random/rng.ts';
 import { loadFolded, readOldNcm, saveFolded } from './folded.ts';
+import { GraphBuilder } from './graph.ts';
+import { type OnnxSink, resnetToOnnx } from './onnx-export.ts';
 
 const C = 4;
 const d = 5;
@@ -174,6 +178,59 @@ describe("NCM's deployed head", () => {
       ),
     );
     closeAll(foldedLogits(loaded.layer, x, n, d, C), want, 2e-5, 'half-squared');
+  });
+
+  it("the ONNX and tfjs distance heads give the folded head's logits (features in, cl2n, T and biases)", async () => {
+    const { x, n, dir } = saved(21);
+    const { layer } = loadFolded(dir, 'ncm');
+    const want = foldedLogits(layer, x, n, d, C);
+    // ONNX: images [n, 1, d, 1] flattened into the features, then the exported head.
+    const bytes = resnetToOnnx(
+      (g, img) => (g as OnnxSink).node('Flatten', [img]),
+      [1, d, 1],
+      d,
+      {
+        ...layer,
+        classNames: ['a', 'b', 'c', 'd'],
+        method: 'ncm',
+        meta: {},
+      },
+      'test',
+    );
+    const session = await ort.InferenceSession.create(bytes);
+    const out = await session.run({ images: new ort.Tensor('float32', x, [n, 1, d, 1]) });
+    closeAll(out.logits!.data as Float32Array, want, 1e-5, 'onnx');
+    await session.release();
+    // tfjs: the graph the export writes after the backbone.
+    const g = new GraphBuilder();
+    const t = layer.transform as { mean: Float32Array };
+    const f = g.l2normalize(g.subConst(g.placeholder('images', [-1, d]), t.mean));
+    const logits = g.distance(
+      f,
+      layer.weight,
+      layer.distance!.sqNorms,
+      layer.distance!.scale,
+      layer.bias,
+      C,
+      d,
+      'logits',
+    );
+    g.softmax(logits, 'probabilities');
+    const { modelJson, weights } = g.build(
+      { input: 'images', inputShape: [-1, d], output: 'probabilities', outputShape: [-1, C] },
+      {},
+    );
+    const model = await tf.loadGraphModel(
+      tf.io.fromMemory({
+        ...modelJson,
+        weightSpecs: modelJson.weightsManifest[0]!.weights,
+        weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
+      } as unknown as tf.io.ModelJSON),
+    );
+    const z = model.execute(tf.tensor2d(x, [n, d]), 'logits') as tf.Tensor;
+    closeAll(z.dataSync(), want, 1e-5, 'tfjs');
+    tf.dispose(z);
+    model.dispose();
   });
 
   it('tells old heads by their numbers only: other layers, and a cosine NCM head, are neither', () => {
