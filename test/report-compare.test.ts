@@ -225,7 +225,7 @@ describe('longtail report: several runs on one page', () => {
   it('runs that differ in a setting are groups side by side, named by that setting', async () => {
     const out = join(root, 'cmp-groups');
     const dirs = ['crt-e1-s1', 'crt-e1-s2', 'crt-e1-s3', 'crt-e2-s1'].map(stage2);
-    // In this process (test/helpers/cli.ts); the first and the browser test start the real command.
+    // In this process (test/helpers/cli.ts); the seeds test starts the real command.
     const r = await runInProcess(['report', ...dirs, '--out', out]);
     assert.equal(r.code, 0, r.stderr);
     const c = ComparisonSchema.parse(JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')));
