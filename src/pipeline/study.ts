@@ -9,7 +9,7 @@ import { type PipelineConfig, type StudyConfig, studyConfigSchema } from '../con
 import { ConfigError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { planRun, runFile } from '../io/run-folder.ts';
-import type { VegaLiteSpec } from '../report/charts.ts';
+import type { VegaLiteSpec } from '../report/charts/common.ts';
 import { writeChart } from '../report/render.ts';
 import type { RunResults } from '../report/results.ts';
 import { meanOfRuns, seedsMarkdown, summariseSeeds } from '../report/seed-summary.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { RUN_FILES, runFile } from '../io/run-folder.ts';
-import { allCharts } from './charts.ts';
+import { allCharts } from './charts/all-charts.ts';
 import { reportHtml } from './html.ts';
 import type { LiveData } from './live/data.ts';
 import { perClassCsv } from './per-class.ts';
