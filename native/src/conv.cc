@@ -190,6 +190,7 @@ bool usePlanar(int outChannels, int inChannels, int taps) {
 
 thread_local std::vector<float> tPlanes, tOut;
 thread_local std::vector<int32_t> tKofs;
+thread_local std::vector<uint16_t> tValid;  // the filter gradient's taps inside the image, per pixel
 
 // One image [rows, cols, C] into zero-padded planes [C][Hp * Wp (+ slack)] at (pt, pl): the
 // interior only (the border was zeroed once for the call).
@@ -724,7 +725,10 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
   bool gaps = false;
   for (int r = 0; r < s.sh; ++r) gaps = gaps || !reached(s.sh, s.pt, s.kh, r);
   for (int q = 0; q < s.sw; ++q) gaps = gaps || !reached(s.sw, s.pl, s.kw, q);
-  if (gaps) std::memset(dx, 0, sizeof(float) * dxSize);
+  // Each image's dx is cleared just before its phases write into it (while it is in cache): a
+  // clear of the whole batch first left the phases re-reading it from memory (the 1x1 stride-2
+  // shortcut's input gradient, three quarters zeros, ran at a third of peak).
+  const size_t dxImage = static_cast<size_t>(s.H) * s.W * s.ci;
   const bool planar = usePlanar(s.ci, s.co, s.kh * s.kw);
   const int64_t ps = planeSize(Hp, Wp);
   tPhases.clear();
@@ -765,8 +769,8 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
     tPlanes.assign(static_cast<size_t>(s.co * ps + 16), 0.0f);
     const int64_t ldy = ((s.H - 1) * Wp + s.W + 15) / 16 * 16;  // enough for every phase
     tOut.resize(static_cast<size_t>(s.ci * ldy));
-    const size_t dxImage = static_cast<size_t>(s.H) * s.W * s.ci;
     for (int n = 0; n < s.b; ++n) {
+      if (gaps) std::memset(dx + n * dxImage, 0, sizeof(float) * dxImage);
       toPlanes(dy + n * dyImage, s.oh, s.ow, s.co, PT, PL, Wp, ps, tPlanes.data());
       for (const Phase& ph : tPhases) {
         const int r = ph.cb[0] / s.ci / s.W;  // the phase's first pixel is (r, q)
@@ -783,6 +787,7 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
     return;
   }
   for (int n = 0; n < s.b; ++n) {
+    if (gaps) std::memset(dx + n * dxImage, 0, sizeof(float) * dxImage);
     const float* dyp = pad(dy + n * dyImage, 1, s.oh, s.ow, s.co, PT, PL, Hp, Wp);
     for (const Phase& ph : tPhases) {
       const Gather g{dyp, ph.mb.data(), static_cast<int>(ph.mb.size()), ph.kb.data(), ph.filter.data(),
@@ -821,19 +826,34 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
     for (int i = 0; i < s.oh; ++i)
       for (int j = 0; j < s.ow; ++j, ++p) tKb[p] = ((n * Hp + i * s.sh) * Wp + j * s.sw) * s.ci;
   const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
-  if (gUseAvx512 && s.ci == 16 && s.kw == 3) {
+  if (gUseAvx512 && s.ci == 16 && s.kw == 3 && s.kh * s.kw <= 16) {
     // Vectorised over input channels (conv512.cc): x's channels are contiguous, so a tile
     // holds 8 (or 4) output channels x a filter row's taps x 16 (or 32) input channels and
     // broadcasts dy once per output channel; the result is dw transposed, [co][taps * ci].
+    // x is read in place (no padded copy: the copy and its zeroing were 17 % of the pass); taps
+    // outside the image are masked to zeros, pixel by pixel (tValid).
+    const int taps = s.kh * s.kw;
     tOut.resize(static_cast<size_t>(M) * s.co);
-    tKofs.resize(s.kh * s.kw);
+    tKofs.resize(taps);
     for (int i = 0; i < s.kh; ++i)
-      for (int j = 0; j < s.kw; ++j) tKofs[i * s.kw + j] = (i * Wp + j) * s.ci;
+      for (int j = 0; j < s.kw; ++j) tKofs[i * s.kw + j] = (i * s.W + j) * s.ci;
+    tValid.resize(static_cast<size_t>(group) * pixels);
+    for (int n = 0, p = 0; n < group; ++n)
+      for (int i = 0; i < s.oh; ++i)
+        for (int j = 0; j < s.ow; ++j, ++p) {
+          const int r = i * s.sh - s.pt;
+          const int c = j * s.sw - s.pl;
+          tKb[p] = ((n * s.H + r) * s.W + c) * s.ci;
+          unsigned bits = 0;
+          for (int a = 0; a < s.kh; ++a)
+            for (int e = 0; e < s.kw; ++e)
+              if (r + a >= 0 && r + a < s.H && c + e >= 0 && c + e < s.W) bits |= 1u << (a * s.kw + e);
+          tValid[p] = static_cast<uint16_t>(bits);
+        }
     for (int n0 = 0; n0 < s.b; n0 += group) {
       const int g = std::min(group, s.b - n0);
-      const float* xp = pad(x + n0 * xImage, g, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
-      const FilterCvec f{xp, tKb.data(), tKofs.data(), s.kh * s.kw, s.kw, s.ci,
-                         dy + static_cast<size_t>(n0) * pixels * s.co, s.co, tOut.data()};
+      const FilterCvec f{x + n0 * xImage, tKb.data(), tKofs.data(), taps, s.kw, s.ci,
+                         dy + static_cast<size_t>(n0) * pixels * s.co, s.co, tOut.data(), tValid.data()};
       const int P = g * pixels;
       for (int k0 = 0; k0 < P; k0 += chunk) filter_cvec_avx512(f, k0, std::min(P, k0 + chunk), n0 > 0 || k0 > 0);
     }
