@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "conv.h"
+#include "conv_grad.h"
 #include "gather.h"
 
 namespace longtail {
@@ -859,6 +860,22 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
     }
     for (int k = 0; k < M; ++k)
       for (int o = 0; o < s.co; ++o) dw[static_cast<size_t>(k) * s.co + o] = tOut[static_cast<size_t>(o) * M + k];
+    return;
+  }
+  if (gUseAvx512 && s.co == 16 && s.kh == 3 && s.kw == 3 && (s.ci == 1 || s.ci == 3)) {
+    // The stems: every filter row in one tile (conv_grad512.cc), dw accumulating across groups.
+    // The padded group's border is zeroed once per call; each group copies only its interior.
+    tPad.assign(static_cast<size_t>(group) * Hp * Wp * s.ci, 0.0f);
+    for (int n0 = 0; n0 < s.b; n0 += group) {
+      const int g = std::min(group, s.b - n0);
+      for (int n = 0; n < g; ++n)
+        for (int i = 0; i < s.H; ++i)
+          std::memcpy(tPad.data() + ((static_cast<size_t>(n) * Hp + i + s.pt) * Wp + s.pl) * s.ci,
+                      x + ((static_cast<size_t>(n0 + n) * s.H + i) * s.W) * s.ci, sizeof(float) * s.W * s.ci);
+      const FilterRows f{tPad.data(), tKb.data(), g * pixels, Wp * s.ci, s.kh, s.kw, s.ci,
+                         dy + static_cast<size_t>(n0) * pixels * s.co, dw};
+      filter_rows_avx512(f, n0 > 0);
+    }
     return;
   }
   for (int n0 = 0; n0 < s.b; n0 += group) {
