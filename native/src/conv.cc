@@ -176,6 +176,15 @@ const float* pad(const float* x, int b, int H, int W, int C, int pt, int pl, int
   return tPad.data();
 }
 
+// x's g images [H, W, ci] into the interior of padded images [Hp, Wp, ci] at (pt, pl); the
+// border is left as it is (zeroed once by the caller).
+void padInterior(const float* x, int g, const ConvShape& s, int Hp, int Wp, float* xp) {
+  for (int n = 0; n < g; ++n)
+    for (int i = 0; i < s.H; ++i)
+      std::memcpy(xp + ((static_cast<size_t>(n) * Hp + i + s.pt) * Wp + s.pl) * s.ci,
+                  x + (static_cast<size_t>(n) * s.H + i) * s.W * s.ci, sizeof(float) * s.W * s.ci);
+}
+
 int paddedRows(int in, int pad, int out, int stride, int k) { return std::max(in + pad, (out - 1) * stride + k); }
 
 // The pixel-vectorised product (conv512.cc) where its outputs have 16 channels and the pass is
@@ -787,9 +796,18 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
     }
     return;
   }
+  // dy's padded image: its border zeroed once per call, each image copies only its interior.
+  const bool padded = PT != 0 || PL != 0 || Hp != s.oh || Wp != s.ow;
+  if (padded) tPad.assign(static_cast<size_t>(Hp) * Wp * s.co, 0.0f);
   for (int n = 0; n < s.b; ++n) {
     if (gaps) std::memset(dx + n * dxImage, 0, sizeof(float) * dxImage);
-    const float* dyp = pad(dy + n * dyImage, 1, s.oh, s.ow, s.co, PT, PL, Hp, Wp);
+    const float* dyp = dy + n * dyImage;
+    if (padded) {
+      for (int i = 0; i < s.oh; ++i)
+        std::memcpy(tPad.data() + (static_cast<size_t>(i + PT) * Wp + PL) * s.co, dyp + static_cast<size_t>(i) * s.ow * s.co,
+                    sizeof(float) * s.ow * s.co);
+      dyp = tPad.data();
+    }
     for (const Phase& ph : tPhases) {
       const Gather g{dyp, ph.mb.data(), static_cast<int>(ph.mb.size()), ph.kb.data(), ph.filter.data(),
                      s.ci, s.ci, dx + static_cast<size_t>(n) * s.H * s.W * s.ci, ph.cb.data()};
@@ -864,23 +882,23 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
   }
   if (gUseAvx512 && s.co == 16 && s.kh == 3 && s.kw == 3 && (s.ci == 1 || s.ci == 3)) {
     // The stems: every filter row in one tile (conv_grad512.cc), dw accumulating across groups.
-    // The padded group's border is zeroed once per call; each group copies only its interior.
     tPad.assign(static_cast<size_t>(group) * Hp * Wp * s.ci, 0.0f);
     for (int n0 = 0; n0 < s.b; n0 += group) {
       const int g = std::min(group, s.b - n0);
-      for (int n = 0; n < g; ++n)
-        for (int i = 0; i < s.H; ++i)
-          std::memcpy(tPad.data() + ((static_cast<size_t>(n) * Hp + i + s.pt) * Wp + s.pl) * s.ci,
-                      x + ((static_cast<size_t>(n0 + n) * s.H + i) * s.W) * s.ci, sizeof(float) * s.W * s.ci);
+      padInterior(x + n0 * xImage, g, s, Hp, Wp, tPad.data());
       const FilterRows f{tPad.data(), tKb.data(), g * pixels, Wp * s.ci, s.kh, s.kw, s.ci,
                          dy + static_cast<size_t>(n0) * pixels * s.co, dw};
       filter_rows_avx512(f, n0 > 0);
     }
     return;
   }
+  // A padded group's border is zeroed once per call; each group copies only its interior.
+  const bool padded = s.pt != 0 || s.pl != 0 || Hp != s.H || Wp != s.W;
+  if (padded) tPad.assign(static_cast<size_t>(group) * Hp * Wp * s.ci, 0.0f);
   for (int n0 = 0; n0 < s.b; n0 += group) {
     const int g = std::min(group, s.b - n0);
-    const float* xp = pad(x + n0 * xImage, g, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
+    if (padded) padInterior(x + n0 * xImage, g, s, Hp, Wp, tPad.data());
+    const float* xp = padded ? tPad.data() : x + n0 * xImage;
     const Gather gather{xp, tMb.data(), M, tKb.data(), dy + static_cast<size_t>(n0) * pixels * s.co, s.co, s.co, dw,
                         tCb.data()};
     const int P = g * pixels;
