@@ -296,7 +296,9 @@ describe('native convolution kernels', () => {
           const y = tf.engine().runKernel('Conv2D', { x: xt, filter: ft }, attrs) as tf.Tensor;
           const dyt = tf.tensor(dy.subarray(0, y.size), y.shape);
           return (
-            tf.engine().runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, { ...attrs, filterShape }) as tf.Tensor
+            tf
+              .engine()
+              .runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, { ...attrs, filterShape }) as tf.Tensor
           ).dataSync();
         });
       addon.avx512(false);
