@@ -175,6 +175,27 @@ const float* pad(const float* x, int b, int H, int W, int C, int pt, int pl, int
   return tPad.data();
 }
 
+thread_local std::vector<float> tFwdPad;
+
+// One image [H, W, C] into the forward pass's zero-bordered buffer [Hp, Wp, C] at (pt, pl): the
+// border is zeroed for the first image of a call only (every image writes the same interior),
+// where pad() clears the whole buffer again for each image (a third of the strided layers' time).
+const float* padImage(const float* x, int H, int W, int C, int pt, int pl, int Hp, int Wp, bool first) {
+  if (pt == 0 && pl == 0 && Hp == H && Wp == W) return x;
+  if (first) tFwdPad.assign(static_cast<size_t>(Hp) * Wp * C, 0.0f);
+  for (int i = 0; i < H; ++i)
+    std::memcpy(tFwdPad.data() + (static_cast<size_t>(i + pt) * Wp + pl) * C, x + static_cast<size_t>(i) * W * C,
+                sizeof(float) * W * C);
+  return tFwdPad.data();
+}
+
+// The forward product of one image (k over all K from zero): by output rows where tiles for its
+// shape are compiled (conv512.cc, the same bits), else the gather tiles.
+void forwardProduct(const Gather& g, int ow, int sw, int ci, int K) {
+  if (gUseAvx512 && gather_rows_avx512(g, ow, sw * ci, K)) return;
+  gather_gemm(g, 0, K, false);
+}
+
 int paddedRows(int in, int pad, int out, int stride, int k) { return std::max(in + pad, (out - 1) * stride + k); }
 
 // The pixel-vectorised product (conv512.cc) where its outputs have 16 channels and the pass is
@@ -270,9 +291,9 @@ void conv2d_forward(const float* x, const float* w, float* y, const ConvShape& s
   }
   for (int n = 0; n < s.b; ++n) {
     // Per image (padded while it is in cache): [oh*ow, kh*kw*ci] (gathered) x w [kh*kw*ci, co].
-    const float* xp = pad(x + n * xImage, 1, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
+    const float* xp = padImage(x + n * xImage, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp, n == 0);
     const Gather g{xp, tMb.data(), M, tKb.data(), w, s.co, s.co, y + static_cast<size_t>(n) * M * s.co, tCb.data()};
-    gather_gemm(g, 0, K, false);
+    forwardProduct(g, s.ow, s.sw, s.ci, K);
   }
 }
 
@@ -357,9 +378,9 @@ void conv2d_forward_bn(const float* x, const float* w, const float* gamma, const
       planar_gemm_avx512(p);
       fromPlanes(tOut.data(), ldy, s.oh, s.ow, Wp, co, yn, static_cast<int64_t>(s.ow) * co, co);
     } else {
-      const float* xp = pad(x + n * xImage, 1, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
+      const float* xp = padImage(x + n * xImage, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp, n == 0);
       const Gather g{xp, tMb.data(), M, tKb.data(), tFolded.data(), co, co, yn, tCb.data()};
-      gather_gemm(g, 0, K, false);
+      forwardProduct(g, s.ow, s.sw, s.ci, K);
     }
     // The tail on this image's output while it is in cache.
     tailPixels(yn, res != nullptr ? res + n * yImage : nullptr, sh, M, co, relu);
@@ -675,7 +696,7 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
           xp = dst;
         }
         const Gather g{xp, P.mb.data(), P.M, P.kb.data(), P.folded.data(), co, co, yn, P.cb.data()};
-        gather_gemm(g, 0, K, false);
+        forwardProduct(g, s.ow, s.sw, s.ci, K);
         tailRows(id, img, st.res, sh, st.relu);
       }
       if (buf[id].hasPlanes && !P.chain) {
