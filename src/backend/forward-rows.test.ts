@@ -116,7 +116,9 @@ describe('forward convolution by output rows (AVX-512)', () => {
         ];
         const x = randomTensor(rng, [b, side, side, ci]) as tf.Tensor4D;
         const label = `trial ${trial}: [${b}, ${side}, ${side}, ${ci}]`;
-        const [chainGather, chainRows] = both(() => convBnChain(x, steps)!.dataSync().slice() as Float32Array);
+        const [chainGather, chainRows] = both(
+          () => convBnChain(x, steps)!.dataSync().slice() as Float32Array,
+        );
         assert.equal(firstDifference(chainRows, chainGather), -1, `${label}: the program differs`);
         // Each step alone (convBn) on the program's own inputs.
         const bufs: tf.Tensor4D[] = [x];
@@ -127,7 +129,11 @@ describe('forward convolution by output rows (AVX-512)', () => {
           assert.equal(i, -1, `${label}: step ${bufs.length - 1} element ${i} differs`);
           bufs.push(r);
         }
-        assert.equal(firstDifference(bufs[bufs.length - 1]!.dataSync() as Float32Array, chainRows), -1, label);
+        assert.equal(
+          firstDifference(bufs[bufs.length - 1]!.dataSync() as Float32Array, chainRows),
+          -1,
+          label,
+        );
         ps.dispose();
       });
     }
