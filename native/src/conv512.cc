@@ -303,6 +303,41 @@ inline void planarMicro(const Planar& p, int o0, int m0) {
   }
 }
 
+// planarMicro over V vectors of 16 pixels starting at flattened positions pos[0..V) (not
+// necessarily adjacent: output rows of 16 * n pixels skip their padding columns). Same sums.
+template <int O, int V>
+inline void planarRowsMicro(const Planar& p, int o0, const int32_t* pos) {
+  __m512 acc[O][V];
+  LONGTAIL_UNROLL
+  for (int o = 0; o < O; ++o) {
+    LONGTAIL_UNROLL
+    for (int v = 0; v < V; ++v) acc[o][v] = _mm512_setzero_ps();
+  }
+  const float* xv0[V];
+  LONGTAIL_UNROLL
+  for (int v = 0; v < V; ++v) xv0[v] = p.X + pos[v];
+  const float* b = p.B + o0;
+  const int32_t* kofs = p.kofs;
+  const int N = p.N;
+  for (int k = 0; k < p.K; ++k, b += N) {
+    const int32_t ko = kofs[k];
+    __m512 xv[V];
+    LONGTAIL_UNROLL
+    for (int v = 0; v < V; ++v) xv[v] = _mm512_loadu_ps(xv0[v] + ko);
+    LONGTAIL_UNROLL
+    for (int o = 0; o < O; ++o) {
+      const __m512 a = _mm512_set1_ps(b[o]);
+      LONGTAIL_UNROLL
+      for (int v = 0; v < V; ++v) acc[o][v] = _mm512_fmadd_ps(xv[v], a, acc[o][v]);
+    }
+  }
+  LONGTAIL_UNROLL
+  for (int o = 0; o < O; ++o) {
+    LONGTAIL_UNROLL
+    for (int v = 0; v < V; ++v) _mm512_storeu_ps(p.Y + static_cast<int64_t>(o0 + o) * p.ldy + pos[v], acc[o][v]);
+  }
+}
+
 // Filter-gradient tile: O output channels x T taps (one row of the filter) x CV vectors of 16
 // input channels; per pixel T * CV loads of x and O broadcasts of dy for O * T * CV
 // multiply-adds (8 x 3 x 1: 11 for 24; 4 x 3 x 2: 10 for 24). One FMA chain per output over
@@ -377,6 +412,18 @@ void planar_gemm_avx512(const Planar& p) {
   for (int o0 = 0; o0 < p.N; o0 += 8) {
     if (mr - m == 32) planarMicro<8, 2>(p, o0, m);
     else if (mr - m == 16) planarMicro<8, 1>(p, o0, m);
+  }
+}
+
+void planar_rows_gemm_avx512(const Planar& p, const int32_t* pos, int nvec) {
+  // In ascending positions, so a vector that runs past its row into the next row's first columns
+  // is overwritten there by that row's own vector (stored later).
+  int v = 0;
+  for (; v + 3 <= nvec; v += 3)
+    for (int o0 = 0; o0 < p.N; o0 += 8) planarRowsMicro<8, 3>(p, o0, pos + v);
+  for (int o0 = 0; o0 < p.N; o0 += 8) {
+    if (nvec - v == 2) planarRowsMicro<8, 2>(p, o0, pos + v);
+    else if (nvec - v == 1) planarRowsMicro<8, 1>(p, o0, pos + v);
   }
 }
 

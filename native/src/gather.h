@@ -52,6 +52,11 @@ struct Planar {
   int ldy;
 };
 void planar_gemm_avx512(const Planar& p);
+// The same product over nvec vectors of 16 outputs starting at flattened positions pos[]
+// (ascending; p.M unused): for output rows of 16 * n pixels, the vectors of each row alone, not
+// the padding columns between rows. Outputs past a row's end may be written (the next positions'
+// own vectors overwrite them); Y and X as planar_gemm_avx512's, up to pos[nvec - 1] + 16.
+void planar_rows_gemm_avx512(const Planar& p, const int32_t* pos, int nvec);
 
 // The filter gradient vectorised over input channels (conv512.cc): dwT[o * K + t * ci + c] (+)=
 // sum over p in [p0, p1) of X[pix[p] + tofs[t] + c] * dy[p * co + o], K = taps * ci, taps in

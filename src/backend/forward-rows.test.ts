@@ -6,7 +6,8 @@
  * AVX-512 on (rows) and off (AVX2 gather tiles, checked against the cpu backend in
  * native-kernels.test.ts) must agree bit for bit: output widths 1-60 reach every tile width, the
  * two-row tiles, an odd last row and rows split in two; through Conv2D, convBn and the whole
- * evaluation program (whose buffers carry borders, so rows are not contiguous).
+ * evaluation program (whose buffers carry borders, so rows are not contiguous). Also the planar
+ * product (16 -> 16 at stride 1) by output rows where rows are whole 16-pixel vectors.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
@@ -51,6 +52,9 @@ const KINDS: [number, number, number, number][] = [
   [16, 32, 3, 2],
   [16, 32, 1, 2],
   [32, 32, 3, 1],
+  // 16 outputs from 16 channels at stride 1 take the planar product, by output rows where a row
+  // is whole vectors (widths 16, 32, 48).
+  [16, 16, 3, 1],
 ];
 
 describe('forward convolution by output rows (AVX-512)', () => {
@@ -62,8 +66,11 @@ describe('forward convolution by output rows (AVX-512)', () => {
     setTrainingKernels('native');
     const rng = createRng(2828);
     let checked = 0;
-    for (let ow = 1; ow <= 60; ow++) {
-      const [ci, co, k, s] = KINDS[ow % KINDS.length]!;
+    const ROWS = KINDS.length - 1; // the row tiles' kinds; the last is the planar product's
+    const shapes = Array.from({ length: 60 }, (_, i) => [i + 1, (i + 1) % ROWS] as const);
+    for (const ow of [15, 16, 17, 31, 32, 48]) shapes.push([ow, ROWS]);
+    for (const [ow, kind] of shapes) {
+      const [ci, co, k, s] = KINDS[kind]!;
       // Output heights 1-5: one row, row pairs, an odd last row.
       const oh = 1 + rng.int(5);
       const pad = k === 3 && rng.next() < 0.8 ? 1 : 0;
@@ -84,7 +91,7 @@ describe('forward convolution by output rows (AVX-512)', () => {
       assert.equal(i, -1, `${JSON.stringify({ b, h, w, ci, co, k, s, pad })}: element ${i} differs`);
       checked++;
     }
-    assert.ok(checked >= 50, `only ${checked} shapes ran`);
+    assert.ok(checked >= 55, `only ${checked} shapes ran`);
   });
 
   it('convBn and the evaluation program give the gather tiles’ bits', { skip }, () => {
