@@ -569,6 +569,8 @@ function torchRound(spec: CaseSpec, files: Partial<Record<string, string>>, o: T
       spec.kind === 'train' ? '128' : '256',
       '--part',
       spec.kind === 'train' ? 'train' : 'infer',
+      // The same untimed steps as longtail's side (runTimed).
+      ...(spec.kind === 'train' && !o.quick ? ['--warmup', String(TRAIN_WARMUP_STEPS)] : []),
     ],
     { encoding: 'utf8', timeout: 600_000, env: torchEnv(process.env, spec.threads, o.blasDir) },
   );

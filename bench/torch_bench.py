@@ -287,6 +287,7 @@ def main():
     p.add_argument('--batch', type=int, default=128)
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--steps', type=int, default=10)
+    p.add_argument('--warmup', type=int, default=3, help='untimed steps first (the train case: as many as longtail\'s)')
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--part', default='both', choices=['both', 'train', 'infer'], help='time training steps, inference, or both')
     a = p.parse_args()
@@ -310,7 +311,7 @@ def main():
         opt.step()
 
     def rate(fn):
-        for _ in range(3):
+        for _ in range(a.warmup):
             fn()
         runs = []
         for _ in range(a.repeats):
