@@ -10,9 +10,9 @@
  *   node --import tsx bench/parallel-warmup.ts [--model resnet8] [--shape 28,28,1] [--threads 2]
  *       [--batch 128] [--steps 60] [--processes 3]
  *
- * Windows: step 1 (the first: workers' JIT, the wasm heap's growth), steps 2-16 (what the bench's
- * paired rounds timed before 2026-12-05: 2 warm-up steps, 3 repeats of 5), 21-end (after the
- * bench's 20 warm-up steps now).
+ * Windows (steps counted from 1): step 1 (the first: workers' JIT, the wasm heap's growth), steps
+ * 3-17 (what the bench's paired rounds timed before 2026-12-05: 2 warm-up steps, 3 repeats of
+ * 5), 21-end (after the bench's 20 warm-up steps now).
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -107,7 +107,7 @@ const windows: [string, number, number][] = [
   ['2-5', 1, 5],
   ['6-10', 5, 10],
   ['11-20', 10, 20],
-  ['2-16 (old bench)', 1, 16],
+  ['3-17 (old bench)', 2, 17],
   [`21-${steps} (bench now)`, 20, steps],
 ];
 const figures: [string, (c: Curve, s: number) => number][] = [
