@@ -8,7 +8,7 @@
  * quiet machine.
  *
  *   node --import tsx bench/parallel-warmup.ts [--model resnet8] [--shape 28,28,1] [--threads 2]
- *       [--batch 128] [--steps 60] [--processes 3]
+ *       [--batch 128] [--steps 60] [--processes 3] [--node-flags "--single-threaded ..."]
  *
  * Windows (steps counted from 1): step 1 (the first: workers' JIT, the wasm heap's growth), steps
  * 3-17 (what the bench's paired rounds timed before 2026-12-05: 2 warm-up steps, 3 repeats of
@@ -33,6 +33,10 @@ const threads = Number(arg('threads', '2'));
 const steps = Number(arg('steps', '60'));
 const processes = Number(arg('processes', '3'));
 const B = Number(arg('batch', '128'));
+/** Flags for the trainers' processes (V8's, e.g. --single-threaded: is the warm-up its background threads?). */
+const nodeFlags = arg('node-flags', '')
+  .split(' ')
+  .filter((f) => f !== '');
 
 interface Curve {
   wall: number[];
@@ -86,7 +90,7 @@ for (let p = 0; p < processes; p++) {
   for (const t of curves.keys()) {
     const r = spawnSync(
       process.execPath,
-      ['--import', 'tsx', self, ...process.argv.slice(2), '--child', String(t)],
+      [...nodeFlags, '--import', 'tsx', self, ...process.argv.slice(2), '--child', String(t)],
       {
         encoding: 'utf8',
         timeout: 1_800_000,
