@@ -154,7 +154,7 @@ describe('longtail report: several runs on one page', () => {
     assert.ok(md.includes(`| ${rows[1]!.join(' | ')} |`), md);
   });
 
-  it('the calibration and unknown-prior table: recall summaries, NLL, ECE before / after, backward-50 none / EM / BBSE / known, mean ± std by hand', () => {
+  it('the calibration and unknown-prior table: recall summaries, NLL, ECE before / after, backward-50 none / calibrated / EM / BBSE / known, mean ± std by hand', () => {
     const { comparison: c } = compareRuns([seedsDir]);
     const g = c.groups[0]!;
     const per = [0, 1].map((s) => results(join(seedsDir, `seed-${s}`)));
@@ -166,6 +166,7 @@ describe('longtail report: several runs on one page', () => {
       ['eceBefore', (m) => m.calibration!.eceBefore, 3],
       ['eceAfter', (m) => m.calibration!.eceAfter, 3],
       ['b50None', (m) => b50(m).overall, 1],
+      ['b50Calibrated', (m) => b50(m).calibrated!, 1],
       ['b50Em', (m) => b50(m).em!, 1],
       ['b50Bbse', (m) => b50(m).bbse!, 1],
       ['b50Known', (m) => b50(m).knownPrior, 1],
