@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { decodeImage } from '../src/data/image-list.ts';
+import { decodeImage } from '../src/data/decode-images.ts';
 import { loadModel } from '../src/deploy/predict.ts';
 import { readNpz } from '../src/io/npy.ts';
 import { onnx } from '../src/models/onnx-file.ts';

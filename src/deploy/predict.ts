@@ -3,7 +3,7 @@
  * linear layer. `loadModel(runDir, { method })` -> `predict(images)` -> class probabilities.
  */
 import { foldedLogits } from '../classifiers/linear-ops.ts';
-import { decodeImage } from '../data/image-list.ts';
+import { decodeImage } from '../data/decode-images.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { csvField } from '../io/display.ts';
 import { forwardFeatures } from '../models/forward.ts';
