@@ -157,14 +157,16 @@ describe('stage-2 head kernels against a plain double-precision reference', () =
     const addon = loadNativeAddon();
     if (nat === null || addon === null) return t.skip('native addon not available');
     const rng = createRng(9);
-    // Shapes crossing the packed product's blocks (12-row strips, 32-column panels, 96-row and
-    // 512-deep blocks) and their tails.
+    // Shapes crossing the packed product's blocks (12-row strips, 32-column panels, 256-deep and
+    // 256-wide blocks) and their tails, and cRT's backward at ImageNet-LT's size (G^T X).
     for (const [M, K, N] of [
       [1, 1, 1],
       [13, 7, 5],
       [25, 300, 33],
       [97, 513, 70],
       [130, 260, 40],
+      [37, 600, 300],
+      [500, 128, 2048],
     ] as [number, number, number][]) {
       const a = randomArray(M * K, rng);
       const b = randomArray(K * N, rng);
@@ -193,6 +195,7 @@ describe('stage-2 head kernels against a plain double-precision reference', () =
       [25, 300, 33],
       [97, 1030, 70],
       [130, 513, 129],
+      [30, 260, 290],
     ];
     for (const [name, get] of sets) {
       const k = get();

@@ -256,13 +256,19 @@ let cached: HeadKernels | null | undefined;
 /** The native head kernels, or null where the addon is missing, disabled or older than head.cc. */
 export function nativeHeadKernels(): HeadKernels | null {
   if (cached !== undefined) return cached;
-  const a = loadNativeAddon() as unknown as Partial<HeadAddon> | null;
-  if (!a || typeof a.headForward !== 'function') {
-    cached = null;
-    return null;
-  }
+  cached = headKernelsOf(loadNativeAddon());
+  return cached;
+}
+
+/**
+ * The head kernels of an addon object (this package's, or another build's for a benchmark that
+ * alternates two builds in one process: bench/profile-head.ts --baseline); null if it has none.
+ */
+export function headKernelsOf(addon: object | null): HeadKernels | null {
+  const a = addon as Partial<HeadAddon> | null;
+  if (!a || typeof a.headForward !== 'function') return null;
   const h = a as HeadAddon;
-  cached = {
+  return {
     native: true,
     transpose: (x, xt, B, d) => h.headTranspose(x, xt, B, d),
     matmul: (x, y, c, M, K, N) => h.headMatmul(x, y, c, M, K, N),
@@ -306,7 +312,6 @@ export function nativeHeadKernels(): HeadKernels | null {
           logitRows: tsHeadKernels.logitRows,
         }),
   };
-  return cached;
 }
 
 /** The kernels a head step runs: native where it can, else TypeScript. */
