@@ -305,6 +305,49 @@ napi_value LogitRows(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// headMoveColumns(src, srcRowMajor, srcIdx: Int32Array, srcLd, dst, dstRowMajor, dstIdx: Int32Array,
+// dstLd, count, Cw): see head.h; every index is checked against its array's length first.
+napi_value MoveColumns(napi_env env, napi_callback_info info) {
+  ARGS(10, "headMoveColumns");
+  int32_t s[4];
+  if (napi_get_value_int32(env, argv[3], &s[0]) != napi_ok || napi_get_value_int32(env, argv[7], &s[1]) != napi_ok ||
+      napi_get_value_int32(env, argv[8], &s[2]) != napi_ok || napi_get_value_int32(env, argv[9], &s[3]) != napi_ok ||
+      s[0] < 0 || s[1] < 0 || s[2] < 0 || s[3] < 0)
+    return fail(env, "headMoveColumns: sizes must be integers >= 0");
+  bool rm[2];
+  if (napi_get_value_bool(env, argv[1], &rm[0]) != napi_ok || napi_get_value_bool(env, argv[5], &rm[1]) != napi_ok)
+    return fail(env, "headMoveColumns: srcRowMajor and dstRowMajor must be booleans");
+  const int count = s[2], Cw = s[3];
+  void *src, *sIdx, *dst, *dIdx;
+  size_t srcLen = 0, dstLen = 0;
+  napi_typedarray_type type;
+  if (!typed(env, argv[2], count, false, true, &sIdx, "headMoveColumns: srcIdx must be an Int32Array of count") ||
+      !typed(env, argv[6], count, false, true, &dIdx, "headMoveColumns: dstIdx must be an Int32Array of count") ||
+      !typed(env, argv[0], 0, false, false, &src, "headMoveColumns: src must be a Float32Array") ||
+      !typed(env, argv[4], 0, false, false, &dst, "headMoveColumns: dst must be a Float32Array"))
+    return nullptr;
+  if (napi_get_typedarray_info(env, argv[0], &type, &srcLen, &src, nullptr, nullptr) != napi_ok ||
+      napi_get_typedarray_info(env, argv[4], &type, &dstLen, &dst, nullptr, nullptr) != napi_ok)
+    return nullptr;
+  if (count == 0 || Cw == 0) return nullptr;
+  // The last element each index reaches must be inside its array.
+  const auto inside = [&](const int32_t* idx, bool rowMajor, int ld, size_t len) {
+    for (int i = 0; i < count; ++i) {
+      if (idx[i] < 0) return false;
+      const double last = rowMajor ? static_cast<double>(idx[i]) * ld + (Cw - 1)
+                                   : static_cast<double>(Cw - 1) * ld + idx[i];
+      if (last >= static_cast<double>(len)) return false;
+    }
+    return true;
+  };
+  if (!inside(static_cast<const int32_t*>(sIdx), rm[0], s[0], srcLen) ||
+      !inside(static_cast<const int32_t*>(dIdx), rm[1], s[1], dstLen))
+    return fail(env, "headMoveColumns: an index reaches outside its array");
+  head_move_columns(static_cast<const float*>(src), rm[0], static_cast<const int32_t*>(sIdx), s[0],
+                    static_cast<float*>(dst), rm[1], static_cast<const int32_t*>(dIdx), s[1], count, Cw);
+  return nullptr;
+}
+
 #undef ARGS
 
 }  // namespace
@@ -317,7 +360,8 @@ bool register_head(napi_env env, napi_value exports) {
              {"headBackward", Backward},   {"headSgd", Sgd},           {"headPackA", PackA},
              {"headMatmulNT", MatmulNT}, {"headPackedSize", PackedSize},
              {"headMeanRows", MeanRows},   {"headTransformRows", TransformRows},
-             {"headAddRows", AddRows},     {"headLogitRows", LogitRows}};
+             {"headAddRows", AddRows},     {"headLogitRows", LogitRows},
+             {"headMoveColumns", MoveColumns}};
   for (const auto& f : fns) {
     napi_value fn;
     if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn) != napi_ok) return false;
@@ -682,6 +726,26 @@ void head_add_rows(const float* x, const int32_t* labels, float* out, int n, int
   }
 }
 
+void head_move_columns(const float* src, bool srcRowMajor, const int32_t* sIdx, int sLd, float* dst,
+                       bool dstRowMajor, const int32_t* dIdx, int dLd, int count, int Cw) {
+  // 16 classes at a time for every index: a row-major side's 16 values are one cache line, and a
+  // class-major side's lines are revisited while still in L1.
+  constexpr int T = 16;
+  for (int c0 = 0; c0 < Cw; c0 += T) {
+    const int c1 = c0 + T < Cw ? c0 + T : Cw;
+    for (int i = 0; i < count; ++i) {
+      const size_t sj = static_cast<size_t>(sIdx[i]), dj = static_cast<size_t>(dIdx[i]);
+      for (int c = c0; c < c1; ++c) {
+        const float v = srcRowMajor ? src[sj * sLd + c] : src[static_cast<size_t>(c) * sLd + sj];
+        if (dstRowMajor)
+          dst[dj * dLd + c] = v;
+        else
+          dst[static_cast<size_t>(c) * dLd + dj] = v;
+      }
+    }
+  }
+}
+
 void head_logit_rows(const float* zt, int C, int m, float* out, const float* bias, const float* sq, const float* x,
                      int d) {
   // xx[i] = ||x_i||^2 in double, each a chain over j ascending (eight rows side by side).
@@ -746,6 +810,7 @@ void head_mean_rows(const float*, int, int, double, float*) {}
 void head_transform_rows(const float*, const float*, float*, int, int) {}
 void head_add_rows(const float*, const int32_t*, float*, int, int) {}
 void head_logit_rows(const float*, int, int, float*, const float*, const float*, const float*, int) {}
+void head_move_columns(const float*, bool, const int32_t*, int, float*, bool, const int32_t*, int, int, int) {}
 
 #endif
 

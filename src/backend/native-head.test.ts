@@ -357,4 +357,32 @@ describe('stage-2 row kernels (NCM centroids and scores, evaluation logits)', ()
       /headTransformRows: out must be a Float32Array of n \* d/,
     );
   });
+
+  it("moveColumns: LWS's kept products between row-major and class-major, by hand and native = TypeScript", () => {
+    // src class-major [Cw = 3, ld 4]: (j, c) at c * 4 + j holds 10 c + j.
+    const src = Float32Array.from({ length: 12 }, (_, i) => 10 * Math.floor(i / 4) + (i % 4));
+    for (const [name, k] of [
+      ['typescript', tsHeadKernels],
+      ['native', nativeHeadKernels()],
+    ] as const) {
+      if (k === null) continue;
+      // Columns 3 and 1 into rows 0 and 2 of a row-major [3 rows, ld 5].
+      const rm = new Float32Array(15).fill(-1);
+      k.moveColumns(src, false, Int32Array.of(3, 1), 4, rm, true, Int32Array.of(0, 2), 5, 2, 3);
+      assert.deepEqual([...rm], [3, 13, 23, -1, -1, -1, -1, -1, -1, -1, 1, 11, 21, -1, -1], name);
+      // And back into columns 2 and 0 of a class-major [3, ld 3].
+      const cm = new Float32Array(9).fill(-1);
+      k.moveColumns(rm, true, Int32Array.of(0, 2), 5, cm, false, Int32Array.of(2, 0), 3, 2, 3);
+      assert.deepEqual([...cm], [1, -1, 3, 11, -1, 13, 21, -1, 23], name);
+    }
+    const nat = nativeHeadKernels();
+    if (nat === null) return;
+    // An index reaching outside its array is refused, nothing written.
+    const dst = new Float32Array(9).fill(-1);
+    assert.throws(
+      () => nat.moveColumns(src, false, Int32Array.of(4), 4, dst, false, Int32Array.of(0), 3, 1, 3),
+      /headMoveColumns: an index reaches outside its array/,
+    );
+    assert.deepEqual([...dst], new Array(9).fill(-1));
+  });
 });

@@ -156,6 +156,8 @@ export class HeadShard {
   /** The batch's rows whose products are computed this step, gathered [m, d], and their [Cw, m] products. */
   private missX = new Float32Array(0);
   private missA = new Float32Array(0);
+  /** Index lists of cachedProducts, [4 * B]. */
+  private idx = new Int32Array(0);
 
   constructor(
     readonly spec: ShardSpec,
@@ -223,29 +225,26 @@ export class HeadShard {
     const d = this.spec.dim;
     const Cw = this.width;
     const slotOf = this.slotOf;
-    const hitR: number[] = [];
-    const hitSlot: number[] = [];
-    const miss: number[] = [];
+    if (this.idx.length < 4 * B) this.idx = new Int32Array(4 * B);
+    // [hit columns | their slots | miss columns | 0 .. m-1], then the new rows' (k, slot) reuse the hit halves.
+    const hitR = this.idx.subarray(0, B);
+    const hitSlot = this.idx.subarray(B, 2 * B);
+    const miss = this.idx.subarray(2 * B, 3 * B);
+    const ks = this.idx.subarray(3 * B, 4 * B);
+    let h = 0;
+    let m = 0;
     for (let r = 0; r < B; r++) {
       const row = rows[r]!;
       const slot = row >= 0 && row < slotOf.length ? slotOf[row]! : -1;
       if (slot >= 0 && this.filled[slot] === 1) {
-        hitR.push(r);
-        hitSlot.push(slot);
-      } else miss.push(r);
-    }
-    // Copies between the row-major cache and the class-major block eight rows at a time, so
-    // that both sides are read and written a few contiguous floats at once, not one per line.
-    const G = 8;
-    const cache = this.cache;
-    for (let g = 0; g < hitR.length; g += G) {
-      const e = Math.min(g + G, hitR.length);
-      for (let c = 0; c < Cw; c++) {
-        const o = c * B;
-        for (let i = g; i < e; i++) a[o + hitR[i]!] = cache[hitSlot[i]! * Cw + c]!;
+        hitR[h] = r;
+        hitSlot[h++] = slot;
+      } else {
+        ks[m] = m;
+        miss[m++] = r;
       }
     }
-    const m = miss.length;
+    this.k.moveColumns(this.cache, true, hitSlot, Cw, a, false, hitR, B, h, Cw);
     if (m === 0) return;
     if (this.missX.length < m * d) this.missX = new Float32Array(B * d);
     if (this.missA.length < m * Cw) this.missA = new Float32Array(B * Cw);
@@ -253,14 +252,9 @@ export class HeadShard {
     for (let k = 0; k < m; k++) xm.set(xs.subarray(miss[k]! * d, (miss[k]! + 1) * d), k * d);
     const am = this.missA;
     this.k.matmulNT(this.packed ?? this.weight, this.packed !== null, xm, am, Cw, d, m);
-    for (let c = 0; c < Cw; c++) {
-      const o = c * B;
-      const q = c * m;
-      for (let k = 0; k < m; k++) a[o + miss[k]!] = am[q + k]!;
-    }
+    this.k.moveColumns(am, false, ks, m, a, false, miss, B, m, Cw);
     // Keep the rows to keep (a row twice in the batch is kept once).
-    const newK: number[] = [];
-    const newSlot: number[] = [];
+    let n = 0;
     for (let k = 0; k < m; k++) {
       const row = rows[miss[k]!]!;
       const slot = row >= 0 && row < slotOf.length ? slotOf[row]! : -1;
@@ -269,17 +263,10 @@ export class HeadShard {
       // copies paid every page fault twice on this VM.
       if (this.cache.length === 0) this.cache = bigFloats(this.filled.length * Cw);
       this.filled[slot] = 1;
-      newK.push(k);
-      newSlot.push(slot);
+      hitR[n] = k;
+      hitSlot[n++] = slot;
     }
-    const store = this.cache;
-    for (let g = 0; g < newK.length; g += G) {
-      const e = Math.min(g + G, newK.length);
-      for (let c = 0; c < Cw; c++) {
-        const q = c * m;
-        for (let i = g; i < e; i++) store[newSlot[i]! * Cw + c] = am[q + newK[i]!]!;
-      }
-    }
+    this.k.moveColumns(am, false, hitR, m, this.cache, true, hitSlot, Cw, n, Cw);
   }
 
   /**
