@@ -65,16 +65,16 @@ export interface HeadTrainingResult {
 export const MIN_SPLIT_WEIGHTS = 1 << 16;
 
 /**
- * LWS (the scaled kind) keeps the frozen products X W^T (C floats a row) of the training rows
- * drawn most often in the run, up to this share of the training features' bytes, and reuses them
+ * LWS (the scaled kind) can keep the frozen products X W^T (C floats a row) of the training rows
+ * drawn most often in the run, up to this share of the training features' bytes, and reuse them
  * when the row comes back (same bits). Class-aware sampling draws every class about equally
  * often, so a row of a class with n_c images comes back about (steps x batch / C) / n_c times an
  * epoch: the few- and medium-shot classes' rows again and again, the many-shot ones about once.
- * At ImageNet-LT's shape (1280 to 5 images a class, 1000 classes, 2048-d) 0.05 keeps about
- * 11,500 rows (44 MiB) and skips about a third of the products in one epoch and 40 % over LWS's
- * five (docs/benchmarks.md).
+ * Off: at ImageNet-LT's shape a share of 0.05 (44 MiB, 11,587 rows) skips 33 % of the products in
+ * one epoch and 41 % over five, yet LWS's CPU time fell only 2-3 % (within the noise) and its
+ * peak grew 50-70 MiB (docs/benchmarks.md): the step is not the product alone.
  */
-export const SCALED_CACHE_SHARE = 0.05;
+export const SCALED_CACHE_SHARE = 0;
 
 /**
  * The training rows worth keeping products of: those drawn at least twice in the whole run
