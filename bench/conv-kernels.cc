@@ -6,8 +6,8 @@
 // outputs are compared (bit-identical or the largest relative difference).
 //
 //   g++ -O3 -std=c++17 -Inative/src bench/conv-kernels.cc native/src/conv.cc native/src/conv512.cc
-//       -o /tmp/conv-kernels && /tmp/conv-kernels [resnet20|resnet8] [32|28] [channels] [batch]
-//   mkdir -p /tmp/old && for f in conv.cc conv512.cc conv.h gather.h kernel_target.h; do
+//       native/src/conv_grad512.cc -o /tmp/conv-kernels && /tmp/conv-kernels [resnet20|resnet8] [32|28] [channels] [batch]
+//   mkdir -p /tmp/old && for f in conv.cc conv512.cc conv_grad512.cc conv.h conv_grad.h gather.h kernel_target.h; do
 //     git show main:native/src/$f > /tmp/old/$f; done
 //   g++ ... -DOLD_DIR=/tmp/old (as above)
 #include <algorithm>
@@ -28,6 +28,9 @@
 #define longtail longtail_old
 #include LT_STR(OLD_DIR/conv.cc)
 #include LT_STR(OLD_DIR/conv512.cc)
+#if __has_include(LT_STR(OLD_DIR/conv_grad512.cc))  // the gradients' own kernels, where the old code has them
+#include LT_STR(OLD_DIR/conv_grad512.cc)
+#endif
 #undef longtail
 #endif
 

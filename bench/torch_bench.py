@@ -167,9 +167,9 @@ def ncm(data):
     centroids /= torch.bincount(y, minlength=C).clamp(min=1)[:, None]
     t = data['test_features'] - mean
     t = t / t.norm(dim=1, keepdim=True).clamp(min=1e-12)
-    # longtail's NCM score: x.c - ||c||^2 / 2 (ranks as the nearest mean; src/classifiers/ncm.ts).
-    scores = t @ centroids.T - centroids.pow(2).sum(1) / 2
-    return split_accuracy(scores.argmax(1), data['test_labels'], C)[0]
+    # longtail's NCM score: -||x - c|| (src/classifiers/ncm.ts), the same work as longtail does.
+    dist = (t.pow(2).sum(1, keepdim=True) - 2 * t @ centroids.T + centroids.pow(2).sum(1)).clamp(min=0).sqrt()
+    return split_accuracy((-dist).argmax(1), data['test_labels'], C)[0]
 
 
 def blas_library():

@@ -134,18 +134,18 @@ function traces(before, after) {
  */
 const SLOW_FIRST = [
   'test/run-safety.test.ts',
-  'test/report-browser.test.ts',
   'test/package.test.ts',
-  'test/report-compare.test.ts',
-  'test/pipeline.test.ts',
-  'test/torchrun.test.ts',
+  'test/report-browser.test.ts',
   'test/adapt-prior.test.ts',
-  'src/data/image-folder.test.ts',
-  'test/onnx.test.ts',
-  'test/pytorch-example.test.ts',
   'test/deploy.test.ts',
+  'test/torchrun.test.ts',
+  'test/pipeline.test.ts',
+  'test/onnx.test.ts',
+  'src/data/image-folder.test.ts',
   'test/onnx-move.test.ts',
+  'test/pytorch-example.test.ts',
   'test/report-live.test.ts',
+  'test/report-compare.test.ts',
   'test/cli.test.ts',
 ];
 const rank = (f) => {

@@ -93,6 +93,7 @@ export {
 } from './config/schema.ts';
 export type { CifarLtOptions } from './data/cifar.ts';
 export { loadCifarLt, readCifarBinary } from './data/cifar.ts';
+export type { DecodeImagesOptions } from './data/decode-images.ts';
 export type { MnistLtOptions } from './data/fashion-mnist.ts';
 export { loadMnistLt } from './data/fashion-mnist.ts';
 export { readIdxImageSet } from './data/idx.ts';

@@ -28,6 +28,7 @@ describe('predict and export on a trained run', () => {
       exportModel(out, method, dir);
       const m = loadModel(out, { method });
       const mine = m.predict(x, idx.length, 1).map((p) => p.top[0]!.index);
+      const logits = m.logits(x, idx.length);
       m.dispose();
       const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
       const w = readFileSync(join(dir, 'weights.bin'));
@@ -41,6 +42,11 @@ describe('predict and export on a trained run', () => {
       const probs = g.predict(tfAll.tensor4d(x, [idx.length, 28, 28, 1])) as tfAll.Tensor;
       const theirs = Array.from((await tfAll.argMax(probs, 1).data()) as Int32Array);
       assert.deepEqual(theirs, mine, method);
+      // The probabilities too (NCM's distance head is not a plain dense layer).
+      const p = (await probs.data()) as Float32Array;
+      const want = await tfAll.softmax(tfAll.tensor2d(logits, [idx.length, 10])).data();
+      for (let i = 0; i < p.length; i++)
+        assert.ok(Math.abs(p[i]! - want[i]!) < 1e-5, `${method} probability ${i}: ${p[i]} vs ${want[i]}`);
       assert.deepEqual(JSON.parse(readFileSync(join(dir, 'labels.json'), 'utf8'))[9], 'Ankle boot');
     }
   });

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { decodeImage } from '../src/data/image-list.ts';
+import { decodeImage } from '../src/data/decode-images.ts';
+import { loadModel } from '../src/deploy/predict.ts';
 import { readNpz } from '../src/io/npy.ts';
 import { onnx } from '../src/models/onnx-file.ts';
 import { runCli, runInProcess } from './helpers/cli.ts';
@@ -224,6 +225,17 @@ describe('ONNX backbones and the ONNX export', () => {
       images: new ort.Tensor('float32', new Float32Array(2 * 784).fill(0.5), [2, 28, 28, 1]),
     });
     assert.deepEqual([...r.probabilities!.dims], [2, 10]);
+    // NCM's distance head in the graph gives the folded head's calibrated scores.
+    const m = loadModel(ox, { method: 'ncm' });
+    const mine = m.logits(new Float32Array(2 * 784).fill(0.5), 2);
+    m.dispose();
+    assert.ok(m.folded.distance, 'an NCM distance head');
+    const theirs = r.logits!.data as Float32Array;
+    for (let i = 0; i < mine.length; i++)
+      assert.ok(
+        Math.abs(theirs[i]! - mine[i]!) < 1e-4 * (1 + Math.abs(mine[i]!)),
+        `logit ${i}: ${theirs[i]} vs ${mine[i]}`,
+      );
     await session.release();
     // The model's own tensors named like ours (it is itself an export) were renamed, not duplicated.
     const names = onnx.ModelProto.decode(readFileSync(join(out, 'model.onnx'))).graph!.initializer!.map(

@@ -4,12 +4,19 @@
  * ESM script trains a small model and runs stage 2: gradients without `@tensorflow/tfjs`), from a
  * strict TypeScript project (the README's library example against the installed .d.ts), and from
  * the command line (`npx longtail doctor --json`). Everything happens in a temporary folder.
+ *
+ * The install compiles the native addon as a user's does (npm's postinstall, about 20 CPU seconds):
+ * no other test builds it from the tarball's files, and a build that fails there is not an install
+ * failure (longtail falls back to the wasm kernels, about 3.5x slower), so only the assertions here
+ * notice a package that ships without something the build needs: wherever the checkout's addon
+ * runs, the installed package's must load and train.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { nativeStatus } from '../src/native-addon.ts';
 import { installTarball, packPackage, ROOT, tarballFiles } from './helpers/package.ts';
 import { tempDir } from './helpers/tmp.ts';
 
@@ -31,6 +38,8 @@ const { results } = runStage2({ features, head: { batchSize: 16 } }, ['joint', '
 disposeModel(model);
 console.log(JSON.stringify({
   backend: info.name,
+  kernels: info.trainingKernels,
+  nativeNote: info.nativeNote,
   trainImages: data.train.labels.length,
   loss: history[0].loss,
   entry: import.meta.resolve('longtail'),
@@ -38,6 +47,9 @@ console.log(JSON.stringify({
   methods: results.map((r) => [r.label, r.overall]),
 }));
 `;
+
+/** Whether the checkout's own addon (built by its npm ci) runs here: then the installed one must. */
+const NATIVE_HERE = nativeStatus();
 
 /** The README's library example (the first ```ts block of "## Library"). */
 function readmeExample(): string {
@@ -95,6 +107,18 @@ describe('the packed package, installed into a new project', { timeout: 600_000 
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal(out.backend, 'wasm');
+    // The addon the install compiled trained the model (initBackend installs its kernels only
+    // when it loads and the CPU runs them), wherever the checkout's runs.
+    assert.equal(
+      out.kernels === 'native',
+      NATIVE_HERE.available,
+      `installed: ${out.kernels} (${out.nativeNote})`,
+    );
+    if (NATIVE_HERE.available)
+      assert.ok(
+        existsSync(join(project, 'node_modules/longtail/native/build/Release/longtail_native.node')),
+        'the install built the addon where dist/native-addon.js looks for it',
+      );
     assert.match(out.entry, /node_modules\/longtail\/dist\/index\.js$/);
     assert.equal(out.umbrella, false);
     assert.ok(out.trainImages >= 20 && out.trainImages <= 60, String(out.trainImages));
@@ -210,5 +234,7 @@ saveFeatureFile('features.npz', { dim: 8, numClasses: 3, classNames: ['cat', 'do
     const j = JSON.parse(r.stdout);
     assert.equal(j.backend, 'wasm');
     assert.equal(j.bundledData.ok, true);
+    if (NATIVE_HERE.available)
+      assert.deepEqual([j.trainingKernels, j.nativeKernels], ['native', 'available']);
   });
 });

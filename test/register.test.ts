@@ -20,7 +20,7 @@ import {
 import { z } from 'zod';
 import { loadFolded } from '../src/deploy/folded.ts';
 import { readNpz } from '../src/io/npy.ts';
-import { textTable } from '../src/report/markdown.ts';
+import { textTable } from '../src/report/table.ts';
 import { tempDir } from './helpers/tmp.ts';
 
 const FIX = join(import.meta.dirname, 'fixtures');

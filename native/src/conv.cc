@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "conv.h"
+#include "conv_grad.h"
 #include "gather.h"
 
 namespace longtail {
@@ -175,6 +176,15 @@ const float* pad(const float* x, int b, int H, int W, int C, int pt, int pl, int
   return tPad.data();
 }
 
+// x's g images [H, W, ci] into the interior of padded images [Hp, Wp, ci] at (pt, pl); the
+// border is left as it is (zeroed once by the caller).
+void padInterior(const float* x, int g, const ConvShape& s, int Hp, int Wp, float* xp) {
+  for (int n = 0; n < g; ++n)
+    for (int i = 0; i < s.H; ++i)
+      std::memcpy(xp + ((static_cast<size_t>(n) * Hp + i + s.pt) * Wp + s.pl) * s.ci,
+                  x + (static_cast<size_t>(n) * s.H + i) * s.W * s.ci, sizeof(float) * s.W * s.ci);
+}
+
 int paddedRows(int in, int pad, int out, int stride, int k) { return std::max(in + pad, (out - 1) * stride + k); }
 
 // The pixel-vectorised product (conv512.cc) where its outputs have 16 channels and the pass is
@@ -190,6 +200,7 @@ bool usePlanar(int outChannels, int inChannels, int taps) {
 
 thread_local std::vector<float> tPlanes, tOut;
 thread_local std::vector<int32_t> tKofs;
+thread_local std::vector<uint16_t> tValid;  // the filter gradient's taps inside the image, per pixel
 
 // One image [rows, cols, C] into zero-padded planes [C][Hp * Wp (+ slack)] at (pt, pl): the
 // interior only (the border was zeroed once for the call).
@@ -714,7 +725,11 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
   const int PT = std::max(0, -dlo);
   const int PL = std::max(0, -elo);
   const int Hp = std::max(s.oh + PT, U + dhi + PT);
-  const int Wp = std::max(s.ow + PL, V + ehi + PL);
+  const bool planar = usePlanar(s.ci, s.co, s.kh * s.kw);
+  // The planar product reads positions flattened over the padded width, so a read past a row's
+  // end lands on the next row's left padding: one zero column can serve as both a row's right
+  // and the next row's left padding (29 columns instead of 30 at 28 wide: 3 % fewer positions).
+  const int Wp = planar ? std::max(s.ow + PL, V + ehi) : std::max(s.ow + PL, V + ehi + PL);
   // A phase no tap reaches (a stride larger than the filter) stays zero: clear dx first.
   auto reached = [](int stride, int pad, int k, int r) {
     for (int t = 0; t < k; ++t)
@@ -724,8 +739,10 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
   bool gaps = false;
   for (int r = 0; r < s.sh; ++r) gaps = gaps || !reached(s.sh, s.pt, s.kh, r);
   for (int q = 0; q < s.sw; ++q) gaps = gaps || !reached(s.sw, s.pl, s.kw, q);
-  if (gaps) std::memset(dx, 0, sizeof(float) * dxSize);
-  const bool planar = usePlanar(s.ci, s.co, s.kh * s.kw);
+  // Each image's dx is cleared just before its phases write into it (while it is in cache): a
+  // clear of the whole batch first left the phases re-reading it from memory (the 1x1 stride-2
+  // shortcut's input gradient, three quarters zeros, ran at a third of peak).
+  const size_t dxImage = static_cast<size_t>(s.H) * s.W * s.ci;
   const int64_t ps = planeSize(Hp, Wp);
   tPhases.clear();
   for (int r = 0; r < s.sh && r < s.H; ++r)
@@ -765,8 +782,8 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
     tPlanes.assign(static_cast<size_t>(s.co * ps + 16), 0.0f);
     const int64_t ldy = ((s.H - 1) * Wp + s.W + 15) / 16 * 16;  // enough for every phase
     tOut.resize(static_cast<size_t>(s.ci * ldy));
-    const size_t dxImage = static_cast<size_t>(s.H) * s.W * s.ci;
     for (int n = 0; n < s.b; ++n) {
+      if (gaps) std::memset(dx + n * dxImage, 0, sizeof(float) * dxImage);
       toPlanes(dy + n * dyImage, s.oh, s.ow, s.co, PT, PL, Wp, ps, tPlanes.data());
       for (const Phase& ph : tPhases) {
         const int r = ph.cb[0] / s.ci / s.W;  // the phase's first pixel is (r, q)
@@ -782,8 +799,18 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
     }
     return;
   }
+  // dy's padded image: its border zeroed once per call, each image copies only its interior.
+  const bool padded = PT != 0 || PL != 0 || Hp != s.oh || Wp != s.ow;
+  if (padded) tPad.assign(static_cast<size_t>(Hp) * Wp * s.co, 0.0f);
   for (int n = 0; n < s.b; ++n) {
-    const float* dyp = pad(dy + n * dyImage, 1, s.oh, s.ow, s.co, PT, PL, Hp, Wp);
+    if (gaps) std::memset(dx + n * dxImage, 0, sizeof(float) * dxImage);
+    const float* dyp = dy + n * dyImage;
+    if (padded) {
+      for (int i = 0; i < s.oh; ++i)
+        std::memcpy(tPad.data() + (static_cast<size_t>(i + PT) * Wp + PL) * s.co, dyp + static_cast<size_t>(i) * s.ow * s.co,
+                    sizeof(float) * s.ow * s.co);
+      dyp = tPad.data();
+    }
     for (const Phase& ph : tPhases) {
       const Gather g{dyp, ph.mb.data(), static_cast<int>(ph.mb.size()), ph.kb.data(), ph.filter.data(),
                      s.ci, s.ci, dx + static_cast<size_t>(n) * s.H * s.W * s.ci, ph.cb.data()};
@@ -821,19 +848,34 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
     for (int i = 0; i < s.oh; ++i)
       for (int j = 0; j < s.ow; ++j, ++p) tKb[p] = ((n * Hp + i * s.sh) * Wp + j * s.sw) * s.ci;
   const size_t xImage = static_cast<size_t>(s.H) * s.W * s.ci;
-  if (gUseAvx512 && s.ci == 16 && s.kw == 3) {
+  if (gUseAvx512 && s.ci == 16 && s.kw == 3 && s.kh * s.kw <= 16) {
     // Vectorised over input channels (conv512.cc): x's channels are contiguous, so a tile
     // holds 8 (or 4) output channels x a filter row's taps x 16 (or 32) input channels and
     // broadcasts dy once per output channel; the result is dw transposed, [co][taps * ci].
+    // x is read in place (no padded copy: the copy and its zeroing were 17 % of the pass); taps
+    // outside the image are masked to zeros, pixel by pixel (tValid).
+    const int taps = s.kh * s.kw;
     tOut.resize(static_cast<size_t>(M) * s.co);
-    tKofs.resize(s.kh * s.kw);
+    tKofs.resize(taps);
     for (int i = 0; i < s.kh; ++i)
-      for (int j = 0; j < s.kw; ++j) tKofs[i * s.kw + j] = (i * Wp + j) * s.ci;
+      for (int j = 0; j < s.kw; ++j) tKofs[i * s.kw + j] = (i * s.W + j) * s.ci;
+    tValid.resize(static_cast<size_t>(group) * pixels);
+    for (int n = 0, p = 0; n < group; ++n)
+      for (int i = 0; i < s.oh; ++i)
+        for (int j = 0; j < s.ow; ++j, ++p) {
+          const int r = i * s.sh - s.pt;
+          const int c = j * s.sw - s.pl;
+          tKb[p] = ((n * s.H + r) * s.W + c) * s.ci;
+          unsigned bits = 0;
+          for (int a = 0; a < s.kh; ++a)
+            for (int e = 0; e < s.kw; ++e)
+              if (r + a >= 0 && r + a < s.H && c + e >= 0 && c + e < s.W) bits |= 1u << (a * s.kw + e);
+          tValid[p] = static_cast<uint16_t>(bits);
+        }
     for (int n0 = 0; n0 < s.b; n0 += group) {
       const int g = std::min(group, s.b - n0);
-      const float* xp = pad(x + n0 * xImage, g, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
-      const FilterCvec f{xp, tKb.data(), tKofs.data(), s.kh * s.kw, s.kw, s.ci,
-                         dy + static_cast<size_t>(n0) * pixels * s.co, s.co, tOut.data()};
+      const FilterCvec f{x + n0 * xImage, tKb.data(), tKofs.data(), taps, s.kw, s.ci,
+                         dy + static_cast<size_t>(n0) * pixels * s.co, s.co, tOut.data(), tValid.data()};
       const int P = g * pixels;
       for (int k0 = 0; k0 < P; k0 += chunk) filter_cvec_avx512(f, k0, std::min(P, k0 + chunk), n0 > 0 || k0 > 0);
     }
@@ -841,9 +883,25 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
       for (int o = 0; o < s.co; ++o) dw[static_cast<size_t>(k) * s.co + o] = tOut[static_cast<size_t>(o) * M + k];
     return;
   }
+  if (gUseAvx512 && s.co == 16 && s.kh == 3 && s.kw == 3 && (s.ci == 1 || s.ci == 3)) {
+    // The stems: every filter row in one tile (conv_grad512.cc), dw accumulating across groups.
+    tPad.assign(static_cast<size_t>(group) * Hp * Wp * s.ci, 0.0f);
+    for (int n0 = 0; n0 < s.b; n0 += group) {
+      const int g = std::min(group, s.b - n0);
+      padInterior(x + n0 * xImage, g, s, Hp, Wp, tPad.data());
+      const FilterRows f{tPad.data(), tKb.data(), g * pixels, Wp * s.ci, s.kh, s.kw, s.ci,
+                         dy + static_cast<size_t>(n0) * pixels * s.co, dw};
+      filter_rows_avx512(f, n0 > 0);
+    }
+    return;
+  }
+  // A padded group's border is zeroed once per call; each group copies only its interior.
+  const bool padded = s.pt != 0 || s.pl != 0 || Hp != s.H || Wp != s.W;
+  if (padded) tPad.assign(static_cast<size_t>(group) * Hp * Wp * s.ci, 0.0f);
   for (int n0 = 0; n0 < s.b; n0 += group) {
     const int g = std::min(group, s.b - n0);
-    const float* xp = pad(x + n0 * xImage, g, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
+    if (padded) padInterior(x + n0 * xImage, g, s, Hp, Wp, tPad.data());
+    const float* xp = padded ? tPad.data() : x + n0 * xImage;
     const Gather gather{xp, tMb.data(), M, tKb.data(), dy + static_cast<size_t>(n0) * pixels * s.co, s.co, s.co, dw,
                         tCb.data()};
     const int P = g * pixels;

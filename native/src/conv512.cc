@@ -214,13 +214,24 @@ inline void cvecMicro(const FilterCvec& f, int o0, int t0, int p0, int p1, bool 
   for (int t = 0; t < T; ++t) to[t] = f.tofs[t0 + t];
   const int co = f.co;
   const float* dy = f.dy + static_cast<int64_t>(p0) * co + o0;
+  constexpr unsigned kAll = (1u << T) - 1u;
   for (int p = p0; p < p1; ++p, dy += co) {
     const float* xb = f.X + f.pix[p];
+    const unsigned bits = (static_cast<unsigned>(f.valid[p]) >> t0) & kAll;
     __m512 xv[T][CV];
-    LONGTAIL_UNROLL
-    for (int t = 0; t < T; ++t) {
+    if (bits == kAll) {  // an interior pixel: every tap inside the image
       LONGTAIL_UNROLL
-      for (int c = 0; c < CV; ++c) xv[t][c] = _mm512_loadu_ps(xb + to[t] + 16 * c);
+      for (int t = 0; t < T; ++t) {
+        LONGTAIL_UNROLL
+        for (int c = 0; c < CV; ++c) xv[t][c] = _mm512_loadu_ps(xb + to[t] + 16 * c);
+      }
+    } else {  // zeros where a tap falls outside (masked loads do not fault there)
+      LONGTAIL_UNROLL
+      for (int t = 0; t < T; ++t) {
+        const __mmask16 m = static_cast<__mmask16>(-static_cast<int>((bits >> t) & 1u));
+        LONGTAIL_UNROLL
+        for (int c = 0; c < CV; ++c) xv[t][c] = _mm512_maskz_loadu_ps(m, xb + to[t] + 16 * c);
+      }
     }
     LONGTAIL_UNROLL
     for (int o = 0; o < O; ++o) {

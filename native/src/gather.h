@@ -48,7 +48,9 @@ void planar_gemm_avx512(const Planar& p);
 // The filter gradient vectorised over input channels (conv512.cc): dwT[o * K + t * ci + c] (+)=
 // sum over p in [p0, p1) of X[pix[p] + tofs[t] + c] * dy[p * co + o], K = taps * ci, taps in
 // rows of kw (tofs ascending within a row). The sum runs over p ascending, as the gather product's.
-// ci a multiple of 16 (at most 32), kw <= 3.
+// ci a multiple of 16 (at most 32), kw <= 3, taps <= 16. Bit t of valid[p] clear: X there is
+// outside the image and read as zeros (a masked load, so X needs no padded copy; the same FMA
+// with a zero operand as a padded copy would give, so the same bits).
 struct FilterCvec {
   const float* X;
   const int32_t* pix;
@@ -57,6 +59,7 @@ struct FilterCvec {
   const float* dy;
   int co;
   float* dwT;
+  const uint16_t* valid;
 };
 void filter_cvec_avx512(const FilterCvec& f, int p0, int p1, bool accumulate);
 

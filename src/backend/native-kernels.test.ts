@@ -259,6 +259,58 @@ describe('native convolution kernels', () => {
     assert.ok(checked >= 24, `only ${checked} cases ran`);
   });
 
+  it("filter gradients that read x in place or hold every filter row in one tile give the gather product's bits", {
+    skip: !available || !loadNativeAddon()?.avx512(),
+  }, () => {
+    // The 16-input-channel filter gradient masks taps outside the image instead of reading a
+    // padded copy, and the stems' (1 or 3 channels, 16 outputs) runs every filter row in one
+    // tile: both keep the gather product's order. Tiny images (every pixel a border pixel), odd
+    // sizes, every padding, strides 1-3, batch 1-3; filter gradient only (the cheap pass).
+    setTrainingKernels('native');
+    const addon = loadNativeAddon()!;
+    const rng = createRng(3316);
+    const pick = <T>(xs: T[]) => xs[rng.int(xs.length)]!;
+    let checked = 0;
+    for (let i = 0; i < 36; i++) {
+      const ci = [1, 3, 16][i % 3]!;
+      const c: Case = {
+        b: 1 + rng.int(3),
+        h: 1 + rng.int(i < 12 ? 3 : 12),
+        w: 1 + rng.int(i < 12 ? 3 : 12),
+        ci,
+        co: ci === 16 ? pick([16, 32, 48]) : 16,
+        k: 3,
+        s: pick([1, 1, 2, 3]),
+        pad: pick(['same', 'same', 'valid', 0, 1, 2] as Case['pad'][]),
+      };
+      const p = c.pad === 'valid' ? 0 : c.pad === 'same' ? c.k : 2 * c.pad;
+      if (c.h + p < c.k || c.w + p < c.k) continue;
+      const x = randomArray(c.b * c.h * c.w * c.ci, rng);
+      const dy = randomArray(c.b * (c.h + 4) * (c.w + 4) * c.co, rng); // enough for any padding here
+      const grad = () =>
+        tf.tidy(() => {
+          const attrs = { strides: [c.s, c.s], pad: c.pad, dataFormat: 'NHWC', dilations: 1 };
+          const xt = tf.tensor4d(x, [c.b, c.h, c.w, c.ci]);
+          const filterShape = [3, 3, c.ci, c.co];
+          const ft = tf.zeros(filterShape);
+          const y = tf.engine().runKernel('Conv2D', { x: xt, filter: ft }, attrs) as tf.Tensor;
+          const dyt = tf.tensor(dy.subarray(0, y.size), y.shape);
+          return (
+            tf
+              .engine()
+              .runKernel('Conv2DBackpropFilter', { x: xt, dy: dyt }, { ...attrs, filterShape }) as tf.Tensor
+          ).dataSync();
+        });
+      addon.avx512(false);
+      const gather = grad();
+      addon.avx512(true);
+      const vectorised = grad();
+      assert.deepEqual(vectorised, gather, `filter grad ${JSON.stringify(c)}`);
+      checked++;
+    }
+    assert.ok(checked >= 28, `only ${checked} cases ran`);
+  });
+
   it('refuse a filter larger than the padded input with a message (wasm would write out of bounds)', {
     skip: !available,
   }, () => {

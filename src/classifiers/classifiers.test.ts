@@ -70,7 +70,7 @@ describe('stage-2 classifiers against hand-computed values', () => {
     assert.match(warnings[0]!, /no validation set.*tau = 1/);
   });
 
-  it('NCM: centred, L2-normalised class means, score -||x - c||^2 / 2 up to a row constant (and cosine)', () => {
+  it('NCM: centred, L2-normalised class means, score -||x - c|| in the run and the folded head (and cosine)', () => {
     const fs = tiny();
     // mean = (4/3, 2/3); normalised train features:
     const n = (x: number, y: number) => [x / Math.hypot(x, y), y / Math.hypot(x, y)];
@@ -81,10 +81,9 @@ describe('stage-2 classifiers against hand-computed values', () => {
     const x = n(2 - 4 / 3, -2 / 3); // test point (2, 0)
     const dist = (c: number[]) => Math.hypot(x[0]! - c[0]!, x[1]! - c[1]!);
     const clf = ncm(fs);
-    // (||x||^2 - ||x - c||^2) / 2 = x.c - ||c||^2 / 2: linear, so the folded layer's scores are these.
-    const half = (c: number[]) => (Math.hypot(x[0]!, x[1]!) ** 2 - dist(c) ** 2) / 2;
-    close(clf.logits(Float32Array.from([2, 0]), 1), [half(c0), half(c1)]);
-    close(foldedLogits(clf.folded(), Float32Array.from([2, 0]), 1, 2, 2), [half(c0), half(c1)]);
+    // The deployed head computes the same distances (the calibration fitted on them holds there).
+    close(clf.logits(Float32Array.from([2, 0]), 1), [-dist(c0), -dist(c1)]);
+    close(foldedLogits(clf.folded(), Float32Array.from([2, 0]), 1, 2, 2), [-dist(c0), -dist(c1)]);
     close(clf.weightNorms(), [Math.hypot(c0[0]!, c0[1]!), 1]);
     const cos = ncm(fs, { distance: 'cos' });
     const dot = (c: number[]) => (x[0]! * c[0]! + x[1]! * c[1]!) / Math.hypot(c[0]!, c[1]!);

@@ -188,7 +188,15 @@ export function foldedLogits(
   d: number,
   C: number,
 ): Float32Array {
-  return linearLogits(transformFeatures(f, n, d, layer.transform), n, d, layer.weight, layer.bias, C);
+  const dist = layer.distance;
+  if (!dist)
+    return linearLogits(transformFeatures(f, n, d, layer.transform), n, d, layer.weight, layer.bias, C);
+  // b - scale ||x - c||: the distances by the run's own path (the same bits as NCM's logits).
+  const spec = { transform: layer.transform, weight: layer.weight, bias: null, sqDistance: dist.sqNorms };
+  const z = specLogits(spec, f, n, d, C);
+  for (let i = 0; i < n; i++)
+    for (let c = 0; c < C; c++) z[i * C + c] = layer.bias[c]! + dist.scale * z[i * C + c]!;
+  return z;
 }
 
 /** Row norms of W [C, d]. */

@@ -49,8 +49,8 @@ describe('every registered stage-2 method keeps the classifier contract', () => 
       assert.equal(f.bias.length, C, e.name);
       const b = foldedLogits(f, fs.test.features, n, fs.dim, C);
       assert.deepEqual([...argmaxRows(a, n, C)], [...argmaxRows(b, n, C)], e.name);
-      // Every method's scores are linear (NCM's included), so the deployed layer's scores are the
-      // run's own and a calibration fitted on one holds for the other.
+      // The deployed layer's scores are the run's own (NCM's distances included), so a calibration
+      // fitted on one holds for the other.
       for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-4, `${e.name} logit ${i}`);
       const norms = clf.weightNorms();
       assert.equal(norms.length, C, e.name);

@@ -7,12 +7,14 @@ import type { FeatureSet, LinearWeights } from '../features/feature-set.ts';
 export type FeatureTransform = { kind: 'none' } | { kind: 'l2n' } | { kind: 'cl2n'; mean: Float32Array };
 
 /**
- * Every stage-2 classifier as one plain linear layer for deployment: logits' = T(f) W^T + b.
- * For all but NCM these are exactly the method's logits; for NCM they rank classes identically
- * (argmin ||f - c||^2 = argmax 2 f.c - ||c||^2 on normalised f).
+ * Every stage-2 classifier as deployed: logits = T(f) W^T + b, exactly the method's logits. NCM's
+ * l2 score is not linear: with `distance`, logits = b - scale ||T(f) - w_c|| (rows of W are the
+ * centroids), computed as sqrt(max(0, ||x||^2 - 2 x.w_c + ||w_c||^2)) by every deployment.
  */
 export interface FoldedLinear extends LinearWeights {
   transform: FeatureTransform;
+  /** NCM's l2 score: `sqNorms` [C] = ||w_c||^2, `scale` = 1 / temperature (1 before calibration). */
+  distance?: { sqNorms: Float32Array; scale: number };
 }
 
 /**
@@ -27,7 +29,7 @@ export interface LinearLogits {
   weight: Float32Array;
   /** [C], or null for none. */
   bias: Float32Array | null;
-  /** [C] ||c||^2 of the weight's rows: the logits are negative distances -||x - c|| (no bias then; no method uses it since NCM's l2 score became linear). */
+  /** [C] ||c||^2 of the weight's rows: the logits are negative distances -||x - c|| (NCM's l2 score; no bias then). */
   sqDistance?: Float32Array | null;
 }
 

@@ -4,7 +4,7 @@ import { dataConfigSchema } from '../config/schema.ts';
 import { splitOf } from '../eval/shot-splits.ts';
 import { openRun, planRun } from '../io/run-folder.ts';
 import { loadRunData } from '../pipeline/run-setup.ts';
-import { classCountChart } from '../report/charts.ts';
+import { classCountChart } from '../report/charts/class-counts.ts';
 import { writeChart } from '../report/render.ts';
 import { formatTable } from '../report/table.ts';
 import { note, printJson } from './common.ts';

@@ -5,9 +5,9 @@ import { ConfigError } from '../errors.ts';
 import { runFile } from '../io/run-folder.ts';
 import { runPipeline } from '../pipeline/run.ts';
 import { runSeeds } from '../pipeline/run-seeds.ts';
-import { textTable } from '../report/markdown.ts';
 import { compactResults } from '../report/results.ts';
 import { seedsTextTable } from '../report/seed-summary.ts';
+import { textTable } from '../report/table.ts';
 import { backendOption, note, printJson, startBackend } from './common.ts';
 import {
   addConfigOption,

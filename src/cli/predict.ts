@@ -86,6 +86,7 @@ export function registerPredictAndExport(program: Command): void {
         }
         await startBackend(opts.backend);
         const model = loadModel(opts.run, { method: opts.method, backboneFile: opts.backboneFile });
+        if (model.warning) note(`warning: ${model.warning}`);
         const { files, problems } = expandInputs(inputs);
         // Refused before any image is read: without validation counts BBSE has nothing to solve.
         if (opts.adaptPrior === 'bbse' && model.calibration.valConfusion === null) {
@@ -205,6 +206,7 @@ export function registerPredictAndExport(program: Command): void {
           normalizePrior: opts.normalizePrior === true,
           backboneFile: opts.backboneFile,
         });
+        if (r.warning) note(`warning: ${r.warning}`);
         if (opts.json) printJson(r);
         else
           console.log(

@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { retrainConfigSchema } from '../config/schema.ts';
 import { RUN_FILES, runFile } from '../io/run-folder.ts';
 import { retrain } from '../pipeline/run.ts';
-import { textTable } from '../report/markdown.ts';
 import { compactResults } from '../report/results.ts';
+import { textTable } from '../report/table.ts';
 import { backendOption, printJson, startBackend } from './common.ts';
 import {
   addConfigOption,

@@ -15,7 +15,8 @@ import { tempDir } from '../../test/helpers/tmp.ts';
 import { DataError } from '../errors.ts';
 import { printable } from '../io/display.ts';
 import { compareCodePoints, sortByCodePoint } from './class-names.ts';
-import { decodeImage, loadListDataset } from './image-list.ts';
+import { decodeImage } from './decode-images.ts';
+import { loadListDataset } from './image-list.ts';
 import { loadDataset } from './registry.ts';
 import type { ImageSet, LongTailDataset } from './types.ts';
 

@@ -6,7 +6,7 @@
  *
  * Inside a class folder, images are found by extension (subfolders included); hidden entries
  * (`.DS_Store`, `._x`, `.git`) are ignored, other files are skipped with one warning naming them.
- * Images decode as list images do (`decodeImages`: any size, shorter side resized, centre crop,
+ * Images decode as list images do (decode-images.ts: any size, shorter side resized, centre crop,
  * RGB), under the same path rules: regular files only, no symlink leading out of the data folder.
  *
  * Without `val/`, a balanced validation set is drawn from the training images: for class c (in
@@ -25,10 +25,10 @@ import { checkSplits } from './dataset.ts';
 import {
   checkImageSize,
   checkSplitFits,
+  type DecodeImagesOptions,
   decodeImages,
   type ImageRef,
-  type LoadListOptions,
-} from './image-list.ts';
+} from './decode-images.ts';
 import { IMAGE_EXT } from './inputs.ts';
 import type { HeldOutValidation, LongTailDataset } from './types.ts';
 
@@ -42,7 +42,7 @@ type Split = (typeof SPLITS)[number];
 const LAYOUT =
   'an image folder holds train/ and test/ (and optionally val/), each with one subfolder per class';
 
-export interface ImageFolderOptions extends LoadListOptions {
+export interface ImageFolderOptions extends DecodeImagesOptions {
   /** The folder holding train/, test/ and optionally val/. */
   dataDir: string;
   /** Without val/: validation images drawn per class from train/. Default 20; 0 for no validation set. */

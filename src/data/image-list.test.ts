@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { tempDir } from '../../test/helpers/tmp.ts';
 import { DataError } from '../errors.ts';
+import { checkSplitFits } from './decode-images.ts';
 import { loadImageFolder } from './image-folder.ts';
-import { checkSplitFits, loadListDataset } from './image-list.ts';
+import { loadListDataset } from './image-list.ts';
 
 describe('a split too large for one typed array', () => {
   it('an iNaturalist-length list (437,513 lines, 8,142 classes) is refused before any image is looked up', async () => {

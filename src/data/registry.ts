@@ -11,15 +11,16 @@ import { ConfigError } from '../errors.ts';
 import { checkName, ruleOf } from '../registry.ts';
 import { asSetting } from '../settings.ts';
 import { loadCifarLt } from './cifar.ts';
+import type { DecodeImagesOptions } from './decode-images.ts';
 import { downloadCifar } from './download.ts';
 import { loadMnistLt } from './fashion-mnist.ts';
 import { loadImageFolder } from './image-folder.ts';
-import { type LoadListOptions, loadListDataset } from './image-list.ts';
+import { loadListDataset } from './image-list.ts';
 import type { LongTailDataset } from './types.ts';
 
 /** What a loader reports back while it works; never part of a configuration. */
 export interface DataHooks {
-  onProgress?: LoadListOptions['onProgress'];
+  onProgress?: DecodeImagesOptions['onProgress'];
   /** Told what a loader skipped (e.g. files in an image folder that are not images). */
   onWarning?: (message: string) => void;
 }

@@ -180,6 +180,8 @@ export interface ExportResult {
   files: string[];
   inputShape: [number, number, number];
   numClasses: number;
+  /** One line for the user about the head (an older NCM head that still works); absent if none. */
+  warning?: string;
 }
 
 /** What the exported model's metadata records of its calibration and prior. */
@@ -223,7 +225,11 @@ export function exportModel(
       targetPrior: opts.targetPrior ?? 'source',
       prior: q,
     };
-    if (format === 'onnx') return exportOnnx(m, runDir, method, outDir, priorInfo, opts.externalDataAbove);
+    if (format === 'onnx')
+      return {
+        ...exportOnnx(m, runDir, method, outDir, priorInfo, opts.externalDataAbove),
+        ...(m.warning ? { warning: m.warning } : {}),
+      };
     const [H, W, C] = m.inputShape;
     const numClasses = m.folded.bias.length;
     const backbone = m.model.backbone;
@@ -239,7 +245,10 @@ export function exportModel(
     const t = m.folded.transform;
     if (t.kind === 'cl2n') f = g.l2normalize(g.subConst(f, t.mean));
     else if (t.kind === 'l2n') f = g.l2normalize(f);
-    const logits = g.dense(f, m.folded.weight, m.folded.bias, numClasses, d, 'logits');
+    const dist = m.folded.distance;
+    const logits = dist
+      ? g.distance(f, m.folded.weight, dist.sqNorms, dist.scale, m.folded.bias, numClasses, d, 'logits')
+      : g.dense(f, m.folded.weight, m.folded.bias, numClasses, d, 'logits');
     g.softmax(logits, 'probabilities');
     const { modelJson, weights } = g.build(
       { input: 'images', inputShape: [-1, H, W, C], output: 'probabilities', outputShape: [-1, numClasses] },
@@ -249,6 +258,7 @@ export function exportModel(
         inputShape: [H, W, C],
         pixelRange: [0, 1],
         source: runDir,
+        ...(dist ? { score: 'negative distance to class means' } : {}),
         ...priorInfo,
       },
     );
@@ -262,6 +272,7 @@ export function exportModel(
       files: ['model.json', 'weights.bin', 'labels.json'],
       inputShape: [H, W, C],
       numClasses,
+      ...(m.warning ? { warning: m.warning } : {}),
     };
   } finally {
     loaded.dispose();

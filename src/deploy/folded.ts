@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
+import { rowNorms } from '../classifiers/linear-ops.ts';
 import type { MethodName } from '../classifiers/registry.ts';
 import type { FeatureTransform, FoldedLinear, Stage2Classifier } from '../classifiers/types.ts';
 import { ConfigError, DataError } from '../errors.ts';
@@ -32,6 +33,11 @@ export interface FoldedRecord {
     string,
     {
       transform: FeatureTransform['kind'];
+      /**
+       * How the layer scores: `distance` = NCM's -||T(f) - w_c|| (+ b); absent = T(f) W^T + b.
+       * Records before it have no field; an NCM layer among them is read by its shape (readOldNcm).
+       */
+      score?: 'distance';
       temperature?: number;
       calibrationBias?: number[];
       sourcePrior?: number[] | null;
@@ -71,6 +77,7 @@ export function saveFolded(
     const cal = info.calibrations?.get(name);
     methods[name] = {
       transform: f.transform.kind,
+      ...(f.distance ? { score: 'distance' as const } : {}),
       ...(cal ? { temperature: cal.temperature, sourcePrior: cal.sourcePrior } : {}),
       ...(cal?.bias ? { calibrationBias: cal.bias } : {}),
     };
@@ -99,6 +106,8 @@ export interface LoadedFolded {
   calibration: FoldedCalibration;
   /** Absolute folder of the stage-1 model, or null. */
   stage1Dir: string | null;
+  /** One line for the user about this head (an older NCM head that still works), or null. */
+  warning: string | null;
 }
 
 /**
@@ -230,9 +239,49 @@ export function loadFolded(runDir: string, method: string, backboneFile?: string
     sourcePrior: m.sourcePrior ?? new Array<number>(C).fill(1 / C),
     valConfusion: conf,
   };
-  const weight = get('weight', [C, d]).map((v) => v / T);
-  const bias = get('bias', [C]).map((v, c) => v / T + (cb ? cb[c]! : 0));
-  return { record, layer: { weight, bias, transform }, calibration, stage1Dir };
+  if (m.score !== undefined && m.score !== 'distance')
+    throw new DataError(
+      `${field}.score is ${JSON.stringify(m.score)}; expected "distance" or no field (a linear layer); a newer longtail wrote it?`,
+    );
+  const w = get('weight', [C, d]);
+  const b = get('bias', [C]);
+  const old = m.score === undefined && method === 'ncm' ? readOldNcm(w, b, C, d) : null;
+  const calBias = (v: number, c: number) => v / T + (cb ? cb[c]! : 0);
+  if (m.score === 'distance' || old === 'squared') {
+    // b / T - ||x - c|| / T + b_cal. A 'squared' head (W = 2c, b = -||c||^2) was calibrated on
+    // -||x - c|| by its run: read back as that distance, it gives the run's own probabilities.
+    const cent = old === 'squared' ? w.map((v) => v / 2) : w;
+    const sqNorms = Float32Array.from(rowNorms(cent, C, d), (v) => v * v);
+    const bias = old === 'squared' ? new Float32Array(C).map(calBias) : b.map(calBias);
+    const layer: FoldedLinear = { weight: cent, bias, transform, distance: { sqNorms, scale: 1 / T } };
+    return { record, layer, calibration, stage1Dir, warning: null };
+  }
+  const weight = w.map((v) => v / T);
+  const bias = b.map(calBias);
+  const warning =
+    old === 'half-squared'
+      ? `${dir}: this NCM head scores x.c - ||c||^2/2 (longtail before the distance score), whose calibration is worse; run \`longtail retrain --run ${stage1Dir ?? dir}\` for the distance score`
+      : null;
+  return { record, layer: { weight, bias, transform }, calibration, stage1Dir, warning };
+}
+
+/**
+ * NCM heads written before `score` existed, recognised by their numbers (no other method's bias
+ * is tied to its weights' norms): 'squared' = W 2c, b -||c||^2 (calibrated on -||x - c||, so it
+ * deployed other probabilities than its run's), 'half-squared' = W c, b -||c||^2/2 (linear,
+ * calibrated on that score: correct as it is). null: any other layer.
+ */
+export function readOldNcm(
+  w: Float32Array,
+  b: Float32Array,
+  C: number,
+  d: number,
+): 'squared' | 'half-squared' | null {
+  const sq = rowNorms(w, C, d).map((v) => v * v);
+  if (sq.every((v) => v === 0)) return null;
+  // Float32 rounding of the stored values: a few ulps of ||c||^2.
+  const near = (k: number) => sq.every((v, c) => Math.abs(b[c]! + v / k) <= 1e-5 * (1 + v));
+  return near(4) ? 'squared' : near(2) ? 'half-squared' : null;
 }
 
 /**

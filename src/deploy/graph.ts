@@ -3,7 +3,7 @@
  * `tf.loadGraphModel` reads), for exporting a backbone with its folded classifier. Batch norm
  * is folded into the preceding convolution (evaluation mode), so the graph needs only plain
  * TensorFlow ops: Conv2D, BiasAdd, Relu, AddV2, Pad, MaxPool, Mean, Sub, Square, Sum, Rsqrt,
- * Mul, MatMul, Softmax.
+ * Mul, MatMul, Softmax (NCM's distance head: Maximum, Sqrt).
  */
 import type { Backbone } from '../models/backbone.ts';
 import type { DescribeGraph, GraphSink } from '../models/graph-sink.ts';
@@ -172,6 +172,54 @@ export class GraphBuilder implements GraphSink {
       'BiasAdd',
       [mm, this.constant(bias, [C], 'fc_bias')],
       { T: FLOAT, data_format: { s: b64('NHWC') } },
+      name,
+    );
+  }
+
+  /**
+   * NCM's head: b - scale sqrt(max(0, ||x||^2 - 2 x.c + ||c||^2)), x [n, d], centroids W [C, d]
+   * (FoldedLinear.distance).
+   */
+  distance(
+    x: string,
+    weight: Float32Array,
+    sqNorms: Float32Array,
+    scale: number,
+    bias: Float32Array,
+    C: number,
+    d: number,
+    name: string,
+  ): string {
+    const f = { T: FLOAT };
+    const xc = this.add('MatMul', [x, this.constant(weight, [C, d], 'fc_weight')], {
+      ...f,
+      transpose_a: { b: false },
+      transpose_b: { b: true },
+    }); // [n, C]
+    const xx = this.add(
+      'Sum',
+      [this.add('Square', [x], f), this.constant(Int32Array.from([1]), [1], 'axes')],
+      {
+        ...f,
+        keep_dims: { b: true },
+      },
+    ); // [n, 1]
+    const cross = this.add('Mul', [xc, this.constant(Float32Array.of(-2), [], 'two')], f);
+    const d2 = this.add(
+      'AddV2',
+      [this.add('AddV2', [cross, xx], f), this.constant(sqNorms, [C], 'sq_norms')],
+      f,
+    );
+    const dist = this.add(
+      'Sqrt',
+      [this.add('Maximum', [d2, this.constant(new Float32Array(1), [], 'zero')], f)],
+      f,
+    );
+    const scaled = this.add('Mul', [dist, this.constant(Float32Array.of(-scale), [], 'neg_scale')], f);
+    return this.add(
+      'BiasAdd',
+      [scaled, this.constant(bias, [C], 'fc_bias')],
+      { ...f, data_format: { s: b64('NHWC') } },
       name,
     );
   }

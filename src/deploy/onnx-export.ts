@@ -12,7 +12,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { onnx as P } from 'onnx-proto';
-import type { FeatureTransform } from '../classifiers/types.ts';
+import type { FoldedLinear } from '../classifiers/types.ts';
 import { makeContract } from '../data/preprocess.ts';
 import type { GraphSink } from '../models/graph-sink.ts';
 import type { BatchNorm, Conv } from '../models/layers.ts';
@@ -92,11 +92,39 @@ export class OnnxNodes {
     return this.node('Div', [x, this.node('Sqrt', [eps])]);
   }
   /** The folded head on features f [n, d]: logits and probabilities, named as the export names them. */
-  head(f: string, t: FeatureTransform, weight: Float32Array, bias: Float32Array, d: number): void {
+  head(f: string, layer: FoldedLinear, d: number): void {
+    const { transform: t, weight, bias, distance } = layer;
     const C = bias.length;
     let h = f;
     if (t.kind === 'cl2n') h = this.l2normalize(this.node('Sub', [h, this.constF(t.mean, [d], 'mean')]), d);
     else if (t.kind === 'l2n') h = this.l2normalize(h, d);
+    if (distance) {
+      // NCM: b - scale sqrt(max(0, ||x||^2 - 2 x.c + ||c||^2)), as FoldedLinear defines it.
+      const cross = this.node(
+        'Gemm',
+        [
+          h,
+          this.constF(weight, [C, d], 'classifier.weight', true),
+          this.constF(distance.sqNorms, [C], 'sq_norms'),
+        ],
+        [attr('transB', 1), { name: 'alpha', type: A.FLOAT, f: -2 }],
+      ); // [n, C] = ||c||^2 - 2 x.c
+      const xx = this.node('MatMul', [
+        this.node('Mul', [h, h]),
+        this.constF(new Float32Array(d).fill(1), [d, 1], 'ones'),
+      ]); // [n, 1]
+      const d2 = this.node('Max', [
+        this.node('Add', [cross, xx]),
+        this.constF(new Float32Array(1), [], 'zero'),
+      ]);
+      const scaled = this.node('Mul', [
+        this.node('Sqrt', [d2]),
+        this.constF(Float32Array.of(-distance.scale), [], 'neg_scale'),
+      ]);
+      this.node('Add', [scaled, this.constF(bias, [C], 'classifier.bias', true)], [], 'logits');
+      this.node('Softmax', ['logits'], [attr('axis', 1)], 'probabilities');
+      return;
+    }
     this.node(
       'Gemm',
       [
@@ -153,10 +181,7 @@ export class OnnxSink extends OnnxNodes implements GraphSink {
   }
 }
 
-export interface OnnxHead {
-  weight: Float32Array;
-  bias: Float32Array;
-  transform: FeatureTransform;
+export interface OnnxHead extends FoldedLinear {
   classNames: string[];
   method: string;
   /** More metadata_props (e.g. the temperature and target prior folded in). */
@@ -186,6 +211,8 @@ const metaOf = (h: OnnxHead, inputShape: readonly number[], source: string): Rec
   input: `images [n, ${inputShape.join(', ')}] float32 in [0, 1]`,
   outputs: 'probabilities [n, classes], logits [n, classes], features [n, d]',
   source,
+  // The logits are b - ||x - c|| / T (NCM), not a linear layer: for anyone reading the graph.
+  ...(h.distance ? { score: 'negative distance to class means' } : {}),
   // The contract images are prepared by before this model (docs/preprocessing.md): resized by
   // longtail's triangle-antialias resize to the input size, u8 / 255, NHWC; any mean/std and the
   // transpose are inside the graph, so the contract's own mean/std here are 0 and 1.
@@ -215,7 +242,7 @@ export function resnetToOnnx(
   const g = new OnnxSink();
   const x = g.node('Transpose', ['images'], [attr('perm', [0, 3, 1, 2])]); // [n, C, H, W]
   const f = g.node('Identity', [describe(g, x)], [], 'features'); // [n, d]
-  g.head(f, h.transform, h.weight, h.bias, featureDim);
+  g.head(f, h, featureDim);
   const C = h.bias.length;
   return finishModel(
     {
@@ -311,7 +338,7 @@ export function onnxBackboneWithHead(
     [],
     'features',
   ); // [n, d]
-  g.head(f, h.transform, h.weight, h.bias, featureDim);
+  g.head(f, h, featureDim);
   graph.node = [...pre_nodes, ...(graph.node ?? []), ...g.nodes];
   graph.initializer = [...(graph.initializer ?? []), ...pre_inits, ...g.inits];
   graph.input = [

@@ -3,7 +3,7 @@
  * linear layer. `loadModel(runDir, { method })` -> `predict(images)` -> class probabilities.
  */
 import { foldedLogits } from '../classifiers/linear-ops.ts';
-import { decodeImage } from '../data/image-list.ts';
+import { decodeImage } from '../data/decode-images.ts';
 import { ConfigError, DataError } from '../errors.ts';
 import { csvField } from '../io/display.ts';
 import { forwardFeatures } from '../models/forward.ts';
@@ -33,6 +33,8 @@ export interface LoadedModel {
   calibration: LoadedFolded['calibration'];
   /** Training images per class, where the run recorded them. */
   trainCounts: number[] | undefined;
+  /** One line for the user about the head (an older NCM head that still works), or null. */
+  warning: string | null;
   /** images [n, H, W, C], pixels in [0, 1] -> per image the top-k classes. */
   predict(images: Float32Array, n: number, topK?: number): Prediction[];
   /**
@@ -111,6 +113,7 @@ export function loadModel(
     folded: f.layer,
     calibration: f.calibration,
     trainCounts: f.record.trainCounts,
+    warning: f.warning,
     logits,
     predict,
     async predictFiles(paths, topK = 5) {

@@ -30,7 +30,13 @@ import type { RunResults } from '../report/results.ts';
 import { markParsed, parseOnce } from '../settings.ts';
 import { type ResumeFiles, readResumeFiles } from '../train/checkpoint-store.ts';
 import { ACCURACY_UNIT, stage1InPercent } from '../train/epoch.ts';
-import { type EpochRecord, runIdentityOf, trainJoint } from '../train/joint.ts';
+import {
+  type EpochRecord,
+  resumeJointFrom,
+  runIdentityOf,
+  type TrainOptions,
+  trainJoint,
+} from '../train/joint.ts';
 import { loadStage1Model, stage1Progress } from '../train/stage1-model.ts';
 import type { PipelineCallbacks } from './callbacks.ts';
 import { featuresFromModel } from './features-from-model.ts';
@@ -62,13 +68,14 @@ export async function stage1InFolder(
   );
   const t0 = performance.now();
   // The stage-1 part of the run configuration is the JointConfig, already parsed.
-  const r = await trainJoint(data, cfg, {
+  const train: TrainOptions = {
     runDir: folder.dir,
-    ...(opts.resume ? { resume: true } : {}),
-    ...(opts.preloaded ? { preloaded: opts.preloaded } : {}),
     onStep: (s) => opts.onStep?.(s, cfg.epochs),
     onEpoch: (e) => opts.onEpoch?.(e, cfg.epochs),
-  });
+  };
+  const r = opts.preloaded
+    ? await resumeJointFrom(data, cfg, opts.preloaded, train)
+    : await trainJoint(data, cfg, { ...train, ...(opts.resume ? { resume: true } : {}) });
   try {
     const stage1 = (performance.now() - t0) / 1000;
     opts.onPhase?.('extracting features (train, val, test)');

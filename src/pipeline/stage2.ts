@@ -100,6 +100,12 @@ export interface ShiftedResult {
   few: number | null;
   knownPrior: number;
   /**
+   * Accuracy (percent) of the calibrated scores z / T + b with no prior adjustment: the deployed
+   * head as is, the baseline of what `predict --adapt-prior` adds (`overall` is the raw head's).
+   * null without calibration; absent in results written before it.
+   */
+  calibrated?: number | null;
+  /**
    * Accuracy (percent) with the prior estimated from the set's own unlabeled images by EM
    * (Saerens et al. 2002) and by BBSE (Lipton et al. 2018), and each estimate's total-variation
    * distance to the set's true prior; null where not estimated (see calibration.note).
@@ -161,6 +167,8 @@ export interface ShiftedOptions {
   /** BCTS's per-class biases, added after z / T; the estimators then also use the calibrated argmax. */
   bias?: readonly number[] | null;
   sourcePrior?: readonly number[];
+  /** Report each set's accuracy of the calibrated scores (`ShiftedResult.calibrated`): true when T (and b) were fitted, false for null. */
+  calibrated?: boolean;
   /** Estimate the prior by EM (and BBSE when `val` is given) on each set. */
   estimate?: boolean;
   /** The validation split's plain predictions and labels, for BBSE. */
@@ -296,7 +304,10 @@ export class ShiftedEvaluator {
       const e = splitAccuracies(subPred, subLabels, C, this.fs.trainCounts, thresholds);
       let correct = 0;
       for (let k = 0; k < idx.length; k++) if (knownPred[k] === subLabels[k]) correct++;
-      const est: Pick<ShiftedResult, 'em' | 'bbse' | 'emTv' | 'bbseTv'> = {};
+      const est: Pick<ShiftedResult, 'calibrated' | 'em' | 'bbse' | 'emTv' | 'bbseTv'> = {};
+      // Without biases the calibrated argmax is the raw one (z / T keeps the order).
+      if (this.opts.calibrated !== undefined)
+        est.calibrated = this.opts.calibrated ? acc(calPred ?? subPred, subLabels) : null;
       if (kept) {
         const n = idx.length;
         const truth = labelPrior(subLabels, C);
@@ -562,6 +573,7 @@ function evaluateWith(
     bias,
     ...(sourcePrior ? { sourcePrior } : {}),
     estimate: true,
+    calibrated: fit !== null,
     val: valPred && val ? { pred: valPred, labels: val.labels } : null,
   });
   const before = calibrationAccumulator(fs.test.labels, C, 1);
@@ -766,6 +778,7 @@ function parkClassifier(
       transform: folded.transform(),
       weight: folded.weight(),
       bias: folded.bias(),
+      ...(f.distance ? { distance: f.distance } : {}),
     }),
     ...(clf.tuned ? { tuned: clf.tuned } : {}),
     details: clf.details,

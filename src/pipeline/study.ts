@@ -9,11 +9,11 @@ import { type PipelineConfig, type StudyConfig, studyConfigSchema } from '../con
 import { ConfigError } from '../errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { planRun, runFile } from '../io/run-folder.ts';
-import type { VegaLiteSpec } from '../report/charts.ts';
-import { markdownTable } from '../report/markdown.ts';
+import type { VegaLiteSpec } from '../report/charts/common.ts';
 import { writeChart } from '../report/render.ts';
 import type { RunResults } from '../report/results.ts';
 import { meanOfRuns, seedsMarkdown, summariseSeeds } from '../report/seed-summary.ts';
+import { markdownTable } from '../report/table.ts';
 import { checkSamplerName } from '../sampling/samplers.ts';
 import { markParsed, parseOnce } from '../settings.ts';
 import { type PipelineCallbacks, runPipeline } from './run.ts';

@@ -1,7 +1,7 @@
 /**
  * results.md sections for calibration and the estimated test prior (pipeline/stage2.ts): per
  * method the temperature, ECE and NLL before / after, the recall summaries; per shifted set the
- * four columns no correction / EM / BBSE / known prior and the estimators' TV errors. Nothing
+ * columns raw head / calibrated head / EM / BBSE / known prior and the estimators' TV errors. Nothing
  * for results written before these fields existed.
  */
 import type { RunResults } from './results.ts';
@@ -35,17 +35,17 @@ export function calibrationMarkdown(r: RunResults): string[] {
   ];
   if (priors.length === 0) return lines;
   lines.push(
-    `Shifted test priors, the prior unknown: top-1 (%) with no correction / the prior estimated from the set's unlabeled images by EM (Saerens et al. 2002) / by BBSE (Lipton et al. 2018) / the known prior (oracle); ` +
-      `in brackets each estimate's total-variation error. Corrections add log q - log p (p: the ${c0.sourcePrior} prior) to the calibrated scores.`,
+    `Shifted test priors, the prior unknown: top-1 (%) of the raw head (none) / of the calibrated head with no prior adjustment (calibrated: the deployed head as is, what \`predict --adapt-prior\` starts from) / with the prior estimated from the set's unlabeled images by EM (Saerens et al. 2002) / by BBSE (Lipton et al. 2018) / the known prior (oracle); ` +
+      `then each estimate's total-variation error. Corrections add log q - log p (p: the ${c0.sourcePrior} prior) to the calibrated scores.`,
     '',
-    '| method | prior | none | EM | BBSE | known | EM TV | BBSE TV |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
+    '| method | prior | none | calibrated | EM | BBSE | known | EM TV | BBSE TV |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
   );
   for (const m of ms)
     for (const s of m.shifted)
       if (s.em !== undefined)
         lines.push(
-          `| ${m.label} | ${s.prior} | ${f(s.overall)} | ${f(s.em)} | ${f(s.bbse)} | ${f(s.knownPrior)} | ${f(s.emTv, 3)} | ${f(s.bbseTv, 3)} |`,
+          `| ${m.label} | ${s.prior} | ${f(s.overall)} | ${f(s.calibrated)} | ${f(s.em)} | ${f(s.bbse)} | ${f(s.knownPrior)} | ${f(s.emTv, 3)} | ${f(s.bbseTv, 3)} |`,
         );
   const notes = [...new Set(ms.map((m) => m.calibration!.note).filter((n): n is string => n !== null))];
   lines.push('', ...notes.map((n) => `Note: ${n}.`), '');

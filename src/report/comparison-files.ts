@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { escapeHtml as esc, printable } from '../io/display.ts';
 import { RUN_FILES, runFile } from '../io/run-folder.ts';
-import { groupedBars, methodMetricBars, type VegaLiteSpec } from './charts.ts';
+import type { VegaLiteSpec } from './charts/common.ts';
+import { groupedBars } from './charts/grouped-bars.ts';
+import { methodMetricBars } from './charts/metric-bars.ts';
 import {
   type Comparison,
   type ComparisonGroup,

@@ -7,7 +7,7 @@
  * first chart, not when longtail loads.
  */
 import { writeFileAtomic } from '../io/atomic.ts';
-import type { VegaLiteSpec } from './charts.ts';
+import type { VegaLiteSpec } from './charts/common.ts';
 
 interface Renderer {
   parse: typeof import('vega').parse;

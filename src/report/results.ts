@@ -67,6 +67,7 @@ export const MethodResultSchema = z.object({
         few: nullablePct,
         knownPrior: z.number().min(0).max(100),
         // Prior estimated from the set's unlabeled images (pipeline/stage2.ts); absent before it existed.
+        calibrated: nullablePct.optional(),
         em: nullablePct.optional(),
         bbse: nullablePct.optional(),
         emTv: fraction.nullable().optional(),

@@ -1,5 +1,9 @@
-/** Aligned plain-text tables, for the terminal and text reports. */
+/**
+ * Tables: aligned plain text for the terminal and text reports (`formatTable`), and a run's
+ * results table (the paper's: method x all / many / medium / few) as text and as Markdown.
+ */
 import { printable } from '../io/display.ts';
+import { gridEdgeWarnings, type RunResults, TABLE_HEADER, tableRows } from './results.ts';
 
 /**
  * Formats rows as an aligned text table (the `leftAligned` columns left, others right). Cells are
@@ -23,4 +27,25 @@ export function formatTable(
         .trimEnd(),
     )
     .join('\n');
+}
+
+export function markdownTable(r: Pick<RunResults, 'methods'>): string {
+  const rows = tableRows(r);
+  return [
+    `| ${TABLE_HEADER.join(' | ')} |`,
+    `|${TABLE_HEADER.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    ...rows.map((x) => `| ${x.join(' | ')} |`),
+  ].join('\n');
+}
+
+/**
+ * The terminal's table, with a warning line for each tuned value at its grid's edge. A warning
+ * carries the method's label (anyone's text, via registerClassifier): `printable`, so it cannot
+ * colour the terminal or start a line of its own.
+ */
+export function textTable(r: Pick<RunResults, 'methods'>): string {
+  return [
+    formatTable(TABLE_HEADER, tableRows(r)),
+    ...gridEdgeWarnings(r).map((w) => `warning: ${printable(w)}`),
+  ].join('\n');
 }

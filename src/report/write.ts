@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { RUN_FILES, runFile } from '../io/run-folder.ts';
-import { allCharts } from './charts.ts';
+import { allCharts } from './charts/all-charts.ts';
 import { reportHtml } from './html.ts';
 import type { LiveData } from './live/data.ts';
-import { resultsMarkdown } from './markdown.ts';
 import { perClassCsv } from './per-class.ts';
 import { writeChart } from './render.ts';
 import { type RunResults, RunResultsSchema } from './results.ts';
+import { resultsMarkdown } from './results-md.ts';
 
 /** Every class, every method: accuracy, precision, recall, F1 (per-class.ts). */
 export const PER_CLASS_CSV = 'per-class.csv';

@@ -39,8 +39,6 @@ export interface TrainOptions {
   runDir?: string;
   /** Continue from the run folder's checkpoint (its settings must match; see checkpoint-store.ts). */
   resume?: boolean;
-  /** With `resume`: the run's checkpoint already read and checked (readResumeFiles), so it is not read twice. */
-  preloaded?: ResumeFiles;
   /** Stop after this many completed epochs (to simulate an interruption in tests). */
   stopAfterEpoch?: number;
   onStep?: (s: StepInfo) => void;
@@ -87,10 +85,34 @@ export function runIdentityOf(data: LongTailDataset, cfg: JointConfig): RunIdent
 }
 
 /** Trains stage 1. The returned model is the caller's to dispose. */
-export async function trainJoint(
+export function trainJoint(
   data: LongTailDataset,
   cfg: JointConfig,
   opts: TrainOptions = {},
+): Promise<TrainResult> {
+  return train(data, cfg, opts);
+}
+
+/**
+ * Resumes stage 1 from the run folder's checkpoint as its caller read and checked it
+ * (readResumeFiles): `train --resume` (pipeline/stage1.ts) reads it before it opens the folder, so
+ * a damaged one is refused with the folder as it was, and it is not read twice. Plumbing, so not
+ * in TrainOptions or the public API.
+ */
+export function resumeJointFrom(
+  data: LongTailDataset,
+  cfg: JointConfig,
+  preloaded: ResumeFiles,
+  opts: Omit<TrainOptions, 'resume'> = {},
+): Promise<TrainResult> {
+  return train(data, cfg, { ...opts, resume: true }, preloaded);
+}
+
+async function train(
+  data: LongTailDataset,
+  cfg: JointConfig,
+  opts: TrainOptions,
+  preloaded?: ResumeFiles,
 ): Promise<TrainResult> {
   // A configuration the CLI or the pipeline validated is not validated again; a library caller's is.
   cfg = validateJointConfig(cfg);
@@ -117,7 +139,7 @@ export async function trainJoint(
       cfg.samplerQ !== undefined ? { q: cfg.samplerQ } : samplerOptionsOf(cfg),
     );
     const store = new CheckpointStore(opts.runDir, runIdentityOf(data, cfg));
-    const start = opts.resume ? store.resume(model, opt, opts.preloaded) : store.begin();
+    const start = opts.resume ? store.resume(model, opt, preloaded) : store.begin();
     // Each shard needs at least 2 images for its batch statistics.
     const threads = Math.max(1, Math.min(Math.floor(cfg.threads ?? 1), Math.floor(cfg.batchSize / 2)));
     dp = await DataParallel.create(model, opt, threads, {

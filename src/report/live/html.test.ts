@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { confusedPairsHtml, confusedPairsOf } from '../confused-pairs.ts';
 import { reportHtml } from '../html.ts';
-import { textTable } from '../markdown.ts';
 import type { RunResults } from '../results.ts';
+import { textTable } from '../table.ts';
 import type { LiveData } from './data.ts';
 
 const EVIL = '</script><img src=x onerror=alert(1)><!--';

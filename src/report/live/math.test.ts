@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gaussianProblem, tail } from '../../../test/helpers/gaussian-logits.ts';
-import { arrayBlocks, fitBcts } from '../../eval/calibration.ts';
+import { arrayBlocks, fitBcts, sparseConfusion } from '../../eval/calibration.ts';
 import {
   adjustedPredictions,
   bbsePriorFromCounts,
@@ -21,7 +21,6 @@ import {
   classSplits,
   classWeights,
   confusionCounts,
-  confusionPairs,
   correctionShift,
   countLabels,
   decodeRows,
@@ -273,7 +272,7 @@ function estimationCase(seed: number) {
 describe('live math: the estimated-prior correction is the library on the same rows', () => {
   it('weighted rows equal the rows repeated: EM, BBSE and the adjusted accuracy of eval/label-shift.ts', () => {
     for (const seed of [1, 2, 3, 4]) {
-      const { C, trainCounts, valCounts, cal, rows, labels, k, source } = estimationCase(seed);
+      const { C, trainCounts, val, valPred, valCounts, cal, rows, labels, k, source } = estimationCase(seed);
       const counts = countLabels(labels, C);
       // Integer repeats m_t per class: the page's weights q_t / k_t with q_t = m_t k_t / sum are
       // then the rows of the repeated set, which the library reads unweighted.
@@ -283,7 +282,8 @@ describe('live math: the estimated-prior correction is the library on the same r
       const w = classWeights(q, counts);
       const probs = livePosteriors(rows, k, C, cal);
       const pred = livePredictions(rows, k, C, cal);
-      const pairs = confusionPairs(valCounts);
+      // The page reads back the pairs the pipeline stores (stage 2's sparseConfusion) as the counts.
+      const pairs = sparseConfusion(valPred, val.labels, C).pairs;
       assert.deepEqual(confusionCounts(pairs, C), valCounts);
       const idx: number[] = [];
       for (let i = 0; i < k; i++) for (let r = 0; r < reps[labels[i]!]!; r++) idx.push(i);

@@ -322,14 +322,10 @@ export function rowWeights(labels: ArrayLike<number>, classW: ArrayLike<number>)
   return Float64Array.from({ length: labels.length }, (_, i) => classW[labels[i]!]!);
 }
 
-/** Non-zero counts[pred * C + true] as (index, count) pairs, compactly (LiveCalibration.valConfusion). */
-export function confusionPairs(counts: ArrayLike<number>): Int32Array {
-  const out: number[] = [];
-  for (let i = 0; i < counts.length; i++) if (counts[i]! !== 0) out.push(i, counts[i]!);
-  return Int32Array.from(out);
-}
-
-/** The inverse of confusionPairs: counts [C * C] (f64, as eval/label-shift.ts's validationConfusion). */
+/**
+ * BBSE's validation counts [C * C] (f64, as eval/label-shift.ts's validationConfusion) from the
+ * (pred * C + true, count) pairs the run stores (eval/calibration.ts's sparseConfusion).
+ */
 export function confusionCounts(pairs: ArrayLike<number>, C: number): Float64Array {
   const counts = new Float64Array(C * C);
   for (let i = 0; i + 1 < pairs.length; i += 2) counts[pairs[i]!] = pairs[i + 1]!;

@@ -1,26 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  allCharts,
-  bestMethods,
-  CORRECTIONS,
-  classCountChart,
-  confusionChart,
-  f1EceChart,
-  integerTicks,
-  MAX_CONFUSION_CLASSES,
-  perClassBySplitChart,
-  perClassChart,
-  perClassSplitSummary,
-  priorCorrectionChart,
-  quantile,
-  splitBarsChart,
-  trainingCurvesChart,
-  type VegaLiteSpec,
-} from './charts.ts';
-import { SPLIT_COLOURS } from './palette.ts';
-import { renderSvg } from './render.ts';
-import { type RunResults, RunResultsSchema } from './results.ts';
+import { SPLIT_COLOURS } from '../palette.ts';
+import { renderSvg } from '../render.ts';
+import { type RunResults, RunResultsSchema } from '../results.ts';
+import { allCharts } from './all-charts.ts';
+import { classCountChart } from './class-counts.ts';
+import { integerTicks, MAX_CONFUSION_CLASSES, type VegaLiteSpec } from './common.ts';
+import { confusionChart } from './confusion.ts';
+import { f1EceChart } from './f1-ece.ts';
+import { perClassChart } from './per-class.ts';
+import { perClassBySplitChart, perClassSplitSummary, quantile } from './per-class-splits.ts';
+import { bestMethods, CORRECTIONS, priorCorrectionChart } from './prior-correction.ts';
+import { splitBarsChart } from './split-accuracy.ts';
+import { trainingCurvesChart } from './training-curves.ts';
 
 const ESC = '\u001b';
 

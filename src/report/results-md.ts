@@ -1,39 +1,10 @@
-/** results.md: the paper's table and the facts a reader needs, in Markdown. */
-import { printable } from '../io/display.ts';
+/** results.md: the paper's table (table.ts) and the facts a reader needs, in Markdown. */
 import { calibrationMarkdown } from './calibration-md.ts';
 import { MAX_CONFUSION_CLASSES } from './charts/common.ts';
 import { confusedPairsMarkdown } from './confused-pairs.ts';
 import { mdText, worstClassesMarkdown } from './per-class.ts';
-import {
-  gridEdgeWarnings,
-  type RunResults,
-  shiftedColumns,
-  shiftedRows,
-  TABLE_HEADER,
-  tableRows,
-} from './results.ts';
-import { formatTable } from './table.ts';
-
-export function markdownTable(r: Pick<RunResults, 'methods'>): string {
-  const rows = tableRows(r);
-  return [
-    `| ${TABLE_HEADER.join(' | ')} |`,
-    `|${TABLE_HEADER.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
-    ...rows.map((x) => `| ${x.join(' | ')} |`),
-  ].join('\n');
-}
-
-/**
- * The terminal's table, with a warning line for each tuned value at its grid's edge. A warning
- * carries the method's label (anyone's text, via registerClassifier): `printable`, so it cannot
- * colour the terminal or start a line of its own.
- */
-export function textTable(r: Pick<RunResults, 'methods'>): string {
-  return [
-    formatTable(TABLE_HEADER, tableRows(r)),
-    ...gridEdgeWarnings(r).map((w) => `warning: ${printable(w)}`),
-  ].join('\n');
-}
+import { gridEdgeWarnings, type RunResults, shiftedColumns, shiftedRows } from './results.ts';
+import { markdownTable } from './table.ts';
 
 export function resultsMarkdown(r: RunResults, charts: string[]): string {
   const s1 = r.stage1;
