@@ -185,6 +185,27 @@ void padInterior(const float* x, int g, const ConvShape& s, int Hp, int Wp, floa
                   x + (static_cast<size_t>(n) * s.H + i) * s.W * s.ci, sizeof(float) * s.W * s.ci);
 }
 
+thread_local std::vector<float> tFwdPad;
+
+// One image [H, W, C] into the forward pass's zero-bordered buffer [Hp, Wp, C] at (pt, pl): the
+// border is zeroed for the first image of a call only (every image writes the same interior),
+// where pad() clears the whole buffer again for each image (a third of the strided layers' time).
+const float* padImage(const float* x, int H, int W, int C, int pt, int pl, int Hp, int Wp, bool first) {
+  if (pt == 0 && pl == 0 && Hp == H && Wp == W) return x;
+  if (first) tFwdPad.assign(static_cast<size_t>(Hp) * Wp * C, 0.0f);
+  for (int i = 0; i < H; ++i)
+    std::memcpy(tFwdPad.data() + (static_cast<size_t>(i + pt) * Wp + pl) * C, x + static_cast<size_t>(i) * W * C,
+                sizeof(float) * W * C);
+  return tFwdPad.data();
+}
+
+// The forward product of one image (k over all K from zero): by output rows where tiles for its
+// shape are compiled (conv512.cc, the same bits), else the gather tiles.
+void forwardProduct(const Gather& g, int ow, int sw, int ci, int K) {
+  if (gUseAvx512 && gather_rows_avx512(g, ow, sw * ci, K)) return;
+  gather_gemm(g, 0, K, false);
+}
+
 int paddedRows(int in, int pad, int out, int stride, int k) { return std::max(in + pad, (out - 1) * stride + k); }
 
 // The pixel-vectorised product (conv512.cc) where its outputs have 16 channels and the pass is
@@ -227,6 +248,22 @@ void fromPlanes(const float* out, int64_t ldy, int rows, int cols, int Wp, int C
 // Plane size for an image of Hp x Wp, with slack for the last tile's reads past the end.
 int64_t planeSize(int Hp, int Wp) { return static_cast<int64_t>(Hp) * Wp + 64; }
 
+thread_local std::vector<int32_t> tPos;
+
+// The forward planar product of one image: where output rows are whole vectors (ow a multiple of
+// 16: 32 x 32 images), row by row, skipping the padding columns the flattened product computes
+// and drops (2 of 34 at 32 x 32); the same sums either way.
+void planarForward(const Planar& p, int oh, int ow, int Wp) {
+  if (ow % 16 != 0 || oh == 1) {
+    planar_gemm_avx512(p);
+    return;
+  }
+  tPos.clear();
+  for (int a = 0; a < oh; ++a)
+    for (int c = 0; c < ow; c += 16) tPos.push_back(a * Wp + c);
+  planar_rows_gemm_avx512(p, tPos.data(), static_cast<int>(tPos.size()));
+}
+
 void forwardPlanar(const float* x, const float* w, float* y, const ConvShape& s, int Hp, int Wp) {
   const int64_t ps = planeSize(Hp, Wp);
   const int K = s.kh * s.kw * s.ci;
@@ -243,7 +280,7 @@ void forwardPlanar(const float* x, const float* w, float* y, const ConvShape& s,
   for (int n = 0; n < s.b; ++n) {
     toPlanes(x + n * xImage, s.H, s.W, s.ci, s.pt, s.pl, Wp, ps, tPlanes.data());
     const Planar p{tPlanes.data(), tKofs.data(), K, w, s.co, M, tOut.data(), static_cast<int>(ldy)};
-    planar_gemm_avx512(p);
+    planarForward(p, s.oh, s.ow, Wp);
     fromPlanes(tOut.data(), ldy, s.oh, s.ow, Wp, s.co, y + n * yImage, static_cast<int64_t>(s.ow) * s.co, s.co);
   }
 }
@@ -281,9 +318,9 @@ void conv2d_forward(const float* x, const float* w, float* y, const ConvShape& s
   }
   for (int n = 0; n < s.b; ++n) {
     // Per image (padded while it is in cache): [oh*ow, kh*kw*ci] (gathered) x w [kh*kw*ci, co].
-    const float* xp = pad(x + n * xImage, 1, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
+    const float* xp = padImage(x + n * xImage, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp, n == 0);
     const Gather g{xp, tMb.data(), M, tKb.data(), w, s.co, s.co, y + static_cast<size_t>(n) * M * s.co, tCb.data()};
-    gather_gemm(g, 0, K, false);
+    forwardProduct(g, s.ow, s.sw, s.ci, K);
   }
 }
 
@@ -365,12 +402,12 @@ void conv2d_forward_bn(const float* x, const float* w, const float* gamma, const
     if (planar) {  // as conv2d_forward's planar path, with the folded filter
       toPlanes(x + n * xImage, s.H, s.W, s.ci, s.pt, s.pl, Wp, ps, tPlanes.data());
       const Planar p{tPlanes.data(), tKofs.data(), K, tFolded.data(), co, Mp, tOut.data(), static_cast<int>(ldy)};
-      planar_gemm_avx512(p);
+      planarForward(p, s.oh, s.ow, Wp);
       fromPlanes(tOut.data(), ldy, s.oh, s.ow, Wp, co, yn, static_cast<int64_t>(s.ow) * co, co);
     } else {
-      const float* xp = pad(x + n * xImage, 1, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp);
+      const float* xp = padImage(x + n * xImage, s.H, s.W, s.ci, s.pt, s.pl, Hp, Wp, n == 0);
       const Gather g{xp, tMb.data(), M, tKb.data(), tFolded.data(), co, co, yn, tCb.data()};
-      gather_gemm(g, 0, K, false);
+      forwardProduct(g, s.ow, s.sw, s.ci, K);
     }
     // The tail on this image's output while it is in cache.
     tailPixels(yn, res != nullptr ? res + n * yImage : nullptr, sh, M, co, relu);
@@ -647,7 +684,7 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
           const int64_t base = static_cast<int64_t>(g.pt) * g.Wp + g.pl;
           float* yp = planesOf(id);
           const Planar p{xin, P.kofs.data(), K, P.folded.data(), co, P.Mp, yp + base, static_cast<int>(ps)};
-          planar_gemm_avx512(p);
+          planarForward(p, s.oh, s.ow, g.Wp);
           const float* rp = st.res >= 0 ? planesOf(st.res) : nullptr;
           for (int o = 0; o < co; ++o) {
             float* yr = yp + o * ps + base;
@@ -669,7 +706,7 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
           if (buf[id].nhwc) fromPlanes(yp + base, ps, s.oh, s.ow, g.Wp, co, nhwcOf(id, img), pitchOf(id), co);
         } else {
           const Planar p{xin, P.kofs.data(), K, P.folded.data(), co, P.Mp, out.data(), static_cast<int>(P.ldy)};
-          planar_gemm_avx512(p);
+          planarForward(p, s.oh, s.ow, P.Wp);
           float* yn = nhwcOf(id, img);
           fromPlanes(out.data(), P.ldy, s.oh, s.ow, P.Wp, co, yn, pitchOf(id), co);
           tailRows(id, img, st.res, sh, st.relu);
@@ -686,7 +723,7 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
           xp = dst;
         }
         const Gather g{xp, P.mb.data(), P.M, P.kb.data(), P.folded.data(), co, co, yn, P.cb.data()};
-        gather_gemm(g, 0, K, false);
+        forwardProduct(g, s.ow, s.sw, s.ci, K);
         tailRows(id, img, st.res, sh, st.relu);
       }
       if (buf[id].hasPlanes && !P.chain) {

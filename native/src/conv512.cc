@@ -6,6 +6,8 @@
 // Everything in this file is compiled for AVX-512F: none of it may run before addon.cc
 // (compiled without it) checked the CPU.
 #include <algorithm>
+#include <array>
+#include <utility>
 
 #include "gather.h"
 
@@ -129,6 +131,117 @@ void gather_gemm_avx512(const Gather& g, int k0, int k1, bool accumulate) {
 
 namespace {
 
+// Row tile of the forward product: RC consecutive output pixels of each of RR output rows x NV
+// vectors of output channels. Pixel i's window starts PS floats after pixel i-1's (PS = stride *
+// channels, a compile-time constant), so the broadcasts per k address off one pointer per output
+// row with immediate displacements: gather_gemm's tiles keep a pointer per pixel and, from 12
+// pixels, GCC 12 runs out of general registers (103 GFLOP/s at 16 output channels with all data
+// in L1, 171 here). Each output is one FMA chain over k ascending from zero, as there: the same bits.
+#if defined(__clang__)
+#define LONGTAIL_UNROLL32 _Pragma("clang loop unroll(full)")
+#else
+#define LONGTAIL_UNROLL32 _Pragma("GCC unroll 32")
+#endif
+
+template <int RR, int RC, int NV, int PS>
+void rowMicro(const float* x, int64_t xRow, const int32_t* kb, int K, const float* B, int ldb, float* c,
+              int64_t cRow, int ldc) {
+  __m512 acc[RR][RC][NV];
+  LONGTAIL_UNROLL32
+  for (int r = 0; r < RR; ++r) {
+    LONGTAIL_UNROLL32
+    for (int i = 0; i < RC; ++i) {
+      LONGTAIL_UNROLL32
+      for (int j = 0; j < NV; ++j) acc[r][i][j] = _mm512_setzero_ps();
+    }
+  }
+  const float* b = B;
+  for (int k = 0; k < K; ++k, b += ldb) {
+    const float* xk = x + kb[k];
+    __m512 bv[NV];
+    LONGTAIL_UNROLL32
+    for (int j = 0; j < NV; ++j) bv[j] = _mm512_loadu_ps(b + 16 * j);
+    LONGTAIL_UNROLL32
+    for (int r = 0; r < RR; ++r) {
+      LONGTAIL_UNROLL32
+      for (int i = 0; i < RC; ++i) {
+        const __m512 a = _mm512_set1_ps(xk[r * xRow + i * PS]);
+        LONGTAIL_UNROLL32
+        for (int j = 0; j < NV; ++j) acc[r][i][j] = _mm512_fmadd_ps(a, bv[j], acc[r][i][j]);
+      }
+    }
+  }
+  LONGTAIL_UNROLL32
+  for (int r = 0; r < RR; ++r) {
+    LONGTAIL_UNROLL32
+    for (int i = 0; i < RC; ++i) {
+      LONGTAIL_UNROLL32
+      for (int j = 0; j < NV; ++j) _mm512_storeu_ps(c + r * cRow + static_cast<int64_t>(i) * ldc + 16 * j, acc[r][i][j]);
+    }
+  }
+}
+
+using RowFn = void (*)(const float*, int64_t, const int32_t*, int, const float*, int, float*, int64_t, int);
+
+// rowMicro for every RC in [1, RMAX] (RR * RMAX * NV accumulators + NV filter vectors + a
+// broadcast within 32 registers), indexed by RC - 1.
+template <int RR, int NV, int PS, int... I>
+constexpr std::array<RowFn, sizeof...(I)> rowTable(std::integer_sequence<int, I...>) {
+  return {&rowMicro<RR, I + 1, NV, PS>...};
+}
+template <int RR, int NV, int PS, int RMAX>
+struct RowTiles {
+  static constexpr std::array<RowFn, RMAX> fn = rowTable<RR, NV, PS>(std::make_integer_sequence<int, RMAX>{});
+};
+
+// Output rows [a0, a1) of one 16 * NV column block, RR rows at a time: each row split into as few
+// tiles as fit, of nearly equal width (a row of 32 at 28 a tile runs as 16 + 16, not 28 + 4).
+template <int RR, int NV, int PS, int RMAX>
+void rowBlock(const Gather& g, int ow, int a0, int a1, int K, int n0) {
+  const int t = (ow + RMAX - 1) / RMAX;
+  const int base = ow / t, extra = ow % t;
+  const int64_t xRow = a1 - a0 > 1 ? g.mb[(a0 + 1) * ow] - g.mb[a0 * ow] : 0;
+  const int64_t cRow = a1 - a0 > 1 ? g.cb[(a0 + 1) * ow] - g.cb[a0 * ow] : 0;
+  for (int a = a0; a + RR <= a1; a += RR) {
+    const float* x = g.X + g.mb[a * ow];
+    float* c = g.C + g.cb[a * ow] + n0;
+    const float* B = g.B + n0;
+    int c0 = 0;
+    for (int q = 0; q < t; ++q) {
+      const int r = base + (q < extra ? 1 : 0);
+      RowTiles<RR, NV, PS, RMAX>::fn[r - 1](x + c0 * PS, xRow, g.kb, K, B, g.ldb, c + static_cast<int64_t>(c0) * g.N,
+                                            cRow, g.N);
+      c0 += r;
+    }
+  }
+}
+
+// One output row at a time where a row fills wide tiles, else two (the last alone when odd).
+template <int NV, int PS, int RMAX>
+void rowsOf(const Gather& g, int ow, int K, int n0) {
+  const int oh = g.M / ow;
+  const int t1 = (ow + RMAX - 1) / RMAX;
+  if (ow / t1 >= RMAX * 3 / 4 || oh == 1) {
+    rowBlock<1, NV, PS, RMAX>(g, ow, 0, oh, K, n0);
+    return;
+  }
+  rowBlock<2, NV, PS, RMAX / 2>(g, ow, 0, oh - oh % 2, K, n0);
+  if (oh % 2 != 0) rowBlock<1, NV, PS, RMAX>(g, ow, oh - 1, oh, K, n0);
+}
+
+}  // namespace
+
+bool gather_rows_avx512(const Gather& g, int ow, int ps, int K) {
+  if (ow <= 0 || g.M % ow != 0) return false;
+  if (g.N == 16 && ps == 1) rowsOf<1, 1, 28>(g, ow, K, 0);
+  else if (g.N == 16 && ps == 3) rowsOf<1, 3, 28>(g, ow, K, 0);
+  else if (g.N == 32 && ps == 32) rowsOf<2, 32, 14>(g, ow, K, 0);
+  else return false;
+  return true;
+}
+
+namespace {
+
 // 16 x 16 floats transposed in registers (unpack, then 128-bit lane shuffles twice).
 inline void transpose16(__m512 r[16]) {
   __m512 t[16];
@@ -187,6 +300,41 @@ inline void planarMicro(const Planar& p, int o0, int m0) {
   for (int o = 0; o < O; ++o) {
     LONGTAIL_UNROLL
     for (int v = 0; v < V; ++v) _mm512_storeu_ps(p.Y + static_cast<int64_t>(o0 + o) * p.ldy + m0 + 16 * v, acc[o][v]);
+  }
+}
+
+// planarMicro over V vectors of 16 pixels starting at flattened positions pos[0..V) (not
+// necessarily adjacent: output rows of 16 * n pixels skip their padding columns). Same sums.
+template <int O, int V>
+inline void planarRowsMicro(const Planar& p, int o0, const int32_t* pos) {
+  __m512 acc[O][V];
+  LONGTAIL_UNROLL
+  for (int o = 0; o < O; ++o) {
+    LONGTAIL_UNROLL
+    for (int v = 0; v < V; ++v) acc[o][v] = _mm512_setzero_ps();
+  }
+  const float* xv0[V];
+  LONGTAIL_UNROLL
+  for (int v = 0; v < V; ++v) xv0[v] = p.X + pos[v];
+  const float* b = p.B + o0;
+  const int32_t* kofs = p.kofs;
+  const int N = p.N;
+  for (int k = 0; k < p.K; ++k, b += N) {
+    const int32_t ko = kofs[k];
+    __m512 xv[V];
+    LONGTAIL_UNROLL
+    for (int v = 0; v < V; ++v) xv[v] = _mm512_loadu_ps(xv0[v] + ko);
+    LONGTAIL_UNROLL
+    for (int o = 0; o < O; ++o) {
+      const __m512 a = _mm512_set1_ps(b[o]);
+      LONGTAIL_UNROLL
+      for (int v = 0; v < V; ++v) acc[o][v] = _mm512_fmadd_ps(xv[v], a, acc[o][v]);
+    }
+  }
+  LONGTAIL_UNROLL
+  for (int o = 0; o < O; ++o) {
+    LONGTAIL_UNROLL
+    for (int v = 0; v < V; ++v) _mm512_storeu_ps(p.Y + static_cast<int64_t>(o0 + o) * p.ldy + pos[v], acc[o][v]);
   }
 }
 
@@ -278,6 +426,18 @@ void planar_gemm_avx512(const Planar& p) {
   }
 }
 
+void planar_rows_gemm_avx512(const Planar& p, const int32_t* pos, int nvec) {
+  // In ascending positions, so a vector that runs past its row into the next row's first columns
+  // is overwritten there by that row's own vector (stored later).
+  int v = 0;
+  for (; v + 3 <= nvec; v += 3)
+    for (int o0 = 0; o0 < p.N; o0 += 8) planarRowsMicro<8, 3>(p, o0, pos + v);
+  for (int o0 = 0; o0 < p.N; o0 += 8) {
+    if (nvec - v == 2) planarRowsMicro<8, 2>(p, o0, pos + v);
+    else if (nvec - v == 1) planarRowsMicro<8, 1>(p, o0, pos + v);
+  }
+}
+
 void filter_cvec_avx512(const FilterCvec& f, int p0, int p1, bool accumulate) {
   for (int t0 = 0; t0 < f.taps; t0 += f.kw) {
     if (f.ci == 16 && f.kw == 3) cvecRow<8, 3, 1>(f, t0, p0, p1, accumulate);
@@ -324,6 +484,7 @@ void from_planes_avx512(const float* planes, int64_t ps, int rows, int C, float*
 
 bool avx512_compiled() { return false; }
 void gather_gemm_avx512(const Gather&, int, int, bool) {}
+bool gather_rows_avx512(const Gather&, int, int, int) { return false; }
 
 #endif
 

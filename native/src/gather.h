@@ -27,6 +27,14 @@ bool avx512_compiled();
 // k per output, k ascending), so the results are bit-identical; only the tiles are wider.
 void gather_gemm_avx512(const Gather& g, int k0, int k1, bool accumulate);
 
+// The forward product by output rows (conv512.cc), for g.M = oh * ow pixels whose windows and
+// outputs advance linearly along a row (mb[m + 1] = mb[m] + ps, cb[m + 1] = cb[m] + N within a
+// row of ow; ps = stride * input channels), k over all K taps from zero: tiles of up to 28
+// pixels of one row address their inputs off one pointer. The gather product's sums in its
+// order (the same bits). False, and nothing written, where no tiles are compiled for (N, ps):
+// N 16 with ps 1 or 3 (stems), N 32 with ps 32, N a multiple of 64 with ps 64.
+bool gather_rows_avx512(const Gather& g, int ow, int ps, int K);
+
 // The product vectorised over pixels (conv512.cc), for few output channels (16) where the gather
 // product has one vector per tile row and a broadcast per multiply-add: the input in planar
 // layout (one plane per channel, rows padded), outputs at flattened padded positions m:
@@ -44,6 +52,11 @@ struct Planar {
   int ldy;
 };
 void planar_gemm_avx512(const Planar& p);
+// The same product over nvec vectors of 16 outputs starting at flattened positions pos[]
+// (ascending; p.M unused): for output rows of 16 * n pixels, the vectors of each row alone, not
+// the padding columns between rows. Outputs past a row's end may be written (the next positions'
+// own vectors overwrite them); Y and X as planar_gemm_avx512's, up to pos[nvec - 1] + 16.
+void planar_rows_gemm_avx512(const Planar& p, const int32_t* pos, int nvec);
 
 // The filter gradient vectorised over input channels (conv512.cc): dwT[o * K + t * ci + c] (+)=
 // sum over p in [p0, p1) of X[pix[p] + tofs[t] + c] * dy[p * co + o], K = taps * ci, taps in
