@@ -305,6 +305,49 @@ napi_value LogitRows(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// headMoveColumns(src, srcRowMajor, srcIdx: Int32Array, srcLd, dst, dstRowMajor, dstIdx: Int32Array,
+// dstLd, count, Cw): see head.h; every index is checked against its array's length first.
+napi_value MoveColumns(napi_env env, napi_callback_info info) {
+  ARGS(10, "headMoveColumns");
+  int32_t s[4];
+  if (napi_get_value_int32(env, argv[3], &s[0]) != napi_ok || napi_get_value_int32(env, argv[7], &s[1]) != napi_ok ||
+      napi_get_value_int32(env, argv[8], &s[2]) != napi_ok || napi_get_value_int32(env, argv[9], &s[3]) != napi_ok ||
+      s[0] < 0 || s[1] < 0 || s[2] < 0 || s[3] < 0)
+    return fail(env, "headMoveColumns: sizes must be integers >= 0");
+  bool rm[2];
+  if (napi_get_value_bool(env, argv[1], &rm[0]) != napi_ok || napi_get_value_bool(env, argv[5], &rm[1]) != napi_ok)
+    return fail(env, "headMoveColumns: srcRowMajor and dstRowMajor must be booleans");
+  const int count = s[2], Cw = s[3];
+  void *src, *sIdx, *dst, *dIdx;
+  size_t srcLen = 0, dstLen = 0;
+  napi_typedarray_type type;
+  if (!typed(env, argv[2], count, false, true, &sIdx, "headMoveColumns: srcIdx must be an Int32Array of count") ||
+      !typed(env, argv[6], count, false, true, &dIdx, "headMoveColumns: dstIdx must be an Int32Array of count") ||
+      !typed(env, argv[0], 0, false, false, &src, "headMoveColumns: src must be a Float32Array") ||
+      !typed(env, argv[4], 0, false, false, &dst, "headMoveColumns: dst must be a Float32Array"))
+    return nullptr;
+  if (napi_get_typedarray_info(env, argv[0], &type, &srcLen, &src, nullptr, nullptr) != napi_ok ||
+      napi_get_typedarray_info(env, argv[4], &type, &dstLen, &dst, nullptr, nullptr) != napi_ok)
+    return nullptr;
+  if (count == 0 || Cw == 0) return nullptr;
+  // The last element each index reaches must be inside its array.
+  const auto inside = [&](const int32_t* idx, bool rowMajor, int ld, size_t len) {
+    for (int i = 0; i < count; ++i) {
+      if (idx[i] < 0) return false;
+      const double last = rowMajor ? static_cast<double>(idx[i]) * ld + (Cw - 1)
+                                   : static_cast<double>(Cw - 1) * ld + idx[i];
+      if (last >= static_cast<double>(len)) return false;
+    }
+    return true;
+  };
+  if (!inside(static_cast<const int32_t*>(sIdx), rm[0], s[0], srcLen) ||
+      !inside(static_cast<const int32_t*>(dIdx), rm[1], s[1], dstLen))
+    return fail(env, "headMoveColumns: an index reaches outside its array");
+  head_move_columns(static_cast<const float*>(src), rm[0], static_cast<const int32_t*>(sIdx), s[0],
+                    static_cast<float*>(dst), rm[1], static_cast<const int32_t*>(dIdx), s[1], count, Cw);
+  return nullptr;
+}
+
 #undef ARGS
 
 }  // namespace
@@ -317,7 +360,8 @@ bool register_head(napi_env env, napi_value exports) {
              {"headBackward", Backward},   {"headSgd", Sgd},           {"headPackA", PackA},
              {"headMatmulNT", MatmulNT}, {"headPackedSize", PackedSize},
              {"headMeanRows", MeanRows},   {"headTransformRows", TransformRows},
-             {"headAddRows", AddRows},     {"headLogitRows", LogitRows}};
+             {"headAddRows", AddRows},     {"headLogitRows", LogitRows},
+             {"headMoveColumns", MoveColumns}};
   for (const auto& f : fns) {
     napi_value fn;
     if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn) != napi_ok) return false;
@@ -367,24 +411,36 @@ inline float exp1(float x) {
 }
 
 
-// A packed GEMM for the head's two products (Z^T = W X^T and dW = G^T X: thousands of rows,
-// K and N of 512-2048), AVX-512: B in 32-column panels of KC rows, A in 12-row panels of an
-// MC x KC block that stays in L2, a 12 x 32 register tile (KC 512 ran about 10% faster than 256
-// on these shapes). Each output is one FMA chain over k ascending, continued across the KC
-// blocks through C, starting from 0: the same sums in the same order as conv.cc's matmul, so the
-// results are bit-identical to it and do not depend on how the rows are split over threads.
-constexpr int kGR = 12, kGC = 32, kKC = 512, kMC = 96, kNC = 2048;
+// The GEMM of the head's two products, Z^T = W X^T (W [Cw, d], the batch X [B, d] as it comes)
+// and dW = G^T X (G^T [Cw, B]), AVX-512 with a 12 x 32 register tile (12 rows of A broadcast,
+// 32 columns of B in two vectors). Each output is one FMA chain over k ascending, continued
+// across the KC blocks through C, starting from 0: the same sums in the same order as conv.cc's
+// matmul, so the results are bit-identical to it and do not depend on how the rows are split
+// over threads or how the loops are blocked.
+// Blocking (measured on the head's shapes at ImageNet-LT size, Cw 500-1000, d 2048, B 128, and
+// docs/benchmarks.md): B's block of KC x NC (128 KiB) is packed once and stays in L2; each strip
+// of 12 rows of A goes across all the block's panels while it is in L1, so A (the weight, the
+// large operand) is read from memory once per KC block, and read straight from its rows: W
+// changes every step (cRT), and packing it cost as much as a third of the product. KC 256 keeps
+// a 32-column panel of B (32 KiB) in L1 beside the strip.
+constexpr int kGR = 12, kGC = 32, kKC = 256, kNC = 256;
 
-thread_local std::vector<float> tPackA, tPackB;
+thread_local std::vector<float> tPackB;
 
-__attribute__((target("avx512f,avx2,fma"))) inline void gemm_tile(int kc, const float* ap, const float* bp,
+// c [rows, cols] (+)= A B for one 12 x 32 tile over kc steps of k. A packed (head_pack_a's strip:
+// a[i, k] at ap[k * 12 + i]) or plain rows (a[i, k] at ap[i * lda + k]; rows past `rows` read the
+// last row again and are not stored); bp a packed panel (b[k, j] at bp[k * 32 + j]).
+template <bool Packed>
+__attribute__((target("avx512f,avx2,fma"))) inline void gemm_tile(int kc, const float* ap, int lda, const float* bp,
                                                                    float* c, int ldc, int rows, int cols,
                                                                    bool accumulate) {
   const __mmask16 m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
   const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? static_cast<__mmask16>((1u << (cols - 16)) - 1) : 0;
   __m512 acc[kGR][2];
+  const float* ar[kGR];
 #pragma GCC unroll 12
   for (int i = 0; i < kGR; ++i) {
+    ar[i] = Packed ? ap + i : ap + static_cast<size_t>(i < rows ? i : rows - 1) * lda;
     if (accumulate && i < rows) {
       acc[i][0] = _mm512_maskz_loadu_ps(m0, c + static_cast<size_t>(i) * ldc);
       acc[i][1] = _mm512_maskz_loadu_ps(m1, c + static_cast<size_t>(i) * ldc + 16);
@@ -393,12 +449,12 @@ __attribute__((target("avx512f,avx2,fma"))) inline void gemm_tile(int kc, const 
       acc[i][1] = _mm512_setzero_ps();
     }
   }
-  for (int k = 0; k < kc; ++k, ap += kGR, bp += kGC) {
+  for (int k = 0; k < kc; ++k, bp += kGC) {
     const __m512 b0 = _mm512_loadu_ps(bp);
     const __m512 b1 = _mm512_loadu_ps(bp + 16);
 #pragma GCC unroll 12
     for (int i = 0; i < kGR; ++i) {
-      const __m512 a = _mm512_set1_ps(ap[i]);
+      const __m512 a = _mm512_set1_ps(Packed ? ap[k * kGR + i] : ar[i][k]);
       acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
     }
@@ -412,11 +468,11 @@ __attribute__((target("avx512f,avx2,fma"))) inline void gemm_tile(int kc, const 
 }
 
 // A [M, K] in strips of kGR rows per KC block, zero-padded: strip s of the block at p0 starts at
-// p0 * strips(M) * kGR + s * kc * kGR (head_pack_a's layout, and gemm_avx512's packed A).
-void pack_a(const float* a, float* dst, int M, int K, int p0, int kc, int s0, int strips) {
+// p0 * strips(M) * kGR + s * kc * kGR (head_pack_a's layout: LWS's frozen W, packed once).
+void pack_a(const float* a, float* dst, int M, int K, int p0, int kc, int strips) {
   for (int ip = 0; ip < strips; ++ip, dst += static_cast<size_t>(kc) * kGR) {
     for (int i = 0; i < kGR; ++i) {
-      const int row = (s0 + ip) * kGR + i;
+      const int row = ip * kGR + i;
       if (row < M) {
         const float* src = a + static_cast<size_t>(row) * K + p0;
         for (int k = 0; k < kc; ++k) dst[k * kGR + i] = src[k];
@@ -427,12 +483,12 @@ void pack_a(const float* a, float* dst, int M, int K, int p0, int kc, int s0, in
   }
 }
 
-// c [M, N] = A B. A is a [M, K] row-major, or (aPacked) already in pack_a's layout for every
-// block (a frozen weight packed once); B is b [K, N] row-major, or (bT) b [N, K] row-major, i.e.
-// B = b^T packed straight from the batch's rows (no separate transpose).
+// c [M, N] = A B. A is a [M, K] row-major, or (aPacked) head_pack_a's layout of it; B is
+// b [K, N] row-major, or (bT) b [N, K] row-major, i.e. B = b^T packed straight from the batch's
+// rows (no separate transpose).
 __attribute__((target("avx512f,avx2,fma"))) void gemm_avx512(const float* a, bool aPacked, const float* b,
                                                               bool bT, float* c, int M, int K, int N) {
-  const int allStrips = (M + kGR - 1) / kGR;
+  const int strips = (M + kGR - 1) / kGR;
   for (int j0 = 0; j0 < N; j0 += kNC) {
     const int nc = N - j0 < kNC ? N - j0 : kNC;
     const int panels = (nc + kGC - 1) / kGC;
@@ -459,28 +515,20 @@ __attribute__((target("avx512f,avx2,fma"))) void gemm_avx512(const float* a, boo
           }
         }
       }
-      for (int i0 = 0; i0 < M; i0 += kMC) {
-        const int mc = M - i0 < kMC ? M - i0 : kMC;
-        const int strips = (mc + kGR - 1) / kGR;
-        // A [i0 .. i0 + mc) x [p0 .. p0 + kc) in strips of kGR rows, k-major, zero-padded.
-        const float* ablock;
-        if (aPacked) {
-          ablock = a + static_cast<size_t>(p0) * allStrips * kGR + static_cast<size_t>(i0 / kGR) * kc * kGR;
-        } else {
-          tPackA.resize(static_cast<size_t>(strips) * kc * kGR);
-          pack_a(a, tPackA.data(), M, K, p0, kc, i0 / kGR, strips);
-          ablock = tPackA.data();
-        }
+      for (int ip = 0; ip < strips; ++ip) {
+        const int row = ip * kGR;
+        const int h = M - row < kGR ? M - row : kGR;
+        const float* ap = aPacked ? a + static_cast<size_t>(p0) * strips * kGR + static_cast<size_t>(ip) * kc * kGR
+                                  : a + static_cast<size_t>(row) * K + p0;
         for (int jp = 0; jp < panels; ++jp) {
           const int col = j0 + jp * kGC;
           const int w = N - col < kGC ? N - col : kGC;
-          for (int ip = 0; ip < strips; ++ip) {
-            const int row = i0 + ip * kGR;
-            const int h = M - row < kGR ? M - row : kGR;
-            gemm_tile(kc, ablock + static_cast<size_t>(ip) * kc * kGR,
-                      tPackB.data() + static_cast<size_t>(jp) * kc * kGC, c + static_cast<size_t>(row) * N + col, N,
-                      h, w, p0 > 0);
-          }
+          const float* bp = tPackB.data() + static_cast<size_t>(jp) * kc * kGC;
+          float* cp = c + static_cast<size_t>(row) * N + col;
+          if (aPacked)
+            gemm_tile<true>(kc, ap, 0, bp, cp, N, h, w, p0 > 0);
+          else
+            gemm_tile<false>(kc, ap, K, bp, cp, N, h, w, p0 > 0);
         }
       }
     }
@@ -509,7 +557,7 @@ void head_pack_a(const float* a, float* packed, int M, int K) {
   const int strips = (M + kGR - 1) / kGR;
   for (int p0 = 0; p0 < K; p0 += kKC) {
     const int kc = K - p0 < kKC ? K - p0 : kKC;
-    pack_a(a, packed + static_cast<size_t>(p0) * strips * kGR, M, K, p0, kc, 0, strips);
+    pack_a(a, packed + static_cast<size_t>(p0) * strips * kGR, M, K, p0, kc, strips);
   }
 }
 
@@ -678,6 +726,26 @@ void head_add_rows(const float* x, const int32_t* labels, float* out, int n, int
   }
 }
 
+void head_move_columns(const float* src, bool srcRowMajor, const int32_t* sIdx, int sLd, float* dst,
+                       bool dstRowMajor, const int32_t* dIdx, int dLd, int count, int Cw) {
+  // 16 classes at a time for every index: a row-major side's 16 values are one cache line, and a
+  // class-major side's lines are revisited while still in L1.
+  constexpr int T = 16;
+  for (int c0 = 0; c0 < Cw; c0 += T) {
+    const int c1 = c0 + T < Cw ? c0 + T : Cw;
+    for (int i = 0; i < count; ++i) {
+      const size_t sj = static_cast<size_t>(sIdx[i]), dj = static_cast<size_t>(dIdx[i]);
+      for (int c = c0; c < c1; ++c) {
+        const float v = srcRowMajor ? src[sj * sLd + c] : src[static_cast<size_t>(c) * sLd + sj];
+        if (dstRowMajor)
+          dst[dj * dLd + c] = v;
+        else
+          dst[static_cast<size_t>(c) * dLd + dj] = v;
+      }
+    }
+  }
+}
+
 void head_logit_rows(const float* zt, int C, int m, float* out, const float* bias, const float* sq, const float* x,
                      int d) {
   // xx[i] = ||x_i||^2 in double, each a chain over j ascending (eight rows side by side).
@@ -742,6 +810,7 @@ void head_mean_rows(const float*, int, int, double, float*) {}
 void head_transform_rows(const float*, const float*, float*, int, int) {}
 void head_add_rows(const float*, const int32_t*, float*, int, int) {}
 void head_logit_rows(const float*, int, int, float*, const float*, const float*, const float*, int) {}
+void head_move_columns(const float*, bool, const int32_t*, int, float*, bool, const int32_t*, int, int, int) {}
 
 #endif
 

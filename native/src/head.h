@@ -63,6 +63,11 @@ void head_transform_rows(const float* f, const float* mean, float* out, int n, i
 void head_add_rows(const float* x, const int32_t* labels, float* out, int n, int d);
 // out [m, C] from the class-major products zt [C, m]: zt + bias (bias null: zt), or with sq the
 // NCM score -sqrt(max(0, ||x_i||^2 - 2 zt + sq[c])) in double, x [m, d] the transformed rows.
+// For i < count and c < Cw: dst(dIdx[i], c) = src(sIdx[i], c), where a row-major array holds
+// (j, c) at j * ld + c and a class-major one at c * ld + j (LWS's kept products: cached rows into
+// the step's [Cw, B] block, computed columns into it and into the cache). Indices are checked.
+void head_move_columns(const float* src, bool srcRowMajor, const int32_t* sIdx, int sLd, float* dst,
+                       bool dstRowMajor, const int32_t* dIdx, int dLd, int count, int Cw);
 void head_logit_rows(const float* zt, int C, int m, float* out, const float* bias, const float* sq, const float* x,
                      int d);
 

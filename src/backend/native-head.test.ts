@@ -157,14 +157,16 @@ describe('stage-2 head kernels against a plain double-precision reference', () =
     const addon = loadNativeAddon();
     if (nat === null || addon === null) return t.skip('native addon not available');
     const rng = createRng(9);
-    // Shapes crossing the packed product's blocks (12-row strips, 32-column panels, 96-row and
-    // 512-deep blocks) and their tails.
+    // Shapes crossing the packed product's blocks (12-row strips, 32-column panels, 256-deep and
+    // 256-wide blocks) and their tails, and cRT's backward at ImageNet-LT's size (G^T X).
     for (const [M, K, N] of [
       [1, 1, 1],
       [13, 7, 5],
       [25, 300, 33],
       [97, 513, 70],
       [130, 260, 40],
+      [37, 600, 300],
+      [500, 128, 2048],
     ] as [number, number, number][]) {
       const a = randomArray(M * K, rng);
       const b = randomArray(K * N, rng);
@@ -193,6 +195,7 @@ describe('stage-2 head kernels against a plain double-precision reference', () =
       [25, 300, 33],
       [97, 1030, 70],
       [130, 513, 129],
+      [30, 260, 290],
     ];
     for (const [name, get] of sets) {
       const k = get();
@@ -353,5 +356,33 @@ describe('stage-2 row kernels (NCM centroids and scores, evaluation logits)', ()
       () => nat.transformRows(new Float32Array(6), null, new Float32Array(5), 2, 3),
       /headTransformRows: out must be a Float32Array of n \* d/,
     );
+  });
+
+  it("moveColumns: LWS's kept products between row-major and class-major, by hand and native = TypeScript", () => {
+    // src class-major [Cw = 3, ld 4]: (j, c) at c * 4 + j holds 10 c + j.
+    const src = Float32Array.from({ length: 12 }, (_, i) => 10 * Math.floor(i / 4) + (i % 4));
+    for (const [name, k] of [
+      ['typescript', tsHeadKernels],
+      ['native', nativeHeadKernels()],
+    ] as const) {
+      if (k === null) continue;
+      // Columns 3 and 1 into rows 0 and 2 of a row-major [3 rows, ld 5].
+      const rm = new Float32Array(15).fill(-1);
+      k.moveColumns(src, false, Int32Array.of(3, 1), 4, rm, true, Int32Array.of(0, 2), 5, 2, 3);
+      assert.deepEqual([...rm], [3, 13, 23, -1, -1, -1, -1, -1, -1, -1, 1, 11, 21, -1, -1], name);
+      // And back into columns 2 and 0 of a class-major [3, ld 3].
+      const cm = new Float32Array(9).fill(-1);
+      k.moveColumns(rm, true, Int32Array.of(0, 2), 5, cm, false, Int32Array.of(2, 0), 3, 2, 3);
+      assert.deepEqual([...cm], [1, -1, 3, 11, -1, 13, 21, -1, 23], name);
+    }
+    const nat = nativeHeadKernels();
+    if (nat === null) return;
+    // An index reaching outside its array is refused, nothing written.
+    const dst = new Float32Array(9).fill(-1);
+    assert.throws(
+      () => nat.moveColumns(src, false, Int32Array.of(4), 4, dst, false, Int32Array.of(0), 3, 1, 3),
+      /headMoveColumns: an index reaches outside its array/,
+    );
+    assert.deepEqual([...dst], new Array(9).fill(-1));
   });
 });

@@ -69,6 +69,22 @@ export interface HeadKernels {
   ): void;
   /** PyTorch's SGD: d = g + wd * p; buf = momentum * buf + d; p = p - lr * buf (float32 each). */
   sgd(p: Float32Array, g: Float32Array, buf: Float32Array, momentum: number, wd: number, lr: number): void;
+  /**
+   * For i < count and c < Cw: dst(dstIdx[i], c) = src(srcIdx[i], c), a row-major array holding
+   * (j, c) at j * ld + c, a class-major one at c * ld + j (LWS's kept products). Copies only.
+   */
+  moveColumns(
+    src: Float32Array,
+    srcRowMajor: boolean,
+    srcIdx: Int32Array,
+    srcLd: number,
+    dst: Float32Array,
+    dstRowMajor: boolean,
+    dstIdx: Int32Array,
+    dstLd: number,
+    count: number,
+    Cw: number,
+  ): void;
   // The stage-2 row kernels (NCM's centroids and scores, evaluation's logits): the native ones
   // give the very bits of the TypeScript ones (double where it computes in double, every sum in
   // its order), so which one runs never changes a result.
@@ -116,6 +132,7 @@ interface HeadAddon {
   headTransformRows: HeadKernels['transformRows'];
   headAddRows: HeadKernels['addRows'];
   headLogitRows: HeadKernels['logitRows'];
+  headMoveColumns: HeadKernels['moveColumns'];
 }
 
 const fr = Math.fround;
@@ -206,6 +223,15 @@ export const tsHeadKernels: HeadKernels = {
       p[i] = fr(p[i]! - fr(b * l));
     }
   },
+  moveColumns(src, srcRowMajor, srcIdx, srcLd, dst, dstRowMajor, dstIdx, dstLd, count, Cw) {
+    for (let i = 0; i < count; i++) {
+      const sj = srcIdx[i]!;
+      const dj = dstIdx[i]!;
+      for (let c = 0; c < Cw; c++)
+        dst[dstRowMajor ? dj * dstLd + c : c * dstLd + dj] =
+          src[srcRowMajor ? sj * srcLd + c : c * srcLd + sj]!;
+    }
+  },
   meanRows(f, n, d, divisor, mean) {
     for (let i = 0; i < n; i++) {
       const o = i * d;
@@ -256,13 +282,19 @@ let cached: HeadKernels | null | undefined;
 /** The native head kernels, or null where the addon is missing, disabled or older than head.cc. */
 export function nativeHeadKernels(): HeadKernels | null {
   if (cached !== undefined) return cached;
-  const a = loadNativeAddon() as unknown as Partial<HeadAddon> | null;
-  if (!a || typeof a.headForward !== 'function') {
-    cached = null;
-    return null;
-  }
+  cached = headKernelsOf(loadNativeAddon());
+  return cached;
+}
+
+/**
+ * The head kernels of an addon object (this package's, or another build's for a benchmark that
+ * alternates two builds in one process: bench/profile-head.ts --baseline); null if it has none.
+ */
+export function headKernelsOf(addon: object | null): HeadKernels | null {
+  const a = addon as Partial<HeadAddon> | null;
+  if (!a || typeof a.headForward !== 'function') return null;
   const h = a as HeadAddon;
-  cached = {
+  return {
     native: true,
     transpose: (x, xt, B, d) => h.headTranspose(x, xt, B, d),
     matmul: (x, y, c, M, K, N) => h.headMatmul(x, y, c, M, K, N),
@@ -283,6 +315,13 @@ export function nativeHeadKernels(): HeadKernels | null {
       h.headForward(x, bias, scale, offset, e, max, sum, Cw, B),
     backward: (e, f, hot, hv, x, out, Cw, B) => h.headBackward(e, f, hot, hv, x, out, Cw, B),
     sgd: (p, g, buf, m, wd, lr) => h.headSgd(p, g, buf, m, wd, lr),
+    // An addon built before headMoveColumns: the TypeScript copies.
+    moveColumns:
+      typeof h.headMoveColumns === 'function'
+        ? (src, sr, si, sl, dst, dr, di, dl, count, Cw) => {
+            if (count > 0) h.headMoveColumns(src, sr, si, sl, dst, dr, di, dl, count, Cw);
+          }
+        : tsHeadKernels.moveColumns,
     // An addon built before the row kernels: the TypeScript ones (the same bits).
     ...(typeof h.headLogitRows === 'function'
       ? {
@@ -306,7 +345,6 @@ export function nativeHeadKernels(): HeadKernels | null {
           logitRows: tsHeadKernels.logitRows,
         }),
   };
-  return cached;
 }
 
 /** The kernels a head step runs: native where it can, else TypeScript. */

@@ -18,6 +18,8 @@ import type { HeadSettings, Stage2Context, TrainFeatureSource } from './types.ts
 export interface HeadTrainingOptions extends HeadSettings {
   /** Stage-2 sampler (default class-aware, the official one). */
   sampler?: 'class-aware' | 'instance-balanced';
+  /** LWS: the share of the training features' bytes its kept products may take (default SCALED_CACHE_SHARE). */
+  cacheShare?: number;
 }
 
 /** How a head's loss and update differ from plain cross-entropy and SGD. */
@@ -63,12 +65,40 @@ export interface HeadTrainingResult {
 export const MIN_SPLIT_WEIGHTS = 1 << 16;
 
 /**
- * LWS (the scaled kind) can keep the frozen products X W^T of up to this share of the training
- * features' bytes and reuse them when class-aware sampling draws a row again (same bits). Off:
- * at ImageNet-LT's shape a share of 0.25 took 2.3-2.4 s an epoch against 2.2-2.3 s without, and
- * 140 MiB more, which put stage 2's peak over 1.5x its training features (docs/benchmarks.md).
+ * LWS (the scaled kind) can keep the frozen products X W^T (C floats a row) of the training rows
+ * drawn most often in the run, up to this share of the training features' bytes, and reuse them
+ * when the row comes back (same bits). Class-aware sampling draws every class about equally
+ * often, so a row of a class with n_c images comes back about (steps x batch / C) / n_c times an
+ * epoch: the few- and medium-shot classes' rows again and again, the many-shot ones about once.
+ * Off: at ImageNet-LT's shape a share of 0.05 (44 MiB, 11,587 rows) skips 33 % of the products in
+ * one epoch and 41 % over five, yet LWS's CPU time fell only 2-3 % (within the noise) and its
+ * peak grew 50-70 MiB (docs/benchmarks.md): the step is not the product alone.
  */
 export const SCALED_CACHE_SHARE = 0;
+
+/**
+ * The training rows worth keeping products of: those drawn at least twice in the whole run
+ * (`order(e)`: epoch e's order, of which the first `used` are drawn; it derives from (seed, e),
+ * so it can be read ahead), most-drawn first (ties by row), at most `budget` of them.
+ */
+export function rowsToKeep(
+  order: (epoch: number) => Int32Array,
+  epochs: number,
+  used: number,
+  n: number,
+  budget: number,
+): Int32Array {
+  if (budget < 1) return new Int32Array(0);
+  const draws = new Int32Array(n);
+  for (let e = 0; e < epochs; e++) {
+    const o = order(e);
+    for (let k = 0; k < used; k++) draws[o[k]!]!++;
+  }
+  const rows: number[] = [];
+  for (let r = 0; r < n; r++) if (draws[r]! >= 2) rows.push(r);
+  rows.sort((a, b) => draws[b]! - draws[a]! || a - b);
+  return Int32Array.from(rows.slice(0, Math.floor(budget)));
+}
 
 export interface HeadTrainingOutput extends HeadTrainingResult {
   state: HeadState;
@@ -103,6 +133,7 @@ export function trainHead(
     );
   }
   const source = ctx.source ?? cachedSource(fs.train, fs.dim);
+  const cacheable = source.mode === 'features';
   const sampler = createSampler(
     samplerName,
     { labels: fs.train.labels, numClasses: fs.numClasses, batchSize, seed, epochs },
@@ -120,13 +151,21 @@ export function trainHead(
     weightDecay,
     batchSize,
     threads: fs.numClasses * fs.dim >= MIN_SPLIT_WEIGHTS ? (ctx.threads ?? 1) : 1,
+    // Augmented features differ every epoch: no row's products may be reused then.
     cacheRows:
-      head.kind === 'scaled' ? Math.min(n, Math.floor((SCALED_CACHE_SHARE * n * fs.dim) / fs.numClasses)) : 0,
+      head.kind === 'scaled' && cacheable
+        ? rowsToKeep(
+            (e) => sampler.epoch(e),
+            epochs,
+            sampler.stepsPerEpoch * batchSize,
+            n,
+            ((opts.cacheShare ?? SCALED_CACHE_SHARE) * n * fs.dim) / fs.numClasses,
+          )
+        : null,
   });
   const threads = trainer.threads;
   const losses: number[] = [];
   const labels = new Int32Array(batchSize);
-  const cacheable = source.mode === 'features';
   try {
     for (let e = 0; e < epochs; e++) {
       const rate = cosineLr(e, epochs, lr);
@@ -136,7 +175,6 @@ export function trainHead(
         const idx = order.subarray(s * batchSize, (s + 1) * batchSize);
         const feats = source.batch(idx, e, s);
         for (let k = 0; k < batchSize; k++) labels[k] = fs.train.labels[idx[k]!]!;
-        // Augmented features differ every epoch: no row's products may be reused then.
         sum += trainer.step(feats, labels, rate, cacheable ? idx : null);
         ctx.onProgress?.(method, e * sampler.stepsPerEpoch + s + 1, epochs * sampler.stepsPerEpoch);
       }

@@ -45,7 +45,7 @@ describe('stage-2 heads split by classes over worker threads', () => {
     const batches = Array.from({ length: 12 }, () =>
       Int32Array.from({ length: B }, () => Math.floor(rng.next() * 40)),
     );
-    const run = (threads: number, cacheRows: number, withRows: boolean) => {
+    const run = (threads: number, cacheRows: Int32Array | null, withRows: boolean) => {
       const head = new ShardedHead({
         kind: 'scaled',
         dim: d,
@@ -76,13 +76,22 @@ describe('stage-2 heads split by classes over worker threads', () => {
     };
     // (1 and 2 threads differ in the softmax's combination, up to rounding: each is its own reference.)
     for (const threads of [1, 2]) {
-      const want = run(threads, 0, false);
+      const want = run(threads, null, false);
       assert.ok(want.losses.at(-1)! < want.losses[0]!, `trained: ${want.losses}`);
-      for (const cacheRows of threads === 1 ? [0, 5, 1000] : [5]) {
-        const got = run(threads, cacheRows, true);
-        assert.deepEqual(got.scales, want.scales, `scales, ${threads} threads, cache ${cacheRows}`);
-        assert.deepEqual(got.losses, want.losses, `losses, ${threads} threads, cache ${cacheRows}`);
+      // None, five rows (row 3 listed twice), all 40.
+      const drawn = new Set(batches.flatMap((b) => [...b]));
+      const some = Int32Array.of(3, 17, 3, 29, 8, 11);
+      const all = Int32Array.from({ length: 40 }, (_, i) => i);
+      for (const keep of threads === 1 ? [new Int32Array(0), some, all] : [some]) {
+        const got = run(threads, keep, true);
+        const tag = `${threads} threads, keeping ${keep.length} rows`;
+        assert.deepEqual(got.scales, want.scales, `scales, ${tag}`);
+        assert.deepEqual(got.losses, want.losses, `losses, ${tag}`);
       }
+      assert.ok(
+        [3, 17, 29, 8, 11].some((r) => drawn.has(r)),
+        'some kept rows are drawn',
+      );
     }
   });
 

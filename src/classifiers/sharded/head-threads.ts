@@ -33,8 +33,8 @@ export interface ShardedHeadSpec {
   classWeights?: Float32Array | null;
   /** Max norm of each weight row after every step (weight balancing). */
   maxNorm?: number | null;
-  /** Scaled kind: training rows whose products each shard keeps (ShardSpec.cacheRows); 0: none. */
-  cacheRows?: number;
+  /** Scaled kind: training rows whose products each shard keeps (ShardSpec.cacheRows); null: none. */
+  cacheRows?: Int32Array | null;
 }
 
 export interface HeadState {
@@ -76,7 +76,7 @@ export class ShardedHead {
         offset: spec.offset ? spec.offset.slice(lo, hi) : null,
         classWeights: spec.classWeights ?? null,
         maxNorm: spec.maxNorm ?? null,
-        cacheRows: spec.cacheRows ?? 0,
+        cacheRows: spec.cacheRows ?? null,
       };
     };
     this.buf = n > 1 ? allocBuffers(n, B, d, this.ranges) : null;

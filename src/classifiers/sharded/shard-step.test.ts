@@ -356,3 +356,79 @@ function plainStep(p: Problem, kind: HeadKind, lrs: number[], v: Variant) {
   });
   return { weight: w, bias: b, scales: s, losses };
 }
+
+describe("LWS's kept products in one shard", () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+
+  it('computes the product of a kept row once, the same bits as computing it every time', () => {
+    const C = 9;
+    const d = 20;
+    const B = 8;
+    const rng = createRng(21);
+    const train = Float32Array.from({ length: 30 * d }, () => rng.normal());
+    const labels = Int32Array.from({ length: 30 }, (_, i) => i % C);
+    const weight = Float32Array.from({ length: C * d }, () => rng.normal() * 0.1);
+    const bias = Float32Array.from({ length: C }, () => rng.normal() * 0.1);
+    // Rows 0-9 drawn again and again (the tail), 10-29 about once.
+    const batches = Array.from({ length: 10 }, () =>
+      Int32Array.from({ length: B }, (_, k) =>
+        k < 5 ? Math.floor(rng.next() * 10) : 10 + Math.floor(rng.next() * 20),
+      ),
+    );
+    const run = (keep: Int32Array | null) => {
+      let columns = 0;
+      const k = headKernels();
+      const counting: HeadKernels = {
+        ...k,
+        matmulNT: (a, packed, x, c, M, K, N) => {
+          columns += N;
+          k.matmulNT(a, packed, x, c, M, K, N);
+        },
+      };
+      const spec = {
+        kind: 'scaled' as const,
+        dim: d,
+        lo: 0,
+        hi: C,
+        weight,
+        bias,
+        momentum: 0.9,
+        weightDecay: 5e-4,
+      };
+      const shard = new HeadShard({ ...spec, cacheRows: keep }, counting);
+      const x = new Float32Array(B * d);
+      const y = new Int32Array(B);
+      const losses: number[] = [];
+      for (const rows of batches) {
+        rows.forEach((r, i) => {
+          x.set(train.subarray(r * d, (r + 1) * d), i * d);
+          y[i] = labels[r]!;
+        });
+        const st = shard.forward(x, y, rows);
+        const comb = combineShardStats([st], B);
+        shard.backward(comb.rowScale[0]!, 0.5);
+        losses.push(comb.loss);
+      }
+      return { scales: shard.state().scales!, losses, columns };
+    };
+    const want = run(null);
+    assert.equal(want.columns, 10 * B);
+    const tail = Int32Array.from({ length: 10 }, (_, i) => i);
+    const got = run(tail);
+    assert.deepEqual(got.scales, want.scales);
+    assert.deepEqual(got.losses, want.losses);
+    // A tail row is computed until a batch has computed it (twice in its first batch: twice);
+    // every other draw is computed.
+    const kept = new Set<number>();
+    let expect = 0;
+    for (const b of batches) {
+      const tailRows = [...b.subarray(0, 5)];
+      expect += tailRows.filter((r) => !kept.has(r)).length + (B - 5);
+      for (const r of tailRows) kept.add(r);
+    }
+    assert.ok(expect < 10 * B - 20, `the tail repeats: ${expect}`);
+    assert.equal(got.columns, expect);
+  });
+});

@@ -49,13 +49,14 @@ export interface ShardSpec {
   /** After each step, each weight row w_j is rescaled to norm <= maxNorm (linear kind; MaxNorm). */
   maxNorm?: number | null;
   /**
-   * Scaled kind: training rows whose products X W^T (this shard's Cw values each) are kept after
-   * their first use and reused when the row comes back (0 or absent: none). W is frozen, so a
-   * row's products never change, and each is the same FMA chain whichever batch computes it: the
-   * very bits. Class-aware sampling repeats the tail's rows: one epoch at ImageNet-LT's shape
-   * draws 30 % distinct rows, so most of the product is skipped.
+   * Scaled kind: the training rows whose products X W^T (this shard's Cw values each) are kept
+   * after their first use and reused when the row comes back (null or empty: none). W is frozen,
+   * so a row's products never change, and each is the same FMA chain whichever batch computes
+   * it: the very bits. trainHead picks the rows class-aware sampling draws most often in the run
+   * (the tail's: a class of n_c images has each drawn about (steps x batch / C) / n_c times an
+   * epoch), up to its memory budget.
    */
-  cacheRows?: number;
+  cacheRows?: Int32Array | null;
 }
 
 /** What a shard tells the others after its forward pass: per row, its max logit and max softmax. */
@@ -147,12 +148,16 @@ export class HeadShard {
   private buf: BatchBuffers | null = null;
   /** Whether forward ran since the last backward. */
   private pending = false;
-  /** Scaled kind: training row -> its slot in `cache` ([slots, Cw], row-major), filled in first-use order. */
-  private readonly slots = new Map<number, number>();
+  /** Scaled kind: training row -> its slot in `cache` ([slots, Cw], row-major), or -1: not kept. */
+  private readonly slotOf: Int32Array;
+  /** Per slot: 1 once its products are in `cache`. */
+  private readonly filled: Uint8Array;
   private cache = new Float32Array(0);
   /** The batch's rows whose products are computed this step, gathered [m, d], and their [Cw, m] products. */
   private missX = new Float32Array(0);
   private missA = new Float32Array(0);
+  /** Index lists of cachedProducts, [4 * B]. */
+  private idx = new Int32Array(0);
 
   constructor(
     readonly spec: ShardSpec,
@@ -180,6 +185,13 @@ export class HeadShard {
     }
     this.dv = new Float32Array(this.width);
     this.packed = kind === 'scaled' ? this.k.packA(this.weight, this.width, dim) : null;
+    const keep = kind === 'scaled' ? (spec.cacheRows ?? null) : null;
+    let top = -1;
+    if (keep) for (const r of keep) top = Math.max(top, r);
+    this.slotOf = new Int32Array(top + 1).fill(-1);
+    let slots = 0;
+    if (keep) for (const r of keep) if (r >= 0 && this.slotOf[r] === -1) this.slotOf[r] = slots++;
+    this.filled = new Uint8Array(slots);
   }
 
   /** The shards' statistics combined with this batch's row weights (the same in every shard). */
@@ -207,35 +219,32 @@ export class HeadShard {
 
   /**
    * The products [Cw, B] = W X^T of the scaled kind from the cache where it holds a row, computed
-   * for the others (gathered into one product) and kept while the cache has room.
+   * for the others (gathered into one product) and kept if the row is one to keep.
    */
   private cachedProducts(xs: Float32Array, rows: Int32Array, a: Float32Array, B: number): void {
     const d = this.spec.dim;
     const Cw = this.width;
-    const cap = Math.floor(this.spec.cacheRows ?? 0);
-    const hitR: number[] = [];
-    const hitSlot: number[] = [];
-    const miss: number[] = [];
+    const slotOf = this.slotOf;
+    if (this.idx.length < 4 * B) this.idx = new Int32Array(4 * B);
+    // [hit columns | their slots | miss columns | 0 .. m-1], then the new rows' (k, slot) reuse the hit halves.
+    const hitR = this.idx.subarray(0, B);
+    const hitSlot = this.idx.subarray(B, 2 * B);
+    const miss = this.idx.subarray(2 * B, 3 * B);
+    const ks = this.idx.subarray(3 * B, 4 * B);
+    let h = 0;
+    let m = 0;
     for (let r = 0; r < B; r++) {
-      const slot = rows[r]! >= 0 ? this.slots.get(rows[r]!) : undefined;
-      if (slot === undefined) miss.push(r);
-      else {
-        hitR.push(r);
-        hitSlot.push(slot);
+      const row = rows[r]!;
+      const slot = row >= 0 && row < slotOf.length ? slotOf[row]! : -1;
+      if (slot >= 0 && this.filled[slot] === 1) {
+        hitR[h] = r;
+        hitSlot[h++] = slot;
+      } else {
+        ks[m] = m;
+        miss[m++] = r;
       }
     }
-    // Copies between the row-major cache and the class-major block eight rows at a time, so
-    // that both sides are read and written a few contiguous floats at once, not one per line.
-    const G = 8;
-    const cache = this.cache;
-    for (let g = 0; g < hitR.length; g += G) {
-      const e = Math.min(g + G, hitR.length);
-      for (let c = 0; c < Cw; c++) {
-        const o = c * B;
-        for (let i = g; i < e; i++) a[o + hitR[i]!] = cache[hitSlot[i]! * Cw + c]!;
-      }
-    }
-    const m = miss.length;
+    this.k.moveColumns(this.cache, true, hitSlot, Cw, a, false, hitR, B, h, Cw);
     if (m === 0) return;
     if (this.missX.length < m * d) this.missX = new Float32Array(B * d);
     if (this.missA.length < m * Cw) this.missA = new Float32Array(B * Cw);
@@ -243,32 +252,21 @@ export class HeadShard {
     for (let k = 0; k < m; k++) xm.set(xs.subarray(miss[k]! * d, (miss[k]! + 1) * d), k * d);
     const am = this.missA;
     this.k.matmulNT(this.packed ?? this.weight, this.packed !== null, xm, am, Cw, d, m);
-    for (let c = 0; c < Cw; c++) {
-      const o = c * B;
-      const q = c * m;
-      for (let k = 0; k < m; k++) a[o + miss[k]!] = am[q + k]!;
-    }
-    // Keep the new rows while there is room (a row twice in the batch is kept once).
-    const newK: number[] = [];
-    const newSlot: number[] = [];
+    this.k.moveColumns(am, false, ks, m, a, false, miss, B, m, Cw);
+    // Keep the rows to keep (a row twice in the batch is kept once).
+    let n = 0;
     for (let k = 0; k < m; k++) {
       const row = rows[miss[k]!]!;
-      if (row < 0 || this.slots.size >= cap || this.slots.has(row)) continue;
-      // The whole cap at once, on huge pages: the kernel backs only what is written (the rows
-      // actually drawn), and growing by copies paid every page fault twice on this VM.
-      if (this.cache.length === 0) this.cache = bigFloats(cap * Cw);
-      newK.push(k);
-      newSlot.push(this.slots.size);
-      this.slots.set(row, this.slots.size);
+      const slot = row >= 0 && row < slotOf.length ? slotOf[row]! : -1;
+      if (slot < 0 || this.filled[slot] === 1) continue;
+      // All slots at once, on huge pages: the kernel backs only what is written, and growing by
+      // copies paid every page fault twice on this VM.
+      if (this.cache.length === 0) this.cache = bigFloats(this.filled.length * Cw);
+      this.filled[slot] = 1;
+      hitR[n] = k;
+      hitSlot[n++] = slot;
     }
-    const store = this.cache;
-    for (let g = 0; g < newK.length; g += G) {
-      const e = Math.min(g + G, newK.length);
-      for (let c = 0; c < Cw; c++) {
-        const q = c * m;
-        for (let i = g; i < e; i++) store[newSlot[i]! * Cw + c] = am[q + newK[i]!]!;
-      }
-    }
+    this.k.moveColumns(am, false, hitR, m, this.cache, true, hitSlot, Cw, n, Cw);
   }
 
   /**
@@ -290,7 +288,7 @@ export class HeadShard {
       xs = b.x;
     }
     // [Cw, B] = W X^T, X packed for the product straight from its rows.
-    if (this.scales && rows && (this.spec.cacheRows ?? 0) > 0) this.cachedProducts(xs, rows, b.a, B);
+    if (this.scales && rows && this.filled.length > 0) this.cachedProducts(xs, rows, b.a, B);
     else this.k.matmulNT(this.packed ?? this.weight, this.packed !== null, xs, b.a, Cw, d, B);
     this.k.forward(b.a, this.bias, this.scales, this.offset, b.e, b.max, b.sum, Cw, B);
     // The (weighted) sum of the label logits z = a * s + o of the rows whose label is here.
@@ -362,7 +360,7 @@ export class HeadShard {
   dispose(): void {
     this.buf = null;
     this.pending = false;
-    this.slots.clear();
+    this.filled.fill(0);
     this.cache = new Float32Array(0);
   }
 }
