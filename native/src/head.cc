@@ -767,24 +767,44 @@ void head_logit_rows(const float* zt, int C, int m, float* out, const float* bia
   }
   // out [m, C] from zt [C, m] by 32 x 32 tiles, so neither side is read a cache line per value.
   constexpr int T = 32;
+  alignas(32) float tile[T * T];  // NCM's distances of one tile, class-major [c][i]
+  const __m256d two = _mm256_set1_pd(2.0), zero = _mm256_setzero_pd();
+  const __m128 sign = _mm_set1_ps(-0.0f);
   for (int c0 = 0; c0 < C; c0 += T) {
     const int c1 = c0 + T < C ? c0 + T : C;
     for (int i0 = 0; i0 < m; i0 += T) {
       const int i1 = i0 + T < m ? i0 + T : m;
+      if (sq) {
+        // -sqrt(max(0, ||x||^2 - 2 x.c + ||c||^2)) in double (Math.max(0, NaN) is NaN), computed
+        // along zt's rows four at a time (the same operations in the same order as one at a
+        // time: IEEE sqrt is exact-rounded, no contraction), then written out row by row.
+        for (int c = c0; c < c1; ++c) {
+          const float* z = zt + static_cast<size_t>(c) * m;
+          const double sc = static_cast<double>(sq[c]);
+          const __m256d s4 = _mm256_set1_pd(sc);
+          float* t = tile + (c - c0) * T - i0;
+          int i = i0;
+          for (; i + 4 <= i1; i += 4) {
+            const __m256d z4 = _mm256_cvtps_pd(_mm_loadu_ps(z + i));
+            __m256d v = _mm256_add_pd(_mm256_sub_pd(_mm256_loadu_pd(xx.data() + i), _mm256_mul_pd(two, z4)), s4);
+            v = _mm256_blendv_pd(v, zero, _mm256_cmp_pd(v, zero, _CMP_LE_OQ));  // v <= 0 -> 0; NaN kept
+            _mm_storeu_ps(t + i, _mm_xor_ps(_mm256_cvtpd_ps(_mm256_sqrt_pd(v)), sign));
+          }
+          for (; i < i1; ++i) {
+            double v = (xx[i] - 2.0 * static_cast<double>(z[i])) + sc;
+            if (v <= 0) v = 0;
+            t[i] = static_cast<float>(-std::sqrt(v));
+          }
+        }
+        for (int i = i0; i < i1; ++i) {
+          float* o = out + static_cast<size_t>(i) * C;
+          for (int c = c0; c < c1; ++c) o[c] = tile[(c - c0) * T + (i - i0)];
+        }
+        continue;
+      }
       for (int i = i0; i < i1; ++i) {
         float* o = out + static_cast<size_t>(i) * C;
-        if (sq) {
-          // -sqrt(max(0, ||x||^2 - 2 x.c + ||c||^2)) in double (Math.max(0, NaN) is NaN).
-          const double xi = xx[i];
-          for (int c = c0; c < c1; ++c) {
-            double v = (xi - 2.0 * static_cast<double>(zt[static_cast<size_t>(c) * m + i])) + static_cast<double>(sq[c]);
-            if (v != v) {
-            } else if (!(v > 0)) {
-              v = 0;
-            }
-            o[c] = static_cast<float>(-std::sqrt(v));
-          }
-        } else if (bias) {
+        if (bias) {
           for (int c = c0; c < c1; ++c) o[c] = zt[static_cast<size_t>(c) * m + i] + bias[c];
         } else {
           for (int c = c0; c < c1; ++c) o[c] = zt[static_cast<size_t>(c) * m + i];
