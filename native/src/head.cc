@@ -305,6 +305,23 @@ napi_value LogitRows(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// headArgmaxColumns(z, m, C, scale|null, shift|null, out: Int32Array of m): see head.h.
+napi_value ArgmaxColumns(napi_env env, napi_callback_info info) {
+  ARGS(6, "headArgmaxColumns");
+  int32_t s[2];
+  if (!ints(env, argv, 1, 2, s)) return nullptr;
+  if (s[1] < 1) return fail(env, "headArgmaxColumns: C must be at least 1");
+  void *z, *scale, *shift, *out;
+  if (!typed(env, argv[0], static_cast<double>(s[0]) * s[1], false, false, &z, "headArgmaxColumns: z must be a Float32Array of m * C") ||
+      !typed(env, argv[3], s[1], true, false, &scale, "headArgmaxColumns: scale must be a Float32Array of C or null") ||
+      !typed(env, argv[4], s[1], true, false, &shift, "headArgmaxColumns: shift must be a Float32Array of C or null") ||
+      !typed(env, argv[5], s[0], false, true, &out, "headArgmaxColumns: out must be an Int32Array of m"))
+    return nullptr;
+  head_argmax_columns(static_cast<const float*>(z), s[0], s[1], static_cast<const float*>(scale),
+                      static_cast<const float*>(shift), static_cast<int32_t*>(out));
+  return nullptr;
+}
+
 // headMoveColumns(src, srcRowMajor, srcIdx: Int32Array, srcLd, dst, dstRowMajor, dstIdx: Int32Array,
 // dstLd, count, Cw): see head.h; every index is checked against its array's length first.
 napi_value MoveColumns(napi_env env, napi_callback_info info) {
@@ -361,7 +378,7 @@ bool register_head(napi_env env, napi_value exports) {
              {"headMatmulNT", MatmulNT}, {"headPackedSize", PackedSize},
              {"headMeanRows", MeanRows},   {"headTransformRows", TransformRows},
              {"headAddRows", AddRows},     {"headLogitRows", LogitRows},
-             {"headMoveColumns", MoveColumns}};
+             {"headMoveColumns", MoveColumns}, {"headArgmaxColumns", ArgmaxColumns}};
   for (const auto& f : fns) {
     napi_value fn;
     if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn) != napi_ok) return false;
@@ -814,6 +831,82 @@ void head_logit_rows(const float* zt, int C, int m, float* out, const float* bia
   }
 }
 
+// Row by row: eight lanes keep their own first maximum (strict >, as the scalar loop) and the
+// lanes are reduced to the lowest index holding the largest value, which is the scalar loop's
+// answer when the row has no NaN; a row with a NaN takes the scalar loop itself. fp-contract off:
+// z * scale + shift must round twice, as tfjs's mul then add.
+__attribute__((optimize("fp-contract=off"))) void head_argmax_columns(const float* z, int m, int C,
+                                                                      const float* scale, const float* shift,
+                                                                      int32_t* out) {
+  for (int i = 0; i < m; ++i) {
+    const float* r = z + static_cast<size_t>(i) * C;
+    auto at = [&](int c) {
+      float v = r[c];
+      if (scale) v = v * scale[c];
+      if (shift) v = v + shift[c];
+      return v;
+    };
+    int best = 0;
+    if (C >= 16) {
+      __m256 bv = _mm256_set1_ps(-INFINITY);
+      __m256i bi = _mm256_setzero_si256();
+      __m256 nan = _mm256_setzero_ps();
+      __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+      const __m256i eight = _mm256_set1_epi32(8);
+      bool first = true;
+      int c = 0;
+      for (; c + 8 <= C; c += 8) {
+        __m256 v = _mm256_loadu_ps(r + c);
+        if (scale) v = _mm256_mul_ps(v, _mm256_loadu_ps(scale + c));
+        if (shift) v = _mm256_add_ps(v, _mm256_loadu_ps(shift + c));
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        const __m256 gt = first ? _mm256_castsi256_ps(_mm256_set1_epi32(-1)) : _mm256_cmp_ps(v, bv, _CMP_GT_OQ);
+        first = false;
+        bv = _mm256_blendv_ps(bv, v, gt);
+        bi = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(bi), _mm256_castsi256_ps(idx), gt));
+        idx = _mm256_add_epi32(idx, eight);
+      }
+      if (_mm256_movemask_ps(nan) == 0) {
+        alignas(32) float vals[8];
+        alignas(32) int32_t ids[8];
+        _mm256_store_ps(vals, bv);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(ids), bi);
+        float bestV = vals[0];
+        best = ids[0];
+        for (int k = 1; k < 8; ++k)
+          if (vals[k] > bestV || (vals[k] == bestV && ids[k] < best)) {
+            bestV = vals[k];
+            best = ids[k];
+          }
+        bool tailNan = false;
+        for (; c < C; ++c) {
+          const float v = at(c);
+          if (v != v) tailNan = true;
+          if (v > bestV) {
+            bestV = v;
+            best = c;
+          }
+        }
+        if (!tailNan) {
+          out[i] = best;
+          continue;
+        }
+      }
+    }
+    // The scalar loop (short rows, rows with a NaN).
+    float bestV = at(0);
+    best = 0;
+    for (int c = 1; c < C; ++c) {
+      const float v = at(c);
+      if (v > bestV) {
+        bestV = v;
+        best = c;
+      }
+    }
+    out[i] = best;
+  }
+}
+
 #else  // not x86-64: the caller never gets here (head_kernels_compiled() is false)
 
 bool head_kernels_compiled() { return false; }
@@ -830,6 +923,7 @@ void head_mean_rows(const float*, int, int, double, float*) {}
 void head_transform_rows(const float*, const float*, float*, int, int) {}
 void head_add_rows(const float*, const int32_t*, float*, int, int) {}
 void head_logit_rows(const float*, int, int, float*, const float*, const float*, const float*, int) {}
+void head_argmax_columns(const float*, int, int, const float*, const float*, int32_t*) {}
 void head_move_columns(const float*, bool, const int32_t*, int, float*, bool, const int32_t*, int, int, int) {}
 
 #endif

@@ -70,5 +70,9 @@ void head_move_columns(const float* src, bool srcRowMajor, const int32_t* sIdx, 
                        bool dstRowMajor, const int32_t* dIdx, int dLd, int count, int Cw);
 void head_logit_rows(const float* zt, int C, int m, float* out, const float* bias, const float* sq, const float* x,
                      int d);
+// out[i] = the first c maximising (z[i, c] * scale[c]) + shift[c] (float32, each operation rounded;
+// scale or shift null: left out) over z [m, C]: tfjs's mul, add and argMax (first maximum; a NaN
+// never wins unless it is the row's first value).
+void head_argmax_columns(const float* z, int m, int C, const float* scale, const float* shift, int32_t* out);
 
 }  // namespace longtail

@@ -386,3 +386,38 @@ describe('stage-2 row kernels (NCM centroids and scores, evaluation logits)', ()
     assert.deepEqual([...dst], new Array(9).fill(-1));
   });
 });
+
+describe('argmaxColumns: tfjs mul, add and argMax to the answer', () => {
+  it('native and TypeScript give tf.argMax(z * scale + shift) over random shapes, ties, -0 and NaN', async () => {
+    const tf = await import('@tensorflow/tfjs-core');
+    await initBackend('wasm');
+    const nat = nativeHeadKernels();
+    const kernels: [string, HeadKernels][] = [['typescript', tsHeadKernels]];
+    if (nat?.native) kernels.push(['native', nat]);
+    for (let seed = 0; seed < 40; seed++) {
+      const rng = createRng(900 + seed);
+      const m = 1 + Math.floor(rng.next() * 9);
+      const C = 1 + Math.floor(rng.next() * (seed % 2 ? 70 : 15));
+      // Few distinct values, so ties are common; some rows with -0 / +0, NaN or -Infinity.
+      const z = Float32Array.from({ length: m * C }, () => Math.round(rng.next() * 4) / 4 - 0.5);
+      if (seed % 5 === 1) z.fill(0).fill(-0, 0, Math.floor(z.length / 2));
+      if (seed % 7 === 2) z[Math.floor(rng.next() * z.length)] = Number.NaN;
+      if (seed % 7 === 3) z[0] = Number.NaN; // a row's first value
+      if (seed % 6 === 4) z.fill(Number.NEGATIVE_INFINITY, 0, Math.min(z.length, C + 3));
+      const scale = seed % 3 === 0 ? null : Float32Array.from({ length: C }, () => 0.5 + rng.next());
+      const shift =
+        seed % 4 === 0 ? null : Float32Array.from({ length: C }, () => Math.round(rng.next() * 2) / 4);
+      const want = tf.tidy(() => {
+        let y: import('@tensorflow/tfjs-core').Tensor = tf.tensor2d(z, [m, C]);
+        if (scale) y = tf.mul(y, tf.tensor1d(scale));
+        if (shift) y = tf.add(y, tf.tensor1d(shift));
+        return Array.from(tf.argMax(y, 1).dataSync());
+      });
+      for (const [name, k] of kernels) {
+        const got = new Int32Array(m).fill(-1);
+        k.argmaxColumns(z, m, C, scale, shift, got);
+        assert.deepEqual([...got], want, `${name} seed ${seed} m ${m} C ${C}`);
+      }
+    }
+  });
+});

@@ -113,6 +113,19 @@ export interface HeadKernels {
     x: Float32Array | null,
     d: number,
   ): void;
+  /**
+   * out[i] = the first c maximising (z[i, c] * scale[c]) + shift[c] over z [m, C], each operation
+   * rounded to float32 (scale or shift null: left out): tfjs's mul, add and argMax, to the bit (a
+   * NaN never wins unless it is the row's first value).
+   */
+  argmaxColumns(
+    z: Float32Array,
+    m: number,
+    C: number,
+    scale: Float32Array | null,
+    shift: Float32Array | null,
+    out: Int32Array,
+  ): void;
 }
 
 /**
@@ -133,6 +146,7 @@ interface HeadAddon {
   headAddRows: HeadKernels['addRows'];
   headLogitRows: HeadKernels['logitRows'];
   headMoveColumns: HeadKernels['moveColumns'];
+  headArgmaxColumns: HeadKernels['argmaxColumns'];
 }
 
 const fr = Math.fround;
@@ -275,6 +289,23 @@ export const tsHeadKernels: HeadKernels = {
       }
     }
   },
+  argmaxColumns(z, m, C, scale, shift, out) {
+    for (let i = 0; i < m; i++) {
+      const o = i * C;
+      let best = 0;
+      let bestV = 0;
+      for (let c = 0; c < C; c++) {
+        let v = z[o + c]!;
+        if (scale) v = fr(v * scale[c]!);
+        if (shift) v = fr(v + shift[c]!);
+        if (c === 0 || v > bestV) {
+          bestV = v;
+          best = c;
+        }
+      }
+      out[i] = best;
+    }
+  },
 };
 
 let cached: HeadKernels | null | undefined;
@@ -322,6 +353,13 @@ export function headKernelsOf(addon: object | null): HeadKernels | null {
             if (count > 0) h.headMoveColumns(src, sr, si, sl, dst, dr, di, dl, count, Cw);
           }
         : tsHeadKernels.moveColumns,
+    // An addon built before headArgmaxColumns: the TypeScript loop (the same answers).
+    argmaxColumns:
+      typeof h.headArgmaxColumns === 'function'
+        ? (z, m, C, scale, shift, out) => {
+            if (m > 0) h.headArgmaxColumns(z, m, C, scale, shift, out);
+          }
+        : tsHeadKernels.argmaxColumns,
     // An addon built before the row kernels: the TypeScript ones (the same bits).
     ...(typeof h.headLogitRows === 'function'
       ? {

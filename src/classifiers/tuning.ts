@@ -3,7 +3,7 @@
  * whole sweep for the report. Shared by every method with a `tuning` entry (tau-norm's tau, logit
  * adjustment's tau).
  */
-import * as tf from '@tensorflow/tfjs-core';
+import { headKernels } from '../backend/native-head.ts';
 import { defaultChunkRows, splitAccuracies } from '../eval/metrics.ts';
 import type { ShotThresholds } from '../eval/shot-splits.ts';
 import { type FeatureSet, type FeatureSplit, featureRows } from '../features/feature-set.ts';
@@ -37,39 +37,20 @@ export function columnSweep(
   const d = fs.dim;
   const session = logitSession({ transform: { kind: 'none' }, ...layer }, C, d, threads);
   const maps = grid.map((v) => map(v));
+  const kernels = headKernels();
   const step = Math.max(1, Math.floor(chunkRows));
   const on = (sp: FeatureSplit) => {
     const n = sp.labels.length;
     const preds = grid.map(() => new Int32Array(n)); // [grid][n]
-    const cols = maps.map(({ scale, shift }) => ({
-      scale: scale ? tf.tensor1d(scale) : null,
-      shift: shift ? tf.tensor1d(shift) : null,
-    }));
-    try {
-      for (let s = 0; s < n; s += step) {
-        const m = Math.min(step, n - s);
-        const f = featureRows(sp, d, s, m);
-        const z = tf.tensor2d(
-          session ? session.logits(f, m) : linearLogits(f, m, d, layer.weight, layer.bias, C),
-          [m, C],
-        ); // [m, C]
-        try {
-          cols.forEach(({ scale, shift }, g) => {
-            const p = tf.tidy(() => {
-              let y: tf.Tensor = z;
-              if (scale) y = tf.mul(y, scale);
-              if (shift) y = tf.add(y, shift);
-              return tf.argMax(y, 1); // [m]
-            });
-            preds[g]!.set(p.dataSync() as Int32Array, s);
-            p.dispose();
-          });
-        } finally {
-          z.dispose();
-        }
-      }
-    } finally {
-      for (const c of cols) tf.dispose([c.scale, c.shift].filter((t): t is tf.Tensor1D => t !== null));
+    for (let s = 0; s < n; s += step) {
+      const m = Math.min(step, n - s);
+      const f = featureRows(sp, d, s, m);
+      const z = session ? session.logits(f, m) : linearLogits(f, m, d, layer.weight, layer.bias, C); // [m, C]
+      // argmax_c z * scale + shift per grid value, as tfjs's mul, add and argMax (head kernels:
+      // native over the block while it is in cache, or the TypeScript loop; the same answers).
+      maps.forEach(({ scale, shift }, g) => {
+        kernels.argmaxColumns(z, m, C, scale ?? null, shift ?? null, preds[g]!.subarray(s, s + m));
+      });
     }
     return preds.map((pred) => splitAccuracies(pred, sp.labels, C, fs.trainCounts, thresholds));
   };
