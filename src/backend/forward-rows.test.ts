@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { randomArray } from '../../test/helpers/arrays.ts';
+import { firstDifference, randomArray } from '../../test/helpers/arrays.ts';
 import { randomTensor } from '../../test/helpers/model-stats.ts';
 import { type ChainStep, convBn, convBnChain, makeBatchNorm, makeConv } from '../models/layers.ts';
 import { ParamSet } from '../models/params.ts';
@@ -22,15 +22,6 @@ import { initBackend } from './backend.ts';
 import { setTrainingKernels } from './training-kernels.ts';
 
 const skip = !nativeStatus().available || !loadNativeAddon()?.avx512();
-
-/** The index of the first element whose bits differ, or -1. */
-function firstDifference(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
-  return -1;
-}
 
 /** run() with the AVX2 gather tiles, then with AVX-512 (the row tiles where they apply). */
 function both<T>(run: () => T): [T, T] {

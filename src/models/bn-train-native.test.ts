@@ -31,6 +31,18 @@ function bitDiffs(a: tf.Tensor, b: tf.Tensor, label: string): void {
 const run = (name: string, inputs: tf.NamedTensorMap, attrs: Record<string, unknown>) =>
   tf.engine().runKernel(name, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
 
+/** Batch norm's inputs for one random case: x off-centre, a residual, dy, gamma near 1, beta. */
+function bnInputs(rng: Rng, shape: [number, number, number, number]) {
+  const c = shape[3];
+  const n = shape.reduce((p, d) => p * d, 1);
+  return {
+    x: tf.tensor4d(randn(rng, n, 2, 0.3), shape),
+    res: tf.tensor4d(randn(rng, n), shape),
+    dy: tf.tensor4d(randn(rng, n), shape),
+    gamma: tf.tensor1d(randn(rng, c, 0.3, 1)),
+    beta: tf.tensor1d(randn(rng, c, 0.3)),
+  };
+}
 function randn(rng: Rng, n: number, scale = 1, offset = 0): Float32Array {
   return Float32Array.from({ length: n }, () => rng.normal() * scale + offset);
 }
@@ -46,11 +58,7 @@ function compareCase(
   const n = shape.reduce((p, d) => p * d, 1);
   const label = `[${shape}] relu ${relu} residual ${withRes}`;
   tf.tidy(() => {
-    const x = tf.tensor4d(randn(rng, n, 2, 0.3), shape);
-    const res = tf.tensor4d(randn(rng, n), shape);
-    const dy = tf.tensor4d(randn(rng, n), shape);
-    const gamma = tf.tensor1d(randn(rng, c, 0.3, 1));
-    const beta = tf.tensor1d(randn(rng, c, 0.3));
+    const { x, res, dy, gamma, beta } = bnInputs(rng, shape);
     const rm = tf.tensor1d(randn(rng, c));
     const rv = tf.tensor1d(Float32Array.from({ length: c }, () => 0.5 + rng.next()));
     const base: tf.NamedTensorMap = withRes ? { x, gamma, beta, res } : { x, gamma, beta };
@@ -137,13 +145,8 @@ describe('native training batch norm: one-call forms', { skip: !nativeStatus().a
     const rng = createRng(2030);
     for (const c of [16, 40, 64, 136]) {
       const shape: [number, number, number, number] = [3, 7 + rng.int(9), 5 + rng.int(9), c];
-      const n = shape.reduce((p, d) => p * d, 1);
       tf.tidy(() => {
-        const x = tf.tensor4d(randn(rng, n, 2, 0.3), shape);
-        const res = tf.tensor4d(randn(rng, n), shape);
-        const dy = tf.tensor4d(randn(rng, n), shape);
-        const gamma = tf.tensor1d(randn(rng, c, 0.3, 1));
-        const beta = tf.tensor1d(randn(rng, c, 0.3));
+        const { x, res, dy, gamma, beta } = bnInputs(rng, shape);
         const outs = [true, false].map((vector) => {
           addon.bnVector(vector);
           const [y, mean, variance] = run(

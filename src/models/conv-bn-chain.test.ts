@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
+import { firstDifference } from '../../test/helpers/arrays.ts';
 import { randomizeBnStats, randomTensor } from '../../test/helpers/model-stats.ts';
 import { initBackend } from '../backend/backend.ts';
 import { CONV_BN_PROGRAM_KERNEL } from '../backend/native-kernels/names.ts';
@@ -18,15 +19,6 @@ import { createModel, disposeModel } from './model.ts';
 import { ParamSet } from './params.ts';
 
 const skip = !nativeStatus().available;
-
-/** The index of the first element whose bits differ, or -1. */
-function firstDifference(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
-  return -1;
-}
 
 /** The chain's steps run one convBn call at a time: the reference. */
 function stepByStep(x: tf.Tensor4D, steps: readonly ChainStep[]): tf.Tensor4D {

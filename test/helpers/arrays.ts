@@ -39,3 +39,12 @@ export function maxDiffNamed(
   }
   return d;
 }
+
+/** The index of the first element whose bits differ (NaN payloads and -0 included), or -1. */
+export function firstDifference(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
+  return -1;
+}
