@@ -3,6 +3,8 @@ import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { longTailedFeatures } from '../../test/helpers/features.ts';
 import { tempDir } from '../../test/helpers/tmp.ts';
 import { initBackend } from '../backend/backend.ts';
@@ -21,10 +23,12 @@ import {
 import { type FeatureSet, loadFeatureFile, saveFeatureFile } from '../features/feature-set.ts';
 import { createRng } from '../random/rng.ts';
 import {
+  ClassifierPark,
   evaluateClassifier,
   evaluateShifted,
   type MethodResult,
   PARKING,
+  parkClassifier,
   runStage2,
   ShiftedEvaluator,
   VALIDATION_CACHE,
@@ -293,6 +297,47 @@ describe('classifiers parked in a temporary file until the report (runStage2 par
       else process.env.TMPDIR = saved.tmp;
     }
     assert.notEqual(tmpdir(), dir);
+  });
+});
+
+describe('a parked classifier lets its arrays go', () => {
+  before(async () => {
+    await initBackend('wasm');
+  });
+
+  it('cRT, tau-norm and NCM: the original weight, mean and folded arrays are collected once parked', async () => {
+    // A full collection on demand (the runner starts Node without --expose-gc).
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const fs = features(12, 9, 24);
+    const ctx = { features: fs, seed: 2, head: { batchSize: 16, epochs: 1 } };
+    const saved = PARKING.minFloats;
+    PARKING.minFloats = 1;
+    const park = new ClassifierPark();
+    try {
+      const refs: [string, WeakRef<Float32Array>][] = [];
+      const kept: unknown[] = [];
+      for (const m of ['crt', 'tau-norm', 'ncm'] as const) {
+        const clf = createClassifier(m, ctx, { crtEpochs: 1 });
+        const lin = clf.linear!;
+        const f = clf.folded();
+        const arrays = { weight: lin.weight, foldedWeight: f.weight, foldedBias: f.bias };
+        const t = lin.transform;
+        if (t.kind === 'cl2n') Object.assign(arrays, { mean: t.mean });
+        for (const [k, a] of Object.entries(arrays)) refs.push([`${m} ${k}`, new WeakRef(a)]);
+        const p = parkClassifier(clf, park, new Set(), clf.weightNorms());
+        kept.push(p, p.folded(), p.linear); // what a run keeps (and reads back) until its report
+      }
+      // WeakRefs hold their targets until the current job ends.
+      await new Promise((r) => setImmediate(r));
+      gc();
+      const alive = refs.filter(([, r]) => r.deref() !== undefined).map(([k]) => k);
+      assert.deepEqual(alive, [], 'arrays still reachable from the parked classifiers');
+      assert.equal(kept.length, 9);
+    } finally {
+      park.close();
+      PARKING.minFloats = saved;
+    }
   });
 });
 

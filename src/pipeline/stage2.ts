@@ -674,7 +674,7 @@ export const PARKING = { minFloats: 1 << 18 };
  * the run's memory peaks (8 MiB a method at 1,000 x 2,048; docs/benchmarks.md). Read back as the
  * very float32 values, on each use.
  */
-class ClassifierPark {
+export class ClassifierPark {
   private readonly dir: string;
   private readonly fd: number;
   private end = 0;
@@ -719,54 +719,62 @@ class ClassifierPark {
   }
 }
 
-/**
- * `clf` with its large arrays in `park`: the same logits (from its `linear` data, which by
- * contract gives its logits), folded layer and weight norms, read back on each use. Arrays in
- * `keep` (the FeatureSet's own classifier, which stays in memory anyway) and small ones stay.
- * A classifier without `linear` is returned as it is.
- */
-function parkClassifier(
-  clf: Stage2Classifier,
+/** A reader of `v` made outside any other function's scope, so that it holds `v` and nothing else. */
+const constant =
+  <T>(v: T): (() => T) =>
+  () =>
+    v;
+
+/** A reader of `a`: from `park` (written once per array), or `a` itself when kept or small. */
+function parkArray(
+  a: Float32Array,
   park: ClassifierPark,
   keep: ReadonlySet<Float32Array>,
-  norms: number[],
+  readers: Map<Float32Array, () => Float32Array>,
+): () => Float32Array {
+  if (a.length < PARKING.minFloats || keep.has(a)) return constant(a);
+  let r = readers.get(a);
+  if (!r) {
+    r = park.put(a);
+    readers.set(a, r);
+  }
+  return r;
+}
+
+/** A reader of a transform whose mean, if any, is read by `mean`. */
+function transformReader(t: FeatureTransform, mean: (() => Float32Array) | null): () => FeatureTransform {
+  if (t.kind !== 'cl2n' || mean === null) return constant(t);
+  return () => ({ kind: 'cl2n', mean: mean() });
+}
+
+interface ParkedArrays {
+  transform: () => FeatureTransform;
+  weight: () => Float32Array;
+  bias: () => Float32Array | null;
+}
+
+/**
+ * The classifier seen through its readers. Made in a scope of its own: a closure keeps every
+ * variable its enclosing functions' closures use, so built inside parkClassifier these methods
+ * kept the original arrays alive (about 8 MiB a method at 1000 x 2048) and parking saved nothing.
+ */
+function parkedView(
+  head: Pick<Stage2Classifier, 'method' | 'numClasses' | 'dim' | 'tuned' | 'details'>,
+  linear: ParkedArrays & { sqDistance: (() => Float32Array | null) | null },
+  folded: Omit<ParkedArrays, 'bias'> & { bias: () => Float32Array },
+  distance: FoldedLinear['distance'],
+  norms: readonly number[],
 ): Stage2Classifier {
-  const lin = clf.linear;
-  if (!lin) return clf;
-  const readers = new Map<Float32Array, () => Float32Array>();
-  const put = (a: Float32Array): (() => Float32Array) => {
-    if (a.length < PARKING.minFloats || keep.has(a)) return () => a;
-    let r = readers.get(a);
-    if (!r) {
-      r = park.put(a);
-      readers.set(a, r);
-    }
-    return r;
-  };
-  const putNull = (a: Float32Array | null | undefined) => (a ? put(a) : () => null);
-  const putTransform = (t: FeatureTransform): (() => FeatureTransform) => {
-    if (t.kind !== 'cl2n') return () => t;
-    const mean = put(t.mean);
-    return () => ({ kind: 'cl2n', mean: mean() });
-  };
-  const f = clf.folded();
-  const linear = {
-    transform: putTransform(lin.transform),
-    weight: put(lin.weight),
-    bias: putNull(lin.bias),
-    sqDistance: putNull(lin.sqDistance),
-  };
-  const folded = { transform: putTransform(f.transform), weight: put(f.weight), bias: put(f.bias) };
   const readLinear = (): LinearLogits => ({
     transform: linear.transform(),
     weight: linear.weight(),
     bias: linear.bias(),
-    ...(lin.sqDistance !== undefined ? { sqDistance: linear.sqDistance() } : {}),
+    ...(linear.sqDistance !== null ? { sqDistance: linear.sqDistance() } : {}),
   });
-  const C = clf.numClasses;
-  const d = clf.dim;
+  const C = head.numClasses;
+  const d = head.dim;
   return {
-    method: clf.method,
+    method: head.method,
     numClasses: C,
     dim: d,
     logits: (x, n) => specLogits(readLinear(), x, n, d, C),
@@ -778,11 +786,49 @@ function parkClassifier(
       transform: folded.transform(),
       weight: folded.weight(),
       bias: folded.bias(),
-      ...(f.distance ? { distance: f.distance } : {}),
+      ...(distance ? { distance } : {}),
     }),
-    ...(clf.tuned ? { tuned: clf.tuned } : {}),
-    details: clf.details,
+    ...(head.tuned ? { tuned: head.tuned } : {}),
+    details: head.details,
   };
+}
+
+/**
+ * `clf` with its large arrays in `park`: the same logits (from its `linear` data, which by
+ * contract gives its logits), folded layer and weight norms, read back on each use. Arrays in
+ * `keep` (the FeatureSet's own classifier, which stays in memory anyway) and small ones stay.
+ * A classifier without `linear` is returned as it is. The closures made here end with the call
+ * (what outlives it is made by the functions above: see parkedView).
+ */
+export function parkClassifier(
+  clf: Stage2Classifier,
+  park: ClassifierPark,
+  keep: ReadonlySet<Float32Array>,
+  norms: number[],
+): Stage2Classifier {
+  const lin = clf.linear;
+  if (!lin) return clf;
+  const readers = new Map<Float32Array, () => Float32Array>();
+  const f = clf.folded();
+  const meanOf = (t: FeatureTransform) => (t.kind === 'cl2n' ? parkArray(t.mean, park, keep, readers) : null);
+  const orNull = (a: Float32Array | null | undefined) =>
+    a ? parkArray(a, park, keep, readers) : constant(null);
+  return parkedView(
+    clf,
+    {
+      transform: transformReader(lin.transform, meanOf(lin.transform)),
+      weight: parkArray(lin.weight, park, keep, readers),
+      bias: orNull(lin.bias),
+      sqDistance: lin.sqDistance !== undefined ? orNull(lin.sqDistance) : null,
+    },
+    {
+      transform: transformReader(f.transform, meanOf(f.transform)),
+      weight: parkArray(f.weight, park, keep, readers),
+      bias: parkArray(f.bias, park, keep, readers),
+    },
+    f.distance,
+    norms,
+  );
 }
 
 export function runStage2(
