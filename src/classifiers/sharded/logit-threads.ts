@@ -26,7 +26,11 @@ const BLOCK_TIMEOUT_MS = 600_000;
 
 /** Logits of one method, block by block. */
 export interface LogitSession {
-  /** Logits [m, C] of features f [m, d]: a new array. */
+  /**
+   * Logits [m, C] of features f [m, d], valid until the session's next call: one array per
+   * session, reused (a new array per block was garbage of a block's size that piled up between
+   * collections beside the run's largest memory; docs/benchmarks.md).
+   */
   logits(f: Float32Array, m: number): Float32Array;
   /** Lets the packed weight go (here and in the workers). */
   close(): void;
@@ -101,6 +105,7 @@ export class LogitThreads {
     };
     this.post({ kind: 'open', id, spec: theirs, packed, C, d });
     let open = true;
+    let mineOut = new Float32Array(0);
     return {
       logits: (f, m) => {
         if (this.closed) throw new Error('logit threads: used after dispose');
@@ -133,7 +138,11 @@ export class LogitThreads {
           this.dispose();
           throw e;
         }
-        return out.slice(0, m * C);
+        // Out of the shared block (the next block overwrites it) into the session's own array.
+        if (mineOut.length < m * C) mineOut = new Float32Array(m * C);
+        const z = mineOut.subarray(0, m * C);
+        z.set(out.subarray(0, m * C));
+        return z;
       },
       close: () => {
         if (!open) return;
@@ -226,11 +235,13 @@ export function logitSession(spec: LinearLogits, C: number, d: number, threads =
   }
   const rows = C > 0 && d > 0 ? LinearRows.create(spec, C, d) : null;
   if (rows === null) return null;
+  let out = new Float32Array(0);
   return {
     logits: (f, m) => {
-      const out = bigFloats(m * C);
-      rows.compute(f, m, out);
-      return out;
+      if (out.length < m * C) out = bigFloats(m * C);
+      const z = out.subarray(0, m * C);
+      rows.compute(f, m, z);
+      return z;
     },
     close: () => {},
   };
