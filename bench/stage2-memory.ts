@@ -3,7 +3,7 @@
  * resident memory sampled at every phase (reading, each method, writing the report).
  *
  *   node --import tsx bench/stage2-memory.ts FILE [--out DIR] [--methods all] [--epochs 1]
- *       [--json OUT.json]
+ *       [--json OUT.json] [--compiled]
  *
  * Per phase it prints the peak RSS inside the phase (VmHWM, reset at each phase start through
  * /proc/self/clear_refs, Linux), the RSS at its end, and the main thread's V8 heap, `external`,
@@ -12,11 +12,16 @@
  * sets every trained method's epochs (the official schedules when absent). Run with
  * `node --expose-gc` and each phase's end is measured after a full collection too (`live`: the
  * ArrayBuffers still reachable, not garbage waiting for the collector).
+ *
+ * `--compiled` runs the compiled package (dist/, `npm run build` first), as an installed
+ * `longtail retrain` does; without it the sources run through tsx, whose loader and
+ * transpiled modules cost about 60 MiB in the main thread and 40 in each worker thread
+ * (docs/benchmarks.md).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/backend/backend.ts';
-import { retrain } from '../src/pipeline/run.ts';
+import type * as Backend from '../src/backend/backend.ts';
+import type * as Run from '../src/pipeline/run.ts';
 
 const MiB = 1024 * 1024;
 const argv = process.argv.slice(2);
@@ -29,6 +34,12 @@ if (!file || file.startsWith('--')) {
   process.stderr.write('usage: node --import tsx bench/stage2-memory.ts FILE [--out DIR] [--epochs N]\n');
   process.exit(2);
 }
+
+const compiled = argv.includes('--compiled');
+const from = (module: string) =>
+  new URL(compiled ? `../dist/${module}.js` : `../src/${module}.ts`, import.meta.url).href;
+const { initBackend } = (await import(from('backend/backend'))) as typeof Backend;
+const { retrain } = (await import(from('pipeline/run'))) as typeof Run;
 
 function status(): { rss: number; hwm: number } {
   const s = readFileSync('/proc/self/status', 'utf8');
