@@ -300,6 +300,28 @@ describe('classifiers parked in a temporary file until the report (runStage2 par
   });
 });
 
+/** Parks a cRT, tau-norm and NCM classifier; WeakRefs to their original arrays, and what a run keeps. */
+function parkThree(
+  fs: FeatureSet,
+  ctx: { features: FeatureSet; seed: number; head: { batchSize: number; epochs: number } },
+  park: ClassifierPark,
+): { refs: [string, WeakRef<Float32Array>][]; kept: unknown[] } {
+  const refs: [string, WeakRef<Float32Array>][] = [];
+  const kept: unknown[] = [];
+  for (const m of ['crt', 'tau-norm', 'ncm'] as const) {
+    const clf = createClassifier(m, ctx, { crtEpochs: 1 });
+    const lin = clf.linear!;
+    const f = clf.folded();
+    const arrays = { weight: lin.weight, foldedWeight: f.weight, foldedBias: f.bias };
+    const t = lin.transform;
+    if (t.kind === 'cl2n') Object.assign(arrays, { mean: t.mean });
+    for (const [k, a] of Object.entries(arrays)) refs.push([`${m} ${k}`, new WeakRef(a)]);
+    const p = parkClassifier(clf, park, new Set(), clf.weightNorms());
+    kept.push(p, p.folded(), p.linear); // what a run keeps (and reads back) until its report
+  }
+  return { refs, kept };
+}
+
 describe('a parked classifier lets its arrays go', () => {
   before(async () => {
     await initBackend('wasm');
@@ -315,19 +337,8 @@ describe('a parked classifier lets its arrays go', () => {
     PARKING.minFloats = 1;
     const park = new ClassifierPark();
     try {
-      const refs: [string, WeakRef<Float32Array>][] = [];
-      const kept: unknown[] = [];
-      for (const m of ['crt', 'tau-norm', 'ncm'] as const) {
-        const clf = createClassifier(m, ctx, { crtEpochs: 1 });
-        const lin = clf.linear!;
-        const f = clf.folded();
-        const arrays = { weight: lin.weight, foldedWeight: f.weight, foldedBias: f.bias };
-        const t = lin.transform;
-        if (t.kind === 'cl2n') Object.assign(arrays, { mean: t.mean });
-        for (const [k, a] of Object.entries(arrays)) refs.push([`${m} ${k}`, new WeakRef(a)]);
-        const p = parkClassifier(clf, park, new Set(), clf.weightNorms());
-        kept.push(p, p.folded(), p.linear); // what a run keeps (and reads back) until its report
-      }
+      // Made in a function of its own: nothing of it stays in this async function's frame.
+      const { refs, kept } = parkThree(fs, ctx, park);
       // WeakRefs hold their targets until the current job ends.
       await new Promise((r) => setImmediate(r));
       gc();
