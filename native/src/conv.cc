@@ -264,6 +264,21 @@ void planarForward(const Planar& p, int oh, int ow, int Wp) {
   planar_rows_gemm_avx512(p, tPos.data(), static_cast<int>(tPos.size()));
 }
 
+// planarForward with the evaluation program's epilogue in the product's stores (gather.h,
+// PlanarTail): by rows, each row's vectors are all pixels (the padding columns are not written);
+// flattened, keep[] zeroes the lanes on padding columns and past the last pixel.
+void planarForwardTail(const Planar& p, const PlanarTail& t, int oh, int ow, int Wp) {
+  if (ow % 16 != 0 || oh == 1) {
+    planar_gemm_tail_avx512(p, t);
+    return;
+  }
+  tPos.clear();
+  for (int a = 0; a < oh; ++a)
+    for (int c = 0; c < ow; c += 16) tPos.push_back(a * Wp + c);
+  const PlanarTail rows{t.shift, t.res, nullptr, t.relu};  // every lane a pixel (keep is per flattened vector)
+  planar_rows_gemm_tail_avx512(p, rows, tPos.data(), static_cast<int>(tPos.size()));
+}
+
 void forwardPlanar(const float* x, const float* w, float* y, const ConvShape& s, int Hp, int Wp) {
   const int64_t ps = planeSize(Hp, Wp);
   const int K = s.kh * s.kw * s.ci;
@@ -432,6 +447,7 @@ struct Geom {
 struct StepPlan {
   std::vector<float> folded, shift;
   std::vector<int32_t> kb, mb, cb, kofs;
+  std::vector<uint16_t> keep;  // a chain step's lanes that are pixels, per vector of its flattened output
   int Hp = 0, Wp = 0, M = 0, Mp = 0;
   int64_t ldy = 0;
   Geom gin;             // its input as planes (planar steps)
@@ -485,6 +501,9 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
         for (int c = 0; c < s.kw; ++c)
           for (int ch = 0; ch < s.ci; ++ch)
             P.kofs[(a * s.kw + c) * s.ci + ch] = static_cast<int32_t>(ch * ps + a * P.Wp + c);
+      P.keep.assign(static_cast<size_t>(P.ldy / 16), 0);
+      for (int m = 0; m < P.Mp; ++m)
+        if (m % P.Wp < s.ow) P.keep[m / 16] = static_cast<uint16_t>(P.keep[m / 16] | (1u << (m % 16)));
     }
   }
   auto gout = [&](int i) {
@@ -677,32 +696,17 @@ void conv_bn_program(const float* x, int b, const ConvBnStep* steps, int n, floa
         }
         if (P.chain) {
           // Output pixel (a, c) at flattened position a * Wp + c of the product lands at
-          // (a + pt) * Wp + c + pl of the output planes: one offset; the product's values at the
-          // padding columns (and past the last pixel) are overwritten with zeros after the tail.
+          // (a + pt) * Wp + c + pl of the output planes: one offset. The shift, residual and ReLU
+          // are applied to the accumulators as they are stored, and the padding columns (and the
+          // positions past the last pixel) stay zero: stored as zeros, or not written by rows.
           const Geom g = gout(i);
           const int64_t ps = g.ps();
           const int64_t base = static_cast<int64_t>(g.pt) * g.Wp + g.pl;
           float* yp = planesOf(id);
           const Planar p{xin, P.kofs.data(), K, P.folded.data(), co, P.Mp, yp + base, static_cast<int>(ps)};
-          planarForward(p, s.oh, s.ow, g.Wp);
-          const float* rp = st.res >= 0 ? planesOf(st.res) : nullptr;
-          for (int o = 0; o < co; ++o) {
-            float* yr = yp + o * ps + base;
-            const float so = sh[o];
-            if (rp != nullptr) {
-              const float* rr = rp + o * ps + base;
-              if (st.relu)
-                for (int m = 0; m < P.Mp; ++m) yr[m] = std::max(0.0f, yr[m] + so + rr[m]);
-              else
-                for (int m = 0; m < P.Mp; ++m) yr[m] = yr[m] + so + rr[m];
-            } else if (st.relu) {
-              for (int m = 0; m < P.Mp; ++m) yr[m] = std::max(0.0f, yr[m] + so);
-            } else {
-              for (int m = 0; m < P.Mp; ++m) yr[m] += so;
-            }
-            for (int a = 0; a + 1 < s.oh; ++a) std::fill(yr + a * g.Wp + s.ow, yr + (a + 1) * g.Wp, 0.0f);
-            std::fill(yr + P.Mp, yr + P.ldy, 0.0f);
-          }
+          const float* rp = st.res >= 0 ? planesOf(st.res) + base : nullptr;
+          const PlanarTail t{sh, rp, P.keep.data(), st.relu};
+          planarForwardTail(p, t, s.oh, s.ow, g.Wp);
           if (buf[id].nhwc) fromPlanes(yp + base, ps, s.oh, s.ow, g.Wp, co, nhwcOf(id, img), pitchOf(id), co);
         } else {
           const Planar p{xin, P.kofs.data(), K, P.folded.data(), co, P.Mp, out.data(), static_cast<int>(P.ldy)};
