@@ -7,7 +7,9 @@
  * native-kernels.test.ts) must agree bit for bit: output widths 1-60 reach every tile width, the
  * two-row tiles, an odd last row and rows split in two; through Conv2D, convBn and the whole
  * evaluation program (whose buffers carry borders, so rows are not contiguous). Also the planar
- * product (16 -> 16 at stride 1) by output rows where rows are whole 16-pixel vectors.
+ * product (16 -> 16 at stride 1) by output rows where rows are whole 16-pixel vectors, its planes
+ * with one zero column between rows, and the program's 16-channel steps with the shift, residual
+ * and ReLU applied as the accumulators are stored.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
