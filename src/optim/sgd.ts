@@ -70,7 +70,9 @@ export class Sgd {
       const view = data.subarray(o, o + v.size);
       const old = this.buffers.get(names[i]!);
       if (old !== undefined && old.data.length !== v.size)
-        throw new Error(`sgd: the momentum of ${names[i]} holds ${old.data.length} values, the parameter ${v.size}`);
+        throw new Error(
+          `sgd: the momentum of ${names[i]} holds ${old.data.length} values, the parameter ${v.size}`,
+        );
       if (old !== undefined) view.set(old.data);
       this.buffers.set(names[i]!, { shape: [...v.shape], data: view });
       o += v.size;

@@ -1,6 +1,7 @@
 /** The native fused SGD-momentum update: SGD_KERNEL (names.ts), and its flat form over a whole model. */
-import * as tf from '@tensorflow/tfjs-core';
+
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { loadNativeAddon, type NativeAddon } from '../../native-addon.ts';
 import type { WasmBackend } from './heap.ts';
 import { SGD_KERNEL } from './names.ts';
