@@ -27,12 +27,17 @@ export function computeGrads(
   const [lossT, gs] = tf.tidy(() => {
     const x = tf.tensor4d(batch, [B, H, W, C]);
     const y = tf.tensor1d(labels, 'int32');
+    // Made outside the gradient's forward pass: what the tape records, it also clones and walks.
+    const oh = tf.oneHot(y, model.numClasses) as tf.Tensor2D;
+    const offset = logitOffset ? tf.tensor1d(logitOffset) : undefined;
+    let logits: tf.Tensor2D | null = null;
     const { value, grads } = tf.variableGrads(() => {
-      const logits = model.head.apply(model.backbone.features(x, batchStats)); // [B, classes]
-      correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')));
-      const oh = tf.oneHot(y, model.numClasses) as tf.Tensor2D;
-      return crossEntropy(logits, oh, logitOffset ? tf.tensor1d(logitOffset) : undefined);
+      logits = tf.keep(model.head.apply(model.backbone.features(x, batchStats))); // [B, classes]
+      return crossEntropy(logits, oh, offset);
     }, vars);
+    const z = logits as unknown as tf.Tensor2D;
+    correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(z, 1), y), 'float32')));
+    z.dispose();
     return [value, vars.map((v) => grads[v.name]!)] as [tf.Scalar, tf.Tensor[]];
   });
   const loss = lossT.dataSync()[0]!;

@@ -7,9 +7,15 @@
 /**
  * Training-mode batch norm (+ a residual branch) (+ ReLU): x, gamma, beta (, res) -> y, batch
  * mean, biased batch variance; y = relu(bn(x) + res), the tail of a residual block in one pass.
+ * With runningMean and runningVar also invstd, scale, shift and the moved running statistics;
+ * with the attribute `packed` instead y and one [5, C] tensor (rows mean, variance, invstd,
+ * scale, shift), the running statistics moved in place.
  */
 export const BATCH_NORM_KERNEL = 'LongtailBatchNorm';
-/** Its gradient: dy, x, y, mean, invstd, gamma -> dx, dgamma, dbeta (, dres when `residual`). */
+/**
+ * Its gradient: dy, x, y, mean, invstd, gamma -> dx, dgamma, dbeta (, dres when `residual`);
+ * mean and invstd may come as the packed `stats` instead (with `fromX`: scale and shift too, no y).
+ */
 export const BATCH_NORM_GRAD_KERNEL = 'LongtailBatchNormGrad';
 /** Evaluation-mode batch norm: x, scale, shift (, res) -> x * scale + shift (+ res) (then ReLU). */
 export const CHANNEL_AFFINE_KERNEL = 'LongtailChannelAffine';
