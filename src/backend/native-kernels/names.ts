@@ -48,5 +48,7 @@ export const CONV_BN_PROGRAM_KERNEL = 'LongtailConvBnProgram';
  * One SGD step with momentum and weight decay (PyTorch's rule, as src/optim/sgd.ts):
  * p, g, buf -> p - lr * buf', buf' = momentum * buf + g + weightDecay * p, in one pass with the
  * tfjs ops' float rounding (bit-identical to them). Attributes: lr, momentum, weightDecay.
+ * Where it is registered, Sgd runs its flat form instead (sgd.ts's sgdFlatInPlace: every
+ * parameter in one call, in place).
  */
 export const SGD_KERNEL = 'LongtailSgd';
