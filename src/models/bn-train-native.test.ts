@@ -126,7 +126,7 @@ function compareCase(
     assert.deepEqual(stats!.shape, [5, c], `${label} packed shape`);
     bitDiffs(y2!, y1!, `${label} y (packed)`);
     const want = [mean1!, var1!, invstd1!, scale!, shift!];
-    tf.unstack(stats!).forEach((row, k) => bitDiffs(row, want[k]!, `${label} packed row ${k}`));
+    for (const [k, row] of tf.unstack(stats!).entries()) bitDiffs(row, want[k]!, `${label} packed row ${k}`);
     bitDiffs(rmP, rm1!, `${label} running mean (in place)`);
     bitDiffs(rvP, rv1!, `${label} running variance (in place)`);
     const packed = run(
@@ -135,14 +135,15 @@ function compareCase(
       { relu, residual: withRes },
     );
     assert.equal(packed.length, before.length);
-    packed.forEach((t, k) => bitDiffs(t, before[k]!, `${label} gradient ${k} (packed)`));
+    for (const [k, t] of packed.entries()) bitDiffs(t, before[k]!, `${label} gradient ${k} (packed)`);
     if (relu && !withRes) {
       const fromX = run(
         BATCH_NORM_GRAD_KERNEL,
         { dy, x, stats: stats!, gamma },
         { relu, residual: false, fromX: true },
       );
-      fromX.forEach((t, k) => bitDiffs(t, before[k]!, `${label} gradient ${k} (packed, mask from x)`));
+      for (const [k, t] of fromX.entries())
+        bitDiffs(t, before[k]!, `${label} gradient ${k} (packed, mask from x)`);
     }
   });
 }
@@ -210,9 +211,8 @@ describe('native training batch norm: one-call forms', { skip: !nativeStatus().a
           for (const v of Object.values(bn)) (v as tf.Variable).dispose();
           return out;
         });
-        outs[0]!.forEach((t, k) =>
-          bitDiffs(t, outs[1]![k]!, `relu ${relu} residual ${withRes} C ${c} output ${k}`),
-        );
+        for (const [k, t] of outs[0]!.entries())
+          bitDiffs(t, outs[1]![k]!, `relu ${relu} residual ${withRes} C ${c} output ${k}`);
       });
     }
   });
