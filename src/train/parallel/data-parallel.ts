@@ -63,10 +63,11 @@ class Replica {
     this.worker.postMessage(m);
   }
 
-  request<T extends FromWorker>(m: ToWorker & { id: number }): Promise<T> {
+  /** Posts `m`, whose answer carries `id`. */
+  request<T extends FromWorker>(m: ToWorker, id: number): Promise<T> {
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure);
-      this.waiting.set(m.id, (r) => (r.type === 'error' ? reject(new Error(r.message)) : resolve(r as T)));
+      this.waiting.set(id, (r) => (r.type === 'error' ? reject(new Error(r.message)) : resolve(r as T)));
       this.worker.postMessage(m);
     });
   }
@@ -78,6 +79,20 @@ class Replica {
   terminate() {
     return this.worker.terminate();
   }
+}
+
+type GradsReply = Extract<FromWorker, { type: 'grads' }>;
+
+/** The workers' shards of the next step, sent with this step's update. */
+interface Ahead {
+  pending: Promise<GradsReply | null>[];
+  batchStats: boolean;
+}
+
+/** a[0, count) equals b[from, from + count). */
+function sameInts(a: Int32Array, b: Int32Array, from: number, count: number): boolean {
+  for (let i = 0; i < count; i++) if (a[i] !== b[from + i]) return false;
+  return true;
 }
 
 export interface StepResult {
@@ -125,6 +140,8 @@ export class DataParallel {
     start: 0,
     workers: [],
   };
+  /** The workers' shards of the next step, already sent (whileWaiting returned true). */
+  private ahead: Ahead | null = null;
   /** Read every thread's scheduler clock around its shard (a file read per thread and step). */
   profile = false;
 
@@ -168,13 +185,17 @@ export class DataParallel {
    * One synchronous step on the whole batch. `whileWaiting` runs once, as soon as `batch` and
    * `labels` are no longer read (the workers' shards are in shared memory and this thread's are
    * in its backend), while the workers may still compute: the trainer assembles the next batch
-   * there instead of between steps, when the workers would wait for it.
+   * there instead of between steps, when the workers would wait for it. If it returns true, it
+   * promises that the next call to `step` comes with these same arrays holding what it put there
+   * and the same `batchStats`: the workers then receive their next shards with this step's
+   * update and start on them at once, without waiting for that call (checked when it comes: a
+   * different batch throws).
    */
   async step(
     batch: Float32Array,
     labels: Int32Array,
     lr: number,
-    { batchStats = true, whileWaiting }: { batchStats?: boolean; whileWaiting?: () => void } = {},
+    { batchStats = true, whileWaiting }: { batchStats?: boolean; whileWaiting?: () => unknown } = {},
   ): Promise<StepResult> {
     const t0 = performance.now();
     const B = labels.length;
@@ -182,21 +203,10 @@ export class DataParallel {
     const per = batch.length / B;
     const bounds = Array.from({ length: n + 1 }, (_, k) => Math.round((k * B) / n));
     const sizes = bounds.slice(1).map((b, k) => b - bounds[k]!);
-    const pending = this.replicas.map((r, k) => {
-      const lo = bounds[k + 1]!;
-      const count = sizes[k + 1]!;
-      if (count === 0) return null; // fewer examples than threads: this replica only applies
-      const s = this.sharedFor(k, count, per);
-      s.batch.set(batch.subarray(lo * per, (lo + count) * per));
-      s.labels.set(labels.subarray(lo, lo + count));
-      return r.request<Extract<FromWorker, { type: 'grads' }>>({
-        type: 'grads',
-        id: r.id(),
-        count,
-        batchStats,
-        profile: this.profile,
-      });
-    });
+    const ahead = this.ahead;
+    this.ahead = null;
+    if (ahead !== null) this.checkAhead(ahead, batch, labels, bounds, per, batchStats);
+    const pending = ahead?.pending ?? this.postShards(batch, labels, bounds, per, batchStats, null);
     const t1 = performance.now();
     const c0 = this.profile ? threadClock() : null;
     const mine = computeGrads(
@@ -207,7 +217,7 @@ export class DataParallel {
     );
     const c1 = c0 ? threadClock() : null;
     const t2 = performance.now();
-    whileWaiting?.();
+    const more = whileWaiting?.() === true;
     const t2b = performance.now();
     const theirs = await Promise.all(pending);
     const t3 = performance.now();
@@ -227,7 +237,10 @@ export class DataParallel {
     });
     const t4 = performance.now();
     if (Number.isFinite(loss)) {
-      for (const r of this.replicas) r.post({ type: 'apply', lr });
+      // The workers have read their shards (their gradients are in): the next ones may go in.
+      if (more)
+        this.ahead = { pending: this.postShards(batch, labels, bounds, per, batchStats, lr), batchStats };
+      else for (const r of this.replicas) r.post({ type: 'apply', lr });
       applyGrads(this.model, this.opt, avg, lr);
     }
     const t5 = performance.now();
@@ -243,6 +256,66 @@ export class DataParallel {
       workers: theirs.map((r) => r?.timing ?? null),
     };
     return { loss, correct };
+  }
+
+  /**
+   * Copies each worker's shard into its shared memory and asks for its gradients: as a request
+   * of its own, or (`lr` given) after the update at `lr` in one message.
+   */
+  private postShards(
+    batch: Float32Array,
+    labels: Int32Array,
+    bounds: number[],
+    per: number,
+    batchStats: boolean,
+    lr: number | null,
+  ): Promise<GradsReply | null>[] {
+    return this.replicas.map((r, k) => {
+      const lo = bounds[k + 1]!;
+      const count = bounds[k + 2]! - lo;
+      if (count === 0) {
+        // Fewer examples than threads: this replica only applies.
+        if (lr !== null) r.post({ type: 'apply', lr });
+        return Promise.resolve(null);
+      }
+      const s = this.sharedFor(k, count, per);
+      s.batch.set(batch.subarray(lo * per, (lo + count) * per));
+      s.labels.set(labels.subarray(lo, lo + count));
+      const req = { id: r.id(), count, batchStats, profile: this.profile };
+      const p = r.request<GradsReply>(
+        lr === null ? { type: 'grads', ...req } : { type: 'apply', lr, next: req },
+        req.id,
+      );
+      // Read by the next step; a failure meanwhile must not count as unhandled.
+      p.catch(() => {});
+      return p;
+    });
+  }
+
+  /** The batch of a step whose shards went out ahead must be the one announced. */
+  private checkAhead(
+    ahead: Ahead,
+    batch: Float32Array,
+    labels: Int32Array,
+    bounds: number[],
+    per: number,
+    batchStats: boolean,
+  ): void {
+    const bits = new Int32Array(batch.buffer, batch.byteOffset, batch.length);
+    let same = batchStats === ahead.batchStats;
+    for (let k = 0; same && k < this.replicas.length; k++) {
+      const lo = bounds[k + 1]!;
+      const count = bounds[k + 2]! - lo;
+      if (count === 0) continue;
+      const s = this.shared[k]!;
+      const theirs = new Int32Array(s.batch.buffer, s.batch.byteOffset, count * per);
+      same = s.labels.length >= count && sameInts(s.labels, labels, lo, count);
+      same &&= sameInts(theirs, bits, lo * per, count * per);
+    }
+    if (!same)
+      throw new Error(
+        'DataParallel.step: whileWaiting returned true, yet the next step came with another batch or batchStats',
+      );
   }
 
   /** Replica k's shared buffers, (re)made when a shard of `count` examples does not fit. */
@@ -264,8 +337,14 @@ export class DataParallel {
   /** Averages the batch-norm running statistics of all replicas and gives every replica the mean. */
   async syncBatchNorm(): Promise<void> {
     if (this.replicas.length === 0) return;
+    // The shards sent ahead would move the workers' statistics after they were read.
+    if (this.ahead !== null)
+      throw new Error('DataParallel.syncBatchNorm: whileWaiting announced a next step that was not taken');
     const stats = await Promise.all(
-      this.replicas.map((r) => r.request<Extract<FromWorker, { type: 'bn' }>>({ type: 'getBn', id: r.id() })),
+      this.replicas.map((r) => {
+        const id = r.id();
+        return r.request<Extract<FromWorker, { type: 'bn' }>>({ type: 'getBn', id }, id);
+      }),
     );
     const mean = averageStats([getBnStats(this.model), ...stats.map((s) => s.stats)]);
     setBnStats(this.model, mean);
@@ -275,7 +354,8 @@ export class DataParallel {
   /** A worker's parameters (for tests: replicas must stay identical). */
   async workerWeights(k: number) {
     const r = this.replicas[k]!;
-    return (await r.request<Extract<FromWorker, { type: 'weights' }>>({ type: 'getWeights', id: r.id() }))
+    const id = r.id();
+    return (await r.request<Extract<FromWorker, { type: 'weights' }>>({ type: 'getWeights', id }, id))
       .weights;
   }
 

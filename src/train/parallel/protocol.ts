@@ -35,14 +35,25 @@ export interface SharedBuffers {
   avg: Float32Array;
 }
 
+/** A shard's gradients, asked for: the answer carries `id`. */
+export interface GradsRequest {
+  id: number;
+  count: number;
+  batchStats: boolean;
+  profile?: boolean;
+}
+
 export type ToWorker =
   | { type: 'init'; spec: ReplicaSpec; weights: NamedArrays; momentum: NamedArrays }
   /** Shared memory for the step exchange (sent again when the batch outgrows it). */
   | { type: 'buffers'; shared: SharedBuffers }
   /** Gradients on the first `count` examples of the shared batch, into the shared gradients. */
-  | { type: 'grads'; id: number; count: number; batchStats: boolean; profile?: boolean }
-  /** Apply the averaged gradients in the shared `avg`. */
-  | { type: 'apply'; lr: number }
+  | ({ type: 'grads' } & GradsRequest)
+  /**
+   * Apply the averaged gradients in the shared `avg`; with `next`, then compute the next step's
+   * gradients on the shard already in shared memory (answered as a 'grads' request with next.id).
+   */
+  | { type: 'apply'; lr: number; next?: GradsRequest }
   | { type: 'getBn'; id: number }
   | { type: 'setBn'; stats: NamedArrays }
   | { type: 'getWeights'; id: number };
