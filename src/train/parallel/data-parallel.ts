@@ -142,6 +142,8 @@ export class DataParallel {
   };
   /** The workers' shards of the next step, already sent (whileWaiting returned true). */
   private ahead: Ahead | null = null;
+  /** Set when a step broke that promise: the replicas may differ, every later step refuses. */
+  private broken: Error | null = null;
   /** Read every thread's scheduler clock around its shard (a file read per thread and step). */
   profile = false;
 
@@ -203,6 +205,7 @@ export class DataParallel {
     const per = batch.length / B;
     const bounds = Array.from({ length: n + 1 }, (_, k) => Math.round((k * B) / n));
     const sizes = bounds.slice(1).map((b, k) => b - bounds[k]!);
+    if (this.broken) throw this.broken;
     const ahead = this.ahead;
     this.ahead = null;
     if (ahead !== null) this.checkAhead(ahead, batch, labels, bounds, per, batchStats);
@@ -312,10 +315,13 @@ export class DataParallel {
       same = s.labels.length >= count && sameInts(s.labels, labels, lo, count);
       same &&= sameInts(theirs, bits, lo * per, count * per);
     }
-    if (!same)
-      throw new Error(
+    if (!same) {
+      // A worker trained on the announced shard (its running statistics moved): no way back.
+      this.broken = new Error(
         'DataParallel.step: whileWaiting returned true, yet the next step came with another batch or batchStats',
       );
+      throw this.broken;
+    }
   }
 
   /** Replica k's shared buffers, (re)made when a shard of `count` examples does not fit. */
