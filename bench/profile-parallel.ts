@@ -25,7 +25,7 @@ import { Sgd } from '../src/optim/sgd.ts';
 import { createRng } from '../src/random/rng.ts';
 import { type Augmentation, makeBatch } from '../src/train/augment.ts';
 import { DataParallel, type StepTimings } from '../src/train/parallel/data-parallel.ts';
-import { threadClock } from '../src/train/parallel/thread-clock.ts';
+import { type ThreadCounters, threadClock } from '../src/train/parallel/thread-clock.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -120,6 +120,16 @@ async function run(dp: DataParallel, part = 1, ahead = true): Promise<Round> {
 }
 
 const f = (v: number) => v.toFixed(1);
+/** Means over the steps of a thread's events during its shard. */
+function events(all: (ThreadCounters | undefined)[]): string {
+  const e = all.filter((x): x is ThreadCounters => x !== undefined);
+  if (e.length === 0) return 'no event counts';
+  const mean = (g: (x: ThreadCounters) => number) => (e.reduce((s, x) => s + g(x), 0) / e.length).toFixed(1);
+  return (
+    `${mean((x) => x.minorFaults)} minor / ${mean((x) => x.majorFaults)} major faults, ` +
+    `${mean((x) => x.voluntarySwitches)} blocked / ${mean((x) => x.involuntarySwitches)} preempted (means)`
+  );
+}
 /** The per-step timeline of a round, medians over its steps, ms. */
 function timeline(label: string, res: Round) {
   const p = res.parts;
@@ -135,7 +145,7 @@ function timeline(label: string, res: Round) {
   console.log(
     `    main:     post ${m((t) => t.post)}, gradients ${m((t) => t.compute)} ` +
       `(on core ${m((t) => t.cpu)}, queued ${m((t) => t.queued)}), next batch ${m((t) => t.meanwhile)}, wait ${m((t) => t.wait)}, ` +
-      `mean ${m((t) => t.reduce)}, update ${m((t) => t.apply)}`,
+      `mean ${m((t) => t.reduce)}, update ${m((t) => t.apply)}; during its shard ${events(p.map((t) => t.events))}`,
   );
   const k = p[0]!.workers.length;
   for (let w = 0; w < k; w++) {
@@ -149,7 +159,8 @@ function timeline(label: string, res: Round) {
       `    worker ${w + 1}: starts ${wk((t, x) => x.start - (t.start + t.post))} after the post, ` +
         `gradients ${wk((_, x) => x.end - x.start)} (on core ${wk((_, x) => x.cpu)}, queued ${wk((_, x) => x.queued)}), ` +
         `ends ${wk((t, x) => x.end - (t.start + t.post + t.compute))} after the main shard, ` +
-        `read ${wk((t, x) => t.start + t.post + t.compute + t.wait - x.end)} later, update ${wk((_, x) => (x.apply > 0 ? x.apply : undefined))}`,
+        `read ${wk((t, x) => t.start + t.post + t.compute + t.wait - x.end)} later, update ${wk((_, x) => (x.apply > 0 ? x.apply : undefined))}; ` +
+        `during its shard ${events(p.map((t) => t.workers[w]?.events))}`,
     );
   }
 }

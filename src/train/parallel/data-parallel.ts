@@ -16,7 +16,7 @@ import { startWorker } from '../../workers/spawn.ts';
 import { applyGrads, computeGrads, trainableVars } from '../step.ts';
 import { averageStats, getBnStats, setBnStats } from './bn-sync.ts';
 import type { FromWorker, ReplicaSpec, SharedBuffers, ToWorker, WorkerTiming } from './protocol.ts';
-import { threadClock } from './thread-clock.ts';
+import { countersSince, type ThreadCounters, threadClock, threadCounters } from './thread-clock.ts';
 
 const ENTRY = new URL('./worker.ts', import.meta.url);
 
@@ -119,6 +119,8 @@ export interface StepTimings {
   /** With `profile`: this thread's time on a core and waiting for one during its own shard, ms. */
   cpu?: number;
   queued?: number;
+  /** With `profile`: this thread's events during its own shard (thread-clock.ts). */
+  events?: ThreadCounters;
   /** Each worker's shard (null where it had none). */
   workers: (WorkerTiming | null)[];
 }
@@ -212,6 +214,7 @@ export class DataParallel {
     const pending = ahead?.pending ?? this.postShards(batch, labels, bounds, per, batchStats, null);
     const t1 = performance.now();
     const c0 = this.profile ? threadClock() : null;
+    const e0 = this.profile ? threadCounters() : null;
     const mine = computeGrads(
       this.model,
       batch.subarray(0, bounds[1]! * per),
@@ -219,6 +222,7 @@ export class DataParallel {
       { batchStats, out: this.mine, logitOffset: this.logitOffset },
     );
     const c1 = c0 ? threadClock() : null;
+    const e1 = e0 ? threadCounters() : null;
     const t2 = performance.now();
     const more = whileWaiting?.() === true;
     const t2b = performance.now();
@@ -256,6 +260,7 @@ export class DataParallel {
       apply: t5 - t4,
       start: performance.timeOrigin + t0,
       ...(c0 && c1 ? { cpu: (c1.cpuNs - c0.cpuNs) / 1e6, queued: (c1.queuedNs - c0.queuedNs) / 1e6 } : {}),
+      ...(e0 && e1 ? { events: countersSince(e0, e1) } : {}),
       workers: theirs.map((r) => r?.timing ?? null),
     };
     return { loss, correct };

@@ -1,6 +1,7 @@
 /** Messages between the training thread and its data-parallel workers. */
 import type { BackboneSpec } from '../../models/backbone.ts';
 import type { NamedArrays } from '../../models/params.ts';
+import type { ThreadCounters } from './thread-clock.ts';
 
 export interface ReplicaSpec {
   /** The backbone with its options, so a replica builds the very model the trainer holds. */
@@ -78,4 +79,6 @@ export interface WorkerTiming {
   /** With `profile`: this thread's time on a core and waiting for one during the shard, ms. */
   cpu?: number;
   queued?: number;
+  /** With `profile`: the thread's events during the shard (thread-clock.ts). */
+  events?: ThreadCounters;
 }

@@ -12,7 +12,7 @@ import { Sgd } from '../../optim/sgd.ts';
 import { applyGrads, computeGrads } from '../step.ts';
 import { getBnStats, setBnStats } from './bn-sync.ts';
 import type { FromWorker, GradsRequest, SharedBuffers, ToWorker } from './protocol.ts';
-import { threadClock } from './thread-clock.ts';
+import { countersSince, threadClock, threadCounters } from './thread-clock.ts';
 
 const port = parentPort!;
 let model: Model | null = null;
@@ -31,17 +31,20 @@ function grads(msg: GradsRequest): void {
   const per = s.batch.length / s.labels.length;
   const start = now();
   const c0 = msg.profile ? threadClock() : null;
+  const e0 = msg.profile ? threadCounters() : null;
   const r = computeGrads(model!, s.batch.subarray(0, msg.count * per), s.labels.subarray(0, msg.count), {
     batchStats: msg.batchStats,
     out: s.grads,
     logitOffset,
   });
   const c1 = c0 ? threadClock() : null;
+  const e1 = e0 ? threadCounters() : null;
   const timing = {
     start,
     end: now(),
     apply: lastApply,
     ...(c0 && c1 ? { cpu: (c1.cpuNs - c0.cpuNs) / 1e6, queued: (c1.queuedNs - c0.queuedNs) / 1e6 } : {}),
+    ...(e0 && e1 ? { events: countersSince(e0, e1) } : {}),
   };
   send({ type: 'grads', id: msg.id, loss: r.loss, correct: r.correct, timing });
 }
