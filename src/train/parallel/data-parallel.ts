@@ -5,7 +5,10 @@
  * size) and every replica applies the same update, so the update equals one worker's on the
  * whole batch. Batch norm uses each shard's own batch statistics (as PyTorch's DataParallel
  * without SyncBN); the replicas' running statistics are averaged by `syncBatchNorm`, which the
- * trainer calls at the end of every epoch.
+ * trainer calls at the end of every epoch. When the caller announces the next batch (its
+ * `whileWaiting` returns true), the workers' next shards travel with this step's update, so a
+ * worker starts on its next shard as soon as it has applied the update (one message each way a
+ * step).
  */
 import type { Worker } from 'node:worker_threads';
 import { backendInfo } from '../../backend/backend.ts';
