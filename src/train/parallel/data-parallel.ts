@@ -90,6 +90,9 @@ type GradsReply = Extract<FromWorker, { type: 'grads' }>;
 interface Ahead {
   pending: Promise<GradsReply | null>[];
   batchStats: boolean;
+  /** The shards' bounds in the batch and the values per example they were cut with. */
+  bounds: number[];
+  per: number;
 }
 
 /** a[0, count) equals b[from, from + count). */
@@ -249,7 +252,12 @@ export class DataParallel {
     if (Number.isFinite(loss)) {
       // The workers have read their shards (their gradients are in): the next ones may go in.
       if (more)
-        this.ahead = { pending: this.postShards(batch, labels, bounds, per, batchStats, lr), batchStats };
+        this.ahead = {
+          pending: this.postShards(batch, labels, bounds, per, batchStats, lr),
+          batchStats,
+          bounds,
+          per,
+        };
       else for (const r of this.replicas) r.post({ type: 'apply', lr });
       applyGrads(this.model, this.opt, avg, lr);
     }
@@ -313,15 +321,18 @@ export class DataParallel {
     batchStats: boolean,
   ): void {
     const bits = new Int32Array(batch.buffer, batch.byteOffset, batch.length);
-    let same = batchStats === ahead.batchStats;
+    let same =
+      batchStats === ahead.batchStats &&
+      per === ahead.per &&
+      bounds.length === ahead.bounds.length &&
+      bounds.every((b, k) => b === ahead.bounds[k]);
     for (let k = 0; same && k < this.replicas.length; k++) {
       const lo = bounds[k + 1]!;
       const count = bounds[k + 2]! - lo;
       if (count === 0) continue;
       const s = this.shared[k]!;
       const theirs = new Int32Array(s.batch.buffer, s.batch.byteOffset, count * per);
-      same = s.labels.length >= count && sameInts(s.labels, labels, lo, count);
-      same &&= sameInts(theirs, bits, lo * per, count * per);
+      same = sameInts(s.labels, labels, lo, count) && sameInts(theirs, bits, lo * per, count * per);
     }
     if (!same) {
       // A worker trained on the announced shard (its running statistics moved): no way back.
