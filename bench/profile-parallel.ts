@@ -160,7 +160,7 @@ function timeline(label: string, res: Round) {
         `gradients ${wk((_, x) => x.end - x.start)} (on core ${wk((_, x) => x.cpu)}, queued ${wk((_, x) => x.queued)}), ` +
         `ends ${wk((t, x) => x.end - (t.start + t.post + t.compute))} after the main shard, ` +
         `read ${wk((t, x) => t.start + t.post + t.compute + t.wait - x.end)} later, update ${wk((_, x) => (x.apply > 0 ? x.apply : undefined))}; ` +
-        `during its shard ${events(p.map((t) => t.workers[w]?.events))}`,
+        `during its shard ${events(p.map((t) => t.workers[w]?.events))}; its whole step on a core ${wk((_, x) => x.cycle)}`,
     );
   }
 }
@@ -185,9 +185,13 @@ for (let r = 0; r < rounds; r++) {
       res.parts.map((t, i) =>
         Math.max(res.cpu[i] ?? 0, ...t.workers.map((w) => (w?.cpu ?? 0) + (w?.apply ?? 0))),
       );
+    // A worker's cycle given with step k+1 spans its step k: against the main thread's step k.
+    const whole = (res: Round) =>
+      res.parts.slice(1).map((t, i) => Math.max(res.cpu[i] ?? 0, ...t.workers.map((w) => w?.cycle ?? 0)));
     console.log(
       `    critical path on a core, median of max(main step, worker shard + update): announced ${f(med(crit(b)))}, ` +
-        `not ${f(med(crit(p)))} ms; process CPU per step ${f(med(b.proc))} / ${f(med(p.proc))} ms`,
+        `not ${f(med(crit(p)))} ms; of max(main step, worker's whole step) ${f(med(whole(b)))} / ${f(med(whole(p)))} ms; ` +
+        `process CPU per step ${f(med(b.proc))} / ${f(med(p.proc))} ms`,
     );
   }
 }

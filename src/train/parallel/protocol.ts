@@ -81,4 +81,10 @@ export interface WorkerTiming {
   queued?: number;
   /** With `profile`: the thread's events during the shard (thread-clock.ts). */
   events?: ThreadCounters;
+  /**
+   * With `profile`: ms on a core from the start of the worker's previous shard to this one's:
+   * a whole step's work on that thread (the update, messages, its event loop's garbage-collection
+   * tasks), apart from this shard.
+   */
+  cycle?: number;
 }

@@ -12,7 +12,7 @@ import { Sgd } from '../../optim/sgd.ts';
 import { applyGrads, computeGrads } from '../step.ts';
 import { getBnStats, setBnStats } from './bn-sync.ts';
 import type { FromWorker, GradsRequest, SharedBuffers, ToWorker } from './protocol.ts';
-import { countersSince, threadClock, threadCounters } from './thread-clock.ts';
+import { countersSince, type ThreadClock, threadClock, threadCounters } from './thread-clock.ts';
 
 const port = parentPort!;
 let model: Model | null = null;
@@ -21,6 +21,8 @@ let shared: SharedBuffers | null = null;
 let logitOffset: Float32Array | null = null;
 /** The last update's duration, ms (reported with the next shard's gradients). */
 let lastApply = 0;
+/** The scheduler clock when the last profiled shard began. */
+let lastShardClock: ThreadClock | null = null;
 const now = () => performance.timeOrigin + performance.now();
 
 const send = (m: FromWorker) => port.postMessage(m);
@@ -32,6 +34,9 @@ function grads(msg: GradsRequest): void {
   const start = now();
   const c0 = msg.profile ? threadClock() : null;
   const e0 = msg.profile ? threadCounters() : null;
+  // On a core since the previous shard began: the whole step, event-loop work included.
+  const cycle = c0 && lastShardClock ? (c0.cpuNs - lastShardClock.cpuNs) / 1e6 : undefined;
+  lastShardClock = c0;
   const r = computeGrads(model!, s.batch.subarray(0, msg.count * per), s.labels.subarray(0, msg.count), {
     batchStats: msg.batchStats,
     out: s.grads,
@@ -45,6 +50,7 @@ function grads(msg: GradsRequest): void {
     apply: lastApply,
     ...(c0 && c1 ? { cpu: (c1.cpuNs - c0.cpuNs) / 1e6, queued: (c1.queuedNs - c0.queuedNs) / 1e6 } : {}),
     ...(e0 && e1 ? { events: countersSince(e0, e1) } : {}),
+    ...(cycle !== undefined ? { cycle } : {}),
   };
   send({ type: 'grads', id: msg.id, loss: r.loss, correct: r.correct, timing });
 }
