@@ -295,8 +295,11 @@ describe('stage-2 head kernels against a plain double-precision reference', () =
       // An index outside x is refused before anything is written.
       const c = new Float32Array(4).fill(7);
       assert.throws(
-        () => k.matmulNTRows(new Float32Array(4), false, new Float32Array(6), Int32Array.of(0, 3), c, 2, 2, 2),
-        name === 'native' ? /headMatmulNTRows: a row index is outside x/ : /row index 3 is outside the 3 rows/,
+        () =>
+          k.matmulNTRows(new Float32Array(4), false, new Float32Array(6), Int32Array.of(0, 3), c, 2, 2, 2),
+        name === 'native'
+          ? /headMatmulNTRows: a row index is outside x/
+          : /row index 3 is outside the 3 rows/,
       );
       assert.deepEqual(c, new Float32Array(4).fill(7));
     }

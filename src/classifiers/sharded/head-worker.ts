@@ -33,7 +33,8 @@ async function run(): Promise<void> {
     if (published < s + 1) break; // finished
     const slot = s % 2;
     const stats = shard.forward(
-      buf.x.subarray(slot * B * d, (slot + 1) * B * d),
+      // With the features, the product reads the batch's rows from them by index.
+      spec.features ? null : buf.x.subarray(slot * B * d, (slot + 1) * B * d),
       buf.labels.subarray(slot * B, (slot + 1) * B),
       buf.rows.subarray(slot * B, (slot + 1) * B),
     );
