@@ -7,8 +7,18 @@
  * every operation to float32 in the same order; they differ only in exp (about 1 ulp) and in
  * the products' sums.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
+import type * as TF from '@tensorflow/tfjs-core';
 import { loadNativeAddon } from '../native-addon.ts';
+
+// tfjs-core is loaded on the first TypeScript product only (the same instance as the backend's:
+// its Node entry is CommonJS, shared through the require cache), so that a head worker running
+// the native kernels starts without parsing tfjs (about a third of its start).
+let tfCore: typeof TF | null = null;
+const tfc = (): typeof TF => {
+  tfCore ??= createRequire(import.meta.url)('@tensorflow/tfjs-core') as typeof TF;
+  return tfCore;
+};
 
 export interface HeadKernels {
   /** True for the native addon's kernels. */
@@ -193,6 +203,7 @@ export const tsHeadKernels: HeadKernels = {
       }
   },
   matmul(a, b, c, M, K, N) {
+    const tf = tfc();
     const t = tf.tidy(() =>
       tf.matMul(tf.tensor2d(a.subarray(0, M * K), [M, K]), tf.tensor2d(b.subarray(0, K * N), [K, N])),
     );

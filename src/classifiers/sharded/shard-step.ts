@@ -26,7 +26,14 @@
  * the native addon's AVX2 kernels, else the same arithmetic in TypeScript).
  */
 import { type HeadKernels, headKernels } from '../../backend/native-head.ts';
-import { bigFloats } from '../linear-ops.ts';
+import { adviseHugePages } from '../../io/huge-pages.ts';
+
+/** linear-ops.ts's bigFloats, here so that a head worker does not load tfjs (linear-ops imports it). */
+function bigFloats(n: number): Float32Array<ArrayBuffer> {
+  const a = new Float32Array(n);
+  adviseHugePages(a);
+  return a;
+}
 
 export type HeadKind = 'linear' | 'scaled';
 
