@@ -829,7 +829,7 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
         const int cols = (s.W - q + s.sw - 1) / s.sw;
         const Planar p{tPlanes.data(), ph.kofs.data(), static_cast<int>(ph.kofs.size()), ph.filter.data(), s.ci,
                        (rows - 1) * Wp + cols, tOut.data(), static_cast<int>(ldy)};
-        planar_gemm_avx512(p);
+        planarForward(p, rows, cols, Wp);  // by rows where they are whole vectors (32 wide)
         fromPlanes(tOut.data(), ldy, rows, cols, Wp, s.ci, dx + n * dxImage + (static_cast<size_t>(r) * s.W + q) * s.ci,
                    static_cast<int64_t>(s.sh) * s.W * s.ci, static_cast<int64_t>(s.sw) * s.ci);
       }
