@@ -161,6 +161,7 @@ thread_local std::vector<int32_t> tMb, tKb, tCb;
 struct Phase {
   std::vector<float> filter;
   std::vector<int32_t> kb, mb, cb, kofs;  // kofs: the planar product's offsets (stride 1)
+  int reach = 0;                          // the largest offset within a plane in kofs
 };
 thread_local std::vector<Phase> tPhases;
 
@@ -810,6 +811,7 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
           for (int o = 0; o < s.co; ++o) {
             ph.kb.push_back((d * Wp + e) * s.co + o);
             ph.kofs.push_back(static_cast<int32_t>(o * ps + (d + PT) * Wp + e + PL));
+            ph.reach = std::max(ph.reach, (d + PT) * Wp + e + PL);
             for (int c = 0; c < s.ci; ++c) ph.filter.push_back(wt[c * s.co + o]);
           }
         }
@@ -827,23 +829,26 @@ void conv2d_backprop_input(const float* dy, const float* w, float* dx, const Con
   const size_t dyImage = static_cast<size_t>(s.oh) * s.ow * s.co;
   if (planar) {
     // Per phase (r, q), dx[a * sh + r, c * sw + q] at flattened padded position a * Wp + c of
-    // dy's planes.
+    // dy's planes. Each block of positions goes straight from the product to dx's pixels, and
+    // the first phase transposes dy's rows into the planes as its blocks come to read them, so
+    // planes and outputs are still in L1 when used (a whole image of each lived in L2), with the
+    // next image's dy prefetched meanwhile: 1.01-1.06x on the 16-channel layers.
     tPlanes.assign(static_cast<size_t>(s.co * ps + 16), 0.0f);
-    const int64_t ldy = ((s.H - 1) * Wp + s.W + 15) / 16 * 16;  // enough for every phase
-    tOut.resize(static_cast<size_t>(s.ci * ldy));
     for (int n = 0; n < s.b; ++n) {
       if (gaps) std::memset(dx + n * dxImage, 0, sizeof(float) * dxImage);
-      toPlanes(dy + n * dyImage, s.oh, s.ow, s.co, PT, PL, Wp, ps, tPlanes.data());
+      bool first = true;
       for (const Phase& ph : tPhases) {
         const int r = ph.cb[0] / s.ci / s.W;  // the phase's first pixel is (r, q)
         const int q = ph.cb[0] / s.ci % s.W;
         const int rows = (s.H - r + s.sh - 1) / s.sh;
         const int cols = (s.W - q + s.sw - 1) / s.sw;
-        const Planar p{tPlanes.data(), ph.kofs.data(), static_cast<int>(ph.kofs.size()), ph.filter.data(), s.ci,
-                       (rows - 1) * Wp + cols, tOut.data(), static_cast<int>(ldy)};
-        planar_gemm_avx512(p);
-        fromPlanes(tOut.data(), ldy, rows, cols, Wp, s.ci, dx + n * dxImage + (static_cast<size_t>(r) * s.W + q) * s.ci,
-                   static_cast<int64_t>(s.sh) * s.W * s.ci, static_cast<int64_t>(s.sw) * s.ci);
+        const PlanarDx d{tPlanes.data(), ph.kofs.data(), static_cast<int>(ph.kofs.size()), ph.filter.data(),
+                         (rows - 1) * Wp + cols, Wp, cols, dx + n * dxImage + (static_cast<size_t>(r) * s.W + q) * s.ci,
+                         static_cast<int64_t>(s.sh) * s.W * s.ci, static_cast<int64_t>(s.sw) * s.ci,
+                         first ? dy + n * dyImage : nullptr, s.oh, s.ow, s.co, PT, PL, ph.reach, ps, tPlanes.data(),
+                         first && n + 1 < s.b ? dy + (n + 1) * dyImage : nullptr, static_cast<int64_t>(dyImage)};
+        planar_dx_avx512(d);
+        first = false;
       }
     }
     return;
