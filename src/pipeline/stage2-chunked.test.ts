@@ -302,7 +302,6 @@ describe('classifiers parked in a temporary file until the report (runStage2 par
 
 /** Parks a cRT, tau-norm and NCM classifier; WeakRefs to their original arrays, and what a run keeps. */
 function parkThree(
-  fs: FeatureSet,
   ctx: { features: FeatureSet; seed: number; head: { batchSize: number; epochs: number } },
   park: ClassifierPark,
 ): { refs: [string, WeakRef<Float32Array>][]; kept: unknown[] } {
@@ -338,7 +337,7 @@ describe('a parked classifier lets its arrays go', () => {
     const park = new ClassifierPark();
     try {
       // Made in a function of its own: nothing of it stays in this async function's frame.
-      const { refs, kept } = parkThree(fs, ctx, park);
+      const { refs, kept } = parkThree(ctx, park);
       // WeakRefs hold their targets until the current job ends.
       await new Promise((r) => setImmediate(r));
       gc();
