@@ -45,7 +45,9 @@ import { backendInfo, initBackend } from '../src/backend/backend.ts';
 import { headKernels } from '../src/backend/native-head.ts';
 import { enterBf16Training } from '../src/backend/training-kernels.ts';
 import { createClassifier, type MethodName } from '../src/classifiers/registry.ts';
+import { logitSession } from '../src/classifiers/sharded/logit-threads.ts';
 import type { Stage2Classifier } from '../src/classifiers/types.ts';
+import { defaultChunkRows } from '../src/eval/metrics.ts';
 import { type FeatureSet, loadFeatureFile } from '../src/features/feature-set.ts';
 import { writeJsonAtomic } from '../src/io/atomic.ts';
 import { writeNpz } from '../src/io/npy.ts';
@@ -268,16 +270,29 @@ function packageCase(quick: boolean): { runs: number[]; pkg: PackageFigures } {
 }
 
 /**
- * NCM's timed work beyond its centroids: the test split's scores and their top-1, as
- * bench/torch_bench.py's ncm() (distances, argmax, accuracy).
+ * NCM's timed work beyond its centroids: the test split's top-1, as a run evaluates it
+ * (stage2.ts evaluateClassifier on one thread: logitSession's logits a block of
+ * defaultChunkRows rows at a time, never the whole [n, C]) and as bench/torch_bench.py's ncm()
+ * computes it (distances, argmax, accuracy).
  */
 function ncmTestTop1(clf: Stage2Classifier, fs: FeatureSet): number {
+  const { dim: d, numClasses: C } = fs;
   const n = fs.test.labels.length;
-  const z = clf.logits(fs.test.features, n); // [n, C]
-  const pred = new Int32Array(n);
-  headKernels().argmaxColumns(z, n, fs.numClasses, null, null, pred);
+  const session = clf.linear ? logitSession(clf.linear, C, d, 1) : null;
+  const step = defaultChunkRows(C, d);
+  const pred = new Int32Array(step);
   let hit = 0;
-  for (let i = 0; i < n; i++) if (pred[i] === fs.test.labels[i]) hit++;
+  try {
+    for (let s = 0; s < n; s += step) {
+      const m = Math.min(step, n - s);
+      const f = fs.test.features.subarray(s * d, (s + m) * d);
+      const z = session ? session.logits(f, m) : clf.logits(f, m); // [m, C]
+      headKernels().argmaxColumns(z, m, C, null, null, pred);
+      for (let i = 0; i < m; i++) if (pred[i] === fs.test.labels[s + i]) hit++;
+    }
+  } finally {
+    session?.close();
+  }
   return hit / n;
 }
 

@@ -856,9 +856,39 @@ __attribute__((target("avx512f,avx2,fma"))) void sumsq_rows(const float* x, cons
   }
 }
 
+// mean[j] = float(mean[j] + f[i, j] / divisor), rows in order, 16 features a step (each feature's
+// chain as the scalar loop's: the same division, add and rounding).
+__attribute__((target("avx512f,avx2,fma"))) void mean_rows_wide(const float* f, int n, int d, double divisor,
+                                                                 float* mean) {
+  const __m512d dv = _mm512_set1_pd(divisor);
+  for (int i = 0; i < n; ++i) {
+    const float* row = f + static_cast<size_t>(i) * d;
+    for (int j = 0; j < d; j += 8) {
+      const __mmask16 mk = static_cast<__mmask16>(d - j >= 8 ? 0xFF : (1u << (d - j)) - 1);
+      const __m512d x = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mk, row + j)));
+      const __m512d m = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mk, mean + j)));
+      _mm512_mask_storeu_ps(mean + j, mk, _mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_add_pd(m, _mm512_div_pd(x, dv)))));
+    }
+  }
+}
+
+// row[j] = float(row[j] * inv) in double.
+__attribute__((target("avx512f,avx2,fma"))) void scale_row_wide(float* row, int d, double inv) {
+  const __m512d v = _mm512_set1_pd(inv);
+  for (int j = 0; j < d; j += 8) {
+    const __mmask16 mk = static_cast<__mmask16>(d - j >= 8 ? 0xFF : (1u << (d - j)) - 1);
+    const __m512d x = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mk, row + j)));
+    _mm512_mask_storeu_ps(row + j, mk, _mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_mul_pd(x, v))));
+  }
+}
+
 }  // namespace
 
 void head_mean_rows(const float* f, int n, int d, double divisor, float* mean) {
+  if (head_packed_available()) {
+    mean_rows_wide(f, n, d, divisor, mean);
+    return;
+  }
   for (int i = 0; i < n; ++i) {
     const float* row = f + static_cast<size_t>(i) * d;
     for (int j = 0; j < d; ++j) mean[j] = static_cast<float>(static_cast<double>(mean[j]) + row[j] / divisor);
@@ -890,6 +920,10 @@ void head_transform_rows(const float* f, const float* mean, float* out, int n, i
       const double norm = std::sqrt(s[k]);
       const double inv = 1 / (norm > 1e-12 ? norm : 1e-12);
       float* row = out + static_cast<size_t>(i0 + k) * d;
+      if (wide) {
+        scale_row_wide(row, d, inv);
+        continue;
+      }
       for (int j = 0; j < d; ++j) row[j] = static_cast<float>(static_cast<double>(row[j]) * inv);
     }
   }

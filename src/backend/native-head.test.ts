@@ -381,7 +381,7 @@ describe('stage-2 row kernels (NCM centroids and scores, evaluation logits)', ()
       if (C > 2) sq[2] = Number.NaN;
       if (m > 1) x[K] = Number.NaN; // row 1 is NaN throughout
       const bias = randomArray(C, rng);
-      const panels = nat.packPanels(w, C, K)!;
+      const panels: Float32Array = nat.packPanels(w, C, K)!;
       assert.equal(panels.length, nat.panelsSize(C, K), `${tag}: panels' size`);
       const zt = new Float32Array(C * m);
       nat.matmulNT(w, false, x, zt, C, K, m);
@@ -410,7 +410,18 @@ describe('stage-2 row kernels (NCM centroids and scores, evaluation logits)', ()
       /headRowsProduct: out must hold offset \+ m \* C floats/,
     );
     assert.throws(
-      () => nat.rowsProduct(p, Float32Array.of(3, 4), 1, 2, 2, out, 0, Float32Array.of(1, 2), Float32Array.of(0, 9)),
+      () =>
+        nat.rowsProduct(
+          p,
+          Float32Array.of(3, 4),
+          1,
+          2,
+          2,
+          out,
+          0,
+          Float32Array.of(1, 2),
+          Float32Array.of(0, 9),
+        ),
       /headRowsProduct: bias and sq cannot both be given/,
     );
     assert.throws(
