@@ -785,6 +785,15 @@ void head_sgd(float* p, const float* g, float* buf, int64_t n, float momentum, f
 
 namespace {
 
+// Eight floats to p, or the first ones of them under a tail mask: a masked store only for the
+// tail (AVX-512 masked stores are slow on AMD's cores, even with every lane set).
+__attribute__((target("avx512f,avx2,fma"))) inline void store8(float* p, __mmask8 mk, __m256 v) {
+  if (mk == 0xFF)
+    _mm256_storeu_ps(p, v);
+  else
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>(mk), _mm512_castps256_ps512(v));
+}
+
 // s [8] (double, row r in lane r) += the eight columns of the 8 x 8 block q[r] (row r's eight
 // consecutive values), column by column: each lane's adds stay in the row's order.
 __attribute__((target("avx512f,avx2,fma"))) inline __m512d add_columns8(__m512d s, const __m512d q[8]) {
@@ -822,7 +831,7 @@ __attribute__((target("avx512f,avx2,fma"))) inline __m512d sumsq_rows8(const flo
     for (int r = 0; r < 8; ++r) {
       __m512d v = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(static_cast<__mmask16>(mk), f[r] + j)));
       if (mean) v = _mm512_sub_pd(v, mj);
-      if (out[r]) _mm512_mask_storeu_ps(out[r] + j, static_cast<__mmask16>(mk), _mm512_castps256_ps512(_mm512_cvtpd_ps(v)));
+      if (out[r]) store8(out[r] + j, mk, _mm512_cvtpd_ps(v));
       q[r] = _mm512_mul_pd(v, v);
     }
     s = add_columns8(s, q);
@@ -867,7 +876,7 @@ __attribute__((target("avx512f,avx2,fma"))) void mean_rows_wide(const float* f, 
       const __mmask16 mk = static_cast<__mmask16>(d - j >= 8 ? 0xFF : (1u << (d - j)) - 1);
       const __m512d x = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mk, row + j)));
       const __m512d m = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mk, mean + j)));
-      _mm512_mask_storeu_ps(mean + j, mk, _mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_add_pd(m, _mm512_div_pd(x, dv)))));
+      store8(mean + j, static_cast<__mmask8>(mk), _mm512_cvtpd_ps(_mm512_add_pd(m, _mm512_div_pd(x, dv))));
     }
   }
 }
@@ -878,7 +887,7 @@ __attribute__((target("avx512f,avx2,fma"))) void scale_row_wide(float* row, int 
   for (int j = 0; j < d; j += 8) {
     const __mmask16 mk = static_cast<__mmask16>(d - j >= 8 ? 0xFF : (1u << (d - j)) - 1);
     const __m512d x = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mk, row + j)));
-    _mm512_mask_storeu_ps(row + j, mk, _mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_mul_pd(x, v))));
+    store8(row + j, static_cast<__mmask8>(mk), _mm512_cvtpd_ps(_mm512_mul_pd(x, v)));
   }
 }
 
@@ -1121,6 +1130,15 @@ __attribute__((target("avx512f,avx2,fma"))) void rows_tile(int kc, const float* 
         acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(m1, bias + 16));
       }
     }
+  }
+  if (cols == kPC) {  // unmasked stores where the tile is whole (see store8)
+#pragma GCC unroll 12
+    for (int i = 0; i < kGR; ++i) {
+      if (i >= rows) break;
+      _mm512_storeu_ps(c + static_cast<size_t>(i) * ldc, acc[i][0]);
+      _mm512_storeu_ps(c + static_cast<size_t>(i) * ldc + 16, acc[i][1]);
+    }
+    return;
   }
 #pragma GCC unroll 12
   for (int i = 0; i < kGR; ++i) {
