@@ -299,7 +299,7 @@ describe('longtail report: several runs on one page', () => {
     await lib(
       [stage2('crt-e1-s2'), wrong],
       new RegExp(
-        `^${join(wrong, 'results.json')}: not a longtail results file: methods\\.0\\.overall: Too big: expected number to be <=100$`,
+        `^${join(wrong, 'results.json')}: not a longtail results file: methods\\.0\\.overall must be at most 100 \\(got 120\\)$`,
       ),
     );
     const empty = join(bad, 'empty');

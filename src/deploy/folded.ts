@@ -14,7 +14,12 @@ import { writeJsonAtomic } from '../io/atomic.ts';
 import { type ArraysToWrite, readNpz, writeNpz } from '../io/npy.ts';
 import { backboneIdentityFile, fileSha256, RUN_FILES, runFile } from '../io/run-folder.ts';
 
+/** classifiers.json's layout; records before it have no `version` (their NCM heads are told apart by their numbers). */
+export const FOLDED_VERSION = 1;
+
 export interface FoldedRecord {
+  /** FOLDED_VERSION; absent in records written before 2026-12-05. */
+  version?: number;
   /** Folder holding the stage-1 model (best.npz, config.json), relative to this run; null for a feature-file run. */
   stage1Run: string | null;
   /** SHA-256 of the backbone's identity file these classifiers were trained on: the stage-1 run's best.npz, or its .onnx (null for a feature file). */
@@ -89,6 +94,7 @@ export function saveFolded(
   }
   writeNpz(runFile(outDir, 'classifiers'), arrays);
   const record: FoldedRecord = {
+    version: FOLDED_VERSION,
     stage1Run: info.stage1Run === null ? null : relative(resolve(outDir), resolve(info.stage1Run)) || '.',
     backboneSha256: info.backboneSha256,
     classNames: info.classNames,
@@ -144,6 +150,10 @@ function readRecord(path: string): FoldedRecord {
   if (!ok)
     throw new DataError(
       `${path}: not a longtail classifier record (needs stage1Run, classNames, dim, methods)`,
+    );
+  if (r.version !== undefined && r.version !== FOLDED_VERSION)
+    throw new DataError(
+      `${path}: version is ${JSON.stringify(r.version)}; this longtail reads version ${FOLDED_VERSION} (or none: an older record); a newer longtail wrote it?`,
     );
   return { backboneSha256: null, ...r } as FoldedRecord;
 }
@@ -245,7 +255,9 @@ export function loadFolded(runDir: string, method: string, backboneFile?: string
     );
   const w = get('weight', [C, d]);
   const b = get('bias', [C]);
-  const old = m.score === undefined && method === 'ncm' ? readOldNcm(w, b, C, d) : null;
+  // Only an unversioned record can hold an NCM head without `score` (every version-1 NCM head has one).
+  const old =
+    record.version === undefined && m.score === undefined && method === 'ncm' ? readOldNcm(w, b, C, d) : null;
   const calBias = (v: number, c: number) => v / T + (cb ? cb[c]! : 0);
   if (m.score === 'distance' || old === 'squared') {
     // b / T - ||x - c|| / T + b_cal. A 'squared' head (W = 2c, b = -||c||^2) was calibrated on
@@ -260,7 +272,7 @@ export function loadFolded(runDir: string, method: string, backboneFile?: string
   const bias = b.map(calBias);
   const warning =
     old === 'half-squared'
-      ? `${dir}: this NCM head scores x.c - ||c||^2/2 (longtail before the distance score), whose calibration is worse; run \`longtail retrain --run ${stage1Dir ?? dir}\` for the distance score`
+      ? `${dir}: this NCM head scores x.c - ||c||^2/2 (longtail before the distance score), whose calibration is worse; ${stage1Dir === null ? 'run `longtail retrain --features` on its feature file again' : `run \`longtail retrain --run ${stage1Dir}\``} for the distance score`
       : null;
   return { record, layer: { weight, bias, transform }, calibration, stage1Dir, warning };
 }

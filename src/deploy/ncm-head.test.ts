@@ -136,6 +136,7 @@ describe("NCM's deployed head", () => {
     });
     const r = JSON.parse(readFileSync(json, 'utf8'));
     delete r.methods.ncm.score;
+    delete r.version; // written before classifiers.json had a version
     writeFileSync(json, JSON.stringify(r));
     const loaded = loadFolded(dir, 'ncm');
     assert.equal(loaded.warning, null);
@@ -158,11 +159,12 @@ describe("NCM's deployed head", () => {
     });
     const r = JSON.parse(readFileSync(json, 'utf8'));
     delete r.methods.ncm.score;
+    delete r.version; // written before classifiers.json had a version
     writeFileSync(json, JSON.stringify(r));
     const loaded = loadFolded(dir, 'ncm');
     assert.equal(
       loaded.warning,
-      `${dir}: this NCM head scores x.c - ||c||^2/2 (longtail before the distance score), whose calibration is worse; run \`longtail retrain --run ${dir}\` for the distance score`,
+      `${dir}: this NCM head scores x.c - ||c||^2/2 (longtail before the distance score), whose calibration is worse; run \`longtail retrain --features\` on its feature file again for the distance score`,
     );
     assert.equal(loaded.layer.distance, undefined);
     // (x.c - ||c||^2 / 2) / T + b on the transformed features.
@@ -240,6 +242,43 @@ describe("NCM's deployed head", () => {
     assert.equal(readOldNcm(w, new Float32Array(3), 3, 2), null);
     assert.equal(readOldNcm(w, Float32Array.from([-0.25, -0.25, -0.3]), 3, 2), null);
     assert.equal(readOldNcm(new Float32Array(6), new Float32Array(3), 3, 2), null);
+  });
+
+  it('reads a versioned record by its fields alone: numbers that look like an old NCM head stay a linear layer', () => {
+    const { x, n, clf, dir } = saved(14);
+    const json = join(dir, 'classifiers.json');
+    const r = JSON.parse(readFileSync(json, 'utf8'));
+    assert.equal(r.version, 1);
+    const c = clf.folded().weight;
+    const sq = Array.from({ length: C }, (_, k) =>
+      c.subarray(k * d, (k + 1) * d).reduce((a, v) => a + v * v, 0),
+    );
+    writeNpz(join(dir, 'classifiers.npz'), {
+      'ncm/weight': { data: c.map((v) => 2 * v), shape: [C, d] },
+      'ncm/bias': { data: Float32Array.from(sq, (v) => -v), shape: [C] },
+      'ncm/mean': { data: (clf.folded().transform as { mean: Float32Array }).mean, shape: [d] },
+    });
+    delete r.methods.ncm.score;
+    writeFileSync(json, JSON.stringify(r));
+    const loaded = loadFolded(dir, 'ncm');
+    assert.equal(loaded.warning, null);
+    assert.equal(loaded.layer.distance, undefined);
+    assert.equal(foldedLogits(loaded.layer, x, n, d, C).length, n * C);
+  });
+
+  it('refuses a version it does not know, naming the file', () => {
+    const { dir } = saved(15);
+    const json = join(dir, 'classifiers.json');
+    const r = JSON.parse(readFileSync(json, 'utf8'));
+    r.version = 2;
+    writeFileSync(json, JSON.stringify(r));
+    assert.throws(
+      () => loadFolded(dir, 'ncm'),
+      (e: Error) =>
+        e instanceof DataError &&
+        e.message ===
+          `${json}: version is 2; this longtail reads version 1 (or none: an older record); a newer longtail wrote it?`,
+    );
   });
 
   it('refuses a score it does not know, naming the file and field', () => {

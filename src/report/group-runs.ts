@@ -19,6 +19,7 @@ import { ConfigError } from '../errors.ts';
 import { printable, quoted } from '../io/display.ts';
 import { readFileChecked } from '../io/read-file.ts';
 import { assertNotLocked, RUN_FILES, runFile } from '../io/run-folder.ts';
+import { ruleOf } from '../registry.ts';
 import { withRenamedSettings } from '../settings.ts';
 import { MethodResultSchema, type RunResults, RunResultsSchema } from './results.ts';
 import { EXTRA_KEYS, summariseSeeds } from './seed-summary.ts';
@@ -228,7 +229,11 @@ export function readRunResults(dir: string): RunResults {
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const field = issue.path.join('.') || '(top level)';
-    throw new ConfigError(`${path}: not a longtail results file: ${field}: ${issue.message.split('\n')[0]}`);
+    let got: unknown = value;
+    for (const k of issue.path) got = (got as Record<PropertyKey, unknown> | undefined)?.[k as string];
+    throw new ConfigError(
+      `${path}: not a longtail results file: ${field} ${ruleOf(issue, got)}${got === undefined ? '' : ` (got ${JSON.stringify(got)})`}`,
+    );
   }
   return r.data;
 }
