@@ -14,6 +14,8 @@
 //   mkdir -p /tmp/old && for f in conv.cc conv512.cc conv_grad512.cc conv.h conv_grad.h gather.h kernel_target.h; do
 //     git show main:native/src/$f > /tmp/old/$f; done
 //   g++ ... -DOLD_DIR=/tmp/old (as above)
+// `/tmp/conv-kernels program [depth] [side] [channels] [batch] [rounds]`: the whole evaluation
+// program (extraction's backbone call), images per CPU second, old and new alternating.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -103,10 +105,103 @@ double timeIt(F f, double flop, double budget) {
   return flop * calls / (t - t0) / 1e9;
 }
 
+// `program DEPTH SIDE CHANNELS BATCH ROUNDS`: the whole evaluation-mode backbone of a CIFAR
+// ResNet as one conv_bn_program call (what extraction runs per batch; steps as resnet.ts's
+// chainSteps), random filters and batch-norm statistics; images per CPU second, old and new
+// alternating with -DOLD_DIR and their features compared bit for bit.
+int programMain(int depth, int side, int channels, int b, int rounds) {
+  longtail::set_avx512(__builtin_cpu_supports("avx512f"));
+#ifdef OLD_DIR
+  longtail_old::set_avx512(__builtin_cpu_supports("avx512f"));
+#endif
+  const int n = (depth - 2) / 6;
+  std::mt19937 gen(7);
+  std::normal_distribution<float> normal;
+  std::uniform_real_distribution<float> uni(0.2f, 2.2f);
+  std::vector<std::vector<float>> store;
+  auto fill = [&](size_t count, bool positive) {
+    store.emplace_back(count);
+    for (float& f : store.back()) f = positive ? uni(gen) : normal(gen) * 0.3f;
+    return store.back().data();
+  };
+  struct Spec {
+    longtail::ConvShape s;
+    int in, res;
+    bool relu;
+  };
+  std::vector<Spec> specs;
+  auto add = [&](int H, int ci, int co, int k, int stride, int in, int res, bool relu) {
+    specs.push_back({shape(b, H, ci, co, k, stride, k == 3 ? 1 : 0), in, res, relu});
+    return static_cast<int>(specs.size());  // the buffer it writes
+  };
+  int cur = add(side, channels, 16, 3, 1, 0, -1, true);
+  int H = side, c = 16;
+  for (int stage = 0; stage < 3; ++stage) {
+    for (int i = 0; i < n; ++i) {
+      const int stride = stage > 0 && i == 0 ? 2 : 1;
+      const int co = 16 << stage;
+      const int oh = (H + 2 - 3) / stride + 1;
+      const int h = add(H, c, co, 3, stride, cur, -1, true);
+      const int sc = stride != 1 || c != co ? add(H, c, co, 1, stride, cur, -1, false) : cur;
+      cur = add(oh, co, co, 3, 1, h, sc, true);
+      H = oh;
+      c = co;
+    }
+  }
+  std::vector<longtail::ConvBnStep> steps;
+  double flop = 0;
+  for (const Spec& sp : specs) {
+    const auto& s = sp.s;
+    const size_t K = static_cast<size_t>(s.kh) * s.kw * s.ci;
+    steps.push_back({s, fill(K * s.co, false), fill(s.co, true), fill(s.co, false), fill(s.co, false), fill(s.co, true),
+                     sp.in, sp.res, sp.relu});
+    flop += 2.0 * s.oh * s.ow * s.co * K;
+  }
+  const auto& l = specs.back().s;
+  std::vector<float> x(static_cast<size_t>(b) * side * side * channels);
+  for (float& f : x) f = normal(gen);
+  std::vector<float> yNew(static_cast<size_t>(b) * l.oh * l.ow * l.co);
+  auto fNew = [&] { longtail::conv_bn_program(x.data(), b, steps.data(), static_cast<int>(steps.size()), yNew.data(), 1e-3f); };
+  std::printf("resnet%d %dx%dx%d evaluation program, batch %d, %.1f MFLOP an image; images per CPU second (median of %d)\n",
+              depth, channels, side, side, b, flop / 1e6, rounds);
+  std::vector<double> gNew, gOld;
+#ifdef OLD_DIR
+  std::vector<longtail_old::ConvBnStep> oldSteps(steps.size());
+  static_assert(sizeof(longtail_old::ConvBnStep) == sizeof(longtail::ConvBnStep), "the same fields");
+  std::memcpy(static_cast<void*>(oldSteps.data()), steps.data(), steps.size() * sizeof steps[0]);
+  std::vector<float> yOld(yNew.size());
+  auto fOld = [&] { longtail_old::conv_bn_program(x.data(), b, oldSteps.data(), static_cast<int>(oldSteps.size()), yOld.data(), 1e-3f); };
+#endif
+  for (int r = 0; r < rounds; ++r) {
+#ifdef OLD_DIR
+    gOld.push_back(timeIt(fOld, b, 0.5));
+#endif
+    gNew.push_back(timeIt(fNew, b, 0.5));
+  }
+  auto med = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  // timeIt's "flop" is images here: its result is images / 1e9 per second.
+  std::printf("  new %8.0f images/s  %6.1f GFLOP/s %4.0f %%", med(gNew) * 1e9, med(gNew) * flop,
+              100.0 * med(gNew) * flop / kPeak);
+#ifdef OLD_DIR
+  std::printf("   old %8.0f images/s  new / old %.3fx (rounds:", med(gOld) * 1e9, med(gNew) / med(gOld));
+  for (int r = 0; r < rounds; ++r) std::printf(" %.3f", gNew[r] / gOld[r]);
+  std::printf(")  %s", std::memcmp(yNew.data(), yOld.data(), yNew.size() * sizeof(float)) == 0 ? "bit-identical" : "DIFFERENT");
+#endif
+  std::printf("\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const std::string model = argc > 1 ? argv[1] : "resnet20";
+  if (model == "program")
+    return programMain(argc > 2 ? std::atoi(argv[2]) : 20, argc > 3 ? std::atoi(argv[3]) : 28,
+                       argc > 4 ? std::atoi(argv[4]) : 1, argc > 5 ? std::atoi(argv[5]) : 64,
+                       argc > 6 ? std::atoi(argv[6]) : 7);
   const int side = argc > 2 ? std::atoi(argv[2]) : 32;
   const int channels = argc > 3 ? std::atoi(argv[3]) : 3;
   const int b = argc > 4 ? std::atoi(argv[4]) : 128;

@@ -60,7 +60,8 @@ async function child(t: number): Promise<Curve> {
     const c0 = threadClock();
     const p0 = process.cpuUsage();
     const w0 = performance.now();
-    await dp.step(x, y, 0.01);
+    // The next step's batch is this one, announced as the trainer's epoch loop does.
+    await dp.step(x, y, 0.01, { whileWaiting: () => true });
     c.wall.push(performance.now() - w0);
     const p = process.cpuUsage(p0);
     const c1 = threadClock();

@@ -7,7 +7,7 @@
  * its gradients: under load, the queued time says how much of a slow shard was the machine.
  *
  *   node --import tsx bench/profile-parallel.ts [--model resnet8] [--shape 28,28,1] [--threads 2]
- *       [--batch 128] [--steps 30] [--rounds 3] [--augment none|crop-flip]
+ *       [--batch 128] [--steps 30] [--rounds 3] [--augment none|crop-flip] [--no-ahead]
  *
  * `--augment crop-flip` assembles every step's batch on the main thread as training does
  * (src/train/epoch.ts: the next batch while the workers compute, DataParallel.step's
@@ -25,7 +25,7 @@ import { Sgd } from '../src/optim/sgd.ts';
 import { createRng } from '../src/random/rng.ts';
 import { type Augmentation, makeBatch } from '../src/train/augment.ts';
 import { DataParallel, type StepTimings } from '../src/train/parallel/data-parallel.ts';
-import { threadClock } from '../src/train/parallel/thread-clock.ts';
+import { type ThreadCounters, threadClock } from '../src/train/parallel/thread-clock.ts';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -76,6 +76,8 @@ const make = async (t: number) => {
 const one = await make(1);
 const half = await make(1);
 const many = await make(threads);
+/** `--no-ahead`: a second N-thread trainer whose steps never announce the next batch (as before 2026-12-05). */
+const plain = process.argv.includes('--no-ahead') ? await make(threads) : null;
 const pct = (v: number[], q: number) => [...v].sort((a, b) => a - b)[Math.floor(q * (v.length - 1))]!;
 const med = (v: number[]) => pct(v, 0.5);
 
@@ -89,7 +91,7 @@ interface Round {
   proc: number[];
 }
 
-async function run(dp: DataParallel, part = 1): Promise<Round> {
+async function run(dp: DataParallel, part = 1, ahead = true): Promise<Round> {
   const r: Round = { wall: [], batch: [], parts: [], cpu: [], proc: [] };
   const n = Math.round(B * part);
   const xs = x.subarray(0, n * H * W * C);
@@ -99,7 +101,14 @@ async function run(dp: DataParallel, part = 1): Promise<Round> {
     const t = performance.now();
     const c0 = threadClock();
     const p0 = process.cpuUsage();
-    await dp.step(xs, ys, 0.01, { whileWaiting: () => r.batch.push(nextBatch()) });
+    // The next batch goes where this one was, as the trainer does: announced but for the last.
+    const more = s + 1 < steps;
+    await dp.step(xs, ys, 0.01, {
+      whileWaiting: () => {
+        r.batch.push(nextBatch());
+        return more && ahead;
+      },
+    });
     const p = process.cpuUsage(p0);
     const c1 = threadClock();
     r.proc.push((p.user + p.system) / 1000);
@@ -111,6 +120,16 @@ async function run(dp: DataParallel, part = 1): Promise<Round> {
 }
 
 const f = (v: number) => v.toFixed(1);
+/** Means over the steps of a thread's events during its shard. */
+function events(all: (ThreadCounters | undefined)[]): string {
+  const e = all.filter((x): x is ThreadCounters => x !== undefined);
+  if (e.length === 0) return 'no event counts';
+  const mean = (g: (x: ThreadCounters) => number) => (e.reduce((s, x) => s + g(x), 0) / e.length).toFixed(1);
+  return (
+    `${mean((x) => x.minorFaults)} minor / ${mean((x) => x.majorFaults)} major faults, ` +
+    `${mean((x) => x.voluntarySwitches)} blocked / ${mean((x) => x.involuntarySwitches)} preempted (means)`
+  );
+}
 /** The per-step timeline of a round, medians over its steps, ms. */
 function timeline(label: string, res: Round) {
   const p = res.parts;
@@ -126,7 +145,7 @@ function timeline(label: string, res: Round) {
   console.log(
     `    main:     post ${m((t) => t.post)}, gradients ${m((t) => t.compute)} ` +
       `(on core ${m((t) => t.cpu)}, queued ${m((t) => t.queued)}), next batch ${m((t) => t.meanwhile)}, wait ${m((t) => t.wait)}, ` +
-      `mean ${m((t) => t.reduce)}, update ${m((t) => t.apply)}`,
+      `mean ${m((t) => t.reduce)}, update ${m((t) => t.apply)}; during its shard ${events(p.map((t) => t.events))}`,
   );
   const k = p[0]!.workers.length;
   for (let w = 0; w < k; w++) {
@@ -140,7 +159,8 @@ function timeline(label: string, res: Round) {
       `    worker ${w + 1}: starts ${wk((t, x) => x.start - (t.start + t.post))} after the post, ` +
         `gradients ${wk((_, x) => x.end - x.start)} (on core ${wk((_, x) => x.cpu)}, queued ${wk((_, x) => x.queued)}), ` +
         `ends ${wk((t, x) => x.end - (t.start + t.post + t.compute))} after the main shard, ` +
-        `read ${wk((t, x) => t.start + t.post + t.compute + t.wait - x.end)} later, update ${wk((_, x) => (x.apply > 0 ? x.apply : undefined))}`,
+        `read ${wk((t, x) => t.start + t.post + t.compute + t.wait - x.end)} later, update ${wk((_, x) => (x.apply > 0 ? x.apply : undefined))}; ` +
+        `during its shard ${events(p.map((t) => t.workers[w]?.events))}; its whole step on a core ${wk((_, x) => x.cycle)}`,
     );
   }
 }
@@ -149,12 +169,31 @@ const speedups: number[] = [];
 for (let r = 0; r < rounds; r++) {
   const a = await run(one);
   const h = await run(half, 1 / threads);
+  // Alternate which N-thread trainer goes first.
+  const c = plain && r % 2 === 1 ? await run(plain, 1, false) : null;
   const b = await run(many);
+  const d = plain && r % 2 === 0 ? await run(plain, 1, false) : null;
+  const p = c ?? d;
   speedups.push(med(a.wall) / med(b.wall));
   console.log(`round ${r + 1} (${model} ${H}x${W}x${C} b${B}, augment ${augment}):`);
   timeline('1 thread', a);
   timeline(`1 thread on 1/${threads} of the batch`, h);
   timeline(`${threads} threads`, b);
+  if (p) {
+    timeline(`${threads} threads, next batch not announced`, p);
+    const crit = (res: Round) =>
+      res.parts.map((t, i) =>
+        Math.max(res.cpu[i] ?? 0, ...t.workers.map((w) => (w?.cpu ?? 0) + (w?.apply ?? 0))),
+      );
+    // A worker's cycle given with step k+1 spans its step k: against the main thread's step k.
+    const whole = (res: Round) =>
+      res.parts.slice(1).map((t, i) => Math.max(res.cpu[i] ?? 0, ...t.workers.map((w) => w?.cycle ?? 0)));
+    console.log(
+      `    critical path on a core, median of max(main step, worker shard + update): announced ${f(med(crit(b)))}, ` +
+        `not ${f(med(crit(p)))} ms; of max(main step, worker's whole step) ${f(med(whole(b)))} / ${f(med(whole(p)))} ms; ` +
+        `process CPU per step ${f(med(b.proc))} / ${f(med(p.proc))} ms`,
+    );
+  }
 }
 console.log(
   `speed-up of ${threads} threads (median step against median step), per round: ${speedups.map((s) => s.toFixed(2)).join(', ')}`,
@@ -162,3 +201,4 @@ console.log(
 await one.dispose();
 await half.dispose();
 await many.dispose();
+await plain?.dispose();

@@ -147,7 +147,11 @@ console.log(
 if (timers) {
   const rows = [...spent.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const inKernels = rows.reduce((p, [, v]) => p + v.ms, 0);
-  console.log(`kernels ${((100 * inKernels) / total).toFixed(1)}% of the step's CPU time; CPU ms per step:`);
+  const calls = rows.reduce((p, [, v]) => p + v.calls, 0);
+  // Each call also costs tfjs's dispatch and, under a tape, a tape entry (and a clone per saved tensor).
+  console.log(
+    `kernels ${((100 * inKernels) / total).toFixed(1)}% of the step's CPU time, ${(calls / steps).toFixed(0)} calls a step; CPU ms per step:`,
+  );
   for (const [name, v] of rows.slice(0, byShape ? 60 : 25))
     console.log(
       `  ${name.padEnd(byShape ? 60 : 24)} ${(v.ms / steps).toFixed(2).padStart(8)} ms ${((100 * v.ms) / total).toFixed(1).padStart(5)}%  ${(v.calls / steps).toFixed(0).padStart(4)} calls`,

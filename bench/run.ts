@@ -406,9 +406,12 @@ async function runTimed(spec: CaseSpec, quick: boolean, repeatsArg?: number): Pr
       // (docs/benchmarks.md, 2026-12-05). A run pays it once (the demo trains 570 steps), so it
       // is reported beside the figure and not inside it.
       const warm = quick ? 2 : TRAIN_WARMUP_STEPS;
-      await dp.step(x, y, 0.01);
+      // Every step's next batch is this one, announced as the trainer's epoch loop announces
+      // its next (the workers start on their shards with the update: DataParallel.step).
+      const next = { whileWaiting: () => true };
+      await dp.step(x, y, 0.01, next);
       const t2 = performance.now();
-      for (let i = 1; i < warm; i++) await dp.step(x, y, 0.01);
+      for (let i = 1; i < warm; i++) await dp.step(x, y, 0.01, next);
       const t3 = performance.now();
       caseDetail =
         `start-up (not in the figure): workers ${(t1 - t0).toFixed(0)} ms, first step ${(t2 - t1).toFixed(0)} ms, ` +
@@ -416,7 +419,7 @@ async function runTimed(spec: CaseSpec, quick: boolean, repeatsArg?: number): Pr
       const runs: number[] = [];
       for (let r = 0; r < repeats; r++) {
         const t = performance.now();
-        for (let s = 0; s < steps; s++) await dp.step(x, y, 0.01);
+        for (let s = 0; s < steps; s++) await dp.step(x, y, 0.01, next);
         runs.push((steps * B) / ((performance.now() - t) / 1000));
       }
       await dp.dispose();

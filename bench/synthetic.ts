@@ -15,12 +15,17 @@ export function syntheticFeatures(quick: boolean): FeatureSet {
   const weight = new Float32Array(C * d);
   for (let c = 0; c < C; c++)
     for (let j = 0; j < d; j++) weight[c * d + j] = (means[c * d + j]! * Math.log(counts[c]! + 1)) / 10;
+  // On a SharedArrayBuffer, as loaded feature files are (loadFeatureFile's default): LWS's head
+  // workers then read the batch's rows from it by index.
+  const train = draw(counts);
+  const shared = new Float32Array(new SharedArrayBuffer(4 * train.features.length));
+  shared.set(train.features);
   return {
     dim: d,
     numClasses: C,
     classNames: Array.from({ length: C }, (_, i) => String(i)),
     trainCounts: counts,
-    train: draw(counts),
+    train: { ...train, features: shared },
     val: draw(new Array(C).fill(quick ? 5 : 20)),
     test: draw(new Array(C).fill(quick ? 10 : 50)),
     classifier: { weight, bias: new Float32Array(C) },

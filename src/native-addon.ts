@@ -84,6 +84,19 @@ export interface NativeAddon {
     weightDecay: number,
   ): void;
   /**
+   * One SGD-momentum step over many parameters in place in the heap: params holds [byte offset,
+   * size] per parameter; g and buf their values back to back in that order (buf updated too).
+   */
+  sgdFlat(
+    heap: ArrayBuffer,
+    params: Float64Array,
+    g: Float32Array,
+    buf: Float32Array,
+    lr: number,
+    momentum: number,
+    weightDecay: number,
+  ): void;
+  /**
    * Asks Linux for transparent huge pages under the view (madvise); returns the bytes advised.
    * Needs no AVX2, so it is there wherever the addon loads.
    */

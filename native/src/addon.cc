@@ -559,6 +559,65 @@ napi_value Sgd(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// sgdFlat(heap, params: Float64Array [offset, n] per parameter, g: Float32Array, buf: Float32Array,
+// lr, momentum, weightDecay): one SGD-momentum step (bn.h) over every parameter of a model at
+// once, each updated in place in the heap; g and buf hold the parameters' values back to back in
+// that order (buf updated in place). One call a step instead of one kernel (two fresh outputs, a
+// gradient copied into the heap) per parameter. Everything is checked before anything is written.
+napi_value SgdFlat(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc != 7) return throwError(env, "sgdFlat: expected 7 arguments");
+  Heap heap;
+  if (!heap.open(env, argv[0], "sgdFlat: heap must be an ArrayBuffer")) return nullptr;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  bool isTyped = false;
+  for (int i = 1; i < 4; ++i) {
+    CHECK(napi_is_typedarray(env, argv[i], &isTyped));
+    if (!isTyped) return throwError(env, "sgdFlat: params must be a Float64Array, g and buf Float32Arrays");
+  }
+  CHECK(napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr));
+  if (type != napi_float64_array || length % 2 != 0)
+    return throwError(env, "sgdFlat: params must be a Float64Array of [offset, size] pairs");
+  const double* spec = static_cast<const double*>(data);
+  const size_t count = length / 2;
+  float* flat[2];
+  size_t flatLength[2];
+  for (int i = 0; i < 2; ++i) {
+    CHECK(napi_get_typedarray_info(env, argv[2 + i], &type, &flatLength[i], &data, nullptr, nullptr));
+    if (type != napi_float32_array) return throwError(env, "sgdFlat: g and buf must be Float32Arrays");
+    flat[i] = static_cast<float*>(data);
+  }
+  double lr, momentum, wd;
+  CHECK(napi_get_value_double(env, argv[4], &lr));
+  CHECK(napi_get_value_double(env, argv[5], &momentum));
+  CHECK(napi_get_value_double(env, argv[6], &wd));
+  if (!cpuHasKernels()) return throwError(env, "sgdFlat: this CPU lacks AVX2 + FMA");
+  double total = 0;
+  for (size_t k = 0; k < count; ++k) {
+    const double n = spec[2 * k + 1];
+    if (!(n >= 0) || n != static_cast<double>(static_cast<int64_t>(n)))
+      return throwError(env, "sgdFlat: a size is not a whole number >= 0");
+    if (heap.at(spec[2 * k], n) == nullptr)
+      return throwError(env, "sgdFlat: a parameter lies outside the heap or is not 4-byte aligned");
+    total += n;
+  }
+  if (total != static_cast<double>(flatLength[0]) || total != static_cast<double>(flatLength[1]))
+    return throwError(env, "sgdFlat: g and buf must hold exactly the parameters' values");
+  size_t o = 0;
+  for (size_t k = 0; k < count; ++k) {
+    const long n = static_cast<long>(spec[2 * k + 1]);
+    float* p = heap.at(spec[2 * k], static_cast<double>(n));
+    longtail::sgd_momentum(p, flat[0] + o, flat[1] + o, p, flat[1] + o, n, static_cast<float>(lr),
+                           static_cast<float>(momentum), static_cast<float>(wd));
+    o += static_cast<size_t>(n);
+  }
+  return nullptr;
+}
+
 // adviseHugePages(view: ArrayBufferView) -> bytes advised. Any typed array, on an ArrayBuffer or
 // a SharedArrayBuffer; advice only, so nothing is checked beyond the view being one.
 napi_value AdviseHugePages(napi_env env, napi_callback_info info) {
@@ -624,5 +683,7 @@ NAPI_MODULE_INIT() {
   // The fused SGD-momentum update (stage-1 training).
   if (napi_create_function(env, "sgd", NAPI_AUTO_LENGTH, Sgd, nullptr, &fn) != napi_ok) return nullptr;
   if (napi_set_named_property(env, exports, "sgd", fn) != napi_ok) return nullptr;
+  if (napi_create_function(env, "sgdFlat", NAPI_AUTO_LENGTH, SgdFlat, nullptr, &fn) != napi_ok) return nullptr;
+  if (napi_set_named_property(env, exports, "sgdFlat", fn) != napi_ok) return nullptr;
   return exports;
 }

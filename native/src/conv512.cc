@@ -272,8 +272,21 @@ inline void transpose16(__m512 r[16]) {
 // for O * V multiply-adds (8 x 3: 11 for 24), where the gather product's 16-channel tiles
 // need a broadcast per multiply-add. Each output is one FMA chain over k ascending from 0, as
 // there, so the bits are the same (x * w is exact inside an FMA either way round).
-template <int O, int V>
-inline void planarMicro(const Planar& p, int o0, int m0) {
+// One output vector stored, with the evaluation program's epilogue when TAIL (gather.h, PlanarTail).
+template <bool TAIL>
+inline void planarStore(const Planar& p, const PlanarTail* t, int o, int64_t m, __m512 v) {
+  const int64_t at = static_cast<int64_t>(o) * p.ldy + m;
+  if (TAIL) {
+    v = _mm512_add_ps(v, _mm512_set1_ps(t->shift[o]));
+    if (t->res != nullptr) v = _mm512_add_ps(v, _mm512_loadu_ps(t->res + at));
+    if (t->relu) v = _mm512_max_ps(v, _mm512_setzero_ps());  // (v > 0) ? v : 0, as std::max(0.0f, v)
+    if (t->keep != nullptr) v = _mm512_maskz_mov_ps(t->keep[m / 16], v);
+  }
+  _mm512_storeu_ps(p.Y + at, v);
+}
+
+template <int O, int V, bool TAIL = false>
+inline void planarMicro(const Planar& p, int o0, int m0, const PlanarTail* t = nullptr) {
   __m512 acc[O][V];
   LONGTAIL_UNROLL
   for (int o = 0; o < O; ++o) {
@@ -299,14 +312,14 @@ inline void planarMicro(const Planar& p, int o0, int m0) {
   LONGTAIL_UNROLL
   for (int o = 0; o < O; ++o) {
     LONGTAIL_UNROLL
-    for (int v = 0; v < V; ++v) _mm512_storeu_ps(p.Y + static_cast<int64_t>(o0 + o) * p.ldy + m0 + 16 * v, acc[o][v]);
+    for (int v = 0; v < V; ++v) planarStore<TAIL>(p, t, o0 + o, m0 + 16 * v, acc[o][v]);
   }
 }
 
 // planarMicro over V vectors of 16 pixels starting at flattened positions pos[0..V) (not
 // necessarily adjacent: output rows of 16 * n pixels skip their padding columns). Same sums.
-template <int O, int V>
-inline void planarRowsMicro(const Planar& p, int o0, const int32_t* pos) {
+template <int O, int V, bool TAIL = false>
+inline void planarRowsMicro(const Planar& p, int o0, const int32_t* pos, const PlanarTail* t = nullptr) {
   __m512 acc[O][V];
   LONGTAIL_UNROLL
   for (int o = 0; o < O; ++o) {
@@ -334,7 +347,7 @@ inline void planarRowsMicro(const Planar& p, int o0, const int32_t* pos) {
   LONGTAIL_UNROLL
   for (int o = 0; o < O; ++o) {
     LONGTAIL_UNROLL
-    for (int v = 0; v < V; ++v) _mm512_storeu_ps(p.Y + static_cast<int64_t>(o0 + o) * p.ldy + pos[v], acc[o][v]);
+    for (int v = 0; v < V; ++v) planarStore<TAIL>(p, t, o0 + o, pos[v], acc[o][v]);
   }
 }
 
@@ -414,28 +427,43 @@ void cvecRow(const FilterCvec& f, int t0, int p0, int p1, bool accumulate) {
 
 }  // namespace
 
-void planar_gemm_avx512(const Planar& p) {
+namespace {
+
+template <bool TAIL>
+void planarGemm(const Planar& p, const PlanarTail* t) {
   // Pixels outer: the output-channel groups of one pixel block reuse its input rows in L1.
   const int mr = (p.M + 15) / 16 * 16;
   int m = 0;
   for (; m + 48 <= mr; m += 48)
-    for (int o0 = 0; o0 < p.N; o0 += 8) planarMicro<8, 3>(p, o0, m);
+    for (int o0 = 0; o0 < p.N; o0 += 8) planarMicro<8, 3, TAIL>(p, o0, m, t);
   for (int o0 = 0; o0 < p.N; o0 += 8) {
-    if (mr - m == 32) planarMicro<8, 2>(p, o0, m);
-    else if (mr - m == 16) planarMicro<8, 1>(p, o0, m);
+    if (mr - m == 32) planarMicro<8, 2, TAIL>(p, o0, m, t);
+    else if (mr - m == 16) planarMicro<8, 1, TAIL>(p, o0, m, t);
   }
 }
 
-void planar_rows_gemm_avx512(const Planar& p, const int32_t* pos, int nvec) {
+template <bool TAIL>
+void planarRowsGemm(const Planar& p, const PlanarTail* t, const int32_t* pos, int nvec) {
   // In ascending positions, so a vector that runs past its row into the next row's first columns
   // is overwritten there by that row's own vector (stored later).
   int v = 0;
   for (; v + 3 <= nvec; v += 3)
-    for (int o0 = 0; o0 < p.N; o0 += 8) planarRowsMicro<8, 3>(p, o0, pos + v);
+    for (int o0 = 0; o0 < p.N; o0 += 8) planarRowsMicro<8, 3, TAIL>(p, o0, pos + v, t);
   for (int o0 = 0; o0 < p.N; o0 += 8) {
-    if (nvec - v == 2) planarRowsMicro<8, 2>(p, o0, pos + v);
-    else if (nvec - v == 1) planarRowsMicro<8, 1>(p, o0, pos + v);
+    if (nvec - v == 2) planarRowsMicro<8, 2, TAIL>(p, o0, pos + v, t);
+    else if (nvec - v == 1) planarRowsMicro<8, 1, TAIL>(p, o0, pos + v, t);
   }
+}
+
+}  // namespace
+
+void planar_gemm_avx512(const Planar& p) { planarGemm<false>(p, nullptr); }
+void planar_gemm_tail_avx512(const Planar& p, const PlanarTail& t) { planarGemm<true>(p, &t); }
+void planar_rows_gemm_avx512(const Planar& p, const int32_t* pos, int nvec) {
+  planarRowsGemm<false>(p, nullptr, pos, nvec);
+}
+void planar_rows_gemm_tail_avx512(const Planar& p, const PlanarTail& t, const int32_t* pos, int nvec) {
+  planarRowsGemm<true>(p, &t, pos, nvec);
 }
 
 void filter_cvec_avx512(const FilterCvec& f, int p0, int p1, bool accumulate) {

@@ -22,4 +22,31 @@ struct FilterRows {
 };
 bool filter_rows_avx512(const FilterRows& f, bool accumulate);
 
+// The input gradient's planar product (gather.h's Planar with N = 16 dx channels) written
+// straight to dx's pixels: Y[n][m] = sum over k ascending of X[m + kofs[k]] * B[k * 16 + n], for
+// each flattened position m = a * Wp + c with c < cols and m < M, stored as dx pixel
+// dx[a * rowPitch + c * pixelPitch + n]. Blocks of 48 positions go through a buffer in L1 and a
+// register transpose, where writing the whole image's Y and transposing it afterwards read it
+// back from L2. When src is set, dy's rows (srcRows x srcCols pixels of C channels, pixel-major)
+// are transposed into the planes (plane pitch ps, at row PT, column PL of width Wp) just before
+// the first block that reads them, and the rest at the end; `reach` is the largest offset within
+// a plane in kofs; `next` (nFloats floats: the next image's dy) is prefetched into L2 a share a
+// vector, or nullptr. The same sums in the same order as planar_gemm_avx512 (the same bits).
+struct PlanarDx {
+  const float* X;
+  const int32_t* kofs;
+  int K;
+  const float* B;
+  int M, Wp, cols;
+  float* dx;
+  int64_t rowPitch, pixelPitch;
+  const float* src;
+  int srcRows, srcCols, C, PT, PL, reach;
+  int64_t ps;
+  float* planes;
+  const float* next;
+  int64_t nFloats;
+};
+void planar_dx_avx512(const PlanarDx& d);
+
 }  // namespace longtail

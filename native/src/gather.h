@@ -57,6 +57,18 @@ void planar_gemm_avx512(const Planar& p);
 // the padding columns between rows. Outputs past a row's end may be written (the next positions'
 // own vectors overwrite them); Y and X as planar_gemm_avx512's, up to pos[nvec - 1] + 16.
 void planar_rows_gemm_avx512(const Planar& p, const int32_t* pos, int nvec);
+// The evaluation program's epilogue applied to the accumulators before they are stored (no
+// second pass over the output): Y = relu?(product + shift[n] (+ res[n * ldy + m])), in that
+// order (the tail loop's operations, so the same bits); lanes whose bit in keep[m / 16] is clear
+// are stored as zeros (the padding columns and the positions past M). res and keep may be null.
+struct PlanarTail {
+  const float* shift;
+  const float* res;
+  const uint16_t* keep;
+  bool relu;
+};
+void planar_gemm_tail_avx512(const Planar& p, const PlanarTail& t);
+void planar_rows_gemm_tail_avx512(const Planar& p, const PlanarTail& t, const int32_t* pos, int nvec);
 
 // The filter gradient vectorised over input channels (conv512.cc): dwT[o * K + t * ci + c] (+)=
 // sum over p in [p0, p1) of X[pix[p] + tofs[t] + c] * dy[p * co + o], K = taps * ci, taps in

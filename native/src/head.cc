@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "conv.h"
@@ -168,6 +169,43 @@ napi_value MatmulNT(napi_env env, napi_callback_info info) {
     return nullptr;
   head_matmul_nt(static_cast<const float*>(a), packed, static_cast<const float*>(x), static_cast<float*>(c), s[0], s[1],
                  s[2]);
+  return nullptr;
+}
+
+// headMatmulNTRows(a, packed, x, rows: Int32Array, c, M, K, N): c [M, N] = A X^T with X's row j
+// the row rows[j] of x [n, K] (the batch gathered inside the product's packing); A as headMatmulNT's.
+napi_value MatmulNTRows(napi_env env, napi_callback_info info) {
+  ARGS(8, "headMatmulNTRows");
+  int32_t s[3];
+  if (!ints(env, argv, 5, 3, s)) return nullptr;
+  if (static_cast<double>(s[0]) * s[1] >= 2147483648.0 || static_cast<double>(s[0]) * s[2] >= 2147483648.0)
+    return fail(env, "headMatmulNTRows: operands larger than 2^31 values");
+  bool packed = false;
+  if (napi_get_value_bool(env, argv[1], &packed) != napi_ok)
+    return fail(env, "headMatmulNTRows: packed must be a boolean");
+  if (packed && !head_packed_available())
+    return fail(env, "headMatmulNTRows: a packed a needs the AVX-512 product, which does not run here");
+  const double aSize = packed ? static_cast<double>(head_packed_a_size(s[0], s[1])) : static_cast<double>(s[0]) * s[1];
+  void *a, *x, *rows, *c;
+  if (!typed(env, argv[0], aSize, false, false, &a,
+             "headMatmulNTRows: a must be a Float32Array of M * K (packed: headPackA's)") ||
+      !typed(env, argv[2], 0, false, false, &x, "headMatmulNTRows: x must be a Float32Array") ||
+      !typed(env, argv[3], s[2], false, true, &rows, "headMatmulNTRows: rows must be an Int32Array of N") ||
+      !typed(env, argv[4], static_cast<double>(s[0]) * s[2], false, false, &c,
+             "headMatmulNTRows: c must be a Float32Array of M * N"))
+    return nullptr;
+  size_t xLen = 0;
+  napi_typedarray_type t;
+  void* unused;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, argv[2], &t, &xLen, &unused, &ab, &off) != napi_ok) return nullptr;
+  const int64_t n = s[1] > 0 ? static_cast<int64_t>(xLen / static_cast<size_t>(s[1])) : 0;
+  const int32_t* r = static_cast<const int32_t*>(rows);
+  for (int j = 0; j < s[2]; ++j)
+    if (r[j] < 0 || r[j] >= n) return fail(env, "headMatmulNTRows: a row index is outside x");
+  head_matmul_nt_rows(static_cast<const float*>(a), packed, static_cast<const float*>(x), r, static_cast<float*>(c),
+                      s[0], s[1], s[2]);
   return nullptr;
 }
 
@@ -453,7 +491,7 @@ bool register_head(napi_env env, napi_value exports) {
     napi_callback cb;
   } fns[] = {{"headTranspose", Transpose}, {"headMatmul", Matmul},     {"headForward", Forward},
              {"headBackward", Backward},   {"headSgd", Sgd},           {"headPackA", PackA},
-             {"headMatmulNT", MatmulNT}, {"headPackedSize", PackedSize},
+             {"headMatmulNT", MatmulNT}, {"headMatmulNTRows", MatmulNTRows}, {"headPackedSize", PackedSize},
              {"headMeanRows", MeanRows},   {"headTransformRows", TransformRows},
              {"headAddRows", AddRows},     {"headLogitRows", LogitRows},
              {"headMoveColumns", MoveColumns}, {"headArgmaxColumns", ArgmaxColumns},
@@ -584,7 +622,8 @@ void pack_a(const float* a, float* dst, int M, int K, int p0, int kc, int strips
 // b [K, N] row-major, or (bT) b [N, K] row-major, i.e. B = b^T packed straight from the batch's
 // rows (no separate transpose).
 __attribute__((target("avx512f,avx2,fma"))) void gemm_avx512(const float* a, bool aPacked, const float* b,
-                                                              bool bT, float* c, int M, int K, int N) {
+                                                              bool bT, float* c, int M, int K, int N,
+                                                              const int32_t* rows = nullptr) {
   const int strips = (M + kGR - 1) / kGR;
   for (int j0 = 0; j0 < N; j0 += kNC) {
     const int nc = N - j0 < kNC ? N - j0 : kNC;
@@ -599,7 +638,8 @@ __attribute__((target("avx512f,avx2,fma"))) void gemm_avx512(const float* a, boo
         const int w = N - col < kGC ? N - col : kGC;
         if (bT) {
           for (int j = 0; j < w; ++j) {
-            const float* src = b + static_cast<size_t>(col + j) * K + p0;
+            const size_t r = rows ? static_cast<size_t>(rows[col + j]) : static_cast<size_t>(col + j);
+            const float* src = b + r * K + p0;
             for (int k = 0; k < kc; ++k) dst[k * kGC + j] = src[k];
           }
           for (int j = w; j < kGC; ++j)
@@ -670,6 +710,18 @@ void head_matmul_nt(const float* a, bool aPacked, const float* x, float* c, int 
   matmul(a, xt.data(), c, M, K, N);
 }
 
+void head_matmul_nt_rows(const float* a, bool aPacked, const float* x, const int32_t* rows, float* c, int M, int K,
+                         int N) {
+  if (K > 0 && head_packed_available()) {
+    gemm_avx512(a, aPacked, x, true, c, M, K, N, rows);
+    return;
+  }
+  thread_local std::vector<float> xg;
+  xg.resize(static_cast<size_t>(K) * N);
+  for (int j = 0; j < N; ++j)
+    std::memcpy(xg.data() + static_cast<size_t>(j) * K, x + static_cast<size_t>(rows[j]) * K, sizeof(float) * K);
+  head_matmul_nt(a, aPacked, xg.data(), c, M, K, N);
+}
 
 void head_transpose(const float* x, float* xt, int B, int d) {
   constexpr int T = 32;
@@ -1268,6 +1320,7 @@ bool head_packed_available() { return false; }
 size_t head_packed_a_size(int, int) { return 0; }
 void head_pack_a(const float*, float*, int, int) {}
 void head_matmul_nt(const float*, bool, const float*, float*, int, int, int) {}
+void head_matmul_nt_rows(const float*, bool, const float*, const int32_t*, float*, int, int, int) {}
 void head_mean_rows(const float*, int, int, double, float*) {}
 void head_transform_rows(const float*, const float*, float*, int, int) {}
 void head_add_rows(const float*, const int32_t*, float*, int, int) {}

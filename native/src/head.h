@@ -39,6 +39,11 @@ void head_pack_a(const float* a, float* packed, int M, int K);
 // in the same order as head_matmul(a, x^T), so bit-identical to it.
 void head_matmul_nt(const float* a, bool aPacked, const float* x, float* c, int M, int K, int N);
 
+// head_matmul_nt with X's row j the row rows[j] of x (every index valid): the batch gathered
+// while the product packs it, not copied first. The same sums, bit for bit.
+void head_matmul_nt_rows(const float* a, bool aPacked, const float* x, const int32_t* rows, float* c, int M, int K,
+                         int N);
+
 // In place a [Cw, B] = products + bias[c]; z = a * scale[c] + offset[c] (either may be null);
 // max[r] = max_c z, e [Cw, B] = exp(z - max[r]), sum[r] = sum_c e.
 void head_forward(float* a, const float* bias, const float* scale, const float* offset, float* e, float* max,

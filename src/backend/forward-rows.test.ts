@@ -7,7 +7,9 @@
  * native-kernels.test.ts) must agree bit for bit: output widths 1-60 reach every tile width, the
  * two-row tiles, an odd last row and rows split in two; through Conv2D, convBn and the whole
  * evaluation program (whose buffers carry borders, so rows are not contiguous). Also the planar
- * product (16 -> 16 at stride 1) by output rows where rows are whole 16-pixel vectors.
+ * product (16 -> 16 at stride 1) by output rows where rows are whole 16-pixel vectors, its planes
+ * with one zero column between rows, and the program's 16-channel steps with the shift, residual
+ * and ReLU applied as the accumulators are stored.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
@@ -107,10 +109,13 @@ describe('forward convolution by output rows (AVX-512)', () => {
         const steps: ChainStep[] = [
           { ...layer('stem', 3, ci, 16, 1), input: 0, relu: true },
           { ...layer('a', 3, 16, 16, 1), input: 1, relu: true },
-          { ...layer('b', 3, 16, 32, 2), input: 2, relu: true },
-          { ...layer('short', 1, 16, 32, 2), input: 2, relu: false },
-          { ...layer('c', 3, 32, 32, 1), input: 3, res: 4, relu: true },
-          { ...layer('d', 3, 32, 32, 1), input: 5, relu: false },
+          // A 16-channel block's second convolution: the planar chain's residual and ReLU
+          // applied to the accumulators as they are stored.
+          { ...layer('a2', 3, 16, 16, 1), input: 2, res: 1, relu: true },
+          { ...layer('b', 3, 16, 32, 2), input: 3, relu: true },
+          { ...layer('short', 1, 16, 32, 2), input: 3, relu: false },
+          { ...layer('c', 3, 32, 32, 1), input: 4, res: 5, relu: true },
+          { ...layer('d', 3, 32, 32, 1), input: 6, relu: false },
         ];
         const x = randomTensor(rng, [b, side, side, ci]) as tf.Tensor4D;
         const label = `trial ${trial}: [${b}, ${side}, ${side}, ${ci}]`;

@@ -255,6 +255,55 @@ describe('stage-2 head kernels against a plain double-precision reference', () =
       /no packed product in the TypeScript kernels/,
     );
   });
+
+  it('A x^T with the batch rows picked from x by index (LWS: no gathered copy): bit-identical to gather + product', (t) => {
+    const rng = createRng(11);
+    // Rows repeated and out of order; N past one 256-column block, K past one 256-deep block.
+    const shapes: [number, number, number, number][] = [
+      [1, 1, 1, 1],
+      [13, 7, 5, 9],
+      [25, 300, 33, 40],
+      [30, 260, 290, 50],
+    ];
+    for (const [name, get] of sets) {
+      const k = get();
+      if (k === null) {
+        t.diagnostic(`${name}: native addon not available`);
+        continue;
+      }
+      for (const [M, K, N, n] of shapes) {
+        const tag = `${name} ${M}x${K}x${N} from ${n} rows`;
+        const a = randomArray(M * K, rng);
+        const x = randomArray(n * K, rng);
+        const rows = Int32Array.from({ length: N }, () => Math.floor(rng.next() * n));
+        rows[0] = n - 1; // the last row of x, whose end is x's end
+        const g = new Float32Array(N * K); // the gathered batch, then the plain reference
+        for (let j = 0; j < N; j++) g.set(x.subarray(rows[j]! * K, (rows[j]! + 1) * K), j * K);
+        const gt = new Float32Array(K * N);
+        k.transpose(g, gt, N, K);
+        const want = new Float32Array(M * N);
+        k.matmul(a, gt, want, M, K, N);
+        const got = new Float32Array(M * N).fill(Number.NaN);
+        k.matmulNTRows(a, false, x, rows, got, M, K, N);
+        assert.deepEqual(got, want, `${tag}: plain`);
+        const packed = k.packA(a, M, K);
+        if (packed === null) continue;
+        got.fill(Number.NaN);
+        k.matmulNTRows(packed, true, x, rows, got, M, K, N);
+        assert.deepEqual(got, want, `${tag}: packed`);
+      }
+      // An index outside x is refused before anything is written.
+      const c = new Float32Array(4).fill(7);
+      assert.throws(
+        () =>
+          k.matmulNTRows(new Float32Array(4), false, new Float32Array(6), Int32Array.of(0, 3), c, 2, 2, 2),
+        name === 'native'
+          ? /headMatmulNTRows: a row index is outside x/
+          : /row index 3 is outside the 3 rows/,
+      );
+      assert.deepEqual(c, new Float32Array(4).fill(7));
+    }
+  });
 });
 
 describe('stage-2 row kernels (NCM centroids and scores, evaluation logits)', () => {

@@ -7,8 +7,18 @@
  * every operation to float32 in the same order; they differ only in exp (about 1 ulp) and in
  * the products' sums.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
+import type * as TF from '@tensorflow/tfjs-core';
 import { loadNativeAddon } from '../native-addon.ts';
+
+// tfjs-core is loaded on the first TypeScript product only (the same instance as the backend's:
+// its Node entry is CommonJS, shared through the require cache), so that a head worker running
+// the native kernels starts without parsing tfjs (about a third of its start).
+let tfCore: typeof TF | null = null;
+const tfc = (): typeof TF => {
+  tfCore ??= createRequire(import.meta.url)('@tensorflow/tfjs-core') as typeof TF;
+  return tfCore;
+};
 
 export interface HeadKernels {
   /** True for the native addon's kernels. */
@@ -33,6 +43,21 @@ export interface HeadKernels {
     a: Float32Array,
     packed: boolean,
     x: Float32Array,
+    c: Float32Array,
+    M: number,
+    K: number,
+    N: number,
+  ): void;
+  /**
+   * matmulNT with X's row j the row rows[j] of x [n, K] (each index in [0, n)): the batch read
+   * straight from the training features while the product packs it, with no gathered copy.
+   * The same sums as gather + matmulNT, bit for bit.
+   */
+  matmulNTRows(
+    a: Float32Array,
+    packed: boolean,
+    x: Float32Array,
+    rows: Int32Array,
     c: Float32Array,
     M: number,
     K: number,
@@ -162,6 +187,7 @@ interface HeadAddon {
   headPackA: HeadKernels['packA'];
   headPackedSize: HeadKernels['packedSize'];
   headMatmulNT: HeadKernels['matmulNT'];
+  headMatmulNTRows: HeadKernels['matmulNTRows'];
   headForward: HeadKernels['forward'];
   headBackward: HeadKernels['backward'];
   headSgd: HeadKernels['sgd'];
@@ -174,6 +200,18 @@ interface HeadAddon {
   headPackPanels: HeadKernels['packPanels'];
   headPanelsSize: HeadKernels['panelsSize'];
   headRowsProduct: HeadKernels['rowsProduct'];
+}
+
+/** [N, K]: row j is row rows[j] of x [n, K]. */
+function gatherRows(x: Float32Array, rows: Int32Array, K: number, N: number): Float32Array {
+  const n = Math.floor(x.length / K);
+  const out = new Float32Array(N * K);
+  for (let j = 0; j < N; j++) {
+    const r = rows[j]!;
+    if (!(r >= 0 && r < n)) throw new Error(`head kernels: row index ${r} is outside the ${n} rows`);
+    out.set(x.subarray(r * K, (r + 1) * K), j * K);
+  }
+  return out;
 }
 
 const fr = Math.fround;
@@ -192,6 +230,7 @@ export const tsHeadKernels: HeadKernels = {
       }
   },
   matmul(a, b, c, M, K, N) {
+    const tf = tfc();
     const t = tf.tidy(() =>
       tf.matMul(tf.tensor2d(a.subarray(0, M * K), [M, K]), tf.tensor2d(b.subarray(0, K * N), [K, N])),
     );
@@ -206,6 +245,9 @@ export const tsHeadKernels: HeadKernels = {
     const xt = new Float32Array(K * N);
     tsHeadKernels.transpose(x, xt, N, K);
     tsHeadKernels.matmul(a, xt, c, M, K, N);
+  },
+  matmulNTRows(a, packed, x, rows, c, M, K, N) {
+    tsHeadKernels.matmulNT(a, packed, gatherRows(x, rows, K, N), c, M, K, N);
   },
   forward(a, bias, scale, offset, e, max, sum, Cw, B) {
     max.fill(-Infinity, 0, B);
@@ -374,6 +416,12 @@ export function headKernelsOf(addon: object | null): HeadKernels | null {
             h.headTranspose(y, yt, N, K);
             h.headMatmul(x, yt, c, M, K, N);
           },
+    // An addon built before headMatmulNTRows: gather, then the product (the same sums).
+    matmulNTRows:
+      typeof h.headMatmulNTRows === 'function'
+        ? (x, packed, y, rows, c, M, K, N) => h.headMatmulNTRows(x, packed, y, rows, c, M, K, N)
+        : (x, packed, y, rows, c, M, K, N) =>
+            h.headMatmulNT(x, packed, gatherRows(y, rows, K, N), c, M, K, N),
     forward: (x, bias, scale, offset, e, max, sum, Cw, B) =>
       h.headForward(x, bias, scale, offset, e, max, sum, Cw, B),
     backward: (e, f, hot, hv, x, out, Cw, B) => h.headBackward(e, f, hot, hv, x, out, Cw, B),

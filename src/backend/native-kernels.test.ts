@@ -217,9 +217,17 @@ describe('native convolution kernels', () => {
     const rng = createRng(1616);
     const pick = <T>(xs: T[]) => xs[rng.int(xs.length)]!;
     let checked = 0;
-    for (let i = 0; i < 30; i++) {
+    // Then rows that are whole vectors (16 and 32 wide: the planar product by output rows, in
+    // both the forward pass and the input gradient), one of them a single row.
+    const wide: Case[] = [
+      { b: 2, h: 4, w: 16, ci: 16, co: 16, k: 3, s: 1, pad: 'same' },
+      { b: 1, h: 3, w: 32, ci: 16, co: 32, k: 3, s: 1, pad: 1 },
+      { b: 1, h: 1, w: 32, ci: 32, co: 16, k: 3, s: 1, pad: 'same' },
+      { b: 1, h: 5, w: 18, ci: 16, co: 16, k: 3, s: 1, pad: 'valid' },
+    ];
+    for (let i = 0; i < 30 + wide.length; i++) {
       const k = pick([1, 2, 3, 3, 3, 5]);
-      const c: Case = {
+      const c: Case = wide[i - 30] ?? {
         b: i % 4 === 0 ? 1 : 1 + rng.int(3),
         h: 3 + rng.int(10),
         w: 3 + rng.int(10),
@@ -256,7 +264,7 @@ describe('native convolution kernels', () => {
       }
       checked++;
     }
-    assert.ok(checked >= 24, `only ${checked} cases ran`);
+    assert.ok(checked >= 28, `only ${checked} cases ran`);
   });
 
   it("filter gradients that read x in place or hold every filter row in one tile give the gather product's bits", {

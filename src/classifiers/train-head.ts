@@ -140,6 +140,16 @@ export function trainHead(
     // The class-aware sampler's options from its own setting (classAwarePerClass), parsed by its entry.
     samplerName === 'class-aware' ? samplerOptionsOf({ ...opts, sampler: samplerName }) : {},
   );
+  const cacheRows =
+    head.kind === 'scaled' && cacheable
+      ? rowsToKeep(
+          (e) => sampler.epoch(e),
+          epochs,
+          sampler.stepsPerEpoch * batchSize,
+          n,
+          ((opts.cacheShare ?? SCALED_CACHE_SHARE) * n * fs.dim) / fs.numClasses,
+        )
+      : null;
   const trainer = new ShardedHead({
     ...head,
     offset: head.offset ?? null,
@@ -152,16 +162,10 @@ export function trainHead(
     batchSize,
     threads: fs.numClasses * fs.dim >= MIN_SPLIT_WEIGHTS ? (ctx.threads ?? 1) : 1,
     // Augmented features differ every epoch: no row's products may be reused then.
-    cacheRows:
-      head.kind === 'scaled' && cacheable
-        ? rowsToKeep(
-            (e) => sampler.epoch(e),
-            epochs,
-            sampler.stepsPerEpoch * batchSize,
-            n,
-            ((opts.cacheShare ?? SCALED_CACHE_SHARE) * n * fs.dim) / fs.numClasses,
-          )
-        : null,
+    cacheRows,
+    // LWS on the cached features: the shards read each batch's rows from them by index (no
+    // gather, no copy to the workers); the head decides whether it can (head-threads.ts).
+    features: head.kind === 'scaled' && ctx.source === undefined ? fs.train.features : null,
   });
   const threads = trainer.threads;
   const losses: number[] = [];
@@ -173,7 +177,7 @@ export function trainHead(
       let sum = 0;
       for (let s = 0; s < sampler.stepsPerEpoch; s++) {
         const idx = order.subarray(s * batchSize, (s + 1) * batchSize);
-        const feats = source.batch(idx, e, s);
+        const feats = trainer.readsRows ? null : source.batch(idx, e, s);
         for (let k = 0; k < batchSize; k++) labels[k] = fs.train.labels[idx[k]!]!;
         sum += trainer.step(feats, labels, rate, cacheable ? idx : null);
         ctx.onProgress?.(method, e * sampler.stepsPerEpoch + s + 1, epochs * sampler.stepsPerEpoch);

@@ -3,7 +3,8 @@
  * over random shapes with odd sizes: the forward call that also moves the running statistics and
  * returns invstd (against the plain kernel followed by the tfjs ops layers.ts ran before), the
  * gradient of batch norm + ReLU whose mask comes from x (against the one that reads y), bn.cc's
- * AVX2 passes against its plain loops, and the native global average pooling against tf.mean.
+ * AVX2 passes against its plain loops, the packed form (one [5, C] statistics tensor, running
+ * statistics in place) against the unpacked one, and the native global average pooling against tf.mean.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +17,7 @@ import {
 } from '../backend/native-kernels/names.ts';
 import { loadNativeAddon, nativeStatus } from '../native-addon.ts';
 import { createRng, type Rng } from '../random/rng.ts';
-import { BN_EPS, BN_MOMENTUM, globalAvgPool } from './layers.ts';
+import { type BatchNorm, BN_EPS, BN_MOMENTUM, batchNormTrain, globalAvgPool } from './layers.ts';
 
 /** Indices where a and b differ in their bits (NaN never appears here). */
 function bitDiffs(a: tf.Tensor, b: tf.Tensor, label: string): void {
@@ -113,6 +114,37 @@ function compareCase(
       bitDiffs(dgamma!, before[1]!, `${label} dgamma (mask from x)`);
       bitDiffs(dbeta!, before[2]!, `${label} dbeta (mask from x)`);
     }
+    // Packed: y and one [5, C] tensor, the running statistics moved in place (fresh copies
+    // here, so rm and rv stay as they were).
+    const rmP = tf.tensor1d(rm.dataSync());
+    const rvP = tf.tensor1d(rv.dataSync());
+    const [y2, stats] = run(
+      BATCH_NORM_KERNEL,
+      { ...base, runningMean: rmP, runningVar: rvP },
+      { relu, epsilon: BN_EPS, momentum: m, packed: true },
+    );
+    assert.deepEqual(stats!.shape, [5, c], `${label} packed shape`);
+    bitDiffs(y2!, y1!, `${label} y (packed)`);
+    const want = [mean1!, var1!, invstd1!, scale!, shift!];
+    for (const [k, row] of tf.unstack(stats!).entries()) bitDiffs(row, want[k]!, `${label} packed row ${k}`);
+    bitDiffs(rmP, rm1!, `${label} running mean (in place)`);
+    bitDiffs(rvP, rv1!, `${label} running variance (in place)`);
+    const packed = run(
+      BATCH_NORM_GRAD_KERNEL,
+      { dy, x, y: y2!, stats: stats!, gamma },
+      { relu, residual: withRes },
+    );
+    assert.equal(packed.length, before.length);
+    for (const [k, t] of packed.entries()) bitDiffs(t, before[k]!, `${label} gradient ${k} (packed)`);
+    if (relu && !withRes) {
+      const fromX = run(
+        BATCH_NORM_GRAD_KERNEL,
+        { dy, x, stats: stats!, gamma },
+        { relu, residual: false, fromX: true },
+      );
+      for (const [k, t] of fromX.entries())
+        bitDiffs(t, before[k]!, `${label} gradient ${k} (packed, mask from x)`);
+    }
   });
 }
 
@@ -137,6 +169,51 @@ describe('native training batch norm: one-call forms', { skip: !nativeStatus().a
         compareCase(rng, shape, true, false);
         trial++;
       }
+    }
+  });
+
+  it("the layer's packed path (running statistics in place) equals its unpacked one bit for bit", () => {
+    const rng = createRng(2032);
+    for (const [relu, withRes, c] of [
+      [true, false, 16],
+      [true, false, 5],
+      [true, true, 32],
+      [false, false, 8],
+    ] as const) {
+      const shape: [number, number, number, number] = [3, 5, 4, c];
+      tf.tidy(() => {
+        const { x, res, dy, gamma, beta } = bnInputs(rng, shape);
+        const rm = randn(rng, c);
+        const rv = Float32Array.from({ length: c }, () => 0.5 + rng.next());
+        const outs = [true, false].map((own) => {
+          const bn: BatchNorm = {
+            gamma: tf.variable(gamma, true, `bn-g-${Math.random()}`),
+            beta: tf.variable(beta, true, `bn-b-${Math.random()}`),
+            runningMean: tf.variable(tf.tensor1d(rm), false, `bn-rm-${Math.random()}`),
+            runningVar: tf.variable(tf.tensor1d(rv), false, `bn-rv-${Math.random()}`),
+          };
+          // Another tensor sharing the running mean's data: the layer must not write it in place.
+          const alias = own ? null : tf.clone(bn.runningMean);
+          const f = (xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, r?: tf.Tensor) =>
+            tf.sum(
+              tf.mul(batchNormTrain(xi as tf.Tensor4D, g, b, bn, relu, r as tf.Tensor4D | undefined), dy),
+            );
+          const { value, grads } = tf.valueAndGrads(f)(
+            withRes ? [x, bn.gamma, bn.beta, res] : [x, bn.gamma, bn.beta],
+          );
+          if (alias) bitDiffs(alias, tf.tensor1d(rm), 'the shared running mean is unchanged');
+          const out = [
+            value,
+            ...grads.slice(0, withRes ? 4 : 3),
+            bn.runningMean.clone(),
+            bn.runningVar.clone(),
+          ];
+          for (const v of Object.values(bn)) (v as tf.Variable).dispose();
+          return out;
+        });
+        for (const [k, t] of outs[0]!.entries())
+          bitDiffs(t, outs[1]![k]!, `relu ${relu} residual ${withRes} C ${c} output ${k}`);
+      });
     }
   });
 

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend/backend.ts';
 import { SGD_KERNEL } from '../backend/native-kernels/names.ts';
 import { setTrainingKernels } from '../backend/training-kernels.ts';
-import { nativeStatus } from '../native-addon.ts';
+import { loadNativeAddon, nativeStatus } from '../native-addon.ts';
 import { createRng, type Rng } from '../random/rng.ts';
 import { Sgd } from './sgd.ts';
 
@@ -112,6 +112,57 @@ describe('Sgd', () => {
       assert.ok(Math.abs(got[i]! - p[i]!) < 1e-5 * (1 + Math.abs(p[i]!)), `value ${i}`);
     v.dispose();
     opt.dispose();
+  });
+
+  it('updates in place only where no other tensor shares the data; a shared one gets its own copy', {
+    skip,
+  }, () => {
+    const v = tf.variable(tf.tensor1d([1, 2, 3]), true, `sgd-share-${Math.random()}`);
+    const w = tf.variable(tf.tensor1d([4, 5]), true, `sgd-share-${Math.random()}`);
+    const alias = tf.clone(v); // shares v's data
+    const opt = new Sgd({ momentum: 0.9, weightDecay: 0 });
+    opt.stepFlat([v, w], Float32Array.of(1, 1, 1, 2, 2), 0.5);
+    assert.deepEqual(Array.from(alias.dataSync()), [1, 2, 3]);
+    assert.deepEqual(Array.from(v.dataSync()), [0.5, 1.5, 2.5]);
+    assert.deepEqual(Array.from(w.dataSync()), [3, 4]);
+    // Momentum carries over, held per parameter with its shape.
+    opt.stepFlat([v, w], Float32Array.of(0, 0, 0, 0, 0), 1);
+    assert.deepEqual(Array.from(w.dataSync()), [1.2, 2.2].map(Math.fround));
+    const st = opt.state();
+    assert.deepEqual(
+      Object.values(st).map((b) => b.shape),
+      [[3], [2]],
+    );
+    assert.deepEqual(Array.from(Object.values(st)[1]!.data), [1.8, 1.8].map(Math.fround));
+    tf.dispose([v, w, alias]);
+    opt.dispose();
+  });
+
+  it('refuses gradients of the wrong length, and the addon checks its arguments before writing', {
+    skip,
+  }, () => {
+    const v = tf.variable(tf.tensor1d([1, 2, 3]), true, `sgd-len-${Math.random()}`);
+    const opt = new Sgd();
+    assert.throws(
+      () => opt.stepFlat([v], new Float32Array(4), 0.1),
+      /^Error: sgd: 4 gradient values for 3 parameters$/,
+    );
+    const addon = loadNativeAddon()!;
+    const heap = new ArrayBuffer(64);
+    const before = new Float32Array(heap).slice();
+    const g = new Float32Array(3).fill(1);
+    const call = (params: number[], n = 3) =>
+      addon.sgdFlat(heap, Float64Array.from(params), g.subarray(0, n), new Float32Array(n), 0.1, 0.9, 0);
+    assert.throws(() => call([0, 3, 12, 1]), /sgdFlat: g and buf must hold exactly the parameters' values/);
+    assert.throws(() => call([60, 3]), /sgdFlat: a parameter lies outside the heap or is not 4-byte aligned/);
+    assert.throws(() => call([2, 3]), /sgdFlat: a parameter lies outside the heap or is not 4-byte aligned/);
+    assert.throws(() => call([0, 1.5], 3), /sgdFlat: a size is not a whole number >= 0/);
+    assert.throws(() => call([0]), /sgdFlat: params must be a Float64Array of \[offset, size\] pairs/);
+    assert.deepEqual(new Float32Array(heap), before);
+    call([8, 2, 40, 1]);
+    assert.deepEqual(Array.from(new Float32Array(heap, 8, 2)), [-0.1, -0.1].map(Math.fround));
+    assert.deepEqual(Array.from(new Float32Array(heap, 40, 1)), [Math.fround(-0.1)]);
+    v.dispose();
   });
 
   it('the fused kernel rejects a gradient of another shape, naming both', { skip }, () => {

@@ -28,11 +28,12 @@ describe('an epoch hands the stepper its batches', () => {
   it('makes the next batch only when the stepper is done with the current one, in step order', async () => {
     const seen: { batch: Float32Array; labels: Int32Array }[] = [];
     let calls = 0;
+    const announced: (boolean | undefined)[] = [];
     const stepper: Stepper = {
       async step(batch, labels, _lr, { whileWaiting }) {
         // What a data-parallel step reads, copied before it lets the runner write the next batch.
         seen.push({ batch: batch.slice(), labels: labels.slice() });
-        whileWaiting?.();
+        announced.push(whileWaiting?.());
         calls++;
         return { loss: 1, correct: 0 };
       },
@@ -45,6 +46,8 @@ describe('an epoch hands the stepper its batches', () => {
     });
     await runner.run(2, 0.1);
     assert.equal(calls, 4);
+    // Each step but the epoch's last says the next call's batch is ready (workers start on it).
+    assert.deepEqual(announced, [true, true, true, false]);
     // The batches as one generator makes them one after another (the order before this change),
     // with the runner's stream for (seed 3, epoch 2).
     const order = sampler.epoch(2);

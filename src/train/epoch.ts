@@ -69,13 +69,15 @@ export class TrainingError extends UserError {
 export interface Stepper {
   /**
    * One optimiser step. `whileWaiting` must run exactly once, after `batch` and `labels` were
-   * last read (the runner fills them with the next batch there).
+   * last read (the runner fills them with the next batch there). When it returns true, the next
+   * call comes with the same arrays, holding what it put there: data-parallel workers start on
+   * their next shards without waiting for that call.
    */
   step(
     batch: Float32Array,
     labels: Int32Array,
     lr: number,
-    o: { whileWaiting?: () => void },
+    o: { whileWaiting?: () => boolean },
   ): Promise<{ loss: number; correct: number }>;
   /** Brings the replicas' batch-norm running statistics together (at the end of every epoch). */
   syncBatchNorm(): Promise<void>;
@@ -125,8 +127,15 @@ export class EpochRunner {
     };
     if (steps > 0) prepare(0);
     for (let step = 0; step < steps; step++) {
-      // The next batch is assembled while the workers compute this one's shards.
-      const whileWaiting = step + 1 < steps ? () => prepare(step + 1) : () => {};
+      // The next batch is assembled while the workers compute this one's shards; within the
+      // epoch it is the next call's (the workers may start on it with this step's update).
+      const whileWaiting =
+        step + 1 < steps
+          ? () => {
+              prepare(step + 1);
+              return true;
+            }
+          : () => false;
       const { loss, correct: c } = await this.stepper.step(batch, labels, lr, { whileWaiting });
       if (!Number.isFinite(loss)) {
         throw new TrainingError(

@@ -24,36 +24,48 @@ export function computeGrads(
   const [H, W, C] = model.inputShape;
   const B = labels.length;
   let correctT: tf.Tensor | null = null;
-  const [lossT, flat] = tf.tidy(() => {
+  const [lossT, gs] = tf.tidy(() => {
     const x = tf.tensor4d(batch, [B, H, W, C]);
     const y = tf.tensor1d(labels, 'int32');
+    // Made outside the gradient's forward pass: what the tape records, it also clones and walks.
+    const oh = tf.oneHot(y, model.numClasses) as tf.Tensor2D;
+    const offset = logitOffset ? tf.tensor1d(logitOffset) : undefined;
+    let logits: tf.Tensor2D | null = null;
     const { value, grads } = tf.variableGrads(() => {
-      const logits = model.head.apply(model.backbone.features(x, batchStats)); // [B, classes]
-      correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32')));
-      const oh = tf.oneHot(y, model.numClasses) as tf.Tensor2D;
-      return crossEntropy(logits, oh, logitOffset ? tf.tensor1d(logitOffset) : undefined);
+      logits = tf.keep(model.head.apply(model.backbone.features(x, batchStats))); // [B, classes]
+      return crossEntropy(logits, oh, offset);
     }, vars);
-    return [value, tf.concat(vars.map((v) => tf.reshape(grads[v.name]!, [-1])))];
+    const z = logits as unknown as tf.Tensor2D;
+    correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(z, 1), y), 'float32')));
+    z.dispose();
+    return [value, vars.map((v) => grads[v.name]!)] as [tf.Scalar, tf.Tensor[]];
   });
   const loss = lossT.dataSync()[0]!;
-  const grads = out === undefined ? (flat.dataSync() as Float32Array) : readInto(flat, out);
+  // Each gradient straight from its tensor into one flat array (no concatenated copy first).
+  const total = vars.reduce((n, v) => n + v.size, 0);
+  if (out !== undefined && out.length < total)
+    throw new Error(`gradient buffer of ${out.length} for ${total} values`);
+  const grads = out === undefined ? new Float32Array(total) : out.subarray(0, total);
+  let o = 0;
+  for (const g of gs) {
+    grads.set(hostView(g), o);
+    o += g.size;
+  }
   const ct = correctT as tf.Tensor | null;
   const correct = ct?.dataSync()[0] ?? 0;
-  tf.dispose([lossT, flat]);
+  tf.dispose([lossT, ...gs]);
   ct?.dispose();
   return { loss, correct, grads };
 }
 
 /**
- * A float32 tensor's values copied into `out` (which it must fit), without the fresh array
- * dataSync makes: on wasm straight from the heap. Data-parallel steps use it so that no large
- * array is allocated per step (each one counts towards V8's full collections).
+ * A float32 tensor's values without the fresh array dataSync makes: on wasm a view of the heap
+ * (valid until the next allocation). Data-parallel steps read their gradients through it so that
+ * no large array is allocated per step (each one counts towards V8's full collections).
  */
-function readInto(t: tf.Tensor, out: Float32Array): Float32Array {
-  if (out.length < t.size) throw new Error(`gradient buffer of ${out.length} for ${t.size} values`);
+function hostView(t: tf.Tensor): Float32Array {
   const backend = tf.backend() as { typedArrayFromHeap?: (t: tf.TensorInfo) => Float32Array };
-  out.set(backend.typedArrayFromHeap ? backend.typedArrayFromHeap(t) : (t.dataSync() as Float32Array));
-  return out.subarray(0, t.size);
+  return backend.typedArrayFromHeap ? backend.typedArrayFromHeap(t) : (t.dataSync() as Float32Array);
 }
 
 /** The parameters training updates, in a fixed order (the same in every replica). */
@@ -63,16 +75,7 @@ export function trainableVars(model: Model): tf.Variable[] {
 
 /** One optimiser update from flat gradients (as computeGrads gives them). */
 export function applyGrads(model: Model, opt: Sgd, flat: Float32Array, lr: number): void {
-  const vars = trainableVars(model);
-  tf.tidy(() => {
-    const grads: tf.NamedTensorMap = {};
-    let o = 0;
-    for (const v of vars) {
-      grads[v.name] = tf.tensor(flat.subarray(o, o + v.size), v.shape);
-      o += v.size;
-    }
-    opt.step(vars, grads, lr);
-  });
+  opt.stepFlat(trainableVars(model), flat, lr);
 }
 
 /** One SGD step on a batch on this thread: gradients, then the update. */

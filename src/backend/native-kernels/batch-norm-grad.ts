@@ -3,16 +3,30 @@ import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { NativeAddon } from '../../native-addon.ts';
 import { rowsChannels, type WasmBackend } from './heap.ts';
 
+/** A row of a packed [5, C] statistics tensor. */
+type Row = TensorInfo & { row?: number };
+
 export function nativeBatchNormGrad(a: NativeAddon): KernelFunc {
   return ({ inputs, backend, attrs }) => {
-    const { dy, x, y, mean, invstd, gamma, scale, shift } = inputs as Record<string, TensorInfo | undefined>;
-    const { relu, residual } = attrs as unknown as { relu: boolean; residual?: boolean };
+    const { dy, x, y, gamma, stats } = inputs as Record<string, TensorInfo | undefined>;
+    let { mean, invstd, scale, shift } = inputs as Record<string, TensorInfo | undefined>;
+    const { relu, residual, fromX } = attrs as unknown as {
+      relu: boolean;
+      residual?: boolean;
+      fromX?: boolean;
+    };
     const be = backend as unknown as WasmBackend;
     const [M, C] = rowsChannels(x!);
     const dx = be.makeOutput([...x!.shape], 'float32');
     const dgamma = be.makeOutput([C], 'float32');
     const dbeta = be.makeOutput([C], 'float32');
-    const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId);
+    const off = (t: TensorInfo) => be.getMemoryOffset(t.dataId) + ((t as Row).row ?? 0) * 4 * C;
+    if (stats !== undefined) {
+      // The forward's packed [5, C] statistics: rows mean, variance, invstd, scale, shift.
+      const row = (r: number): Row => ({ ...stats, row: r });
+      [mean, invstd] = [row(0), row(2)];
+      if (fromX) [scale, shift] = [row(3), row(4)];
+    }
     // Read at each call, after every makeOutput: an allocation can grow (replace) the heap.
     const heap = () => be.wasm.HEAPU8.buffer as ArrayBuffer;
     if (scale !== undefined && shift !== undefined) {

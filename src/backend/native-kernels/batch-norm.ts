@@ -6,10 +6,11 @@ import { rowsChannels, sameShape, type WasmBackend } from './heap.ts';
 export function nativeBatchNorm(a: NativeAddon): KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const { x, gamma, beta, res, runningMean, runningVar } = inputs as Record<string, TensorInfo | undefined>;
-    const { relu, epsilon, momentum } = attrs as unknown as {
+    const { relu, epsilon, momentum, packed } = attrs as unknown as {
       relu: boolean;
       epsilon: number;
       momentum?: number;
+      packed?: boolean;
     };
     const be = backend as unknown as WasmBackend;
     const [M, C] = rowsChannels(x!);
@@ -42,6 +43,31 @@ export function nativeBatchNorm(a: NativeAddon): KernelFunc {
     ] as const)
       if (t.shape.length !== 1 || t.shape[0] !== C)
         throw new Error(`batch norm: the ${name} [${t.shape}] must be [${C}]`);
+    if (packed) {
+      // One [5, C] output (rows mean, biased variance, invstd, scale, shift) and the running
+      // statistics moved in place (the caller makes sure no other tensor shares their data):
+      // two tensors a call instead of eight, no assigns.
+      const stats = be.makeOutput([5, C], 'float32');
+      const s = off(stats);
+      const offsets = Float64Array.of(
+        off(x!),
+        off(gamma!),
+        off(beta!),
+        off(runningMean),
+        off(runningVar),
+        off(y),
+        s,
+        s + 4 * C,
+        s + 8 * C,
+        s + 12 * C,
+        s + 16 * C,
+        off(runningMean),
+        off(runningVar),
+        ...(res ? [off(res)] : []),
+      );
+      a.batchNormTrain(0, heap(), offsets, M, C, relu, epsilon, momentum);
+      return [y, stats];
+    }
     const extra = [C, C, C, C, C].map((n) => be.makeOutput([n], 'float32'));
     const [invstd, scale, shift, rmOut, rvOut] = extra as [
       TensorInfo,

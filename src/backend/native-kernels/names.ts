@@ -7,9 +7,15 @@
 /**
  * Training-mode batch norm (+ a residual branch) (+ ReLU): x, gamma, beta (, res) -> y, batch
  * mean, biased batch variance; y = relu(bn(x) + res), the tail of a residual block in one pass.
+ * With runningMean and runningVar also invstd, scale, shift and the moved running statistics;
+ * with the attribute `packed` instead y and one [5, C] tensor (rows mean, variance, invstd,
+ * scale, shift), the running statistics moved in place.
  */
 export const BATCH_NORM_KERNEL = 'LongtailBatchNorm';
-/** Its gradient: dy, x, y, mean, invstd, gamma -> dx, dgamma, dbeta (, dres when `residual`). */
+/**
+ * Its gradient: dy, x, y, mean, invstd, gamma -> dx, dgamma, dbeta (, dres when `residual`);
+ * mean and invstd may come as the packed `stats` instead (with `fromX`: scale and shift too, no y).
+ */
 export const BATCH_NORM_GRAD_KERNEL = 'LongtailBatchNormGrad';
 /** Evaluation-mode batch norm: x, scale, shift (, res) -> x * scale + shift (+ res) (then ReLU). */
 export const CHANNEL_AFFINE_KERNEL = 'LongtailChannelAffine';
@@ -42,5 +48,7 @@ export const CONV_BN_PROGRAM_KERNEL = 'LongtailConvBnProgram';
  * One SGD step with momentum and weight decay (PyTorch's rule, as src/optim/sgd.ts):
  * p, g, buf -> p - lr * buf', buf' = momentum * buf + g + weightDecay * p, in one pass with the
  * tfjs ops' float rounding (bit-identical to them). Attributes: lr, momentum, weightDecay.
+ * Where it is registered, Sgd runs its flat form instead (sgd.ts's sgdFlatInPlace: every
+ * parameter in one call, in place).
  */
 export const SGD_KERNEL = 'LongtailSgd';

@@ -32,20 +32,22 @@ describe('stage-2 heads split by classes over worker threads', () => {
     await initBackend('wasm');
   });
 
-  it("LWS's kept products: the same scales to the bit with no cache, a small one and a full one (1 and 2 threads)", () => {
+  it("LWS's kept products and rows read by index: the same scales to the bit as the gathered batch (1 and 2 threads)", () => {
     // 40 training rows drawn with repeats, as class-aware sampling does.
     const C = 24;
     const d = 40;
     const B = 16;
     const rng = createRng(9);
-    const train = Float32Array.from({ length: 40 * d }, () => rng.normal());
+    // On a SharedArrayBuffer, as loaded features are: the workers read the rows from it.
+    const train = new Float32Array(new SharedArrayBuffer(4 * 40 * d));
+    for (let i = 0; i < train.length; i++) train[i] = rng.normal();
     const trainLabels = Int32Array.from({ length: 40 }, (_, i) => i % C);
     const weight = Float32Array.from({ length: C * d }, () => rng.normal() * 0.05);
     const bias = Float32Array.from({ length: C }, () => rng.normal() * 0.1);
     const batches = Array.from({ length: 12 }, () =>
       Int32Array.from({ length: B }, () => Math.floor(rng.next() * 40)),
     );
-    const run = (threads: number, cacheRows: Int32Array | null, withRows: boolean) => {
+    const run = (threads: number, cacheRows: Int32Array | null, withRows: boolean, byIndex = false) => {
       const head = new ShardedHead({
         kind: 'scaled',
         dim: d,
@@ -57,7 +59,9 @@ describe('stage-2 heads split by classes over worker threads', () => {
         batchSize: B,
         threads,
         cacheRows,
+        features: byIndex ? train : null,
       });
+      assert.equal(head.readsRows, byIndex);
       const x = new Float32Array(B * d);
       const y = new Int32Array(B);
       const losses: number[] = [];
@@ -67,7 +71,7 @@ describe('stage-2 heads split by classes over worker threads', () => {
             x.set(train.subarray(r * d, (r + 1) * d), k * d);
             y[k] = trainLabels[r]!;
           });
-          losses.push(head.step(x, y, 0.5, withRows ? rows : null));
+          losses.push(head.step(byIndex ? null : x, y, 0.5, withRows ? rows : null));
         }
         return { scales: head.finish().scales!, losses };
       } finally {
@@ -88,6 +92,10 @@ describe('stage-2 heads split by classes over worker threads', () => {
         assert.deepEqual(got.scales, want.scales, `scales, ${tag}`);
         assert.deepEqual(got.losses, want.losses, `losses, ${tag}`);
       }
+      // No batch at all: every shard's product reads the rows from the features by index.
+      const direct = run(threads, null, true, true);
+      assert.deepEqual(direct.scales, want.scales, `scales, ${threads} threads, rows by index`);
+      assert.deepEqual(direct.losses, want.losses, `losses, ${threads} threads, rows by index`);
       assert.ok(
         [3, 17, 29, 8, 11].some((r) => drawn.has(r)),
         'some kept rows are drawn',

@@ -35,6 +35,12 @@ export interface ShardedHeadSpec {
   maxNorm?: number | null;
   /** Scaled kind: training rows whose products each shard keeps (ShardSpec.cacheRows); null: none. */
   cacheRows?: Int32Array | null;
+  /**
+   * Scaled kind without kept products: the training features [n, d]; then every step passes the
+   * batch's rows instead of the batch (step(null, ...)), and each shard's product reads them by
+   * index. Used only where every thread can read them: one thread, or a SharedArrayBuffer.
+   */
+  features?: Float32Array | null;
 }
 
 export interface HeadState {
@@ -57,11 +63,22 @@ export class ShardedHead {
   private readonly ranges: [number, number][];
   private steps = 0;
   private closed = false;
+  /** The training features every shard reads the batch's rows from, or null: steps pass the batch. */
+  private readonly features: Float32Array | null;
 
   constructor(private readonly spec: ShardedHeadSpec) {
     const { numClasses: C, dim: d, batchSize: B } = spec;
     const n = Math.max(1, Math.min(Math.floor(spec.threads), C));
     this.ranges = classRanges(C, n);
+    const f = spec.features ?? null;
+    // A worker given a plain (unshared) array would get a copy of all the features: gather instead.
+    this.features =
+      f &&
+      spec.kind === 'scaled' &&
+      (spec.cacheRows?.length ?? 0) === 0 &&
+      (n === 1 || f.buffer instanceof SharedArrayBuffer)
+        ? f
+        : null;
     const shardSpec = (k: number): ShardSpec => {
       const [lo, hi] = this.ranges[k]!;
       return {
@@ -77,9 +94,10 @@ export class ShardedHead {
         classWeights: spec.classWeights ?? null,
         maxNorm: spec.maxNorm ?? null,
         cacheRows: spec.cacheRows ?? null,
+        features: this.features,
       };
     };
-    this.buf = n > 1 ? allocBuffers(n, B, d, this.ranges) : null;
+    this.buf = n > 1 ? allocBuffers(n, B, d, this.ranges, this.features === null) : null;
     this.shard = new HeadShard(shardSpec(0));
     try {
       for (let k = 1; k < n; k++) {
@@ -106,17 +124,23 @@ export class ShardedHead {
     }
   }
 
+  /** True when steps take the batch's rows (step(null, labels, lr, rows)) rather than the batch. */
+  get readsRows(): boolean {
+    return this.features !== null;
+  }
+
   get threads(): number {
     return this.ranges.length;
   }
 
   /**
    * One SGD step on features x [B, d] with labels [B]; returns the batch's mean cross-entropy.
-   * `rows`: the batch's training-row indices, which let the scaled kind reuse a row's products.
+   * `rows`: the batch's training-row indices, which let the scaled kind reuse a row's products;
+   * where readsRows, x is null and the shards read those rows of the features.
    */
-  step(x: Float32Array, labels: Int32Array, lr: number, rows: Int32Array | null = null): number {
+  step(x: Float32Array | null, labels: Int32Array, lr: number, rows: Int32Array | null = null): number {
     const { batchSize: B, dim: d } = this.spec;
-    if (labels.length !== B || x.length < B * d)
+    if (labels.length !== B || (x === null ? !this.features || !rows || rows.length < B : x.length < B * d))
       throw new Error(`head step: expected ${B} rows of ${d} features, got ${labels.length} labels`);
     const s = this.steps;
     const buf = this.buf;
@@ -125,7 +149,7 @@ export class ShardedHead {
       stats = [this.shard.forward(x, labels, rows)];
     } else {
       const slot = s % 2;
-      buf.x.set(x.subarray(0, B * d), slot * B * d);
+      if (x) buf.x.set(x.subarray(0, B * d), slot * B * d);
       buf.labels.set(labels, slot * B);
       if (rows) buf.rows.set(rows.subarray(0, B), slot * B);
       else buf.rows.fill(-1, slot * B, (slot + 1) * B);
@@ -194,11 +218,18 @@ export class ShardedHead {
   }
 }
 
-function allocBuffers(n: number, B: number, d: number, ranges: [number, number][]): HeadBuffers {
+/** `withBatch` false: the shards read the rows from the features, so no batch slots. */
+function allocBuffers(
+  n: number,
+  B: number,
+  d: number,
+  ranges: [number, number][],
+  withBatch: boolean,
+): HeadBuffers {
   const f32 = (len: number) => new Float32Array(new SharedArrayBuffer(4 * len));
   return {
     ctl: new Int32Array(new SharedArrayBuffer(4 * 16)),
-    x: f32(2 * B * d),
+    x: f32(withBatch ? 2 * B * d : 0),
     labels: new Int32Array(new SharedArrayBuffer(4 * 2 * B)),
     rows: new Int32Array(new SharedArrayBuffer(4 * 2 * B)),
     lr: new Float64Array(new SharedArrayBuffer(8 * 2)),

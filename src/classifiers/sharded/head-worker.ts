@@ -3,7 +3,7 @@
  * the main thread's published steps until told to finish, then writes its rows back.
  */
 import { workerData } from 'node:worker_threads';
-import { initBackend } from '../../backend/backend.ts';
+import { nativeHeadKernels } from '../../backend/native-head.ts';
 import { CTL, type HeadBuffers, readStats, waitFor, writeError, writeStats } from './head-protocol.ts';
 import { HeadShard, type ShardSpec } from './shard-step.ts';
 
@@ -16,7 +16,9 @@ const { index, spec, backend, buf } = workerData as {
 const FOREVER = 24 * 3600_000;
 
 async function run(): Promise<void> {
-  await initBackend(backend);
+  // tfjs only where the TypeScript kernels run (their products are tfjs's): with the native
+  // kernels the worker starts without loading it (the larger part of a worker's start).
+  if (nativeHeadKernels() === null) await (await import('../../backend/backend.ts')).initBackend(backend);
   const shard = new HeadShard(spec);
   Atomics.add(buf.ctl, CTL.ready, 1);
   Atomics.notify(buf.ctl, CTL.ready);
@@ -33,7 +35,8 @@ async function run(): Promise<void> {
     if (published < s + 1) break; // finished
     const slot = s % 2;
     const stats = shard.forward(
-      buf.x.subarray(slot * B * d, (slot + 1) * B * d),
+      // With the features, the product reads the batch's rows from them by index.
+      spec.features ? null : buf.x.subarray(slot * B * d, (slot + 1) * B * d),
       buf.labels.subarray(slot * B, (slot + 1) * B),
       buf.rows.subarray(slot * B, (slot + 1) * B),
     );

@@ -26,7 +26,14 @@
  * the native addon's AVX2 kernels, else the same arithmetic in TypeScript).
  */
 import { type HeadKernels, headKernels } from '../../backend/native-head.ts';
-import { bigFloats } from '../linear-ops.ts';
+import { adviseHugePages } from '../../io/huge-pages.ts';
+
+/** linear-ops.ts's bigFloats, here so that a head worker does not load tfjs (linear-ops imports it). */
+function bigFloats(n: number): Float32Array<ArrayBuffer> {
+  const a = new Float32Array(n);
+  adviseHugePages(a);
+  return a;
+}
 
 export type HeadKind = 'linear' | 'scaled';
 
@@ -57,6 +64,12 @@ export interface ShardSpec {
    * epoch), up to its memory budget.
    */
   cacheRows?: Int32Array | null;
+  /**
+   * Scaled kind: the training features [n, d] themselves (on a SharedArrayBuffer where a worker
+   * holds the shard). Then forward takes no batch: the product reads the batch's rows by index
+   * while it packs them (matmulNTRows), so no thread gathers or copies the batch (the same bits).
+   */
+  features?: Float32Array | null;
 }
 
 /** What a shard tells the others after its forward pass: per row, its max logit and max softmax. */
@@ -185,6 +198,8 @@ export class HeadShard {
     }
     this.dv = new Float32Array(this.width);
     this.packed = kind === 'scaled' ? this.k.packA(this.weight, this.width, dim) : null;
+    if (spec.features && (kind !== 'scaled' || (spec.cacheRows?.length ?? 0) > 0))
+      throw new Error('head shard: features by index are for the scaled kind without kept products');
     const keep = kind === 'scaled' ? (spec.cacheRows ?? null) : null;
     let top = -1;
     if (keep) for (const r of keep) top = Math.max(top, r);
@@ -271,25 +286,34 @@ export class HeadShard {
 
   /**
    * Forward on features x [B, d] (row-major) with global labels; keeps what backward needs.
-   * `rows`: the batch's training-row indices (-1: not a training row), for the scaled kind's cache.
+   * `rows`: the batch's training-row indices (-1: not a training row), for the scaled kind's cache;
+   * with spec.features, x is null and the batch is those rows of the features.
    */
-  forward(x: Float32Array, labels: Int32Array, rows: Int32Array | null = null): ShardStats {
+  forward(x: Float32Array | null, labels: Int32Array, rows: Int32Array | null = null): ShardStats {
     const B = labels.length;
     const { lo, hi, dim: d } = this.spec;
-    if (x.length < B * d) throw new Error(`head shard: expected ${B} rows of ${d} features`);
+    const feats = this.spec.features ?? null;
+    if (x === null ? feats === null || rows === null || rows.length < B : x.length < B * d)
+      throw new Error(`head shard: expected ${B} rows of ${d} features`);
     const Cw = this.width;
     const b = this.buffers(B);
     const cw = this.spec.classWeights;
     this.rowWeights = cw ? Float32Array.from(labels.subarray(0, B), (y) => cw[y]!) : null;
-    let xs = x.subarray(0, B * d);
-    if (this.spec.kind === 'linear') {
-      // A copy: backward reads it, and x may be a shared buffer the next batch is written to.
-      b.x.set(xs);
-      xs = b.x;
+    const w = this.packed ?? this.weight;
+    if (x === null) {
+      // [Cw, B] = W X^T with X's rows read from the features by index as the product packs them.
+      this.k.matmulNTRows(w, this.packed !== null, feats!, rows!.subarray(0, B), b.a, Cw, d, B);
+    } else {
+      let xs = x.subarray(0, B * d);
+      if (this.spec.kind === 'linear') {
+        // A copy: backward reads it, and x may be a shared buffer the next batch is written to.
+        b.x.set(xs);
+        xs = b.x;
+      }
+      // [Cw, B] = W X^T, X packed for the product straight from its rows.
+      if (this.scales && rows && this.filled.length > 0) this.cachedProducts(xs, rows, b.a, B);
+      else this.k.matmulNT(w, this.packed !== null, xs, b.a, Cw, d, B);
     }
-    // [Cw, B] = W X^T, X packed for the product straight from its rows.
-    if (this.scales && rows && this.filled.length > 0) this.cachedProducts(xs, rows, b.a, B);
-    else this.k.matmulNT(this.packed ?? this.weight, this.packed !== null, xs, b.a, Cw, d, B);
     this.k.forward(b.a, this.bias, this.scales, this.offset, b.e, b.max, b.sum, Cw, B);
     // The (weighted) sum of the label logits z = a * s + o of the rows whose label is here.
     let labelLogitSum = 0;

@@ -60,6 +60,60 @@ describe('data-parallel training over worker threads', () => {
       opt2.dispose();
     });
 
+  it('sends the next shards ahead when whileWaiting announces them: the same bits as asking each step', async () => {
+    // Batches 0..3 of the data, each made in whileWaiting as the trainer does.
+    const batchAt = (s: number) => {
+      const idx = Array.from({ length: 32 }, (_, i) => (i * 5 + s * 17) % data.train.labels.length);
+      return {
+        x: makeBatch(data.train, idx, 'none', null),
+        y: Int32Array.from(idx, (i) => data.train.labels[i]!),
+      };
+    };
+    const spec = { seed: 5, momentum: 0.9, weightDecay: 5e-4 };
+    const train = async (announce: boolean) => {
+      const m = createModel('resnet8', [28, 28, 1], 10, 5);
+      const opt = new Sgd({ momentum: 0.9, weightDecay: 5e-4 });
+      const dp = await DataParallel.create(m, opt, 2, spec);
+      const first = batchAt(0);
+      const [x, y] = [first.x, first.y];
+      const losses: number[] = [];
+      for (let s = 0; s < 4; s++) {
+        const whileWaiting = () => {
+          const next = batchAt(s + 1);
+          x.set(next.x);
+          y.set(next.y);
+          return announce && s < 3;
+        };
+        losses.push((await dp.step(x, y, 0.05, { whileWaiting })).loss);
+      }
+      await dp.syncBatchNorm();
+      return { m, opt, dp, losses, x, y };
+    };
+    const a = await train(false);
+    const b = await train(true);
+    assert.deepEqual(b.losses, a.losses);
+    assert.equal(maxDiffNamed(modelArrays(b.m), modelArrays(a.m)), 0);
+    assert.equal(maxDiffNamed(await b.dp.workerWeights(0), await a.dp.workerWeights(0)), 0);
+    // An announced next step that is not taken is refused: the worker computes on it already.
+    await a.dp.step(a.x, a.y, 0.05, { whileWaiting: () => true });
+    await assert.rejects(a.dp.syncBatchNorm(), /whileWaiting announced a next step that was not taken/);
+    // A shorter batch (the shards cut elsewhere) is another batch.
+    await assert.rejects(
+      a.dp.step(a.x.subarray(0, 30 * 784), a.y.subarray(0, 30), 0.05),
+      /whileWaiting returned true, yet the next step came with another batch or batchStats/,
+    );
+    await b.dp.step(b.x, b.y, 0.05, { whileWaiting: () => true });
+    b.x[b.x.length - 1]! += 1;
+    const other = /whileWaiting returned true, yet the next step came with another batch/;
+    await assert.rejects(b.dp.step(b.x, b.y, 0.05), other);
+    await assert.rejects(b.dp.step(b.x, b.y, 0.05), other); // and every step after
+    for (const t of [a, b]) {
+      await t.dp.dispose();
+      disposeModel(t.m);
+      t.opt.dispose();
+    }
+  });
+
   it('with batch statistics per shard, keeps the replicas identical and averages the running statistics', async () => {
     const idx = Array.from({ length: 64 }, (_, i) => i);
     const x = makeBatch(data.train, idx, 'none', null);

@@ -5,7 +5,10 @@
  * size) and every replica applies the same update, so the update equals one worker's on the
  * whole batch. Batch norm uses each shard's own batch statistics (as PyTorch's DataParallel
  * without SyncBN); the replicas' running statistics are averaged by `syncBatchNorm`, which the
- * trainer calls at the end of every epoch.
+ * trainer calls at the end of every epoch. When the caller announces the next batch (its
+ * `whileWaiting` returns true), the workers' next shards travel with this step's update, so a
+ * worker starts on its next shard as soon as it has applied the update (one message each way a
+ * step).
  */
 import type { Worker } from 'node:worker_threads';
 import { backendInfo } from '../../backend/backend.ts';
@@ -16,7 +19,7 @@ import { startWorker } from '../../workers/spawn.ts';
 import { applyGrads, computeGrads, trainableVars } from '../step.ts';
 import { averageStats, getBnStats, setBnStats } from './bn-sync.ts';
 import type { FromWorker, ReplicaSpec, SharedBuffers, ToWorker, WorkerTiming } from './protocol.ts';
-import { threadClock } from './thread-clock.ts';
+import { countersSince, type ThreadCounters, threadClock, threadCounters } from './thread-clock.ts';
 
 const ENTRY = new URL('./worker.ts', import.meta.url);
 
@@ -63,10 +66,11 @@ class Replica {
     this.worker.postMessage(m);
   }
 
-  request<T extends FromWorker>(m: ToWorker & { id: number }): Promise<T> {
+  /** Posts `m`, whose answer carries `id`. */
+  request<T extends FromWorker>(m: ToWorker, id: number): Promise<T> {
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure);
-      this.waiting.set(m.id, (r) => (r.type === 'error' ? reject(new Error(r.message)) : resolve(r as T)));
+      this.waiting.set(id, (r) => (r.type === 'error' ? reject(new Error(r.message)) : resolve(r as T)));
       this.worker.postMessage(m);
     });
   }
@@ -78,6 +82,23 @@ class Replica {
   terminate() {
     return this.worker.terminate();
   }
+}
+
+type GradsReply = Extract<FromWorker, { type: 'grads' }>;
+
+/** The workers' shards of the next step, sent with this step's update. */
+interface Ahead {
+  pending: Promise<GradsReply | null>[];
+  batchStats: boolean;
+  /** The shards' bounds in the batch and the values per example they were cut with. */
+  bounds: number[];
+  per: number;
+}
+
+/** a[0, count) equals b[from, from + count). */
+function sameInts(a: Int32Array, b: Int32Array, from: number, count: number): boolean {
+  for (let i = 0; i < count; i++) if (a[i] !== b[from + i]) return false;
+  return true;
 }
 
 export interface StepResult {
@@ -104,6 +125,8 @@ export interface StepTimings {
   /** With `profile`: this thread's time on a core and waiting for one during its own shard, ms. */
   cpu?: number;
   queued?: number;
+  /** With `profile`: this thread's events during its own shard (thread-clock.ts). */
+  events?: ThreadCounters;
   /** Each worker's shard (null where it had none). */
   workers: (WorkerTiming | null)[];
 }
@@ -125,6 +148,10 @@ export class DataParallel {
     start: 0,
     workers: [],
   };
+  /** The workers' shards of the next step, already sent (whileWaiting returned true). */
+  private ahead: Ahead | null = null;
+  /** Set when a step broke that promise: the replicas may differ, every later step refuses. */
+  private broken: Error | null = null;
   /** Read every thread's scheduler clock around its shard (a file read per thread and step). */
   profile = false;
 
@@ -168,13 +195,17 @@ export class DataParallel {
    * One synchronous step on the whole batch. `whileWaiting` runs once, as soon as `batch` and
    * `labels` are no longer read (the workers' shards are in shared memory and this thread's are
    * in its backend), while the workers may still compute: the trainer assembles the next batch
-   * there instead of between steps, when the workers would wait for it.
+   * there instead of between steps, when the workers would wait for it. If it returns true, it
+   * promises that the next call to `step` comes with these same arrays holding what it put there
+   * and the same `batchStats`: the workers then receive their next shards with this step's
+   * update and start on them at once, without waiting for that call (checked when it comes: a
+   * different batch throws).
    */
   async step(
     batch: Float32Array,
     labels: Int32Array,
     lr: number,
-    { batchStats = true, whileWaiting }: { batchStats?: boolean; whileWaiting?: () => void } = {},
+    { batchStats = true, whileWaiting }: { batchStats?: boolean; whileWaiting?: () => unknown } = {},
   ): Promise<StepResult> {
     const t0 = performance.now();
     const B = labels.length;
@@ -182,23 +213,14 @@ export class DataParallel {
     const per = batch.length / B;
     const bounds = Array.from({ length: n + 1 }, (_, k) => Math.round((k * B) / n));
     const sizes = bounds.slice(1).map((b, k) => b - bounds[k]!);
-    const pending = this.replicas.map((r, k) => {
-      const lo = bounds[k + 1]!;
-      const count = sizes[k + 1]!;
-      if (count === 0) return null; // fewer examples than threads: this replica only applies
-      const s = this.sharedFor(k, count, per);
-      s.batch.set(batch.subarray(lo * per, (lo + count) * per));
-      s.labels.set(labels.subarray(lo, lo + count));
-      return r.request<Extract<FromWorker, { type: 'grads' }>>({
-        type: 'grads',
-        id: r.id(),
-        count,
-        batchStats,
-        profile: this.profile,
-      });
-    });
+    if (this.broken) throw this.broken;
+    const ahead = this.ahead;
+    this.ahead = null;
+    if (ahead !== null) this.checkAhead(ahead, batch, labels, bounds, per, batchStats);
+    const pending = ahead?.pending ?? this.postShards(batch, labels, bounds, per, batchStats, null);
     const t1 = performance.now();
     const c0 = this.profile ? threadClock() : null;
+    const e0 = this.profile ? threadCounters() : null;
     const mine = computeGrads(
       this.model,
       batch.subarray(0, bounds[1]! * per),
@@ -206,8 +228,9 @@ export class DataParallel {
       { batchStats, out: this.mine, logitOffset: this.logitOffset },
     );
     const c1 = c0 ? threadClock() : null;
+    const e1 = e0 ? threadCounters() : null;
     const t2 = performance.now();
-    whileWaiting?.();
+    const more = whileWaiting?.() === true;
     const t2b = performance.now();
     const theirs = await Promise.all(pending);
     const t3 = performance.now();
@@ -227,7 +250,15 @@ export class DataParallel {
     });
     const t4 = performance.now();
     if (Number.isFinite(loss)) {
-      for (const r of this.replicas) r.post({ type: 'apply', lr });
+      // The workers have read their shards (their gradients are in): the next ones may go in.
+      if (more)
+        this.ahead = {
+          pending: this.postShards(batch, labels, bounds, per, batchStats, lr),
+          batchStats,
+          bounds,
+          per,
+        };
+      else for (const r of this.replicas) r.post({ type: 'apply', lr });
       applyGrads(this.model, this.opt, avg, lr);
     }
     const t5 = performance.now();
@@ -240,9 +271,76 @@ export class DataParallel {
       apply: t5 - t4,
       start: performance.timeOrigin + t0,
       ...(c0 && c1 ? { cpu: (c1.cpuNs - c0.cpuNs) / 1e6, queued: (c1.queuedNs - c0.queuedNs) / 1e6 } : {}),
+      ...(e0 && e1 ? { events: countersSince(e0, e1) } : {}),
       workers: theirs.map((r) => r?.timing ?? null),
     };
     return { loss, correct };
+  }
+
+  /**
+   * Copies each worker's shard into its shared memory and asks for its gradients: as a request
+   * of its own, or (`lr` given) after the update at `lr` in one message.
+   */
+  private postShards(
+    batch: Float32Array,
+    labels: Int32Array,
+    bounds: number[],
+    per: number,
+    batchStats: boolean,
+    lr: number | null,
+  ): Promise<GradsReply | null>[] {
+    return this.replicas.map((r, k) => {
+      const lo = bounds[k + 1]!;
+      const count = bounds[k + 2]! - lo;
+      if (count === 0) {
+        // Fewer examples than threads: this replica only applies.
+        if (lr !== null) r.post({ type: 'apply', lr });
+        return Promise.resolve(null);
+      }
+      const s = this.sharedFor(k, count, per);
+      s.batch.set(batch.subarray(lo * per, (lo + count) * per));
+      s.labels.set(labels.subarray(lo, lo + count));
+      const req = { id: r.id(), count, batchStats, profile: this.profile };
+      const p = r.request<GradsReply>(
+        lr === null ? { type: 'grads', ...req } : { type: 'apply', lr, next: req },
+        req.id,
+      );
+      // Read by the next step; a failure meanwhile must not count as unhandled.
+      p.catch(() => {});
+      return p;
+    });
+  }
+
+  /** The batch of a step whose shards went out ahead must be the one announced. */
+  private checkAhead(
+    ahead: Ahead,
+    batch: Float32Array,
+    labels: Int32Array,
+    bounds: number[],
+    per: number,
+    batchStats: boolean,
+  ): void {
+    const bits = new Int32Array(batch.buffer, batch.byteOffset, batch.length);
+    let same =
+      batchStats === ahead.batchStats &&
+      per === ahead.per &&
+      bounds.length === ahead.bounds.length &&
+      bounds.every((b, k) => b === ahead.bounds[k]);
+    for (let k = 0; same && k < this.replicas.length; k++) {
+      const lo = bounds[k + 1]!;
+      const count = bounds[k + 2]! - lo;
+      if (count === 0) continue;
+      const s = this.shared[k]!;
+      const theirs = new Int32Array(s.batch.buffer, s.batch.byteOffset, count * per);
+      same = sameInts(s.labels, labels, lo, count) && sameInts(theirs, bits, lo * per, count * per);
+    }
+    if (!same) {
+      // A worker trained on the announced shard (its running statistics moved): no way back.
+      this.broken = new Error(
+        'DataParallel.step: whileWaiting returned true, yet the next step came with another batch or batchStats',
+      );
+      throw this.broken;
+    }
   }
 
   /** Replica k's shared buffers, (re)made when a shard of `count` examples does not fit. */
@@ -264,8 +362,14 @@ export class DataParallel {
   /** Averages the batch-norm running statistics of all replicas and gives every replica the mean. */
   async syncBatchNorm(): Promise<void> {
     if (this.replicas.length === 0) return;
+    // The shards sent ahead would move the workers' statistics after they were read.
+    if (this.ahead !== null)
+      throw new Error('DataParallel.syncBatchNorm: whileWaiting announced a next step that was not taken');
     const stats = await Promise.all(
-      this.replicas.map((r) => r.request<Extract<FromWorker, { type: 'bn' }>>({ type: 'getBn', id: r.id() })),
+      this.replicas.map((r) => {
+        const id = r.id();
+        return r.request<Extract<FromWorker, { type: 'bn' }>>({ type: 'getBn', id }, id);
+      }),
     );
     const mean = averageStats([getBnStats(this.model), ...stats.map((s) => s.stats)]);
     setBnStats(this.model, mean);
@@ -275,7 +379,8 @@ export class DataParallel {
   /** A worker's parameters (for tests: replicas must stay identical). */
   async workerWeights(k: number) {
     const r = this.replicas[k]!;
-    return (await r.request<Extract<FromWorker, { type: 'weights' }>>({ type: 'getWeights', id: r.id() }))
+    const id = r.id();
+    return (await r.request<Extract<FromWorker, { type: 'weights' }>>({ type: 'getWeights', id }, id))
       .weights;
   }
 

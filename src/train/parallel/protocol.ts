@@ -1,6 +1,7 @@
 /** Messages between the training thread and its data-parallel workers. */
 import type { BackboneSpec } from '../../models/backbone.ts';
 import type { NamedArrays } from '../../models/params.ts';
+import type { ThreadCounters } from './thread-clock.ts';
 
 export interface ReplicaSpec {
   /** The backbone with its options, so a replica builds the very model the trainer holds. */
@@ -35,14 +36,25 @@ export interface SharedBuffers {
   avg: Float32Array;
 }
 
+/** A shard's gradients, asked for: the answer carries `id`. */
+export interface GradsRequest {
+  id: number;
+  count: number;
+  batchStats: boolean;
+  profile?: boolean;
+}
+
 export type ToWorker =
   | { type: 'init'; spec: ReplicaSpec; weights: NamedArrays; momentum: NamedArrays }
   /** Shared memory for the step exchange (sent again when the batch outgrows it). */
   | { type: 'buffers'; shared: SharedBuffers }
   /** Gradients on the first `count` examples of the shared batch, into the shared gradients. */
-  | { type: 'grads'; id: number; count: number; batchStats: boolean; profile?: boolean }
-  /** Apply the averaged gradients in the shared `avg`. */
-  | { type: 'apply'; lr: number }
+  | ({ type: 'grads' } & GradsRequest)
+  /**
+   * Apply the averaged gradients in the shared `avg`; with `next`, then compute the next step's
+   * gradients on the shard already in shared memory (answered as a 'grads' request with next.id).
+   */
+  | { type: 'apply'; lr: number; next?: GradsRequest }
   | { type: 'getBn'; id: number }
   | { type: 'setBn'; stats: NamedArrays }
   | { type: 'getWeights'; id: number };
@@ -67,4 +79,12 @@ export interface WorkerTiming {
   /** With `profile`: this thread's time on a core and waiting for one during the shard, ms. */
   cpu?: number;
   queued?: number;
+  /** With `profile`: the thread's events during the shard (thread-clock.ts). */
+  events?: ThreadCounters;
+  /**
+   * With `profile`: ms on a core from the start of the worker's previous shard to this one's:
+   * a whole step's work on that thread (the update, messages, its event loop's garbage-collection
+   * tasks), apart from this shard.
+   */
+  cycle?: number;
 }
