@@ -18,9 +18,10 @@ with class-aware sampling (4 images per class in a row; floor(N / 128) steps an 
 SGD lr 0.1 momentum 0.9 weight decay 5e-4, cosine LR per epoch, 10 epochs; LWS trains per-class
 scales of the frozen joint layer (logits (x W^T + b) * s) the same way for 5 epochs; tau-norm
 sweeps tau over 0, 0.1, ..., 2.0 on val and test (one product per split, rescale, argmax,
-accuracy per split); NCM builds class means of centred, L2-normalised training features and scores
-the test set by -||x - c||. Times: reading the file (np.load of every array), and each method
-(the classifier built; NCM also scores the test set, as the longtail case does).
+accuracy per split); NCM builds class means of centred, L2-normalised training features, scores
+the test set by -||x - c|| and takes its top-1. Times: reading the file (np.load of every array),
+and each method (the classifier built; NCM also the test set's scores and top-1, as the longtail
+case: bench/run.ts ncmTestTop1).
 
   /usr/bin/python3 bench/torch_bench.py --stage2 F.npz --methods crt,lws,tau-norm,ncm --threads 2
 

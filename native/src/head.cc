@@ -343,6 +343,84 @@ napi_value LogitRows(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// headPackPanels(w, C, K[, out]): w [C, K] packed for headRowsProduct, into `out` (at least
+// headPanelsSize(C, K) floats, e.g. shared with worker threads) or a new Float32Array; null where
+// that product does not run (no AVX-512, or its tiles off).
+napi_value PackPanels(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
+  if (argc != 3 && argc != 4) return fail(env, "headPackPanels: expected 3 or 4 arguments");
+  if (!cpuOk()) return fail(env, "headPackPanels: this CPU lacks AVX2 + FMA");
+  int32_t s[2];
+  if (!ints(env, argv, 1, 2, s)) return nullptr;
+  if (static_cast<double>(s[0] + 31) * s[1] >= 2147483648.0) return fail(env, "headPackPanels: w larger than 2^31 values");
+  void* w;
+  if (!typed(env, argv[0], static_cast<double>(s[0]) * s[1], false, false, &w, "headPackPanels: w must be a Float32Array of C * K"))
+    return nullptr;
+  napi_value result;
+  if (!head_rows_available()) {
+    if (napi_get_null(env, &result) != napi_ok) return nullptr;
+    return result;
+  }
+  const size_t n = head_panels_size(s[0], s[1]);
+  void* data = nullptr;
+  if (argc == 4) {
+    if (!typed(env, argv[3], static_cast<double>(n), false, false, &data, "headPackPanels: out must be a Float32Array of headPanelsSize(C, K)"))
+      return nullptr;
+    result = argv[3];
+  } else {
+    napi_value buffer;
+    if (napi_create_arraybuffer(env, n * sizeof(float), &data, &buffer) != napi_ok ||
+        napi_create_typedarray(env, napi_float32_array, n, buffer, 0, &result) != napi_ok)
+      return nullptr;
+  }
+  head_pack_panels(static_cast<const float*>(w), static_cast<float*>(data), s[0], s[1]);
+  return result;
+}
+
+// headPanelsSize(C, K): the floats headPackPanels writes, or 0 where it would return null.
+napi_value PanelsSize(napi_env env, napi_callback_info info) {
+  ARGS(2, "headPanelsSize");
+  int32_t s[2];
+  if (!ints(env, argv, 0, 2, s)) return nullptr;
+  napi_value result;
+  const double n = head_rows_available() ? static_cast<double>(head_panels_size(s[0], s[1])) : 0;
+  if (napi_create_double(env, n, &result) != napi_ok) return nullptr;
+  return result;
+}
+
+// headRowsProduct(panels, x, m, K, C, out, offset, bias|null, sq|null): out [m, C] from `offset`
+// (floats) = x [m, K] times headPackPanels' W^T, + bias, or with sq NCM's distance (head.h).
+napi_value RowsProduct(napi_env env, napi_callback_info info) {
+  ARGS(9, "headRowsProduct");
+  int32_t s[3];
+  if (!ints(env, argv, 2, 3, s)) return nullptr;
+  if (!head_rows_available()) return fail(env, "headRowsProduct: needs the AVX-512 product, which does not run here");
+  if (static_cast<double>(s[0]) * s[1] >= 2147483648.0 || static_cast<double>(s[0]) * s[2] >= 2147483648.0 ||
+      static_cast<double>(s[2] + 31) * s[1] >= 2147483648.0)
+    return fail(env, "headRowsProduct: operands larger than 2^31 values");
+  double offset = -1;
+  if (napi_get_value_double(env, argv[6], &offset) != napi_ok || !(offset >= 0) ||
+      offset != static_cast<double>(static_cast<int64_t>(offset)))
+    return fail(env, "headRowsProduct: offset must be a non-negative integer");
+  void *panels, *x, *out, *bias, *sq;
+  if (!typed(env, argv[0], static_cast<double>(head_panels_size(s[2], s[1])), false, false, &panels,
+             "headRowsProduct: panels must be a Float32Array of headPanelsSize(C, K)") ||
+      !typed(env, argv[1], static_cast<double>(s[0]) * s[1], false, false, &x, "headRowsProduct: x must be a Float32Array of m * K") ||
+      !typed(env, argv[5], offset + static_cast<double>(s[0]) * s[2], false, false, &out,
+             "headRowsProduct: out must hold offset + m * C floats") ||
+      !typed(env, argv[7], s[2], true, false, &bias, "headRowsProduct: bias must be a Float32Array of C or null") ||
+      !typed(env, argv[8], s[2], true, false, &sq, "headRowsProduct: sq must be a Float32Array of C or null"))
+    return nullptr;
+  if (bias && sq) return fail(env, "headRowsProduct: bias and sq cannot both be given");
+  if (s[0] == 0 || s[2] == 0) return nullptr;
+  head_rows_product(static_cast<const float*>(panels), static_cast<const float*>(x), s[0], s[1], s[2],
+                    static_cast<float*>(out) + static_cast<int64_t>(offset), static_cast<const float*>(bias),
+                    static_cast<const float*>(sq));
+  return nullptr;
+}
+
 // headArgmaxColumns(z, m, C, scale|null, shift|null, out: Int32Array of m): see head.h.
 napi_value ArgmaxColumns(napi_env env, napi_callback_info info) {
   ARGS(6, "headArgmaxColumns");
@@ -416,7 +494,9 @@ bool register_head(napi_env env, napi_value exports) {
              {"headMatmulNT", MatmulNT}, {"headMatmulNTRows", MatmulNTRows}, {"headPackedSize", PackedSize},
              {"headMeanRows", MeanRows},   {"headTransformRows", TransformRows},
              {"headAddRows", AddRows},     {"headLogitRows", LogitRows},
-             {"headMoveColumns", MoveColumns}, {"headArgmaxColumns", ArgmaxColumns}};
+             {"headMoveColumns", MoveColumns}, {"headArgmaxColumns", ArgmaxColumns},
+             {"headPackPanels", PackPanels}, {"headPanelsSize", PanelsSize},
+             {"headRowsProduct", RowsProduct}};
   for (const auto& f : fns) {
     napi_value fn;
     if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn) != napi_ok) return false;
@@ -755,7 +835,121 @@ void head_sgd(float* p, const float* g, float* buf, int64_t n, float momentum, f
 // where that code computes in double, so the results are the same bits: a sum keeps its order;
 // only independent rows or columns run side by side.
 
+namespace {
+
+// Eight floats to p, or the first ones of them under a tail mask: a masked store only for the
+// tail (AVX-512 masked stores are slow on AMD's cores, even with every lane set).
+__attribute__((target("avx512f,avx2,fma"))) inline void store8(float* p, __mmask8 mk, __m256 v) {
+  if (mk == 0xFF)
+    _mm256_storeu_ps(p, v);
+  else
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>(mk), _mm512_castps256_ps512(v));
+}
+
+// s [8] (double, row r in lane r) += the eight columns of the 8 x 8 block q[r] (row r's eight
+// consecutive values), column by column: each lane's adds stay in the row's order.
+__attribute__((target("avx512f,avx2,fma"))) inline __m512d add_columns8(__m512d s, const __m512d q[8]) {
+  const __m512d t0 = _mm512_unpacklo_pd(q[0], q[1]), t1 = _mm512_unpackhi_pd(q[0], q[1]);
+  const __m512d t2 = _mm512_unpacklo_pd(q[2], q[3]), t3 = _mm512_unpackhi_pd(q[2], q[3]);
+  const __m512d t4 = _mm512_unpacklo_pd(q[4], q[5]), t5 = _mm512_unpackhi_pd(q[4], q[5]);
+  const __m512d t6 = _mm512_unpacklo_pd(q[6], q[7]), t7 = _mm512_unpackhi_pd(q[6], q[7]);
+  const __m512d u0 = _mm512_shuffle_f64x2(t0, t2, 0x88), u1 = _mm512_shuffle_f64x2(t0, t2, 0xDD);
+  const __m512d u2 = _mm512_shuffle_f64x2(t1, t3, 0x88), u3 = _mm512_shuffle_f64x2(t1, t3, 0xDD);
+  const __m512d u4 = _mm512_shuffle_f64x2(t4, t6, 0x88), u5 = _mm512_shuffle_f64x2(t4, t6, 0xDD);
+  const __m512d u6 = _mm512_shuffle_f64x2(t5, t7, 0x88), u7 = _mm512_shuffle_f64x2(t5, t7, 0xDD);
+  s = _mm512_add_pd(s, _mm512_shuffle_f64x2(u0, u4, 0x88));  // column 0: q[r][0] for r = 0..7
+  s = _mm512_add_pd(s, _mm512_shuffle_f64x2(u2, u6, 0x88));
+  s = _mm512_add_pd(s, _mm512_shuffle_f64x2(u1, u5, 0x88));
+  s = _mm512_add_pd(s, _mm512_shuffle_f64x2(u3, u7, 0x88));
+  s = _mm512_add_pd(s, _mm512_shuffle_f64x2(u0, u4, 0xDD));
+  s = _mm512_add_pd(s, _mm512_shuffle_f64x2(u2, u6, 0xDD));
+  s = _mm512_add_pd(s, _mm512_shuffle_f64x2(u1, u5, 0xDD));
+  return _mm512_add_pd(s, _mm512_shuffle_f64x2(u3, u7, 0xDD));  // column 7
+}
+
+// For eight rows f[r] (d floats each): v = f - mean (mean null: f) in double, written to out[r] as
+// float when out is given, and the sums of v * v over j ascending, one per lane. A row's adds run
+// in its own order; the zero-padded tail adds +0.0 to a sum that is >= +0 or NaN: no change.
+__attribute__((target("avx512f,avx2,fma"))) inline __m512d sumsq_rows8(const float* const f[8], const float* mean,
+                                                                        float* const out[8], int d) {
+  __m512d s = _mm512_setzero_pd();
+  __m512d q[8];
+  for (int j = 0; j < d; j += 8) {
+    const __mmask8 mk = d - j >= 8 ? 0xFF : static_cast<__mmask8>((1u << (d - j)) - 1);
+    __m512d mj = _mm512_setzero_pd();
+    if (mean)
+      mj = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(static_cast<__mmask16>(mk), mean + j)));
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r) {
+      __m512d v = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(static_cast<__mmask16>(mk), f[r] + j)));
+      if (mean) v = _mm512_sub_pd(v, mj);
+      if (out[r]) store8(out[r] + j, mk, _mm512_cvtpd_ps(v));
+      q[r] = _mm512_mul_pd(v, v);
+    }
+    s = add_columns8(s, q);
+  }
+  return s;
+}
+
+__attribute__((target("avx512f,avx2,fma"))) void sumsq_rows(const float* x, const float* mean, float* out, int n,
+                                                             int d, double* sums) {
+  int i0 = 0;
+  for (; i0 + 8 <= n; i0 += 8) {
+    const float* f[8];
+    float* o[8];
+    for (int r = 0; r < 8; ++r) {
+      f[r] = x + static_cast<size_t>(i0 + r) * d;
+      o[r] = out ? out + static_cast<size_t>(i0 + r) * d : nullptr;
+    }
+    _mm512_storeu_pd(sums + i0, sumsq_rows8(f, mean, o, d));
+  }
+  for (; i0 < n; ++i0) {  // the last rows one at a time: the same operations in the same order
+    const float* f = x + static_cast<size_t>(i0) * d;
+    float* o = out ? out + static_cast<size_t>(i0) * d : nullptr;
+    double s = 0;
+    for (int j = 0; j < d; ++j) {
+      const double v = mean ? static_cast<double>(f[j]) - static_cast<double>(mean[j]) : static_cast<double>(f[j]);
+      if (o) o[j] = static_cast<float>(v);
+      const double p = v * v;
+      s = s + p;
+    }
+    sums[i0] = s;
+  }
+}
+
+// mean[j] = float(mean[j] + f[i, j] / divisor), rows in order, 16 features a step (each feature's
+// chain as the scalar loop's: the same division, add and rounding).
+__attribute__((target("avx512f,avx2,fma"))) void mean_rows_wide(const float* f, int n, int d, double divisor,
+                                                                 float* mean) {
+  const __m512d dv = _mm512_set1_pd(divisor);
+  for (int i = 0; i < n; ++i) {
+    const float* row = f + static_cast<size_t>(i) * d;
+    for (int j = 0; j < d; j += 8) {
+      const __mmask16 mk = static_cast<__mmask16>(d - j >= 8 ? 0xFF : (1u << (d - j)) - 1);
+      const __m512d x = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mk, row + j)));
+      const __m512d m = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mk, mean + j)));
+      store8(mean + j, static_cast<__mmask8>(mk), _mm512_cvtpd_ps(_mm512_add_pd(m, _mm512_div_pd(x, dv))));
+    }
+  }
+}
+
+// row[j] = float(row[j] * inv) in double.
+__attribute__((target("avx512f,avx2,fma"))) void scale_row_wide(float* row, int d, double inv) {
+  const __m512d v = _mm512_set1_pd(inv);
+  for (int j = 0; j < d; j += 8) {
+    const __mmask16 mk = static_cast<__mmask16>(d - j >= 8 ? 0xFF : (1u << (d - j)) - 1);
+    const __m512d x = _mm512_cvtps_pd(_mm512_castps512_ps256(_mm512_maskz_loadu_ps(mk, row + j)));
+    store8(row + j, static_cast<__mmask8>(mk), _mm512_cvtpd_ps(_mm512_mul_pd(x, v)));
+  }
+}
+
+}  // namespace
+
 void head_mean_rows(const float* f, int n, int d, double divisor, float* mean) {
+  if (head_packed_available()) {
+    mean_rows_wide(f, n, d, divisor, mean);
+    return;
+  }
   for (int i = 0; i < n; ++i) {
     const float* row = f + static_cast<size_t>(i) * d;
     for (int j = 0; j < d; ++j) mean[j] = static_cast<float>(static_cast<double>(mean[j]) + row[j] / divisor);
@@ -763,25 +957,34 @@ void head_mean_rows(const float* f, int n, int d, double divisor, float* mean) {
 }
 
 void head_transform_rows(const float* f, const float* mean, float* out, int n, int d) {
-  // Eight rows side by side: each row's sum of squares is one chain over j ascending, as the
-  // TypeScript's, but eight chains hide the adds' latency.
+  // Each row's sum of squares is one chain over j ascending, as the TypeScript's; several rows
+  // side by side hide the adds' latency (eight lanes of AVX-512 where it runs, else eight chains).
   constexpr int R = 8;
+  const bool wide = head_packed_available();
   for (int i0 = 0; i0 < n; i0 += R) {
     const int r = n - i0 < R ? n - i0 : R;
     double s[R] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int j = 0; j < d; ++j) {
-      for (int k = 0; k < r; ++k) {
-        const size_t o = static_cast<size_t>(i0 + k) * d + j;
-        const double v = mean ? static_cast<double>(f[o]) - static_cast<double>(mean[j]) : static_cast<double>(f[o]);
-        out[o] = static_cast<float>(v);
-        const double sq = v * v;
-        s[k] = s[k] + sq;
+    if (wide) {
+      sumsq_rows(f + static_cast<size_t>(i0) * d, mean, out + static_cast<size_t>(i0) * d, r, d, s);
+    } else {
+      for (int j = 0; j < d; ++j) {
+        for (int k = 0; k < r; ++k) {
+          const size_t o = static_cast<size_t>(i0 + k) * d + j;
+          const double v = mean ? static_cast<double>(f[o]) - static_cast<double>(mean[j]) : static_cast<double>(f[o]);
+          out[o] = static_cast<float>(v);
+          const double sq = v * v;
+          s[k] = s[k] + sq;
+        }
       }
     }
     for (int k = 0; k < r; ++k) {
       const double norm = std::sqrt(s[k]);
       const double inv = 1 / (norm > 1e-12 ? norm : 1e-12);
       float* row = out + static_cast<size_t>(i0 + k) * d;
+      if (wide) {
+        scale_row_wide(row, d, inv);
+        continue;
+      }
       for (int j = 0; j < d; ++j) row[j] = static_cast<float>(static_cast<double>(row[j]) * inv);
     }
   }
@@ -819,7 +1022,10 @@ void head_logit_rows(const float* zt, int C, int m, float* out, const float* bia
                      int d) {
   // xx[i] = ||x_i||^2 in double, each a chain over j ascending (eight rows side by side).
   thread_local std::vector<double> xx;
-  if (sq) {
+  if (sq && head_packed_available()) {
+    xx.resize(static_cast<size_t>(m));
+    sumsq_rows(x, nullptr, nullptr, m, d, xx.data());
+  } else if (sq) {
     xx.assign(static_cast<size_t>(m), 0.0);
     constexpr int R = 8;
     for (int i0 = 0; i0 < m; i0 += R) {
@@ -877,6 +1083,149 @@ void head_logit_rows(const float* zt, int C, int m, float* out, const float* bia
           for (int c = c0; c < c1; ++c) o[c] = zt[static_cast<size_t>(c) * m + i] + bias[c];
         } else {
           for (int c = c0; c < c1; ++c) o[c] = zt[static_cast<size_t>(c) * m + i];
+        }
+      }
+    }
+  }
+}
+
+// ---- Rows by panels: the evaluation's and NCM's product straight into [m, C] rows ----
+// out [m, C] = X W^T with the epilogue (+ bias, or NCM's distance) applied to each 12 x 32 tile
+// while it is in registers: no class-major [C, m] block in memory and no second pass to turn it
+// into rows. W is packed once into panels of 32 classes, k-major (w[c, k] at panel(c / 32) +
+// k * 32 + c % 32, zero-padded); a strip of 12 rows of X is read straight from its rows. Each
+// product is one FMA chain over k ascending from 0 (continued through `out` across KC blocks), as
+// gemm_tile's, so the values are head_matmul_nt's to the bit; the epilogues are head_logit_rows'
+// operations in the same order, so the logits are its bits too.
+constexpr int kPC = 32, kPKC = 512, kPNC = 256;
+
+size_t head_panels_size(int C, int K) {
+  return static_cast<size_t>((C + kPC - 1) / kPC) * kPC * static_cast<size_t>(K);
+}
+
+void head_pack_panels(const float* w, float* dst, int C, int K) {
+  for (int p = 0; p * kPC < C; ++p, dst += static_cast<size_t>(K) * kPC)
+    for (int j = 0; j < kPC; ++j) {
+      const int c = p * kPC + j;
+      if (c < C) {
+        const float* src = w + static_cast<size_t>(c) * K;
+        for (int k = 0; k < K; ++k) dst[k * kPC + j] = src[k];
+      } else {
+        for (int k = 0; k < K; ++k) dst[k * kPC + j] = 0;
+      }
+    }
+}
+
+namespace {
+
+// z -> -sqrt(max(0, (x2 - 2 z) + sq)) for 16 floats, in double (NaN kept, as Math.max(0, NaN)).
+__attribute__((target("avx512f,avx2,fma"))) inline __m512d distance8(__m256 z, __m256 sq, __m512d x2) {
+  const __m512d zero = _mm512_setzero_pd();
+  const __m512d zd = _mm512_cvtps_pd(z);
+  __m512d v = _mm512_add_pd(_mm512_sub_pd(x2, _mm512_mul_pd(_mm512_set1_pd(2.0), zd)), _mm512_cvtps_pd(sq));
+  v = _mm512_mask_mov_pd(v, _mm512_cmp_pd_mask(v, zero, _CMP_LE_OQ), zero);
+  return _mm512_sqrt_pd(v);
+}
+
+__attribute__((target("avx512f,avx2,fma"))) inline __m512 distance16(__m512 z, const float* sq, __mmask16 mk,
+                                                                      __m512d x2) {
+  const __m512 s = _mm512_maskz_loadu_ps(mk, sq);
+  const __m256 zlo = _mm512_castps512_ps256(z), slo = _mm512_castps512_ps256(s);
+  const __m256 zhi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1));
+  const __m256 shi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+  const __m256 lo = _mm512_cvtpd_ps(distance8(zlo, slo, x2)), hi = _mm512_cvtpd_ps(distance8(zhi, shi, x2));
+  const __m512 r = _mm512_castpd_ps(
+      _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+  return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(r), _mm512_set1_epi32(static_cast<int>(0x80000000u))));
+}
+
+// One 12 x 32 tile: rows a[i] (lda apart, rows past `rows` read the last row and are not
+// stored) times panel bp (k-major, 32 wide) over kc steps; accumulate continues the chains
+// from out; last applies the epilogue (bias, or the distance with xx the rows' ||x||^2).
+__attribute__((target("avx512f,avx2,fma"))) void rows_tile(int kc, const float* a, int lda, const float* bp,
+                                                            float* c, int ldc, int rows, int cols, bool accumulate,
+                                                            bool last, const float* bias, const float* sq,
+                                                            const double* xx) {
+  const __mmask16 m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
+  const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols > 16 ? static_cast<__mmask16>((1u << (cols - 16)) - 1) : 0;
+  __m512 acc[kGR][2];
+  const float* ar[kGR];
+#pragma GCC unroll 12
+  for (int i = 0; i < kGR; ++i) {
+    ar[i] = a + static_cast<size_t>(i < rows ? i : rows - 1) * lda;
+    if (accumulate && i < rows) {
+      acc[i][0] = _mm512_maskz_loadu_ps(m0, c + static_cast<size_t>(i) * ldc);
+      acc[i][1] = _mm512_maskz_loadu_ps(m1, c + static_cast<size_t>(i) * ldc + 16);
+    } else {
+      acc[i][0] = _mm512_setzero_ps();
+      acc[i][1] = _mm512_setzero_ps();
+    }
+  }
+  for (int k = 0; k < kc; ++k, bp += kPC) {
+    const __m512 b0 = _mm512_loadu_ps(bp);
+    const __m512 b1 = _mm512_loadu_ps(bp + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < kGR; ++i) {
+      const __m512 av = _mm512_set1_ps(ar[i][k]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+    }
+  }
+  if (last && (bias || sq)) {
+    for (int i = 0; i < kGR && i < rows; ++i) {
+      if (sq) {
+        const __m512d x2 = _mm512_set1_pd(xx[i]);
+        acc[i][0] = distance16(acc[i][0], sq, m0, x2);
+        if (m1) acc[i][1] = distance16(acc[i][1], sq + 16, m1, x2);
+      } else {
+        acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(m0, bias));
+        acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(m1, bias + 16));
+      }
+    }
+  }
+  if (cols == kPC) {  // unmasked stores where the tile is whole (see store8)
+#pragma GCC unroll 12
+    for (int i = 0; i < kGR; ++i) {
+      if (i >= rows) break;
+      _mm512_storeu_ps(c + static_cast<size_t>(i) * ldc, acc[i][0]);
+      _mm512_storeu_ps(c + static_cast<size_t>(i) * ldc + 16, acc[i][1]);
+    }
+    return;
+  }
+#pragma GCC unroll 12
+  for (int i = 0; i < kGR; ++i) {
+    if (i >= rows) break;
+    _mm512_mask_storeu_ps(c + static_cast<size_t>(i) * ldc, m0, acc[i][0]);
+    _mm512_mask_storeu_ps(c + static_cast<size_t>(i) * ldc + 16, m1, acc[i][1]);
+  }
+}
+
+}  // namespace
+
+bool head_rows_available() { return head_packed_available(); }
+
+void head_rows_product(const float* panels, const float* x, int m, int K, int C, float* out, const float* bias,
+                       const float* sq) {
+  thread_local std::vector<double> xx;
+  if (sq) {
+    xx.resize(static_cast<size_t>(m));
+    sumsq_rows(x, nullptr, nullptr, m, K, xx.data());
+  }
+  // Per KC block: a block of kPNC classes' panels (kPKC x 256 floats: 512 KiB, in L2) against every
+  // strip of 12 rows (read from memory once per class block; 24 KiB, in L1 across the panels).
+  for (int p0 = 0; p0 < K; p0 += kPKC) {
+    const int kc = K - p0 < kPKC ? K - p0 : kPKC;
+    const bool last = p0 + kc >= K;
+    for (int c0 = 0; c0 < C; c0 += kPNC) {
+      const int c1 = c0 + kPNC < C ? c0 + kPNC : C;
+      for (int i0 = 0; i0 < m; i0 += kGR) {
+        const int h = m - i0 < kGR ? m - i0 : kGR;
+        for (int col = c0; col < c1; col += kPC) {
+          const int w = C - col < kPC ? C - col : kPC;
+          rows_tile(kc, x + static_cast<size_t>(i0) * K + p0, K,
+                    panels + static_cast<size_t>(col / kPC) * K * kPC + static_cast<size_t>(p0) * kPC,
+                    out + static_cast<size_t>(i0) * C + col, C, h, w, p0 > 0, last, bias ? bias + col : nullptr,
+                    sq ? sq + col : nullptr, sq ? xx.data() + i0 : nullptr);
         }
       }
     }
@@ -977,6 +1326,10 @@ void head_transform_rows(const float*, const float*, float*, int, int) {}
 void head_add_rows(const float*, const int32_t*, float*, int, int) {}
 void head_logit_rows(const float*, int, int, float*, const float*, const float*, const float*, int) {}
 void head_argmax_columns(const float*, int, int, const float*, const float*, int32_t*) {}
+size_t head_panels_size(int, int) { return 0; }
+void head_pack_panels(const float*, float*, int, int) {}
+bool head_rows_available() { return false; }
+void head_rows_product(const float*, const float*, int, int, int, float*, const float*, const float*) {}
 void head_move_columns(const float*, bool, const int32_t*, int, float*, bool, const int32_t*, int, int, int) {}
 
 #endif

@@ -79,5 +79,14 @@ void head_logit_rows(const float* zt, int C, int m, float* out, const float* bia
 // scale or shift null: left out) over z [m, C]: tfjs's mul, add and argMax (first maximum; a NaN
 // never wins unless it is the row's first value).
 void head_argmax_columns(const float* z, int m, int C, const float* scale, const float* shift, int32_t* out);
+// W [C, K] packed for head_rows_product (panels of 32 classes, k-major, zero-padded):
+// head_panels_size floats. Only where head_rows_available (the AVX-512 product) is it used.
+size_t head_panels_size(int C, int K);
+void head_pack_panels(const float* w, float* dst, int C, int K);
+bool head_rows_available();
+// out [m, C] (rows C apart) = x [m, K] times the packed W^T, then + bias, or with sq NCM's
+// -sqrt(max(0, ||x_i||^2 - 2 z + sq[c])) in double: head_matmul_nt + head_logit_rows' bits.
+void head_rows_product(const float* panels, const float* x, int m, int K, int C, float* out, const float* bias,
+                       const float* sq);
 
 }  // namespace longtail

@@ -407,6 +407,78 @@ describe('stage-2 row kernels (NCM centroids and scores, evaluation logits)', ()
     );
   });
 
+  it('rowsProduct: the bits of matmulNT + logitRows (bias, plain, NCM distance) over random shapes, K blocks and NaN', (t) => {
+    const nat = nativeHeadKernels();
+    if (nat === null || nat.panelsSize(1, 1) === 0) return t.skip('AVX-512 rows product not available');
+    // K past 512 (two blocks, the chains continued through out), C off the 32-class panels, m off
+    // the 12-row strips and under 8 (the sums' eight-row groups).
+    const shapes: [number, number, number][] = [
+      [1, 1, 1],
+      [5, 7, 33],
+      [13, 17, 40],
+      [25, 64, 31],
+      [12, 9, 513],
+      [30, 600, 70],
+      [7, 1100, 5],
+    ];
+    for (const [seed, [m, K, C]] of shapes.entries()) {
+      const rng = createRng(900 + seed);
+      const tag = `m ${m} K ${K} C ${C}`;
+      const x = randomArray(m * K, rng);
+      const w = randomArray(C * K, rng);
+      const sq = Float32Array.from(randomArray(C, rng), (v) => v * v * K * 0.3); // some distances clamp at 0
+      if (C > 2) sq[2] = Number.NaN;
+      if (m > 1) x[K] = Number.NaN; // row 1 is NaN throughout
+      const bias = randomArray(C, rng);
+      const panels: Float32Array = nat.packPanels(w, C, K)!;
+      assert.equal(panels.length, nat.panelsSize(C, K), `${tag}: panels' size`);
+      const zt = new Float32Array(C * m);
+      nat.matmulNT(w, false, x, zt, C, K, m);
+      for (const [b, q] of [
+        [bias, null],
+        [null, null],
+        [null, sq],
+      ] as const) {
+        const off = seed % 3;
+        const want = new Float32Array(off + m * C + 2).fill(7);
+        const got = new Float32Array(off + m * C + 2).fill(7);
+        nat.logitRows(zt, C, m, want, off, b, q, q ? x : null, K);
+        nat.rowsProduct(panels, x, m, K, C, got, off, b, q);
+        const bad = got.findIndex((v, i) => !Object.is(v, want[i]));
+        const what = b ? 'bias' : q ? 'ncm' : 'plain';
+        assert.equal(bad, -1, `${tag}: ${what} at ${bad}: ${got[bad]} vs ${want[bad]}`);
+      }
+    }
+    // A by-hand case: x = [3, 4], centroids (0, 0) and (3, 0): distances 5 and 4, so -5 and -4.
+    const p = nat.packPanels(Float32Array.of(0, 0, 3, 0), 2, 2)!;
+    const out = new Float32Array(2);
+    nat.rowsProduct(p, Float32Array.of(3, 4), 1, 2, 2, out, 0, null, Float32Array.of(0, 9));
+    assert.deepEqual([...out], [-5, -4]);
+    assert.throws(
+      () => nat.rowsProduct(p, Float32Array.of(3, 4), 1, 2, 2, new Float32Array(2), 1, null, null),
+      /headRowsProduct: out must hold offset \+ m \* C floats/,
+    );
+    assert.throws(
+      () =>
+        nat.rowsProduct(
+          p,
+          Float32Array.of(3, 4),
+          1,
+          2,
+          2,
+          out,
+          0,
+          Float32Array.of(1, 2),
+          Float32Array.of(0, 9),
+        ),
+      /headRowsProduct: bias and sq cannot both be given/,
+    );
+    assert.throws(
+      () => nat.rowsProduct(new Float32Array(3), Float32Array.of(3, 4), 1, 2, 2, out, 0, null, null),
+      /headRowsProduct: panels must be a Float32Array of headPanelsSize\(C, K\)/,
+    );
+  });
+
   it("moveColumns: LWS's kept products between row-major and class-major, by hand and native = TypeScript", () => {
     // src class-major [Cw = 3, ld 4]: (j, c) at c * 4 + j holds 10 c + j.
     const src = Float32Array.from({ length: 12 }, (_, i) => 10 * Math.floor(i / 4) + (i % 4));

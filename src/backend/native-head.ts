@@ -151,6 +151,30 @@ export interface HeadKernels {
     shift: Float32Array | null,
     out: Int32Array,
   ): void;
+  /**
+   * w [C, K] packed for rowsProduct (panels of 32 classes), into `out` when given (at least
+   * panelsSize(C, K) floats, e.g. shared with worker threads) or a new array; null where that
+   * product does not run (no addon or no AVX-512): then transform, matmulNT and logitRows.
+   */
+  packPanels(w: Float32Array, C: number, K: number, out?: Float32Array): Float32Array | null;
+  /** The floats packPanels writes for w [C, K]; 0 where it would return null. */
+  panelsSize(C: number, K: number): number;
+  /**
+   * out [m, C] from `offset` (floats) = x [m, K] W^T from packPanels' array, then + bias, or with
+   * sq NCM's score as logitRows computes it: matmulNT then logitRows, to the bit, in one pass
+   * over tiles held in registers (no class-major block in memory).
+   */
+  rowsProduct(
+    panels: Float32Array,
+    x: Float32Array,
+    m: number,
+    K: number,
+    C: number,
+    out: Float32Array,
+    offset: number,
+    bias: Float32Array | null,
+    sq: Float32Array | null,
+  ): void;
 }
 
 /**
@@ -173,6 +197,9 @@ interface HeadAddon {
   headLogitRows: HeadKernels['logitRows'];
   headMoveColumns: HeadKernels['moveColumns'];
   headArgmaxColumns: HeadKernels['argmaxColumns'];
+  headPackPanels: HeadKernels['packPanels'];
+  headPanelsSize: HeadKernels['panelsSize'];
+  headRowsProduct: HeadKernels['rowsProduct'];
 }
 
 /** [N, K]: row j is row rows[j] of x [n, K]. */
@@ -348,6 +375,11 @@ export const tsHeadKernels: HeadKernels = {
       out[i] = best;
     }
   },
+  packPanels: () => null,
+  panelsSize: () => 0,
+  rowsProduct() {
+    throw new Error('head kernels: no packed product in the TypeScript kernels');
+  },
 };
 
 let cached: HeadKernels | null | undefined;
@@ -408,6 +440,20 @@ export function headKernelsOf(addon: object | null): HeadKernels | null {
             if (m > 0) h.headArgmaxColumns(z, m, C, scale, shift, out);
           }
         : tsHeadKernels.argmaxColumns,
+    // An addon built before headRowsProduct: no panels (callers take matmulNT and logitRows).
+    ...(typeof h.headRowsProduct === 'function'
+      ? {
+          packPanels: (w, C, K, out) => (out ? h.headPackPanels(w, C, K, out) : h.headPackPanels(w, C, K)),
+          panelsSize: (C, K) => h.headPanelsSize(C, K),
+          rowsProduct: (panels, x, m, K, C, out, offset, bias, sq) => {
+            if (m > 0) h.headRowsProduct(panels, x, m, K, C, out, offset, bias, sq);
+          },
+        }
+      : {
+          packPanels: tsHeadKernels.packPanels,
+          panelsSize: tsHeadKernels.panelsSize,
+          rowsProduct: tsHeadKernels.rowsProduct,
+        }),
     // An addon built before the row kernels: the TypeScript ones (the same bits).
     ...(typeof h.headLogitRows === 'function'
       ? {

@@ -83,20 +83,24 @@ export function linearLogits(
 }
 
 /**
- * The logits of a LinearLogits, rows [m, C] for features [m, d]: with the weight packed once
- * (the native AVX-512 product, where it runs) instead of W^T built for every block. The products
- * are the class-major Z^T = W X^T of the head's training (each logit the same FMA chain over the
- * features, in order, as linearLogits' product), transposed on the way out with the bias added:
- * the very bits of linearLogits, whatever the rows' split into blocks or threads.
+ * The logits of a LinearLogits, rows [m, C] for features [m, d], with the weight packed once
+ * instead of W^T built for every block. Where the addon has it (AVX-512), the rows product:
+ * [m, C] = X W^T tile by tile with the bias or NCM's distance applied while each tile is in
+ * registers; elsewhere with a packed product, the class-major Z^T = W X^T of the head's training,
+ * transposed on the way out with the bias or the distance. Either way each logit is the same FMA
+ * chain over the features, in order, as linearLogits' product, and the epilogue the same
+ * operations: the very bits of linearLogits, whatever the rows' split into blocks or threads.
  */
 export class LinearRows {
   private readonly k: HeadKernels;
-  /** [C, m] products of the last block. */
+  /** [C, m] products of the last block (the class-major path). */
   private zt = new Float32Array(0);
 
   private constructor(
     private readonly spec: LinearLogits,
     private readonly packed: Float32Array,
+    /** `packed` is packPanels' layout (the rows product), else packA's. */
+    private readonly panels: boolean,
     private readonly C: number,
     private readonly d: number,
     k: HeadKernels,
@@ -105,15 +109,23 @@ export class LinearRows {
   }
 
   /**
-   * For `spec` [C, d]: `packed` is the weight already packed (packedLinearSize floats, e.g. shared
-   * by threads), else packed here. Null where the packed product does not run (no addon, no
-   * AVX-512): linearLogits (tfjs) then computes the logits.
+   * For `spec` [C, d]: `packed` is the weight already packed by LinearRows.pack (e.g. shared by
+   * threads), else packed here. Null where no packed product runs (no addon, no AVX-512):
+   * linearLogits (tfjs) then computes the logits.
    */
   static create(spec: LinearLogits, C: number, d: number, packed?: Float32Array): LinearRows | null {
     const k = nativeHeadKernels();
-    if (k === null || !(C > 0 && d > 0) || k.packedSize(C, d) === 0) return null;
-    const p = packed ?? k.packA(spec.weight, C, d);
-    return p === null ? null : new LinearRows(spec, p, C, d, k);
+    if (k === null || !(C > 0 && d > 0) || packedLinearSize(C, d) === 0) return null;
+    const panels = k.panelsSize(C, d) > 0;
+    const p = packed ?? LinearRows.pack(spec.weight, C, d);
+    return p === null ? null : new LinearRows(spec, p, panels, C, d, k);
+  }
+
+  /** weight [C, d] packed for LinearRows (into `out`: packedLinearSize floats), or null where none runs. */
+  static pack(weight: Float32Array, C: number, d: number, out?: Float32Array): Float32Array | null {
+    const k = nativeHeadKernels();
+    if (k === null) return null;
+    return k.panelsSize(C, d) > 0 ? k.packPanels(weight, C, d, out) : k.packA(weight, C, d, out);
   }
 
   /** [m, d] transformed rows of the last block (a transform but 'none'). */
@@ -125,28 +137,26 @@ export class LinearRows {
     if (m === 0) return;
     if (spec.transform.kind !== 'none' && this.xt.length < m * d) this.xt = bigFloats(m * d);
     const x = transformFeatures(f.subarray(0, m * d), m, d, spec.transform, this.xt);
+    const sq = spec.sqDistance ?? null;
+    if (this.panels) {
+      this.k.rowsProduct(this.packed, x, m, d, C, out, offset, sq ? null : spec.bias, sq);
+      return;
+    }
     if (this.zt.length < C * m) this.zt = bigFloats(C * m);
     const zt = this.zt;
     this.k.matmulNT(this.packed, true, x, zt, C, d, m); // [C, m] = W X^T
     // Out row by row, by tiles (the class-major zt read one value a cache line cost more than
     // the product): + bias, or NCM's l2 score as ncm.ts defines it.
-    this.k.logitRows(
-      zt,
-      C,
-      m,
-      out,
-      offset,
-      spec.bias,
-      spec.sqDistance ?? null,
-      spec.sqDistance ? x : null,
-      d,
-    );
+    this.k.logitRows(zt, C, m, out, offset, sq ? null : spec.bias, sq, sq ? x : null, d);
   }
 }
 
-/** The floats of a packed [C, d] weight (LinearRows), or 0 where the packed product does not run. */
+/** The floats of a packed [C, d] weight (LinearRows), or 0 where no packed product runs. */
 export function packedLinearSize(C: number, d: number): number {
-  return nativeHeadKernels()?.packedSize(C, d) ?? 0;
+  const k = nativeHeadKernels();
+  if (k === null) return 0;
+  const panels = k.panelsSize(C, d);
+  return panels > 0 ? panels : k.packedSize(C, d);
 }
 
 /** The logits of a LinearLogits spec on one thread: f [n, d] -> [n, C] (the methods' `logits`). */

@@ -16,7 +16,6 @@
 import { z } from 'zod';
 import { headKernels } from '../backend/native-head.ts';
 import { ConfigError } from '../errors.ts';
-import { defaultChunkRows } from '../eval/metrics.ts';
 import type { FeatureSet } from '../features/feature-set.ts';
 import { rowNorms, specLogits, transformFeatures } from './linear-ops.ts';
 import { defineMethod, type FeatureTransform, type LinearLogits, type Stage2Classifier } from './types.ts';
@@ -25,16 +24,20 @@ export interface NcmOptions {
   featureType?: 'cl2n' | 'l2n' | 'raw';
   distance?: 'l2' | 'cos';
   /**
-   * Training rows transformed at once for the class means (default defaultChunkRows(0, d), 8 MiB
-   * of features): the transformed features never exist whole. The means are summed row by row
-   * in order, so any value gives the same centroids to the bit.
+   * Training rows transformed at once for the class means (default 256 KiB of features, so a
+   * block is still in L2 when its rows are added to their classes): the transformed features
+   * never exist whole. The means are summed row by row in order, so any value gives the same
+   * centroids to the bit.
    */
   chunkRows?: number;
 }
 
+/** Floats of one block of transformed training rows (256 KiB): see NcmOptions.chunkRows. */
+const CHUNK_FLOATS = 65536;
+
 export function ncm(
   fs: FeatureSet,
-  { featureType = 'cl2n', distance = 'l2', chunkRows = defaultChunkRows(0, fs.dim) }: NcmOptions = {},
+  { featureType = 'cl2n', distance = 'l2', chunkRows = CHUNK_FLOATS / Math.max(1, fs.dim) }: NcmOptions = {},
 ): Stage2Classifier {
   const { dim: d, numClasses: C, train } = fs;
   const n = train.labels.length;

@@ -89,7 +89,7 @@ export class LogitThreads {
     const own = this.packedInUse;
     if (!own && this.packed.length < size) this.packed = shared(size);
     const packed = (own ? shared(size) : this.packed).subarray(0, size);
-    nativeHeadKernels()!.packA(spec.weight, C, d, packed);
+    LinearRows.pack(spec.weight, C, d, packed);
     const mine = LinearRows.create(spec, C, d, packed);
     if (mine === null) return null;
     if (!own) this.packedInUse = true;
