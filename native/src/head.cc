@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "conv.h"
@@ -101,31 +102,40 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// headPackA(a, M, K[, out]): a [M, K] packed for headMatmulNT, into `out` (a Float32Array of at
-// least headPackedSize(M, K) values, e.g. on a SharedArrayBuffer that worker threads read) or a
-// new Float32Array; null where the packed product does not run (no AVX-512, or its tiles off).
-napi_value PackA(napi_env env, napi_callback_info info) {
+// The body of headPackA and headPackPanels: src [rows, K] (argv 0-2) packed by `pack` into
+// argv[3] (a Float32Array of at least size(rows, K) floats) or a new Float32Array; null where
+// `available()` is false. `padRows`: rows the packed layout rounds up to (the size check's).
+struct PackBinding {
+  const char* name;
+  const char* srcError;
+  const char* outError;
+  const char* tooLarge;
+  int padRows;
+  bool (*available)();
+  size_t (*size)(int, int);
+  void (*pack)(const float*, float*, int, int);
+};
+
+napi_value packWith(napi_env env, napi_callback_info info, const PackBinding& b) {
   size_t argc = 4;
   napi_value argv[4];
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
-  if (argc != 3 && argc != 4) return fail(env, "headPackA: expected 3 or 4 arguments");
-  if (!cpuOk()) return fail(env, "headPackA: this CPU lacks AVX2 + FMA");
+  if (argc != 3 && argc != 4) return fail(env, (std::string(b.name) + ": expected 3 or 4 arguments").c_str());
+  if (!cpuOk()) return fail(env, (std::string(b.name) + ": this CPU lacks AVX2 + FMA").c_str());
   int32_t s[2];
   if (!ints(env, argv, 1, 2, s)) return nullptr;
-  if (static_cast<double>(s[0]) * s[1] >= 2147483648.0) return fail(env, "headPackA: a larger than 2^31 values");
-  void* a;
-  if (!typed(env, argv[0], static_cast<double>(s[0]) * s[1], false, false, &a, "headPackA: a must be a Float32Array of M * K"))
-    return nullptr;
+  if ((static_cast<double>(s[0]) + b.padRows) * s[1] >= 2147483648.0) return fail(env, b.tooLarge);
+  void* src;
+  if (!typed(env, argv[0], static_cast<double>(s[0]) * s[1], false, false, &src, b.srcError)) return nullptr;
   napi_value result;
-  if (!head_packed_available()) {
+  if (!b.available()) {
     if (napi_get_null(env, &result) != napi_ok) return nullptr;
     return result;
   }
-  const size_t n = head_packed_a_size(s[0], s[1]);
+  const size_t n = b.size(s[0], s[1]);
   void* data = nullptr;
   if (argc == 4) {
-    if (!typed(env, argv[3], static_cast<double>(n), false, false, &data, "headPackA: out must be a Float32Array of headPackedSize(M, K)"))
-      return nullptr;
+    if (!typed(env, argv[3], static_cast<double>(n), false, false, &data, b.outError)) return nullptr;
     result = argv[3];
   } else {
     napi_value buffer;
@@ -133,8 +143,23 @@ napi_value PackA(napi_env env, napi_callback_info info) {
         napi_create_typedarray(env, napi_float32_array, n, buffer, 0, &result) != napi_ok)
       return nullptr;
   }
-  head_pack_a(static_cast<const float*>(a), static_cast<float*>(data), s[0], s[1]);
+  b.pack(static_cast<const float*>(src), static_cast<float*>(data), s[0], s[1]);
   return result;
+}
+
+// headPackA(a, M, K[, out]): a [M, K] packed for headMatmulNT, into `out` (a Float32Array of at
+// least headPackedSize(M, K) values, e.g. on a SharedArrayBuffer that worker threads read) or a
+// new Float32Array; null where the packed product does not run (no AVX-512, or its tiles off).
+napi_value PackA(napi_env env, napi_callback_info info) {
+  static const PackBinding b{"headPackA",
+                             "headPackA: a must be a Float32Array of M * K",
+                             "headPackA: out must be a Float32Array of headPackedSize(M, K)",
+                             "headPackA: a larger than 2^31 values",
+                             0,
+                             head_packed_available,
+                             head_packed_a_size,
+                             head_pack_a};
+  return packWith(env, info, b);
 }
 
 // headPackedSize(M, K): the floats headPackA writes for a [M, K], or 0 where it would return null.
@@ -347,36 +372,15 @@ napi_value LogitRows(napi_env env, napi_callback_info info) {
 // headPanelsSize(C, K) floats, e.g. shared with worker threads) or a new Float32Array; null where
 // that product does not run (no AVX-512, or its tiles off).
 napi_value PackPanels(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
-  if (argc != 3 && argc != 4) return fail(env, "headPackPanels: expected 3 or 4 arguments");
-  if (!cpuOk()) return fail(env, "headPackPanels: this CPU lacks AVX2 + FMA");
-  int32_t s[2];
-  if (!ints(env, argv, 1, 2, s)) return nullptr;
-  if (static_cast<double>(s[0] + 31) * s[1] >= 2147483648.0) return fail(env, "headPackPanels: w larger than 2^31 values");
-  void* w;
-  if (!typed(env, argv[0], static_cast<double>(s[0]) * s[1], false, false, &w, "headPackPanels: w must be a Float32Array of C * K"))
-    return nullptr;
-  napi_value result;
-  if (!head_rows_available()) {
-    if (napi_get_null(env, &result) != napi_ok) return nullptr;
-    return result;
-  }
-  const size_t n = head_panels_size(s[0], s[1]);
-  void* data = nullptr;
-  if (argc == 4) {
-    if (!typed(env, argv[3], static_cast<double>(n), false, false, &data, "headPackPanels: out must be a Float32Array of headPanelsSize(C, K)"))
-      return nullptr;
-    result = argv[3];
-  } else {
-    napi_value buffer;
-    if (napi_create_arraybuffer(env, n * sizeof(float), &data, &buffer) != napi_ok ||
-        napi_create_typedarray(env, napi_float32_array, n, buffer, 0, &result) != napi_ok)
-      return nullptr;
-  }
-  head_pack_panels(static_cast<const float*>(w), static_cast<float*>(data), s[0], s[1]);
-  return result;
+  static const PackBinding b{"headPackPanels",
+                             "headPackPanels: w must be a Float32Array of C * K",
+                             "headPackPanels: out must be a Float32Array of headPanelsSize(C, K)",
+                             "headPackPanels: w larger than 2^31 values",
+                             31,
+                             head_rows_available,
+                             head_panels_size,
+                             head_pack_panels};
+  return packWith(env, info, b);
 }
 
 // headPanelsSize(C, K): the floats headPackPanels writes, or 0 where it would return null.

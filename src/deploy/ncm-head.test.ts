@@ -101,6 +101,16 @@ describe("NCM's deployed head", () => {
     return { fs, x, n, clf, dir };
   }
 
+  /** A saved run whose classifiers.json `edit` changed (a hand-edited or newer record). */
+  function editedRecord(seed: number, edit: (r: { version?: unknown; methods: { ncm: { score?: unknown } } }) => void) {
+    const { dir } = saved(seed);
+    const json = join(dir, 'classifiers.json');
+    const r = JSON.parse(readFileSync(json, 'utf8'));
+    edit(r);
+    writeFileSync(json, JSON.stringify(r));
+    return { dir, json };
+  }
+
   it('computes -||x - c|| / T + b, the scores the run calibrated (5 seeds, against doubles)', () => {
     for (let seed = 1; seed <= 5; seed++) {
       const { fs, x, n, clf, dir } = saved(seed);
@@ -267,11 +277,9 @@ describe("NCM's deployed head", () => {
   });
 
   it('refuses a version it does not know, naming the file', () => {
-    const { dir } = saved(15);
-    const json = join(dir, 'classifiers.json');
-    const r = JSON.parse(readFileSync(json, 'utf8'));
-    r.version = 2;
-    writeFileSync(json, JSON.stringify(r));
+    const { dir, json } = editedRecord(15, (r) => {
+      r.version = 2;
+    });
     assert.throws(
       () => loadFolded(dir, 'ncm'),
       (e: Error) =>
@@ -282,11 +290,9 @@ describe("NCM's deployed head", () => {
   });
 
   it('refuses a score it does not know, naming the file and field', () => {
-    const { dir } = saved(13);
-    const json = join(dir, 'classifiers.json');
-    const r = JSON.parse(readFileSync(json, 'utf8'));
-    r.methods.ncm.score = 'mahalanobis';
-    writeFileSync(json, JSON.stringify(r));
+    const { dir, json } = editedRecord(13, (r) => {
+      r.methods.ncm.score = 'mahalanobis';
+    });
     assert.throws(
       () => loadFolded(dir, 'ncm'),
       (e: Error) =>
