@@ -102,7 +102,10 @@ describe("NCM's deployed head", () => {
   }
 
   /** A saved run whose classifiers.json `edit` changed (a hand-edited or newer record). */
-  function editedRecord(seed: number, edit: (r: { version?: unknown; methods: { ncm: { score?: unknown } } }) => void) {
+  function editedRecord(
+    seed: number,
+    edit: (r: { version?: unknown; methods: { ncm: { score?: unknown } } }) => void,
+  ) {
     const { dir } = saved(seed);
     const json = join(dir, 'classifiers.json');
     const r = JSON.parse(readFileSync(json, 'utf8'));
