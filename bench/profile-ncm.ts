@@ -12,10 +12,10 @@
  */
 import { initBackend } from '../src/backend/backend.ts';
 import { headKernels } from '../src/backend/native-head.ts';
-import { bigFloats } from '../src/classifiers/linear-ops.ts';
 import { ncm } from '../src/classifiers/ncm.ts';
 import { defaultChunkRows } from '../src/eval/metrics.ts';
 import { loadFeatureFile } from '../src/features/feature-set.ts';
+import { bigFloats } from '../src/io/huge-pages.ts';
 import { syntheticFeatures } from './synthetic.ts';
 
 function arg(name: string, fallback: string): string {

@@ -2,19 +2,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type HeadKernels, headKernels, nativeHeadKernels } from '../backend/native-head.ts';
 import { defaultChunkRows } from '../eval/metrics.ts';
-import { adviseHugePages } from '../io/huge-pages.ts';
+import { bigFloats } from '../io/huge-pages.ts';
 import type { FeatureTransform, FoldedLinear, LinearLogits } from './types.ts';
-
-/**
- * A new Float32Array of n zeros on huge pages where the kernel grants them: logits are hundreds
- * of MiB (50,000 x 1000 is 200 MB), and filling one 4 KiB page fault at a time cost about 1 CPU s
- * of NCM's 2 on this VM (docs/benchmarks.md, 2026-12-04 "Stage 2: NCM").
- */
-export function bigFloats(n: number): Float32Array<ArrayBuffer> {
-  const a = new Float32Array(n);
-  adviseHugePages(a);
-  return a;
-}
 
 /**
  * Applies a feature transform to [n, d] features: f itself for 'none', else a new array (or

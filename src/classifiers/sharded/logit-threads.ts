@@ -12,8 +12,9 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { nativeHeadKernels } from '../../backend/native-head.ts';
+import { bigFloats } from '../../io/huge-pages.ts';
 import { startWorker } from '../../workers/spawn.ts';
-import { bigFloats, LinearRows, packedLinearSize } from '../linear-ops.ts';
+import { LinearRows, packedLinearSize } from '../linear-ops.ts';
 import { MIN_SPLIT_WEIGHTS } from '../train-head.ts';
 import type { LinearLogits } from '../types.ts';
 import { CTL, JOBS_DONE, type LogitJob, type SyncBuffers, waitFor, writeError } from './head-protocol.ts';

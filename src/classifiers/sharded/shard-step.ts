@@ -26,15 +26,7 @@
  * the native addon's AVX2 kernels, else the same arithmetic in TypeScript).
  */
 import { type HeadKernels, headKernels } from '../../backend/native-head.ts';
-import { adviseHugePages } from '../../io/huge-pages.ts';
-
-/** linear-ops.ts's bigFloats, here so that a head worker does not load tfjs (linear-ops imports it). */
-function bigFloats(n: number): Float32Array<ArrayBuffer> {
-  const a = new Float32Array(n);
-  adviseHugePages(a);
-  return a;
-}
-
+import { bigFloats } from '../../io/huge-pages.ts';
 export type HeadKind = 'linear' | 'scaled';
 
 export interface ShardSpec {
